@@ -1,0 +1,78 @@
+/* Configuration: server.ini parsed with inih into one immutable struct cfg.
+ * The struct is built once at start-up (and anew on SIGHUP) and then only
+ * read; no thread writes to a published cfg.
+ *
+ * Errors name file, line and key: "server.ini:12: [limits] max_depth: not a number".
+ */
+#ifndef XMPPD_CFG_H
+#define XMPPD_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_HOSTS 64
+#define CFG_MAX_LISTENERS 32
+
+enum cfg_listener_kind { CFG_LISTEN_C2S, CFG_LISTEN_S2S, CFG_LISTEN_HTTP };
+enum cfg_listener_mode {
+	CFG_MODE_STARTTLS,   /* plaintext first, STARTTLS offered (5222) */
+	CFG_MODE_DIRECT_TLS, /* TLS from the first byte (5223, XEP-0368) */
+};
+
+struct cfg_listener {
+	char name[64];                  /* section suffix: [listener NAME] */
+	enum cfg_listener_kind kind;    /* type = c2s | s2s | http */
+	enum cfg_listener_mode mode;    /* mode = starttls | direct_tls */
+	char address[64];               /* address = 127.0.0.1 | :: | 0.0.0.0 */
+	uint16_t port;                  /* port = 5222 */
+	bool require_encryption;        /* require_encryption = true */
+	bool allow_starttls_inside_tls; /* allow_starttls_inside_tls = false */
+};
+
+struct cfg_host {
+	char domain[256];      /* [host DOMAIN], normalised to lower case */
+	char cert_file[512];   /* certificate = PEM chain */
+	char key_file[512];    /* key = PEM private key */
+};
+
+struct cfg {
+	char path[512];               /* the file this was read from */
+	/* [server] */
+	unsigned threads;             /* threads = auto | N (auto -> cores) */
+	int log_level;                /* log_level = error|warn|info|debug (enum log_level) */
+	/* [tls] */
+	int tls_min_version;          /* min_version = 1.2 | 1.3 -> 12 | 13 */
+	/* [sasl] */
+	unsigned scram_iterations;    /* scram_iterations = 4096 (>= 4096) */
+	bool allow_plain;             /* allow_plain = true (only ever over TLS) */
+	unsigned auth_fail_delay_ms;  /* auth_failure_delay_ms = 500: first delay, doubled per failure */
+	unsigned auth_fail_delay_max_ms; /* auth_failure_delay_max_ms = 8000 */
+	/* [limits] */
+	size_t max_stanza_size;       /* max_stanza_size = 262144 bytes */
+	unsigned max_depth;           /* max_depth = 32 element nesting inside a stanza */
+	unsigned max_attributes;      /* max_attributes = 64 per element */
+	unsigned preauth_timeout_s;   /* preauth_timeout = 30 seconds until authenticated */
+	size_t max_output_buffer;     /* max_output_buffer = 1048576 bytes queued per connection; over it the connection is closed */
+	unsigned max_connections;     /* max_connections = 100000 */
+	/* [storage] */
+	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
+	/* [host ...] */
+	size_t n_hosts;
+	struct cfg_host hosts[CFG_MAX_HOSTS];
+	/* [listener ...] */
+	size_t n_listeners;
+	struct cfg_listener listeners[CFG_MAX_LISTENERS];
+};
+
+/* Fills *cfg with defaults, then reads path.  On error returns false and writes
+ * one human-readable line ("file:line: [section] key: reason") into err. */
+bool cfg_load(const char *path, struct cfg *cfg, char *err, size_t errlen);
+/* Same, from a string (for tests); name is used in error messages.  Relative
+ * paths are resolved against base_dir. */
+bool cfg_load_string(const char *text, const char *name, const char *base_dir,
+		     struct cfg *cfg, char *err, size_t errlen);
+void cfg_defaults(struct cfg *cfg);
+const struct cfg_host *cfg_find_host(const struct cfg *cfg, const char *domain);
+
+#endif

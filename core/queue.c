@@ -1,0 +1,57 @@
+/* MPSC inbox on liburcu wfcqueue + eventfd; see queue.h for the protocol. */
+#include "core/queue.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int queue_init(struct queue *q)
+{
+	cds_wfcq_init(&q->head, &q->tail);
+	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return q->efd < 0 ? -1 : 0;
+}
+
+void queue_deinit(struct queue *q)
+{
+	if (q->efd >= 0)
+		close(q->efd);
+	q->efd = -1;
+	cds_wfcq_destroy(&q->head, &q->tail);
+}
+
+void queue_push(struct queue *q, struct queue_node *node)
+{
+	cds_wfcq_node_init(&node->wfcq);
+	/* cds_wfcq_enqueue returns false when the queue was empty before:
+	 * only then can the consumer have gone to sleep on the eventfd. */
+	if (!cds_wfcq_enqueue(&q->head, &q->tail, &node->wfcq)) {
+		uint64_t one = 1;
+		ssize_t w;
+		do {
+			w = write(q->efd, &one, sizeof(one));
+		} while (w < 0 && errno == EINTR);
+		/* EAGAIN means the counter is saturated: already readable. */
+	}
+}
+
+struct queue_node *queue_pop(struct queue *q)
+{
+	/* Single consumer, so the lock-free __ variant is correct; "blocking"
+	 * only means it may spin while a producer finishes linking a node. */
+	struct cds_wfcq_node *n = __cds_wfcq_dequeue_blocking(&q->head, &q->tail);
+	return n ? container_of(n, struct queue_node, wfcq) : NULL;
+}
+
+void queue_ack_wakeup(struct queue *q)
+{
+	uint64_t v;
+	ssize_t r = read(q->efd, &v, sizeof(v));
+	(void)r;
+}
+
+bool queue_is_empty(struct queue *q)
+{
+	return cds_wfcq_empty(&q->head, &q->tail);
+}

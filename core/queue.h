@@ -1,0 +1,43 @@
+/* Inboxes between threads: multi-producer, single-consumer, lock-free.
+ *
+ * Built on liburcu's wait-free concurrent queue (wfcqueue).  Every consumer
+ * thread (each mux worker, the router, the storage thread) owns one queue and
+ * polls its eventfd.  A producer writes the eventfd only when its enqueue
+ * found the queue empty, i.e. only when the consumer may be asleep; the
+ * consumer drains until empty after each wake-up, so no item is stranded.
+ *
+ * Items embed a struct queue_node and are recovered with container_of. */
+#ifndef XMPPD_QUEUE_H
+#define XMPPD_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <urcu/wfcqueue.h>
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+struct queue_node {
+	struct cds_wfcq_node wfcq;
+};
+
+struct queue {
+	struct cds_wfcq_head head;
+	struct cds_wfcq_tail tail;
+	int efd; /* eventfd, non-blocking; the consumer polls it */
+};
+
+/* Returns 0, or -1 with errno set. */
+int queue_init(struct queue *q);
+/* The queue must be empty; the caller frees what it still holds first. */
+void queue_deinit(struct queue *q);
+/* Any thread.  Wait-free apart from the eventfd write on an empty queue. */
+void queue_push(struct queue *q, struct queue_node *node);
+/* Consumer thread only.  NULL when empty. */
+struct queue_node *queue_pop(struct queue *q);
+/* Consumer thread only: clears the eventfd before draining. */
+void queue_ack_wakeup(struct queue *q);
+bool queue_is_empty(struct queue *q);
+
+#endif

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds wolfSSL from Debian's source package (Debian's security patches
+# included) with the lean configuration xmppd uses, and installs it as a
+# static library under a cache directory named after the package version and
+# a hash of the configure flags, so a rebuild of xmppd (or a second build
+# tree: plain, sanitizers) reuses it.
+#
+# Usage: build-wolfssl.sh [CACHE_ROOT]     prints the install prefix on stdout
+# CACHE_ROOT defaults to $XMPPD_CACHE or ~/.cache/xmppd.
+#
+# Why lean: Debian's binary libwolfssl holds ~73 KB of heap per idle server
+# session and does ~590 full TLS 1.3 handshakes per CPU-second; this build
+# holds ~8.5 KB and does ~2,600 (figures from the core-server issue).
+set -euo pipefail
+
+cache_root="${1:-${XMPPD_CACHE:-$HOME/.cache/xmppd}}"
+
+flags=(
+  --enable-static --disable-shared --with-pic
+  --disable-examples --disable-crypttests --disable-benchmark
+  --enable-tls13 --enable-tlsv12 --disable-oldtls --disable-dtls
+  --enable-sp --enable-sp-asm --enable-sp-math-all
+  --enable-aesni --enable-intelasm
+  --enable-curve25519 --enable-ecc --enable-supportedcurves
+  --enable-sessionexport --enable-keying-material
+  --enable-certgen --enable-certreq --enable-certext --enable-keygen
+  --enable-sni --enable-alpn --enable-hkdf --enable-pwdbased
+  --disable-dh --disable-sha3 --disable-md5
+)
+extra_cflags="-O2 -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL"
+
+ver=$(apt-cache policy libwolfssl-dev 2>/dev/null | awk '/Candidate:/ {print $2}')
+[ -n "$ver" ] && [ "$ver" != "(none)" ] || { echo "build-wolfssl: cannot find Debian's wolfssl version (run scripts/install-deps.sh)" >&2; exit 1; }
+hash=$(printf '%s\n' "$ver" "${flags[@]}" "$extra_cflags" | sha256sum | cut -c1-12)
+prefix="$cache_root/wolfssl-${ver//[^A-Za-z0-9.]/_}-$hash"
+
+if [ -f "$prefix/lib/libwolfssl.a" ] && [ -f "$prefix/.complete" ]; then
+  echo "$prefix"
+  exit 0
+fi
+
+mkdir -p "$cache_root"
+work=$(mktemp -d "$cache_root/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+{
+  cd "$work"
+  apt-get source -qq "wolfssl=$ver"
+  cd wolfssl-*/
+  ./autogen.sh
+  CFLAGS="$extra_cflags" ./configure --prefix="$prefix" "${flags[@]}"
+  make -j"$(nproc)"
+  rm -rf "$prefix"
+  make install
+  touch "$prefix/.complete"
+} >"$cache_root/build-wolfssl.log" 2>&1 || {
+  echo "build-wolfssl: failed, see $cache_root/build-wolfssl.log" >&2
+  tail -30 "$cache_root/build-wolfssl.log" >&2
+  exit 1
+}
+echo "$prefix"

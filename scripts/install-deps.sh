@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs, on Debian 12, every package xmppd needs to build, run and be
+# tested, and adds the deb-src line that `apt-get source wolfssl` needs.
+# Idempotent: packages already present are left alone.
+set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+src_list=/etc/apt/sources.list.d/xmppd-deb-src.sources
+if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
+  # Mirror the machine's own binary sources, so source and binary versions match.
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $SUDO tee "$src_list" >/dev/null
+  else
+    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list | $SUDO tee /etc/apt/sources.list.d/xmppd-deb-src.list >/dev/null
+  fi
+fi
+
+pkgs=(
+  build-essential cmake pkg-config dpkg-dev ca-certificates
+  libinih-dev liburcu-dev libexpat1-dev libsqlite3-dev libidn-dev
+  libcmocka-dev libwolfssl-dev
+  clang-14 libclang-rt-14-dev
+  python3 python3-slixmpp
+)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=()
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Always refresh the lists once so that apt-get source finds the deb-src entries.
+$SUDO apt-get update -qq
+if [ "${#missing[@]}" -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
