@@ -6,6 +6,25 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* liburcu is not built with ThreadSanitizer, so TSan cannot see that a push
+ * happens before the pop that returns the node; tell it explicitly. */
+#if defined(__SANITIZE_THREAD__)
+#define QUEUE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define QUEUE_TSAN 1
+#endif
+#endif
+#ifdef QUEUE_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tsan_acquire(p) __tsan_acquire(p)
+#define tsan_release(p) __tsan_release(p)
+#else
+#define tsan_acquire(p) ((void)(p))
+#define tsan_release(p) ((void)(p))
+#endif
+
 int queue_init(struct queue *q)
 {
 	cds_wfcq_init(&q->head, &q->tail);
@@ -24,6 +43,7 @@ void queue_deinit(struct queue *q)
 void queue_push(struct queue *q, struct queue_node *node)
 {
 	cds_wfcq_node_init(&node->wfcq);
+	tsan_release(node);
 	/* cds_wfcq_enqueue returns false when the queue was empty before:
 	 * only then can the consumer have gone to sleep on the eventfd. */
 	if (!cds_wfcq_enqueue(&q->head, &q->tail, &node->wfcq)) {
@@ -41,7 +61,11 @@ struct queue_node *queue_pop(struct queue *q)
 	/* Single consumer, so the lock-free __ variant is correct; "blocking"
 	 * only means it may spin while a producer finishes linking a node. */
 	struct cds_wfcq_node *n = __cds_wfcq_dequeue_blocking(&q->head, &q->tail);
-	return n ? container_of(n, struct queue_node, wfcq) : NULL;
+	if (!n)
+		return NULL;
+	struct queue_node *qn = container_of(n, struct queue_node, wfcq);
+	tsan_acquire(qn);
+	return qn;
 }
 
 void queue_ack_wakeup(struct queue *q)

@@ -1,0 +1,420 @@
+/* xmppctl: the administrator's tool, reading the same server.ini as xmppd.
+ *
+ *   xmppctl [-c server.ini] adduser JID        password from a prompt, or stdin
+ *   xmppctl [-c server.ini] passwd JID
+ *   xmppctl [-c server.ini] deluser JID
+ *   xmppctl [-c server.ini] listusers DOMAIN
+ *   xmppctl [-c server.ini] cert generate DOMAIN [--out DIR] [--days N]
+ *   xmppctl [-c server.ini] cert import DOMAIN CERT.pem KEY.pem
+ *   xmppctl [-c server.ini] check
+ *
+ * Accounts are written straight into the SQLite store (WAL mode lets this
+ * run beside a live server).  Passwords are never stored: only salted SCRAM
+ * credentials for SHA-1 and SHA-256. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/cfg.h"
+#include "core/jid.h"
+#include "core/log.h"
+#include "core/sasl_scram.h"
+#include "core/store.h"
+#include "tls/tls.h"
+#include "tls/tls_cert.h"
+
+static struct cfg cfg;
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: xmppctl [-c server.ini] COMMAND\n"
+		"  adduser JID          create an account (password from prompt or stdin)\n"
+		"  passwd JID           change an account's password\n"
+		"  deluser JID          delete an account\n"
+		"  listusers DOMAIN     list the accounts of a domain\n"
+		"  cert generate DOMAIN [--out DIR] [--days N]\n"
+		"                       self-signed ECDSA P-256 certificate and key\n"
+		"  cert import DOMAIN CERT.pem KEY.pem\n"
+		"                       check and install a certificate where server.ini points\n"
+		"  check                validate the config and every domain's certificate\n");
+	return 2;
+}
+
+/* Reads a password: prompted twice without echo on a terminal, else one line. */
+static int read_password(char *out, size_t cap)
+{
+	if (isatty(STDIN_FILENO)) {
+		struct termios old, noecho;
+		char again[1024];
+		tcgetattr(STDIN_FILENO, &old);
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
+		fprintf(stderr, "Password: ");
+		char *a = fgets(out, (int)cap, stdin);
+		fprintf(stderr, "\nAgain: ");
+		char *b = fgets(again, sizeof(again), stdin);
+		fprintf(stderr, "\n");
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		if (!a || !b)
+			return -1;
+		out[strcspn(out, "\r\n")] = '\0';
+		again[strcspn(again, "\r\n")] = '\0';
+		int same = strcmp(out, again) == 0;
+		explicit_bzero(again, sizeof(again));
+		if (!same) {
+			fprintf(stderr, "xmppctl: the passwords differ\n");
+			return -1;
+		}
+	} else if (!fgets(out, (int)cap, stdin)) {
+		fprintf(stderr, "xmppctl: no password on standard input\n");
+		return -1;
+	}
+	out[strcspn(out, "\r\n")] = '\0';
+	if (!*out) {
+		fprintf(stderr, "xmppctl: empty password\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* "User@Domain" -> normalised local and domain; the domain must be hosted. */
+static int split_account(const char *arg, char *local, size_t lcap, char *domain, size_t dcap)
+{
+	struct jid *j = NULL;
+	if (jid_parse(arg, &j) != XS_OK || !jid_has_local(j) || !jid_is_bare(j)) {
+		fprintf(stderr, "xmppctl: '%s' is not an account JID (user@domain)\n", arg);
+		jid_free(j);
+		return -1;
+	}
+	snprintf(local, lcap, "%.*s", (int)j->local_len, j->local);
+	snprintf(domain, dcap, "%.*s", (int)j->domain_len, j->domain);
+	jid_free(j);
+	if (!cfg_find_host(&cfg, domain)) {
+		fprintf(stderr, "xmppctl: %s is not a host of %s\n", domain, cfg.path);
+		return -1;
+	}
+	return 0;
+}
+
+static struct store *open_store(void)
+{
+	char err[512];
+	struct store *st = store_sqlite_open(cfg.db_path, err, sizeof(err));
+	if (!st)
+		fprintf(stderr, "xmppctl: %s\n", err);
+	return st;
+}
+
+static int make_creds(struct scram_cred *sha1, struct scram_cred *sha256)
+{
+	char pw[1024];
+	if (read_password(pw, sizeof(pw)) != 0)
+		return -1;
+	bool ok = scram_cred_make(SCRAM_SHA1, pw, cfg.scram_iterations, sha1) &&
+		  scram_cred_make(SCRAM_SHA256, pw, cfg.scram_iterations, sha256);
+	explicit_bzero(pw, sizeof(pw));
+	if (!ok)
+		fprintf(stderr, "xmppctl: the password is not valid (SASLprep failed)\n");
+	return ok ? 0 : -1;
+}
+
+static int cmd_user(const char *cmd, const char *arg)
+{
+	char local[1024], domain[256];
+	if (split_account(arg, local, sizeof(local), domain, sizeof(domain)) != 0)
+		return 1;
+	struct store *st = open_store();
+	if (!st)
+		return 1;
+	int rc = 1;
+	struct scram_cred sha1, sha256;
+	enum xs r;
+	if (!strcmp(cmd, "deluser")) {
+		r = store_user_delete(st, domain, local);
+		if (r == XS_OK) {
+			printf("deleted %s@%s\n", local, domain);
+			rc = 0;
+		} else {
+			fprintf(stderr, "xmppctl: %s@%s: %s\n", local, domain,
+				r == XS_NOTFOUND ? "no such account" : xs_name(r));
+		}
+		goto out;
+	}
+	bool exists = false;
+	if (store_user_exists(st, domain, local, &exists) != XS_OK)
+		goto out;
+	if (!strcmp(cmd, "adduser") && exists) {
+		fprintf(stderr, "xmppctl: %s@%s already exists\n", local, domain);
+		goto out;
+	}
+	if (!strcmp(cmd, "passwd") && !exists) {
+		fprintf(stderr, "xmppctl: %s@%s: no such account\n", local, domain);
+		goto out;
+	}
+	if (make_creds(&sha1, &sha256) != 0)
+		goto out;
+	r = !strcmp(cmd, "adduser") ? store_user_create(st, domain, local, &sha1, &sha256)
+				    : store_user_set_creds(st, domain, local, &sha1, &sha256);
+	explicit_bzero(&sha1, sizeof(sha1));
+	explicit_bzero(&sha256, sizeof(sha256));
+	if (r != XS_OK) {
+		fprintf(stderr, "xmppctl: %s@%s: %s\n", local, domain, xs_name(r));
+		goto out;
+	}
+	printf("%s %s@%s\n", !strcmp(cmd, "adduser") ? "added" : "password changed for", local, domain);
+	rc = 0;
+out:
+	store_close(st);
+	return rc;
+}
+
+static void print_local(void *arg, const char *local)
+{
+	printf("%s@%s\n", local, (const char *)arg);
+}
+
+static int cmd_listusers(const char *domain_arg)
+{
+	char domain[1024];
+	if (jid_domain_prep(domain_arg, domain, sizeof(domain)) != XS_OK || !cfg_find_host(&cfg, domain)) {
+		fprintf(stderr, "xmppctl: %s is not a host of %s\n", domain_arg, cfg.path);
+		return 1;
+	}
+	struct store *st = open_store();
+	if (!st)
+		return 1;
+	enum xs r = store_user_list(st, domain, print_local, domain);
+	store_close(st);
+	return r == XS_OK ? 0 : 1;
+}
+
+static int mkdir_for(const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(dir, 0755);
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "xmppctl: cannot create %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_cert_generate(int argc, char **argv)
+{
+	const char *domain_arg = argv[0], *out = NULL;
+	unsigned days = 365;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--out") && i + 1 < argc)
+			out = argv[++i];
+		else if (!strcmp(argv[i], "--days") && i + 1 < argc)
+			days = (unsigned)strtoul(argv[++i], NULL, 10);
+		else
+			return usage();
+	}
+	char domain[1024], cert[PATH_MAX], key[PATH_MAX], err[512];
+	if (jid_domain_prep(domain_arg, domain, sizeof(domain)) != XS_OK) {
+		fprintf(stderr, "xmppctl: '%s' is not a domain name\n", domain_arg);
+		return 1;
+	}
+	const struct cfg_host *h = cfg_find_host(&cfg, domain);
+	if (out) {
+		snprintf(cert, sizeof(cert), "%s/%s.pem", out, domain);
+		snprintf(key, sizeof(key), "%s/%s.key", out, domain);
+	} else if (h) {
+		snprintf(cert, sizeof(cert), "%s", h->cert_file);
+		snprintf(key, sizeof(key), "%s", h->key_file);
+	} else {
+		fprintf(stderr, "xmppctl: %s is not a host of %s; use --out DIR\n", domain, cfg.path);
+		return 1;
+	}
+	if (days == 0 || days > 3650) {
+		fprintf(stderr, "xmppctl: --days must be 1..3650\n");
+		return 1;
+	}
+	if (mkdir_for(cert) != 0 || mkdir_for(key) != 0)
+		return 1;
+	if (tls_cert_generate(domain, cert, key, days, err, sizeof(err)) != XS_OK) {
+		fprintf(stderr, "xmppctl: %s\n", err);
+		return 1;
+	}
+	printf("generated a self-signed certificate for %s (%u days)\n  certificate: %s\n  key:         %s\n",
+	       domain, days, cert, key);
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", to);
+	FILE *in = fopen(from, "rb");
+	if (!in) {
+		fprintf(stderr, "xmppctl: %s: %s\n", from, strerror(errno));
+		return -1;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	FILE *o = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!o) {
+		fprintf(stderr, "xmppctl: %s: %s\n", tmp, strerror(errno));
+		fclose(in);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	char buf[8192];
+	size_t n;
+	int rc = 0;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, o) != n)
+			rc = -1;
+	fclose(in);
+	if (fclose(o) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, to) != 0)
+		rc = -1;
+	if (rc != 0) {
+		fprintf(stderr, "xmppctl: cannot write %s\n", to);
+		unlink(tmp);
+	}
+	return rc;
+}
+
+static int cmd_cert_import(const char *domain_arg, const char *cert, const char *key)
+{
+	char domain[1024], err[512];
+	if (jid_domain_prep(domain_arg, domain, sizeof(domain)) != XS_OK) {
+		fprintf(stderr, "xmppctl: '%s' is not a domain name\n", domain_arg);
+		return 1;
+	}
+	const struct cfg_host *h = cfg_find_host(&cfg, domain);
+	if (!h) {
+		fprintf(stderr, "xmppctl: %s is not a host of %s: add a [host %s] section first\n",
+			domain, cfg.path, domain);
+		return 1;
+	}
+	struct tls_cert_info info;
+	if (tls_cert_inspect(cert, key, domain, &info, err, sizeof(err)) != XS_OK) {
+		fprintf(stderr, "xmppctl: %s\n", err);
+		return 1;
+	}
+	if (!info.key_matches) {
+		fprintf(stderr, "xmppctl: %s is not the key of %s\n", key, cert);
+		return 1;
+	}
+	if (!info.names_domain) {
+		fprintf(stderr, "xmppctl: %s does not name %s (RFC 6125)\n", cert, domain);
+		return 1;
+	}
+	if (info.not_after < time(NULL)) {
+		fprintf(stderr, "xmppctl: %s has expired\n", cert);
+		return 1;
+	}
+	if (mkdir_for(h->cert_file) != 0 || mkdir_for(h->key_file) != 0 ||
+	    copy_file(cert, h->cert_file, 0644) != 0 || copy_file(key, h->key_file, 0600) != 0)
+		return 1;
+	printf("installed the certificate for %s\n  certificate: %s\n  key:         %s\n"
+	       "send SIGHUP to xmppd to load it without dropping connections\n",
+	       domain, h->cert_file, h->key_file);
+	return 0;
+}
+
+static int cmd_check(void)
+{
+	int problems = 0;
+	time_t now = time(NULL);
+	printf("%s: syntax OK, %zu host(s), %zu listener(s)\n", cfg.path, cfg.n_hosts, cfg.n_listeners);
+	for (size_t i = 0; i < cfg.n_hosts; i++) {
+		const struct cfg_host *h = &cfg.hosts[i];
+		struct tls_cert_info info;
+		char err[512];
+		printf("host %s:\n", h->domain);
+		if (tls_cert_inspect(h->cert_file, h->key_file, h->domain, &info, err, sizeof(err)) != XS_OK) {
+			printf("  PROBLEM: %s\n  fix: xmppctl cert generate %s   (or: xmppctl cert import %s CERT KEY)\n",
+			       err, h->domain, h->domain);
+			problems++;
+			continue;
+		}
+		long days = (long)((info.not_after - now) / 86400);
+		printf("  certificate %s, issuer %s, expires in %ld day(s)\n", h->cert_file,
+		       info.self_signed ? "itself (self-signed)" : info.issuer, days);
+		if (!info.key_matches) {
+			printf("  PROBLEM: %s is not the key of this certificate\n", h->key_file);
+			problems++;
+		}
+		if (!info.names_domain) {
+			printf("  PROBLEM: the certificate does not name %s\n", h->domain);
+			problems++;
+		}
+		if (info.not_after < now) {
+			printf("  PROBLEM: the certificate has expired\n");
+			problems++;
+		} else if (days < 14) {
+			printf("  warning: the certificate expires in less than 14 days\n");
+		}
+		if (info.self_signed)
+			printf("  note: self-signed: clients must be told to trust it; other servers will not\n");
+	}
+	for (size_t i = 0; i < cfg.n_listeners; i++) {
+		const struct cfg_listener *l = &cfg.listeners[i];
+		printf("listener %s: %s port %u, %s%s\n", l->name, l->address, l->port,
+		       l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS" : "STARTTLS",
+		       l->mode == CFG_MODE_STARTTLS && !l->require_encryption
+			       ? " (WARNING: encryption not required)" : "");
+	}
+	if (problems)
+		printf("%d problem(s) to fix\n", problems);
+	else
+		printf("everything looks fine\n");
+	return problems ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = "server.ini";
+	int i = 1;
+	if (argc > 2 && !strcmp(argv[1], "-c")) {
+		path = argv[2];
+		i = 3;
+	}
+	if (i >= argc)
+		return usage();
+	char err[1024];
+	if (!cfg_load(path, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "xmppctl: %s\n", err);
+		return 1;
+	}
+	log_set_level(LOG_LVL_WARN);
+	const char *cmd = argv[i];
+	int rest = argc - i - 1;
+	char **args = argv + i + 1;
+	if ((!strcmp(cmd, "adduser") || !strcmp(cmd, "passwd") || !strcmp(cmd, "deluser")) && rest == 1)
+		return cmd_user(cmd, args[0]);
+	if (!strcmp(cmd, "listusers") && rest == 1)
+		return cmd_listusers(args[0]);
+	if (!strcmp(cmd, "check") && rest == 0)
+		return cmd_check();
+	if (!strcmp(cmd, "cert") && rest >= 2 && !strcmp(args[0], "generate"))
+		return cmd_cert_generate(rest - 1, args + 1);
+	if (!strcmp(cmd, "cert") && rest == 4 && !strcmp(args[0], "import"))
+		return cmd_cert_import(args[1], args[2], args[3]);
+	return usage();
+}

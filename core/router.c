@@ -1,0 +1,616 @@
+/* Router core thread; see router.h for its role.
+ *
+ * Tables: `by_full` maps a bound full JID to its struct rsess; `by_bare` maps
+ * a bare JID to its struct ruser, which lists that account's sessions.  Both
+ * are touched only by the router thread. */
+#include "core/router.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cfg.h"
+#include "core/hmap.h"
+#include "core/log.h"
+#include "core/msg.h"
+#include "core/stanza.h"
+#include "core/xml_node.h"
+
+#define NS_CLIENT "jabber:client"
+#define NS_PING "urn:xmpp:ping"
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define NS_VERSION "jabber:iq:version"
+#define NS_ROSTER "jabber:iq:roster"
+
+struct ruser;
+
+struct rsess {
+	struct hmap_entry by_full;
+	struct ruser *user;
+	struct rsess *next_in_user;
+	struct sess_handle h;
+	bool available;      /* has sent available presence */
+	int priority;
+	char full[];         /* key */
+};
+
+struct ruser {
+	struct hmap_entry by_bare;
+	struct rsess *sessions;
+	char bare[];         /* key */
+};
+
+struct router {
+	const struct cfg *cfg;
+	struct queue *const *mux_inboxes;
+	unsigned n_mux;
+	struct queue inbox;
+	pthread_t thread;
+	bool started;
+	struct hmap by_full;
+	struct hmap by_bare;
+	unsigned long routed, bounced;
+};
+
+struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxes, unsigned n_mux)
+{
+	struct router *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->cfg = cfg;
+	r->mux_inboxes = mux_inboxes;
+	r->n_mux = n_mux;
+	if (queue_init(&r->inbox) != 0 || hmap_init(&r->by_full, 1024) != 0 ||
+	    hmap_init(&r->by_bare, 1024) != 0) {
+		router_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+struct queue *router_inbox(struct router *r)
+{
+	return &r->inbox;
+}
+
+/* ---- sending to mux threads ---- */
+
+static void post(struct router *r, struct msg *m)
+{
+	if (m->h.thread >= r->n_mux) {
+		msg_free(m);
+		return;
+	}
+	queue_push(r->mux_inboxes[m->h.thread], &m->qnode);
+}
+
+static void deliver(struct router *r, const struct rsess *s, struct stanza *st)
+{
+	struct msg *m = msg_new(MSG_DELIVER, NULL);
+	if (!m)
+		return;
+	m->h = s->h;
+	m->st = stanza_ref(st);
+	post(r, m);
+	r->routed++;
+}
+
+static void kick(struct router *r, struct sess_handle h, const char *cond)
+{
+	struct msg *m = msg_new(MSG_KICK, cond);
+	if (!m)
+		return;
+	m->h = h;
+	post(r, m);
+}
+
+/* ---- tables ---- */
+
+static struct rsess *find_full(struct router *r, const char *full)
+{
+	struct hmap_entry *e = hmap_get(&r->by_full, full);
+	return e ? container_of(e, struct rsess, by_full) : NULL;
+}
+
+static struct ruser *find_user(struct router *r, const char *bare)
+{
+	struct hmap_entry *e = hmap_get(&r->by_bare, bare);
+	return e ? container_of(e, struct ruser, by_bare) : NULL;
+}
+
+static void sess_remove(struct router *r, struct rsess *s)
+{
+	struct ruser *u = s->user;
+	struct rsess **pp = &u->sessions;
+	while (*pp && *pp != s)
+		pp = &(*pp)->next_in_user;
+	if (*pp)
+		*pp = s->next_in_user;
+	hmap_del(&r->by_full, &s->by_full);
+	if (!u->sessions) {
+		hmap_del(&r->by_bare, &u->by_bare);
+		free(u);
+	}
+	free(s);
+}
+
+static bool handle_eq(struct sess_handle a, struct sess_handle b)
+{
+	return a.thread == b.thread && a.slot == b.slot && a.gen == b.gen;
+}
+
+/* "user@domain/res" -> length of "user@domain". */
+static size_t bare_len(const char *jid)
+{
+	const char *slash = strchr(jid, '/');
+	return slash ? (size_t)(slash - jid) : strlen(jid);
+}
+
+static const char *jid_domain(const char *jid, size_t *len)
+{
+	size_t bl = bare_len(jid);
+	const char *at = memchr(jid, '@', bl);
+	const char *d = at ? at + 1 : jid;
+	*len = bl - (size_t)(d - jid);
+	return d;
+}
+
+static bool is_local_domain(struct router *r, const char *d, size_t len)
+{
+	for (size_t i = 0; i < r->cfg->n_hosts; i++) {
+		const char *h = r->cfg->hosts[i].domain;
+		if (strlen(h) == len && memcmp(h, d, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- replies built by the router ---- */
+
+static void reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
+{
+	if (!st->from)
+		return;
+	struct rsess *s = find_full(r, st->from);
+	if (!s)
+		return; /* sender gone: nothing to answer */
+	struct stanza *err = stanza_error_reply(st->tree, NULL, cond, NULL);
+	if (!err)
+		return;
+	LOG_DEBUG("bounce %s to %s: %s", st->tree->name, st->from, stanza_cond_name(cond));
+	deliver(r, s, err);
+	stanza_unref(err);
+	r->bounced++;
+}
+
+/* An iq result from `from` to the sender, with an optional payload. */
+static void reply_iq_result(struct router *r, struct stanza *st, const char *from,
+			    struct xml_node *payload)
+{
+	struct rsess *s = st->from ? find_full(r, st->from) : NULL;
+	struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
+	if (!s || !iq) {
+		xml_node_free(payload);
+		xml_node_free(iq);
+		return;
+	}
+	xml_node_set_attr(iq, "type", "result");
+	if (st->id)
+		xml_node_set_attr(iq, "id", st->id);
+	if (from)
+		xml_node_set_attr(iq, "from", from);
+	xml_node_set_attr(iq, "to", st->from);
+	if (payload)
+		xml_node_add_child(iq, payload);
+	struct stanza *res = stanza_freeze(iq);
+	if (res) {
+		deliver(r, s, res);
+		stanza_unref(res);
+	}
+}
+
+static bool iq_is_request(const struct stanza *st)
+{
+	return st->type && (strcmp(st->type, "get") == 0 || strcmp(st->type, "set") == 0);
+}
+
+static void add_feature(struct xml_node *q, const char *var)
+{
+	struct xml_node *f = xml_node_new_child(q, "feature", NS_DISCO_INFO);
+	if (f)
+		xml_node_set_attr(f, "var", var);
+}
+
+/* iq addressed to the server (domain JID). */
+static void handle_server_iq(struct router *r, struct stanza *st, const char *domain)
+{
+	if (!iq_is_request(st))
+		return; /* results and errors to the server end here */
+	struct xml_node *q = xml_node_first_elem(st->tree);
+	bool get = strcmp(st->type, "get") == 0;
+	if (q && get && strcmp(q->ns, NS_PING) == 0 && strcmp(q->name, "ping") == 0) {
+		reply_iq_result(r, st, domain, NULL);
+		return;
+	}
+	if (q && get && strcmp(q->ns, NS_DISCO_INFO) == 0 && !xml_node_attr(q, "node")) {
+		struct xml_node *res = xml_node_new_elem("query", NS_DISCO_INFO);
+		struct xml_node *id = res ? xml_node_new_child(res, "identity", NS_DISCO_INFO) : NULL;
+		if (!id) {
+			xml_node_free(res);
+			reply_error(r, st, SC_INTERNAL_SERVER_ERROR);
+			return;
+		}
+		xml_node_set_attr(id, "category", "server");
+		xml_node_set_attr(id, "type", "im");
+		xml_node_set_attr(id, "name", "xmppd");
+		add_feature(res, NS_DISCO_INFO);
+		add_feature(res, NS_DISCO_ITEMS);
+		add_feature(res, NS_PING);
+		add_feature(res, NS_VERSION);
+		reply_iq_result(r, st, domain, res);
+		return;
+	}
+	if (q && get && strcmp(q->ns, NS_DISCO_ITEMS) == 0 && !xml_node_attr(q, "node")) {
+		reply_iq_result(r, st, domain, xml_node_new_elem("query", NS_DISCO_ITEMS));
+		return;
+	}
+	if (q && get && strcmp(q->ns, NS_VERSION) == 0) {
+		struct xml_node *res = xml_node_new_elem("query", NS_VERSION);
+		struct xml_node *n = res ? xml_node_new_child(res, "name", NS_VERSION) : NULL;
+		struct xml_node *v = res ? xml_node_new_child(res, "version", NS_VERSION) : NULL;
+		if (n && v) {
+			xml_node_add_text(n, "xmppd", 5);
+			xml_node_add_text(v, XMPPD_VERSION, strlen(XMPPD_VERSION));
+			reply_iq_result(r, st, domain, res);
+		} else {
+			xml_node_free(res);
+			reply_error(r, st, SC_INTERNAL_SERVER_ERROR);
+		}
+		return;
+	}
+	reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+}
+
+/* iq addressed to an account's bare JID: the server answers on its behalf
+ * (RFC 6120 §10.5.3.2). */
+static void handle_account_iq(struct router *r, struct stanza *st, const char *bare)
+{
+	if (!iq_is_request(st))
+		return;
+	struct xml_node *q = xml_node_first_elem(st->tree);
+	bool own = st->from && bare_len(st->from) == strlen(bare) &&
+		   memcmp(st->from, bare, strlen(bare)) == 0;
+	if (q && strcmp(st->type, "get") == 0 && strcmp(q->ns, NS_PING) == 0) {
+		reply_iq_result(r, st, own ? NULL : bare, NULL);
+		return;
+	}
+	if (q && own && strcmp(st->type, "get") == 0 && strcmp(q->ns, NS_ROSTER) == 0) {
+		/* Rosters are stored by the roster issue; until then every
+		 * account's roster is empty, which RFC 6121 §2.1.3 allows. */
+		reply_iq_result(r, st, NULL, xml_node_new_elem("query", NS_ROSTER));
+		return;
+	}
+	reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+}
+
+/* ---- presence ---- */
+
+static int presence_priority(const struct xml_node *pres)
+{
+	struct xml_node *p = xml_node_child(pres, "priority", NS_CLIENT);
+	if (!p)
+		return 0;
+	char *t = xml_node_text(p);
+	if (!t)
+		return 0;
+	char *end;
+	long v = strtol(t, &end, 10);
+	bool ok = end != t && *end == '\0';
+	free(t);
+	if (!ok)
+		return 0;
+	return v < -128 ? -128 : v > 127 ? 127 : (int)v;
+}
+
+/* Presence without 'to': the session's own availability, broadcast to every
+ * available resource of the account, the sender included (RFC 6121 §4.2.2).
+ * Contacts are added to the broadcast by the roster issue. */
+static void handle_broadcast_presence(struct router *r, struct stanza *st, struct rsess *sender)
+{
+	bool unavailable = st->type && strcmp(st->type, "unavailable") == 0;
+	if (st->type && !unavailable)
+		return; /* subscription types without 'to', probes: nothing to do */
+	sender->available = !unavailable;
+	sender->priority = unavailable ? 0 : presence_priority(st->tree);
+	for (struct rsess *s = sender->user->sessions; s; s = s->next_in_user)
+		if (s->available || s == sender)
+			deliver(r, s, st);
+}
+
+/* ---- routing ---- */
+
+static void route_to_user(struct router *r, struct stanza *st, const char *to)
+{
+	size_t bl = bare_len(to);
+	char bare[3072];
+	if (bl >= sizeof(bare))
+		return;
+	memcpy(bare, to, bl);
+	bare[bl] = '\0';
+	bool full = to[bl] == '/';
+	struct ruser *u = find_user(r, bare);
+	const char *type = st->type ? st->type : "";
+
+	if (st->kind == STANZA_IQ) {
+		if (!full) {
+			handle_account_iq(r, st, bare);
+			return;
+		}
+		struct rsess *s = find_full(r, to);
+		if (s)
+			deliver(r, s, st);
+		else if (iq_is_request(st))
+			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+
+	if (st->kind == STANZA_PRESENCE) {
+		if (full) {
+			struct rsess *s = find_full(r, to);
+			if (s)
+				deliver(r, s, st);
+			return;
+		}
+		/* RFC 6121 §8.5.1/8.5.2: to every available resource, or
+		 * silently ignored when there is none. */
+		if (u)
+			for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+				if (s->available)
+					deliver(r, s, st);
+		return;
+	}
+
+	/* message */
+	if (strcmp(type, "error") == 0 && !full)
+		return;
+	if (full) {
+		struct rsess *s = find_full(r, to);
+		if (s) {
+			deliver(r, s, st);
+			return;
+		}
+		if (strcmp(type, "error") == 0)
+			return;
+		if (strcmp(type, "groupchat") == 0) {
+			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+			return;
+		}
+		/* RFC 6121 §8.5.3.2.1: treat as addressed to the bare JID. */
+	}
+	if (strcmp(type, "groupchat") == 0) {
+		reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	int best = -1;
+	if (u)
+		for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+			if (s->available && s->priority >= 0 && s->priority > best)
+				best = s->priority;
+	if (best < 0) {
+		/* No resource can take it.  Offline storage comes with its own
+		 * issue; until then a message is bounced, never dropped. */
+		if (strcmp(type, "headline") != 0)
+			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+		if (s->available && s->priority == best)
+			deliver(r, s, st);
+}
+
+static void route(struct router *r, struct msg *m)
+{
+	struct stanza *st = m->st;
+	struct rsess *sender = st->from ? find_full(r, st->from) : NULL;
+	if (!sender || !handle_eq(sender->h, m->h))
+		return; /* session ended meanwhile (or stale handle) */
+
+	const char *to = st->to;
+	char own_bare[3072];
+	if (!to) {
+		if (st->kind == STANZA_PRESENCE) {
+			handle_broadcast_presence(r, st, sender);
+			return;
+		}
+		size_t bl = bare_len(st->from);
+		memcpy(own_bare, st->from, bl);
+		own_bare[bl] = '\0';
+		to = own_bare;
+	}
+	size_t dl;
+	const char *domain = jid_domain(to, &dl);
+	if (!is_local_domain(r, domain, dl)) {
+		/* Server-to-server links come with the s2s issue. */
+		if (st->kind != STANZA_PRESENCE && !(st->kind == STANZA_IQ && !iq_is_request(st)))
+			reply_error(r, st, SC_REMOTE_SERVER_NOT_FOUND);
+		return;
+	}
+	if (domain == to) {
+		/* the server itself (domain or domain/resource) */
+		char dom[1024];
+		if (dl >= sizeof(dom))
+			return;
+		memcpy(dom, domain, dl);
+		dom[dl] = '\0';
+		if (st->kind == STANZA_IQ)
+			handle_server_iq(r, st, dom);
+		else if (st->kind == STANZA_MESSAGE && (!st->type || strcmp(st->type, "error") != 0))
+			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	route_to_user(r, st, to);
+}
+
+static void handle_bind(struct router *r, struct msg *m)
+{
+	const char *full = m->data;
+	struct msg *res = msg_new(MSG_BIND_RESULT, full);
+	if (!res)
+		return;
+	res->h = m->h;
+	struct rsess *old = find_full(r, full);
+	if (old) {
+		/* RFC 6120 §7.7.2.2: the new session wins; the old one is
+		 * closed with a <conflict/> stream error. */
+		LOG_INFO("resource conflict on %s: closing the older session", full);
+		kick(r, old->h, "conflict");
+		sess_remove(r, old);
+	}
+	size_t bl = bare_len(full);
+	char bare[3072];
+	struct rsess *s = calloc(1, sizeof(*s) + strlen(full) + 1);
+	if (!s || bl >= sizeof(bare))
+		goto fail;
+	memcpy(bare, full, bl);
+	bare[bl] = '\0';
+	struct ruser *u = find_user(r, bare);
+	if (!u) {
+		u = calloc(1, sizeof(*u) + bl + 1);
+		if (!u)
+			goto fail;
+		memcpy(u->bare, bare, bl + 1);
+		hmap_put(&r->by_bare, &u->by_bare, u->bare);
+	}
+	strcpy(s->full, full);
+	s->h = m->h;
+	s->user = u;
+	s->next_in_user = u->sessions;
+	u->sessions = s;
+	hmap_put(&r->by_full, &s->by_full, s->full);
+	res->status = 0;
+	post(r, res);
+	return;
+fail:
+	free(s);
+	res->status = SC_RESOURCE_CONSTRAINT + 1;
+	post(r, res);
+}
+
+static void handle_unbind(struct router *r, struct msg *m)
+{
+	struct rsess *s = find_full(r, m->data);
+	if (!s || !handle_eq(s->h, m->h))
+		return; /* already replaced by a newer session */
+	if (s->available) {
+		/* The stream ended without unavailable presence: tell the
+		 * account's other resources (RFC 6121 §4.5.3.1). */
+		struct xml_node *p = xml_node_new_elem("presence", NS_CLIENT);
+		if (p) {
+			xml_node_set_attr(p, "type", "unavailable");
+			xml_node_set_attr(p, "from", s->full);
+			struct stanza *st = stanza_freeze(p);
+			if (st) {
+				for (struct rsess *o = s->user->sessions; o; o = o->next_in_user)
+					if (o != s && o->available)
+						deliver(r, o, st);
+				stanza_unref(st);
+			}
+		}
+	}
+	sess_remove(r, s);
+}
+
+static bool dispatch(struct router *r, struct msg *m)
+{
+	switch (m->type) {
+	case MSG_BIND:
+		handle_bind(r, m);
+		break;
+	case MSG_UNBIND:
+		handle_unbind(r, m);
+		break;
+	case MSG_STANZA:
+		route(r, m);
+		break;
+	case MSG_SHUTDOWN:
+		msg_free(m);
+		return false;
+	default:
+		LOG_WARN("router: unexpected message %d", (int)m->type);
+		break;
+	}
+	msg_free(m);
+	return true;
+}
+
+static void *router_main(void *arg)
+{
+	struct router *r = arg;
+	log_set_thread_name("router");
+	for (;;) {
+		struct pollfd pfd = { .fd = r->inbox.efd, .events = POLLIN };
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			break;
+		queue_ack_wakeup(&r->inbox);
+		struct queue_node *n;
+		while ((n = queue_pop(&r->inbox)))
+			if (!dispatch(r, container_of(n, struct msg, qnode)))
+				goto out;
+	}
+out:
+	LOG_INFO("router: stopped after routing %lu stanzas, %lu bounced", r->routed, r->bounced);
+	return NULL;
+}
+
+int router_start(struct router *r)
+{
+	if (pthread_create(&r->thread, NULL, router_main, r) != 0)
+		return -1;
+	r->started = true;
+	return 0;
+}
+
+void router_stop(struct router *r)
+{
+	if (!r->started)
+		return;
+	struct msg *m = msg_new(MSG_SHUTDOWN, NULL);
+	if (m)
+		queue_push(&r->inbox, &m->qnode);
+	pthread_join(r->thread, NULL);
+	r->started = false;
+}
+
+void router_free(struct router *r)
+{
+	if (!r)
+		return;
+	struct queue_node *n;
+	if (r->inbox.efd >= 0)
+		while ((n = queue_pop(&r->inbox)))
+			msg_free(container_of(n, struct msg, qnode));
+	for (size_t i = 0; r->by_full.buckets && i < r->by_full.n_buckets; i++) {
+		struct hmap_entry *e = r->by_full.buckets[i];
+		while (e) {
+			struct hmap_entry *next = e->next;
+			free(container_of(e, struct rsess, by_full));
+			e = next;
+		}
+	}
+	for (size_t i = 0; r->by_bare.buckets && i < r->by_bare.n_buckets; i++) {
+		struct hmap_entry *e = r->by_bare.buckets[i];
+		while (e) {
+			struct hmap_entry *next = e->next;
+			free(container_of(e, struct ruser, by_bare));
+			e = next;
+		}
+	}
+	hmap_deinit(&r->by_full);
+	hmap_deinit(&r->by_bare);
+	queue_deinit(&r->inbox);
+	free(r);
+}

@@ -1,0 +1,57 @@
+/* Routed stanzas: reference-counted and immutable once frozen.
+ *
+ * A mux thread parses a stanza into an xml_node tree, stamps its 'from',
+ * normalises its 'to', and freezes it: the tree is serialized once (in the
+ * jabber:client namespace, i.e. without an xmlns on the top element) and from
+ * then on neither tree nor bytes change, so any number of threads may hold a
+ * reference and read both.  A presence broadcast to 500 contacts is one
+ * serialization and 500 references. */
+#ifndef XMPPD_STANZA_H
+#define XMPPD_STANZA_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct xml_node;
+
+enum stanza_kind { STANZA_MESSAGE, STANZA_PRESENCE, STANZA_IQ, STANZA_OTHER };
+
+struct stanza {
+	atomic_uint refs;
+	enum stanza_kind kind;
+	struct xml_node *tree;   /* owned; immutable */
+	const char *to;          /* normalised JID or NULL; points into tree */
+	const char *from;        /* stamped JID or NULL; points into tree */
+	const char *type;        /* type attribute or NULL */
+	const char *id;          /* id attribute or NULL */
+	size_t len;
+	char *bytes;             /* serialized form, len bytes */
+};
+
+/* Freezes tree (ownership passes to the stanza): serializes it once.
+ * NULL on allocation failure (the tree is freed then too). */
+struct stanza *stanza_freeze(struct xml_node *tree);
+struct stanza *stanza_ref(struct stanza *st);
+void stanza_unref(struct stanza *st);
+enum stanza_kind stanza_kind_of(const char *name);
+
+/* RFC 6120 §8.3.3 stanza error conditions. */
+enum stanza_cond {
+	SC_BAD_REQUEST, SC_CONFLICT, SC_FEATURE_NOT_IMPLEMENTED, SC_FORBIDDEN,
+	SC_ITEM_NOT_FOUND, SC_JID_MALFORMED, SC_NOT_ACCEPTABLE, SC_NOT_ALLOWED,
+	SC_NOT_AUTHORIZED, SC_POLICY_VIOLATION, SC_RECIPIENT_UNAVAILABLE,
+	SC_REMOTE_SERVER_NOT_FOUND, SC_REMOTE_SERVER_TIMEOUT, SC_RESOURCE_CONSTRAINT,
+	SC_SERVICE_UNAVAILABLE, SC_INTERNAL_SERVER_ERROR, SC_UNDEFINED_CONDITION,
+};
+const char *stanza_cond_name(enum stanza_cond c);
+
+/* Builds the error reply to a stanza (RFC 6120 §8.3): same kind and id,
+ * type='error', to/from swapped (from = `from` argument if not NULL, else
+ * the original 'to'), the original children kept, plus the <error/> element.
+ * Returns NULL for a stanza of type 'error' (errors are never answered with
+ * errors) or on allocation failure. */
+struct stanza *stanza_error_reply(const struct xml_node *orig, const char *from,
+				  enum stanza_cond cond, const char *text);
+
+#endif

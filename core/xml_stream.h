@@ -1,0 +1,79 @@
+/* The XML stream parser of one XMPP connection (RFC 6120 §4, §11).
+ *
+ * Bytes from the socket (after TLS) go in through xml_stream_feed(); out come
+ * callbacks: the stream header when its start tag is complete, each depth-1
+ * element (a stanza, or a negotiation element such as <starttls/>) as a
+ * complete xml_node tree once its end tag arrives, and the end of the
+ * stream.  Underneath is expat in namespace mode.
+ *
+ * Restricted XML (RFC 6120 §11.1) is enforced: DOCTYPE, entity and other
+ * declarations, processing instructions and comments are refused with
+ * XML_STREAM_RESTRICTED_XML as soon as they are seen; entities are never
+ * declared, so never expanded.  Limits bound what a peer can make us hold.
+ * After any error the stream is dead: every further feed returns the same
+ * error until xml_stream_reset().
+ *
+ * One parser belongs to one connection on one mux thread. */
+#ifndef XMPPD_XML_STREAM_H
+#define XMPPD_XML_STREAM_H
+
+#include <stddef.h>
+
+#include "core/status.h"
+
+struct xml_node;
+struct xml_stream;
+
+/* A limit of 0 means "no limit" (for tests and trusted links only). */
+struct xml_stream_limits {
+	size_t max_stanza_size;  /* bytes of input between the end of the previous
+				  * stanza (or header) and the end of this one */
+	unsigned max_depth;      /* element nesting within a stanza, stanza element = 1 */
+	unsigned max_attrs;      /* per element, namespace declarations included */
+};
+
+enum xml_stream_err {
+	XML_STREAM_OK = 0,
+	XML_STREAM_NOT_WELL_FORMED,
+	XML_STREAM_RESTRICTED_XML,   /* DTD, DOCTYPE, entity decl, PI, comment */
+	XML_STREAM_POLICY_VIOLATION, /* a limit */
+	XML_STREAM_NOMEM,
+	XML_STREAM_STOPPED,          /* a callback returned non-zero */
+	XML_STREAM_CLOSED,           /* input after </stream:stream> */
+};
+
+struct xml_stream_cb {
+	/* The stream root element (name, ns, attributes; the default namespace
+	 * it declares is xml_stream_default_ns()).  The parser keeps ownership
+	 * until reset or free.  Return non-zero to stop. */
+	int (*stream_open)(void *arg, struct xml_node *header);
+	/* Each complete depth-1 element; ownership passes to the callee.
+	 * Return non-zero to stop parsing: the rest of this input is discarded
+	 * (the caller will reset or close). */
+	int (*stanza)(void *arg, struct xml_node *stanza);
+	/* </stream:stream>.  Input after it in the same feed is ignored; later
+	 * feeds return XML_STREAM_CLOSED. */
+	int (*stream_close)(void *arg);
+};
+
+/* NULL on allocation failure.  lim and cb are copied. */
+struct xml_stream *xml_stream_new(const struct xml_stream_limits *lim,
+				  const struct xml_stream_cb *cb, void *arg);
+/* Parses len bytes.  XML_STREAM_OK when all of it was consumed (or the stream
+ * was closed inside it); anything else is sticky. */
+enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_t len);
+/* Stream restart (after STARTTLS or SASL success): a fresh document with the
+ * same limits and callbacks.  Clears any error.  Cheap: expat's memory is
+ * kept for reuse.  XS_OK or XS_NOMEM. */
+enum xs xml_stream_reset(struct xml_stream *s);
+/* The default namespace declared on the stream header ("jabber:client",
+ * "jabber:server", ...) or "" before the header or if it declared none. */
+const char *xml_stream_default_ns(const struct xml_stream *s);
+/* The header node reported to stream_open, or NULL before it. */
+const struct xml_node *xml_stream_header(const struct xml_stream *s);
+/* Log-friendly description of the last error ("" if none). */
+const char *xml_stream_err_text(const struct xml_stream *s);
+const char *xml_stream_err_name(enum xml_stream_err e);
+void xml_stream_free(struct xml_stream *s);
+
+#endif

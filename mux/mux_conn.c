@@ -1,0 +1,551 @@
+/* Connection lifecycle and the byte path of a mux connection.
+ *
+ *   socket --read--> tls[0] --plaintext--> tls[1] --plaintext--> xml_stream
+ *   socket <-write-- tls[0] <-ciphertext-- tls[1] <--------------- conn_send
+ *
+ * TLS sessions are memory-buffer sessions (tls/tls.h), so a layer pushed by
+ * STARTTLS on a direct-TLS connection simply sits on top of the first one.
+ * Output goes down the chain at once; what the socket does not take stays in
+ * the bottom buffer (tls[0]'s or plain_out) and EPOLLOUT is armed.  Over
+ * max_output_buffer pending bytes, the reader is too slow and the connection
+ * is closed (policy: disconnect, logged). */
+#include "mux/mux_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/xml_node.h"
+#include "core/xml_stream.h"
+#include "tls/tls.h"
+
+#define READ_CHUNK 16384
+
+static const struct xml_stream_cb stream_callbacks = {
+	.stream_open = stream_on_open,
+	.stanza = stream_on_stanza,
+	.stream_close = stream_on_close,
+};
+
+struct sess_handle conn_handle(const struct mux_conn *c)
+{
+	struct sess_handle h = { .thread = c->mux->idx, .slot = c->slot, .gen = c->gen };
+	return h;
+}
+
+struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h)
+{
+	if (h.slot >= m->n_slots)
+		return NULL;
+	struct mux_conn *c = m->slots[h.slot];
+	if (!c || c->dead || c->gen != h.gen)
+		return NULL;
+	return c;
+}
+
+bool conn_is_encrypted(const struct mux_conn *c)
+{
+	return c->n_tls > 0 && tls_sess_handshake_done(c->tls[c->n_tls - 1]);
+}
+
+static bool slot_alloc(struct mux *m, uint32_t *slot)
+{
+	if (m->n_free) {
+		*slot = m->free_slots[--m->n_free];
+		return true;
+	}
+	size_t n = m->n_slots ? m->n_slots * 2 : 256;
+	struct mux_conn **ns = realloc(m->slots, n * sizeof(*ns));
+	if (!ns)
+		return false;
+	m->slots = ns;
+	uint32_t *ng = realloc(m->gens, n * sizeof(*ng));
+	if (!ng)
+		return false;
+	m->gens = ng;
+	uint32_t *nf = realloc(m->free_slots, n * sizeof(*nf));
+	if (!nf)
+		return false;
+	m->free_slots = nf;
+	for (size_t i = m->n_slots; i < n; i++) {
+		m->slots[i] = NULL;
+		m->gens[i] = 0;
+	}
+	/* hand out the lowest new slot now, keep the rest free */
+	for (size_t i = n; i-- > m->n_slots + 1;)
+		m->free_slots[m->n_free++] = (uint32_t)i;
+	*slot = (uint32_t)m->n_slots;
+	m->n_slots = n;
+	return true;
+}
+
+static void preauth_add(struct mux_conn *c)
+{
+	struct mux *m = c->mux;
+	c->preauth_deadline_ms = mux_now_ms() + (uint64_t)m->cfg->preauth_timeout_s * 1000;
+	c->pa_prev = m->pa_tail;
+	c->pa_next = NULL;
+	if (m->pa_tail)
+		m->pa_tail->pa_next = c;
+	else
+		m->pa_head = c;
+	m->pa_tail = c;
+	c->on_preauth = true;
+}
+
+void conn_preauth_remove(struct mux_conn *c)
+{
+	struct mux *m = c->mux;
+	if (!c->on_preauth)
+		return;
+	if (c->pa_prev)
+		c->pa_prev->pa_next = c->pa_next;
+	else
+		m->pa_head = c->pa_next;
+	if (c->pa_next)
+		c->pa_next->pa_prev = c->pa_prev;
+	else
+		m->pa_tail = c->pa_prev;
+	c->on_preauth = false;
+}
+
+void conn_delay_insert(struct mux_conn *c, uint64_t deadline_ms)
+{
+	struct mux_conn **pp = &c->mux->dl_head;
+	if (c->on_delay)
+		return;
+	while (*pp && (*pp)->delay_deadline_ms <= deadline_ms)
+		pp = &(*pp)->dl_next;
+	c->delay_deadline_ms = deadline_ms;
+	c->dl_next = *pp;
+	*pp = c;
+	c->on_delay = true;
+}
+
+static void delay_remove(struct mux_conn *c)
+{
+	if (!c->on_delay)
+		return;
+	struct mux_conn **pp = &c->mux->dl_head;
+	while (*pp && *pp != c)
+		pp = &(*pp)->dl_next;
+	if (*pp)
+		*pp = c->dl_next;
+	c->on_delay = false;
+}
+
+bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
+{
+	if (c->n_tls >= MUX_MAX_TLS_LAYERS)
+		return false;
+	struct tls_sess *t = tls_sess_new_server(c->mux->tls, alpn);
+	if (!t)
+		return false;
+	c->tls[c->n_tls++] = t;
+	return true;
+}
+
+void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
+{
+	uint32_t slot;
+	struct mux_conn *c = calloc(1, sizeof(*c));
+	if (!c || !slot_alloc(m, &slot)) {
+		LOG_ERR("out of memory accepting a connection");
+		free(c);
+		close(fd);
+		atomic_fetch_sub(&m->group->total_conns, 1);
+		return;
+	}
+	c->mux = m;
+	c->fd = fd;
+	c->slot = slot;
+	c->gen = ++m->gens[slot];
+	c->id = ++m->conn_counter;
+	c->lst = lst;
+	c->state = CONN_WAIT_HEADER;
+	m->slots[slot] = c;
+	m->n_conns++;
+
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		unsigned port = 0;
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+			port = ntohs(s6->sin6_port);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
+			port = ntohs(s4->sin_port);
+		}
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_ip, port);
+	}
+
+	struct xml_stream_limits lim = {
+		.max_stanza_size = m->cfg->max_stanza_size,
+		.max_depth = m->cfg->max_depth,
+		.max_attrs = m->cfg->max_attributes,
+	};
+	c->xml = xml_stream_new(&lim, &stream_callbacks, c);
+	if (!c->xml || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, "xmpp-client"))) {
+		LOG_ERR("c%u.%llu: cannot set up the connection", m->idx, (unsigned long long)c->id);
+		c->dead = true;
+		c->dead_next = m->dead_head;
+		m->dead_head = c;
+		return;
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = MUX_TAG(MUX_TAG_CONN, slot) };
+	epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev);
+	preauth_add(c);
+	LOG_INFO("c%u.%llu: accepted from %s on listener %s", m->idx, (unsigned long long)c->id,
+		 c->peer, lst->name);
+}
+
+static size_t bottom_pending(const struct mux_conn *c)
+{
+	return c->n_tls ? tls_sess_out_pending(c->tls[0]) : c->plain_out.len;
+}
+
+static void set_epollout(struct mux_conn *c, bool on)
+{
+	if (c->epollout == on || c->dead)
+		return;
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+		.data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot),
+	};
+	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	c->epollout = on;
+}
+
+/* Writes what the bottom layer holds to the socket. */
+static void flush_socket(struct mux_conn *c)
+{
+	while (!c->dead) {
+		const void *p;
+		size_t len;
+		if (c->n_tls) {
+			p = tls_sess_out_peek(c->tls[0], &len);
+		} else {
+			p = c->plain_out.data;
+			len = c->plain_out.len;
+		}
+		if (!len)
+			break;
+		ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				set_epollout(c, true);
+				return;
+			}
+			conn_close(c, strerror(errno));
+			return;
+		}
+		if (c->n_tls)
+			tls_sess_out_consume(c->tls[0], (size_t)w);
+		else
+			xbuf_consume(&c->plain_out, (size_t)w);
+	}
+	if (c->dead)
+		return;
+	set_epollout(c, false);
+	if (c->closing)
+		conn_close(c, "closed after final flush");
+}
+
+/* Moves the ciphertext of upper TLS layers down to the bottom one. */
+static void move_down(struct mux_conn *c)
+{
+	for (unsigned lvl = c->n_tls; lvl-- > 1;) {
+		size_t len;
+		const void *p;
+		while ((p = tls_sess_out_peek(c->tls[lvl], &len)) && len) {
+			size_t wn = 0;
+			if (tls_sess_write(c->tls[lvl - 1], p, len, &wn) != XS_OK || wn == 0) {
+				conn_close(c, "TLS write failed");
+				return;
+			}
+			tls_sess_out_consume(c->tls[lvl], wn);
+		}
+	}
+}
+
+static void output_progress(struct mux_conn *c)
+{
+	move_down(c);
+	if (c->dead)
+		return;
+	if (bottom_pending(c) > c->mux->cfg->max_output_buffer) {
+		LOG_WARN("c%u.%llu: %zu bytes queued for a slow reader: over max_output_buffer, disconnecting",
+			 c->mux->idx, (unsigned long long)c->id, bottom_pending(c));
+		conn_close(c, "output buffer limit");
+		return;
+	}
+	flush_socket(c);
+}
+
+void conn_send(struct mux_conn *c, const char *data, size_t len)
+{
+	if (c->dead || !len)
+		return;
+	if (c->n_tls == 0) {
+		if (xbuf_append(&c->plain_out, data, len) != XS_OK) {
+			conn_close(c, "out of memory");
+			return;
+		}
+	} else {
+		size_t off = 0;
+		while (off < len) {
+			size_t wn = 0;
+			if (tls_sess_write(c->tls[c->n_tls - 1], data + off, len - off, &wn) != XS_OK || !wn) {
+				conn_close(c, "TLS write failed");
+				return;
+			}
+			off += wn;
+		}
+	}
+	output_progress(c);
+}
+
+void conn_send_str(struct mux_conn *c, const char *s)
+{
+	conn_send(c, s, strlen(s));
+}
+
+void conn_request_restart(struct mux_conn *c)
+{
+	c->state = CONN_WAIT_HEADER;
+	c->header_sent = false;
+	/* Inside a parser callback the reset waits until expat has returned;
+	 * otherwise (an answer from the storage thread) it happens now. */
+	if (c->in_parser)
+		c->reset_parser = true;
+	else if (xml_stream_reset(c->xml) != XS_OK)
+		conn_close(c, "parser reset failed");
+}
+
+static void xml_error(struct mux_conn *c, enum xml_stream_err e)
+{
+	const char *cond = "not-well-formed";
+	switch (e) {
+	case XML_STREAM_RESTRICTED_XML: cond = "restricted-xml"; break;
+	case XML_STREAM_POLICY_VIOLATION: cond = "policy-violation"; break;
+	case XML_STREAM_NOMEM: cond = "resource-constraint"; break;
+	default: break;
+	}
+	LOG_INFO("c%u.%llu: XML error from %s: %s", c->mux->idx, (unsigned long long)c->id,
+		 c->peer, xml_stream_err_text(c->xml));
+	stream_error(c, cond, NULL);
+}
+
+static void feed_xml(struct mux_conn *c, const char *data, size_t len)
+{
+	if (c->closing || c->dead)
+		return; /* after our stream error, input is ignored */
+	c->in_parser = true;
+	enum xml_stream_err e = xml_stream_feed(c->xml, data, len);
+	c->in_parser = false;
+	if (c->dead)
+		return;
+	if (c->reset_parser) {
+		/* STARTTLS or SASL success: input after the element that asked
+		 * for the restart is dropped (it cannot be legitimate). */
+		c->reset_parser = false;
+		if (xml_stream_reset(c->xml) != XS_OK)
+			conn_close(c, "parser reset failed");
+		return;
+	}
+	if (e == XML_STREAM_OK || e == XML_STREAM_STOPPED || e == XML_STREAM_CLOSED)
+		return;
+	xml_error(c, e);
+}
+
+/* Feeds data into layer lvl (lvl == n_tls means the XML parser). */
+static void layer_input(struct mux_conn *c, unsigned lvl, const char *data, size_t len)
+{
+	if (lvl >= c->n_tls) {
+		feed_xml(c, data, len);
+		return;
+	}
+	struct tls_sess *t = c->tls[lvl];
+	if (len && tls_sess_feed(t, data, len) != XS_OK) {
+		conn_close(c, "TLS input failed");
+		return;
+	}
+	char buf[READ_CHUNK];
+	while (!c->dead && lvl < c->n_tls && c->tls[lvl] == t) {
+		size_t nr = 0;
+		enum xs st = tls_sess_read(t, buf, sizeof(buf), &nr);
+		move_down(c);
+		if (!c->tls_logged[lvl] && tls_sess_handshake_done(t)) {
+			c->tls_logged[lvl] = true;
+			const char *sni = tls_sess_sni(t);
+			const char *alpn = tls_sess_alpn(t);
+			LOG_INFO("c%u.%llu: TLS 1.%d established (layer %u, sni=%s, alpn=%s)",
+				 c->mux->idx, (unsigned long long)c->id, tls_sess_version(t) - 10, lvl,
+				 sni ? sni : "-", alpn ? alpn : "-");
+		}
+		if (st == XS_OK && nr) {
+			layer_input(c, lvl + 1, buf, nr);
+			continue;
+		}
+		if (st == XS_OK)
+			continue;
+		if (st == XS_AGAIN)
+			break;
+		if (st == XS_EOF) {
+			conn_close(c, "TLS close_notify");
+			return;
+		}
+		LOG_INFO("c%u.%llu: TLS failure from %s: %s", c->mux->idx, (unsigned long long)c->id,
+			 c->peer, tls_sess_error(t));
+		/* any alert wolfSSL queued goes out before we close */
+		conn_close_after_flush(c, "TLS failure");
+		break;
+	}
+	if (!c->dead)
+		flush_socket(c);
+}
+
+static void on_readable(struct mux_conn *c)
+{
+	char buf[READ_CHUNK];
+	for (int i = 0; i < 8 && !c->dead; i++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n > 0) {
+			if (c->closing)
+				continue; /* draining: input is ignored */
+			layer_input(c, 0, buf, (size_t)n);
+			if ((size_t)n < sizeof(buf))
+				return;
+			continue;
+		}
+		if (n == 0) {
+			conn_close(c, "peer closed the connection");
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			conn_close(c, strerror(errno));
+		return;
+	}
+}
+
+void conn_on_event(struct mux_conn *c, uint32_t events)
+{
+	if (events & EPOLLOUT)
+		flush_socket(c);
+	if (!c->dead && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
+		on_readable(c);
+}
+
+void conn_close_after_flush(struct mux_conn *c, const char *why)
+{
+	if (c->dead || c->closing)
+		return;
+	c->closing = true;
+	c->close_deadline_ms = mux_now_ms() + 5000;
+	LOG_DEBUG("c%u.%llu: closing: %s", c->mux->idx, (unsigned long long)c->id, why);
+	flush_socket(c);
+	/* A peer that does not read its last bytes is cut off after 5 s. */
+	if (!c->dead)
+		conn_delay_insert(c, c->close_deadline_ms);
+}
+
+void conn_close(struct mux_conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	struct mux *m = c->mux;
+	LOG_INFO("c%u.%llu: closed (%s)%s%s", m->idx, (unsigned long long)c->id, why,
+		 c->full_jid ? " session " : "", c->full_jid ? c->full_jid : "");
+	c->dead = true;
+	if (c->fd >= 0) {
+		epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	conn_preauth_remove(c);
+	delay_remove(c);
+	session_conn_cleanup(c);
+	c->dead_next = m->dead_head;
+	m->dead_head = c;
+}
+
+static void conn_free(struct mux_conn *c)
+{
+	struct mux *m = c->mux;
+	sasl_conn_cleanup(c);
+	for (unsigned i = 0; i < c->n_tls; i++)
+		tls_sess_free(c->tls[i]);
+	xbuf_free(&c->plain_out);
+	if (c->xml)
+		xml_stream_free(c->xml);
+	free(c->authcid);
+	free(c->full_jid);
+	if (c->fd >= 0)
+		close(c->fd);
+	m->slots[c->slot] = NULL;
+	m->gens[c->slot]++; /* stale handles no longer match */
+	m->free_slots[m->n_free++] = c->slot;
+	m->n_conns--;
+	atomic_fetch_sub(&m->group->total_conns, 1);
+	free(c);
+}
+
+void mux_reap(struct mux *m)
+{
+	while (m->dead_head) {
+		struct mux_conn *c = m->dead_head;
+		m->dead_head = c->dead_next;
+		conn_free(c);
+	}
+}
+
+void mux_timers(struct mux *m)
+{
+	uint64_t now = mux_now_ms();
+	while (m->pa_head && m->pa_head->preauth_deadline_ms <= now) {
+		struct mux_conn *c = m->pa_head;
+		conn_preauth_remove(c);
+		if (!c->authenticated && !c->dead) {
+			LOG_INFO("c%u.%llu: not authenticated within %us: closing", m->idx,
+				 (unsigned long long)c->id, m->cfg->preauth_timeout_s);
+			stream_error(c, "connection-timeout", NULL);
+		}
+	}
+	while (m->dl_head && m->dl_head->delay_deadline_ms <= now) {
+		struct mux_conn *c = m->dl_head;
+		m->dl_head = c->dl_next;
+		c->on_delay = false;
+		if (c->dead)
+			continue;
+		if (c->closing)
+			conn_close(c, "close timed out");
+		else
+			sasl_delay_fire(c);
+	}
+}
+
+int mux_next_timeout_ms(struct mux *m)
+{
+	uint64_t next = UINT64_MAX;
+	if (m->pa_head)
+		next = m->pa_head->preauth_deadline_ms;
+	if (m->dl_head && m->dl_head->delay_deadline_ms < next)
+		next = m->dl_head->delay_deadline_ms;
+	if (next == UINT64_MAX)
+		return -1;
+	uint64_t now = mux_now_ms();
+	return next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);
+}

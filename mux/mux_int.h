@@ -1,0 +1,198 @@
+/* Internal types of the mux threads, shared by the mux sources only.
+ *
+ * Ownership: a struct mux and every struct mux_conn on it belong to that
+ * mux's thread.  A connection is never freed while one of its handlers is on
+ * the stack: conn_close() marks it dead and queues it, and mux_reap() frees
+ * the dead after each event batch (as redis and libuv do). */
+#ifndef XMPPD_MUX_INT_H
+#define XMPPD_MUX_INT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/cfg.h"
+#include "core/hmap.h"
+#include "core/msg.h"
+#include "core/queue.h"
+#include "core/scram_cred.h"
+#include "core/xbuf.h"
+#include "mux/mux.h"
+
+struct tls_sess;
+struct xml_stream;
+struct xml_node;
+struct scram_server;
+
+#define MUX_MAX_TLS_LAYERS 2 /* direct TLS + STARTTLS inside it */
+
+enum conn_state {
+	CONN_WAIT_HEADER,  /* waiting for <stream:stream> (initial or after restart) */
+	CONN_NEGOTIATING,  /* features sent: STARTTLS / SASL */
+	CONN_AUTH_PENDING, /* waiting for the store (credentials) or a delayed failure */
+	CONN_SASL_STEP,    /* SCRAM challenge sent, waiting for <response/> */
+	CONN_AUTHED,       /* authenticated, restarted; bind not yet done */
+	CONN_BINDING,      /* bind sent to the router */
+	CONN_BOUND,        /* stanzas flow */
+};
+
+enum sasl_mech {
+	MECH_NONE, MECH_PLAIN, MECH_SCRAM_SHA1, MECH_SCRAM_SHA1_PLUS,
+	MECH_SCRAM_SHA256, MECH_SCRAM_SHA256_PLUS,
+};
+
+struct mux_conn {
+	struct mux *mux;
+	uint32_t slot, gen;
+	uint64_t id;                 /* for log lines: c<thread>.<n> */
+	int fd;
+	const struct cfg_listener *lst;
+	char peer[INET6_ADDRSTRLEN + 8];
+	char peer_ip[INET6_ADDRSTRLEN];
+
+	/* byte path: socket <-> tls[0] <-> tls[1] <-> xml */
+	struct tls_sess *tls[MUX_MAX_TLS_LAYERS];
+	unsigned n_tls;
+	bool tls_logged[MUX_MAX_TLS_LAYERS];
+	struct xbuf plain_out;       /* output while no TLS layer exists */
+	struct xml_stream *xml;
+	bool reset_parser;           /* restart requested from a parser callback */
+	bool in_parser;              /* inside xml_stream_feed */
+	bool epollout;
+
+	enum conn_state state;
+	bool header_sent;
+	bool authenticated;
+	bool dead;                   /* closed; freed by mux_reap() */
+	bool closing;                /* final bytes queued; close once flushed */
+	uint64_t close_deadline_ms;
+
+	char domain[256];            /* the hosted domain of this stream */
+	char stream_id[33];
+	char *authcid;               /* localpart, after SASL */
+	char *full_jid;              /* after bind */
+	char *bind_id;               /* id of the bind iq in flight */
+
+	/* SASL */
+	enum sasl_mech mech;
+	struct scram_server *scram;
+	char *plain_password;        /* only while a PLAIN lookup is pending */
+	unsigned auth_failures;       /* wrong credentials */
+	unsigned auth_attempts;       /* failed attempts of any kind */
+	bool auth_lookup_pending;
+
+	/* stanzas that arrived while bind was in flight */
+	struct xml_node *held_first, *held_last;
+	unsigned n_held;
+
+	/* pre-auth timeout list (FIFO by accept time) */
+	struct mux_conn *pa_prev, *pa_next;
+	bool on_preauth;
+	uint64_t preauth_deadline_ms;
+
+	/* delayed SASL failure (slow-down of repeated failures) */
+	struct mux_conn *dl_next;
+	bool on_delay;
+	uint64_t delay_deadline_ms;
+	int delayed_cond;
+
+	struct mux_conn *dead_next;
+};
+
+struct auth_fail_rec {
+	struct hmap_entry he;
+	unsigned count;
+	uint64_t last_ms;
+	char ip[];
+};
+
+struct mux {
+	unsigned idx;
+	struct mux_group *group;
+	const struct cfg *cfg;
+	struct tls_ctx_set *tls;
+	struct store_thread *store;
+	struct router *router;
+	struct queue inbox;
+	int epfd;
+	pthread_t thread;
+	bool running;
+	bool shutting_down;
+
+	struct mux_conn **slots;
+	uint32_t *gens;
+	size_t n_slots;
+	uint32_t *free_slots;
+	size_t n_free;
+	size_t n_conns;
+	uint64_t conn_counter;
+
+	struct mux_conn *pa_head, *pa_tail;
+	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
+	struct mux_conn *dead_head;
+	struct hmap auth_fails;         /* peer ip -> struct auth_fail_rec */
+};
+
+struct mux_group {
+	const struct cfg *cfg;
+	unsigned n;
+	struct mux *muxes;
+	struct queue **inboxes;
+	int listen_fds[CFG_MAX_LISTENERS];
+	const struct cfg_listener *listen_cfg[CFG_MAX_LISTENERS];
+	unsigned n_listen;
+	atomic_uint rr;                 /* round-robin target for accepted sockets */
+	atomic_uint total_conns;
+};
+
+/* epoll tags */
+#define MUX_TAG_INBOX 0ULL
+#define MUX_TAG_LISTEN 1ULL
+#define MUX_TAG_CONN 2ULL
+#define MUX_TAG(kind, v) (((uint64_t)(kind) << 56) | (uint64_t)(v))
+
+/* mux_loop.c */
+uint64_t mux_now_ms(void);
+void mux_post(struct mux *m, unsigned thread, struct msg *msg);
+
+/* mux_conn.c */
+void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst);
+void conn_on_event(struct mux_conn *c, uint32_t events);
+void conn_send(struct mux_conn *c, const char *data, size_t len);
+void conn_send_str(struct mux_conn *c, const char *s);
+void conn_close(struct mux_conn *c, const char *why);
+void conn_close_after_flush(struct mux_conn *c, const char *why);
+bool conn_push_tls_server(struct mux_conn *c, const char *alpn);
+struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
+struct sess_handle conn_handle(const struct mux_conn *c);
+void conn_preauth_remove(struct mux_conn *c);
+void conn_request_restart(struct mux_conn *c);
+void conn_delay_insert(struct mux_conn *c, uint64_t deadline_ms);
+void mux_reap(struct mux *m);
+void mux_timers(struct mux *m);
+int mux_next_timeout_ms(struct mux *m);
+bool conn_is_encrypted(const struct mux_conn *c);
+
+/* mux_stream.c */
+int stream_on_open(void *arg, struct xml_node *header);
+int stream_on_stanza(void *arg, struct xml_node *st);
+int stream_on_close(void *arg);
+void stream_error(struct mux_conn *c, const char *cond, const char *text);
+void stream_send_features(struct mux_conn *c);
+
+/* mux_sasl.c */
+int sasl_on_element(struct mux_conn *c, struct xml_node *el);
+void sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out);
+void sasl_on_store_done(struct mux *m, struct msg *msg);
+void sasl_delay_fire(struct mux_conn *c);
+void sasl_conn_cleanup(struct mux_conn *c);
+
+/* mux_session.c */
+int session_on_element(struct mux_conn *c, struct xml_node *el);
+void session_on_bind_result(struct mux_conn *c, struct msg *msg);
+void session_on_deliver(struct mux_conn *c, struct msg *msg);
+void session_conn_cleanup(struct mux_conn *c);
+
+#endif

@@ -1,0 +1,365 @@
+/* Mux threads: creation of the group and its listening sockets, the epoll
+ * loop of each thread, its inbox, timers and shutdown.
+ *
+ * Listening sockets are created once, so that a port in use is reported at
+ * start-up, and every thread waits on them with EPOLLEXCLUSIVE.  Whichever
+ * thread accepts picks the owner round-robin and, if that is another thread,
+ * hands the socket over through the owner's inbox: connection k lives on
+ * thread k mod N for its whole life. */
+#include "mux/mux_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/stanza.h"
+#include "tls/tls.h"
+
+uint64_t mux_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void mux_post(struct mux *m, unsigned thread, struct msg *msg)
+{
+	queue_push(m->group->inboxes[thread], &msg->qnode);
+}
+
+static int listen_socket(const struct cfg_listener *l, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, l->address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(l->port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, l->address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(l->port);
+		sl = sizeof(*s6);
+	} else {
+		snprintf(err, errlen, "listener %s: bad address '%s'", l->name, l->address);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "listener %s: socket: %s", l->name, strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0) {
+		snprintf(err, errlen, "listener %s: cannot listen on %s port %u: %s", l->name,
+			 l->address, l->port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
+				struct store_thread *store, char *err, size_t errlen)
+{
+	struct mux_group *g = calloc(1, sizeof(*g));
+	if (!g)
+		goto nomem;
+	g->cfg = cfg;
+	g->n = cfg->threads ? cfg->threads : 1;
+	g->muxes = calloc(g->n, sizeof(*g->muxes));
+	g->inboxes = calloc(g->n, sizeof(*g->inboxes));
+	if (!g->muxes || !g->inboxes)
+		goto nomem;
+	for (unsigned i = 0; i < CFG_MAX_LISTENERS; i++)
+		g->listen_fds[i] = -1;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+		if (l->kind != CFG_LISTEN_C2S) {
+			LOG_WARN("listener %s: only c2s listeners are served so far; skipped", l->name);
+			continue;
+		}
+		int fd = listen_socket(l, err, errlen);
+		if (fd < 0)
+			goto fail;
+		g->listen_cfg[g->n_listen] = l;
+		g->listen_fds[g->n_listen++] = fd;
+		LOG_INFO("listening on %s port %u (%s, %s)", l->address, l->port, l->name,
+			 l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS" : "STARTTLS");
+	}
+	for (unsigned i = 0; i < g->n; i++) {
+		struct mux *m = &g->muxes[i];
+		m->idx = i;
+		m->group = g;
+		m->cfg = cfg;
+		m->tls = tls;
+		tls_ctx_set_ref(tls);
+		m->store = store;
+		m->epfd = -1;
+		if (queue_init(&m->inbox) != 0 || hmap_init(&m->auth_fails, 64) != 0)
+			goto nomem;
+		g->inboxes[i] = &m->inbox;
+		m->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (m->epfd < 0) {
+			snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+			goto fail;
+		}
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = MUX_TAG(MUX_TAG_INBOX, 0) };
+		epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->inbox.efd, &ev);
+		for (unsigned k = 0; k < g->n_listen; k++) {
+			ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+			ev.data.u64 = MUX_TAG(MUX_TAG_LISTEN, k);
+			if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, g->listen_fds[k], &ev) != 0) {
+				snprintf(err, errlen, "epoll_ctl listen: %s", strerror(errno));
+				goto fail;
+			}
+		}
+	}
+	return g;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	mux_group_free(g);
+	return NULL;
+}
+
+struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n)
+{
+	*n = g->n;
+	return g->inboxes;
+}
+
+static void accept_ready(struct mux *m, unsigned k)
+{
+	struct mux_group *g = m->group;
+	for (int burst = 0; burst < 64; burst++) {
+		int fd = accept4(g->listen_fds[k], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				LOG_ERR("accept: %s", strerror(errno));
+			return;
+		}
+		if (m->shutting_down ||
+		    atomic_load(&g->total_conns) >= m->cfg->max_connections) {
+			LOG_WARN("refusing connection: %s", m->shutting_down ? "shutting down" : "max_connections reached");
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		atomic_fetch_add(&g->total_conns, 1);
+		unsigned target = atomic_fetch_add(&g->rr, 1) % g->n;
+		if (target == m->idx) {
+			conn_adopt(m, fd, g->listen_cfg[k]);
+			continue;
+		}
+		struct msg *msg = msg_new(MSG_NEW_CONN, NULL);
+		if (!msg) {
+			close(fd);
+			atomic_fetch_sub(&g->total_conns, 1);
+			continue;
+		}
+		msg->status = fd;
+		msg->ptr = (void *)g->listen_cfg[k];
+		mux_post(m, target, msg);
+	}
+}
+
+static void inbox_ready(struct mux *m)
+{
+	queue_ack_wakeup(&m->inbox);
+	struct queue_node *n;
+	while ((n = queue_pop(&m->inbox))) {
+		struct msg *msg = container_of(n, struct msg, qnode);
+		struct mux_conn *c;
+		switch (msg->type) {
+		case MSG_NEW_CONN:
+			if (m->shutting_down) {
+				close(msg->status);
+				atomic_fetch_sub(&m->group->total_conns, 1);
+			} else {
+				conn_adopt(m, msg->status, msg->ptr);
+			}
+			break;
+		case MSG_DELIVER:
+			c = conn_by_handle(m, msg->h);
+			if (c)
+				session_on_deliver(c, msg);
+			break;
+		case MSG_BIND_RESULT:
+			c = conn_by_handle(m, msg->h);
+			if (c)
+				session_on_bind_result(c, msg);
+			break;
+		case MSG_KICK:
+			c = conn_by_handle(m, msg->h);
+			if (c) {
+				/* The router already dropped this session. */
+				free(c->full_jid);
+				c->full_jid = NULL;
+				stream_error(c, msg->data, "replaced by a new session");
+			}
+			break;
+		case MSG_STORE_DONE:
+			sasl_on_store_done(m, msg);
+			break;
+		case MSG_RELOAD_TLS:
+			tls_ctx_set_unref(m->tls);
+			m->tls = msg->ptr;
+			LOG_INFO("TLS certificates reloaded");
+			break;
+		case MSG_SHUTDOWN:
+			m->shutting_down = true;
+			for (size_t i = 0; i < m->n_slots; i++)
+				if (m->slots[i] && !m->slots[i]->dead)
+					stream_error(m->slots[i], "system-shutdown", NULL);
+			break;
+		default:
+			LOG_WARN("mux: unexpected message %d", (int)msg->type);
+			break;
+		}
+		msg_free(msg);
+	}
+}
+
+static void *mux_main(void *arg)
+{
+	struct mux *m = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "mux%u", m->idx);
+	log_set_thread_name(name);
+	struct epoll_event evs[128];
+	uint64_t shutdown_started = 0;
+	for (;;) {
+		int timeout = mux_next_timeout_ms(m);
+		if (m->shutting_down)
+			timeout = 50;
+		int n = epoll_wait(m->epfd, evs, 128, timeout);
+		if (n < 0 && errno != EINTR) {
+			LOG_ERR("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64 >> 56;
+			uint64_t v = evs[i].data.u64 & ((1ULL << 56) - 1);
+			if (tag == MUX_TAG_INBOX)
+				inbox_ready(m);
+			else if (tag == MUX_TAG_LISTEN)
+				accept_ready(m, (unsigned)v);
+			else if (v < m->n_slots && m->slots[v] && !m->slots[v]->dead)
+				conn_on_event(m->slots[v], evs[i].events);
+		}
+		mux_timers(m);
+		mux_reap(m);
+		if (m->shutting_down) {
+			if (!shutdown_started)
+				shutdown_started = mux_now_ms();
+			/* Give closing streams a moment to flush, then stop. */
+			if (m->n_conns == 0 || mux_now_ms() - shutdown_started > 3000)
+				break;
+		}
+	}
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (m->slots[i] && !m->slots[i]->dead)
+			conn_close(m->slots[i], "server stopped");
+	mux_reap(m);
+	return NULL;
+}
+
+int mux_group_start(struct mux_group *g, struct router *router)
+{
+	for (unsigned i = 0; i < g->n; i++) {
+		g->muxes[i].router = router;
+		if (pthread_create(&g->muxes[i].thread, NULL, mux_main, &g->muxes[i]) != 0)
+			return -1;
+		g->muxes[i].running = true;
+	}
+	return 0;
+}
+
+void mux_group_reload_tls(struct mux_group *g, struct tls_ctx_set *tls)
+{
+	for (unsigned i = 0; i < g->n; i++) {
+		struct msg *msg = msg_new(MSG_RELOAD_TLS, NULL);
+		if (!msg)
+			continue;
+		tls_ctx_set_ref(tls);
+		msg->ptr = tls;
+		queue_push(&g->muxes[i].inbox, &msg->qnode);
+	}
+}
+
+void mux_group_stop(struct mux_group *g)
+{
+	for (unsigned i = 0; i < g->n; i++) {
+		if (!g->muxes[i].running)
+			continue;
+		struct msg *msg = msg_new(MSG_SHUTDOWN, NULL);
+		if (msg)
+			queue_push(&g->muxes[i].inbox, &msg->qnode);
+	}
+	for (unsigned i = 0; i < g->n; i++) {
+		if (g->muxes[i].running)
+			pthread_join(g->muxes[i].thread, NULL);
+		g->muxes[i].running = false;
+	}
+}
+
+void mux_group_free(struct mux_group *g)
+{
+	if (!g)
+		return;
+	for (unsigned i = 0; g->muxes && i < g->n; i++) {
+		struct mux *m = &g->muxes[i];
+		if (!m->group)
+			continue;
+		struct queue_node *n;
+		if (g->inboxes[i]) {
+			while ((n = queue_pop(&m->inbox))) {
+				struct msg *msg = container_of(n, struct msg, qnode);
+				if (msg->type == MSG_NEW_CONN)
+					close(msg->status);
+				else if (msg->type == MSG_RELOAD_TLS)
+					tls_ctx_set_unref(msg->ptr);
+				msg_free(msg);
+			}
+			queue_deinit(&m->inbox);
+		}
+		for (size_t k = 0; m->auth_fails.buckets && k < m->auth_fails.n_buckets; k++) {
+			struct hmap_entry *e = m->auth_fails.buckets[k];
+			while (e) {
+				struct hmap_entry *next = e->next;
+				free(container_of(e, struct auth_fail_rec, he));
+				e = next;
+			}
+		}
+		hmap_deinit(&m->auth_fails);
+		if (m->epfd >= 0)
+			close(m->epfd);
+		if (m->tls)
+			tls_ctx_set_unref(m->tls);
+		free(m->slots);
+		free(m->gens);
+		free(m->free_slots);
+	}
+	for (unsigned k = 0; k < g->n_listen; k++)
+		close(g->listen_fds[k]);
+	free(g->muxes);
+	free(g->inboxes);
+	free(g);
+}

@@ -1,0 +1,512 @@
+/* SASL authentication on a mux connection (RFC 6120 §6).
+ *
+ * Mechanisms: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) and PLAIN, the last
+ * only inside TLS.  -PLUS uses tls-exporter channel binding (RFC 9266) and
+ * is offered only after a TLS 1.3 handshake, advertised with XEP-0440.
+ * Credentials are looked up on the storage thread: the connection waits in
+ * CONN_AUTH_PENDING and resumes when the answer comes back through the mux
+ * inbox.  A failed attempt is answered after a delay that doubles with each
+ * failure from the same address (per mux thread), and the fifth failure on
+ * one stream closes it. */
+#include "mux/mux_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base64.h"
+#include "core/jid.h"
+#include "core/log.h"
+#include "core/sasl_plain.h"
+#include "core/sasl_scram.h"
+#include "core/store_thread.h"
+#include "core/xml_node.h"
+#include "tls/tls.h"
+
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define MAX_AUTH_FAILURES 5  /* wrong credentials on one stream */
+#define MAX_AUTH_ATTEMPTS 10 /* attempts of any kind on one stream */
+#define FAIL_MEMORY_MS (15ULL * 60 * 1000)
+
+struct auth_lookup {
+	struct store_req req;
+	struct mux *mux;
+	struct sess_handle h;
+};
+
+static const struct {
+	enum sasl_mech mech;
+	const char *name;
+	enum scram_hash hash;
+	bool plus;
+} mech_table[] = {
+	{ MECH_SCRAM_SHA256_PLUS, "SCRAM-SHA-256-PLUS", SCRAM_SHA256, true },
+	{ MECH_SCRAM_SHA1_PLUS, "SCRAM-SHA-1-PLUS", SCRAM_SHA1, true },
+	{ MECH_SCRAM_SHA256, "SCRAM-SHA-256", SCRAM_SHA256, false },
+	{ MECH_SCRAM_SHA1, "SCRAM-SHA-1", SCRAM_SHA1, false },
+	{ MECH_PLAIN, "PLAIN", SCRAM_SHA256, false },
+};
+
+static struct tls_sess *top_tls(struct mux_conn *c)
+{
+	return c->n_tls ? c->tls[c->n_tls - 1] : NULL;
+}
+
+static bool plus_available(struct mux_conn *c)
+{
+	struct tls_sess *t = top_tls(c);
+	return t && tls_sess_handshake_done(t) && tls_sess_version(t) >= 13;
+}
+
+static bool mech_offered(struct mux_conn *c, enum sasl_mech m)
+{
+	switch (m) {
+	case MECH_SCRAM_SHA256_PLUS:
+	case MECH_SCRAM_SHA1_PLUS:
+		return plus_available(c);
+	case MECH_SCRAM_SHA256:
+	case MECH_SCRAM_SHA1:
+		return true;
+	case MECH_PLAIN:
+		return c->mux->cfg->allow_plain && conn_is_encrypted(c);
+	default:
+		return false;
+	}
+}
+
+void sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out)
+{
+	xbuf_append_str(out, "<mechanisms xmlns='" NS_SASL "'>");
+	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+		if (mech_offered(c, mech_table[i].mech))
+			xbuf_appendf(out, "<mechanism>%s</mechanism>", mech_table[i].name);
+	xbuf_append_str(out, "</mechanisms>");
+	if (plus_available(c))
+		xbuf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"
+				     "<channel-binding type='tls-exporter'/></sasl-channel-binding>");
+}
+
+static void send_failure_now(struct mux_conn *c, enum sasl_condition cond)
+{
+	char buf[160];
+	snprintf(buf, sizeof(buf), "<failure xmlns='" NS_SASL "'><%s/></failure>",
+		 sasl_condition_name(cond));
+	conn_send_str(c, buf);
+}
+
+void sasl_conn_cleanup(struct mux_conn *c)
+{
+	if (c->scram) {
+		scram_server_free(c->scram);
+		c->scram = NULL;
+	}
+	if (c->plain_password) {
+		explicit_bzero(c->plain_password, strlen(c->plain_password));
+		free(c->plain_password);
+		c->plain_password = NULL;
+	}
+	c->mech = MECH_NONE;
+}
+
+static struct auth_fail_rec *fail_rec(struct mux *m, const char *ip, bool create)
+{
+	struct hmap_entry *e = hmap_get(&m->auth_fails, ip);
+	uint64_t now = mux_now_ms();
+	struct auth_fail_rec *r = e ? container_of(e, struct auth_fail_rec, he) : NULL;
+	if (r && now - r->last_ms > FAIL_MEMORY_MS)
+		r->count = 0;
+	if (r || !create)
+		return r;
+	if (m->auth_fails.count > 100000) {
+		/* bound the table: forget the addresses that went quiet */
+		for (size_t i = 0; i < m->auth_fails.n_buckets; i++) {
+			struct hmap_entry *x = m->auth_fails.buckets[i];
+			while (x) {
+				struct hmap_entry *next = x->next;
+				struct auth_fail_rec *o = container_of(x, struct auth_fail_rec, he);
+				if (now - o->last_ms > FAIL_MEMORY_MS) {
+					hmap_del(&m->auth_fails, x);
+					free(o);
+				}
+				x = next;
+			}
+		}
+	}
+	r = calloc(1, sizeof(*r) + strlen(ip) + 1);
+	if (!r)
+		return NULL;
+	strcpy(r->ip, ip);
+	hmap_put(&m->auth_fails, &r->he, r->ip);
+	return r;
+}
+
+/* A failed attempt: logged; answered at once when no credential was
+ * checked (a mechanism or channel-binding mismatch, so that clients can fall
+ * back to the next mechanism), else after a delay that grows with each
+ * failure from the same address. */
+static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *why, bool checked)
+{
+	struct mux *m = c->mux;
+	const char *mech = "?";
+	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+		if (mech_table[i].mech == c->mech)
+			mech = mech_table[i].name;
+	LOG_WARN("c%u.%llu: authentication failed for %s@%s from %s (%s): %s", m->idx,
+		 (unsigned long long)c->id, c->authcid ? c->authcid : "?", c->domain, c->peer, mech, why);
+	sasl_conn_cleanup(c);
+	c->auth_attempts++;
+	if (!checked) {
+		free(c->authcid);
+		c->authcid = NULL;
+		send_failure_now(c, cond);
+		c->state = CONN_NEGOTIATING;
+		if (c->auth_attempts >= MAX_AUTH_ATTEMPTS)
+			stream_error(c, "policy-violation", "too many authentication attempts");
+		return;
+	}
+	c->auth_failures++;
+	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, true);
+	unsigned n = r ? ++r->count : 1;
+	if (r)
+		r->last_ms = mux_now_ms();
+	uint64_t delay = m->cfg->auth_fail_delay_ms;
+	for (unsigned i = 1; i < n && delay < m->cfg->auth_fail_delay_max_ms; i++)
+		delay *= 2;
+	if (delay > m->cfg->auth_fail_delay_max_ms)
+		delay = m->cfg->auth_fail_delay_max_ms;
+	c->delayed_cond = (int)cond;
+	c->state = CONN_AUTH_PENDING;
+	conn_delay_insert(c, mux_now_ms() + delay);
+}
+
+void sasl_delay_fire(struct mux_conn *c)
+{
+	send_failure_now(c, (enum sasl_condition)c->delayed_cond);
+	c->state = CONN_NEGOTIATING;
+	free(c->authcid);
+	c->authcid = NULL;
+	if (c->auth_failures >= MAX_AUTH_FAILURES || c->auth_attempts >= MAX_AUTH_ATTEMPTS)
+		stream_error(c, "policy-violation", "too many failed authentication attempts");
+}
+
+static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_len)
+{
+	struct mux *m = c->mux;
+	struct xbuf b = { 0 };
+	xbuf_append_str(&b, "<success xmlns='" NS_SASL "'>");
+	if (final_len) {
+		size_t cap = base64_encoded_len(final_len) + 1, n = 0;
+		char *enc = malloc(cap);
+		if (enc && base64_encode(final, final_len, enc, cap, &n) == XS_OK)
+			xbuf_append(&b, enc, n);
+		free(enc);
+	}
+	xbuf_append_str(&b, "</success>");
+	const char *mech = "?";
+	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+		if (mech_table[i].mech == c->mech)
+			mech = mech_table[i].name;
+	LOG_INFO("c%u.%llu: authenticated %s@%s (%s)", m->idx, (unsigned long long)c->id,
+		 c->authcid, c->domain, mech);
+	sasl_conn_cleanup(c);
+	conn_send(c, b.data, b.len);
+	xbuf_free(&b);
+	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, false);
+	if (r)
+		r->count = 0;
+	c->authenticated = true;
+	conn_preauth_remove(c);
+	conn_request_restart(c);
+}
+
+static void lookup_done_cb(struct store_req *req, void *arg)
+{
+	/* storage thread: hand the answer back to the connection's thread */
+	struct auth_lookup *l = arg;
+	struct msg *msg = msg_new(MSG_STORE_DONE, NULL);
+	if (!msg) {
+		/* cannot tell the connection: it stays pending until the
+		 * pre-auth timeout closes it */
+		free(l);
+		return;
+	}
+	(void)req;
+	msg->ptr = l;
+	msg->h = l->h;
+	mux_post(l->mux, l->h.thread, msg);
+}
+
+static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
+{
+	struct auth_lookup *l = calloc(1, sizeof(*l));
+	if (!l)
+		return false;
+	l->mux = c->mux;
+	l->h = conn_handle(c);
+	l->req.op = STORE_OP_GET_CRED;
+	l->req.hash = hash;
+	snprintf(l->req.domain, sizeof(l->req.domain), "%s", c->domain);
+	snprintf(l->req.local, sizeof(l->req.local), "%s", c->authcid);
+	l->req.done = lookup_done_cb;
+	l->req.done_arg = l;
+	if (store_thread_submit(c->mux->store, &l->req) != XS_OK) {
+		free(l);
+		return false;
+	}
+	c->state = CONN_AUTH_PENDING;
+	c->auth_lookup_pending = true;
+	return true;
+}
+
+/* authzid: empty, or exactly the account being authenticated (no
+ * authenticating as one user and acting as another). */
+static bool authzid_ok(struct mux_conn *c, const char *authzid)
+{
+	if (!authzid || !*authzid)
+		return true;
+	char want[JID_BUF], got[JID_BUF];
+	snprintf(want, sizeof(want), "%s@%s", c->authcid, c->domain);
+	size_t bl;
+	if (jid_normalize(authzid, strlen(authzid), got, sizeof(got), &bl) != XS_OK)
+		return false;
+	return strcmp(want, got) == 0;
+}
+
+static void send_challenge(struct mux_conn *c, const char *data, size_t len)
+{
+	struct xbuf b = { 0 };
+	xbuf_append_str(&b, "<challenge xmlns='" NS_SASL "'>");
+	size_t cap = base64_encoded_len(len) + 1, n = 0;
+	char *enc = malloc(cap);
+	if (enc && base64_encode(data, len, enc, cap, &n) == XS_OK)
+		xbuf_append(&b, enc, n);
+	free(enc);
+	xbuf_append_str(&b, "</challenge>");
+	conn_send(c, b.data, b.len);
+	xbuf_free(&b);
+}
+
+/* Handles the client's first message (initial response or first <response>). */
+static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
+{
+	if (c->mech == MECH_PLAIN) {
+		char authzid[JID_BUF], authcid[1024], password[1024], local[1024];
+		if (sasl_plain_parse(msg, len, authzid, sizeof(authzid), authcid, sizeof(authcid),
+				     password, sizeof(password)) != SCRAM_DONE ||
+		    jid_local_prep(authcid, local, sizeof(local)) != XS_OK) {
+			auth_fail(c, SASL_COND_MALFORMED_REQUEST, "malformed PLAIN message", false);
+			explicit_bzero(password, sizeof(password));
+			return;
+		}
+		c->authcid = strdup(local);
+		c->plain_password = strdup(password);
+		explicit_bzero(password, sizeof(password));
+		if (!c->authcid || !c->plain_password) {
+			auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
+			return;
+		}
+		if (!authzid_ok(c, authzid)) {
+			auth_fail(c, SASL_COND_INVALID_AUTHZID, "authzid names another account", false);
+			return;
+		}
+		if (!start_lookup(c, SCRAM_SHA256))
+			auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "storage unavailable", false);
+		return;
+	}
+	enum scram_hash hash = SCRAM_SHA256;
+	bool plus = false;
+	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+		if (mech_table[i].mech == c->mech) {
+			hash = mech_table[i].hash;
+			plus = mech_table[i].plus;
+		}
+	uint8_t cb[TLS_EXPORTER_LEN];
+	bool offered = plus_available(c);
+	if (plus && tls_sess_exporter(top_tls(c), cb) != XS_OK) {
+		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "no channel binding data", false);
+		return;
+	}
+	c->scram = scram_server_new(hash, plus, offered, plus ? cb : NULL, plus ? sizeof(cb) : 0);
+	explicit_bzero(cb, sizeof(cb));
+	if (!c->scram) {
+		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
+		return;
+	}
+	const char *authcid = NULL, *authzid = NULL;
+	enum sasl_condition cond = SASL_COND_MALFORMED_REQUEST;
+	if (scram_server_start(c->scram, msg, len, &authcid, &authzid, &cond) != SCRAM_CONTINUE) {
+		auth_fail(c, cond, "bad client-first-message", false);
+		return;
+	}
+	c->authcid = strdup(authcid);
+	if (!c->authcid) {
+		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
+		return;
+	}
+	if (!authzid_ok(c, authzid)) {
+		auth_fail(c, SASL_COND_INVALID_AUTHZID, "authzid names another account", false);
+		return;
+	}
+	if (!start_lookup(c, hash))
+		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "storage unavailable", false);
+}
+
+void sasl_on_store_done(struct mux *m, struct msg *msg)
+{
+	struct auth_lookup *l = msg->ptr;
+	struct mux_conn *c = conn_by_handle(m, l->h);
+	if (!c || c->closing || !c->auth_lookup_pending) {
+		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
+		free(l);
+		return;
+	}
+	c->auth_lookup_pending = false;
+	bool found = l->req.status == XS_OK;
+	if (l->req.status != XS_OK && l->req.status != XS_NOTFOUND) {
+		free(l);
+		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "storage error", false);
+		return;
+	}
+	if (c->mech == MECH_PLAIN) {
+		bool ok = found && scram_password_matches(&l->req.cred, c->plain_password);
+		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
+		free(l);
+		if (ok)
+			auth_succeeded(c, NULL, 0);
+		else
+			auth_fail(c, SASL_COND_NOT_AUTHORIZED, found ? "wrong password" : "no such user", true);
+		return;
+	}
+	char *out = NULL;
+	size_t out_len = 0;
+	/* An unknown user gets a fake challenge that looks like a real one
+	 * and fails at the proof, so accounts cannot be enumerated. */
+	enum scram_status st = scram_server_challenge(c->scram, found ? &l->req.cred : NULL,
+						      m->cfg->scram_iterations, &out, &out_len);
+	explicit_bzero(&l->req.cred, sizeof(l->req.cred));
+	free(l);
+	if (st != SCRAM_CONTINUE) {
+		free(out);
+		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "cannot build challenge", false);
+		return;
+	}
+	send_challenge(c, out, out_len);
+	free(out);
+	c->state = CONN_SASL_STEP;
+}
+
+/* Decodes an element's base64 text; "=" is an empty message. */
+static bool decode_payload(struct xml_node *el, char **out, size_t *len, bool *empty_element)
+{
+	char *text = xml_node_text(el);
+	if (!text)
+		return false;
+	size_t tl = strlen(text);
+	*empty_element = tl == 0;
+	if (tl == 1 && text[0] == '=')
+		tl = 0;
+	if (tl > 2 * SCRAM_MAX_MSG) {
+		free(text);
+		return false;
+	}
+	size_t cap = base64_decoded_max(tl) + 1;
+	*out = malloc(cap);
+	bool ok = *out && base64_decode(text, tl, *out, cap, len) == XS_OK;
+	free(text);
+	if (ok)
+		(*out)[*len] = '\0';
+	return ok;
+}
+
+int sasl_on_element(struct mux_conn *c, struct xml_node *el)
+{
+	if (strcmp(el->name, "abort") == 0) {
+		if (c->state == CONN_AUTH_PENDING) {
+			stream_error(c, "policy-violation", "abort while the server is answering");
+			return 1;
+		}
+		sasl_conn_cleanup(c);
+		free(c->authcid);
+		c->authcid = NULL;
+		send_failure_now(c, SASL_COND_ABORTED);
+		c->state = CONN_NEGOTIATING;
+		return 0;
+	}
+	bool is_auth = strcmp(el->name, "auth") == 0;
+	bool is_resp = strcmp(el->name, "response") == 0;
+	if (!is_auth && !is_resp) {
+		stream_error(c, "unsupported-stanza-type", NULL);
+		return 1;
+	}
+	if (c->state == CONN_AUTH_PENDING) {
+		/* the client must wait for our answer */
+		stream_error(c, "policy-violation", "SASL element while the server is answering");
+		return 1;
+	}
+	if ((is_auth && c->state != CONN_NEGOTIATING) || (is_resp && c->state != CONN_SASL_STEP)) {
+		send_failure_now(c, SASL_COND_MALFORMED_REQUEST);
+		sasl_conn_cleanup(c);
+		c->state = CONN_NEGOTIATING;
+		return 0;
+	}
+	if (is_auth && c->n_tls == 0 && c->lst->require_encryption) {
+		send_failure_now(c, SASL_COND_ENCRYPTION_REQUIRED);
+		return 0;
+	}
+	char *msg = NULL;
+	size_t len = 0;
+	bool empty = false;
+	if (!decode_payload(el, &msg, &len, &empty)) {
+		free(msg);
+		auth_fail(c, SASL_COND_INCORRECT_ENCODING, "bad base64", false);
+		return 0;
+	}
+	if (is_auth) {
+		const char *name = xml_node_attr(el, "mechanism");
+		c->mech = MECH_NONE;
+		for (size_t i = 0; name && i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+			if (strcmp(name, mech_table[i].name) == 0 && mech_offered(c, mech_table[i].mech))
+				c->mech = mech_table[i].mech;
+		if (c->mech == MECH_NONE) {
+			free(msg);
+			send_failure_now(c, SASL_COND_INVALID_MECHANISM);
+			return 0;
+		}
+		if (empty) {
+			/* no initial response: ask for it with an empty challenge */
+			free(msg);
+			send_challenge(c, "", 0);
+			c->state = CONN_SASL_STEP;
+			return 0;
+		}
+		sasl_first_message(c, msg, len);
+		free(msg);
+		return 0;
+	}
+	/* <response/> */
+	if (!c->scram && c->mech != MECH_NONE && !c->authcid) {
+		sasl_first_message(c, msg, len);
+		free(msg);
+		return 0;
+	}
+	if (!c->scram) {
+		free(msg);
+		send_failure_now(c, SASL_COND_MALFORMED_REQUEST);
+		c->state = CONN_NEGOTIATING;
+		return 0;
+	}
+	char *final = NULL;
+	size_t final_len = 0;
+	enum sasl_condition cond = SASL_COND_NOT_AUTHORIZED;
+	enum scram_status st = scram_server_finish(c->scram, msg, len, &final, &final_len, &cond);
+	free(msg);
+	if (st == SCRAM_DONE) {
+		auth_succeeded(c, final, final_len);
+		free(final);
+		return 1;
+	}
+	free(final);
+	auth_fail(c, cond, cond == SASL_COND_NOT_AUTHORIZED ? "wrong password or no such user" : "bad client-final-message",
+		  cond == SASL_COND_NOT_AUTHORIZED);
+	return 0;
+}

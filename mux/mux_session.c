@@ -1,0 +1,269 @@
+/* The session part of a c2s stream: resource binding (RFC 6120 §7), the
+ * legacy session request, and stanzas after bind: validated, 'from' stamped
+ * with the session's real JID, 'to' normalised, frozen once and handed to
+ * the router.  Deliveries from the router are written out as they are. */
+#include "mux/mux_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/jid.h"
+#include "core/log.h"
+#include "core/router.h"
+#include "core/stanza.h"
+#include "core/xml_node.h"
+
+#define NS_CLIENT "jabber:client"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define MAX_HELD 32
+
+static void send_tree(struct mux_conn *c, struct xml_node *tree)
+{
+	struct stanza *st = stanza_freeze(tree);
+	if (!st)
+		return;
+	conn_send(c, st->bytes, st->len);
+	stanza_unref(st);
+}
+
+/* Answers el (not routed) with a stanza error from the server. */
+static void bounce_local(struct mux_conn *c, struct xml_node *el, enum stanza_cond cond)
+{
+	struct stanza *err = stanza_error_reply(el, NULL, cond, NULL);
+	if (!err)
+		return;
+	/* error replies to our own client go to it without a 'to' */
+	conn_send(c, err->bytes, err->len);
+	stanza_unref(err);
+}
+
+static void iq_result(struct mux_conn *c, const char *id, struct xml_node *payload)
+{
+	struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
+	if (!iq) {
+		xml_node_free(payload);
+		return;
+	}
+	xml_node_set_attr(iq, "type", "result");
+	if (id)
+		xml_node_set_attr(iq, "id", id);
+	if (payload)
+		xml_node_add_child(iq, payload);
+	send_tree(c, iq);
+}
+
+static void handle_bind(struct mux_conn *c, struct xml_node *iq, struct xml_node *bind)
+{
+	char res[1024], full[JID_BUF], raw[JID_BUF];
+	struct xml_node *r = xml_node_child(bind, "resource", NS_BIND);
+	char *want = r ? xml_node_text(r) : NULL;
+	if (!want || !*want) {
+		/* server-generated resource (RFC 6120 §7.6.2.1) */
+		unsigned char rnd[8];
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			memset(rnd, 0, sizeof(rnd));
+		snprintf(res, sizeof(res), "xmppd-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+			 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	} else if (jid_resource_prep(want, res, sizeof(res)) != XS_OK) {
+		free(want);
+		bounce_local(c, iq, SC_BAD_REQUEST);
+		return;
+	}
+	free(want);
+	snprintf(raw, sizeof(raw), "%s@%s/%s", c->authcid, c->domain, res);
+	size_t bl;
+	if (jid_normalize(raw, strlen(raw), full, sizeof(full), &bl) != XS_OK) {
+		bounce_local(c, iq, SC_BAD_REQUEST);
+		return;
+	}
+	struct msg *m = msg_new(MSG_BIND, full);
+	const char *id = xml_node_attr(iq, "id");
+	c->full_jid = strdup(full);
+	if (!m || !c->full_jid) {
+		msg_free(m);
+		bounce_local(c, iq, SC_RESOURCE_CONSTRAINT);
+		return;
+	}
+	/* remember the iq id for the answer */
+	m->h = conn_handle(c);
+	free(c->bind_id);
+	c->bind_id = id ? strdup(id) : NULL;
+	c->state = CONN_BINDING;
+	queue_push(router_inbox(c->mux->router), &m->qnode);
+}
+
+void session_on_bind_result(struct mux_conn *c, struct msg *msg)
+{
+	if (c->state != CONN_BINDING)
+		return;
+	if (msg->status != 0) {
+		struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
+		if (iq) {
+			xml_node_set_attr(iq, "type", "set");
+			if (c->bind_id)
+				xml_node_set_attr(iq, "id", c->bind_id);
+			bounce_local(c, iq, SC_INTERNAL_SERVER_ERROR);
+			xml_node_free(iq);
+		}
+		free(c->full_jid);
+		c->full_jid = NULL;
+		c->state = CONN_AUTHED;
+		return;
+	}
+	struct xml_node *b = xml_node_new_elem("bind", NS_BIND);
+	struct xml_node *j = b ? xml_node_new_child(b, "jid", NS_BIND) : NULL;
+	if (j)
+		xml_node_add_text(j, c->full_jid, strlen(c->full_jid));
+	iq_result(c, c->bind_id, b);
+	free(c->bind_id);
+	c->bind_id = NULL;
+	c->state = CONN_BOUND;
+	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->full_jid);
+	/* stanzas pipelined behind the bind request */
+	struct xml_node *el = c->held_first;
+	c->held_first = c->held_last = NULL;
+	c->n_held = 0;
+	while (el && !c->dead && !c->closing) {
+		struct xml_node *next = el->next;
+		el->next = NULL;
+		session_on_element(c, el);
+		el = next;
+	}
+	while (el) {
+		struct xml_node *next = el->next;
+		el->next = NULL;
+		xml_node_free(el);
+		el = next;
+	}
+}
+
+void session_on_deliver(struct mux_conn *c, struct msg *msg)
+{
+	if (c->state != CONN_BOUND || c->closing)
+		return;
+	conn_send(c, msg->st->bytes, msg->st->len);
+}
+
+void session_conn_cleanup(struct mux_conn *c)
+{
+	if (c->full_jid && (c->state == CONN_BOUND || c->state == CONN_BINDING)) {
+		struct msg *m = msg_new(MSG_UNBIND, c->full_jid);
+		if (m) {
+			m->h = conn_handle(c);
+			queue_push(router_inbox(c->mux->router), &m->qnode);
+		}
+	}
+	struct xml_node *el = c->held_first;
+	while (el) {
+		struct xml_node *next = el->next;
+		el->next = NULL;
+		xml_node_free(el);
+		el = next;
+	}
+	c->held_first = c->held_last = NULL;
+	free(c->bind_id);
+	c->bind_id = NULL;
+}
+
+static bool iq_type_ok(const char *t)
+{
+	return t && (!strcmp(t, "get") || !strcmp(t, "set") || !strcmp(t, "result") || !strcmp(t, "error"));
+}
+
+/* Stanzas after authentication; takes ownership of el. */
+int session_on_element(struct mux_conn *c, struct xml_node *el)
+{
+	enum stanza_kind kind = strcmp(el->ns, NS_CLIENT) == 0 ? stanza_kind_of(el->name) : STANZA_OTHER;
+	if (kind == STANZA_OTHER) {
+		xml_node_free(el);
+		stream_error(c, "unsupported-stanza-type", NULL);
+		return 1;
+	}
+	const char *type = xml_node_attr(el, "type");
+	const char *id = xml_node_attr(el, "id");
+	if (c->state == CONN_BINDING) {
+		if (c->n_held >= MAX_HELD) {
+			xml_node_free(el);
+			stream_error(c, "policy-violation", "too many stanzas before bind completed");
+			return 1;
+		}
+		if (c->held_last)
+			c->held_last->next = el;
+		else
+			c->held_first = el;
+		c->held_last = el;
+		c->n_held++;
+		return 0;
+	}
+	if (kind == STANZA_IQ) {
+		struct xml_node *child = xml_node_first_elem(el);
+		if (!id || !iq_type_ok(type)) {
+			bounce_local(c, el, SC_BAD_REQUEST);
+			xml_node_free(el);
+			return 0;
+		}
+		bool req = !strcmp(type, "get") || !strcmp(type, "set");
+		if (req && (!child || xml_node_next_elem(child))) {
+			bounce_local(c, el, SC_BAD_REQUEST);
+			xml_node_free(el);
+			return 0;
+		}
+		const char *to = xml_node_attr(el, "to");
+		bool to_server = !to || strcmp(to, c->domain) == 0;
+		if (req && to_server && !strcmp(child->ns, NS_BIND)) {
+			if (c->state == CONN_AUTHED && !strcmp(type, "set"))
+				handle_bind(c, el, child);
+			else
+				bounce_local(c, el, SC_NOT_ALLOWED);
+			xml_node_free(el);
+			return 0;
+		}
+		if (req && to_server && !strcmp(child->ns, NS_SESSION)) {
+			/* RFC 3921 session establishment: a no-op kept for old clients */
+			iq_result(c, id, NULL);
+			xml_node_free(el);
+			return 0;
+		}
+	}
+	if (c->state != CONN_BOUND) {
+		xml_node_free(el);
+		stream_error(c, "not-authorized", "bind a resource first");
+		return 1;
+	}
+	/* 'to': normalised, or jid-malformed back to the sender */
+	const char *to = xml_node_attr(el, "to");
+	if (to) {
+		char norm[JID_BUF];
+		size_t bl;
+		if (jid_normalize(to, strlen(to), norm, sizeof(norm), &bl) != XS_OK) {
+			bounce_local(c, el, SC_JID_MALFORMED);
+			xml_node_free(el);
+			return 0;
+		}
+		if (strcmp(norm, to) != 0)
+			xml_node_set_attr(el, "to", norm);
+	}
+	/* 'from' is always the session's own JID, whatever the client wrote */
+	const char *from = xml_node_attr(el, "from");
+	if (from && strcmp(from, c->full_jid) != 0)
+		LOG_DEBUG("c%u.%llu: 'from' %s replaced by %s", c->mux->idx, (unsigned long long)c->id,
+			  from, c->full_jid);
+	xml_node_set_attr(el, "from", c->full_jid);
+	struct stanza *st = stanza_freeze(el);
+	if (!st) {
+		stream_error(c, "resource-constraint", NULL);
+		return 1;
+	}
+	struct msg *m = msg_new(MSG_STANZA, NULL);
+	if (!m) {
+		stanza_unref(st);
+		return 0;
+	}
+	m->h = conn_handle(c);
+	m->st = st;
+	queue_push(router_inbox(c->mux->router), &m->qnode);
+	return 0;
+}

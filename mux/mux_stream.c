@@ -1,0 +1,211 @@
+/* Stream negotiation on a mux connection (RFC 6120 §4, §5): the stream
+ * header checks, our header and features, STARTTLS, stream errors, and the
+ * dispatch of depth-1 elements to SASL (mux_sasl.c) or, after
+ * authentication, to the session code (mux_session.c). */
+#include "mux/mux_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "core/log.h"
+#include "core/xml_node.h"
+#include "core/xml_stream.h"
+#include "tls/tls.h"
+
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+#define NS_CLIENT "jabber:client"
+#define NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+
+static void send_header(struct mux_conn *c, const char *from, const char *to)
+{
+	char hdr[1024];
+	unsigned char rnd[16];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd)); /* cannot happen on Linux >= 3.17 */
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(c->stream_id + 2 * i, 3, "%02x", rnd[i]);
+	struct xbuf b = { 0 };
+	xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT
+			    "' xmlns:stream='" NS_STREAMS "' id='");
+	xbuf_append_str(&b, c->stream_id);
+	xbuf_append_str(&b, "'");
+	if (from && *from) {
+		xbuf_append_str(&b, " from='");
+		xbuf_append_escaped(&b, from, strlen(from));
+		xbuf_append_str(&b, "'");
+	}
+	if (to && *to) {
+		xbuf_append_str(&b, " to='");
+		xbuf_append_escaped(&b, to, strlen(to));
+		xbuf_append_str(&b, "'");
+	}
+	xbuf_append_str(&b, " version='1.0' xml:lang='en'>");
+	(void)hdr;
+	conn_send(c, b.data, b.len);
+	xbuf_free(&b);
+	c->header_sent = true;
+}
+
+void stream_error(struct mux_conn *c, const char *cond, const char *text)
+{
+	if (c->dead || c->closing)
+		return;
+	if (!c->header_sent)
+		send_header(c, c->domain, NULL);
+	LOG_INFO("c%u.%llu: stream error <%s/> to %s%s%s", c->mux->idx, (unsigned long long)c->id,
+		 cond, c->peer, text ? ": " : "", text ? text : "");
+	struct xbuf b = { 0 };
+	xbuf_appendf(&b, "<stream:error><%s xmlns='" NS_STREAM_ERR "'/>", cond);
+	if (text) {
+		xbuf_append_str(&b, "<text xmlns='" NS_STREAM_ERR "' xml:lang='en'>");
+		xbuf_append_escaped(&b, text, strlen(text));
+		xbuf_append_str(&b, "</text>");
+	}
+	xbuf_append_str(&b, "</stream:error></stream:stream>");
+	conn_send(c, b.data, b.len);
+	xbuf_free(&b);
+	conn_close_after_flush(c, cond);
+}
+
+/* STARTTLS is offered on a plaintext STARTTLS listener, and inside direct
+ * TLS only when the listener allows TLS inside TLS and it was not done yet. */
+static bool starttls_available(const struct mux_conn *c)
+{
+	if (c->authenticated)
+		return false;
+	if (c->lst->mode == CFG_MODE_STARTTLS)
+		return c->n_tls == 0;
+	return c->lst->allow_starttls_inside_tls && c->n_tls == 1;
+}
+
+static bool encryption_missing(const struct mux_conn *c)
+{
+	return c->n_tls == 0 && c->lst->require_encryption;
+}
+
+void stream_send_features(struct mux_conn *c)
+{
+	struct xbuf b = { 0 };
+	xbuf_append_str(&b, "<stream:features>");
+	if (!c->authenticated) {
+		if (starttls_available(c)) {
+			xbuf_append_str(&b, "<starttls xmlns='" NS_TLS "'>");
+			if (encryption_missing(c))
+				xbuf_append_str(&b, "<required/>");
+			xbuf_append_str(&b, "</starttls>");
+		}
+		/* With TLS mandatory, nothing else is offered before it. */
+		if (!encryption_missing(c))
+			sasl_mechanisms_xml(c, &b);
+	} else {
+		xbuf_append_str(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+				    "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
+	}
+	xbuf_append_str(&b, "</stream:features>");
+	conn_send(c, b.data, b.len);
+	xbuf_free(&b);
+}
+
+int stream_on_open(void *arg, struct xml_node *hdr)
+{
+	struct mux_conn *c = arg;
+	const char *to = xml_node_attr(hdr, "to");
+	const char *from = xml_node_attr(hdr, "from");
+	const char *version = xml_node_attr(hdr, "version");
+
+	if (strcmp(hdr->name, "stream") != 0 || strcmp(hdr->ns, NS_STREAMS) != 0) {
+		stream_error(c, "invalid-namespace", "the root element must be stream:stream");
+		return 1;
+	}
+	if (strcmp(xml_stream_default_ns(c->xml), NS_CLIENT) != 0) {
+		stream_error(c, "invalid-namespace", "this port serves jabber:client streams");
+		return 1;
+	}
+	/* The domain: the one named in 'to', which must be hosted here and
+	 * must not change across restarts. */
+	char dom[256];
+	size_t n = to ? strlen(to) : 0;
+	if (n && to[n - 1] == '.')
+		n--;
+	if (!to || n == 0 || n >= sizeof(dom)) {
+		stream_error(c, "host-unknown", "no 'to' address");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		dom[i] = (char)((to[i] >= 'A' && to[i] <= 'Z') ? to[i] + 32 : to[i]);
+	dom[n] = '\0';
+	const struct cfg_host *host = cfg_find_host(c->mux->cfg, dom);
+	if (!host || (c->domain[0] && strcmp(c->domain, host->domain) != 0)) {
+		stream_error(c, "host-unknown", NULL);
+		return 1;
+	}
+	snprintf(c->domain, sizeof(c->domain), "%s", host->domain);
+	send_header(c, c->domain, from);
+	if (!version || strtol(version, NULL, 10) < 1) {
+		stream_error(c, "unsupported-version", "version 1.0 is required");
+		return 1;
+	}
+	c->state = c->authenticated ? CONN_AUTHED : CONN_NEGOTIATING;
+	stream_send_features(c);
+	return c->dead || c->closing;
+}
+
+int stream_on_close(void *arg)
+{
+	struct mux_conn *c = arg;
+	if (!c->header_sent)
+		send_header(c, c->domain, NULL);
+	conn_send_str(c, "</stream:stream>");
+	conn_close_after_flush(c, "stream closed by peer");
+	return 1;
+}
+
+static int handle_starttls(struct mux_conn *c, struct xml_node *el)
+{
+	(void)el;
+	if (!starttls_available(c) || c->state != CONN_NEGOTIATING) {
+		conn_send_str(c, "<failure xmlns='" NS_TLS "'/></stream:stream>");
+		conn_close_after_flush(c, "STARTTLS not available here");
+		return 1;
+	}
+	/* <proceed/> goes out through the current layers; everything after
+	 * it, in both directions, belongs to the new TLS layer.  Buffered
+	 * plaintext after <starttls/> is dropped (STARTTLS injection). */
+	conn_send_str(c, "<proceed xmlns='" NS_TLS "'/>");
+	if (c->dead || !conn_push_tls_server(c, NULL)) {
+		conn_close(c, "cannot start TLS");
+		return 1;
+	}
+	conn_request_restart(c);
+	return 1;
+}
+
+int stream_on_stanza(void *arg, struct xml_node *el)
+{
+	struct mux_conn *c = arg;
+	int stop = 0;
+	if (c->dead || c->closing) {
+		xml_node_free(el);
+		return 1;
+	}
+	if (!c->authenticated) {
+		if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "starttls") == 0)
+			stop = handle_starttls(c, el);
+		else if (strcmp(el->ns, NS_SASL) == 0)
+			stop = sasl_on_element(c, el);
+		else if (encryption_missing(c))
+			stream_error(c, "policy-violation", "STARTTLS is required first");
+		else
+			stream_error(c, "not-authorized", "authenticate first");
+		xml_node_free(el);
+		return stop || c->dead || c->closing;
+	}
+	/* session_on_element takes ownership of el */
+	stop = session_on_element(c, el);
+	return stop || c->dead || c->closing;
+}

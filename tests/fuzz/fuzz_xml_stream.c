@@ -1,0 +1,90 @@
+/* libFuzzer target for core/xml_stream.c: a stream with small limits takes
+ * the input in up to four pieces whose split points come from the first
+ * bytes of the data, so the fuzzer explores token boundaries as well as
+ * content.  Each stanza is serialized (exercising xml_write.c and the tree)
+ * and freed; a restart is tried when the input asks for one.  ASan's leak
+ * check at exit covers the parser's ownership rules. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/xbuf.h"
+#include "core/xml_node.h"
+#include "core/xml_stream.h"
+#include "core/xml_write.h"
+
+static int on_open(void *arg, struct xml_node *header)
+{
+	return 0;
+}
+
+static int on_stanza(void *arg, struct xml_node *st)
+{
+	struct xbuf out = { 0 };
+	struct xml_node *copy = xml_node_copy(st);
+
+	xml_write(st, "jabber:client", &out);
+	xbuf_free(&out);
+	xml_node_free(copy);
+	/* a stanza named "stop" exercises the callback stop path */
+	int stop = strcmp(st->name, "stop") == 0;
+	xml_node_free(st);
+	return stop;
+}
+
+static int on_close(void *arg)
+{
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct xml_stream_cb cb = {
+		.stream_open = on_open,
+		.stanza = on_stanza,
+		.stream_close = on_close,
+	};
+	static const struct xml_stream_limits lim = {
+		.max_stanza_size = 4096,
+		.max_depth = 8,
+		.max_attrs = 12,
+	};
+	size_t cuts[4];
+	size_t n_cuts = 0;
+
+	/* The first byte, if it is a control byte, picks up to three split
+	 * points from the next bytes; otherwise the input goes in whole. */
+	if (size > 0 && data[0] < 4) {
+		size_t n = data[0];
+		data++;
+		size--;
+		for (size_t i = 0; i < n && size > 0; i++) {
+			cuts[n_cuts++] = data[0];
+			data++;
+			size--;
+		}
+	}
+
+	struct xml_stream *s = xml_stream_new(&lim, &cb, NULL);
+	if (!s)
+		return 0;
+	size_t off = 0;
+	for (size_t i = 0; i <= n_cuts; i++) {
+		size_t piece = i < n_cuts ? cuts[i] : size - off;
+		if (piece > size - off)
+			piece = size - off;
+		enum xml_stream_err e = xml_stream_feed(s, (const char *)data + off, piece);
+		off += piece;
+		xml_stream_default_ns(s);
+		xml_stream_err_text(s);
+		if (e == XML_STREAM_STOPPED) {
+			/* as after STARTTLS: restart and go on with the rest */
+			if (xml_stream_reset(s) != XS_OK)
+				break;
+		} else if (e != XML_STREAM_OK) {
+			break;
+		}
+	}
+	xml_stream_free(s);
+	return 0;
+}

@@ -1,0 +1,547 @@
+/* Unit tests for core/cfg.c: the shipped server.ini loads with the values it
+ * documents; defaults; every class of error gives its exact
+ * "file:line: [section] key: reason" line (errors come from strings named
+ * "t.ini", whose line numbers are counted in the comments); relative paths
+ * follow the ini file's directory; threads = auto follows the CPU count; and
+ * the inih pitfalls (indented lines, '#' after a value, long section names,
+ * long lines) are caught rather than misread. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/cfg.h"
+#include "core/log.h"
+
+/* A valid host (lines 1-3) and listener (lines 4-5); error cases append. */
+#define HOST "[host example.org]\ncertificate = c.pem\nkey = k.pem\n"
+#define LST "[listener a]\nport = 5222\n"
+
+static struct cfg *cfg_new(void)
+{
+	struct cfg *c = malloc(sizeof(*c)); /* ~90 KB: not for the stack */
+
+	assert_non_null(c);
+	return c;
+}
+
+static void expect_ok(const char *text, struct cfg *c)
+{
+	char err[512] = "";
+
+	if (!cfg_load_string(text, "t.ini", "/etc/xmppd", c, err, sizeof(err)))
+		fail_msg("unexpected error: %s", err);
+}
+
+static void expect_err(const char *text, const char *want)
+{
+	struct cfg *c = cfg_new();
+	char err[512] = "";
+
+	if (cfg_load_string(text, "t.ini", "/etc/xmppd", c, err, sizeof(err)))
+		fail_msg("loaded, but expected: %s", want);
+	assert_string_equal(err, want);
+	free(c);
+}
+
+/* The repository root, from this file's path (CMake passes it absolute). */
+static void repo_root(char *out, size_t len)
+{
+	char buf[PATH_MAX];
+	char *slash;
+
+	snprintf(buf, sizeof(buf), "%s", __FILE__);
+	slash = strrchr(buf, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	strncat(buf, "/../..", sizeof(buf) - strlen(buf) - 1);
+	assert_non_null(realpath(buf, out));
+	assert_true(strlen(out) < len);
+}
+
+static void test_shipped_ini(void **state)
+{
+	struct cfg *c = cfg_new();
+	char root[PATH_MAX], path[PATH_MAX + 32], want[2 * PATH_MAX], err[512] = "";
+	const struct cfg_listener *l;
+
+	repo_root(root, sizeof(root));
+	snprintf(path, sizeof(path), "%s/server.ini", root);
+	if (!cfg_load(path, c, err, sizeof(err)))
+		fail_msg("server.ini: %s", err);
+
+	assert_string_equal(c->path, path);
+	assert_int_equal(c->threads, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	assert_int_equal(c->log_level, LOG_LVL_INFO);
+	assert_int_equal(c->tls_min_version, 12);
+	assert_int_equal(c->scram_iterations, 4096);
+	assert_true(c->allow_plain);
+	assert_int_equal(c->auth_fail_delay_ms, 500);
+	assert_int_equal(c->auth_fail_delay_max_ms, 8000);
+	assert_int_equal(c->max_stanza_size, 262144);
+	assert_int_equal(c->max_depth, 32);
+	assert_int_equal(c->max_attributes, 64);
+	assert_int_equal(c->preauth_timeout_s, 30);
+	assert_int_equal(c->max_output_buffer, 1048576);
+	assert_int_equal(c->max_connections, 100000);
+	snprintf(want, sizeof(want), "%s/data/xmppd.sqlite", root);
+	assert_string_equal(c->db_path, want);
+
+	assert_int_equal(c->n_hosts, 1);
+	assert_string_equal(c->hosts[0].domain, "localhost");
+	snprintf(want, sizeof(want), "%s/certs/localhost.pem", root);
+	assert_string_equal(c->hosts[0].cert_file, want);
+	snprintf(want, sizeof(want), "%s/certs/localhost.key", root);
+	assert_string_equal(c->hosts[0].key_file, want);
+	assert_ptr_equal(cfg_find_host(c, "localhost"), &c->hosts[0]);
+	assert_ptr_equal(cfg_find_host(c, "LocalHost"), &c->hosts[0]);
+	assert_null(cfg_find_host(c, "example.org"));
+	assert_null(cfg_find_host(c, "localhost.localdomain"));
+
+	assert_int_equal(c->n_listeners, 2);
+	l = &c->listeners[0];
+	assert_string_equal(l->name, "c2s");
+	assert_int_equal(l->kind, CFG_LISTEN_C2S);
+	assert_int_equal(l->mode, CFG_MODE_STARTTLS);
+	assert_string_equal(l->address, "127.0.0.1");
+	assert_int_equal(l->port, 5222);
+	assert_true(l->require_encryption);
+	assert_false(l->allow_starttls_inside_tls);
+	l = &c->listeners[1];
+	assert_string_equal(l->name, "c2s_direct_tls");
+	assert_int_equal(l->kind, CFG_LISTEN_C2S);
+	assert_int_equal(l->mode, CFG_MODE_DIRECT_TLS);
+	assert_string_equal(l->address, "127.0.0.1");
+	assert_int_equal(l->port, 5223);
+	assert_true(l->require_encryption);
+	assert_false(l->allow_starttls_inside_tls);
+	free(c);
+}
+
+static void test_defaults(void **state)
+{
+	struct cfg *c = cfg_new();
+	const struct cfg_listener *l;
+
+	memset(c, 0xa5, sizeof(*c));
+	cfg_defaults(c);
+	assert_int_equal(c->threads, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	assert_int_equal(c->log_level, LOG_LVL_INFO);
+	assert_int_equal(c->tls_min_version, 12);
+	assert_int_equal(c->scram_iterations, 4096);
+	assert_true(c->allow_plain);
+	assert_int_equal(c->auth_fail_delay_ms, 500);
+	assert_int_equal(c->auth_fail_delay_max_ms, 8000);
+	assert_int_equal(c->max_stanza_size, 262144);
+	assert_int_equal(c->max_depth, 32);
+	assert_int_equal(c->max_attributes, 64);
+	assert_int_equal(c->preauth_timeout_s, 30);
+	assert_int_equal(c->max_output_buffer, 1048576);
+	assert_int_equal(c->max_connections, 100000);
+	assert_string_equal(c->db_path, "data/xmppd.sqlite");
+	assert_int_equal(c->n_hosts, 0);
+	assert_int_equal(c->n_listeners, 0);
+
+	/* A minimal file: everything else takes its default. */
+	expect_ok(HOST LST, c);
+	assert_string_equal(c->path, "t.ini");
+	assert_int_equal(c->max_depth, 32);
+	assert_string_equal(c->db_path, "/etc/xmppd/data/xmppd.sqlite");
+	l = &c->listeners[0];
+	assert_string_equal(l->name, "a");
+	assert_int_equal(l->kind, CFG_LISTEN_C2S);
+	assert_int_equal(l->mode, CFG_MODE_STARTTLS);
+	assert_string_equal(l->address, "127.0.0.1");
+	assert_int_equal(l->port, 5222);
+	assert_true(l->require_encryption);
+	assert_false(l->allow_starttls_inside_tls);
+	free(c);
+}
+
+/* Every key set to a non-default value, in every accepted spelling. */
+static void test_all_keys(void **state)
+{
+	struct cfg *c = cfg_new();
+	const struct cfg_listener *l;
+
+	expect_ok("[server]\nthreads = 7\nlog_level = DEBUG\n"
+		  "[tls]\nmin_version = 1.3\n"
+		  "[sasl]\nscram_iterations = 10000000\nallow_plain = off\n"
+		  "auth_failure_delay_ms = 0\nauth_failure_delay_max_ms = 0\n"
+		  "[limits]\nmax_stanza_size = 16777216\nmax_depth = 2\nmax_attributes = 10000\n"
+		  "preauth_timeout = 3600\nmax_output_buffer = 4096\nmax_connections = 1\n"
+		  "[storage]\npath = /var/lib/xmppd/db.sqlite\n"
+		  "[host example.org]\ncertificate = /etc/ssl/e.pem\nkey = k.pem\n"
+		  "[listener s]\ntype = s2s\nmode = direct_tls\naddress = ::\nport = 5270\n"
+		  "require_encryption = no\nallow_starttls_inside_tls = yes\n"
+		  "[listener h]\ntype = http\naddress = 0.0.0.0\nport = 5280 ; BOSH\n"
+		  "require_encryption = 0\n", c);
+	assert_int_equal(c->threads, 7);
+	assert_int_equal(c->log_level, LOG_LVL_DEBUG);
+	assert_int_equal(c->tls_min_version, 13);
+	assert_int_equal(c->scram_iterations, 10000000);
+	assert_false(c->allow_plain);
+	assert_int_equal(c->auth_fail_delay_ms, 0);
+	assert_int_equal(c->auth_fail_delay_max_ms, 0);
+	assert_int_equal(c->max_stanza_size, 16777216);
+	assert_int_equal(c->max_depth, 2);
+	assert_int_equal(c->max_attributes, 10000);
+	assert_int_equal(c->preauth_timeout_s, 3600);
+	assert_int_equal(c->max_output_buffer, 4096);
+	assert_int_equal(c->max_connections, 1);
+	assert_string_equal(c->db_path, "/var/lib/xmppd/db.sqlite");
+	assert_string_equal(c->hosts[0].cert_file, "/etc/ssl/e.pem");
+	assert_string_equal(c->hosts[0].key_file, "/etc/xmppd/k.pem");
+	l = &c->listeners[0];
+	assert_int_equal(l->kind, CFG_LISTEN_S2S);
+	assert_int_equal(l->mode, CFG_MODE_DIRECT_TLS);
+	assert_string_equal(l->address, "::");
+	assert_int_equal(l->port, 5270);
+	assert_false(l->require_encryption);
+	assert_true(l->allow_starttls_inside_tls);
+	l = &c->listeners[1];
+	assert_int_equal(l->kind, CFG_LISTEN_HTTP);
+	assert_int_equal(l->port, 5280);
+	assert_false(l->require_encryption);
+	free(c);
+}
+
+static void test_bool_spellings(void **state)
+{
+	static const struct {
+		const char *v;
+		bool b;
+	} t[] = {
+		{ "true", true }, { "TRUE", true }, { "yes", true }, { "on", true }, { "1", true },
+		{ "false", false }, { "No", false }, { "off", false }, { "0", false },
+	};
+	struct cfg *c = cfg_new();
+	char text[256];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(text, sizeof(text), HOST LST "[sasl]\nallow_plain = %s\n", t[i].v);
+		expect_ok(text, c);
+		assert_int_equal(c->allow_plain, t[i].b);
+	}
+	free(c);
+}
+
+static void test_err_unknown(void **state)
+{
+	expect_err(HOST LST "\n[bogus]\nx = 1\n", "t.ini:7: [bogus]: unknown section");
+	expect_err(HOST "[listen a]\nport = 1\n", "t.ini:4: [listen a]: unknown section");
+	expect_err("[server]\nthreads = 2\nthread = 2\n", "t.ini:3: [server] thread: unknown key");
+	/* A key valid in another section is still unknown here. */
+	expect_err(HOST "port = 5222\n", "t.ini:4: [host example.org] port: unknown key");
+	expect_err("threads = 2\n" HOST LST, "t.ini:1: threads: key outside any [section]");
+	expect_err("[server x]\n", "t.ini:1: [server x]: section [server] takes no name");
+}
+
+static void test_err_number(void **state)
+{
+	expect_err(HOST LST "[limits]\nmax_depth = abc\n",
+		   "t.ini:7: [limits] max_depth: not a number");
+	expect_err(HOST LST "[limits]\nmax_stanza_size = 256K\n",
+		   "t.ini:7: [limits] max_stanza_size: not a number");
+	expect_err(HOST LST "[limits]\nmax_depth = -5\n",
+		   "t.ini:7: [limits] max_depth: not a number");
+	expect_err(HOST LST "[limits]\nmax_depth = 0x10\n",
+		   "t.ini:7: [limits] max_depth: not a number");
+	expect_err(HOST LST "[limits]\nmax_depth =\n",
+		   "t.ini:7: [limits] max_depth: empty value");
+	expect_err(HOST "[listener a]\nport = 5222 # client\n",
+		   "t.ini:5: [listener a] port: not a number ('#' starts a comment only at the "
+		   "start of a line; use ' ;' for a comment after a value)");
+}
+
+static void test_err_range(void **state)
+{
+	expect_err(HOST LST "[limits]\nmax_depth = 1\n",
+		   "t.ini:7: [limits] max_depth: out of range (2..1000)");
+	expect_err(HOST LST "[limits]\nmax_stanza_size = 16777217\n",
+		   "t.ini:7: [limits] max_stanza_size: out of range (1024..16777216)");
+	expect_err(HOST LST "[limits]\nmax_connections = 99999999999999999999999\n",
+		   "t.ini:7: [limits] max_connections: out of range (1..10000000)");
+	expect_err(HOST LST "[sasl]\nscram_iterations = 4095\n",
+		   "t.ini:7: [sasl] scram_iterations: out of range (4096..10000000)");
+	expect_err(HOST "[listener a]\nport = 65536\n",
+		   "t.ini:5: [listener a] port: out of range (1..65535)");
+	expect_err(HOST "[listener a]\nport = 0\n",
+		   "t.ini:5: [listener a] port: out of range (1..65535)");
+	expect_err(HOST LST "[server]\nthreads = 257\n",
+		   "t.ini:7: [server] threads: expected auto or 1..256");
+	expect_err(HOST LST "[server]\nlog_level = verbose\n",
+		   "t.ini:7: [server] log_level: expected error, warn, info or debug");
+	expect_err(HOST LST "[tls]\nmin_version = 1.1\n",
+		   "t.ini:7: [tls] min_version: expected 1.2 or 1.3");
+	expect_err(HOST "[listener a]\nport = 1\ntype = xmpp\n",
+		   "t.ini:6: [listener a] type: expected c2s, s2s or http");
+	expect_err(HOST "[listener a]\nport = 1\nmode = ssl\n",
+		   "t.ini:6: [listener a] mode: expected starttls or direct_tls");
+	expect_err(HOST "[listener a]\nport = 1\naddress = localhost\n",
+		   "t.ini:6: [listener a] address: not a numeric IPv4 or IPv6 address");
+	expect_err(HOST LST "[sasl]\nauth_failure_delay_ms = 1000\nauth_failure_delay_max_ms = 999\n",
+		   "t.ini:8: [sasl] auth_failure_delay_max_ms: less than auth_failure_delay_ms "
+		   "(999 < 1000)");
+}
+
+static void test_err_bool(void **state)
+{
+	expect_err(HOST LST "[sasl]\nallow_plain = maybe\n",
+		   "t.ini:7: [sasl] allow_plain: expected true/false, yes/no, on/off or 1/0");
+	expect_err(HOST "[listener a]\nport = 1\nrequire_encryption = 2\n",
+		   "t.ini:6: [listener a] require_encryption: expected true/false, yes/no, "
+		   "on/off or 1/0");
+}
+
+static void test_err_duplicates(void **state)
+{
+	expect_err(HOST LST "[limits]\nmax_depth = 3\n; again\nmax_depth = 4\n",
+		   "t.ini:9: [limits] max_depth: duplicate key (first set on line 7)");
+	/* A reopened section merges, but still may not repeat a key. */
+	expect_err(HOST LST "[server]\nthreads = 1\n[limits]\n[server]\nthreads = 2\n",
+		   "t.ini:10: [server] threads: duplicate key (first set on line 7)");
+	expect_err(HOST "key = k2.pem\n" LST,
+		   "t.ini:4: [host example.org] key: duplicate key (first set on line 3)");
+	/* Hosts compare after normalisation (case, trailing dot). */
+	expect_err(HOST LST "[host Example.ORG.]\ncertificate = c.pem\nkey = k.pem\n",
+		   "t.ini:6: [host example.org]: duplicate host (first defined on line 1)");
+	expect_err(HOST LST "[listener a]\nport = 5223\n",
+		   "t.ini:6: [listener a]: duplicate listener (first defined on line 4)");
+}
+
+static void test_err_listener_clash(void **state)
+{
+	expect_err(HOST LST "[listener b]\nmode = direct_tls\nport = 5222\n",
+		   "t.ini:8: [listener b] port: 127.0.0.1 port 5222 clashes with [listener a] "
+		   "(127.0.0.1 port 5222, line 5)");
+	/* Same address in another spelling. */
+	expect_err(HOST "[listener a]\naddress = ::1\nport = 5222\n"
+		   "[listener b]\naddress = 0:0::1\nport = 5222\n",
+		   "t.ini:9: [listener b] port: 0:0::1 port 5222 clashes with [listener a] "
+		   "(::1 port 5222, line 6)");
+	/* The wildcard overlaps every address of its family. */
+	expect_err(HOST LST "[listener b]\naddress = 0.0.0.0\nport = 5222\n",
+		   "t.ini:8: [listener b] port: 0.0.0.0 port 5222 clashes with [listener a] "
+		   "(127.0.0.1 port 5222, line 5)");
+
+	/* Different ports, or IPv4 and IPv6 wildcards (bound IPV6_V6ONLY), are fine. */
+	struct cfg *c = cfg_new();
+
+	expect_ok(HOST LST "[listener b]\nport = 5223\n"
+		  "[listener c]\naddress = 0.0.0.0\nport = 5269\n"
+		  "[listener d]\naddress = ::\nport = 5269\n", c);
+	assert_int_equal(c->n_listeners, 4);
+	free(c);
+}
+
+static void test_err_starttls_inside_tls(void **state)
+{
+	expect_err(HOST "[listener a]\nport = 5222\nallow_starttls_inside_tls = true\n",
+		   "t.ini:6: [listener a] allow_starttls_inside_tls: only valid with "
+		   "mode = direct_tls");
+	/* Checked after the section is read: mode may come later, either way. */
+	expect_err(HOST "[listener a]\nallow_starttls_inside_tls = on\nport = 5222\n"
+		   "mode = starttls\n",
+		   "t.ini:5: [listener a] allow_starttls_inside_tls: only valid with "
+		   "mode = direct_tls");
+
+	struct cfg *c = cfg_new();
+
+	expect_ok(HOST "[listener a]\nallow_starttls_inside_tls = on\nport = 5223\n"
+		  "mode = direct_tls\n", c);
+	assert_true(c->listeners[0].allow_starttls_inside_tls);
+	free(c);
+}
+
+static void test_err_whole_file(void **state)
+{
+	expect_err(LST, "t.ini: no [host DOMAIN] section (at least one is required)");
+	expect_err(HOST, "t.ini: no [listener NAME] section (at least one is required)");
+	expect_err("", "t.ini: no [host DOMAIN] section (at least one is required)");
+	expect_err(HOST "[listener a]\ntype = c2s\n", "t.ini:4: [listener a] port: required");
+	expect_err("[host example.org]\nkey = k.pem\n" LST,
+		   "t.ini:1: [host example.org] certificate: required");
+	expect_err("[host example.org]\ncertificate = c.pem\n" LST,
+		   "t.ini:1: [host example.org] key: required");
+}
+
+static void test_err_sections(void **state)
+{
+	expect_err("[host]\n", "t.ini:1: [host]: missing domain (write [host example.org])");
+	expect_err("[host exa mple]\n", "t.ini:1: [host exa mple]: invalid domain name");
+	expect_err("[host a_b.example]\n", "t.ini:1: [host a_b.example]: invalid domain name");
+	expect_err("[host -a.example]\n", "t.ini:1: [host -a.example]: invalid domain name");
+	expect_err("[host a..example]\n", "t.ini:1: [host a..example]: invalid domain name");
+	expect_err(HOST "[listener]\n", "t.ini:4: [listener]: missing name (write [listener NAME])");
+	expect_err(HOST "[listener a/b]\n",
+		   "t.ini:4: [listener a/b]: invalid name (letters, digits, '_', '-', '.'; "
+		   "at most 63)");
+}
+
+static void test_err_syntax(void **state)
+{
+	expect_err(HOST LST "[limits]\nmax_depth 3\n",
+		   "t.ini:7: syntax error: expected [section] or key = value, got \"max_depth 3\"");
+	expect_err(HOST "[listener a\nport = 1\n",
+		   "t.ini:4: syntax error: expected [section] or key = value, got \"[listener a\"");
+	/* A syntax error before a semantic one is the one reported. */
+	expect_err("oops\n[bogus]\n",
+		   "t.ini:1: syntax error: expected [section] or key = value, got \"oops\"");
+}
+
+/* inih reads an indented line as the continuation of the previous value;
+ * refusing it keeps "  port = 1" from becoming part of another key. */
+static void test_err_indented(void **state)
+{
+	expect_err(HOST "[listener a]\nport = 5222\n  mode = direct_tls\n",
+		   "t.ini:6: [listener a] port: indented line would continue the previous value; "
+		   "remove the leading whitespace");
+	expect_err(HOST "[listener a]\nport = 5222\n\n\t[listener b]\nport = 5223\n",
+		   "t.ini:7: indented section header; remove the leading whitespace");
+
+	/* The first key of a section may be indented (inih reads it as a key),
+	 * and so may comments. */
+	struct cfg *c = cfg_new();
+
+	expect_ok(HOST "[listener a]\n  port = 5222\n  ; a comment\n", c);
+	assert_int_equal(c->listeners[0].port, 5222);
+	free(c);
+}
+
+static void test_inih_quirks(void **state)
+{
+	struct cfg *c = cfg_new();
+	char text[1024], err[512];
+	/* 60 characters: longer than inih's 49-character section buffer. */
+	const char *longdom = "abcdefghijklmnopqrstuvwxyz.abcdefghijklmnopqrstuvwxyz.example";
+
+	snprintf(text, sizeof(text), "\xEF\xBB\xBF[host %s]\r\ncertificate = c.pem ; the chain\r\n"
+		 "key = k.pem\r\n# hash comment\r\n" LST, longdom);
+	expect_ok(text, c);
+	assert_string_equal(c->hosts[0].domain, longdom);
+	assert_string_equal(c->hosts[0].cert_file, "/etc/xmppd/c.pem");
+	assert_non_null(cfg_find_host(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ.abcdefghijklmnopqrstuvwxyz.EXAMPLE"));
+
+	/* A line inih cannot hold whole would be split into two; it is refused. */
+	memset(text, 0, sizeof(text));
+	snprintf(text, sizeof(text), HOST LST "[storage]\npath = ");
+	memset(text + strlen(text), 'x', 300);
+	strcat(text, "\n");
+	assert_false(cfg_load_string(text, "t.ini", "/", c, err, sizeof(err)));
+	assert_non_null(strstr(err, "t.ini:7: line too long (at most "));
+	free(c);
+}
+
+static void test_relative_paths(void **state)
+{
+	struct cfg *c = cfg_new();
+	char dir[] = "/tmp/test_cfg.XXXXXX";
+	char real[PATH_MAX], path[PATH_MAX + 32], want[2 * PATH_MAX], err[512] = "";
+	FILE *f;
+
+	/* From a string: against base_dir, with or without its trailing '/'. */
+	expect_ok("[storage]\npath = db/x.sqlite\n[host example.org]\n"
+		  "certificate = certs/e.pem\nkey = /abs/e.key\n" LST, c);
+	assert_string_equal(c->db_path, "/etc/xmppd/db/x.sqlite");
+	assert_string_equal(c->hosts[0].cert_file, "/etc/xmppd/certs/e.pem");
+	assert_string_equal(c->hosts[0].key_file, "/abs/e.key");
+	assert_true(cfg_load_string(HOST LST, "t.ini", "/srv/", c, err, sizeof(err)));
+	assert_string_equal(c->hosts[0].cert_file, "/srv/c.pem");
+	assert_string_equal(c->db_path, "/srv/data/xmppd.sqlite");
+	assert_true(cfg_load_string(HOST LST, "t.ini", NULL, c, err, sizeof(err)));
+	assert_string_equal(c->hosts[0].cert_file, "c.pem");
+
+	/* From a file: against its directory, made absolute, whatever the cwd. */
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(realpath(dir, real));
+	snprintf(path, sizeof(path), "%s/my.ini", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[host example.org]\ncertificate = certs/e.pem\nkey = ../e.key\n" LST, f);
+	fclose(f);
+	if (!cfg_load(path, c, err, sizeof(err)))
+		fail_msg("%s", err);
+	snprintf(want, sizeof(want), "%s/certs/e.pem", real);
+	assert_string_equal(c->hosts[0].cert_file, want);
+	snprintf(want, sizeof(want), "%s/../e.key", real);
+	assert_string_equal(c->hosts[0].key_file, want);
+	snprintf(want, sizeof(want), "%s/data/xmppd.sqlite", real);
+	assert_string_equal(c->db_path, want);
+	snprintf(want, sizeof(want), "%s/my.ini", real);
+	assert_string_equal(c->path, want);
+
+	/* Errors from a file carry its name as given and the real line. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("; comment\n\n[host example.org]\ncertificate = c\nkey = k\n[limits]\n"
+	      "max_attributes = 0\n", f);
+	fclose(f);
+	assert_false(cfg_load(path, c, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:7: [limits] max_attributes: out of range (1..10000)", path);
+	assert_string_equal(err, want);
+
+	unlink(path);
+	rmdir(dir);
+	free(c);
+}
+
+static void test_missing_file(void **state)
+{
+	struct cfg *c = cfg_new();
+	char err[512] = "";
+
+	assert_false(cfg_load("/nonexistent/xmppd/server.ini", c, err, sizeof(err)));
+	assert_string_equal(err, "/nonexistent/xmppd/server.ini: cannot open: "
+				 "No such file or directory");
+	free(c);
+}
+
+static void test_threads(void **state)
+{
+	struct cfg *c = cfg_new();
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	expect_ok(HOST LST "[server]\nthreads = auto\n", c);
+	assert_true(cores >= 1);
+	assert_int_equal(c->threads, (unsigned)(cores > 256 ? 256 : cores));
+	expect_ok(HOST LST "[server]\nthreads = 1\n", c);
+	assert_int_equal(c->threads, 1);
+	expect_ok(HOST LST "[server]\nthreads = 256\n", c);
+	assert_int_equal(c->threads, 256);
+	free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shipped_ini),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_bool_spellings),
+		cmocka_unit_test(test_err_unknown),
+		cmocka_unit_test(test_err_number),
+		cmocka_unit_test(test_err_range),
+		cmocka_unit_test(test_err_bool),
+		cmocka_unit_test(test_err_duplicates),
+		cmocka_unit_test(test_err_listener_clash),
+		cmocka_unit_test(test_err_starttls_inside_tls),
+		cmocka_unit_test(test_err_whole_file),
+		cmocka_unit_test(test_err_sections),
+		cmocka_unit_test(test_err_syntax),
+		cmocka_unit_test(test_err_indented),
+		cmocka_unit_test(test_inih_quirks),
+		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,122 @@
+/* The TLS layer's public interface: server context sets (one certificate per
+ * configured host, picked by SNI) and memory-buffer sessions.
+ *
+ * A session never touches a socket.  The caller feeds it the ciphertext it
+ * read (tls_sess_feed), drives it (tls_sess_handshake, tls_sess_read,
+ * tls_sess_write) and sends whatever it queued (tls_sess_out_peek, then
+ * tls_sess_out_consume).  Because ciphertext goes in and out as plain bytes,
+ * TLS inside TLS is just an inner session whose ciphertext is the outer
+ * session's plaintext, and tests run both ends in one thread without sockets.
+ *
+ * Rules the caller relies on:
+ * - Nothing here blocks; XS_AGAIN means "feed more ciphertext" and never
+ *   "wait".  After every call that can produce output (handshake, read,
+ *   write, shutdown, and also a failed handshake, which queues an alert)
+ *   check tls_sess_out_pending().
+ * - tls_sess_read returns at most one record's plaintext per call and may
+ *   keep decrypted bytes back when buf is small: call it until XS_AGAIN.
+ * - Both buffers are freed as soon as they are empty, so an idle session
+ *   holds no buffer memory (tls_sess_mem_usage() == 0).
+ * - A session belongs to one thread; a tls_ctx_set is shared read-only
+ *   between threads and reference counted, so a SIGHUP reload can publish a
+ *   new set while sessions made from the old one live on.
+ *
+ * The backend is wolfSSL (tls_wolfssl.c for sessions, tls_ctx.c for server
+ * contexts); nothing of it shows through this header. */
+#ifndef XMPPD_TLS_H
+#define XMPPD_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct cfg;
+struct tls_ctx_set;
+struct tls_sess;
+
+/* Once per process, before any other tls_ call; pairs with cleanup. */
+enum xs tls_global_init(void);
+void tls_global_cleanup(void);
+
+/* One server context per [host] in cfg, each with its certificate chain
+ * and key (checked to match).  The first host is the default for clients
+ * that send no SNI or a name we do not serve.  Minimum version from
+ * cfg->tls_min_version (12 or 13).  NULL on failure with one line in err.
+ * The new set holds one reference. */
+struct tls_ctx_set *tls_ctx_set_new(const struct cfg *cfg, char *err, size_t errlen);
+void tls_ctx_set_ref(struct tls_ctx_set *set);
+void tls_ctx_set_unref(struct tls_ctx_set *set);
+/* Number of hosts and the default (first) host's domain, for logging. */
+size_t tls_ctx_set_count(const struct tls_ctx_set *set);
+const char *tls_ctx_set_default_domain(const struct tls_ctx_set *set);
+
+struct tls_client_opts {
+	const char *server_name; /* SNI and RFC 6125 name check; NULL = none */
+	const char *ca_file;     /* PEM trust anchors; NULL = system bundle */
+	bool verify;             /* verify chain (and name, if server_name) */
+	const char *alpn;        /* one protocol, e.g. "xmpp-client"; NULL = none */
+	int min_version;         /* 12 or 13; 0 = 12 */
+	int max_version;         /* 12 or 13; 0 = highest */
+};
+
+#define TLS_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+
+/* A server session on set (takes a reference).  alpn: the one protocol we
+ * accept, e.g. "xmpp-client"; a client that offers none, or only others,
+ * still gets through without ALPN.  NULL on allocation failure. */
+struct tls_sess *tls_sess_new_server(struct tls_ctx_set *set, const char *alpn);
+struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts,
+				     char *err, size_t errlen);
+/* Frees everything; wolfSSL wipes its keys, we wipe ours. NULL is fine. */
+void tls_sess_free(struct tls_sess *sess);
+
+/* Appends received ciphertext (copied).  XS_LIMIT if more than
+ * TLS_IN_MAX bytes would be waiting undecrypted. */
+#define TLS_IN_MAX (256u * 1024u)
+enum xs tls_sess_feed(struct tls_sess *sess, const void *cipher, size_t len);
+
+/* XS_OK once the handshake is complete (also on later calls), XS_AGAIN
+ * when more input is needed, XS_TLS on failure: the reason is logged and
+ * kept in tls_sess_error(), and an alert may be pending for the peer. */
+enum xs tls_sess_handshake(struct tls_sess *sess);
+bool tls_sess_handshake_done(const struct tls_sess *sess);
+
+/* Plaintext out.  Drives the handshake first if needed.  XS_AGAIN: no
+ * complete record yet; XS_EOF: the peer sent close_notify; XS_TLS: fatal. */
+enum xs tls_sess_read(struct tls_sess *sess, void *buf, size_t cap, size_t *nread);
+/* True when decrypted bytes are waiting inside the session (call read). */
+bool tls_sess_has_pending(const struct tls_sess *sess);
+/* Encrypts all of buf into the outbound buffer (XS_AGAIN before the
+ * handshake is done, after driving it). */
+enum xs tls_sess_write(struct tls_sess *sess, const void *buf, size_t len, size_t *nwritten);
+
+size_t tls_sess_out_pending(const struct tls_sess *sess);
+const void *tls_sess_out_peek(const struct tls_sess *sess, size_t *len);
+void tls_sess_out_consume(struct tls_sess *sess, size_t n);
+
+/* Queues close_notify.  We never wait for the peer's. */
+enum xs tls_sess_shutdown(struct tls_sess *sess);
+
+int tls_sess_version(const struct tls_sess *sess);        /* 12, 13; 0 before */
+const char *tls_sess_sni(const struct tls_sess *sess);    /* server: name asked for, or NULL */
+const char *tls_sess_alpn(const struct tls_sess *sess);   /* negotiated protocol or NULL */
+const char *tls_sess_error(const struct tls_sess *sess);  /* "" when none */
+bool tls_sess_is_server(const struct tls_sess *sess);
+
+/* RFC 9266 tls-exporter channel binding (label "EXPORTER-Channel-Binding",
+ * empty context, 32 bytes).  TLS 1.3 only: XS_INVAL otherwise or before
+ * the handshake.  Computed once when the handshake completes, so wolfSSL
+ * can drop its secrets right away. */
+#define TLS_EXPORTER_LEN 32
+enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN]);
+
+/* Bytes held in this layer's own ciphertext buffers (not wolfSSL's). */
+size_t tls_sess_mem_usage(const struct tls_sess *sess);
+
+/* RFC 6125 DNS-ID match (tls_cert.c): case-insensitive, "*" only as the
+ * whole left-most label and never matching the apex or several labels. */
+bool tls_name_matches(const char *pattern, const char *domain);
+
+#endif

@@ -1,0 +1,546 @@
+/* Certificate generation and inspection with wolfCrypt, and the RFC 6125
+ * DNS-ID match.
+ *
+ * Generation builds an ECDSA P-256 self-signed certificate with
+ * wc_MakeCert/wc_SignCert (a "certgen" wolfSSL build: WOLFSSL_CERT_GEN,
+ * WOLFSSL_KEY_GEN, WOLFSSL_ALT_NAMES for the SAN).  Inspection parses the
+ * first certificate of a PEM chain with wc_ParseCert and checks the key by
+ * loading both into a throw-away WOLFSSL_CTX, the same check the server
+ * runs at start-up (tls_ctx.c), so the two cannot disagree.
+ *
+ * wolfSSL_Init/wolfSSL_Cleanup are reference counted inside wolfSSL, so
+ * each entry point here pairs its own and tools may call them without
+ * tls_global_init(). */
+#include "tls/tls_int.h"
+#include "tls/tls_cert.h"
+
+#include <wolfssl/wolfcrypt/asn.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/rsa.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TLS_CERT_FILE_MAX (1024 * 1024)
+
+/* ---- RFC 6125 ---- */
+
+static size_t tls_name_len(const char *s)
+{
+	size_t n = strlen(s);
+
+	/* "example.com." is the same absolute name as "example.com". */
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	return n;
+}
+
+bool tls_name_matches(const char *pattern, const char *domain)
+{
+	size_t plen, dlen;
+	const char *dot;
+
+	if (pattern == NULL || domain == NULL)
+		return false;
+	plen = tls_name_len(pattern);
+	dlen = tls_name_len(domain);
+	if (plen == 0 || dlen == 0)
+		return false;
+	/* A domain we look up never holds a '*'. */
+	if (memchr(domain, '*', dlen) != NULL)
+		return false;
+
+	if (pattern[0] != '*') {
+		if (memchr(pattern, '*', plen) != NULL)
+			return false; /* partial wildcards ("f*.example.com") */
+		return plen == dlen && strncasecmp(pattern, domain, plen) == 0;
+	}
+
+	/* "*.rest": the star must be the whole label, rest must have at
+	 * least two labels, and the domain's first label must be non-empty
+	 * with exactly rest after it. */
+	if (plen < 2 || pattern[1] != '.')
+		return false;
+	pattern += 2;
+	plen -= 2;
+	if (memchr(pattern, '*', plen) != NULL || memchr(pattern, '.', plen) == NULL)
+		return false;
+	dot = memchr(domain, '.', dlen);
+	if (dot == NULL || dot == domain)
+		return false;
+	dot++;
+	return (size_t)(domain + dlen - dot) == plen && strncasecmp(dot, pattern, plen) == 0;
+}
+
+/* ---- files ---- */
+
+/* Reads a whole (small) file; NUL-terminated for the PEM parser. */
+static enum xs tls_read_file(const char *path, uint8_t **data, size_t *len,
+			     char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	size_t n;
+
+	if (f == NULL) {
+		tls_set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return XS_IO;
+	}
+	buf = malloc(TLS_CERT_FILE_MAX + 1);
+	if (buf == NULL) {
+		fclose(f);
+		tls_set_err(err, errlen, "%s: out of memory", path);
+		return XS_NOMEM;
+	}
+	n = fread(buf, 1, TLS_CERT_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		tls_set_err(err, errlen, "%s: %s", path, strerror(errno));
+		fclose(f);
+		free(buf);
+		return XS_IO;
+	}
+	fclose(f);
+	if (n > TLS_CERT_FILE_MAX) {
+		tls_set_err(err, errlen, "%s: larger than %d bytes", path, TLS_CERT_FILE_MAX);
+		free(buf);
+		return XS_INVAL;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return XS_OK;
+}
+
+#if defined(WOLFSSL_CERT_GEN) && defined(WOLFSSL_KEY_GEN)
+/* Writes to "path.XXXXXX" with the given mode, then renames: readers see
+ * the old file or the whole new one, and a key is never world-readable,
+ * not even for a moment. */
+static enum xs tls_write_file(const char *path, const void *data, size_t len, mode_t mode,
+			      char *err, size_t errlen)
+{
+	char tmp[4096];
+	const uint8_t *p = data;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
+		tls_set_err(err, errlen, "%s: path too long", path);
+		return XS_INVAL;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		tls_set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return XS_IO;
+	}
+	if (fchmod(fd, mode) != 0)
+		goto out_errno;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto out_errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		goto out_errno;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out_errno;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out_errno;
+	return XS_OK;
+
+out_errno:
+	tls_set_err(err, errlen, "%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return XS_IO;
+}
+
+/* SubjectAltName value: GeneralNames ::= SEQUENCE { dNSName [2] IA5String }. */
+static int tls_san_der(const char *domain, uint8_t *out, size_t cap)
+{
+	size_t n = strlen(domain);
+	size_t inner = 2 + n;   /* [2] tag + short length + name (n <= 253) */
+	size_t i = 0;
+
+	if (n == 0 || n > 253 || inner + 3 > cap)
+		return -1;
+	out[i++] = 0x30;
+	if (inner > 127)
+		out[i++] = 0x81;
+	out[i++] = (uint8_t)inner;
+	out[i++] = 0x82;
+	out[i++] = (uint8_t)n;
+	memcpy(out + i, domain, n);
+	return (int)(i + n);
+}
+
+enum xs tls_cert_generate(const char *domain, const char *cert_path, const char *key_path,
+			  unsigned days, char *err, size_t errlen)
+{
+	/* Sizes: a P-256 certificate is ~600 bytes DER, its key 121. */
+	uint8_t der[4096], pem[6144], key_der[256], key_pem[512];
+	int der_len, pem_len, key_der_len, key_pem_len, san_len, rc;
+	enum xs st = XS_TLS;
+	WC_RNG rng;
+	ecc_key key;
+	Cert *cert;
+
+	if (domain == NULL || strlen(domain) >= CTC_NAME_SIZE || days == 0 || days > 36500) {
+		tls_set_err(err, errlen, "generate: domain must be 1..%d bytes and days 1..36500",
+			    CTC_NAME_SIZE - 1);
+		return XS_INVAL;
+	}
+	cert = calloc(1, sizeof(*cert));  /* ~20 KB with its SAN buffer */
+	if (cert == NULL) {
+		tls_set_err(err, errlen, "generate: out of memory");
+		return XS_NOMEM;
+	}
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		tls_set_err(err, errlen, "generate: wolfSSL_Init failed");
+		free(cert);
+		return XS_TLS;
+	}
+	if (wc_InitRng(&rng) != 0) {
+		tls_set_err(err, errlen, "generate: no random number generator");
+		goto out_cleanup;
+	}
+	if (wc_ecc_init(&key) != 0) {
+		tls_set_err(err, errlen, "generate: ecc init failed");
+		goto out_free_rng;
+	}
+	rc = wc_ecc_make_key_ex(&rng, 32, &key, ECC_SECP256R1);
+	if (rc != 0) {
+		tls_set_err(err, errlen, "generate: P-256 key generation failed (%d)", rc);
+		goto out_free_key;
+	}
+
+	wc_InitCert(cert);
+	snprintf(cert->subject.commonName, CTC_NAME_SIZE, "%s", domain);
+	cert->daysValid = (int)days;
+	cert->sigType = CTC_SHA256wECDSA;
+	cert->isCA = 0;
+	san_len = tls_san_der(domain, cert->altNames, sizeof(cert->altNames));
+	if (san_len < 0) {
+		tls_set_err(err, errlen, "generate: bad domain for subjectAltName");
+		st = XS_INVAL;
+		goto out_free_key;
+	}
+	cert->altNamesSz = san_len;
+#ifdef WOLFSSL_CERT_EXT
+	/* What a TLS server (and an s2s client, XEP-0178) certificate is
+	 * for; without these some clients refuse it. */
+	if (wc_SetSubjectKeyIdFromPublicKey_ex(cert, ECC_TYPE, &key) != 0 ||
+	    wc_SetKeyUsage(cert, "digitalSignature") != 0 ||
+	    wc_SetExtKeyUsage(cert, "serverAuth,clientAuth") != 0) {
+		tls_set_err(err, errlen, "generate: cannot set certificate extensions");
+		goto out_free_key;
+	}
+#endif
+	rc = wc_MakeCert(cert, der, sizeof(der), NULL, &key, &rng);
+	if (rc < 0) {
+		tls_set_err(err, errlen, "generate: wc_MakeCert failed (%d)", rc);
+		goto out_free_key;
+	}
+	der_len = wc_SignCert(cert->bodySz, cert->sigType, der, sizeof(der), NULL, &key, &rng);
+	if (der_len < 0) {
+		tls_set_err(err, errlen, "generate: wc_SignCert failed (%d)", der_len);
+		goto out_free_key;
+	}
+	pem_len = wc_DerToPem(der, (word32)der_len, pem, sizeof(pem), CERT_TYPE);
+	key_der_len = wc_EccKeyToDer(&key, key_der, sizeof(key_der));
+	key_pem_len = key_der_len > 0 ? wc_DerToPem(key_der, (word32)key_der_len, key_pem,
+						    sizeof(key_pem), ECC_PRIVATEKEY_TYPE) : -1;
+	if (pem_len <= 0 || key_pem_len <= 0) {
+		tls_set_err(err, errlen, "generate: PEM encoding failed");
+		goto out_wipe;
+	}
+	/* Key first: a certificate without its key is useless, a key
+	 * without its certificate is just regenerated next time. */
+	st = tls_write_file(key_path, key_pem, (size_t)key_pem_len, 0600, err, errlen);
+	if (st == XS_OK)
+		st = tls_write_file(cert_path, pem, (size_t)pem_len, 0644, err, errlen);
+
+out_wipe:
+	explicit_bzero(key_der, sizeof(key_der));
+	explicit_bzero(key_pem, sizeof(key_pem));
+out_free_key:
+	wc_ecc_free(&key);
+out_free_rng:
+	wc_FreeRng(&rng);
+out_cleanup:
+	wolfSSL_Cleanup();
+	free(cert);
+	return st;
+}
+#else
+enum xs tls_cert_generate(const char *domain, const char *cert_path, const char *key_path,
+			  unsigned days, char *err, size_t errlen)
+{
+	(void)domain; (void)cert_path; (void)key_path; (void)days;
+	tls_set_err(err, errlen,
+		    "generate: this wolfSSL was built without certificate generation "
+		    "(--enable-certgen --enable-keygen); use scripts/build-wolfssl.sh's build");
+	return XS_INVAL;
+}
+#endif
+
+/* ---- inspection ---- */
+
+static time_t tls_cert_date(const byte *raw, int raw_len)
+{
+	const byte *date;
+	byte format;
+	int len;
+	struct tm tm;
+
+	if (raw == NULL || wc_GetDateInfo(raw, raw_len, &date, &format, &len) != 0 ||
+	    wc_GetDateAsCalendarTime(date, len, format, &tm) != 0)
+		return 0;
+	return timegm(&tm);
+}
+
+static void tls_copy_name(char *dst, size_t cap, const char *src, size_t len)
+{
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* SubjectPublicKeyInfo DER of the public half of a private key (ECC or
+ * RSA, traditional or PKCS#8 DER).  The ECC public point is recomputed
+ * from the private scalar rather than trusted from the file.  Returns the
+ * length, or -1 if the key is not one we can read. */
+static int tls_key_spki(uint8_t *der, word32 len, uint8_t *out, word32 cap, WC_RNG *rng)
+{
+	word32 idx = 0;
+	int n = -1;
+	ecc_key ecc;
+
+#ifdef HAVE_PKCS8
+	if (wc_GetPkcs8TraditionalOffset(der, &idx, len) < 0)
+		idx = 0;
+#endif
+	if (wc_ecc_init(&ecc) == 0) {
+		word32 i = idx;
+
+		if (wc_EccPrivateKeyDecode(der, &i, &ecc, len) == 0 &&
+		    wc_ecc_make_pub_ex(&ecc, NULL, rng) == 0)
+			n = wc_EccPublicKeyToDer(&ecc, out, cap, 1);
+		wc_ecc_free(&ecc);
+		if (n > 0)
+			return n;
+	}
+#ifndef NO_RSA
+	{
+		RsaKey rsa;
+		word32 i = idx;
+
+		if (wc_InitRsaKey(&rsa, NULL) == 0) {
+			if (wc_RsaPrivateKeyDecode(der, &i, &rsa, len) == 0)
+				n = wc_RsaKeyToPublicDer(&rsa, out, cap);
+			wc_FreeRsaKey(&rsa);
+		}
+	}
+#endif
+	return n > 0 ? n : -1;
+}
+
+/* Our own check rather than wolfSSL_CTX_check_private_key alone: Debian's
+ * wolfSSL 5.5.4 build accepts an ECDSA key that belongs to another
+ * certificate there.  Comparing the certificate's SubjectPublicKeyInfo
+ * with the one derived from the private key works the same everywhere. */
+static enum xs tls_key_matches_cert(const struct DecodedCert *leaf, const char *key_path,
+				    bool *matches, char *err, size_t errlen)
+{
+	uint8_t *pem, *der = NULL;
+	uint8_t cert_spki[1024], key_spki[1024];
+	word32 cert_len = sizeof(cert_spki);
+	size_t pem_len;
+	int der_len, key_len;
+	enum xs st;
+	WC_RNG rng;
+
+	*matches = false;
+	st = tls_read_file(key_path, &pem, &pem_len, err, errlen);
+	if (st != XS_OK)
+		return st;
+	st = XS_INVAL;
+	der = malloc(pem_len + 1);
+	if (der == NULL) {
+		tls_set_err(err, errlen, "%s: out of memory", key_path);
+		st = XS_NOMEM;
+		goto out_free;
+	}
+	der_len = wc_KeyPemToDer(pem, (int)pem_len, der, (int)pem_len + 1, NULL);
+	if (der_len <= 0) {
+		tls_set_err(err, errlen, "%s: not a PEM private key (%d)", key_path, der_len);
+		goto out_free;
+	}
+	if (wc_InitRng(&rng) != 0) {
+		tls_set_err(err, errlen, "%s: no random number generator", key_path);
+		st = XS_TLS;
+		goto out_free;
+	}
+	key_len = tls_key_spki(der, (word32)der_len, key_spki, sizeof(key_spki), &rng);
+	wc_FreeRng(&rng);
+	if (key_len < 0) {
+		tls_set_err(err, errlen, "%s: not an ECDSA or RSA private key", key_path);
+		goto out_free;
+	}
+	if (wc_GetPubKeyDerFromCert((struct DecodedCert *)leaf, cert_spki, &cert_len) != 0) {
+		tls_set_err(err, errlen, "%s: certificate has no readable public key", key_path);
+		goto out_free;
+	}
+	*matches = cert_len == (word32)key_len && memcmp(cert_spki, key_spki, cert_len) == 0;
+	st = XS_OK;
+
+out_free:
+	if (der != NULL) {
+		explicit_bzero(der, pem_len + 1);
+		free(der);
+	}
+	explicit_bzero(pem, pem_len);
+	free(pem);
+	return st;
+}
+
+/* Decodes the first certificate of a PEM chain into *dc, whose source
+ * buffer (*der) the caller frees after wc_FreeDecodedCert. */
+static enum xs tls_leaf_decode(const char *cert_path, struct DecodedCert *dc, uint8_t **der_out,
+			       char *err, size_t errlen)
+{
+	uint8_t *pem, *der;
+	size_t pem_len;
+	int der_len, rc;
+	enum xs st;
+
+	st = tls_read_file(cert_path, &pem, &pem_len, err, errlen);
+	if (st != XS_OK)
+		return st;
+	der = malloc(pem_len + 1);
+	if (der == NULL) {
+		free(pem);
+		tls_set_err(err, errlen, "%s: out of memory", cert_path);
+		return XS_NOMEM;
+	}
+	/* The first PEM block of the chain is the leaf. */
+	der_len = wc_CertPemToDer(pem, (int)pem_len, der, (int)pem_len + 1, CERT_TYPE);
+	free(pem);
+	if (der_len <= 0) {
+		tls_set_err(err, errlen, "%s: no PEM certificate (%d)", cert_path, der_len);
+		free(der);
+		return XS_INVAL;
+	}
+	wc_InitDecodedCert(dc, der, (word32)der_len, NULL);
+	/* NO_VERIFY: an expired certificate must still be described. */
+	rc = wc_ParseCert(dc, CERT_TYPE, NO_VERIFY, NULL);
+	if (rc != 0) {
+		tls_set_err(err, errlen, "%s: cannot parse certificate (%d)", cert_path, rc);
+		wc_FreeDecodedCert(dc);
+		free(der);
+		return XS_INVAL;
+	}
+	*der_out = der;
+	return XS_OK;
+}
+
+enum xs tls_key_file_matches(const char *cert_path, const char *key_path, bool *matches,
+			     char *err, size_t errlen)
+{
+	struct DecodedCert *dc = malloc(sizeof(*dc));
+	uint8_t *der;
+	enum xs st;
+
+	*matches = false;
+	if (dc == NULL)
+		return XS_NOMEM;
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		free(dc);
+		return XS_TLS;
+	}
+	st = tls_leaf_decode(cert_path, dc, &der, err, errlen);
+	if (st == XS_OK) {
+		st = tls_key_matches_cert(dc, key_path, matches, err, errlen);
+		wc_FreeDecodedCert(dc);
+		free(der);
+	}
+	free(dc);
+	wolfSSL_Cleanup();
+	return st;
+}
+
+enum xs tls_cert_inspect(const char *cert_path, const char *key_path, const char *domain,
+			 struct tls_cert_info *info, char *err, size_t errlen)
+{
+	struct DecodedCert *dc;
+	uint8_t *der;
+	enum xs st;
+	bool any_dns = false;
+
+	memset(info, 0, sizeof(*info));
+	dc = malloc(sizeof(*dc));
+	if (dc == NULL) {
+		tls_set_err(err, errlen, "inspect: out of memory");
+		return XS_NOMEM;
+	}
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		free(dc);
+		tls_set_err(err, errlen, "inspect: wolfSSL_Init failed");
+		return XS_TLS;
+	}
+	st = tls_leaf_decode(cert_path, dc, &der, err, errlen);
+	if (st != XS_OK)
+		goto out_cleanup;
+
+	if (dc->subjectCN != NULL && dc->subjectCNLen > 0)
+		tls_copy_name(info->subject_cn, sizeof(info->subject_cn), dc->subjectCN,
+			      (size_t)dc->subjectCNLen);
+	tls_copy_name(info->issuer, sizeof(info->issuer), dc->issuer,
+		      strnlen(dc->issuer, sizeof(dc->issuer)));
+	for (DNS_entry *e = dc->altNames; e != NULL; e = e->next) {
+		if (e->type != ASN_DNS_TYPE || e->name == NULL || e->len <= 0)
+			continue;
+		any_dns = true;
+		if (info->n_names < TLS_CERT_MAX_NAMES)
+			tls_copy_name(info->names[info->n_names++], sizeof(info->names[0]),
+				      e->name, (size_t)e->len);
+		if (domain != NULL && !info->names_domain) {
+			char name[256];
+
+			tls_copy_name(name, sizeof(name), e->name, (size_t)e->len);
+			info->names_domain = tls_name_matches(name, domain);
+		}
+	}
+	/* RFC 6125 6.4.4: the CN counts only when there is no DNS-ID. */
+	if (domain != NULL && !any_dns && info->subject_cn[0] != '\0')
+		info->names_domain = tls_name_matches(info->subject_cn, domain);
+	info->not_before = tls_cert_date(dc->beforeDate, dc->beforeDateLen);
+	info->not_after = tls_cert_date(dc->afterDate, dc->afterDateLen);
+	info->self_signed = dc->selfSigned;
+
+	if (key_path != NULL)
+		st = tls_key_matches_cert(dc, key_path, &info->key_matches, err, errlen);
+
+	wc_FreeDecodedCert(dc);
+	free(der);
+out_cleanup:
+	wolfSSL_Cleanup();
+	free(dc);
+	return st;
+}

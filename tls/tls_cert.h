@@ -1,0 +1,49 @@
+/* Certificates for the administrator's tools and for start-up checks:
+ * generating a self-signed certificate for a domain (xmppctl, and the
+ * shipped server.ini's `localhost`), inspecting a PEM certificate against
+ * its key and domain, and the RFC 6125 name rule shared with the rest of
+ * tls/.  Files only: nothing here touches sessions or sockets, and all of
+ * it blocks on disk I/O, so it runs at start-up or in tools, never on a
+ * mux thread. */
+#ifndef XMPPD_TLS_CERT_H
+#define XMPPD_TLS_CERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "core/status.h"
+
+#define TLS_CERT_MAX_NAMES 16
+
+struct tls_cert_info {
+	char subject_cn[256];
+	char names[TLS_CERT_MAX_NAMES][256]; /* SAN dNSNames, first 16 */
+	size_t n_names;
+	time_t not_before, not_after;
+	bool self_signed;      /* issuer name == subject name */
+	bool key_matches;      /* the key file holds this certificate's key */
+	bool names_domain;     /* RFC 6125 match for the domain asked about */
+	char issuer[256];      /* wolfSSL's one-line form, "/C=../CN=.." */
+};
+
+/* ECDSA P-256 self-signed certificate, CN=domain and SAN dNSName=domain,
+ * valid from a day ago (clock skew) for `days` days.  Both files are PEM;
+ * the key is created 0600.  Each file is written to a temporary name and
+ * renamed, so a crash never leaves half a key. */
+enum xs tls_cert_generate(const char *domain, const char *cert_path, const char *key_path,
+			  unsigned days, char *err, size_t errlen);
+
+/* Parses the first certificate of the PEM chain in cert_path.  key_path
+ * and domain may be NULL (then key_matches / names_domain stay false).
+ * XS_IO: unreadable file; XS_INVAL: not a certificate or key. */
+enum xs tls_cert_inspect(const char *cert_path, const char *key_path, const char *domain,
+			 struct tls_cert_info *info, char *err, size_t errlen);
+
+/* RFC 6125 6.4 DNS-ID rule: case-insensitive (ASCII; IDNs are compared as
+ * A-labels), one trailing dot ignored, "*" only as the entire left-most
+ * label, matching exactly one non-empty label, and only with at least two
+ * labels after it ("*.com" matches nothing). */
+bool tls_name_matches(const char *pattern, const char *domain);
+
+#endif

@@ -1,0 +1,271 @@
+/* Server-side TLS contexts: one WOLFSSL_CTX per configured [host], grouped
+ * in a reference-counted set that a SIGHUP reload can replace while
+ * sessions made from the old set live on.
+ *
+ * SNI selection does not use wolfSSL's servername callback: switching a
+ * WOLFSSL to another context (wolfSSL_set_SSL_CTX) needs OPENSSL_EXTRA,
+ * which the lean build leaves out, and loading the host's certificate into
+ * each session would copy it per connection.  Instead tls_wolfssl.c waits
+ * for the first ClientHello record in its inbound buffer, reads the name
+ * from it and creates the WOLFSSL from the right context straight away
+ * (tls_ctx_set_pick).  Every session of a host shares that host's
+ * certificate and key.
+ *
+ * This file also holds the process-wide init and a few helpers shared by
+ * the files of tls/ (tls_int.h). */
+#include "tls/tls_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/cfg.h"
+#include "core/log.h"
+
+struct tls_ctx_host {
+	char *domain;          /* lower case, as in cfg */
+	WOLFSSL_CTX *wctx;
+};
+
+struct tls_ctx_set {
+	atomic_uint refs;
+	size_t n_hosts;
+	struct tls_ctx_host hosts[];  /* hosts[0] is the default */
+};
+
+/* Suites for TLS 1.2: ECDHE with AEAD only, so whatever a given wolfSSL
+ * build happens to enable (Debian's has static-RSA, CBC and more), peers
+ * get forward secrecy.  TLS 1.3 suites are all fine; listing them keeps
+ * them enabled. */
+static const char tls_cipher_list[] =
+	"TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+	"TLS13-CHACHA20-POLY1305-SHA256:"
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+void tls_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void tls_wolfssl_strerror(int code, char *buf, size_t len)
+{
+	/* wolfSSL wants at least WOLFSSL_MAX_ERROR_SZ (80) bytes; go through
+	 * a local buffer so callers may pass anything. */
+	char tmp[WOLFSSL_MAX_ERROR_SZ + 1];
+
+	if (len == 0)
+		return;
+	memset(tmp, 0, sizeof(tmp));
+	wolfSSL_ERR_error_string_n((unsigned long)code, tmp, sizeof(tmp) - 1);
+	snprintf(buf, len, "%s (%d)", tmp, code);
+}
+
+int tls_version_to_wolfssl(int version)
+{
+	switch (version) {
+	case 12: return WOLFSSL_TLSV1_2;
+	case 13: return WOLFSSL_TLSV1_3;
+	}
+	return -1;
+}
+
+enum xs tls_global_init(void)
+{
+	int rc = wolfSSL_Init();
+
+	if (rc != WOLFSSL_SUCCESS) {
+		LOG_ERR("tls: wolfSSL_Init failed (%d)", rc);
+		return XS_TLS;
+	}
+	return XS_OK;
+}
+
+void tls_global_cleanup(void)
+{
+	wolfSSL_Cleanup();
+}
+
+/* A readable file gives a better message than wolfSSL's "bad file". */
+static bool tls_file_readable(const char *path, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return false;
+	}
+	fclose(f);
+	return true;
+}
+
+static WOLFSSL_CTX *tls_ctx_host_new(const struct cfg_host *host, int min_version,
+				     char *err, size_t errlen)
+{
+	WOLFSSL_CTX *wctx;
+	char why[160];
+	bool match = false;
+	int rc;
+
+	if (!tls_file_readable(host->cert_file, why, sizeof(why))) {
+		tls_set_err(err, errlen, "host %s: certificate %s: %s",
+			    host->domain, host->cert_file, why);
+		return NULL;
+	}
+	if (!tls_file_readable(host->key_file, why, sizeof(why))) {
+		tls_set_err(err, errlen, "host %s: key %s: %s",
+			    host->domain, host->key_file, why);
+		return NULL;
+	}
+
+	wctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (wctx == NULL) {
+		tls_set_err(err, errlen, "host %s: out of memory", host->domain);
+		return NULL;
+	}
+	rc = wolfSSL_CTX_SetMinVersion(wctx, tls_version_to_wolfssl(min_version));
+	if (rc != WOLFSSL_SUCCESS) {
+		tls_set_err(err, errlen, "host %s: TLS 1.%d not supported by this wolfSSL",
+			    host->domain, min_version % 10);
+		goto out_free_ctx;
+	}
+	if (wolfSSL_CTX_set_cipher_list(wctx, tls_cipher_list) != WOLFSSL_SUCCESS) {
+		tls_set_err(err, errlen, "host %s: cannot set cipher suites", host->domain);
+		goto out_free_ctx;
+	}
+	/* c2s clients authenticate with SASL, not certificates. */
+	wolfSSL_CTX_set_verify(wctx, WOLFSSL_VERIFY_NONE, NULL);
+
+	rc = wolfSSL_CTX_use_certificate_chain_file(wctx, host->cert_file);
+	if (rc != WOLFSSL_SUCCESS) {
+		tls_wolfssl_strerror(rc, why, sizeof(why));
+		tls_set_err(err, errlen, "host %s: certificate %s: not a PEM certificate chain: %s",
+			    host->domain, host->cert_file, why);
+		goto out_free_ctx;
+	}
+	rc = wolfSSL_CTX_use_PrivateKey_file(wctx, host->key_file, WOLFSSL_FILETYPE_PEM);
+	if (rc != WOLFSSL_SUCCESS) {
+		tls_wolfssl_strerror(rc, why, sizeof(why));
+		tls_set_err(err, errlen, "host %s: key %s: not a PEM private key: %s",
+			    host->domain, host->key_file, why);
+		goto out_free_ctx;
+	}
+	/* wolfSSL's check, then ours (tls_cert.c), which also catches what
+	 * Debian's 5.5.4 build lets through. */
+	if (wolfSSL_CTX_check_private_key(wctx) != WOLFSSL_SUCCESS ||
+	    tls_key_file_matches(host->cert_file, host->key_file, &match, why,
+				 sizeof(why)) != XS_OK || !match) {
+		tls_set_err(err, errlen, "host %s: key %s does not match certificate %s",
+			    host->domain, host->key_file, host->cert_file);
+		goto out_free_ctx;
+	}
+	return wctx;
+
+out_free_ctx:
+	wolfSSL_CTX_free(wctx);
+	return NULL;
+}
+
+static void tls_ctx_set_destroy(struct tls_ctx_set *set)
+{
+	for (size_t i = 0; i < set->n_hosts; i++) {
+		/* Sessions still alive hold wolfSSL's own reference on
+		 * the context; it is really freed with the last of them. */
+		wolfSSL_CTX_free(set->hosts[i].wctx);
+		free(set->hosts[i].domain);
+	}
+	free(set);
+}
+
+struct tls_ctx_set *tls_ctx_set_new(const struct cfg *cfg, char *err, size_t errlen)
+{
+	struct tls_ctx_set *set;
+	int min_version;
+
+	if (cfg->n_hosts == 0) {
+		tls_set_err(err, errlen, "tls: no [host] configured");
+		return NULL;
+	}
+	min_version = cfg->tls_min_version == 0 ? 12 : cfg->tls_min_version;
+	if (min_version != 12 && min_version != 13) {
+		tls_set_err(err, errlen, "tls: min_version must be 1.2 or 1.3");
+		return NULL;
+	}
+
+	set = calloc(1, sizeof(*set) + cfg->n_hosts * sizeof(set->hosts[0]));
+	if (set == NULL) {
+		tls_set_err(err, errlen, "tls: out of memory");
+		return NULL;
+	}
+	atomic_init(&set->refs, 1);
+	for (size_t i = 0; i < cfg->n_hosts; i++) {
+		const struct cfg_host *host = &cfg->hosts[i];
+		struct tls_ctx_host *h = &set->hosts[i];
+
+		h->domain = strdup(host->domain);
+		if (h->domain == NULL) {
+			tls_set_err(err, errlen, "tls: out of memory");
+			goto out_destroy;
+		}
+		h->wctx = tls_ctx_host_new(host, min_version, err, errlen);
+		if (h->wctx == NULL) {
+			free(h->domain);
+			goto out_destroy;
+		}
+		set->n_hosts++;
+	}
+	LOG_DEBUG("tls: %zu server context(s), default %s, TLS >= 1.%d",
+		  set->n_hosts, set->hosts[0].domain, min_version % 10);
+	return set;
+
+out_destroy:
+	tls_ctx_set_destroy(set);
+	return NULL;
+}
+
+void tls_ctx_set_ref(struct tls_ctx_set *set)
+{
+	atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
+}
+
+void tls_ctx_set_unref(struct tls_ctx_set *set)
+{
+	if (set == NULL)
+		return;
+	/* acq_rel: the freeing thread must see every other thread's last
+	 * use of the set (kernel refcount pattern). */
+	if (atomic_fetch_sub_explicit(&set->refs, 1, memory_order_acq_rel) == 1)
+		tls_ctx_set_destroy(set);
+}
+
+size_t tls_ctx_set_count(const struct tls_ctx_set *set)
+{
+	return set->n_hosts;
+}
+
+const char *tls_ctx_set_default_domain(const struct tls_ctx_set *set)
+{
+	return set->hosts[0].domain;
+}
+
+WOLFSSL_CTX *tls_ctx_set_pick(struct tls_ctx_set *set, const char *sni)
+{
+	if (sni != NULL) {
+		for (size_t i = 0; i < set->n_hosts; i++) {
+			if (strcasecmp(set->hosts[i].domain, sni) == 0)
+				return set->hosts[i].wctx;
+		}
+	}
+	return set->hosts[0].wctx;
+}

@@ -1,0 +1,611 @@
+/* TLS sessions over memory buffers, with wolfSSL underneath.
+ *
+ * A session owns two ciphertext buffers.  tls_sess_feed() appends what the
+ * caller received to `in`; wolfSSL's receive callback takes from it and
+ * answers WANT_READ when it is empty, which wolfSSL passes up as "would
+ * block".  wolfSSL's send callback appends to `out`, which the caller drains
+ * with tls_sess_out_peek()/tls_sess_out_consume().  Neither callback can
+ * block or touch a socket, so the same code serves a socket, a session
+ * inside another session (TLS inside legacy SSL) and unit tests.
+ *
+ * Memory: most sessions are idle, so both buffers are freed the moment they
+ * become empty; a server session does not even create its WOLFSSL until the
+ * ClientHello has arrived, because the name in it decides which host's
+ * context (certificate) to use (see tls_ctx.c).  wolfSSL keeps handshake
+ * secrets only while we need them for the tls-exporter value, which is
+ * computed once at the end of a TLS 1.3 handshake and kept (32 bytes)
+ * instead of wolfSSL's ~300-byte handshake arrays.
+ *
+ * Errors: the first failure makes the session dead (every later call
+ * returns XS_TLS); its text is logged at INFO (a peer's failure is not our
+ * error) and kept for tls_sess_error(). */
+#include "tls/tls_int.h"
+
+#include <wolfssl/error-ssl.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+/* The smallest allocation for a buffer: a TLS record header plus a small
+ * record fits, so one-byte feeds do not realloc on every call. */
+#define TLS_BUF_MIN 512u
+/* A plaintext record (the ClientHello is one) carries at most 2^14 bytes. */
+#define TLS_RECORD_MAX (5u + 16384u)
+
+/* A byte queue.  Invariants: data == NULL exactly when cap == 0, and
+ * len == 0 implies data == NULL (freed as soon as it is drained).  Unread
+ * bytes are data[off .. off+len). */
+struct tls_buf {
+	uint8_t *data;
+	size_t off;
+	size_t len;
+	size_t cap;
+};
+
+struct tls_sess {
+	WOLFSSL *ssl;             /* server: NULL until the ClientHello is in */
+	struct tls_ctx_set *set;  /* server: our reference */
+	struct tls_buf in;        /* ciphertext from the peer */
+	struct tls_buf out;       /* ciphertext for the peer */
+	char *sni;                /* server: requested name, lower case */
+	char *alpn;               /* before: what we offer/accept; after: negotiated or NULL */
+	char *err;                /* first failure, NULL if none */
+	uint8_t exporter[TLS_EXPORTER_LEN];
+	uint8_t version;          /* 12, 13; 0 until done */
+	bool is_server;
+	bool done;
+	bool failed;
+	bool has_exporter;
+};
+
+/* ---- buffers ---- */
+
+static enum xs tls_buf_append(struct tls_buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return XS_OK;
+	if (b->off + b->len + n > b->cap && b->off > 0) {
+		/* Reuse the consumed front before growing. */
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap * 2;
+		uint8_t *d;
+
+		if (cap < b->len + n)
+			cap = b->len + n;
+		if (cap < TLS_BUF_MIN)
+			cap = TLS_BUF_MIN;
+		d = realloc(b->data, cap);
+		if (d == NULL)
+			return XS_NOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->off + b->len, p, n);
+	b->len += n;
+	return XS_OK;
+}
+
+static void tls_buf_release(struct tls_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->off = b->len = b->cap = 0;
+}
+
+static void tls_buf_consume(struct tls_buf *b, size_t n)
+{
+	if (n > b->len)
+		n = b->len;
+	b->off += n;
+	b->len -= n;
+	if (b->len == 0)
+		tls_buf_release(b);
+}
+
+/* ---- wolfSSL I/O callbacks ---- */
+
+static int tls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_sess *sess = arg;
+	size_t n;
+
+	(void)ssl;
+	if (sess->in.len == 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	n = sess->in.len < (size_t)sz ? sess->in.len : (size_t)sz;
+	memcpy(buf, sess->in.data + sess->in.off, n);
+	tls_buf_consume(&sess->in, n);
+	return (int)n;
+}
+
+static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_sess *sess = arg;
+
+	(void)ssl;
+	/* Never WANT_WRITE: the connection above us caps its output
+	 * (max_output_buffer); making wolfSSL hold records back would only
+	 * move the same bytes into its own buffers. */
+	if (tls_buf_append(&sess->out, buf, (size_t)sz) != XS_OK)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	return sz;
+}
+
+/* ---- errors ---- */
+
+static enum xs tls_sess_fail(struct tls_sess *sess, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum xs tls_sess_fail(struct tls_sess *sess, const char *what, const char *fmt, ...)
+{
+	char msg[256];
+	int n;
+	va_list ap;
+
+	n = snprintf(msg, sizeof(msg), "%s: ", what);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (!sess->failed) {
+		sess->failed = true;
+		free(sess->err);
+		sess->err = strdup(msg);
+	}
+	LOG_INFO("tls: %s session: %s", sess->is_server ? "server" : "client", msg);
+	return XS_TLS;
+}
+
+/* Turns wolfSSL's answer after a non-success return into our status. */
+static enum xs tls_sess_wolf_status(struct tls_sess *sess, int rc, const char *what)
+{
+	int e = wolfSSL_get_error(sess->ssl, rc);
+	char text[160];
+
+	switch (e) {
+	case WOLFSSL_ERROR_WANT_READ:
+	case WOLFSSL_ERROR_WANT_WRITE:
+		return XS_AGAIN;
+	case WOLFSSL_ERROR_ZERO_RETURN:
+		return XS_EOF;
+	}
+	tls_wolfssl_strerror(e, text, sizeof(text));
+	if (e == FATAL_ERROR) {
+		/* The peer sent an alert; its code says more than "fatal". */
+		WOLFSSL_ALERT_HISTORY h;
+
+		memset(&h, 0, sizeof(h));
+		if (wolfSSL_get_alert_history(sess->ssl, &h) == WOLFSSL_SUCCESS &&
+		    h.last_rx.code > 0)
+			return tls_sess_fail(sess, what, "peer sent alert %d", h.last_rx.code);
+	}
+	return tls_sess_fail(sess, what, "%s", text);
+}
+
+/* ---- set-up ---- */
+
+static void tls_sess_attach_io(struct tls_sess *sess)
+{
+	wolfSSL_SSLSetIORecv(sess->ssl, tls_io_recv);
+	wolfSSL_SSLSetIOSend(sess->ssl, tls_io_send);
+	wolfSSL_SetIOReadCtx(sess->ssl, sess);
+	wolfSSL_SetIOWriteCtx(sess->ssl, sess);
+	/* The exporter secret is derived only while the handshake arrays are
+	 * kept; we drop them as soon as the value is computed. */
+	wolfSSL_KeepArrays(sess->ssl);
+}
+
+static bool tls_use_alpn(WOLFSSL *ssl, const char *alpn)
+{
+	char tmp[256];
+	size_t n = strlen(alpn);
+
+	/* wolfSSL_UseALPN takes a non-const list. */
+	if (n == 0 || n >= sizeof(tmp))
+		return false;
+	memcpy(tmp, alpn, n + 1);
+	return wolfSSL_UseALPN(ssl, tmp, (unsigned)n, WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) ==
+	       WOLFSSL_SUCCESS;
+}
+
+struct tls_sess *tls_sess_new_server(struct tls_ctx_set *set, const char *alpn)
+{
+	struct tls_sess *sess = calloc(1, sizeof(*sess));
+
+	if (sess == NULL)
+		return NULL;
+	sess->is_server = true;
+	if (alpn != NULL) {
+		sess->alpn = strdup(alpn);
+		if (sess->alpn == NULL) {
+			free(sess);
+			return NULL;
+		}
+	}
+	tls_ctx_set_ref(set);
+	sess->set = set;
+	return sess;
+}
+
+/* A host name from SNI that we are willing to look up and report: LDH
+ * labels (plus '_', seen in the wild), no empty label, lower-cased. */
+static char *tls_sni_copy(const uint8_t *name, size_t len)
+{
+	char *s;
+
+	if (len == 0 || len > 253)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return NULL;
+		if (c == '.' && (i == 0 || name[i - 1] == '.'))
+			return NULL;
+	}
+	s = malloc(len + 1);
+	if (s == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		s[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+	s[len] = '\0';
+	if (s[len - 1] == '.')
+		s[len - 1] = '\0';
+	return s;
+}
+
+/* Server: once the first record is complete, pick the host by SNI and
+ * create the WOLFSSL.  A first record that is not a handshake, is larger
+ * than a plaintext record may be, or holds a ClientHello we cannot parse
+ * gets the default host and is left to wolfSSL to reject.  A ClientHello
+ * fragmented over several records (legal, unseen in practice) also gets
+ * the default host. */
+static enum xs tls_sess_start_server(struct tls_sess *sess)
+{
+	const uint8_t *p;
+	size_t rec;
+	WOLFSSL_CTX *wctx;
+
+	if (sess->in.len < 5)
+		return XS_AGAIN;
+	p = sess->in.data + sess->in.off;
+	rec = 5 + ((size_t)p[3] << 8 | p[4]);
+	if (p[0] == 0x16 && rec <= TLS_RECORD_MAX) {
+		uint8_t name[256];
+		unsigned int nlen = sizeof(name);
+
+		if (sess->in.len < rec)
+			return XS_AGAIN;
+		if (wolfSSL_SNI_GetFromBuffer(p, (unsigned int)rec, WOLFSSL_SNI_HOST_NAME,
+					      name, &nlen) == WOLFSSL_SUCCESS)
+			sess->sni = tls_sni_copy(name, nlen);
+	}
+
+	wctx = tls_ctx_set_pick(sess->set, sess->sni);
+	sess->ssl = wolfSSL_new(wctx);
+	if (sess->ssl == NULL)
+		return tls_sess_fail(sess, "setup", "out of memory");
+	tls_sess_attach_io(sess);
+	if (sess->alpn != NULL && !tls_use_alpn(sess->ssl, sess->alpn))
+		return tls_sess_fail(sess, "setup", "cannot set ALPN \"%s\"", sess->alpn);
+	LOG_DEBUG("tls: ClientHello for %s", sess->sni ? sess->sni : "(no SNI)");
+	return XS_OK;
+}
+
+struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *err, size_t errlen)
+{
+	struct tls_sess *sess;
+	WOLFSSL_CTX *wctx;
+	int min = opts->min_version ? opts->min_version : 12;
+	int max = opts->max_version ? opts->max_version : 13;
+	char why[160];
+	int rc;
+
+	if (tls_version_to_wolfssl(min) < 0 || tls_version_to_wolfssl(max) < 0 || min > max) {
+		tls_set_err(err, errlen, "tls client: bad version range %d..%d", min, max);
+		return NULL;
+	}
+	/* A private context per client session: trust anchors and versions
+	 * vary per call, and outgoing sessions are few (s2s links).  The
+	 * WOLFSSL holds a reference, so the context goes with it. */
+	wctx = wolfSSL_CTX_new(max == 12 ? wolfTLSv1_2_client_method() :
+			       wolfSSLv23_client_method());
+	if (wctx == NULL) {
+		tls_set_err(err, errlen, "tls client: out of memory");
+		return NULL;
+	}
+	if (wolfSSL_CTX_SetMinVersion(wctx, tls_version_to_wolfssl(min)) != WOLFSSL_SUCCESS) {
+		tls_set_err(err, errlen, "tls client: TLS 1.%d not supported", min % 10);
+		goto out_free_ctx;
+	}
+	if (opts->verify) {
+		const char *ca = opts->ca_file ? opts->ca_file : TLS_DEFAULT_CA_FILE;
+
+		rc = wolfSSL_CTX_load_verify_locations(wctx, ca, NULL);
+		if (rc != WOLFSSL_SUCCESS) {
+			tls_wolfssl_strerror(rc, why, sizeof(why));
+			tls_set_err(err, errlen, "tls client: trust anchors %s: %s", ca, why);
+			goto out_free_ctx;
+		}
+		wolfSSL_CTX_set_verify(wctx, WOLFSSL_VERIFY_PEER, NULL);
+	} else {
+		wolfSSL_CTX_set_verify(wctx, WOLFSSL_VERIFY_NONE, NULL);
+	}
+
+	sess = calloc(1, sizeof(*sess));
+	if (sess == NULL) {
+		tls_set_err(err, errlen, "tls client: out of memory");
+		goto out_free_ctx;
+	}
+	sess->ssl = wolfSSL_new(wctx);
+	if (sess->ssl == NULL) {
+		tls_set_err(err, errlen, "tls client: out of memory");
+		goto out_free_sess;
+	}
+	tls_sess_attach_io(sess);
+	if (opts->server_name != NULL) {
+		size_t n = strlen(opts->server_name);
+
+		if (wolfSSL_UseSNI(sess->ssl, WOLFSSL_SNI_HOST_NAME, opts->server_name,
+				   (unsigned short)n) != WOLFSSL_SUCCESS) {
+			tls_set_err(err, errlen, "tls client: cannot set SNI %s", opts->server_name);
+			goto out_free_sess;
+		}
+		/* wolfSSL checks the leaf's SAN dNSNames (its CN only when
+		 * there are none) during the handshake, so a mismatch fails
+		 * before any data flows. */
+		if (opts->verify &&
+		    wolfSSL_check_domain_name(sess->ssl, opts->server_name) != WOLFSSL_SUCCESS) {
+			tls_set_err(err, errlen, "tls client: cannot set name check %s",
+				    opts->server_name);
+			goto out_free_sess;
+		}
+	}
+	if (opts->alpn != NULL) {
+		sess->alpn = strdup(opts->alpn);
+		if (sess->alpn == NULL || !tls_use_alpn(sess->ssl, sess->alpn)) {
+			tls_set_err(err, errlen, "tls client: cannot set ALPN");
+			goto out_free_sess;
+		}
+	}
+	wolfSSL_CTX_free(wctx);
+	return sess;
+
+out_free_sess:
+	wolfSSL_free(sess->ssl);
+	free(sess->alpn);
+	free(sess);
+out_free_ctx:
+	wolfSSL_CTX_free(wctx);
+	return NULL;
+}
+
+void tls_sess_free(struct tls_sess *sess)
+{
+	if (sess == NULL)
+		return;
+	/* wolfSSL_free zeroes the session's keys itself. */
+	wolfSSL_free(sess->ssl);
+	tls_ctx_set_unref(sess->set);
+	tls_buf_release(&sess->in);
+	tls_buf_release(&sess->out);
+	free(sess->sni);
+	free(sess->alpn);
+	free(sess->err);
+	/* The exporter value is a secret bound to this connection. */
+	explicit_bzero(sess, sizeof(*sess));
+	free(sess);
+}
+
+/* ---- the handshake ---- */
+
+static enum xs tls_sess_established(struct tls_sess *sess)
+{
+	static const char label[] = "EXPORTER-Channel-Binding";
+	int v = wolfSSL_GetVersion(sess->ssl);
+
+	sess->done = true;
+	sess->version = v == WOLFSSL_TLSV1_3 ? 13 : v == WOLFSSL_TLSV1_2 ? 12 : 0;
+	if (sess->version == 13) {
+		if (wolfSSL_export_keying_material(sess->ssl, sess->exporter, TLS_EXPORTER_LEN,
+						   label, sizeof(label) - 1, NULL, 0, 0) ==
+		    WOLFSSL_SUCCESS)
+			sess->has_exporter = true;
+		else
+			LOG_WARN("tls: cannot compute tls-exporter");
+	}
+	wolfSSL_FreeArrays(sess->ssl);
+
+	if (sess->alpn != NULL) {
+		char *proto = NULL;
+		unsigned short plen = 0;
+
+		if (wolfSSL_ALPN_GetProtocol(sess->ssl, &proto, &plen) != WOLFSSL_SUCCESS ||
+		    proto == NULL || plen != strlen(sess->alpn) ||
+		    memcmp(proto, sess->alpn, plen) != 0) {
+			free(sess->alpn);
+			sess->alpn = NULL;
+		}
+	}
+	LOG_DEBUG("tls: %s handshake done, TLS 1.%d, %s, ALPN %s",
+		  sess->is_server ? "server" : "client", sess->version % 10,
+		  wolfSSL_get_cipher_name(sess->ssl), sess->alpn ? sess->alpn : "none");
+	return XS_OK;
+}
+
+enum xs tls_sess_handshake(struct tls_sess *sess)
+{
+	enum xs st;
+	int rc;
+
+	if (sess->done)
+		return XS_OK;
+	if (sess->failed)
+		return XS_TLS;
+	if (sess->ssl == NULL) {
+		st = tls_sess_start_server(sess);
+		if (st != XS_OK)
+			return st;
+	}
+	rc = wolfSSL_negotiate(sess->ssl);
+	if (rc == WOLFSSL_SUCCESS)
+		return tls_sess_established(sess);
+	st = tls_sess_wolf_status(sess, rc, "handshake");
+	if (st == XS_EOF)
+		return tls_sess_fail(sess, "handshake", "peer closed during the handshake");
+	return st;
+}
+
+bool tls_sess_handshake_done(const struct tls_sess *sess)
+{
+	return sess->done;
+}
+
+/* ---- data ---- */
+
+enum xs tls_sess_feed(struct tls_sess *sess, const void *cipher, size_t len)
+{
+	if (sess->in.len + len > TLS_IN_MAX)
+		return XS_LIMIT;
+	return tls_buf_append(&sess->in, cipher, len);
+}
+
+enum xs tls_sess_read(struct tls_sess *sess, void *buf, size_t cap, size_t *nread)
+{
+	enum xs st;
+	int rc;
+
+	*nread = 0;
+	if (!sess->done) {
+		st = tls_sess_handshake(sess);
+		if (st != XS_OK)
+			return st;
+	}
+	if (sess->failed)
+		return XS_TLS;
+	if (cap == 0)
+		return XS_OK;
+	if (cap > INT32_MAX)
+		cap = INT32_MAX;
+	rc = wolfSSL_read(sess->ssl, buf, (int)cap);
+	if (rc > 0) {
+		*nread = (size_t)rc;
+		return XS_OK;
+	}
+	if (rc == 0)
+		return XS_EOF;
+	return tls_sess_wolf_status(sess, rc, "read");
+}
+
+bool tls_sess_has_pending(const struct tls_sess *sess)
+{
+	return sess->ssl != NULL && sess->done && wolfSSL_pending(sess->ssl) > 0;
+}
+
+enum xs tls_sess_write(struct tls_sess *sess, const void *buf, size_t len, size_t *nwritten)
+{
+	enum xs st;
+	int rc;
+
+	*nwritten = 0;
+	if (!sess->done) {
+		st = tls_sess_handshake(sess);
+		if (st != XS_OK)
+			return st;
+	}
+	if (sess->failed)
+		return XS_TLS;
+	while (*nwritten < len) {
+		size_t chunk = len - *nwritten;
+
+		if (chunk > INT32_MAX)
+			chunk = INT32_MAX;
+		rc = wolfSSL_write(sess->ssl, (const uint8_t *)buf + *nwritten, (int)chunk);
+		if (rc <= 0) {
+			st = tls_sess_wolf_status(sess, rc, "write");
+			/* Our send callback never blocks; AGAIN here would
+			 * be a renegotiation wanting input, which we refuse
+			 * by not enabling it. */
+			return st == XS_AGAIN ? XS_TLS : st;
+		}
+		*nwritten += (size_t)rc;
+	}
+	return XS_OK;
+}
+
+size_t tls_sess_out_pending(const struct tls_sess *sess)
+{
+	return sess->out.len;
+}
+
+const void *tls_sess_out_peek(const struct tls_sess *sess, size_t *len)
+{
+	*len = sess->out.len;
+	return sess->out.len ? sess->out.data + sess->out.off : NULL;
+}
+
+void tls_sess_out_consume(struct tls_sess *sess, size_t n)
+{
+	tls_buf_consume(&sess->out, n);
+}
+
+enum xs tls_sess_shutdown(struct tls_sess *sess)
+{
+	int rc;
+
+	if (sess->ssl == NULL || !sess->done)
+		return XS_INVAL;
+	rc = wolfSSL_shutdown(sess->ssl);
+	/* NOT_DONE means our close_notify went out and the peer's has not
+	 * come in; we do not wait for it (RFC 8446 6.1 allows that). */
+	if (rc == WOLFSSL_SUCCESS || rc == WOLFSSL_SHUTDOWN_NOT_DONE)
+		return XS_OK;
+	return tls_sess_wolf_status(sess, rc, "shutdown");
+}
+
+/* ---- facts about the session ---- */
+
+int tls_sess_version(const struct tls_sess *sess)
+{
+	return sess->version;
+}
+
+const char *tls_sess_sni(const struct tls_sess *sess)
+{
+	return sess->sni;
+}
+
+const char *tls_sess_alpn(const struct tls_sess *sess)
+{
+	return sess->done ? sess->alpn : NULL;
+}
+
+const char *tls_sess_error(const struct tls_sess *sess)
+{
+	return sess->err ? sess->err : "";
+}
+
+bool tls_sess_is_server(const struct tls_sess *sess)
+{
+	return sess->is_server;
+}
+
+enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN])
+{
+	if (!sess->done || !sess->has_exporter)
+		return XS_INVAL;
+	memcpy(out, sess->exporter, TLS_EXPORTER_LEN);
+	return XS_OK;
+}
+
+size_t tls_sess_mem_usage(const struct tls_sess *sess)
+{
+	return sess->in.cap + sess->out.cap;
+}
