@@ -5,8 +5,9 @@
  * wc_MakeCert/wc_SignCert (a "certgen" wolfSSL build: WOLFSSL_CERT_GEN,
  * WOLFSSL_KEY_GEN, WOLFSSL_ALT_NAMES for the SAN).  Inspection parses the
  * first certificate of a PEM chain with wc_ParseCert and checks the key by
- * loading both into a throw-away WOLFSSL_CTX, the same check the server
- * runs at start-up (tls_ctx.c), so the two cannot disagree.
+ * comparing the certificate's SubjectPublicKeyInfo with the one derived
+ * from the private key; the server runs the same check at start-up
+ * (tls_ctx.c, through tls_key_file_matches), so the two cannot disagree.
  *
  * wolfSSL_Init/wolfSSL_Cleanup are reference counted inside wolfSSL, so
  * each entry point here pairs its own and tools may call them without

@@ -413,6 +413,7 @@ static enum xs tls_sess_established(struct tls_sess *sess)
 
 	sess->done = true;
 	sess->version = v == WOLFSSL_TLSV1_3 ? 13 : v == WOLFSSL_TLSV1_2 ? 12 : 0;
+#ifdef HAVE_KEYING_MATERIAL
 	if (sess->version == 13) {
 		if (wolfSSL_export_keying_material(sess->ssl, sess->exporter, TLS_EXPORTER_LEN,
 						   label, sizeof(label) - 1, NULL, 0, 0) ==
@@ -421,6 +422,11 @@ static enum xs tls_sess_established(struct tls_sess *sess)
 		else
 			LOG_WARN("tls: cannot compute tls-exporter");
 	}
+#else
+	/* A wolfSSL without --enable-keying-material: SCRAM-*-PLUS with
+	 * tls-exporter is unavailable; tls_sess_exporter says XS_INVAL. */
+	LOG_DEBUG("tls: no tls-exporter in this wolfSSL build");
+#endif
 	wolfSSL_FreeArrays(sess->ssl);
 
 	if (sess->alpn != NULL) {

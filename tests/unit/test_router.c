@@ -1,0 +1,304 @@
+/* The router core driven through its inbox exactly as mux threads drive it,
+ * with two fake mux inboxes in place of the threads: binding, resource
+ * conflict, RFC 6121 §8 delivery rules, server-answered iqs and bounces. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cfg.h"
+#include "core/msg.h"
+#include "core/router.h"
+#include "core/stanza.h"
+#include "core/xml_node.h"
+
+struct fixture {
+	struct cfg cfg;
+	struct queue mux[2];
+	struct queue *inboxes[2];
+	struct router *r;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	cfg_defaults(&f->cfg);
+	f->cfg.n_hosts = 1;
+	strcpy(f->cfg.hosts[0].domain, "example.test");
+	for (int i = 0; i < 2; i++) {
+		queue_init(&f->mux[i]);
+		f->inboxes[i] = &f->mux[i];
+	}
+	f->r = router_new(&f->cfg, f->inboxes, 2);
+	assert_non_null(f->r);
+	assert_int_equal(router_start(f->r), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	router_stop(f->r);
+	router_free(f->r);
+	for (int i = 0; i < 2; i++) {
+		struct queue_node *n;
+		while ((n = queue_pop(&f->mux[i])))
+			msg_free(container_of(n, struct msg, qnode));
+		queue_deinit(&f->mux[i]);
+	}
+	free(f);
+	return 0;
+}
+
+/* Next message for mux thread t, or NULL after timeout_ms. */
+static struct msg *next_msg(struct fixture *f, int t, int timeout_ms)
+{
+	for (;;) {
+		struct queue_node *n = queue_pop(&f->mux[t]);
+		if (n)
+			return container_of(n, struct msg, qnode);
+		struct pollfd p = { .fd = f->mux[t].efd, .events = POLLIN };
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return NULL;
+		queue_ack_wakeup(&f->mux[t]);
+	}
+}
+
+static struct sess_handle handle(unsigned t, unsigned slot)
+{
+	struct sess_handle h = { .thread = t, .slot = slot, .gen = 1 };
+	return h;
+}
+
+static void bind(struct fixture *f, const char *full, struct sess_handle h)
+{
+	struct msg *m = msg_new(MSG_BIND, full);
+	m->h = h;
+	queue_push(router_inbox(f->r), &m->qnode);
+	struct msg *res = next_msg(f, (int)h.thread, 2000);
+	assert_non_null(res);
+	assert_int_equal(res->type, MSG_BIND_RESULT);
+	assert_int_equal(res->status, 0);
+	assert_string_equal(res->data, full);
+	msg_free(res);
+}
+
+static void send_stanza(struct fixture *f, struct sess_handle h, const char *name,
+			const char *from, const char *to, const char *type, struct xml_node *child)
+{
+	struct xml_node *n = xml_node_new_elem(name, "jabber:client");
+	xml_node_set_attr(n, "from", from);
+	if (to)
+		xml_node_set_attr(n, "to", to);
+	if (type)
+		xml_node_set_attr(n, "type", type);
+	xml_node_set_attr(n, "id", "x1");
+	if (child)
+		xml_node_add_child(n, child);
+	struct msg *m = msg_new(MSG_STANZA, NULL);
+	m->h = h;
+	m->st = stanza_freeze(n);
+	queue_push(router_inbox(f->r), &m->qnode);
+}
+
+static void presence(struct fixture *f, struct sess_handle h, const char *from, const char *prio)
+{
+	struct xml_node *p = NULL;
+	if (prio) {
+		p = xml_node_new_elem("priority", "jabber:client");
+		xml_node_add_text(p, prio, strlen(prio));
+	}
+	send_stanza(f, h, "presence", from, NULL, NULL, p);
+}
+
+/* Expects a delivery to h whose bytes contain every needle. */
+static void expect_delivery(struct fixture *f, struct sess_handle h, const char *n1, const char *n2)
+{
+	struct msg *m = next_msg(f, (int)h.thread, 2000);
+	assert_non_null(m);
+	assert_int_equal(m->type, MSG_DELIVER);
+	assert_int_equal(m->h.slot, h.slot);
+	char *s = strndup(m->st->bytes, m->st->len);
+	if (n1 && !strstr(s, n1))
+		fail_msg("'%s' not in %s", n1, s);
+	if (n2 && !strstr(s, n2))
+		fail_msg("'%s' not in %s", n2, s);
+	free(s);
+	msg_free(m);
+}
+
+/* Two deliveries on one thread, to slots s1 and s2 in any order. */
+static void expect_two(struct fixture *f, struct sess_handle h1, struct sess_handle h2, const char *needle)
+{
+	unsigned seen = 0;
+	for (int i = 0; i < 2; i++) {
+		struct msg *m = next_msg(f, (int)h1.thread, 2000);
+		assert_non_null(m);
+		assert_int_equal(m->type, MSG_DELIVER);
+		assert_non_null(memmem(m->st->bytes, m->st->len, needle, strlen(needle)));
+		seen |= m->h.slot == h1.slot ? 1u : m->h.slot == h2.slot ? 2u : 4u;
+		msg_free(m);
+	}
+	assert_int_equal(seen, 3);
+}
+
+static void expect_nothing(struct fixture *f, int t)
+{
+	struct msg *m = next_msg(f, t, 100);
+	if (m) {
+		char *s = m->st ? strndup(m->st->bytes, m->st->len) : strdup(m->data);
+		fail_msg("unexpected message type %d: %s", m->type, s);
+	}
+}
+
+static void test_message_full_and_bare(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1), b1 = handle(1, 1), b2 = handle(1, 2);
+	bind(f, "alice@example.test/a", a);
+	bind(f, "bob@example.test/one", b1);
+	bind(f, "bob@example.test/two", b2);
+	presence(f, b1, "bob@example.test/one", "5");
+	expect_delivery(f, b1, "<presence", "from=\"bob@example.test/one\"");
+	presence(f, b2, "bob@example.test/two", "1");
+	/* broadcast goes to every available resource, the sender included */
+	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+
+	/* bare JID: only the highest priority resource */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
+	expect_delivery(f, b1, "<message", "from=\"alice@example.test/a\"");
+	expect_nothing(f, 1);
+	/* full JID: exactly that resource */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test/two", "chat", NULL);
+	expect_delivery(f, b2, "<message", "to=\"bob@example.test/two\"");
+	expect_nothing(f, 1);
+	/* full JID of a resource that does not exist: treated as bare */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test/gone", "chat", NULL);
+	expect_delivery(f, b1, "<message", NULL);
+}
+
+static void test_negative_priority_and_offline_bounce(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1), b = handle(1, 1);
+	bind(f, "alice@example.test/a", a);
+	bind(f, "bob@example.test/b", b);
+	presence(f, b, "bob@example.test/b", "-1");
+	expect_delivery(f, b, "<presence", NULL);
+	/* negative priority never gets bare-JID messages: bounced (no offline store yet) */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
+	expect_delivery(f, a, "type=\"error\"", "service-unavailable");
+	expect_nothing(f, 1);
+	/* nonexistent account */
+	send_stanza(f, a, "message", "alice@example.test/a", "nobody@example.test", NULL, NULL);
+	expect_delivery(f, a, "service-unavailable", "from=\"nobody@example.test\"");
+	/* headline to nobody: silently dropped (RFC 6121 §8.5.2.1.1) */
+	send_stanza(f, a, "message", "alice@example.test/a", "nobody@example.test", "headline", NULL);
+	expect_nothing(f, 0);
+	/* an error is never answered with an error */
+	send_stanza(f, a, "message", "alice@example.test/a", "nobody@example.test", "error", NULL);
+	expect_nothing(f, 0);
+}
+
+static void test_server_iq(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1);
+	bind(f, "alice@example.test/a", a);
+	send_stanza(f, a, "iq", "alice@example.test/a", "example.test", "get",
+		    xml_node_new_elem("ping", "urn:xmpp:ping"));
+	expect_delivery(f, a, "type=\"result\"", "from=\"example.test\"");
+	send_stanza(f, a, "iq", "alice@example.test/a", "example.test", "get",
+		    xml_node_new_elem("query", "http://jabber.org/protocol/disco#info"));
+	expect_delivery(f, a, "category=\"server\"", "urn:xmpp:ping");
+	send_stanza(f, a, "iq", "alice@example.test/a", "example.test", "get",
+		    xml_node_new_elem("query", "urn:example:unknown"));
+	expect_delivery(f, a, "type=\"error\"", "service-unavailable");
+	/* iq without 'to': the account itself; roster is empty for now */
+	send_stanza(f, a, "iq", "alice@example.test/a", NULL, "get",
+		    xml_node_new_elem("query", "jabber:iq:roster"));
+	expect_delivery(f, a, "type=\"result\"", "jabber:iq:roster");
+	/* iq to a full JID that is not online */
+	send_stanza(f, a, "iq", "alice@example.test/a", "bob@example.test/x", "get",
+		    xml_node_new_elem("query", "urn:example:unknown"));
+	expect_delivery(f, a, "type=\"error\"", "service-unavailable");
+	/* other domains: no s2s yet */
+	send_stanza(f, a, "message", "alice@example.test/a", "carol@elsewhere.test", "chat", NULL);
+	expect_delivery(f, a, "remote-server-not-found", NULL);
+}
+
+static void test_conflict_and_unbind(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle old = handle(0, 1), fresh = handle(1, 7), other = handle(0, 2);
+	bind(f, "alice@example.test/r", old);
+	bind(f, "alice@example.test/o", other);
+	presence(f, other, "alice@example.test/o", NULL);
+	expect_delivery(f, other, "<presence", NULL);
+	presence(f, old, "alice@example.test/r", NULL);
+	struct msg *m1 = next_msg(f, 0, 2000), *m2 = next_msg(f, 0, 2000);
+	assert_non_null(m1);
+	assert_non_null(m2);
+	msg_free(m1);
+	msg_free(m2);
+
+	struct msg *m = msg_new(MSG_BIND, "alice@example.test/r");
+	m->h = fresh;
+	queue_push(router_inbox(f->r), &m->qnode);
+	struct msg *kick = next_msg(f, 0, 2000);
+	assert_non_null(kick);
+	assert_int_equal(kick->type, MSG_KICK);
+	assert_string_equal(kick->data, "conflict");
+	assert_int_equal(kick->h.slot, old.slot);
+	msg_free(kick);
+	struct msg *res = next_msg(f, 1, 2000);
+	assert_int_equal(res->type, MSG_BIND_RESULT);
+	assert_int_equal(res->status, 0);
+	msg_free(res);
+
+	/* a stale unbind from the kicked session must not remove the new one */
+	m = msg_new(MSG_UNBIND, "alice@example.test/r");
+	m->h = old;
+	queue_push(router_inbox(f->r), &m->qnode);
+	send_stanza(f, other, "message", "alice@example.test/o", "alice@example.test/r", "chat", NULL);
+	expect_delivery(f, fresh, "<message", NULL);
+
+	/* unbind of an available session: unavailable presence to the others */
+	presence(f, fresh, "alice@example.test/r", NULL);
+	expect_delivery(f, other, "<presence", NULL);   /* thread 0 */
+	expect_delivery(f, fresh, "<presence", NULL);   /* thread 1 */
+	m = msg_new(MSG_UNBIND, "alice@example.test/r");
+	m->h = fresh;
+	queue_push(router_inbox(f->r), &m->qnode);
+	expect_delivery(f, other, "type=\"unavailable\"", "from=\"alice@example.test/r\"");
+}
+
+static void test_stale_sender_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1), b = handle(1, 1);
+	bind(f, "bob@example.test/b", b);
+	presence(f, b, "bob@example.test/b", NULL);
+	expect_delivery(f, b, "<presence", NULL);
+	/* a stanza from a session that is not bound goes nowhere */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
+	expect_nothing(f, 1);
+	expect_nothing(f, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_message_full_and_bare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negative_priority_and_offline_bounce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_iq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_and_unbind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_sender_dropped, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
