@@ -16,6 +16,7 @@
 #define XMPPD_MUX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct cfg;
@@ -31,6 +32,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 				struct store_thread *store, char *err, size_t errlen);
 /* The inboxes of the threads, for the router (array of n). */
 struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n);
+/* Key for the fake SCRAM salts of unknown users (32 bytes); before start. */
+void mux_group_set_fake_salt_key(struct mux_group *g, const uint8_t key[32]);
 /* Starts the threads; router must be set first. */
 int mux_group_start(struct mux_group *g, struct router *router);
 /* Hands every thread a new TLS context set (SIGHUP); takes one reference per thread. */

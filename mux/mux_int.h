@@ -145,6 +145,8 @@ struct mux_group {
 	unsigned n_listen;
 	atomic_uint rr;                 /* round-robin target for accepted sockets */
 	atomic_uint total_conns;
+	uint8_t fake_salt_key[32];      /* written before the threads start */
+	bool has_fake_salt_key;
 };
 
 /* epoll tags */

@@ -281,6 +281,12 @@ static void *mux_main(void *arg)
 	return NULL;
 }
 
+void mux_group_set_fake_salt_key(struct mux_group *g, const uint8_t key[32])
+{
+	memcpy(g->fake_salt_key, key, sizeof(g->fake_salt_key));
+	g->has_fake_salt_key = true;
+}
+
 int mux_group_start(struct mux_group *g, struct router *router)
 {
 	for (unsigned i = 0; i < g->n; i++) {
@@ -359,6 +365,7 @@ void mux_group_free(struct mux_group *g)
 	}
 	for (unsigned k = 0; k < g->n_listen; k++)
 		close(g->listen_fds[k]);
+	explicit_bzero(g->fake_salt_key, sizeof(g->fake_salt_key));
 	free(g->muxes);
 	free(g->inboxes);
 	free(g);

@@ -332,6 +332,9 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 		return;
 	}
+	if (c->mux->group->has_fake_salt_key)
+		scram_server_set_secret(c->scram, c->mux->group->fake_salt_key,
+					sizeof(c->mux->group->fake_salt_key));
 	const char *authcid = NULL, *authzid = NULL;
 	enum sasl_condition cond = SASL_COND_MALFORMED_REQUEST;
 	if (scram_server_start(c->scram, msg, len, &authcid, &authzid, &cond) != SCRAM_CONTINUE) {

@@ -9,6 +9,10 @@
  * SIGTERM/SIGINT close every stream with <system-shutdown/> and exit 0;
  * SIGHUP reloads the certificates without dropping connections. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,39 @@
 #include "core/store_thread.h"
 #include "mux/mux.h"
 #include "tls/tls.h"
+
+/* The key for SCRAM's fake salts (unknown users get a challenge that looks
+ * like a real one): kept beside the database so that an unknown user's salt
+ * is as stable across restarts as a real user's. */
+static bool load_fake_salt_key(const char *db_path, uint8_t key[32], char *err, size_t errlen)
+{
+	char path[600];
+	const char *slash = strrchr(db_path, '/');
+	int dl = slash ? (int)(slash - db_path) : 1;
+	snprintf(path, sizeof(path), "%.*s/scram-fake-salt.key", dl, slash ? db_path : ".");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, key, 32);
+		close(fd);
+		if (n == 32)
+			return true;
+		snprintf(err, errlen, "%s: expected 32 bytes", path);
+		return false;
+	}
+	if (getrandom(key, 32, 0) != 32) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		return false;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, key, 32) != 32) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	return true;
+}
 
 static void usage(FILE *f)
 {
@@ -91,6 +128,14 @@ int main(int argc, char **argv)
 		LOG_ERR("%s", err);
 		goto out_store;
 	}
+	uint8_t fake_key[32];
+	if (!load_fake_salt_key(cfg.db_path, fake_key, err, sizeof(err))) {
+		LOG_ERR("%s", err);
+		mux_group_free(mux);
+		goto out_store;
+	}
+	mux_group_set_fake_salt_key(mux, fake_key);
+	explicit_bzero(fake_key, sizeof(fake_key));
 	unsigned n_mux;
 	struct queue *const *inboxes = mux_group_inboxes(mux, &n_mux);
 	struct router *router = router_new(&cfg, inboxes, n_mux);
