@@ -342,6 +342,8 @@ void mux_group_free(struct mux_group *g)
 					close(msg->status);
 				else if (msg->type == MSG_RELOAD_TLS)
 					tls_ctx_set_unref(msg->ptr);
+				else if (msg->type == MSG_STORE_DONE)
+					free(msg->ptr); /* an auth lookup nobody waits for */
 				msg_free(msg);
 			}
 			queue_deinit(&m->inbox);

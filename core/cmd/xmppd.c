@@ -169,13 +169,18 @@ int main(int argc, char **argv)
 		break;
 	}
 	rc = 0;
-	mux_group_stop(mux);
+	/* Order matters: the mux threads close their streams (telling the
+	 * router), then the router stops, then the storage thread finishes
+	 * what it holds (its answers land in the mux inboxes, which still
+	 * exist), and only then are the inboxes freed. */
 out_router:
+	mux_group_stop(mux);
 	router_stop(router);
 out_mux:
-	mux_group_stop(mux);
+	store_thread_stop(store);
 	mux_group_free(mux);
 	router_free(router);
+	goto out_tls;
 out_store:
 	store_thread_stop(store);
 out_tls:
