@@ -40,6 +40,11 @@ BIND_NS = "urn:ietf:params:xml:ns:xmpp-bind"
 STANZA_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 STREAMS_ERR_NS = "urn:ietf:params:xml:ns:xmpp-streams"
 
+if os.environ.get("XMPPD_IT_VERBOSE") != "1":
+    # slixmpp logs expected failures (bad certificate, wrong password) loudly
+    import logging
+    logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
+
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                      "ThreadSanitizer", "UndefinedBehaviorSanitizer")
 ERROR_LINE = re.compile(r"^\S+ error ", re.M)
@@ -177,12 +182,28 @@ class Server:
             raise RuntimeError("xmppctl %s failed (%d): %s" % (" ".join(args), r.returncode, r.stdout))
         return r.stdout
 
+    def add_users(self, users, parallel=4):
+        """xmppctl adduser for each {user: password}; a few at a time (the
+        store is SQLite in WAL mode with a busy timeout)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def add(item):
+            user, pw = item
+            for attempt in range(3):
+                try:
+                    return self._ctl(["adduser", "%s@%s" % (user, DOMAIN)], stdin=pw + "\n")
+                except RuntimeError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2)
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as ex:
+            list(ex.map(add, users.items()))
+
     def start(self, timeout=20):
         self._ctl(["cert", "generate", DOMAIN])
         if not os.path.exists(self.cert):
             raise RuntimeError("xmppctl cert generate did not write %s" % self.cert)
-        for user, pw in self.users.items():
-            self._ctl(["adduser", "%s@%s" % (user, DOMAIN)], stdin=pw + "\n")
+        self.add_users(self.users)
         self._log_fh = open(self.log_path, "wb")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
@@ -531,10 +552,17 @@ async def connect_client(xmpp, port, direct_tls=False, timeout=15.0, presence=Tr
     xmpp.add_event_handler("failed_all_auth", lambda e: on_fail("failed_all_auth"))
     xmpp.add_event_handler("disconnected", lambda e: on_fail("disconnected"))
     xmpp.add_event_handler("connection_failed", lambda e: on_fail("connection_failed: %s" % e))
+    xmpp.add_event_handler("ssl_invalid_chain", lambda e: on_fail("ssl_invalid_chain: %s" % e))
+    # Connect by name so that slixmpp uses "localhost" as the TLS server
+    # name (SNI and certificate hostname check) for direct TLS and STARTTLS
+    # alike; the name is resolved here to the IPv4 loopback the server binds.
+    async def records(domain, port_=None):
+        return [(DOMAIN, LOCALHOST, port)]
+    xmpp.get_dns_records = records
     if direct_tls:
-        xmpp.connect((LOCALHOST, port), use_ssl=True, force_starttls=False)
+        xmpp.connect((DOMAIN, port), use_ssl=True, force_starttls=False)
     else:
-        xmpp.connect((LOCALHOST, port), use_ssl=False, force_starttls=True)
+        xmpp.connect((DOMAIN, port), use_ssl=False, force_starttls=True)
     done, _ = await asyncio.wait([started, failed], timeout=timeout,
                                  return_when=asyncio.FIRST_COMPLETED)
     if started.done():
@@ -545,7 +573,9 @@ async def connect_client(xmpp, port, direct_tls=False, timeout=15.0, presence=Tr
             xmpp.send_presence(**kw)
         return xmpp
     reason = failed.result() if failed.done() else "timeout"
-    xmpp.disconnect(wait=0)
+    xmpp.cancel_connection_attempt()
+    if reason == "timeout" or reason.startswith("ssl_invalid_chain"):
+        xmpp.disconnect(wait=0)
     raise RuntimeError("%s did not start a session: %s" % (xmpp.boundjid, reason))
 
 
