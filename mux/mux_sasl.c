@@ -151,8 +151,11 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
 		if (mech_table[i].mech == c->mech)
 			mech = mech_table[i].name;
-	LOG_WARN("c%u.%llu: authentication failed for %s@%s from %s (%s): %s", m->idx,
-		 (unsigned long long)c->id, c->authcid ? c->authcid : "?", c->domain, c->peer, mech, why);
+	/* Wrong credentials are a warning; a mechanism the client could not
+	 * complete (it falls back to the next one) is routine. */
+	log_msg(checked ? LOG_LVL_WARN : LOG_LVL_INFO,
+		"c%u.%llu: authentication failed for %s@%s from %s (%s): %s", m->idx,
+		(unsigned long long)c->id, c->authcid ? c->authcid : "?", c->domain, c->peer, mech, why);
 	sasl_conn_cleanup(c);
 	c->auth_attempts++;
 	if (!checked) {

@@ -55,9 +55,12 @@ def jid(user, res=None):
 
 def inbox(xmpp):
     """Queue of every <message/> the client receives (errors included)."""
+    # One raw handler: slixmpp's "message" and "message_error" events both
+    # fire for an error that echoes the <body/>.
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher import MatchXPath
     q = asyncio.Queue()
-    xmpp.add_event_handler("message", q.put_nowait)
-    xmpp.add_event_handler("message_error", q.put_nowait)
+    xmpp.register_handler(Callback("it-inbox", MatchXPath("{jabber:client}message"), q.put_nowait))
     return q
 
 
@@ -287,6 +290,12 @@ class C2S(unittest.TestCase):
                 m = await next_msg(q)
                 self.assertEqual(m["type"], "error")
                 self.assertEqual(m["error"]["condition"], "service-unavailable")
+                self.assertEqual(str(m["from"]), jid("leo"))
+                # a domain that is not ours
+                c.send_message(mto="someone@remote.example", mbody="far away", mtype="chat")
+                m = await next_msg(q)
+                self.assertEqual((m["type"], m["error"]["condition"]), ("error", "remote-server-not-found"))
+                self.assertEqual(str(m["from"]), "someone@remote.example")
                 # an iq to a nonexistent user: error too
                 from slixmpp.exceptions import IqError
                 iq = c.make_iq_get(queryxmlns=TEST_NS, ito="nobody-here@localhost/r")
@@ -361,11 +370,14 @@ class C2S(unittest.TestCase):
             old.add_event_handler("disconnected",
                                   lambda e: old_gone.done() or old_gone.set_result(True))
             old.auto_reconnect = False
-            await connect_client(old, SRV.port("c2s"))
             await connect_client(peer, SRV.port("dtls"), direct_tls=True)
+            await connect_client(old, SRV.port("c2s"))
+            old_port = local_port(old)
             mark = SRV.log_len()
             await connect_client(new, SRV.port("c2s"))
             try:
+                # consecutive connections: the two sessions sit on different mux threads
+                self.assertNotEqual(mux_of(SRV, old_port)[0], mux_of(SRV, local_port(new))[0])
                 err = await asyncio.wait_for(errors.get(), 5)
                 self.assertEqual(err["condition"], "conflict")
                 await asyncio.wait_for(old_gone, 5)
@@ -410,6 +422,53 @@ class C2S(unittest.TestCase):
         finally:
             c.close()
 
+    def test_13b_starttls_command_injection_discarded(self):
+        # Plaintext pipelined after <starttls/> in the same packet must not be
+        # acted on inside the TLS session (cf. CVE-2011-0411).
+        c = RawClient(SRV.port("c2s"), cafile=SRV.cert)
+        try:
+            c.open_stream()
+            c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+                   "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>"
+                   % harness.plain_b64("alice", PW))
+            got = c.read_until("<proceed", 5)
+            self.assertIn("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", got)
+            c.received = b""
+            try:
+                c.start_tls()
+            except (ssl.SSLError, OSError):
+                return      # refusing the handshake is also safe
+            after = c.read_until(re.compile("<success|<failure"), 1.0)
+            self.assertNotIn("<success", after, "injected plaintext <auth/> was processed inside TLS")
+            self.assertNotIn("<failure", after)
+            feats = c.open_stream()
+            self.assertIn("<mechanisms", feats, "stream is not back at the pre-auth state")
+        finally:
+            c.close()
+
+    def test_13c_malformed_to_is_jid_malformed(self):
+        # raw, so that no client library rewrites or rejects the address
+        c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+        try:
+            c.open_stream()
+            self.assertIn("<jid>alice@localhost/jm</jid>", c.login_plain("alice", PW, resource="jm"))
+            for i, to in enumerate(("a@b@localhost", "@localhost", "user@", "user@local host",
+                                    "x" * 1100 + "@localhost")):
+                m = c.mark()
+                c.send("<message to='%s' id='jm%d' type='chat'><body>x</body></message>" % (to, i))
+                got = c.read_until(re.compile(r"</message>"), 5, start=m)[m:]
+                self.assertRegex(got, r"<message[^>]*type=['\"]error['\"]", "to=%r: %r" % (to[:40], got[:300]))
+                self.assertRegex(got, r"id=['\"]jm%d['\"]" % i)
+                self.assertRegex(got, r"<jid-malformed xmlns=['\"]urn:ietf:params:xml:ns:xmpp-stanzas['\"]",
+                                 "to=%r: %r" % (to[:40], got[:300]))
+            # the stream is still usable
+            m = c.mark()
+            c.send("<iq type='get' id='after' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+            self.assertRegex(c.read_until("</iq>", 5, start=m)[m:] + c.read_until("/>", 0.1, start=m)[m:],
+                             r"id=['\"]after['\"]")
+        finally:
+            c.close()
+
     def test_14_stanza_before_auth_over_tls(self):
         c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
         try:
@@ -432,9 +491,12 @@ class C2S(unittest.TestCase):
             # asking anyway is refused, not honoured
             m = c.mark()
             c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-            got = c.read_until(re.compile(r"<failure|<stream:error|<proceed"), 5, start=m)[m:]
+            got = c.read_until_closed(5)[m:]
             self.assertNotIn("<proceed", got)
-            self.assertRegex(got, r"<failure|<stream:error")
+            # RFC 6120 5.4.2.2: <failure/> in the TLS namespace, then the stream is closed
+            self.assertRegex(got, r"^<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'\s*/>")
+            self.assertTrue(got.rstrip().endswith("</stream:stream>"), got)
+            self.assertTrue(c.closed, "connection left open after refused STARTTLS")
         finally:
             c.close()
 
@@ -474,7 +536,13 @@ class C2S(unittest.TestCase):
     def test_99_sigterm_system_shutdown(self):
         a = RawClient(SRV.port("c2s"), cafile=SRV.cert)
         b = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+        n = RawClient(SRV.port("dtls_in"), tls=True, cafile=SRV.cert)
         try:
+            n.open_stream()
+            n.starttls_negotiate()
+            n.start_inner_tls()
+            n.open_stream()
+            self.assertIn("<jid>leo@localhost/nested-down</jid>", n.login_plain("leo", PW, resource="nested-down"))
             a.open_stream()
             a.starttls_negotiate()
             a.start_tls()
@@ -482,7 +550,7 @@ class C2S(unittest.TestCase):
             self.assertIn("<jid>kim@localhost/down</jid>", a.login_plain("kim", PW, resource="down"))
             b.open_stream()                        # pre-auth stream
             SRV.check_clean_exit(self)
-            for c in (a, b):
+            for c in (a, b, n):
                 got = c.read_until_closed(5)
                 self.assertEqual(stream_error_condition(got), "system-shutdown", got[-500:])
                 self.assertTrue(got.rstrip().endswith("</stream:stream>"), got[-200:])
@@ -490,6 +558,7 @@ class C2S(unittest.TestCase):
         finally:
             a.close()
             b.close()
+            n.close()
 
 
 if __name__ == "__main__":
