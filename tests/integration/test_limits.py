@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Limits that protect the server from its clients:
+
+- max_output_buffer: a client that stops reading while messages pile up for
+  it is disconnected once more than max_output_buffer bytes wait for it; the
+  sender and everyone else keep working (policy: disconnect, logged).
+- max_connections: connections past the limit are closed at once, logged,
+  and a slot frees up when a client leaves.
+
+Run: /usr/bin/python3 test_limits.py --xmppd PATH --xmppctl PATH
+"""
+
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import DOMAIN, RawClient, Server  # noqa: E402
+
+XMPPD = XMPPCTL = None
+
+
+def logged_in(srv, user, resource):
+    c = RawClient(srv.port("c2s"), cafile=srv.cert)
+    feats = c.open_stream()
+    assert "<starttls" in feats, feats
+    c.starttls_negotiate()
+    c.start_tls()
+    c.open_stream()
+    res = c.login_plain(user, "pw-" + user, resource=resource)
+    assert "type='result'" in res or 'type="result"' in res, res
+    return c
+
+
+class OutputLimit(unittest.TestCase):
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol"},
+                          sections={"limits": {"max_output_buffer": 65536}}, name="outlimit")
+        self.srv.start()
+
+    def tearDown(self):
+        try:
+            self.srv.check_clean_exit(self)
+        finally:
+            self.srv.cleanup()
+
+    def test_slow_reader_is_disconnected_others_continue(self):
+        bob = logged_in(self.srv, "bob", "slow")
+        # bob now stops reading; once the kernel buffers on both sides are
+        # full (a few MB on loopback), the rest waits in xmppd
+        bob.send("<presence/>")
+        alice = logged_in(self.srv, "alice", "fast")
+        carol = logged_in(self.srv, "carol", "other")
+        mark = self.srv.log_len()
+        body = "x" * 60000
+        sent = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            alice.send("<message to='bob@%s/slow' type='chat'><body>%s</body></message>" % (DOMAIN, body))
+            sent += 1
+            if sent % 20 == 0 and self.srv.wait_log(r"over max_output_buffer, disconnecting", 0.05, mark):
+                break
+        self.assertIsNotNone(self.srv.wait_log(r"over max_output_buffer, disconnecting", 10, mark),
+                             "slow reader never disconnected after %d messages" % sent)
+        self.assertIsNotNone(self.srv.wait_log(r"closed \(output buffer limit\) session bob@localhost/slow", 5, mark))
+        # bob's connection is really gone: reading finds EOF
+        # drain what the kernel still holds for bob, then EOF
+        t0 = time.monotonic()
+        bob.read_until_closed(timeout=30)
+        self.assertTrue(bob.closed, "slow reader's socket still open after reading %d bytes in %.1fs"
+                        % (len(bob.received), time.monotonic() - t0))
+        # the sender and a third user keep chatting
+        m = carol.mark()
+        alice.send("<message to='carol@%s/other' type='chat' id='after'><body>still here</body></message>" % DOMAIN)
+        got = carol.read_until("still here", timeout=10, start=m)
+        self.assertIn("still here", got[m:])
+        # after the disconnect, bob's full JID no longer routes: bounce
+        m = alice.mark()
+        alice.send("<iq to='bob@%s/slow' type='get' id='gone'><ping xmlns='urn:xmpp:ping'/></iq>" % DOMAIN)
+        got = alice.read_until("service-unavailable", timeout=10, start=m)
+        self.assertIn("service-unavailable", got[m:])
+        for c in (alice, carol):
+            c.close()
+
+
+class ConnectionLimit(unittest.TestCase):
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"},
+                          sections={"limits": {"max_connections": 3}}, name="connlimit")
+        self.srv.start()
+
+    def tearDown(self):
+        try:
+            self.srv.check_clean_exit(self)
+        finally:
+            self.srv.cleanup()
+
+    def test_connections_past_the_limit_are_refused(self):
+        port = self.srv.port("c2s")
+        held = [RawClient(port, cafile=self.srv.cert) for _ in range(3)]
+        for c in held:
+            self.assertIn("<starttls", c.open_stream())
+        mark = self.srv.log_len()
+        extra = RawClient(port, cafile=self.srv.cert)
+        extra.read_until_closed(timeout=5)
+        self.assertTrue(extra.closed, "4th connection was not closed")
+        self.assertIsNotNone(self.srv.wait_log(r"refusing connection: max_connections reached", 3, mark))
+        # a slot frees up when one leaves
+        held.pop().close()
+        time.sleep(0.3)
+        again = RawClient(port, cafile=self.srv.cert)
+        self.assertIn("<starttls", again.open_stream())
+        for c in held + [again]:
+            c.close()
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)
