@@ -3,7 +3,8 @@
 #   1. installs the packages (scripts/install-deps.sh)
 #   2. plain build with -Werror: unit + integration tests
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
-#   4. ThreadSanitizer build: the tests of threads and queues
+#   4. ThreadSanitizer build: queue, store and router unit tests and the
+#      integration tests (the whole server, all its threads)
 #   5. clang-14 libFuzzer build: each fuzz target for XMPPD_FUZZ_SECONDS (default 30)
 #   6. build against Debian's libwolfssl-dev instead of the lean wolfSSL: unit tests
 # Build trees go to build-test/<name>.  Exits non-zero if anything fails.
@@ -38,7 +39,7 @@ mkdir -p build-test
 
 step plain -DCMAKE_BUILD_TYPE=RelWithDebInfo -- -L 'unit|integration'
 step asan -DCMAKE_BUILD_TYPE=Debug "-DXMPPD_SANITIZE=address;undefined" -- -L 'unit|integration'
-step tsan -DCMAKE_BUILD_TYPE=Debug -DXMPPD_SANITIZE=thread -- -R 'unit\.test_(queue|store|router)'
+step tsan -DCMAKE_BUILD_TYPE=Debug -DXMPPD_SANITIZE=thread -- -R 'unit\.test_(queue|store|router)|integration\.'
 CC=clang-14 step fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMPPD_FUZZ=ON -DXMPPD_FUZZ_SECONDS="$fuzz_seconds" -- -L fuzz
 step system-wolfssl -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMPPD_SYSTEM_WOLFSSL=ON -- -L unit
 

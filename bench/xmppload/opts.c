@@ -1,0 +1,299 @@
+/* xmppload's command line: every option, its default and its check, turned
+ * into a struct load_cfg.  Anything wrong stops the run before a single
+ * connection is made, with exit code 2 (like the presence scenario, which
+ * cannot run yet), so a typo never produces a half-meaningful figure. */
+#include "bench/xmppload/xmppload.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/sasl_scram.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xmppload SCENARIO [options]\n"
+		"scenarios: login | idle | chat | presence\n"
+		"  --host NAME            domain: stream 'to', SNI, certificate name (localhost)\n"
+		"  --server-ip ADDR       IPv4 address to connect to (127.0.0.1)\n"
+		"  --port N               (5222 for starttls, 5223 for direct_tls)\n"
+		"  --mode starttls|direct_tls\n"
+		"  --mech SCRAM-SHA-256|SCRAM-SHA-1|SCRAM-SHA-256-PLUS|SCRAM-SHA-1-PLUS|PLAIN\n"
+		"  --ca FILE | --insecure certificate check against FILE, or none\n"
+		"  --tls 1.2|1.3|any      TLS version to offer (any)\n"
+		"  --users N              accounts/sessions (100)\n"
+		"  --first-user N         number of the first account (1)\n"
+		"  --user-format FMT      localpart, %%d = number (user%%d)\n"
+		"  --password-format FMT  password, %%d = number (pass%%d)\n"
+		"  --password PW          one password for every account\n"
+		"  --resource-format FMT  resource to bind, %%d = number (load%%d)\n"
+		"  --source-ips A-B|A,B   local addresses to connect from (kernel's choice)\n"
+		"  --threads N            worker threads (number of CPUs)\n"
+		"  --rate R               login: logins/s; chat: messages/s (100 / 1000)\n"
+		"  --login-rate R         idle/chat set-up logins/s (500)\n"
+		"  --max-pending N        logins in progress at once (500)\n"
+		"  --duration S           idle/chat measured phase in seconds (10)\n"
+		"  --drain S              chat: wait for late messages; idle: for pings (2)\n"
+		"  --timeout S            give up on a login after S seconds (30)\n"
+		"  --body-size N          chat: pad bodies to N bytes (0)\n"
+		"  --seed N               random seed for partner choice (1)\n"
+		"  --json                 one JSON object on stdout (table goes to stderr)\n"
+		"  --allow-loss           exit 0 even if logins failed or messages were lost\n"
+		"  -v, --verbose          print every connection failure\n"
+		"  -h, --help\n");
+}
+
+bool fmt_index(char *out, size_t cap, const char *fmt, unsigned n)
+{
+	size_t o = 0;
+	bool used = false;
+
+	for (const char *p = fmt; *p; p++) {
+		char num[16];
+		const char *add = num;
+		size_t len = 1;
+
+		if (*p == '%' && p[1] == 'd' && !used) {
+			len = (size_t)snprintf(num, sizeof(num), "%u", n);
+			used = true;
+			p++;
+		} else if (*p == '%' && p[1] == '%') {
+			num[0] = '%';
+			p++;
+		} else if (*p == '%') {
+			return false;
+		} else {
+			num[0] = *p;
+		}
+		if (o + len >= cap)
+			return false;
+		memcpy(out + o, add, len);
+		o += len;
+	}
+	out[o] = 0;
+	return true;
+}
+
+/* Accepts at most one %d (and %% for a literal percent); need_d: exactly
+ * one, and nothing XML would need escaped, since the result goes into
+ * stanzas verbatim (localparts and resources, unlike passwords, do). */
+static bool fmt_ok(const char *fmt, bool need_d)
+{
+	char tmp[512];
+
+	if (!fmt_index(tmp, sizeof(tmp), fmt, 1))
+		return false;
+	return !need_d || (strstr(fmt, "%d") != NULL && !strpbrk(fmt, "<>&'\""));
+}
+
+static bool parse_num(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= lo && v <= hi))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "127.0.0.2-127.0.0.9" or "127.0.0.2,127.0.0.5". */
+static bool parse_sources(struct load_cfg *cfg, const char *spec)
+{
+	char *copy = strdup(spec), *save = NULL;
+	size_t cap = 0;
+
+	if (!copy)
+		return false;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		struct in_addr a, b;
+
+		if (dash)
+			*dash = 0;
+		if (inet_pton(AF_INET, tok, &a) != 1 || (dash && inet_pton(AF_INET, dash + 1, &b) != 1))
+			goto bad;
+		if (!dash)
+			b = a;
+		uint32_t lo = ntohl(a.s_addr), hi = ntohl(b.s_addr);
+		if (hi < lo || hi - lo > 65535)
+			goto bad;
+		for (uint64_t x = lo; x <= hi; x++) {
+			if (cfg->n_src == cap) {
+				cap = cap ? cap * 2 : 16;
+				struct in_addr *n = realloc(cfg->src_ips, cap * sizeof(*n));
+				if (!n)
+					goto bad;
+				cfg->src_ips = n;
+			}
+			cfg->src_ips[cfg->n_src++].s_addr = htonl((uint32_t)x);
+		}
+	}
+	free(copy);
+	return cfg->n_src > 0;
+bad:
+	free(copy);
+	return false;
+}
+
+int opts_parse(struct load_cfg *cfg, int argc, char **argv)
+{
+	enum {
+		O_HOST = 256, O_IP, O_PORT, O_MODE, O_MECH, O_CA, O_INSECURE, O_TLS, O_USERS,
+		O_FIRST, O_UFMT, O_PFMT, O_PW, O_RFMT, O_SRC, O_THREADS, O_RATE, O_LRATE,
+		O_PENDING, O_DURATION, O_DRAIN, O_TIMEOUT, O_BODY, O_SEED, O_JSON, O_LOSS,
+	};
+	static const struct option lo[] = {
+		{ "host", required_argument, NULL, O_HOST },
+		{ "server-ip", required_argument, NULL, O_IP },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "mode", required_argument, NULL, O_MODE },
+		{ "mech", required_argument, NULL, O_MECH },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "insecure", no_argument, NULL, O_INSECURE },
+		{ "tls", required_argument, NULL, O_TLS },
+		{ "users", required_argument, NULL, O_USERS },
+		{ "first-user", required_argument, NULL, O_FIRST },
+		{ "user-format", required_argument, NULL, O_UFMT },
+		{ "password-format", required_argument, NULL, O_PFMT },
+		{ "password", required_argument, NULL, O_PW },
+		{ "resource-format", required_argument, NULL, O_RFMT },
+		{ "source-ips", required_argument, NULL, O_SRC },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "rate", required_argument, NULL, O_RATE },
+		{ "login-rate", required_argument, NULL, O_LRATE },
+		{ "max-pending", required_argument, NULL, O_PENDING },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "drain", required_argument, NULL, O_DRAIN },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "body-size", required_argument, NULL, O_BODY },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "allow-loss", no_argument, NULL, O_LOSS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	double v = 0, rate = -1, port = 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *mode = "starttls", *mech = "SCRAM-SHA-256", *tls = "any";
+	int c;
+
+	*cfg = (struct load_cfg){
+		.host = "localhost", .server_ip = "127.0.0.1", .users = 100, .first_user = 1,
+		.user_fmt = "user%d", .pass_fmt = "pass%d", .resource_fmt = "load%d",
+		.login_rate = 500, .max_pending = 500, .duration = 10, .drain = 2, .timeout = 30,
+		.threads = ncpu > 0 ? (unsigned)ncpu : 1, .seed = 1,
+	};
+	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+		bool ok = true;
+
+		switch (c) {
+		case O_HOST: cfg->host = optarg; break;
+		case O_IP: cfg->server_ip = optarg; break;
+		case O_PORT: ok = parse_num(optarg, 1, 65535, &port); break;
+		case O_MODE: mode = optarg; break;
+		case O_MECH: mech = optarg; break;
+		case O_CA: cfg->ca_file = optarg; break;
+		case O_INSECURE: cfg->insecure = true; break;
+		case O_TLS: tls = optarg; break;
+		case O_USERS: ok = parse_num(optarg, 1, 10000000, &v); cfg->users = (unsigned)v; break;
+		case O_FIRST: ok = parse_num(optarg, 0, 1e9, &v); cfg->first_user = (unsigned)v; break;
+		case O_UFMT: cfg->user_fmt = optarg; break;
+		case O_PFMT: cfg->pass_fmt = optarg; break;
+		case O_PW: cfg->password = optarg; break;
+		case O_RFMT: cfg->resource_fmt = optarg; break;
+		case O_SRC: cfg->src_spec = optarg; ok = parse_sources(cfg, optarg); break;
+		case O_THREADS: ok = parse_num(optarg, 1, 1024, &v); cfg->threads = (unsigned)v; break;
+		case O_RATE: ok = parse_num(optarg, 0.001, 1e8, &rate); break;
+		case O_LRATE: ok = parse_num(optarg, 0.001, 1e8, &cfg->login_rate); break;
+		case O_PENDING: ok = parse_num(optarg, 1, 1e8, &v); cfg->max_pending = (unsigned)v; break;
+		case O_DURATION: ok = parse_num(optarg, 0, 1e7, &cfg->duration); break;
+		case O_DRAIN: ok = parse_num(optarg, 0, 3600, &cfg->drain); break;
+		case O_TIMEOUT: ok = parse_num(optarg, 0.1, 3600, &cfg->timeout); break;
+		case O_BODY: ok = parse_num(optarg, 0, 8000, &v); cfg->body_size = (unsigned)v; break;
+		case O_SEED: ok = parse_num(optarg, 0, 1.8e19, &v); cfg->seed = (uint64_t)v; break;
+		case O_JSON: cfg->json = true; break;
+		case O_LOSS: cfg->allow_loss = true; break;
+		case 'v': cfg->verbose = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+		if (!ok) {
+			fprintf(stderr, "xmppload: bad value for %s: %s\n", argv[optind - 1], optarg);
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return -1;
+	}
+	cfg->scenario_name = argv[optind];
+	if (!strcmp(cfg->scenario_name, "login"))
+		cfg->scenario = SC_LOGIN;
+	else if (!strcmp(cfg->scenario_name, "idle"))
+		cfg->scenario = SC_IDLE;
+	else if (!strcmp(cfg->scenario_name, "chat"))
+		cfg->scenario = SC_CHAT;
+	else if (!strcmp(cfg->scenario_name, "presence"))
+		cfg->scenario = SC_PRESENCE;
+	else {
+		fprintf(stderr, "xmppload: unknown scenario %s\n", cfg->scenario_name);
+		return -1;
+	}
+	cfg->rate = rate > 0 ? rate : cfg->scenario == SC_CHAT ? 1000 : 100;
+
+	if (!strcmp(mode, "starttls"))
+		cfg->mode = MODE_STARTTLS;
+	else if (!strcmp(mode, "direct_tls"))
+		cfg->mode = MODE_DIRECT_TLS;
+	else {
+		fprintf(stderr, "xmppload: --mode is starttls or direct_tls\n");
+		return -1;
+	}
+	cfg->port = port ? (unsigned)port : cfg->mode == MODE_STARTTLS ? 5222 : 5223;
+	cfg->mech_name = mech;
+	if (!strcmp(mech, "PLAIN")) {
+		cfg->mech = AUTH_PLAIN;
+	} else if (scram_mech_parse(mech, &cfg->hash, &cfg->plus)) {
+		cfg->mech = AUTH_SCRAM;
+	} else {
+		fprintf(stderr, "xmppload: unknown --mech %s\n", mech);
+		return -1;
+	}
+	if (!strcmp(tls, "1.2"))
+		cfg->tls_min = cfg->tls_max = 12;
+	else if (!strcmp(tls, "1.3"))
+		cfg->tls_min = cfg->tls_max = 13;
+	else if (strcmp(tls, "any") != 0) {
+		fprintf(stderr, "xmppload: --tls is 1.2, 1.3 or any\n");
+		return -1;
+	}
+	if (cfg->plus && cfg->tls_max == 12) {
+		fprintf(stderr, "xmppload: -PLUS uses tls-exporter, which needs TLS 1.3\n");
+		return -1;
+	}
+	if (!fmt_ok(cfg->user_fmt, true) || !fmt_ok(cfg->pass_fmt, false) ||
+	    !fmt_ok(cfg->resource_fmt, true)) {
+		fprintf(stderr, "xmppload: formats take one %%d (and %%%% for a percent sign); "
+				"user and resource formats no XML special characters\n");
+		return -1;
+	}
+	if (inet_pton(AF_INET, cfg->server_ip, &cfg->server.sin_addr) != 1) {
+		fprintf(stderr, "xmppload: --server-ip must be an IPv4 address\n");
+		return -1;
+	}
+	cfg->server.sin_family = AF_INET;
+	cfg->server.sin_port = htons((uint16_t)cfg->port);
+	if (strchr(cfg->host, '\'') || strchr(cfg->host, '<') || strchr(cfg->host, '&')) {
+		fprintf(stderr, "xmppload: --host must be a plain domain name\n");
+		return -1;
+	}
+	if (cfg->threads > cfg->users)
+		cfg->threads = cfg->users;
+	return 0;
+}

@@ -1,0 +1,178 @@
+/* xmppload's shared declarations: the run configuration (from the command
+ * line), the state shared by all worker threads, and one worker's state.
+ *
+ * Ownership follows the server's rule: every connection belongs to one
+ * worker thread for its whole life, and so do that worker's counters and
+ * histograms.  What other threads read while a run is going on is either
+ * atomic (the progress counters the main thread polls, the delivery bitmap
+ * that any receiver may mark) or written once before a phase change that
+ * publishes it (the table of bound JIDs, read only after the login phase).
+ * The main thread drives the phases; workers follow the phase variable. */
+#ifndef XMPPLOAD_H
+#define XMPPLOAD_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "bench/xmppload/hist.h"
+#include "core/scram_cred.h"
+
+enum scenario { SC_LOGIN, SC_IDLE, SC_CHAT, SC_PRESENCE };
+enum conn_mode { MODE_STARTTLS, MODE_DIRECT_TLS };
+enum auth_mech { AUTH_PLAIN, AUTH_SCRAM };
+
+struct load_cfg {
+	enum scenario scenario;
+	const char *scenario_name;
+	enum conn_mode mode;
+	enum auth_mech mech;
+	enum scram_hash hash;     /* SCRAM only */
+	bool plus;                /* SCRAM-*-PLUS: tls-exporter binding */
+	const char *mech_name;    /* as sent in <auth mechanism=...> */
+	const char *host;         /* stream 'to', SNI, certificate name */
+	const char *server_ip;
+	struct sockaddr_in server;
+	unsigned port;
+	const char *ca_file;
+	bool insecure;
+	int tls_min, tls_max;     /* 12/13, 0 = library default */
+	unsigned users, first_user;
+	const char *user_fmt, *pass_fmt, *password, *resource_fmt;
+	struct in_addr *src_ips;  /* NULL: let the kernel pick */
+	unsigned n_src;
+	const char *src_spec;
+	double rate;              /* logins/s (login) or messages/s (chat) */
+	double login_rate;        /* set-up logins/s for idle and chat */
+	unsigned max_pending;     /* logins in flight at once, all threads */
+	double duration, drain, timeout;
+	unsigned threads;
+	unsigned body_size;       /* pad chat bodies to this many bytes */
+	uint64_t seed;
+	bool json, allow_loss, verbose;
+};
+
+enum phase {
+	PH_LOGIN,  /* launch connections and log them in */
+	PH_HOLD,   /* logged in; idle: nothing to do */
+	PH_CHAT,   /* send messages at the offered rate */
+	PH_DRAIN,  /* stop sending, keep receiving */
+	PH_CHECK,  /* idle: ask every session for a sign of life */
+	PH_STOP,   /* close everything and return */
+};
+
+struct shared {
+	const struct load_cfg *cfg;
+	_Atomic int phase;
+	uint64_t chat_t0;        /* CLOCK_MONOTONIC ns when PH_CHAT began */
+	/* Full JID per user (index - first_user), set by the owning worker
+	 * at bind; read by every worker after PH_LOGIN. */
+	char **jids;
+	unsigned *online;        /* user indices bound at the end of PH_LOGIN */
+	unsigned n_online;
+	/* One bit per chat sequence number, set by whichever worker receives
+	 * it: tells a duplicate from a first delivery. */
+	_Atomic uint64_t *seen;
+	uint64_t seen_bits;
+};
+
+/* Counters the main thread polls while the run goes on. */
+struct wprogress {
+	_Atomic uint64_t logins_done;  /* succeeded or failed */
+	_Atomic uint64_t logins_ok;
+	_Atomic uint64_t sent, delivered;
+	_Atomic uint64_t checked;      /* PH_CHECK: answered or gone */
+	_Atomic uint64_t check_sent;   /* PH_CHECK: pings sent */
+	_Atomic int check_ready;       /* PH_CHECK: all pings sent */
+};
+
+struct conn;
+
+struct worker {
+	unsigned idx;
+	pthread_t thread;
+	struct shared *sh;
+	const struct load_cfg *cfg;
+	int ep, tfd;
+	struct conn *conns;
+	unsigned first, n;       /* users [first, first + n) of the run */
+	unsigned launched, pending, max_pending;
+	uint64_t launch_t0;
+	double launch_rate;      /* per thread */
+	struct conn **online;    /* this thread's bound connections */
+	unsigned n_online;
+	uint64_t rng;
+	uint64_t chat_seq;       /* messages this thread has sent */
+	uint64_t last_sweep;
+
+	struct wprogress prog;
+	/* Owned; read by main after join. */
+	uint64_t login_fail, disconnects, msg_errors, dups, alive, stray;
+	struct hist login_h, lat_h;
+	struct rusage ru;        /* this thread's CPU at exit */
+	char first_error[256];
+};
+
+/* worker.c */
+void *worker_main(void *arg);
+
+/* client.c: the XMPP client state machine of one connection. */
+struct conn *client_table_new(struct worker *w);
+void client_table_free(struct worker *w);
+/* The worker's i-th connection, and the user number it logs in as. */
+struct conn *client_at(struct worker *w, unsigned i);
+unsigned client_user(const struct conn *c);
+/* Starts the connection of the worker's i-th user. */
+void client_launch(struct worker *w, struct conn *c);
+void client_event(struct worker *w, struct conn *c, uint32_t events);
+/* Fails logins that have been pending longer than the timeout. */
+void client_sweep(struct worker *w, uint64_t now);
+void client_send_chat(struct worker *w, struct conn *from, const char *to, uint64_t seq);
+void client_send_ping(struct worker *w, struct conn *c);
+void client_close(struct worker *w, struct conn *c);
+
+/* opts.c */
+int opts_parse(struct load_cfg *cfg, int argc, char **argv);
+/* Expands the single %d of fmt with n. */
+bool fmt_index(char *out, size_t cap, const char *fmt, unsigned n);
+
+/* report.c */
+struct run_result {
+	double wall_s, phase_s;       /* whole run; measured phase */
+	double login_s;               /* PH_LOGIN */
+	uint64_t users, logins_ok, login_fail, disconnects;
+	uint64_t sent, delivered, lost, dups, msg_errors, stray, alive;
+	struct hist login_h, lat_h;
+	double cpu_user_s, cpu_sys_s;             /* whole process, whole run */
+	double phase_cpu_user_s, phase_cpu_sys_s; /* during the measured phase */
+	double thread_cpu_max_s;      /* busiest worker thread */
+	char first_error[256];
+	bool ok;
+};
+void report_print(const struct load_cfg *cfg, const struct run_result *r, bool json);
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: per thread, reproducible with --seed. */
+static inline uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 2685821657736338717ull;
+}
+
+#endif
