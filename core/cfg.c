@@ -110,6 +110,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "max_depth", T_UINT, struct cfg, max_depth, 2, 1000),
 	K_NUM(SECT_LIMITS, "max_attributes", T_UINT, struct cfg, max_attributes, 1, 10000),
 	K_NUM(SECT_LIMITS, "preauth_timeout", T_UINT, struct cfg, preauth_timeout_s, 1, 3600),
+	K_NUM(SECT_LIMITS, "idle_sleep", T_UINT, struct cfg, idle_sleep_s, 0, 86400),
 	K_NUM(SECT_LIMITS, "max_output_buffer", T_SIZE, struct cfg, max_output_buffer,
 	      4096, 1073741824),
 	K_NUM(SECT_LIMITS, "max_connections", T_UINT, struct cfg, max_connections, 1, 10000000),
@@ -818,6 +819,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_depth = 32;
 	cfg->max_attributes = 64;
 	cfg->preauth_timeout_s = 30;
+	cfg->idle_sleep_s = 30;
 	cfg->max_output_buffer = 1048576;
 	cfg->max_connections = 100000;
 	/* Relative until a load resolves it against the ini file's directory. */

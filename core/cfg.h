@@ -53,6 +53,7 @@ struct cfg {
 	unsigned max_depth;           /* max_depth = 32 element nesting inside a stanza */
 	unsigned max_attributes;      /* max_attributes = 64 per element */
 	unsigned preauth_timeout_s;   /* preauth_timeout = 30 seconds until authenticated */
+	unsigned idle_sleep_s;        /* idle_sleep = 30: seconds without traffic before a session's TLS state and parser are put to sleep; 0 = never */
 	size_t max_output_buffer;     /* max_output_buffer = 1048576 bytes queued per connection; over it the connection is closed */
 	unsigned max_connections;     /* max_connections = 100000 */
 	/* [storage] */

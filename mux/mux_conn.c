@@ -169,6 +169,7 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 	c->id = ++m->conn_counter;
 	c->lst = lst;
 	c->state = CONN_WAIT_HEADER;
+	c->domain = "";
 	m->slots[slot] = c;
 	m->n_conns++;
 

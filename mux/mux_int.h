@@ -69,7 +69,7 @@ struct mux_conn {
 	bool closing;                /* final bytes queued; close once flushed */
 	uint64_t close_deadline_ms;
 
-	char domain[256];            /* the hosted domain of this stream */
+	const char *domain;          /* the hosted domain of this stream (points into cfg), "" before */
 	char stream_id[33];
 	char *authcid;               /* localpart, after SASL */
 	char *full_jid;              /* after bind */

@@ -140,11 +140,11 @@ int stream_on_open(void *arg, struct xml_node *hdr)
 		dom[i] = (char)((to[i] >= 'A' && to[i] <= 'Z') ? to[i] + 32 : to[i]);
 	dom[n] = '\0';
 	const struct cfg_host *host = cfg_find_host(c->mux->cfg, dom);
-	if (!host || (c->domain[0] && strcmp(c->domain, host->domain) != 0)) {
+	if (!host || (c->domain[0] && c->domain != host->domain)) {
 		stream_error(c, "host-unknown", NULL);
 		return 1;
 	}
-	snprintf(c->domain, sizeof(c->domain), "%s", host->domain);
+	c->domain = host->domain;
 	send_header(c, c->domain, from);
 	if (!version || strtol(version, NULL, 10) < 1) {
 		stream_error(c, "unsupported-version", "version 1.0 is required");

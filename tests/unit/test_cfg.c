@@ -89,6 +89,7 @@ static void test_shipped_ini(void **state)
 	assert_int_equal(c->max_depth, 32);
 	assert_int_equal(c->max_attributes, 64);
 	assert_int_equal(c->preauth_timeout_s, 30);
+	assert_int_equal(c->idle_sleep_s, 30);
 	assert_int_equal(c->max_output_buffer, 1048576);
 	assert_int_equal(c->max_connections, 100000);
 	snprintf(want, sizeof(want), "%s/data/xmppd.sqlite", root);
@@ -143,6 +144,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_depth, 32);
 	assert_int_equal(c->max_attributes, 64);
 	assert_int_equal(c->preauth_timeout_s, 30);
+	assert_int_equal(c->idle_sleep_s, 30);
 	assert_int_equal(c->max_output_buffer, 1048576);
 	assert_int_equal(c->max_connections, 100000);
 	assert_string_equal(c->db_path, "data/xmppd.sqlite");
@@ -176,7 +178,7 @@ static void test_all_keys(void **state)
 		  "[sasl]\nscram_iterations = 10000000\nallow_plain = off\n"
 		  "auth_failure_delay_ms = 0\nauth_failure_delay_max_ms = 0\n"
 		  "[limits]\nmax_stanza_size = 16777216\nmax_depth = 2\nmax_attributes = 10000\n"
-		  "preauth_timeout = 3600\nmax_output_buffer = 4096\nmax_connections = 1\n"
+		  "preauth_timeout = 3600\nidle_sleep = 0\nmax_output_buffer = 4096\nmax_connections = 1\n"
 		  "[storage]\npath = /var/lib/xmppd/db.sqlite\n"
 		  "[host example.org]\ncertificate = /etc/ssl/e.pem\nkey = k.pem\n"
 		  "[listener s]\ntype = s2s\nmode = direct_tls\naddress = ::\nport = 5270\n"
@@ -194,6 +196,7 @@ static void test_all_keys(void **state)
 	assert_int_equal(c->max_depth, 2);
 	assert_int_equal(c->max_attributes, 10000);
 	assert_int_equal(c->preauth_timeout_s, 3600);
+	assert_int_equal(c->idle_sleep_s, 0);
 	assert_int_equal(c->max_output_buffer, 4096);
 	assert_int_equal(c->max_connections, 1);
 	assert_string_equal(c->db_path, "/var/lib/xmppd/db.sqlite");
