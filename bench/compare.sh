@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# bench/compare.sh: the same xmppload scenarios against xmppd, Prosody and
+# ejabberd, one server after another, on this machine (issue 3, item 2).
+#
+#   bench/compare.sh [--quick] [--servers xmppd,prosody,ejabberd] [options]
+#
+# What it does:
+#   1. installs Debian's prosody, ejabberd and gnuplot-nox if missing, with a
+#      policy-rc.d that forbids the packages to start their system services
+#      (removed again afterwards); never touches /etc/prosody, /etc/ejabberd,
+#      the system services or the default ports;
+#   2. builds xmppd, xmppctl and xmppload into $BUILD_DIR (default: build)
+#      unless they are there;
+#   3. makes one certificate for "localhost" (xmppctl cert generate) that all
+#      three servers use, and the same accounts user1..userN / pass1..passN on
+#      each: salted SCRAM-SHA-256 with 4096 iterations everywhere
+#      (xmppd: + SCRAM-SHA-1, as xmppctl stores);
+#   4. per server and scenario: starts the server from a private temp dir on
+#      its own loopback port (xmppd 25222, Prosody 25232, ejabberd 25242 with a
+#      private Erlang node, cookie and distribution port 25249, no epmd),
+#      TLS required on c2s; runs xmppload; samples the server's RSS and CPU
+#      time (all its processes, /proc) every 100 ms; stops the server by pid;
+#   5. prints and writes the table to bench/results/compare-DATE.md (and
+#      latest.md), the PNG plots beside it, and the raw generator logs/JSON
+#      to bench/results/runs/DATE/.
+#
+# Scenarios (full / --quick):
+#   login  1000 users at 200/s            / 200 at 100/s
+#   idle   1000, 5000, 10000 sessions 10 s / 200, 500 for 5 s
+#   chat   1000 users, 2000 and 10000 msg/s offered for 20 s
+#                                          / 100 users, 500 and 2000 msg/s for 5 s
+# Every size is an option: bench/compare.sh --help.  Each xmppload run is
+# bounded by a timeout; every server is stopped on exit (trap EXIT) by pid.
+#
+# Environment: BUILD_DIR (build), XMPPD / XMPPCTL / XMPPLOAD (binaries),
+# KEEP=1 keeps the private server dirs.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$ROOT/$BUILD_DIR ;; esac
+
+for a in "$@"; do
+	if [ "$a" = -h ] || [ "$a" = --help ]; then
+		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		python3 "$ROOT/bench/lib/compare.py" --help --xmppd x --xmppctl x --xmppload x --run-dir x |
+			sed -n '/^options:/,$p'
+		exit 0
+	fi
+done
+
+servers=xmppd,prosody,ejabberd
+prev=
+for a in "$@"; do
+	[ "$prev" = --servers ] && servers=$a
+	case "$a" in --servers=*) servers=${a#--servers=} ;; esac
+	prev=$a
+done
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+# ---- 1. packages, without starting any system service
+need=()
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+case ",$servers," in *,prosody,*) command -v prosody >/dev/null || need+=(prosody) ;; esac
+case ",$servers," in *,ejabberd,*) command -v ejabberdctl >/dev/null || [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd) ;; esac
+if [ "${#need[@]}" -gt 0 ]; then
+	echo "compare: installing ${need[*]} (system services kept stopped by policy-rc.d)"
+	policy=/usr/sbin/policy-rc.d
+	if [ -e "$policy" ]; then
+		echo "compare: $policy exists already; not replacing it" >&2
+		placed=0
+	else
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+		$SUDO chmod 755 "$policy"
+		placed=1
+	fi
+	rc=0
+	{ $SUDO apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"; } || rc=$?
+	[ "$placed" = 1 ] && $SUDO rm -f "$policy"
+	[ "$rc" = 0 ] || { echo "compare: apt-get failed ($rc)" >&2; exit 1; }
+	# Keep them disabled at boot too where systemd is in use.
+	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+		for s in prosody ejabberd; do
+			$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
+		done
+	fi
+fi
+
+# ---- 2. binaries
+XMPPD=${XMPPD:-$BUILD_DIR/xmppd}
+XMPPCTL=${XMPPCTL:-$BUILD_DIR/xmppctl}
+if [ -z "${XMPPLOAD:-}" ]; then
+	XMPPLOAD=$BUILD_DIR/bench/xmppload
+	[ -x "$XMPPLOAD" ] || [ ! -x "$BUILD_DIR/xmppload" ] || XMPPLOAD=$BUILD_DIR/xmppload
+fi
+if [ ! -x "$XMPPD" ] || [ ! -x "$XMPPCTL" ] || [ ! -x "$XMPPLOAD" ]; then
+	echo "compare: building xmppd, xmppctl, xmppload in $BUILD_DIR"
+	[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build "$BUILD_DIR" -j"$(nproc)" --target xmppd xmppctl xmppload >/dev/null
+fi
+
+# ---- 3. limits: file descriptors for the server and the generator
+want_fd=1048576
+ulimit -Hn "$want_fd" 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fd=$(ulimit -n)
+ports=$(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+bounds="$(nproc) CPUs shared by the server under test and the generator; open files per process $fd; ephemeral ports $ports per source address (sessions above --source-ips-above use 127.0.0.2-9); RAM $mem; one server at a time, loopback only"
+machine="$cpu, $(nproc) CPUs, $mem, Linux $(uname -r), Debian $(cat /etc/debian_version)"
+echo "compare: bounds: $bounds"
+
+# ---- 4. private run dir, shared certificate, cleanup by pid
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/xmppd-compare.XXXXXX")
+chmod 755 "$RUN"
+PY=
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -n "$PY" ] && kill -0 "$PY" 2>/dev/null; then
+		kill -TERM "$PY" 2>/dev/null || true
+		wait "$PY" 2>/dev/null || true
+	fi
+	# Anything the helper started and did not stop: kill its whole tree.
+	if [ -f "$RUN/pids" ]; then
+		while read -r p; do
+			if kill -0 "$p" 2>/dev/null; then
+				kids=$(ps -o pid= --ppid "$p" 2>/dev/null || true)
+				grand=
+				for k in $kids; do grand="$grand $(ps -o pid= --ppid "$k" 2>/dev/null || true)"; done
+				kill -TERM "$p" $kids $grand 2>/dev/null || true
+				sleep 2
+				kill -KILL "$p" $kids $grand 2>/dev/null || true
+			fi
+		done <"$RUN/pids"
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then echo "compare: kept $RUN"; else rm -rf "$RUN"; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$RUN/cert"
+cat >"$RUN/cert.ini" <<INI
+[host localhost]
+certificate = cert/localhost.pem
+key = cert/localhost.key
+[listener c2s]
+port = 25222
+INI
+"$XMPPCTL" -c "$RUN/cert.ini" cert generate localhost --out "$RUN/cert" >/dev/null 2>&1 ||
+	"$XMPPCTL" -c "$RUN/cert.ini" cert generate localhost >/dev/null
+[ -f "$RUN/cert/localhost.pem" ] || { echo "compare: certificate generation failed" >&2; exit 1; }
+chmod 644 "$RUN/cert/localhost.key"  # read by the prosody/ejabberd users; temp dir only
+
+python3 "$ROOT/bench/lib/compare.py" "$@" --xmppd "$XMPPD" --xmppctl "$XMPPCTL" \
+	--xmppload "$XMPPLOAD" --run-dir "$RUN" --bounds "$bounds" --machine "$machine" \
+	--command-line "bench/compare.sh $*" &
+PY=$!
+wait "$PY"

@@ -1,0 +1,783 @@
+#!/usr/bin/env python3
+"""The body of bench/compare.sh: runs the same xmppload scenarios against
+xmppd, Prosody and ejabberd, one server at a time, each from a private temp
+dir on its own loopback port, and writes the comparison table and plots.
+
+compare.sh installs the packages, builds the binaries and raises the fd
+limit, then runs this file; run `bench/compare.sh --help` for the options.
+"""
+import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import platform
+import pwd
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procstat import Sampler, tree_pids  # noqa: E402
+
+BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ITER = 4096
+DOMAIN = "localhost"
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+# ---------------------------------------------------------------- accounts
+
+def _scram(args):
+    """SCRAM credentials of one account: (i, salt, sha1 (stored, server),
+    sha256 (stored, server)); the salt is a UUID string, as Prosody makes."""
+    i, pw_fmt = args
+    pw = (pw_fmt % i).encode()
+    salt = str(uuid.uuid4()).encode()
+    out = {}
+    for name in ("sha1", "sha256"):
+        sp = hashlib.pbkdf2_hmac(name, pw, salt, ITER)
+        ck = hmac.new(sp, b"Client Key", name).digest()
+        out[name] = (hashlib.new(name, ck).digest(), hmac.new(sp, b"Server Key", name).digest())
+    return i, salt, out
+
+
+def make_credentials(n, pw_fmt):
+    t = time.monotonic()
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
+        creds = list(ex.map(_scram, [(i, pw_fmt) for i in range(1, n + 1)], chunksize=256))
+    log(f"  computed SCRAM-SHA-1/-256 credentials ({ITER} iterations) for {n} accounts "
+        f"in {time.monotonic() - t:.1f} s")
+    return creds
+
+
+# ---------------------------------------------------------------- servers
+
+def port_free(port):
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_port(port, timeout, proc):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_tree(root, grace=10.0):
+    """SIGTERM then SIGKILL to root's tree (pids collected before signalling)."""
+    pids = [p for p in tree_pids(root)]
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 3.0)):
+        alive = []
+        for p in pids:
+            try:
+                os.kill(p, sig)
+                alive.append(p)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + wait
+        while alive and time.monotonic() < end:
+            alive = [p for p in alive if _running(p)]
+            time.sleep(0.1)
+        if not alive:
+            return
+
+
+class Server:
+    name = "?"
+
+    def __init__(self, args, base, port):
+        self.args, self.port = args, port
+        self.dir = os.path.join(base, self.name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = None
+        self.pidfile = os.path.join(base, "pids")
+
+    def note_pid(self):
+        with open(self.pidfile, "a") as f:
+            f.write(f"{self.proc.pid}\n")
+
+    def logfile(self):
+        return open(os.path.join(self.dir, "stdout.log"), "ab")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            kill_tree(self.proc.pid)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc = None
+
+    def version(self):
+        return "?"
+
+
+class Xmppd(Server):
+    name = "xmppd"
+
+    def setup(self, creds, cert, key):
+        a = self.args
+        os.makedirs(os.path.join(self.dir, "certs"), exist_ok=True)
+        shutil.copy(cert, os.path.join(self.dir, "certs/localhost.pem"))
+        shutil.copy(key, os.path.join(self.dir, "certs/localhost.key"))
+        self.ini = os.path.join(self.dir, "server.ini")
+        with open(self.ini, "w") as f:
+            f.write(f"""; private xmppd config written by bench/compare.sh
+[server]
+threads = {a.xmppd_threads}
+log_level = warn
+[sasl]
+scram_iterations = {ITER}
+[limits]
+max_connections = 1000000
+[storage]
+path = data/xmppd.sqlite
+[host localhost]
+certificate = certs/localhost.pem
+key = certs/localhost.key
+[listener c2s]
+type = c2s
+mode = starttls
+address = 127.0.0.1
+port = {self.port}
+require_encryption = true
+""")
+        # The first account through xmppctl (creates the schema), the rest
+        # inserted in one transaction with the same credential layout:
+        # xmppctl takes ~45 ms per account, too slow for 10,000.
+        subprocess.run([a.xmppctl, "-c", self.ini, "adduser", f"user1@{DOMAIN}"],
+                       input=(a.password_format % 1 + "\n").encode(), check=True,
+                       stdout=subprocess.DEVNULL)
+        db = sqlite3.connect(os.path.join(self.dir, "data/xmppd.sqlite"))
+        now = int(time.time())
+        with db:
+            db.executemany(
+                "INSERT INTO users (domain, localpart, sha1_salt, sha1_iter, sha1_stored,"
+                " sha1_server, sha256_salt, sha256_iter, sha256_stored, sha256_server, created)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(DOMAIN, a.user_format % i, salt, ITER, c["sha1"][0], c["sha1"][1],
+                  salt, ITER, c["sha256"][0], c["sha256"][1], now)
+                 for (i, salt, c) in creds if i != 1])
+        n = db.execute("SELECT count(*) FROM users WHERE domain=?", (DOMAIN,)).fetchone()[0]
+        db.close()
+        log(f"  xmppd: {n} accounts in {self.dir}/data/xmppd.sqlite")
+
+    def start(self):
+        self.proc = subprocess.Popen([self.args.xmppd, "-c", self.ini], cwd=self.dir,
+                                     stdout=self.logfile(), stderr=subprocess.STDOUT)
+        self.note_pid()
+        return wait_port(self.port, 20, self.proc)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                kill_tree(self.proc.pid, 1)
+        self.proc = None
+
+    def version(self):
+        r = subprocess.run(["git", "-C", BENCH, "describe", "--always", "--dirty"],
+                           capture_output=True, text=True)
+        return "git " + (r.stdout.strip() or "?")
+
+
+def _drop(user, home):
+    return ["setpriv", "--reuid", user, "--regid", user, "--init-groups",
+            "env", f"HOME={home}"]
+
+
+def _pkg_version(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+
+
+class Prosody(Server):
+    name = "prosody"
+
+    def setup(self, creds, cert, key):
+        d = self.dir
+        shutil.copy(cert, os.path.join(d, "localhost.pem"))
+        shutil.copy(key, os.path.join(d, "localhost.key"))
+        self.cfg = os.path.join(d, "prosody.cfg.lua")
+        tpl = open(os.path.join(BENCH, "configs/prosody.cfg.lua.in")).read()
+        open(self.cfg, "w").write(tpl.replace("@DIR@", d).replace("@PORT@", str(self.port))
+                                  .replace("@CERT@", d + "/localhost.pem")
+                                  .replace("@KEY@", d + "/localhost.key"))
+        # Prosody's internal_hashed store, written directly (prosodyctl
+        # register takes ~0.15 s per account); same layout prosodyctl writes.
+        acc = os.path.join(d, "data", DOMAIN, "accounts")
+        os.makedirs(acc, exist_ok=True)
+        for (i, salt, c) in creds:
+            with open(os.path.join(acc, (self.args.user_format % i) + ".dat"), "w") as f:
+                f.write('return {\n\t["stored_key"] = "%s";\n\t["server_key"] = "%s";\n'
+                        '\t["salt"] = "%s";\n\t["iteration_count"] = %d;\n};\n'
+                        % (c["sha256"][0].hex(), c["sha256"][1].hex(), salt.decode(), ITER))
+        pw = pwd.getpwnam("prosody")
+        for root, dirs, files in os.walk(d):
+            for x in dirs + files:
+                os.chown(os.path.join(root, x), pw.pw_uid, pw.pw_gid)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        log(f"  prosody: {len(creds)} accounts in {acc}")
+
+    def start(self):
+        self.proc = subprocess.Popen(_drop("prosody", self.dir) +
+                                     ["prosody", "--config", self.cfg, "-F"], cwd=self.dir,
+                                     stdout=self.logfile(), stderr=subprocess.STDOUT)
+        self.note_pid()
+        return wait_port(self.port, 30, self.proc)
+
+    def version(self):
+        return _pkg_version("prosody")
+
+
+class Ejabberd(Server):
+    name = "ejabberd"
+
+    def setup(self, creds, cert, key):
+        d = self.dir
+        for sub in ("etc", "spool", "logs"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        shutil.copy(cert, os.path.join(d, "localhost.pem"))
+        shutil.copy(key, os.path.join(d, "localhost.key"))
+        self.node = "xmppbench%d@localhost" % os.getpid()
+        self.cookie = base64.b32encode(os.urandom(15)).decode()
+        self.dist = self.args.ejabberd_dist_port
+        subst = {"@DIR@": d, "@PORT@": str(self.port), "@CERT@": d + "/localhost.pem",
+                 "@KEY@": d + "/localhost.key", "@NODE@": self.node,
+                 "@DISTPORT@": str(self.dist), "@COOKIE@": self.cookie}
+        for tpl, out in (("ejabberd.yml.in", "etc/ejabberd.yml"),
+                         ("ejabberdctl.cfg.in", "etc/ejabberdctl.cfg")):
+            t = open(os.path.join(BENCH, "configs", tpl)).read()
+            for k, v in subst.items():
+                t = t.replace(k, v)
+            open(os.path.join(d, out), "w").write(t)
+        open(os.path.join(d, "etc/inetrc"), "w").write("")
+        pw = pwd.getpwnam("ejabberd")
+        os.chmod(os.path.join(d, "etc/ejabberdctl.cfg"), 0o600)
+        for root, dirs, files in os.walk(d):
+            for x in dirs + files:
+                os.chown(os.path.join(root, x), pw.pw_uid, pw.pw_gid)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        self.n_accounts = len(creds)
+
+    def ctl(self):
+        return _drop("ejabberd", self.dir) + ["ejabberdctl", "--config-dir", self.dir + "/etc",
+                                               "--spool", self.dir + "/spool",
+                                               "--logs", self.dir + "/logs"]
+
+    def erl_eval(self, expr, timeout):
+        """Evaluates an Erlang expression on a hidden node next to ours."""
+        cmd = _drop("ejabberd", self.dir) + [
+            "erl", "-sname", "benchctl%d@localhost" % os.getpid(), "-hidden", "-noinput",
+            "-setcookie", self.cookie, "-erl_epmd_port", str(self.dist), "-start_epmd",
+            "false", "-dist_listen", "false", "-kernel", "inet_dist_use_interface",
+            "{127,0,0,1}", "-eval", expr + ", halt()."]
+        return subprocess.run(cmd, cwd=self.dir, capture_output=True, text=True, timeout=timeout)
+
+    def create_accounts(self):
+        # ejabberd hashes the passwords itself (SCRAM-SHA-256, its fixed 4096
+        # iterations); one rpc for all accounts instead of one ejabberdctl
+        # register (an Erlang node start, ~1 s) per account.
+        n, a = self.n_accounts, self.args
+        uf, pf = a.user_format.replace("%d", '" ++ integer_to_list(I) ++ "'), \
+            a.password_format.replace("%d", '" ++ integer_to_list(I) ++ "')
+        expr = ('R = rpc:call(%s, lists, map, [fun(I) -> ejabberd_auth:try_register('
+                'list_to_binary("%s"), <<"localhost">>, list_to_binary("%s")) end, '
+                'lists:seq(1, %d)], 1800000), '
+                'case R of L when is_list(L) -> io:format("ok=~p~n", '
+                '[length([x || ok <- L]) + length([x || {error, exists} <- L])]); '
+                'E -> io:format("error=~p~n", [E]) end' % (self.node, uf, pf, n))
+        t = time.monotonic()
+        r = self.erl_eval(expr, 1900)
+        ok = ("ok=%d" % n) in r.stdout
+        log(f"  ejabberd: {n} accounts via ejabberd_auth:try_register in "
+            f"{time.monotonic() - t:.1f} s: {'ok' if ok else r.stdout[-300:] + r.stderr[-300:]}")
+        return ok
+
+    def start(self):
+        self.proc = subprocess.Popen(self.ctl() + ["foreground"], cwd=self.dir,
+                                     stdout=self.logfile(), stderr=subprocess.STDOUT)
+        self.note_pid()
+        if not wait_port(self.port, 60, self.proc):
+            return False
+        if not getattr(self, "accounts_done", False):
+            self.accounts_done = self.create_accounts()
+            return self.accounts_done
+        return True
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                subprocess.run(self.ctl() + ["stop"], cwd=self.dir, timeout=30,
+                               capture_output=True)
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        super().stop()
+
+    def version(self):
+        return _pkg_version("ejabberd")
+
+
+SERVERS = {"xmppd": (Xmppd, "xmppd_port"), "prosody": (Prosody, "prosody_port"),
+           "ejabberd": (Ejabberd, "ejabberd_port")}
+
+
+# ---------------------------------------------------------------- scenarios
+
+def run_load(args, srv, scen, users, extra, timeout, tag):
+    """Runs one xmppload invocation against srv (already started) while the
+    server's tree is sampled.  Returns a dict with the generator's JSON and
+    the server-side figures over the right windows."""
+    cmd = [args.xmppload, scen, "--host", DOMAIN, "--server-ip", "127.0.0.1",
+           "--port", str(srv.port), "--mode", "starttls", "--mech", args.mech,
+           "--ca", args.cert, "--users", str(users), "--user-format", args.user_format,
+           "--password-format", args.password_format, "--timeout", str(args.login_timeout),
+           "--max-pending", str(args.max_pending), "--json", "--allow-loss"] + extra
+    if args.source_ips and users > args.source_ips_above:
+        cmd += ["--source-ips", args.source_ips]
+    if args.gen_threads:
+        cmd += ["--threads", str(args.gen_threads)]
+    logpath = os.path.join(args.results_run, f"{srv.name}-{tag}.log")
+    samp = Sampler(srv.proc.pid).start()
+    time.sleep(1.0)  # baseline: the server started and idle
+    t_base = time.monotonic()
+    rss_base = samp.rss_at(t_base)
+    t0 = time.monotonic()
+    with open(logpath, "w") as lf:
+        lf.write(" ".join(cmd) + "\n")
+        lf.flush()
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=lf, text=True,
+                               timeout=timeout)
+            out, rc = p.stdout, p.returncode
+        except subprocess.TimeoutExpired as e:
+            out, rc = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""), "timeout"
+    t_end = time.monotonic()
+    time.sleep(0.3)
+    samp.stop()
+    res = {"cmd": " ".join(cmd), "rc": rc, "log": logpath, "rss_base": rss_base,
+           "server_procs": sorted(samp.comms)}
+    try:
+        j = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        log(f"    {srv.name} {tag}: no JSON from xmppload (exit {rc}); see {logpath}")
+        res["json"] = None
+        return res
+    res["json"] = j
+    r = j.get("results", {})
+    login_s = r.get("login_phase_s", 0.0)
+    t_login_end = t0 + login_s
+    res["cpu_total"] = samp.cpu_at(t_end) - samp.cpu_at(t0)
+    res["cpu_login"] = samp.cpu_at(t_login_end) - samp.cpu_at(t0)
+    if scen == "idle":
+        held = r.get("held_s", args.idle_duration)
+        # RSS while every session is held (after the login phase).
+        res["rss_held"] = samp.rss_max(t_login_end + 0.5, t_login_end + held)
+    if scen == "chat":
+        chat_s = r.get("chat_s", 0.0)
+        res["cpu_chat"] = samp.cpu_at(t_login_end + chat_s) - samp.cpu_at(t_login_end)
+        res["rss_chat"] = samp.rss_max(t_login_end, t_login_end + chat_s)
+    res["wall"] = t_end - t0
+    return res
+
+
+def fmt_hist(h):
+    return (h or {}).get("p50_ms"), (h or {}).get("p99_ms"), (h or {}).get("p999_ms")
+
+
+def scenario_list(args):
+    sc = [("login", {"users": args.login_users, "rate": args.login_rate})]
+    for n in args.idle_sessions:
+        sc.append(("idle", {"users": n}))
+    for r in args.chat_rates:
+        sc.append(("chat", {"users": args.chat_users, "rate": r}))
+    return sc
+
+
+def run_all(args):
+    base = args.run_dir
+    srv_objs = []
+    port_attr = {"xmppd": args.xmppd_port, "prosody": args.prosody_port,
+                 "ejabberd": args.ejabberd_port}
+    for name in args.servers:
+        cls, _ = SERVERS[name]
+        if not port_free(port_attr[name]):
+            log(f"compare: port {port_attr[name]} for {name} is in use; stopping")
+            sys.exit(1)
+        srv_objs.append(cls(args, base, port_attr[name]))
+    if "ejabberd" in args.servers and not port_free(args.ejabberd_dist_port):
+        log(f"compare: ejabberd distribution port {args.ejabberd_dist_port} in use")
+        sys.exit(1)
+
+    n_acc = max([args.login_users, args.chat_users] + list(args.idle_sessions))
+    log(f"== accounts: user1..user{n_acc} on {DOMAIN}")
+    creds = make_credentials(n_acc, args.password_format)
+    for s in srv_objs:
+        s.setup(creds, args.cert, args.key)
+    del creds
+
+    results = {}   # (server, tag) -> res
+    meta = {}
+    for s in srv_objs:
+        meta[s.name] = s.version()
+        log(f"== {s.name} {meta[s.name]} on 127.0.0.1:{s.port}")
+        for scen, p in scenario_list(args):
+            tag = f"{scen}-{p['users']}" + (f"-{p['rate']:g}" if "rate" in p else "")
+            users = p["users"]
+            extra, est = [], 0.0
+            # Expected wall time, from the slowest peer's login cost (~25 ms
+            # CPU per login on one core), to bound each run.
+            login_est = users / 30.0 + 30
+            if scen == "login":
+                extra += ["--rate", f"{p['rate']:g}"]
+                est = login_est
+            elif scen == "idle":
+                extra += ["--login-rate", f"{args.setup_login_rate:g}", "--duration",
+                          f"{args.idle_duration:g}", "--drain", "10"]
+                est = login_est + args.idle_duration + 10
+            else:
+                extra += ["--login-rate", f"{args.setup_login_rate:g}", "--rate",
+                          f"{p['rate']:g}", "--duration", f"{args.chat_duration:g}",
+                          "--drain", f"{args.chat_drain:g}"]
+                est = login_est + args.chat_duration + args.chat_drain + 5
+            timeout = int(est * 2 + 60)
+            try:
+                if not s.start():
+                    log(f"  {s.name}: did not start (see {s.dir}/stdout.log); skipping {tag}")
+                    results[(s.name, tag)] = {"json": None, "rc": "no-start"}
+                    continue
+                log(f"  {tag}: running (bounded at {timeout} s)")
+                res = run_load(args, s, scen, users, extra, timeout, tag)
+            finally:
+                s.stop()
+            res["scen"], res["p"] = scen, p
+            results[(s.name, tag)] = res
+            summarize_one(s.name, tag, res)
+    return results, meta
+
+
+def summarize_one(name, tag, res):
+    j = res.get("json")
+    if not j:
+        return
+    r = j["results"]
+    line = f"    {name} {tag}: logins {r.get('logins_ok')} ok / {r.get('login_failures')} failed"
+    if res["scen"] == "login":
+        line += f", {r.get('logins_per_s')}/s, server CPU {1000 * res['cpu_login'] / max(1, r.get('logins_ok', 0)):.2f} ms/login"
+    if res["scen"] == "idle":
+        per = (res["rss_held"] - res["rss_base"]) / max(1, r.get("logins_ok", 1)) / 1024
+        line += f", RSS {res['rss_held'] / 2**20:.1f} MiB held ({per:.1f} KiB/session), alive {r.get('alive')}"
+    if res["scen"] == "chat":
+        lat = r.get("latency", {})
+        line += (f", sent {r.get('sent')} delivered {r.get('delivered')} lost {r.get('lost')}, "
+                 f"p99 {lat.get('p99_ms')} ms, CPU {res['cpu_chat']:.2f} s")
+    log(line)
+
+
+# ---------------------------------------------------------------- report
+
+def figures(results, servers, args):
+    """rows: (scenario label, metric, unit, lower_is_better, {server: value})"""
+    rows = []
+    for scen, p in scenario_list(args):
+        tag = f"{scen}-{p['users']}" + (f"-{p['rate']:g}" if "rate" in p else "")
+        vals = {}
+        for s in servers:
+            res = results.get((s, tag))
+            if res and res.get("json"):
+                vals[s] = res
+        def m(fn):
+            out = {}
+            for s, res in vals.items():
+                try:
+                    v = fn(res, res["json"]["results"])
+                except (KeyError, TypeError, ZeroDivisionError):
+                    v = None
+                out[s] = v
+            return out
+        if scen == "login":
+            lab = f"login: {p['users']} users at {p['rate']:g}/s ({args.mech})"
+            rows.append((lab, "logins/s achieved", "/s", False, m(lambda x, r: r["logins_per_s"])))
+            rows.append((lab, "login failures", "", True, m(lambda x, r: r["login_failures"])))
+            rows.append((lab, "login time p50", "ms", True, m(lambda x, r: r["login_time"]["p50_ms"])))
+            rows.append((lab, "login time p99", "ms", True, m(lambda x, r: r["login_time"]["p99_ms"])))
+            rows.append((lab, "server CPU per login", "ms", True,
+                         m(lambda x, r: 1000 * x["cpu_login"] / r["logins_ok"])))
+        elif scen == "idle":
+            lab = f"idle: {p['users']} sessions held {args.idle_duration:g} s"
+            rows.append((lab, "sessions alive", "", False, m(lambda x, r: r["alive"])))
+            rows.append((lab, "server RSS held", "MiB", True, m(lambda x, r: x["rss_held"] / 2**20)))
+            rows.append((lab, "RSS per session (held - idle server)", "KiB", True,
+                         m(lambda x, r: (x["rss_held"] - x["rss_base"]) / r["logins_ok"] / 1024)))
+        else:
+            lab = f"chat: {p['users']} users, offered {p['rate']:g} msg/s for {args.chat_duration:g} s"
+            rows.append((lab, "delivered/s", "/s", False, m(lambda x, r: r["delivered_per_s"])))
+            rows.append((lab, "lost (of sent)", "", True,
+                         m(lambda x, r: f"{r['lost']} of {r['sent']}")))
+            rows.append((lab, "latency p50", "ms", True, m(lambda x, r: r["latency"]["p50_ms"])))
+            rows.append((lab, "latency p99", "ms", True, m(lambda x, r: r["latency"]["p99_ms"])))
+            rows.append((lab, "latency p99.9", "ms", True, m(lambda x, r: r["latency"]["p999_ms"])))
+            rows.append((lab, "server CPU per 1000 delivered", "CPU-s", True,
+                         m(lambda x, r: 1000 * x["cpu_chat"] / r["delivered"])))
+            rows.append((lab, "server cores busy", "", True,
+                         m(lambda x, r: x["cpu_chat"] / r["chat_s"])))
+            rows.append((lab, "server RSS", "MiB", True, m(lambda x, r: x["rss_chat"] / 2**20)))
+    return rows
+
+
+def fmtv(v):
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return f"{v:,}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}" if abs(v) >= 0.01 or v == 0 else f"{v:.2g}"
+
+
+def ratio(vals, lower_better):
+    x = vals.get("xmppd")
+    peers = [v for k, v in vals.items() if k != "xmppd" and isinstance(v, (int, float))]
+    if not isinstance(x, (int, float)) or not peers:
+        return "–"
+    best = min(peers) if lower_better else max(peers)
+    if best == 0:
+        return "–"
+    return f"{x / best:.3g}"
+
+
+def write_report(results, meta, args, bounds):
+    servers = args.servers
+    rows = figures(results, servers, args)
+    date = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
+    out = []
+    out.append(f"# xmppd vs Prosody vs ejabberd — {date}\n")
+    out.append("Command: `" + args.command_line + "`\n")
+    out.append("Servers: " + ", ".join(f"{s} {meta.get(s, '?')}" for s in servers) + "  ")
+    out.append(f"Machine: {bounds['machine']}  ")
+    out.append(f"Bounds: {bounds['text']}\n")
+    out.append("Ratio = xmppd / best peer (below 1 is better for xmppd where lower is better; "
+               "above 1 is better where higher is better).\n")
+    hdr = "| scenario | figure | unit | " + " | ".join(servers) + " | xmppd / best peer |"
+    out.append(hdr)
+    out.append("|" + "---|" * (4 + len(servers)))
+    last = None
+    for (lab, fig, unit, lower, vals) in rows:
+        out.append(f"| {lab if lab != last else ''} | {fig} | {unit} | " +
+                   " | ".join(fmtv(vals.get(s)) for s in servers) + " | " +
+                   (ratio(vals, lower) if "xmppd" in servers and not fig.startswith("lost") and
+                    fig not in ("login failures", "sessions alive") else "") + " |")
+        last = lab
+    out.append("")
+    out.append("Server processes sampled: " + "; ".join(
+        f"{s}: " + ", ".join(sorted({c for (n, _), r in results.items() if n == s
+                                      for c in r.get("server_procs", [])}))
+        for s in servers) + "\n")
+    out.append("Per-run generator logs and JSON: `" + os.path.relpath(args.results_run, os.path.dirname(BENCH)) + "/`\n")
+    plots = make_plots(results, args, date)
+    for title, png in plots:
+        out.append(f"![{title}]({os.path.basename(png)})\n")
+    md = "\n".join(out)
+    res_dir = os.path.join(BENCH, "results")
+    path = os.path.join(res_dir, f"compare-{date}.md")
+    open(path, "w").write(md)
+    shutil.copy(path, os.path.join(res_dir, "latest.md"))
+    # the raw data, for a later look
+    with open(os.path.join(args.results_run, "results.json"), "w") as f:
+        json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1, default=str)
+    log("\n" + md)
+    log(f"\ncompare: wrote {path} and {res_dir}/latest.md")
+
+
+def make_plots(results, args, date):
+    if not shutil.which("gnuplot"):
+        log("compare: gnuplot missing, no plots")
+        return []
+    res_dir = os.path.join(BENCH, "results")
+    plot_dir = os.path.join(BENCH, "plot")
+    servers = args.servers
+    made = []
+    dat = os.path.join(args.results_run, "plot")
+    os.makedirs(dat, exist_ok=True)
+
+    def gp(script, png, **vars_):
+        e = "; ".join(f"{k}='{v}'" for k, v in vars_.items())
+        r = subprocess.run(["gnuplot", "-e", e, os.path.join(plot_dir, script)],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            log(f"compare: gnuplot {script}: {r.stderr.strip()[:400]}")
+            return False
+        return os.path.exists(png)
+
+    # RSS against sessions: one line per server
+    with open(os.path.join(dat, "rss.dat"), "w") as f:
+        f.write("# sessions " + " ".join(servers) + "  (MiB, '-' = no figure)\n")
+        f.write("0 " + " ".join(fmt_num(first_base(results, s)) for s in servers) + "\n")
+        for n in args.idle_sessions:
+            row = [str(n)]
+            for s in servers:
+                res = results.get((s, f"idle-{n}"))
+                row.append(fmt_num(res["rss_held"] / 2**20) if res and res.get("json") else "-")
+            f.write(" ".join(row) + "\n")
+    png = os.path.join(res_dir, f"rss-{date}.png")
+    if gp("rss.gp", png, datafile=f.name, outfile=png, servers=" ".join(servers)):
+        made.append(("Server RSS against idle sessions", png))
+
+    # Latency and CPU per 1000 messages: one cluster per (chat rate), bars per server
+    with open(os.path.join(dat, "latency.dat"), "w") as f, \
+            open(os.path.join(dat, "cpu.dat"), "w") as g:
+        f.write("# label server p50 p99 p999 (ms)\n")
+        g.write("# label " + " ".join(servers) + " (CPU-s per 1000 delivered)\n")
+        for r in args.chat_rates:
+            tag = f"chat-{args.chat_users}-{r:g}"
+            crow = [f'"{r:g} msg/s"']
+            for s in servers:
+                res = results.get((s, tag))
+                if res and res.get("json"):
+                    lat = res["json"]["results"].get("latency", {})
+                    f.write(f'"{s} {r:g}/s" {fmt_num(lat.get("p50_ms"))} '
+                            f'{fmt_num(lat.get("p99_ms"))} {fmt_num(lat.get("p999_ms"))}\n')
+                    d = res["json"]["results"].get("delivered", 0)
+                    crow.append(fmt_num(1000 * res["cpu_chat"] / d) if d else "-")
+                else:
+                    crow.append("-")
+            g.write(" ".join(crow) + "\n")
+    png = os.path.join(res_dir, f"latency-{date}.png")
+    if gp("latency.gp", png, datafile=f.name, outfile=png):
+        made.append(("Message latency p50 / p99 / p99.9 (log scale)", png))
+    png = os.path.join(res_dir, f"cpu-{date}.png")
+    if gp("cpu.gp", png, datafile=g.name, outfile=png, servers=" ".join(servers)):
+        made.append(("Server CPU-seconds per 1000 delivered messages", png))
+    for _, p in made:
+        shutil.copy(p, os.path.join(res_dir, os.path.basename(p).rsplit("-", 4)[0] + "-latest.png"))
+    return made
+
+
+def first_base(results, s):
+    for (n, tag), r in results.items():
+        if n == s and tag.startswith("idle") and r.get("json"):
+            return r["rss_base"] / 2**20
+    return None
+
+
+def fmt_num(v):
+    return "-" if v is None else f"{v:.4g}"
+
+
+# ---------------------------------------------------------------- main
+
+def ints(s):
+    return [int(x) for x in s.split(",") if x]
+
+
+def floats(s):
+    return [float(x) for x in s.split(",") if x]
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/compare.sh", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--servers", default="xmppd,prosody,ejabberd")
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument("--login-users", type=int)
+    ap.add_argument("--login-rate", type=float)
+    ap.add_argument("--idle-sessions", type=ints, help="comma list, e.g. 1000,5000,10000")
+    ap.add_argument("--idle-duration", type=float)
+    ap.add_argument("--chat-users", type=int)
+    ap.add_argument("--chat-rates", type=floats, help="comma list of offered msg/s")
+    ap.add_argument("--chat-duration", type=float)
+    ap.add_argument("--chat-drain", type=float, default=5)
+    ap.add_argument("--setup-login-rate", type=float, default=500,
+                    help="login rate before idle/chat phases")
+    ap.add_argument("--max-pending", type=int, default=200)
+    ap.add_argument("--login-timeout", type=float, default=120)
+    ap.add_argument("--mech", default="SCRAM-SHA-256")
+    ap.add_argument("--user-format", default="user%d")
+    ap.add_argument("--password-format", default="pass%d")
+    ap.add_argument("--source-ips", default="127.0.0.2-127.0.0.9")
+    ap.add_argument("--source-ips-above", type=int, default=20000,
+                    help="use --source-ips only above this many sessions")
+    ap.add_argument("--gen-threads", type=int, default=0)
+    ap.add_argument("--xmppd-threads", default="auto")
+    ap.add_argument("--xmppd-port", type=int, default=25222)
+    ap.add_argument("--prosody-port", type=int, default=25232)
+    ap.add_argument("--ejabberd-port", type=int, default=25242)
+    ap.add_argument("--ejabberd-dist-port", type=int, default=25249)
+    ap.add_argument("--xmppd", required=True)
+    ap.add_argument("--xmppctl", required=True)
+    ap.add_argument("--xmppload", required=True)
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--bounds", default="")
+    ap.add_argument("--machine", default="")
+    ap.add_argument("--command-line", default="bench/compare.sh")
+    args = ap.parse_args()
+
+    q = args.quick
+    dflt = {"login_users": (200, 1000), "login_rate": (100, 200),
+            "idle_sessions": ([200, 500], [1000, 5000, 10000]), "idle_duration": (5, 10),
+            "chat_users": (100, 1000), "chat_rates": ([500, 2000], [2000, 10000]),
+            "chat_duration": (5, 20)}
+    for k, (qv, fv) in dflt.items():
+        if getattr(args, k) is None:
+            setattr(args, k, qv if q else fv)
+    args.servers = [s for s in args.servers.split(",") if s]
+    for s in args.servers:
+        if s not in SERVERS:
+            ap.error(f"unknown server {s}")
+    args.cert = os.path.join(args.run_dir, "cert/localhost.pem")
+    args.key = os.path.join(args.run_dir, "cert/localhost.key")
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M%S")
+    args.results_run = os.path.join(BENCH, "results", "runs", stamp)
+    os.makedirs(args.results_run, exist_ok=True)
+
+    log(f"compare: servers {','.join(args.servers)}; login {args.login_users}@{args.login_rate:g}/s; "
+        f"idle {args.idle_sessions} for {args.idle_duration:g} s; chat {args.chat_users} users at "
+        f"{args.chat_rates} msg/s for {args.chat_duration:g} s; {args.mech}; TLS via STARTTLS")
+    results, meta = run_all(args)
+    write_report(results, meta, args, {"text": args.bounds, "machine": args.machine})
+
+
+if __name__ == "__main__":
+    main()
