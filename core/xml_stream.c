@@ -19,7 +19,21 @@
  *
  * Handlers: after XML_StopParser expat may still call a few handlers (the
  * end of an empty element, the rest of a character run), so every handler
- * first checks that the stream is still healthy. */
+ * first checks that the stream is still healthy.
+ *
+ * Sleep: between stanzas the parser may be freed (parser == NULL) and later
+ * replaced by a fresh one into which a synthetic start tag is replayed: the
+ * root's qualified name as written on the wire (the end tag must match it
+ * literally) and the root's namespace declarations.  The replay goes straight
+ * to expat with handlers muted (`replaying`), so it neither calls stream_open
+ * nor counts toward any limit.  `fed` and `boundary` stay in the offsets of
+ * the peer's document: `shift` converts the new parser's byte offsets to
+ * them, and line_off/col_off do the same for the positions in error texts.
+ *
+ * What a sleeping stream holds is kept small: the struct, the header node,
+ * and one block `ctx` = "qname\0" then "prefix\0uri\0" per declaration of
+ * the root ("" for the default namespace).  The error text is allocated only
+ * when there is an error. */
 #include "core/xml_stream.h"
 
 #include <expat.h>
@@ -59,18 +73,61 @@ struct xml_stream {
 	unsigned long long boundary;  /* offset just past the last stanza/header */
 
 	struct xml_node *header;      /* root element as reported (attrs only) */
-	/* Namespace declarations of the root, as attributes prefix=URI (the
-	 * default namespace under the name ""): what expat holds between
-	 * stanzas, kept so that a later idle-sleep can replay it. */
-	struct xml_node *ns_ctx;
+	/* The root's name as written ("stream:stream") and its namespace
+	 * declarations: "qname\0" then "prefix\0uri\0" per declaration, the
+	 * default namespace under the prefix "".  That is all expat holds
+	 * between stanzas, and what a wake replays. */
+	char *ctx;
+	size_t ctx_len;
 	struct xml_node *stanza;      /* depth-1 element being built */
 	struct xml_node *cur;         /* innermost open element of it */
-	struct xbuf text;             /* character data not yet added to cur */
+	/* Character data not yet added to cur; while the header's start tag is
+	 * read (depth 0, where there is no text to keep) it gathers the root's
+	 * declarations for ctx instead. */
+	struct xbuf text;
 
-	char err_text[192];
+	/* sleep and wake (see the top of the file) */
+	bool replaying;               /* the wake replay is being parsed */
+	unsigned replay_decls;        /* declarations the replay must bind */
+	long long shift;              /* document offset - expat offset */
+	unsigned long long sleep_line, sleep_col; /* position when put to sleep */
+	unsigned long long line_off;  /* document line - expat line */
+	long long col_off;            /* document column - expat column, on expat's line 1 */
+
+	char *err_text;               /* allocated at the first error */
 };
 
+#define ERR_TEXT_LEN 192
+
+/* Sets the error text (truncated); without memory for it the error's name
+ * stands in. */
+static void set_err_text(struct xml_stream *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void set_err_text(struct xml_stream *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->err_text && !(s->err_text = malloc(ERR_TEXT_LEN)))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->err_text, ERR_TEXT_LEN, fmt, ap);
+	va_end(ap);
+}
+
 static void setup_parser(struct xml_stream *s);
+
+/* Position in the peer's document of expat's line and column (1-based line,
+ * 0-based column, as expat counts). */
+static unsigned long long doc_line(const struct xml_stream *s, XML_Size line)
+{
+	return (unsigned long long)line + s->line_off;
+}
+
+static unsigned long long doc_col(const struct xml_stream *s, XML_Size line, XML_Size col)
+{
+	return line == 1 ? (unsigned long long)((long long)col + s->col_off)
+			 : (unsigned long long)col;
+}
 
 const char *xml_stream_err_name(enum xml_stream_err e)
 {
@@ -93,17 +150,18 @@ static void fail(struct xml_stream *s, enum xml_stream_err e, const char *fmt, .
 static void fail(struct xml_stream *s, enum xml_stream_err e, const char *fmt, ...)
 {
 	va_list ap;
+	char what[ERR_TEXT_LEN];
 
 	if (s->err)
 		return;
 	s->err = e;
 	va_start(ap, fmt);
-	int n = vsnprintf(s->err_text, sizeof(s->err_text), fmt, ap);
+	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(s->err_text))
-		snprintf(s->err_text + n, sizeof(s->err_text) - (size_t)n, " at line %lu column %lu",
-			 (unsigned long)XML_GetCurrentLineNumber(s->parser),
-			 (unsigned long)XML_GetCurrentColumnNumber(s->parser));
+	XML_Size line = XML_GetCurrentLineNumber(s->parser);
+	XML_Size col = XML_GetCurrentColumnNumber(s->parser);
+	set_err_text(s, "%s at line %llu column %llu", what, doc_line(s, line),
+		     doc_col(s, line, col));
 	XML_StopParser(s->parser, XML_FALSE);
 }
 
@@ -115,8 +173,8 @@ static bool healthy(const struct xml_stream *s)
 /* Offset just past the event being reported (a start or end tag). */
 static unsigned long long event_end(const struct xml_stream *s)
 {
-	return (unsigned long long)XML_GetCurrentByteIndex(s->parser) +
-	       (unsigned long long)XML_GetCurrentByteCount(s->parser);
+	return (unsigned long long)((long long)XML_GetCurrentByteIndex(s->parser) +
+				    (long long)XML_GetCurrentByteCount(s->parser) + s->shift);
 }
 
 /* Splits expat's "uri<SEP>local" (or "local") into node storage. */
@@ -160,17 +218,73 @@ static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char
 {
 	struct xml_stream *s = ud;
 
+	if (s->replaying) {
+		/* counted, to catch a binding expat failed to make (below) */
+		s->n_ns_decls++;
+		return;
+	}
 	if (!healthy(s))
 		return;
 	s->n_ns_decls++;
 	if (s->depth != 0)
 		return;
-	if (!s->ns_ctx && !(s->ns_ctx = xml_node_new_elem("ns", ""))) {
+	if (!prefix)
+		prefix = "";
+	if (!uri)
+		uri = "";
+	if (xbuf_append(&s->text, prefix, strlen(prefix) + 1) != XS_OK ||
+	    xbuf_append(&s->text, uri, strlen(uri) + 1) != XS_OK)
 		fail(s, XML_STREAM_NOMEM, "out of memory for the stream header");
-		return;
+}
+
+/* Builds ctx from the root's qualified name as the peer wrote it (the
+ * input context of the start tag event, "<stream:stream ...") and the
+ * declarations gathered in s->text.  A wake must replay that very name: the
+ * closing tag has to match it byte for byte.  Without XML_CONTEXT_BYTES in
+ * expat there is no context and the name stays "" (the stream then cannot
+ * sleep).  False only when out of memory. */
+static bool save_ctx(struct xml_stream *s)
+{
+	int off = 0, size = 0;
+	const char *in = XML_GetInputContext(s->parser, &off, &size);
+	const char *p = "", *q = p;
+
+	if (in && off >= 0 && off < size && in[off] == '<') {
+		const char *end = in + size;
+		p = q = in + off + 1;
+		while (q < end && !strchr(" \t\r\n/>", *q))
+			q++;
+		if (q == end)
+			q = p;
 	}
-	if (xml_node_set_attr(s->ns_ctx, prefix ? prefix : "", uri ? uri : "") != XS_OK)
-		fail(s, XML_STREAM_NOMEM, "out of memory for the stream header");
+	size_t qlen = (size_t)(q - p);
+	s->ctx_len = qlen + 1 + s->text.len;
+	s->ctx = malloc(s->ctx_len);
+	if (!s->ctx)
+		return false;
+	memcpy(s->ctx, p, qlen);
+	s->ctx[qlen] = '\0';
+	if (s->text.len)
+		memcpy(s->ctx + qlen + 1, s->text.data, s->text.len);
+	xbuf_free(&s->text);
+	return true;
+}
+
+/* Iterates over the declarations in ctx: *prefix and *uri of the one at
+ * *pos, which moves on; false at the end. */
+static bool next_decl(const struct xml_stream *s, size_t *pos, const char **prefix,
+		      const char **uri)
+{
+	if (!s->ctx)
+		return false;
+	if (*pos == 0)
+		*pos = strlen(s->ctx) + 1;
+	if (*pos >= s->ctx_len)
+		return false;
+	*prefix = s->ctx + *pos;
+	*uri = *prefix + strlen(*prefix) + 1;
+	*pos = (size_t)(*uri - s->ctx) + strlen(*uri) + 1;
+	return true;
 }
 
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
@@ -180,6 +294,16 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 	size_t n_atts = 0;
 
 	s->n_ns_decls = 0;
+	if (s->replaying) {
+		/* The wake replay: the root is open again, nothing to report.
+		 * Expat 2.5 can fail to allocate the prefix of an xmlns:p
+		 * declaration without saying so (getAttributeId does not check
+		 * that lookup) and then takes it for a plain attribute, leaving
+		 * p unbound: wake checks the depth, so that is a NOMEM there. */
+		if (n_decls == s->replay_decls && !atts[0])
+			s->depth++;
+		return;
+	}
 	if (!healthy(s))
 		return;
 	while (atts[n_atts])
@@ -209,6 +333,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 	case 0:
 		s->header = n;
 		s->boundary = event_end(s);
+		if (!save_ctx(s)) {
+			fail(s, XML_STREAM_NOMEM, "out of memory for the stream header");
+			return;
+		}
 		if (s->cb.stream_open && s->cb.stream_open(s->arg, n))
 			fail(s, XML_STREAM_STOPPED, "stopped by the stream_open callback");
 		return;
@@ -378,24 +506,40 @@ static void clear_doc(struct xml_stream *s)
 {
 	xml_node_free(s->stanza);
 	xml_node_free(s->header);
-	xml_node_free(s->ns_ctx);
 	xbuf_free(&s->text);
-	s->stanza = s->cur = s->header = s->ns_ctx = NULL;
+	free(s->ctx);
+	s->ctx = NULL;
+	s->ctx_len = 0;
+	s->stanza = s->cur = s->header = NULL;
+	s->replaying = false;
+	s->shift = 0;
+	s->sleep_line = s->sleep_col = 0;
+	s->line_off = 0;
+	s->col_off = 0;
 	s->err = XML_STREAM_OK;
 	s->closed = false;
 	s->depth = 0;
 	s->n_ns_decls = 0;
 	s->fed = 0;
 	s->boundary = 0;
-	s->err_text[0] = '\0';
+	free(s->err_text);
+	s->err_text = NULL;
 }
 
 enum xs xml_stream_reset(struct xml_stream *s)
 {
 	clear_doc(s);
-	if (!XML_ParserReset(s->parser, "UTF-8")) {
+	if (!s->parser) {
+		/* asleep (or a previous reset failed): a fresh parser */
+		s->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+		if (!s->parser) {
+			s->err = XML_STREAM_NOMEM;
+			set_err_text(s, "parser creation failed");
+			return XS_NOMEM;
+		}
+	} else if (!XML_ParserReset(s->parser, "UTF-8")) {
 		s->err = XML_STREAM_NOMEM;
-		snprintf(s->err_text, sizeof(s->err_text), "parser reset failed");
+		set_err_text(s, "parser reset failed");
 		return XS_NOMEM;
 	}
 	setup_parser(s);
@@ -407,7 +551,8 @@ void xml_stream_free(struct xml_stream *s)
 	if (!s)
 		return;
 	clear_doc(s);
-	XML_ParserFree(s->parser);
+	if (s->parser)
+		XML_ParserFree(s->parser);
 	free(s);
 }
 
@@ -434,9 +579,10 @@ static enum xml_stream_err parse_failed(struct xml_stream *s)
 		break;
 	}
 	s->err = e;
-	snprintf(s->err_text, sizeof(s->err_text), "%s at line %lu column %lu",
-		 XML_ErrorString(code), (unsigned long)XML_GetErrorLineNumber(s->parser),
-		 (unsigned long)XML_GetErrorColumnNumber(s->parser));
+	XML_Size line = XML_GetErrorLineNumber(s->parser);
+	XML_Size col = XML_GetErrorColumnNumber(s->parser);
+	set_err_text(s, "%s at line %llu column %llu", XML_ErrorString(code), doc_line(s, line),
+		     doc_col(s, line, col));
 	return e;
 }
 
@@ -446,7 +592,12 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 		return s->err;
 	if (s->closed) {
 		s->err = XML_STREAM_CLOSED;
-		snprintf(s->err_text, sizeof(s->err_text), "input after the end of the stream");
+		set_err_text(s, "input after the end of the stream");
+		return s->err;
+	}
+	if (!s->parser && len > 0 && xml_stream_wake(s) != XS_OK) {
+		s->err = XML_STREAM_NOMEM;
+		set_err_text(s, "out of memory waking the parser");
 		return s->err;
 	}
 
@@ -456,8 +607,8 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 			unsigned long long pending = s->fed - s->boundary;
 			if (pending >= s->lim.max_stanza_size) {
 				s->err = XML_STREAM_POLICY_VIOLATION;
-				snprintf(s->err_text, sizeof(s->err_text),
-					 "stanza larger than %zu bytes", s->lim.max_stanza_size);
+				set_err_text(s, "stanza larger than %zu bytes",
+					     s->lim.max_stanza_size);
 				return s->err;
 			}
 			if (n > s->lim.max_stanza_size - pending)
@@ -476,8 +627,13 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 
 const char *xml_stream_default_ns(const struct xml_stream *s)
 {
-	const char *ns = s->ns_ctx ? xml_node_attr(s->ns_ctx, "") : NULL;
-	return ns ? ns : "";
+	const char *prefix, *uri;
+	size_t pos = 0;
+
+	while (next_decl(s, &pos, &prefix, &uri))
+		if (!*prefix)
+			return uri;
+	return "";
 }
 
 const struct xml_node *xml_stream_header(const struct xml_stream *s)
@@ -487,5 +643,155 @@ const struct xml_node *xml_stream_header(const struct xml_stream *s)
 
 const char *xml_stream_err_text(const struct xml_stream *s)
 {
-	return s->err_text;
+	if (s->err_text)
+		return s->err_text;
+	return s->err ? xml_stream_err_name(s->err) : "";
+}
+
+/* ---- sleep and wake ---- */
+
+bool xml_stream_is_asleep(const struct xml_stream *s)
+{
+	/* a parser-less stream without a header is one whose reset failed */
+	return !s->parser && s->header;
+}
+
+enum xs xml_stream_sleep(struct xml_stream *s)
+{
+	if (!s->parser)
+		return s->header ? XS_OK : XS_AGAIN;
+	if (s->err || s->closed || !s->header || !s->ctx || !*s->ctx || s->depth != 1 || s->stanza ||
+	    s->text.len)
+		return XS_AGAIN;
+	/* Outside a handler expat's current position is the first byte it has
+	 * not consumed: anything short of fed is a partial token it buffers
+	 * ("<mess", "&am", a CR waiting for its LF, part of a UTF-8 char). */
+	XML_Index at = XML_GetCurrentByteIndex(s->parser);
+	if (at < 0 || (long long)at + s->shift != (long long)s->fed)
+		return XS_AGAIN;
+	XML_Size line = XML_GetCurrentLineNumber(s->parser);
+	XML_Size col = XML_GetCurrentColumnNumber(s->parser);
+	s->sleep_line = doc_line(s, line);
+	s->sleep_col = doc_col(s, line, col);
+	XML_ParserFree(s->parser);
+	s->parser = NULL;
+	xbuf_free(&s->text);
+	return XS_OK;
+}
+
+/* "<stream:stream xmlns='jabber:client' xmlns:stream='...' ...>": the
+ * root's name as written and its namespace declarations, nothing else. */
+static enum xs build_replay(struct xml_stream *s, struct xbuf *b)
+{
+	const char *prefix, *uri;
+	size_t pos = 0;
+
+	size_t n = 0;
+	while (next_decl(s, &pos, &prefix, &uri))
+		n++;
+	pos = 0;
+	/* one allocation unless a URI needs escaping: ctx's NULs become the
+	 * quotes and such, plus " xmlns:" and "='" per declaration */
+	if (xbuf_reserve(b, s->ctx_len + 2 + 10 * n) != XS_OK ||
+	    xbuf_append_str(b, "<") != XS_OK || xbuf_append_str(b, s->ctx) != XS_OK)
+		return XS_NOMEM;
+	s->replay_decls = 0;
+	while (next_decl(s, &pos, &prefix, &uri)) {
+		if (xbuf_append_str(b, *prefix ? " xmlns:" : " xmlns") != XS_OK ||
+		    xbuf_append_str(b, prefix) != XS_OK || xbuf_append_str(b, "='") != XS_OK ||
+		    xbuf_append_escaped_attr(b, uri, strlen(uri)) != XS_OK ||
+		    xbuf_append_str(b, "'") != XS_OK)
+			return XS_NOMEM;
+		s->replay_decls++;
+	}
+	return xbuf_append_str(b, ">");
+}
+
+enum xs xml_stream_wake(struct xml_stream *s)
+{
+	struct xbuf replay = { 0 };
+
+	if (s->parser)
+		return XS_OK;
+	if (s->header && build_replay(s, &replay) != XS_OK) {
+		xbuf_free(&replay);
+		return XS_NOMEM;
+	}
+	XML_Parser p = XML_ParserCreateNS("UTF-8", NS_SEP);
+	if (!p) {
+		xbuf_free(&replay);
+		return XS_NOMEM;
+	}
+	s->parser = p;
+	setup_parser(s);
+	if (!s->header)
+		return XS_OK;  /* only after a failed reset: a fresh document */
+
+	s->replaying = true;
+	s->depth = 0;
+	s->n_ns_decls = 0;  /* a failed replay may have left a count */
+	enum XML_Status st = XML_Parse(p, replay.data, (int)replay.len, XML_FALSE);
+	s->replaying = false;
+	if (st != XML_STATUS_OK || s->depth != 1 ||
+	    XML_GetCurrentByteIndex(p) != (XML_Index)replay.len) {
+		/* out of memory inside expat; the stream stays asleep */
+		XML_ParserFree(p);
+		s->parser = NULL;
+		s->depth = 1;
+		xbuf_free(&replay);
+		return XS_NOMEM;
+	}
+	/* expat's offsets now count the replay; the peer's do not */
+	s->shift = (long long)s->fed - (long long)replay.len;
+	s->line_off = s->sleep_line - 1;
+	s->col_off = (long long)s->sleep_col - (long long)XML_GetCurrentColumnNumber(p);
+	xbuf_free(&replay);
+	return XS_OK;
+}
+
+/* A glibc malloc chunk on 64-bit: 8 bytes of header, 16-byte granules,
+ * 32 bytes at least. */
+static size_t blk(size_t n)
+{
+	n = (n + 8 + 15) & ~(size_t)15;
+	return n < 32 ? 32 : n;
+}
+
+static size_t tree_mem(const struct xml_node *root)
+{
+	size_t total = 0;
+
+	for (const struct xml_node *n = root; n;) {
+		if (n->type == XML_NODE_TEXT) {
+			total += blk(sizeof(*n) + n->text_len + 1);
+		} else {
+			total += blk(sizeof(*n) + strlen(n->name) + strlen(n->ns) + 2);
+			if (n->n_attrs) {
+				size_t cap = 4;
+				while (cap < n->n_attrs)
+					cap *= 2;
+				total += blk(cap * sizeof(struct xml_attr));
+			}
+			for (size_t i = 0; i < n->n_attrs; i++) {
+				const struct xml_attr *a = &n->attrs[i];
+				total += blk(strlen(a->name) + strlen(a->value) +
+					     (a->ns ? strlen(a->ns) : 0) + 3);
+			}
+		}
+		if (n->first_child) {
+			n = n->first_child;
+			continue;
+		}
+		while (n != root && !n->next)
+			n = n->parent;
+		n = n == root ? NULL : n->next;
+	}
+	return total;
+}
+
+size_t xml_stream_mem_usage(const struct xml_stream *s)
+{
+	return blk(sizeof(*s)) + tree_mem(s->header) + tree_mem(s->stanza) +
+	       (s->ctx ? blk(s->ctx_len) : 0) + (s->text.cap ? blk(s->text.cap) : 0) +
+	       (s->err_text ? blk(ERR_TEXT_LEN) : 0);
 }

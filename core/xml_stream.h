@@ -17,6 +17,7 @@
 #ifndef XMPPD_XML_STREAM_H
 #define XMPPD_XML_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/status.h"
@@ -75,5 +76,37 @@ const struct xml_node *xml_stream_header(const struct xml_stream *s);
 const char *xml_stream_err_text(const struct xml_stream *s);
 const char *xml_stream_err_name(enum xml_stream_err e);
 void xml_stream_free(struct xml_stream *s);
+
+/* ---- idle sleep ----
+ *
+ * An expat parser at depth 1 costs about 11 KB although all it carries
+ * between stanzas is the namespace context of the stream header.  An idle
+ * connection can free it and have a fresh one rebuilt on demand.
+ *
+ * Sleep: only at depth 1 between stanzas (no partial stanza, text or token
+ * buffered, not even a trailing CR; no error; header seen; stream not
+ * closed).  Frees the expat parser and every buffer; keeps the header node,
+ * the header's namespace declarations (default namespace and every prefix,
+ * e.g. xmlns:db on an s2s stream) and the root's qualified name.  XS_OK
+ * (also when already asleep), or XS_AGAIN when not at a clean boundary: the
+ * parser stays as it is and the caller may try again later. */
+enum xs xml_stream_sleep(struct xml_stream *s);
+bool xml_stream_is_asleep(const struct xml_stream *s);
+/* Wake: a fresh expat parser into which a start tag carrying the saved
+ * header's name and namespace declarations is replayed, without calling
+ * stream_open again.  Limits, callbacks, byte accounting (the replay does not
+ * count; bytes fed since the last stanza before the sleep still do) and the
+ * line and column numbers in error texts continue as if the parser had never
+ * slept.  XS_OK (also when awake) or XS_NOMEM (the stream then stays asleep
+ * and intact).  xml_stream_feed() on a sleeping parser wakes it implicitly;
+ * a failure to wake there is a sticky XML_STREAM_NOMEM.  xml_stream_reset()
+ * works asleep too and leaves the stream awake, as new. */
+enum xs xml_stream_wake(struct xml_stream *s);
+/* Bytes the stream holds outside expat: the struct, the header, the
+ * namespace context, a stanza under construction and its text buffer,
+ * counted with glibc's 64-bit block overhead; approximate.  Expat's own
+ * memory (about 3.4 KB fresh, 11 KB at depth 1, more after large tokens) is
+ * not included; asleep there is none. */
+size_t xml_stream_mem_usage(const struct xml_stream *s);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,80 @@ void conn_preauth_remove(struct mux_conn *c)
 	c->on_preauth = false;
 }
 
+static size_t bottom_pending(const struct mux_conn *c)
+{
+	return c->n_tls ? tls_sess_out_pending(c->tls[0]) : c->plain_out.len;
+}
+
+void conn_idle_remove(struct mux_conn *c)
+{
+	struct mux *m = c->mux;
+	if (!c->on_idle)
+		return;
+	if (c->idle_prev)
+		c->idle_prev->idle_next = c->idle_next;
+	else
+		m->idle_head = c->idle_next;
+	if (c->idle_next)
+		c->idle_next->idle_prev = c->idle_prev;
+	else
+		m->idle_tail = c->idle_prev;
+	c->idle_prev = c->idle_next = NULL;
+	c->on_idle = false;
+}
+
+/* Traffic on a bound session: it goes to the young end of the idle list.
+ * A sleeping session has already been woken by the TLS and XML layers (every
+ * call on them wakes implicitly); here it only rejoins the list. */
+void conn_touch(struct mux_conn *c)
+{
+	struct mux *m = c->mux;
+	if (c->state != CONN_BOUND || c->dead || !m->cfg->idle_sleep_s)
+		return;
+	if (c->asleep) {
+		c->asleep = false;
+		m->n_woken++;
+	}
+	c->last_active_ms = mux_now_ms();
+	if (c->on_idle && m->idle_tail == c)
+		return;
+	conn_idle_remove(c);
+	c->idle_prev = m->idle_tail;
+	if (m->idle_tail)
+		m->idle_tail->idle_next = c;
+	else
+		m->idle_head = c;
+	m->idle_tail = c;
+	c->on_idle = true;
+}
+
+/* Puts an idle session to sleep: the XML parser is freed (the stream header
+ * is kept for replay) and each TLS layer exported to a few hundred bytes.
+ * Returns false if something is still in flight; the caller retries later. */
+static bool conn_sleep(struct mux_conn *c)
+{
+	if (c->closing || c->in_parser || bottom_pending(c))
+		return false;
+	for (unsigned i = 0; i < c->n_tls; i++)
+		if (tls_sess_has_pending(c->tls[i]) || tls_sess_out_pending(c->tls[i]))
+			return false;
+	if (xml_stream_sleep(c->xml) != XS_OK)
+		return false;
+	for (unsigned i = c->n_tls; i-- > 0;) {
+		enum xs st = tls_sess_sleep(c->tls[i]);
+		if (st != XS_OK) {
+			/* XS_INVAL: this wolfSSL build cannot export sessions; the
+			 * parser alone sleeps */
+			if (st != XS_INVAL)
+				return false;
+		}
+	}
+	c->asleep = true;
+	c->mux->n_slept++;
+	LOG_DEBUG("c%u.%llu: idle, asleep", c->mux->idx, (unsigned long long)c->id);
+	return true;
+}
+
 void conn_delay_insert(struct mux_conn *c, uint64_t deadline_ms)
 {
 	struct mux_conn **pp = &c->mux->dl_head;
@@ -209,11 +284,6 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 		 c->peer, lst->name);
 }
 
-static size_t bottom_pending(const struct mux_conn *c)
-{
-	return c->n_tls ? tls_sess_out_pending(c->tls[0]) : c->plain_out.len;
-}
-
 static void set_epollout(struct mux_conn *c, bool on)
 {
 	if (c->epollout == on || c->dead)
@@ -298,6 +368,7 @@ void conn_send(struct mux_conn *c, const char *data, size_t len)
 {
 	if (c->dead || !len)
 		return;
+	conn_touch(c);
 	if (c->n_tls == 0) {
 		if (xbuf_append(&c->plain_out, data, len) != XS_OK) {
 			conn_close(c, "out of memory");
@@ -425,6 +496,7 @@ static void on_readable(struct mux_conn *c)
 		if (n > 0) {
 			if (c->closing)
 				continue; /* draining: input is ignored */
+			conn_touch(c);
 			layer_input(c, 0, buf, (size_t)n);
 			if ((size_t)n < sizeof(buf))
 				return;
@@ -478,6 +550,7 @@ void conn_close(struct mux_conn *c, const char *why)
 	}
 	conn_preauth_remove(c);
 	delay_remove(c);
+	conn_idle_remove(c);
 	session_conn_cleanup(c);
 	c->dead_next = m->dead_head;
 	m->dead_head = c;
@@ -525,6 +598,21 @@ void mux_timers(struct mux *m)
 			stream_error(c, "connection-timeout", NULL);
 		}
 	}
+	uint64_t idle_ms = (uint64_t)m->cfg->idle_sleep_s * 1000;
+	uint64_t slept_before = m->n_slept;
+	while (idle_ms && m->idle_head && m->idle_head->last_active_ms + idle_ms <= now) {
+		struct mux_conn *c = m->idle_head;
+		conn_idle_remove(c);
+		if (!conn_sleep(c)) {
+			/* busy after all: look again after another idle period */
+			c->asleep = false;
+			conn_touch(c);
+		}
+	}
+	/* Freed parsers and TLS objects are small chunks scattered over the
+	 * heap; glibc returns such pages to the kernel only when asked. */
+	if (m->n_slept != slept_before)
+		malloc_trim(0);
 	while (m->dl_head && m->dl_head->delay_deadline_ms <= now) {
 		struct mux_conn *c = m->dl_head;
 		m->dl_head = c->dl_next;
@@ -545,6 +633,11 @@ int mux_next_timeout_ms(struct mux *m)
 		next = m->pa_head->preauth_deadline_ms;
 	if (m->dl_head && m->dl_head->delay_deadline_ms < next)
 		next = m->dl_head->delay_deadline_ms;
+	if (m->cfg->idle_sleep_s && m->idle_head) {
+		uint64_t t = m->idle_head->last_active_ms + (uint64_t)m->cfg->idle_sleep_s * 1000;
+		if (t < next)
+			next = t;
+	}
 	if (next == UINT64_MAX)
 		return -1;
 	uint64_t now = mux_now_ms();

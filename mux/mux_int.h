@@ -98,6 +98,12 @@ struct mux_conn {
 	uint64_t delay_deadline_ms;
 	int delayed_cond;
 
+	/* idle list (LRU by last traffic) of bound sessions that are awake */
+	struct mux_conn *idle_prev, *idle_next;
+	bool on_idle;
+	bool asleep;                 /* TLS state exported, parser freed */
+	uint64_t last_active_ms;
+
 	struct mux_conn *dead_next;
 };
 
@@ -130,6 +136,8 @@ struct mux {
 	uint64_t conn_counter;
 
 	struct mux_conn *pa_head, *pa_tail;
+	struct mux_conn *idle_head, *idle_tail; /* oldest traffic first */
+	uint64_t n_slept, n_woken;
 	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
 	struct mux_conn *dead_head;
 	struct hmap auth_fails;         /* peer ip -> struct auth_fail_rec */
@@ -171,6 +179,8 @@ struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
 struct sess_handle conn_handle(const struct mux_conn *c);
 void conn_preauth_remove(struct mux_conn *c);
 void conn_request_restart(struct mux_conn *c);
+void conn_touch(struct mux_conn *c);
+void conn_idle_remove(struct mux_conn *c);
 void conn_delay_insert(struct mux_conn *c, uint64_t deadline_ms);
 void mux_reap(struct mux *m);
 void mux_timers(struct mux *m);

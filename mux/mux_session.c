@@ -121,6 +121,7 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	free(c->bind_id);
 	c->bind_id = NULL;
 	c->state = CONN_BOUND;
+	conn_touch(c);
 	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->full_jid);
 	/* stanzas pipelined behind the bind request */
 	struct xml_node *el = c->held_first;

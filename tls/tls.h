@@ -16,7 +16,8 @@
  * - tls_sess_read returns at most one record's plaintext per call and may
  *   keep decrypted bytes back when buf is small: call it until XS_AGAIN.
  * - Both buffers are freed as soon as they are empty, so an idle session
- *   holds no buffer memory (tls_sess_mem_usage() == 0).
+ *   holds no buffer memory (tls_sess_mem_usage() == 0); an idle session
+ *   can also be put to sleep (tls_sess_sleep), giving up its WOLFSSL.
  * - A session belongs to one thread; a tls_ctx_set is shared read-only
  *   between threads and reference counted, so a SIGHUP reload can publish a
  *   new set while sessions made from the old one live on.
@@ -73,7 +74,8 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts,
 void tls_sess_free(struct tls_sess *sess);
 
 /* Appends received ciphertext (copied).  XS_LIMIT if more than
- * TLS_IN_MAX bytes would be waiting undecrypted. */
+ * TLS_IN_MAX bytes would be waiting undecrypted.  Wakes a sleeping session
+ * first, so it can also say what tls_sess_wake says (XS_NOMEM, XS_TLS). */
 #define TLS_IN_MAX (256u * 1024u)
 enum xs tls_sess_feed(struct tls_sess *sess, const void *cipher, size_t len);
 
@@ -112,7 +114,40 @@ bool tls_sess_is_server(const struct tls_sess *sess);
 #define TLS_EXPORTER_LEN 32
 enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN]);
 
-/* Bytes held in this layer's own ciphertext buffers (not wolfSSL's). */
+/* Sleep and wake (DESIGN.md, "Memory per connection").
+ *
+ * tls_sess_sleep: only when the handshake is done and the session is idle
+ * (nothing in either buffer, no decrypted bytes waiting, no part of a
+ * record handed to wolfSSL).  Exports the record-layer state (sequence
+ * numbers, traffic keys and IVs of both directions, suite, version) with
+ * wolfSSL_tls_export into a small heap blob (~300 bytes) kept in the
+ * session and frees the WOLFSSL, which wipes its keys; the blob is wiped
+ * when it is freed (wake or tls_sess_free).  XS_OK (also when already
+ * asleep); XS_AGAIN if not idle; XS_INVAL if not established, failed, or
+ * this wolfSSL build cannot export (Debian's system libwolfssl);
+ * XS_NOMEM.  On every non-OK return the session is untouched and usable.
+ *
+ * tls_sess_wake: a new WOLFSSL from the same context (the SNI host's, or
+ * the client's own), imports the blob, wipes and frees it.  XS_OK (also
+ * when not asleep); XS_NOMEM leaves the session asleep (retry later);
+ * XS_TLS if the import fails, which kills the session.
+ *
+ * Callers need not wake explicitly: feed, read, write and shutdown wake
+ * a sleeping session first (so the first feed wakes it).  The facts kept
+ * in the session itself (handshake_done, version, sni, alpn, exporter,
+ * is_server, error, out_pending, has_pending) answer without waking.
+ *
+ * Limits: the export carries the record layer only.  TLS 1.3 traffic
+ * secrets are not in it, so a KeyUpdate received after a wake derives
+ * wrong keys and the session fails (XS_TLS) at the next record; wolfSSL
+ * never sends one of its own accord.  TLS 1.2 sessions sleep as well
+ * (renegotiation is not enabled, so nothing else is needed). */
+enum xs tls_sess_sleep(struct tls_sess *sess);
+enum xs tls_sess_wake(struct tls_sess *sess);
+bool tls_sess_is_asleep(const struct tls_sess *sess);
+
+/* Bytes held in this layer's own buffers (not wolfSSL's): the ciphertext
+ * buffers, plus the exported state while asleep. */
 size_t tls_sess_mem_usage(const struct tls_sess *sess);
 
 /* RFC 6125 DNS-ID match (tls_cert.c): case-insensitive, "*" only as the

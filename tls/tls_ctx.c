@@ -15,7 +15,10 @@
  * the files of tls/ (tls_int.h). */
 #include "tls/tls_int.h"
 
+#include <wolfssl/wolfcrypt/memory.h>
+
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -81,9 +84,66 @@ int tls_version_to_wolfssl(int version)
 	return -1;
 }
 
+/* wolfSSL zeroes its raw keys and secrets when a session ends, but
+ * 5.5's wc_AesFree leaves the expanded AES key schedule (whose first round
+ * key is the key) in freed memory.  Sessions end often: every sleep
+ * (tls_sess_sleep) frees a WOLFSSL.  So every block wolfSSL frees is wiped
+ * first; wolfSSL's frees are few per session and mostly small. */
+#if !defined(WOLFSSL_STATIC_MEMORY) && !defined(WOLFSSL_DEBUG_MEMORY) && \
+	!defined(WOLFSSL_NO_MALLOC)
+#define TLS_WIPING_ALLOCATOR 1
+
+static void *tls_wipe_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void tls_wipe_free(void *p)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* realloc could move the block and free the old one unwiped. */
+static void *tls_wipe_realloc(void *p, size_t n)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL)
+		return malloc(n);
+	old = malloc_usable_size(p);
+	if (n <= old)
+		return p;
+	q = malloc(n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, old);
+	tls_wipe_free(p);
+	return q;
+}
+#endif
+
 enum xs tls_global_init(void)
 {
-	int rc = wolfSSL_Init();
+	int rc;
+
+#ifdef TLS_WIPING_ALLOCATOR
+	{
+		wolfSSL_Malloc_cb mf = NULL;
+		wolfSSL_Free_cb ff = NULL;
+		wolfSSL_Realloc_cb rf = NULL;
+
+		/* Only where nobody (a test's counting hooks) chose others. */
+		wolfSSL_GetAllocators(&mf, &ff, &rf);
+		if (mf == NULL && ff == NULL && rf == NULL &&
+		    wolfSSL_SetAllocators(tls_wipe_malloc, tls_wipe_free, tls_wipe_realloc) != 0)
+			LOG_WARN("tls: cannot install the wiping allocator");
+	}
+#endif
+	rc = wolfSSL_Init();
 
 	if (rc != WOLFSSL_SUCCESS) {
 		LOG_ERR("tls: wolfSSL_Init failed (%d)", rc);

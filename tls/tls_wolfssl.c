@@ -16,6 +16,16 @@
  * computed once at the end of a TLS 1.3 handshake and kept (32 bytes)
  * instead of wolfSSL's ~300-byte handshake arrays.
  *
+ * Sleep: an idle established session can give up its WOLFSSL (~3.5 KB of
+ * wolfSSL heap) for the ~300-byte state that wolfSSL_tls_export writes
+ * (sequence numbers, traffic keys and IVs, cipher suite, version, flags).
+ * Waking makes a new WOLFSSL from the same context and imports the state.
+ * Sleeping is only safe when wolfSSL holds no input of a record it has not
+ * finished: the receive callback therefore hands wolfSSL at most the rest
+ * of the current record per call and tracks where record boundaries fall
+ * (rx_hdr/rx_body_left), so "between records" is something we know rather
+ * than something wolfSSL would have to tell us (it has no API for it).
+ *
  * Errors: the first failure makes the session dead (every later call
  * returns XS_TLS); its text is logged at INFO (a peer's failure is not our
  * error) and kept for tls_sess_error(). */
@@ -47,13 +57,20 @@ struct tls_buf {
 };
 
 struct tls_sess {
-	WOLFSSL *ssl;             /* server: NULL until the ClientHello is in */
+	WOLFSSL *ssl;             /* server: NULL until the ClientHello is in;
+				   * NULL while asleep */
 	struct tls_ctx_set *set;  /* server: our reference */
+	WOLFSSL_CTX *cctx;        /* client: our reference on its private context */
+	uint8_t *blob;            /* asleep: wolfSSL_tls_export state, else NULL */
 	struct tls_buf in;        /* ciphertext from the peer */
 	struct tls_buf out;       /* ciphertext for the peer */
 	char *sni;                /* server: requested name, lower case */
 	char *alpn;               /* before: what we offer/accept; after: negotiated or NULL */
 	char *err;                /* first failure, NULL if none */
+	uint32_t rx_body_left;    /* record bytes still to hand to wolfSSL */
+	uint16_t blob_len;
+	uint8_t rx_hdr[5];        /* header of the record being handed over */
+	uint8_t rx_hdr_len;       /* 0: at a record boundary */
 	uint8_t exporter[TLS_EXPORTER_LEN];
 	uint8_t version;          /* 12, 13; 0 until done */
 	bool is_server;
@@ -111,16 +128,42 @@ static void tls_buf_consume(struct tls_buf *b, size_t n)
 
 /* ---- wolfSSL I/O callbacks ---- */
 
+/* Hands wolfSSL at most the rest of the current record (a header, then
+ * its body), so that whatever wolfSSL holds unprocessed is part of one
+ * record and rx_hdr_len != 0 says exactly when it holds part of one.
+ * wolfSSL 5.5 asks for no more than that anyway; the cap keeps the
+ * bookkeeping true for a build that reads ahead.  If the stream is not
+ * TLS records at all the framing is wrong, but every call still returns
+ * at least one byte when there is one, so nothing stalls. */
 static int tls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
 	struct tls_sess *sess = arg;
-	size_t n;
+	const uint8_t *src;
+	size_t n, lim;
 
 	(void)ssl;
 	if (sess->in.len == 0)
 		return WOLFSSL_CBIO_ERR_WANT_READ;
+	lim = sess->rx_hdr_len < sizeof(sess->rx_hdr) ?
+	      sizeof(sess->rx_hdr) - sess->rx_hdr_len : sess->rx_body_left;
 	n = sess->in.len < (size_t)sz ? sess->in.len : (size_t)sz;
-	memcpy(buf, sess->in.data + sess->in.off, n);
+	if (n > lim)
+		n = lim;
+	src = sess->in.data + sess->in.off;
+	memcpy(buf, src, n);
+	if (sess->rx_hdr_len < sizeof(sess->rx_hdr)) {
+		memcpy(sess->rx_hdr + sess->rx_hdr_len, src, n);
+		sess->rx_hdr_len = (uint8_t)(sess->rx_hdr_len + n);
+		if (sess->rx_hdr_len == sizeof(sess->rx_hdr)) {
+			sess->rx_body_left = (uint32_t)sess->rx_hdr[3] << 8 | sess->rx_hdr[4];
+			if (sess->rx_body_left == 0)
+				sess->rx_hdr_len = 0;
+		}
+	} else {
+		sess->rx_body_left -= (uint32_t)n;
+		if (sess->rx_body_left == 0)
+			sess->rx_hdr_len = 0;
+	}
 	tls_buf_consume(&sess->in, n);
 	return (int)n;
 }
@@ -190,12 +233,17 @@ static enum xs tls_sess_wolf_status(struct tls_sess *sess, int rc, const char *w
 
 /* ---- set-up ---- */
 
-static void tls_sess_attach_io(struct tls_sess *sess)
+static void tls_sess_attach_io(struct tls_sess *sess, WOLFSSL *ssl)
 {
-	wolfSSL_SSLSetIORecv(sess->ssl, tls_io_recv);
-	wolfSSL_SSLSetIOSend(sess->ssl, tls_io_send);
-	wolfSSL_SetIOReadCtx(sess->ssl, sess);
-	wolfSSL_SetIOWriteCtx(sess->ssl, sess);
+	wolfSSL_SSLSetIORecv(ssl, tls_io_recv);
+	wolfSSL_SSLSetIOSend(ssl, tls_io_send);
+	wolfSSL_SetIOReadCtx(ssl, sess);
+	wolfSSL_SetIOWriteCtx(ssl, sess);
+}
+
+static void tls_sess_attach(struct tls_sess *sess)
+{
+	tls_sess_attach_io(sess, sess->ssl);
 	/* The exporter secret is derived only while the handshake arrays are
 	 * kept; we drop them as soon as the value is computed. */
 	wolfSSL_KeepArrays(sess->ssl);
@@ -292,7 +340,7 @@ static enum xs tls_sess_start_server(struct tls_sess *sess)
 	sess->ssl = wolfSSL_new(wctx);
 	if (sess->ssl == NULL)
 		return tls_sess_fail(sess, "setup", "out of memory");
-	tls_sess_attach_io(sess);
+	tls_sess_attach(sess);
 	if (sess->alpn != NULL && !tls_use_alpn(sess->ssl, sess->alpn))
 		return tls_sess_fail(sess, "setup", "cannot set ALPN \"%s\"", sess->alpn);
 	LOG_DEBUG("tls: ClientHello for %s", sess->sni ? sess->sni : "(no SNI)");
@@ -349,7 +397,7 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *e
 		tls_set_err(err, errlen, "tls client: out of memory");
 		goto out_free_sess;
 	}
-	tls_sess_attach_io(sess);
+	tls_sess_attach(sess);
 	if (opts->server_name != NULL) {
 		size_t n = strlen(opts->server_name);
 
@@ -375,7 +423,9 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *e
 			goto out_free_sess;
 		}
 	}
-	wolfSSL_CTX_free(wctx);
+	/* Kept (not just left to the WOLFSSL's reference) so that a client
+	 * session can sleep and wake with a new WOLFSSL. */
+	sess->cctx = wctx;
 	return sess;
 
 out_free_sess:
@@ -387,12 +437,141 @@ out_free_ctx:
 	return NULL;
 }
 
+/* ---- sleep ---- */
+
+static void tls_sess_blob_free(struct tls_sess *sess)
+{
+	if (sess->blob == NULL)
+		return;
+	/* Traffic keys and IVs of both directions. */
+	explicit_bzero(sess->blob, sess->blob_len);
+	free(sess->blob);
+	sess->blob = NULL;
+	sess->blob_len = 0;
+}
+
+bool tls_sess_is_asleep(const struct tls_sess *sess)
+{
+	return sess->blob != NULL;
+}
+
+#ifdef WOLFSSL_SESSION_EXPORT
+
+/* Larger than wolfSSL 5.5's TLS export (~300 bytes with AES state); the
+ * size query below keeps us honest if a later version grows it. */
+#define TLS_SLEEP_MAX 1024u
+
+enum xs tls_sess_sleep(struct tls_sess *sess)
+{
+	uint8_t tmp[TLS_SLEEP_MAX];
+	unsigned int len = 0;
+	uint8_t *blob;
+	int rc;
+
+	if (sess->blob != NULL)
+		return XS_OK;
+	if (sess->failed || !sess->done || sess->ssl == NULL)
+		return XS_INVAL;
+	/* Idle means: nothing of ours buffered either way, no decrypted
+	 * bytes inside wolfSSL and no part of a record handed to it. */
+	if (sess->in.len != 0 || sess->out.len != 0 || sess->rx_hdr_len != 0 ||
+	    wolfSSL_pending(sess->ssl) > 0)
+		return XS_AGAIN;
+	if (wolfSSL_tls_export(sess->ssl, NULL, &len) != LENGTH_ONLY_E || len == 0 ||
+	    len > sizeof(tmp))
+		return XS_INVAL;
+	len = sizeof(tmp);
+	rc = wolfSSL_tls_export(sess->ssl, tmp, &len);
+	if (rc <= 0 || len == 0 || len > sizeof(tmp) || len > UINT16_MAX) {
+		explicit_bzero(tmp, sizeof(tmp));
+		return XS_INVAL;
+	}
+	blob = malloc(len);
+	if (blob == NULL) {
+		explicit_bzero(tmp, sizeof(tmp));
+		return XS_NOMEM;
+	}
+	memcpy(blob, tmp, len);
+	explicit_bzero(tmp, sizeof(tmp));
+	sess->blob = blob;
+	sess->blob_len = (uint16_t)len;
+	/* wolfSSL_free zeroes the keys and TLS 1.3 secrets it holds. */
+	wolfSSL_free(sess->ssl);
+	sess->ssl = NULL;
+	return XS_OK;
+}
+
+enum xs tls_sess_wake(struct tls_sess *sess)
+{
+	WOLFSSL_CTX *wctx;
+	WOLFSSL *ssl;
+	char text[160];
+	int rc;
+
+	if (sess->blob == NULL)
+		return sess->failed ? XS_TLS : XS_OK;
+	/* The same host's context as before: the set is ours and the name
+	 * did not change.  A client's private context is kept for this. */
+	wctx = sess->is_server ? tls_ctx_set_pick(sess->set, sess->sni) : sess->cctx;
+	ssl = wolfSSL_new(wctx);
+	if (ssl == NULL)
+		return XS_NOMEM;  /* still asleep; the caller may retry */
+	/* The import checks the protocol version against the object's, which
+	 * starts at the method's highest. */
+	if (sess->version == 12 && wolfSSL_SetVersion(ssl, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+		wolfSSL_free(ssl);
+		tls_sess_blob_free(sess);
+		return tls_sess_fail(sess, "wake", "cannot set TLS 1.2");
+	}
+	rc = wolfSSL_tls_import(ssl, sess->blob, sess->blob_len);
+	tls_sess_blob_free(sess);
+	if (rc <= 0) {
+		wolfSSL_free(ssl);
+		tls_wolfssl_strerror(rc, text, sizeof(text));
+		return tls_sess_fail(sess, "wake", "session import: %s", text);
+	}
+	/* After the import: its peer-info part ends in wolfSSL_set_fd(),
+	 * which points the I/O contexts at the object's own fd fields. */
+	tls_sess_attach_io(sess, ssl);
+	/* A handshake would have dropped these (handshake hashes, suites,
+	 * arrays, for TLS 1.3 the RNG); the import does not, so without this
+	 * a woken session would hold more than it did before sleeping. */
+	wolfSSL_FreeHandshakeResources(ssl);
+	sess->ssl = ssl;
+	return XS_OK;
+}
+
+#else /* !WOLFSSL_SESSION_EXPORT */
+
+/* This wolfSSL (Debian's binary build) has no session export: sessions
+ * stay awake, callers treat XS_INVAL as "not supported". */
+enum xs tls_sess_sleep(struct tls_sess *sess)
+{
+	(void)sess;
+	return XS_INVAL;
+}
+
+enum xs tls_sess_wake(struct tls_sess *sess)
+{
+	return sess->failed ? XS_TLS : XS_OK;
+}
+
+#endif
+
+static inline enum xs tls_sess_awake(struct tls_sess *sess)
+{
+	return sess->blob == NULL ? XS_OK : tls_sess_wake(sess);
+}
+
 void tls_sess_free(struct tls_sess *sess)
 {
 	if (sess == NULL)
 		return;
 	/* wolfSSL_free zeroes the session's keys itself. */
 	wolfSSL_free(sess->ssl);
+	if (sess->cctx != NULL)
+		wolfSSL_CTX_free(sess->cctx);
+	tls_sess_blob_free(sess);
 	tls_ctx_set_unref(sess->set);
 	tls_buf_release(&sess->in);
 	tls_buf_release(&sess->out);
@@ -478,6 +657,10 @@ bool tls_sess_handshake_done(const struct tls_sess *sess)
 
 enum xs tls_sess_feed(struct tls_sess *sess, const void *cipher, size_t len)
 {
+	enum xs st = tls_sess_awake(sess);
+
+	if (st != XS_OK)
+		return st;
 	if (sess->in.len + len > TLS_IN_MAX)
 		return XS_LIMIT;
 	return tls_buf_append(&sess->in, cipher, len);
@@ -489,6 +672,9 @@ enum xs tls_sess_read(struct tls_sess *sess, void *buf, size_t cap, size_t *nrea
 	int rc;
 
 	*nread = 0;
+	st = tls_sess_awake(sess);
+	if (st != XS_OK)
+		return st;
 	if (!sess->done) {
 		st = tls_sess_handshake(sess);
 		if (st != XS_OK)
@@ -521,6 +707,9 @@ enum xs tls_sess_write(struct tls_sess *sess, const void *buf, size_t len, size_
 	int rc;
 
 	*nwritten = 0;
+	st = tls_sess_awake(sess);
+	if (st != XS_OK)
+		return st;
 	if (!sess->done) {
 		st = tls_sess_handshake(sess);
 		if (st != XS_OK)
@@ -564,8 +753,11 @@ void tls_sess_out_consume(struct tls_sess *sess, size_t n)
 
 enum xs tls_sess_shutdown(struct tls_sess *sess)
 {
+	enum xs st = tls_sess_awake(sess);
 	int rc;
 
+	if (st != XS_OK)
+		return st;
 	if (sess->ssl == NULL || !sess->done)
 		return XS_INVAL;
 	rc = wolfSSL_shutdown(sess->ssl);
@@ -613,5 +805,5 @@ enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN])
 
 size_t tls_sess_mem_usage(const struct tls_sess *sess)
 {
-	return sess->in.cap + sess->out.cap;
+	return sess->in.cap + sess->out.cap + sess->blob_len;
 }

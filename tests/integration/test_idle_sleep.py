@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""Idle sessions go to sleep and wake up (issue 3, memory target):
+
+500 TLS sessions (half STARTTLS, half direct TLS) log in, then stay silent
+past [limits] idle_sleep.  The server must put every one to sleep (TLS state
+exported, XML parser freed), its RSS must drop by a real amount per session,
+and then every session exchanges a message with a partner: the first bytes
+from a sleeping client, and the first delivery to a sleeping one, wake it.
+A session with TLS inside direct TLS sleeps and wakes too.
+
+Run: /usr/bin/python3 test_idle_sleep.py --xmppd PATH --xmppctl PATH
+"""
+
+import asyncio
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import test_load  # noqa: E402  (its raw asyncio client)
+from harness import DOMAIN, RawClient, Server, client_ssl_context  # noqa: E402
+
+XMPPD = XMPPCTL = None
+N = int(os.environ.get("XMPPD_IT_IDLE_CLIENTS", "500"))
+IDLE = 2
+
+
+def sanitized(binary):
+    """True for an ASan/TSan build: their allocators keep freed memory in
+    quarantine or shadow, so RSS says nothing about what xmppd freed."""
+    with open(binary, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class IdleSleep(unittest.TestCase):
+
+    def test_500_sessions_sleep_and_wake(self):
+        users = {"u%03d" % i: test_load.PW for i in range(N)}
+        srv = Server(XMPPD, XMPPCTL, users=users, name="idle",
+                     sections={"limits": {"idle_sleep": IDLE, "preauth_timeout": 120}})
+        try:
+            srv.start()
+            asyncio.run(asyncio.wait_for(self.scenario(srv), 120))
+            srv.check_clean_exit(self)
+        finally:
+            srv.cleanup()
+
+    async def scenario(self, srv):
+        ctx = client_ssl_context(srv.cert)
+        conns = [test_load.Conn(i, srv.port("dtls") if i % 2 else srv.port("c2s"), i % 2 == 1, ctx, "PLAIN")
+                 for i in range(N)]
+        sem = asyncio.Semaphore(50)
+
+        async def login(c):
+            async with sem:
+                await c.login()
+        res = await asyncio.gather(*(login(c) for c in conns), return_exceptions=True)
+        errs = [r for r in res if isinstance(r, BaseException)]
+        self.assertEqual(errs, [], "%d logins failed: %r" % (len(errs), errs[:3]))
+        # everyone's presence has come back: the sessions are quiet now
+        await asyncio.gather(*(c.read_until(r"<presence\b[^>]*/?>") for c in conns))
+        mark = srv.log_len()
+        await asyncio.sleep(0.3)
+        awake = rss_kib(srv.proc.pid)
+
+        deadline = time.monotonic() + IDLE + 15
+        slept = 0
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            slept = len(re.findall(r": idle, asleep$", srv.log()[mark:], re.M))
+            if slept >= N:
+                break
+        self.assertEqual(slept, N, "only %d of %d sessions went to sleep" % (slept, N))
+        await asyncio.sleep(0.5)
+        asleep = rss_kib(srv.proc.pid)
+        drop = (awake - asleep) * 1024 / N
+        print("idle: RSS %d KiB with %d sessions awake, %d KiB asleep: %.0f bytes per session returned"
+              % (awake, N, asleep, drop))
+        # The parser (~13 KB) and TLS state (~3.5 KB) are freed per session,
+        # but the heap is fragmented: measured ~3.5-4 KB of RSS per session
+        # comes back.  Assert half of that, on builds where RSS means it.
+        if sanitized(XMPPD):
+            print("idle: sanitizer build: RSS not asserted (freed memory stays in the allocator's quarantine)")
+        else:
+            self.assertGreater(drop, 2048, "RSS fell by only %.0f bytes per session" % drop)
+
+        # every session wakes: pairs exchange one message each way
+        half = N // 2
+        mark = srv.log_len()
+
+        async def exchange(a, b):
+            a.send("<message to='%s' type='chat'><body>wake %d</body></message>" % (b.full, a.idx))
+            await b.read_until(r"<body>wake %d</body>" % a.idx, 30)
+            b.send("<message to='%s' type='chat'><body>woke %d</body></message>" % (a.full, b.idx))
+            await a.read_until(r"<body>woke %d</body>" % b.idx, 30)
+            return 2
+        res = await asyncio.gather(*(exchange(conns[i], conns[i + half]) for i in range(half)),
+                                   return_exceptions=True)
+        errs = [r for r in res if isinstance(r, BaseException)]
+        self.assertEqual(errs, [], "%d pairs failed after waking: %r" % (len(errs), errs[:3]))
+        self.assertEqual(sum(res), 2 * half)
+        await asyncio.gather(*(c.close() for c in conns))
+
+    def test_tls_inside_tls_sleeps_and_wakes(self):
+        srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-a", "bob": "pw-b"}, name="idle-tit",
+                     sections={"limits": {"idle_sleep": IDLE}})
+        try:
+            srv.start()
+            inner = RawClient(srv.port("dtls_in"), tls=True, cafile=srv.cert)
+            feats = inner.open_stream()
+            self.assertIn("<starttls", feats)
+            inner.starttls_negotiate()
+            inner.start_inner_tls()
+            inner.open_stream()
+            self.assertIn("<jid>alice@localhost/in</jid>", inner.login_plain("alice", "pw-a", resource="in"))
+            inner.send("<presence/>")
+            bob = RawClient(srv.port("c2s"), cafile=srv.cert)
+            bob.open_stream()
+            bob.starttls_negotiate()
+            bob.start_tls()
+            bob.open_stream()
+            self.assertIn("<jid>bob@localhost/b</jid>", bob.login_plain("bob", "pw-b", resource="b"))
+            inner.read_until("<presence", 5)
+            mark = srv.log_len()
+            # both idle past idle_sleep: both asleep
+            self.assertIsNotNone(srv.wait_log(r"idle, asleep", IDLE + 10, mark))
+            time.sleep(1)
+            self.assertGreaterEqual(len(re.findall(r"idle, asleep", srv.log()[mark:])), 2)
+            # a delivery wakes the TLS-inside-TLS session's two layers
+            m = inner.mark()
+            bob.send("<message to='alice@%s/in' type='chat'><body>inner wake</body></message>" % DOMAIN)
+            self.assertIn("inner wake", inner.read_until("inner wake", 10, start=m)[m:])
+            # and its own bytes through both layers wake it after another sleep
+            mark = srv.log_len()
+            self.assertIsNotNone(srv.wait_log(r"idle, asleep", IDLE + 10, mark))
+            m = bob.mark()
+            inner.send("<message to='bob@%s/b' type='chat'><body>from inside</body></message>" % DOMAIN)
+            self.assertIn("from inside", bob.read_until("from inside", 10, start=m)[m:])
+            inner.close()
+            bob.close()
+            srv.check_clean_exit(self)
+        finally:
+            srv.cleanup()
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)

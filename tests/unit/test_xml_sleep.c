@@ -1,0 +1,972 @@
+/* Unit tests for the idle sleep of core/xml_stream.c: freeing the expat
+ * parser between stanzas and rebuilding it on demand.
+ *
+ * - c2s and s2s conversations put to sleep after every complete stanza,
+ *   with each following stanza split at every byte boundary (the first feed
+ *   wakes the parser), and fed one byte at a time with a sleep attempted
+ *   after every byte: the callback log and the serialized stanzas must be
+ *   those of a parser that never slept;
+ * - header-declared default namespace and prefixes (xmlns:db) after a wake;
+ * - sleep refused mid-stanza, mid-token, before the header, after an error,
+ *   after the close;
+ * - limits after a wake: max_stanza_size trips at exactly the same byte as
+ *   without sleeping (bytes fed before the sleep still count, the replayed
+ *   header does not), max_depth and max_attrs unchanged;
+ * - restricted and not-well-formed XML after a wake: same error, same error
+ *   text (line and column included) as without sleeping;
+ * - stream close after a wake, also with an unusual root prefix;
+ * - reset of a sleeping parser, then a new stream;
+ * - with a counting malloc (skipped under sanitizers, which do not allow
+ *   replacing malloc; ASan checks leaks there instead): memory awake vs
+ *   asleep, the cost of a wake, and a pass failing every allocation of a
+ *   wake in turn. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "core/xbuf.h"
+#include "core/xml_node.h"
+#include "core/xml_stream.h"
+#include "core/xml_write.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define NO_MALLOC_HOOK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || \
+	__has_feature(thread_sanitizer)
+#define NO_MALLOC_HOOK 1
+#endif
+#endif
+
+/* ---- a malloc that can count and fail (glibc supports replacing it) ---- */
+
+#ifndef NO_MALLOC_HOOK
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+static long fail_after = -1;  /* allocations left before one fails; -1 off,
+			       * -2 after the failure happened */
+static long live_allocs;
+
+static bool alloc_fails(void)
+{
+	if (fail_after < 0)
+		return false;
+	if (fail_after-- == 0) {
+		fail_after = -2;
+		return true;
+	}
+	return false;
+}
+
+void *malloc(size_t n)
+{
+	void *p = alloc_fails() ? NULL : __libc_malloc(n);
+	if (p)
+		live_allocs++;
+	return p;
+}
+
+void *calloc(size_t n, size_t m)
+{
+	void *p = alloc_fails() ? NULL : __libc_calloc(n, m);
+	if (p)
+		live_allocs++;
+	return p;
+}
+
+void *realloc(void *old, size_t n)
+{
+	if (alloc_fails())
+		return NULL;
+	void *p = __libc_realloc(old, n);
+	if (p && !old)
+		live_allocs++;
+	return p;
+}
+
+void free(void *p)
+{
+	if (p)
+		live_allocs--;
+	__libc_free(p);
+}
+
+static long hold_failures(void)
+{
+	long f = fail_after;
+	fail_after = -1;
+	return f;
+}
+
+static void release_failures(long f)
+{
+	fail_after = f;
+}
+#else
+static long hold_failures(void)
+{
+	return 0;
+}
+
+static void release_failures(long f)
+{
+	(void)f;
+}
+#endif
+
+/* ---- recorder: one line per callback ---- */
+
+struct rec {
+	struct xml_stream *s;
+	struct xbuf log;
+	struct xbuf stanzas;   /* just the serialized stanzas, one per line */
+	int n_open, n_stanzas;
+};
+
+static int rec_open(void *arg, struct xml_node *h)
+{
+	struct rec *r = arg;
+	long f = hold_failures();
+	xbuf_appendf(&r->log, "OPEN {%s}%s default=%s", h->ns, h->name,
+		     xml_stream_default_ns(r->s));
+	for (size_t i = 0; i < h->n_attrs; i++) {
+		const struct xml_attr *a = &h->attrs[i];
+		if (a->ns)
+			xbuf_appendf(&r->log, " {%s}%s=%s", a->ns, a->name, a->value);
+		else
+			xbuf_appendf(&r->log, " %s=%s", a->name, a->value);
+	}
+	xbuf_append_str(&r->log, "\n");
+	r->n_open++;
+	release_failures(f);
+	return 0;
+}
+
+static int rec_stanza(void *arg, struct xml_node *st)
+{
+	struct rec *r = arg;
+	long f = hold_failures();
+	struct xbuf out = { 0 };
+	/* serialized against the stream's default namespace, so that a stanza
+	 * that lost it after a wake would show an xmlns */
+	assert_int_equal(xml_write(st, xml_stream_default_ns(r->s), &out), XS_OK);
+	xbuf_appendf(&r->log, "STANZA {%s}%s %s\n", st->ns, st->name, out.data);
+	xbuf_appendf(&r->stanzas, "%s\n", out.data);
+	xbuf_free(&out);
+	xml_node_free(st);
+	r->n_stanzas++;
+	release_failures(f);
+	return 0;
+}
+
+static int rec_close(void *arg)
+{
+	struct rec *r = arg;
+	long f = hold_failures();
+	xbuf_append_str(&r->log, "CLOSE\n");
+	release_failures(f);
+	return 0;
+}
+
+static const struct xml_stream_cb rec_cb = {
+	.stream_open = rec_open,
+	.stanza = rec_stanza,
+	.stream_close = rec_close,
+};
+
+static const struct xml_stream_limits big_limits = {
+	.max_stanza_size = 65536, .max_depth = 16, .max_attrs = 32,
+};
+
+static void rec_init(struct rec *r, const struct xml_stream_limits *lim)
+{
+	memset(r, 0, sizeof(*r));
+	r->s = xml_stream_new(lim ? lim : &big_limits, &rec_cb, r);
+	assert_non_null(r->s);
+}
+
+static void rec_done(struct rec *r)
+{
+	xml_stream_free(r->s);
+	xbuf_free(&r->log);
+	xbuf_free(&r->stanzas);
+}
+
+static const char *rec_log(const struct rec *r)
+{
+	return r->log.data ? r->log.data : "";
+}
+
+static enum xml_stream_err feed_n(struct rec *r, const char *p, size_t n)
+{
+	return xml_stream_feed(r->s, p, n);
+}
+
+static enum xml_stream_err feed(struct rec *r, const char *p)
+{
+	return feed_n(r, p, strlen(p));
+}
+
+/* Puts the stream to sleep, which must work here. */
+static void must_sleep(struct rec *r)
+{
+	assert_int_equal(xml_stream_sleep(r->s), XS_OK);
+	assert_true(xml_stream_is_asleep(r->s));
+}
+
+/* ---- conversations: a header, then pieces each ending just after a
+ * stanza's end tag (whitespace between stanzas starts the next piece) ---- */
+
+struct conv {
+	const char *name;
+	const char *header;
+	const char *pieces[8];
+	const char *expected;   /* the log, or NULL to compare with a run only */
+};
+
+#define C2S_HEADER "<?xml version='1.0'?>\n" \
+	"<stream:stream to='example.com' xmlns='jabber:client'\n" \
+	"  xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en'>"
+
+static const struct conv c2s = {
+	"c2s",
+	C2S_HEADER,
+	{
+		"\n  <message to='juliet@example.com/balcony' type='chat' id='m1'>"
+		"<body>Wherefore &amp; &lt;3 &#x263A;</body>"
+		"<body xml:lang='de'>Gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x98\x80</body></message>",
+		"\r\n  <iq type='get' id='r1'><query xmlns='jabber:iq:roster'>"
+		"<item jid='a@b' name=\"A &quot;q&quot;\"/></query></iq>",
+		"\n  <presence>\n    <show>away</show>\n"
+		"    <status>Out <![CDATA[<for> & lunch]]>&#13;&#10;l2\r\nl3</status></presence>",
+		"\n  <message to='romeo@example.net' id='m2'>"
+		"<x:foo xmlns:x='urn:example:foo' x:attr='1'><x:bar>t</x:bar>"
+		"<baz xmlns='urn:example:baz'><back xmlns=''/></baz></x:foo></message>",
+		"   <presence type='unavailable'/>",
+		"\n</stream:stream>",
+		NULL,
+	},
+	"OPEN {http://etherx.jabber.org/streams}stream default=jabber:client"
+	" to=example.com version=1.0 {http://www.w3.org/XML/1998/namespace}lang=en\n"
+	"STANZA {jabber:client}message <message to=\"juliet@example.com/balcony\" type=\"chat\""
+	" id=\"m1\"><body>Wherefore &amp; &lt;3 \xe2\x98\xba</body>"
+	"<body xml:lang=\"de\">Gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x98\x80</body></message>\n"
+	"STANZA {jabber:client}iq <iq type=\"get\" id=\"r1\"><query xmlns=\"jabber:iq:roster\">"
+	"<item jid=\"a@b\" name=\"A &quot;q&quot;\"/></query></iq>\n"
+	"STANZA {jabber:client}presence <presence>\n    <show>away</show>\n"
+	"    <status>Out &lt;for&gt; &amp; lunch&#13;\nl2\nl3</status></presence>\n"
+	"STANZA {jabber:client}message <message to=\"romeo@example.net\" id=\"m2\">"
+	"<foo xmlns=\"urn:example:foo\" xmlns:a0=\"urn:example:foo\" a0:attr=\"1\">"
+	"<bar>t</bar><baz xmlns=\"urn:example:baz\"><back xmlns=\"\"/></baz></foo></message>\n"
+	"STANZA {jabber:client}presence <presence type=\"unavailable\"/>\n"
+	"CLOSE\n",
+};
+
+/* Server to server: a default namespace, the stream prefix, the dialback
+ * prefix used by elements and by an attribute after the wake, and an
+ * explicit (legal) binding of the xml prefix. */
+#define S2S_HEADER "<stream:stream xmlns='jabber:server' " \
+	"xmlns:stream='http://etherx.jabber.org/streams' " \
+	"xmlns:db='jabber:server:dialback' " \
+	"xmlns:xml='http://www.w3.org/XML/1998/namespace' " \
+	"from='a.example' to='b.example' version='1.0'>"
+
+static const struct conv s2s = {
+	"s2s",
+	S2S_HEADER,
+	{
+		"<db:result from='a.example' to='b.example'>0123abcd</db:result>",
+		"\n<db:verify from='b.example' to='a.example' id='s1' type='valid'/>",
+		"<message from='x@a.example' to='y@b.example' db:hint='1' xml:lang='fr'>"
+		"<body>salut</body><db:extra><inner/></db:extra></message>",
+		"<iq from='a.example' to='b.example' type='get' id='p'>"
+		"<ping xmlns='urn:xmpp:ping'/></iq>",
+		"</stream:stream>",
+		NULL,
+	},
+	"OPEN {http://etherx.jabber.org/streams}stream default=jabber:server"
+	" from=a.example to=b.example version=1.0\n"
+	"STANZA {jabber:server:dialback}result <result xmlns=\"jabber:server:dialback\""
+	" from=\"a.example\" to=\"b.example\">0123abcd</result>\n"
+	"STANZA {jabber:server:dialback}verify <verify xmlns=\"jabber:server:dialback\""
+	" from=\"b.example\" to=\"a.example\" id=\"s1\" type=\"valid\"/>\n"
+	"STANZA {jabber:server}message <message from=\"x@a.example\" to=\"y@b.example\""
+	" xmlns:a2=\"jabber:server:dialback\" a2:hint=\"1\" xml:lang=\"fr\"><body>salut</body>"
+	"<extra xmlns=\"jabber:server:dialback\"><inner xmlns=\"jabber:server\"/></extra></message>\n"
+	"STANZA {jabber:server}iq <iq from=\"a.example\" to=\"b.example\" type=\"get\" id=\"p\">"
+	"<ping xmlns=\"urn:xmpp:ping\"/></iq>\n"
+	"CLOSE\n",
+};
+
+/* An unusual root prefix: the closing tag must match it after a wake. */
+static const struct conv odd_root = {
+	"odd-root",
+	"<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>",
+	{ "<presence/>", " <message><body>x</body></message>", "</s:stream>", NULL },
+	"OPEN {http://etherx.jabber.org/streams}stream default=jabber:client\n"
+	"STANZA {jabber:client}presence <presence/>\n"
+	"STANZA {jabber:client}message <message><body>x</body></message>\n"
+	"CLOSE\n",
+};
+
+static size_t n_pieces(const struct conv *c)
+{
+	size_t n = 0;
+	while (c->pieces[n])
+		n++;
+	return n;
+}
+
+/* The reference: everything in one feed, never asleep. */
+static void run_awake(const struct conv *c, struct rec *r)
+{
+	rec_init(r, NULL);
+	assert_int_equal(feed(r, c->header), XML_STREAM_OK);
+	for (size_t i = 0; c->pieces[i]; i++)
+		assert_int_equal(feed(r, c->pieces[i]), XML_STREAM_OK);
+}
+
+static void check_same(const struct conv *c, const struct rec *ref, const struct rec *r,
+		       size_t piece, size_t split)
+{
+	if (strcmp(rec_log(r), rec_log(ref)) != 0 ||
+	    strcmp(r->stanzas.data ? r->stanzas.data : "",
+		   ref->stanzas.data ? ref->stanzas.data : "") != 0) {
+		print_error("%s: piece %zu split at %zu\n", c->name, piece, split);
+		assert_string_equal(rec_log(r), rec_log(ref));
+	}
+	assert_int_equal(r->n_open, 1);
+}
+
+/* Sleep after the header and after every piece; piece k is fed in two parts
+ * split at every byte boundary, the first one waking the parser. */
+static void every_split(const struct conv *c)
+{
+	struct rec ref;
+	run_awake(c, &ref);
+	if (c->expected)
+		assert_string_equal(rec_log(&ref), c->expected);
+
+	size_t np = n_pieces(c);
+	int runs = 0;
+	for (size_t k = 0; k < np; k++) {
+		size_t len = strlen(c->pieces[k]);
+		for (size_t i = 1; i < len; i++) {
+			struct rec r;
+			rec_init(&r, NULL);
+			assert_int_equal(feed(&r, c->header), XML_STREAM_OK);
+			must_sleep(&r);
+			for (size_t j = 0; j < np; j++) {
+				const char *p = c->pieces[j];
+				size_t at = j == k ? i : strlen(p);
+				assert_int_equal(feed_n(&r, p, at), XML_STREAM_OK);
+				assert_false(xml_stream_is_asleep(r.s));
+				if (at < strlen(p))
+					assert_int_equal(feed(&r, p + at), XML_STREAM_OK);
+				if (c->pieces[j + 1])
+					must_sleep(&r);
+			}
+			check_same(c, &ref, &r, k, i);
+			/* the last piece closed the stream: no more sleeping */
+			assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);
+			rec_done(&r);
+			runs++;
+		}
+	}
+	print_message("%s: %d split runs, each sleeping %zu times\n", c->name, runs, np);
+	rec_done(&ref);
+}
+
+/* One byte at a time, trying to sleep after every byte: it must succeed
+ * exactly at stanza boundaries (not inside a trailing CR), and nothing may
+ * change. */
+static void bytewise_sleepy(const struct conv *c)
+{
+	struct rec ref, r;
+	run_awake(c, &ref);
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, c->header), XML_STREAM_OK);
+
+	int slept = 0, stanzas_before = 0;
+	for (size_t k = 0; c->pieces[k]; k++) {
+		const char *p = c->pieces[k];
+		for (size_t i = 0; p[i]; i++) {
+			assert_int_equal(feed_n(&r, p + i, 1), XML_STREAM_OK);
+			enum xs st = xml_stream_sleep(r.s);
+			bool stanza_done = r.n_stanzas > stanzas_before;
+			stanzas_before = r.n_stanzas;
+			if (st == XS_OK)
+				slept++;
+			/* right after an end tag the parser is at a boundary */
+			if (stanza_done)
+				assert_int_equal(st, XS_OK);
+			if (p[i] == '\r')
+				assert_int_equal(st, XS_AGAIN);
+		}
+	}
+	check_same(c, &ref, &r, 0, 0);
+	print_message("%s bytewise: slept %d times\n", c->name, slept);
+	assert_true(slept >= (int)n_pieces(c) - 1);
+	rec_done(&r);
+	rec_done(&ref);
+}
+
+static void test_every_split_c2s(void **state)
+{
+	every_split(&c2s);
+	bytewise_sleepy(&c2s);
+}
+
+static void test_every_split_s2s(void **state)
+{
+	every_split(&s2s);
+	bytewise_sleepy(&s2s);
+}
+
+/* The header's default namespace and its prefixes after a wake, spelled
+ * out rather than compared with a run. */
+static void test_header_namespaces_after_wake(void **state)
+{
+	struct rec r;
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, S2S_HEADER), XML_STREAM_OK);
+	assert_string_equal(xml_stream_default_ns(r.s), "jabber:server");
+	must_sleep(&r);
+	/* while asleep the header and the default namespace are still there */
+	assert_string_equal(xml_stream_default_ns(r.s), "jabber:server");
+	assert_non_null(xml_stream_header(r.s));
+	assert_string_equal(xml_node_attr(xml_stream_header(r.s), "from"), "a.example");
+
+	xbuf_free(&r.log);
+	assert_int_equal(feed(&r, "<db:result to='b' from='a' db:x='y'>k</db:result>"),
+			 XML_STREAM_OK);
+	assert_string_equal(rec_log(&r),
+			    "STANZA {jabber:server:dialback}result <result xmlns=\"jabber:server:dialback\""
+			    " to=\"b\" from=\"a\" xmlns:a2=\"jabber:server:dialback\" a2:x=\"y\">k</result>\n");
+	must_sleep(&r);
+	xbuf_free(&r.log);
+	assert_int_equal(feed(&r, "<message><body>hi</body></message>"), XML_STREAM_OK);
+	assert_string_equal(rec_log(&r),
+			    "STANZA {jabber:server}message <message><body>hi</body></message>\n");
+	/* an undeclared prefix is still an error after the wake */
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<dbx:result/>"), XML_STREAM_NOT_WELL_FORMED);
+	rec_done(&r);
+
+	/* a header that declares no default namespace: stanzas stay in none */
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>"),
+			 XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<message/>"), XML_STREAM_OK);
+	assert_non_null(strstr(rec_log(&r), "STANZA {}message <message/>\n"));
+	rec_done(&r);
+
+	/* namespace URIs that need escaping in the replayed tag */
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'"
+				  " xmlns=\"urn:a'b&amp;c&#9;d&lt;\">"),
+			 XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<m/>"), XML_STREAM_OK);
+	assert_non_null(strstr(rec_log(&r), "STANZA {urn:a'b&c\td<}m <m/>\n"));
+	rec_done(&r);
+}
+
+static void test_odd_root_and_close(void **state)
+{
+	every_split(&odd_root);
+
+	struct rec r;
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, C2S_HEADER "<presence/>\n"), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "</stream:stream>"), XML_STREAM_OK);
+	assert_false(xml_stream_is_asleep(r.s));
+	assert_non_null(strstr(rec_log(&r), "CLOSE\n"));
+	assert_int_equal(feed(&r, "<presence/>"), XML_STREAM_CLOSED);
+	assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);
+	rec_done(&r);
+
+	/* the root's name is taken from expat's buffer: also when the header
+	 * arrived one byte at a time */
+	rec_init(&r, NULL);
+	for (const char *p = odd_root.header; *p; p++)
+		assert_int_equal(feed_n(&r, p, 1), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<presence/>"), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "</s:stream>"), XML_STREAM_OK);
+	assert_string_equal(rec_log(&r),
+			    "OPEN {http://etherx.jabber.org/streams}stream default=jabber:client\n"
+			    "STANZA {jabber:client}presence <presence/>\n"
+			    "CLOSE\n");
+	rec_done(&r);
+
+	/* a close tag that does not match the root is still caught */
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, C2S_HEADER), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "</stream:streams>"), XML_STREAM_NOT_WELL_FORMED);
+	rec_done(&r);
+}
+
+/* ---- refusals ---- */
+
+static void test_sleep_refused(void **state)
+{
+	struct rec r;
+
+	/* before and during the header */
+	rec_init(&r, NULL);
+	assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);
+	assert_int_equal(feed(&r, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "),
+			 XML_STREAM_OK);
+	assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);
+	assert_false(xml_stream_is_asleep(r.s));
+	assert_int_equal(feed(&r, "xmlns:stream='http://etherx.jabber.org/streams'>"), XML_STREAM_OK);
+	must_sleep(&r);
+	/* sleeping twice is fine; waking twice too */
+	assert_int_equal(xml_stream_sleep(r.s), XS_OK);
+	assert_int_equal(xml_stream_wake(r.s), XS_OK);
+	assert_false(xml_stream_is_asleep(r.s));
+	assert_int_equal(xml_stream_wake(r.s), XS_OK);
+
+	/* mid-stanza: open element, text, a partial child tag */
+	static const char *const partial[] = {
+		"<message>", "<message><body>hi", "<message><bo", "<message><body>hi</body>",
+		"<mess", "<message to='a", "<message/", "\r", "  \r", "&am", "<", "\xc3",
+		"<message><body>\xc3",
+	};
+	for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
+		assert_int_equal(feed(&r, partial[i]), XML_STREAM_OK);
+		if (xml_stream_sleep(r.s) != XS_AGAIN) {
+			print_error("slept after %s\n", partial[i]);
+			fail();
+		}
+		assert_false(xml_stream_is_asleep(r.s));
+		/* start over for the next case */
+		assert_int_equal(xml_stream_reset(r.s), XS_OK);
+		assert_int_equal(feed(&r, C2S_HEADER), XML_STREAM_OK);
+	}
+	rec_done(&r);
+
+	/* after a refused sleep, the stanza continues and then sleeping works */
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, C2S_HEADER "<message><body>a"), XML_STREAM_OK);
+	assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);
+	assert_int_equal(feed(&r, "b</body></message>"), XML_STREAM_OK);
+	assert_non_null(strstr(rec_log(&r), "<body>ab</body>"));
+	must_sleep(&r);
+	/* text directly under the root and whitespace are a clean boundary */
+	assert_int_equal(feed(&r, "\n\t some text &amp; more "), XML_STREAM_OK);
+	must_sleep(&r);
+	rec_done(&r);
+
+	/* after an error (sticky, also across the refused sleep) */
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, C2S_HEADER "<a></b>"), XML_STREAM_NOT_WELL_FORMED);
+	assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);
+	assert_int_equal(feed(&r, "<presence/>"), XML_STREAM_NOT_WELL_FORMED);
+	rec_done(&r);
+}
+
+/* ---- limits ---- */
+
+/* Feeds `tail` one byte at a time; returns how many bytes were accepted
+ * before the first error (which must be POLICY_VIOLATION), or -1. */
+static long bytes_until_limit(struct rec *r, const char *tail)
+{
+	for (size_t i = 0; tail[i]; i++) {
+		enum xml_stream_err e = feed_n(r, tail + i, 1);
+		if (e != XML_STREAM_OK) {
+			assert_int_equal(e, XML_STREAM_POLICY_VIOLATION);
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
+static void test_limits_after_wake(void **state)
+{
+	enum { LIM = 200 };
+	const struct xml_stream_limits lim = {
+		.max_stanza_size = LIM, .max_depth = 3, .max_attrs = 5, /* the header has 5 */
+	};
+	/* whitespace before the sleep belongs to the next stanza's budget */
+	static const char ws[] = "\n   \n";
+	char big[1024];
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "<message><body>", 15);
+	big[sizeof(big) - 1] = '\0';
+	char unterminated[1024];
+	memset(unterminated, 'y', sizeof(unterminated));
+	memcpy(unterminated, "<message to='", 13);
+	unterminated[sizeof(unterminated) - 1] = '\0';
+	const char *tails[] = { big, unterminated };
+
+	for (int t = 0; t < 2; t++) {
+		long at[3];
+		for (int mode = 0; mode < 3; mode++) {
+			/* 0 never asleep, 1 asleep before the whitespace,
+			 * 2 asleep after it */
+			struct rec r;
+			rec_init(&r, &lim);
+			assert_int_equal(feed(&r, C2S_HEADER "<presence/>"), XML_STREAM_OK);
+			if (mode == 1)
+				must_sleep(&r);
+			assert_int_equal(feed(&r, ws), XML_STREAM_OK);
+			if (mode == 2)
+				must_sleep(&r);
+			at[mode] = bytes_until_limit(&r, tails[t]);
+			assert_true(strstr(xml_stream_err_text(r.s), "larger than") != NULL);
+			rec_done(&r);
+		}
+		print_message("limit %d: tail %d refused after %ld/%ld/%ld bytes\n", LIM, t, at[0],
+			      at[1], at[2]);
+		/* exactly LIM bytes since the end of <presence/>, whitespace
+		 * included, the replayed header not */
+		assert_int_equal(at[0], LIM - (long)(sizeof(ws) - 1));
+		assert_int_equal(at[1], at[0]);
+		assert_int_equal(at[2], at[0]);
+	}
+
+	/* a stanza of exactly LIM bytes (with the whitespace) passes after a
+	 * wake, one byte more does not */
+	for (int extra = 0; extra < 2; extra++) {
+		struct rec r;
+		rec_init(&r, &lim);
+		assert_int_equal(feed(&r, C2S_HEADER "<presence/>" "\n   \n"), XML_STREAM_OK);
+		must_sleep(&r);
+		char st[LIM + 2];
+		size_t n = LIM - 5 + (size_t)extra;
+		memset(st, 'z', n);
+		memcpy(st, "<message><body>", 15);
+		memcpy(st + n - 17, "</body></message>", 17);
+		enum xml_stream_err e = feed_n(&r, st, n);
+		assert_int_equal(e, extra ? XML_STREAM_POLICY_VIOLATION : XML_STREAM_OK);
+		assert_int_equal(r.n_stanzas, 2 - extra);
+		if (!extra) {
+			/* and the next stanza has its full budget again */
+			must_sleep(&r);
+			memset(st, 'z', LIM);
+			memcpy(st, "<message><body>", 15);
+			memcpy(st + LIM - 17, "</body></message>", 17);
+			assert_int_equal(feed_n(&r, st, LIM), XML_STREAM_OK);
+			assert_int_equal(r.n_stanzas, 3);
+		}
+		rec_done(&r);
+	}
+
+	/* depth and attribute limits count the stanza as before */
+	struct rec r;
+	rec_init(&r, &lim);
+	assert_int_equal(feed(&r, C2S_HEADER), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<a><b><c/></b></a>"), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<a b='1' c='2' d='3' f='4' xmlns:e='u'/>"), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<a><b><c><d/></c></b></a>"), XML_STREAM_POLICY_VIOLATION);
+	rec_done(&r);
+	rec_init(&r, &lim);
+	assert_int_equal(feed(&r, C2S_HEADER), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<a b='1' c='2' d='3' e='4' f='5' g='6'/>"),
+			 XML_STREAM_POLICY_VIOLATION);
+	rec_done(&r);
+}
+
+/* ---- errors after a wake: same code and same text as never asleep ---- */
+
+static void same_error(const char *before, const char *bad, enum xml_stream_err want)
+{
+	struct rec a, b;
+	rec_init(&a, NULL);
+	rec_init(&b, NULL);
+	assert_int_equal(feed(&a, before), XML_STREAM_OK);
+	assert_int_equal(feed(&b, before), XML_STREAM_OK);
+	must_sleep(&b);
+	enum xml_stream_err ea = feed(&a, bad), eb = feed(&b, bad);
+	if (ea != want || eb != want || strcmp(xml_stream_err_text(a.s), xml_stream_err_text(b.s))) {
+		print_error("%s: awake %s (%s), after wake %s (%s)\n", bad, xml_stream_err_name(ea),
+			    xml_stream_err_text(a.s), xml_stream_err_name(eb),
+			    xml_stream_err_text(b.s));
+		fail();
+	}
+	assert_string_equal(rec_log(&a), rec_log(&b));
+	/* sticky */
+	assert_int_equal(feed(&b, "<presence/>"), want);
+	rec_done(&a);
+	rec_done(&b);
+}
+
+static void test_errors_after_wake(void **state)
+{
+	static const char *const before[] = {
+		C2S_HEADER,                                   /* header on 3 lines */
+		C2S_HEADER "\n<presence/>",                   /* a stanza on line 4 */
+		C2S_HEADER "<presence/>  ",                   /* same line as the header's end */
+		"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>", /* one line */
+	};
+	for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
+		same_error(before[i], "<?foo bar?>", XML_STREAM_RESTRICTED_XML);
+		same_error(before[i], "  <?xml version='1.0'?>", XML_STREAM_RESTRICTED_XML);
+		same_error(before[i], "<message><!-- c --></message>", XML_STREAM_RESTRICTED_XML);
+		same_error(before[i], "\n<message/><!DOCTYPE x>", XML_STREAM_NOT_WELL_FORMED);
+		same_error(before[i], "<message>&lol;</message>", XML_STREAM_NOT_WELL_FORMED);
+		same_error(before[i], "<message>\n</iq>", XML_STREAM_NOT_WELL_FORMED);
+		same_error(before[i], "<message>\xc3\x28</message>", XML_STREAM_NOT_WELL_FORMED);
+	}
+	/* the text says where */
+	struct rec r;
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, C2S_HEADER "\n<presence/>"), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<?foo?>"), XML_STREAM_RESTRICTED_XML);
+	assert_non_null(strstr(xml_stream_err_text(r.s), "line 4 column 11"));
+	rec_done(&r);
+}
+
+/* ---- reset ---- */
+
+static void test_reset_asleep(void **state)
+{
+	struct rec r;
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, C2S_HEADER "<presence/>"), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(xml_stream_reset(r.s), XS_OK);
+	assert_false(xml_stream_is_asleep(r.s));
+	assert_null(xml_stream_header(r.s));
+	assert_string_equal(xml_stream_default_ns(r.s), "");
+	assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);  /* no header yet */
+
+	xbuf_free(&r.log);
+	assert_int_equal(feed(&r, S2S_HEADER), XML_STREAM_OK);
+	assert_int_equal(r.n_open, 2);
+	assert_string_equal(xml_stream_default_ns(r.s), "jabber:server");
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<db:result>k</db:result></stream:stream>"), XML_STREAM_OK);
+	assert_string_equal(rec_log(&r),
+			    "OPEN {http://etherx.jabber.org/streams}stream default=jabber:server"
+			    " from=a.example to=b.example version=1.0\n"
+			    "STANZA {jabber:server:dialback}result"
+			    " <result xmlns=\"jabber:server:dialback\">k</result>\n"
+			    "CLOSE\n");
+	/* the size accounting starts over too */
+	assert_int_equal(xml_stream_reset(r.s), XS_OK);
+	assert_int_equal(feed(&r, C2S_HEADER "<presence/>"), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(xml_stream_reset(r.s), XS_OK);
+	assert_int_equal(feed(&r, "<?xml version='1.0'?>"), XML_STREAM_OK);  /* at the start: fine */
+	rec_done(&r);
+
+	/* freeing a sleeping stream */
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, C2S_HEADER), XML_STREAM_OK);
+	must_sleep(&r);
+	rec_done(&r);
+}
+
+/* ---- memory and allocation failures (counting malloc) ---- */
+
+#ifndef NO_MALLOC_HOOK
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void test_sleep_memory(void **state)
+{
+	enum { N = 200 };
+	struct rec *r = calloc(N, sizeof(*r));
+	assert_non_null(r);
+	size_t body_len = strlen(c2s.pieces[0]) + strlen(c2s.pieces[1]) + strlen(c2s.pieces[2]) +
+			  strlen(c2s.pieces[3]) + strlen(c2s.pieces[4]);
+
+	struct mallinfo2 m0 = mallinfo2();
+	long a0 = live_allocs;
+	for (int i = 0; i < N; i++) {
+		rec_init(&r[i], NULL);
+		assert_int_equal(feed(&r[i], C2S_HEADER), XML_STREAM_OK);
+		for (int k = 0; k < 5; k++)
+			assert_int_equal(feed(&r[i], c2s.pieces[k]), XML_STREAM_OK);
+		xbuf_free(&r[i].log);
+		xbuf_free(&r[i].stanzas);
+	}
+	struct mallinfo2 m1 = mallinfo2();
+	long a1 = live_allocs;
+	size_t usage_awake = xml_stream_mem_usage(r[0].s);
+	for (int i = 0; i < N; i++)
+		must_sleep(&r[i]);
+	struct mallinfo2 m2 = mallinfo2();
+	long a2 = live_allocs;
+	size_t usage_asleep = xml_stream_mem_usage(r[0].s);
+
+	double t0 = now_ns();
+	for (int i = 0; i < N; i++)
+		assert_int_equal(xml_stream_wake(r[i].s), XS_OK);
+	double t1 = now_ns();
+	struct mallinfo2 m3 = mallinfo2();
+	for (int i = 0; i < N; i++)
+		must_sleep(&r[i]);
+	double t2 = now_ns();
+
+	size_t awake = (m1.uordblks - m0.uordblks) / N, asleep = (m2.uordblks - m0.uordblks) / N;
+	size_t woken = (m3.uordblks - m0.uordblks) / N;
+	print_message("per c2s parser after header + 5 stanzas (%zu bytes): awake %zu B in %ld "
+		      "blocks, asleep %zu B in %ld blocks, just woken %zu B; "
+		      "xml_stream_mem_usage awake %zu (without expat), asleep %zu; "
+		      "wake %.0f ns, sleep %.0f ns\n",
+		      body_len, awake, (a1 - a0) / N, asleep, (a2 - a0) / N, woken, usage_awake,
+		      usage_asleep, (t1 - t0) / N, (t2 - t1) / N);
+	assert_true(asleep < 1024);
+	assert_true(awake > 4 * asleep);
+	/* the estimate is within a quarter of what malloc really holds
+	 * (the recorders' own blocks are freed, so it is all the stream's) */
+	assert_true(usage_asleep * 4 >= asleep * 3 && usage_asleep * 4 <= asleep * 5);
+
+	/* the s2s header with its extra prefixes costs a little more */
+	for (int i = 0; i < N; i++) {
+		rec_done(&r[i]);
+		rec_init(&r[i], NULL);
+		assert_int_equal(feed(&r[i], S2S_HEADER), XML_STREAM_OK);
+		must_sleep(&r[i]);
+	}
+	struct mallinfo2 m4 = mallinfo2();
+	print_message("per s2s parser asleep: %zu B\n", (m4.uordblks - m0.uordblks) / N);
+	assert_true((m4.uordblks - m0.uordblks) / N < 1024);
+
+	/* a large stanza leaves expat's buffers large; a sleep sheds them */
+	size_t bigsz = 60000;
+	char *big = malloc(bigsz + 64);
+	assert_non_null(big);
+	int n = snprintf(big, 64, "<message to='");
+	memset(big + n, 'q', bigsz);
+	strcpy(big + n + bigsz, "'/>");
+	struct mallinfo2 m5 = mallinfo2();
+	assert_int_equal(feed(&r[0], big), XML_STREAM_OK);
+	xbuf_free(&r[0].log);  /* the recorder's copies of the stanza */
+	xbuf_free(&r[0].stanzas);
+	struct mallinfo2 m6 = mallinfo2();
+	must_sleep(&r[0]);
+	struct mallinfo2 m7 = mallinfo2();
+	print_message("after a 60 KB stanza: +%zu B awake, +%zd B after sleeping\n",
+		      m6.uordblks - m5.uordblks, (ssize_t)(m7.uordblks - m5.uordblks));
+	assert_true((ssize_t)(m7.uordblks - m5.uordblks) <= 0);
+	free(big);
+
+	for (int i = 0; i < N; i++)
+		rec_done(&r[i]);
+	assert_int_equal(live_allocs, a0);
+	free(r);
+}
+
+/* Every allocation of a wake (explicit, then implicit through a feed) fails
+ * in turn: the stream stays asleep and intact after an explicit one, a feed
+ * reports a sticky NOMEM that a reset clears, and nothing leaks. */
+static void test_wake_alloc_failures(void **state)
+{
+	long base = live_allocs;
+	int failed_explicit = 0, failed_feed = 0;
+
+	for (long k = 0;; k++) {
+		struct rec r;
+		rec_init(&r, NULL);
+		assert_int_equal(feed(&r, S2S_HEADER "<db:result>a</db:result>"), XML_STREAM_OK);
+		must_sleep(&r);
+		fail_after = k;
+		enum xs st = xml_stream_wake(r.s);
+		bool hit = fail_after == -2;
+		fail_after = -1;
+		if (st != XS_OK) {
+			assert_int_equal(st, XS_NOMEM);
+			assert_true(xml_stream_is_asleep(r.s));
+			failed_explicit++;
+		}
+		/* either way the conversation goes on unchanged */
+		enum xml_stream_err e = feed(&r, "<db:verify id='x'/></stream:stream>");
+		if (e != XML_STREAM_OK)
+			print_error("failing allocation %ld of the wake (%s): %s\n", k, xs_name(st),
+				    xml_stream_err_text(r.s));
+		assert_int_equal(e, XML_STREAM_OK);
+		assert_non_null(strstr(rec_log(&r), "STANZA {jabber:server:dialback}verify <verify "
+						    "xmlns=\"jabber:server:dialback\" id=\"x\"/>\n"
+						    "CLOSE\n"));
+		rec_done(&r);
+		assert_int_equal(live_allocs, base);
+		if (!hit)
+			break;
+	}
+	for (long k = 0;; k++) {
+		struct rec r;
+		rec_init(&r, NULL);
+		assert_int_equal(feed(&r, C2S_HEADER "<presence/>"), XML_STREAM_OK);
+		must_sleep(&r);
+		fail_after = k;
+		enum xml_stream_err e = feed(&r, "<message><body>b</body></message>");
+		bool hit = fail_after == -2;
+		fail_after = -1;
+		if (e != XML_STREAM_OK) {
+			assert_int_equal(e, XML_STREAM_NOMEM);
+			assert_int_equal(feed(&r, "<presence/>"), XML_STREAM_NOMEM);
+			assert_int_equal(xml_stream_reset(r.s), XS_OK);
+			assert_int_equal(feed(&r, C2S_HEADER "<presence/>"), XML_STREAM_OK);
+			failed_feed++;
+		} else {
+			assert_non_null(strstr(rec_log(&r), "<body>b</body>"));
+		}
+		rec_done(&r);
+		assert_int_equal(live_allocs, base);
+		if (!hit)
+			break;
+	}
+	print_message("wake failures: %d explicit, %d through a feed\n", failed_explicit,
+		      failed_feed);
+	assert_true(failed_explicit > 3);
+	assert_true(failed_feed > 3);
+}
+#else
+static void test_sleep_memory(void **state)
+{
+	skip();
+}
+
+static void test_wake_alloc_failures(void **state)
+{
+	skip();
+}
+#endif
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_split_c2s),
+		cmocka_unit_test(test_every_split_s2s),
+		cmocka_unit_test(test_header_namespaces_after_wake),
+		cmocka_unit_test(test_odd_root_and_close),
+		cmocka_unit_test(test_sleep_refused),
+		cmocka_unit_test(test_limits_after_wake),
+		cmocka_unit_test(test_errors_after_wake),
+		cmocka_unit_test(test_reset_asleep),
+		cmocka_unit_test(test_sleep_memory),
+		cmocka_unit_test(test_wake_alloc_failures),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
