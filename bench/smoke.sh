@@ -73,8 +73,10 @@ INI
 echo "smoke: creating $USERS accounts"
 # Four at a time: SQLite (WAL, busy timeout) serialises the writes, the
 # PBKDF2 runs in parallel.
-seq 1 "$USERS" | xargs -P 4 -I N sh -c \
-	'echo passN | "$0" -c "$1" adduser userN@localhost > /dev/null' "$XMPPCTL" "$INI"
+# The placeholder is {} (xargs -I replaces it in every argument, paths
+# included, and mktemp names are alphanumeric, so it cannot collide).
+seq 1 "$USERS" | xargs -P 4 -I {} sh -c \
+	'echo pass{} | "$0" -c "$1" adduser user{}@localhost > /dev/null' "$XMPPCTL" "$INI"
 
 "$XMPPD" -c "$INI" > "$DIR/xmppd.log" 2>&1 &
 PID=$!

@@ -47,6 +47,14 @@ static const struct {
 	{ MECH_PLAIN, "PLAIN", SCRAM_SHA256, false },
 };
 
+static const char *mech_name(enum sasl_mech m)
+{
+	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+		if (mech_table[i].mech == m)
+			return mech_table[i].name;
+	return "?";
+}
+
 static struct tls_sess *top_tls(struct mux_conn *c)
 {
 	return c->n_tls ? c->tls[c->n_tls - 1] : NULL;
@@ -147,10 +155,7 @@ static struct auth_fail_rec *fail_rec(struct mux *m, const char *ip, bool create
 static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *why, bool checked)
 {
 	struct mux *m = c->mux;
-	const char *mech = "?";
-	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
-		if (mech_table[i].mech == c->mech)
-			mech = mech_table[i].name;
+	const char *mech = mech_name(c->mech);
 	/* Wrong credentials are a warning; a mechanism the client could not
 	 * complete (it falls back to the next one) is routine. */
 	log_msg(checked ? LOG_LVL_WARN : LOG_LVL_INFO,
@@ -192,28 +197,31 @@ void sasl_delay_fire(struct mux_conn *c)
 		stream_error(c, "policy-violation", "too many failed authentication attempts");
 }
 
-static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_len)
+/* Sends <name xmlns=sasl>base64(data)</name>; empty data gives an empty element. */
+static void send_sasl_data(struct mux_conn *c, const char *name, const char *data, size_t len)
 {
-	struct mux *m = c->mux;
 	struct xbuf b = { 0 };
-	xbuf_append_str(&b, "<success xmlns='" NS_SASL "'>");
-	if (final_len) {
-		size_t cap = base64_encoded_len(final_len) + 1, n = 0;
+	xbuf_appendf(&b, "<%s xmlns='" NS_SASL "'>", name);
+	if (len) {
+		size_t cap = base64_encoded_len(len) + 1, n = 0;
 		char *enc = malloc(cap);
-		if (enc && base64_encode(final, final_len, enc, cap, &n) == XS_OK)
+		if (enc && base64_encode(data, len, enc, cap, &n) == XS_OK)
 			xbuf_append(&b, enc, n);
 		free(enc);
 	}
-	xbuf_append_str(&b, "</success>");
-	const char *mech = "?";
-	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
-		if (mech_table[i].mech == c->mech)
-			mech = mech_table[i].name;
+	xbuf_appendf(&b, "</%s>", name);
+	conn_send(c, b.data, b.len);
+	xbuf_free(&b);
+}
+
+static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_len)
+{
+	struct mux *m = c->mux;
+	const char *mech = mech_name(c->mech);
 	LOG_INFO("c%u.%llu: authenticated %s@%s (%s)", m->idx, (unsigned long long)c->id,
 		 c->authcid, c->domain, mech);
 	sasl_conn_cleanup(c);
-	conn_send(c, b.data, b.len);
-	xbuf_free(&b);
+	send_sasl_data(c, "success", final, final_len);
 	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, false);
 	if (r)
 		r->count = 0;
@@ -273,20 +281,6 @@ static bool authzid_ok(struct mux_conn *c, const char *authzid)
 	if (jid_normalize(authzid, strlen(authzid), got, sizeof(got), &bl) != XS_OK)
 		return false;
 	return strcmp(want, got) == 0;
-}
-
-static void send_challenge(struct mux_conn *c, const char *data, size_t len)
-{
-	struct xbuf b = { 0 };
-	xbuf_append_str(&b, "<challenge xmlns='" NS_SASL "'>");
-	size_t cap = base64_encoded_len(len) + 1, n = 0;
-	char *enc = malloc(cap);
-	if (enc && base64_encode(data, len, enc, cap, &n) == XS_OK)
-		xbuf_append(&b, enc, n);
-	free(enc);
-	xbuf_append_str(&b, "</challenge>");
-	conn_send(c, b.data, b.len);
-	xbuf_free(&b);
 }
 
 /* Handles the client's first message (initial response or first <response>). */
@@ -396,7 +390,7 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "cannot build challenge", false);
 		return;
 	}
-	send_challenge(c, out, out_len);
+	send_sasl_data(c, "challenge", out, out_len);
 	free(out);
 	c->state = CONN_SASL_STEP;
 }
@@ -481,7 +475,7 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 		if (empty) {
 			/* no initial response: ask for it with an empty challenge */
 			free(msg);
-			send_challenge(c, "", 0);
+			send_sasl_data(c, "challenge", "", 0);
 			c->state = CONN_SASL_STEP;
 			return 0;
 		}
