@@ -2,7 +2,8 @@
  * the input in up to four pieces whose split points come from the first
  * bytes of the data, so the fuzzer explores token boundaries as well as
  * content.  Each stanza is serialized (exercising xml_write.c and the tree)
- * and freed; a restart is tried when the input asks for one.  ASan's leak
+ * and freed; a restart is tried when the input asks for one, and a sleep
+ * (parser freed, header kept for replay) between pieces.  ASan's leak
  * check at exit covers the parser's ownership rules. */
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (e != XML_STREAM_OK) {
 			break;
 		}
+		/* between pieces, try to sleep as an idle connection would: it
+		 * succeeds only at a clean stanza boundary, and the next feed
+		 * wakes the parser by replaying the header */
+		xml_stream_sleep(s);
 	}
 	xml_stream_free(s);
 	return 0;
