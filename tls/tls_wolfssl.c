@@ -666,13 +666,12 @@ enum xs tls_sess_feed(struct tls_sess *sess, const void *cipher, size_t len)
 	return tls_buf_append(&sess->in, cipher, len);
 }
 
-enum xs tls_sess_read(struct tls_sess *sess, void *buf, size_t cap, size_t *nread)
+/* Read and write both need an awake session with a finished handshake:
+ * wake it, drive the handshake if needed, refuse a failed session. */
+static enum xs tls_sess_ready(struct tls_sess *sess)
 {
-	enum xs st;
-	int rc;
+	enum xs st = tls_sess_awake(sess);
 
-	*nread = 0;
-	st = tls_sess_awake(sess);
 	if (st != XS_OK)
 		return st;
 	if (!sess->done) {
@@ -680,8 +679,18 @@ enum xs tls_sess_read(struct tls_sess *sess, void *buf, size_t cap, size_t *nrea
 		if (st != XS_OK)
 			return st;
 	}
-	if (sess->failed)
-		return XS_TLS;
+	return sess->failed ? XS_TLS : XS_OK;
+}
+
+enum xs tls_sess_read(struct tls_sess *sess, void *buf, size_t cap, size_t *nread)
+{
+	enum xs st;
+	int rc;
+
+	*nread = 0;
+	st = tls_sess_ready(sess);
+	if (st != XS_OK)
+		return st;
 	if (cap == 0)
 		return XS_OK;
 	if (cap > INT32_MAX)
@@ -707,16 +716,9 @@ enum xs tls_sess_write(struct tls_sess *sess, const void *buf, size_t len, size_
 	int rc;
 
 	*nwritten = 0;
-	st = tls_sess_awake(sess);
+	st = tls_sess_ready(sess);
 	if (st != XS_OK)
 		return st;
-	if (!sess->done) {
-		st = tls_sess_handshake(sess);
-		if (st != XS_OK)
-			return st;
-	}
-	if (sess->failed)
-		return XS_TLS;
 	while (*nwritten < len) {
 		size_t chunk = len - *nwritten;
 
