@@ -26,7 +26,8 @@
 #
 # Scenarios (full / --quick):
 #   login  1000 users at 200/s            / 200 at 100/s
-#   idle   1000, 5000, 10000 sessions 10 s / 200, 500 for 5 s
+#   idle   1000, 5000, 10000 sessions 25 s / 200, 500 for 15 s (xmppd with
+#          idle_sleep = 10, so the end of the hold shows sleeping sessions)
 #   chat   1000 users, 2000 and 10000 msg/s offered for 20 s
 #                                          / 100 users, 500 and 2000 msg/s for 5 s
 # Every size is an option: bench/compare.sh --help.  Each xmppload run is

@@ -67,6 +67,45 @@ bool jid_utf8_is_valid(const char *s, size_t len)
 	return true;
 }
 
+/* The three profiles restricted to ASCII input, where they reduce to two
+ * rules: Nodeprep and Nameprep fold A-Z to lower case (table B.2), and
+ * Nodeprep and Resourceprep prohibit the ASCII controls (C.2.1), Nodeprep
+ * also space (C.1.1) and "&'/:<>@.  Mapping to nothing (B.1), NFKC,
+ * the other prohibited tables, the bidi rules and unassigned code points
+ * all concern non-ASCII code points only.  Nameprep lets controls through
+ * (RFC 3491 §5 lists C.2.2, not C.2.1); the domain's label rules refuse
+ * them afterwards.
+ *
+ * Why: nearly every JID on the wire is ASCII, and libidn converts each
+ * part to UCS-4, normalises and searches its tables, which cost ~30,000
+ * instructions per routed message before this path existed (callgrind,
+ * bench/instructions.sh).  tests/unit/test_jid.c and fuzz_jid check that
+ * this path and libidn agree on ASCII input.
+ *
+ * Returns 1 with work filled in, 0 if a prohibited character occurs, -1 if
+ * the input is not pure ASCII (libidn's job). */
+static int jid__ascii_prep(const char *in, size_t len, const Stringprep_profile *profile,
+			   char *work)
+{
+	bool fold = profile != stringprep_xmpp_resourceprep;
+	bool no_ctl = profile != stringprep_nameprep;
+	bool node = profile == stringprep_xmpp_nodeprep;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c >= 0x80)
+			return -1;
+		if (no_ctl && (c < 0x20 || c == 0x7f))
+			return 0;
+		if (node && (c == ' ' || c == '"' || c == '&' || c == '\'' || c == '/' || c == ':' ||
+			     c == '<' || c == '>' || c == '@'))
+			return 0;
+		work[i] = (char)(fold && c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+	}
+	work[len] = '\0';
+	return 1;
+}
+
 /* Runs one stringprep profile over in[0..len) into out.  The input limit is
  * the output limit too (as in Prosody): a part that only fits after
  * mapping-to-nothing is not worth the extra buffer. */
@@ -78,12 +117,18 @@ static enum xs jid__prep(const char *in, size_t len, const Stringprep_profile *p
 
 	if (len == 0 || len > JID_PART_MAX || !jid_utf8_is_valid(in, len))
 		return XS_PROTO;
-	memcpy(work, in, len);
-	work[len] = '\0';
-	/* Flags 0: unassigned code points allowed (the "query" rules), as
-	 * Prosody and ejabberd do; TOO_SMALL_BUFFER means > 1023 bytes. */
-	if (stringprep(work, sizeof(work), 0, profile) != STRINGPREP_OK)
+	int ascii = jid__ascii_prep(in, len, profile, work);
+	if (ascii == 0)
 		return XS_PROTO;
+	if (ascii < 0) {
+		memcpy(work, in, len);
+		work[len] = '\0';
+		/* Flags 0: unassigned code points allowed (the "query"
+		 * rules), as Prosody and ejabberd do; TOO_SMALL_BUFFER
+		 * means > 1023 bytes. */
+		if (stringprep(work, sizeof(work), 0, profile) != STRINGPREP_OK)
+			return XS_PROTO;
+	}
 	n = strlen(work);
 	if (n == 0)
 		return XS_PROTO;  /* everything was mapped to nothing */

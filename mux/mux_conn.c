@@ -13,7 +13,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/xml_node.h"
 #include "core/xml_stream.h"
 #include "tls/tls.h"
@@ -444,7 +444,9 @@ static void feed_xml(struct mux_conn *c, const char *data, size_t len)
 /* Feeds data into layer lvl (lvl == n_tls means the XML parser). */
 static void layer_input(struct mux_conn *c, unsigned lvl, const char *data, size_t len)
 {
-	if (lvl >= c->n_tls) {
+	/* the second bound is implied by n_tls <= MUX_MAX_TLS_LAYERS; it is
+	 * spelled out so that -O3 inlining sees the array bound too */
+	if (lvl >= c->n_tls || lvl >= MUX_MAX_TLS_LAYERS) {
 		feed_xml(c, data, len);
 		return;
 	}
@@ -609,10 +611,10 @@ void mux_timers(struct mux *m)
 			conn_touch(c);
 		}
 	}
-	/* Freed parsers and TLS objects are small chunks scattered over the
-	 * heap; glibc returns such pages to the kernel only when asked. */
+	/* the freed parsers and TLS objects go back to the kernel now, not
+	 * whenever the allocator next looks */
 	if (m->n_slept != slept_before)
-		malloc_trim(0);
+		mem_release();
 	while (m->dl_head && m->dl_head->delay_deadline_ms <= now) {
 		struct mux_conn *c = m->dl_head;
 		m->dl_head = c->dl_next;

@@ -20,7 +20,7 @@ fi
 pkgs=(
   build-essential cmake pkg-config dpkg-dev ca-certificates
   libinih-dev liburcu-dev libexpat1-dev libsqlite3-dev libidn-dev
-  libcmocka-dev libwolfssl-dev
+  libjemalloc-dev libcmocka-dev libwolfssl-dev
   clang-14 libclang-rt-14-dev
   python3 python3-slixmpp
 )

@@ -3,7 +3,7 @@
 set terminal pngcairo size 900,560 noenhanced font ",10"
 set output outfile
 set datafile missing "-"
-set title "Server RSS against idle authenticated TLS sessions"
+set title "Server RSS against idle authenticated TLS sessions (end of the hold, after xmppd's idle_sleep)"
 set xlabel "sessions held"
 set ylabel "RSS, all server processes (MiB)"
 set key top left

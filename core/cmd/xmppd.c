@@ -20,6 +20,7 @@
 
 #include "core/cfg.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/router.h"
 #include "core/store_thread.h"
 #include "mux/mux.h"
@@ -147,8 +148,11 @@ int main(int argc, char **argv)
 		LOG_ERR("cannot start the mux threads");
 		goto out_router;
 	}
-	LOG_INFO("xmppd %s ready: %u mux thread(s), %zu host(s), storage %s", XMPPD_VERSION, n_mux,
-		 cfg.n_hosts, cfg.db_path);
+	LOG_INFO("xmppd %s ready: %u mux thread(s), %zu host(s), storage %s, allocator %s",
+		 XMPPD_VERSION, n_mux, cfg.n_hosts, cfg.db_path, mem_allocator_name());
+	if (!strncmp(mem_allocator_name(), "jemalloc", 8) && !mem_malloc_is_jemalloc())
+		LOG_WARN("jemalloc is linked but does not replace malloc (link order?): idle "
+			 "sessions will keep more memory");
 
 	for (;;) {
 		int sig = 0;

@@ -9,6 +9,32 @@
 
 #include "core/jid.h"
 
+#include <stringprep.h>
+
+/* jid.c runs ASCII parts through its own table-free path: on ASCII input
+ * it must agree with libidn (the unit test does the same exhaustively for
+ * short strings). */
+static void check_ascii_profiles(const uint8_t *data, size_t size)
+{
+	char in[JID_PART_MAX + 1], ref[JID_PART_MAX + 1], got[JID_PART_MAX + 1];
+	if (size == 0 || size > JID_PART_MAX)
+		return;
+	for (size_t i = 0; i < size; i++)
+		if (data[i] == 0 || data[i] >= 0x80)
+			return;
+	memcpy(in, data, size);
+	in[size] = '\0';
+	const Stringprep_profile *prof[] = { stringprep_xmpp_nodeprep, stringprep_xmpp_resourceprep };
+	enum xs (*ours[])(const char *, char *, size_t) = { jid_local_prep, jid_resource_prep };
+	for (int k = 0; k < 2; k++) {
+		memcpy(ref, in, size + 1);
+		int ref_ok = stringprep(ref, sizeof(ref), 0, prof[k]) == STRINGPREP_OK && ref[0];
+		enum xs st = ours[k](in, got, sizeof(got));
+		if (ref_ok != (st == XS_OK) || (ref_ok && strcmp(ref, got)))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -17,6 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct jid *j = NULL, *k = NULL, *b = NULL;
 	size_t bare_len = 0;
 	enum xs st, st2;
+
+	check_ascii_profiles(data, size);
 
 	st = jid_parse_n((const char *)data, size, &j);
 	st2 = jid_normalize((const char *)data, size, full, sizeof(full), &bare_len);

@@ -14,6 +14,8 @@
 
 #include "core/jid.h"
 
+#include <stringprep.h>
+
 static const struct {
 	const char *in;
 	const char *full;
@@ -280,6 +282,96 @@ static void test_utf8(void **state)
 	assert_false(jid_utf8_is_valid("a\0b", 3));
 }
 
+/* core/jid.c runs ASCII parts through its own table-free path; it has to
+ * agree with libidn's stringprep on every ASCII input.  Every string of one
+ * and two ASCII characters (NUL aside) and some longer ones, per profile. */
+static void check_ascii_profile(const char *in, const Stringprep_profile *profile,
+				enum xs (*ours)(const char *, char *, size_t))
+{
+	char ref[JID_PART_MAX + 1], got[JID_PART_MAX + 1];
+	snprintf(ref, sizeof(ref), "%s", in);
+	bool ref_ok = stringprep(ref, sizeof(ref), 0, profile) == STRINGPREP_OK && ref[0];
+	enum xs st = ours(in, got, sizeof(got));
+	if (ref_ok != (st == XS_OK))
+		fail_msg("'%s' (%02x..): libidn %s, jid.c %s", in, (unsigned char)in[0],
+			 ref_ok ? "accepts" : "refuses", st == XS_OK ? "accepts" : "refuses");
+	if (ref_ok)
+		assert_string_equal(got, ref);
+}
+
+/* For domains jid.c adds label rules after Nameprep; on ASCII the reference
+ * is libidn's Nameprep followed by those rules: lower-case LDH or '_'
+ * labels, none empty, at most 63 bytes; one trailing dot dropped. */
+static bool ref_domain(const char *in, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", in);
+	size_t n = strlen(out);
+	if (n && out[n - 1] == '.')
+		out[--n] = '\0';
+	if (!n || stringprep(out, cap, 0, stringprep_nameprep) != STRINGPREP_OK || !out[0])
+		return false;
+	size_t label = 0;
+	for (const char *p = out;; p++) {
+		if (*p == '.' || !*p) {
+			if (label == 0 || label > 63)
+				return false;
+			if (!*p)
+				return true;
+			label = 0;
+			continue;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return false;
+		label++;
+	}
+}
+
+static void check_ascii_domain(const char *in)
+{
+	char ref[JID_PART_MAX + 1], got[JID_PART_MAX + 1];
+	bool ref_ok = in[0] != '[' && ref_domain(in, ref, sizeof(ref));
+	enum xs st = jid_domain_prep(in, got, sizeof(got));
+	if (in[0] == '[')
+		return; /* IPv6 literals have their own table test */
+	if (ref_ok != (st == XS_OK))
+		fail_msg("domain '%s': reference %s, jid.c %s", in, ref_ok ? "accepts" : "refuses",
+			 st == XS_OK ? "accepts" : "refuses");
+	if (ref_ok)
+		assert_string_equal(got, ref);
+}
+
+static void check_ascii_all(const char *in)
+{
+	check_ascii_profile(in, stringprep_xmpp_nodeprep, jid_local_prep);
+	check_ascii_profile(in, stringprep_xmpp_resourceprep, jid_resource_prep);
+	check_ascii_domain(in);
+}
+
+static void test_ascii_path_matches_libidn(void **state)
+{
+	(void)state;
+	char s[3] = { 0 };
+	for (int a = 1; a < 128; a++) {
+		s[0] = (char)a;
+		s[1] = '\0';
+		check_ascii_all(s);
+		for (int b = 1; b < 128; b++) {
+			s[1] = (char)b;
+			check_ascii_all(s);
+		}
+	}
+	static const char *longer[] = {
+		"Juliet", "ROMEO", "user123", "Example.COM", "a.b.c", "a..b", ".a", "a.", "a..",
+		"xn--bcher-kva.example", "under_score", "-dash-", "with space", "tab\tin",
+		"del\x7f", "quote\"d", "amp&", "it's", "sl/ash", "co:lon", "<lt", "gt>", "at@",
+		"Resource With Spaces", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "~!#$%^*()_+={}[]|\\;,?`",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+	};
+	for (size_t i = 0; i < sizeof(longer) / sizeof(longer[0]); i++)
+		check_ascii_all(longer[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_equality),
 		cmocka_unit_test(test_part_helpers),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_ascii_path_matches_libidn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
