@@ -9,8 +9,8 @@
 #      policy-rc.d that forbids the packages to start their system services
 #      (removed again afterwards); never touches /etc/prosody, /etc/ejabberd,
 #      the system services or the default ports;
-#   2. builds xmppd, xmppctl and xmppload into $BUILD_DIR (default: build)
-#      unless they are there;
+#   2. builds xmppd, xmppctl, xmppload and cryptobound into $BUILD_DIR
+#      (default: build) unless they are there;
 #   3. makes one certificate for "localhost" (xmppctl cert generate) that all
 #      three servers use, and the same accounts user1..userN / pass1..passN on
 #      each: salted SCRAM-SHA-256 with 4096 iterations everywhere
@@ -33,7 +33,11 @@
 # Every size is an option: bench/compare.sh --help.  Each xmppload run is
 # bounded by a timeout; every server is stopped on exit (trap EXIT) by pid.
 #
-# Environment: BUILD_DIR (build), XMPPD / XMPPCTL / XMPPLOAD (binaries),
+# The login table also gets the crypto bound of one login on this machine
+# (bench/cryptobound: P-256 key share, ECDH, ECDSA signature, TLS 1.3 key
+# schedule, SCRAM-SHA-256 proof check, timed with the same wolfCrypt build).
+#
+# Environment: BUILD_DIR (build), XMPPD / XMPPCTL / XMPPLOAD / CRYPTOBOUND,
 # KEEP=1 keeps the private server dirs.
 set -euo pipefail
 
@@ -97,10 +101,11 @@ if [ -z "${XMPPLOAD:-}" ]; then
 	XMPPLOAD=$BUILD_DIR/bench/xmppload
 	[ -x "$XMPPLOAD" ] || [ ! -x "$BUILD_DIR/xmppload" ] || XMPPLOAD=$BUILD_DIR/xmppload
 fi
-if [ ! -x "$XMPPD" ] || [ ! -x "$XMPPCTL" ] || [ ! -x "$XMPPLOAD" ]; then
-	echo "compare: building xmppd, xmppctl, xmppload in $BUILD_DIR"
+CRYPTOBOUND=${CRYPTOBOUND:-$BUILD_DIR/bench/cryptobound}
+if [ ! -x "$XMPPD" ] || [ ! -x "$XMPPCTL" ] || [ ! -x "$XMPPLOAD" ] || [ ! -x "$CRYPTOBOUND" ]; then
+	echo "compare: building xmppd, xmppctl, xmppload, cryptobound in $BUILD_DIR"
 	[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build "$BUILD_DIR" -j"$(nproc)" --target xmppd xmppctl xmppload >/dev/null
+	cmake --build "$BUILD_DIR" -j"$(nproc)" --target xmppd xmppctl xmppload cryptobound >/dev/null
 fi
 
 # ---- 3. limits: file descriptors for the server and the generator
@@ -159,7 +164,7 @@ INI
 chmod 644 "$RUN/cert/localhost.key"  # read by the prosody/ejabberd users; temp dir only
 
 python3 "$ROOT/bench/lib/compare.py" "$@" --xmppd "$XMPPD" --xmppctl "$XMPPCTL" \
-	--xmppload "$XMPPLOAD" --run-dir "$RUN" --bounds "$bounds" --machine "$machine" \
+	--xmppload "$XMPPLOAD" --cryptobound "$CRYPTOBOUND" --run-dir "$RUN" --bounds "$bounds" --machine "$machine" \
 	--command-line "bench/compare.sh $*" &
 PY=$!
 wait "$PY"

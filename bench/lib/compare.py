@@ -409,12 +409,14 @@ def run_load(args, srv, scen, users, extra, timeout, tag):
     res["cpu_total"] = samp.cpu_at(t_end) - samp.cpu_at(t0)
     res["cpu_login"] = samp.cpu_at(t_login_end) - samp.cpu_at(t0)
     if scen == "idle":
-        held = r.get("held_s", args.idle_duration)
+        # The hold proper; xmppload's held_s also counts the final ping
+        # round, which wakes every session.
+        held = args.idle_duration
         # RSS while every session is held (after the login phase): the
         # peak, and at the end, after xmppd's idle_sleep has passed (the
         # figure the memory target is about: what an idle session costs).
-        res["rss_held"] = samp.rss_max(t_login_end + 0.5, t_login_end + held)
-        res["rss_settled"] = samp.rss_at(t_login_end + held)
+        res["rss_held"] = samp.rss_max(t_login_end + 0.5, t_login_end + held - 0.3)
+        res["rss_settled"] = samp.rss_at(t_login_end + held - 0.3)
     if scen == "chat":
         chat_s = r.get("chat_s", 0.0)
         res["cpu_chat"] = samp.cpu_at(t_login_end + chat_s) - samp.cpu_at(t_login_end)
@@ -621,6 +623,19 @@ def write_report(results, meta, args, bounds):
                     fig not in ("login failures", "sessions alive") else "") + " |")
         last = lab
     out.append("")
+    cb = crypto_bound(args)
+    if cb:
+        per_login = None
+        for (lab, fig, unit, lower, vals) in rows:
+            if fig == "server CPU per login":
+                per_login = vals.get("xmppd")
+        out.append(f"Crypto bound of one login on this machine: **{cb['crypto_bound_ms']:.3f} ms** of CPU "
+                   f"(P-256 key share {cb['p256_keygen_ms']:.3f} + ECDH {cb['p256_ecdh_ms']:.3f} + "
+                   f"ECDSA signature {cb['p256_sign_ms']:.3f} + TLS 1.3 key schedule "
+                   f"{cb['key_schedule_ms']:.3f} + SCRAM-SHA-256 proof check {cb['scram_sha256_ms']:.3f} ms; "
+                   "`bench/cryptobound`, the same wolfCrypt build as xmppd)" +
+                   (f"; xmppd's server CPU per login is {per_login / cb['crypto_bound_ms']:.1f} times the bound."
+                    if per_login else ".") + "\n")
     out.append("Server processes sampled: " + "; ".join(
         f"{s}: " + ", ".join(sorted({c for (n, _), r in results.items() if n == s
                                       for c in r.get("server_procs", [])}))
@@ -639,6 +654,18 @@ def write_report(results, meta, args, bounds):
         json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1, default=str)
     log("\n" + md)
     log(f"\ncompare: wrote {path} and {res_dir}/latest.md")
+
+
+def crypto_bound(args):
+    """The cryptobound figures as a dict, or None without the binary."""
+    if not args.cryptobound or not os.path.exists(args.cryptobound):
+        return None
+    try:
+        r = subprocess.run([args.cryptobound, "--json"], capture_output=True, text=True, timeout=60)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        log("compare: cryptobound failed; no crypto bound in the report")
+        return None
 
 
 def make_plots(results, args, date):
@@ -760,6 +787,8 @@ def main():
     ap.add_argument("--xmppd", required=True)
     ap.add_argument("--xmppctl", required=True)
     ap.add_argument("--xmppload", required=True)
+    ap.add_argument("--cryptobound", default="",
+                    help="bench/cryptobound binary: the crypto bound printed beside the login figure")
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--bounds", default="")
     ap.add_argument("--machine", default="")
