@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,10 +235,18 @@ static bool parse_bool(const char *v, bool *out)
 	return false;
 }
 
+/* The CPUs this process may run on: its affinity mask (taskset, cpusets,
+ * container CPU pinning), not every core of the machine, so that "auto"
+ * does not start more mux threads than there are cores to run them. */
 static unsigned cfg_online_cpus(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	long n;
 
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		return 1;
 	return n > 256 ? 256 : (unsigned)n;

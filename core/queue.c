@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -73,6 +74,12 @@ void queue_ack_wakeup(struct queue *q)
 	uint64_t v;
 	ssize_t r = read(q->efd, &v, sizeof(v));
 	(void)r;
+}
+
+int queue_watch_edge(struct queue *q, int epfd, uint64_t data)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = data };
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, q->efd, &ev);
 }
 
 bool queue_is_empty(struct queue *q)

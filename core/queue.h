@@ -5,6 +5,8 @@
  * polls its eventfd.  A producer writes the eventfd only when its enqueue
  * found the queue empty, i.e. only when the consumer may be asleep; the
  * consumer drains until empty after each wake-up, so no item is stranded.
+ * The consumer either polls the eventfd level-triggered and reads it
+ * (queue_ack_wakeup) or watches it edge-triggered (queue_watch_edge).
  *
  * Items embed a struct queue_node and are recovered with container_of. */
 #ifndef XMPPD_QUEUE_H
@@ -12,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <urcu/wfcqueue.h>
 
 #ifndef container_of
@@ -36,8 +39,17 @@ void queue_deinit(struct queue *q);
 void queue_push(struct queue *q, struct queue_node *node);
 /* Consumer thread only.  NULL when empty. */
 struct queue_node *queue_pop(struct queue *q);
-/* Consumer thread only: clears the eventfd before draining. */
+/* Consumer thread only: clears the eventfd before draining (for consumers
+ * that poll the eventfd level-triggered). */
 void queue_ack_wakeup(struct queue *q);
+/* Watches the eventfd from epoll set epfd, edge-triggered, with data as the
+ * event's tag.  An eventfd reports every write as a new edge, so such a
+ * consumer never reads it: one epoll_wait per wake-up instead of a wait
+ * and a read, which on the routed-message path saves two system calls per
+ * message.  The counter it leaves behind cannot overflow in practice (one
+ * write per empty-to-non-empty transition, 2^64 of them).  Returns 0, or -1
+ * with errno set. */
+int queue_watch_edge(struct queue *q, int epfd, uint64_t data);
 bool queue_is_empty(struct queue *q);
 
 #endif

@@ -6,11 +6,12 @@
 #include "core/router.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/cfg.h"
 #include "core/hmap.h"
@@ -49,6 +50,7 @@ struct router {
 	struct queue *const *mux_inboxes;
 	unsigned n_mux;
 	struct queue inbox;
+	int epfd;               /* watches inbox (router_start); -1 before */
 	pthread_t thread;
 	bool started;
 	struct hmap by_full;
@@ -63,6 +65,7 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 		return NULL;
 	r->cfg = cfg;
 	r->mux_inboxes = mux_inboxes;
+	r->epfd = -1;
 	r->n_mux = n_mux;
 	if (queue_init(&r->inbox) != 0 || hmap_init(&r->by_full, 1024) != 0 ||
 	    hmap_init(&r->by_bare, 1024) != 0) {
@@ -552,10 +555,10 @@ static void *router_main(void *arg)
 	struct router *r = arg;
 	log_set_thread_name("router");
 	for (;;) {
-		struct pollfd pfd = { .fd = r->inbox.efd, .events = POLLIN };
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		/* one epoll_wait per wake-up, no read: see queue_watch_edge */
+		struct epoll_event ev;
+		if (epoll_wait(r->epfd, &ev, 1, -1) < 0 && errno != EINTR)
 			break;
-		queue_ack_wakeup(&r->inbox);
 		struct queue_node *n;
 		while ((n = queue_pop(&r->inbox)))
 			if (!dispatch(r, container_of(n, struct msg, qnode)))
@@ -568,6 +571,14 @@ out:
 
 int router_start(struct router *r)
 {
+	/* Made here rather than in the thread so that a failure is reported
+	 * to the caller.  Anything queued before the thread starts is an
+	 * edge already recorded: the first wait returns at once. */
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0 || queue_watch_edge(&r->inbox, r->epfd, 0) != 0) {
+		LOG_ERR("router: cannot watch the inbox: %s", strerror(errno));
+		return -1;
+	}
 	if (pthread_create(&r->thread, NULL, router_main, r) != 0)
 		return -1;
 	r->started = true;
@@ -611,6 +622,8 @@ void router_free(struct router *r)
 	}
 	hmap_deinit(&r->by_full);
 	hmap_deinit(&r->by_bare);
+	if (r->epfd >= 0)
+		close(r->epfd);
 	queue_deinit(&r->inbox);
 	free(r);
 }

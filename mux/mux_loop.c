@@ -119,8 +119,11 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 			snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
 			goto fail;
 		}
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = MUX_TAG(MUX_TAG_INBOX, 0) };
-		epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->inbox.efd, &ev);
+		if (queue_watch_edge(&m->inbox, m->epfd, MUX_TAG(MUX_TAG_INBOX, 0)) != 0) {
+			snprintf(err, errlen, "epoll_ctl inbox: %s", strerror(errno));
+			goto fail;
+		}
+		struct epoll_event ev;
 		for (unsigned k = 0; k < g->n_listen; k++) {
 			ev.events = EPOLLIN | EPOLLEXCLUSIVE;
 			ev.data.u64 = MUX_TAG(MUX_TAG_LISTEN, k);
@@ -182,7 +185,7 @@ static void accept_ready(struct mux *m, unsigned k)
 
 static void inbox_ready(struct mux *m)
 {
-	queue_ack_wakeup(&m->inbox);
+	/* edge-triggered (queue_watch_edge): drained, never read */
 	struct queue_node *n;
 	while ((n = queue_pop(&m->inbox))) {
 		struct msg *msg = container_of(n, struct msg, qnode);

@@ -2,7 +2,7 @@
  * documents; defaults; every class of error gives its exact
  * "file:line: [section] key: reason" line (errors come from strings named
  * "t.ini", whose line numbers are counted in the comments); relative paths
- * follow the ini file's directory; threads = auto follows the CPU count; and
+ * follow the ini file's directory; threads = auto follows the CPUs the process may run on; and
  * the inih pitfalls (indented lines, '#' after a value, long section names,
  * long lines) are caught rather than misread. */
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,11 +511,25 @@ static void test_missing_file(void **state)
 static void test_threads(void **state)
 {
 	struct cfg *c = cfg_new();
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t all, one;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	int cores = CPU_COUNT(&all);
 
 	expect_ok(HOST LST "[server]\nthreads = auto\n", c);
 	assert_true(cores >= 1);
 	assert_int_equal(c->threads, (unsigned)(cores > 256 ? 256 : cores));
+	/* auto follows the affinity mask (taskset -c N xmppd), not the
+	 * machine's core count */
+	CPU_ZERO(&one);
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &all)) {
+			CPU_SET(i, &one);
+			break;
+		}
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	expect_ok(HOST LST "[server]\nthreads = auto\n", c);
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	assert_int_equal(c->threads, 1);
 	expect_ok(HOST LST "[server]\nthreads = 1\n", c);
 	assert_int_equal(c->threads, 1);
 	expect_ok(HOST LST "[server]\nthreads = 256\n", c);
