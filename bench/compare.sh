@@ -20,6 +20,11 @@
 #      private Erlang node, cookie and distribution port 25249, no epmd),
 #      TLS required on c2s; runs xmppload; samples the server's RSS and CPU
 #      time (all its processes, /proc) every 100 ms; stops the server by pid;
+#      Every server runs pinned to CPU 0 and xmppload to the other CPUs
+#      (taskset; --server-cpus / --gen-cpus, 'none' to share all CPUs), so
+#      that the generator does not take CPU from the server it measures and
+#      each server gets the same core; xmppd's threads = auto then starts
+#      one mux thread;
 #   5. prints and writes the table to bench/results/compare-DATE.md (and
 #      latest.md), the PNG plots beside it, and the raw generator logs/JSON
 #      to bench/results/runs/DATE/.

@@ -199,7 +199,8 @@ require_encryption = true
         log(f"  xmppd: {n} accounts in {self.dir}/data/xmppd.sqlite")
 
     def start(self):
-        self.proc = subprocess.Popen([self.args.xmppd, "-c", self.ini], cwd=self.dir,
+        self.proc = subprocess.Popen(pinned([self.args.xmppd, "-c", self.ini],
+                                            self.args.server_cpus), cwd=self.dir,
                                      stdout=self.logfile(), stderr=subprocess.STDOUT)
         self.note_pid()
         return wait_port(self.port, 20, self.proc)
@@ -217,6 +218,20 @@ require_encryption = true
         r = subprocess.run(["git", "-C", BENCH, "describe", "--always", "--dirty"],
                            capture_output=True, text=True)
         return "git " + (r.stdout.strip() or "?")
+
+
+def pinned(cmd, cpus):
+    """cmd run on the given CPUs (taskset list, e.g. "0" or "1-3"), or as
+    is when cpus is empty.  Children inherit the mask."""
+    return (["taskset", "-c", cpus] + cmd) if cpus else cmd
+
+
+def cpu_count(cpus):
+    n = 0
+    for part in cpus.split(","):
+        a, _, b = part.partition("-")
+        n += (int(b) - int(a) + 1) if b else 1
+    return n
 
 
 def _drop(user, home):
@@ -258,8 +273,9 @@ class Prosody(Server):
         log(f"  prosody: {len(creds)} accounts in {acc}")
 
     def start(self):
-        self.proc = subprocess.Popen(_drop("prosody", self.dir) +
-                                     ["prosody", "--config", self.cfg, "-F"], cwd=self.dir,
+        self.proc = subprocess.Popen(pinned(_drop("prosody", self.dir) +
+                                            ["prosody", "--config", self.cfg, "-F"],
+                                            self.args.server_cpus), cwd=self.dir,
                                      stdout=self.logfile(), stderr=subprocess.STDOUT)
         self.note_pid()
         return wait_port(self.port, 30, self.proc)
@@ -333,7 +349,8 @@ class Ejabberd(Server):
         return ok
 
     def start(self):
-        self.proc = subprocess.Popen(self.ctl() + ["foreground"], cwd=self.dir,
+        self.proc = subprocess.Popen(pinned(self.ctl() + ["foreground"], self.args.server_cpus),
+                                     cwd=self.dir,
                                      stdout=self.logfile(), stderr=subprocess.STDOUT)
         self.note_pid()
         if not wait_port(self.port, 60, self.proc):
@@ -376,6 +393,9 @@ def run_load(args, srv, scen, users, extra, timeout, tag):
         cmd += ["--source-ips", args.source_ips]
     if args.gen_threads:
         cmd += ["--threads", str(args.gen_threads)]
+    elif args.gen_cpus:
+        cmd += ["--threads", str(cpu_count(args.gen_cpus))]
+    cmd = pinned(cmd, args.gen_cpus)
     logpath = os.path.join(args.results_run, f"{srv.name}-{tag}.log")
     samp = Sampler(srv.proc.pid).start()
     time.sleep(1.0)  # baseline: the server started and idle
@@ -609,7 +629,10 @@ def write_report(results, meta, args, bounds):
     out.append("Command: `" + args.command_line + "`\n")
     out.append("Servers: " + ", ".join(f"{s} {meta.get(s, '?')}" for s in servers) + "  ")
     out.append(f"Machine: {bounds['machine']}  ")
-    out.append(f"Bounds: {bounds['text']}\n")
+    out.append(f"Bounds: {bounds['text']}  ")
+    out.append("CPU pinning: " + (f"every server on CPU {args.server_cpus} (taskset; xmppd's threads = auto "
+                                  f"then starts one mux thread per pinned CPU), xmppload on CPU {args.gen_cpus}"
+                                  if args.server_cpus else "none (servers and generator share all CPUs)") + "\n")
     out.append("Ratio = xmppd / best peer (below 1 is better for xmppd where lower is better; "
                "above 1 is better where higher is better).\n")
     hdr = "| scenario | figure | unit | " + " | ".join(servers) + " | xmppd / best peer |"
@@ -777,6 +800,11 @@ def main():
     ap.add_argument("--source-ips-above", type=int, default=20000,
                     help="use --source-ips only above this many sessions")
     ap.add_argument("--gen-threads", type=int, default=0)
+    ap.add_argument("--server-cpus", default=None,
+                    help="taskset CPU list for every server (default: 0 on a machine with 2 or "
+                         "more CPUs; 'none' = no pinning)")
+    ap.add_argument("--gen-cpus", default=None,
+                    help="taskset CPU list for xmppload (default: the other CPUs)")
     ap.add_argument("--xmppd-threads", default="auto")
     ap.add_argument("--xmppd-port", type=int, default=25222)
     ap.add_argument("--xmppd-idle-sleep", type=int, default=10,
@@ -803,6 +831,15 @@ def main():
     for k, (qv, fv) in dflt.items():
         if getattr(args, k) is None:
             setattr(args, k, qv if q else fv)
+    ncpu = len(os.sched_getaffinity(0))
+    if args.server_cpus is None:
+        args.server_cpus = "0" if ncpu >= 2 else "none"
+    if args.server_cpus == "none":
+        args.server_cpus, args.gen_cpus = "", (args.gen_cpus or "")
+    elif args.gen_cpus is None:
+        args.gen_cpus = "1" if ncpu == 2 else f"1-{ncpu - 1}"
+    if args.gen_cpus == "none":
+        args.gen_cpus = ""
     args.servers = [s for s in args.servers.split(",") if s]
     for s in args.servers:
         if s not in SERVERS:

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static void usage(FILE *f)
 		"  --password PW          one password for every account\n"
 		"  --resource-format FMT  resource to bind, %%d = number (load%%d)\n"
 		"  --source-ips A-B|A,B   local addresses to connect from (kernel's choice)\n"
-		"  --threads N            worker threads (number of CPUs)\n"
+		"  --threads N            worker threads (CPUs it may run on)\n"
 		"  --rate R               login: logins/s; chat: messages/s (100 / 1000)\n"
 		"  --login-rate R         idle/chat set-up logins/s (500)\n"
 		"  --max-pending N        logins in progress at once (500)\n"
@@ -179,7 +180,10 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	double v = 0, rate = -1, port = 0;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	/* the CPUs we may run on (taskset), not every core of the machine */
+	cpu_set_t aff;
+	long ncpu = sched_getaffinity(0, sizeof(aff), &aff) == 0 ? CPU_COUNT(&aff)
+								    : sysconf(_SC_NPROCESSORS_ONLN);
 	const char *mode = "starttls", *mech = "SCRAM-SHA-256", *tls = "any";
 	int c;
 
