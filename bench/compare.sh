@@ -121,7 +121,7 @@ fd=$(ulimit -n)
 ports=$(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
-bounds="$(nproc) CPUs shared by the server under test and the generator; open files per process $fd; ephemeral ports $ports per source address (sessions above --source-ips-above use 127.0.0.2-9); RAM $mem; one server at a time, loopback only"
+bounds="$(nproc) CPUs (pinning below); open files per process $fd; ephemeral ports $ports per source address (sessions above --source-ips-above use 127.0.0.2-9); RAM $mem; one server at a time, loopback only"
 machine="$cpu, $(nproc) CPUs, $mem, Linux $(uname -r), Debian $(cat /etc/debian_version)"
 echo "compare: bounds: $bounds"
 
