@@ -43,6 +43,39 @@ static void *producer(void *p)
 	return NULL;
 }
 
+/* Pops until empty, checking per-producer FIFO order; returns the count. */
+static unsigned long drain_in_order(struct queue *q, unsigned next[PRODUCERS])
+{
+	unsigned long got = 0;
+	struct queue_node *n;
+	while ((n = queue_pop(q))) {
+		struct item *it = container_of(n, struct item, node);
+		assert_true(it->producer < PRODUCERS);
+		assert_int_equal(it->seq, next[it->producer]);
+		next[it->producer]++;
+		got++;
+		free(it);
+	}
+	return got;
+}
+
+static void start_producers(struct queue *q, pthread_t th[PRODUCERS],
+			    struct producer_arg args[PRODUCERS])
+{
+	for (unsigned i = 0; i < PRODUCERS; i++) {
+		args[i] = (struct producer_arg){ .q = q, .id = i };
+		assert_int_equal(pthread_create(&th[i], NULL, producer, &args[i]), 0);
+	}
+}
+
+static void join_producers(pthread_t th[PRODUCERS], const unsigned next[PRODUCERS])
+{
+	for (unsigned i = 0; i < PRODUCERS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(next[i], PER_PRODUCER);
+	}
+}
+
 static void test_many_producers_one_sleeping_consumer(void **state)
 {
 	(void)state;
@@ -52,10 +85,7 @@ static void test_many_producers_one_sleeping_consumer(void **state)
 
 	pthread_t th[PRODUCERS];
 	struct producer_arg args[PRODUCERS];
-	for (unsigned i = 0; i < PRODUCERS; i++) {
-		args[i] = (struct producer_arg){ .q = &q, .id = i };
-		assert_int_equal(pthread_create(&th[i], NULL, producer, &args[i]), 0);
-	}
+	start_producers(&q, th, args);
 
 	unsigned next[PRODUCERS] = { 0 };
 	unsigned long total = 0, wakeups = 0;
@@ -66,20 +96,9 @@ static void test_many_producers_one_sleeping_consumer(void **state)
 		assert_int_equal(r, 1);
 		wakeups++;
 		queue_ack_wakeup(&q);
-		struct queue_node *n;
-		while ((n = queue_pop(&q))) {
-			struct item *it = container_of(n, struct item, node);
-			assert_true(it->producer < PRODUCERS);
-			assert_int_equal(it->seq, next[it->producer]);
-			next[it->producer]++;
-			total++;
-			free(it);
-		}
+		total += drain_in_order(&q, next);
 	}
-	for (unsigned i = 0; i < PRODUCERS; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(next[i], PER_PRODUCER);
-	}
+	join_producers(th, next);
 	assert_true(queue_is_empty(&q));
 	assert_null(queue_pop(&q));
 	/* the eventfd is written only on empty -> non-empty transitions */
@@ -101,29 +120,16 @@ static void test_many_producers_edge_triggered_consumer(void **state)
 
 	pthread_t th[PRODUCERS];
 	struct producer_arg args[PRODUCERS];
-	for (unsigned i = 0; i < PRODUCERS; i++) {
-		args[i] = (struct producer_arg){ .q = &q, .id = i };
-		assert_int_equal(pthread_create(&th[i], NULL, producer, &args[i]), 0);
-	}
+	start_producers(&q, th, args);
 	unsigned next[PRODUCERS] = { 0 };
 	unsigned long total = 0;
 	while (total < (unsigned long)PRODUCERS * PER_PRODUCER) {
 		struct epoll_event ev;
 		assert_int_equal(epoll_wait(epfd, &ev, 1, 5000), 1);
 		assert_int_equal(ev.data.u64, 42);
-		struct queue_node *n;
-		while ((n = queue_pop(&q))) {
-			struct item *it = container_of(n, struct item, node);
-			assert_int_equal(it->seq, next[it->producer]);
-			next[it->producer]++;
-			total++;
-			free(it);
-		}
+		total += drain_in_order(&q, next);
 	}
-	for (unsigned i = 0; i < PRODUCERS; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(next[i], PER_PRODUCER);
-	}
+	join_producers(th, next);
 	/* Drained, and every edge so far consumed or stale: at most one
 	 * stale report is left, after which the consumer would sleep; and a
 	 * push to the empty queue wakes it again though nobody read. */
