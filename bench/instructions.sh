@@ -92,43 +92,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-cat >"$DIR/server.ini" <<INI
-; private xmppd config written by bench/instructions.sh
-[server]
-threads = 1
-log_level = warn
-[sasl]
-scram_iterations = 4096
-[storage]
-path = data/xmppd.sqlite
-[host localhost]
-certificate = certs/localhost.pem
-key = certs/localhost.key
-[listener c2s]
-type = c2s
-mode = starttls
-address = 127.0.0.1
-port = $PORT
-require_encryption = true
-INI
-"$XMPPCTL" -c "$DIR/server.ini" cert generate localhost >/dev/null
+# shellcheck source=bench/lib/private-xmppd.sh
+. "$ROOT/bench/lib/private-xmppd.sh"
+private_ini "$DIR/server.ini" "$PORT" 1 bench/instructions.sh
 N=$(( LOGIN_USERS > CHAT_USERS ? LOGIN_USERS : CHAT_USERS ))
 echo "instructions: creating $N accounts"
-for i in $(seq 1 "$N"); do
-	echo "pass$i" | "$XMPPCTL" -c "$DIR/server.ini" adduser "user$i@localhost" >/dev/null
-done
-
-wait_port() {
-	local i
-	for i in $(seq 1 300); do
-		if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $PORT), 0.5)" 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$PID" 2>/dev/null || return 1
-		sleep 0.2
-	done
-	return 1
-}
+private_setup "$XMPPCTL" "$DIR/server.ini" "$N"
 
 # run NAME [xmppload args...]: one server life under callgrind; sets IR.
 # (Not called through $(...): the EXIT trap must see PID.)
@@ -137,7 +106,7 @@ run() {
 	valgrind --tool=callgrind --callgrind-out-file="$DIR/callgrind.out.$name" \
 		"$XMPPD" -c "$DIR/server.ini" >"$DIR/$name.server.log" 2>&1 &
 	PID=$!
-	wait_port || { echo "instructions: xmppd did not start under valgrind:" >&2; tail "$DIR/$name.server.log" >&2; exit 1; }
+	private_wait_port "$PORT" "$PID" || { echo "instructions: xmppd did not start under valgrind:" >&2; tail "$DIR/$name.server.log" >&2; exit 1; }
 	sleep 2
 	if [ $# -gt 0 ]; then
 		timeout 900 "$XMPPLOAD" "$@" --host localhost --server-ip 127.0.0.1 --port "$PORT" \

@@ -45,52 +45,19 @@ trap 'exit 1' INT TERM
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 INI=$DIR/server.ini
-cat > "$INI" <<INI
-[server]
-threads = 2
-log_level = warn
-
-[sasl]
-scram_iterations = 4096
-
-[storage]
-path = data/xmppd.sqlite
-
-[host localhost]
-certificate = certs/localhost.pem
-key = certs/localhost.key
-
-[listener c2s]
-type = c2s
-mode = starttls
-address = 127.0.0.1
-port = $PORT
-INI
-
-"$XMPPCTL" -c "$INI" cert generate localhost > "$DIR/cert.log" 2>&1 ||
-	{ cat "$DIR/cert.log"; exit 1; }
-
+# shellcheck source=bench/lib/private-xmppd.sh
+. "$(dirname "$0")/lib/private-xmppd.sh"
+private_ini "$INI" "$PORT" 2 bench/smoke.sh
 echo "smoke: creating $USERS accounts"
-# Four at a time: SQLite (WAL, busy timeout) serialises the writes, the
-# PBKDF2 runs in parallel.
-# The placeholder is {} (xargs -I replaces it in every argument, paths
-# included, and mktemp names are alphanumeric, so it cannot collide).
-seq 1 "$USERS" | xargs -P 4 -I {} sh -c \
-	'echo pass{} | "$0" -c "$1" adduser user{}@localhost > /dev/null' "$XMPPCTL" "$INI"
+private_setup "$XMPPCTL" "$INI" "$USERS"
 
 "$XMPPD" -c "$INI" > "$DIR/xmppd.log" 2>&1 &
 PID=$!
-# Ready when the port accepts connections.
-i=0
-until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$PID" 2>/dev/null; then
-		echo "smoke: xmppd did not start" >&2
-		cat "$DIR/xmppd.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+if ! private_wait_port "$PORT" "$PID" 100; then
+	echo "smoke: xmppd did not start" >&2
+	cat "$DIR/xmppd.log" >&2
+	exit 1
+fi
 
 # Prints a few figures from xmppload's JSON object.
 figures() {

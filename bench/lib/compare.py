@@ -156,27 +156,15 @@ class Xmppd(Server):
         shutil.copy(cert, os.path.join(self.dir, "certs/localhost.pem"))
         shutil.copy(key, os.path.join(self.dir, "certs/localhost.key"))
         self.ini = os.path.join(self.dir, "server.ini")
-        with open(self.ini, "w") as f:
-            f.write(f"""; private xmppd config written by bench/compare.sh
-[server]
-threads = {a.xmppd_threads}
-log_level = warn
-[sasl]
-scram_iterations = {ITER}
-[limits]
+        # The same private ini as bench/smoke.sh and bench/instructions.sh
+        # (bench/lib/private-xmppd.sh), plus the limits a big run needs.
+        subprocess.run(["sh", "-c", '. "$0"; private_ini "$1" "$2" "$3" bench/compare.sh',
+                        os.path.join(BENCH, "lib/private-xmppd.sh"), self.ini, str(self.port),
+                        str(a.xmppd_threads)], check=True)
+        with open(self.ini, "a") as f:
+            f.write(f"""[limits]
 max_connections = 1000000
 idle_sleep = {a.xmppd_idle_sleep}
-[storage]
-path = data/xmppd.sqlite
-[host localhost]
-certificate = certs/localhost.pem
-key = certs/localhost.key
-[listener c2s]
-type = c2s
-mode = starttls
-address = 127.0.0.1
-port = {self.port}
-require_encryption = true
 """)
         # The first account through xmppctl (creates the schema), the rest
         # inserted in one transaction with the same credential layout:
