@@ -28,103 +28,18 @@
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
 
-/* ---- counting allocator for wolfSSL ---- */
-
-/* A header in front of each block remembers its size; 16 bytes keeps
- * the block aligned for anything. */
-#define HDR 16
-static atomic_long wolf_in_use;
-
-static void *count_malloc(size_t n)
-{
-	uint8_t *p = malloc(n + HDR);
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	atomic_fetch_add(&wolf_in_use, (long)n);
-	return p + HDR;
-}
-
-static void count_free(void *ptr)
-{
-	uint8_t *p = ptr;
-	size_t n;
-
-	if (p == NULL)
-		return;
-	p -= HDR;
-	memcpy(&n, p, sizeof(n));
-	atomic_fetch_sub(&wolf_in_use, (long)n);
-	free(p);
-}
-
-static void *count_realloc(void *ptr, size_t n)
-{
-	uint8_t *p, *q;
-	size_t old;
-
-	if (ptr == NULL)
-		return count_malloc(n);
-	p = (uint8_t *)ptr - HDR;
-	memcpy(&old, p, sizeof(old));
-	q = realloc(p, n + HDR);
-	if (q == NULL)
-		return NULL;
-	memcpy(q, &n, sizeof(n));
-	atomic_fetch_add(&wolf_in_use, (long)n - (long)old);
-	return q + HDR;
-}
+#include "tls_fixture.h"
 
 /* ---- fixture ---- */
 
-struct fix {
-	char dir[64];
-	char a_cert[128], a_key[128], b_cert[128], b_key[128];
-	struct cfg *cfg;
-	struct tls_ctx_set *set;      /* min 1.2, hosts a.test (default), b.test */
-	struct tls_ctx_set *set13;    /* same hosts, min 1.3 */
-};
-
-static struct fix *F;
-
+/* tls_fixture.h's two hosts, plus F->set13 for the version tests. */
 static int setup(void **state)
 {
 	char err[256];
 
 	(void)state;
-	F = calloc(1, sizeof(*F));
-	if (F == NULL || tls_global_init() != XS_OK)
+	if (fix_init("test_tls") != 0)
 		return -1;
-	snprintf(F->dir, sizeof(F->dir), "/tmp/test_tls.XXXXXX");
-	if (mkdtemp(F->dir) == NULL)
-		return -1;
-	snprintf(F->a_cert, sizeof(F->a_cert), "%s/a.crt", F->dir);
-	snprintf(F->a_key, sizeof(F->a_key), "%s/a.key", F->dir);
-	snprintf(F->b_cert, sizeof(F->b_cert), "%s/b.crt", F->dir);
-	snprintf(F->b_key, sizeof(F->b_key), "%s/b.key", F->dir);
-	if (tls_cert_generate("a.test", F->a_cert, F->a_key, 30, err, sizeof(err)) != XS_OK ||
-	    tls_cert_generate("b.test", F->b_cert, F->b_key, 30, err, sizeof(err)) != XS_OK) {
-		fprintf(stderr, "generate: %s\n", err);
-		return -1;
-	}
-	/* cfg.c may not exist yet: fill only what tls_ctx_set_new reads. */
-	F->cfg = calloc(1, sizeof(*F->cfg));
-	if (F->cfg == NULL)
-		return -1;
-	F->cfg->tls_min_version = 12;
-	F->cfg->n_hosts = 2;
-	snprintf(F->cfg->hosts[0].domain, sizeof(F->cfg->hosts[0].domain), "a.test");
-	snprintf(F->cfg->hosts[0].cert_file, sizeof(F->cfg->hosts[0].cert_file), "%s", F->a_cert);
-	snprintf(F->cfg->hosts[0].key_file, sizeof(F->cfg->hosts[0].key_file), "%s", F->a_key);
-	snprintf(F->cfg->hosts[1].domain, sizeof(F->cfg->hosts[1].domain), "b.test");
-	snprintf(F->cfg->hosts[1].cert_file, sizeof(F->cfg->hosts[1].cert_file), "%s", F->b_cert);
-	snprintf(F->cfg->hosts[1].key_file, sizeof(F->cfg->hosts[1].key_file), "%s", F->b_key);
-	F->set = tls_ctx_set_new(F->cfg, err, sizeof(err));
-	if (F->set == NULL) {
-		fprintf(stderr, "ctx set: %s\n", err);
-		return -1;
-	}
 	F->cfg->tls_min_version = 13;
 	F->set13 = tls_ctx_set_new(F->cfg, err, sizeof(err));
 	F->cfg->tls_min_version = 12;
@@ -133,86 +48,6 @@ static int setup(void **state)
 		return -1;
 	}
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tls_ctx_set_unref(F->set);
-	tls_ctx_set_unref(F->set13);
-	unlink(F->a_cert);
-	unlink(F->a_key);
-	unlink(F->b_cert);
-	unlink(F->b_key);
-	rmdir(F->dir);
-	free(F->cfg);
-	free(F);
-	tls_global_cleanup();
-	return 0;
-}
-
-/* ---- plumbing ---- */
-
-/* Moves all pending ciphertext from one session to the other. */
-static void xfer(struct tls_sess *from, struct tls_sess *to)
-{
-	size_t len;
-	const void *p = tls_sess_out_peek(from, &len);
-
-	if (len == 0)
-		return;
-	assert_int_equal(tls_sess_feed(to, p, len), XS_OK);
-	tls_sess_out_consume(from, len);
-}
-
-/* Runs both handshakes until both finish or one fails (after letting the
- * failing side's alert reach the other). */
-static void pump(struct tls_sess *c, struct tls_sess *s, enum xs *cst, enum xs *sst)
-{
-	*cst = *sst = XS_AGAIN;
-	for (int i = 0; i < 20; i++) {
-		*cst = tls_sess_handshake(c);
-		xfer(c, s);
-		*sst = tls_sess_handshake(s);
-		xfer(s, c);
-		if (*cst == XS_OK && *sst == XS_OK)
-			return;
-		if (*cst == XS_TLS || *sst == XS_TLS) {
-			*cst = tls_sess_handshake(c);
-			xfer(c, s);
-			*sst = tls_sess_handshake(s);
-			return;
-		}
-	}
-}
-
-static struct tls_sess *client(const char *name, const char *ca, bool verify, int min, int max)
-{
-	struct tls_client_opts o = {
-		.server_name = name, .ca_file = ca, .verify = verify,
-		.alpn = "xmpp-client", .min_version = min, .max_version = max,
-	};
-	char err[256] = "";
-	struct tls_sess *c = tls_sess_new_client(&o, err, sizeof(err));
-
-	if (c == NULL)
-		fail_msg("tls_sess_new_client: %s", err);
-	return c;
-}
-
-/* Reads everything the session has ready into buf. */
-static size_t drain(struct tls_sess *s, uint8_t *buf, size_t cap)
-{
-	size_t got = 0, n;
-	enum xs st;
-
-	while (got < cap) {
-		st = tls_sess_read(s, buf + got, cap - got, &n);
-		if (st != XS_OK)
-			break;
-		got += n;
-	}
-	return got;
 }
 
 /* ---- tests ---- */
@@ -386,29 +221,10 @@ static void test_data_split(void **state)
 	tls_sess_free(s);
 }
 
-/* Inner ciphertext from `ifrom` travels as outer plaintext ofrom -> oto,
- * and what the outer receiver decrypts is fed to `ito`. */
-static void inner_xfer(struct tls_sess *ifrom, struct tls_sess *ofrom,
-		       struct tls_sess *oto, struct tls_sess *ito)
-{
-	uint8_t buf[4096];
-	size_t len, w, n;
-	const void *p = tls_sess_out_peek(ifrom, &len);
-
-	if (len > 0) {
-		assert_int_equal(tls_sess_write(ofrom, p, len, &w), XS_OK);
-		assert_int_equal(w, len);
-		tls_sess_out_consume(ifrom, len);
-	}
-	xfer(ofrom, oto);
-	while (tls_sess_read(oto, buf, sizeof(buf), &n) == XS_OK && n > 0)
-		assert_int_equal(tls_sess_feed(ito, buf, n), XS_OK);
-}
-
 static void test_tls_in_tls(void **state)
 {
 	struct tls_sess *oc, *os, *ic, *is;
-	enum xs cst, sst, ist = XS_AGAIN, ict = XS_AGAIN;
+	enum xs cst, sst;
 	const char msg[] = "<iq type='get' id='1'/>";
 	uint8_t buf[256];
 	size_t w, n;
@@ -423,15 +239,7 @@ static void test_tls_in_tls(void **state)
 	/* Inner: STARTTLS inside direct TLS, to the other host. */
 	ic = client("b.test", F->b_cert, true, 0, 0);
 	is = tls_sess_new_server(F->set, NULL);
-	for (int i = 0; i < 20 && !(ict == XS_OK && ist == XS_OK); i++) {
-		ict = tls_sess_handshake(ic);
-		inner_xfer(ic, oc, os, is);
-		ist = tls_sess_handshake(is);
-		inner_xfer(is, os, oc, ic);
-		assert_true(ict != XS_TLS && ist != XS_TLS);
-	}
-	assert_int_equal(ict, XS_OK);
-	assert_int_equal(ist, XS_OK);
+	inner_pump_ok(oc, os, ic, is);
 	assert_string_equal(tls_sess_sni(is), "b.test");
 
 	assert_int_equal(tls_sess_write(ic, msg, sizeof(msg), &w), XS_OK);
@@ -578,7 +386,7 @@ static void test_memory_and_close(void **state)
 	long base, idle;
 
 	(void)state;
-	base = atomic_load(&wolf_in_use);
+	base = atomic_load(&wolf_bytes);
 	s = tls_sess_new_server(F->set, "xmpp-client");
 	c = client("a.test", F->a_cert, true, 0, 0);
 	assert_int_equal(tls_sess_mem_usage(s), 0);
@@ -626,7 +434,7 @@ static void test_memory_and_close(void **state)
 		notify_len = n;
 	}
 	tls_sess_free(c);
-	idle = atomic_load(&wolf_in_use) - base;
+	idle = atomic_load(&wolf_bytes) - base;
 	print_message("idle TLS 1.3 server session: wolfSSL heap %ld bytes, "
 		      "our buffers %zu bytes\n", idle, tls_sess_mem_usage(s));
 #ifndef XMPPD_SYSTEM_WOLFSSL
@@ -640,7 +448,7 @@ static void test_memory_and_close(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(tls_sess_mem_usage(s), 0);
 	tls_sess_free(s);
-	assert_int_equal(atomic_load(&wolf_in_use), base);
+	assert_int_equal(atomic_load(&wolf_bytes), base);
 }
 
 static void test_garbage_in(void **state)
@@ -684,5 +492,5 @@ int main(void)
 	 * through count_malloc. */
 	if (wolfSSL_SetAllocators(count_malloc, count_free, count_realloc) != 0)
 		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, fix_teardown);
 }

@@ -19,6 +19,8 @@
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
 
+#include "tls_fixture.h"
+
 struct files {
 	char dir[64];
 	char cert1[128], key1[128], cert2[128], key2[128], junk[128];
@@ -27,23 +29,18 @@ struct files {
 static int setup(void **state)
 {
 	struct files *f = calloc(1, sizeof(*f));
-	char err[256];
 
 	if (f == NULL)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_tls_cert.XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
-	snprintf(f->cert1, sizeof(f->cert1), "%s/one.crt", f->dir);
-	snprintf(f->key1, sizeof(f->key1), "%s/one.key", f->dir);
-	snprintf(f->cert2, sizeof(f->cert2), "%s/two.crt", f->dir);
-	snprintf(f->key2, sizeof(f->key2), "%s/two.key", f->dir);
 	snprintf(f->junk, sizeof(f->junk), "%s/junk.pem", f->dir);
-	if (tls_cert_generate("Example.ORG", f->cert1, f->key1, 90, err, sizeof(err)) != XS_OK ||
-	    tls_cert_generate("other.example", f->cert2, f->key2, 30, err, sizeof(err)) != XS_OK) {
-		fprintf(stderr, "generate: %s\n", err);
+	if (fix_make_cert(f->dir, "one", "Example.ORG", 90, f->cert1, f->key1,
+			  sizeof(f->cert1)) ||
+	    fix_make_cert(f->dir, "two", "other.example", 30, f->cert2, f->key2,
+			  sizeof(f->cert2)))
 		return -1;
-	}
 	*state = f;
 	return 0;
 }

@@ -32,170 +32,17 @@
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
 
-/* ---- counting allocator for wolfSSL ---- */
-
-#define HDR 16
-static atomic_long wolf_bytes;   /* bytes wolfSSL holds */
-static atomic_long wolf_blocks;  /* blocks wolfSSL holds */
-
-static void *count_malloc(size_t n)
-{
-	uint8_t *p = malloc(n + HDR);
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	atomic_fetch_add(&wolf_bytes, (long)n);
-	atomic_fetch_add(&wolf_blocks, 1);
-	return p + HDR;
-}
-
-static void count_free(void *ptr)
-{
-	uint8_t *p = ptr;
-	size_t n;
-
-	if (p == NULL)
-		return;
-	p -= HDR;
-	memcpy(&n, p, sizeof(n));
-	atomic_fetch_sub(&wolf_bytes, (long)n);
-	atomic_fetch_sub(&wolf_blocks, 1);
-	free(p);
-}
-
-static void *count_realloc(void *ptr, size_t n)
-{
-	uint8_t *p, *q;
-	size_t old;
-
-	if (ptr == NULL)
-		return count_malloc(n);
-	p = (uint8_t *)ptr - HDR;
-	memcpy(&old, p, sizeof(old));
-	q = realloc(p, n + HDR);
-	if (q == NULL)
-		return NULL;
-	memcpy(q, &n, sizeof(n));
-	atomic_fetch_add(&wolf_bytes, (long)n - (long)old);
-	return q + HDR;
-}
+#include "tls_fixture.h"
 
 /* ---- fixture ---- */
 
-struct fix {
-	char dir[64];
-	char a_cert[128], a_key[128], b_cert[128], b_key[128];
-	struct cfg *cfg;
-	struct tls_ctx_set *set;      /* min 1.2, hosts a.test (default), b.test */
-};
-
-static struct fix *F;
-
 static int setup(void **state)
 {
-	char err[256];
-
 	(void)state;
-	F = calloc(1, sizeof(*F));
-	if (F == NULL || tls_global_init() != XS_OK)
-		return -1;
-	snprintf(F->dir, sizeof(F->dir), "/tmp/test_tls_sleep.XXXXXX");
-	if (mkdtemp(F->dir) == NULL)
-		return -1;
-	snprintf(F->a_cert, sizeof(F->a_cert), "%s/a.crt", F->dir);
-	snprintf(F->a_key, sizeof(F->a_key), "%s/a.key", F->dir);
-	snprintf(F->b_cert, sizeof(F->b_cert), "%s/b.crt", F->dir);
-	snprintf(F->b_key, sizeof(F->b_key), "%s/b.key", F->dir);
-	if (tls_cert_generate("a.test", F->a_cert, F->a_key, 30, err, sizeof(err)) != XS_OK ||
-	    tls_cert_generate("b.test", F->b_cert, F->b_key, 30, err, sizeof(err)) != XS_OK) {
-		fprintf(stderr, "generate: %s\n", err);
-		return -1;
-	}
-	F->cfg = calloc(1, sizeof(*F->cfg));
-	if (F->cfg == NULL)
-		return -1;
-	F->cfg->tls_min_version = 12;
-	F->cfg->n_hosts = 2;
-	snprintf(F->cfg->hosts[0].domain, sizeof(F->cfg->hosts[0].domain), "a.test");
-	snprintf(F->cfg->hosts[0].cert_file, sizeof(F->cfg->hosts[0].cert_file), "%s", F->a_cert);
-	snprintf(F->cfg->hosts[0].key_file, sizeof(F->cfg->hosts[0].key_file), "%s", F->a_key);
-	snprintf(F->cfg->hosts[1].domain, sizeof(F->cfg->hosts[1].domain), "b.test");
-	snprintf(F->cfg->hosts[1].cert_file, sizeof(F->cfg->hosts[1].cert_file), "%s", F->b_cert);
-	snprintf(F->cfg->hosts[1].key_file, sizeof(F->cfg->hosts[1].key_file), "%s", F->b_key);
-	F->set = tls_ctx_set_new(F->cfg, err, sizeof(err));
-	if (F->set == NULL) {
-		fprintf(stderr, "ctx set: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tls_ctx_set_unref(F->set);
-	unlink(F->a_cert);
-	unlink(F->a_key);
-	unlink(F->b_cert);
-	unlink(F->b_key);
-	rmdir(F->dir);
-	free(F->cfg);
-	free(F);
-	tls_global_cleanup();
-	return 0;
+	return fix_init("test_tls_sleep");
 }
 
 /* ---- plumbing ---- */
-
-static void xfer(struct tls_sess *from, struct tls_sess *to)
-{
-	size_t len;
-	const void *p = tls_sess_out_peek(from, &len);
-
-	if (len == 0)
-		return;
-	assert_int_equal(tls_sess_feed(to, p, len), XS_OK);
-	tls_sess_out_consume(from, len);
-}
-
-static void pump(struct tls_sess *c, struct tls_sess *s)
-{
-	enum xs cst = XS_AGAIN, sst = XS_AGAIN;
-
-	for (int i = 0; i < 20 && !(cst == XS_OK && sst == XS_OK); i++) {
-		cst = tls_sess_handshake(c);
-		xfer(c, s);
-		sst = tls_sess_handshake(s);
-		xfer(s, c);
-		assert_true(cst != XS_TLS && sst != XS_TLS);
-	}
-	assert_int_equal(cst, XS_OK);
-	assert_int_equal(sst, XS_OK);
-}
-
-static struct tls_sess *client(const char *name, const char *ca, int max)
-{
-	struct tls_client_opts o = {
-		.server_name = name, .ca_file = ca, .verify = true,
-		.alpn = "xmpp-client", .max_version = max,
-	};
-	char err[256] = "";
-	struct tls_sess *c = tls_sess_new_client(&o, err, sizeof(err));
-
-	if (c == NULL)
-		fail_msg("tls_sess_new_client: %s", err);
-	return c;
-}
-
-static size_t drain(struct tls_sess *s, uint8_t *buf, size_t cap)
-{
-	size_t got = 0, n;
-
-	while (got < cap && tls_sess_read(s, buf + got, cap - got, &n) == XS_OK)
-		got += n;
-	return got;
-}
 
 /* Writes msg on `from`, moves it to `to` in one piece, checks it arrives. */
 static void send_check(struct tls_sess *from, struct tls_sess *to, const char *msg)
@@ -218,10 +65,10 @@ static void send_check(struct tls_sess *from, struct tls_sess *to, const char *m
 static void connect_pair(struct tls_sess **c, struct tls_sess **s, const char *name,
 			 const char *ca, int max)
 {
-	*c = client(name, ca, max);
+	*c = client(name, ca, true, 0, max);
 	*s = tls_sess_new_server(F->set, "xmpp-client");
 	assert_non_null(*s);
-	pump(*c, *s);
+	pump_ok(*c, *s);
 	send_check(*c, *s, "<stream:stream to='a.test'>");
 	send_check(*s, *c, "<stream:stream from='a.test'><stream:features/>");
 }
@@ -431,7 +278,7 @@ static void test_refused(void **state)
 	assert_int_equal(tls_sess_sleep(fresh), XS_INVAL);
 	assert_false(tls_sess_is_asleep(fresh));
 	tls_sess_free(fresh);
-	c = client("a.test", F->a_cert, 0);
+	c = client("a.test", F->a_cert, true, 0, 0);
 	assert_int_equal(tls_sess_handshake(c), XS_AGAIN);
 	assert_int_equal(tls_sess_sleep(c), XS_INVAL);
 	tls_sess_free(c);
@@ -495,28 +342,9 @@ static void test_refused(void **state)
 	tls_sess_free(s);
 }
 
-/* Inner ciphertext from `ifrom` travels as outer plaintext ofrom -> oto,
- * and what the outer receiver decrypts is fed to `ito`. */
-static void inner_xfer(struct tls_sess *ifrom, struct tls_sess *ofrom,
-		       struct tls_sess *oto, struct tls_sess *ito)
-{
-	uint8_t buf[4096];
-	size_t len, w, n;
-	const void *p = tls_sess_out_peek(ifrom, &len);
-
-	if (len > 0) {
-		assert_int_equal(tls_sess_write(ofrom, p, len, &w), XS_OK);
-		tls_sess_out_consume(ifrom, len);
-	}
-	xfer(ofrom, oto);
-	while (tls_sess_read(oto, buf, sizeof(buf), &n) == XS_OK && n > 0)
-		assert_int_equal(tls_sess_feed(ito, buf, n), XS_OK);
-}
-
 static void test_tls_in_tls(void **state)
 {
 	struct tls_sess *oc, *os, *ic, *is;
-	enum xs ict = XS_AGAIN, ist = XS_AGAIN;
 	const char msg[] = "<iq type='get' id='ping'><ping xmlns='urn:xmpp:ping'/></iq>";
 	uint8_t icipher[512], ocipher[1024], plain[1024], buf[256];
 	size_t iclen, oclen, w, n;
@@ -524,17 +352,9 @@ static void test_tls_in_tls(void **state)
 
 	(void)state;
 	connect_pair(&oc, &os, "a.test", F->a_cert, 0);
-	ic = client("b.test", F->b_cert, 0);
+	ic = client("b.test", F->b_cert, true, 0, 0);
 	is = tls_sess_new_server(F->set, "xmpp-client");
-	for (int i = 0; i < 20 && !(ict == XS_OK && ist == XS_OK); i++) {
-		ict = tls_sess_handshake(ic);
-		inner_xfer(ic, oc, os, is);
-		ist = tls_sess_handshake(is);
-		inner_xfer(is, os, oc, ic);
-		assert_true(ict != XS_TLS && ist != XS_TLS);
-	}
-	assert_int_equal(ict, XS_OK);
-	assert_int_equal(ist, XS_OK);
+	inner_pump_ok(oc, os, ic, is);
 	assert_string_equal(tls_sess_sni(is), "b.test");
 
 	size_t last = SIZE_MAX;
@@ -701,5 +521,5 @@ int main(void)
 
 	if (wolfSSL_SetAllocators(count_malloc, count_free, count_realloc) != 0)
 		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, fix_teardown);
 }

@@ -1,0 +1,265 @@
+/* Shared fixture of the core/xml_stream.c unit tests (test_xml_stream.c,
+ * test_xml_sleep.c): a counting malloc that can fail on demand, and a
+ * recorder that turns the parser's callbacks into one log line each.
+ *
+ * Header only, because tests/CMakeLists.txt builds every test_*.c as an
+ * executable of its own and would compile no separate .c here.  Helpers are
+ * static inline so that a test using only some of them builds cleanly under
+ * -Wall -Werror; the malloc replacement is the exception (it must be
+ * external to replace the C library's), so include this header from exactly
+ * one file of a test executable.
+ *
+ * A test that defines REC_STANZA_QUALIFIED before including this header gets
+ * the STANZA lines of test_xml_sleep.c (see rec_stanza()). */
+#ifndef XMPPD_TESTS_XML_FIXTURE_H
+#define XMPPD_TESTS_XML_FIXTURE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/xbuf.h"
+#include "core/xml_node.h"
+#include "core/xml_stream.h"
+#include "core/xml_write.h"
+
+/* Sanitizer runtimes bring their own malloc and do not allow replacing it;
+ * there the tests that need the counting malloc are left out of the build
+ * (ASan checks leaks instead). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define NO_MALLOC_HOOK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || \
+	__has_feature(thread_sanitizer)
+#define NO_MALLOC_HOOK 1
+#endif
+#endif
+
+/* ---- a malloc that can count and fail (glibc supports replacing it) ---- */
+
+#ifndef NO_MALLOC_HOOK
+/* glibc's allocator under its internal names.  The replacement below serves
+ * every block of the process from it, also in builds that link jemalloc
+ * (core/mem.h): the executable's malloc and free take precedence over
+ * jemalloc's, so blocks never cross allocators, and glibc's mallinfo2()
+ * sees all of them, which the memory tests rely on. */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+static long fail_after = -1;  /* allocations left before one fails; -1 off,
+			       * -2 after the failure happened */
+static long live_allocs;      /* malloc'ed minus freed: a leak check */
+
+/* Decides whether this allocation is the one to fail.  One failure per
+ * pass, then normal service: the code must recover from it, not merely give
+ * up on everything after it. */
+static inline bool alloc_fails(void)
+{
+	if (fail_after < 0)
+		return false;
+	if (fail_after-- == 0) {
+		fail_after = -2;
+		return true;
+	}
+	return false;
+}
+
+void *malloc(size_t n)
+{
+	void *p = alloc_fails() ? NULL : __libc_malloc(n);
+	if (p)
+		live_allocs++;
+	return p;
+}
+
+void *calloc(size_t n, size_t m)
+{
+	void *p = alloc_fails() ? NULL : __libc_calloc(n, m);
+	if (p)
+		live_allocs++;
+	return p;
+}
+
+/* Counts only a realloc(NULL, n): resizing keeps the number of blocks. */
+void *realloc(void *old, size_t n)
+{
+	if (alloc_fails())
+		return NULL;
+	void *p = __libc_realloc(old, n);
+	if (p && !old)
+		live_allocs++;
+	return p;
+}
+
+void free(void *p)
+{
+	if (p)
+		live_allocs--;
+	__libc_free(p);
+}
+
+/* Suspends failure injection and returns its state, for the recorder's
+ * callbacks: a failure meant for the parser must not hit the test's own
+ * bookkeeping, nor be used up by it. */
+static inline long hold_failures(void)
+{
+	long f = fail_after;
+	fail_after = -1;
+	return f;
+}
+
+/* Resumes what hold_failures() suspended. */
+static inline void release_failures(long f)
+{
+	fail_after = f;
+}
+#else
+static inline long hold_failures(void)
+{
+	return 0;
+}
+
+static inline void release_failures(long f)
+{
+	(void)f;
+}
+#endif
+
+/* ---- recorder: one line per callback ---- */
+
+/* The default namespace of the c2s conversations. */
+#define NS_CLIENT "jabber:client"
+
+struct rec {
+	struct xml_stream *s;
+	struct xbuf log;       /* OPEN, STANZA and CLOSE lines */
+	struct xbuf stanzas;   /* just the serialized stanzas, one per line */
+	int n_open, n_stanzas;
+	int stop_at;           /* stop when stanza number stop_at arrives (1-based) */
+	bool keep;             /* keep trees in the array below */
+	struct xml_node *kept[64];
+	int n_kept;
+};
+
+/* Logs attributes as " {ns}name=value" or " name=value": the namespace an
+ * attribute ended up in is what the tests check, not how it was spelled. */
+static inline void log_attrs(struct xbuf *b, const struct xml_node *n)
+{
+	for (size_t i = 0; i < n->n_attrs; i++) {
+		const struct xml_attr *a = &n->attrs[i];
+		if (a->ns)
+			xbuf_appendf(b, " {%s}%s=%s", a->ns, a->name, a->value);
+		else
+			xbuf_appendf(b, " %s=%s", a->name, a->value);
+	}
+}
+
+/* Logs the header with the default namespace the stream took from it. */
+static inline int rec_open(void *arg, struct xml_node *h)
+{
+	struct rec *r = arg;
+	long f = hold_failures();
+	xbuf_appendf(&r->log, "OPEN {%s}%s default=%s", h->ns, h->name,
+		     xml_stream_default_ns(r->s));
+	log_attrs(&r->log, h);
+	xbuf_append_str(&r->log, "\n");
+	r->n_open++;
+	release_failures(f);
+	return 0;
+}
+
+/* Logs the stanza serialized, and frees or keeps its tree.  By default it
+ * is serialized against NS_CLIENT, the namespace of the conversations, and
+ * logged as that text alone.  With REC_STANZA_QUALIFIED it is serialized
+ * against the stream's default namespace of the moment and logged after its
+ * {ns}name, so that a stanza that lost its namespace in a wake shows, both
+ * in the name and as an xmlns in the text.  Returns nonzero (stop) when
+ * stanza number stop_at arrives, as a STARTTLS handler would. */
+static inline int rec_stanza(void *arg, struct xml_node *st)
+{
+	struct rec *r = arg;
+	long f = hold_failures();
+	struct xbuf out = { 0 };
+#ifdef REC_STANZA_QUALIFIED
+	assert_int_equal(xml_write(st, xml_stream_default_ns(r->s), &out), XS_OK);
+	xbuf_appendf(&r->log, "STANZA {%s}%s %s\n", st->ns, st->name, out.data);
+#else
+	assert_int_equal(xml_write(st, NS_CLIENT, &out), XS_OK);
+	xbuf_appendf(&r->log, "STANZA %s\n", out.data);
+#endif
+	xbuf_appendf(&r->stanzas, "%s\n", out.data);
+	xbuf_free(&out);
+	r->n_stanzas++;
+	if (r->keep && r->n_kept < 64)
+		r->kept[r->n_kept++] = st;
+	else
+		xml_node_free(st);
+	release_failures(f);
+	return r->stop_at && r->n_stanzas == r->stop_at;
+}
+
+/* Logs the end of the stream. */
+static inline int rec_close(void *arg)
+{
+	struct rec *r = arg;
+	long f = hold_failures();
+	xbuf_append_str(&r->log, "CLOSE\n");
+	release_failures(f);
+	return 0;
+}
+
+static const struct xml_stream_cb rec_cb = {
+	.stream_open = rec_open,
+	.stanza = rec_stanza,
+	.stream_close = rec_close,
+};
+
+/* Limits no test input reaches unless it means to. */
+static const struct xml_stream_limits big_limits = {
+	.max_stanza_size = 65536, .max_depth = 16, .max_attrs = 32,
+};
+
+/* Starts a recorder on a new stream with `lim`, or big_limits if NULL. */
+static inline void rec_init(struct rec *r, const struct xml_stream_limits *lim)
+{
+	memset(r, 0, sizeof(*r));
+	r->s = xml_stream_new(lim ? lim : &big_limits, &rec_cb, r);
+	assert_non_null(r->s);
+}
+
+/* Frees the stream, the logs and any kept trees. */
+static inline void rec_done(struct rec *r)
+{
+	xml_stream_free(r->s);
+	xbuf_free(&r->log);
+	xbuf_free(&r->stanzas);
+	for (int i = 0; i < r->n_kept; i++)
+		xml_node_free(r->kept[i]);
+}
+
+/* The log so far, "" rather than NULL before the first line. */
+static inline const char *rec_log(const struct rec *r)
+{
+	return r->log.data ? r->log.data : "";
+}
+
+/* Feeds n bytes as one piece. */
+static inline enum xml_stream_err feed_n(struct rec *r, const char *p, size_t n)
+{
+	return xml_stream_feed(r->s, p, n);
+}
+
+/* Feeds a NUL-terminated string as one piece. */
+static inline enum xml_stream_err feed(struct rec *r, const char *p)
+{
+	return feed_n(r, p, strlen(p));
+}
+
+#endif
