@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,6 +555,19 @@ static void *router_main(void *arg)
 {
 	struct router *r = arg;
 	log_set_thread_name("router");
+	/* SCHED_BATCH: a router woken by a mux push does not preempt the mux
+	 * that pushed.  Where they share a core, the mux finishes reading its
+	 * socket batch first and the router then routes the whole batch in
+	 * one wake-up.  Measured with one core for the server at 10,000 msg/s
+	 * (bench/compare.sh pinning): router wake-ups 8,700/s -> 1,000/s, mux
+	 * preemptions 8,500/s -> ~0, server CPU per 1000 messages 0.041 ->
+	 * 0.031 (means of three runs), p50/p99 latency unchanged.  The cost:
+	 * when every core is busy the router waits for the end of a time
+	 * slice instead of cutting in. */
+	struct sched_param sp = { 0 };
+	int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	if (rc != 0)
+		LOG_WARN("router: cannot set SCHED_BATCH: %s", strerror(rc));
 	for (;;) {
 		/* one epoll_wait per wake-up, no read: see queue_watch_edge */
 		struct epoll_event ev;
