@@ -20,7 +20,8 @@
 #      private Erlang node, cookie and distribution port 25249, no epmd),
 #      TLS required on c2s; runs xmppload; samples the server's RSS and CPU
 #      time (all its processes, /proc) every 100 ms; stops the server by pid;
-#      Every server runs pinned to CPU 0 and xmppload to the other CPUs
+#      Every server runs pinned to the first CPU it may use (CPU 0 here) and
+#      xmppload to the other CPUs
 #      (taskset; --server-cpus / --gen-cpus, 'none' to share all CPUs), so
 #      that the generator does not take CPU from the server it measures and
 #      each server gets the same core; xmppd's threads = auto then starts

@@ -789,8 +789,8 @@ def main():
                     help="use --source-ips only above this many sessions")
     ap.add_argument("--gen-threads", type=int, default=0)
     ap.add_argument("--server-cpus", default=None,
-                    help="taskset CPU list for every server (default: 0 on a machine with 2 or "
-                         "more CPUs; 'none' = no pinning)")
+                    help="taskset CPU list for every server (default: the first CPU we may use, "
+                         "when there are 2 or more; 'none' = no pinning)")
     ap.add_argument("--gen-cpus", default=None,
                     help="taskset CPU list for xmppload (default: the other CPUs)")
     ap.add_argument("--xmppd-threads", default="auto")
@@ -819,13 +819,14 @@ def main():
     for k, (qv, fv) in dflt.items():
         if getattr(args, k) is None:
             setattr(args, k, qv if q else fv)
-    ncpu = len(os.sched_getaffinity(0))
+    # the CPUs we may use (not necessarily 0..n-1 in a container)
+    mine = sorted(os.sched_getaffinity(0))
     if args.server_cpus is None:
-        args.server_cpus = "0" if ncpu >= 2 else "none"
+        args.server_cpus = str(mine[0]) if len(mine) >= 2 else "none"
     if args.server_cpus == "none":
         args.server_cpus, args.gen_cpus = "", (args.gen_cpus or "")
     elif args.gen_cpus is None:
-        args.gen_cpus = "1" if ncpu == 2 else f"1-{ncpu - 1}"
+        args.gen_cpus = ",".join(str(c) for c in mine[1:]) or "none"
     if args.gen_cpus == "none":
         args.gen_cpus = ""
     args.servers = [s for s in args.servers.split(",") if s]
