@@ -36,6 +36,9 @@
 #          idle_sleep = 10, so the end of the hold shows sleeping sessions)
 #   chat   1000 users, 2000 and 10000 msg/s offered for 20 s
 #                                          / 100 users, 500 and 2000 msg/s for 5 s
+# Login and chat run three times per server in the full run (--repeat N;
+# once with --quick) and the table shows the median of each figure: on a
+# shared virtual machine one run's CPU and p99 figures move by +-20%.
 # Every size is an option: bench/compare.sh --help.  Each xmppload run is
 # bounded by a timeout; every server is stopped on exit (trap EXIT) by pid.
 #

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -493,19 +494,45 @@ def run_all(args):
                           "--drain", f"{args.chat_drain:g}"]
                 est = login_est + args.chat_duration + args.chat_drain + 5
             timeout = int(est * 2 + 60)
-            try:
-                if not s.start():
-                    log(f"  {s.name}: did not start (see {s.dir}/stdout.log); skipping {tag}")
-                    results[(s.name, tag)] = {"json": None, "rc": "no-start"}
-                    continue
-                log(f"  {tag}: running (bounded at {timeout} s)")
-                res = run_load(args, s, scen, users, extra, timeout, tag)
-            finally:
-                s.stop()
-            res["scen"], res["p"] = scen, p
+            n_runs = args.repeat if scen in ("login", "chat") else 1
+            runs = []
+            for k in range(n_runs):
+                rtag = tag if n_runs == 1 else f"{tag}-run{k + 1}"
+                try:
+                    if not s.start():
+                        log(f"  {s.name}: did not start (see {s.dir}/stdout.log); skipping {rtag}")
+                        continue
+                    log(f"  {rtag}: running (bounded at {timeout} s)")
+                    res = run_load(args, s, scen, users, extra, timeout, rtag)
+                finally:
+                    s.stop()
+                res["scen"], res["p"] = scen, p
+                if n_runs > 1:
+                    summarize_one(s.name, rtag, res)
+                if res.get("json"):
+                    runs.append(res)
+            if not runs:
+                results[(s.name, tag)] = {"json": None, "rc": "no-run", "scen": scen, "p": p}
+                continue
+            res = median_merge(runs)
+            res["runs"] = len(runs)
             results[(s.name, tag)] = res
-            summarize_one(s.name, tag, res)
+            summarize_one(s.name, tag + (f" (median of {len(runs)})" if len(runs) > 1 else ""), res)
     return results, meta
+
+
+def median_merge(runs):
+    """One result from repeated runs: every number is the median of that
+    number over the runs (each figure on its own, so the row of a table is
+    not one run's); anything else is the first run's."""
+    first = runs[0]
+    if all(isinstance(r, dict) for r in runs):
+        return {k: median_merge([r[k] for r in runs if k in r]) for k in first}
+    if all(isinstance(r, int) and not isinstance(r, bool) for r in runs):
+        return statistics.median_low(runs)  # counts stay whole numbers
+    if all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in runs):
+        return statistics.median(runs)
+    return first
 
 
 def summarize_one(name, tag, res):
@@ -541,6 +568,9 @@ def figures(results, servers, args):
             res = results.get((s, tag))
             if res and res.get("json"):
                 vals[s] = res
+        n_runs = max([r.get("runs", 1) for r in vals.values()] or [1])
+        med = f", median of {n_runs} runs" if n_runs > 1 else ""
+
         def m(fn):
             out = {}
             for s, res in vals.items():
@@ -551,7 +581,7 @@ def figures(results, servers, args):
                 out[s] = v
             return out
         if scen == "login":
-            lab = f"login: {p['users']} users at {p['rate']:g}/s ({args.mech})"
+            lab = f"login: {p['users']} users at {p['rate']:g}/s ({args.mech})" + med
             rows.append((lab, "logins/s achieved", "/s", False, m(lambda x, r: r["logins_per_s"])))
             rows.append((lab, "login failures", "", True, m(lambda x, r: r["login_failures"])))
             rows.append((lab, "login time p50", "ms", True, m(lambda x, r: r["login_time"]["p50_ms"])))
@@ -568,7 +598,8 @@ def figures(results, servers, args):
             rows.append((lab, "RSS per session at the end (after xmppd's idle_sleep)", "KiB", True,
                          m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"] / 1024)))
         else:
-            lab = f"chat: {p['users']} users, offered {p['rate']:g} msg/s for {args.chat_duration:g} s"
+            lab = (f"chat: {p['users']} users, offered {p['rate']:g} msg/s for "
+                   f"{args.chat_duration:g} s" + med)
             rows.append((lab, "delivered/s", "/s", False, m(lambda x, r: r["delivered_per_s"])))
             rows.append((lab, "lost (of sent)", "", True,
                          m(lambda x, r: f"{r['lost']} of {r['sent']}")))
@@ -768,6 +799,9 @@ def main():
     ap = argparse.ArgumentParser(prog="bench/compare.sh", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--servers", default="xmppd,prosody,ejabberd")
+    ap.add_argument("--repeat", type=int,
+                    help="runs of each login and chat scenario per server, reported as the "
+                         "median of each figure (full: 3, --quick: 1)")
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--login-users", type=int)
     ap.add_argument("--login-rate", type=float)
@@ -815,7 +849,7 @@ def main():
     dflt = {"login_users": (200, 1000), "login_rate": (100, 200),
             "idle_sessions": ([200, 500], [1000, 5000, 10000]), "idle_duration": (15, 25),
             "chat_users": (100, 1000), "chat_rates": ([500, 2000], [2000, 10000]),
-            "chat_duration": (5, 20)}
+            "chat_duration": (5, 20), "repeat": (1, 3)}
     for k, (qv, fv) in dflt.items():
         if getattr(args, k) is None:
             setattr(args, k, qv if q else fv)
