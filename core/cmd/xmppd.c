@@ -150,9 +150,11 @@ int main(int argc, char **argv)
 	}
 	LOG_INFO("xmppd %s ready: %u mux thread(s), %zu host(s), storage %s, allocator %s",
 		 XMPPD_VERSION, n_mux, cfg.n_hosts, cfg.db_path, mem_allocator_name());
-	if (!strncmp(mem_allocator_name(), "jemalloc", 8) && !mem_malloc_is_jemalloc())
+#ifdef XMPPD_HAVE_JEMALLOC
+	if (!mem_malloc_is_jemalloc())
 		LOG_WARN("jemalloc is linked but does not replace malloc (link order?): idle "
 			 "sessions will keep more memory");
+#endif
 
 	for (;;) {
 		int sig = 0;
