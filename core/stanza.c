@@ -22,6 +22,25 @@ enum stanza_kind stanza_kind_of(const char *name)
 	return STANZA_OTHER;
 }
 
+/* The routing fields in one pass over the attributes (no namespace only,
+ * like xml_node_attr: a foreign 'to' is never ours). */
+static void pick_routing_attrs(struct stanza *st, const struct xml_node *tree)
+{
+	for (size_t i = 0; i < tree->n_attrs; i++) {
+		const struct xml_attr *a = &tree->attrs[i];
+		if (a->ns && *a->ns)
+			continue;
+		if (!strcmp(a->name, "to"))
+			st->to = a->value;
+		else if (!strcmp(a->name, "from"))
+			st->from = a->value;
+		else if (!strcmp(a->name, "type"))
+			st->type = a->value;
+		else if (!strcmp(a->name, "id"))
+			st->id = a->value;
+	}
+}
+
 /* A jemalloc size class (512) with the terminating NUL included. */
 #define STANZA_INITIAL_BYTES 511
 
@@ -41,10 +60,7 @@ struct stanza *stanza_freeze(struct xml_node *tree)
 	atomic_init(&st->refs, 1);
 	st->tree = tree;
 	st->kind = stanza_kind_of(tree->name);
-	st->to = xml_node_attr(tree, "to");
-	st->from = xml_node_attr(tree, "from");
-	st->type = xml_node_attr(tree, "type");
-	st->id = xml_node_attr(tree, "id");
+	pick_routing_attrs(st, tree);
 	st->bytes = out.data;
 	st->len = out.len;
 	return st;

@@ -36,7 +36,7 @@ enum xs xbuf_reserve(struct xbuf *b, size_t n)
 	return XS_OK;
 }
 
-enum xs xbuf_append(struct xbuf *b, const void *p, size_t n)
+enum xs xbuf_append_slow(struct xbuf *b, const void *p, size_t n)
 {
 	if (n == 0)
 		return XS_OK;
@@ -46,11 +46,6 @@ enum xs xbuf_append(struct xbuf *b, const void *p, size_t n)
 	b->len += n;
 	b->data[b->len] = '\0';
 	return XS_OK;
-}
-
-enum xs xbuf_append_str(struct xbuf *b, const char *s)
-{
-	return xbuf_append(b, s, strlen(s));
 }
 
 enum xs xbuf_appendf(struct xbuf *b, const char *fmt, ...)
@@ -77,31 +72,51 @@ enum xs xbuf_appendf(struct xbuf *b, const char *fmt, ...)
 	return XS_OK;
 }
 
-/* Shared by both escapers: runs of bytes that need no escaping are copied
- * in one piece. */
-static enum xs append_escaped(struct xbuf *b, const char *s, size_t n, bool attr)
+/* What each byte turns into, by escaper: 0 keeps the byte, anything else
+ * indexes esc_rep.  Two tables so that the scanning loop has no branch on
+ * the mode; both are constant. */
+enum { E_KEEP, E_AMP, E_LT, E_GT, E_QUOT, E_APOS, E_CR, E_LF, E_TAB, E_CTRL };
+
+static const struct {
+	const char *s;
+	size_t len;
+} esc_rep[] = {
+	[E_AMP] = { "&amp;", 5 }, [E_LT] = { "&lt;", 4 },    [E_GT] = { "&gt;", 4 },
+	[E_QUOT] = { "&quot;", 6 }, [E_APOS] = { "&apos;", 6 }, [E_CR] = { "&#13;", 5 },
+	[E_LF] = { "&#10;", 5 }, [E_TAB] = { "&#9;", 4 },
+	[E_CTRL] = { "\xef\xbf\xbd", 3 }, /* U+FFFD */
+};
+
+#define C8 E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL
+#define MARKUP_CLASSES                                                    \
+	['&'] = E_AMP, ['<'] = E_LT, ['>'] = E_GT, ['"'] = E_QUOT, ['\''] = E_APOS
+
+/* C0 controls as U+FFFD; TAB and LF kept in text, referenced in attributes */
+static const unsigned char esc_text[256] = {
+	C8, E_CTRL, E_KEEP, E_KEEP, E_CTRL, E_CTRL, E_CR, E_CTRL, E_CTRL, C8, C8,
+	MARKUP_CLASSES,
+};
+static const unsigned char esc_attr[256] = {
+	C8, E_CTRL, E_TAB, E_LF, E_CTRL, E_CTRL, E_CR, E_CTRL, E_CTRL, C8, C8,
+	MARKUP_CLASSES,
+};
+
+/* Shared by both escapers: one table lookup per byte, and runs of bytes
+ * that need no escaping are copied in one piece.  Room for the unescaped
+ * length is made first, so text without markup costs one copy. */
+static enum xs append_escaped(struct xbuf *b, const char *s, size_t n,
+			      const unsigned char *cls)
 {
 	size_t run = 0, old_len = b->len;
 
+	if (xbuf_reserve(b, n) != XS_OK)
+		return XS_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		const char *rep;
-
-		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
-		case '\r': rep = "&#13;"; break;
-		case '\n': rep = attr ? "&#10;" : NULL; break;
-		case '\t': rep = attr ? "&#9;" : NULL; break;
-		default: rep = c < 0x20 ? "\xef\xbf\xbd" : NULL; break;
-		}
-		if (!rep)
+		unsigned char k = cls[(unsigned char)s[i]];
+		if (k == E_KEEP)
 			continue;
 		if (xbuf_append(b, s + run, i - run) != XS_OK ||
-		    xbuf_append_str(b, rep) != XS_OK)
+		    xbuf_append(b, esc_rep[k].s, esc_rep[k].len) != XS_OK)
 			goto out_undo;
 		run = i + 1;
 	}
@@ -119,12 +134,12 @@ out_undo:
 
 enum xs xbuf_append_escaped(struct xbuf *b, const char *s, size_t n)
 {
-	return append_escaped(b, s, n, false);
+	return append_escaped(b, s, n, esc_text);
 }
 
 enum xs xbuf_append_escaped_attr(struct xbuf *b, const char *s, size_t n)
 {
-	return append_escaped(b, s, n, true);
+	return append_escaped(b, s, n, esc_attr);
 }
 
 void xbuf_consume(struct xbuf *b, size_t n)

@@ -16,6 +16,7 @@
 #define XMPPD_XBUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "core/status.h"
 
@@ -25,8 +26,25 @@ struct xbuf {
 };
 
 /* Appenders return XS_OK or XS_NOMEM; on XS_NOMEM the buffer is unchanged. */
-enum xs xbuf_append(struct xbuf *b, const void *p, size_t n);
-enum xs xbuf_append_str(struct xbuf *b, const char *s);
+enum xs xbuf_append_slow(struct xbuf *b, const void *p, size_t n);
+/* Inline when the bytes fit (the serializer appends many short pieces per
+ * stanza); the out-of-line path grows the buffer. */
+static inline enum xs xbuf_append(struct xbuf *b, const void *p, size_t n)
+{
+	/* cap == 0 (no storage yet) never fits: 0 - 0 > n is false; n == 0
+	 * goes the slow way, which never hands memcpy a NULL source */
+	if (b->cap - b->len > n && n) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return XS_OK;
+	}
+	return xbuf_append_slow(b, p, n);
+}
+static inline enum xs xbuf_append_str(struct xbuf *b, const char *s)
+{
+	return xbuf_append(b, s, strlen(s));
+}
 enum xs xbuf_appendf(struct xbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Makes room for at least n more bytes without changing the contents. */

@@ -5,6 +5,7 @@
  * consume/reset/free contract. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -98,6 +99,48 @@ static void test_xbuf_escape(void **state)
 	assert_int_equal(xbuf_append_escaped(&b, "plain", 5), XS_OK);
 	assert_string_equal(b.data, "plain");
 	xbuf_free(&b);
+}
+
+/* Every byte value, in both modes, against the rules spelled out in
+ * xbuf.h (the escapers are table-driven; this checks the tables), inside
+ * a longer run so that the copy-the-run path is exercised around it. */
+static const char *escape_rule(unsigned char c, bool attr)
+{
+	static char same[2];
+	switch (c) {
+	case '&': return "&amp;";
+	case '<': return "&lt;";
+	case '>': return "&gt;";
+	case '"': return "&quot;";
+	case '\'': return "&apos;";
+	case '\r': return "&#13;";
+	case '\n': return attr ? "&#10;" : "\n";
+	case '\t': return attr ? "&#9;" : "\t";
+	default:
+		if (c < 0x20)
+			return "\xef\xbf\xbd";
+		same[0] = (char)c;
+		same[1] = '\0';
+		return same;
+	}
+}
+
+static void test_xbuf_escape_every_byte(void **state)
+{
+	(void)state;
+	for (int attr = 0; attr <= 1; attr++) {
+		for (unsigned v = 0; v < 256; v++) {
+			char in[3] = { 'x', (char)v, 'y' }, want[16];
+			struct xbuf b = { 0 };
+
+			snprintf(want, sizeof(want), "x%sy", escape_rule((unsigned char)v, attr));
+			assert_int_equal(attr ? xbuf_append_escaped_attr(&b, in, 3) :
+						xbuf_append_escaped(&b, in, 3),
+					 XS_OK);
+			assert_string_equal(b.data, want);
+			xbuf_free(&b);
+		}
+	}
 }
 
 static void test_attrs(void **state)
@@ -392,6 +435,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_xbuf),
 		cmocka_unit_test(test_xbuf_escape),
+		cmocka_unit_test(test_xbuf_escape_every_byte),
 		cmocka_unit_test(test_attrs),
 		cmocka_unit_test(test_children_and_text),
 		cmocka_unit_test(test_copy),
