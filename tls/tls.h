@@ -93,6 +93,9 @@ bool tls_sess_has_pending(const struct tls_sess *sess);
 /* Encrypts all of buf into the outbound buffer (XS_AGAIN before the
  * handshake is done, after driving it). */
 enum xs tls_sess_write(struct tls_sess *sess, const void *buf, size_t len, size_t *nwritten);
+/* TLS 1.3 only: queues a KeyUpdate (RFC 8446 §4.6.3) asking the peer to
+ * update its keys too.  XS_INVAL before TLS 1.3 is established. */
+enum xs tls_sess_update_keys(struct tls_sess *sess);
 
 size_t tls_sess_out_pending(const struct tls_sess *sess);
 const void *tls_sess_out_peek(const struct tls_sess *sess, size_t *len);

@@ -737,6 +737,18 @@ enum xs tls_sess_write(struct tls_sess *sess, const void *buf, size_t len, size_
 	return XS_OK;
 }
 
+enum xs tls_sess_update_keys(struct tls_sess *sess)
+{
+	enum xs st = tls_sess_ready(sess);
+
+	if (st != XS_OK)
+		return st;
+	if (wolfSSL_version(sess->ssl) != TLS1_3_VERSION)
+		return XS_INVAL;
+	int rc = wolfSSL_update_keys(sess->ssl);
+	return rc == WOLFSSL_SUCCESS ? XS_OK : tls_sess_wolf_status(sess, rc, "key update");
+}
+
 size_t tls_sess_out_pending(const struct tls_sess *sess)
 {
 	return sess->out.len;

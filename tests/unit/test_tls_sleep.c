@@ -483,6 +483,47 @@ static void test_tampered_after_wake(void **state)
 	tls_sess_free(s);
 }
 
+/* Writes msg on `from`, moves all of its output to `to`, checks it arrives;
+ * unlike send_check, either side may hold queued output afterwards. */
+static void write_move_read(struct tls_sess *from, struct tls_sess *to, const char *msg)
+{
+	uint8_t buf[1024];
+	size_t w, len = strlen(msg);
+
+	assert_int_equal(tls_sess_write(from, msg, len, &w), XS_OK);
+	assert_int_equal(w, len);
+	xfer(from, to);
+	assert_int_equal(drain(to, buf, sizeof(buf)), len);
+	assert_memory_equal(buf, msg, len);
+}
+
+/* A TLS 1.3 KeyUpdate (RFC 8446 §4.6.3) from the peer, asking for ours
+ * too, on a session that has not slept: both directions follow.  (After a
+ * sleep wolfSSL 5.5.4 cannot: its exported state has neither the traffic
+ * secrets a KeyUpdate derives from nor the "Finished received" mark, so the
+ * woken session fails the record and the connection closes; see
+ * docs/bench-status.md.) */
+static void test_key_update_awake(void **state)
+{
+	struct tls_sess *c, *s;
+
+	(void)state;
+	connect_pair(&c, &s, "a.test", F->a_cert, 0);
+	assert_int_equal(tls_sess_update_keys(c), XS_OK);
+	write_move_read(c, s, "<message>after the client's update</message>");
+	/* the server answered with its own KeyUpdate, queued with this */
+	write_move_read(s, c, "<message>after ours</message>");
+	assert_int_equal(tls_sess_update_keys(s), XS_OK);
+	write_move_read(s, c, "<message>server updated again</message>");
+	write_move_read(c, s, "<message>client followed</message>");
+	/* and the session still sleeps and wakes with the new keys */
+	sleep_ok(s);
+	send_check(c, s, "<r/>");
+	send_check(s, c, "<r/>");
+	tls_sess_free(c);
+	tls_sess_free(s);
+}
+
 #else /* !WOLFSSL_SESSION_EXPORT */
 
 static void test_unsupported(void **state)
@@ -514,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_tls_in_tls),
 		cmocka_unit_test(test_close_notify),
 		cmocka_unit_test(test_tampered_after_wake),
+		cmocka_unit_test(test_key_update_awake),
 #else
 		cmocka_unit_test(test_unsupported),
 #endif
