@@ -18,4 +18,6 @@ else()
   message(STATUS "lean wolfSSL: ${WOLFSSL_PREFIX}")
   target_include_directories(xmpp_wolfssl SYSTEM BEFORE INTERFACE ${WOLFSSL_PREFIX}/include)
   target_link_libraries(xmpp_wolfssl INTERFACE ${WOLFSSL_PREFIX}/lib/libwolfssl.a m)
+  # scripts/wolfssl-traffic-secrets.patch is applied to this build
+  target_compile_definitions(xmpp_wolfssl INTERFACE XMPPD_WOLFSSL_TRAFFIC_SECRETS=1)
 endif()

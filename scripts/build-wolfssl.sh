@@ -11,7 +11,15 @@
 # Why lean: Debian's binary libwolfssl holds ~73 KB of heap per idle server
 # session and does ~590 full TLS 1.3 handshakes per CPU-second; this build
 # holds ~8.5 KB and does ~2,600 (figures from the core-server issue).
+#
+# One patch of ours goes on top, scripts/wolfssl-traffic-secrets.patch: two
+# functions that let a session put to sleep with wolfSSL_tls_export keep its
+# TLS 1.3 traffic secrets, so that after waking it can still follow a peer's
+# KeyUpdate (the export carries keys, not the secrets they derive from).
 set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+patches=("$here/wolfssl-traffic-secrets.patch")
 
 cache_root="${1:-${XMPPD_CACHE:-$HOME/.cache/xmppd}}"
 
@@ -31,7 +39,7 @@ extra_cflags="-O2 -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL"
 
 ver=$(apt-cache policy libwolfssl-dev 2>/dev/null | awk '/Candidate:/ {print $2}')
 [ -n "$ver" ] && [ "$ver" != "(none)" ] || { echo "build-wolfssl: cannot find Debian's wolfssl version (run scripts/install-deps.sh)" >&2; exit 1; }
-hash=$(printf '%s\n' "$ver" "${flags[@]}" "$extra_cflags" | sha256sum | cut -c1-12)
+hash=$( { printf '%s\n' "$ver" "${flags[@]}" "$extra_cflags"; cat "${patches[@]}"; } | sha256sum | cut -c1-12)
 prefix="$cache_root/wolfssl-${ver//[^A-Za-z0-9.]/_}-$hash"
 
 if [ -f "$prefix/lib/libwolfssl.a" ] && [ -f "$prefix/.complete" ]; then
@@ -46,6 +54,7 @@ trap 'rm -rf "$work"' EXIT
   cd "$work"
   apt-get source -qq "wolfssl=$ver"
   cd wolfssl-*/
+  for p in "${patches[@]}"; do patch -p1 <"$p"; done
   ./autogen.sh
   CFLAGS="$extra_cflags" ./configure --prefix="$prefix" "${flags[@]}"
   make -j"$(nproc)"

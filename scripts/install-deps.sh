@@ -18,11 +18,11 @@ if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-s
 fi
 
 pkgs=(
-  build-essential cmake pkg-config dpkg-dev ca-certificates
+  build-essential cmake pkg-config dpkg-dev patch ca-certificates
   libinih-dev liburcu-dev libexpat1-dev libsqlite3-dev libidn-dev
   libjemalloc-dev libcmocka-dev libwolfssl-dev
   clang-14 libclang-rt-14-dev
-  python3 python3-slixmpp
+  python3 python3-slixmpp openssl
 )
 if [ "${1:-}" = "--test" ]; then
   pkgs+=()

@@ -123,7 +123,9 @@ enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN]);
  * (nothing in either buffer, no decrypted bytes waiting, no part of a
  * record handed to wolfSSL).  Exports the record-layer state (sequence
  * numbers, traffic keys and IVs of both directions, suite, version) with
- * wolfSSL_tls_export into a small heap blob (~300 bytes) kept in the
+ * wolfSSL_tls_export into a small heap blob (~300 bytes; for TLS 1.3 with
+ * our wolfSSL patch the two traffic secrets follow, 96 bytes, so that a
+ * woken session can still follow a peer's KeyUpdate) kept in the
  * session and frees the WOLFSSL, which wipes its keys; the blob is wiped
  * when it is freed (wake or tls_sess_free).  XS_OK (also when already
  * asleep); XS_AGAIN if not idle; XS_INVAL if not established, failed, or

@@ -61,7 +61,9 @@ struct tls_sess {
 				   * NULL while asleep */
 	struct tls_ctx_set *set;  /* server: our reference */
 	WOLFSSL_CTX *cctx;        /* client: our reference on its private context */
-	uint8_t *blob;            /* asleep: wolfSSL_tls_export state, else NULL */
+	uint8_t *blob;            /* asleep: wolfSSL_tls_export state, then
+				   * secrets_len bytes of traffic secrets;
+				   * else NULL */
 	struct tls_buf in;        /* ciphertext from the peer */
 	struct tls_buf out;       /* ciphertext for the peer */
 	char *sni;                /* server: requested name, lower case */
@@ -69,6 +71,7 @@ struct tls_sess {
 	char *err;                /* first failure, NULL if none */
 	uint32_t rx_body_left;    /* record bytes still to hand to wolfSSL */
 	uint16_t blob_len;
+	uint8_t secrets_len;      /* tail of blob, 0 if none */
 	uint8_t rx_hdr[5];        /* header of the record being handed over */
 	uint8_t rx_hdr_len;       /* 0: at a record boundary */
 	uint8_t exporter[TLS_EXPORTER_LEN];
@@ -448,6 +451,7 @@ static void tls_sess_blob_free(struct tls_sess *sess)
 	free(sess->blob);
 	sess->blob = NULL;
 	sess->blob_len = 0;
+	sess->secrets_len = 0;
 }
 
 bool tls_sess_is_asleep(const struct tls_sess *sess)
@@ -461,12 +465,41 @@ bool tls_sess_is_asleep(const struct tls_sess *sess)
  * size query below keeps us honest if a later version grows it. */
 #define TLS_SLEEP_MAX 1024u
 
+#ifdef XMPPD_WOLFSSL_TRAFFIC_SECRETS
+/* From scripts/wolfssl-traffic-secrets.patch, applied to the lean wolfSSL
+ * build: the export holds a TLS 1.3 session's keys but not the traffic
+ * secrets the next keys derive from, so without these a woken session
+ * could not follow the peer's KeyUpdate (RFC 8446 §4.6.3). */
+int wolfSSL_tls13_get_traffic_secrets(WOLFSSL *ssl, unsigned char *out, unsigned int sz);
+int wolfSSL_tls13_set_traffic_secrets(WOLFSSL *ssl, const unsigned char *in, unsigned int sz);
+#define TLS_SECRETS_MAX 128u
+#else
+#define TLS_SECRETS_MAX 0u
+#endif
+
+/* Writes the session's TLS 1.3 traffic secrets at `at` (after the export);
+ * returns how many bytes (0 for TLS 1.2, or without the patch), or -1. */
+static int tls_sess_save_secrets(struct tls_sess *sess, uint8_t *at, size_t room)
+{
+#ifdef XMPPD_WOLFSSL_TRAFFIC_SECRETS
+	if (sess->version != 13)
+		return 0;
+	int n = wolfSSL_tls13_get_traffic_secrets(sess->ssl, at, (unsigned)room);
+	return n > 0 && (size_t)n <= room && n <= UINT8_MAX ? n : -1;
+#else
+	(void)sess;
+	(void)at;
+	(void)room;
+	return 0;
+#endif
+}
+
 enum xs tls_sess_sleep(struct tls_sess *sess)
 {
-	uint8_t tmp[TLS_SLEEP_MAX];
+	uint8_t tmp[TLS_SLEEP_MAX + TLS_SECRETS_MAX];
 	unsigned int len = 0;
 	uint8_t *blob;
-	int rc;
+	int rc, secrets;
 
 	if (sess->blob != NULL)
 		return XS_OK;
@@ -478,14 +511,17 @@ enum xs tls_sess_sleep(struct tls_sess *sess)
 	    wolfSSL_pending(sess->ssl) > 0)
 		return XS_AGAIN;
 	if (wolfSSL_tls_export(sess->ssl, NULL, &len) != LENGTH_ONLY_E || len == 0 ||
-	    len > sizeof(tmp))
+	    len > TLS_SLEEP_MAX)
 		return XS_INVAL;
-	len = sizeof(tmp);
+	len = TLS_SLEEP_MAX;
 	rc = wolfSSL_tls_export(sess->ssl, tmp, &len);
-	if (rc <= 0 || len == 0 || len > sizeof(tmp) || len > UINT16_MAX) {
+	secrets = rc > 0 && len > 0 && len <= TLS_SLEEP_MAX ?
+		  tls_sess_save_secrets(sess, tmp + len, TLS_SECRETS_MAX) : -1;
+	if (secrets < 0) {
 		explicit_bzero(tmp, sizeof(tmp));
 		return XS_INVAL;
 	}
+	len += (unsigned)secrets;
 	blob = malloc(len);
 	if (blob == NULL) {
 		explicit_bzero(tmp, sizeof(tmp));
@@ -495,6 +531,7 @@ enum xs tls_sess_sleep(struct tls_sess *sess)
 	explicit_bzero(tmp, sizeof(tmp));
 	sess->blob = blob;
 	sess->blob_len = (uint16_t)len;
+	sess->secrets_len = (uint8_t)secrets;
 	/* wolfSSL_free zeroes the keys and TLS 1.3 secrets it holds. */
 	wolfSSL_free(sess->ssl);
 	sess->ssl = NULL;
@@ -523,7 +560,13 @@ enum xs tls_sess_wake(struct tls_sess *sess)
 		tls_sess_blob_free(sess);
 		return tls_sess_fail(sess, "wake", "cannot set TLS 1.2");
 	}
-	rc = wolfSSL_tls_import(ssl, sess->blob, sess->blob_len);
+	rc = wolfSSL_tls_import(ssl, sess->blob, (unsigned)(sess->blob_len - sess->secrets_len));
+#ifdef XMPPD_WOLFSSL_TRAFFIC_SECRETS
+	if (rc > 0 && sess->secrets_len > 0 &&
+	    wolfSSL_tls13_set_traffic_secrets(ssl, sess->blob + sess->blob_len - sess->secrets_len,
+					      sess->secrets_len) != WOLFSSL_SUCCESS)
+		rc = BAD_FUNC_ARG;
+#endif
 	tls_sess_blob_free(sess);
 	if (rc <= 0) {
 		wolfSSL_free(ssl);

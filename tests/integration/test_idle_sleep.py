@@ -159,6 +159,103 @@ class IdleSleep(unittest.TestCase):
         finally:
             srv.cleanup()
 
+    def test_openssl_key_update_after_sleep(self):
+        """A real TLS 1.3 client (OpenSSL's s_client, STARTTLS) sends a
+        KeyUpdate asking for ours ("K") after its session went to sleep;
+        the woken session must follow both directions (RFC 8446 4.6.3):
+        the ping after it is answered and the session stays up."""
+        srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-a"}, name="idle-ku",
+                     sections={"limits": {"idle_sleep": IDLE_PAIR}})
+        cli = None
+        try:
+            srv.start()
+            cli = OpenSSLClient(srv.port("c2s"), srv.cert)
+            cli.send(harness.stream_header())
+            cli.read_until("</stream:features>")
+            cli.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>"
+                     % harness.plain_b64("alice", "pw-a"))
+            cli.read_until("<success")
+            cli.send(harness.stream_header())
+            cli.read_until("</stream:features>")
+            cli.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                     "<resource>ossl</resource></bind></iq>")
+            cli.read_until("alice@localhost/ossl")
+            for gen in range(2):
+                mark = srv.log_len()
+                self.assertIsNotNone(srv.wait_log(r"idle, asleep", IDLE_PAIR + 10, mark),
+                                     "the session did not go to sleep")
+                cli.key_update()
+                cli.send("<iq type='get' id='ku%d'><ping xmlns='urn:xmpp:ping'/></iq>" % gen)
+                cli.read_until('<iq type="result" id="ku%d"' % gen)
+            self.assertNotIn("tls: server session", srv.log())
+            cli.close()
+            cli = None
+            srv.check_clean_exit(self)
+        finally:
+            if cli:
+                cli.close()
+            srv.cleanup()
+
+
+class OpenSSLClient:
+    """openssl s_client -starttls xmpp, TLS 1.3, driven through its stdin;
+    interactive mode (no -quiet), so a line "K" sends a KeyUpdate with
+    update_requested."""
+
+    def __init__(self, port, cafile):
+        import subprocess
+        import threading
+        self.proc = subprocess.Popen(
+            ["openssl", "s_client", "-connect", "%s:%d" % (harness.LOCALHOST, port),
+             "-starttls", "xmpp", "-xmpphost", DOMAIN, "-tls1_3", "-CAfile", cafile,
+             "-verify_return_error", "-verify_hostname", DOMAIN],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.buf = b""
+        self.cond = threading.Condition()
+        threading.Thread(target=self._reader, daemon=True).start()
+        self.read_until("Verify return code: 0")
+
+    def _reader(self):
+        while True:
+            data = self.proc.stdout.read1(65536)
+            with self.cond:
+                self.buf += data
+                self.cond.notify_all()
+            if not data:
+                return
+
+    def send(self, text):
+        # one line per write: s_client reads commands at the start of a line
+        data = text if isinstance(text, bytes) else text.encode()
+        self.proc.stdin.write(data + b"\n")
+        self.proc.stdin.flush()
+
+    def key_update(self):
+        self.send("K")
+        self.read_until("KEYUPDATE")
+
+    def read_until(self, needle, timeout=10.0):
+        want = needle.encode()
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while want not in self.buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.cond.wait(0.2)):
+                    raise AssertionError("s_client: %r not seen in %r" % (needle, self.buf[-2000:]))
+                self.cond.wait(min(left, 0.2))
+            self.buf = self.buf[self.buf.index(want) + len(want):]
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
 
 if __name__ == "__main__":
     XMPPD, XMPPCTL = harness.binaries()
