@@ -25,9 +25,12 @@ enum msg_type {
 	MSG_BIND,        /* bind data = full JID asked for; router answers MSG_BIND_RESULT */
 	MSG_UNBIND,      /* session ended; data = full JID */
 	MSG_STANZA,      /* st from a bound session (from already stamped) */
+	MSG_UNDELIVERED, /* a MSG_DELIVER the session could not take (closing or
+			  * gone), sent back as is: h, st, status */
 	/* router -> mux */
 	MSG_BIND_RESULT, /* status 0 = bound as data; else a stanza error condition */
-	MSG_DELIVER,     /* write st to the session's stream */
+	MSG_DELIVER,     /* write st to the session's stream; status 1 when it
+			  * is st's only recipient */
 	MSG_KICK,        /* close the session with stream error data (e.g. "conflict") */
 	/* main -> every thread */
 	MSG_SHUTDOWN,

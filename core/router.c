@@ -36,6 +36,7 @@ struct rsess {
 	struct rsess *next_in_user;
 	struct sess_handle h;
 	bool available;      /* has sent available presence */
+	bool gone;           /* its mux could not take a stanza: closing */
 	int priority;
 	char full[];         /* key */
 };
@@ -92,15 +93,23 @@ static void post(struct router *r, struct msg *m)
 	queue_push(r->mux_inboxes[m->h.thread], &m->qnode);
 }
 
-static void deliver(struct router *r, const struct rsess *s, struct stanza *st)
+/* sole: this session is the stanza's only recipient, so if its mux cannot
+ * take it (MSG_UNDELIVERED) it must be routed again rather than dropped. */
+static void deliver_to(struct router *r, const struct rsess *s, struct stanza *st, bool sole)
 {
 	struct msg *m = msg_new(MSG_DELIVER, NULL);
 	if (!m)
 		return;
 	m->h = s->h;
 	m->st = stanza_ref(st);
+	m->status = sole;
 	post(r, m);
 	r->routed++;
+}
+
+static void deliver(struct router *r, const struct rsess *s, struct stanza *st)
+{
+	deliver_to(r, s, st, true);
 }
 
 static void kick(struct router *r, struct sess_handle h, const char *cond)
@@ -118,6 +127,14 @@ static struct rsess *find_full(struct router *r, const char *full)
 {
 	struct hmap_entry *e = hmap_get(&r->by_full, full);
 	return e ? container_of(e, struct rsess, by_full) : NULL;
+}
+
+/* A session that can still take stanzas (not one whose mux reported it
+ * closing). */
+static struct rsess *find_live(struct router *r, const char *full)
+{
+	struct rsess *s = find_full(r, full);
+	return s && !s->gone ? s : NULL;
 }
 
 static struct ruser *find_user(struct router *r, const char *bare)
@@ -179,7 +196,7 @@ static void reply_error(struct router *r, struct stanza *st, enum stanza_cond co
 {
 	if (!st->from)
 		return;
-	struct rsess *s = find_full(r, st->from);
+	struct rsess *s = find_live(r, st->from);
 	if (!s)
 		return; /* sender gone: nothing to answer */
 	struct stanza *err = stanza_error_reply(st->tree, NULL, cond, NULL);
@@ -195,7 +212,7 @@ static void reply_error(struct router *r, struct stanza *st, enum stanza_cond co
 static void reply_iq_result(struct router *r, struct stanza *st, const char *from,
 			    struct xml_node *payload)
 {
-	struct rsess *s = st->from ? find_full(r, st->from) : NULL;
+	struct rsess *s = st->from ? find_live(r, st->from) : NULL;
 	struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
 	if (!s || !iq) {
 		xml_node_free(payload);
@@ -331,11 +348,42 @@ static void handle_broadcast_presence(struct router *r, struct stanza *st, struc
 	sender->available = !unavailable;
 	sender->priority = unavailable ? 0 : presence_priority(st->tree);
 	for (struct rsess *s = sender->user->sessions; s; s = s->next_in_user)
-		if (s->available || s == sender)
-			deliver(r, s, st);
+		if ((s->available || s == sender) && !s->gone)
+			deliver_to(r, s, st, false);
 }
 
 /* ---- routing ---- */
+
+static bool can_take_message(const struct rsess *s)
+{
+	return s->available && !s->gone && s->priority >= 0;
+}
+
+/* RFC 6121 §8.5.2.1.1: a message for the bare JID goes to every available
+ * resource of the highest non-negative priority.  With none it is bounced
+ * (offline storage comes with its own issue), a headline dropped: never
+ * lost without a word. */
+static void deliver_to_best(struct router *r, struct stanza *st, struct ruser *u)
+{
+	const char *type = st->type ? st->type : "";
+	int best = -1, n = 0;
+
+	if (u)
+		for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+			if (can_take_message(s) && s->priority > best)
+				best = s->priority;
+	if (best < 0) {
+		if (strcmp(type, "headline") != 0)
+			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+		if (can_take_message(s) && s->priority == best)
+			n++;
+	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+		if (can_take_message(s) && s->priority == best)
+			deliver_to(r, s, st, n == 1);
+}
 
 static void route_to_user(struct router *r, struct stanza *st, const char *to)
 {
@@ -354,7 +402,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 			handle_account_iq(r, st, bare);
 			return;
 		}
-		struct rsess *s = find_full(r, to);
+		struct rsess *s = find_live(r, to);
 		if (s)
 			deliver(r, s, st);
 		else if (iq_is_request(st))
@@ -364,7 +412,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 
 	if (st->kind == STANZA_PRESENCE) {
 		if (full) {
-			struct rsess *s = find_full(r, to);
+			struct rsess *s = find_live(r, to);
 			if (s)
 				deliver(r, s, st);
 			return;
@@ -373,8 +421,8 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 		 * silently ignored when there is none. */
 		if (u)
 			for (struct rsess *s = u->sessions; s; s = s->next_in_user)
-				if (s->available)
-					deliver(r, s, st);
+				if (s->available && !s->gone)
+					deliver_to(r, s, st, false);
 		return;
 	}
 
@@ -382,7 +430,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 	if (strcmp(type, "error") == 0 && !full)
 		return;
 	if (full) {
-		struct rsess *s = find_full(r, to);
+		struct rsess *s = find_live(r, to);
 		if (s) {
 			deliver(r, s, st);
 			return;
@@ -399,21 +447,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 		reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
-	int best = -1;
-	if (u)
-		for (struct rsess *s = u->sessions; s; s = s->next_in_user)
-			if (s->available && s->priority >= 0 && s->priority > best)
-				best = s->priority;
-	if (best < 0) {
-		/* No resource can take it.  Offline storage comes with its own
-		 * issue; until then a message is bounced, never dropped. */
-		if (strcmp(type, "headline") != 0)
-			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
-		return;
-	}
-	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
-		if (s->available && s->priority == best)
-			deliver(r, s, st);
+	deliver_to_best(r, st, u);
 }
 
 static void route(struct router *r, struct msg *m)
@@ -519,13 +553,66 @@ static void handle_unbind(struct router *r, struct msg *m)
 			struct stanza *st = stanza_freeze(p);
 			if (st) {
 				for (struct rsess *o = s->user->sessions; o; o = o->next_in_user)
-					if (o != s && o->available)
-						deliver(r, o, st);
+					if (o != s && o->available && !o->gone)
+						deliver_to(r, o, st, false);
 				stanza_unref(st);
 			}
 		}
 	}
 	sess_remove(r, s);
+}
+
+/* A mux could not hand st to the session m->h (it was closing, or already
+ * gone): from now on that session takes nothing, and st is routed as if
+ * that resource had not been there (RFC 6121 §8.5.3.2), instead of being
+ * lost.  A copy from a fan-out (presence, a message to several resources)
+ * needs nothing more: the others have theirs. */
+static void handle_undelivered(struct router *r, struct msg *m)
+{
+	struct stanza *st = m->st;
+	const char *type = st->type ? st->type : "";
+
+	if (st->to) {
+		struct rsess *s = find_full(r, st->to);
+		struct ruser *u = s ? s->user : NULL;
+		if (!u) {
+			char bare[3072];
+			size_t bl = bare_len(st->to);
+			if (bl < sizeof(bare)) {
+				memcpy(bare, st->to, bl);
+				bare[bl] = '\0';
+				u = find_user(r, bare);
+			}
+		}
+		for (struct rsess *o = u ? u->sessions : NULL; o; o = o->next_in_user)
+			if (handle_eq(o->h, m->h))
+				o->gone = true; /* its unavailable presence still goes out at unbind */
+	}
+	if (!m->status)
+		return;
+	LOG_DEBUG("router: %s to %s came back undelivered", st->tree->name,
+		  st->to ? st->to : "(none)");
+	if (st->kind == STANZA_IQ) {
+		if (iq_is_request(st))
+			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	if (st->kind != STANZA_MESSAGE || !strcmp(type, "error") || !st->to)
+		return;
+	if (!strcmp(type, "groupchat")) {
+		reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	char bare[3072];
+	size_t bl = bare_len(st->to);
+	if (bl >= sizeof(bare))
+		return;
+	memcpy(bare, st->to, bl);
+	bare[bl] = '\0';
+	/* a headline for one resource is not resent to others (§8.5.3.2.1) */
+	if (st->to[bl] == '/' && !strcmp(type, "headline"))
+		return;
+	deliver_to_best(r, st, find_user(r, bare));
 }
 
 static bool dispatch(struct router *r, struct msg *m)
@@ -539,6 +626,9 @@ static bool dispatch(struct router *r, struct msg *m)
 		break;
 	case MSG_STANZA:
 		route(r, m);
+		break;
+	case MSG_UNDELIVERED:
+		handle_undelivered(r, m);
 		break;
 	case MSG_SHUTDOWN:
 		msg_free(m);

@@ -204,7 +204,9 @@ void sasl_conn_cleanup(struct mux_conn *c);
 /* mux_session.c */
 int session_on_element(struct mux_conn *c, struct xml_node *el);
 void session_on_bind_result(struct mux_conn *c, struct msg *msg);
-void session_on_deliver(struct mux_conn *c, struct msg *msg);
+/* Writes a routed stanza to the session; false when it cannot take it
+ * (not bound, closing, dead): the caller hands it back to the router. */
+bool session_on_deliver(struct mux_conn *c, struct msg *msg);
 void session_conn_cleanup(struct mux_conn *c);
 
 #endif

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/router.h"
 #include "core/stanza.h"
 #include "tls/tls.h"
 
@@ -201,9 +202,14 @@ static void inbox_ready(struct mux *m)
 			break;
 		case MSG_DELIVER:
 			c = conn_by_handle(m, msg->h);
-			if (c)
-				session_on_deliver(c, msg);
-			break;
+			if ((c && session_on_deliver(c, msg)) || m->shutting_down)
+				break;
+			/* The session is closing or gone: give the stanza back
+			 * so the router routes it as if this resource had not
+			 * been there, instead of losing it. */
+			msg->type = MSG_UNDELIVERED;
+			queue_push(router_inbox(m->router), &msg->qnode);
+			continue;
 		case MSG_BIND_RESULT:
 			c = conn_by_handle(m, msg->h);
 			if (c)

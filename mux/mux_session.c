@@ -141,11 +141,12 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	}
 }
 
-void session_on_deliver(struct mux_conn *c, struct msg *msg)
+bool session_on_deliver(struct mux_conn *c, struct msg *msg)
 {
-	if (c->state != CONN_BOUND || c->closing)
-		return;
+	if (c->state != CONN_BOUND || c->closing || c->dead)
+		return false;
 	conn_send(c, msg->st->bytes, msg->st->len);
+	return true;
 }
 
 void session_conn_cleanup(struct mux_conn *c)

@@ -182,6 +182,87 @@ static void test_message_full_and_bare(void **state)
 	expect_delivery(f, b1, "<message", NULL);
 }
 
+/* Takes the next delivery to h and hands it back as its mux does when the
+ * session is closing or gone; returns the "only recipient" flag it had. */
+static int bounce_back(struct fixture *f, struct sess_handle h, const char *needle)
+{
+	struct msg *m = next_msg(f, (int)h.thread, 2000);
+	assert_non_null(m);
+	assert_int_equal(m->type, MSG_DELIVER);
+	assert_int_equal(m->h.slot, h.slot);
+	assert_non_null(memmem(m->st->bytes, m->st->len, needle, strlen(needle)));
+	int sole = m->status;
+	m->type = MSG_UNDELIVERED;
+	queue_push(router_inbox(f->r), &m->qnode);
+	return sole;
+}
+
+/* A stanza the session's mux could not take comes back and is routed as if
+ * that resource were not there (RFC 6121 §8.5.3.2): never lost silently. */
+static void test_undelivered_rerouted(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1), b1 = handle(1, 1), b2 = handle(1, 2);
+	bind(f, "alice@example.test/a", a);
+	bind(f, "bob@example.test/one", b1);
+	bind(f, "bob@example.test/two", b2);
+	presence(f, b1, "bob@example.test/one", "5");
+	expect_delivery(f, b1, "<presence", NULL);
+	presence(f, b2, "bob@example.test/two", "1");
+	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+
+	/* a message for bob/one, whose stream is closing: bob/two gets it */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test/one", "chat", NULL);
+	assert_int_equal(bounce_back(f, b1, "<message"), 1);
+	expect_delivery(f, b2, "<message", "to=\"bob@example.test/one\"");
+	expect_nothing(f, 1);
+	/* bob/one now takes nothing more, before its unbind arrives: a bare
+	 * message goes to bob/two despite its lower priority */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
+	expect_delivery(f, b2, "<message", NULL);
+	expect_nothing(f, 1);
+	/* an iq request for a resource that vanished: service-unavailable */
+	send_stanza(f, a, "iq", "alice@example.test/a", "bob@example.test/two", "get",
+		    xml_node_new_elem("query", "urn:x"));
+	assert_int_equal(bounce_back(f, b2, "<iq"), 1);
+	expect_delivery(f, a, "type=\"error\"", "service-unavailable");
+	/* and with no resource left a message is bounced to its sender */
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
+	expect_nothing(f, 1);
+	expect_delivery(f, a, "type=\"error\"", "service-unavailable");
+	expect_nothing(f, 0);
+}
+
+/* A copy from a fan-out coming back needs nothing more: the other
+ * resources have theirs. */
+static void test_undelivered_fanout_copy(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1), b1 = handle(1, 1), b2 = handle(1, 2);
+	bind(f, "alice@example.test/a", a);
+	bind(f, "bob@example.test/one", b1);
+	bind(f, "bob@example.test/two", b2);
+	presence(f, b1, "bob@example.test/one", "3");
+	expect_delivery(f, b1, "<presence", NULL);
+	presence(f, b2, "bob@example.test/two", "3");
+	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
+	/* both copies, not sole; the first one comes back */
+	struct msg *m1 = next_msg(f, 1, 2000), *m2 = next_msg(f, 1, 2000);
+	assert_non_null(m1);
+	assert_non_null(m2);
+	assert_int_equal(m1->type, MSG_DELIVER);
+	assert_int_equal(m2->type, MSG_DELIVER);
+	assert_int_not_equal(m1->h.slot, m2->h.slot);
+	assert_int_equal(m1->status, 0);
+	assert_int_equal(m2->status, 0);
+	msg_free(m2);
+	m1->type = MSG_UNDELIVERED;
+	queue_push(router_inbox(f->r), &m1->qnode);
+	expect_nothing(f, 1);
+	expect_nothing(f, 0);
+}
+
 static void test_negative_priority_and_offline_bounce(void **state)
 {
 	struct fixture *f = *state;
@@ -295,6 +376,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_message_full_and_bare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undelivered_rerouted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undelivered_fanout_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_priority_and_offline_bounce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_iq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_unbind, setup, teardown),
