@@ -4,16 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t hmap_hash(const char *key)
+uint64_t hmap_hash(const struct hmap *m, const char *key)
 {
-	/* FNV-1a, 64 bit: keys are JIDs from the network, but the table only
-	 * degrades to a list on collision, and bucket arrays grow with count. */
-	uint64_t h = 1469598103934665603ULL;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		h ^= *p;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return siphash13(&m->key, key, strlen(key));
 }
 
 int hmap_init(struct hmap *m, size_t initial)
@@ -21,9 +14,12 @@ int hmap_init(struct hmap *m, size_t initial)
 	size_t n = 16;
 	while (n < initial)
 		n <<= 1;
+	m->buckets = NULL;
+	m->n_buckets = m->count = 0;
+	if (siphash_key_random(&m->key) != 0)
+		return -1;
 	m->buckets = calloc(n, sizeof(*m->buckets));
 	m->n_buckets = n;
-	m->count = 0;
 	return m->buckets ? 0 : -1;
 }
 
@@ -36,7 +32,7 @@ void hmap_deinit(struct hmap *m)
 
 struct hmap_entry *hmap_get(const struct hmap *m, const char *key)
 {
-	uint64_t h = hmap_hash(key);
+	uint64_t h = hmap_hash(m, key);
 	for (struct hmap_entry *e = m->buckets[h & (m->n_buckets - 1)]; e; e = e->next)
 		if (e->hash == h && strcmp(e->key, key) == 0)
 			return e;
@@ -69,7 +65,7 @@ void hmap_put(struct hmap *m, struct hmap_entry *e, const char *key)
 	if (m->count >= m->n_buckets)
 		hmap_grow(m);
 	e->key = key;
-	e->hash = hmap_hash(key);
+	e->hash = hmap_hash(m, key);
 	size_t b = e->hash & (m->n_buckets - 1);
 	e->next = m->buckets[b];
 	m->buckets[b] = e;

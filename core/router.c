@@ -394,7 +394,6 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 	memcpy(bare, to, bl);
 	bare[bl] = '\0';
 	bool full = to[bl] == '/';
-	struct ruser *u = find_user(r, bare);
 	const char *type = st->type ? st->type : "";
 
 	if (st->kind == STANZA_IQ) {
@@ -419,6 +418,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 		}
 		/* RFC 6121 §8.5.1/8.5.2: to every available resource, or
 		 * silently ignored when there is none. */
+		struct ruser *u = find_user(r, bare);
 		if (u)
 			for (struct rsess *s = u->sessions; s; s = s->next_in_user)
 				if (s->available && !s->gone)
@@ -447,7 +447,9 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 		reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
-	deliver_to_best(r, st, u);
+	/* looked up only now: a message for a full JID that is online (the
+	 * usual case) needs no account lookup */
+	deliver_to_best(r, st, find_user(r, bare));
 }
 
 static void route(struct router *r, struct msg *m)
