@@ -786,7 +786,7 @@ enum xs tls_sess_update_keys(struct tls_sess *sess)
 
 	if (st != XS_OK)
 		return st;
-	if (wolfSSL_version(sess->ssl) != TLS1_3_VERSION)
+	if (sess->version != 13)
 		return XS_INVAL;
 	int rc = wolfSSL_update_keys(sess->ssl);
 	return rc == WOLFSSL_SUCCESS ? XS_OK : tls_sess_wolf_status(sess, rc, "key update");
