@@ -469,6 +469,48 @@ class C2S(unittest.TestCase):
         finally:
             c.close()
 
+    def test_13d_message_to_closing_session_not_lost(self):
+        """A message racing the recipient's stream close either reaches the
+        recipient before its stream ends or comes back to the sender as
+        service-unavailable (RFC 6121 8.5.3.2): never lost without a word.
+        Which of the two reaches the router first is a race, so it runs
+        many times; the server's log shows how many took the
+        hand-back path ("came back undelivered")."""
+        a = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+        mark = SRV.log_len()
+        delivered = bounced = 0
+        try:
+            a.open_stream()
+            self.assertIn("<jid>kim@localhost/k</jid>", a.login_plain("kim", PW, resource="k"))
+            for i in range(40):
+                b = RawClient(SRV.port("c2s"), cafile=SRV.cert)
+                try:
+                    b.open_stream()
+                    b.starttls_negotiate()
+                    b.start_tls()
+                    b.open_stream()
+                    b.login_plain("leo", PW, resource="l%d" % i)
+                    m = a.mark()
+                    b.send("</stream:stream>")
+                    a.send("<message to='leo@localhost/l%d' id='race%d' type='chat'>"
+                           "<body>race %d</body></message>" % (i, i, i))
+                    got_b = b.read_until_closed(5)
+                finally:
+                    b.close()
+                if "<body>race %d</body>" % i in got_b:
+                    delivered += 1
+                    continue
+                got_a = a.read_until(re.compile(r"id=['\"]race%d['\"]" % i), 5, start=m)[m:]
+                self.assertRegex(got_a, r"type=['\"]error['\"]", "race %d: %r" % (i, got_a[:300]))
+                self.assertIn("service-unavailable", got_a)
+                bounced += 1
+            print("closing-session race: %d delivered before the close, %d bounced, "
+                  "%d of them handed back by a closing session"
+                  % (delivered, bounced, len(re.findall("came back undelivered", SRV.log()[mark:]))))
+            self.assertEqual(delivered + bounced, 40)
+        finally:
+            a.close()
+
     def test_14_stanza_before_auth_over_tls(self):
         c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
         try:
