@@ -175,6 +175,19 @@ static int store_bind_cred(sqlite3_stmt *stmt, int first, const struct scram_cre
 	return rc;
 }
 
+/* ?1 ?2 the account's names, ?3..?6 its SCRAM-SHA-1 and ?7..?10 its
+ * SCRAM-SHA-256 credentials: the shared head of the insert and the update. */
+static int store_bind_account(sqlite3_stmt *stmt, const char *domain, const char *local,
+			      const struct scram_cred *sha1, const struct scram_cred *sha256)
+{
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = store_bind_cred(stmt, 3, sha1);
+	if (rc == SQLITE_OK)
+		rc = store_bind_cred(stmt, 7, sha256);
+	return rc;
+}
+
 static enum xs store_sq_user_create(struct store *st, const char *domain, const char *local,
 				    const struct scram_cred *sha1,
 				    const struct scram_cred *sha256)
@@ -185,11 +198,7 @@ static enum xs store_sq_user_create(struct store *st, const char *domain, const 
 
 	if (!stmt)
 		return XS_IO;
-	int rc = store_bind_names(stmt, domain, local);
-	if (rc == SQLITE_OK)
-		rc = store_bind_cred(stmt, 3, sha1);
-	if (rc == SQLITE_OK)
-		rc = store_bind_cred(stmt, 7, sha256);
+	int rc = store_bind_account(stmt, domain, local, sha1, sha256);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(stmt, 11, (sqlite3_int64)time(NULL));
 	if (rc == SQLITE_OK)
@@ -228,12 +237,8 @@ static enum xs store_sq_user_set_creds(struct store *st, const char *domain, con
 
 	if (!stmt)
 		return XS_IO;
-	int rc = store_bind_names(stmt, domain, local);
-	if (rc == SQLITE_OK)
-		rc = store_bind_cred(stmt, 3, sha1);
-	if (rc == SQLITE_OK)
-		rc = store_bind_cred(stmt, 7, sha256);
-	return store_sq_keyed_write(s, stmt, rc, "user set creds");
+	return store_sq_keyed_write(s, stmt, store_bind_account(stmt, domain, local, sha1, sha256),
+				    "user set creds");
 }
 
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)

@@ -197,19 +197,27 @@ static int bounce_back(struct fixture *f, struct sess_handle h, const char *need
 	return sole;
 }
 
+/* alice/a online; bob/one and bob/two available with priorities p1, p2
+ * (their presence broadcasts consumed). */
+static void alice_and_two_bobs(struct fixture *f, struct sess_handle a, struct sess_handle b1,
+			       struct sess_handle b2, const char *p1, const char *p2)
+{
+	bind(f, "alice@example.test/a", a);
+	bind(f, "bob@example.test/one", b1);
+	bind(f, "bob@example.test/two", b2);
+	presence(f, b1, "bob@example.test/one", p1);
+	expect_delivery(f, b1, "<presence", NULL);
+	presence(f, b2, "bob@example.test/two", p2);
+	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+}
+
 /* A stanza the session's mux could not take comes back and is routed as if
  * that resource were not there (RFC 6121 §8.5.3.2): never lost silently. */
 static void test_undelivered_rerouted(void **state)
 {
 	struct fixture *f = *state;
 	struct sess_handle a = handle(0, 1), b1 = handle(1, 1), b2 = handle(1, 2);
-	bind(f, "alice@example.test/a", a);
-	bind(f, "bob@example.test/one", b1);
-	bind(f, "bob@example.test/two", b2);
-	presence(f, b1, "bob@example.test/one", "5");
-	expect_delivery(f, b1, "<presence", NULL);
-	presence(f, b2, "bob@example.test/two", "1");
-	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+	alice_and_two_bobs(f, a, b1, b2, "5", "1");
 
 	/* a message for bob/one, whose stream is closing: bob/two gets it */
 	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test/one", "chat", NULL);
@@ -239,13 +247,7 @@ static void test_undelivered_fanout_copy(void **state)
 {
 	struct fixture *f = *state;
 	struct sess_handle a = handle(0, 1), b1 = handle(1, 1), b2 = handle(1, 2);
-	bind(f, "alice@example.test/a", a);
-	bind(f, "bob@example.test/one", b1);
-	bind(f, "bob@example.test/two", b2);
-	presence(f, b1, "bob@example.test/one", "3");
-	expect_delivery(f, b1, "<presence", NULL);
-	presence(f, b2, "bob@example.test/two", "3");
-	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+	alice_and_two_bobs(f, a, b1, b2, "3", "3");
 	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
 	/* both copies, not sole; the first one comes back */
 	struct msg *m1 = next_msg(f, 1, 2000), *m2 = next_msg(f, 1, 2000);
