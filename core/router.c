@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -169,6 +170,21 @@ static size_t bare_len(const char *jid)
 {
 	const char *slash = strchr(jid, '/');
 	return slash ? (size_t)(slash - jid) : strlen(jid);
+}
+
+/* Room for a bare JID: a full JID is at most 3071 bytes (RFC 7622). */
+#define BARE_MAX 3072
+
+/* Copies the bare part of jid into out, NUL-terminated; returns its length,
+ * or SIZE_MAX (out untouched) when it does not fit. */
+static size_t bare_copy(const char *jid, char out[BARE_MAX])
+{
+	size_t bl = bare_len(jid);
+	if (bl >= BARE_MAX)
+		return SIZE_MAX;
+	memcpy(out, jid, bl);
+	out[bl] = '\0';
+	return bl;
 }
 
 static const char *jid_domain(const char *jid, size_t *len)
@@ -387,12 +403,10 @@ static void deliver_to_best(struct router *r, struct stanza *st, struct ruser *u
 
 static void route_to_user(struct router *r, struct stanza *st, const char *to)
 {
-	size_t bl = bare_len(to);
-	char bare[3072];
-	if (bl >= sizeof(bare))
+	char bare[BARE_MAX];
+	size_t bl = bare_copy(to, bare);
+	if (bl == SIZE_MAX)
 		return;
-	memcpy(bare, to, bl);
-	bare[bl] = '\0';
 	bool full = to[bl] == '/';
 	const char *type = st->type ? st->type : "";
 
@@ -510,13 +524,11 @@ static void handle_bind(struct router *r, struct msg *m)
 		kick(r, old->h, "conflict");
 		sess_remove(r, old);
 	}
-	size_t bl = bare_len(full);
-	char bare[3072];
+	char bare[BARE_MAX];
+	size_t bl = bare_copy(full, bare);
 	struct rsess *s = calloc(1, sizeof(*s) + strlen(full) + 1);
-	if (!s || bl >= sizeof(bare))
+	if (!s || bl == SIZE_MAX)
 		goto fail;
-	memcpy(bare, full, bl);
-	bare[bl] = '\0';
 	struct ruser *u = find_user(r, bare);
 	if (!u) {
 		u = calloc(1, sizeof(*u) + bl + 1);
@@ -573,23 +585,13 @@ static void handle_undelivered(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
 	const char *type = st->type ? st->type : "";
+	char bare[BARE_MAX];
+	size_t bl = st->to ? bare_copy(st->to, bare) : SIZE_MAX;
+	struct ruser *u = bl != SIZE_MAX ? find_user(r, bare) : NULL;
 
-	if (st->to) {
-		struct rsess *s = find_full(r, st->to);
-		struct ruser *u = s ? s->user : NULL;
-		if (!u) {
-			char bare[3072];
-			size_t bl = bare_len(st->to);
-			if (bl < sizeof(bare)) {
-				memcpy(bare, st->to, bl);
-				bare[bl] = '\0';
-				u = find_user(r, bare);
-			}
-		}
-		for (struct rsess *o = u ? u->sessions : NULL; o; o = o->next_in_user)
-			if (handle_eq(o->h, m->h))
-				o->gone = true; /* its unavailable presence still goes out at unbind */
-	}
+	for (struct rsess *o = u ? u->sessions : NULL; o; o = o->next_in_user)
+		if (handle_eq(o->h, m->h))
+			o->gone = true; /* its unavailable presence still goes out at unbind */
 	if (!m->status)
 		return;
 	LOG_DEBUG("router: %s to %s came back undelivered", st->tree->name,
@@ -605,16 +607,12 @@ static void handle_undelivered(struct router *r, struct msg *m)
 		reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
-	char bare[3072];
-	size_t bl = bare_len(st->to);
-	if (bl >= sizeof(bare))
+	if (bl == SIZE_MAX)
 		return;
-	memcpy(bare, st->to, bl);
-	bare[bl] = '\0';
 	/* a headline for one resource is not resent to others (§8.5.3.2.1) */
 	if (st->to[bl] == '/' && !strcmp(type, "headline"))
 		return;
-	deliver_to_best(r, st, find_user(r, bare));
+	deliver_to_best(r, st, u);
 }
 
 static bool dispatch(struct router *r, struct msg *m)
