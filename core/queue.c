@@ -41,20 +41,29 @@ void queue_deinit(struct queue *q)
 	cds_wfcq_destroy(&q->head, &q->tail);
 }
 
-void queue_push(struct queue *q, struct queue_node *node)
+bool queue_push_quiet(struct queue *q, struct queue_node *node)
 {
 	cds_wfcq_node_init(&node->wfcq);
 	tsan_release(node);
 	/* cds_wfcq_enqueue returns false when the queue was empty before:
 	 * only then can the consumer have gone to sleep on the eventfd. */
-	if (!cds_wfcq_enqueue(&q->head, &q->tail, &node->wfcq)) {
-		uint64_t one = 1;
-		ssize_t w;
-		do {
-			w = write(q->efd, &one, sizeof(one));
-		} while (w < 0 && errno == EINTR);
-		/* EAGAIN means the counter is saturated: already readable. */
-	}
+	return !cds_wfcq_enqueue(&q->head, &q->tail, &node->wfcq);
+}
+
+void queue_signal(struct queue *q)
+{
+	uint64_t one = 1;
+	ssize_t w;
+	do {
+		w = write(q->efd, &one, sizeof(one));
+	} while (w < 0 && errno == EINTR);
+	/* EAGAIN means the counter is saturated: already readable. */
+}
+
+void queue_push(struct queue *q, struct queue_node *node)
+{
+	if (queue_push_quiet(q, node))
+		queue_signal(q);
 }
 
 struct queue_node *queue_pop(struct queue *q)

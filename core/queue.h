@@ -37,6 +37,13 @@ int queue_init(struct queue *q);
 void queue_deinit(struct queue *q);
 /* Any thread.  Wait-free apart from the eventfd write on an empty queue. */
 void queue_push(struct queue *q, struct queue_node *node);
+/* Enqueues without waking the consumer; true when the queue was empty
+ * before, i.e. when queue_push would have written the eventfd.  For a
+ * producer that will see to the item itself: the consumer's own thread, or
+ * one that runs the consumer's drain in its place (router_drain). */
+bool queue_push_quiet(struct queue *q, struct queue_node *node);
+/* Wakes the consumer (writes the eventfd). */
+void queue_signal(struct queue *q);
 /* Consumer thread only.  NULL when empty. */
 struct queue_node *queue_pop(struct queue *q);
 /* Consumer thread only: clears the eventfd before draining (for consumers

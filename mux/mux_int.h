@@ -126,6 +126,7 @@ struct mux {
 	pthread_t thread;
 	bool running;
 	bool shutting_down;
+	bool to_route;                  /* pushed to the router, not yet drained */
 
 	struct mux_conn **slots;
 	uint32_t *gens;
@@ -166,6 +167,8 @@ struct mux_group {
 /* mux_loop.c */
 uint64_t mux_now_ms(void);
 void mux_post(struct mux *m, unsigned thread, struct msg *msg);
+/* Hands msg to the router; routed at the end of this loop iteration. */
+void mux_to_router(struct mux *m, struct msg *msg);
 
 /* mux_conn.c */
 void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst);

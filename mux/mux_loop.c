@@ -38,6 +38,12 @@ void mux_post(struct mux *m, unsigned thread, struct msg *msg)
 	queue_push(m->group->inboxes[thread], &msg->qnode);
 }
 
+void mux_to_router(struct mux *m, struct msg *msg)
+{
+	queue_push_quiet(router_inbox(m->router), &msg->qnode);
+	m->to_route = true;
+}
+
 static int listen_socket(const struct cfg_listener *l, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -208,7 +214,7 @@ static void inbox_ready(struct mux *m)
 			 * so the router routes it as if this resource had not
 			 * been there, instead of losing it. */
 			msg->type = MSG_UNDELIVERED;
-			queue_push(router_inbox(m->router), &msg->qnode);
+			mux_to_router(m, msg);
 			continue;
 		case MSG_BIND_RESULT:
 			c = conn_by_handle(m, msg->h);
@@ -246,6 +252,25 @@ static void inbox_ready(struct mux *m)
 	}
 }
 
+/* Routes what this thread handed to the router during the iteration, here
+ * if the router's baton is free (router_drain), and then reads what came
+ * back to this thread's inbox: where mux and router share a core that saves
+ * a switch to the router and one back per batch.  A delivery this thread
+ * cannot make goes back to the router, hence the rounds; whatever is still
+ * pending after a few of them is left to the router thread. */
+static void route_in_place(struct mux *m)
+{
+	for (int round = 0; m->to_route && round < 4; round++) {
+		m->to_route = false;
+		router_drain(m->router, &m->inbox);
+		inbox_ready(m);
+	}
+	if (m->to_route) {
+		m->to_route = false;
+		queue_signal(router_inbox(m->router));
+	}
+}
+
 static void *mux_main(void *arg)
 {
 	struct mux *m = arg;
@@ -275,6 +300,7 @@ static void *mux_main(void *arg)
 		}
 		mux_timers(m);
 		mux_reap(m);
+		route_in_place(m);
 		if (m->shutting_down) {
 			if (!shutdown_started)
 				shutdown_started = mux_now_ms();
@@ -287,6 +313,9 @@ static void *mux_main(void *arg)
 		if (m->slots[i] && !m->slots[i]->dead)
 			conn_close(m->slots[i], "server stopped");
 	mux_reap(m);
+	/* the unbinds of those sessions are the router thread's now */
+	if (m->to_route)
+		queue_signal(router_inbox(m->router));
 	return NULL;
 }
 

@@ -92,7 +92,7 @@ static void handle_bind(struct mux_conn *c, struct xml_node *iq, struct xml_node
 	free(c->bind_id);
 	c->bind_id = id ? strdup(id) : NULL;
 	c->state = CONN_BINDING;
-	queue_push(router_inbox(c->mux->router), &m->qnode);
+	mux_to_router(c->mux, m);
 }
 
 void session_on_bind_result(struct mux_conn *c, struct msg *msg)
@@ -155,7 +155,7 @@ void session_conn_cleanup(struct mux_conn *c)
 		struct msg *m = msg_new(MSG_UNBIND, c->full_jid);
 		if (m) {
 			m->h = conn_handle(c);
-			queue_push(router_inbox(c->mux->router), &m->qnode);
+			mux_to_router(c->mux, m);
 		}
 	}
 	struct xml_node *el = c->held_first;
@@ -266,6 +266,6 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 	}
 	m->h = conn_handle(c);
 	m->st = st;
-	queue_push(router_inbox(c->mux->router), &m->qnode);
+	mux_to_router(c->mux, m);
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,8 +89,8 @@ static void bind(struct fixture *f, const char *full, struct sess_handle h)
 	msg_free(res);
 }
 
-static void send_stanza(struct fixture *f, struct sess_handle h, const char *name,
-			const char *from, const char *to, const char *type, struct xml_node *child)
+static struct msg *stanza_msg(struct sess_handle h, const char *name, const char *from,
+			      const char *to, const char *type, struct xml_node *child)
 {
 	struct xml_node *n = xml_node_new_elem(name, "jabber:client");
 	xml_node_set_attr(n, "from", from);
@@ -103,7 +104,13 @@ static void send_stanza(struct fixture *f, struct sess_handle h, const char *nam
 	struct msg *m = msg_new(MSG_STANZA, NULL);
 	m->h = h;
 	m->st = stanza_freeze(n);
-	queue_push(router_inbox(f->r), &m->qnode);
+	return m;
+}
+
+static void send_stanza(struct fixture *f, struct sess_handle h, const char *name,
+			const char *from, const char *to, const char *type, struct xml_node *child)
+{
+	queue_push(router_inbox(f->r), &stanza_msg(h, name, from, to, type, child)->qnode);
 }
 
 static void presence(struct fixture *f, struct sess_handle h, const char *from, const char *prio)
@@ -374,6 +381,167 @@ static void test_stale_sender_dropped(void **state)
 	expect_nothing(f, 0);
 }
 
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Without a router thread (router_start not called) only in-place drains
+ * route, so what they do is deterministic. */
+static int setup_unstarted(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	cfg_defaults(&f->cfg);
+	f->cfg.n_hosts = 1;
+	strcpy(f->cfg.hosts[0].domain, "example.test");
+	for (int i = 0; i < 2; i++) {
+		queue_init(&f->mux[i]);
+		f->inboxes[i] = &f->mux[i];
+	}
+	f->r = router_new(&f->cfg, f->inboxes, 2);
+	assert_non_null(f->r);
+	*state = f;
+	return 0;
+}
+
+/* Pushes m quietly as mux thread 0 and drains in place; returns how many
+ * messages came back to thread 0's inbox by the time router_drain
+ * returned, with `type` (checked) and without any wake-up of that inbox. */
+static unsigned push_drain_count(struct fixture *f, struct msg *m, enum msg_type type)
+{
+	queue_push_quiet(router_inbox(f->r), &m->qnode);
+	router_drain(f->r, &f->mux[0]);
+	assert_false(readable(f->mux[0].efd));
+	unsigned n = 0;
+	struct queue_node *qn;
+	while ((qn = queue_pop(&f->mux[0]))) {
+		struct msg *got = container_of(qn, struct msg, qnode);
+		assert_int_equal(got->type, type);
+		msg_free(got);
+		n++;
+	}
+	return n;
+}
+
+/* A mux thread that pushed quietly routes in place: when router_drain
+ * returns, the answer for its own inbox is there and nobody was woken.
+ * Past the budget it stops and wakes the router thread for the rest. */
+static void test_drain_in_place(void **state)
+{
+	struct fixture *f = *state;
+	struct msg *m = msg_new(MSG_BIND, "alice@example.test/a");
+	m->h = handle(0, 1);
+	assert_int_equal(push_drain_count(f, m, MSG_BIND_RESULT), 1);
+	m = msg_new(MSG_BIND, "alice@example.test/b");
+	m->h = handle(0, 2);
+	assert_int_equal(push_drain_count(f, m, MSG_BIND_RESULT), 1);
+	m = stanza_msg(handle(0, 1), "message", "alice@example.test/a", "alice@example.test/b",
+		       "chat", NULL);
+	assert_int_equal(push_drain_count(f, m, MSG_DELIVER), 1);
+	assert_false(readable(router_inbox(f->r)->efd));
+
+	/* a long queue: the drain leaves the tail to the router thread */
+	for (int i = 0; i < 1000; i++) {
+		m = stanza_msg(handle(0, 1), "message", "alice@example.test/a",
+			       "alice@example.test/b", "chat", NULL);
+		queue_push_quiet(router_inbox(f->r), &m->qnode);
+	}
+	m = stanza_msg(handle(0, 1), "message", "alice@example.test/a", "alice@example.test/b",
+		       "chat", NULL);
+	unsigned first = push_drain_count(f, m, MSG_DELIVER);
+	assert_true(first > 0 && first < 1001);
+	assert_true(readable(router_inbox(f->r)->efd));
+	assert_false(queue_is_empty(router_inbox(f->r)));
+	/* the router thread, started late, routes the rest */
+	assert_int_equal(router_start(f->r), 0);
+	unsigned rest = 0;
+	while (first + rest < 1001 && (m = next_msg(f, 0, 5000))) {
+		assert_int_equal(m->type, MSG_DELIVER);
+		msg_free(m);
+		rest++;
+	}
+	assert_int_equal(first + rest, 1001);
+	expect_nothing(f, 0);
+}
+
+#define RACE_BATCH 200
+#define RACE_ROUNDS 30
+
+struct racer {
+	struct fixture *f;
+	unsigned seen;          /* deliveries to bob taken off mux 1's inbox */
+};
+
+/* Mux thread 1: as soon as the first of mux 0's messages reaches it (so
+ * mux 0 is most likely holding the baton, routing its batch), sends one
+ * message of its own, pushed quietly and drained in place: its trylock
+ * fails and it returns at once, leaving its message to the holder. */
+static void *race_mux1(void *arg)
+{
+	struct racer *rc = arg;
+	struct fixture *f = rc->f;
+	struct queue_node *n;
+	while (!(n = queue_pop(&f->mux[1])))
+		;
+	msg_free(container_of(n, struct msg, qnode));
+	rc->seen++;
+	struct msg *m = stanza_msg(handle(1, 1), "message", "bob@example.test/r",
+				   "alice@example.test/r", "chat", NULL);
+	queue_push_quiet(router_inbox(f->r), &m->qnode);
+	router_drain(f->r, &f->mux[1]);
+	return NULL;
+}
+
+/* Mux thread 0 (this one) routes a batch in place while mux thread 1 hands
+ * over a message: when both have returned from router_drain the inbox is
+ * empty and the message has reached alice, every round.  There is no
+ * router thread, so nothing else can have routed it.  (The window this
+ * cannot force: a push landing between a holder's last look at the inbox
+ * and its unlock, nanoseconds wide; the second look after the unlock is
+ * what covers it.  TSan checks the baton on every other interleaving.) */
+static void test_drain_race(void **state)
+{
+	struct fixture *f = *state;
+	struct msg *b = msg_new(MSG_BIND, "alice@example.test/r");
+	b->h = handle(0, 1);
+	assert_int_equal(push_drain_count(f, b, MSG_BIND_RESULT), 1);
+	b = msg_new(MSG_BIND, "bob@example.test/r");
+	b->h = handle(1, 1);
+	queue_push_quiet(router_inbox(f->r), &b->qnode);
+	router_drain(f->r, &f->mux[1]);
+	b = next_msg(f, 1, 0);
+	assert_non_null(b);
+	assert_int_equal(b->type, MSG_BIND_RESULT);
+	msg_free(b);
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		struct racer rc = { f, 0 };
+		pthread_t th;
+		for (int i = 0; i < RACE_BATCH; i++) {
+			struct msg *m = stanza_msg(handle(0, 1), "message", "alice@example.test/r",
+						   "bob@example.test/r", "chat", NULL);
+			queue_push_quiet(router_inbox(f->r), &m->qnode);
+		}
+		assert_int_equal(pthread_create(&th, NULL, race_mux1, &rc), 0);
+		router_drain(f->r, &f->mux[0]);
+		pthread_join(th, NULL);
+		assert_true(queue_is_empty(router_inbox(f->r)));
+		struct msg *m = next_msg(f, 0, 2000);
+		assert_non_null(m);
+		assert_int_equal(m->type, MSG_DELIVER);
+		assert_int_equal(m->h.thread, 0);
+		msg_free(m);
+		expect_nothing(f, 0);
+		while (rc.seen < RACE_BATCH && (m = next_msg(f, 1, 2000))) {
+			assert_int_equal(m->type, MSG_DELIVER);
+			msg_free(m);
+			rc.seen++;
+		}
+		assert_int_equal(rc.seen, RACE_BATCH);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +552,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_iq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_unbind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_sender_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_in_place, setup_unstarted, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_race, setup_unstarted, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
