@@ -2,8 +2,9 @@
  *
  * A mux thread parses a stanza into an xml_node tree, stamps its 'from',
  * normalises its 'to', and freezes it: the tree is serialized once (in the
- * jabber:client namespace, i.e. without an xmlns on the top element) and from
- * then on neither tree nor bytes change, so any number of threads may hold a
+ * jabber:client namespace, i.e. without an xmlns on the top element; the
+ * content as received where it is self-contained, so that only the top tag
+ * is written anew) and from then on neither tree nor bytes change, so any number of threads may hold a
  * reference and read both.  A presence broadcast to 500 contacts is one
  * serialization and 500 references. */
 #ifndef XMPPD_STANZA_H
@@ -32,6 +33,12 @@ struct stanza {
 /* Freezes tree (ownership passes to the stanza): serializes it once.
  * NULL on allocation failure (the tree is freed then too). */
 struct stanza *stanza_freeze(struct xml_node *tree);
+/* The same, but with the bytes of the top element's content given: inner
+ * (inner_len bytes, as received, see xml_stream_stanza_inner) is written
+ * between the start and end tags instead of the children serialized again;
+ * the tree keeps its children for whoever reads it.  inner NULL is
+ * stanza_freeze. */
+struct stanza *stanza_freeze_around(struct xml_node *tree, const char *inner, size_t inner_len);
 struct stanza *stanza_ref(struct stanza *st);
 void stanza_unref(struct stanza *st);
 enum stanza_kind stanza_kind_of(const char *name);

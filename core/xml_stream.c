@@ -30,6 +30,20 @@
  * the peer's document: `shift` converts the new parser's byte offsets to
  * them, and line_off/col_off do the same for the positions in error texts.
  *
+ * Raw content: a stanza's content (what lies between its start and end tags)
+ * can be forwarded as the peer wrote it instead of serialized again from
+ * the tree, if it means the same thing on the receiving stream.  It does
+ * when it uses no namespace prefix declared outside it: the header declares
+ * none but "stream" (header_plain), the stanza's own start tag declares
+ * nothing but the stream's default namespace again, and nothing inside is
+ * in the streams namespace.  Anything else is still correct, only without
+ * the shortcut.  The bytes: expat reports a byte offset with every event,
+ * and a stanza may begin in an earlier piece of input than the one in which
+ * it ends, so after each XML_Parse the stream keeps a copy of what follows
+ * the last complete stanza (usually nothing: a TLS record tends to end with
+ * a stanza) in `raw`; the content is then a slice of the current piece, or
+ * of raw with the current piece appended for the callback's duration.
+ *
  * What a sleeping stream holds is kept small: the struct, the header node,
  * and one block `ctx` = "qname\0" then "prefix\0uri\0" per declaration of
  * the root ("" for the default namespace).  The error text is allocated only
@@ -94,8 +108,25 @@ struct xml_stream {
 	unsigned long long line_off;  /* document line - expat line */
 	long long col_off;            /* document column - expat column, on expat's line 1 */
 
+	/* The stanza's bytes as they came, for xml_stream_stanza_inner (see
+	 * "Raw content" below). */
+	bool header_plain;            /* header declares no prefix but "stream" */
+	const char *dflt;             /* the header's default namespace, in ctx */
+	bool top_decl_bad;            /* a declaration on the stanza tag being read */
+	bool st_raw_ok;               /* the stanza's content is self-contained */
+	unsigned long long st_inner;  /* offset just past the stanza's start tag */
+	const char *piece;            /* what XML_Parse is reading now ... */
+	unsigned long long piece_off; /* ... and its document offset */
+	struct xbuf raw;              /* document bytes [raw_base, piece_off) */
+	unsigned long long raw_base;
+	const char *inner;            /* during the stanza callback: its content */
+	size_t inner_len;
+	bool inner_ok;
+
 	char *err_text;               /* allocated at the first error */
 };
+
+#define NS_STREAMS "http://etherx.jabber.org/streams"
 
 #define ERR_TEXT_LEN 192
 
@@ -226,6 +257,8 @@ static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char
 	if (!healthy(s))
 		return;
 	s->n_ns_decls++;
+	if (s->depth == 1 && (prefix || !uri || strcmp(uri, s->dflt) != 0))
+		s->top_decl_bad = true;
 	if (s->depth != 0)
 		return;
 	if (!prefix)
@@ -243,6 +276,9 @@ static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char
  * closing tag has to match it byte for byte.  Without XML_CONTEXT_BYTES in
  * expat there is no context and the name stays "" (the stream then cannot
  * sleep).  False only when out of memory. */
+static bool next_decl(const struct xml_stream *s, size_t *pos, const char **prefix,
+		      const char **uri);
+
 static bool save_ctx(struct xml_stream *s)
 {
 	int off = 0, size = 0;
@@ -267,6 +303,16 @@ static bool save_ctx(struct xml_stream *s)
 	if (s->text.len)
 		memcpy(s->ctx + qlen + 1, s->text.data, s->text.len);
 	xbuf_free(&s->text);
+	const char *prefix, *uri;
+	size_t pos = 0;
+	s->header_plain = true;
+	s->dflt = "";
+	while (next_decl(s, &pos, &prefix, &uri)) {
+		if (!*prefix)
+			s->dflt = uri;
+		else if (strcmp(prefix, "stream") != 0)
+			s->header_plain = false;
+	}
 	return true;
 }
 
@@ -285,6 +331,29 @@ static bool next_decl(const struct xml_stream *s, size_t *pos, const char **pref
 	*uri = *prefix + strlen(*prefix) + 1;
 	*pos = (size_t)(*uri - s->ctx) + strlen(*uri) + 1;
 	return true;
+}
+
+/* Whether expat's name "uri<SEP>local" (or "local") is in the stream's
+ * default namespace: the content of such a stanza inherits that namespace
+ * on the receiving stream too. */
+static bool in_default_ns(const struct xml_stream *s, const XML_Char *name)
+{
+	const char *sep = strchr(name, NS_SEP);
+	size_t n = sep ? (size_t)(sep - name) : 0;
+	return strlen(s->dflt) == n && memcmp(name, s->dflt, n) == 0;
+}
+
+/* Whether an element inside a stanza is, or has an attribute, in the
+ * streams namespace: the one prefix a plain header binds ("stream"). */
+static bool uses_streams_ns(const XML_Char *name, const XML_Char **atts)
+{
+	static const char pre[] = NS_STREAMS "\xff";
+	if (strncmp(name, pre, sizeof(pre) - 1) == 0)
+		return true;
+	for (size_t i = 0; atts[i]; i += 2)
+		if (strncmp(atts[i], pre, sizeof(pre) - 1) == 0)
+			return true;
+	return false;
 }
 
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
@@ -342,8 +411,13 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 		return;
 	case 1:
 		s->stanza = s->cur = n;
+		s->st_inner = event_end(s);
+		s->st_raw_ok = s->header_plain && !s->top_decl_bad && in_default_ns(s, name);
+		s->top_decl_bad = false;
 		return;
 	default:
+		if (s->st_raw_ok && uses_streams_ns(name, atts))
+			s->st_raw_ok = false;
 		if (!flush_text(s)) {
 			xml_node_free(n);
 			return;
@@ -352,6 +426,40 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 		s->cur = n;
 		return;
 	}
+}
+
+/* In the end tag event of a stanza whose content is self-contained: points
+ * s->inner at that content, the bytes from the end of the start tag to the
+ * start of the end tag.  Where they began in an earlier piece, they are in
+ * raw, and the current piece's part is appended there (the caller undoes
+ * that after the callback).  Leaves inner_ok false when the bytes are not
+ * all at hand (the stream kept none before the stanza began: it was asleep
+ * or out of memory) or on allocation failure. */
+static void find_inner(struct xml_stream *s)
+{
+	if (XML_GetCurrentByteCount(s->parser) == 0) {
+		/* the end of an empty element, <presence/> */
+		s->inner = "";
+		s->inner_len = 0;
+		s->inner_ok = true;
+		return;
+	}
+	unsigned long long a = s->st_inner;
+	unsigned long long b = (unsigned long long)((long long)XML_GetCurrentByteIndex(s->parser) + s->shift);
+	if (b < a || !s->piece)
+		return;
+	if (a >= s->piece_off) {
+		s->inner = s->piece + (a - s->piece_off);
+	} else {
+		if (a < s->raw_base || s->raw_base + s->raw.len != s->piece_off)
+			return;
+		if (b > s->piece_off &&
+		    xbuf_append(&s->raw, s->piece, (size_t)(b - s->piece_off)) != XS_OK)
+			return;
+		s->inner = s->raw.data + (a - s->raw_base);
+	}
+	s->inner_len = (size_t)(b - a);
+	s->inner_ok = true;
 }
 
 static void XMLCALL on_end(void *ud, const XML_Char *name)
@@ -374,6 +482,9 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 			return;
 		struct xml_node *st = s->stanza;
 		s->stanza = s->cur = NULL;
+		size_t raw_len = s->raw.len;
+		if (s->st_raw_ok)
+			find_inner(s);
 		s->boundary = event_end(s);
 		/* an idle connection holds no text buffer */
 		xbuf_free(&s->text);
@@ -383,6 +494,10 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 		} else {
 			xml_node_free(st);
 		}
+		s->inner = NULL;
+		s->inner_len = 0;
+		s->inner_ok = false;
+		s->raw.len = raw_len;  /* find_inner may have appended the piece */
 		return;
 	}
 	default:
@@ -522,6 +637,14 @@ static void clear_doc(struct xml_stream *s)
 	s->n_ns_decls = 0;
 	s->fed = 0;
 	s->boundary = 0;
+	xbuf_free(&s->raw);
+	s->raw_base = 0;
+	s->piece = NULL;
+	s->header_plain = s->top_decl_bad = s->st_raw_ok = false;
+	s->dflt = NULL;
+	s->inner = NULL;
+	s->inner_len = 0;
+	s->inner_ok = false;
 	free(s->err_text);
 	s->err_text = NULL;
 }
@@ -586,6 +709,44 @@ static enum xml_stream_err parse_failed(struct xml_stream *s)
 	return e;
 }
 
+/* After a piece: raw keeps the document bytes from the end of the last
+ * complete stanza (or from where it has bytes, if later) to the end of the
+ * piece, so that a stanza begun in this piece can be found whole when it
+ * ends in a later one.  Usually that is nothing, and raw holds no memory. */
+static void keep_tail(struct xml_stream *s, const char *piece, size_t n)
+{
+	unsigned long long from = s->boundary > s->raw_base ? s->boundary : s->raw_base;
+	unsigned long long end = s->piece_off + n;
+
+	/* Between stanzas, what expat has consumed (whitespace) is not needed;
+	 * outside a handler its position is the first byte it has not. */
+	if (!s->stanza && s->depth == 1 && s->parser) {
+		XML_Index at = XML_GetCurrentByteIndex(s->parser);
+		if (at >= 0 && (unsigned long long)((long long)at + s->shift) > from)
+			from = (unsigned long long)((long long)at + s->shift);
+	}
+
+	s->piece = NULL;
+	if (from >= end) {
+		xbuf_free(&s->raw);
+		s->raw_base = end;
+		return;
+	}
+	if (from >= s->piece_off) {
+		xbuf_reset(&s->raw);
+		s->raw_base = from;
+	} else {
+		xbuf_consume(&s->raw, (size_t)(from - s->raw_base));
+		s->raw_base = from;
+	}
+	size_t skip = from > s->piece_off ? (size_t)(from - s->piece_off) : 0;
+	if (xbuf_append(&s->raw, piece + skip, n - skip) != XS_OK) {
+		/* without the bytes the next stanza is serialized from its tree */
+		xbuf_free(&s->raw);
+		s->raw_base = end;
+	}
+}
+
 enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_t len)
 {
 	if (s->err)
@@ -616,8 +777,12 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 		}
 		if (n > XML_STREAM_CHUNK)
 			n = XML_STREAM_CHUNK;
+		s->piece = buf;
+		s->piece_off = s->fed;
 		s->fed += n;
-		if (XML_Parse(s->parser, buf, (int)n, XML_FALSE) != XML_STATUS_OK)
+		enum XML_Status st = XML_Parse(s->parser, buf, (int)n, XML_FALSE);
+		keep_tail(s, buf, n);
+		if (st != XML_STATUS_OK)
 			return parse_failed(s);
 		buf += n;
 		len -= n;
@@ -634,6 +799,15 @@ const char *xml_stream_default_ns(const struct xml_stream *s)
 		if (!*prefix)
 			return uri;
 	return "";
+}
+
+bool xml_stream_stanza_inner(const struct xml_stream *s, const char **p, size_t *len)
+{
+	if (!s->inner_ok)
+		return false;
+	*p = s->inner;
+	*len = s->inner_len;
+	return true;
 }
 
 const struct xml_node *xml_stream_header(const struct xml_stream *s)
@@ -676,6 +850,9 @@ enum xs xml_stream_sleep(struct xml_stream *s)
 	XML_ParserFree(s->parser);
 	s->parser = NULL;
 	xbuf_free(&s->text);
+	/* no stanza is open, and expat held no partial token: nothing to keep */
+	xbuf_free(&s->raw);
+	s->raw_base = s->fed;
 	return XS_OK;
 }
 
@@ -793,5 +970,6 @@ size_t xml_stream_mem_usage(const struct xml_stream *s)
 {
 	return blk(sizeof(*s)) + tree_mem(s->header) + tree_mem(s->stanza) +
 	       (s->ctx ? blk(s->ctx_len) : 0) + (s->text.cap ? blk(s->text.cap) : 0) +
+	       (s->raw.cap ? blk(s->raw.cap) : 0) +
 	       (s->err_text ? blk(ERR_TEXT_LEN) : 0);
 }

@@ -70,6 +70,13 @@ enum xs xml_stream_reset(struct xml_stream *s);
 /* The default namespace declared on the stream header ("jabber:client",
  * "jabber:server", ...) or "" before the header or if it declared none. */
 const char *xml_stream_default_ns(const struct xml_stream *s);
+/* Only from within the stanza callback: the stanza's content (the bytes
+ * between its start and end tags, "" for an empty element) exactly as the
+ * peer wrote it, when it is self-contained, i.e. means the same wherever the
+ * stream's default namespace is in scope: it uses no prefix declared on the
+ * stream header or on the stanza's own start tag.  False otherwise (and
+ * outside the callback); the tree is then the only form. */
+bool xml_stream_stanza_inner(const struct xml_stream *s, const char **p, size_t *len);
 /* The header node reported to stream_open, or NULL before it. */
 const struct xml_node *xml_stream_header(const struct xml_stream *s);
 /* Log-friendly description of the last error ("" if none). */

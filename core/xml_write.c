@@ -150,6 +150,19 @@ static enum xs write_end(const struct xml_node *n, struct xbuf *out)
 	return XS_OK;
 }
 
+enum xs xml_write_around(const struct xml_node *node, const char *parent_ns, const char *inner,
+			 size_t inner_len, struct xbuf *out)
+{
+	enum xs st = write_start(node, parent_ns ? parent_ns : "", out);
+	if (st != XS_OK)
+		return st;
+	if (!inner_len)
+		return xbuf_append(out, "/>", 2);
+	if (xbuf_append(out, ">", 1) != XS_OK || xbuf_append(out, inner, inner_len) != XS_OK)
+		return XS_NOMEM;
+	return write_end(node, out);
+}
+
 enum xs xml_write(const struct xml_node *node, const char *parent_ns, struct xbuf *out)
 {
 	const struct xml_node *n = node;

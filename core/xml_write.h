@@ -10,6 +10,8 @@
 #ifndef XMPPD_XML_WRITE_H
 #define XMPPD_XML_WRITE_H
 
+#include <stddef.h>
+
 #include "core/status.h"
 
 struct xml_node;
@@ -24,5 +26,12 @@ struct xbuf;
  * declaration, or a name that could not be read back); out may then hold
  * part of the element and the caller discards it. */
 enum xs xml_write(const struct xml_node *node, const char *parent_ns, struct xbuf *out);
+/* Appends element node's start tag (as xml_write writes it), then inner
+ * instead of node's children, and its end tag; "<name .../>" when inner_len
+ * is 0.  inner must be well-formed content that means what it should where
+ * node's namespace is the default one, and is copied as it is: the content
+ * of a received stanza (xml_stream_stanza_inner). */
+enum xs xml_write_around(const struct xml_node *node, const char *parent_ns, const char *inner,
+			 size_t inner_len, struct xbuf *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include "core/router.h"
 #include "core/stanza.h"
 #include "core/xml_node.h"
+#include "core/xml_stream.h"
 
 #define NS_CLIENT "jabber:client"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
@@ -254,7 +255,13 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 		LOG_DEBUG("c%u.%llu: 'from' %s replaced by %s", c->mux->idx, (unsigned long long)c->id,
 			  from, c->full_jid);
 	xml_node_set_attr(el, "from", c->full_jid);
-	struct stanza *st = stanza_freeze(el);
+	/* Within the parser's callback the content can go out as received;
+	 * a stanza held back while binding is serialized from its tree. */
+	const char *inner = NULL;
+	size_t inner_len = 0;
+	if (!xml_stream_stanza_inner(c->xml, &inner, &inner_len))
+		inner = NULL;
+	struct stanza *st = stanza_freeze_around(el, inner, inner_len);
 	if (!st) {
 		stream_error(c, "resource-constraint", NULL);
 		return 1;

@@ -3,10 +3,15 @@
  * bytes of the data, so the fuzzer explores token boundaries as well as
  * content.  Each stanza is serialized (exercising xml_write.c and the tree)
  * and freed; a restart is tried when the input asks for one, and a sleep
- * (parser freed, header kept for replay) between pieces.  ASan's leak
+ * (parser freed, header kept for replay) between pieces.  Where the
+ * stream offers a stanza's content as received (xml_stream_stanza_inner),
+ * that content with the tag written anew must parse back as exactly one
+ * stanza in a plain jabber:client stream: content that leaned on a
+ * declaration outside it would not, and the target aborts.  ASan's leak
  * check at exit covers the parser's ownership rules. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/xbuf.h"
@@ -19,13 +24,52 @@ static int on_open(void *arg, struct xml_node *header)
 	return 0;
 }
 
+struct ctx {
+	struct xml_stream *s;
+	int n_stanzas;         /* of the re-parse */
+};
+
+static int count_stanza(void *arg, struct xml_node *st)
+{
+	((struct ctx *)arg)->n_stanzas++;
+	xml_node_free(st);
+	return 0;
+}
+
+/* content + new tag, in a plain stream: one stanza, well-formed */
+static void check_around(const struct xml_node *st, const char *inner, size_t len)
+{
+	static const struct xml_stream_cb cb = { .stanza = count_stanza };
+	static const struct xml_stream_limits none = { 0 };
+	struct xbuf doc = { 0 };
+	struct ctx c = { 0 };
+
+	xbuf_append_str(&doc, "<stream:stream xmlns='jabber:client' "
+			      "xmlns:stream='http://etherx.jabber.org/streams'>");
+	if (xml_write_around(st, "jabber:client", inner, len, &doc) == XS_OK) {
+		c.s = xml_stream_new(&none, &cb, &c);
+		if (c.s) {
+			if (xml_stream_feed(c.s, doc.data, doc.len) != XML_STREAM_OK ||
+			    c.n_stanzas != 1)
+				abort();
+			xml_stream_free(c.s);
+		}
+	}
+	xbuf_free(&doc);
+}
+
 static int on_stanza(void *arg, struct xml_node *st)
 {
+	struct ctx *c = arg;
 	struct xbuf out = { 0 };
 	struct xml_node *copy = xml_node_copy(st);
+	const char *inner;
+	size_t inner_len;
 
 	xml_write(st, "jabber:client", &out);
 	xbuf_free(&out);
+	if (xml_stream_stanza_inner(c->s, &inner, &inner_len))
+		check_around(st, inner, inner_len);
 	xml_node_free(copy);
 	/* a stanza named "stop" exercises the callback stop path */
 	int stop = strcmp(st->name, "stop") == 0;
@@ -66,9 +110,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	struct xml_stream *s = xml_stream_new(&lim, &cb, NULL);
+	struct ctx c = { 0 };
+	struct xml_stream *s = xml_stream_new(&lim, &cb, &c);
 	if (!s)
 		return 0;
+	c.s = s;
 	size_t off = 0;
 	for (size_t i = 0; i <= n_cuts; i++) {
 		size_t piece = i < n_cuts ? cuts[i] : size - off;

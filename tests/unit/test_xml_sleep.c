@@ -633,6 +633,7 @@ static void test_sleep_memory(void **state)
 			assert_int_equal(feed(&r[i], c2s.pieces[k]), XML_STREAM_OK);
 		xbuf_free(&r[i].log);
 		xbuf_free(&r[i].stanzas);
+		xbuf_free(&r[i].inners);
 	}
 	struct mallinfo2 m1 = mallinfo2();
 	long a1 = live_allocs;
@@ -688,6 +689,7 @@ static void test_sleep_memory(void **state)
 	assert_int_equal(feed(&r[0], big), XML_STREAM_OK);
 	xbuf_free(&r[0].log);  /* the recorder's copies of the stanza */
 	xbuf_free(&r[0].stanzas);
+	xbuf_free(&r[0].inners);
 	struct mallinfo2 m6 = mallinfo2();
 	must_sleep(&r[0]);
 	struct mallinfo2 m7 = mallinfo2();

@@ -565,7 +565,7 @@ static bool trees_equal(const struct xml_node *a, const struct xml_node *b)
 	return !ca && !cb;
 }
 
-static int round_trip_one(const char *data, size_t len)
+static int round_trip_one(const char *data, size_t len, int *n_around)
 {
 	struct rec r;
 	int n = 0;
@@ -592,6 +592,24 @@ static int round_trip_one(const char *data, size_t len)
 		n++;
 		xbuf_free(&doc);
 		rec_done(&r2);
+		/* the content as received around a tag written anew reads back
+		 * as the same tree too */
+		if (!r.around[i])
+			continue;
+		xbuf_append_str(&doc, "<stream:stream xmlns='jabber:client' "
+				      "xmlns:stream='http://etherx.jabber.org/streams'>");
+		xbuf_append_str(&doc, r.around[i]);
+		rec_init(&r2, NULL);
+		r2.keep = true;
+		assert_int_equal(xml_stream_feed(r2.s, doc.data, doc.len), XML_STREAM_OK);
+		assert_int_equal(r2.n_kept, 1);
+		if (!trees_equal(r.kept[i], r2.kept[0])) {
+			print_error("round trip with the content as received differs: %s\n", doc.data);
+			fail();
+		}
+		(*n_around)++;
+		xbuf_free(&doc);
+		rec_done(&r2);
 	}
 	rec_done(&r);
 	return n;
@@ -607,9 +625,9 @@ static void test_round_trip(void **state)
 	snprintf(cut, sizeof(dir) - (size_t)(cut - dir), "/fuzz/corpus/xml_stream");
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	int files = 0, stanzas = 0;
+	int files = 0, stanzas = 0, around = 0;
 
-	stanzas += round_trip_one(conversation, sizeof(conversation) - 1);
+	stanzas += round_trip_one(conversation, sizeof(conversation) - 1, &around);
 	assert_non_null(d);
 	while ((de = readdir(d))) {
 		char path[1400];
@@ -621,12 +639,111 @@ static void test_round_trip(void **state)
 		assert_non_null(f);
 		size_t n = fread(buf, 1, sizeof(buf), f);
 		fclose(f);
-		stanzas += round_trip_one(buf, n);
+		stanzas += round_trip_one(buf, n, &around);
 		files++;
 	}
 	closedir(d);
 	assert_true(files >= 10);
 	assert_true(stanzas >= 20);
+	/* most stanzas are self-contained; the conversation's five are */
+	assert_true(around >= 5 && around * 2 >= stanzas);
+}
+
+/* ---- the content as received (xml_stream_stanza_inner) ---- */
+
+static const char expected_inners[] =
+	"INNER <body>Wherefore art thou, Romeo? &amp; &lt;3 &#x263A; &#65;&gt;</body>"
+	"<body xml:lang='de'>Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80</body>\n"
+	"INNER <query xmlns='jabber:iq:roster'>"
+	"<item jid='a@b' name=\"A &quot;q&quot; &apos;\"/></query>\n"
+	"INNER \n    <show>away</show>\n"
+	"    <status>Out <![CDATA[<for> & lunch]]>&#13;&#10;line2\r\nline3</status>\n"
+	"    <priority>5</priority>\n  \n"
+	"INNER <x:foo xmlns:x='urn:example:foo' x:attr='1' plain='2'><x:bar>t</x:bar>"
+	"<baz xmlns='urn:example:baz'><back xmlns=''/></baz></x:foo>\n"
+	"INNER \n";
+
+/* Exactly the bytes between the tags, whole, at every split of the input
+ * (a stanza begun in one piece and ended in another), and one byte at a
+ * time; nothing outside the stanza callback. */
+static void test_inner_every_split(void **state)
+{
+	size_t len = sizeof(conversation) - 1;
+	struct rec r;
+
+	rec_init(&r, NULL);
+	assert_int_equal(xml_stream_feed(r.s, conversation, len), XML_STREAM_OK);
+	assert_string_equal(rec_inners(&r), expected_inners);
+	const char *p;
+	size_t n;
+	assert_false(xml_stream_stanza_inner(r.s, &p, &n));
+	rec_done(&r);
+	for (size_t i = 1; i < len; i++) {
+		rec_init(&r, NULL);
+		assert_int_equal(xml_stream_feed(r.s, conversation, i), XML_STREAM_OK);
+		assert_int_equal(xml_stream_feed(r.s, conversation + i, len - i), XML_STREAM_OK);
+		if (strcmp(rec_inners(&r), expected_inners) != 0) {
+			print_error("split at %zu\n", i);
+			assert_string_equal(rec_inners(&r), expected_inners);
+		}
+		rec_done(&r);
+	}
+	rec_init(&r, NULL);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(xml_stream_feed(r.s, conversation + i, 1), XML_STREAM_OK);
+	assert_string_equal(rec_inners(&r), expected_inners);
+	rec_done(&r);
+}
+
+/* Content that would mean something else without a declaration outside it
+ * is not offered: a prefix from the header, one from the stanza's tag, the
+ * stream prefix.  Declared inside, or the default namespace again, is
+ * fine. */
+static void test_inner_namespaces(void **state)
+{
+	static const struct {
+		const char *header, *stanza, *want;
+	} cases[] = {
+		{ HEADER, "<message><body>x</body></message>", "INNER <body>x</body>\n" },
+		{ HEADER, "<presence/>", "INNER \n" },
+		{ HEADER, "<message xmlns='jabber:client'><body>y</body></message>",
+		  "INNER <body>y</body>\n" },
+		{ HEADER, "<message><x:a xmlns:x='urn:x'><x:b/></x:a></message>",
+		  "INNER <x:a xmlns:x='urn:x'><x:b/></x:a>\n" },
+		{ HEADER, "<message xmlns:x='urn:x'><x:a/></message>", "NOINNER\n" },
+		{ HEADER, "<message xmlns='urn:other'><a/></message>", "NOINNER\n" },
+		{ HEADER, "<message><stream:error/></message>", "NOINNER\n" },
+		{ HEADER, "<message><a stream:x='1'/></message>", "NOINNER\n" },
+		{ HEADER, "<stream:foo><a/></stream:foo>", "NOINNER\n" },
+		{ "<stream:stream xmlns='jabber:client' xmlns:stream="
+		  "'http://etherx.jabber.org/streams' xmlns:foo='urn:foo'>",
+		  "<message><body>z</body></message>", "NOINNER\n" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rec r;
+		rec_init(&r, NULL);
+		assert_int_equal(feed(&r, cases[i].header), XML_STREAM_OK);
+		assert_int_equal(feed(&r, cases[i].stanza), XML_STREAM_OK);
+		if (strcmp(rec_inners(&r), cases[i].want) != 0) {
+			print_error("case %zu: %s\n", i, cases[i].stanza);
+			assert_string_equal(rec_inners(&r), cases[i].want);
+		}
+		rec_done(&r);
+	}
+}
+
+/* Around sleep: whitespace kept between stanzas is dropped, and a stanza
+ * after a wake, split over two pieces, is found whole. */
+static void test_inner_sleep(void **state)
+{
+	struct rec r;
+	rec_init(&r, NULL);
+	assert_int_equal(feed(&r, HEADER "<message><body>1</body></message>  "), XML_STREAM_OK);
+	assert_int_equal(xml_stream_sleep(r.s), XS_OK);
+	assert_int_equal(feed(&r, " \n<message to='a@b'><bo"), XML_STREAM_OK);
+	assert_int_equal(feed(&r, "dy>2</body></message><presence/>"), XML_STREAM_OK);
+	assert_string_equal(rec_inners(&r), "INNER <body>1</body>\nINNER <body>2</body>\nINNER \n");
+	rec_done(&r);
 }
 
 /* ---- allocation failures and memory (plain builds only) ---- */
@@ -665,6 +782,7 @@ static void test_alloc_failures(void **state)
 		r.s = NULL;
 		xbuf_free(&r.log);
 		xbuf_free(&r.stanzas);
+		xbuf_free(&r.inners);
 		assert_int_equal(live_allocs, base);
 		if (done)
 			break;
@@ -693,6 +811,7 @@ static void test_idle_memory(void **state)
 				 XML_STREAM_OK);
 		xbuf_free(&r[i].log);
 		xbuf_free(&r[i].stanzas);
+		xbuf_free(&r[i].inners);
 	}
 	struct mallinfo2 m2 = mallinfo2();
 	long a2 = live_allocs;
@@ -736,6 +855,9 @@ int main(void)
 		cmocka_unit_test(test_stream_close),
 		cmocka_unit_test(test_reset_midway),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_inner_every_split),
+		cmocka_unit_test(test_inner_namespaces),
+		cmocka_unit_test(test_inner_sleep),
 #ifndef NO_MALLOC_HOOK
 		/* The counting malloc cannot replace a sanitizer's, so these
 		 * exist in the plain build only (rather than being reported

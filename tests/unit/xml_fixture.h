@@ -141,6 +141,8 @@ struct rec {
 	struct xml_stream *s;
 	struct xbuf log;       /* OPEN, STANZA and CLOSE lines */
 	struct xbuf stanzas;   /* just the serialized stanzas, one per line */
+	struct xbuf inners;    /* per stanza "INNER <content as received>" or "NOINNER" */
+	char *around[64];      /* with keep: xml_write_around of each kept tree, or NULL */
 	int n_open, n_stanzas;
 	int stop_at;           /* stop when stanza number stop_at arrives (1-based) */
 	bool keep;             /* keep trees in the array below */
@@ -196,6 +198,21 @@ static inline int rec_stanza(void *arg, struct xml_node *st)
 #endif
 	xbuf_appendf(&r->stanzas, "%s\n", out.data);
 	xbuf_free(&out);
+	const char *inner;
+	size_t inner_len;
+	bool have_inner = xml_stream_stanza_inner(r->s, &inner, &inner_len);
+	if (have_inner) {
+		xbuf_append_str(&r->inners, "INNER ");
+		xbuf_append(&r->inners, inner, inner_len);
+		xbuf_append_str(&r->inners, "\n");
+	} else {
+		xbuf_append_str(&r->inners, "NOINNER\n");
+	}
+	if (r->keep && r->n_kept < 64 && have_inner) {
+		assert_int_equal(xml_write_around(st, NS_CLIENT, inner, inner_len, &out), XS_OK);
+		r->around[r->n_kept] = out.data;
+		out.data = NULL;
+	}
 	r->n_stanzas++;
 	if (r->keep && r->n_kept < 64)
 		r->kept[r->n_kept++] = st;
@@ -240,8 +257,17 @@ static inline void rec_done(struct rec *r)
 	xml_stream_free(r->s);
 	xbuf_free(&r->log);
 	xbuf_free(&r->stanzas);
-	for (int i = 0; i < r->n_kept; i++)
+	xbuf_free(&r->inners);
+	for (int i = 0; i < r->n_kept; i++) {
 		xml_node_free(r->kept[i]);
+		free(r->around[i]);
+	}
+}
+
+/* The INNER/NOINNER lines so far, "" before the first. */
+static inline const char *rec_inners(const struct rec *r)
+{
+	return r->inners.data ? r->inners.data : "";
 }
 
 /* The log so far, "" rather than NULL before the first line. */
