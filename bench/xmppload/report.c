@@ -58,9 +58,9 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 	json_str(f, cfg->mech_name);
 	fprintf(f, ",\"users\":%u,\"first_user\":%u,\"threads\":%u,\"rate\":%g,"
 		   "\"login_rate\":%g,\"max_pending\":%u,\"duration_s\":%g,\"drain_s\":%g,"
-		   "\"timeout_s\":%g,\"body_size\":%u,\"source_ips\":%u,\"verify\":%s}",
+		   "\"timeout_s\":%g,\"body_size\":%u,\"tick_us\":%u,\"source_ips\":%u,\"verify\":%s}",
 		cfg->users, cfg->first_user, cfg->threads, cfg->rate, cfg->login_rate,
-		cfg->max_pending, cfg->duration, cfg->drain, cfg->timeout, cfg->body_size,
+		cfg->max_pending, cfg->duration, cfg->drain, cfg->timeout, cfg->body_size, cfg->tick_us,
 		cfg->n_src, cfg->insecure ? "false" : "true");
 	fprintf(f, ",\"results\":{\"logins_ok\":%llu,\"login_failures\":%llu,"
 		   "\"login_phase_s\":%.3f,\"logins_per_s\":%.1f,\"disconnects\":%llu,",

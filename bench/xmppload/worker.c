@@ -1,5 +1,6 @@
-/* One worker thread of the load generator: an epoll set, a 1 ms timerfd
- * tick, and the connections of a contiguous block of users.
+/* One worker thread of the load generator: an epoll set, a timerfd tick
+ * (--tick-us, 1 ms by default), and the connections of a contiguous block
+ * of users.
  *
  * The tick paces everything that has a rate.  At each tick the worker works
  * out how many logins (or messages) its share of the offered rate should
@@ -19,7 +20,6 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 256
-#define TICK_NS 1000000ull
 #define SWEEP_NS 100000000ull
 /* Messages per tick at most: a stall must not turn into one huge burst
  * that starves reading. */
@@ -78,7 +78,11 @@ void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event evs[MAX_EVENTS];
-	struct itimerspec its = { .it_interval.tv_nsec = TICK_NS, .it_value.tv_nsec = TICK_NS };
+	long tick_ns = (long)w->cfg->tick_us * 1000;
+	struct itimerspec its = {
+		.it_interval = { .tv_sec = tick_ns / 1000000000, .tv_nsec = tick_ns % 1000000000 },
+		.it_value = { .tv_sec = tick_ns / 1000000000, .tv_nsec = tick_ns % 1000000000 },
+	};
 	struct epoll_event tev = { .events = EPOLLIN, .data.ptr = NULL };
 	int last_phase = -1;
 	bool pinged = false;

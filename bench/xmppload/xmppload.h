@@ -52,6 +52,7 @@ struct load_cfg {
 	double duration, drain, timeout;
 	unsigned threads;
 	unsigned body_size;       /* pad chat bodies to this many bytes */
+	unsigned tick_us;         /* pacing tick: what is due is sent each tick */
 	uint64_t seed;
 	bool json, allow_loss, verbose;
 };
