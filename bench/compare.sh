@@ -46,8 +46,10 @@
 # (bench/cryptobound: P-256 key share, ECDH, ECDSA signature, TLS 1.3 key
 # schedule, SCRAM-SHA-256 proof check, timed with the same wolfCrypt build).
 #
-# Environment: BUILD_DIR (build), XMPPD / XMPPCTL / XMPPLOAD / CRYPTOBOUND,
-# KEEP=1 keeps the private server dirs.
+# Environment: BUILD_DIR (build; brought up to date from this checkout on
+# every run), XMPPD / XMPPCTL / XMPPLOAD / CRYPTOBOUND (binaries to use
+# instead), XMPPD_PREBUILT=1 (skip the build), KEEP=1 keeps the private
+# server dirs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -111,11 +113,18 @@ if [ -z "${XMPPLOAD:-}" ]; then
 	[ -x "$XMPPLOAD" ] || [ ! -x "$BUILD_DIR/xmppload" ] || XMPPLOAD=$BUILD_DIR/xmppload
 fi
 CRYPTOBOUND=${CRYPTOBOUND:-$BUILD_DIR/bench/cryptobound}
-if [ ! -x "$XMPPD" ] || [ ! -x "$XMPPCTL" ] || [ ! -x "$XMPPLOAD" ] || [ ! -x "$CRYPTOBOUND" ]; then
+# Always brought up to date (an incremental build is quick when nothing
+# changed): the report names the source's git commit, so the binaries must
+# be built from it.  An earlier version built only when a binary was
+# missing and measured a stale build under the new commit's name.
+if [ -z "${XMPPD_PREBUILT:-}" ]; then
 	echo "compare: building xmppd, xmppctl, xmppload, cryptobound in $BUILD_DIR"
 	[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build "$BUILD_DIR" -j"$(nproc)" --target xmppd xmppctl xmppload cryptobound >/dev/null
 fi
+for b in "$XMPPD" "$XMPPCTL" "$XMPPLOAD" "$CRYPTOBOUND"; do
+	[ -x "$b" ] || { echo "compare: $b missing" >&2; exit 1; }
+done
 
 # ---- 3. limits: file descriptors for the server and the generator
 want_fd=1048576

@@ -68,7 +68,9 @@ if [ -z "${XMPPLOAD:-}" ]; then
 	XMPPLOAD=$BUILD_DIR/bench/xmppload
 	[ -x "$XMPPLOAD" ] || [ ! -x "$BUILD_DIR/xmppload" ] || XMPPLOAD=$BUILD_DIR/xmppload
 fi
-if [ ! -x "$XMPPD" ] || [ ! -x "$XMPPCTL" ] || [ ! -x "$XMPPLOAD" ]; then
+# Always brought up to date, as in compare.sh: the report names the
+# checkout's commit (XMPPD_PREBUILT=1 skips this).
+if [ -z "${XMPPD_PREBUILT:-}" ]; then
 	echo "instructions: building xmppd, xmppctl, xmppload in $BUILD_DIR"
 	[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build "$BUILD_DIR" -j"$(nproc)" --target xmppd xmppctl xmppload >/dev/null
