@@ -673,14 +673,15 @@ static bool drain_some(struct router *r)
 	return !queue_is_empty(&r->inbox);
 }
 
-/* The combining protocol; local is NULL for the router thread, which
- * waits for the baton instead of giving up.  A producer that pushed quietly calls this; if
- * another thread holds the baton, that holder is bound to look at the inbox
- * again after it lets go (the check below), and it will find the message:
- * the producer's push comes before its failed trylock, the holder's unlock
- * before its emptiness check, with a full fence on each side, so at least
- * one of the two sees the other.  Whoever finds the inbox non-empty after
- * letting go tries again. */
+/* The combining protocol.  local is the caller's inbox, or NULL for the
+ * router thread, which waits for the baton instead of giving up.  A
+ * producer that pushed quietly calls this; if another thread holds the
+ * baton, that holder is bound to look at the inbox again after it lets go
+ * (the check below), and it will find the message: the producer's push
+ * comes before its failed trylock, the holder's unlock before its
+ * emptiness check, with a full fence on each side, so at least one of the
+ * two sees the other.  Whoever finds the inbox non-empty after letting go
+ * tries again. */
 static void drain_loop(struct router *r, struct queue *local)
 {
 	for (;;) {
