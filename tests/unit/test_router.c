@@ -24,20 +24,13 @@ struct fixture {
 	struct router *r;
 };
 
+static int setup_unstarted(void **state);
+
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	cfg_defaults(&f->cfg);
-	f->cfg.n_hosts = 1;
-	strcpy(f->cfg.hosts[0].domain, "example.test");
-	for (int i = 0; i < 2; i++) {
-		queue_init(&f->mux[i]);
-		f->inboxes[i] = &f->mux[i];
-	}
-	f->r = router_new(&f->cfg, f->inboxes, 2);
-	assert_non_null(f->r);
+	setup_unstarted(state);
+	struct fixture *f = *state;
 	assert_int_equal(router_start(f->r), 0);
-	*state = f;
 	return 0;
 }
 
@@ -388,8 +381,9 @@ static bool readable(int fd)
 	return poll(&p, 1, 0) == 1;
 }
 
-/* Without a router thread (router_start not called) only in-place drains
- * route, so what they do is deterministic. */
+/* The router and two fake mux inboxes, without the router thread: then
+ * only in-place drains route, so what they do is deterministic.  setup()
+ * starts the thread too. */
 static int setup_unstarted(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
