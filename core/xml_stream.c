@@ -792,13 +792,8 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 
 const char *xml_stream_default_ns(const struct xml_stream *s)
 {
-	const char *prefix, *uri;
-	size_t pos = 0;
-
-	while (next_decl(s, &pos, &prefix, &uri))
-		if (!*prefix)
-			return uri;
-	return "";
+	/* taken from ctx when the header was saved, kept asleep */
+	return s->dflt ? s->dflt : "";
 }
 
 bool xml_stream_stanza_inner(const struct xml_stream *s, const char **p, size_t *len)
