@@ -81,6 +81,8 @@ struct xml_stream {
 
 	enum xml_stream_err err;
 	bool closed;                  /* </stream:stream> seen */
+	bool in_cdata;                /* inside a CDATA section: expat's state, not ours,
+				       * so no moment to sleep even at depth 1 */
 	unsigned depth;               /* open elements, root included */
 	unsigned n_ns_decls;          /* declarations on the start tag being read */
 	unsigned long long fed;       /* bytes given to expat in this document */
@@ -105,8 +107,10 @@ struct xml_stream {
 	unsigned replay_decls;        /* declarations the replay must bind */
 	long long shift;              /* document offset - expat offset */
 	unsigned long long sleep_line, sleep_col; /* position when put to sleep */
-	unsigned long long line_off;  /* document line - expat line */
-	long long col_off;            /* document column - expat column, on expat's line 1 */
+	long long line_off;           /* document line - expat line */
+	long long col_off;            /* document column - expat column, on expat's line col_line */
+	unsigned long long col_line;
+	struct xml_parser_pool *pool; /* lends and borrows parsers (NULL: none) */
 
 	/* The stanza's bytes as they came, for xml_stream_stanza_inner (see
 	 * "Raw content" below). */
@@ -146,18 +150,24 @@ static void set_err_text(struct xml_stream *s, const char *fmt, ...)
 }
 
 static void setup_parser(struct xml_stream *s);
+static bool at_clean_boundary(const struct xml_stream *s);
+static void release_parser(struct xml_stream *s);
+static bool borrow_parser(struct xml_stream *s);
 
 /* Position in the peer's document of expat's line and column (1-based line,
  * 0-based column, as expat counts). */
 static unsigned long long doc_line(const struct xml_stream *s, XML_Size line)
 {
-	return (unsigned long long)line + s->line_off;
+	return (unsigned long long)((long long)line + s->line_off);
 }
 
+/* Expat's columns restart with each of its lines; only on the line where
+ * this document's input began in the current parser do they need the
+ * offset (line 1 of a fresh parser, or a lent parser's line when lent). */
 static unsigned long long doc_col(const struct xml_stream *s, XML_Size line, XML_Size col)
 {
-	return line == 1 ? (unsigned long long)((long long)col + s->col_off)
-			 : (unsigned long long)col;
+	return line == s->col_line ? (unsigned long long)((long long)col + s->col_off)
+				   : (unsigned long long)col;
 }
 
 const char *xml_stream_err_name(enum xml_stream_err e)
@@ -507,6 +517,16 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 	}
 }
 
+static void XMLCALL on_cdata_start(void *ud)
+{
+	((struct xml_stream *)ud)->in_cdata = true;
+}
+
+static void XMLCALL on_cdata_end(void *ud)
+{
+	((struct xml_stream *)ud)->in_cdata = false;
+}
+
 static void XMLCALL on_text(void *ud, const XML_Char *txt, int len)
 {
 	struct xml_stream *s = ud;
@@ -587,6 +607,7 @@ static void setup_parser(struct xml_stream *s)
 		XML_SetReparseDeferralEnabled(p, XML_FALSE);
 	XML_SetElementHandler(p, on_start, on_end);
 	XML_SetCharacterDataHandler(p, on_text);
+	XML_SetCdataSectionHandler(p, on_cdata_start, on_cdata_end);
 	XML_SetNamespaceDeclHandler(p, on_ns_start, NULL);
 	XML_SetStartDoctypeDeclHandler(p, on_doctype);
 	XML_SetEntityDeclHandler(p, on_entity_decl);
@@ -612,6 +633,7 @@ struct xml_stream *xml_stream_new(const struct xml_stream_limits *lim,
 	s->lim = *lim;
 	s->cb = *cb;
 	s->arg = arg;
+	s->col_line = 1;
 	setup_parser(s);
 	return s;
 }
@@ -631,8 +653,10 @@ static void clear_doc(struct xml_stream *s)
 	s->sleep_line = s->sleep_col = 0;
 	s->line_off = 0;
 	s->col_off = 0;
+	s->col_line = 1;
 	s->err = XML_STREAM_OK;
 	s->closed = false;
+	s->in_cdata = false;
 	s->depth = 0;
 	s->n_ns_decls = 0;
 	s->fed = 0;
@@ -756,7 +780,8 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 		set_err_text(s, "input after the end of the stream");
 		return s->err;
 	}
-	if (!s->parser && len > 0 && xml_stream_wake(s) != XS_OK) {
+	if (!s->parser && len > 0 && !(s->pool && s->header && borrow_parser(s)) &&
+	    xml_stream_wake(s) != XS_OK) {
 		s->err = XML_STREAM_NOMEM;
 		set_err_text(s, "out of memory waking the parser");
 		return s->err;
@@ -787,6 +812,8 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 		buf += n;
 		len -= n;
 	}
+	if (s->pool && s->parser && at_clean_boundary(s))
+		release_parser(s);
 	return XML_STREAM_OK;
 }
 
@@ -825,29 +852,68 @@ bool xml_stream_is_asleep(const struct xml_stream *s)
 	return !s->parser && s->header;
 }
 
-enum xs xml_stream_sleep(struct xml_stream *s)
+/* Whether the (awake) stream sits between stanzas with nothing held in
+ * expat, the moment its parser may go: to sleep or back to a pool. */
+static bool at_clean_boundary(const struct xml_stream *s)
 {
-	if (!s->parser)
-		return s->header ? XS_OK : XS_AGAIN;
 	if (s->err || s->closed || !s->header || !s->ctx || !*s->ctx || s->depth != 1 || s->stanza ||
-	    s->text.len)
-		return XS_AGAIN;
+	    s->text.len || s->in_cdata)
+		return false;
 	/* Outside a handler expat's current position is the first byte it has
 	 * not consumed: anything short of fed is a partial token it buffers
 	 * ("<mess", "&am", a CR waiting for its LF, part of a UTF-8 char). */
 	XML_Index at = XML_GetCurrentByteIndex(s->parser);
-	if (at < 0 || (long long)at + s->shift != (long long)s->fed)
-		return XS_AGAIN;
+	return at >= 0 && (long long)at + s->shift == (long long)s->fed;
+}
+
+static bool pool_give(struct xml_parser_pool *pool, const char *ctx, size_t ctx_len,
+		      XML_Parser parser);
+static XML_Parser pool_take(struct xml_parser_pool *pool, const char *ctx, size_t ctx_len);
+
+/* At a clean boundary: notes where the document stands and lets go of the
+ * parser, lent to the pool if there is one that takes it, else freed. */
+static void release_parser(struct xml_stream *s)
+{
 	XML_Size line = XML_GetCurrentLineNumber(s->parser);
 	XML_Size col = XML_GetCurrentColumnNumber(s->parser);
 	s->sleep_line = doc_line(s, line);
 	s->sleep_col = doc_col(s, line, col);
-	XML_ParserFree(s->parser);
+	if (!s->pool || !pool_give(s->pool, s->ctx, s->ctx_len, s->parser))
+		XML_ParserFree(s->parser);
 	s->parser = NULL;
 	xbuf_free(&s->text);
 	/* no stanza is open, and expat held no partial token: nothing to keep */
 	xbuf_free(&s->raw);
 	s->raw_base = s->fed;
+}
+
+/* An asleep stream takes a parser from its pool, lent at depth 1 of a
+ * document with the same root and declarations: only the offsets between
+ * that parser's positions and this document's change.  False if the pool
+ * has none for this context. */
+static bool borrow_parser(struct xml_stream *s)
+{
+	XML_Parser p = pool_take(s->pool, s->ctx, s->ctx_len);
+	if (!p)
+		return false;
+	s->parser = p;
+	XML_SetUserData(p, s);
+	XML_Size line = XML_GetCurrentLineNumber(p);
+	XML_Size col = XML_GetCurrentColumnNumber(p);
+	s->shift = (long long)s->fed - (long long)XML_GetCurrentByteIndex(p);
+	s->line_off = (long long)s->sleep_line - (long long)line;
+	s->col_line = line;
+	s->col_off = (long long)s->sleep_col - (long long)col;
+	return true;
+}
+
+enum xs xml_stream_sleep(struct xml_stream *s)
+{
+	if (!s->parser)
+		return s->header ? XS_OK : XS_AGAIN;
+	if (!at_clean_boundary(s))
+		return XS_AGAIN;
+	release_parser(s);
 	return XS_OK;
 }
 
@@ -915,7 +981,8 @@ enum xs xml_stream_wake(struct xml_stream *s)
 	}
 	/* expat's offsets now count the replay; the peer's do not */
 	s->shift = (long long)s->fed - (long long)replay.len;
-	s->line_off = s->sleep_line - 1;
+	s->line_off = (long long)s->sleep_line - 1;
+	s->col_line = 1;
 	s->col_off = (long long)s->sleep_col - (long long)XML_GetCurrentColumnNumber(p);
 	xbuf_free(&replay);
 	return XS_OK;
@@ -967,4 +1034,109 @@ size_t xml_stream_mem_usage(const struct xml_stream *s)
 	       (s->ctx ? blk(s->ctx_len) : 0) + (s->text.cap ? blk(s->text.cap) : 0) +
 	       (s->raw.cap ? blk(s->raw.cap) : 0) +
 	       (s->err_text ? blk(ERR_TEXT_LEN) : 0);
+}
+
+/* ---- the pool ---- */
+
+/* A handful of contexts is plenty: a listener's clients write one or two
+ * variants of the same header (declaration order, a prefix other than
+ * "stream"). */
+#define POOL_SLOTS 4
+
+struct pool_slot {
+	char *ctx;         /* key: a copy of the streams' ctx, NULL if unused */
+	size_t ctx_len;
+	XML_Parser parser; /* idle parser for that context, or NULL */
+};
+
+struct xml_parser_pool {
+	unsigned long long retire_bytes;
+	struct pool_slot slot[POOL_SLOTS];
+};
+
+struct xml_parser_pool *xml_parser_pool_new(unsigned long long retire_bytes)
+{
+	struct xml_parser_pool *pool = calloc(1, sizeof(*pool));
+	if (pool)
+		pool->retire_bytes = retire_bytes;
+	return pool;
+}
+
+void xml_parser_pool_free(struct xml_parser_pool *pool)
+{
+	if (!pool)
+		return;
+	for (size_t i = 0; i < POOL_SLOTS; i++) {
+		if (pool->slot[i].parser)
+			XML_ParserFree(pool->slot[i].parser);
+		free(pool->slot[i].ctx);
+	}
+	free(pool);
+}
+
+size_t xml_parser_pool_idle(const struct xml_parser_pool *pool)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < POOL_SLOTS; i++)
+		n += pool->slot[i].parser != NULL;
+	return n;
+}
+
+void xml_stream_use_pool(struct xml_stream *s, struct xml_parser_pool *pool)
+{
+	s->pool = pool;
+}
+
+static bool slot_is(const struct pool_slot *sl, const char *ctx, size_t ctx_len)
+{
+	return sl->ctx && sl->ctx_len == ctx_len && memcmp(sl->ctx, ctx, ctx_len) == 0;
+}
+
+static XML_Parser pool_take(struct xml_parser_pool *pool, const char *ctx, size_t ctx_len)
+{
+	for (size_t i = 0; i < POOL_SLOTS; i++) {
+		struct pool_slot *sl = &pool->slot[i];
+		if (sl->parser && slot_is(sl, ctx, ctx_len)) {
+			XML_Parser p = sl->parser;
+			sl->parser = NULL;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Takes parser if there is room for it; false leaves it with the caller. */
+static bool pool_give(struct xml_parser_pool *pool, const char *ctx, size_t ctx_len,
+		      XML_Parser parser)
+{
+	XML_Index read = XML_GetCurrentByteIndex(parser);
+	if (read < 0 || (unsigned long long)read > pool->retire_bytes)
+		return false;
+	struct pool_slot *free_slot = NULL, *unused = NULL;
+	for (size_t i = 0; i < POOL_SLOTS; i++) {
+		struct pool_slot *sl = &pool->slot[i];
+		if (slot_is(sl, ctx, ctx_len)) {
+			if (sl->parser)
+				return false;
+			sl->parser = parser;
+			return true;
+		}
+		if (!sl->ctx && !unused)
+			unused = sl;
+		else if (sl->ctx && !sl->parser && !free_slot)
+			free_slot = sl;
+	}
+	/* a new context: an unused slot, else one whose parser is out */
+	struct pool_slot *sl = unused ? unused : free_slot;
+	if (!sl)
+		return false;
+	char *key = malloc(ctx_len);
+	if (!key)
+		return false;
+	memcpy(key, ctx, ctx_len);
+	free(sl->ctx);
+	sl->ctx = key;
+	sl->ctx_len = ctx_len;
+	sl->parser = parser;
+	return true;
 }

@@ -24,6 +24,7 @@
 
 struct xml_node;
 struct xml_stream;
+struct xml_parser_pool;
 
 /* A limit of 0 means "no limit" (for tests and trusted links only). */
 struct xml_stream_limits {
@@ -115,5 +116,38 @@ enum xs xml_stream_wake(struct xml_stream *s);
  * memory (about 3.4 KB fresh, 11 KB at depth 1, more after large tokens) is
  * not included; asleep there is none. */
 size_t xml_stream_mem_usage(const struct xml_stream *s);
+
+/* ---- parsers lent between streams ----
+ *
+ * Between stanzas a stream needs no parser of its own (see sleep above), and
+ * an expat parser that has just been used is warm in the cache: its hash
+ * tables of element and attribute names, its buffers.  A pool holds such
+ * idle parsers, one per distinct stream header context (the root's name as
+ * written and its namespace declarations: on a c2s listener nearly always
+ * the same one).  A stream given a pool hands its parser to the pool
+ * whenever a feed ends at a clean boundary between stanzas (the conditions
+ * of xml_stream_sleep) and takes one back from it, instead of building a
+ * fresh one, when input arrives: every stream of a thread then parses with
+ * the same few parsers, and a session between stanzas holds none.  A feed
+ * that ends inside a stanza keeps its parser until the stanza is complete.
+ *
+ * A lent parser is at depth 1 of a document whose root has the same name and
+ * declarations; byte offsets, limits, line and column numbers in error texts
+ * and the raw content stay those of each stream's own document, as across a
+ * sleep.  Nothing else carries over: namespace bindings made inside a stanza
+ * end with it, and restricted XML leaves no DTD state to inherit.  What
+ * does accumulate in a parser is its table of names; a parser that has read
+ * more than retire_bytes is freed instead of going back to the pool.
+ *
+ * One pool belongs to one thread, like the streams that use it. */
+struct xml_parser_pool *xml_parser_pool_new(unsigned long long retire_bytes);
+/* Frees the pool and the parsers in it; the streams that used it must be
+ * freed first or be given another pool. */
+void xml_parser_pool_free(struct xml_parser_pool *pool);
+/* Parsers waiting in the pool. */
+size_t xml_parser_pool_idle(const struct xml_parser_pool *pool);
+/* From now on s lends its parser to pool and borrows from it (NULL: no
+ * more).  Takes effect at the end of the next feed. */
+void xml_stream_use_pool(struct xml_stream *s, struct xml_parser_pool *pool);
 
 #endif

@@ -142,6 +142,9 @@ struct mux {
 	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
 	struct mux_conn *dead_head;
 	struct hmap auth_fails;         /* peer ip -> struct auth_fail_rec */
+	/* Idle expat parsers the thread's streams lend to each other
+	 * between stanzas (core/xml_stream.h). */
+	struct xml_parser_pool *xml_pool;
 };
 
 struct mux_group {

@@ -24,7 +24,13 @@
 #include "core/log.h"
 #include "core/router.h"
 #include "core/stanza.h"
+#include "core/xml_stream.h"
 #include "tls/tls.h"
+
+/* A lent parser is retired after reading this much: its table of element
+ * and attribute names only grows, and 1 MiB of stanzas (some 5,000 chat
+ * messages) makes the fresh parser that replaces it a negligible cost. */
+#define XML_POOL_RETIRE_BYTES (1024ULL * 1024)
 
 uint64_t mux_now_ms(void)
 {
@@ -118,7 +124,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		tls_ctx_set_ref(tls);
 		m->store = store;
 		m->epfd = -1;
-		if (queue_init(&m->inbox) != 0 || hmap_init(&m->auth_fails, 64) != 0)
+		if (queue_init(&m->inbox) != 0 || hmap_init(&m->auth_fails, 64) != 0 ||
+		    !(m->xml_pool = xml_parser_pool_new(XML_POOL_RETIRE_BYTES)))
 			goto nomem;
 		g->inboxes[i] = &m->inbox;
 		m->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -395,6 +402,7 @@ void mux_group_free(struct mux_group *g)
 			}
 		}
 		hmap_deinit(&m->auth_fails);
+		xml_parser_pool_free(m->xml_pool);
 		if (m->epfd >= 0)
 			close(m->epfd);
 		if (m->tls)

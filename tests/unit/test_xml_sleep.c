@@ -19,7 +19,15 @@
  * - with a counting malloc (built only without sanitizers, which do not allow
  *   replacing malloc; ASan checks leaks there instead): memory awake vs
  *   asleep, the cost of a wake, and a pass failing every allocation of a
- *   wake in turn. */
+ *   wake in turn;
+ * - parsers lent through a pool (xml_stream_use_pool): two streams taking
+ *   turns with one pool, one of them split at every byte boundary while the
+ *   other feeds between the halves, and both fed byte by byte in turn, must
+ *   log what a stream alone logs, content as received included; errors say
+ *   the same line and column as without a pool after another stream moved
+ *   the lent parser's lines on; streams whose headers bind a prefix
+ *   differently never share a parser; a parser that has read retire_bytes
+ *   is not taken back; a stream that closes or fails keeps its parser. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -374,6 +382,9 @@ static void test_sleep_refused(void **state)
 		"<message>", "<message><body>hi", "<message><bo", "<message><body>hi</body>",
 		"<mess", "<message to='a", "<message/", "\r", "  \r", "&am", "<", "\xc3",
 		"<message><body>\xc3",
+		/* a CDATA section directly under the root is expat's state: a
+		 * fresh (or lent) parser would read what follows as content */
+		"<![CDATA[", "<![CDATA[ <presence/> ", "<![CDATA[ ]]",
 	};
 	for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
 		assert_int_equal(feed(&r, partial[i]), XML_STREAM_OK);
@@ -397,6 +408,10 @@ static void test_sleep_refused(void **state)
 	must_sleep(&r);
 	/* text directly under the root and whitespace are a clean boundary */
 	assert_int_equal(feed(&r, "\n\t some text &amp; more "), XML_STREAM_OK);
+	must_sleep(&r);
+	assert_int_equal(feed(&r, "<![CDATA[ x"), XML_STREAM_OK);
+	assert_int_equal(xml_stream_sleep(r.s), XS_AGAIN);
+	assert_int_equal(feed(&r, " ]]>"), XML_STREAM_OK);
 	must_sleep(&r);
 	rec_done(&r);
 
@@ -563,6 +578,250 @@ static void test_errors_after_wake(void **state)
 	assert_int_equal(feed(&r, "<?foo?>"), XML_STREAM_RESTRICTED_XML);
 	assert_non_null(strstr(xml_stream_err_text(r.s), "line 4 column 11"));
 	rec_done(&r);
+}
+
+/* ---- parsers lent through a pool ---- */
+
+static void pooled_init(struct rec *r, struct xml_parser_pool *pool)
+{
+	rec_init(r, NULL);
+	xml_stream_use_pool(r->s, pool);
+}
+
+static void check_same_inners(const struct conv *c, const struct rec *ref, const struct rec *r,
+			      size_t piece, size_t split)
+{
+	check_same(c, ref, r, piece, split);
+	if (strcmp(rec_inners(r), rec_inners(ref)) != 0) {
+		print_error("%s: piece %zu split at %zu\n", c->name, piece, split);
+		assert_string_equal(rec_inners(r), rec_inners(ref));
+	}
+}
+
+/* Streams a and b with one pool.  Piece k of a is split at every byte
+ * boundary, and b's piece goes in between the two halves: b borrows the
+ * parser a gave back, or builds its own while a holds one mid-stanza.  After
+ * every piece that ends between stanzas both streams are without a parser
+ * and the pool holds one. */
+static void pooled_split(const struct conv *c)
+{
+	struct rec ref;
+	run_awake(c, &ref);
+	size_t np = n_pieces(c);
+	int runs = 0;
+	for (size_t k = 0; k < np; k++) {
+		size_t len = strlen(c->pieces[k]);
+		for (size_t i = 1; i < len; i++) {
+			struct xml_parser_pool *pool = xml_parser_pool_new(1 << 20);
+			assert_non_null(pool);
+			struct rec a, b;
+			pooled_init(&a, pool);
+			pooled_init(&b, pool);
+			assert_int_equal(feed(&a, c->header), XML_STREAM_OK);
+			assert_int_equal(feed(&b, c->header), XML_STREAM_OK);
+			assert_int_equal(xml_parser_pool_idle(pool), 1);
+			for (size_t j = 0; j < np; j++) {
+				const char *p = c->pieces[j];
+				size_t at = j == k ? i : strlen(p);
+				assert_int_equal(feed_n(&a, p, at), XML_STREAM_OK);
+				assert_int_equal(feed(&b, p), XML_STREAM_OK);
+				if (at < strlen(p))
+					assert_int_equal(feed(&a, p + at), XML_STREAM_OK);
+				if (c->pieces[j + 1]) {
+					assert_true(xml_stream_is_asleep(a.s));
+					assert_true(xml_stream_is_asleep(b.s));
+					assert_int_equal(xml_parser_pool_idle(pool), 1);
+				}
+			}
+			check_same_inners(c, &ref, &a, k, i);
+			check_same_inners(c, &ref, &b, k, i);
+			/* both closed their streams: neither gave its parser back */
+			assert_int_equal(xml_parser_pool_idle(pool), 0);
+			rec_done(&a);
+			rec_done(&b);
+			xml_parser_pool_free(pool);
+			runs++;
+		}
+	}
+	print_message("%s: %d pooled split runs\n", c->name, runs);
+
+	/* byte by byte, in turns */
+	struct xml_parser_pool *pool = xml_parser_pool_new(1 << 20);
+	struct rec a, b;
+	pooled_init(&a, pool);
+	pooled_init(&b, pool);
+	assert_int_equal(feed(&a, c->header), XML_STREAM_OK);
+	assert_int_equal(feed(&b, c->header), XML_STREAM_OK);
+	for (size_t k = 0; c->pieces[k]; k++)
+		for (const char *p = c->pieces[k]; *p; p++) {
+			assert_int_equal(feed_n(&a, p, 1), XML_STREAM_OK);
+			assert_int_equal(feed_n(&b, p, 1), XML_STREAM_OK);
+		}
+	check_same_inners(c, &ref, &a, 0, 0);
+	check_same_inners(c, &ref, &b, 0, 0);
+	rec_done(&a);
+	rec_done(&b);
+	xml_parser_pool_free(pool);
+	rec_done(&ref);
+}
+
+static void test_pool_conversations(void **state)
+{
+	pooled_split(&c2s);
+	pooled_split(&s2s);
+	pooled_split(&odd_root);
+}
+
+/* b's error after a moved the lent parser on by some lines and columns:
+ * the same error text as a stream that never shared. */
+static void pooled_error(const char *before, const char *other, const char *bad,
+			 enum xml_stream_err want)
+{
+	struct xml_parser_pool *pool = xml_parser_pool_new(1 << 20);
+	struct rec alone, a, b;
+	rec_init(&alone, NULL);
+	pooled_init(&a, pool);
+	pooled_init(&b, pool);
+	assert_int_equal(feed(&alone, before), XML_STREAM_OK);
+	assert_int_equal(feed(&b, before), XML_STREAM_OK);
+	assert_int_equal(feed(&a, C2S_HEADER), XML_STREAM_OK);
+	assert_int_equal(feed(&a, other), XML_STREAM_OK);
+	enum xml_stream_err e1 = feed(&alone, bad), e2 = feed(&b, bad);
+	if (e1 != want || e2 != want || strcmp(xml_stream_err_text(alone.s), xml_stream_err_text(b.s))) {
+		print_error("%s: alone %s (%s), pooled %s (%s)\n", bad, xml_stream_err_name(e1),
+			    xml_stream_err_text(alone.s), xml_stream_err_name(e2),
+			    xml_stream_err_text(b.s));
+		fail();
+	}
+	assert_string_equal(rec_log(&alone), rec_log(&b));
+	/* b failed holding the parser: it is not lent again */
+	assert_int_equal(xml_parser_pool_idle(pool), 0);
+	assert_int_equal(feed(&a, "<presence/>"), XML_STREAM_OK);
+	assert_int_equal(xml_parser_pool_idle(pool), 1);
+	rec_done(&alone);
+	rec_done(&a);
+	rec_done(&b);
+	xml_parser_pool_free(pool);
+}
+
+static void test_pool_errors(void **state)
+{
+	static const char *const before[] = {
+		C2S_HEADER,
+		C2S_HEADER "\n<presence/>",
+		C2S_HEADER "<presence/>  ",
+	};
+	static const char *const other[] = {
+		"<presence/>",                          /* same line */
+		"\n\n<message>\n<body>x\ny</body></message>\n <presence/>",
+	};
+	for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++)
+		for (size_t j = 0; j < sizeof(other) / sizeof(other[0]); j++) {
+			pooled_error(before[i], other[j], "<?foo bar?>", XML_STREAM_RESTRICTED_XML);
+			pooled_error(before[i], other[j], "<message><!-- c --></message>",
+				     XML_STREAM_RESTRICTED_XML);
+			pooled_error(before[i], other[j], "\n<message/><!DOCTYPE x>",
+				     XML_STREAM_NOT_WELL_FORMED);
+			pooled_error(before[i], other[j], "<message>&lol;</message>",
+				     XML_STREAM_NOT_WELL_FORMED);
+			pooled_error(before[i], other[j], "  <message>\n</iq>",
+				     XML_STREAM_NOT_WELL_FORMED);
+		}
+}
+
+/* Headers that bind the same prefix to different namespaces, or name the
+ * root differently, are different contexts: each stream keeps reading its
+ * own bindings, and the pool keeps a parser for each. */
+static void test_pool_contexts(void **state)
+{
+	static const char *const hdr[] = {
+		"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
+		" xmlns:db='jabber:server:dialback'>",
+		"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'"
+		" xmlns:db='urn:other'>",
+		"<s:stream xmlns='jabber:server' xmlns:s='http://etherx.jabber.org/streams'"
+		" xmlns:db='jabber:server:dialback'>",
+	};
+	static const char *const want[] = {
+		"STANZA {jabber:server:dialback}result",
+		"STANZA {urn:other}result",
+		"STANZA {jabber:server:dialback}result",
+	};
+	struct xml_parser_pool *pool = xml_parser_pool_new(1 << 20);
+	struct rec r[3];
+	for (int i = 0; i < 3; i++) {
+		pooled_init(&r[i], pool);
+		assert_int_equal(feed(&r[i], hdr[i]), XML_STREAM_OK);
+	}
+	assert_int_equal(xml_parser_pool_idle(pool), 3);
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 3; i++) {
+			xbuf_free(&r[i].log);
+			assert_int_equal(feed(&r[i], "<db:result>k</db:result>"), XML_STREAM_OK);
+			assert_non_null(strstr(rec_log(&r[i]), want[i]));
+		}
+	/* each root closes with its own name */
+	assert_int_equal(feed(&r[0], "</stream:stream>"), XML_STREAM_OK);
+	assert_int_equal(feed(&r[2], "</stream:stream>"), XML_STREAM_NOT_WELL_FORMED);
+	assert_int_equal(feed(&r[1], "</s:stream>"), XML_STREAM_NOT_WELL_FORMED);
+	for (int i = 0; i < 3; i++)
+		rec_done(&r[i]);
+	xml_parser_pool_free(pool);
+}
+
+/* A stream in the middle of a CDATA section under the root keeps its
+ * parser: lent, it would have the next stream's stanzas read as text. */
+static void test_pool_cdata(void **state)
+{
+	struct xml_parser_pool *pool = xml_parser_pool_new(1 << 20);
+	struct rec a, b;
+	pooled_init(&a, pool);
+	pooled_init(&b, pool);
+	assert_int_equal(feed(&a, C2S_HEADER), XML_STREAM_OK);
+	assert_int_equal(feed(&b, C2S_HEADER), XML_STREAM_OK);
+	xbuf_free(&b.log);
+	assert_int_equal(feed(&a, "<![CDATA[ <message/> "), XML_STREAM_OK);
+	assert_false(xml_stream_is_asleep(a.s));
+	assert_int_equal(feed(&b, "<presence/>"), XML_STREAM_OK);
+	assert_string_equal(rec_log(&b), "STANZA {jabber:client}presence <presence/>\n");
+	assert_int_equal(feed(&a, "]]><message/>"), XML_STREAM_OK);
+	assert_string_equal(rec_log(&a) + strlen(rec_log(&a)) - strlen("<message/>\n"),
+			    "<message/>\n");
+	assert_int_equal(a.n_stanzas, 1);
+	rec_done(&a);
+	rec_done(&b);
+	xml_parser_pool_free(pool);
+}
+
+/* A parser that has read more than retire_bytes is freed, not lent: the
+ * stream builds a fresh one next time and reads on unchanged. */
+static void test_pool_retire(void **state)
+{
+	struct xml_parser_pool *pool = xml_parser_pool_new(400);
+	struct rec r, ref;
+	pooled_init(&r, pool);
+	rec_init(&ref, NULL);
+	assert_true(strlen(C2S_HEADER) < 400);
+	assert_int_equal(feed(&r, C2S_HEADER), XML_STREAM_OK);
+	assert_int_equal(feed(&ref, C2S_HEADER), XML_STREAM_OK);
+	assert_int_equal(xml_parser_pool_idle(pool), 1);
+	static const char big[] = "<message><body>0123456789012345678901234567890123456789012345678"
+				  "9012345678901234567890123456789</body></message>";
+	int retired = 0;
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(feed(&r, big), XML_STREAM_OK);
+		assert_int_equal(feed(&ref, big), XML_STREAM_OK);
+		assert_true(xml_stream_is_asleep(r.s));
+		if (xml_parser_pool_idle(pool) == 0)
+			retired++;
+	}
+	/* 400 bytes last about 2 stanzas past the header per parser */
+	assert_true(retired >= 3);
+	assert_string_equal(rec_log(&r), rec_log(&ref));
+	assert_string_equal(rec_inners(&r), rec_inners(&ref));
+	rec_done(&r);
+	rec_done(&ref);
+	xml_parser_pool_free(pool);
 }
 
 /* ---- reset ---- */
@@ -781,6 +1040,11 @@ int main(void)
 		cmocka_unit_test(test_limits_after_wake),
 		cmocka_unit_test(test_errors_after_wake),
 		cmocka_unit_test(test_reset_asleep),
+		cmocka_unit_test(test_pool_conversations),
+		cmocka_unit_test(test_pool_errors),
+		cmocka_unit_test(test_pool_contexts),
+		cmocka_unit_test(test_pool_retire),
+		cmocka_unit_test(test_pool_cdata),
 #ifndef NO_MALLOC_HOOK
 		/* The counting malloc cannot replace a sanitizer's, so these
 		 * exist in the plain build only (rather than being reported
