@@ -1085,6 +1085,10 @@ size_t xml_parser_pool_idle(const struct xml_parser_pool *pool)
 void xml_stream_use_pool(struct xml_stream *s, struct xml_parser_pool *pool)
 {
 	s->pool = pool;
+	/* Never true inside a callback: expat's position is then that of
+	 * the event being reported, short of what the feed handed it. */
+	if (pool && s->parser && at_clean_boundary(s))
+		release_parser(s);
 }
 
 static bool slot_is(const struct pool_slot *sl, const char *ctx, size_t ctx_len)

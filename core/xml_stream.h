@@ -147,7 +147,8 @@ void xml_parser_pool_free(struct xml_parser_pool *pool);
 /* Parsers waiting in the pool. */
 size_t xml_parser_pool_idle(const struct xml_parser_pool *pool);
 /* From now on s lends its parser to pool and borrows from it (NULL: no
- * more).  Takes effect at the end of the next feed. */
+ * more).  A stream at a clean boundary lends its parser at once, unless this
+ * is called from one of its callbacks: then at the end of that feed. */
 void xml_stream_use_pool(struct xml_stream *s, struct xml_parser_pool *pool);
 
 #endif

@@ -270,8 +270,6 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 		.max_attrs = m->cfg->max_attributes,
 	};
 	c->xml = xml_stream_new(&lim, &stream_callbacks, c);
-	if (c->xml)
-		xml_stream_use_pool(c->xml, m->xml_pool);
 	if (!c->xml || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, "xmpp-client"))) {
 		LOG_ERR("c%u.%llu: cannot set up the connection", m->idx, (unsigned long long)c->id);
 		c->dead = true;

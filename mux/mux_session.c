@@ -123,6 +123,11 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	c->bind_id = NULL;
 	c->state = CONN_BOUND;
 	conn_touch(c);
+	/* From now on the stream lends its parser between stanzas
+	 * (core/xml_stream.h).  Not before: the few resets of negotiation
+	 * are cheaper on a parser of its own, and what an unauthenticated
+	 * peer writes never goes through a parser other sessions borrow. */
+	xml_stream_use_pool(c->xml, c->mux->xml_pool);
 	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->full_jid);
 	/* stanzas pipelined behind the bind request */
 	struct xml_node *el = c->held_first;

@@ -769,6 +769,67 @@ static void test_pool_contexts(void **state)
 	xml_parser_pool_free(pool);
 }
 
+/* A stanza callback that gives its stream a pool, as the mux does when a
+ * bind completes: the parser must stay until expat has returned. */
+static struct xml_parser_pool *pool_on_stanza;
+
+static int pool_from_callback(void *arg, struct xml_node *st)
+{
+	struct rec *r = arg;
+	int stop = rec_stanza(arg, st);
+	xml_stream_use_pool(r->s, pool_on_stanza);
+	assert_false(xml_stream_is_asleep(r->s));
+	assert_int_equal(xml_parser_pool_idle(pool_on_stanza), 0);
+	return stop;
+}
+
+/* xml_stream_use_pool lends the parser at once between feeds, and only at
+ * the end of the feed when called from a callback. */
+static void test_pool_joined_late(void **state)
+{
+	struct xml_parser_pool *pool = xml_parser_pool_new(1 << 20);
+	struct rec a, b;
+	rec_init(&a, NULL);
+	assert_int_equal(feed(&a, C2S_HEADER "<presence/>"), XML_STREAM_OK);
+	assert_false(xml_stream_is_asleep(a.s));
+	xml_stream_use_pool(a.s, pool);
+	assert_true(xml_stream_is_asleep(a.s));
+	assert_int_equal(xml_parser_pool_idle(pool), 1);
+
+	/* not at a clean boundary: kept until the stanza is complete */
+	struct xml_parser_pool *pool2 = xml_parser_pool_new(1 << 20);
+	rec_init(&b, NULL);
+	assert_int_equal(feed(&b, C2S_HEADER "<message><body>x"), XML_STREAM_OK);
+	xml_stream_use_pool(b.s, pool2);
+	assert_false(xml_stream_is_asleep(b.s));
+	assert_int_equal(feed(&b, "</body></message>"), XML_STREAM_OK);
+	assert_true(xml_stream_is_asleep(b.s));
+	assert_int_equal(xml_parser_pool_idle(pool2), 1);
+	rec_done(&b);
+	xml_parser_pool_free(pool2);
+
+	/* from the stanza callback, with more input behind it in the feed */
+	static const struct xml_stream_cb cb = {
+		.stream_open = rec_open, .stanza = pool_from_callback, .stream_close = rec_close,
+	};
+	struct xml_parser_pool *pool3 = xml_parser_pool_new(1 << 20);
+	pool_on_stanza = pool3;
+	memset(&b, 0, sizeof(b));
+	b.s = xml_stream_new(&big_limits, &cb, &b);
+	assert_non_null(b.s);
+	assert_int_equal(feed(&b, C2S_HEADER "<presence/><message><body>y</body></message>"),
+			 XML_STREAM_OK);
+	assert_int_equal(b.n_stanzas, 2);
+	assert_true(xml_stream_is_asleep(b.s));
+	assert_int_equal(xml_parser_pool_idle(pool3), 1);
+	assert_non_null(strstr(rec_log(&b), "<body>y</body>"));
+	rec_done(&b);
+	xml_parser_pool_free(pool3);
+
+	rec_done(&a);
+	xml_parser_pool_free(pool);
+}
+
 /* A stream in the middle of a CDATA section under the root keeps its
  * parser: lent, it would have the next stream's stanzas read as text. */
 static void test_pool_cdata(void **state)
@@ -1045,6 +1106,7 @@ int main(void)
 		cmocka_unit_test(test_pool_contexts),
 		cmocka_unit_test(test_pool_retire),
 		cmocka_unit_test(test_pool_cdata),
+		cmocka_unit_test(test_pool_joined_late),
 #ifndef NO_MALLOC_HOOK
 		/* The counting malloc cannot replace a sanitizer's, so these
 		 * exist in the plain build only (rather than being reported
