@@ -771,6 +771,28 @@ static void keep_tail(struct xml_stream *s, const char *piece, size_t n)
 	}
 }
 
+/* A stream without a parser whose input is exactly the root's end tag, as
+ * written in the header ("</stream:stream>"), closes without one: a lent
+ * or woken parser would only read the end of this document and be of no
+ * use after it.  What a parser would report is reported: the close
+ * callback, and a stop there with the end tag's position. */
+static bool close_without_parser(struct xml_stream *s, const char *buf, size_t len)
+{
+	size_t q = strlen(s->ctx);
+	if (!q || len != q + 3 || buf[0] != '<' || buf[1] != '/' || memcmp(buf + 2, s->ctx, q) != 0 ||
+	    buf[q + 2] != '>')
+		return false;
+	s->fed += len;
+	s->depth = 0;
+	s->closed = true;
+	if (s->cb.stream_close && s->cb.stream_close(s->arg)) {
+		s->err = XML_STREAM_STOPPED;
+		set_err_text(s, "stopped by the stream_close callback at line %llu column %llu",
+			     s->sleep_line, s->sleep_col);
+	}
+	return true;
+}
+
 enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_t len)
 {
 	if (s->err)
@@ -780,6 +802,8 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 		set_err_text(s, "input after the end of the stream");
 		return s->err;
 	}
+	if (!s->parser && s->header && s->ctx && close_without_parser(s, buf, len))
+		return s->err;
 	if (!s->parser && len > 0 && !(s->pool && s->header && borrow_parser(s)) &&
 	    xml_stream_wake(s) != XS_OK) {
 		s->err = XML_STREAM_NOMEM;
@@ -848,8 +872,9 @@ const char *xml_stream_err_text(const struct xml_stream *s)
 
 bool xml_stream_is_asleep(const struct xml_stream *s)
 {
-	/* a parser-less stream without a header is one whose reset failed */
-	return !s->parser && s->header;
+	/* a parser-less stream without a header is one whose reset failed,
+	 * one that is closed has ended (close_without_parser) */
+	return !s->parser && s->header && !s->closed;
 }
 
 /* Whether the (awake) stream sits between stanzas with nothing held in
@@ -910,7 +935,7 @@ static bool borrow_parser(struct xml_stream *s)
 enum xs xml_stream_sleep(struct xml_stream *s)
 {
 	if (!s->parser)
-		return s->header ? XS_OK : XS_AGAIN;
+		return xml_stream_is_asleep(s) ? XS_OK : XS_AGAIN;
 	if (!at_clean_boundary(s))
 		return XS_AGAIN;
 	release_parser(s);
