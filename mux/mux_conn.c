@@ -116,9 +116,11 @@ void conn_preauth_remove(struct mux_conn *c)
 	c->on_preauth = false;
 }
 
+/* Bytes waiting for the socket: plaintext written before the first TLS
+ * layer began (a <proceed/> still held back, see conn_send) goes first. */
 static size_t bottom_pending(const struct mux_conn *c)
 {
-	return c->n_tls ? tls_sess_out_pending(c->tls[0]) : c->plain_out.len;
+	return c->plain_out.len + (c->n_tls ? tls_sess_out_pending(c->tls[0]) : 0);
 }
 
 void conn_idle_remove(struct mux_conn *c)
@@ -302,11 +304,12 @@ static void flush_socket(struct mux_conn *c)
 	while (!c->dead) {
 		const void *p;
 		size_t len;
-		if (c->n_tls) {
-			p = tls_sess_out_peek(c->tls[0], &len);
-		} else {
+		bool plain = c->plain_out.len || !c->n_tls;
+		if (plain) {
 			p = c->plain_out.data;
 			len = c->plain_out.len;
+		} else {
+			p = tls_sess_out_peek(c->tls[0], &len);
 		}
 		if (!len)
 			break;
@@ -321,10 +324,10 @@ static void flush_socket(struct mux_conn *c)
 			conn_close(c, strerror(errno));
 			return;
 		}
-		if (c->n_tls)
-			tls_sess_out_consume(c->tls[0], (size_t)w);
-		else
+		if (plain)
 			xbuf_consume(&c->plain_out, (size_t)w);
+		else
+			tls_sess_out_consume(c->tls[0], (size_t)w);
 	}
 	if (c->dead)
 		return;
@@ -361,7 +364,11 @@ static void output_progress(struct mux_conn *c)
 		conn_close(c, "output buffer limit");
 		return;
 	}
-	flush_socket(c);
+	/* While the peer's input is being read, what it causes goes out in
+	 * one send at the end (on_readable): a stream header and its features,
+	 * say, one TCP segment and one wake-up of the peer instead of two. */
+	if (!c->in_input)
+		flush_socket(c);
 }
 
 void conn_send(struct mux_conn *c, const char *data, size_t len)
@@ -490,7 +497,7 @@ static void layer_input(struct mux_conn *c, unsigned lvl, const char *data, size
 		flush_socket(c);
 }
 
-static void on_readable(struct mux_conn *c)
+static void read_input(struct mux_conn *c)
 {
 	char buf[READ_CHUNK];
 	for (int i = 0; i < 8 && !c->dead; i++) {
@@ -514,6 +521,15 @@ static void on_readable(struct mux_conn *c)
 			conn_close(c, strerror(errno));
 		return;
 	}
+}
+
+static void on_readable(struct mux_conn *c)
+{
+	c->in_input = true;
+	read_input(c);
+	c->in_input = false;
+	if (!c->dead && bottom_pending(c))
+		flush_socket(c);
 }
 
 void conn_on_event(struct mux_conn *c, uint32_t events)

@@ -60,6 +60,7 @@ struct mux_conn {
 	struct xml_stream *xml;
 	bool reset_parser;           /* restart requested from a parser callback */
 	bool in_parser;              /* inside xml_stream_feed */
+	bool in_input;               /* reading the socket: sends wait for its end */
 	bool epollout;
 
 	enum conn_state state;
