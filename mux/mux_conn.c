@@ -117,7 +117,8 @@ void conn_preauth_remove(struct mux_conn *c)
 }
 
 /* Bytes waiting for the socket: plaintext written before the first TLS
- * layer began (a <proceed/> still held back, see conn_send) goes first. */
+ * layer began (a <proceed/> held back while the input that asked for
+ * STARTTLS is read, see output_progress) goes first. */
 static size_t bottom_pending(const struct mux_conn *c)
 {
 	return c->plain_out.len + (c->n_tls ? tls_sess_out_pending(c->tls[0]) : 0);
