@@ -531,6 +531,21 @@ static void test_limits_after_wake(void **state)
 
 /* ---- errors after a wake: same code and same text as never asleep ---- */
 
+/* Feeds `bad` to ref and to r: both must fail with `want` and the same
+ * error text (line and column included) and have logged the same. */
+static void expect_same_error(struct rec *ref, const char *ref_name, struct rec *r,
+			      const char *r_name, const char *bad, enum xml_stream_err want)
+{
+	enum xml_stream_err e1 = feed(ref, bad), e2 = feed(r, bad);
+	if (e1 != want || e2 != want || strcmp(xml_stream_err_text(ref->s), xml_stream_err_text(r->s))) {
+		print_error("%s: %s %s (%s), %s %s (%s)\n", bad, ref_name, xml_stream_err_name(e1),
+			    xml_stream_err_text(ref->s), r_name, xml_stream_err_name(e2),
+			    xml_stream_err_text(r->s));
+		fail();
+	}
+	assert_string_equal(rec_log(ref), rec_log(r));
+}
+
 static void same_error(const char *before, const char *bad, enum xml_stream_err want)
 {
 	struct rec a, b;
@@ -539,14 +554,7 @@ static void same_error(const char *before, const char *bad, enum xml_stream_err 
 	assert_int_equal(feed(&a, before), XML_STREAM_OK);
 	assert_int_equal(feed(&b, before), XML_STREAM_OK);
 	must_sleep(&b);
-	enum xml_stream_err ea = feed(&a, bad), eb = feed(&b, bad);
-	if (ea != want || eb != want || strcmp(xml_stream_err_text(a.s), xml_stream_err_text(b.s))) {
-		print_error("%s: awake %s (%s), after wake %s (%s)\n", bad, xml_stream_err_name(ea),
-			    xml_stream_err_text(a.s), xml_stream_err_name(eb),
-			    xml_stream_err_text(b.s));
-		fail();
-	}
-	assert_string_equal(rec_log(&a), rec_log(&b));
+	expect_same_error(&a, "awake", &b, "after wake", bad, want);
 	/* sticky */
 	assert_int_equal(feed(&b, "<presence/>"), want);
 	rec_done(&a);
@@ -689,14 +697,7 @@ static void pooled_error(const char *before, const char *other, const char *bad,
 	assert_int_equal(feed(&b, before), XML_STREAM_OK);
 	assert_int_equal(feed(&a, C2S_HEADER), XML_STREAM_OK);
 	assert_int_equal(feed(&a, other), XML_STREAM_OK);
-	enum xml_stream_err e1 = feed(&alone, bad), e2 = feed(&b, bad);
-	if (e1 != want || e2 != want || strcmp(xml_stream_err_text(alone.s), xml_stream_err_text(b.s))) {
-		print_error("%s: alone %s (%s), pooled %s (%s)\n", bad, xml_stream_err_name(e1),
-			    xml_stream_err_text(alone.s), xml_stream_err_name(e2),
-			    xml_stream_err_text(b.s));
-		fail();
-	}
-	assert_string_equal(rec_log(&alone), rec_log(&b));
+	expect_same_error(&alone, "alone", &b, "pooled", bad, want);
 	/* b failed holding the parser: it is not lent again */
 	assert_int_equal(xml_parser_pool_idle(pool), 0);
 	assert_int_equal(feed(&a, "<presence/>"), XML_STREAM_OK);

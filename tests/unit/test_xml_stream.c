@@ -581,6 +581,28 @@ static bool trees_equal(const struct xml_node *a, const struct xml_node *b)
 	return !ca && !cb;
 }
 
+/* Whether `stanza` (serialized text), read in a plain jabber:client stream,
+ * parses to exactly one stanza equal to `want`; `what` names the case in
+ * the failure message. */
+static void reads_back_as(const struct xml_node *want, const char *stanza, const char *what)
+{
+	struct xbuf doc = { 0 };
+	struct rec r2;
+	xbuf_append_str(&doc, "<stream:stream xmlns='jabber:client' "
+			      "xmlns:stream='http://etherx.jabber.org/streams'>");
+	xbuf_append_str(&doc, stanza);
+	rec_init(&r2, NULL);
+	r2.keep = true;
+	assert_int_equal(xml_stream_feed(r2.s, doc.data, doc.len), XML_STREAM_OK);
+	assert_int_equal(r2.n_kept, 1);
+	if (!trees_equal(want, r2.kept[0])) {
+		print_error("%s differs: %s\n", what, doc.data);
+		fail();
+	}
+	xbuf_free(&doc);
+	rec_done(&r2);
+}
+
 static int round_trip_one(const char *data, size_t len, int *n_around)
 {
 	struct rec r;
@@ -590,42 +612,19 @@ static int round_trip_one(const char *data, size_t len, int *n_around)
 	r.keep = true;
 	xml_stream_feed(r.s, data, len);   /* errors are fine: use what came */
 	for (int i = 0; i < r.n_kept; i++) {
-		struct xbuf doc = { 0 };
-		struct rec r2;
-		xbuf_append_str(&doc, "<stream:stream xmlns='jabber:client' "
-				      "xmlns:stream='http://etherx.jabber.org/streams'>");
-		assert_int_equal(xml_write(r.kept[i], NS_CLIENT, &doc), XS_OK);
-		rec_init(&r2, NULL);
-		r2.keep = true;
-		assert_int_equal(xml_stream_feed(r2.s, doc.data, doc.len), XML_STREAM_OK);
-		assert_int_equal(r2.n_kept, 1);
 		/* the stanza was parsed in the header's default namespace; the
 		 * same tree must come back */
-		if (!trees_equal(r.kept[i], r2.kept[0])) {
-			print_error("round trip differs: %s\n", doc.data);
-			fail();
-		}
+		struct xbuf out = { 0 };
+		assert_int_equal(xml_write(r.kept[i], NS_CLIENT, &out), XS_OK);
+		reads_back_as(r.kept[i], out.data, "round trip");
+		xbuf_free(&out);
 		n++;
-		xbuf_free(&doc);
-		rec_done(&r2);
 		/* the content as received around a tag written anew reads back
 		 * as the same tree too */
 		if (!r.around[i])
 			continue;
-		xbuf_append_str(&doc, "<stream:stream xmlns='jabber:client' "
-				      "xmlns:stream='http://etherx.jabber.org/streams'>");
-		xbuf_append_str(&doc, r.around[i]);
-		rec_init(&r2, NULL);
-		r2.keep = true;
-		assert_int_equal(xml_stream_feed(r2.s, doc.data, doc.len), XML_STREAM_OK);
-		assert_int_equal(r2.n_kept, 1);
-		if (!trees_equal(r.kept[i], r2.kept[0])) {
-			print_error("round trip with the content as received differs: %s\n", doc.data);
-			fail();
-		}
+		reads_back_as(r.kept[i], r.around[i], "round trip with the content as received");
 		(*n_around)++;
-		xbuf_free(&doc);
-		rec_done(&r2);
 	}
 	rec_done(&r);
 	return n;
