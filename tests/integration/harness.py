@@ -70,14 +70,20 @@ def binaries(argv=None):
     return xmppd, xmppctl
 
 
-def free_port():
-    """A currently free TCP port on the loopback (bind to 0, read, close)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_ports(n):
+    """n distinct, currently free TCP ports on the loopback.  All n sockets
+    are bound (to port 0) before any is closed: one at a time, the kernel
+    may hand out the same port twice, and two listeners then clash."""
+    socks = []
     try:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((LOCALHOST, 0))
+        return [s.getsockname()[1] for s in socks]
     finally:
-        s.close()
+        for s in socks:
+            s.close()
 
 
 def stream_header(to=DOMAIN, version="1.0", xmlns="jabber:client",
@@ -151,8 +157,7 @@ class Server:
                 "dtls_in": {"mode": "direct_tls", "allow_starttls_inside_tls": "true"},
             }
         self.ports = {}
-        for lname, kv in listeners.items():
-            port = free_port()
+        for (lname, kv), port in zip(listeners.items(), free_ports(len(listeners))):
             self.ports[lname] = port
             sec = {"type": "c2s", "address": LOCALHOST, "port": port}
             sec.update(kv)
