@@ -19,15 +19,12 @@ fi
 
 pkgs=(
   build-essential cmake pkg-config dpkg-dev patch ca-certificates
+  autoconf automake libtool   # build-wolfssl.sh runs wolfSSL's autogen.sh (autoreconf)
   libinih-dev liburcu-dev libexpat1-dev libsqlite3-dev libidn-dev
   libjemalloc-dev libcmocka-dev libwolfssl-dev
   clang-14 libclang-rt-14-dev
   python3 python3-slixmpp openssl
 )
-if [ "${1:-}" = "--test" ]; then
-  pkgs+=()
-fi
-
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
