@@ -17,7 +17,10 @@ else()
   endif()
   message(STATUS "lean wolfSSL: ${WOLFSSL_PREFIX}")
   target_include_directories(xmpp_wolfssl SYSTEM BEFORE INTERFACE ${WOLFSSL_PREFIX}/include)
-  target_link_libraries(xmpp_wolfssl INTERFACE ${WOLFSSL_PREFIX}/lib/libwolfssl.a m)
+  # wolfCrypt's random source (CUSTOM_RAND_GENERATE_BLOCK in that build):
+  # linked after libwolfssl.a, which is what calls it.
+  add_library(xmpp_wolfssl_rng STATIC ${CMAKE_SOURCE_DIR}/tls/rng/getrandom_block.c)
+  target_link_libraries(xmpp_wolfssl INTERFACE ${WOLFSSL_PREFIX}/lib/libwolfssl.a xmpp_wolfssl_rng m)
   # scripts/wolfssl-traffic-secrets.patch is applied to this build
   target_compile_definitions(xmpp_wolfssl INTERFACE XMPPD_WOLFSSL_TRAFFIC_SECRETS=1)
 endif()

@@ -16,6 +16,11 @@
 # functions that let a session put to sleep with wolfSSL_tls_export keep its
 # TLS 1.3 traffic secrets, so that after waking it can still follow a peer's
 # KeyUpdate (the export carries keys, not the secrets they derive from).
+#
+# wolfCrypt's random blocks come from getrandom() (CUSTOM_RAND_GENERATE_BLOCK
+# = xmppd_random_block, tls/rng/getrandom_block.c, declared for wolfSSL's own
+# files by the force-included scripts/wolfssl-random-block.h) instead of a
+# Hash_DRBG seeded and self-tested for every connection: see that file.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,13 +38,16 @@ flags=(
   --enable-sessionexport --enable-keying-material
   --enable-certgen --enable-certreq --enable-certext --enable-keygen
   --enable-sni --enable-alpn --enable-hkdf --enable-pwdbased
-  --disable-dh --disable-sha3 --disable-md5
+  --disable-dh --disable-sha3 --disable-md5 --disable-hashdrbg
 )
-extra_cflags="-O2 -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL"
+extra_cflags="-O2 -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL -DCUSTOM_RAND_GENERATE_BLOCK=xmppd_random_block"
+# Force-included by path; the cache key takes its content, not its path, so
+# that every checkout shares one build.
+rand_header="$here/wolfssl-random-block.h"
 
 ver=$(apt-cache policy libwolfssl-dev 2>/dev/null | awk '/Candidate:/ {print $2}')
 [ -n "$ver" ] && [ "$ver" != "(none)" ] || { echo "build-wolfssl: cannot find Debian's wolfssl version (run scripts/install-deps.sh)" >&2; exit 1; }
-hash=$( { printf '%s\n' "$ver" "${flags[@]}" "$extra_cflags"; cat "${patches[@]}"; } | sha256sum | cut -c1-12)
+hash=$( { printf '%s\n' "$ver" "${flags[@]}" "$extra_cflags"; cat "${patches[@]}" "$rand_header"; } | sha256sum | cut -c1-12)
 prefix="$cache_root/wolfssl-${ver//[^A-Za-z0-9.]/_}-$hash"
 
 if [ -f "$prefix/lib/libwolfssl.a" ] && [ -f "$prefix/.complete" ]; then
@@ -56,7 +64,8 @@ trap 'rm -rf "$work"' EXIT
   cd wolfssl-*/
   for p in "${patches[@]}"; do patch -p1 <"$p"; done
   ./autogen.sh
-  CFLAGS="$extra_cflags" ./configure --prefix="$prefix" "${flags[@]}"
+  cp "$rand_header" "$work/xmppd-random-block.h"
+  CFLAGS="$extra_cflags -include $work/xmppd-random-block.h" ./configure --prefix="$prefix" "${flags[@]}"
   make -j"$(nproc)"
   rm -rf "$prefix"
   make install
