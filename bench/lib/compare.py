@@ -678,6 +678,12 @@ def write_report(results, meta, args, bounds):
                    "`bench/cryptobound`, the same wolfCrypt build as xmppd)" +
                    (f"; xmppd's server CPU per login is {per_login / cb['crypto_bound_ms']:.1f} times the bound."
                     if per_login else ".") + "\n")
+    st = stall_text(bounds.get("stalls", {}))
+    if st:
+        out.append("Host wake-up stalls on the idle machine (`bench/stallmeter`: "
+                   f"{args.stall_seconds:g} s of 100 µs sleeps per pinned CPU; a stall delays every message "
+                   "in flight, so at 10,000 msg/s one stall a second longer than 2 ms is 1% of the "
+                   "messages and puts the p99 near 2 ms whatever the server does): " + st + ".\n")
     out.append("Server processes sampled: " + "; ".join(
         f"{s}: " + ", ".join(sorted({c for (n, _), r in results.items() if n == s
                                       for c in r.get("server_procs", [])}))
@@ -696,6 +702,43 @@ def write_report(results, meta, args, bounds):
         json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1, default=str)
     log("\n" + md)
     log(f"\ncompare: wrote {path} and {res_dir}/latest.md")
+
+
+def stall_meter(args):
+    """The host's wake-up stalls on each pinned CPU, measured at once on
+    all of them while no server runs: {cpu: stallmeter JSON}, {} without
+    the binary."""
+    if not args.stallmeter or not os.path.exists(args.stallmeter):
+        return {}
+    cpus = [c for c in (args.server_cpus.split(",")[:1] + args.gen_cpus.split(",")[:1]) if c]
+    if not cpus:
+        cpus = ["any"]
+    log(f"compare: stallmeter {args.stall_seconds:g} s on CPU {', '.join(cpus)}")
+    procs = {}
+    for c in cpus:
+        cmd = [args.stallmeter, "--seconds", f"{args.stall_seconds:g}", "--json"]
+        procs[c] = subprocess.Popen(cmd if c == "any" else pinned(cmd, c),
+                                    stdout=subprocess.PIPE, text=True)
+    out = {}
+    for c, pr in procs.items():
+        try:
+            so, _ = pr.communicate(timeout=args.stall_seconds + 30)
+            out[c] = json.loads(so.strip().splitlines()[-1])
+        except (subprocess.SubprocessError, ValueError, IndexError):
+            pr.kill()
+            log(f"compare: stallmeter on CPU {c} failed")
+    return out
+
+
+def stall_text(stalls):
+    """One sentence per stallmeter run for the report."""
+    parts = []
+    for when in ("before", "after"):
+        for cpu, m in stalls.get(when, {}).items():
+            parts.append(f"{when} the scenarios, CPU {cpu}: {m['late_over_1ms_per_s']:.2f}/s late by over "
+                         f"1 ms ({m['late_over_2ms_per_s']:.2f}/s over 2 ms), longest {m['longest_ms']:.1f} ms, "
+                         f"lateness p99 {m['lateness_p99_ms']:.3f} ms")
+    return "; ".join(parts)
 
 
 def crypto_bound(args):
@@ -839,6 +882,10 @@ def main():
     ap.add_argument("--xmppload", required=True)
     ap.add_argument("--cryptobound", default="",
                     help="bench/cryptobound binary: the crypto bound printed beside the login figure")
+    ap.add_argument("--stallmeter", default="",
+                    help="bench/stallmeter binary: the host's wake-up stalls printed beside the chat latency")
+    ap.add_argument("--stall-seconds", type=float, default=10,
+                    help="length of each stallmeter run (before the first scenario and after the last)")
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--bounds", default="")
     ap.add_argument("--machine", default="")
@@ -876,8 +923,10 @@ def main():
     log(f"compare: servers {','.join(args.servers)}; login {args.login_users}@{args.login_rate:g}/s; "
         f"idle {args.idle_sessions} for {args.idle_duration:g} s; chat {args.chat_users} users at "
         f"{args.chat_rates} msg/s for {args.chat_duration:g} s; {args.mech}; TLS via STARTTLS")
+    stalls = {"before": stall_meter(args)}
     results, meta = run_all(args)
-    write_report(results, meta, args, {"text": args.bounds, "machine": args.machine})
+    stalls["after"] = stall_meter(args)
+    write_report(results, meta, args, {"text": args.bounds, "machine": args.machine, "stalls": stalls})
 
 
 if __name__ == "__main__":
