@@ -15,9 +15,15 @@
  *   stallmeter [--seconds 10] [--sleep-us 100] [--json]
  *
  * Prints the wake-ups, the late ones (over 0.5, 1 and 2 ms) per second,
- * the lateness p50/p99/p99.9 and the longest, and the share of the run
- * spent in stalls over 1 ms.  The figures describe the machine at the time
- * of the run; the exit status is 0 whenever the run completed. */
+ * the lateness p50/p99/p99.9 and the longest, the share of the run spent
+ * in stalls over 1 ms, and the p99 floor: the delay that 1% of messages
+ * arriving at random moments would see from the stalls alone.  A message
+ * that arrives in the first L - X of a stall of length L waits more than X,
+ * so the share of messages waiting more than X is the sum over stalls of
+ * max(0, L - X) divided by the run's length; the floor is the X at which
+ * that share is 1%.  Each wake-up's lateness stands for one stall.  The
+ * figures describe the machine at the time of the run; the exit status is
+ * 0 whenever the run completed. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,6 +53,33 @@ static double pct_ms(const int64_t *sorted, size_t n, double p)
 {
 	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
 	return (double)sorted[i] / 1e6;
+}
+
+/* Share of the run (seconds wall) in which a message would wait more than
+ * x ns: sum of (l - x) over wake-ups late by l > x, over the run. */
+static double share_over(const int64_t *sorted, size_t n, double wall, double x)
+{
+	double sum = 0;
+	for (size_t i = n; i-- > 0 && (double)sorted[i] > x;)
+		sum += (double)sorted[i] - x;
+	return sum / 1e9 / wall;
+}
+
+/* The delay x (ms) that a share q of randomly timed messages exceed from
+ * the stalls alone: share_over() falls as x grows, so bisect. */
+static double floor_ms(const int64_t *sorted, size_t n, double wall, double q)
+{
+	double lo = 0, hi = (double)sorted[n - 1];
+	if (share_over(sorted, n, wall, lo) <= q)
+		return 0;
+	for (int i = 0; i < 60; i++) {
+		double mid = (lo + hi) / 2;
+		if (share_over(sorted, n, wall, mid) > q)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi / 1e6;
 }
 
 static void usage(void)
@@ -120,15 +153,17 @@ int main(int argc, char **argv)
 	double p50 = pct_ms(late, n, 0.50), p99 = pct_ms(late, n, 0.99);
 	double p999 = pct_ms(late, n, 0.999), max = (double)late[n - 1] / 1e6;
 	double stalled_share = (double)stalled_ns / 1e9 / wall;
+	double floor99 = floor_ms(late, n, wall, 0.01), floor999 = floor_ms(late, n, wall, 0.001);
 
 	if (json) {
 		printf("{\"seconds\":%.3f,\"sleep_us\":%ld,\"wakeups\":%zu,"
 		       "\"late_over_0_5ms\":%zu,\"late_over_1ms\":%zu,\"late_over_2ms\":%zu,"
 		       "\"late_over_1ms_per_s\":%.3f,\"late_over_2ms_per_s\":%.3f,"
 		       "\"lateness_p50_ms\":%.4f,\"lateness_p99_ms\":%.4f,\"lateness_p999_ms\":%.4f,"
-		       "\"longest_ms\":%.3f,\"stalled_share\":%.6f}\n",
+		       "\"longest_ms\":%.3f,\"stalled_share\":%.6f,"
+		       "\"p99_floor_ms\":%.3f,\"p999_floor_ms\":%.3f}\n",
 		       wall, sleep_us, n, over05, over1, over2, (double)over1 / wall,
-		       (double)over2 / wall, p50, p99, p999, max, stalled_share);
+		       (double)over2 / wall, p50, p99, p999, max, stalled_share, floor99, floor999);
 	} else {
 		printf("stallmeter: %zu wake-ups in %.2f s, sleeping %ld us at a time\n", n, wall, sleep_us);
 		printf("  lateness          p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  longest %.3f ms\n",
@@ -137,6 +172,8 @@ int main(int argc, char **argv)
 		printf("  late > 1 ms       %zu (%.2f/s)\n", over1, (double)over1 / wall);
 		printf("  late > 2 ms       %zu (%.2f/s)\n", over2, (double)over2 / wall);
 		printf("  time in stalls > 1 ms: %.3f%% of the run\n", 100 * stalled_share);
+		printf("  p99 floor %.3f ms, p99.9 floor %.3f ms (delay from the stalls alone)\n",
+		       floor99, floor999);
 	}
 	free(late);
 	return 0;
