@@ -402,6 +402,9 @@ class C2S(unittest.TestCase):
         try:
             feats = c.open_stream()
             self.assertIn("<stream:features>", feats)
+            # RFC 6120 4.7.3: a unique, unpredictable stream id (128 random bits, in hex)
+            id1 = re.search(r"<stream:stream [^>]*\bid='([^']*)'", feats).group(1)
+            self.assertRegex(id1, r"^[0-9a-f]{32}$")
             self.assertRegex(feats, r"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>\s*<required/>")
             self.assertNotIn("<mechanisms", feats)
             self.assertNotIn("<bind", feats)
@@ -417,6 +420,9 @@ class C2S(unittest.TestCase):
             feats = c.open_stream()
             self.assertIn("<mechanisms", feats)
             self.assertNotIn("<starttls", feats)
+            id2 = re.search(r"<stream:stream [^>]*\bid='([^']*)'", feats).group(1)
+            self.assertRegex(id2, r"^[0-9a-f]{32}$")
+            self.assertNotEqual(id1, id2)
             res = c.login_plain("alice", PW, resource="afterstarttls")
             self.assertIn("<jid>alice@localhost/afterstarttls</jid>", res)
         finally:
