@@ -9,8 +9,8 @@
 #      policy-rc.d that forbids the packages to start their system services
 #      (removed again afterwards); never touches /etc/prosody, /etc/ejabberd,
 #      the system services or the default ports;
-#   2. builds xmppd, xmppctl, xmppload, cryptobound and stallmeter into $BUILD_DIR
-#      (default: build) unless they are there;
+#   2. brings xmppd, xmppctl, xmppload, cryptobound and stallmeter in
+#      $BUILD_DIR (default: build) up to date (XMPPD_PREBUILT=1 skips it);
 #   3. makes one certificate for "localhost" (xmppctl cert generate) that all
 #      three servers use, and the same accounts user1..userN / pass1..passN on
 #      each: salted SCRAM-SHA-256 with 4096 iterations everywhere

@@ -3,12 +3,14 @@
  * scripts/build-wolfssl.sh) instead of running a Hash_DRBG of its own.
  *
  * Why: with its Hash_DRBG, wolfSSL seeds and known-answer-tests a DRBG for
- * every WC_RNG, and every WOLFSSL object has one: about 105,000
- * instructions and an open/read/close of /dev/urandom per connection (and
- * again for each session woken from sleep), 5.5% of a whole login's
- * instructions.  The kernel's getrandom() is itself a ChaCha20 CSPRNG,
- * costs ~0.3 us per call here, and a login makes about 26 calls.  It is the
- * source OpenSSL seeds from and BoringSSL reads directly on Linux.
+ * every WC_RNG, and every WOLFSSL object has one: an open/read/close of
+ * /dev/urandom and ~105,000 instructions per connection (and again for
+ * each session woken from sleep); dropping it took a login from 1,889,498
+ * to 1,761,338 instructions (bench/instructions.sh).  The kernel's
+ * getrandom() is itself a ChaCha20 CSPRNG and costs ~0.3 us per call here;
+ * wolfSSL now makes about three calls per login (strace: 7 -> 10 getrandom
+ * calls per login, the others being ours).  It is the source OpenSSL seeds
+ * from and BoringSSL reads directly on Linux.
  *
  * getrandom(2) without flags blocks only until the kernel's pool is first
  * initialised (early boot), and reads of up to 256 bytes are never cut
