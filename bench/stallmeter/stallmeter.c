@@ -119,7 +119,6 @@ int main(int argc, char **argv)
 	int64_t start = ns_of(&now), end = start + (int64_t)(seconds * 1e9);
 	int64_t deadline = start + period;
 	size_t n = 0;
-	int64_t stalled_ns = 0; /* lateness summed over wake-ups later than 1 ms */
 	while (n < cap) {
 		struct timespec d = ts_of(deadline);
 		int rc;
@@ -133,8 +132,6 @@ int main(int argc, char **argv)
 		int64_t t = ns_of(&now);
 		int64_t l = t - deadline;
 		late[n++] = l;
-		if (l > 1000000)
-			stalled_ns += l;
 		if (t >= end)
 			break;
 		/* the next period starts at this wake-up, so that one stall counts
@@ -144,10 +141,13 @@ int main(int argc, char **argv)
 	double wall = (double)(ns_of(&now) - start) / 1e9;
 
 	size_t over05 = 0, over1 = 0, over2 = 0;
+	int64_t stalled_ns = 0; /* lateness summed over wake-ups later than 1 ms */
 	for (size_t i = 0; i < n; i++) {
 		over05 += late[i] > 500000;
 		over1 += late[i] > 1000000;
 		over2 += late[i] > 2000000;
+		if (late[i] > 1000000)
+			stalled_ns += late[i];
 	}
 	qsort(late, n, sizeof(*late), cmp_i64);
 	double p50 = pct_ms(late, n, 0.50), p99 = pct_ms(late, n, 0.99);

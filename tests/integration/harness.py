@@ -117,6 +117,12 @@ def stream_error_condition(text):
     return m.group(1) if m else None
 
 
+def stream_id(text):
+    """The id attribute of the stream header in text, or None."""
+    m = re.search(r"<stream:stream [^>]*\bid='([^']*)'", text)
+    return m.group(1) if m else None
+
+
 class Server:
     """One xmppd process with its own temp dir, config, certificate and
     accounts."""
