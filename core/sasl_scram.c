@@ -434,6 +434,8 @@ static bool scram__make_nonce(char *out, size_t cap)
 
 enum scram__sstate { SS_START, SS_CHALLENGE, SS_FINISH, SS_DONE, SS_FAILED };
 
+#define SCRAM_CB_MISMATCH "channel binding mismatch"
+
 struct scram_server {
 	enum scram_hash hash;
 	enum scram__sstate state;
@@ -457,6 +459,7 @@ struct scram_server {
 	char *authzid;
 	char *test_snonce;
 	struct scram_cred cred;
+	const char *failure;  /* why the exchange failed, a string literal */
 };
 
 static pthread_once_t scram__secret_once = PTHREAD_ONCE_INIT;
@@ -534,10 +537,21 @@ static enum scram_status scram__sfail(struct scram_server *s, enum sasl_conditio
 				      enum sasl_condition c, const char *why)
 {
 	s->state = SS_FAILED;
+	s->failure = why;
 	if (cond)
 		*cond = c;
 	LOG_DEBUG("scram: %s (%s)", why, sasl_condition_name(c));
 	return SCRAM_FAIL;
+}
+
+const char *scram_server_failure(const struct scram_server *s)
+{
+	return s && s->failure ? s->failure : "";
+}
+
+bool scram_server_cb_mismatch(const struct scram_server *s)
+{
+	return s && s->failure && strcmp(s->failure, SCRAM_CB_MISMATCH) == 0;
 }
 
 enum scram_status scram_server_start(struct scram_server *s, const char *msg, size_t len,
@@ -810,7 +824,7 @@ enum scram_status scram_server_finish(struct scram_server *s, const char *msg, s
 	     memcmp(cbind, s->gs2_header, s->gs2_len) == 0 &&
 	     (s->cbind_flag != 'p' || scram__ct_equal(cbind + s->gs2_len, s->cb, s->cb_len));
 	if (!ok)
-		return scram__sfail(s, cond, SASL_COND_NOT_AUTHORIZED, "channel binding mismatch");
+		return scram__sfail(s, cond, SASL_COND_NOT_AUTHORIZED, SCRAM_CB_MISMATCH);
 
 	/* AuthMessage = client-first-message-bare "," server-first-message ","
 	 *               client-final-message-without-proof */

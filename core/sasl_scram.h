@@ -103,6 +103,13 @@ enum scram_status scram_server_challenge(struct scram_server *s, const struct sc
  * (malloc'd), or SCRAM_FAIL with *cond. */
 enum scram_status scram_server_finish(struct scram_server *s, const char *msg, size_t len,
 				      char **out, size_t *out_len, enum sasl_condition *cond);
+/* After SCRAM_FAIL: why, in a few words ("bad proof or unknown user",
+ * "channel binding downgrade", ...); "" before any failure. */
+const char *scram_server_failure(const struct scram_server *s);
+/* After SCRAM_FAIL: true if the proof was never looked at because the
+ * channel binding data differ from this TLS session's, the sign of a
+ * man in the middle rather than of a wrong password. */
+bool scram_server_cb_mismatch(const struct scram_server *s);
 /* Wipes keys and messages; NULL is fine. */
 void scram_server_free(struct scram_server *s);
 

@@ -207,6 +207,8 @@ void sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out);
 void sasl_on_store_done(struct mux *m, struct msg *msg);
 void sasl_delay_fire(struct mux_conn *c);
 void sasl_conn_cleanup(struct mux_conn *c);
+/* sasl_conn_cleanup() and the authcid too: nothing of an exchange is left. */
+void sasl_reset(struct mux_conn *c);
 
 /* mux_session.c */
 int session_on_element(struct mux_conn *c, struct xml_node *el);

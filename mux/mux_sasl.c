@@ -116,6 +116,13 @@ void sasl_conn_cleanup(struct mux_conn *c)
 	c->mech = MECH_NONE;
 }
 
+void sasl_reset(struct mux_conn *c)
+{
+	sasl_conn_cleanup(c);
+	free(c->authcid);
+	c->authcid = NULL;
+}
+
 static struct auth_fail_rec *fail_rec(struct mux *m, const char *ip, bool create)
 {
 	struct hmap_entry *e = hmap_get(&m->auth_fails, ip);
@@ -161,17 +168,16 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 	log_msg(checked ? LOG_LVL_WARN : LOG_LVL_INFO,
 		"c%u.%llu: authentication failed for %s@%s from %s (%s): %s", m->idx,
 		(unsigned long long)c->id, c->authcid ? c->authcid : "?", c->domain, c->peer, mech, why);
-	sasl_conn_cleanup(c);
 	c->auth_attempts++;
 	if (!checked) {
-		free(c->authcid);
-		c->authcid = NULL;
+		sasl_reset(c);
 		send_failure_now(c, cond);
 		c->state = CONN_NEGOTIATING;
 		if (c->auth_attempts >= MAX_AUTH_ATTEMPTS)
 			stream_error(c, "policy-violation", "too many authentication attempts");
 		return;
 	}
+	sasl_conn_cleanup(c);
 	c->auth_failures++;
 	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, true);
 	unsigned n = r ? ++r->count : 1;
@@ -191,8 +197,7 @@ void sasl_delay_fire(struct mux_conn *c)
 {
 	send_failure_now(c, (enum sasl_condition)c->delayed_cond);
 	c->state = CONN_NEGOTIATING;
-	free(c->authcid);
-	c->authcid = NULL;
+	sasl_reset(c);
 	if (c->auth_failures >= MAX_AUTH_FAILURES || c->auth_attempts >= MAX_AUTH_ATTEMPTS)
 		stream_error(c, "policy-violation", "too many failed authentication attempts");
 }
@@ -335,7 +340,7 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 	const char *authcid = NULL, *authzid = NULL;
 	enum sasl_condition cond = SASL_COND_MALFORMED_REQUEST;
 	if (scram_server_start(c->scram, msg, len, &authcid, &authzid, &cond) != SCRAM_CONTINUE) {
-		auth_fail(c, cond, "bad client-first-message", false);
+		auth_fail(c, cond, scram_server_failure(c->scram), false);
 		return;
 	}
 	c->authcid = strdup(authcid);
@@ -425,11 +430,7 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 			stream_error(c, "policy-violation", "abort while the server is answering");
 			return 1;
 		}
-		sasl_conn_cleanup(c);
-		free(c->authcid);
-		c->authcid = NULL;
-		send_failure_now(c, SASL_COND_ABORTED);
-		c->state = CONN_NEGOTIATING;
+		auth_fail(c, SASL_COND_ABORTED, "aborted by the client", false);
 		return 0;
 	}
 	bool is_auth = strcmp(el->name, "auth") == 0;
@@ -444,13 +445,15 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 		return 1;
 	}
 	if ((is_auth && c->state != CONN_NEGOTIATING) || (is_resp && c->state != CONN_SASL_STEP)) {
-		send_failure_now(c, SASL_COND_MALFORMED_REQUEST);
-		sasl_conn_cleanup(c);
-		c->state = CONN_NEGOTIATING;
+		auth_fail(c, SASL_COND_MALFORMED_REQUEST,
+			  is_auth ? "<auth/> during an exchange" : "<response/> without an exchange", false);
 		return 0;
 	}
+	/* a new exchange starts from nothing, whatever an earlier one left */
+	if (is_auth)
+		sasl_reset(c);
 	if (is_auth && c->n_tls == 0 && c->lst->require_encryption) {
-		send_failure_now(c, SASL_COND_ENCRYPTION_REQUIRED);
+		auth_fail(c, SASL_COND_ENCRYPTION_REQUIRED, "<auth/> before TLS", false);
 		return 0;
 	}
 	char *msg = NULL;
@@ -469,7 +472,7 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 				c->mech = mech_table[i].mech;
 		if (c->mech == MECH_NONE) {
 			free(msg);
-			send_failure_now(c, SASL_COND_INVALID_MECHANISM);
+			auth_fail(c, SASL_COND_INVALID_MECHANISM, "mechanism not offered", false);
 			return 0;
 		}
 		if (empty) {
@@ -491,8 +494,7 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 	}
 	if (!c->scram) {
 		free(msg);
-		send_failure_now(c, SASL_COND_MALFORMED_REQUEST);
-		c->state = CONN_NEGOTIATING;
+		auth_fail(c, SASL_COND_MALFORMED_REQUEST, "<response/> after PLAIN's only message", false);
 		return 0;
 	}
 	char *final = NULL;
@@ -506,7 +508,14 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 		return 1;
 	}
 	free(final);
-	auth_fail(c, cond, cond == SASL_COND_NOT_AUTHORIZED ? "wrong password or no such user" : "bad client-final-message",
-		  cond == SASL_COND_NOT_AUTHORIZED);
+	if (scram_server_cb_mismatch(c->scram))
+		/* the proof was never checked: the client's TLS session is not
+		 * ours, so someone may sit in between (logged at warning) */
+		auth_fail(c, cond, "channel binding mismatch: the client's TLS session differs "
+				   "from the server's (possible man in the middle)", true);
+	else
+		auth_fail(c, cond, cond == SASL_COND_NOT_AUTHORIZED ? "wrong password or no such user"
+								  : scram_server_failure(c->scram),
+			  cond == SASL_COND_NOT_AUTHORIZED);
 	return 0;
 }

@@ -325,9 +325,12 @@ class RawClient:
     """A blocking socket client (plain, STARTTLS-upgraded or direct TLS) with
     read-until helpers.  Keeps every byte received in self.received."""
 
-    def __init__(self, port, tls=False, cafile=None, host=LOCALHOST, timeout=10):
+    def __init__(self, port, tls=False, cafile=None, host=LOCALHOST, timeout=10, source=None):
+        """source: the local address to connect from (another 127.x.y.z
+        looks like another client address to the server)."""
         self.cafile = cafile
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.received = b""
         self.closed = False
         self.inner = None          # (SSLObject, incoming BIO, outgoing BIO)

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""SASL under abuse (RFC 6120 6.4, 6.5): every refused <auth/> or
+<response/> counts toward the per-stream attempt limit and leaves no state
+behind; a wrong password is answered only after the configured delay, which
+doubles per failure from the same address; a channel-binding mismatch is
+logged as such, at warning, not as a wrong password.
+
+Run: /usr/bin/python3 test_sasl_abuse.py --xmppd PATH --xmppctl PATH
+"""
+
+import base64
+import os
+import re
+import ssl
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import RawClient, Server, stream_error_condition  # noqa: E402
+
+XMPPD = XMPPCTL = None
+SRV = None
+PW = "pw-sasl-abuse"
+SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"
+DELAY_MS = 300        # auth_failure_delay_ms: long enough to tell from 0
+MAX_ATTEMPTS = 10     # MAX_AUTH_ATTEMPTS in mux/mux_sasl.c
+
+
+def setUpModule():
+    global SRV
+    SRV = Server(XMPPD, XMPPCTL, users={"alice": PW},
+                 sections={"sasl": {"auth_failure_delay_ms": DELAY_MS,
+                                    "auth_failure_delay_max_ms": 4 * DELAY_MS}},
+                 name="sasl")
+    SRV.start()
+
+
+def tearDownModule():
+    if SRV is not None:
+        SRV.cleanup()
+
+
+def b64(s):
+    return base64.b64encode(s if isinstance(s, bytes) else s.encode()).decode()
+
+
+def tls_client():
+    c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+    feats = c.open_stream()
+    return c, feats
+
+
+def auth(c, mech, payload=None):
+    body = "=" if payload == "" else (b64(payload) if payload is not None else "")
+    c.send("<auth xmlns='%s' mechanism='%s'>%s</auth>" % (SASL_NS, mech, body))
+
+
+def read_sasl_answer(c, m, timeout=5.0):
+    pat = re.compile(r"<challenge[^>]*>[^<]*</challenge>|<challenge[^>]*/>|<failure.*?</failure>|"
+                     r"<success[^>]*>|</stream:stream>", re.S)
+    return c.read_until(pat, timeout, start=m)[m:]
+
+
+FAILURE_OR_END = re.compile(r"<failure.*?</failure>(?!.*<failure)|</stream:stream>", re.S)
+
+
+class SaslAbuse(unittest.TestCase):
+
+    def loop_until_closed(self, c, send_one, what):
+        """Calls send_one until the server ends the stream; returns how many
+        SASL failures came back before the stream error."""
+        failures = 0
+        for i in range(MAX_ATTEMPTS + 5):
+            m = c.mark()
+            try:
+                send_one(c)
+                # each round ends with a failure (or the stream error)
+                got = c.read_until(FAILURE_OR_END, 5, start=m)[m:]
+            except (OSError, ssl.SSLError):   # closed while we were still sending
+                got = c.read_until_closed(5)[m:]
+            failures += got.count("<failure")
+            if "</stream:stream>" in got or c.closed:
+                self.assertEqual(stream_error_condition(got), "policy-violation", got[-300:])
+                return failures
+        self.fail("%s: stream still open after %d attempts (%d failures): %r"
+                  % (what, MAX_ATTEMPTS + 5, failures, c.text()[-400:]))
+
+    def test_auth_in_the_wrong_state_counts(self):
+        # <auth/> with no initial response starts an exchange (empty
+        # challenge); a second <auth/> inside it is refused, and so on.
+        c, _ = tls_client()
+        try:
+            def one(c):
+                auth(c, "SCRAM-SHA-256")
+                auth(c, "SCRAM-SHA-256", "n,,n=alice,r=abcdefghijklmnop")
+            failures = self.loop_until_closed(c, one, "<auth/> inside an exchange")
+            self.assertLessEqual(failures, MAX_ATTEMPTS)
+            self.assertGreater(failures, 0)
+        finally:
+            c.close()
+
+    def test_unoffered_mechanism_counts(self):
+        c, _ = tls_client()
+        try:
+            failures = self.loop_until_closed(
+                c, lambda c: auth(c, "DIGEST-MD5", "x"), "unoffered mechanism")
+            self.assertEqual(failures, MAX_ATTEMPTS)
+            self.assertIn("<invalid-mechanism/>", c.text())
+        finally:
+            c.close()
+
+    def test_response_without_exchange_and_abort_count(self):
+        c, _ = tls_client()
+        try:
+            def one(c):
+                c.send("<response xmlns='%s'>%s</response>" % (SASL_NS, b64("x")))
+                c.send("<abort xmlns='%s'/>" % SASL_NS)
+            failures = self.loop_until_closed(c, one, "<response/> and <abort/>")
+            self.assertLessEqual(failures, MAX_ATTEMPTS)
+        finally:
+            c.close()
+
+    def test_state_is_reset_by_a_new_auth(self):
+        # A half-done SCRAM exchange, refused, then a clean PLAIN login on
+        # the same stream works: nothing of the first exchange is left.
+        c, _ = tls_client()
+        try:
+            m = c.mark()
+            auth(c, "SCRAM-SHA-256", "n,,n=alice,r=abcdefghijklmnop")
+            self.assertIn("<challenge", read_sasl_answer(c, m))
+            m = c.mark()
+            auth(c, "PLAIN", "\0alice\0" + PW)      # wrong state: refused
+            self.assertIn("<malformed-request/>", read_sasl_answer(c, m))
+            self.assertIn("<jid>alice@localhost/reset</jid>",
+                          c.login_plain("alice", PW, resource="reset"))
+        finally:
+            c.close()
+
+    def test_failure_delay_is_applied_and_grows(self):
+        # A fresh source address, so that no earlier failure doubles it.
+        c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert, source="127.0.0.7")
+        try:
+            c.open_stream()
+            took = []
+            for _ in range(2):
+                m = c.mark()
+                t0 = time.monotonic()
+                auth(c, "PLAIN", "\0alice\0wrong-password")
+                got = read_sasl_answer(c, m)
+                took.append(time.monotonic() - t0)
+                self.assertIn("<not-authorized/>", got)
+            print("failure delays: %.0f ms, %.0f ms (configured %d ms, doubling)"
+                  % (took[0] * 1000, took[1] * 1000, DELAY_MS))
+            self.assertGreaterEqual(took[0], DELAY_MS / 1000.0)
+            self.assertGreaterEqual(took[1], 2 * DELAY_MS / 1000.0)
+        finally:
+            c.close()
+
+    def test_channel_binding_mismatch_is_logged_as_such(self):
+        c, feats = tls_client()
+        try:
+            self.assertIn("SCRAM-SHA-256-PLUS", feats, "-PLUS not offered over TLS 1.3")
+            mark = SRV.log_len()
+            gs2 = "p=tls-exporter,,"
+            first_bare = "n=alice,r=clientnonce0123456789"
+            m = c.mark()
+            auth(c, "SCRAM-SHA-256-PLUS", gs2 + first_bare)
+            got = read_sasl_answer(c, m)
+            ch = re.search(r"<challenge[^>]*>([^<]*)</challenge>", got)
+            self.assertIsNotNone(ch, got)
+            server_first = base64.b64decode(ch.group(1)).decode()
+            nonce = re.search(r"r=([^,]*)", server_first).group(1)
+            # binding data of some other TLS session: 32 bytes that are not ours
+            cbind = b64(gs2.encode() + os.urandom(32))
+            final = "c=%s,r=%s,p=%s" % (cbind, nonce, b64(os.urandom(32)))
+            m = c.mark()
+            c.send("<response xmlns='%s'>%s</response>" % (SASL_NS, b64(final)))
+            got = read_sasl_answer(c, m)
+            self.assertIn("<not-authorized/>", got)
+            line = SRV.wait_log(r"warn .*authentication failed for alice@localhost .*channel binding mismatch",
+                                3, mark)
+            self.assertIsNotNone(line, "no distinct warning for a channel-binding mismatch")
+            self.assertNotIn("wrong password", line.group(0))
+        finally:
+            c.close()
+
+    def test_zz_clean_exit(self):
+        self.assertTrue(SRV.alive())
+        SRV.check_clean_exit(self)
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)
