@@ -110,6 +110,11 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "max_stanza_size", T_SIZE, struct cfg, max_stanza_size, 1024, 16777216),
 	K_NUM(SECT_LIMITS, "max_depth", T_UINT, struct cfg, max_depth, 2, 1000),
 	K_NUM(SECT_LIMITS, "max_attributes", T_UINT, struct cfg, max_attributes, 1, 10000),
+	K_NUM(SECT_LIMITS, "max_elements_per_stanza", T_UINT, struct cfg, max_elements, 1, 1000000),
+	K_NUM(SECT_LIMITS, "preauth_max_stanza", T_SIZE, struct cfg, preauth_max_stanza, 1024,
+	      16777216),
+	K_NUM(SECT_LIMITS, "preauth_max_elements", T_UINT, struct cfg, preauth_max_elements, 1,
+	      1000000),
 	K_NUM(SECT_LIMITS, "preauth_timeout", T_UINT, struct cfg, preauth_timeout_s, 1, 3600),
 	K_NUM(SECT_LIMITS, "idle_sleep", T_UINT, struct cfg, idle_sleep_s, 0, 86400),
 	K_NUM(SECT_LIMITS, "max_output_buffer", T_SIZE, struct cfg, max_output_buffer,
@@ -806,6 +811,28 @@ static void cfg_check(struct cfg_parse *p)
 			 "[sasl] auth_failure_delay_max_ms: less than auth_failure_delay_ms (%u < %u)",
 			 c->auth_fail_delay_max_ms, c->auth_fail_delay_ms);
 	}
+	/* Authenticating must not lower a limit.  A pre-auth limit set in the
+	 * file above its full counterpart is an error; the default is just
+	 * brought down to it (max_stanza_size = 8192 alone stays valid). */
+	if (!p->failed && c->preauth_max_stanza > c->max_stanza_size) {
+		int line = key_line(p, 0, "preauth_max_stanza");
+
+		if (line)
+			cfg_fail(p, line, "[limits] preauth_max_stanza: more than max_stanza_size (%zu > %zu)",
+				 c->preauth_max_stanza, c->max_stanza_size);
+		else
+			c->preauth_max_stanza = c->max_stanza_size;
+	}
+	if (!p->failed && c->preauth_max_elements > c->max_elements) {
+		int line = key_line(p, 0, "preauth_max_elements");
+
+		if (line)
+			cfg_fail(p, line,
+				 "[limits] preauth_max_elements: more than max_elements_per_stanza (%u > %u)",
+				 c->preauth_max_elements, c->max_elements);
+		else
+			c->preauth_max_elements = c->max_elements;
+	}
 	if (!p->failed && c->n_hosts == 0)
 		cfg_fail(p, 0, "no [host DOMAIN] section (at least one is required)");
 	if (!p->failed && c->n_listeners == 0)
@@ -827,6 +854,9 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_stanza_size = 262144;
 	cfg->max_depth = 32;
 	cfg->max_attributes = 64;
+	cfg->max_elements = 2000;
+	cfg->preauth_max_stanza = 16384;
+	cfg->preauth_max_elements = 64;
 	cfg->preauth_timeout_s = 30;
 	cfg->idle_sleep_s = 30;
 	cfg->max_output_buffer = 1048576;

@@ -52,6 +52,9 @@ struct cfg {
 	size_t max_stanza_size;       /* max_stanza_size = 262144 bytes */
 	unsigned max_depth;           /* max_depth = 32 element nesting inside a stanza */
 	unsigned max_attributes;      /* max_attributes = 64 per element */
+	unsigned max_elements;        /* max_elements_per_stanza = 2000, the stanza element included */
+	size_t preauth_max_stanza;    /* preauth_max_stanza = 16384 bytes before authentication */
+	unsigned preauth_max_elements; /* preauth_max_elements = 64 per stanza before authentication */
 	unsigned preauth_timeout_s;   /* preauth_timeout = 30 seconds until authenticated */
 	unsigned idle_sleep_s;        /* idle_sleep = 30: seconds without traffic before a session's TLS state and parser are put to sleep; 0 = never */
 	size_t max_output_buffer;     /* max_output_buffer = 1048576 bytes queued per connection; over it the connection is closed */

@@ -44,6 +44,23 @@
  * a stanza) in `raw`; the content is then a slice of the current piece, or
  * of raw with the current piece appended for the callback's duration.
  *
+ * Linear parsing: expat 2.5 re-scans an unfinished token from its start
+ * on every XML_Parse call, so a peer that sends a long token (an attribute
+ * value, a tag name) a few bytes at a time would cost us time quadratic in
+ * its length (the CVE-2023-52425 class; expat 2.6's reparse deferral is
+ * the library's answer, absent from Debian 12's 2.5 and of no use to a
+ * stream, which needs each stanza at once).  After each call the stream
+ * notes how many bytes expat keeps unconsumed (`partial`: the unfinished
+ * token).  While there are any, new input is held back in `hold` until it
+ * contains a byte that can end a token ('>' ends every tag, ';' a
+ * reference, '[' a CDATA or DOCTYPE opener) or is at least as long as the
+ * unfinished token; a 1-3 byte partial UTF-8 character or CR needs no
+ * more than that many new bytes.  Each re-scan of `partial` bytes is thus
+ * paid for by as many new ones, and pieces handed to expat are allowed to
+ * be as long as `partial` (expat's buffer is that large already), so each
+ * byte is scanned a constant number of times.  A stanza is never delayed:
+ * its last byte is a '>'.  Held bytes count toward max_stanza_size.
+ *
  * What a sleeping stream holds is kept small: the struct, the header node,
  * and one block `ctx` = "qname\0" then "prefix\0uri\0" per declaration of
  * the root ("" for the default namespace).  The error text is allocated only
@@ -51,6 +68,7 @@
 #include "core/xml_stream.h"
 
 #include <expat.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,12 +97,24 @@ struct xml_stream {
 	struct xml_stream_cb cb;
 	void *arg;
 
+	/* The small fields are kept together, without padding between them:
+	 * every sleeping session keeps this struct. */
 	enum xml_stream_err err;
 	bool closed;                  /* </stream:stream> seen */
 	bool in_cdata;                /* inside a CDATA section: expat's state, not ours,
 				       * so no moment to sleep even at depth 1 */
+	bool replaying;               /* the wake replay is being parsed (sleep and wake) */
+	/* for xml_stream_stanza_inner (see "Raw content" above) */
+	bool header_plain;            /* header declares no prefix but "stream" */
+	bool top_decl_bad;            /* a declaration on the stanza tag being read */
+	bool st_raw_ok;               /* the stanza's content is self-contained */
+	bool inner_ok;
 	unsigned depth;               /* open elements, root included */
 	unsigned n_ns_decls;          /* declarations on the start tag being read */
+	unsigned replay_decls;        /* declarations the replay must bind */
+	unsigned st_elems;            /* elements of the stanza being built (budget) */
+	unsigned partial;             /* bytes expat held unconsumed after the last
+				       * call ("Linear parsing" above) */
 	unsigned long long fed;       /* bytes given to expat in this document */
 	unsigned long long boundary;  /* offset just past the last stanza/header */
 
@@ -103,8 +133,6 @@ struct xml_stream {
 	struct xbuf text;
 
 	/* sleep and wake (see the top of the file) */
-	bool replaying;               /* the wake replay is being parsed */
-	unsigned replay_decls;        /* declarations the replay must bind */
 	long long shift;              /* document offset - expat offset */
 	unsigned long long sleep_line, sleep_col; /* position when put to sleep */
 	long long line_off;           /* document line - expat line */
@@ -112,12 +140,8 @@ struct xml_stream {
 	unsigned long long col_line;
 	struct xml_parser_pool *pool; /* lends and borrows parsers (NULL: none) */
 
-	/* The stanza's bytes as they came, for xml_stream_stanza_inner (see
-	 * "Raw content" below). */
-	bool header_plain;            /* header declares no prefix but "stream" */
+	/* The stanza's bytes as they came (see "Raw content" above). */
 	const char *dflt;             /* the header's default namespace, in ctx */
-	bool top_decl_bad;            /* a declaration on the stanza tag being read */
-	bool st_raw_ok;               /* the stanza's content is self-contained */
 	unsigned long long st_inner;  /* offset just past the stanza's start tag */
 	const char *piece;            /* what XML_Parse is reading now ... */
 	unsigned long long piece_off; /* ... and its document offset */
@@ -125,7 +149,8 @@ struct xml_stream {
 	unsigned long long raw_base;
 	const char *inner;            /* during the stanza callback: its content */
 	size_t inner_len;
-	bool inner_ok;
+
+	struct xbuf hold;             /* input held back from expat ("Linear parsing") */
 
 	char *err_text;               /* allocated at the first error */
 };
@@ -400,6 +425,14 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 		     s->lim.max_depth);
 		return;
 	}
+	if (s->depth >= 1) {
+		s->st_elems = s->depth == 1 ? 1 : s->st_elems + 1;
+		if (s->lim.max_elements && s->st_elems > s->lim.max_elements) {
+			fail(s, XML_STREAM_POLICY_VIOLATION, "stanza has more than %u elements",
+			     s->lim.max_elements);
+			return;
+		}
+	}
 
 	struct xml_node *n = make_elem(name);
 	if (!n || add_attrs(n, atts) != XS_OK) {
@@ -663,6 +696,9 @@ static void clear_doc(struct xml_stream *s)
 	s->boundary = 0;
 	xbuf_free(&s->raw);
 	s->raw_base = 0;
+	xbuf_free(&s->hold);
+	s->partial = 0;
+	s->st_elems = 0;
 	s->piece = NULL;
 	s->header_plain = s->top_decl_bad = s->st_raw_ok = false;
 	s->dflt = NULL;
@@ -793,24 +829,44 @@ static bool close_without_parser(struct xml_stream *s, const char *buf, size_t l
 	return true;
 }
 
-enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_t len)
+void xml_stream_set_limits(struct xml_stream *s, const struct xml_stream_limits *lim)
 {
-	if (s->err)
-		return s->err;
-	if (s->closed) {
-		s->err = XML_STREAM_CLOSED;
-		set_err_text(s, "input after the end of the stream");
-		return s->err;
-	}
-	if (!s->parser && s->header && s->ctx && close_without_parser(s, buf, len))
-		return s->err;
-	if (!s->parser && len > 0 && !(s->pool && s->header && borrow_parser(s)) &&
-	    xml_stream_wake(s) != XS_OK) {
-		s->err = XML_STREAM_NOMEM;
-		set_err_text(s, "out of memory waking the parser");
-		return s->err;
-	}
+	s->lim = *lim;
+}
 
+/* Whether input can end the token expat holds unfinished (see "Linear
+ * parsing" above). */
+static bool may_end_token(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '>' || buf[i] == ';' || buf[i] == '[')
+			return true;
+	return false;
+}
+
+/* Input that goes to expat later: held, or an error if it would take the
+ * stanza over the size limit (a held byte is a pending byte). */
+static enum xml_stream_err hold_back(struct xml_stream *s, const char *buf, size_t len)
+{
+	if (s->lim.max_stanza_size &&
+	    s->fed + s->hold.len + len - s->boundary > s->lim.max_stanza_size) {
+		s->err = XML_STREAM_POLICY_VIOLATION;
+		set_err_text(s, "stanza larger than %zu bytes", s->lim.max_stanza_size);
+		xbuf_free(&s->hold);
+		return s->err;
+	}
+	if (xbuf_append(&s->hold, buf, len) != XS_OK) {
+		s->err = XML_STREAM_NOMEM;
+		set_err_text(s, "out of memory holding input");
+		xbuf_free(&s->hold);
+		return s->err;
+	}
+	return XML_STREAM_OK;
+}
+
+/* Hands buf to expat in pieces. */
+static enum xml_stream_err parse_pieces(struct xml_stream *s, const char *buf, size_t len)
+{
 	while (len > 0) {
 		size_t n = len;
 		if (s->lim.max_stanza_size) {
@@ -824,8 +880,11 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 			if (n > s->lim.max_stanza_size - pending)
 				n = (size_t)(s->lim.max_stanza_size - pending);
 		}
-		if (n > XML_STREAM_CHUNK)
-			n = XML_STREAM_CHUNK;
+		/* a piece as long as the unfinished token costs expat no
+		 * more buffer than it has, and pays for its re-scan */
+		size_t chunk = s->partial > XML_STREAM_CHUNK ? (size_t)s->partial : XML_STREAM_CHUNK;
+		if (n > chunk)
+			n = chunk;
 		s->piece = buf;
 		s->piece_off = s->fed;
 		s->fed += n;
@@ -833,8 +892,97 @@ enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_
 		keep_tail(s, buf, n);
 		if (st != XML_STATUS_OK)
 			return parse_failed(s);
+		if (s->closed)
+			break;
+		/* outside a handler, expat's position is the first byte it
+		 * has not consumed */
+		XML_Index at = XML_GetCurrentByteIndex(s->parser);
+		long long done = at >= 0 ? (long long)at + s->shift : (long long)s->fed;
+		unsigned long long left = done < (long long)s->fed ? s->fed - (unsigned long long)done : 0;
+		s->partial = left > UINT_MAX ? UINT_MAX : (unsigned)left;
 		buf += n;
 		len -= n;
+	}
+	return XML_STREAM_OK;
+}
+
+/* After an error the stream only waits to be reset or freed: what it held
+ * for the peer's input (the stanza being built, the text, the raw bytes,
+ * held input and the expat parser with its buffers, which may be as large
+ * as a stanza) goes at once.  The header and the error text stay. */
+static enum xml_stream_err drop_input(struct xml_stream *s)
+{
+	xml_node_free(s->stanza);
+	s->stanza = s->cur = NULL;
+	xbuf_free(&s->text);
+	xbuf_free(&s->raw);
+	xbuf_free(&s->hold);
+	s->partial = 0;
+	if (s->parser) {
+		XML_ParserFree(s->parser);
+		s->parser = NULL;
+	}
+	return s->err;
+}
+
+static enum xml_stream_err feed_input(struct xml_stream *s, const char *buf, size_t len);
+
+enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_t len)
+{
+	enum xml_stream_err e = feed_input(s, buf, len);
+	/* XML_STREAM_STOPPED is a callback's choice, not the peer's fault: the
+	 * caller may still look at what it has (and resets or frees soon) */
+	if (e != XML_STREAM_OK && e != XML_STREAM_STOPPED && (s->parser || s->stanza || s->hold.cap))
+		drop_input(s);
+	return e;
+}
+
+static enum xml_stream_err feed_input(struct xml_stream *s, const char *buf, size_t len)
+{
+	if (s->err)
+		return s->err;
+	if (s->closed) {
+		s->err = XML_STREAM_CLOSED;
+		set_err_text(s, "input after the end of the stream");
+		return s->err;
+	}
+	if (len == 0)
+		return XML_STREAM_OK;
+	if (s->partial) {
+		/* expat holds an unfinished token: see "Linear parsing" */
+		if (s->hold.len + len < s->partial && !may_end_token(buf, len))
+			return hold_back(s, buf, len);
+		enum xml_stream_err e;
+		if (!s->hold.len) {
+			e = parse_pieces(s, buf, len);
+		} else {
+			if (xbuf_append(&s->hold, buf, len) != XS_OK) {
+				xbuf_free(&s->hold);
+				s->err = XML_STREAM_NOMEM;
+				set_err_text(s, "out of memory holding input");
+				return s->err;
+			}
+			/* hold is emptied before expat reads it (callbacks
+			 * cannot feed this stream, so nothing refills it) */
+			struct xbuf held = s->hold;
+			s->hold = (struct xbuf){ 0 };
+			e = parse_pieces(s, held.data, held.len);
+			xbuf_free(&held);
+		}
+		if (e != XML_STREAM_OK)
+			return e;
+	} else {
+		if (!s->parser && s->header && s->ctx && close_without_parser(s, buf, len))
+			return s->err;
+		if (!s->parser && !(s->pool && s->header && borrow_parser(s)) &&
+		    xml_stream_wake(s) != XS_OK) {
+			s->err = XML_STREAM_NOMEM;
+			set_err_text(s, "out of memory waking the parser");
+			return s->err;
+		}
+		enum xml_stream_err e = parse_pieces(s, buf, len);
+		if (e != XML_STREAM_OK)
+			return e;
 	}
 	if (s->pool && s->parser && at_clean_boundary(s))
 		release_parser(s);
@@ -874,7 +1022,7 @@ bool xml_stream_is_asleep(const struct xml_stream *s)
 {
 	/* a parser-less stream without a header is one whose reset failed,
 	 * one that is closed has ended (close_without_parser) */
-	return !s->parser && s->header && !s->closed;
+	return !s->parser && s->header && !s->closed && !s->err;
 }
 
 /* Whether the (awake) stream sits between stanzas with nothing held in
@@ -1057,7 +1205,7 @@ size_t xml_stream_mem_usage(const struct xml_stream *s)
 {
 	return blk(sizeof(*s)) + tree_mem(s->header) + tree_mem(s->stanza) +
 	       (s->ctx ? blk(s->ctx_len) : 0) + (s->text.cap ? blk(s->text.cap) : 0) +
-	       (s->raw.cap ? blk(s->raw.cap) : 0) +
+	       (s->raw.cap ? blk(s->raw.cap) : 0) + (s->hold.cap ? blk(s->hold.cap) : 0) +
 	       (s->err_text ? blk(ERR_TEXT_LEN) : 0);
 }
 

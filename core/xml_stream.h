@@ -32,6 +32,9 @@ struct xml_stream_limits {
 				  * stanza (or header) and the end of this one */
 	unsigned max_depth;      /* element nesting within a stanza, stanza element = 1 */
 	unsigned max_attrs;      /* per element, namespace declarations included */
+	unsigned max_elements;   /* elements in one stanza, the stanza element
+				  * included: a tree costs ~100 bytes per
+				  * element, 25 times what "<a/>" costs to send */
 };
 
 enum xml_stream_err {
@@ -64,6 +67,10 @@ struct xml_stream *xml_stream_new(const struct xml_stream_limits *lim,
 /* Parses len bytes.  XML_STREAM_OK when all of it was consumed (or the stream
  * was closed inside it); anything else is sticky. */
 enum xml_stream_err xml_stream_feed(struct xml_stream *s, const char *buf, size_t len);
+/* New limits, from the next byte fed on (the mux raises them once a
+ * client has authenticated).  A stanza under construction is held to the
+ * new limits from now on. */
+void xml_stream_set_limits(struct xml_stream *s, const struct xml_stream_limits *lim);
 /* Stream restart (after STARTTLS or SASL success): a fresh document with the
  * same limits and callbacks.  Clears any error.  Cheap: expat's memory is
  * kept for reuse.  XS_OK or XS_NOMEM. */
@@ -112,6 +119,7 @@ bool xml_stream_is_asleep(const struct xml_stream *s);
 enum xs xml_stream_wake(struct xml_stream *s);
 /* Bytes the stream holds outside expat: the struct, the header, the
  * namespace context, a stanza under construction and its text buffer,
+ * input held back from expat (see xml_stream.c, "Linear parsing"),
  * counted with glibc's 64-bit block overhead; approximate.  Expat's own
  * memory (about 3.4 KB fresh, 11 KB at depth 1, more after large tokens) is
  * not included; asleep there is none. */

@@ -267,11 +267,8 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 		snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_ip, port);
 	}
 
-	struct xml_stream_limits lim = {
-		.max_stanza_size = m->cfg->max_stanza_size,
-		.max_depth = m->cfg->max_depth,
-		.max_attrs = m->cfg->max_attributes,
-	};
+	struct xml_stream_limits lim;
+	conn_stream_limits(c, &lim);
 	c->xml = xml_stream_new(&lim, &stream_callbacks, c);
 	if (!c->xml || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, "xmpp-client"))) {
 		LOG_ERR("c%u.%llu: cannot set up the connection", m->idx, (unsigned long long)c->id);
@@ -401,8 +398,25 @@ void conn_send_str(struct mux_conn *c, const char *s)
 	conn_send(c, s, strlen(s));
 }
 
+void conn_stream_limits(const struct mux_conn *c, struct xml_stream_limits *lim)
+{
+	const struct cfg *cfg = c->mux->cfg;
+	/* Before authentication a peer is anonymous and may open many
+	 * connections: what each may make us hold is small (SASL messages
+	 * are at most a few KiB). */
+	*lim = (struct xml_stream_limits){
+		.max_stanza_size = c->authenticated ? cfg->max_stanza_size : cfg->preauth_max_stanza,
+		.max_depth = cfg->max_depth,
+		.max_attrs = cfg->max_attributes,
+		.max_elements = c->authenticated ? cfg->max_elements : cfg->preauth_max_elements,
+	};
+}
+
 void conn_request_restart(struct mux_conn *c)
 {
+	struct xml_stream_limits lim;
+	conn_stream_limits(c, &lim);
+	xml_stream_set_limits(c->xml, &lim);
 	c->state = CONN_WAIT_HEADER;
 	c->header_sent = false;
 	/* Inside a parser callback the reset waits until expat has returned;

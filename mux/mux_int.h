@@ -23,6 +23,7 @@
 
 struct tls_sess;
 struct xml_stream;
+struct xml_stream_limits;
 struct xml_node;
 struct scram_server;
 
@@ -185,6 +186,9 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn);
 struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
 struct sess_handle conn_handle(const struct mux_conn *c);
 void conn_preauth_remove(struct mux_conn *c);
+/* The parser limits for c: the small pre-authentication ones until it has
+ * authenticated ([limits] preauth_*), then the full ones. */
+void conn_stream_limits(const struct mux_conn *c, struct xml_stream_limits *lim);
 void conn_request_restart(struct mux_conn *c);
 void conn_touch(struct mux_conn *c);
 void conn_idle_remove(struct mux_conn *c);

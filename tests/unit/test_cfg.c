@@ -127,6 +127,37 @@ static void test_shipped_ini(void **state)
 	free(c);
 }
 
+/* The per-stanza element budget and the smaller limits before
+ * authentication (issue 10: memory amplification before auth). */
+static void test_preauth_limits(void **state)
+{
+	struct cfg *c = cfg_new();
+
+	expect_ok(HOST LST, c);
+	assert_int_equal(c->max_elements, 2000);
+	assert_int_equal(c->preauth_max_stanza, 16384);
+	assert_int_equal(c->preauth_max_elements, 64);
+	expect_ok(HOST LST "[limits]\nmax_elements_per_stanza = 50\npreauth_max_stanza = 2048\n"
+		  "preauth_max_elements = 8\n", c);
+	assert_int_equal(c->max_elements, 50);
+	assert_int_equal(c->preauth_max_stanza, 2048);
+	assert_int_equal(c->preauth_max_elements, 8);
+	/* lowering only the full limits brings the pre-auth defaults down */
+	expect_ok(HOST LST "[limits]\nmax_stanza_size = 8192\nmax_elements_per_stanza = 10\n", c);
+	assert_int_equal(c->preauth_max_stanza, 8192);
+	assert_int_equal(c->preauth_max_elements, 10);
+	/* but a pre-auth limit written above the full one is a mistake */
+	expect_err(HOST LST "[limits]\nmax_stanza_size = 8192\npreauth_max_stanza = 9000\n",
+		   "t.ini:8: [limits] preauth_max_stanza: more than max_stanza_size (9000 > 8192)");
+	expect_err(HOST LST "[limits]\nmax_elements_per_stanza = 10\npreauth_max_elements = 11\n",
+		   "t.ini:8: [limits] preauth_max_elements: more than max_elements_per_stanza (11 > 10)");
+	expect_err(HOST LST "[limits]\npreauth_max_stanza = 100\n",
+		   "t.ini:7: [limits] preauth_max_stanza: out of range (1024..16777216)");
+	expect_err(HOST LST "[limits]\nmax_elements_per_stanza = 0\n",
+		   "t.ini:7: [limits] max_elements_per_stanza: out of range (1..1000000)");
+	free(c);
+}
+
 static void test_defaults(void **state)
 {
 	struct cfg *c = cfg_new();
@@ -542,6 +573,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_ini),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_preauth_limits),
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_bool_spellings),
 		cmocka_unit_test(test_err_unknown),
