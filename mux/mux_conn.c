@@ -671,6 +671,8 @@ int mux_next_timeout_ms(struct mux *m)
 		if (t < next)
 			next = t;
 	}
+	if (mux_accept_deadline(m) < next)
+		next = mux_accept_deadline(m);
 	if (next == UINT64_MAX)
 		return -1;
 	uint64_t now = mux_now_ms();

@@ -147,6 +147,14 @@ struct mux {
 	/* Idle expat parsers the thread's streams lend to each other
 	 * between stanzas (core/xml_stream.h). */
 	struct xml_parser_pool *xml_pool;
+
+	/* Out of descriptors (mux_accept.c): the listeners are out of this
+	 * thread's epoll set until resume_ms. */
+	bool listen_paused;
+	uint64_t listen_resume_ms;
+	unsigned listen_backoff_ms;
+	unsigned fd_refused;            /* failed accepts since the last log line */
+	uint64_t fd_log_ms;             /* when that line was written */
 };
 
 struct mux_group {
@@ -204,6 +212,13 @@ int stream_on_stanza(void *arg, struct xml_node *st);
 int stream_on_close(void *arg);
 void stream_error(struct mux_conn *c, const char *cond, const char *text);
 void stream_send_features(struct mux_conn *c);
+
+/* mux_accept.c */
+void mux_accept_ready(struct mux *m, unsigned k);
+/* Puts paused listeners back when their time has come. */
+void mux_accept_resume(struct mux *m);
+/* When mux_accept_resume() has work, or UINT64_MAX. */
+uint64_t mux_accept_deadline(const struct mux *m);
 
 /* mux_sasl.c */
 int sasl_on_element(struct mux_conn *c, struct xml_node *el);

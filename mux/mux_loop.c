@@ -161,42 +161,6 @@ struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n)
 	return g->inboxes;
 }
 
-static void accept_ready(struct mux *m, unsigned k)
-{
-	struct mux_group *g = m->group;
-	for (int burst = 0; burst < 64; burst++) {
-		int fd = accept4(g->listen_fds[k], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				LOG_ERR("accept: %s", strerror(errno));
-			return;
-		}
-		if (m->shutting_down ||
-		    atomic_load(&g->total_conns) >= m->cfg->max_connections) {
-			LOG_WARN("refusing connection: %s", m->shutting_down ? "shutting down" : "max_connections reached");
-			close(fd);
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		atomic_fetch_add(&g->total_conns, 1);
-		unsigned target = atomic_fetch_add(&g->rr, 1) % g->n;
-		if (target == m->idx) {
-			conn_adopt(m, fd, g->listen_cfg[k]);
-			continue;
-		}
-		struct msg *msg = msg_new(MSG_NEW_CONN, NULL);
-		if (!msg) {
-			close(fd);
-			atomic_fetch_sub(&g->total_conns, 1);
-			continue;
-		}
-		msg->status = fd;
-		msg->ptr = (void *)g->listen_cfg[k];
-		mux_post(m, target, msg);
-	}
-}
-
 static void inbox_ready(struct mux *m)
 {
 	/* edge-triggered (queue_watch_edge): drained, never read */
@@ -301,11 +265,12 @@ static void *mux_main(void *arg)
 			if (tag == MUX_TAG_INBOX)
 				inbox_ready(m);
 			else if (tag == MUX_TAG_LISTEN)
-				accept_ready(m, (unsigned)v);
+				mux_accept_ready(m, (unsigned)v);
 			else if (v < m->n_slots && m->slots[v] && !m->slots[v]->dead)
 				conn_on_event(m->slots[v], evs[i].events);
 		}
 		mux_timers(m);
+		mux_accept_resume(m);
 		mux_reap(m);
 		route_in_place(m);
 		if (m->shutting_down) {

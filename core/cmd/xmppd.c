@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,40 @@ static bool load_fake_salt_key(const char *db_path, uint8_t key[32], char *err, 
 	}
 	close(fd);
 	return true;
+}
+
+/* Descriptors the process uses besides its connections: listeners, epoll
+ * sets, eventfds, the database and its journal, the log; with room. */
+#define FDS_BESIDES_CONNECTIONS 64
+
+/* Each connection is a descriptor, and Debian's default soft limit is
+ * 1024: the soft limit is raised to the hard one, as servers do, and the
+ * configuration is compared with what is left. */
+static void raise_open_files_limit(const struct cfg *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		LOG_WARN("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			LOG_INFO("open-files limit raised from %llu to %llu", (unsigned long long)was,
+				 (unsigned long long)rl.rlim_cur);
+		else
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    (unsigned long long)cfg->max_connections + FDS_BESIDES_CONNECTIONS > rl.rlim_cur)
+		LOG_WARN("[limits] max_connections = %u, but the open-files limit (ulimit -n) is %llu: "
+			 "at most about %llu connections can be open; raise the hard limit "
+			 "(LimitNOFILE= in a systemd unit) or lower max_connections",
+			 cfg->max_connections, (unsigned long long)rl.rlim_cur,
+			 rl.rlim_cur > FDS_BESIDES_CONNECTIONS
+				 ? (unsigned long long)(rl.rlim_cur - FDS_BESIDES_CONNECTIONS)
+				 : 0ULL);
 }
 
 static void usage(FILE *f)
@@ -118,6 +153,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_open_files_limit(&cfg);
 	int rc = 1;
 	struct store_thread *store = store_thread_start(cfg.db_path, err, sizeof(err));
 	if (!store) {

@@ -128,13 +128,14 @@ class Server:
     accounts."""
 
     def __init__(self, xmppd, xmppctl, users=None, sections=None,
-                 listeners=None, name="xmppd", keep=False):
+                 listeners=None, name="xmppd", keep=False, nofile=None):
         """users: {"alice": "password"} (domain localhost).
         sections: {"limits": {"max_depth": 5}, ...} merged over the defaults.
         listeners: {"NAME": {"mode": ..., ...}}; the port is picked here.
         By default: c2s (starttls), dtls (direct_tls), dtls_in (direct_tls with
         allow_starttls_inside_tls = true)."""
         self.xmppd, self.xmppctl = xmppd, xmppctl
+        self.nofile = nofile      # (soft, hard) RLIMIT_NOFILE for xmppd, or None
         self.users = dict(users or {})
         self.dir = tempfile.mkdtemp(prefix="xmppd-it-%s-" % name)
         self.keep = keep or os.environ.get("XMPPD_IT_KEEP") == "1"
@@ -219,8 +220,15 @@ class Server:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        nofile = self.nofile
+
+        def limits():
+            if nofile:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
         self.proc = subprocess.Popen([self.xmppd, "-c", self.ini], stdin=subprocess.DEVNULL,
-                                     stdout=self._log_fh, stderr=self._log_fh, env=env)
+                                     stdout=self._log_fh, stderr=self._log_fh, env=env,
+                                     preexec_fn=limits if nofile else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if " ready:" in self.log():
