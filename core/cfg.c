@@ -120,6 +120,11 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "max_output_buffer", T_SIZE, struct cfg, max_output_buffer,
 	      4096, 1073741824),
 	K_NUM(SECT_LIMITS, "max_connections", T_UINT, struct cfg, max_connections, 1, 10000000),
+	K_NUM(SECT_LIMITS, "tcp_keepalive", T_UINT, struct cfg, tcp_keepalive_s, 0, 86400),
+	K_NUM(SECT_LIMITS, "tcp_keepalive_interval", T_UINT, struct cfg, tcp_keepalive_interval_s,
+	      1, 3600),
+	K_NUM(SECT_LIMITS, "tcp_keepalive_probes", T_UINT, struct cfg, tcp_keepalive_probes, 1, 100),
+	K_NUM(SECT_LIMITS, "tcp_user_timeout", T_UINT, struct cfg, tcp_user_timeout_s, 0, 86400),
 	K_FN(SECT_STORAGE, "path", set_db_path),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
@@ -861,6 +866,10 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->idle_sleep_s = 30;
 	cfg->max_output_buffer = 1048576;
 	cfg->max_connections = 100000;
+	cfg->tcp_keepalive_s = 60;
+	cfg->tcp_keepalive_interval_s = 15;
+	cfg->tcp_keepalive_probes = 4;
+	cfg->tcp_user_timeout_s = 120;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 }

@@ -59,6 +59,10 @@ struct cfg {
 	unsigned idle_sleep_s;        /* idle_sleep = 30: seconds without traffic before a session's TLS state and parser are put to sleep; 0 = never */
 	size_t max_output_buffer;     /* max_output_buffer = 1048576 bytes queued per connection; over it the connection is closed */
 	unsigned max_connections;     /* max_connections = 100000 */
+	unsigned tcp_keepalive_s;     /* tcp_keepalive = 60: idle seconds before the first probe; 0 = off */
+	unsigned tcp_keepalive_interval_s; /* tcp_keepalive_interval = 15 */
+	unsigned tcp_keepalive_probes; /* tcp_keepalive_probes = 4 unanswered before the peer is dead */
+	unsigned tcp_user_timeout_s;  /* tcp_user_timeout = 120: unacknowledged output before the peer is dead; 0 = the kernel's */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	/* [host ...] */

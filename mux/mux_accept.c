@@ -27,6 +27,30 @@
 #define BACKOFF_MAX_MS 1000
 #define FD_LOG_EVERY_MS 1000
 
+/* A peer that vanishes without a FIN or RST (a phone that lost its
+ * network, a crashed host behind NAT) is noticed by the kernel, which
+ * probes an idle connection (keepalive) and gives up on output that is
+ * never acknowledged (TCP_USER_TIMEOUT); the socket then reports an
+ * error and the session ends.  The kernel does this without waking the
+ * thread, so a sleeping session stays asleep while its peer answers. */
+static void set_dead_peer_detection(int fd, const struct cfg *cfg)
+{
+	if (cfg->tcp_keepalive_s) {
+		int on = 1, idle = (int)cfg->tcp_keepalive_s, intvl = (int)cfg->tcp_keepalive_interval_s,
+		    cnt = (int)cfg->tcp_keepalive_probes;
+		if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
+		    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+		    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) != 0 ||
+		    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) != 0)
+			LOG_WARN("TCP keepalive: %s", strerror(errno));
+	}
+	if (cfg->tcp_user_timeout_s) {
+		unsigned ms = cfg->tcp_user_timeout_s * 1000;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) != 0)
+			LOG_WARN("TCP_USER_TIMEOUT: %s", strerror(errno));
+	}
+}
+
 static void listeners_watch(struct mux *m, bool on)
 {
 	struct mux_group *g = m->group;
@@ -82,6 +106,7 @@ void mux_accept_ready(struct mux *m, unsigned k)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		set_dead_peer_detection(fd, m->cfg);
 		atomic_fetch_add(&g->total_conns, 1);
 		unsigned target = atomic_fetch_add(&g->rr, 1) % g->n;
 		if (target == m->idx) {

@@ -152,6 +152,7 @@ void conn_touch(struct mux_conn *c)
 	if (c->asleep) {
 		c->asleep = false;
 		m->n_woken++;
+		LOG_DEBUG("c%u.%llu: woken", m->idx, (unsigned long long)c->id);
 	}
 	c->last_active_ms = mux_now_ms();
 	if (c->on_idle && m->idle_tail == c)
@@ -625,9 +626,14 @@ void mux_timers(struct mux *m)
 	while (m->pa_head && m->pa_head->preauth_deadline_ms <= now) {
 		struct mux_conn *c = m->pa_head;
 		conn_preauth_remove(c);
-		if (!c->authenticated && !c->dead) {
-			LOG_INFO("c%u.%llu: not authenticated within %us: closing", m->idx,
-				 (unsigned long long)c->id, m->cfg->preauth_timeout_s);
+		if (c->state != CONN_BOUND && !c->dead && !c->closing) {
+			/* authenticating and binding a resource both fit in
+			 * preauth_timeout; an authenticated stream that never
+			 * binds (or whose bind answer was lost) ends here too */
+			LOG_INFO("c%u.%llu: %s within %us: closing", m->idx, (unsigned long long)c->id,
+				 c->authenticated ? "authenticated but no resource bound"
+						  : "not authenticated",
+				 m->cfg->preauth_timeout_s);
 			stream_error(c, "connection-timeout", NULL);
 		}
 	}

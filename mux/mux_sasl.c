@@ -231,7 +231,7 @@ static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_l
 	if (r)
 		r->count = 0;
 	c->authenticated = true;
-	conn_preauth_remove(c);
+	/* the pre-auth timer runs on until a resource is bound */
 	conn_request_restart(c);
 }
 

@@ -122,6 +122,7 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	free(c->bind_id);
 	c->bind_id = NULL;
 	c->state = CONN_BOUND;
+	conn_preauth_remove(c);
 	conn_touch(c);
 	/* From now on the stream lends its parser between stanzas
 	 * (core/xml_stream.h).  Not before: the few resets of negotiation
