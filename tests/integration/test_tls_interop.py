@@ -7,18 +7,27 @@ defaults (the project's TLS interop issue):
   STARTTLS: it sends a legacy session id and aborts with "unexpected_msg
   encrypted_extensions in hello_middlebox_assert" unless the server sends a
   dummy change_cipher_spec after ServerHello (RFC 8446 D.4).
+- Every clean close sends close_notify before the socket closes: a peer's
+  </stream:stream>, a stream error, server shutdown.  Python's ssl module
+  raises SSLEOFError on an EOF without close_notify, the same "unexpected
+  eof" that libstrophe and openssl s_client report.
+- A client offering only FFDHE groups (which this server does not do) gets
+  a fatal alert, not a HelloRetryRequest without a key_share (TLS 1.3) or a
+  P-256 key exchange it did not offer (TLS 1.2).
 
 Run: test_tls_interop.py --xmppd BUILD/xmppd --xmppctl BUILD/xmppctl"""
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Server  # noqa: E402
+from harness import DOMAIN, LOCALHOST, RawClient, Server  # noqa: E402
 
 XMPPD, XMPPCTL = harness.binaries()
 
@@ -62,6 +71,14 @@ end.
 """
 
 
+def strict_eof_context(cafile):
+    """Python's default contexts set OP_IGNORE_UNEXPECTED_EOF, which reads
+    an EOF without close_notify as a clean end; clear it."""
+    ctx = harness.client_ssl_context(cafile)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    return ctx
+
+
 def have(cmd):
     return shutil.which(cmd) is not None
 
@@ -92,6 +109,128 @@ class TlsInterop(unittest.TestCase):
         out = r.stdout.strip()
         self.assertTrue(out.startswith("ok 'tlsv1.3'"), "Erlang client: %r" % out)
         self.assertIn("<stream:features>", out)
+
+    # -- close_notify on every clean close -----------------------------------
+
+    def _tls_client(self, mode):
+        """A RawClient whose TLS socket reports an EOF without close_notify
+        as SSLEOFError, as libstrophe and s_client do."""
+        if mode == "starttls":
+            c = RawClient(self.srv.port("c2s"), cafile=self.srv.cert)
+            c.open_stream()
+            c.starttls_negotiate()
+        else:
+            c = RawClient(self.srv.port(mode), cafile=self.srv.cert)
+        c.sock = strict_eof_context(self.srv.cert).wrap_socket(
+            c.sock, server_hostname=DOMAIN, suppress_ragged_eofs=False)
+        c.open_stream()
+        return c
+
+    def _read_to_clean_eof(self, c):
+        """Reads until the TLS stream ends; fails on EOF without close_notify."""
+        data = b""
+        c.sock.settimeout(5)
+        while True:
+            try:
+                d = c.sock.recv(4096)
+            except ssl.SSLEOFError as e:
+                self.fail("EOF without close_notify (%s) after %r" % (e, data[-200:]))
+            if not d:
+                return data.decode("utf-8", "replace")
+            data += d
+
+    def test_close_notify_after_stream_end(self):
+        for mode in ("starttls", "dtls"):
+            with self.subTest(mode=mode):
+                c = self._tls_client(mode)
+                c.send("</stream:stream>")
+                text = self._read_to_clean_eof(c)
+                self.assertIn("</stream:stream>", text)
+                c.close()
+
+    def test_close_notify_after_stream_error(self):
+        c = self._tls_client("starttls")
+        c.send("<message><body>x</body></message>")  # before auth: not-authorized
+        text = self._read_to_clean_eof(c)
+        self.assertIn("<stream:error>", text)
+        c.close()
+
+    def test_close_notify_tls_inside_tls(self):
+        c = self._tls_client("dtls_in")
+        c.starttls_negotiate()
+        c.start_inner_tls()
+        c.open_stream()
+        c.send("</stream:stream>")
+        obj, inc, _ = c.inner
+        deadline = time.monotonic() + 5
+        inner_end = None
+        while inner_end is None:
+            try:
+                # b"" is CPython's answer to close_notify; an EOF without
+                # it raises SSLEOFError
+                if not obj.read(65536):
+                    inner_end = "close_notify"
+            except ssl.SSLWantReadError:
+                # harness: moves outer plaintext into the inner BIO; False
+                # at the outer layer's end (an SSLEOFError there is caught
+                # by the harness, so the outer end is checked below)
+                if not c._fill_inner(deadline):
+                    inner_end = "outer ended first"
+            except ssl.SSLZeroReturnError:
+                inner_end = "close_notify"
+            except ssl.SSLEOFError as e:
+                inner_end = "eof without close_notify: %s" % e
+        self.assertEqual(inner_end, "close_notify")
+        # the outer layer ends with its own close_notify too
+        c.sock.settimeout(5)
+        while True:
+            try:
+                if not c.sock.recv(4096):
+                    break
+            except ssl.SSLEOFError as e:
+                self.fail("outer TLS: EOF without close_notify (%s)" % e)
+        c.close()
+
+    # -- FFDHE-only clients --------------------------------------------------
+
+    def _s_client(self, *args):
+        self.assertTrue(have("openssl"), "openssl not installed")
+        r = subprocess.run(["openssl", "s_client", "-connect",
+                            "%s:%d" % (LOCALHOST, self.srv.port("dtls")),
+                            "-servername", DOMAIN, "-CAfile", self.srv.cert] + list(args),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        return r.returncode, r.stdout
+
+    def _assert_refused(self, version_flag):
+        rc, out = self._s_client(version_flag, "-groups", "ffdhe2048")
+        self.assertNotEqual(rc, 0, out)
+        # a proper alert, not a silent close or a bad HelloRetryRequest
+        self.assertRegex(out, r"alert (handshake failure|insufficient security)", out)
+        self.assertNotIn("Server Temp Key", out)
+
+    def test_ffdhe_only_tls13(self):
+        self._assert_refused("-tls1_3")
+
+    def test_ffdhe_only_tls12(self):
+        self._assert_refused("-tls1_2")
+
+    def test_ecdhe_groups_still_work(self):
+        for flag, group in (("-tls1_3", "X25519"), ("-tls1_3", "P-256"),
+                            ("-tls1_3", "P-384"), ("-tls1_2", "P-256")):
+            with self.subTest(version=flag, group=group):
+                rc, out = self._s_client(flag, "-groups", group)
+                self.assertEqual(rc, 0, out)
+                self.assertIn("Verify return code: 0 (ok)", out)
+
+    def test_ffdhe_first_then_ecdhe(self):
+        # A client that lists FFDHE first but also offers P-256 gets P-256
+        # (for TLS 1.3 after a HelloRetryRequest that names it).
+        for flag in ("-tls1_3", "-tls1_2"):
+            with self.subTest(version=flag):
+                rc, out = self._s_client(flag, "-groups", "ffdhe2048:P-256")
+                self.assertEqual(rc, 0, out)
+                self.assertRegex(out, r"(Server Temp Key|Peer Temp Key): ECDH, (P-256|prime256v1)")
 
 
 if __name__ == "__main__":
