@@ -4,7 +4,7 @@
  *   xmppctl [-c server.ini] passwd JID
  *   xmppctl [-c server.ini] deluser JID
  *   xmppctl [-c server.ini] listusers DOMAIN
- *   xmppctl [-c server.ini] cert generate DOMAIN [--out DIR] [--days N]
+ *   xmppctl [-c server.ini] cert generate DOMAIN [--out DIR] [--days N] [--type ecdsa|rsa] [--bits N]
  *   xmppctl [-c server.ini] cert import DOMAIN CERT.pem KEY.pem
  *   xmppctl [-c server.ini] check
  *
@@ -40,8 +40,9 @@ static int usage(void)
 		"  passwd JID           change an account's password\n"
 		"  deluser JID          delete an account\n"
 		"  listusers DOMAIN     list the accounts of a domain\n"
-		"  cert generate DOMAIN [--out DIR] [--days N]\n"
-		"                       self-signed ECDSA P-256 certificate and key\n"
+		"  cert generate DOMAIN [--out DIR] [--days N] [--type ecdsa|rsa] [--bits N]\n"
+		"                       self-signed certificate and key: ECDSA P-256 (default)\n"
+		"                       or P-384 (--bits 384), RSA 2048 (default), 3072 or 4096\n"
 		"  cert import DOMAIN CERT.pem KEY.pem\n"
 		"                       check and install a certificate where server.ini points\n"
 		"  check                validate the config and every domain's certificate\n");
@@ -222,13 +223,26 @@ static int mkdir_for(const char *path)
 static int cmd_cert_generate(int argc, char **argv)
 {
 	const char *domain_arg = argv[0], *out = NULL;
-	unsigned days = 365;
+	unsigned days = 365, bits = 0;
+	enum tls_key_kind kind = TLS_KEY_ECDSA;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--out") && i + 1 < argc)
 			out = argv[++i];
 		else if (!strcmp(argv[i], "--days") && i + 1 < argc)
 			days = (unsigned)strtoul(argv[++i], NULL, 10);
-		else
+		else if (!strcmp(argv[i], "--bits") && i + 1 < argc)
+			bits = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
+			i++;
+			if (!strcmp(argv[i], "rsa"))
+				kind = TLS_KEY_RSA;
+			else if (!strcmp(argv[i], "ecdsa"))
+				kind = TLS_KEY_ECDSA;
+			else {
+				fprintf(stderr, "xmppctl: unsupported key type '%s' (rsa or ecdsa)\n", argv[i]);
+				return 1;
+			}
+		} else
 			return usage();
 	}
 	char domain[1024], cert[PATH_MAX], key[PATH_MAX], err[512];
@@ -253,12 +267,14 @@ static int cmd_cert_generate(int argc, char **argv)
 	}
 	if (mkdir_for(cert) != 0 || mkdir_for(key) != 0)
 		return 1;
-	if (tls_cert_generate(domain, cert, key, days, err, sizeof(err)) != XS_OK) {
+	if (tls_cert_generate_key(domain, cert, key, days, kind, bits, err, sizeof(err)) != XS_OK) {
 		fprintf(stderr, "xmppctl: %s\n", err);
 		return 1;
 	}
-	printf("generated a self-signed certificate for %s (%u days)\n  certificate: %s\n  key:         %s\n",
-	       domain, days, cert, key);
+	if (!bits)
+		bits = kind == TLS_KEY_RSA ? 2048 : 256;
+	printf("generated a self-signed certificate for %s (%s%u, %u days)\n  certificate: %s\n  key:         %s\n",
+	       domain, kind == TLS_KEY_RSA ? "RSA " : "ECDSA P-", bits, days, cert, key);
 	return 0;
 }
 
