@@ -53,6 +53,29 @@ enum xs tls_cert_generate(const char *domain, const char *cert_path, const char 
 enum xs tls_cert_inspect(const char *cert_path, const char *key_path, const char *domain,
 			 struct tls_cert_info *info, char *err, size_t errlen);
 
+/* What tls_cert_check_chain found out about a PEM chain file. */
+struct tls_chain_info {
+	size_t n_certs;           /* certificates in the file */
+	bool complete;            /* every certificate's issuer is in the file or
+				   * in the trust anchors, or it is self-signed */
+	bool self_signed;         /* the leaf alone, signed by itself */
+	bool private_root;        /* ends at a self-signed root of its own that
+				   * the trust anchors do not hold */
+	char missing_issuer[256]; /* !complete: the issuer whose certificate
+				   * is missing, "/C=../CN=.." */
+	char problem[256];        /* !complete, no missing issuer: why */
+};
+
+/* Checks that the chain served from cert_path (leaf first, then
+ * intermediates) reaches a trust anchor in ca_file (NULL: the system
+ * bundle, TLS_DEFAULT_CA_FILE) or a self-signed certificate, the check
+ * clients make: a leaf installed without its intermediate makes every
+ * client fail with "unable to get local issuer certificate".  Dates are
+ * not judged here (tls_cert_inspect reports the leaf's).  XS_OK with *ci
+ * filled in; XS_IO / XS_INVAL when the file cannot be read or parsed. */
+enum xs tls_cert_check_chain(const char *cert_path, const char *ca_file,
+			     struct tls_chain_info *ci, char *err, size_t errlen);
+
 /* RFC 6125 6.4 DNS-ID rule: case-insensitive (ASCII; IDNs are compared as
  * A-labels), one trailing dot ignored, "*" only as the entire left-most
  * label, matching exactly one non-empty label, and only with at least two

@@ -314,6 +314,19 @@ static int copy_file(const char *from, const char *to, mode_t mode)
 	return rc;
 }
 
+/* Why clients cannot verify the chain, and what to do about it. */
+static void print_chain_problem(FILE *out, const char *prefix, const char *cert,
+				const struct tls_chain_info *chain)
+{
+	if (chain->missing_issuer[0])
+		fprintf(out, "%sthe chain in %s is incomplete: the certificate of its issuer %s "
+			"is missing (clients fail with \"unable to get local issuer certificate\")\n"
+			"%sfix: append that intermediate certificate (from your CA) to %s, after the "
+			"server certificate\n", prefix, cert, chain->missing_issuer, prefix, cert);
+	else
+		fprintf(out, "%sthe chain in %s does not verify: %s\n", prefix, cert, chain->problem);
+}
+
 static int cmd_cert_import(const char *domain_arg, const char *cert, const char *key)
 {
 	char domain[1024], err[512];
@@ -344,6 +357,15 @@ static int cmd_cert_import(const char *domain_arg, const char *cert, const char 
 		fprintf(stderr, "xmppctl: %s has expired\n", cert);
 		return 1;
 	}
+	struct tls_chain_info chain;
+	if (tls_cert_check_chain(cert, NULL, &chain, err, sizeof(err)) != XS_OK) {
+		fprintf(stderr, "xmppctl: %s\n", err);
+		return 1;
+	}
+	if (!chain.complete) {
+		print_chain_problem(stderr, "xmppctl: ", cert, &chain);
+		return 1;
+	}
 	if (mkdir_for(h->cert_file) != 0 || mkdir_for(h->key_file) != 0 ||
 	    copy_file(cert, h->cert_file, 0644) != 0 || copy_file(key, h->key_file, 0600) != 0)
 		return 1;
@@ -353,14 +375,19 @@ static int cmd_cert_import(const char *domain_arg, const char *cert, const char 
 	return 0;
 }
 
+/* Days before expiry from which check warns: Let's Encrypt renews at 30
+ * days left, so a certificate nearer than that has missed its renewal. */
+#define CHECK_EXPIRY_WARN_DAYS 30
+
 static int cmd_check(void)
 {
-	int problems = 0;
+	int problems = 0, warnings = 0;
 	time_t now = time(NULL);
 	printf("%s: syntax OK, %zu host(s), %zu listener(s)\n", cfg.path, cfg.n_hosts, cfg.n_listeners);
 	for (size_t i = 0; i < cfg.n_hosts; i++) {
 		const struct cfg_host *h = &cfg.hosts[i];
 		struct tls_cert_info info;
+		struct tls_chain_info chain;
 		char err[512];
 		printf("host %s:\n", h->domain);
 		if (tls_cert_inspect(h->cert_file, h->key_file, h->domain, &info, err, sizeof(err)) != XS_OK) {
@@ -370,8 +397,8 @@ static int cmd_check(void)
 			continue;
 		}
 		long days = (long)((info.not_after - now) / 86400);
-		printf("  certificate %s, issuer %s, expires in %ld day(s)\n", h->cert_file,
-		       info.self_signed ? "itself (self-signed)" : info.issuer, days);
+		printf("  certificate %s (%s), issuer %s, expires in %ld day(s)\n", h->cert_file,
+		       info.key_type, info.self_signed ? "itself (self-signed)" : info.issuer, days);
 		if (!info.key_matches) {
 			printf("  PROBLEM: %s is not the key of this certificate\n", h->key_file);
 			problems++;
@@ -383,23 +410,43 @@ static int cmd_check(void)
 		if (info.not_after < now) {
 			printf("  PROBLEM: the certificate has expired\n");
 			problems++;
-		} else if (days < 14) {
-			printf("  warning: the certificate expires in less than 14 days\n");
+		} else if (days < CHECK_EXPIRY_WARN_DAYS) {
+			printf("  WARNING: the certificate expires in %ld day(s) (less than %d): renew it\n",
+			       days, CHECK_EXPIRY_WARN_DAYS);
+			warnings++;
+		}
+		if (tls_cert_check_chain(h->cert_file, NULL, &chain, err, sizeof(err)) != XS_OK) {
+			printf("  PROBLEM: %s\n", err);
+			problems++;
+		} else if (!chain.complete) {
+			print_chain_problem(stdout, "  PROBLEM: ", h->cert_file, &chain);
+			problems++;
+		} else if (chain.private_root) {
+			printf("  note: the chain (%zu certificates) ends at a root of its own, not one of %s: "
+			       "clients must be told to trust it\n", chain.n_certs, TLS_DEFAULT_CA_FILE);
+		} else if (!chain.self_signed) {
+			printf("  chain: %zu certificate(s), complete up to a root in %s\n", chain.n_certs,
+			       TLS_DEFAULT_CA_FILE);
 		}
 		if (info.self_signed)
 			printf("  note: self-signed: clients must be told to trust it; other servers will not\n");
 	}
 	for (size_t i = 0; i < cfg.n_listeners; i++) {
 		const struct cfg_listener *l = &cfg.listeners[i];
+		bool plain_ok = l->mode == CFG_MODE_STARTTLS && !l->require_encryption;
 		printf("listener %s: %s port %u, %s%s\n", l->name, l->address, l->port,
 		       l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS" : "STARTTLS",
-		       l->mode == CFG_MODE_STARTTLS && !l->require_encryption
-			       ? " (WARNING: encryption not required)" : "");
+		       plain_ok ? " (WARNING: encryption not required)" : "");
+		if (plain_ok)
+			warnings++;
 	}
-	if (problems)
-		printf("%d problem(s) to fix\n", problems);
+	/* One line that counts everything above, so that a warning is never
+	 * followed by "everything looks fine". */
+	if (problems == 0 && warnings == 0)
+		printf("OK: no problems, no warnings\n");
 	else
-		printf("everything looks fine\n");
+		printf("%s: %d problem(s), %d warning(s)\n", problems ? "FAILED" : "OK with warnings",
+		       problems, warnings);
 	return problems ? 1 : 0;
 }
 

@@ -7,6 +7,10 @@
   with openssl s_client after a SIGHUP reload) and pass
   `xmppd --check-config`; an Ed25519 certificate gets "unsupported key
   type".
+- `xmppctl cert import` and `check` verify that the served chain reaches
+  a root in the system bundle (or is self-signed / ends at its own root)
+  and name the issuer whose certificate is missing; `check` warns 30 days
+  before expiry and ends with one line counting problems and warnings.
 
 Run: test_tls_certs.py --xmppd BUILD/xmppd --xmppctl BUILD/xmppctl"""
 import os
@@ -111,6 +115,91 @@ class KeyTypes(unittest.TestCase):
         rc, out = self.ctl("cert", "generate", DOMAIN, "--type", "dsa")
         self.assertNotEqual(rc, 0, out)
         self.assertIn("unsupported key type", out)
+
+
+
+def make_ca_chain(d):
+    """root -> "Test Intermediate" -> leaf for localhost, with the openssl
+    CLI; returns the paths of leaf.pem, leaf.key, int.pem, root.pem."""
+    script = (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+        "-keyout root.key -out root.pem -subj '/CN=Test Root' -days 30 "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout int.key "
+        "-out int.csr -subj '/CN=Test Intermediate' && "
+        "printf 'basicConstraints=critical,CA:TRUE\\nkeyUsage=keyCertSign,cRLSign\\n' >int.ext && "
+        "openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -CAcreateserial "
+        "-out int.pem -days 30 -extfile int.ext && "
+        "openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=localhost && "
+        "printf 'subjectAltName=DNS:localhost\\n' >leaf.ext && "
+        "openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -CAcreateserial "
+        "-out leaf.pem -days 20 -extfile leaf.ext")
+    rc, out = run(["sh", "-c", script], cwd=d)
+    assert rc == 0, out
+    return [os.path.join(d, n) for n in ("leaf.pem", "leaf.key", "int.pem", "root.pem")]
+
+
+class ChainAndCheck(unittest.TestCase):
+    """xmppctl cert import / check against the served chain, the 30-day
+    expiry warning and check's closing summary line."""
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, name="tlschain")  # config only, not started
+        self.d = os.path.join(self.srv.dir, "ca")
+        os.makedirs(self.d)
+        self.leaf, self.key, self.inter, self.root = make_ca_chain(self.d)
+
+    def tearDown(self):
+        self.srv.cleanup()
+
+    def ctl(self, *args):
+        return run([XMPPCTL, "-c", self.srv.ini] + list(args))
+
+    def cat(self, name, *parts):
+        path = os.path.join(self.d, name)
+        with open(path, "w") as out:
+            for p in parts:
+                with open(p) as f:
+                    out.write(f.read())
+        return path
+
+    def test_import_without_intermediate_is_refused(self):
+        rc, out = self.ctl("cert", "import", DOMAIN, self.leaf, self.key)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("incomplete", out)
+        self.assertIn("CN=Test Intermediate", out)
+        self.assertFalse(os.path.exists(self.srv.cert), "installed anyway")
+
+    def test_import_full_chain_then_check(self):
+        full = self.cat("full.pem", self.leaf, self.inter, self.root)
+        rc, out = self.ctl("cert", "import", DOMAIN, full, self.key)
+        self.assertEqual(rc, 0, out)
+        rc, out = self.ctl("check")
+        self.assertEqual(rc, 0, out)
+        # the leaf is valid for 20 days: a warning, counted in the summary
+        self.assertIn("WARNING: the certificate expires in", out)
+        self.assertIn("RSA 2048", out)
+        self.assertNotIn("everything looks fine", out)
+        self.assertEqual(out.strip().splitlines()[-1], "OK with warnings: 0 problem(s), 1 warning(s)")
+
+    def test_check_finds_missing_intermediate(self):
+        # installed by hand, past import's check
+        os.makedirs(os.path.dirname(self.srv.cert), exist_ok=True)
+        with open(self.leaf) as f, open(self.srv.cert, "w") as out:
+            out.write(f.read())
+        with open(self.key) as f, open(self.srv.key, "w") as out:
+            out.write(f.read())
+        rc, out = self.ctl("check")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("PROBLEM: the chain in %s is incomplete" % self.srv.cert, out)
+        self.assertIn("CN=Test Intermediate", out)
+        self.assertEqual(out.strip().splitlines()[-1], "FAILED: 1 problem(s), 1 warning(s)")
+
+    def test_check_clean(self):
+        self.assertEqual(self.ctl("cert", "generate", DOMAIN)[0], 0)
+        rc, out = self.ctl("check")
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out.strip().splitlines()[-1], "OK: no problems, no warnings")
 
 
 if __name__ == "__main__":

@@ -251,6 +251,68 @@ static void test_generate_key_types(void **state)
 					       err, sizeof(err)), XS_INVAL);
 }
 
+/* A root, an intermediate and a leaf made with the openssl CLI.  The
+ * leaf alone fails the chain check naming the intermediate as the missing
+ * issuer (it used to pass "import" and "check"); with the intermediate it
+ * reaches the root given as trust anchor; with its own root appended it
+ * is complete against the system bundle, as a private CA. */
+static void test_chain(void **state)
+{
+	struct files *f = *state;
+	struct tls_chain_info ci;
+	char err[512], path[256], root[256];
+
+	assert_int_equal(sh(f,
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		"-keyout root.key -out root.pem -subj '/CN=Test Root' -days 30 "
+		"-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign && "
+		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout int.key "
+		"-out int.csr -subj '/CN=Test Intermediate' && "
+		"printf 'basicConstraints=critical,CA:TRUE\\nkeyUsage=keyCertSign,cRLSign\\n' >int.ext && "
+		"openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -CAcreateserial "
+		"-out int.pem -days 30 -extfile int.ext && "
+		"openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=x.test && "
+		"printf 'subjectAltName=DNS:x.test\\n' >leaf.ext && "
+		"openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -CAcreateserial "
+		"-out leaf.pem -days 30 -extfile leaf.ext && "
+		"cat leaf.pem int.pem >chain.pem && cat leaf.pem int.pem root.pem >full.pem"), 0);
+	snprintf(root, sizeof(root), "%s/root.pem", f->dir);
+
+	snprintf(path, sizeof(path), "%s/leaf.pem", f->dir);
+	assert_int_equal(tls_cert_check_chain(path, root, &ci, err, sizeof(err)), XS_OK);
+	assert_false(ci.complete);
+	assert_int_equal(ci.n_certs, 1);
+	assert_non_null(strstr(ci.missing_issuer, "CN=Test Intermediate"));
+	/* and against the system bundle */
+	assert_int_equal(tls_cert_check_chain(path, NULL, &ci, err, sizeof(err)), XS_OK);
+	assert_false(ci.complete);
+	assert_non_null(strstr(ci.missing_issuer, "CN=Test Intermediate"));
+
+	snprintf(path, sizeof(path), "%s/chain.pem", f->dir);
+	assert_int_equal(tls_cert_check_chain(path, root, &ci, err, sizeof(err)), XS_OK);
+	assert_true(ci.complete);
+	assert_false(ci.private_root);
+	assert_int_equal(ci.n_certs, 2);
+	/* leaf + intermediate without the root anywhere: the root is missing */
+	assert_int_equal(tls_cert_check_chain(path, NULL, &ci, err, sizeof(err)), XS_OK);
+	assert_false(ci.complete);
+	assert_non_null(strstr(ci.missing_issuer, "CN=Test Root"));
+
+	snprintf(path, sizeof(path), "%s/full.pem", f->dir);
+	assert_int_equal(tls_cert_check_chain(path, NULL, &ci, err, sizeof(err)), XS_OK);
+	assert_true(ci.complete);
+	assert_true(ci.private_root);
+
+	/* a self-signed certificate is complete by itself */
+	assert_int_equal(tls_cert_check_chain(f->cert1, NULL, &ci, err, sizeof(err)), XS_OK);
+	assert_true(ci.complete);
+	assert_true(ci.self_signed);
+
+	assert_int_equal(tls_cert_check_chain("/nonexistent.pem", NULL, &ci, err, sizeof(err)),
+			 XS_IO);
+	sh(f, "rm -f root.* int.* leaf.* chain.pem full.pem *.srl");
+}
+
 static void test_name_matches(void **state)
 {
 	static const struct {
@@ -306,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_inspect_errors),
 		cmocka_unit_test(test_key_types_openssl),
 		cmocka_unit_test(test_generate_key_types),
+		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_name_matches),
 	};
 
