@@ -563,6 +563,7 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 	c->closing = true;
 	c->close_deadline_ms = mux_now_ms() + 5000;
 	LOG_DEBUG("c%u.%llu: closing: %s", c->mux->idx, (unsigned long long)c->id, why);
+	tls_layers_close_notify(c->tls, c->n_tls); /* a clean end, not "unexpected eof" */
 	flush_socket(c);
 	/* A peer that does not read its last bytes is cut off after 5 s. */
 	if (!c->dead)

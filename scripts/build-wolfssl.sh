@@ -12,10 +12,16 @@
 # session and does ~590 full TLS 1.3 handshakes per CPU-second; this build
 # holds ~8.5 KB and does ~2,600 (figures from the core-server issue).
 #
-# One patch of ours goes on top, scripts/wolfssl-traffic-secrets.patch: two
+# Two patches of ours go on top.  scripts/wolfssl-traffic-secrets.patch: two
 # functions that let a session put to sleep with wolfSSL_tls_export keep its
 # TLS 1.3 traffic secrets, so that after waking it can still follow a peer's
 # KeyUpdate (the export carries keys, not the secrets they derive from).
+# scripts/wolfssl-middlebox-server.patch: with WOLFSSL_TLS13_MIDDLEBOX_COMPAT
+# (RFC 8446 D.4; 5.5.4's configure has no switch for it, so it goes in
+# CFLAGS) the server sends its dummy change_cipher_spec after ServerHello to
+# a client that sent a legacy session id.  Unpatched, 5.5.4 only turns the
+# mode on for its own client side, and strict clients such as Erlang/OTP 25
+# abort with "unexpected_msg encrypted_extensions".
 #
 # wolfCrypt's random blocks come from getrandom() (CUSTOM_RAND_GENERATE_BLOCK
 # = xmppd_random_block, tls/rng/getrandom_block.c, declared for wolfSSL's own
@@ -24,7 +30,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-patches=("$here/wolfssl-traffic-secrets.patch")
+patches=("$here/wolfssl-traffic-secrets.patch" "$here/wolfssl-middlebox-server.patch")
 
 cache_root="${1:-${XMPPD_CACHE:-$HOME/.cache/xmppd}}"
 
@@ -40,7 +46,7 @@ flags=(
   --enable-sni --enable-alpn --enable-hkdf --enable-pwdbased
   --disable-dh --disable-sha3 --disable-md5 --disable-hashdrbg
 )
-extra_cflags="-O2 -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL -DCUSTOM_RAND_GENERATE_BLOCK=xmppd_random_block"
+extra_cflags="-O2 -DWOLFSSL_TLS13_MIDDLEBOX_COMPAT -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL -DCUSTOM_RAND_GENERATE_BLOCK=xmppd_random_block"
 # Force-included by path; the cache key takes its content, not its path, so
 # that every checkout shares one build.
 rand_header="$here/wolfssl-random-block.h"

@@ -101,8 +101,20 @@ size_t tls_sess_out_pending(const struct tls_sess *sess);
 const void *tls_sess_out_peek(const struct tls_sess *sess, size_t *len);
 void tls_sess_out_consume(struct tls_sess *sess, size_t n);
 
-/* Queues close_notify.  We never wait for the peer's. */
+/* Queues close_notify.  We never wait for the peer's.  XS_INVAL before
+ * the handshake is done, XS_TLS on a failed session (whose fatal alert
+ * already ended it). */
 enum xs tls_sess_shutdown(struct tls_sess *sess);
+
+/* A clean close of a stack of sessions, layers[0] the bottom (on the
+ * socket) and layers[n-1] the top: queues close_notify on each from the
+ * top down, moving each upper layer's output into the layer below, so
+ * layers[0]'s output ends with every close_notify in order.  Layers whose
+ * handshake is not done or that failed are passed over.  Call it when the
+ * stream ends (after </stream:stream> or a stream error is written, before
+ * the final flush): peers that see the socket close without close_notify
+ * report "unexpected eof" (RFC 8446 6.1).  XS_OK, or the first error. */
+enum xs tls_layers_close_notify(struct tls_sess *const *layers, unsigned n);
 
 int tls_sess_version(const struct tls_sess *sess);        /* 12, 13; 0 before */
 const char *tls_sess_sni(const struct tls_sess *sess);    /* server: name asked for, or NULL */

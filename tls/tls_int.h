@@ -30,4 +30,12 @@ void tls_set_err(char *err, size_t errlen, const char *fmt, ...)
 enum xs tls_key_file_matches(const char *cert_path, const char *key_path, bool *matches,
 			     char *err, size_t errlen);
 
+/* What tls_hello.c makes of the first record of a server session. */
+enum tls_hello_verdict {
+	TLS_HELLO_OK,          /* let wolfSSL handle it */
+	TLS_HELLO_NO_GROUP,    /* supported_groups has no group we can use */
+	TLS_HELLO_ONLY_FFDHE,  /* ... and offers FFDHE groups (RFC 7919) */
+};
+enum tls_hello_verdict tls_hello_check(const uint8_t *rec, size_t len);
+
 #endif

@@ -312,6 +312,24 @@ static char *tls_sni_copy(const uint8_t *name, size_t len)
 	return s;
 }
 
+/* Alert descriptions we send ourselves (RFC 8446 6). */
+#define TLS_ALERT_HANDSHAKE_FAILURE 40
+#define TLS_ALERT_INSUFFICIENT_SECURITY 71
+
+/* Fails a server session before any WOLFSSL exists, queueing the fatal
+ * alert wolfSSL would have sent: a plaintext alert record with the
+ * legacy record version 0x0303, which TLS 1.2 and 1.3 clients both read. */
+static enum xs tls_sess_refuse(struct tls_sess *sess, uint8_t alert, const char *why)
+{
+	const uint8_t rec[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, alert };
+
+	tls_buf_release(&sess->in);
+	sess->rx_hdr_len = 0;
+	if (tls_buf_append(&sess->out, rec, sizeof(rec)) != XS_OK)
+		return tls_sess_fail(sess, "handshake", "out of memory");
+	return tls_sess_fail(sess, "handshake", "%s (alert %u sent)", why, alert);
+}
+
 /* Server: once the first record is complete, pick the host by SNI and
  * create the WOLFSSL.  A first record that is not a handshake, is larger
  * than a plaintext record may be, or holds a ClientHello we cannot parse
@@ -337,6 +355,18 @@ static enum xs tls_sess_start_server(struct tls_sess *sess)
 		if (wolfSSL_SNI_GetFromBuffer(p, (unsigned int)rec, WOLFSSL_SNI_HOST_NAME,
 					      name, &nlen) == WOLFSSL_SUCCESS)
 			sess->sni = tls_sni_copy(name, nlen);
+		switch (tls_hello_check(p, rec)) {
+		case TLS_HELLO_OK:
+			break;
+		case TLS_HELLO_ONLY_FFDHE:
+			/* RFC 7919 4: no FFDHE group we know, no other suite */
+			return tls_sess_refuse(sess, TLS_ALERT_INSUFFICIENT_SECURITY,
+					       "client offers only FFDHE groups; we do ECDHE only");
+		case TLS_HELLO_NO_GROUP:
+			/* RFC 8446 4.1.1 */
+			return tls_sess_refuse(sess, TLS_ALERT_HANDSHAKE_FAILURE,
+					       "no key exchange group in common with the client");
+		}
 	}
 
 	wctx = tls_ctx_set_pick(sess->set, sess->sni);
@@ -815,6 +845,8 @@ enum xs tls_sess_shutdown(struct tls_sess *sess)
 
 	if (st != XS_OK)
 		return st;
+	if (sess->failed)
+		return XS_TLS;   /* a fatal alert already ended it */
 	if (sess->ssl == NULL || !sess->done)
 		return XS_INVAL;
 	rc = wolfSSL_shutdown(sess->ssl);
@@ -823,6 +855,31 @@ enum xs tls_sess_shutdown(struct tls_sess *sess)
 	if (rc == WOLFSSL_SUCCESS || rc == WOLFSSL_SHUTDOWN_NOT_DONE)
 		return XS_OK;
 	return tls_sess_wolf_status(sess, rc, "shutdown");
+}
+
+enum xs tls_layers_close_notify(struct tls_sess *const *layers, unsigned n)
+{
+	enum xs worst = XS_OK;
+
+	/* Top down: each layer's close_notify is data for the layer below,
+	 * whose own close_notify must come after it. */
+	for (unsigned lvl = n; lvl-- > 0;) {
+		enum xs st = tls_sess_shutdown(layers[lvl]);
+
+		if (st != XS_OK && st != XS_INVAL && worst == XS_OK)
+			worst = st;
+		if (lvl > 0) {
+			const void *p;
+			size_t len, wn;
+
+			while ((p = tls_sess_out_peek(layers[lvl], &len)) != NULL && len > 0) {
+				if (tls_sess_write(layers[lvl - 1], p, len, &wn) != XS_OK || wn == 0)
+					return XS_TLS;
+				tls_sess_out_consume(layers[lvl], wn);
+			}
+		}
+	}
+	return worst;
 }
 
 /* ---- facts about the session ---- */

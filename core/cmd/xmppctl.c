@@ -4,7 +4,7 @@
  *   xmppctl [-c server.ini] passwd JID
  *   xmppctl [-c server.ini] deluser JID
  *   xmppctl [-c server.ini] listusers DOMAIN
- *   xmppctl [-c server.ini] cert generate DOMAIN [--out DIR] [--days N]
+ *   xmppctl [-c server.ini] cert generate DOMAIN [--out DIR] [--days N] [--type ecdsa|rsa] [--bits N]
  *   xmppctl [-c server.ini] cert import DOMAIN CERT.pem KEY.pem
  *   xmppctl [-c server.ini] check
  *
@@ -40,8 +40,9 @@ static int usage(void)
 		"  passwd JID           change an account's password\n"
 		"  deluser JID          delete an account\n"
 		"  listusers DOMAIN     list the accounts of a domain\n"
-		"  cert generate DOMAIN [--out DIR] [--days N]\n"
-		"                       self-signed ECDSA P-256 certificate and key\n"
+		"  cert generate DOMAIN [--out DIR] [--days N] [--type ecdsa|rsa] [--bits N]\n"
+		"                       self-signed certificate and key: ECDSA P-256 (default)\n"
+		"                       or P-384 (--bits 384), RSA 2048 (default), 3072 or 4096\n"
 		"  cert import DOMAIN CERT.pem KEY.pem\n"
 		"                       check and install a certificate where server.ini points\n"
 		"  check                validate the config and every domain's certificate\n");
@@ -222,13 +223,26 @@ static int mkdir_for(const char *path)
 static int cmd_cert_generate(int argc, char **argv)
 {
 	const char *domain_arg = argv[0], *out = NULL;
-	unsigned days = 365;
+	unsigned days = 365, bits = 0;
+	enum tls_key_kind kind = TLS_KEY_ECDSA;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--out") && i + 1 < argc)
 			out = argv[++i];
 		else if (!strcmp(argv[i], "--days") && i + 1 < argc)
 			days = (unsigned)strtoul(argv[++i], NULL, 10);
-		else
+		else if (!strcmp(argv[i], "--bits") && i + 1 < argc)
+			bits = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
+			i++;
+			if (!strcmp(argv[i], "rsa"))
+				kind = TLS_KEY_RSA;
+			else if (!strcmp(argv[i], "ecdsa"))
+				kind = TLS_KEY_ECDSA;
+			else {
+				fprintf(stderr, "xmppctl: unsupported key type '%s' (rsa or ecdsa)\n", argv[i]);
+				return 1;
+			}
+		} else
 			return usage();
 	}
 	char domain[1024], cert[PATH_MAX], key[PATH_MAX], err[512];
@@ -253,12 +267,14 @@ static int cmd_cert_generate(int argc, char **argv)
 	}
 	if (mkdir_for(cert) != 0 || mkdir_for(key) != 0)
 		return 1;
-	if (tls_cert_generate(domain, cert, key, days, err, sizeof(err)) != XS_OK) {
+	if (tls_cert_generate_key(domain, cert, key, days, kind, bits, err, sizeof(err)) != XS_OK) {
 		fprintf(stderr, "xmppctl: %s\n", err);
 		return 1;
 	}
-	printf("generated a self-signed certificate for %s (%u days)\n  certificate: %s\n  key:         %s\n",
-	       domain, days, cert, key);
+	if (!bits)
+		bits = kind == TLS_KEY_RSA ? 2048 : 256;
+	printf("generated a self-signed certificate for %s (%s%u, %u days)\n  certificate: %s\n  key:         %s\n",
+	       domain, kind == TLS_KEY_RSA ? "RSA " : "ECDSA P-", bits, days, cert, key);
 	return 0;
 }
 
@@ -298,6 +314,19 @@ static int copy_file(const char *from, const char *to, mode_t mode)
 	return rc;
 }
 
+/* Why clients cannot verify the chain, and what to do about it. */
+static void print_chain_problem(FILE *out, const char *prefix, const char *cert,
+				const struct tls_chain_info *chain)
+{
+	if (chain->missing_issuer[0])
+		fprintf(out, "%sthe chain in %s is incomplete: the certificate of its issuer %s "
+			"is missing (clients fail with \"unable to get local issuer certificate\")\n"
+			"%sfix: append that intermediate certificate (from your CA) to %s, after the "
+			"server certificate\n", prefix, cert, chain->missing_issuer, prefix, cert);
+	else
+		fprintf(out, "%sthe chain in %s does not verify: %s\n", prefix, cert, chain->problem);
+}
+
 static int cmd_cert_import(const char *domain_arg, const char *cert, const char *key)
 {
 	char domain[1024], err[512];
@@ -328,6 +357,15 @@ static int cmd_cert_import(const char *domain_arg, const char *cert, const char 
 		fprintf(stderr, "xmppctl: %s has expired\n", cert);
 		return 1;
 	}
+	struct tls_chain_info chain;
+	if (tls_cert_check_chain(cert, NULL, &chain, err, sizeof(err)) != XS_OK) {
+		fprintf(stderr, "xmppctl: %s\n", err);
+		return 1;
+	}
+	if (!chain.complete) {
+		print_chain_problem(stderr, "xmppctl: ", cert, &chain);
+		return 1;
+	}
 	if (mkdir_for(h->cert_file) != 0 || mkdir_for(h->key_file) != 0 ||
 	    copy_file(cert, h->cert_file, 0644) != 0 || copy_file(key, h->key_file, 0600) != 0)
 		return 1;
@@ -337,14 +375,19 @@ static int cmd_cert_import(const char *domain_arg, const char *cert, const char 
 	return 0;
 }
 
+/* Days before expiry from which check warns: Let's Encrypt renews at 30
+ * days left, so a certificate nearer than that has missed its renewal. */
+#define CHECK_EXPIRY_WARN_DAYS 30
+
 static int cmd_check(void)
 {
-	int problems = 0;
+	int problems = 0, warnings = 0;
 	time_t now = time(NULL);
 	printf("%s: syntax OK, %zu host(s), %zu listener(s)\n", cfg.path, cfg.n_hosts, cfg.n_listeners);
 	for (size_t i = 0; i < cfg.n_hosts; i++) {
 		const struct cfg_host *h = &cfg.hosts[i];
 		struct tls_cert_info info;
+		struct tls_chain_info chain;
 		char err[512];
 		printf("host %s:\n", h->domain);
 		if (tls_cert_inspect(h->cert_file, h->key_file, h->domain, &info, err, sizeof(err)) != XS_OK) {
@@ -354,8 +397,8 @@ static int cmd_check(void)
 			continue;
 		}
 		long days = (long)((info.not_after - now) / 86400);
-		printf("  certificate %s, issuer %s, expires in %ld day(s)\n", h->cert_file,
-		       info.self_signed ? "itself (self-signed)" : info.issuer, days);
+		printf("  certificate %s (%s), issuer %s, expires in %ld day(s)\n", h->cert_file,
+		       info.key_type, info.self_signed ? "itself (self-signed)" : info.issuer, days);
 		if (!info.key_matches) {
 			printf("  PROBLEM: %s is not the key of this certificate\n", h->key_file);
 			problems++;
@@ -367,23 +410,43 @@ static int cmd_check(void)
 		if (info.not_after < now) {
 			printf("  PROBLEM: the certificate has expired\n");
 			problems++;
-		} else if (days < 14) {
-			printf("  warning: the certificate expires in less than 14 days\n");
+		} else if (days < CHECK_EXPIRY_WARN_DAYS) {
+			printf("  WARNING: the certificate expires in %ld day(s) (less than %d): renew it\n",
+			       days, CHECK_EXPIRY_WARN_DAYS);
+			warnings++;
+		}
+		if (tls_cert_check_chain(h->cert_file, NULL, &chain, err, sizeof(err)) != XS_OK) {
+			printf("  PROBLEM: %s\n", err);
+			problems++;
+		} else if (!chain.complete) {
+			print_chain_problem(stdout, "  PROBLEM: ", h->cert_file, &chain);
+			problems++;
+		} else if (chain.private_root) {
+			printf("  note: the chain (%zu certificates) ends at a root of its own, not one of %s: "
+			       "clients must be told to trust it\n", chain.n_certs, TLS_DEFAULT_CA_FILE);
+		} else if (!chain.self_signed) {
+			printf("  chain: %zu certificate(s), complete up to a root in %s\n", chain.n_certs,
+			       TLS_DEFAULT_CA_FILE);
 		}
 		if (info.self_signed)
 			printf("  note: self-signed: clients must be told to trust it; other servers will not\n");
 	}
 	for (size_t i = 0; i < cfg.n_listeners; i++) {
 		const struct cfg_listener *l = &cfg.listeners[i];
+		bool plain_ok = l->mode == CFG_MODE_STARTTLS && !l->require_encryption;
 		printf("listener %s: %s port %u, %s%s\n", l->name, l->address, l->port,
 		       l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS" : "STARTTLS",
-		       l->mode == CFG_MODE_STARTTLS && !l->require_encryption
-			       ? " (WARNING: encryption not required)" : "");
+		       plain_ok ? " (WARNING: encryption not required)" : "");
+		if (plain_ok)
+			warnings++;
 	}
-	if (problems)
-		printf("%d problem(s) to fix\n", problems);
+	/* One line that counts everything above, so that a warning is never
+	 * followed by "everything looks fine". */
+	if (problems == 0 && warnings == 0)
+		printf("OK: no problems, no warnings\n");
 	else
-		printf("everything looks fine\n");
+		printf("%s: %d problem(s), %d warning(s)\n", problems ? "FAILED" : "OK with warnings",
+		       problems, warnings);
 	return problems ? 1 : 0;
 }
 
