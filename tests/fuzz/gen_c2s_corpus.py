@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_c2s (tests/fuzz/corpus/c2s/).
+
+The input format is described at the top of fuzz_c2s.c: a configuration
+byte, then records (an op byte; DATA records carry a 16-bit little-endian
+length and the bytes).  The SCRAM seeds carry valid client proofs: the
+harness's stub store gives juliet@fuzz.test the password "pencil" with the
+salt and iteration count below, and fixes the server nonce, so the whole
+exchange is known in advance.
+
+    tests/fuzz/gen_c2s_corpus.py [--check build-fuzz/tests/fuzz/fuzz_c2s]
+
+--check runs each seed with FUZZ_C2S_VERBOSE=1 and checks that it gets as
+far as it is meant to (its "expect" strings appear in the server's output).
+"""
+import base64
+import hashlib
+import hmac
+import os
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus", "c2s")
+
+SALT = b"fuzz_c2s salt..\0"  # as make_creds() in fuzz_c2s.c
+ITER = 4096
+SNONCE = "fuzz-server-nonce"
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+
+# config byte
+L_PLAIN, L_STARTTLS_REQ, L_DIRECT, L_DIRECT_INNER = 0, 1, 2, 3
+TLS_CLIENT = 4
+NO_PLAIN = 8
+
+
+def data(b, conn=0, hold_store=False, hold_delay=False):
+    if isinstance(b, str):
+        b = b.encode()
+    op = (conn << 7) | (4 if hold_store else 0) | (8 if hold_delay else 0)
+    return bytes([op]) + struct.pack("<H", len(b)) + b
+
+
+def split(b, step, conn=0):
+    """The same bytes as several DATA records of step bytes each."""
+    if isinstance(b, str):
+        b = b.encode()
+    return b"".join(data(b[i:i + step], conn) for i in range(0, len(b), step))
+
+
+def timers(preauth=False, idle=False):
+    return bytes([1 | (4 if preauth else 0) | (8 if idle else 0)])
+
+
+def eof(conn=0, close_notify=False):
+    return bytes([(conn << 7) | 2 | (4 if close_notify else 0)])
+
+
+def control(sub, conn=0):
+    return bytes([(conn << 7) | 3 | (sub << 2)])
+
+
+HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+          "xmlns:stream='http://etherx.jabber.org/streams' to='fuzz.test' version='1.0'>")
+STARTTLS = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+CLOSE = "</stream:stream>"
+
+
+def b64(s):
+    if isinstance(s, str):
+        s = s.encode()
+    return base64.b64encode(s).decode() if s else "="
+
+
+def auth(mech, payload=None):
+    body = "" if payload is None else b64(payload)
+    return f"<auth xmlns='{SASL}' mechanism='{mech}'>{body}</auth>"
+
+
+def response(payload):
+    return f"<response xmlns='{SASL}'>{b64(payload)}</response>"
+
+
+class Scram:
+    """The client side of one SCRAM exchange against the stub credential."""
+
+    def __init__(self, hash_name, user="juliet", password="pencil", cnonce="clientnonce",
+                 gs2="n,,"):
+        self.h = hash_name
+        self.gs2 = gs2
+        self.bare = f"n={user},r={cnonce}"
+        nonce = cnonce + SNONCE
+        salted = hashlib.pbkdf2_hmac(hash_name, password.encode(), SALT, ITER)
+        client_key = hmac.new(salted, b"Client Key", hash_name).digest()
+        stored_key = hashlib.new(hash_name, client_key).digest()
+        server_first = f"r={nonce},s={base64.b64encode(SALT).decode()},i={ITER}"
+        without_proof = f"c={base64.b64encode(gs2.encode()).decode()},r={nonce}"
+        auth_msg = f"{self.bare},{server_first},{without_proof}"
+        sig = hmac.new(stored_key, auth_msg.encode(), hash_name).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        self.first = gs2 + self.bare
+        self.final = f"{without_proof},p={base64.b64encode(proof).decode()}"
+
+
+def scram_login(mech="SCRAM-SHA-1", **kw):
+    s = Scram("sha1" if mech.startswith("SCRAM-SHA-1") else "sha256", **kw)
+    return auth(mech, s.first), response(s.final)
+
+
+def iq_bind(res="balcony", iq_id="b1"):
+    inner = f"<resource>{res}</resource>" if res else ""
+    return (f"<iq type='set' id='{iq_id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+            f"{inner}</bind></iq>")
+
+
+SESSION = ("<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"
+           "</iq>")
+PRESENCE = "<presence><priority>5</priority></presence>"
+MSG_SELF = ("<message to='juliet@fuzz.test/balcony' type='chat' id='m1'>"
+            "<body>wherefore art thou</body></message>")
+MSG_BARE = ("<message to='Juliet@FUZZ.test' type='chat' id='m2'><body>hi &amp; bye</body>"
+            "<x xmlns='urn:example'><y a='1'/></x></message>")
+MSG_OTHER = "<message to='romeo@fuzz.test' id='m3'><body>x</body></message>"
+MSG_REMOTE = "<message to='nurse@elsewhere.example' id='m4'><body>x</body></message>"
+MSG_BADJID = "<message to='a@@b' id='m5'/>"
+PING = "<iq type='get' id='p1' to='fuzz.test'><ping xmlns='urn:xmpp:ping'/></iq>"
+DISCO = ("<iq type='get' id='d1' to='fuzz.test'>"
+         "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+ROSTER = "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"
+IQ_BAD = "<iq type='get' id='x1'/>"
+
+
+def after_bind():
+    return [SESSION, PRESENCE, MSG_SELF, MSG_BARE, MSG_OTHER, MSG_REMOTE, MSG_BADJID, PING,
+            DISCO, ROSTER, IQ_BAD, "<presence type='unavailable'/>"]
+
+
+SEEDS = {}
+
+
+def seed(name, conf, records, expect=()):
+    SEEDS[name] = (bytes([conf]) + b"".join(records), expect)
+
+
+def plain_login(mech="SCRAM-SHA-1"):
+    a, r = scram_login(mech)
+    return [data(HEADER), data(a), data(r), data(HEADER), data(iq_bind())]
+
+
+LOGIN_EXPECT = ("<success", "<jid>juliet@fuzz.test/balcony</jid>")
+
+# full logins in plaintext (require_encryption = false), then the session
+seed("scram_sha1_login", L_PLAIN,
+     plain_login("SCRAM-SHA-1") + [data(x) for x in after_bind()] + [data(CLOSE)],
+     LOGIN_EXPECT + ("wherefore art thou", "urn:xmpp:ping", "service-unavailable"))
+a, r = scram_login("SCRAM-SHA-256")
+seed("scram_sha256_login", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER), data(iq_bind("")), data(PRESENCE),
+      data(PING), data(CLOSE)], ("<success", "<jid>juliet@fuzz.test/xmppd-"))
+# no initial response: an empty challenge first
+s = Scram("sha256")
+seed("scram_empty_initial", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-256")), data(response(s.first)),
+      data(response(s.final)), data(HEADER), data(iq_bind())], LOGIN_EXPECT)
+# authzid naming the same account, and another one
+s = Scram("sha1", gs2="n,a=juliet@fuzz.test,")
+seed("scram_authzid", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-1", s.first)), data(response(s.final))], ("<success",))
+s = Scram("sha1", gs2="n,a=romeo@fuzz.test,")
+seed("scram_authzid_other", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-1", s.first)), data(response(s.final))],
+     ("invalid-authzid",))
+# everything in one chunk, and the login split into small chunks
+a, r = scram_login("SCRAM-SHA-1")
+seed("pipelined_bind", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER + iq_bind() + MSG_SELF + PRESENCE + PING)],
+     LOGIN_EXPECT + ("wherefore art thou",))
+seed("split_login", L_PLAIN,
+     [split(HEADER, 7), split(a, 5), split(r, 11), split(HEADER + iq_bind(), 3), split(MSG_SELF, 2)],
+     LOGIN_EXPECT)
+# (stanzas held while the bind is with the router: pipelined_bind, since
+# the router answers the bind when the chunk has been read)
+# wrong password: delayed failure, then the right one
+bad = Scram("sha1", password="wrong")
+seed("wrong_then_right", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-1", bad.first)), data(response(bad.final)),
+      data(a), data(r), data(HEADER), data(iq_bind())], ("not-authorized",) + LOGIN_EXPECT)
+# a failure delay that has not fired yet, and a client that does not wait
+seed("wrong_no_wait", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-1", bad.first)),
+      data(response(bad.final), hold_delay=True), data(a), timers()], ("policy-violation",))
+# five wrong passwords close the stream
+seed("five_failures", L_PLAIN,
+     [data(HEADER)] + [data(auth("SCRAM-SHA-1", bad.first)), data(response(bad.final))] * 5,
+     ("policy-violation",))
+# unknown user: a fake challenge, then not-authorized
+u = Scram("sha256", user="romeo")
+seed("unknown_user", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-256", u.first)), data(response(u.final))],
+     ("<challenge", "not-authorized"))
+# the store fails
+br = Scram("sha256", user="broken")
+seed("store_error", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-256", br.first))], ("temporary-auth-failure",))
+# elements while the lookup is out (the store's answer held back)
+seed("while_pending", L_PLAIN,
+     [data(HEADER), data(a, hold_store=True), data(r, hold_store=True), control(0)],
+     ("policy-violation",))
+seed("abort_while_pending", L_PLAIN,
+     [data(HEADER), data(a, hold_store=True), data(f"<abort xmlns='{SASL}'/>")],
+     ("policy-violation",))
+seed("eof_while_pending", L_PLAIN, [data(HEADER), data(a, hold_store=True), eof()], ())
+# malformed and out-of-order SASL
+seed("sasl_malformed", L_PLAIN,
+     [data(HEADER), data(response("x")), data(f"<abort xmlns='{SASL}'/>"),
+      data(f"<auth xmlns='{SASL}' mechanism='SCRAM-SHA-1'>!!!notbase64</auth>"),
+      data(auth("DIGEST-MD5", "x")), data(auth("PLAIN", "\0juliet\0pencil")),
+      data(f"<auth xmlns='{SASL}'>biws</auth>"), data(auth("SCRAM-SHA-1", "n,,n=,r=x")),
+      data(auth("SCRAM-SHA-1", "p=tls-exporter,,n=juliet,r=abc")),
+      data(auth("SCRAM-SHA-1", "y,,n=juliet,r=abc")),
+      data(f"<success xmlns='{SASL}'/>")],
+     ("incorrect-encoding", "invalid-mechanism", "malformed-request"))
+seed("sasl_response_garbage", L_PLAIN,
+     [data(HEADER), data(a), data(response("c=biws,r=clientnoncefuzz-server-nonce,p=AAAA")),
+      data(a), data(response("c=eSws,r=x,p=")), data(a), data(response("")),
+      data(a), data(f"<abort xmlns='{SASL}'/>")], ("<failure",))
+seed("too_many_attempts", L_PLAIN,
+     [data(HEADER)] + [data(auth("X", "x"))] * 11, ("policy-violation",))
+# stanzas before authentication, bind before auth, unknown elements
+seed("preauth_stanzas", L_PLAIN,
+     [data(HEADER), data(MSG_SELF)], ("not-authorized",))
+seed("preauth_other_ns", L_PLAIN,
+     [data(HEADER), data("<foo xmlns='urn:x'/>")], ("not-authorized",))
+# bind problems after auth
+seed("bind_errors", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER), data(MSG_SELF)], ("not-authorized",))
+seed("bind_bad", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER),
+      data("<iq type='get' id='g'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
+      data("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+           "<resource>bad\u2028</resource></bind></iq>"),
+      data("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+           "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
+      data(iq_bind()), data(iq_bind("again")), data("<foo xmlns='urn:x'/>")],
+     ("bad-request", "not-allowed", "unsupported-stanza-type"))
+# stream header problems
+seed("header_bad_ns", L_PLAIN, [data(HEADER.replace("jabber:client", "jabber:server"))],
+     ("invalid-namespace",))
+seed("header_no_to", L_PLAIN, [data(HEADER.replace(" to='fuzz.test'", ""))], ("host-unknown",))
+seed("header_other_host", L_PLAIN, [data(HEADER.replace("fuzz.test", "FUZZ.TEST."))], ())
+seed("header_no_version", L_PLAIN, [data(HEADER.replace("' version='1.0'>", "'>"))],
+     ("unsupported-version",))
+seed("header_host_change", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER.replace("fuzz.test", "other.test"))],
+     ("host-unknown",))
+seed("header_doctype", L_PLAIN,
+     [data("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]>" + HEADER[21:])],
+     ("restricted-xml",))
+seed("not_xml", L_PLAIN, [data("GET / HTTP/1.1\r\nHost: fuzz.test\r\n\r\n")], ())
+seed("close_early", L_PLAIN, [data(HEADER + CLOSE)], ())
+seed("eof_early", L_PLAIN, [data(HEADER[:40]), eof()], ())
+# pre-auth stanza limits
+seed("big_preauth", L_PLAIN, [data(HEADER), data("<auth xmlns='%s' mechanism='SCRAM-SHA-1'>%s</auth>"
+                                                  % (SASL, "QUFB" * 5000))], ("policy-violation",))
+# STARTTLS required: no SASL before it, and STARTTLS with a client that
+# then sends no TLS (the harness speaks TLS only with config bit 2)
+seed("starttls_required_auth", L_STARTTLS_REQ,
+     [data(HEADER), data(a), data(MSG_SELF)], ("encryption-required", "policy-violation"))
+seed("starttls_then_garbage", L_STARTTLS_REQ,
+     [data(HEADER), data(STARTTLS + "<junk/>"), data("\x16\x03\x01\x00\x05hello")], ("<proceed",))
+seed("starttls_twice_plain", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER), data(STARTTLS)], ())
+seed("starttls_before_header", L_PLAIN, [data(STARTTLS)], ())
+seed("direct_tls_garbage", L_DIRECT, [data(HEADER)], ())
+# timers: pre-auth timeout, and an authenticated stream that never binds
+seed("preauth_timeout", L_PLAIN, [data(HEADER), timers(preauth=True)], ("connection-timeout",))
+seed("unbound_timeout", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER), timers(preauth=True)], ("connection-timeout",))
+# a bound session goes to sleep and wakes for its next stanza
+seed("sleep_wake", L_PLAIN,
+     plain_login() + [timers(idle=True), data(MSG_SELF), timers(idle=True), data(PING)],
+     ("wherefore art thou", "p1"))
+# shutdown and TLS reload
+seed("shutdown", L_PLAIN, plain_login() + [control(2), control(1), data(MSG_SELF)],
+     ("system-shutdown",))
+# two connections: a message between them, then the same resource twice
+b, s2 = scram_login("SCRAM-SHA-256")
+two = [data(HEADER), data(a), data(r), data(HEADER), data(iq_bind()),
+       data(HEADER, 1), data(b, 1), data(s2, 1), data(HEADER, 1), data(iq_bind("garden"), 1),
+       data(PRESENCE), data(PRESENCE, 1),
+       data("<message to='juliet@fuzz.test/garden' id='x'><body>to the garden</body></message>"),
+       data("<message to='juliet@fuzz.test' id='y'><body>to all</body></message>", 1),
+       data("<iq type='get' id='q' to='juliet@fuzz.test/balcony'><ping xmlns='urn:xmpp:ping'/></iq>", 1)]
+seed("two_sessions", L_PLAIN, two + [data(CLOSE, 1), data(MSG_SELF)],
+     ("to the garden", "to all"))
+seed("conflict", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER), data(iq_bind()),
+      data(HEADER, 1), data(b, 1), data(s2, 1), data(HEADER, 1), data(iq_bind(), 1),
+      data(MSG_SELF)], ("conflict",))
+seed("unbind_mid_delivery", L_PLAIN, two[:10] + [
+    data("<message to='juliet@fuzz.test/garden' id='x'><body>late</body></message>"
+         + CLOSE)], ())
+
+# ---- with the harness as a TLS client (config bit 2) ----
+plain_msg = "\0juliet\0pencil"
+seed("tls_starttls_plain", L_STARTTLS_REQ | TLS_CLIENT,
+     [data(HEADER), data(STARTTLS), data(HEADER), data(auth("PLAIN", plain_msg)), data(HEADER),
+      data(iq_bind()), data(MSG_SELF), eof(close_notify=True)],
+     ("<proceed", "PLAIN", "SCRAM-SHA-256-PLUS", "<success", "wherefore art thou"))
+seed("tls_plain_wrong", L_STARTTLS_REQ | TLS_CLIENT,
+     [data(HEADER), data(STARTTLS), data(HEADER), data(auth("PLAIN", "\0juliet\0pear")),
+      data(auth("PLAIN", "juliet@fuzz.test\0juliet\0pencil")), data(auth("PLAIN", "\0romeo\0x")),
+      data(auth("PLAIN", "x"))], ("not-authorized", "<success"))
+seed("tls_plain_disabled", L_STARTTLS_REQ | TLS_CLIENT | NO_PLAIN,
+     [data(HEADER), data(STARTTLS), data(HEADER), data(auth("PLAIN", plain_msg))],
+     ("invalid-mechanism",))
+seed("tls_direct_scram", L_DIRECT | TLS_CLIENT,
+     [data(HEADER)] + [data(x) for x in scram_login("SCRAM-SHA-256")] +
+     [data(HEADER), data(iq_bind()), timers(idle=True), data(MSG_SELF), control(4),
+      data(PING)], ("<success", "wherefore art thou", "p1"))
+# -PLUS: the harness cannot compute this TLS session's binding, so these
+# reach the channel-binding checks and fail there
+seed("tls_plus_mismatch", L_DIRECT | TLS_CLIENT,
+     [data(HEADER), data(auth("SCRAM-SHA-256-PLUS", "p=tls-exporter,,n=juliet,r=abc")),
+      data(response("c=cD10bHMtZXhwb3J0ZXIsLAAAAA==,r=abcfuzz-server-nonce,p=AAAA")),
+      data(auth("SCRAM-SHA-1", "y,,n=juliet,r=abc")),
+      data(auth("SCRAM-SHA-1-PLUS", "p=tls-unique,,n=juliet,r=abc"))],
+     ("<challenge", "<failure"))
+seed("tls_inside_tls", L_DIRECT_INNER | TLS_CLIENT,
+     [data(HEADER), data(STARTTLS), data(HEADER),
+      data(auth("PLAIN", plain_msg)), data(HEADER), data(iq_bind()), data(MSG_SELF),
+      eof(close_notify=True)], ("<proceed", "<success", "wherefore art thou"))
+seed("tls_direct_no_starttls", L_DIRECT | TLS_CLIENT, [data(HEADER), data(STARTTLS)],
+     ("urn:ietf:params:xml:ns:xmpp-tls'/>",))
+seed("tls_preauth_timeout", L_STARTTLS_REQ | TLS_CLIENT,
+     [data(HEADER), data(STARTTLS), data(HEADER), timers(preauth=True)], ("connection-timeout",))
+
+
+def main():
+    check = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        check = sys.argv[2]
+    elif len(sys.argv) != 1:
+        sys.exit(__doc__)
+    os.makedirs(OUT, exist_ok=True)
+    bad = 0
+    for name, (blob, expect) in sorted(SEEDS.items()):
+        path = os.path.join(OUT, name)
+        with open(path, "wb") as f:
+            f.write(blob)
+        if not check:
+            continue
+        env = dict(os.environ, FUZZ_C2S_VERBOSE="1")
+        p = subprocess.run([check, path], env=env, capture_output=True, text=True,
+                           errors="replace")
+        out = p.stdout + p.stderr
+        missing = [e for e in expect if e not in out]
+        if p.returncode != 0 or missing:
+            bad += 1
+            print(f"{name}: exit {p.returncode}, missing {missing}")
+    print(f"{len(SEEDS)} seeds in {OUT}" + (f", {bad} not as expected" if check else ""))
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
