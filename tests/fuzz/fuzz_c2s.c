@@ -10,8 +10,10 @@
  * router_drain) called through mux/mux_test_seam.h.  Two things are
  * stubbed: the storage thread (store_thread_submit below replaces the one in
  * libxmpp_core at link time; requests are kept and answered between chunks,
- * with a fixed credential for juliet@fuzz.test, password "pencil", a storage
- * error for "broken" and not-found for everyone else) and time (due timers
+ * with a fixed credential, password "pencil", for juliet@fuzz.test and any
+ * local part that begins with "juliet" (so that PLAIN, whose message the
+ * fuzzer can change freely, reaches bind with long and odd names), a
+ * storage error for "broken" and not-found for everyone else) and time (due timers
  * are fired by setting their deadlines to zero, not by waiting).  The
  * SCRAM server nonce is fixed (scram_server_set_nonce_for_test) before each
  * answer, so a seed can carry a valid client proof and log in.
@@ -37,9 +39,17 @@
  *       instead, if it speaks TLS)
  *     3 CONTROL, bits 2-4: 0 answer storage now, 1 MSG_SHUTDOWN,
  *       2 MSG_RELOAD_TLS, 3 an EPOLLOUT event, 4 the client asks for a
- *       TLS 1.3 KeyUpdate
+ *       TLS 1.3 KeyUpdate, 5 the client stops reading (again: resumes);
+ *       the server's socket buffer is small and max_output_buffer 64 KiB,
+ *       so a client that does not read soon meets the slow-reader policy
  * At the end every connection is closed, the router and the mux group
  * freed: nothing outlives one input, which LeakSanitizer checks.
+ *
+ * Oracle, besides the sanitizers: what the server writes, read as a client
+ * reads it (a fresh document after each <proceed/> and <success/>), must be
+ * well-formed XML and nothing may follow its </stream:stream>.  Bytes that
+ * the client cannot decrypt (it does not speak TLS, or its handshake
+ * failed) are not checked.
  *
  * FUZZ_C2S_VERBOSE=1 in the environment prints what the server writes (the
  * plaintext, in TLS mode) and logs at debug level: the way to check that a
@@ -62,6 +72,8 @@
 #include "core/router.h"
 #include "core/sasl_scram.h"
 #include "core/store_thread.h"
+#include "core/xml_node.h"
+#include "core/xml_stream.h"
 #include "mux/mux_int.h"
 #include "mux/mux_test_seam.h"
 #include "tls/tls.h"
@@ -110,6 +122,11 @@ struct peer {
 	struct tls_sess *tls[MUX_MAX_TLS_LAYERS]; /* client layers, [0] on the socket */
 	unsigned n_tls;
 	bool tls_failed;                          /* writes go raw from now on */
+	bool not_reading;                         /* CONTROL 5 */
+	/* the oracle: the server's output as a client parses it */
+	struct xml_stream *rx;
+	bool rx_restart;                          /* <proceed/> or <success/> seen */
+	bool rx_tls;                              /* what comes is TLS we cannot read */
 };
 
 struct world {
@@ -142,7 +159,7 @@ static void answer_store(struct world *w)
 		req->exists = false;
 		if (strcmp(req->domain, DOMAIN) != 0) {
 			req->status = XS_NOTFOUND;
-		} else if (strcmp(req->local, "juliet") == 0) {
+		} else if (strncmp(req->local, "juliet", 6) == 0) {
 			req->status = XS_OK;
 			req->exists = true;
 			req->cred = creds[req->hash == SCRAM_SHA1 ? 0 : 1];
@@ -157,10 +174,42 @@ static void answer_store(struct world *w)
 
 /* ---- the client's side of the socket ---- */
 
-static void sink(const char *p, size_t n)
+static int rx_stanza(void *arg, struct xml_node *el)
+{
+	struct peer *p = arg;
+	/* the next bytes begin a new document (and, after <proceed/>, TLS) */
+	if (!strcmp(el->name, "success") && !strcmp(el->ns, "urn:ietf:params:xml:ns:xmpp-sasl"))
+		p->rx_restart = true;
+	if (!strcmp(el->name, "proceed") && !strcmp(el->ns, "urn:ietf:params:xml:ns:xmpp-tls"))
+		p->rx_restart = p->rx_tls = true;
+	xml_node_free(el);
+	return 0;
+}
+
+/* What the client reads from the server, decrypted where it speaks TLS. */
+static void sink(struct peer *p, const char *d, size_t n)
 {
 	if (verbose && n)
-		fprintf(stderr, "S: %.*s\n", (int)n, p);
+		fprintf(stderr, "S: %.*s\n", (int)n, d);
+	if (!n || p->rx_tls || p->tls_failed)
+		return;
+	if (!p->rx) {
+		static const struct xml_stream_cb cb = { .stanza = rx_stanza };
+		static const struct xml_stream_limits none = { 0 };
+		p->rx = xml_stream_new(&none, &cb, p);
+		if (!p->rx)
+			return;
+	} else if (p->rx_restart && xml_stream_reset(p->rx) != XS_OK) {
+		return;
+	}
+	p->rx_restart = false;
+	enum xml_stream_err e = xml_stream_feed(p->rx, d, n);
+	if (e != XML_STREAM_OK) {
+		fprintf(stderr, "fuzz_c2s: the server wrote %s (%s): %.*s\n",
+			e == XML_STREAM_CLOSED ? "after its </stream:stream>" : "bad XML",
+			xml_stream_err_text(p->rx), (int)n, d);
+		abort();
+	}
 }
 
 /* Ciphertext of the client's upper layers goes into the lower ones, and
@@ -206,7 +255,7 @@ static void client_read_layer(struct peer *p, unsigned lvl)
 				}
 				client_read_layer(p, lvl + 1);
 			} else {
-				sink(buf, nr);
+				sink(p, buf, nr);
 			}
 			continue;
 		}
@@ -222,6 +271,8 @@ static void client_read_layer(struct peer *p, unsigned lvl)
 static void client_drain(struct peer *p)
 {
 	char buf[16384];
+	if (p->not_reading)
+		return;
 	for (;;) {
 		ssize_t n = recv(p->fd, buf, sizeof(buf), 0);
 		if (n <= 0)
@@ -232,7 +283,7 @@ static void client_drain(struct peer *p)
 			else
 				client_read_layer(p, 0);
 		} else {
-			sink(buf, (size_t)n);
+			sink(p, buf, (size_t)n);
 		}
 	}
 	if (p->n_tls && !p->tls_failed)
@@ -245,7 +296,7 @@ static void client_side(struct world *w, unsigned k)
 {
 	struct mux_conn *c;
 	client_drain(&w->p[k]);
-	for (int i = 0; i < 64 && (c = conn_of(w, k)) && c->epollout; i++) {
+	for (int i = 0; i < 64 && !w->p[k].not_reading && (c = conn_of(w, k)) && c->epollout; i++) {
 		conn_on_event(c, EPOLLOUT);
 		client_drain(&w->p[k]);
 	}
@@ -315,6 +366,8 @@ static void client_follow_tls(struct world *w, unsigned k)
 	}
 	/* the server's last flight, read by the server's side already */
 	client_drain(p);
+	if (!p->tls_failed && tls_sess_handshake_done(t))
+		p->rx_tls = false; /* plaintext again, one layer up */
 }
 
 static bool open_peer(struct world *w, unsigned k)
@@ -335,12 +388,17 @@ static bool open_peer(struct world *w, unsigned k)
 		close(sv[1]);
 		return false;
 	}
+	/* A small socket buffer: output the socket does not take (EPOLLOUT,
+	 * the output limit) is within the reach of a few stanzas. */
+	int sndbuf = 4096;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	/* An AF_UNIX peer has no address; the per-address failure table wants
 	 * one, and the same one every run. */
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "192.0.2.%u", 1 + k);
 	snprintf(c->peer, sizeof(c->peer), "%s:5222", c->peer_ip);
 	p->fd = sv[1];
 	p->h = conn_handle(c);
+	p->rx_tls = w->lst->mode == CFG_MODE_DIRECT_TLS;
 	client_follow_tls(w, k);
 	return true;
 }
@@ -424,6 +482,9 @@ static void control(struct world *w, unsigned k, unsigned sub)
 		if (p->n_tls && !p->tls_failed && tls_sess_update_keys(p->tls[p->n_tls - 1]) == XS_OK)
 			client_write(w, k, NULL, 0);
 		break;
+	case 5:
+		p->not_reading = !p->not_reading;
+		break;
 	default:
 		break;
 	}
@@ -463,6 +524,8 @@ static void world_end(struct world *w)
 		struct peer *p = &w->p[k];
 		for (unsigned i = 0; i < p->n_tls; i++)
 			tls_sess_free(p->tls[i]);
+		if (p->rx)
+			xml_stream_free(p->rx);
 		if (p->fd >= 0)
 			close(p->fd);
 	}
@@ -563,6 +626,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg_defaults(&cfg);
 	cfg.threads = 1;
 	cfg.n_listeners = 0;
+	cfg.max_output_buffer = 64 * 1024;
 	cfg.n_hosts = 1;
 	snprintf(cfg.hosts[0].domain, sizeof(cfg.hosts[0].domain), DOMAIN);
 	snprintf(cfg.hosts[0].cert_file, sizeof(cfg.hosts[0].cert_file), "%s/c.pem", dir);

@@ -58,6 +58,8 @@ def eof(conn=0, close_notify=False):
 
 
 def control(sub, conn=0):
+    """0 answer the store, 1 shutdown, 2 TLS reload, 3 EPOLLOUT, 4 KeyUpdate,
+    5 the client stops (or resumes) reading"""
     return bytes([(conn << 7) | 3 | (sub << 2)])
 
 
@@ -244,6 +246,16 @@ seed("bind_bad", L_PLAIN,
            "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
       data(iq_bind()), data(iq_bind("again")), data("<foo xmlns='urn:x'/>")],
      ("bad-request", "not-allowed", "unsupported-stanza-type"))
+# more than 32 stanzas behind the bind request
+seed("held_overflow", L_PLAIN,
+     [data(HEADER), data(a), data(r), data(HEADER + iq_bind() + MSG_SELF * 33)],
+     ("too many stanzas before bind",))
+# a header with 'from', answered with 'to'; a stanza with someone else's 'from'
+seed("header_from", L_PLAIN,
+     [data(HEADER.replace("to=", "from='juliet@fuzz.test' to=")), data(a), data(r),
+      data(HEADER), data(iq_bind()),
+      data("<message from='romeo@fuzz.test/x' to='juliet@fuzz.test/balcony'><body>f</body></message>")],
+     ("to='juliet@fuzz.test'",))
 # stream header problems
 seed("header_bad_ns", L_PLAIN, [data(HEADER.replace("jabber:client", "jabber:server"))],
      ("invalid-namespace",))
@@ -281,6 +293,14 @@ seed("unbound_timeout", L_PLAIN,
 seed("sleep_wake", L_PLAIN,
      plain_login() + [timers(idle=True), data(MSG_SELF), timers(idle=True), data(PING)],
      ("wherefore art thou", "p1"))
+# a client that stops reading: the slow-reader policy closes it; another
+# that stops for a while and resumes
+BIG = ("<message to='juliet@fuzz.test/balcony' id='big'><body>" + "x" * 12000 +
+       "</body></message>")
+seed("slow_reader", L_PLAIN, plain_login() + [control(5)] + [data(BIG)] * 8,
+     ("output buffer limit",))
+seed("slow_reader_resumes", L_PLAIN,
+     plain_login() + [control(5), data(BIG), data(BIG), control(5), data(PING)], ("p1",))
 # shutdown and TLS reload
 seed("shutdown", L_PLAIN, plain_login() + [control(2), control(1), data(MSG_SELF)],
      ("system-shutdown",))
@@ -312,6 +332,11 @@ seed("tls_plain_wrong", L_STARTTLS_REQ | TLS_CLIENT,
      [data(HEADER), data(STARTTLS), data(HEADER), data(auth("PLAIN", "\0juliet\0pear")),
       data(auth("PLAIN", "juliet@fuzz.test\0juliet\0pencil")), data(auth("PLAIN", "\0romeo\0x")),
       data(auth("PLAIN", "x"))], ("not-authorized", "<success"))
+# any local part beginning with "juliet" has the password: PLAIN reaches
+# bind with the longest JID there is
+seed("tls_plain_long_name", L_STARTTLS_REQ | TLS_CLIENT,
+     [data(HEADER), data(STARTTLS), data(HEADER), data(auth("PLAIN", "\0juliet" + "x" * 1017 + "\0pencil")),
+      data(HEADER), data(iq_bind("r" * 1023)), data(MSG_SELF)], ("<success",))
 seed("tls_plain_disabled", L_STARTTLS_REQ | TLS_CLIENT | NO_PLAIN,
      [data(HEADER), data(STARTTLS), data(HEADER), data(auth("PLAIN", plain_msg))],
      ("invalid-mechanism",))
