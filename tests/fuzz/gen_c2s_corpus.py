@@ -289,6 +289,44 @@ seed("direct_tls_garbage", L_DIRECT, [data(HEADER)], ())
 seed("preauth_timeout", L_PLAIN, [data(HEADER), timers(preauth=True)], ("connection-timeout",))
 seed("unbound_timeout", L_PLAIN,
      [data(HEADER), data(a), data(r), data(HEADER), timers(preauth=True)], ("connection-timeout",))
+# the router's other answers: the server's iq handlers, iq results and
+# errors to the server, other resources and accounts, directed presence,
+# groupchat and headline messages, message errors
+ROUTER = [
+    "<iq type='get' id='i1' to='fuzz.test'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>",
+    "<iq type='get' id='i2' to='fuzz.test'><query xmlns='jabber:iq:version'/></iq>",
+    "<iq type='get' id='i3' to='fuzz.test/res'><query xmlns='urn:x:unknown'/></iq>",
+    "<iq type='result' id='i4' to='fuzz.test'/>",
+    "<iq type='error' id='i5' to='fuzz.test'/>",
+    "<iq type='get' id='i6' to='juliet@fuzz.test'><ping xmlns='urn:xmpp:ping'/></iq>",
+    "<iq type='set' id='i7' to='juliet@fuzz.test'><query xmlns='urn:x:other'/></iq>",
+    "<iq type='get' id='i8' to='juliet@fuzz.test/nowhere'><ping xmlns='urn:xmpp:ping'/></iq>",
+    "<iq type='result' id='i9' to='juliet@fuzz.test/nowhere'/>",
+    "<iq type='get' id='i10' to='romeo@fuzz.test'><ping xmlns='urn:xmpp:ping'/></iq>",
+    "<iq type='get' id='i11' to='elsewhere.example'><ping xmlns='urn:xmpp:ping'/></iq>",
+    "<iq type='result' id='i12' to='elsewhere.example'/>",
+    "<presence to='juliet@fuzz.test/balcony'/>",
+    "<presence to='juliet@fuzz.test/nowhere' type='probe'/>",
+    "<presence to='romeo@fuzz.test' type='subscribe'/>",
+    "<presence to='elsewhere.example'/>",
+    "<message to='fuzz.test' id='s'><body>to the server</body></message>",
+    "<message to='fuzz.test' type='error' id='se'/>",
+    "<message to='juliet@fuzz.test/nowhere' type='groupchat'><body>g</body></message>",
+    "<message to='juliet@fuzz.test' type='groupchat'><body>g</body></message>",
+    "<message to='juliet@fuzz.test/nowhere' type='error'/>",
+    "<message to='juliet@fuzz.test' type='error'/>",
+    "<message to='juliet@fuzz.test/nowhere' type='headline'><body>h</body></message>",
+    "<message to='juliet@fuzz.test/nowhere'><body>to the bare</body></message>",
+    "<message><body>no to</body></message>",
+    "<iq type='get' id='i13'><ping xmlns='urn:xmpp:ping'/></iq>",
+    "<presence type='unavailable'/>",
+    "<message to='juliet@fuzz.test'><body>nobody available</body></message>",
+]
+seed("router_answers", L_PLAIN,
+     plain_login() + [data(PRESENCE)] + [data(x) for x in ROUTER],
+     ("jabber:iq:version", "remote-server-not-found", "service-unavailable"))
+seed("router_pipelined", L_PLAIN,
+     plain_login() + [data(PRESENCE + "".join(ROUTER))], ("jabber:iq:version",))
 # a bound session goes to sleep and wakes for its next stanza
 seed("sleep_wake", L_PLAIN,
      plain_login() + [timers(idle=True), data(MSG_SELF), timers(idle=True), data(PING)],
