@@ -203,12 +203,30 @@ static void sink(struct peer *p, const char *d, size_t n)
 		return;
 	}
 	p->rx_restart = false;
-	enum xml_stream_err e = xml_stream_feed(p->rx, d, n);
-	if (e != XML_STREAM_OK) {
-		fprintf(stderr, "fuzz_c2s: the server wrote %s (%s): %.*s\n",
-			e == XML_STREAM_CLOSED ? "after its </stream:stream>" : "bad XML",
-			xml_stream_err_text(p->rx), (int)n, d);
-		abort();
+	/* A client that was not reading gets <success/> and the next stream
+	 * header in one read: the new document begins at that header. */
+	static const char next_doc[] = "<?xml version='1.0'?><stream:stream ";
+	size_t start = 0, from = 0;
+	for (;;) {
+		const char *m = memmem(d + from, n - from, next_doc, sizeof(next_doc) - 1);
+		size_t cut = m ? (size_t)(m - d) : n;
+		enum xml_stream_err e = cut > start ? xml_stream_feed(p->rx, d + start, cut - start)
+						    : XML_STREAM_OK;
+		if (e != XML_STREAM_OK) {
+			fprintf(stderr, "fuzz_c2s: the server wrote %s (%s): %.*s\n",
+				e == XML_STREAM_CLOSED ? "after its </stream:stream>" : "bad XML",
+				xml_stream_err_text(p->rx), (int)n, d);
+			abort();
+		}
+		start = cut;
+		if (!m)
+			break;
+		if (p->rx_restart) {
+			if (xml_stream_reset(p->rx) != XS_OK)
+				return;
+			p->rx_restart = false;
+		}
+		from = cut + 1;
 	}
 }
 
@@ -344,7 +362,8 @@ static void client_follow_tls(struct world *w, unsigned k)
 {
 	struct peer *p = &w->p[k];
 	struct mux_conn *c = conn_of(w, k);
-	if (!w->tls_client || p->tls_failed || !c || c->n_tls <= p->n_tls ||
+	/* (not before the client has read <proceed/>) */
+	if (!w->tls_client || p->tls_failed || p->not_reading || !c || c->n_tls <= p->n_tls ||
 	    p->n_tls >= MUX_MAX_TLS_LAYERS)
 		return;
 	struct tls_client_opts o = { .server_name = DOMAIN, .verify = false, .alpn = "xmpp-client" };
