@@ -41,7 +41,10 @@
  *       2 MSG_RELOAD_TLS, 3 an EPOLLOUT event, 4 the client asks for a
  *       TLS 1.3 KeyUpdate, 5 the client stops reading (again: resumes);
  *       the server's socket buffer is small and max_output_buffer 64 KiB,
- *       so a client that does not read soon meets the slow-reader policy
+ *       so a client that does not read soon meets the slow-reader policy;
+ *       6 and 7: the harness logs in as juliet with SCRAM-SHA-256-PLUS or
+ *       SCRAM-SHA-1-PLUS, binding to its own TLS session (tls-exporter),
+ *       which no seed can do: the binding differs with every handshake
  * At the end every connection is closed, the router and the mux group
  * freed: nothing outlives one input, which LeakSanitizer checks.
  *
@@ -127,6 +130,7 @@ struct peer {
 	struct xml_stream *rx;
 	bool rx_restart;                          /* <proceed/> or <success/> seen */
 	bool rx_tls;                              /* what comes is TLS we cannot read */
+	char *challenge;                          /* text of the last <challenge/> */
 };
 
 struct world {
@@ -182,6 +186,10 @@ static int rx_stanza(void *arg, struct xml_node *el)
 		p->rx_restart = true;
 	if (!strcmp(el->name, "proceed") && !strcmp(el->ns, "urn:ietf:params:xml:ns:xmpp-tls"))
 		p->rx_restart = p->rx_tls = true;
+	if (!strcmp(el->name, "challenge") && !strcmp(el->ns, "urn:ietf:params:xml:ns:xmpp-sasl")) {
+		free(p->challenge);
+		p->challenge = xml_node_text(el);
+	}
 	xml_node_free(el);
 	return 0;
 }
@@ -453,6 +461,57 @@ static void settle(struct world *w, bool store, bool delays)
 	}
 }
 
+/* <name xmlns=sasl [mechanism=mech]>base64(msg)</name> from the client. */
+static void sasl_send(struct world *w, unsigned k, const char *name, const char *mech,
+		      const char *msg, size_t len)
+{
+	size_t cap = base64_encoded_len(len) + 1, n = 0;
+	char *b64 = malloc(cap), head[160];
+	if (!b64 || base64_encode(msg, len, b64, cap, &n) != XS_OK) {
+		free(b64);
+		return;
+	}
+	int hl = snprintf(head, sizeof(head), "<%s xmlns='urn:ietf:params:xml:ns:xmpp-sasl'%s%s%s>",
+			  name, mech ? " mechanism='" : "", mech ? mech : "", mech ? "'" : "");
+	client_write(w, k, (const uint8_t *)head, (size_t)hl);
+	client_write(w, k, (const uint8_t *)b64, n);
+	snprintf(head, sizeof(head), "</%s>", name);
+	client_write(w, k, (const uint8_t *)head, strlen(head));
+	free(b64);
+}
+
+static void scram_plus_login(struct world *w, unsigned k, enum scram_hash h)
+{
+	struct peer *p = &w->p[k];
+	uint8_t cb[TLS_EXPORTER_LEN];
+	if (!p->n_tls || p->tls_failed || tls_sess_exporter(p->tls[p->n_tls - 1], cb) != XS_OK)
+		return;
+	struct scram_client *sc = scram_client_new(h, "juliet", "pencil", "fuzzcnonce",
+						   "tls-exporter", cb, sizeof(cb), true);
+	char *out = NULL, *first = NULL;
+	size_t len = 0, first_len = 0;
+	if (!sc || scram_client_first(sc, &out, &len) != SCRAM_CONTINUE)
+		goto out;
+	free(p->challenge);
+	p->challenge = NULL;
+	sasl_send(w, k, "auth", h == SCRAM_SHA1 ? "SCRAM-SHA-1-PLUS" : "SCRAM-SHA-256-PLUS", out, len);
+	settle(w, true, true);
+	if (!p->challenge)
+		goto out;
+	size_t tl = strlen(p->challenge);
+	first = malloc(base64_decoded_max(tl) + 1);
+	if (!first || base64_decode(p->challenge, tl, first, base64_decoded_max(tl) + 1, &first_len) != XS_OK)
+		goto out;
+	free(out);
+	out = NULL;
+	if (scram_client_final(sc, first, first_len, &out, &len) == SCRAM_CONTINUE)
+		sasl_send(w, k, "response", NULL, out, len);
+out:
+	free(first);
+	free(out);
+	scram_client_free(sc);
+}
+
 static void fire_timers(struct world *w, bool preauth, bool idle)
 {
 	struct mux *m = w->m;
@@ -504,6 +563,10 @@ static void control(struct world *w, unsigned k, unsigned sub)
 	case 5:
 		p->not_reading = !p->not_reading;
 		break;
+	case 6:
+	case 7:
+		scram_plus_login(w, k, sub == 6 ? SCRAM_SHA256 : SCRAM_SHA1);
+		break;
 	default:
 		break;
 	}
@@ -545,6 +608,7 @@ static void world_end(struct world *w)
 			tls_sess_free(p->tls[i]);
 		if (p->rx)
 			xml_stream_free(p->rx);
+		free(p->challenge);
 		if (p->fd >= 0)
 			close(p->fd);
 	}

@@ -59,7 +59,8 @@ def eof(conn=0, close_notify=False):
 
 def control(sub, conn=0):
     """0 answer the store, 1 shutdown, 2 TLS reload, 3 EPOLLOUT, 4 KeyUpdate,
-    5 the client stops (or resumes) reading"""
+    5 the client stops (or resumes) reading, 6/7 the harness logs in with
+    SCRAM-SHA-256-PLUS / SCRAM-SHA-1-PLUS"""
     return bytes([(conn << 7) | 3 | (sub << 2)])
 
 
@@ -390,6 +391,14 @@ seed("tls_plus_mismatch", L_DIRECT | TLS_CLIENT,
       data(auth("SCRAM-SHA-1", "y,,n=juliet,r=abc")),
       data(auth("SCRAM-SHA-1-PLUS", "p=tls-unique,,n=juliet,r=abc"))],
      ("<challenge", "<failure"))
+# -PLUS done by the harness itself (CONTROL 6 and 7), which knows the
+# binding of its TLS session
+seed("tls_scram_sha256_plus", L_DIRECT | TLS_CLIENT,
+     [data(HEADER), control(6), data(HEADER), data(iq_bind()), data(MSG_SELF)],
+     ("<success", "wherefore art thou"))
+seed("tls_scram_sha1_plus_starttls", L_STARTTLS_REQ | TLS_CLIENT,
+     [data(HEADER), data(STARTTLS), data(HEADER), control(7), data(HEADER), data(iq_bind())],
+     ("<success", "<jid>"))
 seed("tls_inside_tls", L_DIRECT_INNER | TLS_CLIENT,
      [data(HEADER), data(STARTTLS), data(HEADER),
       data(auth("PLAIN", plain_msg)), data(HEADER), data(iq_bind()), data(MSG_SELF),
