@@ -13,7 +13,8 @@
  * with a fixed credential, password "pencil", for juliet@fuzz.test and any
  * local part that begins with "juliet" (so that PLAIN, whose message the
  * fuzzer can change freely, reaches bind with long and odd names), a
- * storage error for "broken" and not-found for everyone else) and time (due timers
+ * storage error for "broken", a store that is stopping for "stopping" and
+ * not-found for everyone else) and time (due timers
  * are fired by setting their deadlines to zero, not by waiting).  The
  * SCRAM server nonce is fixed (scram_server_set_nonce_for_test) before each
  * answer, so a seed can carry a valid client proof and log in.
@@ -104,14 +105,16 @@ static struct store_req *pending[MAX_PENDING];
 static size_t n_pending;
 
 /* Replaces core/store_thread.c's (not linked: nothing else of it is used
- * here).  Keeps the request for answer_store(); full, it refuses as a
- * stopping store does, which the server must take too. */
+ * here).  Keeps the request for answer_store().  A store that is stopping
+ * refuses (XS_STOP), which the server must take too: so does this one for
+ * the user "stopping", or when full (cannot happen with one lookup per
+ * connection at a time, but it must not overflow if that changes). */
 enum xs store_thread_submit(struct store_thread *t, struct store_req *req)
 {
 	(void)t;
 	if (!req->done)
 		return XS_INVAL;
-	if (n_pending == MAX_PENDING)
+	if (n_pending == MAX_PENDING || strcmp(req->local, "stopping") == 0)
 		return XS_STOP;
 	pending[n_pending++] = req;
 	return XS_OK;

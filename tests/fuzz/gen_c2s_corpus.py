@@ -206,6 +206,9 @@ seed("unknown_user", L_PLAIN,
 br = Scram("sha256", user="broken")
 seed("store_error", L_PLAIN,
      [data(HEADER), data(auth("SCRAM-SHA-256", br.first))], ("temporary-auth-failure",))
+st = Scram("sha1", user="stopping")
+seed("store_stopping", L_PLAIN,
+     [data(HEADER), data(auth("SCRAM-SHA-1", st.first))], ("temporary-auth-failure",))
 # elements while the lookup is out (the store's answer held back)
 seed("while_pending", L_PLAIN,
      [data(HEADER), data(a, hold_store=True), data(r, hold_store=True), control(0)],
