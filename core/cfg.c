@@ -120,6 +120,11 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "max_output_buffer", T_SIZE, struct cfg, max_output_buffer,
 	      4096, 1073741824),
 	K_NUM(SECT_LIMITS, "max_connections", T_UINT, struct cfg, max_connections, 1, 10000000),
+	K_NUM(SECT_LIMITS, "max_connections_per_ip", T_UINT, struct cfg, max_connections_per_ip, 1,
+	      10000000),
+	K_NUM(SECT_LIMITS, "max_preauth_connections", T_UINT, struct cfg, max_preauth_connections,
+	      1, 10000000),
+	K_NUM(SECT_LIMITS, "ipv6_prefix", T_UINT, struct cfg, ipv6_prefix, 8, 128),
 	K_NUM(SECT_LIMITS, "tcp_keepalive", T_UINT, struct cfg, tcp_keepalive_s, 0, 86400),
 	K_NUM(SECT_LIMITS, "tcp_keepalive_interval", T_UINT, struct cfg, tcp_keepalive_interval_s,
 	      1, 3600),
@@ -866,6 +871,9 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->idle_sleep_s = 30;
 	cfg->max_output_buffer = 1048576;
 	cfg->max_connections = 100000;
+	cfg->max_connections_per_ip = 200;
+	cfg->max_preauth_connections = 5000;
+	cfg->ipv6_prefix = 64;
 	cfg->tcp_keepalive_s = 60;
 	cfg->tcp_keepalive_interval_s = 15;
 	cfg->tcp_keepalive_probes = 4;

@@ -59,6 +59,9 @@ struct cfg {
 	unsigned idle_sleep_s;        /* idle_sleep = 30: seconds without traffic before a session's TLS state and parser are put to sleep; 0 = never */
 	size_t max_output_buffer;     /* max_output_buffer = 1048576 bytes queued per connection; over it the connection is closed */
 	unsigned max_connections;     /* max_connections = 100000 */
+	unsigned max_connections_per_ip; /* max_connections_per_ip = 200 (IPv6: per ipv6_prefix) */
+	unsigned max_preauth_connections; /* max_preauth_connections = 5000 not yet authenticated */
+	unsigned ipv6_prefix;         /* ipv6_prefix = 64: bits of an IPv6 address that make one peer */
 	unsigned tcp_keepalive_s;     /* tcp_keepalive = 60: idle seconds before the first probe; 0 = off */
 	unsigned tcp_keepalive_interval_s; /* tcp_keepalive_interval = 15 */
 	unsigned tcp_keepalive_probes; /* tcp_keepalive_probes = 4 unanswered before the peer is dead */

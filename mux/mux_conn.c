@@ -230,7 +230,8 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 	return true;
 }
 
-void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
+void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
+		unsigned port)
 {
 	uint32_t slot;
 	struct mux_conn *c = calloc(1, sizeof(*c));
@@ -238,6 +239,7 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 		LOG_ERR("out of memory accepting a connection");
 		free(c);
 		close(fd);
+		mux_peer_gone(m, ip, true);
 		atomic_fetch_sub(&m->group->total_conns, 1);
 		return;
 	}
@@ -252,21 +254,12 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 	m->slots[slot] = c;
 	m->n_conns++;
 
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		unsigned port = 0;
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
-			port = ntohs(s6->sin6_port);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
-			port = ntohs(s4->sin_port);
-		}
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_ip, port);
-	}
+	/* the address accept() gave, which the peer table counted under */
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
+	if (strchr(ip, ':'))
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, port);
+	else
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, port);
 
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
@@ -608,6 +601,7 @@ static void conn_free(struct mux_conn *c)
 	m->gens[c->slot]++; /* stale handles no longer match */
 	m->free_slots[m->n_free++] = c->slot;
 	m->n_conns--;
+	mux_peer_gone(m, c->peer_ip, !c->authenticated);
 	atomic_fetch_sub(&m->group->total_conns, 1);
 	free(c);
 }

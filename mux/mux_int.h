@@ -18,6 +18,7 @@
 #include "core/msg.h"
 #include "core/queue.h"
 #include "core/scram_cred.h"
+#include "mux/peer_table.h"
 #include "core/xbuf.h"
 #include "mux/mux.h"
 
@@ -109,12 +110,11 @@ struct mux_conn {
 	struct mux_conn *dead_next;
 };
 
-struct auth_fail_rec {
-	struct hmap_entry he;
-	unsigned count;
-	uint64_t last_ms;
-	char ip[];
-};
+/* The peer table (mux/peer_table.h) remembers this many addresses that
+ * have no connection but recent authentication failures, each for this
+ * long. */
+#define PEER_IDLE_RECORDS 100000
+#define PEER_FAIL_MEMORY_MS (15ULL * 60 * 1000)
 
 struct mux {
 	unsigned idx;
@@ -143,7 +143,6 @@ struct mux {
 	uint64_t n_slept, n_woken;
 	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
 	struct mux_conn *dead_head;
-	struct hmap auth_fails;         /* peer ip -> struct auth_fail_rec */
 	/* Idle expat parsers the thread's streams lend to each other
 	 * between stanzas (core/xml_stream.h). */
 	struct xml_parser_pool *xml_pool;
@@ -155,6 +154,8 @@ struct mux {
 	unsigned listen_backoff_ms;
 	unsigned fd_refused;            /* failed accepts since the last log line */
 	uint64_t fd_log_ms;             /* when that line was written */
+	unsigned limit_refused;         /* the same for connections over a limit */
+	uint64_t limit_log_ms;
 };
 
 struct mux_group {
@@ -167,6 +168,9 @@ struct mux_group {
 	unsigned n_listen;
 	atomic_uint rr;                 /* round-robin target for accepted sockets */
 	atomic_uint total_conns;
+	/* connections and failures per peer address, shared by the threads
+	 * under its own lock (mux/peer_table.h) */
+	struct peer_table *peers;
 	uint8_t fake_salt_key[32];      /* written before the threads start */
 	bool has_fake_salt_key;
 };
@@ -184,7 +188,9 @@ void mux_post(struct mux *m, unsigned thread, struct msg *msg);
 void mux_to_router(struct mux *m, struct msg *msg);
 
 /* mux_conn.c */
-void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst);
+/* An accepted socket from ip:port, already counted in the peer table. */
+void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
+		unsigned port);
 void conn_on_event(struct mux_conn *c, uint32_t events);
 void conn_send(struct mux_conn *c, const char *data, size_t len);
 void conn_send_str(struct mux_conn *c, const char *s);
@@ -219,6 +225,9 @@ void mux_accept_ready(struct mux *m, unsigned k);
 void mux_accept_resume(struct mux *m);
 /* When mux_accept_resume() has work, or UINT64_MAX. */
 uint64_t mux_accept_deadline(const struct mux *m);
+/* The connection from ip is gone (preauth: before authenticating): the
+ * peer table forgets it. */
+void mux_peer_gone(struct mux *m, const char *ip, bool preauth);
 
 /* mux_sasl.c */
 int sasl_on_element(struct mux_conn *c, struct xml_node *el);

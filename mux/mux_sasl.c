@@ -6,8 +6,9 @@
  * Credentials are looked up on the storage thread: the connection waits in
  * CONN_AUTH_PENDING and resumes when the answer comes back through the mux
  * inbox.  A failed attempt is answered after a delay that doubles with each
- * failure from the same address (per mux thread), and the fifth failure on
- * one stream closes it. */
+ * failure from the same address (an IPv4 address or IPv6 prefix, counted in
+ * the peer table all mux threads share), and the fifth failure on one
+ * stream closes it. */
 #include "mux/mux_int.h"
 
 #include <stdio.h>
@@ -26,7 +27,6 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define MAX_AUTH_FAILURES 5  /* wrong credentials on one stream */
 #define MAX_AUTH_ATTEMPTS 10 /* attempts of any kind on one stream */
-#define FAIL_MEMORY_MS (15ULL * 60 * 1000)
 
 struct auth_lookup {
 	struct store_req req;
@@ -123,36 +123,12 @@ void sasl_reset(struct mux_conn *c)
 	c->authcid = NULL;
 }
 
-static struct auth_fail_rec *fail_rec(struct mux *m, const char *ip, bool create)
+/* The peer table's key of c's address, for the failure throttle shared
+ * by all mux threads; false if the address cannot be parsed (then each
+ * failure counts as a first one). */
+static bool peer_key_of(struct mux_conn *c, char key[PEER_KEY_LEN])
 {
-	struct hmap_entry *e = hmap_get(&m->auth_fails, ip);
-	uint64_t now = mux_now_ms();
-	struct auth_fail_rec *r = e ? container_of(e, struct auth_fail_rec, he) : NULL;
-	if (r && now - r->last_ms > FAIL_MEMORY_MS)
-		r->count = 0;
-	if (r || !create)
-		return r;
-	if (m->auth_fails.count > 100000) {
-		/* bound the table: forget the addresses that went quiet */
-		for (size_t i = 0; i < m->auth_fails.n_buckets; i++) {
-			struct hmap_entry *x = m->auth_fails.buckets[i];
-			while (x) {
-				struct hmap_entry *next = x->next;
-				struct auth_fail_rec *o = container_of(x, struct auth_fail_rec, he);
-				if (now - o->last_ms > FAIL_MEMORY_MS) {
-					hmap_del(&m->auth_fails, x);
-					free(o);
-				}
-				x = next;
-			}
-		}
-	}
-	r = calloc(1, sizeof(*r) + strlen(ip) + 1);
-	if (!r)
-		return NULL;
-	strcpy(r->ip, ip);
-	hmap_put(&m->auth_fails, &r->he, r->ip);
-	return r;
+	return peer_key_text(c->peer_ip, peer_table_v6_prefix(c->mux->group->peers), key);
 }
 
 /* A failed attempt: logged; answered at once when no credential was
@@ -179,10 +155,10 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 	}
 	sasl_conn_cleanup(c);
 	c->auth_failures++;
-	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, true);
-	unsigned n = r ? ++r->count : 1;
-	if (r)
-		r->last_ms = mux_now_ms();
+	char key[PEER_KEY_LEN];
+	unsigned n = peer_key_of(c, key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
+	if (!n)
+		n = 1;
 	uint64_t delay = m->cfg->auth_fail_delay_ms;
 	for (unsigned i = 1; i < n && delay < m->cfg->auth_fail_delay_max_ms; i++)
 		delay *= 2;
@@ -227,9 +203,11 @@ static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_l
 		 c->authcid, c->domain, mech);
 	sasl_conn_cleanup(c);
 	send_sasl_data(c, "success", final, final_len);
-	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, false);
-	if (r)
-		r->count = 0;
+	char key[PEER_KEY_LEN];
+	if (peer_key_of(c, key)) {
+		peer_auth_succeeded(m->group->peers, key);
+		peer_conn_authenticated(m->group->peers, key);
+	}
 	c->authenticated = true;
 	/* the pre-auth timer runs on until a resource is bound */
 	conn_request_restart(c);

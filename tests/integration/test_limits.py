@@ -118,6 +118,74 @@ class ConnectionLimit(unittest.TestCase):
             c.close()
 
 
+class PeerLimits(unittest.TestCase):
+    """[limits] max_connections_per_ip and max_preauth_connections: over
+    them a connection is refused at once with the RFC 6120 stream error
+    (on a plaintext-first listener), and the count goes down as
+    connections leave or authenticate."""
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"},
+                          sections={"limits": {"max_connections_per_ip": 3,
+                                               "max_preauth_connections": 5}},
+                          name="peerlimit")
+        self.srv.start()
+
+    def tearDown(self):
+        try:
+            self.srv.check_clean_exit(self)
+        finally:
+            self.srv.cleanup()
+
+    def refused(self, source, condition):
+        c = RawClient(self.srv.port("c2s"), cafile=self.srv.cert, source=source)
+        got = c.read_until_closed(timeout=5)
+        self.assertTrue(c.closed, "connection over the limit left open")
+        self.assertEqual(harness.stream_error_condition(got), condition, got[-300:])
+        c.close()
+
+    def test_per_address(self):
+        port = self.srv.port("c2s")
+        mark = self.srv.log_len()
+        held = [RawClient(port, cafile=self.srv.cert, source="127.0.0.1") for _ in range(3)]
+        for c in held:
+            self.assertIn("<starttls", c.open_stream())
+        self.refused("127.0.0.1", "policy-violation")
+        self.assertIsNotNone(self.srv.wait_log(
+            r"refusing connection: too many connections from your address \(1 in the last second, "
+            r"the last from 127\.0\.0\.1; \[limits\] max_connections_per_ip\)", 3, mark))
+        # another address is not affected
+        other = RawClient(port, cafile=self.srv.cert, source="127.0.0.2")
+        self.assertIn("<starttls", other.open_stream())
+        # a slot frees up when one leaves
+        held.pop().close()
+        time.sleep(0.3)
+        again = RawClient(port, cafile=self.srv.cert, source="127.0.0.1")
+        self.assertIn("<starttls", again.open_stream())
+        for c in held + [other, again]:
+            c.close()
+
+    def test_preauth(self):
+        port = self.srv.port("c2s")
+        held = []
+        for i in range(5):
+            c = RawClient(port, cafile=self.srv.cert, source="127.0.0.%d" % (10 + i))
+            self.assertIn("<starttls", c.open_stream())
+            held.append(c)
+        self.refused("127.0.0.20", "resource-constraint")
+        # one of them authenticates: it no longer counts as pre-auth
+        held[0].close()
+        time.sleep(0.3)
+        d = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert, source="127.0.0.21")
+        d.open_stream()
+        self.assertIn("<jid>alice@localhost/x</jid>", d.login_plain("alice", "pw-alice", resource="x"))
+        c = RawClient(port, cafile=self.srv.cert, source="127.0.0.22")
+        self.assertIn("<starttls", c.open_stream())
+        self.refused("127.0.0.23", "resource-constraint")
+        for x in held[1:] + [c, d]:
+            x.close()
+
+
 if __name__ == "__main__":
     XMPPD, XMPPCTL = harness.binaries()
     harness.run_tests(__name__)
