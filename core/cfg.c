@@ -138,6 +138,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_FN(SECT_LISTENER, "address", set_address),
 	K_NUM(SECT_LISTENER, "port", T_U16, struct cfg_listener, port, 1, 65535),
 	K_BOOL(SECT_LISTENER, "require_encryption", struct cfg_listener, require_encryption),
+	K_NUM(SECT_LISTENER, "rate", T_UINT, struct cfg_listener, rate, 0, 1073741824),
+	K_NUM(SECT_LISTENER, "burst", T_UINT, struct cfg_listener, burst, 4096, 1073741824),
 	K_BOOL(SECT_LISTENER, "allow_starttls_inside_tls", struct cfg_listener,
 	       allow_starttls_inside_tls),
 };
@@ -513,6 +515,8 @@ static void begin_listener(struct cfg_parse *p, const char *arg)
 	l->port = 0; /* required: checked once the file is read */
 	l->require_encryption = true;
 	l->allow_starttls_inside_tls = false;
+	l->rate = 16384;
+	l->burst = 131072;
 	snprintf(p->label, sizeof(p->label), "[listener %s]", arg);
 	p->sect = SECT_LISTENER;
 }

@@ -28,6 +28,8 @@ struct cfg_listener {
 	uint16_t port;                  /* port = 5222 */
 	bool require_encryption;        /* require_encryption = true */
 	bool allow_starttls_inside_tls; /* allow_starttls_inside_tls = false */
+	unsigned rate;                  /* rate = 16384 bytes/s read per connection; 0 = unlimited */
+	unsigned burst;                 /* burst = 131072 bytes read at once before the rate applies */
 };
 
 struct cfg_host {

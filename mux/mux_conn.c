@@ -253,6 +253,7 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 	c->domain = "";
 	m->slots[slot] = c;
 	m->n_conns++;
+	shaper_init(c);
 
 	/* the address accept() gave, which the peer table counted under */
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
@@ -278,16 +279,23 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 		 c->peer, lst->name);
 }
 
+static void on_readable(struct mux_conn *c);
+
+uint32_t conn_epoll_events(const struct mux_conn *c)
+{
+	return (c->throttled ? 0 : EPOLLIN | EPOLLRDHUP) | (c->epollout ? EPOLLOUT : 0);
+}
+
 static void set_epollout(struct mux_conn *c, bool on)
 {
 	if (c->epollout == on || c->dead)
 		return;
+	c->epollout = on;
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+		.events = conn_epoll_events(c),
 		.data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot),
 	};
 	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-	c->epollout = on;
 }
 
 /* Writes what the bottom layer holds to the socket. */
@@ -510,10 +518,14 @@ static void read_input(struct mux_conn *c)
 {
 	char buf[READ_CHUNK];
 	for (int i = 0; i < 8 && !c->dead; i++) {
+		/* a closing connection drains at full speed: input is ignored */
+		if (!c->closing && !c->peer_gone && !shaper_may_read(c))
+			return;
 		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
 		if (n > 0) {
 			if (c->closing)
 				continue; /* draining: input is ignored */
+			shaper_took(c, (size_t)n);
 			conn_touch(c);
 			layer_input(c, 0, buf, (size_t)n);
 			if ((size_t)n < sizeof(buf))
@@ -532,6 +544,11 @@ static void read_input(struct mux_conn *c)
 	}
 }
 
+void conn_readable(struct mux_conn *c)
+{
+	on_readable(c);
+}
+
 static void on_readable(struct mux_conn *c)
 {
 	c->in_input = true;
@@ -545,6 +562,13 @@ void conn_on_event(struct mux_conn *c, uint32_t events)
 {
 	if (events & EPOLLOUT)
 		flush_socket(c);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* Reported even while the input is not watched: the peer is
+		 * gone, so what is left is read at once (nothing more can
+		 * come), or a throttled socket would report this forever. */
+		c->peer_gone = true;
+		shaper_release(c);
+	}
 	if (!c->dead && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
 		on_readable(c);
 }
@@ -554,6 +578,7 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 	if (c->dead || c->closing)
 		return;
 	c->closing = true;
+	shaper_release(c); /* a closing stream drains its input at full speed */
 	c->close_deadline_ms = mux_now_ms() + 5000;
 	LOG_DEBUG("c%u.%llu: closing: %s", c->mux->idx, (unsigned long long)c->id, why);
 	tls_layers_close_notify(c->tls, c->n_tls); /* a clean end, not "unexpected eof" */
@@ -579,6 +604,7 @@ void conn_close(struct mux_conn *c, const char *why)
 	conn_preauth_remove(c);
 	delay_remove(c);
 	conn_idle_remove(c);
+	shaper_forget(c);
 	session_conn_cleanup(c);
 	c->dead_next = m->dead_head;
 	m->dead_head = c;
@@ -674,6 +700,8 @@ int mux_next_timeout_ms(struct mux *m)
 	}
 	if (mux_accept_deadline(m) < next)
 		next = mux_accept_deadline(m);
+	if (shaper_deadline(m) < next)
+		next = shaper_deadline(m);
 	if (next == UINT64_MAX)
 		return -1;
 	uint64_t now = mux_now_ms();

@@ -98,6 +98,14 @@ struct mux_conn {
 	/* delayed SASL failure (slow-down of repeated failures) */
 	struct mux_conn *dl_next;
 	bool on_delay;
+	/* Token bucket on input (mux_shaper.c): bytes that may still be read
+	 * (negative: owed), refilled at the listener's rate up to its burst. */
+	bool throttled;              /* not reading until throttle_until_ms */
+	bool peer_gone;              /* EPOLLHUP/EPOLLERR seen: read without the shaper */
+	int32_t tokens;
+	uint64_t tokens_ms;          /* when tokens was last refilled */
+	uint64_t throttle_until_ms;
+	struct mux_conn *th_prev, *th_next; /* the thread's throttled list */
 	uint64_t delay_deadline_ms;
 	int delayed_cond;
 
@@ -146,6 +154,9 @@ struct mux {
 	/* Idle expat parsers the thread's streams lend to each other
 	 * between stanzas (core/xml_stream.h). */
 	struct xml_parser_pool *xml_pool;
+
+	/* connections not reading for now, soonest resume first (mux_shaper.c) */
+	struct mux_conn *th_head, *th_tail;
 
 	/* Out of descriptors (mux_accept.c): the listeners are out of this
 	 * thread's epoll set until resume_ms. */
@@ -218,6 +229,24 @@ int stream_on_stanza(void *arg, struct xml_node *st);
 int stream_on_close(void *arg);
 void stream_error(struct mux_conn *c, const char *cond, const char *text);
 void stream_send_features(struct mux_conn *c);
+
+/* mux_shaper.c: the input token bucket of a connection */
+void shaper_init(struct mux_conn *c);
+/* Before a read: true if c may read now; false after putting it on the
+ * throttled list (its socket's input is no longer watched). */
+bool shaper_may_read(struct mux_conn *c);
+/* After a read of n bytes. */
+void shaper_took(struct mux_conn *c, size_t n);
+/* Resumes the connections whose time has come; they read at once. */
+void shaper_resume_due(struct mux *m);
+uint64_t shaper_deadline(const struct mux *m);
+/* Takes c off the throttled list (it is closed). */
+void shaper_forget(struct mux_conn *c);
+/* The same, and its input is watched again. */
+void shaper_release(struct mux_conn *c);
+/* The epoll events c wants now (input unless throttled, output if asked). */
+uint32_t conn_epoll_events(const struct mux_conn *c);
+void conn_readable(struct mux_conn *c);
 
 /* mux_accept.c */
 void mux_accept_ready(struct mux *m, unsigned k);

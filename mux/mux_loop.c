@@ -281,6 +281,7 @@ static void *mux_main(void *arg)
 		}
 		mux_timers(m);
 		mux_accept_resume(m);
+		shaper_resume_due(m);
 		mux_reap(m);
 		route_in_place(m);
 		if (m->shutting_down) {

@@ -37,8 +37,10 @@ def logged_in(srv, user, resource):
 class OutputLimit(unittest.TestCase):
 
     def setUp(self):
+        # the input shaper off: alice must be able to outrun bob's reading
         self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol"},
-                          sections={"limits": {"max_output_buffer": 65536}}, name="outlimit")
+                          sections={"limits": {"max_output_buffer": 65536}}, name="outlimit",
+                          listeners={"c2s": {"mode": "starttls", "rate": 0}})
         self.srv.start()
 
     def tearDown(self):

@@ -153,6 +153,22 @@ static void test_preauth_limits(void **state)
 		   "t.ini:8: [limits] preauth_max_elements: more than max_elements_per_stanza (11 > 10)");
 	expect_err(HOST LST "[limits]\npreauth_max_stanza = 100\n",
 		   "t.ini:7: [limits] preauth_max_stanza: out of range (1024..16777216)");
+	/* the input shaper of each listener, and the peer limits */
+	assert_int_equal(c->listeners[0].rate, 16384);
+	assert_int_equal(c->listeners[0].burst, 131072);
+	assert_int_equal(c->max_connections_per_ip, 200);
+	assert_int_equal(c->max_preauth_connections, 5000);
+	assert_int_equal(c->ipv6_prefix, 64);
+	assert_int_equal(c->tcp_keepalive_s, 60);
+	assert_int_equal(c->tcp_user_timeout_s, 120);
+	expect_ok(HOST LST "rate = 0\nburst = 4096\n[limits]\nipv6_prefix = 48\ntcp_keepalive = 0\n", c);
+	assert_int_equal(c->listeners[0].rate, 0);
+	assert_int_equal(c->listeners[0].burst, 4096);
+	assert_int_equal(c->ipv6_prefix, 48);
+	assert_int_equal(c->tcp_keepalive_s, 0);
+	expect_err(HOST LST "burst = 100\n", "t.ini:6: [listener a] burst: out of range (4096..1073741824)");
+	expect_err(HOST LST "[limits]\nipv6_prefix = 129\n",
+		   "t.ini:7: [limits] ipv6_prefix: out of range (8..128)");
 	expect_err(HOST LST "[limits]\nmax_elements_per_stanza = 0\n",
 		   "t.ini:7: [limits] max_elements_per_stanza: out of range (1..1000000)");
 	free(c);
