@@ -32,7 +32,32 @@ struct auth_lookup {
 	struct store_req req;
 	struct mux *mux;
 	struct sess_handle h;
+	/* PLAIN: the password, checked on the storage thread (PBKDF2 costs a
+	 * mux thread a millisecond or more at 4096 iterations), then wiped */
+	char *plain_password;
+	unsigned fake_iterations; /* the work done for an unknown user */
+	bool plain_ok;
 };
+
+/* PLAIN's check, on the storage thread: the password against the stored
+ * credential, or, for an unknown user, against a credential no password
+ * matches with as many iterations as a real one, so that the time taken
+ * does not tell whether the account exists. */
+static void plain_check(struct auth_lookup *l)
+{
+	if (l->req.status == XS_OK) {
+		l->plain_ok = scram_password_matches(&l->req.cred, l->plain_password);
+	} else {
+		struct scram_cred none = { .hash = SCRAM_SHA256, .iterations = l->fake_iterations,
+					   .salt_len = SCRAM_SALT_LEN };
+		(void)scram_password_matches(&none, l->plain_password);
+		l->plain_ok = false;
+	}
+	explicit_bzero(l->plain_password, strlen(l->plain_password));
+	free(l->plain_password);
+	l->plain_password = NULL;
+	explicit_bzero(&l->req.cred, sizeof(l->req.cred));
+}
 
 static const struct {
 	enum sasl_mech mech;
@@ -217,10 +242,13 @@ static void lookup_done_cb(struct store_req *req, void *arg)
 {
 	/* storage thread: hand the answer back to the connection's thread */
 	struct auth_lookup *l = arg;
+	if (l->plain_password)
+		plain_check(l);
 	struct msg *msg = msg_new(MSG_STORE_DONE, NULL);
 	if (!msg) {
 		/* cannot tell the connection: it stays pending until the
 		 * pre-auth timeout closes it */
+		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
 		return;
 	}
@@ -235,6 +263,10 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 	struct auth_lookup *l = calloc(1, sizeof(*l));
 	if (!l)
 		return false;
+	/* PLAIN's password goes with the request; the connection keeps none */
+	l->plain_password = c->plain_password;
+	c->plain_password = NULL;
+	l->fake_iterations = c->mux->cfg->scram_iterations;
 	l->mux = c->mux;
 	l->h = conn_handle(c);
 	l->req.op = STORE_OP_GET_CRED;
@@ -244,6 +276,10 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 	l->req.done = lookup_done_cb;
 	l->req.done_arg = l;
 	if (store_thread_submit(c->mux->store, &l->req) != XS_OK) {
+		if (l->plain_password) {
+			explicit_bzero(l->plain_password, strlen(l->plain_password));
+			free(l->plain_password);
+		}
 		free(l);
 		return false;
 	}
@@ -351,7 +387,7 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 		return;
 	}
 	if (c->mech == MECH_PLAIN) {
-		bool ok = found && scram_password_matches(&l->req.cred, c->plain_password);
+		bool ok = found && l->plain_ok;
 		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
 		if (ok)
@@ -379,29 +415,64 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 }
 
 /* Decodes an element's base64 text; "=" is an empty message. */
+/* SASL payloads carry passwords (PLAIN) and proofs: every copy we make is
+ * wiped before it is freed. */
+static void wipe_free(char *p, size_t n)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, n);
+	free(p);
+}
+
+/* The element's own text nodes (the base64 payload), wiped in place before
+ * the caller frees the tree. */
+static void wipe_text(struct xml_node *el)
+{
+	for (struct xml_node *t = el->first_child; t; t = t->next)
+		if (t->type == XML_NODE_TEXT && t->text)
+			explicit_bzero(t->text, t->text_len);
+}
+
+/* Decodes an element's base64 text; "=" is an empty message.  *out has
+ * *len bytes and a NUL; free it with wipe_free(*out, *len + 1). */
 static bool decode_payload(struct xml_node *el, char **out, size_t *len, bool *empty_element)
 {
+	*out = NULL;
 	char *text = xml_node_text(el);
 	if (!text)
 		return false;
-	size_t tl = strlen(text);
+	size_t text_len = strlen(text), tl = text_len;
 	*empty_element = tl == 0;
 	if (tl == 1 && text[0] == '=')
 		tl = 0;
 	if (tl > 2 * SCRAM_MAX_MSG) {
-		free(text);
+		wipe_free(text, text_len);
 		return false;
 	}
 	size_t cap = base64_decoded_max(tl) + 1;
 	*out = malloc(cap);
 	bool ok = *out && base64_decode(text, tl, *out, cap, len) == XS_OK;
-	free(text);
-	if (ok)
-		(*out)[*len] = '\0';
-	return ok;
+	wipe_free(text, text_len);
+	if (!ok) {
+		wipe_free(*out, *out ? cap : 0);
+		*out = NULL;
+		return false;
+	}
+	(*out)[*len] = '\0';
+	return true;
 }
 
+static int sasl_element(struct mux_conn *c, struct xml_node *el);
+
 int sasl_on_element(struct mux_conn *c, struct xml_node *el)
+{
+	int stop = sasl_element(c, el);
+	wipe_text(el);
+	return stop;
+}
+
+static int sasl_element(struct mux_conn *c, struct xml_node *el)
 {
 	if (strcmp(el->name, "abort") == 0) {
 		if (c->state == CONN_AUTH_PENDING) {
@@ -438,7 +509,6 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 	size_t len = 0;
 	bool empty = false;
 	if (!decode_payload(el, &msg, &len, &empty)) {
-		free(msg);
 		auth_fail(c, SASL_COND_INCORRECT_ENCODING, "bad base64", false);
 		return 0;
 	}
@@ -449,29 +519,29 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 			if (strcmp(name, mech_table[i].name) == 0 && mech_offered(c, mech_table[i].mech))
 				c->mech = mech_table[i].mech;
 		if (c->mech == MECH_NONE) {
-			free(msg);
+			wipe_free(msg, len + 1);
 			auth_fail(c, SASL_COND_INVALID_MECHANISM, "mechanism not offered", false);
 			return 0;
 		}
 		if (empty) {
 			/* no initial response: ask for it with an empty challenge */
-			free(msg);
+			wipe_free(msg, len + 1);
 			send_sasl_data(c, "challenge", "", 0);
 			c->state = CONN_SASL_STEP;
 			return 0;
 		}
 		sasl_first_message(c, msg, len);
-		free(msg);
+		wipe_free(msg, len + 1);
 		return 0;
 	}
 	/* <response/> */
 	if (!c->scram && c->mech != MECH_NONE && !c->authcid) {
 		sasl_first_message(c, msg, len);
-		free(msg);
+		wipe_free(msg, len + 1);
 		return 0;
 	}
 	if (!c->scram) {
-		free(msg);
+		wipe_free(msg, len + 1);
 		auth_fail(c, SASL_COND_MALFORMED_REQUEST, "<response/> after PLAIN's only message", false);
 		return 0;
 	}
@@ -479,7 +549,7 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 	size_t final_len = 0;
 	enum sasl_condition cond = SASL_COND_NOT_AUTHORIZED;
 	enum scram_status st = scram_server_finish(c->scram, msg, len, &final, &final_len, &cond);
-	free(msg);
+	wipe_free(msg, len + 1);
 	if (st == SCRAM_DONE) {
 		auth_succeeded(c, final, final_len);
 		free(final);

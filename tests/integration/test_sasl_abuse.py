@@ -191,6 +191,83 @@ class SaslAbuse(unittest.TestCase):
         SRV.check_clean_exit(self)
 
 
+class PlainTiming(unittest.TestCase):
+    """PLAIN's PBKDF2 runs on the storage thread, for unknown users too: a
+    wrong password and an unknown user take the same time, and a mux
+    thread keeps serving others meanwhile."""
+
+    ITER = 100000   # makes one PBKDF2 take tens of milliseconds
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(XMPPD, XMPPCTL, users={"alice": PW, "bob": PW},
+                         sections={"sasl": {"auth_failure_delay_ms": 0,
+                                            "auth_failure_delay_max_ms": 0,
+                                            "scram_iterations": cls.ITER},
+                                   "server": {"threads": 1}},
+                         name="plain-timing")
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def failure_time(self, user):
+        c = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert)
+        try:
+            c.open_stream()
+            m = c.mark()
+            t0 = time.monotonic()
+            auth(c, "PLAIN", "\0%s\0wrong-password" % user)
+            got = read_sasl_answer(c, m, timeout=20)
+            took = time.monotonic() - t0
+            self.assertIn("<not-authorized/>", got)
+            return took
+        finally:
+            c.close()
+
+    def test_unknown_user_takes_as_long(self):
+        known = sorted(self.failure_time("alice") for _ in range(5))[2]
+        unknown = sorted(self.failure_time("nobody%d" % i) for i in range(5))[2]
+        PlainTiming.known = known
+        print("PLAIN failure with %d iterations: wrong password %.1f ms, unknown user %.1f ms"
+              % (self.ITER, known * 1000, unknown * 1000))
+        # 65a6e37 answered an unknown user without any PBKDF2 (~1 ms against
+        # ~100): the medians of five must be of the same order (the bounds
+        # leave room for a busy machine)
+        self.assertGreater(unknown, 0.4 * known)
+        self.assertLess(unknown, 2.5 * known + 0.01)
+
+    def test_mux_thread_serves_others_meanwhile(self):
+        # one mux thread: bob's pings are answered while PLAIN checks run
+        bob = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert)
+        try:
+            bob.open_stream()
+            bob.login_plain("bob", PW, resource="pinger")
+            others = []
+            for i in range(4):
+                c = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert)
+                c.open_stream()
+                auth(c, "PLAIN", "\0alice\0wrong-password")
+                others.append(c)
+            worst = 0.0
+            for i in range(5):
+                m = bob.mark()
+                t0 = time.monotonic()
+                bob.send("<iq type='get' id='p%d' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>" % i)
+                got = bob.read_until(re.compile(r"id=[\"']p%d[\"']" % i), 10, start=m)
+                self.assertRegex(got[m:], r"id=[\"']p%d[\"']" % i)
+                worst = max(worst, time.monotonic() - t0)
+            for c in others:
+                c.close()
+        finally:
+            bob.close()
+        print("ping round trips while 4 PLAIN checks run: worst %.1f ms" % (worst * 1000))
+        # on the mux thread the four checks would hold a ping up to 4 x one
+        # PBKDF2 (~100 ms each)
+        self.assertLess(worst, max(0.1, 0.5 * getattr(PlainTiming, "known", 0.1)))
+
+
 if __name__ == "__main__":
     XMPPD, XMPPCTL = harness.binaries()
     harness.run_tests(__name__)
