@@ -460,9 +460,9 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return usage();
-	char err[1024];
-	if (!cfg_load(path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "xmppctl: %s\n", err);
+	static char errs[8192]; /* every error of the file, one per line */
+	if (!cfg_load(path, &cfg, errs, sizeof(errs))) {
+		cfg_print_errors(stderr, "xmppctl: ", errs);
 		return 1;
 	}
 	log_set_level(LOG_LVL_WARN);

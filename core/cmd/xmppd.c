@@ -121,9 +121,10 @@ int main(int argc, char **argv)
 	}
 
 	static struct cfg cfg; /* large: keep it off the stack */
+	static char errs[8192]; /* every error of the file, one per line */
 	char err[1024];
-	if (!cfg_load(path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "xmppd: %s\n", err);
+	if (!cfg_load(path, &cfg, errs, sizeof(errs))) {
+		cfg_print_errors(stderr, "xmppd: ", errs);
 		return 1;
 	}
 	log_set_level((enum log_level)cfg.log_level);
