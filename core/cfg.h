@@ -1,5 +1,5 @@
 /* Configuration: server.ini parsed with inih into one immutable struct cfg.
- * The struct is built once at start-up (and anew on SIGHUP) and then only
+ * The struct is built once at start-up (SIGHUP does not re-read it) and then only
  * read; no thread writes to a published cfg.
  *
  * Errors name file, line and key: "server.ini:12: [limits] max_depth: not a number".
