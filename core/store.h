@@ -56,12 +56,25 @@ struct store {
 	const struct store_ops *ops;
 };
 
-/* Opens (creating if needed) the SQLite database at path: the parent
- * directory is created with mode 0700 when missing, the file is 0600, the
- * schema is migrated to the newest version this code knows.  A database
- * written by a newer server (schema version above ours) is refused.  On
- * failure returns NULL with a human-readable reason in err. */
-struct store *store_sqlite_open(const char *path, char *err, size_t errlen);
+/* How store_sqlite_open treats a database that is not there. */
+enum store_open_mode {
+	/* The file must exist (the server): a missing one is refused with a
+	 * message pointing at "xmppctl init", since a typo in [storage] path
+	 * must not start a server with no accounts. */
+	STORE_OPEN_EXISTING,
+	/* The file is created in a directory that exists (xmppctl adduser). */
+	STORE_OPEN_CREATE_FILE,
+	/* The directory is created too, mode 0700 (xmppctl init). */
+	STORE_OPEN_CREATE_DIR,
+};
+
+/* Opens the SQLite database at path (what a missing file or directory
+ * does: mode): the file is 0600, the schema is migrated to the newest
+ * version this code knows.  A database written by a newer server (schema
+ * version above ours) is refused.  On failure returns NULL with a
+ * human-readable reason in err. */
+struct store *store_sqlite_open(const char *path, enum store_open_mode mode, char *err,
+				size_t errlen);
 /* The schema version (PRAGMA user_version) this code writes and reads. */
 int store_sqlite_schema_version(void);
 

@@ -527,14 +527,46 @@ fail:
 	return -1;
 }
 
-struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
+/* What the open mode allows to be missing; anything it does not allow is
+ * refused here, with a message that says how to create it. */
+static int store_check_missing(const char *path, enum store_open_mode mode, char *err,
+			       size_t errlen)
+{
+	struct stat sb;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (mode == STORE_OPEN_CREATE_DIR || stat(path, &sb) == 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	if (stat(dir, &sb) != 0) {
+		store_seterr(err, errlen, "directory %s: %s (\"xmppctl init\" creates it and a new "
+			     "database)", dir, strerror(errno));
+		return -1;
+	}
+	if (mode == STORE_OPEN_EXISTING) {
+		store_seterr(err, errlen, "no database at %s (\"xmppctl init\" creates a new one)",
+			     path);
+		return -1;
+	}
+	return 0;
+}
+
+struct store *store_sqlite_open(const char *path, enum store_open_mode open_mode, char *err,
+				size_t errlen)
 {
 	store_seterr(err, errlen, "no error");
 	if (!path || !*path) {
 		store_seterr(err, errlen, "empty database path");
 		return NULL;
 	}
-	if (store_mkparents(path, err, errlen) != 0 || store_prepare_file(path, err, errlen) != 0)
+	if (store_check_missing(path, open_mode, err, errlen) != 0)
+		return NULL;
+	if (open_mode == STORE_OPEN_CREATE_DIR && store_mkparents(path, err, errlen) != 0)
+		return NULL;
+	if (store_prepare_file(path, err, errlen) != 0)
 		return NULL;
 
 	struct store_sqlite *s = calloc(1, sizeof(*s));

@@ -170,7 +170,8 @@ struct store_thread *store_thread_start(const char *db_path, char *err, size_t e
 	/* Opened here so the caller gets open and migration errors directly;
 	 * pthread_create orders these writes before anything the worker does,
 	 * and from then on only the worker uses the handle. */
-	t->st = store_sqlite_open(db_path, err, errlen);
+	/* Never created here: see STORE_OPEN_EXISTING. */
+	t->st = store_sqlite_open(db_path, STORE_OPEN_EXISTING, err, errlen);
 	if (!t->st)
 		goto fail;
 

@@ -44,9 +44,20 @@ void tls_global_cleanup(void);
 /* One server context per [host] in cfg, each with its certificate chain
  * and key (checked to match).  The first host is the default for clients
  * that send no SNI or a name we do not serve.  Minimum version from
- * cfg->tls_min_version (12 or 13).  NULL on failure with one line in err.
- * The new set holds one reference. */
+ * cfg->tls_min_version (12 or 13).  NULL on failure with one line per
+ * broken host in err, as cfg_load writes them ("server.ini:83: [host
+ * localhost] certificate: cannot read ...").  An expired, not yet valid
+ * or misnamed certificate is only logged as a warning here: at start-up
+ * there is no older one to serve instead.  The new set holds one reference. */
 struct tls_ctx_set *tls_ctx_set_new(const struct cfg *cfg, char *err, size_t errlen);
+/* For SIGHUP: a new set with the same hosts as cfg, in which each host
+ * whose certificate and key load and pass the checks xmppctl check makes
+ * (key match, expiry, the certificate names the host) gets a fresh
+ * context, and each other host keeps its context from old, with a
+ * warning that names the host and what is wrong.  *n_kept counts those.
+ * NULL (logged) only when a host has nothing to keep. */
+struct tls_ctx_set *tls_ctx_set_reload(struct tls_ctx_set *old, const struct cfg *cfg,
+				       unsigned *n_kept);
 void tls_ctx_set_ref(struct tls_ctx_set *set);
 void tls_ctx_set_unref(struct tls_ctx_set *set);
 /* Number of hosts and the default (first) host's domain, for logging. */

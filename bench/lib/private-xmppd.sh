@@ -8,6 +8,10 @@
 # iterations (as the peers in compare.sh use), warnings only in the log, no
 # per-address connection limits.
 private_ini() {
+	# The store's directory: xmppd never creates one (a missing directory
+	# is taken for a typo); xmppctl adduser creates the database in it,
+	# as bench/lib/compare.py relies on.
+	mkdir -p -m 700 "$(dirname "$1")/data"
 	cat >"$1" <<INI
 ; private xmppd config written by $4
 [server]
@@ -34,12 +38,15 @@ require_encryption = true
 INI
 }
 
-# private_setup XMPPCTL INI N: the certificate for localhost and the
+# private_setup XMPPCTL INI N: the database (xmppctl init), the certificate
+# for localhost and the
 # accounts user1..userN@localhost with passwords pass1..passN.  Four
 # xmppctl at a time: SQLite (WAL, busy timeout) serialises the writes, the
 # PBKDF2 runs in parallel.  The xargs placeholder {} cannot collide with
 # the paths: they are passed as arguments, not substituted.
 private_setup() {
+	"$1" -c "$2" init >"$2.init.log" 2>&1 ||
+		{ cat "$2.init.log" >&2; return 1; }
 	"$1" -c "$2" cert generate localhost >"$2.cert.log" 2>&1 ||
 		{ cat "$2.cert.log" >&2; return 1; }
 	seq 1 "$3" | xargs -P 4 -I {} sh -c \

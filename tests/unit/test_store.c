@@ -149,7 +149,7 @@ static void raw_exec(sqlite3 *db, const char *sql)
 static struct store *open_ok(const char *path)
 {
 	char err[256] = "";
-	struct store *st = store_sqlite_open(path, err, sizeof(err));
+	struct store *st = store_sqlite_open(path, STORE_OPEN_CREATE_DIR, err, sizeof(err));
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	return st;
@@ -420,7 +420,7 @@ static void test_newer_schema_refused(void **state)
 	raw_exec(raw, "PRAGMA user_version = 999");
 	sqlite3_close(raw);
 
-	assert_null(store_sqlite_open(d->db, err, sizeof(err)));
+	assert_null(store_sqlite_open(d->db, STORE_OPEN_EXISTING, err, sizeof(err)));
 	assert_non_null(strstr(err, "999"));
 	assert_non_null(strstr(err, "newer"));
 	/* The storage thread reports the same error synchronously. */
@@ -448,7 +448,7 @@ static void test_open_errors(void **state)
 	assert_non_null(f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/file/sub/x.db", d->root);
-	assert_null(store_sqlite_open(path, err, sizeof(err)));
+	assert_null(store_sqlite_open(path, STORE_OPEN_CREATE_DIR, err, sizeof(err)));
 	assert_non_null(strstr(err, "file/sub"));
 
 	/* Not a database. */
@@ -459,9 +459,46 @@ static void test_open_errors(void **state)
 		fputs("this is not an sqlite database\n", f);
 	fclose(f);
 	err[0] = '\0';
-	assert_null(store_sqlite_open(path, err, sizeof(err)));
+	assert_null(store_sqlite_open(path, STORE_OPEN_CREATE_DIR, err, sizeof(err)));
 	assert_true(strlen(err) > 0);
-	assert_null(store_sqlite_open("", err, sizeof(err)));
+	assert_null(store_sqlite_open("", STORE_OPEN_CREATE_DIR, err, sizeof(err)));
+}
+
+/* Only xmppctl creates a database: the server (and the storage thread)
+ * refuses a missing file or directory and creates nothing, so that a typo
+ * in [storage] path does not start a server with no accounts. */
+static void test_open_modes(void **state)
+{
+	struct tdir *d = *state;
+	char dir[320], path[340], err[512] = "";
+	struct stat sb;
+
+	/* d->db is root/var/lib/xmppd.db: neither var/lib nor the file exist. */
+	assert_null(store_sqlite_open(d->db, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_non_null(strstr(err, "var/lib: No such file or directory"));
+	assert_non_null(strstr(err, "xmppctl init"));
+	assert_null(store_thread_start(d->db, err, sizeof(err)));
+	assert_null(store_sqlite_open(d->db, STORE_OPEN_CREATE_FILE, err, sizeof(err)));
+	assert_non_null(strstr(err, "var/lib: No such file or directory"));
+	snprintf(dir, sizeof(dir), "%s/var", d->root);
+	assert_int_equal(stat(dir, &sb), -1); /* nothing was created */
+
+	/* The directory exists, the file does not. */
+	snprintf(path, sizeof(path), "%s/x.db", d->root);
+	assert_null(store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_non_null(strstr(err, "no database at"));
+	assert_non_null(strstr(err, "xmppctl init"));
+	assert_int_equal(stat(path, &sb), -1);
+	struct store *st = store_sqlite_open(path, STORE_OPEN_CREATE_FILE, err, sizeof(err));
+	assert_non_null(st);
+	store_close(st);
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	store_close(st);
+
+	/* CREATE_DIR makes the directories too (as open_ok does). */
+	store_close(open_ok(d->db));
+	assert_int_equal(stat(d->db, &sb), 0);
 }
 
 /* --- storage thread --- */
@@ -736,6 +773,7 @@ int main(void)
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_malformed_row, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_open_modes, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_many_producers, setup_dir,
 						teardown_dir),
