@@ -260,7 +260,7 @@ void mux_peer_gone(struct mux *m, const char *ip, bool preauth);
 
 /* mux_sasl.c */
 int sasl_on_element(struct mux_conn *c, struct xml_node *el);
-void sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out);
+enum xs sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out); /* XS_NOMEM: out is partial */
 void sasl_on_store_done(struct mux *m, struct msg *msg);
 void sasl_delay_fire(struct mux_conn *c);
 void sasl_conn_cleanup(struct mux_conn *c);

@@ -107,16 +107,18 @@ static bool mech_offered(struct mux_conn *c, enum sasl_mech m)
 	}
 }
 
-void sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out)
+enum xs sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out)
 {
-	xbuf_append_str(out, "<mechanisms xmlns='" NS_SASL "'>");
-	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+	enum xs st = xbuf_append_str(out, "<mechanisms xmlns='" NS_SASL "'>");
+	for (size_t i = 0; st == XS_OK && i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
 		if (mech_offered(c, mech_table[i].mech))
-			xbuf_appendf(out, "<mechanism>%s</mechanism>", mech_table[i].name);
-	xbuf_append_str(out, "</mechanisms>");
-	if (plus_available(c))
-		xbuf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"
-				     "<channel-binding type='tls-exporter'/></sasl-channel-binding>");
+			st = xbuf_appendf(out, "<mechanism>%s</mechanism>", mech_table[i].name);
+	if (st == XS_OK)
+		st = xbuf_append_str(out, "</mechanisms>");
+	if (st == XS_OK && plus_available(c))
+		st = xbuf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"
+					  "<channel-binding type='tls-exporter'/></sasl-channel-binding>");
+	return st;
 }
 
 static void send_failure_now(struct mux_conn *c, enum sasl_condition cond)
