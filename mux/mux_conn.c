@@ -283,7 +283,7 @@ static void on_readable(struct mux_conn *c);
 
 uint32_t conn_epoll_events(const struct mux_conn *c)
 {
-	return (c->throttled ? 0 : EPOLLIN | EPOLLRDHUP) | (c->epollout ? EPOLLOUT : 0);
+	return (c->throttled || c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) | (c->epollout ? EPOLLOUT : 0);
 }
 
 static void set_epollout(struct mux_conn *c, bool on)
@@ -514,6 +514,26 @@ static void layer_input(struct mux_conn *c, unsigned lvl, const char *data, size
 		flush_socket(c);
 }
 
+/* The peer sent FIN: nothing more will come, but it may still read (a
+ * half-close).  What we owe it goes out first, and the stream is closed
+ * properly: our closing tag, close_notify, then the socket; only a peer
+ * that cannot take them (RST, or not reading for 5 s) is cut off. */
+static void peer_finished(struct mux_conn *c)
+{
+	c->peer_eof = true;
+	struct epoll_event ev = { .events = conn_epoll_events(c),
+				  .data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot) };
+	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (c->closing) {
+		if (!bottom_pending(c))
+			conn_close(c, "peer closed the connection");
+		return;
+	}
+	if (c->header_sent)
+		conn_send_str(c, "</stream:stream>");
+	conn_close_after_flush(c, "peer closed the connection");
+}
+
 static void read_input(struct mux_conn *c)
 {
 	char buf[READ_CHUNK];
@@ -533,7 +553,7 @@ static void read_input(struct mux_conn *c)
 			continue;
 		}
 		if (n == 0) {
-			conn_close(c, "peer closed the connection");
+			peer_finished(c);
 			return;
 		}
 		if (errno == EINTR)
@@ -566,6 +586,10 @@ void conn_on_event(struct mux_conn *c, uint32_t events)
 		/* Reported even while the input is not watched: the peer is
 		 * gone, so what is left is read at once (nothing more can
 		 * come), or a throttled socket would report this forever. */
+		if (c->peer_eof) {
+			conn_close(c, "peer gone");
+			return;
+		}
 		c->peer_gone = true;
 		shaper_release(c);
 	}

@@ -102,6 +102,7 @@ struct mux_conn {
 	 * (negative: owed), refilled at the listener's rate up to its burst. */
 	bool throttled;              /* not reading until throttle_until_ms */
 	bool peer_gone;              /* EPOLLHUP/EPOLLERR seen: read without the shaper */
+	bool peer_eof;               /* FIN read: input no longer watched */
 	int32_t tokens;
 	uint64_t tokens_ms;          /* when tokens was last refilled */
 	uint64_t throttle_until_ms;
