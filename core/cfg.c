@@ -134,6 +134,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "max_preauth_connections", T_UINT, struct cfg, max_preauth_connections,
 	      1, 10000000),
 	K_NUM(SECT_LIMITS, "ipv6_prefix", T_UINT, struct cfg, ipv6_prefix, 8, 128),
+	K_NUM(SECT_LIMITS, "max_router_backlog", T_UINT, struct cfg, max_router_backlog, 1,
+	      100000000),
 	K_NUM(SECT_LIMITS, "tcp_keepalive", T_UINT, struct cfg, tcp_keepalive_s, 0, 86400),
 	K_NUM(SECT_LIMITS, "tcp_keepalive_interval", T_UINT, struct cfg, tcp_keepalive_interval_s,
 	      1, 3600),
@@ -1047,6 +1049,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_connections_per_ip = 200;
 	cfg->max_preauth_connections = 5000;
 	cfg->ipv6_prefix = 64;
+	cfg->max_router_backlog = 100000;
 	cfg->tcp_keepalive_s = 60;
 	cfg->tcp_keepalive_interval_s = 15;
 	cfg->tcp_keepalive_probes = 4;

@@ -67,6 +67,7 @@ struct cfg {
 	unsigned max_connections_per_ip; /* max_connections_per_ip = 200 (IPv6: per ipv6_prefix) */
 	unsigned max_preauth_connections; /* max_preauth_connections = 5000 not yet authenticated */
 	unsigned ipv6_prefix;         /* ipv6_prefix = 64: bits of an IPv6 address that make one peer */
+	unsigned max_router_backlog;  /* max_router_backlog = 100000 stanzas waiting for the router; over it, sessions' input pauses */
 	unsigned tcp_keepalive_s;     /* tcp_keepalive = 60: idle seconds before the first probe; 0 = off */
 	unsigned tcp_keepalive_interval_s; /* tcp_keepalive_interval = 15 */
 	unsigned tcp_keepalive_probes; /* tcp_keepalive_probes = 4 unanswered before the peer is dead */

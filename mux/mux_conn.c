@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/router.h"
 #include "core/mem.h"
 #include "core/xml_node.h"
 #include "core/xml_stream.h"
@@ -534,6 +535,27 @@ static void peer_finished(struct mux_conn *c)
 	conn_close_after_flush(c, "peer closed the connection");
 }
 
+#define BACKLOG_PAUSE_MS 10
+
+/* True when the router is behind: a bound session's input waits. */
+static bool router_backlogged(struct mux_conn *c)
+{
+	struct mux *m = c->mux;
+	long len = queue_len(router_inbox(m->router));
+	if (len <= (long)m->cfg->max_router_backlog)
+		return false;
+	uint64_t now = mux_now_ms();
+	m->backlog_pauses++;
+	if (!m->backlog_log_ms || now - m->backlog_log_ms >= 1000) {
+		LOG_WARN("mux%u: %ld stanzas wait for the router ([limits] max_router_backlog = %u): "
+			 "%u session(s) paused for %d ms in the last second", m->idx, len,
+			 m->cfg->max_router_backlog, m->backlog_pauses, BACKLOG_PAUSE_MS);
+		m->backlog_pauses = 0;
+		m->backlog_log_ms = now;
+	}
+	return true;
+}
+
 static void read_input(struct mux_conn *c)
 {
 	char buf[READ_CHUNK];
@@ -541,6 +563,10 @@ static void read_input(struct mux_conn *c)
 		/* a closing connection drains at full speed: input is ignored */
 		if (!c->closing && !c->peer_gone && !shaper_may_read(c))
 			return;
+		if (c->state == CONN_BOUND && !c->closing && !c->peer_gone && router_backlogged(c)) {
+			shaper_pause(c, BACKLOG_PAUSE_MS);
+			return;
+		}
 		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
 		if (n > 0) {
 			if (c->closing)

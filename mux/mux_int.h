@@ -168,6 +168,8 @@ struct mux {
 	uint64_t fd_log_ms;             /* when that line was written */
 	unsigned limit_refused;         /* the same for connections over a limit */
 	uint64_t limit_log_ms;
+	unsigned backlog_pauses;        /* sessions paused for the router since the last log line */
+	uint64_t backlog_log_ms;
 };
 
 struct mux_group {
@@ -238,6 +240,8 @@ void shaper_init(struct mux_conn *c);
 bool shaper_may_read(struct mux_conn *c);
 /* After a read of n bytes. */
 void shaper_took(struct mux_conn *c, size_t n);
+/* c is not read for ms milliseconds (the router's backpressure). */
+void shaper_pause(struct mux_conn *c, unsigned ms);
 /* Resumes the connections whose time has come; they read at once. */
 void shaper_resume_due(struct mux *m);
 uint64_t shaper_deadline(const struct mux *m);

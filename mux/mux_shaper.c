@@ -16,6 +16,13 @@
  * and ejabberd's c2s shaper set.  A stanza larger than the burst is still
  * read, at the rate.
  *
+ * The same pause serves the router's backpressure: while more than
+ * [limits] max_router_backlog stanzas wait in the router's inbox, bound
+ * sessions (the only ones whose input reaches the router) are not read,
+ * 10 ms at a time.  Nothing is dropped: the kernel and TCP hold the input,
+ * and the router's inbox stays bounded by the limit plus what one read of
+ * each session can hold.
+ *
  * Throttled connections wait on a list sorted by resume time (insertion is
  * linear in the number throttled at once on this thread, which stays small:
  * only flooders are on it). */
@@ -93,6 +100,16 @@ void shaper_release(struct mux_conn *c)
 	shaper_forget(c);
 	if (!c->dead)
 		watch(c);
+}
+
+void shaper_pause(struct mux_conn *c, unsigned ms)
+{
+	if (c->throttled)
+		return;
+	c->throttle_until_ms = mux_now_ms() + ms;
+	c->throttled = true;
+	list_insert(c);
+	watch(c);
 }
 
 bool shaper_may_read(struct mux_conn *c)

@@ -11,6 +11,7 @@ Run: /usr/bin/python3 test_limits.py --xmppd PATH --xmppctl PATH
 """
 
 import os
+import re
 import sys
 import time
 import unittest
@@ -117,6 +118,40 @@ class ConnectionLimit(unittest.TestCase):
         again = RawClient(port, cafile=self.srv.cert)
         self.assertIn("<starttls", again.open_stream())
         for c in held + [again]:
+            c.close()
+
+
+class RouterBacklog(unittest.TestCase):
+    """[limits] max_router_backlog: while more stanzas wait for the router,
+    bound sessions are not read (10 ms at a time); nothing is lost.  The
+    limit is set to 1 here so that any burst crosses it."""
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "bob": "pw-bob"},
+                          sections={"limits": {"max_router_backlog": 1}}, name="backlog",
+                          listeners={"c2s": {"mode": "starttls", "rate": 0}})
+        self.srv.start()
+
+    def tearDown(self):
+        try:
+            self.srv.check_clean_exit(self)
+        finally:
+            self.srv.cleanup()
+
+    def test_burst_paused_not_lost(self):
+        alice = logged_in(self.srv, "alice", "a")
+        bob = logged_in(self.srv, "bob", "b")
+        mark = self.srv.log_len()
+        n = 3000
+        m = bob.mark()
+        alice.send("".join("<message to='bob@%s/b' type='chat' id='m%d'><body>%d</body></message>"
+                           % (DOMAIN, i, i) for i in range(n)))
+        got = bob.read_until(re.compile(r"id=[\"']m%d[\"']" % (n - 1)), 30, start=m)[m:]
+        ids = re.findall(r"id=[\"']m(\d+)[\"']", got)
+        self.assertEqual([int(i) for i in ids], list(range(n)), "messages lost or reordered")
+        self.assertIsNotNone(self.srv.wait_log(r"stanzas wait for the router \(\[limits\] "
+                                               r"max_router_backlog = 1\)", 3, mark))
+        for c in (alice, bob):
             c.close()
 
 
