@@ -1,8 +1,9 @@
 /* SASL authentication on a mux connection (RFC 6120 §6).
  *
  * Mechanisms: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) and PLAIN, the last
- * only inside TLS.  -PLUS uses tls-exporter channel binding (RFC 9266) and
- * is offered only after a TLS 1.3 handshake, advertised with XEP-0440.
+ * only inside TLS.  -PLUS binds to the TLS session with tls-exporter
+ * (RFC 9266, TLS 1.3) or tls-server-end-point (RFC 5929, the hash of our
+ * certificate, TLS 1.2 too), both advertised with XEP-0440.
  * Credentials are looked up on the storage thread: the connection waits in
  * CONN_AUTH_PENDING and resumes when the answer comes back through the mux
  * inbox.  A failed attempt is answered after a delay that doubles with each
@@ -85,10 +86,26 @@ static struct tls_sess *top_tls(struct mux_conn *c)
 	return c->n_tls ? c->tls[c->n_tls - 1] : NULL;
 }
 
-static bool plus_available(struct mux_conn *c)
+/* Channel binding for -PLUS: tls-exporter (RFC 9266) after a TLS 1.3
+ * handshake, tls-server-end-point (RFC 5929, the hash of our certificate)
+ * on TLS 1.2 and 1.3 alike. */
+static bool has_exporter(struct mux_conn *c)
 {
 	struct tls_sess *t = top_tls(c);
 	return t && tls_sess_handshake_done(t) && tls_sess_version(t) >= 13;
+}
+
+static bool has_end_point(struct mux_conn *c, uint8_t out[TLS_END_POINT_MAX], size_t *len)
+{
+	struct tls_sess *t = top_tls(c);
+	return t && tls_sess_server_end_point(t, out, len) == XS_OK;
+}
+
+static bool plus_available(struct mux_conn *c)
+{
+	uint8_t ep[TLS_END_POINT_MAX];
+	size_t n;
+	return has_exporter(c) || has_end_point(c, ep, &n);
 }
 
 static bool mech_offered(struct mux_conn *c, enum sasl_mech m)
@@ -115,9 +132,18 @@ enum xs sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out)
 			st = xbuf_appendf(out, "<mechanism>%s</mechanism>", mech_table[i].name);
 	if (st == XS_OK)
 		st = xbuf_append_str(out, "</mechanisms>");
-	if (st == XS_OK && plus_available(c))
-		st = xbuf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"
-					  "<channel-binding type='tls-exporter'/></sasl-channel-binding>");
+	/* XEP-0440: the types a -PLUS client may use here */
+	uint8_t ep[TLS_END_POINT_MAX];
+	size_t ep_len;
+	bool exporter = has_exporter(c), end_point = has_end_point(c, ep, &ep_len);
+	if (st == XS_OK && (exporter || end_point))
+		st = xbuf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+	if (st == XS_OK && exporter)
+		st = xbuf_append_str(out, "<channel-binding type='tls-exporter'/>");
+	if (st == XS_OK && end_point)
+		st = xbuf_append_str(out, "<channel-binding type='tls-server-end-point'/>");
+	if (st == XS_OK && (exporter || end_point))
+		st = xbuf_append_str(out, "</sasl-channel-binding>");
 	return st;
 }
 
@@ -338,14 +364,23 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 			hash = mech_table[i].hash;
 			plus = mech_table[i].plus;
 		}
-	uint8_t cb[TLS_EXPORTER_LEN];
+	uint8_t cb[TLS_EXPORTER_LEN], ep[TLS_END_POINT_MAX];
+	size_t ep_len = 0;
 	bool offered = plus_available(c);
-	if (plus && tls_sess_exporter(top_tls(c), cb) != XS_OK) {
+	bool exporter = plus && has_exporter(c) && tls_sess_exporter(top_tls(c), cb) == XS_OK;
+	bool end_point = plus && has_end_point(c, ep, &ep_len);
+	if (plus && !exporter && !end_point) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "no channel binding data", false);
 		return;
 	}
-	c->scram = scram_server_new(hash, plus, offered, plus ? cb : NULL, plus ? sizeof(cb) : 0);
+	c->scram = scram_server_new(hash, plus, offered, exporter ? cb : NULL,
+				    exporter ? sizeof(cb) : 0);
 	explicit_bzero(cb, sizeof(cb));
+	if (c->scram && end_point &&
+	    !scram_server_add_cb(c->scram, "tls-server-end-point", ep, ep_len)) {
+		scram_server_free(c->scram);
+		c->scram = NULL;
+	}
 	if (!c->scram) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 		return;

@@ -140,6 +140,14 @@ bool tls_sess_is_server(const struct tls_sess *sess);
 #define TLS_EXPORTER_LEN 32
 enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN]);
 
+/* RFC 5929 tls-server-end-point channel binding of a server session: the
+ * hash of the certificate it presented (32, 48 or 64 bytes, *len), for
+ * TLS 1.2 as well as 1.3.  XS_INVAL before the handshake, for a client
+ * session, or when the certificate could not be hashed at load. */
+#define TLS_END_POINT_MAX 64
+enum xs tls_sess_server_end_point(struct tls_sess *sess, uint8_t out[TLS_END_POINT_MAX],
+				  size_t *len);
+
 /* Sleep and wake (DESIGN.md, "Memory per connection").
  *
  * tls_sess_sleep: only when the handshake is done and the session is idle

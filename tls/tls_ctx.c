@@ -37,6 +37,9 @@ struct tls_ctx_host {
 	atomic_uint refs;
 	char *domain;          /* lower case, as in cfg */
 	WOLFSSL_CTX *wctx;
+	/* tls-server-end-point (RFC 5929): the certificate's hash, 0 if none */
+	size_t end_point_len;
+	uint8_t end_point[TLS_END_POINT_MAX];
 };
 
 struct tls_ctx_set {
@@ -331,6 +334,9 @@ static struct tls_ctx_host *tls_ctx_host_new(const struct cfg *cfg, const struct
 	wolfSSL_CTX_set_verify(h->wctx, WOLFSSL_VERIFY_NONE, NULL);
 	if (!tls_ctx_load_files(h->wctx, cfg, host, err, errlen))
 		goto fail;
+	if (tls_cert_end_point(host->cert_file, h->end_point, &h->end_point_len, why,
+			       sizeof(why)) != XS_OK)
+		LOG_WARN("host %s: no tls-server-end-point channel binding: %s", host->domain, why);
 	if (!tls_cert_usable(cfg, host, time(NULL), why, sizeof(why))) {
 		if (strict) {
 			tls_set_err(err, errlen, "%s", why);
@@ -476,6 +482,29 @@ size_t tls_ctx_set_count(const struct tls_ctx_set *set)
 const char *tls_ctx_set_default_domain(const struct tls_ctx_set *set)
 {
 	return set->hosts[0]->domain;
+}
+
+static const struct tls_ctx_host *tls_ctx_set_pick_host(const struct tls_ctx_set *set,
+							 const char *sni)
+{
+	if (sni != NULL) {
+		for (size_t i = 0; i < set->n_hosts; i++) {
+			if (strcasecmp(set->hosts[i]->domain, sni) == 0)
+				return set->hosts[i];
+		}
+	}
+	return set->hosts[0];
+}
+
+bool tls_ctx_set_end_point(const struct tls_ctx_set *set, const char *sni,
+			   uint8_t out[TLS_END_POINT_MAX], size_t *len)
+{
+	const struct tls_ctx_host *h = tls_ctx_set_pick_host(set, sni);
+	if (!h->end_point_len)
+		return false;
+	memcpy(out, h->end_point, h->end_point_len);
+	*len = h->end_point_len;
+	return true;
 }
 
 WOLFSSL_CTX *tls_ctx_set_pick(struct tls_ctx_set *set, const char *sni)

@@ -9,6 +9,8 @@ Run: /usr/bin/python3 test_sasl_abuse.py --xmppd PATH --xmppctl PATH
 """
 
 import base64
+import hashlib
+import hmac
 import os
 import re
 import ssl
@@ -189,6 +191,88 @@ class SaslAbuse(unittest.TestCase):
     def test_zz_clean_exit(self):
         self.assertTrue(SRV.alive())
         SRV.check_clean_exit(self)
+
+
+def scram_plus_login(c, user, password, cb_type, cb_data):
+    """A SCRAM-SHA-256-PLUS exchange written out here (RFC 5802, 7677), so
+    that the test controls the channel-binding type and data; returns the
+    server's final answer."""
+    gs2 = "p=%s,," % cb_type
+    cnonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = "n=%s,r=%s" % (user, cnonce)
+    m = c.mark()
+    auth(c, "SCRAM-SHA-256-PLUS", gs2 + first_bare)
+    got = read_sasl_answer(c, m)
+    ch = re.search(r"<challenge[^>]*>([^<]*)</challenge>", got)
+    if not ch:
+        return got
+    server_first = base64.b64decode(ch.group(1)).decode()
+    f = dict(kv.split("=", 1) for kv in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(f["s"]), int(f["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(client_key).digest()
+    final_bare = "c=%s,r=%s" % (b64(gs2.encode() + cb_data), f["r"])
+    auth_msg = ",".join((first_bare, server_first, final_bare)).encode()
+    sig = hmac.new(stored, auth_msg, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, sig))
+    m = c.mark()
+    c.send("<response xmlns='%s'>%s</response>" % (SASL_NS, b64(final_bare + ",p=" + b64(proof))))
+    return read_sasl_answer(c, m)
+
+
+class ServerEndPoint(unittest.TestCase):
+    """tls-server-end-point (RFC 5929): -PLUS on TLS 1.2 as well as 1.3,
+    advertised with XEP-0440 beside tls-exporter."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(XMPPD, XMPPCTL, users={"alice": PW}, name="end-point",
+                         sections={"sasl": {"auth_failure_delay_ms": 0,
+                                            "auth_failure_delay_max_ms": 0}})
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def client(self, max_version):
+        c = RawClient(self.srv.port("dtls"), cafile=self.srv.cert)
+        ctx = harness.client_ssl_context(self.srv.cert)
+        ctx.maximum_version = max_version
+        c.sock = ctx.wrap_socket(c.sock, server_hostname=harness.DOMAIN)
+        feats = c.open_stream()
+        # our generated certificate is signed with ECDSA-SHA256: SHA-256
+        end_point = hashlib.sha256(c.sock.getpeercert(binary_form=True)).digest()
+        return c, feats, end_point
+
+    def test_tls12_and_tls13(self):
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            c, feats, end_point = self.client(version)
+            try:
+                self.assertIn("<mechanism>SCRAM-SHA-256-PLUS</mechanism>", feats, version)
+                self.assertIn("<channel-binding type='tls-server-end-point'/>", feats)
+                if version == ssl.TLSVersion.TLSv1_3:
+                    self.assertIn("<channel-binding type='tls-exporter'/>", feats)
+                else:
+                    self.assertNotIn("tls-exporter", feats)
+                got = scram_plus_login(c, "alice", PW, "tls-server-end-point", end_point)
+                self.assertIn("<success", got, "%s: %r" % (version, got[-300:]))
+            finally:
+                c.close()
+
+    def test_other_certificate_is_refused(self):
+        c, _, end_point = self.client(ssl.TLSVersion.TLSv1_2)
+        mark = self.srv.log_len()
+        try:
+            got = scram_plus_login(c, "alice", PW, "tls-server-end-point",
+                                   hashlib.sha256(b"another certificate").digest())
+            self.assertIn("<not-authorized/>", got)
+            self.assertIsNotNone(self.srv.wait_log(r"warn .*channel binding mismatch", 3, mark))
+        finally:
+            c.close()
+
+    def test_zz_clean_exit(self):
+        self.srv.check_clean_exit(self)
 
 
 class PlainTiming(unittest.TestCase):
