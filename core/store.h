@@ -32,6 +32,12 @@
 
 struct store;
 
+/* How many stored credentials of one hash use one PBKDF2 iteration count. */
+struct store_iter_count {
+	unsigned iterations;
+	unsigned long count;
+};
+
 /* One table per backend, const and static.  The wrappers below check the
  * arguments, so backends may assume non-NULL, non-empty names and
  * well-formed credentials. */
@@ -50,6 +56,8 @@ struct store_ops {
 			       bool *out);
 	enum xs (*user_list)(struct store *st, const char *domain,
 			     void (*cb)(void *arg, const char *local), void *arg);
+	enum xs (*iteration_counts)(struct store *st, enum scram_hash hash,
+				    struct store_iter_count *out, size_t max, size_t *n);
 };
 
 struct store {
@@ -166,6 +174,18 @@ static inline enum xs store_user_list(struct store *st, const char *domain,
 	if (!store__name_ok(domain) || !cb)
 		return XS_INVAL;
 	return st->ops->user_list(st, domain, cb, arg);
+}
+
+/* The iteration counts in use for hash, most used first, at most max of
+ * them (*n).  An unknown user's fake SCRAM challenge draws its count from
+ * these, so that it looks like some real account's. */
+static inline enum xs store_iteration_counts(struct store *st, enum scram_hash hash,
+					     struct store_iter_count *out, size_t max, size_t *n)
+{
+	if (!out || !n || (hash != SCRAM_SHA1 && hash != SCRAM_SHA256))
+		return XS_INVAL;
+	*n = 0;
+	return st->ops->iteration_counts(st, hash, out, max, n);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

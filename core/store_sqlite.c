@@ -63,6 +63,8 @@ enum sq_id {
 	SQ_CRED_SHA256,
 	SQ_USER_EXISTS,
 	SQ_USER_LIST,
+	SQ_ITER_SHA1,
+	SQ_ITER_SHA256,
 	SQ__COUNT
 };
 
@@ -86,6 +88,10 @@ static const char *const sq_text[SQ__COUNT] = {
 		" WHERE domain = ?1 AND localpart = ?2",
 	[SQ_USER_EXISTS] = "SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2",
 	[SQ_USER_LIST] = "SELECT localpart FROM users WHERE domain = ?1 ORDER BY localpart",
+	[SQ_ITER_SHA1] = "SELECT sha1_iter, COUNT(*) FROM users WHERE sha1_iter IS NOT NULL"
+			 " GROUP BY sha1_iter ORDER BY 2 DESC, 1",
+	[SQ_ITER_SHA256] = "SELECT sha256_iter, COUNT(*) FROM users WHERE sha256_iter IS NOT NULL"
+			   " GROUP BY sha256_iter ORDER BY 2 DESC, 1",
 };
 
 struct store_sqlite {
@@ -356,6 +362,30 @@ static enum xs store_sq_user_list(struct store *st, const char *domain,
 	return ret;
 }
 
+static enum xs store_sq_iteration_counts(struct store *st, enum scram_hash hash,
+					 struct store_iter_count *out, size_t max, size_t *n)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, hash == SCRAM_SHA1 ? SQ_ITER_SHA1 : SQ_ITER_SHA256);
+	enum xs ret = XS_OK;
+	int rc;
+
+	if (!stmt)
+		return XS_IO;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		sqlite3_int64 it = sqlite3_column_int64(stmt, 0), c = sqlite3_column_int64(stmt, 1);
+		if (*n < max && it > 0 && it <= UINT32_MAX && c > 0) {
+			out[*n].iterations = (unsigned)it;
+			out[*n].count = (unsigned long)c;
+			(*n)++;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "iteration counts");
+	store_sq_release(stmt);
+	return ret;
+}
+
 static void store_sq_close(struct store *st)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -382,6 +412,7 @@ static const struct store_ops store_sqlite_ops = {
 	.user_get_cred = store_sq_user_get_cred,
 	.user_exists = store_sq_user_exists,
 	.user_list = store_sq_user_list,
+	.iteration_counts = store_sq_iteration_counts,
 };
 
 int store_sqlite_schema_version(void)

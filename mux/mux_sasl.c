@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/sasl_plain.h"
 #include "core/sasl_scram.h"
+#include "core/siphash.h"
 #include "core/store_thread.h"
 #include "core/xml_node.h"
 #include "tls/tls.h"
@@ -40,6 +41,34 @@ struct auth_lookup {
 	bool plain_ok;
 };
 
+/* The iteration count an unknown user appears to have: drawn from the
+ * counts real accounts use (req->iters, from the store), weighted by how
+ * many use each, by a keyed hash of the name.  The same name always gets
+ * the same count (the key is the fake-salt key, kept across restarts), and
+ * after [sasl] scram_iterations changes an unknown name is as likely to
+ * show the old count as an account made before the change; dflt when the
+ * store has no accounts.  Any thread: reads the group's key, written
+ * before the threads started. */
+static unsigned fake_iterations(const struct mux_group *g, const struct store_req *req,
+				unsigned dflt)
+{
+	unsigned long long total = 0;
+	for (unsigned i = 0; i < req->n_iters; i++)
+		total += req->iters[i].count;
+	if (!total)
+		return dflt;
+	struct siphash_key k = siphash_key_from_bytes(g->fake_salt_key + 16);
+	char name[sizeof(req->domain) + sizeof(req->local)];
+	int n = snprintf(name, sizeof(name), "%s@%s", req->local, req->domain);
+	unsigned long long pick = siphash24(&k, name, n > 0 ? (size_t)n : 0) % total;
+	for (unsigned i = 0; i < req->n_iters; i++) {
+		if (pick < req->iters[i].count)
+			return req->iters[i].iterations;
+		pick -= req->iters[i].count;
+	}
+	return dflt;
+}
+
 /* PLAIN's check, on the storage thread: the password against the stored
  * credential, or, for an unknown user, against a credential no password
  * matches with as many iterations as a real one, so that the time taken
@@ -49,8 +78,11 @@ static void plain_check(struct auth_lookup *l)
 	if (l->req.status == XS_OK) {
 		l->plain_ok = scram_password_matches(&l->req.cred, l->plain_password);
 	} else {
-		struct scram_cred none = { .hash = SCRAM_SHA256, .iterations = l->fake_iterations,
-					   .salt_len = SCRAM_SALT_LEN };
+		struct scram_cred none = {
+			.hash = SCRAM_SHA256,
+			.iterations = fake_iterations(l->mux->group, &l->req, l->fake_iterations),
+			.salt_len = SCRAM_SALT_LEN,
+		};
 		(void)scram_password_matches(&none, l->plain_password);
 		l->plain_ok = false;
 	}
@@ -437,8 +469,11 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 	size_t out_len = 0;
 	/* An unknown user gets a fake challenge that looks like a real one
 	 * and fails at the proof, so accounts cannot be enumerated. */
-	enum scram_status st = scram_server_challenge(c->scram, found ? &l->req.cred : NULL,
-						      m->cfg->scram_iterations, &out, &out_len);
+	enum scram_status st = scram_server_challenge(
+		c->scram, found ? &l->req.cred : NULL,
+		found ? m->cfg->scram_iterations
+		      : fake_iterations(m->group, &l->req, m->cfg->scram_iterations),
+		&out, &out_len);
 	explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 	free(l);
 	if (st != SCRAM_CONTINUE) {

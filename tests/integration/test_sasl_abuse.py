@@ -275,6 +275,55 @@ class ServerEndPoint(unittest.TestCase):
         self.srv.check_clean_exit(self)
 
 
+class FakeIterations(unittest.TestCase):
+    """An unknown user's SCRAM challenge shows an iteration count that real
+    accounts use, also after [sasl] scram_iterations changed: the accounts
+    here were made with 4096, then the server runs with 8192."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(XMPPD, XMPPCTL, users={"alice": PW, "bob": PW}, name="fake-iter",
+                         sections={"sasl": {"scram_iterations": 4096}})
+        cls.srv.start()
+        cls.srv.stop()
+        cls.srv.users = {}
+        cls.srv.cfg["sasl"]["scram_iterations"] = 8192
+        cls.srv._write_ini()
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def server_first(self, user):
+        c = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert)
+        try:
+            c.open_stream()
+            m = c.mark()
+            auth(c, "SCRAM-SHA-256", "n,,n=%s,r=abcdefghijklmnop" % user)
+            got = read_sasl_answer(c, m)
+            ch = re.search(r"<challenge[^>]*>([^<]*)</challenge>", got)
+            self.assertIsNotNone(ch, got)
+            f = dict(kv.split("=", 1) for kv in base64.b64decode(ch.group(1)).decode().split(","))
+            return f["i"], f["s"]
+        finally:
+            c.close()
+
+    def test_unknown_users_look_like_real_ones(self):
+        real = self.server_first("alice")
+        self.assertEqual(real[0], "4096")
+        fakes = [self.server_first("nobody%d" % i) for i in range(6)]
+        print("iterations: alice %s, unknown users %s (scram_iterations now 8192)"
+              % (real[0], ", ".join(i for i, _ in fakes)))
+        # 65a6e37 answered every unknown name with the configured 8192
+        self.assertEqual({i for i, _ in fakes}, {"4096"})
+        # and the same name gets the same answer each time
+        self.assertEqual(self.server_first("nobody0"), fakes[0])
+
+    def test_zz_clean_exit(self):
+        self.srv.check_clean_exit(self)
+
+
 class PlainTiming(unittest.TestCase):
     """PLAIN's PBKDF2 runs on the storage thread, for unknown users too: a
     wrong password and an unknown user take the same time, and a mux

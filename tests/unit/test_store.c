@@ -320,6 +320,37 @@ static void test_user_semantics(void **state)
 	store_close(st);
 }
 
+/* The iteration counts in use, most used first, for fake challenges. */
+static void test_iteration_counts(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct store_iter_count it[4];
+	size_t n = 99;
+	struct scram_cred a, b;
+
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA256, it, 4, &n), XS_OK);
+	assert_int_equal(n, 0);
+	make_cred(&a, 1, SCRAM_SHA256); /* 4099 iterations */
+	make_cred(&b, 2, SCRAM_SHA256); /* 4102 */
+	const char *names[] = { "u1", "u2", "u3" };
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(store_user_create(st, DOMAIN, names[i], NULL, i ? &a : &b), XS_OK);
+	assert_int_equal(store_user_create(st, "example.net", "u1", NULL, &a), XS_OK);
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA256, it, 4, &n), XS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(it[0].iterations, a.iterations);
+	assert_int_equal(it[0].count, 3);
+	assert_int_equal(it[1].iterations, b.iterations);
+	assert_int_equal(it[1].count, 1);
+	/* max bounds what comes back; no SHA-1 credentials at all */
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA256, it, 1, &n), XS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA1, it, 4, &n), XS_OK);
+	assert_int_equal(n, 0);
+	store_close(st);
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct tdir *d = *state;
@@ -768,6 +799,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_tightens_existing_mode, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_user_semantics, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_iteration_counts, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cred_roundtrip_and_reopen, setup_dir,
 						teardown_dir),
