@@ -116,6 +116,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_SASL, "auth_failure_delay_ms", T_UINT, struct cfg, auth_fail_delay_ms, 0, 60000),
 	K_NUM(SECT_SASL, "auth_failure_delay_max_ms", T_UINT, struct cfg, auth_fail_delay_max_ms,
 	      0, 600000),
+	K_NUM(SECT_SASL, "max_auth_failures", T_UINT, struct cfg, max_auth_failures, 1, 1000),
+	K_NUM(SECT_SASL, "max_auth_attempts", T_UINT, struct cfg, max_auth_attempts, 1, 1000),
 	K_NUM(SECT_LIMITS, "max_stanza_size", T_SIZE, struct cfg, max_stanza_size, 1024, 16777216),
 	K_NUM(SECT_LIMITS, "max_depth", T_UINT, struct cfg, max_depth, 2, 1000),
 	K_NUM(SECT_LIMITS, "max_attributes", T_UINT, struct cfg, max_attributes, 1, 10000),
@@ -1036,6 +1038,8 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->allow_plain = true;
 	cfg->auth_fail_delay_ms = 500;
 	cfg->auth_fail_delay_max_ms = 8000;
+	cfg->max_auth_failures = 5;
+	cfg->max_auth_attempts = 10;
 	cfg->max_stanza_size = 262144;
 	cfg->max_depth = 32;
 	cfg->max_attributes = 64;

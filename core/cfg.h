@@ -53,6 +53,8 @@ struct cfg {
 	bool allow_plain;             /* allow_plain = true (only ever over TLS) */
 	unsigned auth_fail_delay_ms;  /* auth_failure_delay_ms = 500: first delay, doubled per failure */
 	unsigned auth_fail_delay_max_ms; /* auth_failure_delay_max_ms = 8000 */
+	unsigned max_auth_failures;   /* max_auth_failures = 5 wrong credentials on one stream */
+	unsigned max_auth_attempts;   /* max_auth_attempts = 10 refused SASL elements of any kind on one stream */
 	/* [limits] */
 	size_t max_stanza_size;       /* max_stanza_size = 262144 bytes */
 	unsigned max_depth;           /* max_depth = 32 element nesting inside a stanza */

@@ -9,7 +9,8 @@
  * inbox.  A failed attempt is answered after a delay that doubles with each
  * failure from the same address (an IPv4 address or IPv6 prefix, counted in
  * the peer table all mux threads share), and the fifth failure on one
- * stream closes it. */
+ * stream closes it ([sasl] max_auth_failures; any refused SASL element
+ * counts toward max_auth_attempts, 10). */
 #include "mux/mux_int.h"
 
 #include <stdio.h>
@@ -27,8 +28,6 @@
 #include "tls/tls.h"
 
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define MAX_AUTH_FAILURES 5  /* wrong credentials on one stream */
-#define MAX_AUTH_ATTEMPTS 10 /* attempts of any kind on one stream */
 
 struct auth_lookup {
 	struct store_req req;
@@ -234,7 +233,7 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 		sasl_reset(c);
 		send_failure_now(c, cond);
 		c->state = CONN_NEGOTIATING;
-		if (c->auth_attempts >= MAX_AUTH_ATTEMPTS)
+		if (c->auth_attempts >= m->cfg->max_auth_attempts)
 			stream_error(c, "policy-violation", "too many authentication attempts");
 		return;
 	}
@@ -259,7 +258,8 @@ void sasl_delay_fire(struct mux_conn *c)
 	send_failure_now(c, (enum sasl_condition)c->delayed_cond);
 	c->state = CONN_NEGOTIATING;
 	sasl_reset(c);
-	if (c->auth_failures >= MAX_AUTH_FAILURES || c->auth_attempts >= MAX_AUTH_ATTEMPTS)
+	const struct cfg *cfg = c->mux->cfg;
+	if (c->auth_failures >= cfg->max_auth_failures || c->auth_attempts >= cfg->max_auth_attempts)
 		stream_error(c, "policy-violation", "too many failed authentication attempts");
 }
 

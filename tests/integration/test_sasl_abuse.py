@@ -27,14 +27,15 @@ SRV = None
 PW = "pw-sasl-abuse"
 SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"
 DELAY_MS = 300        # auth_failure_delay_ms: long enough to tell from 0
-MAX_ATTEMPTS = 10     # MAX_AUTH_ATTEMPTS in mux/mux_sasl.c
+MAX_ATTEMPTS = 7      # [sasl] max_auth_attempts (default 10)
 
 
 def setUpModule():
     global SRV
     SRV = Server(XMPPD, XMPPCTL, users={"alice": PW},
                  sections={"sasl": {"auth_failure_delay_ms": DELAY_MS,
-                                    "auth_failure_delay_max_ms": 4 * DELAY_MS}},
+                                    "auth_failure_delay_max_ms": 4 * DELAY_MS,
+                                    "max_auth_attempts": MAX_ATTEMPTS}},
                  name="sasl")
     SRV.start()
 

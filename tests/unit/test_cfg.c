@@ -160,6 +160,8 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->max_preauth_connections, 5000);
 	assert_int_equal(c->ipv6_prefix, 64);
 	assert_int_equal(c->tcp_keepalive_s, 60);
+	assert_int_equal(c->max_auth_failures, 5);
+	assert_int_equal(c->max_auth_attempts, 10);
 	assert_int_equal(c->tcp_user_timeout_s, 120);
 	expect_ok(HOST LST "rate = 0\nburst = 4096\n[limits]\nipv6_prefix = 48\ntcp_keepalive = 0\n", c);
 	assert_int_equal(c->listeners[0].rate, 0);
@@ -167,6 +169,8 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->ipv6_prefix, 48);
 	assert_int_equal(c->tcp_keepalive_s, 0);
 	expect_err(HOST LST "burst = 100\n", "t.ini:6: [listener a] burst: out of range (4096..1073741824)");
+	expect_err(HOST LST "[sasl]\nmax_auth_attempts = 0\n",
+		   "t.ini:7: [sasl] max_auth_attempts: out of range (1..1000)");
 	expect_err(HOST LST "[limits]\nipv6_prefix = 129\n",
 		   "t.ini:7: [limits] ipv6_prefix: out of range (8..128)");
 	expect_err(HOST LST "[limits]\nmax_elements_per_stanza = 0\n",
