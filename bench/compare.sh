@@ -36,7 +36,14 @@
 #          idle_sleep = 10, so the end of the hold shows sleeping sessions)
 #   chat   1000 users, 2000 and 10000 msg/s offered for 20 s
 #                                          / 100 users, 500 and 2000 msg/s for 5 s
-# Login and chat run three times per server in the full run (--repeat N;
+#   hostile 1000 users chatting at 2000 msg/s for 20 s, without and then with
+#          attackers beside them: 20 connections per pre-auth kind (amplifying
+#          <a/> stanzas, slow token, SASL loops), 200 held connections and an
+#          authenticated flooder aimed at one chat user
+#                                          / 200 users at 1000 msg/s for 10 s,
+#                                            10 per kind, 100 held
+# --scenarios login,idle,chat,hostile picks some (all by default).
+# Login, chat and hostile run three times per server in the full run (--repeat N;
 # once with --quick) and the table shows the median of each figure: on a
 # shared virtual machine one run's CPU and p99 figures move by +-20%.
 # Every size is an option: bench/compare.sh --help.  Each xmppload run is

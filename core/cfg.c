@@ -14,7 +14,15 @@
  *
  * Semantics are checked twice: each key as it is read (type, range,
  * duplicates), then the whole file (hosts, listeners, clashing ports).
- * The first error wins and is reported as "file:line: [section] key: reason".
+ * Every error is reported, one "file:line: [section] key: reason" line
+ * each, so that an administrator fixes a file in one round instead of one
+ * restart per mistake.  Errors that would only be consequences of an
+ * earlier one are held back: the keys of a refused section are skipped,
+ * and a key that was present with a bad value is not also "required".
+ *
+ * What the files named here hold (certificates, the database) is not the
+ * loader's business, since xmppctl loads the configuration to create them;
+ * cfg_check_files does those checks for whoever needs them.
  */
 #include "core/cfg.h"
 
@@ -28,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -107,6 +116,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_SASL, "auth_failure_delay_ms", T_UINT, struct cfg, auth_fail_delay_ms, 0, 60000),
 	K_NUM(SECT_SASL, "auth_failure_delay_max_ms", T_UINT, struct cfg, auth_fail_delay_max_ms,
 	      0, 600000),
+	K_NUM(SECT_SASL, "max_auth_failures", T_UINT, struct cfg, max_auth_failures, 1, 1000),
+	K_NUM(SECT_SASL, "max_auth_attempts", T_UINT, struct cfg, max_auth_attempts, 1, 1000),
 	K_NUM(SECT_LIMITS, "max_stanza_size", T_SIZE, struct cfg, max_stanza_size, 1024, 16777216),
 	K_NUM(SECT_LIMITS, "max_depth", T_UINT, struct cfg, max_depth, 2, 1000),
 	K_NUM(SECT_LIMITS, "max_attributes", T_UINT, struct cfg, max_attributes, 1, 10000),
@@ -120,6 +131,13 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "max_output_buffer", T_SIZE, struct cfg, max_output_buffer,
 	      4096, 1073741824),
 	K_NUM(SECT_LIMITS, "max_connections", T_UINT, struct cfg, max_connections, 1, 10000000),
+	K_NUM(SECT_LIMITS, "max_connections_per_ip", T_UINT, struct cfg, max_connections_per_ip, 1,
+	      10000000),
+	K_NUM(SECT_LIMITS, "max_preauth_connections", T_UINT, struct cfg, max_preauth_connections,
+	      1, 10000000),
+	K_NUM(SECT_LIMITS, "ipv6_prefix", T_UINT, struct cfg, ipv6_prefix, 8, 128),
+	K_NUM(SECT_LIMITS, "max_router_backlog", T_UINT, struct cfg, max_router_backlog, 1,
+	      100000000),
 	K_NUM(SECT_LIMITS, "tcp_keepalive", T_UINT, struct cfg, tcp_keepalive_s, 0, 86400),
 	K_NUM(SECT_LIMITS, "tcp_keepalive_interval", T_UINT, struct cfg, tcp_keepalive_interval_s,
 	      1, 3600),
@@ -133,6 +151,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_FN(SECT_LISTENER, "address", set_address),
 	K_NUM(SECT_LISTENER, "port", T_U16, struct cfg_listener, port, 1, 65535),
 	K_BOOL(SECT_LISTENER, "require_encryption", struct cfg_listener, require_encryption),
+	K_NUM(SECT_LISTENER, "rate", T_UINT, struct cfg_listener, rate, 0, 1073741824),
+	K_NUM(SECT_LISTENER, "burst", T_UINT, struct cfg_listener, burst, 4096, 1073741824),
 	K_BOOL(SECT_LISTENER, "allow_starttls_inside_tls", struct cfg_listener,
 	       allow_starttls_inside_tls),
 };
@@ -151,14 +171,14 @@ struct cfg_parse {
 	const char *base_dir;  /* relative paths are resolved against this */
 	char *err;
 	size_t errlen;
-	bool failed;
-	int err_line;          /* line of the recorded error, 0 = whole file */
+	unsigned n_errors;     /* errors reported so far */
+	bool skip;             /* in a refused section: its keys are not read */
+	unsigned refused_hosts, refused_lsts; /* headers refused */
 
 	/* reader state */
 	const char *pos;       /* next unread byte of the text */
 	const char *line;      /* start of the current raw line */
 	int lineno;            /* number of the current line, 1-based */
-	char prev_name[64];    /* last key, as inih tracks it for continuations */
 
 	/* current section */
 	enum cfg_sect sect;
@@ -175,25 +195,70 @@ static void cfg_fail(struct cfg_parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Only the first error is kept: later ones are often its consequences. */
-static void cfg_fail(struct cfg_parse *p, int line, const char *fmt, ...)
+#define CFG_MORE_ERRORS "(more errors not shown)"
+
+/* Appends "fmt..." as one more line to err: whole lines only, and when
+ * the buffer is full the lines that do not fit are counted instead. */
+static void cfg_err_vadd(char *err, size_t errlen, const char *prefix, const char *fmt,
+			 va_list ap)
 {
-	va_list ap;
+	char line[1024];
+	size_t used, need;
 	int n;
 
-	if (p->failed)
+	if (!err || errlen == 0)
 		return;
-	p->failed = true;
-	p->err_line = line;
-	if (!p->err || p->errlen == 0)
+	n = snprintf(line, sizeof(line), "%s", prefix);
+	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
-	if (line > 0)
-		n = snprintf(p->err, p->errlen, "%s:%d: ", p->name, line);
-	else
-		n = snprintf(p->err, p->errlen, "%s: ", p->name);
-	if (n < 0 || (size_t)n >= p->errlen)
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	used = strnlen(err, errlen);
+	if (used == errlen) /* not terminated: the caller forgot to clear it */
+		used = 0;
+	need = strlen(line) + (used ? 1 : 0);
+	if (strstr(err, CFG_MORE_ERRORS))
+		return; /* full already: keep the lines in order */
+	if (used + need >= errlen) {
+		/* Rather a line less than a line cut in half: whole lines are
+		 * dropped from the end until the note fits. */
+		while (used > 0 && used + 1 + sizeof(CFG_MORE_ERRORS) > errlen) {
+			char *nl = memrchr(err, '\n', used);
+
+			used = nl ? (size_t)(nl - err) : 0;
+		}
+		if (used + 1 + sizeof(CFG_MORE_ERRORS) <= errlen)
+			snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "",
+				 CFG_MORE_ERRORS);
+		else
+			err[0] = '\0';
 		return;
+	}
+	if (used)
+		err[used++] = '\n';
+	memcpy(err + used, line, strlen(line) + 1);
+}
+
+void cfg_err_add(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	cfg_err_vadd(err, errlen, "", fmt, ap);
+	va_end(ap);
+}
+
+static void cfg_fail(struct cfg_parse *p, int line, const char *fmt, ...)
+{
+	char prefix[600];
+	va_list ap;
+
+	p->n_errors++;
+	if (line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", p->name, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", p->name);
+	va_start(ap, fmt);
+	cfg_err_vadd(p->err, p->errlen, prefix, fmt, ap);
 	va_end(ap);
 }
 
@@ -464,6 +529,7 @@ static void begin_host(struct cfg_parse *p, const char *arg)
 	snprintf(h->domain, sizeof(h->domain), "%s", dom);
 	snprintf(p->label, sizeof(p->label), "[host %s]", dom);
 	p->sect = SECT_HOST;
+	p->skip = false;
 	return;
 bad:
 	cfg_fail(p, p->lineno, "[host %s]: invalid domain name", arg);
@@ -508,8 +574,11 @@ static void begin_listener(struct cfg_parse *p, const char *arg)
 	l->port = 0; /* required: checked once the file is read */
 	l->require_encryption = true;
 	l->allow_starttls_inside_tls = false;
+	l->rate = 16384;
+	l->burst = 131072;
 	snprintf(p->label, sizeof(p->label), "[listener %s]", arg);
 	p->sect = SECT_LISTENER;
+	p->skip = false;
 }
 
 /* hdr is the text between '[' and ']': "server", "host example.org", ... */
@@ -536,16 +605,20 @@ static void begin_section(struct cfg_parse *p, char *hdr)
 		if (strcasecmp(type, sect_names[i]) == 0)
 			s = (enum cfg_sect)i;
 
-	p->prev_name[0] = '\0';
+	/* Until a header is accepted, the keys under it belong to nothing:
+	 * reading them into the previous section would give false errors. */
+	p->skip = true;
 	switch (s) {
 	case SECT_NONE:
 		cfg_fail(p, p->lineno, "[%s%s%s]: unknown section", type, *arg ? " " : "", arg);
 		return;
 	case SECT_HOST:
 		begin_host(p, arg);
+		p->refused_hosts += p->skip;
 		return;
 	case SECT_LISTENER:
 		begin_listener(p, arg);
+		p->refused_lsts += p->skip;
 		return;
 	default:
 		if (*arg) {
@@ -555,6 +628,7 @@ static void begin_section(struct cfg_parse *p, char *hdr)
 		}
 		/* A repeated [server] merges; repeated keys are still caught. */
 		p->sect = s;
+		p->skip = false;
 		snprintf(p->label, sizeof(p->label), "[%s]", sect_names[s]);
 		return;
 	}
@@ -562,29 +636,128 @@ static void begin_section(struct cfg_parse *p, char *hdr)
 
 /* ---- inih callbacks ----------------------------------------------------- */
 
+/* A refused line is handed to inih as a blank one, which it skips, so that
+ * it neither reports the line again nor reads a half of it. */
+static char *cfg_blank_line(char *buf)
+{
+	buf[0] = '\n';
+	buf[1] = '\0';
+	return buf;
+}
+
+/* The line, trimmed and shortened, for quoting in a message. */
+static void cfg_excerpt(const char *s, char *out, size_t outlen)
+{
+	size_t n = strcspn(s, "\r\n");
+
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n > 40)
+		n = 40;
+	snprintf(out, outlen, "%.*s", (int)n, s);
+}
+
+/* inih's own test for "key = value": an '=' or ':' before any inline
+ * " ;" comment (find_chars_or_comment in ini.c). */
+static bool cfg_has_delimiter(const char *s)
+{
+	bool was_space = false;
+
+	for (; *s; s++) {
+		if (*s == '=' || *s == ':')
+			return true;
+		if (was_space && *s == ';')
+			return false;
+		was_space = isspace((unsigned char)*s);
+	}
+	return false;
+}
+
+/* Every indented line is refused.  inih (INI_ALLOW_MULTILINE) reads one
+ * as the continuation of the previous value, and right after a section
+ * header, where there is no previous value, as a key: so "  port = 1"
+ * means two different things depending on the line above it.  The line is
+ * still read, without its indentation, so that its key and value get
+ * their own checks. */
+static void cfg_refuse_indent(struct cfg_parse *p, const char *s)
+{
+	char key[64];
+	size_t n;
+
+	if (*s == '[') {
+		cfg_fail(p, p->lineno, "indented section header; remove the leading whitespace");
+		return;
+	}
+	n = strcspn(s, "=:");
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	snprintf(key, sizeof(key), "%.*s", (int)(n < sizeof(key) ? n : sizeof(key) - 1), s);
+	if (p->sect == SECT_NONE || p->skip)
+		cfg_fail(p, p->lineno, "%s: indented line; remove the leading whitespace", key);
+	else
+		cfg_fail(p, p->lineno,
+			 "%s %s: indented line; remove the leading whitespace (an indented line "
+			 "continues the previous value in inih)", p->label, key);
+}
+
+/* "[name]" or "[name ; comment": the header is read here, so that sections
+ * get their whole name (inih's buffer holds 49 characters) and the line. */
+static char *cfg_read_header(struct cfg_parse *p, char *buf, const char *s)
+{
+	/* Same end rule as inih: ']' or an inline " ;" comment. */
+	char hdr[1024], ex[48];
+	const char *e = s + 1;
+	bool was_space = false;
+
+	while (*e && *e != ']' && !(was_space && *e == ';')) {
+		was_space = isspace((unsigned char)*e);
+		e++;
+	}
+	if (*e != ']') {
+		cfg_excerpt(s, ex, sizeof(ex));
+		cfg_fail(p, p->lineno, "syntax error: expected [section] or key = value, got \"%s\"",
+			 ex);
+		/* Its keys are skipped; "no [host]" would only repeat this. */
+		p->skip = true;
+		p->refused_hosts += strncasecmp(s + 1, "host", 4) == 0;
+		p->refused_lsts += strncasecmp(s + 1, "listener", 8) == 0;
+		return cfg_blank_line(buf);
+	}
+	if ((size_t)(e - s - 1) >= sizeof(hdr)) {
+		cfg_fail(p, p->lineno, "section header too long");
+		p->skip = true;
+		return cfg_blank_line(buf);
+	}
+	snprintf(hdr, sizeof(hdr), "%.*s", (int)(e - s - 1), s + 1);
+	begin_section(p, hdr);
+	return buf;
+}
+
 /* Called by inih for each line, fgets-style.  Looks at the raw line before
- * inih does, mirroring inih's order of tests (comment, continuation,
- * section) so both agree on what the line is. */
+ * inih does, mirroring inih's order of tests (comment, section, key), so
+ * that every line gets its number and every bad line its own message, not
+ * only the first one inih would return. */
 static char *cfg_reader(char *buf, int num, void *stream)
 {
 	struct cfg_parse *p = stream;
-	const char *nl, *s, *text;
+	const char *nl, *s;
+	char *text, ex[48];
 	size_t len;
 
-	if (p->failed || *p->pos == '\0')
-		return NULL; /* stop at the first error, like INI_STOP_ON_FIRST_ERROR */
+	if (*p->pos == '\0' || num < 2)
+		return NULL;
 	nl = strchr(p->pos, '\n');
 	len = nl ? (size_t)(nl - p->pos) + 1 : strlen(p->pos);
 	p->line = p->pos;
 	p->lineno++;
-	/* inih would split a longer line and read the rest as a line of its own. */
-	if (num < 2 || len + 1 > (size_t)num) {
-		cfg_fail(p, p->lineno, "line too long (at most %d characters)", num - 3);
-		return NULL;
-	}
-	memcpy(buf, p->pos, len);
-	buf[len] = '\0';
 	p->pos += len;
+	/* inih would split a longer line and read the rest as a line of its own. */
+	if (len + 1 > (size_t)num) {
+		cfg_fail(p, p->lineno, "line too long (at most %d characters)", num - 3);
+		return cfg_blank_line(buf);
+	}
+	memcpy(buf, p->line, len);
+	buf[len] = '\0';
 
 	text = buf;
 	if (p->lineno == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
@@ -594,31 +767,18 @@ static char *cfg_reader(char *buf, int num, void *stream)
 		s++;
 	if (*s == ';' || *s == '#' || *s == '\0')
 		return buf;
-	if (*s == '[' && s > text && p->prev_name[0]) {
-		/* inih would take this line as the continuation of the last value. */
-		cfg_fail(p, p->lineno, "indented section header; remove the leading whitespace");
-		return NULL;
+	if (s > text) {
+		cfg_refuse_indent(p, s);
+		memmove(text, s, strlen(s) + 1);
+		s = text;
 	}
-	if (*s == '[') {
-		/* Same end rule as inih: ']' or an inline " ;" comment. */
-		char hdr[1024];
-		const char *e = s + 1;
-		bool was_space = false;
-
-		while (*e && *e != ']' && !(was_space && *e == ';')) {
-			was_space = isspace((unsigned char)*e);
-			e++;
-		}
-		if (*e != ']')
-			return buf; /* inih reports the syntax error */
-		if ((size_t)(e - s - 1) >= sizeof(hdr)) {
-			cfg_fail(p, p->lineno, "section header too long");
-			return NULL;
-		}
-		snprintf(hdr, sizeof(hdr), "%.*s", (int)(e - s - 1), s + 1);
-		begin_section(p, hdr);
-		if (p->failed)
-			return NULL;
+	if (*s == '[')
+		return cfg_read_header(p, buf, s);
+	if (!cfg_has_delimiter(s)) {
+		cfg_excerpt(s, ex, sizeof(ex));
+		cfg_fail(p, p->lineno, "syntax error: expected [section] or key = value, got \"%s\"",
+			 ex);
+		return cfg_blank_line(buf);
 	}
 	return buf;
 }
@@ -681,38 +841,24 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	const char *r;
 	size_t ki, slot = 0;
 	void *base = p->cfg;
-	bool continuation;
 
 	/* Builds with INI_CALL_HANDLER_ON_NEW_SECTION announce sections this way;
-	 * the reader has already seen the header. */
-	if (!name)
+	 * the reader has already seen the header.  Errors are recorded here and
+	 * reading goes on (1), so the next line is checked too. */
+	if (!name || p->skip)
 		return 1;
-	if (p->failed)
-		return 0;
-
-	/* inih passes continuation lines under the previous key's name. */
-	continuation = p->prev_name[0] && isspace((unsigned char)p->line[0]) &&
-		       strcmp(name, p->prev_name) == 0;
-	snprintf(p->prev_name, sizeof(p->prev_name), "%s", name);
-
 	if (p->sect == SECT_NONE) {
 		cfg_fail(p, p->lineno, "%s: key outside any [section]", name);
-		return 0;
-	}
-	if (continuation) {
-		cfg_fail(p, p->lineno,
-			 "%s %s: indented line would continue the previous value; "
-			 "remove the leading whitespace", p->label, name);
-		return 0;
+		return 1;
 	}
 	if (!value) { /* only with INI_ALLOW_NO_VALUE */
 		cfg_fail(p, p->lineno, "%s %s: missing '= value'", p->label, name);
-		return 0;
+		return 1;
 	}
 	k = cfg_key_find(p->sect, name, &ki);
 	if (!k) {
 		cfg_fail(p, p->lineno, "%s %s: unknown key", p->label, name);
-		return 0;
+		return 1;
 	}
 	if (p->sect == SECT_HOST) {
 		slot = SLOT_HOST(p->idx);
@@ -724,13 +870,13 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	if (p->seen[slot][ki]) {
 		cfg_fail(p, p->lineno, "%s %s: duplicate key (first set on line %d)", p->label,
 			 k->name, p->seen[slot][ki]);
-		return 0;
+		return 1;
 	}
 	p->seen[slot][ki] = p->lineno;
 	r = cfg_key_set(p, k, base, value, why, sizeof(why));
 	if (r) {
 		cfg_fail(p, p->lineno, "%s %s: %s", p->label, k->name, r);
-		return 0;
+		return 1;
 	}
 	return 1;
 }
@@ -770,46 +916,59 @@ static bool lst_clash(const struct cfg_listener *a, const struct cfg_listener *b
 	return memcmp(x, y, len) == 0 || memcmp(x, zero, len) == 0 || memcmp(y, zero, len) == 0;
 }
 
-static void cfg_check(struct cfg_parse *p)
+/* A key that was in the file with a bad value has already been reported;
+ * "required" would only repeat it. */
+static void check_hosts(struct cfg_parse *p)
 {
-	struct cfg *c = p->cfg;
+	const struct cfg *c = p->cfg;
 
-	for (size_t i = 0; i < c->n_hosts && !p->failed; i++) {
+	for (size_t i = 0; i < c->n_hosts; i++) {
 		const struct cfg_host *h = &c->hosts[i];
 
-		if (!h->cert_file[0])
+		if (!h->cert_file[0] && !key_line(p, SLOT_HOST(i), "certificate"))
 			cfg_fail(p, p->host_line[i], "[host %s] certificate: required", h->domain);
-		else if (!h->key_file[0])
+		if (!h->key_file[0] && !key_line(p, SLOT_HOST(i), "key"))
 			cfg_fail(p, p->host_line[i], "[host %s] key: required", h->domain);
 	}
-	for (size_t i = 0; i < c->n_listeners && !p->failed; i++) {
+}
+
+static void check_listeners(struct cfg_parse *p)
+{
+	const struct cfg *c = p->cfg;
+
+	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct cfg_listener *l = &c->listeners[i];
-		int line;
 
 		if (l->port == 0) {
-			cfg_fail(p, p->lst_line[i], "[listener %s] port: required", l->name);
-			break;
+			if (!key_line(p, SLOT_LST(i), "port"))
+				cfg_fail(p, p->lst_line[i], "[listener %s] port: required", l->name);
+			continue;
 		}
 		if (l->allow_starttls_inside_tls && l->mode != CFG_MODE_DIRECT_TLS) {
 			/* Without an outer TLS layer there is nothing to be "inside". */
 			cfg_fail(p, key_line(p, SLOT_LST(i), "allow_starttls_inside_tls"),
 				 "[listener %s] allow_starttls_inside_tls: only valid with mode = direct_tls",
 				 l->name);
-			break;
 		}
 		for (size_t j = 0; j < i; j++) {
 			const struct cfg_listener *o = &c->listeners[j];
 
 			if (!lst_clash(l, o))
 				continue;
-			line = key_line(p, SLOT_LST(i), "port");
-			cfg_fail(p, line, "[listener %s] port: %s port %u clashes with [listener %s] (%s port %u, line %d)",
+			cfg_fail(p, key_line(p, SLOT_LST(i), "port"),
+				 "[listener %s] port: %s port %u clashes with [listener %s] (%s port %u, line %d)",
 				 l->name, l->address, l->port, o->name, o->address, o->port,
 				 key_line(p, SLOT_LST(j), "port"));
 			break;
 		}
 	}
-	if (!p->failed && c->auth_fail_delay_max_ms < c->auth_fail_delay_ms) {
+}
+
+static void check_limits(struct cfg_parse *p)
+{
+	struct cfg *c = p->cfg;
+
+	if (c->auth_fail_delay_max_ms < c->auth_fail_delay_ms) {
 		int line = key_line(p, 0, "auth_failure_delay_max_ms");
 
 		cfg_fail(p, line ? line : key_line(p, 0, "auth_failure_delay_ms"),
@@ -819,7 +978,7 @@ static void cfg_check(struct cfg_parse *p)
 	/* Authenticating must not lower a limit.  A pre-auth limit set in the
 	 * file above its full counterpart is an error; the default is just
 	 * brought down to it (max_stanza_size = 8192 alone stays valid). */
-	if (!p->failed && c->preauth_max_stanza > c->max_stanza_size) {
+	if (c->preauth_max_stanza > c->max_stanza_size) {
 		int line = key_line(p, 0, "preauth_max_stanza");
 
 		if (line)
@@ -828,7 +987,7 @@ static void cfg_check(struct cfg_parse *p)
 		else
 			c->preauth_max_stanza = c->max_stanza_size;
 	}
-	if (!p->failed && c->preauth_max_elements > c->max_elements) {
+	if (c->preauth_max_elements > c->max_elements) {
 		int line = key_line(p, 0, "preauth_max_elements");
 
 		if (line)
@@ -838,10 +997,33 @@ static void cfg_check(struct cfg_parse *p)
 		else
 			c->preauth_max_elements = c->max_elements;
 	}
-	if (!p->failed && c->n_hosts == 0)
+}
+
+static void cfg_check(struct cfg_parse *p)
+{
+	check_hosts(p);
+	check_listeners(p);
+	check_limits(p);
+	/* A refused [host x] header has been reported; "no host" would be
+	 * its echo. */
+	if (p->cfg->n_hosts == 0 && !p->refused_hosts)
 		cfg_fail(p, 0, "no [host DOMAIN] section (at least one is required)");
-	if (!p->failed && c->n_listeners == 0)
+	if (p->cfg->n_listeners == 0 && !p->refused_lsts)
 		cfg_fail(p, 0, "no [listener NAME] section (at least one is required)");
+}
+
+/* Where each file-naming key was set, for messages about the files
+ * (cfg_where) once the parse state is gone. */
+static void cfg_keep_lines(struct cfg_parse *p)
+{
+	struct cfg *c = p->cfg;
+
+	c->db_path_line = key_line(p, 0, "path");
+	for (size_t i = 0; i < c->n_hosts; i++) {
+		c->hosts[i].line = p->host_line[i];
+		c->hosts[i].cert_line = key_line(p, SLOT_HOST(i), "certificate");
+		c->hosts[i].key_line = key_line(p, SLOT_HOST(i), "key");
+	}
 }
 
 /* ---- entry points ------------------------------------------------------- */
@@ -856,6 +1038,8 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->allow_plain = true;
 	cfg->auth_fail_delay_ms = 500;
 	cfg->auth_fail_delay_max_ms = 8000;
+	cfg->max_auth_failures = 5;
+	cfg->max_auth_attempts = 10;
 	cfg->max_stanza_size = 262144;
 	cfg->max_depth = 32;
 	cfg->max_attributes = 64;
@@ -866,6 +1050,10 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->idle_sleep_s = 30;
 	cfg->max_output_buffer = 1048576;
 	cfg->max_connections = 100000;
+	cfg->max_connections_per_ip = 200;
+	cfg->max_preauth_connections = 5000;
+	cfg->ipv6_prefix = 64;
+	cfg->max_router_backlog = 100000;
 	cfg->tcp_keepalive_s = 60;
 	cfg->tcp_keepalive_interval_s = 15;
 	cfg->tcp_keepalive_probes = 4;
@@ -926,18 +1114,17 @@ static bool cfg_parse_text(const char *text, const char *name, const char *base_
 	p->sect = SECT_NONE;
 
 	ret = ini_parse_stream(cfg_reader, p, cfg_handler, p);
-	if (ret > 0 && (!p->failed || (p->err_line > 0 && ret < p->err_line))) {
-		/* inih found a line that is neither comment, section nor key = value,
-		 * before any error of ours. */
+	/* The reader refuses every line inih could not read, so inih finding
+	 * one means the two disagree: say so rather than lose the line. */
+	if (ret > 0) {
 		char ex[48];
 
 		cfg_line_excerpt(text, ret, ex, sizeof(ex));
-		p->failed = false;
 		cfg_fail(p, ret, "syntax error: expected [section] or key = value, got \"%s\"", ex);
-	} else if (ret < 0 && !p->failed) {
+	} else if (ret < 0) {
 		cfg_fail(p, 0, "inih failed (%d)", ret);
 	}
-	if (!p->failed && !p->db_path_set) {
+	if (!p->db_path_set) {
 		char def[sizeof(cfg->db_path)];
 		const char *r;
 
@@ -946,9 +1133,9 @@ static bool cfg_parse_text(const char *text, const char *name, const char *base_
 		if (r)
 			cfg_fail(p, 0, "[storage] path: %s", r);
 	}
-	if (!p->failed)
-		cfg_check(p);
-	ok = !p->failed;
+	cfg_check(p);
+	cfg_keep_lines(p);
+	ok = p->n_errors == 0;
 	free(p);
 	return ok;
 }
@@ -960,6 +1147,7 @@ bool cfg_load_string(const char *text, const char *name, const char *base_dir,
 	if (!name)
 		name = "(string)";
 	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
+	snprintf(cfg->name, sizeof(cfg->name), "%s", name);
 	return cfg_parse_text(text, name, base_dir, cfg, err, errlen);
 }
 
@@ -1035,6 +1223,7 @@ bool cfg_load(const char *path, struct cfg *cfg, char *err, size_t errlen)
 	if (!realpath(path, real) || strlen(real) >= sizeof(cfg->path))
 		snprintf(real, sizeof(real), "%s", path); /* fits: checked above */
 	memcpy(cfg->path, real, strlen(real) + 1);
+	snprintf(cfg->name, sizeof(cfg->name), "%s", path); /* fits: checked above */
 
 	ok = cfg_parse_text(text, path, dir, cfg, err, errlen);
 	free(text);
@@ -1050,4 +1239,111 @@ const struct cfg_host *cfg_find_host(const struct cfg *cfg, const char *domain)
 		if (strcasecmp(cfg->hosts[i].domain, domain) == 0)
 			return &cfg->hosts[i];
 	return NULL;
+}
+
+void cfg_where(const struct cfg *cfg, int line, const char *section, const char *key,
+	       char *buf, size_t len)
+{
+	if (line > 0)
+		snprintf(buf, len, "%s:%d: %s %s", cfg->name, line, section, key);
+	else
+		snprintf(buf, len, "%s: %s %s", cfg->name, section, key);
+}
+
+void cfg_host_where(const struct cfg *cfg, const struct cfg_host *h, bool key, char *buf,
+		    size_t len)
+{
+	char sect[300];
+	int line = key ? h->key_line : h->cert_line;
+
+	snprintf(sect, sizeof(sect), "[host %s]", h->domain);
+	cfg_where(cfg, line ? line : h->line, sect, key ? "key" : "certificate", buf, len);
+}
+
+static unsigned check_readable(const struct cfg *cfg, const struct cfg_host *h, bool key,
+			       char *err, size_t errlen)
+{
+	const char *file = key ? h->key_file : h->cert_file;
+	char where[700];
+	FILE *f;
+
+	if (!file[0])
+		return 0; /* "required", reported by the loader */
+	f = fopen(file, "rb");
+	if (f) {
+		fclose(f);
+		return 0;
+	}
+	cfg_host_where(cfg, h, key, where, sizeof(where));
+	cfg_err_add(err, errlen, "%s: cannot read %s: %s", where, file, strerror(errno));
+	return 1;
+}
+
+/* The directory must exist: a path that points into a missing one is much
+ * more likely a typo than a wish for a new, empty server. */
+static unsigned check_storage(const struct cfg *cfg, unsigned what, char *err, size_t errlen)
+{
+	char where[700], dir[sizeof(cfg->db_path)];
+	const char *slash = strrchr(cfg->db_path, '/');
+	struct stat sb;
+
+	cfg_where(cfg, cfg->db_path_line, "[storage]", "path", where, sizeof(where));
+	if (!cfg->db_path_line)
+		strncat(where, " (default)", sizeof(where) - strlen(where) - 1);
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - cfg->db_path) : 1,
+		 slash ? cfg->db_path : ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	if (stat(dir, &sb) != 0) {
+		cfg_err_add(err, errlen, "%s: directory %s: %s (a typo? \"xmppctl -c %s init\" "
+			    "creates it and a new database)", where, dir, strerror(errno), cfg->name);
+		return 1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		cfg_err_add(err, errlen, "%s: %s is not a directory", where, dir);
+		return 1;
+	}
+	if (!(what & CFG_FILES_DB))
+		return 0;
+	if (stat(cfg->db_path, &sb) != 0) {
+		cfg_err_add(err, errlen, "%s: no database at %s: %s (\"xmppctl -c %s init\" creates "
+			    "a new one)", where, cfg->db_path, strerror(errno), cfg->name);
+		return 1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		cfg_err_add(err, errlen, "%s: %s is not a regular file", where, cfg->db_path);
+		return 1;
+	}
+	return 0;
+}
+
+unsigned cfg_check_files(const struct cfg *cfg, unsigned what, char *err, size_t errlen)
+{
+	unsigned n = 0;
+
+	if (what & CFG_FILES_TLS) {
+		for (size_t i = 0; i < cfg->n_hosts; i++) {
+			n += check_readable(cfg, &cfg->hosts[i], false, err, errlen);
+			n += check_readable(cfg, &cfg->hosts[i], true, err, errlen);
+		}
+	}
+	if (what & (CFG_FILES_STORAGE | CFG_FILES_DB))
+		n += check_storage(cfg, what, err, errlen);
+	return n;
+}
+
+unsigned cfg_print_errors(FILE *f, const char *prefix, const char *err)
+{
+	unsigned n = 0;
+
+	while (err && *err) {
+		size_t len = strcspn(err, "\n");
+
+		fprintf(f, "%s%.*s\n", prefix, (int)len, err);
+		n++;
+		err += len;
+		if (*err == '\n')
+			err++;
+	}
+	return n;
 }

@@ -36,7 +36,8 @@ enum msg_type {
 	MSG_SHUTDOWN,
 	MSG_RELOAD_TLS,  /* ptr = new struct tls_ctx_set (one reference for the receiver) */
 	/* mux -> mux */
-	MSG_NEW_CONN,    /* status = accepted fd, ptr = its struct cfg_listener */
+	MSG_NEW_CONN,    /* status = accepted fd, ptr = its struct cfg_listener,
+			  * data = the peer's address, priority = its port */
 	/* storage thread -> requester */
 	MSG_STORE_DONE,  /* ptr = the completed request */
 };

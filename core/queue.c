@@ -29,6 +29,7 @@ void __tsan_release(void *addr);
 int queue_init(struct queue *q)
 {
 	cds_wfcq_init(&q->head, &q->tail);
+	atomic_init(&q->len, 0);
 	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	return q->efd < 0 ? -1 : 0;
 }
@@ -44,6 +45,7 @@ void queue_deinit(struct queue *q)
 bool queue_push_quiet(struct queue *q, struct queue_node *node)
 {
 	cds_wfcq_node_init(&node->wfcq);
+	atomic_fetch_add_explicit(&q->len, 1, memory_order_relaxed);
 	tsan_release(node);
 	/* cds_wfcq_enqueue returns false when the queue was empty before:
 	 * only then can the consumer have gone to sleep on the eventfd. */
@@ -75,6 +77,7 @@ struct queue_node *queue_pop(struct queue *q)
 		return NULL;
 	struct queue_node *qn = container_of(n, struct queue_node, wfcq);
 	tsan_acquire(qn);
+	atomic_fetch_sub_explicit(&q->len, 1, memory_order_relaxed);
 	return qn;
 }
 
@@ -89,6 +92,11 @@ int queue_watch_edge(struct queue *q, int epfd, uint64_t data)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = data };
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, q->efd, &ev);
+}
+
+long queue_len(struct queue *q)
+{
+	return atomic_load_explicit(&q->len, memory_order_relaxed);
 }
 
 bool queue_is_empty(struct queue *q)

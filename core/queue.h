@@ -12,6 +12,7 @@
 #ifndef XMPPD_QUEUE_H
 #define XMPPD_QUEUE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,9 @@ struct queue {
 	struct cds_wfcq_head head;
 	struct cds_wfcq_tail tail;
 	int efd; /* eventfd, non-blocking; the consumer polls it */
+	/* nodes in the queue, for backpressure: raised before a node is
+	 * linked, lowered after it is taken, so never below the truth */
+	atomic_long len;
 };
 
 /* Returns 0, or -1 with errno set. */
@@ -58,5 +62,7 @@ void queue_ack_wakeup(struct queue *q);
  * with errno set. */
 int queue_watch_edge(struct queue *q, int epfd, uint64_t data);
 bool queue_is_empty(struct queue *q);
+/* Any thread: about how many nodes wait (exact when nobody pushes or pops). */
+long queue_len(struct queue *q);
 
 #endif

@@ -127,13 +127,16 @@ static void deliver(struct router *r, const struct rsess *s, struct stanza *st)
 	deliver_to(r, s, st, true);
 }
 
-static void kick(struct router *r, struct sess_handle h, const char *cond)
+/* Tells a session's mux to close it; false (nothing sent) without memory,
+ * and then the session must stay in the tables: it is still connected. */
+static bool kick(struct router *r, struct sess_handle h, const char *cond)
 {
 	struct msg *m = msg_new(MSG_KICK, cond);
 	if (!m)
-		return;
+		return false;
 	m->h = h;
 	post(r, m);
+	return true;
 }
 
 /* ---- tables ---- */
@@ -527,15 +530,24 @@ static void handle_bind(struct router *r, struct msg *m)
 {
 	const char *full = m->data;
 	struct msg *res = msg_new(MSG_BIND_RESULT, full);
-	if (!res)
+	if (!res) {
+		/* the client's bind times out with the pre-auth timer */
+		LOG_ERR("out of memory answering the bind of %s", full);
 		return;
+	}
 	res->h = m->h;
 	struct rsess *old = find_full(r, full);
 	if (old) {
 		/* RFC 6120 §7.7.2.2: the new session wins; the old one is
-		 * closed with a <conflict/> stream error. */
+		 * closed with a <conflict/> stream error.  If it cannot be
+		 * told so, it stays, and the new bind fails instead. */
+		if (!kick(r, old->h, "conflict")) {
+			LOG_ERR("out of memory closing the older session of %s: bind refused", full);
+			res->status = SC_RESOURCE_CONSTRAINT + 1;
+			post(r, res);
+			return;
+		}
 		LOG_INFO("resource conflict on %s: closing the older session", full);
-		kick(r, old->h, "conflict");
 		sess_remove(r, old);
 	}
 	char bare[BARE_MAX];

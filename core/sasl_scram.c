@@ -460,6 +460,12 @@ struct scram_server {
 	char *test_snonce;
 	struct scram_cred cred;
 	const char *failure;  /* why the exchange failed, a string literal */
+	/* A second channel-binding type the client may choose instead of
+	 * tls-exporter (tls-server-end-point, RFC 5929); its data goes to cb
+	 * once chosen. */
+	const char *alt_type;
+	size_t alt_len;
+	uint8_t alt_cb[SCRAM_MAX_CB];
 };
 
 static pthread_once_t scram__secret_once = PTHREAD_ONCE_INIT;
@@ -479,8 +485,9 @@ struct scram_server *scram_server_new(enum scram_hash h, bool plus, bool plus_of
 
 	if (!scram__hash_ok(h))
 		return NULL;
-	/* -PLUS without binding data would bind to nothing. */
-	if (plus && (!cb_data || cb_len == 0 || cb_len > SCRAM_MAX_CB))
+	/* -PLUS without binding data would bind to nothing (unless a type
+	 * is added with scram_server_add_cb before the exchange starts). */
+	if (plus && (cb_len > SCRAM_MAX_CB || (cb_len && !cb_data)))
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -488,12 +495,23 @@ struct scram_server *scram_server_new(enum scram_hash h, bool plus, bool plus_of
 	s->hash = h;
 	s->plus = plus;
 	s->plus_offered = plus_offered || plus;
-	if (plus) {
+	if (plus && cb_len) {
 		memcpy(s->cb, cb_data, cb_len);
 		s->cb_len = cb_len;
 	}
 	s->state = SS_START;
 	return s;
+}
+
+bool scram_server_add_cb(struct scram_server *s, const char *type, const uint8_t *data, size_t len)
+{
+	if (s->state != SS_START || s->alt_type || !type || !data || !len || len > SCRAM_MAX_CB ||
+	    strcmp(type, "tls-exporter") == 0)
+		return false;
+	s->alt_type = type;
+	memcpy(s->alt_cb, data, len);
+	s->alt_len = len;
+	return true;
 }
 
 void scram_server_set_secret(struct scram_server *s, const uint8_t *key, size_t len)
@@ -583,11 +601,18 @@ enum scram_status scram_server_start(struct scram_server *s, const char *msg, si
 		if (!s->plus)
 			return scram__sfail(s, cond, SASL_COND_MALFORMED_REQUEST,
 					    "channel binding without -PLUS");
-		/* RFC 9266: tls-exporter is the type for TLS 1.3 (and 1.2
-		 * with EMS); the mux gives us nothing else. */
-		if (n != 12 || memcmp(v, "tls-exporter", 12) != 0)
+		/* RFC 9266: tls-exporter, given to scram_server_new (TLS
+		 * 1.3), or the type added with scram_server_add_cb
+		 * (tls-server-end-point, RFC 5929, for TLS 1.2 too). */
+		if (s->cb_len && n == 12 && memcmp(v, "tls-exporter", 12) == 0) {
+			/* s->cb holds it already */
+		} else if (s->alt_type && n == strlen(s->alt_type) && memcmp(v, s->alt_type, n) == 0) {
+			memcpy(s->cb, s->alt_cb, s->alt_len);
+			s->cb_len = s->alt_len;
+		} else {
 			return scram__sfail(s, cond, SASL_COND_NOT_AUTHORIZED,
 					    "unsupported channel binding type");
+		}
 	} else {
 		return scram__sfail(s, cond, SASL_COND_MALFORMED_REQUEST, "bad gs2 flag");
 	}

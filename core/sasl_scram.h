@@ -72,12 +72,19 @@ bool scram_cred_make_with_salt(enum scram_hash h, const char *password, const ui
 bool scram_password_matches(const struct scram_cred *c, const char *password);
 
 /* Server side.  plus: the client chose the -PLUS mechanism, and cb_data /
- * cb_len are the tls-exporter bytes of this TLS session (required then).
+ * cb_len are the tls-exporter bytes of this TLS session, or NULL / 0 when
+ * there are none (TLS 1.2): then a type must be added with
+ * scram_server_add_cb, or every -PLUS exchange fails.
  * plus_offered: this stream advertised -PLUS mechanisms, so a client that
  * says "y" (I could bind, but you can't) is being downgraded and fails.
  * NULL on allocation failure or plus without cb_data. */
 struct scram_server *scram_server_new(enum scram_hash h, bool plus, bool plus_offered,
 				      const uint8_t *cb_data, size_t cb_len);
+/* Lets the client choose a second channel-binding type besides
+ * tls-exporter ("tls-server-end-point" with the hash of our certificate,
+ * RFC 5929), before scram_server_start.  false if one is already set, on
+ * bad arguments, or for "tls-exporter" itself. */
+bool scram_server_add_cb(struct scram_server *s, const char *type, const uint8_t *data, size_t len);
 /* Key for the fake salts of unknown users: should be the same across
  * restarts (e.g. kept in the store), so an unknown user's salt is as stable
  * as a real one's.  Without it a per-process random key is used. */

@@ -32,6 +32,12 @@
 
 struct store;
 
+/* How many stored credentials of one hash use one PBKDF2 iteration count. */
+struct store_iter_count {
+	unsigned iterations;
+	unsigned long count;
+};
+
 /* One table per backend, const and static.  The wrappers below check the
  * arguments, so backends may assume non-NULL, non-empty names and
  * well-formed credentials. */
@@ -50,18 +56,33 @@ struct store_ops {
 			       bool *out);
 	enum xs (*user_list)(struct store *st, const char *domain,
 			     void (*cb)(void *arg, const char *local), void *arg);
+	enum xs (*iteration_counts)(struct store *st, enum scram_hash hash,
+				    struct store_iter_count *out, size_t max, size_t *n);
 };
 
 struct store {
 	const struct store_ops *ops;
 };
 
-/* Opens (creating if needed) the SQLite database at path: the parent
- * directory is created with mode 0700 when missing, the file is 0600, the
- * schema is migrated to the newest version this code knows.  A database
- * written by a newer server (schema version above ours) is refused.  On
- * failure returns NULL with a human-readable reason in err. */
-struct store *store_sqlite_open(const char *path, char *err, size_t errlen);
+/* How store_sqlite_open treats a database that is not there. */
+enum store_open_mode {
+	/* The file must exist (the server): a missing one is refused with a
+	 * message pointing at "xmppctl init", since a typo in [storage] path
+	 * must not start a server with no accounts. */
+	STORE_OPEN_EXISTING,
+	/* The file is created in a directory that exists (xmppctl adduser). */
+	STORE_OPEN_CREATE_FILE,
+	/* The directory is created too, mode 0700 (xmppctl init). */
+	STORE_OPEN_CREATE_DIR,
+};
+
+/* Opens the SQLite database at path (what a missing file or directory
+ * does: mode): the file is 0600, the schema is migrated to the newest
+ * version this code knows.  A database written by a newer server (schema
+ * version above ours) is refused.  On failure returns NULL with a
+ * human-readable reason in err. */
+struct store *store_sqlite_open(const char *path, enum store_open_mode mode, char *err,
+				size_t errlen);
 /* The schema version (PRAGMA user_version) this code writes and reads. */
 int store_sqlite_schema_version(void);
 
@@ -153,6 +174,18 @@ static inline enum xs store_user_list(struct store *st, const char *domain,
 	if (!store__name_ok(domain) || !cb)
 		return XS_INVAL;
 	return st->ops->user_list(st, domain, cb, arg);
+}
+
+/* The iteration counts in use for hash, most used first, at most max of
+ * them (*n).  An unknown user's fake SCRAM challenge draws its count from
+ * these, so that it looks like some real account's. */
+static inline enum xs store_iteration_counts(struct store *st, enum scram_hash hash,
+					     struct store_iter_count *out, size_t max, size_t *n)
+{
+	if (!out || !n || (hash != SCRAM_SHA1 && hash != SCRAM_SHA256))
+		return XS_INVAL;
+	*n = 0;
+	return st->ops->iteration_counts(st, hash, out, max, n);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

@@ -63,6 +63,8 @@ enum sq_id {
 	SQ_CRED_SHA256,
 	SQ_USER_EXISTS,
 	SQ_USER_LIST,
+	SQ_ITER_SHA1,
+	SQ_ITER_SHA256,
 	SQ__COUNT
 };
 
@@ -86,6 +88,10 @@ static const char *const sq_text[SQ__COUNT] = {
 		" WHERE domain = ?1 AND localpart = ?2",
 	[SQ_USER_EXISTS] = "SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2",
 	[SQ_USER_LIST] = "SELECT localpart FROM users WHERE domain = ?1 ORDER BY localpart",
+	[SQ_ITER_SHA1] = "SELECT sha1_iter, COUNT(*) FROM users WHERE sha1_iter IS NOT NULL"
+			 " GROUP BY sha1_iter ORDER BY 2 DESC, 1",
+	[SQ_ITER_SHA256] = "SELECT sha256_iter, COUNT(*) FROM users WHERE sha256_iter IS NOT NULL"
+			   " GROUP BY sha256_iter ORDER BY 2 DESC, 1",
 };
 
 struct store_sqlite {
@@ -356,6 +362,30 @@ static enum xs store_sq_user_list(struct store *st, const char *domain,
 	return ret;
 }
 
+static enum xs store_sq_iteration_counts(struct store *st, enum scram_hash hash,
+					 struct store_iter_count *out, size_t max, size_t *n)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, hash == SCRAM_SHA1 ? SQ_ITER_SHA1 : SQ_ITER_SHA256);
+	enum xs ret = XS_OK;
+	int rc;
+
+	if (!stmt)
+		return XS_IO;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		sqlite3_int64 it = sqlite3_column_int64(stmt, 0), c = sqlite3_column_int64(stmt, 1);
+		if (*n < max && it > 0 && it <= UINT32_MAX && c > 0) {
+			out[*n].iterations = (unsigned)it;
+			out[*n].count = (unsigned long)c;
+			(*n)++;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "iteration counts");
+	store_sq_release(stmt);
+	return ret;
+}
+
 static void store_sq_close(struct store *st)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -382,6 +412,7 @@ static const struct store_ops store_sqlite_ops = {
 	.user_get_cred = store_sq_user_get_cred,
 	.user_exists = store_sq_user_exists,
 	.user_list = store_sq_user_list,
+	.iteration_counts = store_sq_iteration_counts,
 };
 
 int store_sqlite_schema_version(void)
@@ -527,14 +558,46 @@ fail:
 	return -1;
 }
 
-struct store *store_sqlite_open(const char *path, char *err, size_t errlen)
+/* What the open mode allows to be missing; anything it does not allow is
+ * refused here, with a message that says how to create it. */
+static int store_check_missing(const char *path, enum store_open_mode mode, char *err,
+			       size_t errlen)
+{
+	struct stat sb;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (mode == STORE_OPEN_CREATE_DIR || stat(path, &sb) == 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	if (stat(dir, &sb) != 0) {
+		store_seterr(err, errlen, "directory %s: %s (\"xmppctl init\" creates it and a new "
+			     "database)", dir, strerror(errno));
+		return -1;
+	}
+	if (mode == STORE_OPEN_EXISTING) {
+		store_seterr(err, errlen, "no database at %s (\"xmppctl init\" creates a new one)",
+			     path);
+		return -1;
+	}
+	return 0;
+}
+
+struct store *store_sqlite_open(const char *path, enum store_open_mode open_mode, char *err,
+				size_t errlen)
 {
 	store_seterr(err, errlen, "no error");
 	if (!path || !*path) {
 		store_seterr(err, errlen, "empty database path");
 		return NULL;
 	}
-	if (store_mkparents(path, err, errlen) != 0 || store_prepare_file(path, err, errlen) != 0)
+	if (store_check_missing(path, open_mode, err, errlen) != 0)
+		return NULL;
+	if (open_mode == STORE_OPEN_CREATE_DIR && store_mkparents(path, err, errlen) != 0)
+		return NULL;
+	if (store_prepare_file(path, err, errlen) != 0)
 		return NULL;
 
 	struct store_sqlite *s = calloc(1, sizeof(*s));

@@ -57,7 +57,13 @@ struct store_thread {
 	 * for this to reach zero before pushing the sentinel, so no accepted
 	 * request can land behind it and be lost. */
 	atomic_uint submitting;
+	/* the worker's cache of store_iteration_counts, per hash */
+	struct store_iter_count iters[2][STORE_REQ_ITERS];
+	size_t n_iters[2];
+	long long iters_ns[2];     /* when read; 0: never */
 };
+
+#define ITERS_MAX_AGE_NS (60LL * 1000 * 1000 * 1000)
 
 static void store_thread_seterr(char *err, size_t errlen, const char *what, int errnum)
 {
@@ -81,6 +87,25 @@ static const char *store_op_name(enum store_op op)
 	return "?";
 }
 
+/* For an unknown user: the counts real accounts use, from a cache read at
+ * most a minute ago (a GROUP BY over all accounts is not for every
+ * failed lookup). */
+static void fill_iteration_counts(struct store_thread *t, struct store_req *req)
+{
+	int h = req->hash == SCRAM_SHA1 ? 0 : 1;
+	long long now = store_now_ns();
+	if (!t->iters_ns[h] || now - t->iters_ns[h] > ITERS_MAX_AGE_NS) {
+		size_t n = 0;
+		if (store_iteration_counts(t->st, req->hash, t->iters[h], STORE_REQ_ITERS, &n) ==
+		    XS_OK) {
+			t->n_iters[h] = n;
+			t->iters_ns[h] = now;
+		}
+	}
+	memcpy(req->iters, t->iters[h], t->n_iters[h] * sizeof(req->iters[0]));
+	req->n_iters = (unsigned)t->n_iters[h];
+}
+
 static void store_thread_exec(struct store_thread *t, struct store_req *req)
 {
 	long long t0 = store_now_ns();
@@ -89,6 +114,7 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	 * previous use of a recycled request. */
 	req->exists = false;
 	memset(&req->cred, 0, sizeof(req->cred));
+	req->n_iters = 0;
 
 	/* The names come from another thread's buffer: make sure they end
 	 * inside it before handing them to string functions. */
@@ -100,6 +126,8 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_GET_CRED:
 			req->status = store_user_get_cred(t->st, req->domain, req->local, req->hash,
 							  &req->cred);
+			if (req->status == XS_NOTFOUND)
+				fill_iteration_counts(t, req);
 			break;
 		case STORE_OP_USER_EXISTS:
 			req->status = store_user_exists(t->st, req->domain, req->local,
@@ -170,7 +198,8 @@ struct store_thread *store_thread_start(const char *db_path, char *err, size_t e
 	/* Opened here so the caller gets open and migration errors directly;
 	 * pthread_create orders these writes before anything the worker does,
 	 * and from then on only the worker uses the handle. */
-	t->st = store_sqlite_open(db_path, err, errlen);
+	/* Never created here: see STORE_OPEN_EXISTING. */
+	t->st = store_sqlite_open(db_path, STORE_OPEN_EXISTING, err, errlen);
 	if (!t->st)
 		goto fail;
 

@@ -19,6 +19,7 @@
 
 #include "core/queue.h"
 #include "core/scram_cred.h"
+#include "core/store.h"
 #include "core/status.h"
 
 enum store_op {
@@ -26,6 +27,8 @@ enum store_op {
 	STORE_OP_USER_EXISTS, /* in: domain, local; out: status, exists */
 	/* more later: roster, offline, ... */
 };
+
+#define STORE_REQ_ITERS 8
 
 struct store_req {
 	struct queue_node qnode; /* the worker's inbox; free again once done runs */
@@ -37,6 +40,12 @@ struct store_req {
 	enum xs status;
 	struct scram_cred cred;
 	bool exists;
+	/* GET_CRED answered XS_NOTFOUND: the iteration counts real accounts
+	 * use for this hash, most used first (a cached view, at most a
+	 * minute old), so the requester can give an unknown user a count
+	 * that looks real */
+	struct store_iter_count iters[STORE_REQ_ITERS];
+	unsigned n_iters;
 	/* completion, called on the worker thread */
 	void (*done)(struct store_req *req, void *arg);
 	void *done_arg;

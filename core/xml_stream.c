@@ -69,6 +69,7 @@
 
 #include <expat.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -172,6 +173,38 @@ static void set_err_text(struct xml_stream *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->err_text, ERR_TEXT_LEN, fmt, ap);
 	va_end(ap);
+}
+
+/* Expat's memory is wiped when expat frees or moves it: before
+ * authentication its input buffer holds SASL payloads (PLAIN carries the
+ * password), and a parser's blocks go back to the allocator, or to other
+ * streams through the pool, with whatever they held. */
+static void wipe_free(void *p)
+{
+	if (p) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void *wipe_realloc(void *p, size_t n)
+{
+	if (!p)
+		return malloc(n);
+	size_t old = malloc_usable_size(p);
+	void *q = malloc(n ? n : 1);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	wipe_free(p);
+	return q;
+}
+
+static const XML_Memory_Handling_Suite wiping_memory = { malloc, wipe_realloc, wipe_free };
+
+static XML_Parser new_expat(void)
+{
+	return XML_ParserCreate_MM("UTF-8", &wiping_memory, (const XML_Char[]){ NS_SEP, 0 });
 }
 
 static void setup_parser(struct xml_stream *s);
@@ -658,7 +691,7 @@ struct xml_stream *xml_stream_new(const struct xml_stream_limits *lim,
 	struct xml_stream *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+	s->parser = new_expat();
 	if (!s->parser) {
 		free(s);
 		return NULL;
@@ -714,7 +747,7 @@ enum xs xml_stream_reset(struct xml_stream *s)
 	clear_doc(s);
 	if (!s->parser) {
 		/* asleep (or a previous reset failed): a fresh parser */
-		s->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+		s->parser = new_expat();
 		if (!s->parser) {
 			s->err = XML_STREAM_NOMEM;
 			set_err_text(s, "parser creation failed");
@@ -1128,7 +1161,7 @@ enum xs xml_stream_wake(struct xml_stream *s)
 		xbuf_free(&replay);
 		return XS_NOMEM;
 	}
-	XML_Parser p = XML_ParserCreateNS("UTF-8", NS_SEP);
+	XML_Parser p = new_expat();
 	if (!p) {
 		xbuf_free(&replay);
 		return XS_NOMEM;

@@ -10,12 +10,19 @@
  * after a pause that doubles from 50 ms to 1 s while the shortage lasts;
  * waiting clients stay in the backlog and are served once descriptors are
  * free again.  One warning per second at most says how many accepts
- * failed. */
+ * failed.
+ *
+ * Every accepted connection is counted under its peer's address in the
+ * group's peer table (mux/peer_table.h) before anything is set up for it:
+ * over [limits] max_connections_per_ip or max_preauth_connections it is
+ * refused at once, with one warning per second at most. */
 #include "mux/mux_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -25,7 +32,7 @@
 
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS 1000
-#define FD_LOG_EVERY_MS 1000
+#define FD_LOG_EVERY_MS 1000 /* also for connections refused by a limit */
 
 /* A peer that vanishes without a FIN or RST (a phone that lost its
  * network, a crashed host behind NAT) is noticed by the kernel, which
@@ -87,21 +94,106 @@ static void out_of_descriptors(struct mux *m, int err)
 	}
 }
 
+/* Why a connection is refused at accept. */
+struct refusal {
+	const char *cond;   /* RFC 6120 stream error condition */
+	const char *text;   /* for the peer and the log */
+	const char *limit;  /* the [limits] key */
+};
+
+static const struct refusal over_max_conns = { "resource-constraint",
+	"max_connections reached", "max_connections" };
+static const struct refusal over_per_addr = { "policy-violation",
+	"too many connections from your address", "max_connections_per_ip" };
+static const struct refusal over_preauth = { "resource-constraint",
+	"too many connections are authenticating; try again later", "max_preauth_connections" };
+static const struct refusal shutting_down = { "system-shutdown", "shutting down", NULL };
+
+/* A connection over a limit is refused at once, before any TLS or parser
+ * is set up for it.  On a listener where the client speaks plaintext
+ * first, it gets the stream error RFC 6120 4.9 asks for (our stream
+ * header, the error, the end tag) in one write that the socket buffer
+ * takes whole; on a direct-TLS listener that would cost a handshake, so
+ * the socket is only closed.  A flood of refusals writes one log line per
+ * second. */
+static void refuse(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
+		   const struct refusal *why)
+{
+	if (lst->mode != CFG_MODE_DIRECT_TLS) {
+		char buf[512];
+		int n = snprintf(buf, sizeof(buf),
+				 "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+				 "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+				 "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+				 "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>%s</text>"
+				 "</stream:error></stream:stream>",
+				 why->cond, why->text);
+		ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+	}
+	close(fd);
+	uint64_t now = mux_now_ms();
+	m->limit_refused++;
+	if (!m->limit_log_ms || now - m->limit_log_ms >= FD_LOG_EVERY_MS) {
+		LOG_WARN("mux%u: refusing connection: %s (%u in the last second, the last from %s%s%s)",
+			 m->idx, why->text, m->limit_refused, ip, why->limit ? "; [limits] " : "",
+			 why->limit ? why->limit : "");
+		m->limit_refused = 0;
+		m->limit_log_ms = now;
+	}
+}
+
+void mux_peer_gone(struct mux *m, const char *ip, bool preauth)
+{
+	char key[PEER_KEY_LEN];
+	if (peer_key_text(ip, peer_table_v6_prefix(m->group->peers), key))
+		peer_conn_close(m->group->peers, key, preauth);
+}
+
 void mux_accept_ready(struct mux *m, unsigned k)
 {
 	struct mux_group *g = m->group;
 	for (int burst = 0; burst < 64; burst++) {
-		int fd = accept4(g->listen_fds[k], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(g->listen_fds[k], (struct sockaddr *)&ss, &sl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 				out_of_descriptors(m, errno);
 			return;
 		}
 		m->listen_backoff_ms = 0;
-		if (m->shutting_down ||
-		    atomic_load(&g->total_conns) >= m->cfg->max_connections) {
-			LOG_WARN("refusing connection: %s", m->shutting_down ? "shutting down" : "max_connections reached");
+		char ip[INET6_ADDRSTRLEN], key[PEER_KEY_LEN];
+		unsigned port;
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+			port = ntohs(s6->sin6_port);
+		} else if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+			port = ntohs(s4->sin_port);
+		} else {
 			close(fd);
+			continue;
+		}
+		if (m->shutting_down || atomic_load(&g->total_conns) >= m->cfg->max_connections) {
+			refuse(m, fd, g->listen_cfg[k], ip,
+			       m->shutting_down ? &shutting_down : &over_max_conns);
+			continue;
+		}
+		if (!peer_key_text(ip, peer_table_v6_prefix(g->peers), key)) {
+			close(fd);
+			continue;
+		}
+		enum peer_verdict v = peer_conn_open(g->peers, key);
+		if (v != PEER_OK) {
+			if (v == PEER_NOMEM)
+				close(fd);
+			else
+				refuse(m, fd, g->listen_cfg[k], ip,
+				       v == PEER_TOO_MANY_FROM_ADDR ? &over_per_addr : &over_preauth);
 			continue;
 		}
 		int one = 1;
@@ -110,16 +202,18 @@ void mux_accept_ready(struct mux *m, unsigned k)
 		atomic_fetch_add(&g->total_conns, 1);
 		unsigned target = atomic_fetch_add(&g->rr, 1) % g->n;
 		if (target == m->idx) {
-			conn_adopt(m, fd, g->listen_cfg[k]);
+			conn_adopt(m, fd, g->listen_cfg[k], ip, port);
 			continue;
 		}
-		struct msg *msg = msg_new(MSG_NEW_CONN, NULL);
+		struct msg *msg = msg_new(MSG_NEW_CONN, ip);
 		if (!msg) {
 			close(fd);
+			peer_conn_close(g->peers, key, true);
 			atomic_fetch_sub(&g->total_conns, 1);
 			continue;
 		}
 		msg->status = fd;
+		msg->priority = (int)port;
 		msg->ptr = (void *)g->listen_cfg[k];
 		mux_post(m, target, msg);
 	}

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/router.h"
 #include "core/mem.h"
 #include "core/xml_node.h"
 #include "core/xml_stream.h"
@@ -230,7 +231,8 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 	return true;
 }
 
-void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
+void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
+		unsigned port)
 {
 	uint32_t slot;
 	struct mux_conn *c = calloc(1, sizeof(*c));
@@ -238,6 +240,7 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 		LOG_ERR("out of memory accepting a connection");
 		free(c);
 		close(fd);
+		mux_peer_gone(m, ip, true);
 		atomic_fetch_sub(&m->group->total_conns, 1);
 		return;
 	}
@@ -251,22 +254,14 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 	c->domain = "";
 	m->slots[slot] = c;
 	m->n_conns++;
+	shaper_init(c);
 
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		unsigned port = 0;
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
-			port = ntohs(s6->sin6_port);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
-			port = ntohs(s4->sin_port);
-		}
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_ip, port);
-	}
+	/* the address accept() gave, which the peer table counted under */
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
+	if (strchr(ip, ':'))
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, port);
+	else
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, port);
 
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
@@ -285,16 +280,23 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst)
 		 c->peer, lst->name);
 }
 
+static void on_readable(struct mux_conn *c);
+
+uint32_t conn_epoll_events(const struct mux_conn *c)
+{
+	return (c->throttled || c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) | (c->epollout ? EPOLLOUT : 0);
+}
+
 static void set_epollout(struct mux_conn *c, bool on)
 {
 	if (c->epollout == on || c->dead)
 		return;
+	c->epollout = on;
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+		.events = conn_epoll_events(c),
 		.data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot),
 	};
 	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-	c->epollout = on;
 }
 
 /* Writes what the bottom layer holds to the socket. */
@@ -513,14 +515,63 @@ static void layer_input(struct mux_conn *c, unsigned lvl, const char *data, size
 		flush_socket(c);
 }
 
+/* The peer sent FIN: nothing more will come, but it may still read (a
+ * half-close).  What we owe it goes out first, and the stream is closed
+ * properly: our closing tag, close_notify, then the socket; only a peer
+ * that cannot take them (RST, or not reading for 5 s) is cut off. */
+static void peer_finished(struct mux_conn *c)
+{
+	c->peer_eof = true;
+	struct epoll_event ev = { .events = conn_epoll_events(c),
+				  .data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot) };
+	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (c->closing) {
+		if (!bottom_pending(c))
+			conn_close(c, "peer closed the connection");
+		return;
+	}
+	if (c->header_sent)
+		conn_send_str(c, "</stream:stream>");
+	conn_close_after_flush(c, "peer closed the connection");
+}
+
+#define BACKLOG_PAUSE_MS 10
+
+/* True when the router is behind: a bound session's input waits. */
+static bool router_backlogged(struct mux_conn *c)
+{
+	struct mux *m = c->mux;
+	long len = queue_len(router_inbox(m->router));
+	if (len <= (long)m->cfg->max_router_backlog)
+		return false;
+	uint64_t now = mux_now_ms();
+	m->backlog_pauses++;
+	if (!m->backlog_log_ms || now - m->backlog_log_ms >= 1000) {
+		LOG_WARN("mux%u: %ld stanzas wait for the router ([limits] max_router_backlog = %u): "
+			 "%u session(s) paused for %d ms in the last second", m->idx, len,
+			 m->cfg->max_router_backlog, m->backlog_pauses, BACKLOG_PAUSE_MS);
+		m->backlog_pauses = 0;
+		m->backlog_log_ms = now;
+	}
+	return true;
+}
+
 static void read_input(struct mux_conn *c)
 {
 	char buf[READ_CHUNK];
 	for (int i = 0; i < 8 && !c->dead; i++) {
+		/* a closing connection drains at full speed: input is ignored */
+		if (!c->closing && !c->peer_gone && !shaper_may_read(c))
+			return;
+		if (c->state == CONN_BOUND && !c->closing && !c->peer_gone && router_backlogged(c)) {
+			shaper_pause(c, BACKLOG_PAUSE_MS);
+			return;
+		}
 		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
 		if (n > 0) {
 			if (c->closing)
 				continue; /* draining: input is ignored */
+			shaper_took(c, (size_t)n);
 			conn_touch(c);
 			layer_input(c, 0, buf, (size_t)n);
 			if ((size_t)n < sizeof(buf))
@@ -528,7 +579,7 @@ static void read_input(struct mux_conn *c)
 			continue;
 		}
 		if (n == 0) {
-			conn_close(c, "peer closed the connection");
+			peer_finished(c);
 			return;
 		}
 		if (errno == EINTR)
@@ -537,6 +588,11 @@ static void read_input(struct mux_conn *c)
 			conn_close(c, strerror(errno));
 		return;
 	}
+}
+
+void conn_readable(struct mux_conn *c)
+{
+	on_readable(c);
 }
 
 static void on_readable(struct mux_conn *c)
@@ -552,6 +608,17 @@ void conn_on_event(struct mux_conn *c, uint32_t events)
 {
 	if (events & EPOLLOUT)
 		flush_socket(c);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* Reported even while the input is not watched: the peer is
+		 * gone, so what is left is read at once (nothing more can
+		 * come), or a throttled socket would report this forever. */
+		if (c->peer_eof) {
+			conn_close(c, "peer gone");
+			return;
+		}
+		c->peer_gone = true;
+		shaper_release(c);
+	}
 	if (!c->dead && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
 		on_readable(c);
 }
@@ -561,6 +628,7 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 	if (c->dead || c->closing)
 		return;
 	c->closing = true;
+	shaper_release(c); /* a closing stream drains its input at full speed */
 	c->close_deadline_ms = mux_now_ms() + 5000;
 	LOG_DEBUG("c%u.%llu: closing: %s", c->mux->idx, (unsigned long long)c->id, why);
 	tls_layers_close_notify(c->tls, c->n_tls); /* a clean end, not "unexpected eof" */
@@ -586,6 +654,7 @@ void conn_close(struct mux_conn *c, const char *why)
 	conn_preauth_remove(c);
 	delay_remove(c);
 	conn_idle_remove(c);
+	shaper_forget(c);
 	session_conn_cleanup(c);
 	c->dead_next = m->dead_head;
 	m->dead_head = c;
@@ -608,6 +677,7 @@ static void conn_free(struct mux_conn *c)
 	m->gens[c->slot]++; /* stale handles no longer match */
 	m->free_slots[m->n_free++] = c->slot;
 	m->n_conns--;
+	mux_peer_gone(m, c->peer_ip, !c->authenticated);
 	atomic_fetch_sub(&m->group->total_conns, 1);
 	free(c);
 }
@@ -680,6 +750,8 @@ int mux_next_timeout_ms(struct mux *m)
 	}
 	if (mux_accept_deadline(m) < next)
 		next = mux_accept_deadline(m);
+	if (shaper_deadline(m) < next)
+		next = shaper_deadline(m);
 	if (next == UINT64_MAX)
 		return -1;
 	uint64_t now = mux_now_ms();

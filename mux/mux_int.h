@@ -18,6 +18,7 @@
 #include "core/msg.h"
 #include "core/queue.h"
 #include "core/scram_cred.h"
+#include "mux/peer_table.h"
 #include "core/xbuf.h"
 #include "mux/mux.h"
 
@@ -97,6 +98,15 @@ struct mux_conn {
 	/* delayed SASL failure (slow-down of repeated failures) */
 	struct mux_conn *dl_next;
 	bool on_delay;
+	/* Token bucket on input (mux_shaper.c): bytes that may still be read
+	 * (negative: owed), refilled at the listener's rate up to its burst. */
+	bool throttled;              /* not reading until throttle_until_ms */
+	bool peer_gone;              /* EPOLLHUP/EPOLLERR seen: read without the shaper */
+	bool peer_eof;               /* FIN read: input no longer watched */
+	int32_t tokens;
+	uint64_t tokens_ms;          /* when tokens was last refilled */
+	uint64_t throttle_until_ms;
+	struct mux_conn *th_prev, *th_next; /* the thread's throttled list */
 	uint64_t delay_deadline_ms;
 	int delayed_cond;
 
@@ -109,12 +119,11 @@ struct mux_conn {
 	struct mux_conn *dead_next;
 };
 
-struct auth_fail_rec {
-	struct hmap_entry he;
-	unsigned count;
-	uint64_t last_ms;
-	char ip[];
-};
+/* The peer table (mux/peer_table.h) remembers this many addresses that
+ * have no connection but recent authentication failures, each for this
+ * long. */
+#define PEER_IDLE_RECORDS 100000
+#define PEER_FAIL_MEMORY_MS (15ULL * 60 * 1000)
 
 struct mux {
 	unsigned idx;
@@ -143,10 +152,12 @@ struct mux {
 	uint64_t n_slept, n_woken;
 	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
 	struct mux_conn *dead_head;
-	struct hmap auth_fails;         /* peer ip -> struct auth_fail_rec */
 	/* Idle expat parsers the thread's streams lend to each other
 	 * between stanzas (core/xml_stream.h). */
 	struct xml_parser_pool *xml_pool;
+
+	/* connections not reading for now, soonest resume first (mux_shaper.c) */
+	struct mux_conn *th_head, *th_tail;
 
 	/* Out of descriptors (mux_accept.c): the listeners are out of this
 	 * thread's epoll set until resume_ms. */
@@ -155,6 +166,10 @@ struct mux {
 	unsigned listen_backoff_ms;
 	unsigned fd_refused;            /* failed accepts since the last log line */
 	uint64_t fd_log_ms;             /* when that line was written */
+	unsigned limit_refused;         /* the same for connections over a limit */
+	uint64_t limit_log_ms;
+	unsigned backlog_pauses;        /* sessions paused for the router since the last log line */
+	uint64_t backlog_log_ms;
 };
 
 struct mux_group {
@@ -167,6 +182,9 @@ struct mux_group {
 	unsigned n_listen;
 	atomic_uint rr;                 /* round-robin target for accepted sockets */
 	atomic_uint total_conns;
+	/* connections and failures per peer address, shared by the threads
+	 * under its own lock (mux/peer_table.h) */
+	struct peer_table *peers;
 	uint8_t fake_salt_key[32];      /* written before the threads start */
 	bool has_fake_salt_key;
 };
@@ -184,7 +202,9 @@ void mux_post(struct mux *m, unsigned thread, struct msg *msg);
 void mux_to_router(struct mux *m, struct msg *msg);
 
 /* mux_conn.c */
-void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst);
+/* An accepted socket from ip:port, already counted in the peer table. */
+void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
+		unsigned port);
 void conn_on_event(struct mux_conn *c, uint32_t events);
 void conn_send(struct mux_conn *c, const char *data, size_t len);
 void conn_send_str(struct mux_conn *c, const char *s);
@@ -213,16 +233,39 @@ int stream_on_close(void *arg);
 void stream_error(struct mux_conn *c, const char *cond, const char *text);
 void stream_send_features(struct mux_conn *c);
 
+/* mux_shaper.c: the input token bucket of a connection */
+void shaper_init(struct mux_conn *c);
+/* Before a read: true if c may read now; false after putting it on the
+ * throttled list (its socket's input is no longer watched). */
+bool shaper_may_read(struct mux_conn *c);
+/* After a read of n bytes. */
+void shaper_took(struct mux_conn *c, size_t n);
+/* c is not read for ms milliseconds (the router's backpressure). */
+void shaper_pause(struct mux_conn *c, unsigned ms);
+/* Resumes the connections whose time has come; they read at once. */
+void shaper_resume_due(struct mux *m);
+uint64_t shaper_deadline(const struct mux *m);
+/* Takes c off the throttled list (it is closed). */
+void shaper_forget(struct mux_conn *c);
+/* The same, and its input is watched again. */
+void shaper_release(struct mux_conn *c);
+/* The epoll events c wants now (input unless throttled, output if asked). */
+uint32_t conn_epoll_events(const struct mux_conn *c);
+void conn_readable(struct mux_conn *c);
+
 /* mux_accept.c */
 void mux_accept_ready(struct mux *m, unsigned k);
 /* Puts paused listeners back when their time has come. */
 void mux_accept_resume(struct mux *m);
 /* When mux_accept_resume() has work, or UINT64_MAX. */
 uint64_t mux_accept_deadline(const struct mux *m);
+/* The connection from ip is gone (preauth: before authenticating): the
+ * peer table forgets it. */
+void mux_peer_gone(struct mux *m, const char *ip, bool preauth);
 
 /* mux_sasl.c */
 int sasl_on_element(struct mux_conn *c, struct xml_node *el);
-void sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out);
+enum xs sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out); /* XS_NOMEM: out is partial */
 void sasl_on_store_done(struct mux *m, struct msg *msg);
 void sasl_delay_fire(struct mux_conn *c);
 void sasl_conn_cleanup(struct mux_conn *c);

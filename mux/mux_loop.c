@@ -95,6 +95,15 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		goto nomem;
 	g->cfg = cfg;
 	g->n = cfg->threads ? cfg->threads : 1;
+	struct peer_limits pl = {
+		.max_per_addr = cfg->max_connections_per_ip,
+		.max_preauth = cfg->max_preauth_connections,
+		.v6_prefix = cfg->ipv6_prefix,
+		.max_idle = PEER_IDLE_RECORDS,
+		.fail_memory_ms = PEER_FAIL_MEMORY_MS,
+	};
+	if (!(g->peers = peer_table_new(&pl)))
+		goto nomem;
 	g->muxes = calloc(g->n, sizeof(*g->muxes));
 	g->inboxes = calloc(g->n, sizeof(*g->inboxes));
 	if (!g->muxes || !g->inboxes)
@@ -124,7 +133,7 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		tls_ctx_set_ref(tls);
 		m->store = store;
 		m->epfd = -1;
-		if (queue_init(&m->inbox) != 0 || hmap_init(&m->auth_fails, 64) != 0 ||
+		if (queue_init(&m->inbox) != 0 ||
 		    !(m->xml_pool = xml_parser_pool_new(XML_POOL_RETIRE_BYTES)))
 			goto nomem;
 		g->inboxes[i] = &m->inbox;
@@ -172,9 +181,10 @@ static void inbox_ready(struct mux *m)
 		case MSG_NEW_CONN:
 			if (m->shutting_down) {
 				close(msg->status);
+				mux_peer_gone(m, msg->data, true);
 				atomic_fetch_sub(&m->group->total_conns, 1);
 			} else {
-				conn_adopt(m, msg->status, msg->ptr);
+				conn_adopt(m, msg->status, msg->ptr, msg->data, (unsigned)msg->priority);
 			}
 			break;
 		case MSG_DELIVER:
@@ -271,6 +281,7 @@ static void *mux_main(void *arg)
 		}
 		mux_timers(m);
 		mux_accept_resume(m);
+		shaper_resume_due(m);
 		mux_reap(m);
 		route_in_place(m);
 		if (m->shutting_down) {
@@ -358,15 +369,6 @@ void mux_group_free(struct mux_group *g)
 			}
 			queue_deinit(&m->inbox);
 		}
-		for (size_t k = 0; m->auth_fails.buckets && k < m->auth_fails.n_buckets; k++) {
-			struct hmap_entry *e = m->auth_fails.buckets[k];
-			while (e) {
-				struct hmap_entry *next = e->next;
-				free(container_of(e, struct auth_fail_rec, he));
-				e = next;
-			}
-		}
-		hmap_deinit(&m->auth_fails);
 		xml_parser_pool_free(m->xml_pool);
 		if (m->epfd >= 0)
 			close(m->epfd);
@@ -379,6 +381,7 @@ void mux_group_free(struct mux_group *g)
 	for (unsigned k = 0; k < g->n_listen; k++)
 		close(g->listen_fds[k]);
 	explicit_bzero(g->fake_salt_key, sizeof(g->fake_salt_key));
+	peer_table_free(g->peers);
 	free(g->muxes);
 	free(g->inboxes);
 	free(g);

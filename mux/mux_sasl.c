@@ -1,13 +1,16 @@
 /* SASL authentication on a mux connection (RFC 6120 §6).
  *
  * Mechanisms: SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) and PLAIN, the last
- * only inside TLS.  -PLUS uses tls-exporter channel binding (RFC 9266) and
- * is offered only after a TLS 1.3 handshake, advertised with XEP-0440.
+ * only inside TLS.  -PLUS binds to the TLS session with tls-exporter
+ * (RFC 9266, TLS 1.3) or tls-server-end-point (RFC 5929, the hash of our
+ * certificate, TLS 1.2 too), both advertised with XEP-0440.
  * Credentials are looked up on the storage thread: the connection waits in
  * CONN_AUTH_PENDING and resumes when the answer comes back through the mux
  * inbox.  A failed attempt is answered after a delay that doubles with each
- * failure from the same address (per mux thread), and the fifth failure on
- * one stream closes it. */
+ * failure from the same address (an IPv4 address or IPv6 prefix, counted in
+ * the peer table all mux threads share), and the fifth failure on one
+ * stream closes it ([sasl] max_auth_failures; any refused SASL element
+ * counts toward max_auth_attempts, 10). */
 #include "mux/mux_int.h"
 
 #include <stdio.h>
@@ -19,20 +22,74 @@
 #include "core/log.h"
 #include "core/sasl_plain.h"
 #include "core/sasl_scram.h"
+#include "core/siphash.h"
 #include "core/store_thread.h"
 #include "core/xml_node.h"
 #include "tls/tls.h"
 
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define MAX_AUTH_FAILURES 5  /* wrong credentials on one stream */
-#define MAX_AUTH_ATTEMPTS 10 /* attempts of any kind on one stream */
-#define FAIL_MEMORY_MS (15ULL * 60 * 1000)
 
 struct auth_lookup {
 	struct store_req req;
 	struct mux *mux;
 	struct sess_handle h;
+	/* PLAIN: the password, checked on the storage thread (PBKDF2 costs a
+	 * mux thread a millisecond or more at 4096 iterations), then wiped */
+	char *plain_password;
+	unsigned fake_iterations; /* the work done for an unknown user */
+	bool plain_ok;
 };
+
+/* The iteration count an unknown user appears to have: drawn from the
+ * counts real accounts use (req->iters, from the store), weighted by how
+ * many use each, by a keyed hash of the name.  The same name always gets
+ * the same count (the key is the fake-salt key, kept across restarts), and
+ * after [sasl] scram_iterations changes an unknown name is as likely to
+ * show the old count as an account made before the change; dflt when the
+ * store has no accounts.  Any thread: reads the group's key, written
+ * before the threads started. */
+static unsigned fake_iterations(const struct mux_group *g, const struct store_req *req,
+				unsigned dflt)
+{
+	unsigned long long total = 0;
+	for (unsigned i = 0; i < req->n_iters; i++)
+		total += req->iters[i].count;
+	if (!total)
+		return dflt;
+	struct siphash_key k = siphash_key_from_bytes(g->fake_salt_key + 16);
+	char name[sizeof(req->domain) + sizeof(req->local)];
+	int n = snprintf(name, sizeof(name), "%s@%s", req->local, req->domain);
+	unsigned long long pick = siphash24(&k, name, n > 0 ? (size_t)n : 0) % total;
+	for (unsigned i = 0; i < req->n_iters; i++) {
+		if (pick < req->iters[i].count)
+			return req->iters[i].iterations;
+		pick -= req->iters[i].count;
+	}
+	return dflt;
+}
+
+/* PLAIN's check, on the storage thread: the password against the stored
+ * credential, or, for an unknown user, against a credential no password
+ * matches with as many iterations as a real one, so that the time taken
+ * does not tell whether the account exists. */
+static void plain_check(struct auth_lookup *l)
+{
+	if (l->req.status == XS_OK) {
+		l->plain_ok = scram_password_matches(&l->req.cred, l->plain_password);
+	} else {
+		struct scram_cred none = {
+			.hash = SCRAM_SHA256,
+			.iterations = fake_iterations(l->mux->group, &l->req, l->fake_iterations),
+			.salt_len = SCRAM_SALT_LEN,
+		};
+		(void)scram_password_matches(&none, l->plain_password);
+		l->plain_ok = false;
+	}
+	explicit_bzero(l->plain_password, strlen(l->plain_password));
+	free(l->plain_password);
+	l->plain_password = NULL;
+	explicit_bzero(&l->req.cred, sizeof(l->req.cred));
+}
 
 static const struct {
 	enum sasl_mech mech;
@@ -60,10 +117,26 @@ static struct tls_sess *top_tls(struct mux_conn *c)
 	return c->n_tls ? c->tls[c->n_tls - 1] : NULL;
 }
 
-static bool plus_available(struct mux_conn *c)
+/* Channel binding for -PLUS: tls-exporter (RFC 9266) after a TLS 1.3
+ * handshake, tls-server-end-point (RFC 5929, the hash of our certificate)
+ * on TLS 1.2 and 1.3 alike. */
+static bool has_exporter(struct mux_conn *c)
 {
 	struct tls_sess *t = top_tls(c);
 	return t && tls_sess_handshake_done(t) && tls_sess_version(t) >= 13;
+}
+
+static bool has_end_point(struct mux_conn *c, uint8_t out[TLS_END_POINT_MAX], size_t *len)
+{
+	struct tls_sess *t = top_tls(c);
+	return t && tls_sess_server_end_point(t, out, len) == XS_OK;
+}
+
+static bool plus_available(struct mux_conn *c)
+{
+	uint8_t ep[TLS_END_POINT_MAX];
+	size_t n;
+	return has_exporter(c) || has_end_point(c, ep, &n);
 }
 
 static bool mech_offered(struct mux_conn *c, enum sasl_mech m)
@@ -82,16 +155,27 @@ static bool mech_offered(struct mux_conn *c, enum sasl_mech m)
 	}
 }
 
-void sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out)
+enum xs sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out)
 {
-	xbuf_append_str(out, "<mechanisms xmlns='" NS_SASL "'>");
-	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
+	enum xs st = xbuf_append_str(out, "<mechanisms xmlns='" NS_SASL "'>");
+	for (size_t i = 0; st == XS_OK && i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
 		if (mech_offered(c, mech_table[i].mech))
-			xbuf_appendf(out, "<mechanism>%s</mechanism>", mech_table[i].name);
-	xbuf_append_str(out, "</mechanisms>");
-	if (plus_available(c))
-		xbuf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"
-				     "<channel-binding type='tls-exporter'/></sasl-channel-binding>");
+			st = xbuf_appendf(out, "<mechanism>%s</mechanism>", mech_table[i].name);
+	if (st == XS_OK)
+		st = xbuf_append_str(out, "</mechanisms>");
+	/* XEP-0440: the types a -PLUS client may use here */
+	uint8_t ep[TLS_END_POINT_MAX];
+	size_t ep_len;
+	bool exporter = has_exporter(c), end_point = has_end_point(c, ep, &ep_len);
+	if (st == XS_OK && (exporter || end_point))
+		st = xbuf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+	if (st == XS_OK && exporter)
+		st = xbuf_append_str(out, "<channel-binding type='tls-exporter'/>");
+	if (st == XS_OK && end_point)
+		st = xbuf_append_str(out, "<channel-binding type='tls-server-end-point'/>");
+	if (st == XS_OK && (exporter || end_point))
+		st = xbuf_append_str(out, "</sasl-channel-binding>");
+	return st;
 }
 
 static void send_failure_now(struct mux_conn *c, enum sasl_condition cond)
@@ -123,36 +207,12 @@ void sasl_reset(struct mux_conn *c)
 	c->authcid = NULL;
 }
 
-static struct auth_fail_rec *fail_rec(struct mux *m, const char *ip, bool create)
+/* The peer table's key of c's address, for the failure throttle shared
+ * by all mux threads; false if the address cannot be parsed (then each
+ * failure counts as a first one). */
+static bool peer_key_of(struct mux_conn *c, char key[PEER_KEY_LEN])
 {
-	struct hmap_entry *e = hmap_get(&m->auth_fails, ip);
-	uint64_t now = mux_now_ms();
-	struct auth_fail_rec *r = e ? container_of(e, struct auth_fail_rec, he) : NULL;
-	if (r && now - r->last_ms > FAIL_MEMORY_MS)
-		r->count = 0;
-	if (r || !create)
-		return r;
-	if (m->auth_fails.count > 100000) {
-		/* bound the table: forget the addresses that went quiet */
-		for (size_t i = 0; i < m->auth_fails.n_buckets; i++) {
-			struct hmap_entry *x = m->auth_fails.buckets[i];
-			while (x) {
-				struct hmap_entry *next = x->next;
-				struct auth_fail_rec *o = container_of(x, struct auth_fail_rec, he);
-				if (now - o->last_ms > FAIL_MEMORY_MS) {
-					hmap_del(&m->auth_fails, x);
-					free(o);
-				}
-				x = next;
-			}
-		}
-	}
-	r = calloc(1, sizeof(*r) + strlen(ip) + 1);
-	if (!r)
-		return NULL;
-	strcpy(r->ip, ip);
-	hmap_put(&m->auth_fails, &r->he, r->ip);
-	return r;
+	return peer_key_text(c->peer_ip, peer_table_v6_prefix(c->mux->group->peers), key);
 }
 
 /* A failed attempt: logged; answered at once when no credential was
@@ -173,16 +233,16 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 		sasl_reset(c);
 		send_failure_now(c, cond);
 		c->state = CONN_NEGOTIATING;
-		if (c->auth_attempts >= MAX_AUTH_ATTEMPTS)
+		if (c->auth_attempts >= m->cfg->max_auth_attempts)
 			stream_error(c, "policy-violation", "too many authentication attempts");
 		return;
 	}
 	sasl_conn_cleanup(c);
 	c->auth_failures++;
-	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, true);
-	unsigned n = r ? ++r->count : 1;
-	if (r)
-		r->last_ms = mux_now_ms();
+	char key[PEER_KEY_LEN];
+	unsigned n = peer_key_of(c, key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
+	if (!n)
+		n = 1;
 	uint64_t delay = m->cfg->auth_fail_delay_ms;
 	for (unsigned i = 1; i < n && delay < m->cfg->auth_fail_delay_max_ms; i++)
 		delay *= 2;
@@ -198,7 +258,8 @@ void sasl_delay_fire(struct mux_conn *c)
 	send_failure_now(c, (enum sasl_condition)c->delayed_cond);
 	c->state = CONN_NEGOTIATING;
 	sasl_reset(c);
-	if (c->auth_failures >= MAX_AUTH_FAILURES || c->auth_attempts >= MAX_AUTH_ATTEMPTS)
+	const struct cfg *cfg = c->mux->cfg;
+	if (c->auth_failures >= cfg->max_auth_failures || c->auth_attempts >= cfg->max_auth_attempts)
 		stream_error(c, "policy-violation", "too many failed authentication attempts");
 }
 
@@ -227,9 +288,11 @@ static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_l
 		 c->authcid, c->domain, mech);
 	sasl_conn_cleanup(c);
 	send_sasl_data(c, "success", final, final_len);
-	struct auth_fail_rec *r = fail_rec(m, c->peer_ip, false);
-	if (r)
-		r->count = 0;
+	char key[PEER_KEY_LEN];
+	if (peer_key_of(c, key)) {
+		peer_auth_succeeded(m->group->peers, key);
+		peer_conn_authenticated(m->group->peers, key);
+	}
 	c->authenticated = true;
 	/* the pre-auth timer runs on until a resource is bound */
 	conn_request_restart(c);
@@ -239,10 +302,13 @@ static void lookup_done_cb(struct store_req *req, void *arg)
 {
 	/* storage thread: hand the answer back to the connection's thread */
 	struct auth_lookup *l = arg;
+	if (l->plain_password)
+		plain_check(l);
 	struct msg *msg = msg_new(MSG_STORE_DONE, NULL);
 	if (!msg) {
 		/* cannot tell the connection: it stays pending until the
 		 * pre-auth timeout closes it */
+		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
 		return;
 	}
@@ -257,6 +323,10 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 	struct auth_lookup *l = calloc(1, sizeof(*l));
 	if (!l)
 		return false;
+	/* PLAIN's password goes with the request; the connection keeps none */
+	l->plain_password = c->plain_password;
+	c->plain_password = NULL;
+	l->fake_iterations = c->mux->cfg->scram_iterations;
 	l->mux = c->mux;
 	l->h = conn_handle(c);
 	l->req.op = STORE_OP_GET_CRED;
@@ -266,6 +336,10 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 	l->req.done = lookup_done_cb;
 	l->req.done_arg = l;
 	if (store_thread_submit(c->mux->store, &l->req) != XS_OK) {
+		if (l->plain_password) {
+			explicit_bzero(l->plain_password, strlen(l->plain_password));
+			free(l->plain_password);
+		}
 		free(l);
 		return false;
 	}
@@ -322,14 +396,23 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 			hash = mech_table[i].hash;
 			plus = mech_table[i].plus;
 		}
-	uint8_t cb[TLS_EXPORTER_LEN];
+	uint8_t cb[TLS_EXPORTER_LEN], ep[TLS_END_POINT_MAX];
+	size_t ep_len = 0;
 	bool offered = plus_available(c);
-	if (plus && tls_sess_exporter(top_tls(c), cb) != XS_OK) {
+	bool exporter = plus && has_exporter(c) && tls_sess_exporter(top_tls(c), cb) == XS_OK;
+	bool end_point = plus && has_end_point(c, ep, &ep_len);
+	if (plus && !exporter && !end_point) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "no channel binding data", false);
 		return;
 	}
-	c->scram = scram_server_new(hash, plus, offered, plus ? cb : NULL, plus ? sizeof(cb) : 0);
+	c->scram = scram_server_new(hash, plus, offered, exporter ? cb : NULL,
+				    exporter ? sizeof(cb) : 0);
 	explicit_bzero(cb, sizeof(cb));
+	if (c->scram && end_point &&
+	    !scram_server_add_cb(c->scram, "tls-server-end-point", ep, ep_len)) {
+		scram_server_free(c->scram);
+		c->scram = NULL;
+	}
 	if (!c->scram) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 		return;
@@ -373,7 +456,7 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 		return;
 	}
 	if (c->mech == MECH_PLAIN) {
-		bool ok = found && scram_password_matches(&l->req.cred, c->plain_password);
+		bool ok = found && l->plain_ok;
 		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
 		if (ok)
@@ -386,8 +469,11 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 	size_t out_len = 0;
 	/* An unknown user gets a fake challenge that looks like a real one
 	 * and fails at the proof, so accounts cannot be enumerated. */
-	enum scram_status st = scram_server_challenge(c->scram, found ? &l->req.cred : NULL,
-						      m->cfg->scram_iterations, &out, &out_len);
+	enum scram_status st = scram_server_challenge(
+		c->scram, found ? &l->req.cred : NULL,
+		found ? m->cfg->scram_iterations
+		      : fake_iterations(m->group, &l->req, m->cfg->scram_iterations),
+		&out, &out_len);
 	explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 	free(l);
 	if (st != SCRAM_CONTINUE) {
@@ -401,29 +487,64 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 }
 
 /* Decodes an element's base64 text; "=" is an empty message. */
+/* SASL payloads carry passwords (PLAIN) and proofs: every copy we make is
+ * wiped before it is freed. */
+static void wipe_free(char *p, size_t n)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, n);
+	free(p);
+}
+
+/* The element's own text nodes (the base64 payload), wiped in place before
+ * the caller frees the tree. */
+static void wipe_text(struct xml_node *el)
+{
+	for (struct xml_node *t = el->first_child; t; t = t->next)
+		if (t->type == XML_NODE_TEXT && t->text)
+			explicit_bzero(t->text, t->text_len);
+}
+
+/* Decodes an element's base64 text; "=" is an empty message.  *out has
+ * *len bytes and a NUL; free it with wipe_free(*out, *len + 1). */
 static bool decode_payload(struct xml_node *el, char **out, size_t *len, bool *empty_element)
 {
+	*out = NULL;
 	char *text = xml_node_text(el);
 	if (!text)
 		return false;
-	size_t tl = strlen(text);
+	size_t text_len = strlen(text), tl = text_len;
 	*empty_element = tl == 0;
 	if (tl == 1 && text[0] == '=')
 		tl = 0;
 	if (tl > 2 * SCRAM_MAX_MSG) {
-		free(text);
+		wipe_free(text, text_len);
 		return false;
 	}
 	size_t cap = base64_decoded_max(tl) + 1;
 	*out = malloc(cap);
 	bool ok = *out && base64_decode(text, tl, *out, cap, len) == XS_OK;
-	free(text);
-	if (ok)
-		(*out)[*len] = '\0';
-	return ok;
+	wipe_free(text, text_len);
+	if (!ok) {
+		wipe_free(*out, *out ? cap : 0);
+		*out = NULL;
+		return false;
+	}
+	(*out)[*len] = '\0';
+	return true;
 }
 
+static int sasl_element(struct mux_conn *c, struct xml_node *el);
+
 int sasl_on_element(struct mux_conn *c, struct xml_node *el)
+{
+	int stop = sasl_element(c, el);
+	wipe_text(el);
+	return stop;
+}
+
+static int sasl_element(struct mux_conn *c, struct xml_node *el)
 {
 	if (strcmp(el->name, "abort") == 0) {
 		if (c->state == CONN_AUTH_PENDING) {
@@ -460,7 +581,6 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 	size_t len = 0;
 	bool empty = false;
 	if (!decode_payload(el, &msg, &len, &empty)) {
-		free(msg);
 		auth_fail(c, SASL_COND_INCORRECT_ENCODING, "bad base64", false);
 		return 0;
 	}
@@ -471,29 +591,29 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 			if (strcmp(name, mech_table[i].name) == 0 && mech_offered(c, mech_table[i].mech))
 				c->mech = mech_table[i].mech;
 		if (c->mech == MECH_NONE) {
-			free(msg);
+			wipe_free(msg, len + 1);
 			auth_fail(c, SASL_COND_INVALID_MECHANISM, "mechanism not offered", false);
 			return 0;
 		}
 		if (empty) {
 			/* no initial response: ask for it with an empty challenge */
-			free(msg);
+			wipe_free(msg, len + 1);
 			send_sasl_data(c, "challenge", "", 0);
 			c->state = CONN_SASL_STEP;
 			return 0;
 		}
 		sasl_first_message(c, msg, len);
-		free(msg);
+		wipe_free(msg, len + 1);
 		return 0;
 	}
 	/* <response/> */
 	if (!c->scram && c->mech != MECH_NONE && !c->authcid) {
 		sasl_first_message(c, msg, len);
-		free(msg);
+		wipe_free(msg, len + 1);
 		return 0;
 	}
 	if (!c->scram) {
-		free(msg);
+		wipe_free(msg, len + 1);
 		auth_fail(c, SASL_COND_MALFORMED_REQUEST, "<response/> after PLAIN's only message", false);
 		return 0;
 	}
@@ -501,7 +621,7 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 	size_t final_len = 0;
 	enum sasl_condition cond = SASL_COND_NOT_AUTHORIZED;
 	enum scram_status st = scram_server_finish(c->scram, msg, len, &final, &final_len, &cond);
-	free(msg);
+	wipe_free(msg, len + 1);
 	if (st == SCRAM_DONE) {
 		auth_succeeded(c, final, final_len);
 		free(final);

@@ -274,8 +274,13 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 	}
 	struct msg *m = msg_new(MSG_STANZA, NULL);
 	if (!m) {
+		/* not dropped in silence: the client learns its stream ended
+		 * on our side, and may resend what it has not seen acked */
 		stanza_unref(st);
-		return 0;
+		LOG_ERR("c%u.%llu: out of memory routing a stanza", c->mux->idx,
+			(unsigned long long)c->id);
+		stream_error(c, "resource-constraint", "out of memory");
+		return 1;
 	}
 	m->h = conn_handle(c);
 	m->st = st;

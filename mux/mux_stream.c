@@ -34,7 +34,24 @@ static void hex_lower(char *out, const unsigned char *p, size_t n)
 	out[2 * n] = '\0';
 }
 
-static void send_header(struct mux_conn *c, const char *from, const char *to)
+/* The appends of one piece of output, checked together: out of memory
+ * half-way, the piece would go out truncated and corrupt the stream, so
+ * the connection is closed instead, with a log line. */
+static bool built(struct mux_conn *c, enum xs st, struct xbuf *b, const char *what)
+{
+	if (st == XS_OK)
+		return true;
+	LOG_ERR("c%u.%llu: out of memory writing %s: closing", c->mux->idx,
+		(unsigned long long)c->id, what);
+	xbuf_free(b);
+	conn_close(c, "out of memory");
+	return false;
+}
+
+/* XS_OK stays XS_OK only while every append succeeds. */
+#define APPEND(st, call) do { if ((st) == XS_OK) (st) = (call); } while (0)
+
+static bool send_header(struct mux_conn *c, const char *from, const char *to)
 {
 	unsigned char rnd[16];
 	_Static_assert(sizeof(c->stream_id) >= 2 * sizeof(rnd) + 1, "stream id holds the hex of rnd");
@@ -42,42 +59,49 @@ static void send_header(struct mux_conn *c, const char *from, const char *to)
 		memset(rnd, 0, sizeof(rnd)); /* cannot happen on Linux >= 3.17 */
 	hex_lower(c->stream_id, rnd, sizeof(rnd));
 	struct xbuf b = { 0 };
-	xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT
-			    "' xmlns:stream='" NS_STREAMS "' id='");
-	xbuf_append_str(&b, c->stream_id);
-	xbuf_append_str(&b, "'");
+	enum xs st = XS_OK;
+	APPEND(st, xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT
+				       "' xmlns:stream='" NS_STREAMS "' id='"));
+	APPEND(st, xbuf_append_str(&b, c->stream_id));
+	APPEND(st, xbuf_append_str(&b, "'"));
 	if (from && *from) {
-		xbuf_append_str(&b, " from='");
-		xbuf_append_escaped(&b, from, strlen(from));
-		xbuf_append_str(&b, "'");
+		APPEND(st, xbuf_append_str(&b, " from='"));
+		APPEND(st, xbuf_append_escaped(&b, from, strlen(from)));
+		APPEND(st, xbuf_append_str(&b, "'"));
 	}
 	if (to && *to) {
-		xbuf_append_str(&b, " to='");
-		xbuf_append_escaped(&b, to, strlen(to));
-		xbuf_append_str(&b, "'");
+		APPEND(st, xbuf_append_str(&b, " to='"));
+		APPEND(st, xbuf_append_escaped(&b, to, strlen(to)));
+		APPEND(st, xbuf_append_str(&b, "'"));
 	}
-	xbuf_append_str(&b, " version='1.0' xml:lang='en'>");
+	APPEND(st, xbuf_append_str(&b, " version='1.0' xml:lang='en'>"));
+	if (!built(c, st, &b, "a stream header"))
+		return false;
 	conn_send(c, b.data, b.len);
 	xbuf_free(&b);
 	c->header_sent = true;
+	return true;
 }
 
 void stream_error(struct mux_conn *c, const char *cond, const char *text)
 {
 	if (c->dead || c->closing)
 		return;
-	if (!c->header_sent)
-		send_header(c, c->domain, NULL);
+	if (!c->header_sent && !send_header(c, c->domain, NULL))
+		return;
 	LOG_INFO("c%u.%llu: stream error <%s/> to %s%s%s", c->mux->idx, (unsigned long long)c->id,
 		 cond, c->peer, text ? ": " : "", text ? text : "");
 	struct xbuf b = { 0 };
-	xbuf_appendf(&b, "<stream:error><%s xmlns='" NS_STREAM_ERR "'/>", cond);
+	enum xs st = XS_OK;
+	APPEND(st, xbuf_appendf(&b, "<stream:error><%s xmlns='" NS_STREAM_ERR "'/>", cond));
 	if (text) {
-		xbuf_append_str(&b, "<text xmlns='" NS_STREAM_ERR "' xml:lang='en'>");
-		xbuf_append_escaped(&b, text, strlen(text));
-		xbuf_append_str(&b, "</text>");
+		APPEND(st, xbuf_append_str(&b, "<text xmlns='" NS_STREAM_ERR "' xml:lang='en'>"));
+		APPEND(st, xbuf_append_escaped(&b, text, strlen(text)));
+		APPEND(st, xbuf_append_str(&b, "</text>"));
 	}
-	xbuf_append_str(&b, "</stream:error></stream:stream>");
+	APPEND(st, xbuf_append_str(&b, "</stream:error></stream:stream>"));
+	if (!built(c, st, &b, "a stream error"))
+		return;
 	conn_send(c, b.data, b.len);
 	xbuf_free(&b);
 	conn_close_after_flush(c, cond);
@@ -102,22 +126,26 @@ static bool encryption_missing(const struct mux_conn *c)
 void stream_send_features(struct mux_conn *c)
 {
 	struct xbuf b = { 0 };
-	xbuf_append_str(&b, "<stream:features>");
+	enum xs st = XS_OK;
+	APPEND(st, xbuf_append_str(&b, "<stream:features>"));
 	if (!c->authenticated) {
 		if (starttls_available(c)) {
-			xbuf_append_str(&b, "<starttls xmlns='" NS_TLS "'>");
+			APPEND(st, xbuf_append_str(&b, "<starttls xmlns='" NS_TLS "'>"));
 			if (encryption_missing(c))
-				xbuf_append_str(&b, "<required/>");
-			xbuf_append_str(&b, "</starttls>");
+				APPEND(st, xbuf_append_str(&b, "<required/>"));
+			APPEND(st, xbuf_append_str(&b, "</starttls>"));
 		}
 		/* With TLS mandatory, nothing else is offered before it. */
 		if (!encryption_missing(c))
-			sasl_mechanisms_xml(c, &b);
+			APPEND(st, sasl_mechanisms_xml(c, &b));
 	} else {
-		xbuf_append_str(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
-				    "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
+		APPEND(st, xbuf_append_str(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+					       "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'>"
+					       "<optional/></session>"));
 	}
-	xbuf_append_str(&b, "</stream:features>");
+	APPEND(st, xbuf_append_str(&b, "</stream:features>"));
+	if (!built(c, st, &b, "stream features"))
+		return;
 	conn_send(c, b.data, b.len);
 	xbuf_free(&b);
 }
@@ -156,7 +184,8 @@ int stream_on_open(void *arg, struct xml_node *hdr)
 		return 1;
 	}
 	c->domain = host->domain;
-	send_header(c, c->domain, from);
+	if (!send_header(c, c->domain, from))
+		return 1;
 	if (!version || strtol(version, NULL, 10) < 1) {
 		stream_error(c, "unsupported-version", "version 1.0 is required");
 		return 1;
@@ -169,8 +198,8 @@ int stream_on_open(void *arg, struct xml_node *hdr)
 int stream_on_close(void *arg)
 {
 	struct mux_conn *c = arg;
-	if (!c->header_sent)
-		send_header(c, c->domain, NULL);
+	if (!c->header_sent && !send_header(c, c->domain, NULL))
+		return 1;
 	conn_send_str(c, "</stream:stream>");
 	conn_close_after_flush(c, "stream closed by peer");
 	return 1;

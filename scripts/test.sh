@@ -4,7 +4,7 @@
 #   2. plain build with -Werror: unit tests three times (a flaky one shows
 #      up), integration tests
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
-#   4. ThreadSanitizer build: queue, store and router unit tests and the
+#   4. ThreadSanitizer build: queue, store, router and peer-table unit tests and the
 #      integration tests (the whole server, all its threads)
 #   5. clang-14 libFuzzer build: each fuzz target for XMPPD_FUZZ_SECONDS (default 30)
 #   6. build against Debian's libwolfssl-dev instead of the lean wolfSSL: unit tests
@@ -50,7 +50,7 @@ mkdir -p build-test
 step plain -DCMAKE_BUILD_TYPE=RelWithDebInfo -- -L unit --repeat until-fail:3
 more_tests plain -L integration
 step asan -DCMAKE_BUILD_TYPE=Debug "-DXMPPD_SANITIZE=address;undefined" -- -L 'unit|integration'
-step tsan -DCMAKE_BUILD_TYPE=Debug -DXMPPD_SANITIZE=thread -- -R 'unit\.test_(queue|store|router)|integration\.'
+step tsan -DCMAKE_BUILD_TYPE=Debug -DXMPPD_SANITIZE=thread -- -R 'unit\.test_(queue|store|router|peer_table)|integration\.'
 CC=clang-14 step fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMPPD_FUZZ=ON -DXMPPD_FUZZ_SECONDS="$fuzz_seconds" -- -L fuzz
 step system-wolfssl -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMPPD_SYSTEM_WOLFSSL=ON -- -L unit
 

@@ -44,9 +44,20 @@ void tls_global_cleanup(void);
 /* One server context per [host] in cfg, each with its certificate chain
  * and key (checked to match).  The first host is the default for clients
  * that send no SNI or a name we do not serve.  Minimum version from
- * cfg->tls_min_version (12 or 13).  NULL on failure with one line in err.
- * The new set holds one reference. */
+ * cfg->tls_min_version (12 or 13).  NULL on failure with one line per
+ * broken host in err, as cfg_load writes them ("server.ini:83: [host
+ * localhost] certificate: cannot read ...").  An expired, not yet valid
+ * or misnamed certificate is only logged as a warning here: at start-up
+ * there is no older one to serve instead.  The new set holds one reference. */
 struct tls_ctx_set *tls_ctx_set_new(const struct cfg *cfg, char *err, size_t errlen);
+/* For SIGHUP: a new set with the same hosts as cfg, in which each host
+ * whose certificate and key load and pass the checks xmppctl check makes
+ * (key match, expiry, the certificate names the host) gets a fresh
+ * context, and each other host keeps its context from old, with a
+ * warning that names the host and what is wrong.  *n_kept counts those.
+ * NULL (logged) only when a host has nothing to keep. */
+struct tls_ctx_set *tls_ctx_set_reload(struct tls_ctx_set *old, const struct cfg *cfg,
+				       unsigned *n_kept);
 void tls_ctx_set_ref(struct tls_ctx_set *set);
 void tls_ctx_set_unref(struct tls_ctx_set *set);
 /* Number of hosts and the default (first) host's domain, for logging. */
@@ -128,6 +139,14 @@ bool tls_sess_is_server(const struct tls_sess *sess);
  * can drop its secrets right away. */
 #define TLS_EXPORTER_LEN 32
 enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN]);
+
+/* RFC 5929 tls-server-end-point channel binding of a server session: the
+ * hash of the certificate it presented (32, 48 or 64 bytes, *len), for
+ * TLS 1.2 as well as 1.3.  XS_INVAL before the handshake, for a client
+ * session, or when the certificate could not be hashed at load. */
+#define TLS_END_POINT_MAX 64
+enum xs tls_sess_server_end_point(struct tls_sess *sess, uint8_t out[TLS_END_POINT_MAX],
+				  size_t *len);
 
 /* Sleep and wake (DESIGN.md, "Memory per connection").
  *

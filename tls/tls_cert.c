@@ -20,6 +20,8 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/rsa.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+#include <wolfssl/wolfcrypt/sha512.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -769,6 +771,51 @@ static enum xs tls_leaf_decode(const char *cert_path, struct DecodedCert *dc, ui
 		}
 	}
 	*der_out = der;
+	return XS_OK;
+}
+
+enum xs tls_cert_end_point(const char *cert_path, uint8_t out[TLS_END_POINT_MAX], size_t *len,
+			   char *err, size_t errlen)
+{
+	struct DecodedCert *dc = malloc(sizeof(*dc));
+	uint8_t *der;
+	enum xs st;
+
+	*len = 0;
+	if (dc == NULL)
+		return XS_NOMEM;
+	st = tls_leaf_decode(cert_path, dc, &der, err, errlen);
+	if (st != XS_OK) {
+		free(dc);
+		return st;
+	}
+	/* RFC 5929 4.1: the hash of the certificate's signature algorithm,
+	 * SHA-256 where that is MD5 or SHA-1. */
+	int rc;
+	switch (dc->signatureOID) {
+	case CTC_SHA384wECDSA:
+	case CTC_SHA384wRSA:
+		rc = wc_Sha384Hash(der, dc->maxIdx, out);
+		*len = 48;
+		break;
+	case CTC_SHA512wECDSA:
+	case CTC_SHA512wRSA:
+		rc = wc_Sha512Hash(der, dc->maxIdx, out);
+		*len = 64;
+		break;
+	default:
+		rc = wc_Sha256Hash(der, dc->maxIdx, out);
+		*len = 32;
+		break;
+	}
+	wc_FreeDecodedCert(dc);
+	free(der);
+	free(dc);
+	if (rc != 0) {
+		*len = 0;
+		tls_set_err(err, errlen, "%s: cannot hash the certificate (%d)", cert_path, rc);
+		return XS_TLS;
+	}
 	return XS_OK;
 }
 

@@ -25,19 +25,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/cfg.h"
 #include "core/log.h"
+#include "tls/tls_cert.h"
 
+/* One host's context.  Shared between sets: a reload that refuses a
+ * host's new certificate hands its old context on to the new set. */
 struct tls_ctx_host {
+	atomic_uint refs;
 	char *domain;          /* lower case, as in cfg */
 	WOLFSSL_CTX *wctx;
+	/* tls-server-end-point (RFC 5929): the certificate's hash, 0 if none */
+	size_t end_point_len;
+	uint8_t end_point[TLS_END_POINT_MAX];
 };
 
 struct tls_ctx_set {
 	atomic_uint refs;
 	size_t n_hosts;
-	struct tls_ctx_host hosts[];  /* hosts[0] is the default */
+	struct tls_ctx_host *hosts[];  /* hosts[0] is the default */
 };
 
 /* Suites for TLS 1.2: ECDHE with AEAD only, so whatever a given wolfSSL
@@ -170,128 +178,285 @@ static bool tls_file_readable(const char *path, char *why, size_t whylen)
 	return true;
 }
 
-static WOLFSSL_CTX *tls_ctx_host_new(const struct cfg_host *host, int min_version,
-				     char *err, size_t errlen)
+/* Messages name the line and key of server.ini they are about:
+ * "server.ini:83: [host localhost] certificate: cannot read ...". */
+static void tls_host_err(const struct cfg *cfg, const struct cfg_host *host, bool key,
+			 char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static void tls_host_err(const struct cfg *cfg, const struct cfg_host *host, bool key,
+			 char *err, size_t errlen, const char *fmt, ...)
 {
-	WOLFSSL_CTX *wctx;
+	char where[700], what[800];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cfg_host_where(cfg, host, key, where, sizeof(where));
+	tls_set_err(err, errlen, "%s: %s", where, what);
+}
+
+static bool tls_ctx_load_files(WOLFSSL_CTX *wctx, const struct cfg *cfg,
+			       const struct cfg_host *host, char *err, size_t errlen)
+{
 	char why[160];
 	bool match = false;
 	int rc;
 
 	if (!tls_file_readable(host->cert_file, why, sizeof(why))) {
-		tls_set_err(err, errlen, "host %s: certificate %s: %s",
-			    host->domain, host->cert_file, why);
-		return NULL;
+		tls_host_err(cfg, host, false, err, errlen, "cannot read %s: %s", host->cert_file, why);
+		return false;
 	}
 	if (!tls_file_readable(host->key_file, why, sizeof(why))) {
-		tls_set_err(err, errlen, "host %s: key %s: %s",
-			    host->domain, host->key_file, why);
-		return NULL;
+		tls_host_err(cfg, host, true, err, errlen, "cannot read %s: %s", host->key_file, why);
+		return false;
 	}
-
-	wctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
-	if (wctx == NULL) {
-		tls_set_err(err, errlen, "host %s: out of memory", host->domain);
-		return NULL;
-	}
-	rc = wolfSSL_CTX_SetMinVersion(wctx, tls_version_to_wolfssl(min_version));
-	if (rc != WOLFSSL_SUCCESS) {
-		tls_set_err(err, errlen, "host %s: TLS 1.%d not supported by this wolfSSL",
-			    host->domain, min_version % 10);
-		goto out_free_ctx;
-	}
-	if (wolfSSL_CTX_set_cipher_list(wctx, tls_cipher_list) != WOLFSSL_SUCCESS) {
-		tls_set_err(err, errlen, "host %s: cannot set cipher suites", host->domain);
-		goto out_free_ctx;
-	}
-	/* c2s clients authenticate with SASL, not certificates. */
-	wolfSSL_CTX_set_verify(wctx, WOLFSSL_VERIFY_NONE, NULL);
-
 	rc = wolfSSL_CTX_use_certificate_chain_file(wctx, host->cert_file);
 	if (rc != WOLFSSL_SUCCESS) {
 		tls_wolfssl_strerror(rc, why, sizeof(why));
-		tls_set_err(err, errlen, "host %s: certificate %s: not a PEM certificate chain: %s",
-			    host->domain, host->cert_file, why);
-		goto out_free_ctx;
+		tls_host_err(cfg, host, false, err, errlen, "%s: not a PEM certificate chain: %s",
+			     host->cert_file, why);
+		return false;
 	}
 	rc = wolfSSL_CTX_use_PrivateKey_file(wctx, host->key_file, WOLFSSL_FILETYPE_PEM);
 	if (rc != WOLFSSL_SUCCESS) {
 		tls_wolfssl_strerror(rc, why, sizeof(why));
-		tls_set_err(err, errlen, "host %s: key %s: not a PEM private key: %s",
-			    host->domain, host->key_file, why);
-		goto out_free_ctx;
+		tls_host_err(cfg, host, true, err, errlen, "%s: not a PEM private key: %s",
+			     host->key_file, why);
+		return false;
 	}
 	/* wolfSSL's check, then ours (tls_cert.c), which also catches what
 	 * Debian's 5.5.4 build lets through. */
-	if (wolfSSL_CTX_check_private_key(wctx) != WOLFSSL_SUCCESS ||
-	    tls_key_file_matches(host->cert_file, host->key_file, &match, why,
-				 sizeof(why)) != XS_OK || !match) {
-		tls_set_err(err, errlen, "host %s: key %s does not match certificate %s",
-			    host->domain, host->key_file, host->cert_file);
-		goto out_free_ctx;
+	if (tls_key_file_matches(host->cert_file, host->key_file, &match, why, sizeof(why)) !=
+	    XS_OK) {
+		tls_host_err(cfg, host, true, err, errlen, "%s", why);
+		return false;
 	}
-	return wctx;
+	if (wolfSSL_CTX_check_private_key(wctx) != WOLFSSL_SUCCESS || !match) {
+		tls_host_err(cfg, host, true, err, errlen, "%s does not match certificate %s",
+			     host->key_file, host->cert_file);
+		return false;
+	}
+	return true;
+}
 
-out_free_ctx:
-	wolfSSL_CTX_free(wctx);
+/* What xmppctl check also calls a problem, besides a key that does not
+ * match (tls_ctx_load_files): a certificate that has expired, is not yet
+ * valid, or does not name the host (RFC 6125).  Clients refuse such a
+ * certificate, so a reload keeps the old one rather than serve it. */
+static bool tls_cert_usable(const struct cfg *cfg, const struct cfg_host *host, time_t now,
+			    char *err, size_t errlen)
+{
+	struct tls_cert_info info;
+	char why[512], date[32];
+
+	if (tls_cert_inspect(host->cert_file, host->key_file, host->domain, &info, why,
+			     sizeof(why)) != XS_OK) {
+		tls_host_err(cfg, host, false, err, errlen, "%s", why);
+		return false;
+	}
+	if (info.not_after < now) {
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&info.not_after));
+		tls_host_err(cfg, host, false, err, errlen, "%s has expired (not after %s)",
+			     host->cert_file, date);
+		return false;
+	}
+	if (info.not_before > now) {
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&info.not_before));
+		tls_host_err(cfg, host, false, err, errlen, "%s is not valid yet (not before %s)",
+			     host->cert_file, date);
+		return false;
+	}
+	if (!info.names_domain) {
+		tls_host_err(cfg, host, false, err, errlen,
+			     "%s does not name %s (RFC 6125: subject %s, %zu DNS name(s)%s%s)",
+			     host->cert_file, host->domain, info.subject_cn[0] ? info.subject_cn : "-",
+			     info.n_names, info.n_names ? ", first " : "",
+			     info.n_names ? info.names[0] : "");
+		return false;
+	}
+	if (!info.key_matches) {
+		tls_host_err(cfg, host, true, err, errlen, "%s does not match certificate %s",
+			     host->key_file, host->cert_file);
+		return false;
+	}
+	return true;
+}
+
+static void tls_host_unref(struct tls_ctx_host *h)
+{
+	if (h == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	/* Sessions still alive hold wolfSSL's own reference on the
+	 * context; it is really freed with the last of them. */
+	wolfSSL_CTX_free(h->wctx);
+	free(h->domain);
+	free(h);
+}
+
+/* strict: the certificate must also pass tls_cert_usable (a reload);
+ * otherwise what it finds is only a warning (start-up, where there is no
+ * older certificate to keep and refusing would stop the whole server). */
+static struct tls_ctx_host *tls_ctx_host_new(const struct cfg *cfg, const struct cfg_host *host,
+					     int min_version, bool strict, char *err,
+					     size_t errlen)
+{
+	struct tls_ctx_host *h;
+	char why[1024];
+	int rc;
+
+	h = calloc(1, sizeof(*h));
+	if (h == NULL || (h->domain = strdup(host->domain)) == NULL) {
+		free(h);
+		tls_set_err(err, errlen, "host %s: out of memory", host->domain);
+		return NULL;
+	}
+	atomic_init(&h->refs, 1);
+	h->wctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (h->wctx == NULL) {
+		tls_set_err(err, errlen, "host %s: out of memory", host->domain);
+		goto fail;
+	}
+	rc = wolfSSL_CTX_SetMinVersion(h->wctx, tls_version_to_wolfssl(min_version));
+	if (rc != WOLFSSL_SUCCESS) {
+		tls_set_err(err, errlen, "host %s: TLS 1.%d not supported by this wolfSSL",
+			    host->domain, min_version % 10);
+		goto fail;
+	}
+	if (wolfSSL_CTX_set_cipher_list(h->wctx, tls_cipher_list) != WOLFSSL_SUCCESS) {
+		tls_set_err(err, errlen, "host %s: cannot set cipher suites", host->domain);
+		goto fail;
+	}
+	/* c2s clients authenticate with SASL, not certificates. */
+	wolfSSL_CTX_set_verify(h->wctx, WOLFSSL_VERIFY_NONE, NULL);
+	if (!tls_ctx_load_files(h->wctx, cfg, host, err, errlen))
+		goto fail;
+	if (tls_cert_end_point(host->cert_file, h->end_point, &h->end_point_len, why,
+			       sizeof(why)) != XS_OK)
+		LOG_WARN("host %s: no tls-server-end-point channel binding: %s", host->domain, why);
+	if (!tls_cert_usable(cfg, host, time(NULL), why, sizeof(why))) {
+		if (strict) {
+			tls_set_err(err, errlen, "%s", why);
+			goto fail;
+		}
+		LOG_WARN("%s (clients will refuse it)", why);
+	}
+	return h;
+
+fail:
+	tls_host_unref(h);
 	return NULL;
 }
 
 static void tls_ctx_set_destroy(struct tls_ctx_set *set)
 {
-	for (size_t i = 0; i < set->n_hosts; i++) {
-		/* Sessions still alive hold wolfSSL's own reference on
-		 * the context; it is really freed with the last of them. */
-		wolfSSL_CTX_free(set->hosts[i].wctx);
-		free(set->hosts[i].domain);
-	}
+	for (size_t i = 0; i < set->n_hosts; i++)
+		tls_host_unref(set->hosts[i]);
 	free(set);
 }
 
-struct tls_ctx_set *tls_ctx_set_new(const struct cfg *cfg, char *err, size_t errlen)
+static struct tls_ctx_set *tls_ctx_set_alloc(const struct cfg *cfg, int *min_version,
+					     char *err, size_t errlen)
 {
 	struct tls_ctx_set *set;
-	int min_version;
 
 	if (cfg->n_hosts == 0) {
 		tls_set_err(err, errlen, "tls: no [host] configured");
 		return NULL;
 	}
-	min_version = cfg->tls_min_version == 0 ? 12 : cfg->tls_min_version;
-	if (min_version != 12 && min_version != 13) {
+	*min_version = cfg->tls_min_version == 0 ? 12 : cfg->tls_min_version;
+	if (*min_version != 12 && *min_version != 13) {
 		tls_set_err(err, errlen, "tls: min_version must be 1.2 or 1.3");
 		return NULL;
 	}
-
 	set = calloc(1, sizeof(*set) + cfg->n_hosts * sizeof(set->hosts[0]));
 	if (set == NULL) {
 		tls_set_err(err, errlen, "tls: out of memory");
 		return NULL;
 	}
 	atomic_init(&set->refs, 1);
-	for (size_t i = 0; i < cfg->n_hosts; i++) {
-		const struct cfg_host *host = &cfg->hosts[i];
-		struct tls_ctx_host *h = &set->hosts[i];
+	return set;
+}
 
-		h->domain = strdup(host->domain);
-		if (h->domain == NULL) {
-			tls_set_err(err, errlen, "tls: out of memory");
-			goto out_destroy;
+struct tls_ctx_set *tls_ctx_set_new(const struct cfg *cfg, char *err, size_t errlen)
+{
+	struct tls_ctx_set *set;
+	char one[1024];
+	int min_version;
+	bool ok = true;
+
+	if (err && errlen)
+		err[0] = '\0';
+	set = tls_ctx_set_alloc(cfg, &min_version, err, errlen);
+	if (set == NULL)
+		return NULL;
+	/* Every host is tried, so that one start lists every broken one. */
+	for (size_t i = 0; i < cfg->n_hosts; i++) {
+		struct tls_ctx_host *h = tls_ctx_host_new(cfg, &cfg->hosts[i], min_version, false,
+							  one, sizeof(one));
+
+		if (h == NULL) {
+			cfg_err_add(err, errlen, "%s", one);
+			ok = false;
+			continue;
 		}
-		h->wctx = tls_ctx_host_new(host, min_version, err, errlen);
-		if (h->wctx == NULL) {
-			free(h->domain);
-			goto out_destroy;
-		}
-		set->n_hosts++;
+		set->hosts[set->n_hosts++] = h;
+	}
+	if (!ok) {
+		tls_ctx_set_destroy(set);
+		return NULL;
 	}
 	LOG_DEBUG("tls: %zu server context(s), default %s, TLS >= 1.%d",
-		  set->n_hosts, set->hosts[0].domain, min_version % 10);
+		  set->n_hosts, set->hosts[0]->domain, min_version % 10);
 	return set;
+}
 
-out_destroy:
-	tls_ctx_set_destroy(set);
+static struct tls_ctx_host *tls_ctx_set_find(struct tls_ctx_set *set, const char *domain)
+{
+	for (size_t i = 0; i < set->n_hosts; i++)
+		if (strcmp(set->hosts[i]->domain, domain) == 0)
+			return set->hosts[i];
 	return NULL;
+}
+
+struct tls_ctx_set *tls_ctx_set_reload(struct tls_ctx_set *old, const struct cfg *cfg,
+				       unsigned *n_kept)
+{
+	struct tls_ctx_set *set;
+	char err[1024];
+	int min_version;
+
+	*n_kept = 0;
+	set = tls_ctx_set_alloc(cfg, &min_version, err, sizeof(err));
+	if (set == NULL) {
+		LOG_ERR("SIGHUP: certificates not reloaded: %s", err);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_hosts; i++) {
+		const struct cfg_host *host = &cfg->hosts[i];
+		struct tls_ctx_host *h = tls_ctx_host_new(cfg, host, min_version, true, err,
+							  sizeof(err));
+
+		if (h != NULL) {
+			LOG_INFO("SIGHUP: host %s: certificate %s loaded", host->domain,
+				 host->cert_file);
+		} else if ((h = tls_ctx_set_find(old, host->domain)) != NULL) {
+			/* Per host: one bad renewal must not take the others' new
+			 * certificates with it, nor this host's working one. */
+			atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+			LOG_WARN("SIGHUP: host %s: keeping the old certificate: %s", host->domain, err);
+			(*n_kept)++;
+		} else {
+			LOG_ERR("SIGHUP: host %s: certificates not reloaded: %s", host->domain, err);
+			tls_ctx_set_destroy(set);
+			return NULL;
+		}
+		set->hosts[set->n_hosts++] = h;
+	}
+	return set;
 }
 
 void tls_ctx_set_ref(struct tls_ctx_set *set)
@@ -316,16 +481,39 @@ size_t tls_ctx_set_count(const struct tls_ctx_set *set)
 
 const char *tls_ctx_set_default_domain(const struct tls_ctx_set *set)
 {
-	return set->hosts[0].domain;
+	return set->hosts[0]->domain;
+}
+
+static const struct tls_ctx_host *tls_ctx_set_pick_host(const struct tls_ctx_set *set,
+							 const char *sni)
+{
+	if (sni != NULL) {
+		for (size_t i = 0; i < set->n_hosts; i++) {
+			if (strcasecmp(set->hosts[i]->domain, sni) == 0)
+				return set->hosts[i];
+		}
+	}
+	return set->hosts[0];
+}
+
+bool tls_ctx_set_end_point(const struct tls_ctx_set *set, const char *sni,
+			   uint8_t out[TLS_END_POINT_MAX], size_t *len)
+{
+	const struct tls_ctx_host *h = tls_ctx_set_pick_host(set, sni);
+	if (!h->end_point_len)
+		return false;
+	memcpy(out, h->end_point, h->end_point_len);
+	*len = h->end_point_len;
+	return true;
 }
 
 WOLFSSL_CTX *tls_ctx_set_pick(struct tls_ctx_set *set, const char *sni)
 {
 	if (sni != NULL) {
 		for (size_t i = 0; i < set->n_hosts; i++) {
-			if (strcasecmp(set->hosts[i].domain, sni) == 0)
-				return set->hosts[i].wctx;
+			if (strcasecmp(set->hosts[i]->domain, sni) == 0)
+				return set->hosts[i]->wctx;
 		}
 	}
-	return set->hosts[0].wctx;
+	return set->hosts[0]->wctx;
 }

@@ -30,6 +30,17 @@ void tls_set_err(char *err, size_t errlen, const char *fmt, ...)
 enum xs tls_key_file_matches(const char *cert_path, const char *key_path, bool *matches,
 			     char *err, size_t errlen);
 
+/* RFC 5929 tls-server-end-point data of the first certificate in
+ * cert_path: its hash under its signature's hash algorithm (SHA-256 for
+ * MD5, SHA-1 and SHA-256; SHA-384, SHA-512), 32 to 64 bytes. */
+enum xs tls_cert_end_point(const char *cert_path, uint8_t out[TLS_END_POINT_MAX], size_t *len,
+			   char *err, size_t errlen);
+
+/* The tls-server-end-point data of the host a server session picked for
+ * sni (the same choice as tls_ctx_set_pick); false if it has none. */
+bool tls_ctx_set_end_point(const struct tls_ctx_set *set, const char *sni,
+			   uint8_t out[TLS_END_POINT_MAX], size_t *len);
+
 /* What tls_hello.c makes of the first record of a server session. */
 enum tls_hello_verdict {
 	TLS_HELLO_OK,          /* let wolfSSL handle it */

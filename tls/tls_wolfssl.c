@@ -909,6 +909,16 @@ bool tls_sess_is_server(const struct tls_sess *sess)
 	return sess->is_server;
 }
 
+enum xs tls_sess_server_end_point(struct tls_sess *sess, uint8_t out[TLS_END_POINT_MAX],
+				  size_t *len)
+{
+	/* the set and the name the handshake picked the certificate by */
+	if (!sess->done || !sess->is_server || !sess->set ||
+	    !tls_ctx_set_end_point(sess->set, sess->sni, out, len))
+		return XS_INVAL;
+	return XS_OK;
+}
+
 enum xs tls_sess_exporter(struct tls_sess *sess, uint8_t out[TLS_EXPORTER_LEN])
 {
 	if (!sess->done || !sess->has_exporter)

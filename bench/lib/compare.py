@@ -426,7 +426,7 @@ def run_load(args, srv, scen, users, extra, timeout, tag):
         # figure the memory target is about: what an idle session costs).
         res["rss_held"] = samp.rss_max(t_login_end + 0.5, t_login_end + held - 0.3)
         res["rss_settled"] = samp.rss_at(t_login_end + held - 0.3)
-    if scen == "chat":
+    if scen in ("chat", "hostile"):
         chat_s = r.get("chat_s", 0.0)
         res["cpu_chat"] = samp.cpu_at(t_login_end + chat_s) - samp.cpu_at(t_login_end)
         res["rss_chat"] = samp.rss_max(t_login_end, t_login_end + chat_s)
@@ -439,12 +439,27 @@ def fmt_hist(h):
 
 
 def scenario_list(args):
-    sc = [("login", {"users": args.login_users, "rate": args.login_rate})]
-    for n in args.idle_sessions:
-        sc.append(("idle", {"users": n}))
-    for r in args.chat_rates:
-        sc.append(("chat", {"users": args.chat_users, "rate": r}))
+    sc = []
+    if "login" in args.scenarios:
+        sc.append(("login", {"users": args.login_users, "rate": args.login_rate}))
+    if "idle" in args.scenarios:
+        for n in args.idle_sessions:
+            sc.append(("idle", {"users": n}))
+    if "chat" in args.scenarios:
+        for r in args.chat_rates:
+            sc.append(("chat", {"users": args.chat_users, "rate": r}))
+    if "hostile" in args.scenarios:
+        # The same chat without and then with the attackers, each on a
+        # freshly started server, so the two differ by the attack alone.
+        for n in (0, args.attackers):
+            sc.append(("hostile", {"users": args.hostile_users, "rate": args.hostile_rate,
+                                   "attackers": n}))
     return sc
+
+
+def tag_of(scen, p):
+    return (f"{scen}-{p['users']}" + (f"-{p['rate']:g}" if "rate" in p else "") +
+            (f"-a{p['attackers']}" if "attackers" in p else ""))
 
 
 def run_all(args):
@@ -462,7 +477,11 @@ def run_all(args):
         log(f"compare: ejabberd distribution port {args.ejabberd_dist_port} in use")
         sys.exit(1)
 
-    n_acc = max([args.login_users, args.chat_users] + list(args.idle_sessions))
+    # hostile's flooder logs in as the account after its chat users.
+    n_acc = max([args.login_users if "login" in args.scenarios else 1,
+                 args.chat_users if "chat" in args.scenarios else 1,
+                 args.hostile_users + 1 if "hostile" in args.scenarios else 1] +
+                (list(args.idle_sessions) if "idle" in args.scenarios else []))
     log(f"== accounts: user1..user{n_acc} on {DOMAIN}")
     creds = make_credentials(n_acc, args.password_format)
     for s in srv_objs:
@@ -475,7 +494,7 @@ def run_all(args):
         meta[s.name] = s.version()
         log(f"== {s.name} {meta[s.name]} on 127.0.0.1:{s.port}")
         for scen, p in scenario_list(args):
-            tag = f"{scen}-{p['users']}" + (f"-{p['rate']:g}" if "rate" in p else "")
+            tag = tag_of(scen, p)
             users = p["users"]
             extra, est = [], 0.0
             # Expected wall time, from the slowest peer's login cost (~25 ms
@@ -488,13 +507,19 @@ def run_all(args):
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--duration",
                           f"{args.idle_duration:g}", "--drain", "10"]
                 est = login_est + args.idle_duration + 10
+            elif scen == "hostile":
+                extra += ["--login-rate", f"{args.setup_login_rate:g}", "--rate",
+                          f"{p['rate']:g}", "--duration", f"{args.hostile_duration:g}",
+                          "--drain", f"{args.chat_drain:g}", "--attackers", str(p["attackers"]),
+                          "--hold-conns", str(args.hold_conns)]
+                est = login_est + args.hostile_duration + args.chat_drain + 5
             else:
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--rate",
                           f"{p['rate']:g}", "--duration", f"{args.chat_duration:g}",
                           "--drain", f"{args.chat_drain:g}"]
                 est = login_est + args.chat_duration + args.chat_drain + 5
             timeout = int(est * 2 + 60)
-            n_runs = args.repeat if scen in ("login", "chat") else 1
+            n_runs = args.repeat if scen in ("login", "chat", "hostile") else 1
             runs = []
             for k in range(n_runs):
                 rtag = tag if n_runs == 1 else f"{tag}-run{k + 1}"
@@ -549,10 +574,15 @@ def summarize_one(name, tag, res):
         line += (f", RSS peak {res['rss_held'] / 2**20:.1f} MiB ({per:.1f} KiB/session), "
                  f"at the end {res['rss_settled'] / 2**20:.1f} MiB ({settled:.1f} KiB/session), "
                  f"alive {r.get('alive')}")
-    if res["scen"] == "chat":
+    if res["scen"] in ("chat", "hostile"):
         lat = r.get("latency", {})
         line += (f", sent {r.get('sent')} delivered {r.get('delivered')} lost {r.get('lost')}, "
-                 f"p99 {lat.get('p99_ms')} ms, CPU {res['cpu_chat']:.2f} s")
+                 f"p50 {lat.get('p50_ms')} p99 {lat.get('p99_ms')} ms, CPU {res['cpu_chat']:.2f} s, "
+                 f"RSS peak {res['rss_chat'] / 2**20:.1f} MiB")
+    fl = r.get("attack", {}).get("flood", {})
+    if fl.get("run"):
+        line += (f"; flooder {fl.get('delivered')} of {fl.get('sent')} delivered, "
+                 f"victim {'connected' if fl.get('victim_connected') else 'DISCONNECTED'}")
     log(line)
 
 
@@ -562,7 +592,7 @@ def figures(results, servers, args):
     """rows: (scenario label, metric, unit, lower_is_better, {server: value})"""
     rows = []
     for scen, p in scenario_list(args):
-        tag = f"{scen}-{p['users']}" + (f"-{p['rate']:g}" if "rate" in p else "")
+        tag = tag_of(scen, p)
         vals = {}
         for s in servers:
             res = results.get((s, tag))
@@ -597,6 +627,8 @@ def figures(results, servers, args):
                          m(lambda x, r: (x["rss_held"] - x["rss_base"]) / r["logins_ok"] / 1024)))
             rows.append((lab, "RSS per session at the end (after xmppd's idle_sleep)", "KiB", True,
                          m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"] / 1024)))
+        elif scen == "hostile":
+            rows += hostile_rows(results, servers, args, p, m, med)
         else:
             lab = (f"chat: {p['users']} users, offered {p['rate']:g} msg/s for "
                    f"{args.chat_duration:g} s" + med)
@@ -611,6 +643,90 @@ def figures(results, servers, args):
             rows.append((lab, "server cores busy", "", True,
                          m(lambda x, r: x["cpu_chat"] / r["chat_s"])))
             rows.append((lab, "server RSS", "MiB", True, m(lambda x, r: x["rss_chat"] / 2**20)))
+    return rows
+
+
+# What xmppd's configuration lets an attacker pin, for the RSS budget of the
+# hostile run: preauth_max_stanza (16 KiB) of unparsed input per
+# pre-authentication connection, as much again for that connection's own
+# state (socket, record, parser), and one max_output_buffer (1 MiB) queued
+# for the flooder's victim.  Defaults of docs/configuration.md.
+PREAUTH_CONN_BYTES = 2 * 16384
+VICTIM_QUEUE_BYTES = 1048576
+
+
+def rss_budget(args, base_rss):
+    if args.hostile_rss_budget:
+        return args.hostile_rss_budget * 2**20
+    if base_rss is None:
+        return None
+    return base_rss + (3 * args.attackers + args.hold_conns) * PREAUTH_CONN_BYTES + VICTIM_QUEUE_BYTES
+
+
+def hostile_rows(results, servers, args, p, m, med):
+    """Rows of one hostile run: the chat figures, server RSS and CPU; with
+    attackers also the ratio to the run without, what the server did with
+    each kind, the flood, and (xmppd) the RSS budget."""
+    n = p["attackers"]
+    btag = tag_of("hostile", dict(p, attackers=0))
+
+    def base(s):
+        b = results.get((s, btag))
+        return b if b and b.get("json") else None
+
+    def ms(fn):
+        """m() with the server's name: fn(server, res, results JSON)."""
+        out = {}
+        for s in servers:
+            res = results.get((s, tag_of("hostile", p)))
+            if not (res and res.get("json")):
+                continue
+            try:
+                out[s] = fn(s, res, res["json"]["results"])
+            except (KeyError, TypeError, ZeroDivisionError):
+                out[s] = None
+        return out
+    if n:
+        lab = (f"hostile: {p['users']} users chatting at {p['rate']:g} msg/s for "
+               f"{args.hostile_duration:g} s, WITH {n} attackers per kind, {args.hold_conns} held "
+               "connections and a flooder" + med)
+    else:
+        lab = (f"hostile: {p['users']} users chatting at {p['rate']:g} msg/s for "
+               f"{args.hostile_duration:g} s, without attackers" + med)
+    rows = [(lab, "lost (of sent)", "", True, m(lambda x, r: f"{r['lost']} of {r['sent']}")),
+            (lab, "latency p50", "ms", True, m(lambda x, r: r["latency"]["p50_ms"])),
+            (lab, "latency p99", "ms", True, m(lambda x, r: r["latency"]["p99_ms"]))]
+    if n:
+        def p99_ratio(s, x, r):
+            return r["latency"]["p99_ms"] / base(s)["json"]["results"]["latency"]["p99_ms"]
+        rows.append((lab, "latency p99, with / without attackers", "x", True, ms(p99_ratio)))
+    rows += [(lab, "server cores busy", "", True, m(lambda x, r: x["cpu_chat"] / r["chat_s"])),
+             (lab, "server RSS peak", "MiB", True, m(lambda x, r: x["rss_chat"] / 2**20))]
+    if not n:
+        return rows
+
+    def rss_within(s, x, r):
+        if s != "xmppd":
+            return None
+        budget = rss_budget(args, base(s)["rss_chat"] if base(s) else None)
+        if budget is None:
+            return None
+        return f"{'yes' if x['rss_chat'] <= budget else 'NO'} (budget {budget / 2**20:.1f} MiB)"
+    rows.append((lab, "xmppd RSS within its limits' budget", "", True, ms(rss_within)))
+    for kind, what in (("amplify", "amplifying <a/> stanzas"), ("slow_token", "slow token"),
+                       ("conn_flood", "connection flood"), ("sasl_loop", "SASL loops")):
+        rows.append((lab, f"{what}: connections opened / closed by server", "", True,
+                     m(lambda x, r, k=kind: f"{r['attack'][k]['opened']} / "
+                                            f"{r['attack'][k]['closed_by_server']}")))
+    rows.append((lab, "SASL loop elements sent", "", True,
+                 m(lambda x, r: r["attack"]["sasl_loop"]["elements"])))
+    rows.append((lab, "flooder: delivered of sent", "", True,
+                 m(lambda x, r: f"{r['attack']['flood']['delivered']} of "
+                                f"{r['attack']['flood']['sent']}")))
+    rows.append((lab, "flooder disconnected", "", True,
+                 m(lambda x, r: "yes" if r["attack"]["flood"]["flooder_disconnected"] else "no")))
+    rows.append((lab, "victim stayed connected", "", True,
+                 m(lambda x, r: "yes" if r["attack"]["flood"]["victim_connected"] else "NO")))
     return rows
 
 
@@ -776,45 +892,53 @@ def make_plots(results, args, date):
             return False
         return os.path.exists(png)
 
-    # RSS against sessions: one line per server
-    with open(os.path.join(dat, "rss.dat"), "w") as f:
-        f.write("# sessions " + " ".join(servers) + "  (MiB, '-' = no figure)\n")
-        f.write("0 " + " ".join(fmt_num(first_base(results, s)) for s in servers) + "\n")
-        for n in args.idle_sessions:
-            row = [str(n)]
-            for s in servers:
-                res = results.get((s, f"idle-{n}"))
-                row.append(fmt_num(res["rss_settled"] / 2**20) if res and res.get("json") else "-")
-            f.write(" ".join(row) + "\n")
-    png = os.path.join(res_dir, f"rss-{date}.png")
-    if gp("rss.gp", png, datafile=f.name, outfile=png, servers=" ".join(servers)):
-        made.append(("Server RSS against idle sessions", png))
+    def rss_plot():
+        # RSS against sessions: one line per server
+        with open(os.path.join(dat, "rss.dat"), "w") as f:
+            f.write("# sessions " + " ".join(servers) + "  (MiB, '-' = no figure)\n")
+            f.write("0 " + " ".join(fmt_num(first_base(results, s)) for s in servers) + "\n")
+            for n in args.idle_sessions:
+                row = [str(n)]
+                for s in servers:
+                    res = results.get((s, f"idle-{n}"))
+                    row.append(fmt_num(res["rss_settled"] / 2**20) if res and res.get("json") else "-")
+                f.write(" ".join(row) + "\n")
+        png = os.path.join(res_dir, f"rss-{date}.png")
+        if gp("rss.gp", png, datafile=f.name, outfile=png, servers=" ".join(servers)):
+            made.append(("Server RSS against idle sessions", png))
 
-    # Latency and CPU per 1000 messages: one cluster per (chat rate), bars per server
-    with open(os.path.join(dat, "latency.dat"), "w") as f, \
-            open(os.path.join(dat, "cpu.dat"), "w") as g:
-        f.write("# label server p50 p99 p999 (ms)\n")
-        g.write("# label " + " ".join(servers) + " (CPU-s per 1000 delivered)\n")
-        for r in args.chat_rates:
-            tag = f"chat-{args.chat_users}-{r:g}"
-            crow = [f'"{r:g} msg/s"']
-            for s in servers:
-                res = results.get((s, tag))
-                if res and res.get("json"):
-                    lat = res["json"]["results"].get("latency", {})
-                    f.write(f'"{s} {r:g}/s" {fmt_num(lat.get("p50_ms"))} '
-                            f'{fmt_num(lat.get("p99_ms"))} {fmt_num(lat.get("p999_ms"))}\n')
-                    d = res["json"]["results"].get("delivered", 0)
-                    crow.append(fmt_num(1000 * res["cpu_chat"] / d) if d else "-")
-                else:
-                    crow.append("-")
-            g.write(" ".join(crow) + "\n")
-    png = os.path.join(res_dir, f"latency-{date}.png")
-    if gp("latency.gp", png, datafile=f.name, outfile=png):
-        made.append(("Message latency p50 / p99 / p99.9 (log scale)", png))
-    png = os.path.join(res_dir, f"cpu-{date}.png")
-    if gp("cpu.gp", png, datafile=g.name, outfile=png, servers=" ".join(servers)):
-        made.append(("Server CPU-seconds per 1000 delivered messages", png))
+    def chat_plots():
+        # Latency and CPU per 1000 messages: one cluster per (chat rate), bars per server
+        with open(os.path.join(dat, "latency.dat"), "w") as f, \
+                open(os.path.join(dat, "cpu.dat"), "w") as g:
+            f.write("# label server p50 p99 p999 (ms)\n")
+            g.write("# label " + " ".join(servers) + " (CPU-s per 1000 delivered)\n")
+            for r in args.chat_rates:
+                tag = f"chat-{args.chat_users}-{r:g}"
+                crow = [f'"{r:g} msg/s"']
+                for s in servers:
+                    res = results.get((s, tag))
+                    if res and res.get("json"):
+                        lat = res["json"]["results"].get("latency", {})
+                        f.write(f'"{s} {r:g}/s" {fmt_num(lat.get("p50_ms"))} '
+                                f'{fmt_num(lat.get("p99_ms"))} {fmt_num(lat.get("p999_ms"))}\n')
+                        d = res["json"]["results"].get("delivered", 0)
+                        crow.append(fmt_num(1000 * res["cpu_chat"] / d) if d else "-")
+                    else:
+                        crow.append("-")
+                g.write(" ".join(crow) + "\n")
+        png = os.path.join(res_dir, f"latency-{date}.png")
+        if gp("latency.gp", png, datafile=f.name, outfile=png):
+            made.append(("Message latency p50 / p99 / p99.9 (log scale)", png))
+        png = os.path.join(res_dir, f"cpu-{date}.png")
+        if gp("cpu.gp", png, datafile=g.name, outfile=png, servers=" ".join(servers)):
+            made.append(("Server CPU-seconds per 1000 delivered messages", png))
+
+    # Only the plots of the scenarios that ran (a --scenarios hostile run has none).
+    if "idle" in args.scenarios:
+        rss_plot()
+    if "chat" in args.scenarios:
+        chat_plots()
     for _, p in made:
         shutil.copy(p, os.path.join(res_dir, os.path.basename(p).rsplit("-", 4)[0] + "-latest.png"))
     return made
@@ -857,6 +981,18 @@ def main():
     ap.add_argument("--chat-rates", type=floats, help="comma list of offered msg/s")
     ap.add_argument("--chat-duration", type=float)
     ap.add_argument("--chat-drain", type=float, default=5)
+    ap.add_argument("--scenarios", default="login,idle,chat,hostile",
+                    help="comma list of login, idle, chat, hostile (all)")
+    ap.add_argument("--hostile-users", type=int, help="hostile: chat users")
+    ap.add_argument("--hostile-rate", type=float, help="hostile: offered msg/s")
+    ap.add_argument("--hostile-duration", type=float, help="hostile: seconds of chat and attack")
+    ap.add_argument("--attackers", type=int,
+                    help="hostile: connections per pre-auth attacker kind (amplifying stanzas, "
+                         "slow token, SASL loops)")
+    ap.add_argument("--hold-conns", type=int, help="hostile: connections the connection flood holds")
+    ap.add_argument("--hostile-rss-budget", type=float,
+                    help="hostile: xmppd's RSS budget in MiB (default: its RSS without attackers + "
+                         "32 KiB per attacker connection + 1 MiB for the victim's queue)")
     ap.add_argument("--setup-login-rate", type=float, default=500,
                     help="login rate before idle/chat phases")
     ap.add_argument("--max-pending", type=int, default=200)
@@ -899,7 +1035,9 @@ def main():
     dflt = {"login_users": (200, 1000), "login_rate": (100, 200),
             "idle_sessions": ([200, 500], [1000, 5000, 10000]), "idle_duration": (15, 25),
             "chat_users": (100, 1000), "chat_rates": ([500, 2000], [2000, 10000]),
-            "chat_duration": (5, 20), "repeat": (1, 3)}
+            "chat_duration": (5, 20), "repeat": (1, 3),
+            "hostile_users": (200, 1000), "hostile_rate": (1000, 2000),
+            "hostile_duration": (10, 20), "attackers": (10, 20), "hold_conns": (100, 200)}
     for k, (qv, fv) in dflt.items():
         if getattr(args, k) is None:
             setattr(args, k, qv if q else fv)
@@ -914,6 +1052,10 @@ def main():
     if args.gen_cpus == "none":
         args.gen_cpus = ""
     args.servers = [s for s in args.servers.split(",") if s]
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    for s in args.scenarios:
+        if s not in ("login", "idle", "chat", "hostile"):
+            ap.error(f"unknown scenario {s}")
     for s in args.servers:
         if s not in SERVERS:
             ap.error(f"unknown server {s}")
@@ -925,7 +1067,10 @@ def main():
 
     log(f"compare: servers {','.join(args.servers)}; login {args.login_users}@{args.login_rate:g}/s; "
         f"idle {args.idle_sessions} for {args.idle_duration:g} s; chat {args.chat_users} users at "
-        f"{args.chat_rates} msg/s for {args.chat_duration:g} s; {args.mech}; TLS via STARTTLS")
+        f"{args.chat_rates} msg/s for {args.chat_duration:g} s; hostile {args.hostile_users} users "
+        f"at {args.hostile_rate:g} msg/s for {args.hostile_duration:g} s with {args.attackers} "
+        f"attackers per kind and {args.hold_conns} held connections; scenarios "
+        f"{','.join(args.scenarios)}; {args.mech}; TLS via STARTTLS")
     stalls = {"before": stall_meter(args)}
     results, meta = run_all(args)
     stalls["after"] = stall_meter(args)

@@ -5,8 +5,13 @@
 
 # private_ini FILE PORT THREADS WRITER: a loopback-only STARTTLS c2s
 # listener on PORT, SQLite store and certificate beside FILE, 4096 SCRAM
-# iterations (as the peers in compare.sh use), warnings only in the log.
+# iterations (as the peers in compare.sh use), warnings only in the log, no
+# per-address connection limits.
 private_ini() {
+	# The store's directory: xmppd never creates one (a missing directory
+	# is taken for a typo); xmppctl adduser creates the database in it,
+	# as bench/lib/compare.py relies on.
+	mkdir -p -m 700 "$(dirname "$1")/data"
 	cat >"$1" <<INI
 ; private xmppd config written by $4
 [server]
@@ -14,6 +19,11 @@ threads = $3
 log_level = warn
 [sasl]
 scram_iterations = 4096
+[limits]
+; every load comes from this one host: per-address limits would measure
+; themselves, not the server
+max_connections_per_ip = 10000000
+max_preauth_connections = 10000000
 [storage]
 path = data/xmppd.sqlite
 [host localhost]
@@ -28,12 +38,15 @@ require_encryption = true
 INI
 }
 
-# private_setup XMPPCTL INI N: the certificate for localhost and the
+# private_setup XMPPCTL INI N: the database (xmppctl init), the certificate
+# for localhost and the
 # accounts user1..userN@localhost with passwords pass1..passN.  Four
 # xmppctl at a time: SQLite (WAL, busy timeout) serialises the writes, the
 # PBKDF2 runs in parallel.  The xargs placeholder {} cannot collide with
 # the paths: they are passed as arguments, not substituted.
 private_setup() {
+	"$1" -c "$2" init >"$2.init.log" 2>&1 ||
+		{ cat "$2.init.log" >&2; return 1; }
 	"$1" -c "$2" cert generate localhost >"$2.cert.log" 2>&1 ||
 		{ cat "$2.cert.log" >&2; return 1; }
 	seq 1 "$3" | xargs -P 4 -I {} sh -c \

@@ -147,6 +147,8 @@ static void conn_end(struct worker *w, struct conn *c, const char *why)
 		online_remove(w, c);
 		if (why)
 			w->disconnects++;
+		if (why && w->sh->victim && c->user == w->sh->victim)
+			atomic_store(&w->sh->victim_lost, 1);
 		if (c->pinged)
 			atomic_fetch_add_explicit(&w->prog.checked, 1, memory_order_relaxed);
 	}
@@ -528,6 +530,11 @@ static void on_message(struct worker *w, struct conn *c, const char *el, size_t 
 		w->msg_errors++;
 		return;
 	}
+	if (xel_text(el, len, "body", &body, &bl) && bl >= 5 && memcmp(body, "xf s=", 5) == 0) {
+		/* hostile: the flooder's, counted apart from the chat */
+		atomic_fetch_add_explicit(&w->sh->flood_delivered, 1, memory_order_relaxed);
+		return;
+	}
 	if (!xel_text(el, len, "body", &body, &bl) || bl < 8 || memcmp(body, "xl t=", 5) != 0 ||
 	    sscanf(body, "xl t=%llu s=%llu", &t, &seq) != 2) {
 		w->stray++;
@@ -860,4 +867,24 @@ void client_close(struct worker *w, struct conn *c)
 	}
 	if (c->state != C_CLOSED)
 		conn_end(w, c, NULL);
+}
+
+bool client_online(const struct conn *c)
+{
+	return c->state == C_ONLINE;
+}
+
+size_t client_out_pending(const struct conn *c)
+{
+	return c->tls ? tls_sess_out_pending(c->tls) : c->out.len;
+}
+
+void client_send_flood(struct worker *w, struct conn *from, const char *to, uint64_t seq)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "<message to='%s' type='chat'><body>xf s=%llu</body></message>",
+			 to, (unsigned long long)seq);
+
+	if (n > 0 && (size_t)n < sizeof(buf))
+		send_raw(w, from, buf, (size_t)n);
 }

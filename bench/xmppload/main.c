@@ -7,8 +7,13 @@
  * never touches a connection; it polls the workers' atomic progress counters
  * every 10 ms, and reads their histograms and totals only after joining
  * them.  CPU time (getrusage) is taken around the measured phase so the
- * reader can see whether the generator itself was the bottleneck. */
+ * reader can see whether the generator itself was the bottleneck.
+ *
+ * hostile is chat plus an attacker thread (attack.c) started with the
+ * workers; its flooder logs in during PH_LOGIN as the account after the
+ * chat users, and its attacks run during PH_CHAT only. */
 #include "bench/xmppload/xmppload.h"
+#include "bench/xmppload/attack.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,6 +80,8 @@ int main(int argc, char **argv)
 	struct shared sh = { 0 };
 	struct worker *ws;
 	struct run_result r;
+	struct attack atk;
+	bool attacking, flooding;
 	struct rusage ru0, ru1, ru2;
 	uint64_t t0, t_login, t_phase0, t_phase1, deadline;
 
@@ -94,16 +101,19 @@ int main(int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	sh.cfg = cfg;
-	sh.jids = calloc(cfg->users, sizeof(*sh.jids));
+	attacking = cfg->attackers + cfg->hold_conns > 0;
+	flooding = attacking && cfg->attackers && (cfg->attack_kinds & (1u << AK_COUNT));
+	/* One more slot for the flooder's JID (the account after the users). */
+	sh.jids = calloc(cfg->users + 1, sizeof(*sh.jids));
 	sh.online = calloc(cfg->users, sizeof(*sh.online));
-	if (cfg->scenario == SC_CHAT) {
+	if (cfg_chats(cfg)) {
 		/* Room for every sequence number the offered rate can produce,
 		 * plus a tick's burst per thread. */
 		sh.seen_bits = (uint64_t)(cfg->rate * (cfg->duration + 1)) + 64ull * cfg->threads + 64;
 		sh.seen = calloc(sh.seen_bits / 64 + 1, sizeof(*sh.seen));
 	}
 	ws = calloc(cfg->threads, sizeof(*ws));
-	if (!sh.jids || !sh.online || !ws || (cfg->scenario == SC_CHAT && !sh.seen)) {
+	if (!sh.jids || !sh.online || !ws || (cfg_chats(cfg) && !sh.seen)) {
 		fprintf(stderr, "xmppload: out of memory\n");
 		return 1;
 	}
@@ -137,8 +147,13 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (attacking && attack_start(&atk, cfg, &sh) < 0) {
+		fprintf(stderr, "xmppload: cannot start the attackers\n");
+		return 1;
+	}
+
 	/* PH_LOGIN: every user logs in or fails (each has its own timeout). */
-	while (SUM(logins_done) < cfg->users)
+	while (SUM(logins_done) < cfg->users || (attacking && !atomic_load(&atk.flood_done)))
 		sleep_ns(POLL_NS);
 	t_login = now_ns();
 	r.login_s = (double)(t_login - t0) / 1e9;
@@ -174,6 +189,10 @@ int main(int argc, char **argv)
 		}
 		break;
 	case SC_CHAT:
+	case SC_HOSTILE:
+		/* The flooder's victim: the first chat user online. */
+		if (flooding && sh.n_online)
+			sh.victim = sh.online[0];
 		sh.chat_t0 = now_ns();
 		set_phase(&sh, PH_CHAT);
 		sleep_ns((uint64_t)(cfg->duration * 1e9));
@@ -192,6 +211,10 @@ int main(int argc, char **argv)
 	set_phase(&sh, PH_STOP);
 	for (unsigned i = 0; i < cfg->threads; i++)
 		pthread_join(ws[i].thread, NULL);
+	if (attacking) {
+		attack_join(&atk);
+		r.atk = &atk;
+	}
 
 	r.wall_s = (double)(now_ns() - t0) / 1e9;
 	r.phase_s = (double)(t_phase1 - t_phase0) / 1e9;
@@ -227,8 +250,11 @@ int main(int argc, char **argv)
 	r.phase_cpu_sys_s = tv_s(ru2.ru_stime) - tv_s(ru1.ru_stime);
 
 	r.ok = r.login_fail == 0;
-	if (cfg->scenario == SC_CHAT)
+	if (cfg_chats(cfg))
 		r.ok = r.ok && r.delivered == r.sent && r.msg_errors == 0;
+	/* The flooder's victim must stay connected. */
+	if (flooding)
+		r.ok = r.ok && sh.victim && !atomic_load(&sh.victim_lost);
 	if (cfg->scenario == SC_IDLE)
 		r.ok = r.ok && r.alive == r.logins_ok;
 	report_print(cfg, &r, cfg->json);
@@ -237,13 +263,16 @@ int main(int argc, char **argv)
 		client_table_free(&ws[i]);
 		free(ws[i].online);
 	}
-	for (unsigned u = 0; u < cfg->users; u++)
+	if (attacking)
+		attack_free(&atk);
+	for (unsigned u = 0; u <= cfg->users; u++)
 		free(sh.jids[u]);
 	free(sh.jids);
 	free(sh.online);
 	free((void *)sh.seen);
 	free(ws);
 	free(cfg->src_ips);
+	free(cfg->attack_ips);
 	tls_global_cleanup();
 	return r.ok || cfg->allow_loss ? 0 : 1;
 }

@@ -18,7 +18,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xmppload SCENARIO [options]\n"
-		"scenarios: login | idle | chat | presence\n"
+		"scenarios: login | idle | chat | hostile | presence\n"
 		"  --host NAME            domain: stream 'to', SNI, certificate name (localhost)\n"
 		"  --server-ip ADDR       IPv4 address to connect to (127.0.0.1)\n"
 		"  --port N               (5222 for starttls, 5223 for direct_tls)\n"
@@ -45,6 +45,13 @@ static void usage(FILE *f)
 		"                         (and logins) due so far go out together (1000; 100 at\n"
 		"                         10,000 msg/s is one message per tick)\n"
 		"  --seed N               random seed for partner choice (1)\n"
+		"  --attackers N          hostile: connections per attacker kind (20; 0 = the\n"
+		"                         chat alone, the figure to compare with)\n"
+		"  --hold-conns N         hostile: connections the connection flood holds (200)\n"
+		"  --attack-kinds LIST    hostile: amplify,slow_token,conn_flood,sasl_loop,flooder\n"
+		"                         (all), to see which one costs what\n"
+		"  --attack-ips A-B|A,B   hostile: addresses the attackers connect from\n"
+		"                         (127.0.0.64-127.0.0.127)\n"
 		"  --json                 one JSON object on stdout (table goes to stderr)\n"
 		"  --allow-loss           exit 0 even if logins failed or messages were lost\n"
 		"  -v, --verbose          print every connection failure\n"
@@ -105,8 +112,31 @@ static bool parse_num(const char *s, double lo, double hi, double *out)
 	return true;
 }
 
-/* "127.0.0.2-127.0.0.9" or "127.0.0.2,127.0.0.5". */
-static bool parse_sources(struct load_cfg *cfg, const char *spec)
+/* "amplify,sasl_loop": a bit per kind, in enum akind order, the flooder
+ * last; 0 on an unknown name. */
+static unsigned parse_kinds(const char *list)
+{
+	static const char *const names[] = { "amplify", "slow_token", "conn_flood", "sasl_loop",
+					      "flooder" };
+	unsigned bits = 0;
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		unsigned k = 0;
+
+		while (k < 5 && !(strlen(names[k]) == n && !strncmp(names[k], p, n)))
+			k++;
+		if (k == 5)
+			return 0;
+		bits |= 1u << k;
+		p += n + (p[n] == ',');
+	}
+	return bits;
+}
+
+/* "127.0.0.2-127.0.0.9" or "127.0.0.2,127.0.0.5", appended to *ips. */
+static bool parse_sources(struct in_addr **ips, unsigned *n_ips, const char *spec)
 {
 	char *copy = strdup(spec), *save = NULL;
 	size_t cap = 0;
@@ -127,18 +157,18 @@ static bool parse_sources(struct load_cfg *cfg, const char *spec)
 		if (hi < lo || hi - lo > 65535)
 			goto bad;
 		for (uint64_t x = lo; x <= hi; x++) {
-			if (cfg->n_src == cap) {
+			if (*n_ips == cap) {
 				cap = cap ? cap * 2 : 16;
-				struct in_addr *n = realloc(cfg->src_ips, cap * sizeof(*n));
+				struct in_addr *n = realloc(*ips, cap * sizeof(*n));
 				if (!n)
 					goto bad;
-				cfg->src_ips = n;
+				*ips = n;
 			}
-			cfg->src_ips[cfg->n_src++].s_addr = htonl((uint32_t)x);
+			(*ips)[(*n_ips)++].s_addr = htonl((uint32_t)x);
 		}
 	}
 	free(copy);
-	return cfg->n_src > 0;
+	return *n_ips > 0;
 bad:
 	free(copy);
 	return false;
@@ -150,6 +180,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		O_HOST = 256, O_IP, O_PORT, O_MODE, O_MECH, O_CA, O_INSECURE, O_TLS, O_USERS,
 		O_FIRST, O_UFMT, O_PFMT, O_PW, O_RFMT, O_SRC, O_THREADS, O_RATE, O_LRATE,
 		O_PENDING, O_DURATION, O_DRAIN, O_TIMEOUT, O_BODY, O_TICK, O_SEED, O_JSON, O_LOSS,
+		O_ATTACKERS, O_HOLD, O_AIPS, O_AKINDS,
 	};
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -179,6 +210,10 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "allow-loss", no_argument, NULL, O_LOSS },
+		{ "attackers", required_argument, NULL, O_ATTACKERS },
+		{ "hold-conns", required_argument, NULL, O_HOLD },
+		{ "attack-ips", required_argument, NULL, O_AIPS },
+		{ "attack-kinds", required_argument, NULL, O_AKINDS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -189,6 +224,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 	long ncpu = sched_getaffinity(0, sizeof(aff), &aff) == 0 ? CPU_COUNT(&aff)
 								    : sysconf(_SC_NPROCESSORS_ONLN);
 	const char *mode = "starttls", *mech = "SCRAM-SHA-256", *tls = "any";
+	const char *attack_ips = "127.0.0.64-127.0.0.127";
 	int c;
 
 	*cfg = (struct load_cfg){
@@ -196,6 +232,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		.user_fmt = "user%d", .pass_fmt = "pass%d", .resource_fmt = "load%d",
 		.login_rate = 500, .max_pending = 500, .duration = 10, .drain = 2, .timeout = 30, .tick_us = 1000,
 		.threads = ncpu > 0 ? (unsigned)ncpu : 1, .seed = 1,
+		.attackers = 20, .hold_conns = 200, .attack_kinds = 0x1f,
 	};
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		bool ok = true;
@@ -215,7 +252,10 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		case O_PFMT: cfg->pass_fmt = optarg; break;
 		case O_PW: cfg->password = optarg; break;
 		case O_RFMT: cfg->resource_fmt = optarg; break;
-		case O_SRC: cfg->src_spec = optarg; ok = parse_sources(cfg, optarg); break;
+		case O_SRC:
+			cfg->src_spec = optarg;
+			ok = parse_sources(&cfg->src_ips, &cfg->n_src, optarg);
+			break;
 		case O_THREADS: ok = parse_num(optarg, 1, 1024, &v); cfg->threads = (unsigned)v; break;
 		case O_RATE: ok = parse_num(optarg, 0.001, 1e8, &rate); break;
 		case O_LRATE: ok = parse_num(optarg, 0.001, 1e8, &cfg->login_rate); break;
@@ -228,6 +268,10 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		case O_SEED: ok = parse_num(optarg, 0, 1.8e19, &v); cfg->seed = (uint64_t)v; break;
 		case O_JSON: cfg->json = true; break;
 		case O_LOSS: cfg->allow_loss = true; break;
+		case O_ATTACKERS: ok = parse_num(optarg, 0, 10000, &v); cfg->attackers = (unsigned)v; break;
+		case O_HOLD: ok = parse_num(optarg, 0, 100000, &v); cfg->hold_conns = (unsigned)v; break;
+		case O_AIPS: attack_ips = optarg; break;
+		case O_AKINDS: cfg->attack_kinds = parse_kinds(optarg); ok = cfg->attack_kinds != 0; break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -248,13 +292,26 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		cfg->scenario = SC_IDLE;
 	else if (!strcmp(cfg->scenario_name, "chat"))
 		cfg->scenario = SC_CHAT;
+	else if (!strcmp(cfg->scenario_name, "hostile"))
+		cfg->scenario = SC_HOSTILE;
 	else if (!strcmp(cfg->scenario_name, "presence"))
 		cfg->scenario = SC_PRESENCE;
 	else {
 		fprintf(stderr, "xmppload: unknown scenario %s\n", cfg->scenario_name);
 		return -1;
 	}
-	cfg->rate = rate > 0 ? rate : cfg->scenario == SC_CHAT ? 1000 : 100;
+	cfg->rate = rate > 0 ? rate : cfg_chats(cfg) ? 1000 : 100;
+	if (cfg->scenario != SC_HOSTILE)
+		cfg->attackers = cfg->hold_conns = 0;
+	if (!(cfg->attack_kinds & 4))
+		cfg->hold_conns = 0;
+	if (cfg->scenario == SC_HOSTILE && cfg->attackers == 0)
+		cfg->hold_conns = 0; /* --attackers 0: the chat alone */
+	if (cfg->attackers + cfg->hold_conns &&
+	    !parse_sources(&cfg->attack_ips, &cfg->n_attack_ips, attack_ips)) {
+		fprintf(stderr, "xmppload: bad --attack-ips %s\n", attack_ips);
+		return -1;
+	}
 
 	if (!strcmp(mode, "starttls"))
 		cfg->mode = MODE_STARTTLS;

@@ -4,6 +4,7 @@
  * measured while the generator saturated its cores says more about the
  * generator than about the server. */
 #include "bench/xmppload/xmppload.h"
+#include "bench/xmppload/attack.h"
 
 #include <stdio.h>
 
@@ -41,6 +42,96 @@ static void json_hist(FILE *f, const char *name, const struct hist *h)
 		(unsigned long long)h->overflow);
 }
 
+/* The attackers' side of a hostile run: per kind, what was opened and
+ * what the server closed; the flooder's sent and delivered, and whether
+ * the victim kept its session. */
+static void json_attack(FILE *f, const struct load_cfg *cfg, const struct attack *a)
+{
+	struct shared *sh = a ? a->sh : NULL;
+
+	fprintf(f, ",\"attack\":{\"per_kind\":%u,\"hold_conns\":%u", cfg->attackers, cfg->hold_conns);
+	if (!a) {
+		fprintf(f, "}");
+		return;
+	}
+	for (int k = 0; k < AK_COUNT; k++) {
+		const struct akind_stats *s = &a->k[k];
+
+		fprintf(f, ",\"%s\":{\"conns\":%u,\"opened\":%llu,\"connect_failed\":%llu,"
+			   "\"closed_by_server\":%llu,\"bytes_out\":%llu,\"bytes_in\":%llu,"
+			   "\"elements\":%llu,\"open_at_end\":%u}",
+			akind_name((enum akind)k), s->conns, (unsigned long long)s->opened,
+			(unsigned long long)s->connect_failed, (unsigned long long)s->closed_by_server,
+			(unsigned long long)s->bytes_out, (unsigned long long)s->bytes_in,
+			(unsigned long long)s->elements, s->open_at_end);
+	}
+	if (!sh->victim) {
+		fprintf(f, ",\"flood\":{\"run\":false}");
+		goto out;
+	}
+	fprintf(f, ",\"flood\":{\"run\":true,\"logged_in\":%s,\"sent\":%llu,\"delivered\":%llu,"
+		   "\"errors\":%llu,\"flooder_disconnected\":%s,\"victim\":",
+		a->flood_online ? "true" : "false", (unsigned long long)a->flood_sent,
+		(unsigned long long)atomic_load(&sh->flood_delivered),
+		(unsigned long long)a->fw.msg_errors, a->fw.disconnects ? "true" : "false");
+	json_str(f, a->victim_jid ? a->victim_jid : "");
+	fprintf(f, ",\"victim_connected\":%s",
+		sh->victim && !atomic_load(&sh->victim_lost) ? "true" : "false");
+	if (a->fw.first_error[0]) {
+		fprintf(f, ",\"flooder_error\":");
+		json_str(f, a->fw.first_error);
+	}
+	fprintf(f, "}");
+out:
+	if (a->first_error[0]) {
+		fprintf(f, ",\"first_error\":");
+		json_str(f, a->first_error);
+	}
+	fprintf(f, "}");
+}
+
+static void table_attack(FILE *f, const struct load_cfg *cfg, const struct attack *a)
+{
+	struct shared *sh;
+
+	if (!a) {
+		fprintf(f, "  %-22s none (--attackers 0)\n", "attackers");
+		return;
+	}
+	sh = a->sh;
+	(void)cfg;
+	for (int k = 0; k < AK_COUNT; k++) {
+		const struct akind_stats *s = &a->k[k];
+		char what[48] = "";
+
+		if (!s->conns)
+			continue;
+		if (k == AK_SASL)
+			snprintf(what, sizeof(what), ", %llu elements", (unsigned long long)s->elements);
+		fprintf(f, "  %-22s %u held: %llu opened, %llu closed by the server, %llu connects "
+			   "failed, %u open at the end; %.1f KiB out, %.1f KiB in%s\n",
+			akind_name((enum akind)k), s->conns, (unsigned long long)s->opened,
+			(unsigned long long)s->closed_by_server, (unsigned long long)s->connect_failed,
+			s->open_at_end, (double)s->bytes_out / 1024, (double)s->bytes_in / 1024, what);
+	}
+	if (!sh->victim) {
+		fprintf(f, "  %-22s not run\n", "flooder");
+	} else {
+		const char *state = !a->flood_online ? "login failed"
+				    : a->fw.disconnects ? "disconnected" : "stayed connected";
+
+		fprintf(f, "  %-22s %s; %llu sent, %llu delivered to %s (%s), %llu error bounces%s%s\n",
+			"flooder", state, (unsigned long long)a->flood_sent,
+			(unsigned long long)atomic_load(&sh->flood_delivered),
+			a->victim_jid ? a->victim_jid : "nobody",
+			atomic_load(&sh->victim_lost) ? "VICTIM DISCONNECTED" : "victim stayed connected",
+			(unsigned long long)a->fw.msg_errors, a->fw.first_error[0] ? "; " : "",
+			a->fw.first_error);
+	}
+	if (a->first_error[0])
+		fprintf(f, "  %-22s %s\n", "attack first error", a->first_error);
+}
+
 static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 {
 	FILE *f = stdout;
@@ -70,7 +161,7 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 	json_hist(f, "login_time", &r->login_h);
 	if (cfg->scenario == SC_IDLE)
 		fprintf(f, ",\"held_s\":%.3f,\"alive\":%llu", r->phase_s, (unsigned long long)r->alive);
-	if (cfg->scenario == SC_CHAT) {
+	if (cfg_chats(cfg)) {
 		fprintf(f, ",\"chat_s\":%.3f,\"sent\":%llu,\"delivered\":%llu,\"lost\":%llu,"
 			   "\"duplicates\":%llu,\"errors\":%llu,\"stray\":%llu,\"delivered_per_s\":%.1f,",
 			r->phase_s, (unsigned long long)r->sent, (unsigned long long)r->delivered,
@@ -79,6 +170,8 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 			cfg->duration > 0 ? (double)r->delivered / cfg->duration : 0.0);
 		json_hist(f, "latency", &r->lat_h);
 	}
+	if (cfg->scenario == SC_HOSTILE)
+		json_attack(f, cfg, r->atk);
 	fprintf(f, "},\"generator\":{\"wall_s\":%.3f,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
 		   "\"cpu_s\":%.3f,\"phase_s\":%.3f,\"phase_cpu_s\":%.3f,\"phase_cores_used\":%.3f,"
 		   "\"busiest_thread_cpu_s\":%.3f}",
@@ -121,7 +214,7 @@ static void print_table(FILE *f, const struct load_cfg *cfg, const struct run_re
 			"sessions alive", (unsigned long long)r->alive,
 			(unsigned long long)r->logins_ok, cfg->duration,
 			(unsigned long long)r->disconnects);
-	if (cfg->scenario == SC_CHAT) {
+	if (cfg_chats(cfg)) {
 		fprintf(f, "  %-22s %llu sent, %llu delivered, %llu lost, %llu duplicates, "
 			   "%llu errors (offered %g/s for %g s)\n",
 			"messages", (unsigned long long)r->sent, (unsigned long long)r->delivered,
@@ -129,6 +222,8 @@ static void print_table(FILE *f, const struct load_cfg *cfg, const struct run_re
 			(unsigned long long)r->msg_errors, cfg->rate, cfg->duration);
 		row_hist(f, "message latency", &r->lat_h);
 	}
+	if (cfg->scenario == SC_HOSTILE)
+		table_attack(f, cfg, r->atk);
 	fprintf(f, "  %-22s %.2f s CPU (user %.2f, sys %.2f) in %.2f s wall; "
 		   "measured phase %.2f s CPU in %.2f s = %.2f cores of %u; busiest thread %.2f s\n",
 		"generator", r->cpu_user_s + r->cpu_sys_s, r->cpu_user_s, r->cpu_sys_s, r->wall_s,

@@ -22,7 +22,7 @@
 #include "bench/xmppload/hist.h"
 #include "core/scram_cred.h"
 
-enum scenario { SC_LOGIN, SC_IDLE, SC_CHAT, SC_PRESENCE };
+enum scenario { SC_LOGIN, SC_IDLE, SC_CHAT, SC_PRESENCE, SC_HOSTILE };
 enum conn_mode { MODE_STARTTLS, MODE_DIRECT_TLS };
 enum auth_mech { AUTH_PLAIN, AUTH_SCRAM };
 
@@ -55,7 +55,20 @@ struct load_cfg {
 	unsigned tick_us;         /* pacing tick: what is due is sent each tick */
 	uint64_t seed;
 	bool json, allow_loss, verbose;
+	/* hostile: connections per attacker kind (0 = the chat alone), the
+	 * connections the connection flood holds, and the addresses the
+	 * attackers connect from. */
+	unsigned attackers, hold_conns;
+	unsigned attack_kinds;    /* bit per kind (enum akind), bit 4: flooder */
+	struct in_addr *attack_ips;
+	unsigned n_attack_ips;
 };
+
+/* chat and hostile share the chat machinery. */
+static inline bool cfg_chats(const struct load_cfg *cfg)
+{
+	return cfg->scenario == SC_CHAT || cfg->scenario == SC_HOSTILE;
+}
 
 enum phase {
 	PH_LOGIN,  /* launch connections and log them in */
@@ -79,6 +92,12 @@ struct shared {
 	 * it: tells a duplicate from a first delivery. */
 	_Atomic uint64_t *seen;
 	uint64_t seen_bits;
+	/* hostile: the chat user the flooder aims at (0 = none, set before
+	 * PH_CHAT), whether its session ended before the run did, and how
+	 * many of the flooder's messages reached it. */
+	unsigned victim;
+	_Atomic int victim_lost;
+	_Atomic uint64_t flood_delivered;
 };
 
 /* Counters the main thread polls while the run goes on. */
@@ -92,6 +111,7 @@ struct wprogress {
 };
 
 struct conn;
+struct attack;
 
 struct worker {
 	unsigned idx;
@@ -135,6 +155,11 @@ void client_sweep(struct worker *w, uint64_t now);
 void client_send_chat(struct worker *w, struct conn *from, const char *to, uint64_t seq);
 void client_send_ping(struct worker *w, struct conn *c);
 void client_close(struct worker *w, struct conn *c);
+/* hostile's flooder: a message the victim counts apart from the chat, and
+ * what the connection still has to write (so it can keep the socket full). */
+bool client_online(const struct conn *c);
+size_t client_out_pending(const struct conn *c);
+void client_send_flood(struct worker *w, struct conn *from, const char *to, uint64_t seq);
 
 /* opts.c */
 int opts_parse(struct load_cfg *cfg, int argc, char **argv);
@@ -153,6 +178,7 @@ struct run_result {
 	double thread_cpu_max_s;      /* busiest worker thread */
 	char first_error[256];
 	bool ok;
+	const struct attack *atk;     /* hostile with attackers, else NULL */
 };
 void report_print(const struct load_cfg *cfg, const struct run_result *r, bool json);
 

@@ -7,6 +7,7 @@
  *   xmppctl [-c server.ini] cert generate DOMAIN [--out DIR] [--days N] [--type ecdsa|rsa] [--bits N]
  *   xmppctl [-c server.ini] cert import DOMAIN CERT.pem KEY.pem
  *   xmppctl [-c server.ini] check
+ *   xmppctl [-c server.ini] init               the database (and its directory)
  *
  * Accounts are written straight into the SQLite store (WAL mode lets this
  * run beside a live server).  Passwords are never stored: only salted SCRAM
@@ -45,7 +46,9 @@ static int usage(void)
 		"                       or P-384 (--bits 384), RSA 2048 (default), 3072 or 4096\n"
 		"  cert import DOMAIN CERT.pem KEY.pem\n"
 		"                       check and install a certificate where server.ini points\n"
-		"  check                validate the config and every domain's certificate\n");
+		"  check                validate the config and every domain's certificate\n"
+		"  init                 create the database (and its directory) where\n"
+		"                       [storage] path points; xmppd never creates one\n");
 	return 2;
 }
 
@@ -106,13 +109,58 @@ static int split_account(const char *arg, char *local, size_t lcap, char *domain
 	return 0;
 }
 
-static struct store *open_store(void)
+/* Accounts live in a database that "xmppctl init" made; adduser alone may
+ * create the file (a fresh install's first account), in a directory that
+ * must exist: a [storage] path into a missing directory is a typo until
+ * init says otherwise.  Problems are named as config errors are. */
+static struct store *open_store(enum store_open_mode mode)
 {
 	char err[512];
-	struct store *st = store_sqlite_open(cfg.db_path, err, sizeof(err));
+	static char errs[2048];
+	unsigned what = mode == STORE_OPEN_EXISTING ? CFG_FILES_DB : CFG_FILES_STORAGE;
+
+	errs[0] = '\0';
+	if (cfg_check_files(&cfg, what, errs, sizeof(errs)) != 0) {
+		cfg_print_errors(stderr, "xmppctl: ", errs);
+		return NULL;
+	}
+	struct stat sb;
+	bool existed = stat(cfg.db_path, &sb) == 0;
+	struct store *st = store_sqlite_open(cfg.db_path, mode, err, sizeof(err));
 	if (!st)
 		fprintf(stderr, "xmppctl: %s\n", err);
+	else if (!existed)
+		fprintf(stderr, "xmppctl: created a new database %s\n", cfg.db_path);
 	return st;
+}
+
+static int cmd_init(void)
+{
+	struct stat sb;
+	char err[512];
+
+	if (stat(cfg.db_path, &sb) == 0) {
+		/* Opening it checks (and brings up to date) its schema. */
+		struct store *st = store_sqlite_open(cfg.db_path, STORE_OPEN_EXISTING, err,
+						     sizeof(err));
+		if (!st) {
+			fprintf(stderr, "xmppctl: %s\n", err);
+			return 1;
+		}
+		store_close(st);
+		printf("database %s exists already (schema version %d); nothing to do\n",
+		       cfg.db_path, store_sqlite_schema_version());
+		return 0;
+	}
+	struct store *st = store_sqlite_open(cfg.db_path, STORE_OPEN_CREATE_DIR, err, sizeof(err));
+	if (!st) {
+		fprintf(stderr, "xmppctl: %s\n", err);
+		return 1;
+	}
+	store_close(st);
+	printf("created the database %s (schema version %d)\n", cfg.db_path,
+	       store_sqlite_schema_version());
+	return 0;
 }
 
 static int make_creds(struct scram_cred *sha1, struct scram_cred *sha256)
@@ -133,7 +181,8 @@ static int cmd_user(const char *cmd, const char *arg)
 	char local[1024], domain[256];
 	if (split_account(arg, local, sizeof(local), domain, sizeof(domain)) != 0)
 		return 1;
-	struct store *st = open_store();
+	struct store *st = open_store(!strcmp(cmd, "adduser") ? STORE_OPEN_CREATE_FILE
+							       : STORE_OPEN_EXISTING);
 	if (!st)
 		return 1;
 	int rc = 1;
@@ -190,7 +239,7 @@ static int cmd_listusers(const char *domain_arg)
 		fprintf(stderr, "xmppctl: %s is not a host of %s\n", domain_arg, cfg.path);
 		return 1;
 	}
-	struct store *st = open_store();
+	struct store *st = open_store(STORE_OPEN_EXISTING);
 	if (!st)
 		return 1;
 	enum xs r = store_user_list(st, domain, print_local, domain);
@@ -379,17 +428,51 @@ static int cmd_cert_import(const char *domain_arg, const char *cert, const char 
  * days left, so a certificate nearer than that has missed its renewal. */
 #define CHECK_EXPIRY_WARN_DAYS 30
 
-static int cmd_check(void)
+/* The configuration's own errors (cfg_errs: what cfg_load found) and
+ * those about the files it names, each a PROBLEM line; returns how many. */
+static int check_config(const char *cfg_errs, bool loaded)
+{
+	static char errs[8192];
+	int n;
+
+	snprintf(errs, sizeof(errs), "%s", cfg_errs);
+	/* As xmppd checks at start: the database must exist, certificates and
+	 * keys must be readable (their contents are checked per host below). */
+	cfg_check_files(&cfg, CFG_FILES_DB | CFG_FILES_TLS, errs, sizeof(errs));
+	if (loaded && !cfg_errs[0] && !errs[0])
+		printf("%s: syntax OK, %zu host(s), %zu listener(s)\n", cfg.path, cfg.n_hosts,
+		       cfg.n_listeners);
+	else if (!errs[0])
+		printf("%s: syntax OK\n", cfg.path);
+	n = (int)cfg_print_errors(stdout, "PROBLEM: ", errs);
+	if (n)
+		printf("  fix: edit %s%s\n", cfg.name,
+		       strstr(errs, "xmppctl") ? " or run the xmppctl command named above" : "");
+	return n;
+}
+
+static bool readable(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+static int cmd_check(const char *cfg_errs, bool loaded)
 {
 	int problems = 0, warnings = 0;
 	time_t now = time(NULL);
-	printf("%s: syntax OK, %zu host(s), %zu listener(s)\n", cfg.path, cfg.n_hosts, cfg.n_listeners);
+	problems += check_config(cfg_errs, loaded);
 	for (size_t i = 0; i < cfg.n_hosts; i++) {
 		const struct cfg_host *h = &cfg.hosts[i];
 		struct tls_cert_info info;
 		struct tls_chain_info chain;
 		char err[512];
 		printf("host %s:\n", h->domain);
+		if (!readable(h->cert_file) || !readable(h->key_file)) {
+			/* Counted among the config problems above. */
+			printf("  fix: xmppctl cert generate %s   (or: xmppctl cert import %s CERT KEY)\n",
+			       h->domain, h->domain);
+			continue;
+		}
 		if (tls_cert_inspect(h->cert_file, h->key_file, h->domain, &info, err, sizeof(err)) != XS_OK) {
 			printf("  PROBLEM: %s\n  fix: xmppctl cert generate %s   (or: xmppctl cert import %s CERT KEY)\n",
 			       err, h->domain, h->domain);
@@ -460,21 +543,28 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return usage();
-	char err[1024];
-	if (!cfg_load(path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "xmppctl: %s\n", err);
-		return 1;
-	}
+	static char errs[8192]; /* every error of the file, one per line */
+	bool loaded = cfg_load(path, &cfg, errs, sizeof(errs));
 	log_set_level(LOG_LVL_WARN);
 	const char *cmd = argv[i];
 	int rest = argc - i - 1;
 	char **args = argv + i + 1;
+	/* check counts the file's errors among its problems; a file that
+	 * cannot be read at all has nothing else to check. */
+	if (!strcmp(cmd, "check") && rest == 0 && cfg.name[0])
+		return cmd_check(errs, loaded);
+	if (!loaded) {
+		cfg_print_errors(stderr, "xmppctl: ", errs);
+		if (!strcmp(cmd, "check"))
+			printf("FAILED: 1 problem(s), 0 warning(s)\n");
+		return 1;
+	}
+	if (!strcmp(cmd, "init") && rest == 0)
+		return cmd_init();
 	if ((!strcmp(cmd, "adduser") || !strcmp(cmd, "passwd") || !strcmp(cmd, "deluser")) && rest == 1)
 		return cmd_user(cmd, args[0]);
 	if (!strcmp(cmd, "listusers") && rest == 1)
 		return cmd_listusers(args[0]);
-	if (!strcmp(cmd, "check") && rest == 0)
-		return cmd_check();
 	if (!strcmp(cmd, "cert") && rest >= 2 && !strcmp(args[0], "generate"))
 		return cmd_cert_generate(rest - 1, args + 1);
 	if (!strcmp(cmd, "cert") && rest == 4 && !strcmp(args[0], "import"))

@@ -7,7 +7,8 @@
  * The main thread wires the parts together (config, TLS contexts, storage
  * thread, router, mux threads) and then only waits for signals:
  * SIGTERM/SIGINT close every stream with <system-shutdown/> and exit 0;
- * SIGHUP reloads the certificates without dropping connections. */
+ * SIGHUP reloads the certificate and key files without dropping
+ * connections (reload_certificates). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -94,6 +95,26 @@ static void raise_open_files_limit(const struct cfg *cfg)
 				 : 0ULL);
 }
 
+/* SIGHUP: the certificate and key files named in the configuration read
+ * at start-up are loaded again, host by host; a host whose new files fail
+ * the checks keeps serving its old certificate (tls_ctx_set_reload logs
+ * why).  The configuration itself is not re-read: listeners, limits and
+ * the hosts' list need a restart.  *current is the set in use. */
+static void reload_certificates(struct mux_group *mux, const struct cfg *cfg,
+				struct tls_ctx_set **current)
+{
+	unsigned kept = 0;
+	struct tls_ctx_set *fresh = tls_ctx_set_reload(*current, cfg, &kept);
+
+	if (!fresh)
+		return;
+	mux_group_reload_tls(mux, fresh);
+	tls_ctx_set_unref(*current);
+	*current = fresh;
+	LOG_INFO("SIGHUP: reloading certificates: %zu host(s) with the new files, %u keeping "
+		 "the old certificate", cfg->n_hosts - kept, kept);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: xmppd [-c server.ini] [--check-config] [--version]\n");
@@ -121,9 +142,16 @@ int main(int argc, char **argv)
 	}
 
 	static struct cfg cfg; /* large: keep it off the stack */
+	static char errs[8192]; /* every error of the file, one per line */
 	char err[1024];
-	if (!cfg_load(path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "xmppd: %s\n", err);
+	bool loaded = cfg_load(path, &cfg, errs, sizeof(errs));
+	/* The files it names are checked even after errors in the file, so that
+	 * one run lists everything to fix; cfg.name is empty only when the file
+	 * itself could not be read, and then there is nothing to check. */
+	if (cfg.name[0])
+		cfg_check_files(&cfg, CFG_FILES_TLS | CFG_FILES_DB, errs, sizeof(errs));
+	if (!loaded || errs[0]) {
+		cfg_print_errors(stderr, "xmppd: ", errs);
 		return 1;
 	}
 	log_set_level((enum log_level)cfg.log_level);
@@ -131,9 +159,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xmppd: TLS library initialisation failed\n");
 		return 1;
 	}
-	struct tls_ctx_set *tls = tls_ctx_set_new(&cfg, err, sizeof(err));
+	struct tls_ctx_set *tls = tls_ctx_set_new(&cfg, errs, sizeof(errs));
 	if (!tls) {
-		fprintf(stderr, "xmppd: %s: %s\n", path, err);
+		cfg_print_errors(stderr, "xmppd: ", errs);
+		tls_global_cleanup();
 		return 1;
 	}
 	if (check) {
@@ -197,14 +226,7 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			struct tls_ctx_set *fresh = tls_ctx_set_new(&cfg, err, sizeof(err));
-			if (!fresh) {
-				LOG_ERR("SIGHUP: certificates not reloaded: %s", err);
-				continue;
-			}
-			mux_group_reload_tls(mux, fresh);
-			tls_ctx_set_unref(fresh);
-			LOG_INFO("SIGHUP: reloading certificates");
+			reload_certificates(mux, &cfg, &tls);
 			continue;
 		}
 		LOG_INFO("signal %d: shutting down", sig);

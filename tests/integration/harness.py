@@ -3,7 +3,7 @@
 Starts a real xmppd in a temporary directory with a generated configuration,
 certificate and accounts, and offers small helpers to talk to it:
 
-- Server: temp dir, free loopback ports, ini, `xmppctl cert generate`,
+- Server: temp dir, free loopback ports, ini, `xmppctl init`, `cert generate`,
   `xmppctl adduser`, start (wait for "ready"), stop with SIGTERM (exit code 0,
   log free of error lines and sanitizer reports).  The process is only ever
   signalled through the pid this class started.
@@ -171,6 +171,11 @@ class Server:
             cfg["listener " + lname] = sec
         self.cfg = cfg
         self._write_ini()
+        # The database, as scripts/run.sh makes it on a first start (xmppd
+        # creates none), so that a config-only Server passes xmppctl check
+        # too; start() repeats it (it is idempotent) after any ini change.
+        subprocess.run([self.xmppctl, "-c", self.ini, "init"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
 
     # -- set-up -------------------------------------------------------------
 
@@ -212,6 +217,8 @@ class Server:
             list(ex.map(add, users.items()))
 
     def start(self, timeout=20):
+        # xmppd creates no database: a missing one is a config error.
+        self._ctl(["init"])
         self._ctl(["cert", "generate", DOMAIN])
         if not os.path.exists(self.cert):
             raise RuntimeError("xmppctl cert generate did not write %s" % self.cert)

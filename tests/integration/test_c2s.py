@@ -580,6 +580,23 @@ class C2S(unittest.TestCase):
 
     # -- last: shutdown -----------------------------------------------------------
 
+    def test_17_fin_after_a_request_gets_the_answer_and_the_closing_tag(self):
+        # The client sends a request and its FIN together (a half-close):
+        # the answer, our </stream:stream> and close_notify go out before
+        # the socket closes (65a6e37 closed at once and lost the answer).
+        c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+        try:
+            c.open_stream()
+            self.assertIn("<jid>alice@localhost/fin</jid>", c.login_plain("alice", PW, resource="fin"))
+            m = c.mark()
+            c.send("<iq type='get' id='fin1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+            socket.socket.shutdown(c.sock, socket.SHUT_WR)   # FIN below the TLS layer
+            got = c.read_until_closed(5)[m:]
+        finally:
+            c.close()
+        self.assertRegex(got, r"<iq[^>]*id=[\"']fin1[\"']", got[-300:])
+        self.assertTrue(got.rstrip().endswith("</stream:stream>"), got[-300:])
+
     def test_99_sigterm_system_shutdown(self):
         a = RawClient(SRV.port("c2s"), cafile=SRV.cert)
         b = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)

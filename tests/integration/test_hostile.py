@@ -15,6 +15,7 @@ Run: /usr/bin/python3 test_hostile.py --xmppd PATH --xmppctl PATH
 """
 
 import os
+import re
 import socket
 import sys
 import time
@@ -33,7 +34,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def setUpModule():
     global SRV
-    SRV = Server(XMPPD, XMPPCTL, users={"alice": PW},
+    SRV = Server(XMPPD, XMPPCTL, users={"alice": PW, "bob": PW, "carol": PW, "dave": PW},
                  sections={"limits": {"preauth_timeout": 30}},
                  listeners={
                      "c2s": {"mode": "starttls"},
@@ -186,6 +187,44 @@ class Hostile(unittest.TestCase):
         # KiB); linear parsing makes the cost per piece flat.  The slack
         # covers the 10 ms clock tick and a busy machine.
         self.assertLess(large, 2.5 * small + 0.05)
+
+    def test_4_flooder_is_slowed_victim_stays(self):
+        # Default shaper: 16 KiB/s after a 128 KiB burst.  alice sends 256
+        # messages of 1 KiB to bob as fast as her socket takes them.
+        def login(user, res):
+            c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+            c.open_stream()
+            self.assertIn("<jid>%s@localhost/%s</jid>" % (user, res), c.login_plain(user, PW, resource=res))
+            return c
+        alice, bob, carol, dave = (login(u, "f") for u in ("alice", "bob", "carol", "dave"))
+        try:
+            n, body = 256, "x" * 1000
+            flood = "".join("<message to='bob@localhost/f' type='chat' id='f%d'><body>%s</body></message>"
+                            % (i, body) for i in range(n))
+            t0 = time.monotonic()
+            alice.send(flood)
+            # meanwhile carol and dave chat as usual
+            time.sleep(1.0)
+            m = dave.mark()
+            t1 = time.monotonic()
+            carol.send("<message to='dave@localhost/f' type='chat' id='c1'><body>hi dave</body></message>")
+            dave.read_until("hi dave", 5, start=m)
+            other = time.monotonic() - t1
+            last = re.compile(r"id=[\"']f%d[\"']" % (n - 1))
+            got = bob.read_until(last, 40)
+            took = time.monotonic() - t0
+            self.assertTrue(last.search(got), "bob did not get the whole flood (%d of %d)"
+                            % (got.count("<message"), n))
+            self.assertFalse(bob.closed, "the victim was disconnected")
+        finally:
+            for c in (alice, bob, carol, dave):
+                c.close()
+        kib = len(flood) / 1024
+        print("flood of %d messages (%.0f KiB) delivered in %.1f s (%.1f KiB/s); another pair's "
+              "message meanwhile took %.0f ms" % (n, kib, took, kib / took, other * 1000))
+        # 128 KiB at once, the rest at 16 KiB/s: about 8 s (65a6e37: well under 1 s)
+        self.assertGreater(took, (kib - 128) / 16 * 0.75)
+        self.assertLess(other, 1.0)
 
     def test_zz_clean_exit(self):
         self.assertTrue(SRV.alive())

@@ -54,7 +54,9 @@ class IdleSleep(unittest.TestCase):
     def test_500_sessions_sleep_and_wake(self):
         users = {"u%03d" % i: test_load.PW for i in range(N)}
         srv = Server(XMPPD, XMPPCTL, users=users, name="idle",
-                     sections={"limits": {"idle_sleep": IDLE, "preauth_timeout": 120}})
+                     sections={"limits": {"idle_sleep": IDLE, "preauth_timeout": 120,
+                                          # all from 127.0.0.1
+                                          "max_connections_per_ip": 1000}})
         try:
             srv.start()
             asyncio.run(asyncio.wait_for(self.scenario(srv), 120))

@@ -11,6 +11,7 @@ Run: /usr/bin/python3 test_limits.py --xmppd PATH --xmppctl PATH
 """
 
 import os
+import re
 import sys
 import time
 import unittest
@@ -37,8 +38,10 @@ def logged_in(srv, user, resource):
 class OutputLimit(unittest.TestCase):
 
     def setUp(self):
+        # the input shaper off: alice must be able to outrun bob's reading
         self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol"},
-                          sections={"limits": {"max_output_buffer": 65536}}, name="outlimit")
+                          sections={"limits": {"max_output_buffer": 65536}}, name="outlimit",
+                          listeners={"c2s": {"mode": "starttls", "rate": 0}})
         self.srv.start()
 
     def tearDown(self):
@@ -116,6 +119,108 @@ class ConnectionLimit(unittest.TestCase):
         self.assertIn("<starttls", again.open_stream())
         for c in held + [again]:
             c.close()
+
+
+class RouterBacklog(unittest.TestCase):
+    """[limits] max_router_backlog: while more stanzas wait for the router,
+    bound sessions are not read (10 ms at a time); nothing is lost.  The
+    limit is set to 1 here so that any burst crosses it."""
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "bob": "pw-bob"},
+                          sections={"limits": {"max_router_backlog": 1}}, name="backlog",
+                          listeners={"c2s": {"mode": "starttls", "rate": 0}})
+        self.srv.start()
+
+    def tearDown(self):
+        try:
+            self.srv.check_clean_exit(self)
+        finally:
+            self.srv.cleanup()
+
+    def test_burst_paused_not_lost(self):
+        alice = logged_in(self.srv, "alice", "a")
+        bob = logged_in(self.srv, "bob", "b")
+        mark = self.srv.log_len()
+        n = 3000
+        m = bob.mark()
+        alice.send("".join("<message to='bob@%s/b' type='chat' id='m%d'><body>%d</body></message>"
+                           % (DOMAIN, i, i) for i in range(n)))
+        got = bob.read_until(re.compile(r"id=[\"']m%d[\"']" % (n - 1)), 30, start=m)[m:]
+        ids = re.findall(r"id=[\"']m(\d+)[\"']", got)
+        self.assertEqual([int(i) for i in ids], list(range(n)), "messages lost or reordered")
+        self.assertIsNotNone(self.srv.wait_log(r"stanzas wait for the router \(\[limits\] "
+                                               r"max_router_backlog = 1\)", 3, mark))
+        for c in (alice, bob):
+            c.close()
+
+
+class PeerLimits(unittest.TestCase):
+    """[limits] max_connections_per_ip and max_preauth_connections: over
+    them a connection is refused at once with the RFC 6120 stream error
+    (on a plaintext-first listener), and the count goes down as
+    connections leave or authenticate."""
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"},
+                          sections={"limits": {"max_connections_per_ip": 3,
+                                               "max_preauth_connections": 5}},
+                          name="peerlimit")
+        self.srv.start()
+
+    def tearDown(self):
+        try:
+            self.srv.check_clean_exit(self)
+        finally:
+            self.srv.cleanup()
+
+    def refused(self, source, condition):
+        c = RawClient(self.srv.port("c2s"), cafile=self.srv.cert, source=source)
+        got = c.read_until_closed(timeout=5)
+        self.assertTrue(c.closed, "connection over the limit left open")
+        self.assertEqual(harness.stream_error_condition(got), condition, got[-300:])
+        c.close()
+
+    def test_per_address(self):
+        port = self.srv.port("c2s")
+        mark = self.srv.log_len()
+        held = [RawClient(port, cafile=self.srv.cert, source="127.0.0.1") for _ in range(3)]
+        for c in held:
+            self.assertIn("<starttls", c.open_stream())
+        self.refused("127.0.0.1", "policy-violation")
+        self.assertIsNotNone(self.srv.wait_log(
+            r"refusing connection: too many connections from your address \(1 in the last second, "
+            r"the last from 127\.0\.0\.1; \[limits\] max_connections_per_ip\)", 3, mark))
+        # another address is not affected
+        other = RawClient(port, cafile=self.srv.cert, source="127.0.0.2")
+        self.assertIn("<starttls", other.open_stream())
+        # a slot frees up when one leaves
+        held.pop().close()
+        time.sleep(0.3)
+        again = RawClient(port, cafile=self.srv.cert, source="127.0.0.1")
+        self.assertIn("<starttls", again.open_stream())
+        for c in held + [other, again]:
+            c.close()
+
+    def test_preauth(self):
+        port = self.srv.port("c2s")
+        held = []
+        for i in range(5):
+            c = RawClient(port, cafile=self.srv.cert, source="127.0.0.%d" % (10 + i))
+            self.assertIn("<starttls", c.open_stream())
+            held.append(c)
+        self.refused("127.0.0.20", "resource-constraint")
+        # one of them authenticates: it no longer counts as pre-auth
+        held[0].close()
+        time.sleep(0.3)
+        d = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert, source="127.0.0.21")
+        d.open_stream()
+        self.assertIn("<jid>alice@localhost/x</jid>", d.login_plain("alice", "pw-alice", resource="x"))
+        c = RawClient(port, cafile=self.srv.cert, source="127.0.0.22")
+        self.assertIn("<starttls", c.open_stream())
+        self.refused("127.0.0.23", "resource-constraint")
+        for x in held[1:] + [c, d]:
+            x.close()
 
 
 if __name__ == "__main__":

@@ -146,7 +146,8 @@ class Load(unittest.TestCase):
     def test_200_clients_100_pairs(self):
         users = {"u%03d" % i: PW for i in range(N_CLIENTS)}
         srv = Server(XMPPD, XMPPCTL, users=users, name="load",
-                     sections={"limits": {"preauth_timeout": 60}})
+                     sections={"limits": {"preauth_timeout": 60,
+                                          "max_connections_per_ip": 1000}})  # all from 127.0.0.1
         t0 = time.monotonic()
         try:
             srv.start()

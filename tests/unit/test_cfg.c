@@ -44,7 +44,7 @@ static void expect_ok(const char *text, struct cfg *c)
 static void expect_err(const char *text, const char *want)
 {
 	struct cfg *c = cfg_new();
-	char err[512] = "";
+	char err[4096] = "";
 
 	if (cfg_load_string(text, "t.ini", "/etc/xmppd", c, err, sizeof(err)))
 		fail_msg("loaded, but expected: %s", want);
@@ -153,6 +153,26 @@ static void test_preauth_limits(void **state)
 		   "t.ini:8: [limits] preauth_max_elements: more than max_elements_per_stanza (11 > 10)");
 	expect_err(HOST LST "[limits]\npreauth_max_stanza = 100\n",
 		   "t.ini:7: [limits] preauth_max_stanza: out of range (1024..16777216)");
+	/* the input shaper of each listener, and the peer limits */
+	assert_int_equal(c->listeners[0].rate, 16384);
+	assert_int_equal(c->listeners[0].burst, 131072);
+	assert_int_equal(c->max_connections_per_ip, 200);
+	assert_int_equal(c->max_preauth_connections, 5000);
+	assert_int_equal(c->ipv6_prefix, 64);
+	assert_int_equal(c->tcp_keepalive_s, 60);
+	assert_int_equal(c->max_auth_failures, 5);
+	assert_int_equal(c->max_auth_attempts, 10);
+	assert_int_equal(c->tcp_user_timeout_s, 120);
+	expect_ok(HOST LST "rate = 0\nburst = 4096\n[limits]\nipv6_prefix = 48\ntcp_keepalive = 0\n", c);
+	assert_int_equal(c->listeners[0].rate, 0);
+	assert_int_equal(c->listeners[0].burst, 4096);
+	assert_int_equal(c->ipv6_prefix, 48);
+	assert_int_equal(c->tcp_keepalive_s, 0);
+	expect_err(HOST LST "burst = 100\n", "t.ini:6: [listener a] burst: out of range (4096..1073741824)");
+	expect_err(HOST LST "[sasl]\nmax_auth_attempts = 0\n",
+		   "t.ini:7: [sasl] max_auth_attempts: out of range (1..1000)");
+	expect_err(HOST LST "[limits]\nipv6_prefix = 129\n",
+		   "t.ini:7: [limits] ipv6_prefix: out of range (8..128)");
 	expect_err(HOST LST "[limits]\nmax_elements_per_stanza = 0\n",
 		   "t.ini:7: [limits] max_elements_per_stanza: out of range (1..1000000)");
 	free(c);
@@ -271,12 +291,12 @@ static void test_bool_spellings(void **state)
 static void test_err_unknown(void **state)
 {
 	expect_err(HOST LST "\n[bogus]\nx = 1\n", "t.ini:7: [bogus]: unknown section");
-	expect_err(HOST "[listen a]\nport = 1\n", "t.ini:4: [listen a]: unknown section");
-	expect_err("[server]\nthreads = 2\nthread = 2\n", "t.ini:3: [server] thread: unknown key");
+	expect_err(HOST LST "[listen b]\nport = 1\n", "t.ini:6: [listen b]: unknown section");
+	expect_err("[server]\nthreads = 2\nthread = 2\n" HOST LST, "t.ini:3: [server] thread: unknown key");
 	/* A key valid in another section is still unknown here. */
-	expect_err(HOST "port = 5222\n", "t.ini:4: [host example.org] port: unknown key");
+	expect_err(LST HOST "port = 5222\n", "t.ini:6: [host example.org] port: unknown key");
 	expect_err("threads = 2\n" HOST LST, "t.ini:1: threads: key outside any [section]");
-	expect_err("[server x]\n", "t.ini:1: [server x]: section [server] takes no name");
+	expect_err("[server x]\n" HOST LST, "t.ini:1: [server x]: section [server] takes no name");
 }
 
 static void test_err_number(void **state)
@@ -400,7 +420,8 @@ static void test_err_whole_file(void **state)
 {
 	expect_err(LST, "t.ini: no [host DOMAIN] section (at least one is required)");
 	expect_err(HOST, "t.ini: no [listener NAME] section (at least one is required)");
-	expect_err("", "t.ini: no [host DOMAIN] section (at least one is required)");
+	expect_err("", "t.ini: no [host DOMAIN] section (at least one is required)\n"
+		       "t.ini: no [listener NAME] section (at least one is required)");
 	expect_err(HOST "[listener a]\ntype = c2s\n", "t.ini:4: [listener a] port: required");
 	expect_err("[host example.org]\nkey = k.pem\n" LST,
 		   "t.ini:1: [host example.org] certificate: required");
@@ -410,11 +431,11 @@ static void test_err_whole_file(void **state)
 
 static void test_err_sections(void **state)
 {
-	expect_err("[host]\n", "t.ini:1: [host]: missing domain (write [host example.org])");
-	expect_err("[host exa mple]\n", "t.ini:1: [host exa mple]: invalid domain name");
-	expect_err("[host a_b.example]\n", "t.ini:1: [host a_b.example]: invalid domain name");
-	expect_err("[host -a.example]\n", "t.ini:1: [host -a.example]: invalid domain name");
-	expect_err("[host a..example]\n", "t.ini:1: [host a..example]: invalid domain name");
+	expect_err("[host]\n" LST, "t.ini:1: [host]: missing domain (write [host example.org])");
+	expect_err("[host exa mple]\n" LST, "t.ini:1: [host exa mple]: invalid domain name");
+	expect_err("[host a_b.example]\n" LST, "t.ini:1: [host a_b.example]: invalid domain name");
+	expect_err("[host -a.example]\n" LST, "t.ini:1: [host -a.example]: invalid domain name");
+	expect_err("[host a..example]\n" LST, "t.ini:1: [host a..example]: invalid domain name");
 	expect_err(HOST "[listener]\n", "t.ini:4: [listener]: missing name (write [listener NAME])");
 	expect_err(HOST "[listener a/b]\n",
 		   "t.ini:4: [listener a/b]: invalid name (letters, digits, '_', '-', '.'; "
@@ -427,27 +448,72 @@ static void test_err_syntax(void **state)
 		   "t.ini:7: syntax error: expected [section] or key = value, got \"max_depth 3\"");
 	expect_err(HOST "[listener a\nport = 1\n",
 		   "t.ini:4: syntax error: expected [section] or key = value, got \"[listener a\"");
-	/* A syntax error before a semantic one is the one reported. */
-	expect_err("oops\n[bogus]\n",
-		   "t.ini:1: syntax error: expected [section] or key = value, got \"oops\"");
+	/* Every bad line is reported, in order, not only the first. */
+	expect_err("oops\n[bogus]\nx = 1\n" HOST "also oops\n",
+		   "t.ini:1: syntax error: expected [section] or key = value, got \"oops\"\n"
+		   "t.ini:2: [bogus]: unknown section\n"
+		   "t.ini:7: syntax error: expected [section] or key = value, got \"also oops\"\n"
+		   "t.ini: no [listener NAME] section (at least one is required)");
 }
 
-/* inih reads an indented line as the continuation of the previous value;
- * refusing it keeps "  port = 1" from becoming part of another key. */
+/* inih reads an indented line as the continuation of the previous value,
+ * and right after a section header as a key: refusing every indented key
+ * or header keeps "  port = 1" from meaning two things. */
 static void test_err_indented(void **state)
 {
 	expect_err(HOST "[listener a]\nport = 5222\n  mode = direct_tls\n",
-		   "t.ini:6: [listener a] port: indented line would continue the previous value; "
-		   "remove the leading whitespace");
+		   "t.ini:6: [listener a] mode: indented line; remove the leading whitespace "
+		   "(an indented line continues the previous value in inih)");
 	expect_err(HOST "[listener a]\nport = 5222\n\n\t[listener b]\nport = 5223\n",
 		   "t.ini:7: indented section header; remove the leading whitespace");
+	/* Right after a header inih would take it silently as a key. */
+	expect_err(HOST "[listener a]\n  port = 5222\n",
+		   "t.ini:5: [listener a] port: indented line; remove the leading whitespace "
+		   "(an indented line continues the previous value in inih)");
+	expect_err("[server]\n\tthreads = 2\n" HOST LST,
+		   "t.ini:2: [server] threads: indented line; remove the leading whitespace "
+		   "(an indented line continues the previous value in inih)");
+	/* The indented line is still read, so its value is checked too. */
+	expect_err(HOST LST "[limits]\n max_depth = 1\n",
+		   "t.ini:7: [limits] max_depth: indented line; remove the leading whitespace "
+		   "(an indented line continues the previous value in inih)\n"
+		   "t.ini:7: [limits] max_depth: out of range (2..1000)");
 
-	/* The first key of a section may be indented (inih reads it as a key),
-	 * and so may comments. */
+	/* Comments may be indented. */
 	struct cfg *c = cfg_new();
 
-	expect_ok(HOST "[listener a]\n  port = 5222\n  ; a comment\n", c);
+	expect_ok(HOST "[listener a]\n  ; a comment\nport = 5222\n\t# another\n", c);
 	assert_int_equal(c->listeners[0].port, 5222);
+	free(c);
+}
+
+/* All errors of a file at once, each on its own line, and none that only
+ * repeats another: keys under a refused header are skipped, and a key that
+ * was there with a bad value is not also "required". */
+static void test_err_all_at_once(void **state)
+{
+	expect_err("[server]\nthreads = lots\nlog_level = loud\n"
+		   "[host bad_name]\ncertificate = c.pem\nbogus = 1\n"
+		   "[host example.org]\ncertificate = c.pem\n"
+		   "[listener a]\nport = 99999\nmode = fast\n"
+		   "[listener b]\nport = 5222\n[listener c]\nport = 5222\n",
+		   "t.ini:2: [server] threads: expected auto or 1..256\n"
+		   "t.ini:3: [server] log_level: expected error, warn, info or debug\n"
+		   "t.ini:4: [host bad_name]: invalid domain name\n"
+		   "t.ini:10: [listener a] port: out of range (1..65535)\n"
+		   "t.ini:11: [listener a] mode: expected starttls or direct_tls\n"
+		   "t.ini:7: [host example.org] key: required\n"
+		   "t.ini:15: [listener c] port: 127.0.0.1 port 5222 clashes with [listener b] "
+		   "(127.0.0.1 port 5222, line 13)");
+
+	/* A buffer too small for all of them keeps whole lines and says so. */
+	struct cfg *c = cfg_new();
+	char err[120];
+
+	assert_false(cfg_load_string("[a]\n[b]\n[c]\n[d]\n[e]\n" HOST LST, "t.ini", "/", c, err,
+				     sizeof(err)));
+	assert_string_equal(err, "t.ini:1: [a]: unknown section\nt.ini:2: [b]: unknown section\n"
+			    "t.ini:3: [c]: unknown section\n(more errors not shown)");
 	free(c);
 }
 
@@ -479,7 +545,7 @@ static void test_relative_paths(void **state)
 {
 	struct cfg *c = cfg_new();
 	char dir[] = "/tmp/test_cfg.XXXXXX";
-	char real[PATH_MAX], path[PATH_MAX + 32], want[2 * PATH_MAX], err[512] = "";
+	char real[PATH_MAX], path[PATH_MAX + 32], want[3 * PATH_MAX], err[1024] = "";
 	FILE *f;
 
 	/* From a string: against base_dir, with or without its trailing '/'. */
@@ -520,7 +586,8 @@ static void test_relative_paths(void **state)
 	      "max_attributes = 0\n", f);
 	fclose(f);
 	assert_false(cfg_load(path, c, err, sizeof(err)));
-	snprintf(want, sizeof(want), "%s:7: [limits] max_attributes: out of range (1..10000)", path);
+	snprintf(want, sizeof(want), "%s:7: [limits] max_attributes: out of range (1..10000)\n"
+		 "%s: no [listener NAME] section (at least one is required)", path, path);
 	assert_string_equal(err, want);
 
 	unlink(path);
@@ -587,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_err_sections),
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_err_indented),
+		cmocka_unit_test(test_err_all_at_once),
 		cmocka_unit_test(test_inih_quirks),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),

@@ -101,6 +101,8 @@ static void test_many_producers_one_sleeping_consumer(void **state)
 	join_producers(th, next);
 	assert_true(queue_is_empty(&q));
 	assert_null(queue_pop(&q));
+	/* the length used for backpressure comes back to 0 */
+	assert_int_equal(queue_len(&q), 0);
 	/* the eventfd is written only on empty -> non-empty transitions */
 	assert_true(wakeups <= total);
 	queue_deinit(&q);
@@ -109,6 +111,26 @@ static void test_many_producers_one_sleeping_consumer(void **state)
 /* The same hammering with the consumer watching the eventfd edge-triggered
  * and never reading it (queue_watch_edge), as the mux threads and the
  * router do: a lost wake-up shows as a 5 s timeout with items queued. */
+/* queue_len counts what waits, for the router's backpressure. */
+static void test_len(void **state)
+{
+	(void)state;
+	struct queue q;
+	struct queue_node n[3];
+	assert_int_equal(queue_init(&q), 0);
+	assert_int_equal(queue_len(&q), 0);
+	for (int i = 0; i < 3; i++)
+		queue_push_quiet(&q, &n[i]);
+	assert_int_equal(queue_len(&q), 3);
+	assert_ptr_equal(queue_pop(&q), &n[0]);
+	assert_int_equal(queue_len(&q), 2);
+	assert_non_null(queue_pop(&q));
+	assert_non_null(queue_pop(&q));
+	assert_null(queue_pop(&q));
+	assert_int_equal(queue_len(&q), 0);
+	queue_deinit(&q);
+}
+
 static void test_many_producers_edge_triggered_consumer(void **state)
 {
 	(void)state;
@@ -171,6 +193,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wakeup_only_on_empty_transition),
 		cmocka_unit_test(test_many_producers_one_sleeping_consumer),
+		cmocka_unit_test(test_len),
 		cmocka_unit_test(test_many_producers_edge_triggered_consumer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

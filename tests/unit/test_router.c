@@ -8,6 +8,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,18 @@
 #include "core/router.h"
 #include "core/stanza.h"
 #include "core/xml_node.h"
+
+/* msg_new, wrapped at link time (tests/CMakeLists.txt: --wrap=msg_new):
+ * while fail_kicks is set, the router cannot allocate a MSG_KICK. */
+static atomic_int fail_kicks;
+struct msg *__real_msg_new(enum msg_type type, const char *text);
+struct msg *__wrap_msg_new(enum msg_type type, const char *text);
+struct msg *__wrap_msg_new(enum msg_type type, const char *text)
+{
+	if (type == MSG_KICK && atomic_load(&fail_kicks))
+		return NULL;
+	return __real_msg_new(type, text);
+}
 
 struct fixture {
 	struct cfg cfg;
@@ -361,6 +374,30 @@ static void test_conflict_and_unbind(void **state)
 	expect_delivery(f, other, "type=\"unavailable\"", "from=\"alice@example.test/r\"");
 }
 
+/* Without memory to tell the older session it is replaced, the router must
+ * not forget it (it is still connected): the new bind fails instead. */
+static void test_conflict_without_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle old = handle(0, 1), fresh = handle(1, 7), other = handle(0, 2);
+	bind(f, "alice@example.test/r", old);
+	bind(f, "alice@example.test/o", other);
+	atomic_store(&fail_kicks, 1);
+	struct msg *m = msg_new(MSG_BIND, "alice@example.test/r");
+	m->h = fresh;
+	queue_push(router_inbox(f->r), &m->qnode);
+	struct msg *res = next_msg(f, 1, 2000);
+	atomic_store(&fail_kicks, 0);
+	assert_non_null(res);
+	assert_int_equal(res->type, MSG_BIND_RESULT);
+	assert_int_not_equal(res->status, 0);
+	msg_free(res);
+	assert_null(next_msg(f, 0, 100)); /* no kick went out */
+	/* the older session still gets its messages */
+	send_stanza(f, other, "message", "alice@example.test/o", "alice@example.test/r", "chat", NULL);
+	expect_delivery(f, old, "<message", NULL);
+}
+
 static void test_stale_sender_dropped(void **state)
 {
 	struct fixture *f = *state;
@@ -541,6 +578,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_negative_priority_and_offline_bounce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_iq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_unbind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_without_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_sender_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_in_place, setup_unstarted, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_race, setup_unstarted, teardown),

@@ -113,6 +113,7 @@ struct run {
 	bool client_sees_plus;
 	const char *user, *password;      /* client */
 	const struct scram_cred *cred;    /* NULL: unknown user */
+	const uint8_t *server_end_point;  /* server: tls-server-end-point data, or NULL */
 	/* results */
 	enum scram_status start_st, final_st;
 	enum sasl_condition cond;
@@ -132,6 +133,8 @@ static void run_exchange(struct run *r)
 
 	assert_non_null(s);
 	assert_non_null(c);
+	if (r->server_end_point)
+		assert_true(scram_server_add_cb(s, "tls-server-end-point", r->server_end_point, 32));
 	r->cond = SASL_COND_NONE;
 	r->final_st = SCRAM_FAIL;
 	assert_int_equal(scram_client_first(c, &m1, &l1), SCRAM_CONTINUE);
@@ -197,6 +200,49 @@ static void test_roundtrip_all_mechs(void **state)
 	}
 }
 
+/* tls-server-end-point (RFC 5929) beside tls-exporter, and alone (TLS 1.2:
+ * no exporter). */
+static void test_server_end_point(void **state)
+{
+	(void)state;
+	struct scram_cred cred;
+	assert_true(scram_cred_make(SCRAM_SHA256, "pw", ITER, &cred));
+	for (int with_exporter = 0; with_exporter <= 1; with_exporter++) {
+		struct run ok = {
+			.h = SCRAM_SHA256, .plus = true, .plus_offered = true,
+			.server_cb = with_exporter ? cb_a : NULL, .server_end_point = cb_b,
+			.cb_type = "tls-server-end-point", .client_cb = cb_b, .client_sees_plus = true,
+			.user = "alice", .password = "pw", .cred = &cred,
+		};
+		run_exchange(&ok);
+		assert_int_equal(ok.final_st, SCRAM_DONE);
+		/* the client's certificate hash is not ours: a man in the middle */
+		struct run mitm = ok;
+		mitm.client_cb = cb_a;
+		run_exchange(&mitm);
+		assert_int_equal(mitm.start_st, SCRAM_CONTINUE);
+		assert_int_equal(mitm.final_st, SCRAM_FAIL);
+		assert_int_equal(mitm.cond, SASL_COND_NOT_AUTHORIZED);
+		/* tls-exporter only where the server has it */
+		struct run exp = ok;
+		exp.cb_type = "tls-exporter";
+		exp.client_cb = cb_a;
+		run_exchange(&exp);
+		assert_int_equal(exp.final_st, with_exporter ? SCRAM_DONE : SCRAM_FAIL);
+		/* tls-unique (undefined on TLS 1.3) is not one of ours */
+		struct run uniq = ok;
+		uniq.cb_type = "tls-unique";
+		run_exchange(&uniq);
+		assert_int_equal(uniq.start_st, SCRAM_FAIL);
+		assert_int_equal(uniq.cond, SASL_COND_NOT_AUTHORIZED);
+	}
+	struct scram_server *s = scram_server_new(SCRAM_SHA256, true, true, cb_a, 32);
+	assert_false(scram_server_add_cb(s, "tls-exporter", cb_b, 32));
+	assert_true(scram_server_add_cb(s, "tls-server-end-point", cb_b, 32));
+	assert_false(scram_server_add_cb(s, "tls-server-end-point", cb_b, 32));
+	scram_server_free(s);
+}
+
 static void test_channel_binding_failures(void **state)
 {
 	struct scram_cred cred;
@@ -255,7 +301,18 @@ static void test_channel_binding_failures(void **state)
 	assert_int_equal(p_plain.cond, SASL_COND_MALFORMED_REQUEST);
 
 	/* -PLUS server without binding data cannot be made. */
-	assert_null(scram_server_new(SCRAM_SHA256, true, true, NULL, 0));
+	/* -PLUS with no binding data at all cannot succeed */
+	struct scram_server *nocb = scram_server_new(SCRAM_SHA256, true, true, NULL, 0);
+	assert_non_null(nocb);
+	{
+		const char *a, *z;
+		enum sasl_condition cond;
+		const char first[] = "p=tls-exporter,,n=user,r=abcdefghijklmnop";
+		assert_int_equal(scram_server_start(nocb, first, sizeof(first) - 1, &a, &z, &cond),
+				 SCRAM_FAIL);
+		assert_int_equal(cond, SASL_COND_NOT_AUTHORIZED);
+	}
+	scram_server_free(nocb);
 }
 
 static void test_wrong_password(void **state)
@@ -783,6 +840,7 @@ int main(void)
 		cmocka_unit_test(test_rfc7677_sha256),
 		cmocka_unit_test(test_roundtrip_all_mechs),
 		cmocka_unit_test(test_channel_binding_failures),
+		cmocka_unit_test(test_server_end_point),
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_unknown_user),
 		cmocka_unit_test(test_threads),

@@ -149,7 +149,7 @@ static void raw_exec(sqlite3 *db, const char *sql)
 static struct store *open_ok(const char *path)
 {
 	char err[256] = "";
-	struct store *st = store_sqlite_open(path, err, sizeof(err));
+	struct store *st = store_sqlite_open(path, STORE_OPEN_CREATE_DIR, err, sizeof(err));
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	return st;
@@ -320,6 +320,37 @@ static void test_user_semantics(void **state)
 	store_close(st);
 }
 
+/* The iteration counts in use, most used first, for fake challenges. */
+static void test_iteration_counts(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct store_iter_count it[4];
+	size_t n = 99;
+	struct scram_cred a, b;
+
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA256, it, 4, &n), XS_OK);
+	assert_int_equal(n, 0);
+	make_cred(&a, 1, SCRAM_SHA256); /* 4099 iterations */
+	make_cred(&b, 2, SCRAM_SHA256); /* 4102 */
+	const char *names[] = { "u1", "u2", "u3" };
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(store_user_create(st, DOMAIN, names[i], NULL, i ? &a : &b), XS_OK);
+	assert_int_equal(store_user_create(st, "example.net", "u1", NULL, &a), XS_OK);
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA256, it, 4, &n), XS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(it[0].iterations, a.iterations);
+	assert_int_equal(it[0].count, 3);
+	assert_int_equal(it[1].iterations, b.iterations);
+	assert_int_equal(it[1].count, 1);
+	/* max bounds what comes back; no SHA-1 credentials at all */
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA256, it, 1, &n), XS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_iteration_counts(st, SCRAM_SHA1, it, 4, &n), XS_OK);
+	assert_int_equal(n, 0);
+	store_close(st);
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct tdir *d = *state;
@@ -420,7 +451,7 @@ static void test_newer_schema_refused(void **state)
 	raw_exec(raw, "PRAGMA user_version = 999");
 	sqlite3_close(raw);
 
-	assert_null(store_sqlite_open(d->db, err, sizeof(err)));
+	assert_null(store_sqlite_open(d->db, STORE_OPEN_EXISTING, err, sizeof(err)));
 	assert_non_null(strstr(err, "999"));
 	assert_non_null(strstr(err, "newer"));
 	/* The storage thread reports the same error synchronously. */
@@ -448,7 +479,7 @@ static void test_open_errors(void **state)
 	assert_non_null(f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/file/sub/x.db", d->root);
-	assert_null(store_sqlite_open(path, err, sizeof(err)));
+	assert_null(store_sqlite_open(path, STORE_OPEN_CREATE_DIR, err, sizeof(err)));
 	assert_non_null(strstr(err, "file/sub"));
 
 	/* Not a database. */
@@ -459,9 +490,46 @@ static void test_open_errors(void **state)
 		fputs("this is not an sqlite database\n", f);
 	fclose(f);
 	err[0] = '\0';
-	assert_null(store_sqlite_open(path, err, sizeof(err)));
+	assert_null(store_sqlite_open(path, STORE_OPEN_CREATE_DIR, err, sizeof(err)));
 	assert_true(strlen(err) > 0);
-	assert_null(store_sqlite_open("", err, sizeof(err)));
+	assert_null(store_sqlite_open("", STORE_OPEN_CREATE_DIR, err, sizeof(err)));
+}
+
+/* Only xmppctl creates a database: the server (and the storage thread)
+ * refuses a missing file or directory and creates nothing, so that a typo
+ * in [storage] path does not start a server with no accounts. */
+static void test_open_modes(void **state)
+{
+	struct tdir *d = *state;
+	char dir[320], path[340], err[512] = "";
+	struct stat sb;
+
+	/* d->db is root/var/lib/xmppd.db: neither var/lib nor the file exist. */
+	assert_null(store_sqlite_open(d->db, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_non_null(strstr(err, "var/lib: No such file or directory"));
+	assert_non_null(strstr(err, "xmppctl init"));
+	assert_null(store_thread_start(d->db, err, sizeof(err)));
+	assert_null(store_sqlite_open(d->db, STORE_OPEN_CREATE_FILE, err, sizeof(err)));
+	assert_non_null(strstr(err, "var/lib: No such file or directory"));
+	snprintf(dir, sizeof(dir), "%s/var", d->root);
+	assert_int_equal(stat(dir, &sb), -1); /* nothing was created */
+
+	/* The directory exists, the file does not. */
+	snprintf(path, sizeof(path), "%s/x.db", d->root);
+	assert_null(store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err)));
+	assert_non_null(strstr(err, "no database at"));
+	assert_non_null(strstr(err, "xmppctl init"));
+	assert_int_equal(stat(path, &sb), -1);
+	struct store *st = store_sqlite_open(path, STORE_OPEN_CREATE_FILE, err, sizeof(err));
+	assert_non_null(st);
+	store_close(st);
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	store_close(st);
+
+	/* CREATE_DIR makes the directories too (as open_ok does). */
+	store_close(open_ok(d->db));
+	assert_int_equal(stat(d->db, &sb), 0);
 }
 
 /* --- storage thread --- */
@@ -731,11 +799,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_tightens_existing_mode, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_user_semantics, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_iteration_counts, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cred_roundtrip_and_reopen, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_malformed_row, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_open_modes, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_many_producers, setup_dir,
 						teardown_dir),

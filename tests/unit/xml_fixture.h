@@ -146,10 +146,17 @@ void *realloc(void *old, size_t n)
 	return account_block(base, n);
 }
 
+/* While set, free() counts the blocks that still hold this string: a
+ * secret must be wiped before its memory goes back. */
+static const char *free_marker;
+static long marker_frees;
+
 void free(void *p)
 {
 	if (!p)
 		return;
+	if (free_marker && memmem(p, block_size(p), free_marker, strlen(free_marker)))
+		marker_frees++;
 	live_allocs--;
 	live_bytes -= chunk_bytes(block_size(p));
 	__libc_free((char *)p - ALLOC_PREFIX);

@@ -1,0 +1,81 @@
+/* What the server knows about each peer address, shared by all mux
+ * threads: connections open from it, those not yet authenticated, and its
+ * recent authentication failures.
+ *
+ * An address is an IPv4 address, or an IPv6 address cut to a prefix
+ * (default /64, what one customer of an ISP usually gets): an attacker
+ * with a /64 has 2^64 addresses but only one key here.  IPv4-mapped IPv6
+ * addresses count as the IPv4 address.
+ *
+ * The table bounds what it keeps: a record lives while a connection from
+ * its address is open, and after that only to remember failures, in a
+ * least-recently-used list of at most max_idle records; making room
+ * evicts the oldest in O(1).  Keys come from the network, so the hash
+ * map under the table is keyed with a random SipHash key (core/hmap.h).
+ *
+ * Accepts, authentications, closes and failures are rare next to
+ * stanzas, so one mutex guards the table; no call takes it for long. */
+#ifndef XMPPD_PEER_TABLE_H
+#define XMPPD_PEER_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* "255.255.255.255" or "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128" */
+#define PEER_KEY_LEN 48
+
+struct peer_limits {
+	unsigned max_per_addr;   /* connections open from one address; 0 = no limit */
+	unsigned max_preauth;    /* unauthenticated connections in all; 0 = no limit */
+	unsigned v6_prefix;      /* 1..128 */
+	size_t max_idle;         /* records kept for addresses with no connection */
+	uint64_t fail_memory_ms; /* a failure older than this is forgotten */
+};
+
+enum peer_verdict {
+	PEER_OK,
+	PEER_TOO_MANY_FROM_ADDR, /* max_per_addr reached */
+	PEER_TOO_MANY_PREAUTH,   /* max_preauth reached */
+	PEER_NOMEM,
+};
+
+struct peer_table;
+
+/* NULL on allocation failure or no randomness for the hash key. */
+struct peer_table *peer_table_new(const struct peer_limits *lim);
+/* Every connection must have been closed. */
+void peer_table_free(struct peer_table *t);
+
+/* The key of an address; false for a family other than IPv4/IPv6. */
+bool peer_key_sockaddr(const struct sockaddr *sa, unsigned v6_prefix, char out[PEER_KEY_LEN]);
+/* The same from an address as inet_ntop() wrote it. */
+bool peer_key_text(const char *ip, unsigned v6_prefix, char out[PEER_KEY_LEN]);
+unsigned peer_table_v6_prefix(const struct peer_table *t);
+
+/* A new connection from key, not yet authenticated: counted if the limits
+ * allow it (PEER_OK), else nothing changes. */
+enum peer_verdict peer_conn_open(struct peer_table *t, const char *key);
+/* The connection has authenticated: no longer counted as pre-auth. */
+void peer_conn_authenticated(struct peer_table *t, const char *key);
+/* The connection is gone; preauth: it had not authenticated. */
+void peer_conn_close(struct peer_table *t, const char *key, bool preauth);
+
+/* A failed authentication from key at now_ms: the number of failures
+ * remembered for it, this one included (0 when no record could be made:
+ * the caller then treats it as a first failure). */
+unsigned peer_auth_failed(struct peer_table *t, const char *key, uint64_t now_ms);
+/* A success forgets the address's failures. */
+void peer_auth_succeeded(struct peer_table *t, const char *key);
+
+/* For tests and the status log: totals now. */
+struct peer_stats {
+	size_t records, idle_records;
+	unsigned long long preauth;
+};
+void peer_table_stats(struct peer_table *t, struct peer_stats *out);
+/* Connections open from key now (0 if unknown). */
+unsigned peer_conns(struct peer_table *t, const char *key);
+
+#endif

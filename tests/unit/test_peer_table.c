@@ -1,0 +1,178 @@
+/* mux/peer_table.c: address keys, per-address and pre-auth counts, the
+ * failure memory and its bound, and several threads at once (this test
+ * runs under ThreadSanitizer in scripts/test.sh). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mux/peer_table.h"
+
+static const struct peer_limits lim = {
+	.max_per_addr = 3, .max_preauth = 5, .v6_prefix = 64, .max_idle = 4,
+	.fail_memory_ms = 1000,
+};
+
+static void key_is(const char *ip, unsigned prefix, const char *want)
+{
+	char k[PEER_KEY_LEN];
+	assert_true(peer_key_text(ip, prefix, k));
+	assert_string_equal(k, want);
+}
+
+static void test_keys(void **state)
+{
+	key_is("192.0.2.7", 64, "192.0.2.7");
+	/* one customer's /64 is one peer, whatever the interface id */
+	key_is("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, "2001:db8:1:2::/64");
+	key_is("2001:db8:1:2::1", 64, "2001:db8:1:2::/64");
+	key_is("2001:db8:1:3::1", 64, "2001:db8:1:3::/64");
+	key_is("2001:db8:1:2::1", 48, "2001:db8:1::/48");
+	key_is("2001:db8:1:ff::1", 52, "2001:db8:1::/52");
+	key_is("2001:db8:1:1fff::1", 52, "2001:db8:1:1000::/52");
+	key_is("::1", 128, "::1/128");
+	/* IPv4 through an IPv6 socket is the IPv4 address */
+	key_is("::ffff:192.0.2.7", 64, "192.0.2.7");
+	char k[PEER_KEY_LEN];
+	assert_false(peer_key_text("not an address", 64, k));
+	assert_false(peer_key_text("", 64, k));
+}
+
+static void test_limits(void **state)
+{
+	struct peer_table *t = peer_table_new(&lim);
+	assert_non_null(t);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(peer_conn_open(t, "a"), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "a"), PEER_TOO_MANY_FROM_ADDR);
+	assert_int_equal(peer_conns(t, "a"), 3);
+	assert_int_equal(peer_conn_open(t, "b"), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "b"), PEER_OK);
+	/* five unauthenticated in all */
+	assert_int_equal(peer_conn_open(t, "c"), PEER_TOO_MANY_PREAUTH);
+	peer_conn_authenticated(t, "a");
+	assert_int_equal(peer_conn_open(t, "c"), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "d"), PEER_TOO_MANY_PREAUTH);
+	/* the authenticated one still counts for its address */
+	peer_conn_close(t, "a", true);
+	peer_conn_close(t, "a", true);
+	assert_int_equal(peer_conns(t, "a"), 1);
+	assert_int_equal(peer_conn_open(t, "a"), PEER_OK);
+	peer_conn_close(t, "a", false);
+	peer_conn_close(t, "a", true);
+	peer_conn_close(t, "b", true);
+	peer_conn_close(t, "b", true);
+	peer_conn_close(t, "c", true);
+	struct peer_stats st;
+	peer_table_stats(t, &st);
+	assert_int_equal(st.preauth, 0);
+	assert_int_equal(st.records, 0); /* nothing to remember */
+	peer_table_free(t);
+}
+
+static void test_failures(void **state)
+{
+	struct peer_table *t = peer_table_new(&lim);
+	assert_non_null(t);
+	assert_int_equal(peer_auth_failed(t, "a", 1000), 1);
+	assert_int_equal(peer_auth_failed(t, "a", 1500), 2);
+	/* remembered across connections from the address */
+	assert_int_equal(peer_conn_open(t, "a"), PEER_OK);
+	assert_int_equal(peer_auth_failed(t, "a", 1600), 3);
+	peer_conn_close(t, "a", true);
+	assert_int_equal(peer_auth_failed(t, "a", 1700), 4);
+	/* forgotten after fail_memory_ms of quiet */
+	assert_int_equal(peer_auth_failed(t, "a", 2701), 1);
+	peer_auth_succeeded(t, "a");
+	assert_int_equal(peer_auth_failed(t, "a", 2800), 1);
+	peer_table_free(t);
+}
+
+/* At most max_idle addresses are remembered for their failures alone; the
+ * oldest goes first, and an address with a connection is never evicted. */
+static void test_bounded(void **state)
+{
+	struct peer_table *t = peer_table_new(&lim);
+	assert_non_null(t);
+	assert_int_equal(peer_conn_open(t, "live"), PEER_OK);
+	assert_int_equal(peer_auth_failed(t, "live", 10), 1);
+	char k[16];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(k, sizeof(k), "x%d", i);
+		assert_int_equal(peer_auth_failed(t, k, 10), 1);
+	}
+	struct peer_stats st;
+	peer_table_stats(t, &st);
+	assert_int_equal(st.idle_records, 4);
+	assert_int_equal(st.records, 5);
+	assert_int_equal(peer_auth_failed(t, "x999", 20), 2);  /* newest kept */
+	assert_int_equal(peer_auth_failed(t, "x0", 20), 1);    /* oldest gone */
+	assert_int_equal(peer_auth_failed(t, "live", 20), 2);
+	/* touching moves a record to the new end */
+	assert_int_equal(peer_auth_failed(t, "x997", 20), 2);
+	for (int i = 0; i < 3; i++) {
+		snprintf(k, sizeof(k), "y%d", i);
+		peer_auth_failed(t, k, 20);
+	}
+	assert_int_equal(peer_auth_failed(t, "x997", 30), 3);
+	peer_conn_close(t, "live", true);
+	peer_table_free(t);
+}
+
+/* ---- several threads ---- */
+
+static struct peer_table *shared;
+
+static void *hammer(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	char k[PEER_KEY_LEN];
+	for (unsigned i = 0; i < 20000; i++) {
+		snprintf(k, sizeof(k), "10.0.%u.%u", id, i % 7);
+		if (peer_conn_open(shared, k) == PEER_OK) {
+			if (i % 3 == 0)
+				peer_conn_authenticated(shared, k);
+			peer_auth_failed(shared, k, i);
+			peer_conn_close(shared, k, i % 3 != 0);
+		}
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct peer_limits l = lim;
+	l.max_preauth = 0;
+	l.max_per_addr = 2;
+	l.max_idle = 10;
+	shared = peer_table_new(&l);
+	assert_non_null(shared);
+	pthread_t th[4];
+	for (uintptr_t i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, hammer, (void *)i), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	struct peer_stats st;
+	peer_table_stats(shared, &st);
+	assert_int_equal(st.preauth, 0);
+	assert_true(st.records <= 10);
+	peer_table_free(shared);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_threads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
