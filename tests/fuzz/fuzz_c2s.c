@@ -80,6 +80,7 @@
 #include "core/xml_stream.h"
 #include "mux/mux_int.h"
 #include "mux/mux_test_seam.h"
+#include "mux/peer_table.h"
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
 
@@ -408,8 +409,19 @@ static bool open_peer(struct world *w, unsigned k)
 		return true;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
 		return false;
-	atomic_fetch_add(&w->g->total_conns, 1); /* as mux_accept_ready counts it */
-	conn_adopt(w->m, sv[0], w->lst);
+	/* Counted as mux_accept_ready counts an accepted socket, under an
+	 * address of its own (an AF_UNIX peer has none; the per-address
+	 * tables want one, the same one every run). */
+	const char *ip = k ? "192.0.2.2" : "192.0.2.1";
+	char key[PEER_KEY_LEN];
+	if (!peer_key_text(ip, peer_table_v6_prefix(w->g->peers), key) ||
+	    peer_conn_open(w->g->peers, key) != PEER_OK) {
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	atomic_fetch_add(&w->g->total_conns, 1);
+	conn_adopt(w->m, sv[0], w->lst, ip, 5222);
 	struct mux_conn *c = NULL;
 	for (size_t i = 0; i < w->m->n_slots; i++)
 		if (w->m->slots[i] && w->m->slots[i]->fd == sv[0])
@@ -422,10 +434,6 @@ static bool open_peer(struct world *w, unsigned k)
 	 * the output limit) is within the reach of a few stanzas. */
 	int sndbuf = 4096;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	/* An AF_UNIX peer has no address; the per-address failure table wants
-	 * one, and the same one every run. */
-	snprintf(c->peer_ip, sizeof(c->peer_ip), "192.0.2.%u", 1 + k);
-	snprintf(c->peer, sizeof(c->peer), "%s:5222", c->peer_ip);
 	p->fd = sv[1];
 	p->h = conn_handle(c);
 	p->rx_tls = w->lst->mode == CFG_MODE_DIRECT_TLS;
