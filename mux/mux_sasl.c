@@ -263,21 +263,34 @@ void sasl_delay_fire(struct mux_conn *c)
 		stream_error(c, "policy-violation", "too many failed authentication attempts");
 }
 
-/* Sends <name xmlns=sasl>base64(data)</name>; empty data gives an empty element. */
-static void send_sasl_data(struct mux_conn *c, const char *name, const char *data, size_t len)
+/* Sends <name xmlns=sasl>base64(data)</name>; empty data gives an empty
+ * element.  Out of memory half-way, the element would go out truncated or
+ * empty (a challenge without its content): the connection is closed
+ * instead, with a log line, and false returned. */
+static bool send_sasl_data(struct mux_conn *c, const char *name, const char *data, size_t len)
 {
 	struct xbuf b = { 0 };
-	xbuf_appendf(&b, "<%s xmlns='" NS_SASL "'>", name);
-	if (len) {
+	enum xs st = xbuf_appendf(&b, "<%s xmlns='" NS_SASL "'>", name);
+	if (st == XS_OK && len) {
 		size_t cap = base64_encoded_len(len) + 1, n = 0;
 		char *enc = malloc(cap);
-		if (enc && base64_encode(data, len, enc, cap, &n) == XS_OK)
-			xbuf_append(&b, enc, n);
+		st = enc ? base64_encode(data, len, enc, cap, &n) : XS_NOMEM;
+		if (st == XS_OK)
+			st = xbuf_append(&b, enc, n);
 		free(enc);
 	}
-	xbuf_appendf(&b, "</%s>", name);
+	if (st == XS_OK)
+		st = xbuf_appendf(&b, "</%s>", name);
+	if (st != XS_OK) {
+		LOG_ERR("c%u.%llu: out of memory writing SASL <%s/>: closing", c->mux->idx,
+			(unsigned long long)c->id, name);
+		xbuf_free(&b);
+		conn_close(c, "out of memory");
+		return false;
+	}
 	conn_send(c, b.data, b.len);
 	xbuf_free(&b);
+	return true;
 }
 
 static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_len)
@@ -287,7 +300,8 @@ static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_l
 	LOG_INFO("c%u.%llu: authenticated %s@%s (%s)", m->idx, (unsigned long long)c->id,
 		 c->authcid, c->domain, mech);
 	sasl_conn_cleanup(c);
-	send_sasl_data(c, "success", final, final_len);
+	if (!send_sasl_data(c, "success", final, final_len))
+		return;
 	char key[PEER_KEY_LEN];
 	if (peer_key_of(c, key)) {
 		peer_auth_succeeded(m->group->peers, key);
@@ -481,9 +495,10 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "cannot build challenge", false);
 		return;
 	}
-	send_sasl_data(c, "challenge", out, out_len);
+	bool sent = send_sasl_data(c, "challenge", out, out_len);
 	free(out);
-	c->state = CONN_SASL_STEP;
+	if (sent)
+		c->state = CONN_SASL_STEP;
 }
 
 /* Decodes an element's base64 text; "=" is an empty message. */
@@ -598,7 +613,8 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 		if (empty) {
 			/* no initial response: ask for it with an empty challenge */
 			wipe_free(msg, len + 1);
-			send_sasl_data(c, "challenge", "", 0);
+			if (!send_sasl_data(c, "challenge", "", 0))
+				return 1;
 			c->state = CONN_SASL_STEP;
 			return 0;
 		}
