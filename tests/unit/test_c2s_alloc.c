@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 
+#ifndef NO_MALLOC_HOOK
 static unsigned char *read_seed(const char *name, size_t *len)
 {
 	char path[512];
@@ -27,6 +28,7 @@ static unsigned char *read_seed(const char *name, size_t *len)
 	fclose(f);
 	return buf;
 }
+#endif
 
 int main(int argc, char **argv)
 {
