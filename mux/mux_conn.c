@@ -537,18 +537,27 @@ static void peer_finished(struct mux_conn *c)
 
 #define BACKLOG_PAUSE_MS 10
 
-/* True when the router is behind: a bound session's input waits. */
+/* True when the router, or a mux thread's inbox of deliveries, is behind:
+ * a bound session's input waits.  Every stanza a session sends goes
+ * through the router's inbox and then, as deliveries, into mux inboxes;
+ * pausing the senders while either queue is long keeps both bounded. */
 static bool router_backlogged(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
 	long len = queue_len(router_inbox(m->router));
+	for (unsigned i = 0; i < m->group->n; i++) {
+		long l = queue_len(m->group->inboxes[i]);
+		if (l > len)
+			len = l;
+	}
 	if (len <= (long)m->cfg->max_router_backlog)
 		return false;
 	uint64_t now = mux_now_ms();
 	m->backlog_pauses++;
 	if (!m->backlog_log_ms || now - m->backlog_log_ms >= 1000) {
-		LOG_WARN("mux%u: %ld stanzas wait for the router ([limits] max_router_backlog = %u): "
-			 "%u session(s) paused for %d ms in the last second", m->idx, len,
+		LOG_WARN("mux%u: %ld stanzas wait for the router or a mux thread ([limits] "
+			 "max_router_backlog = %u): %u session(s) paused for %d ms in the last second",
+			 m->idx, len,
 			 m->cfg->max_router_backlog, m->backlog_pauses, BACKLOG_PAUSE_MS);
 		m->backlog_pauses = 0;
 		m->backlog_log_ms = now;
