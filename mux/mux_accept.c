@@ -143,10 +143,15 @@ static void refuse(struct mux *m, int fd, const struct cfg_listener *lst, const 
 	}
 }
 
+bool mux_peer_key(const struct mux *m, const char *ip, char key[PEER_KEY_LEN])
+{
+	return peer_key_text(ip, peer_table_v6_prefix(m->group->peers), key);
+}
+
 void mux_peer_gone(struct mux *m, const char *ip, bool preauth)
 {
 	char key[PEER_KEY_LEN];
-	if (peer_key_text(ip, peer_table_v6_prefix(m->group->peers), key))
+	if (mux_peer_key(m, ip, key))
 		peer_conn_close(m->group->peers, key, preauth);
 }
 
@@ -183,7 +188,7 @@ void mux_accept_ready(struct mux *m, unsigned k)
 			       m->shutting_down ? &shutting_down : &over_max_conns);
 			continue;
 		}
-		if (!peer_key_text(ip, peer_table_v6_prefix(g->peers), key)) {
+		if (!mux_peer_key(m, ip, key)) {
 			close(fd);
 			continue;
 		}

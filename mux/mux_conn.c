@@ -282,9 +282,14 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 
 static void on_readable(struct mux_conn *c);
 
-uint32_t conn_epoll_events(const struct mux_conn *c)
+void conn_watch(struct mux_conn *c)
 {
-	return (c->throttled || c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) | (c->epollout ? EPOLLOUT : 0);
+	struct epoll_event ev = {
+		.events = (c->throttled || c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) |
+			  (c->epollout ? EPOLLOUT : 0),
+		.data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot),
+	};
+	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 static void set_epollout(struct mux_conn *c, bool on)
@@ -292,11 +297,7 @@ static void set_epollout(struct mux_conn *c, bool on)
 	if (c->epollout == on || c->dead)
 		return;
 	c->epollout = on;
-	struct epoll_event ev = {
-		.events = conn_epoll_events(c),
-		.data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot),
-	};
-	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	conn_watch(c);
 }
 
 /* Writes what the bottom layer holds to the socket. */
@@ -522,9 +523,7 @@ static void layer_input(struct mux_conn *c, unsigned lvl, const char *data, size
 static void peer_finished(struct mux_conn *c)
 {
 	c->peer_eof = true;
-	struct epoll_event ev = { .events = conn_epoll_events(c),
-				  .data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot) };
-	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	conn_watch(c);
 	if (c->closing) {
 		if (!bottom_pending(c))
 			conn_close(c, "peer closed the connection");

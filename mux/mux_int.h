@@ -249,8 +249,9 @@ uint64_t shaper_deadline(const struct mux *m);
 void shaper_forget(struct mux_conn *c);
 /* The same, and its input is watched again. */
 void shaper_release(struct mux_conn *c);
-/* The epoll events c wants now (input unless throttled, output if asked). */
-uint32_t conn_epoll_events(const struct mux_conn *c);
+/* Sets c's epoll events to what it wants now: input unless throttled or
+ * the peer sent FIN, output if asked for. */
+void conn_watch(struct mux_conn *c);
 void conn_readable(struct mux_conn *c);
 
 /* mux_accept.c */
@@ -262,6 +263,9 @@ uint64_t mux_accept_deadline(const struct mux *m);
 /* The connection from ip is gone (preauth: before authenticating): the
  * peer table forgets it. */
 void mux_peer_gone(struct mux *m, const char *ip, bool preauth);
+/* The peer table's key of an address as inet_ntop() wrote it (IPv4, or the
+ * IPv6 prefix); false if it cannot be parsed. */
+bool mux_peer_key(const struct mux *m, const char *ip, char key[PEER_KEY_LEN]);
 
 /* mux_sasl.c */
 int sasl_on_element(struct mux_conn *c, struct xml_node *el);

@@ -207,14 +207,6 @@ void sasl_reset(struct mux_conn *c)
 	c->authcid = NULL;
 }
 
-/* The peer table's key of c's address, for the failure throttle shared
- * by all mux threads; false if the address cannot be parsed (then each
- * failure counts as a first one). */
-static bool peer_key_of(struct mux_conn *c, char key[PEER_KEY_LEN])
-{
-	return peer_key_text(c->peer_ip, peer_table_v6_prefix(c->mux->group->peers), key);
-}
-
 /* A failed attempt: logged; answered at once when no credential was
  * checked (a mechanism or channel-binding mismatch, so that clients can fall
  * back to the next mechanism), else after a delay that grows with each
@@ -240,7 +232,7 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 	sasl_conn_cleanup(c);
 	c->auth_failures++;
 	char key[PEER_KEY_LEN];
-	unsigned n = peer_key_of(c, key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
+	unsigned n = mux_peer_key(c->mux, c->peer_ip, key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
 	if (!n)
 		n = 1;
 	uint64_t delay = m->cfg->auth_fail_delay_ms;
@@ -303,7 +295,7 @@ static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_l
 	if (!send_sasl_data(c, "success", final, final_len))
 		return;
 	char key[PEER_KEY_LEN];
-	if (peer_key_of(c, key)) {
+	if (mux_peer_key(c->mux, c->peer_ip, key)) {
 		peer_auth_succeeded(m->group->peers, key);
 		peer_conn_authenticated(m->group->peers, key);
 	}

@@ -51,13 +51,6 @@ static void refill(struct mux_conn *c, uint64_t now)
 	c->tokens_ms = now;
 }
 
-static void watch(struct mux_conn *c)
-{
-	struct epoll_event ev = { .events = conn_epoll_events(c),
-				  .data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot) };
-	epoll_ctl(c->mux->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
 static void list_insert(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
@@ -99,7 +92,7 @@ void shaper_release(struct mux_conn *c)
 		return;
 	shaper_forget(c);
 	if (!c->dead)
-		watch(c);
+		conn_watch(c);
 }
 
 void shaper_pause(struct mux_conn *c, unsigned ms)
@@ -109,7 +102,7 @@ void shaper_pause(struct mux_conn *c, unsigned ms)
 	c->throttle_until_ms = mux_now_ms() + ms;
 	c->throttled = true;
 	list_insert(c);
-	watch(c);
+	conn_watch(c);
 }
 
 bool shaper_may_read(struct mux_conn *c)
@@ -127,7 +120,7 @@ bool shaper_may_read(struct mux_conn *c)
 	c->throttle_until_ms = now + (owed * 1000 + c->lst->rate - 1) / c->lst->rate;
 	c->throttled = true;
 	list_insert(c);
-	watch(c);
+	conn_watch(c);
 	LOG_DEBUG("c%u.%llu: input rate over %u bytes/s: not reading for %llu ms", c->mux->idx,
 		  (unsigned long long)c->id, c->lst->rate,
 		  (unsigned long long)(c->throttle_until_ms - now));
@@ -150,7 +143,7 @@ void shaper_resume_due(struct mux *m)
 		shaper_forget(c);
 		if (c->dead)
 			continue;
-		watch(c);
+		conn_watch(c);
 		conn_readable(c);
 	}
 }
