@@ -101,6 +101,7 @@ static const char *set_key(struct cfg_parse *p, void *base, const char *v);
 static const char *set_kind(struct cfg_parse *p, void *base, const char *v);
 static const char *set_mode(struct cfg_parse *p, void *base, const char *v);
 static const char *set_address(struct cfg_parse *p, void *base, const char *v);
+static const char *set_exempt(struct cfg_parse *p, void *base, const char *v);
 
 #define K_NUM(s, n, t, st, f, lo, hi) { s, n, t, offsetof(st, f), lo, hi, NULL }
 #define K_BOOL(s, n, st, f) { s, n, T_BOOL, offsetof(st, f), 0, 0, NULL }
@@ -136,6 +137,11 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "max_preauth_connections", T_UINT, struct cfg, max_preauth_connections,
 	      1, 10000000),
 	K_NUM(SECT_LIMITS, "ipv6_prefix", T_UINT, struct cfg, ipv6_prefix, 8, 128),
+	K_NUM(SECT_LIMITS, "connection_rate_per_ip", T_UINT, struct cfg, connection_rate_per_ip, 0,
+	      1000000),
+	K_NUM(SECT_LIMITS, "connection_burst_per_ip", T_UINT, struct cfg, connection_burst_per_ip,
+	      1, 1000000),
+	K_FN(SECT_LIMITS, "exempt_networks", set_exempt),
 	K_NUM(SECT_LIMITS, "max_router_backlog", T_UINT, struct cfg, max_router_backlog, 1,
 	      100000000),
 	K_NUM(SECT_LIMITS, "tcp_keepalive", T_UINT, struct cfg, tcp_keepalive_s, 0, 86400),
@@ -189,6 +195,7 @@ struct cfg_parse {
 	int seen[N_SLOTS][N_KEYS];           /* line a key was set on, 0 = unset */
 	int host_line[CFG_MAX_HOSTS];        /* line of the [host] header */
 	int lst_line[CFG_MAX_LISTENERS];     /* line of the [listener] header */
+	char why[300];                       /* a setter's reason that names the bad part */
 };
 
 static void cfg_fail(struct cfg_parse *p, int line, const char *fmt, ...)
@@ -453,6 +460,44 @@ static const char *set_address(struct cfg_parse *p, void *base, const char *v)
 	if (strlen(v) >= sizeof(l->address))
 		return "address too long";
 	snprintf(l->address, sizeof(l->address), "%s", v);
+	return NULL;
+}
+
+/* "192.0.2.0/24, 2001:db8::/32 10.1.2.3": commas, blanks or both between
+ * networks; the key given again replaces the list. */
+static const char *set_exempt(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	size_t n = 0;
+
+	for (const char *s = v; *s;) {
+		size_t len;
+		char tok[80];
+		const char *why;
+
+		if (*s == ',' || *s == ' ' || *s == '\t') {
+			s++;
+			continue;
+		}
+		len = strcspn(s, ", \t");
+		if (n == CFG_MAX_EXEMPT) {
+			snprintf(p->why, sizeof(p->why), "more than %d networks", CFG_MAX_EXEMPT);
+			return p->why;
+		}
+		if (len >= sizeof(tok)) {
+			snprintf(p->why, sizeof(p->why), "'%.40s...': not an address or network", s);
+			return p->why;
+		}
+		memcpy(tok, s, len);
+		tok[len] = '\0';
+		if ((why = cidr_parse(tok, &c->exempt[n])) != NULL) {
+			snprintf(p->why, sizeof(p->why), "'%s': %s", tok, why);
+			return p->why;
+		}
+		n++;
+		s += len;
+	}
+	c->n_exempt = n;
 	return NULL;
 }
 
@@ -1053,6 +1098,8 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_connections_per_ip = 200;
 	cfg->max_preauth_connections = 5000;
 	cfg->ipv6_prefix = 64;
+	cfg->connection_rate_per_ip = 10;
+	cfg->connection_burst_per_ip = 50;
 	cfg->max_router_backlog = 100000;
 	cfg->tcp_keepalive_s = 60;
 	cfg->tcp_keepalive_interval_s = 15;

@@ -12,8 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/cidr.h"
+
 #define CFG_MAX_HOSTS 64
 #define CFG_MAX_LISTENERS 32
+#define CFG_MAX_EXEMPT 64
 
 enum cfg_listener_kind { CFG_LISTEN_C2S, CFG_LISTEN_S2S, CFG_LISTEN_HTTP };
 enum cfg_listener_mode {
@@ -69,6 +72,10 @@ struct cfg {
 	unsigned max_connections_per_ip; /* max_connections_per_ip = 200 (IPv6: per ipv6_prefix) */
 	unsigned max_preauth_connections; /* max_preauth_connections = 5000 not yet authenticated */
 	unsigned ipv6_prefix;         /* ipv6_prefix = 64: bits of an IPv6 address that make one peer */
+	unsigned connection_rate_per_ip; /* connection_rate_per_ip = 10 new connections a second from one address; 0 = no limit */
+	unsigned connection_burst_per_ip; /* connection_burst_per_ip = 50 new connections at once before the rate applies */
+	size_t n_exempt;              /* exempt_networks = CIDR list: no per-address connection limits */
+	struct cidr exempt[CFG_MAX_EXEMPT];
 	unsigned max_router_backlog;  /* max_router_backlog = 100000 stanzas waiting for the router; over it, sessions' input pauses */
 	unsigned tcp_keepalive_s;     /* tcp_keepalive = 60: idle seconds before the first probe; 0 = off */
 	unsigned tcp_keepalive_interval_s; /* tcp_keepalive_interval = 15 */

@@ -14,8 +14,12 @@
  *
  * Every accepted connection is counted under its peer's address in the
  * group's peer table (mux/peer_table.h) before anything is set up for it:
- * over [limits] max_connections_per_ip or max_preauth_connections it is
- * refused at once, with one warning per second at most. */
+ * over [limits] max_connections_per_ip, connection_rate_per_ip (a token
+ * bucket of connection_burst_per_ip) or max_preauth_connections it is
+ * refused at once, with one warning per second at most.  A refusal costs
+ * an accept, at most one write and a close: no TLS, no parser, no memory
+ * kept.  Addresses in [limits] exempt_networks are counted but not held
+ * to the per-address limits. */
 #include "mux/mux_int.h"
 
 #include <arpa/inet.h>
@@ -105,6 +109,8 @@ static const struct refusal over_max_conns = { "resource-constraint",
 	"max_connections reached", "max_connections" };
 static const struct refusal over_per_addr = { "policy-violation",
 	"too many connections from your address", "max_connections_per_ip" };
+static const struct refusal over_rate = { "policy-violation",
+	"too many new connections from your address; try again later", "connection_rate_per_ip" };
 static const struct refusal over_preauth = { "resource-constraint",
 	"too many connections are authenticating; try again later", "max_preauth_connections" };
 static const struct refusal shutting_down = { "system-shutdown", "shutting down", NULL };
@@ -143,6 +149,15 @@ static void refuse(struct mux *m, int fd, const struct cfg_listener *lst, const 
 	}
 }
 
+/* A short list, read only on accept: a linear walk is enough. */
+static bool is_exempt(const struct cfg *cfg, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < cfg->n_exempt; i++)
+		if (cidr_contains(&cfg->exempt[i], sa))
+			return true;
+	return false;
+}
+
 bool mux_peer_key(const struct mux *m, const char *ip, char key[PEER_KEY_LEN])
 {
 	return peer_key_text(ip, peer_table_v6_prefix(m->group->peers), key);
@@ -152,7 +167,7 @@ void mux_peer_gone(struct mux *m, const char *ip, bool preauth)
 {
 	char key[PEER_KEY_LEN];
 	if (mux_peer_key(m, ip, key))
-		peer_conn_close(m->group->peers, key, preauth);
+		peer_conn_close(m->group->peers, key, preauth, mux_now_ms());
 }
 
 void mux_accept_ready(struct mux *m, unsigned k)
@@ -192,13 +207,16 @@ void mux_accept_ready(struct mux *m, unsigned k)
 			close(fd);
 			continue;
 		}
-		enum peer_verdict v = peer_conn_open(g->peers, key);
+		enum peer_verdict v = peer_conn_open(g->peers, key, mux_now_ms(),
+						     is_exempt(m->cfg, (struct sockaddr *)&ss));
 		if (v != PEER_OK) {
 			if (v == PEER_NOMEM)
 				close(fd);
 			else
 				refuse(m, fd, g->listen_cfg[k], ip,
-				       v == PEER_TOO_MANY_FROM_ADDR ? &over_per_addr : &over_preauth);
+				       v == PEER_TOO_MANY_FROM_ADDR ? &over_per_addr
+				       : v == PEER_TOO_FAST	    ? &over_rate
+								    : &over_preauth);
 			continue;
 		}
 		int one = 1;
@@ -213,7 +231,7 @@ void mux_accept_ready(struct mux *m, unsigned k)
 		struct msg *msg = msg_new(MSG_NEW_CONN, ip);
 		if (!msg) {
 			close(fd);
-			peer_conn_close(g->peers, key, true);
+			peer_conn_close(g->peers, key, true, mux_now_ms());
 			atomic_fetch_sub(&g->total_conns, 1);
 			continue;
 		}

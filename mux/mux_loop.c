@@ -101,6 +101,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		.v6_prefix = cfg->ipv6_prefix,
 		.max_idle = PEER_IDLE_RECORDS,
 		.fail_memory_ms = PEER_FAIL_MEMORY_MS,
+		.conn_rate = cfg->connection_rate_per_ip,
+		.conn_burst = cfg->connection_burst_per_ip,
 	};
 	if (!(g->peers = peer_table_new(&pl)))
 		goto nomem;

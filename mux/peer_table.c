@@ -17,6 +17,8 @@ struct peer_rec {
 	unsigned preauth;          /* of which not yet authenticated */
 	unsigned fails;            /* remembered authentication failures */
 	uint64_t fail_last_ms;
+	uint64_t tokens;           /* new-connection bucket, in 1/1000 connection */
+	uint64_t tokens_ms;        /* when it was last filled up */
 	/* LRU of records without connections: kept only for their failures */
 	struct peer_rec *lru_prev, *lru_next;
 	char key[PEER_KEY_LEN];
@@ -42,6 +44,8 @@ struct peer_table *peer_table_new(const struct peer_limits *lim)
 	}
 	pthread_mutex_init(&t->lock, NULL);
 	t->lim = *lim;
+	if (!t->lim.conn_burst)
+		t->lim.conn_burst = 1;
 	if (t->lim.v6_prefix < 1 || t->lim.v6_prefix > 128)
 		t->lim.v6_prefix = 64;
 	return t;
@@ -141,16 +145,61 @@ static void rec_drop(struct peer_table *t, struct peer_rec *r)
 	free(r);
 }
 
-/* A record with no connection is kept only while it remembers failures,
- * and then at the new end of the LRU; the oldest go when there are too
- * many. */
-static void rec_idle(struct peer_table *t, struct peer_rec *r)
+/* One connection's worth of tokens, and a full bucket. */
+#define TOKEN 1000u
+
+static uint64_t bucket_cap(const struct peer_table *t)
 {
-	if (!r->fails) {
+	return (uint64_t)t->lim.conn_burst * TOKEN;
+}
+
+/* Tokens earned since the last fill: conn_rate a second is conn_rate
+ * thousandths a millisecond. */
+static void bucket_fill(const struct peer_table *t, struct peer_rec *r, uint64_t now_ms)
+{
+	uint64_t cap = bucket_cap(t);
+	if (now_ms > r->tokens_ms && r->tokens < cap) {
+		/* dt >= room earns at least room (conn_rate >= 1); below it the
+		 * product stays far from overflowing (room <= 10^9 tokens) */
+		uint64_t dt = now_ms - r->tokens_ms, room = cap - r->tokens;
+		uint64_t earned = dt >= room ? room : dt * t->lim.conn_rate;
+		r->tokens = earned >= room ? cap : r->tokens + earned;
+	}
+	/* threads read the clock at different moments: never back */
+	if (now_ms > r->tokens_ms)
+		r->tokens_ms = now_ms;
+}
+
+/* Whether the record still remembers anything: failures, or a bucket
+ * that has not filled up again (forgetting it would hand the address a
+ * fresh burst). */
+static bool rec_remembers(const struct peer_table *t, struct peer_rec *r, uint64_t now_ms)
+{
+	if (r->fails &&
+	    (now_ms < r->fail_last_ms || now_ms - r->fail_last_ms <= t->lim.fail_memory_ms))
+		return true;
+	if (!t->lim.conn_rate)
+		return false;
+	bucket_fill(t, r, now_ms);
+	return r->tokens < bucket_cap(t);
+}
+
+/* A record with no connection is kept only while it remembers something,
+ * and then at the new end of the LRU; the oldest go when there are too
+ * many, or when they have nothing more to remember (two looked at per
+ * call, so the list cleans itself as it is used). */
+static void rec_idle(struct peer_table *t, struct peer_rec *r, uint64_t now_ms)
+{
+	if (!rec_remembers(t, r, now_ms)) {
 		rec_drop(t, r);
 		return;
 	}
 	lru_push(t, r);
+	for (int i = 0; i < 2 && t->lru_old != r && !rec_remembers(t, t->lru_old, now_ms); i++) {
+		struct peer_rec *old = t->lru_old;
+		lru_unlink(t, old);
+		rec_drop(t, old);
+	}
 	while (t->n_idle > t->lim.max_idle && t->lru_old) {
 		struct peer_rec *old = t->lru_old;
 		lru_unlink(t, old);
@@ -164,11 +213,13 @@ static struct peer_rec *rec_find(struct peer_table *t, const char *key)
 	return e ? container_of(e, struct peer_rec, he) : NULL;
 }
 
-static struct peer_rec *rec_make(struct peer_table *t, const char *key)
+static struct peer_rec *rec_make(struct peer_table *t, const char *key, uint64_t now_ms)
 {
 	struct peer_rec *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
+	r->tokens = bucket_cap(t);
+	r->tokens_ms = now_ms;
 	snprintf(r->key, sizeof(r->key), "%s", key);
 	hmap_put(&t->map, &r->he, r->key);
 	return r;
@@ -181,20 +232,28 @@ static bool is_idle(const struct peer_rec *r)
 
 /* ---- connections ---- */
 
-enum peer_verdict peer_conn_open(struct peer_table *t, const char *key)
+enum peer_verdict peer_conn_open(struct peer_table *t, const char *key, uint64_t now_ms,
+				 bool exempt)
 {
 	enum peer_verdict v = PEER_OK;
+	bool paced = t->lim.conn_rate && !exempt;
 	pthread_mutex_lock(&t->lock);
 	struct peer_rec *r = rec_find(t, key);
+	if (r && paced)
+		bucket_fill(t, r, now_ms);
 	if (t->lim.max_preauth && t->preauth >= t->lim.max_preauth) {
 		v = PEER_TOO_MANY_PREAUTH;
-	} else if (r && t->lim.max_per_addr && r->conns >= t->lim.max_per_addr) {
+	} else if (r && !exempt && t->lim.max_per_addr && r->conns >= t->lim.max_per_addr) {
 		v = PEER_TOO_MANY_FROM_ADDR;
-	} else if (!r && !(r = rec_make(t, key))) {
+	} else if (r && paced && r->tokens < TOKEN) {
+		v = PEER_TOO_FAST;
+	} else if (!r && !(r = rec_make(t, key, now_ms))) {
 		v = PEER_NOMEM;
 	} else {
 		if (is_idle(r) && (r->lru_prev || r->lru_next || t->lru_old == r))
 			lru_unlink(t, r);
+		if (paced)
+			r->tokens -= TOKEN;
 		r->conns++;
 		r->preauth++;
 		t->preauth++;
@@ -214,7 +273,7 @@ void peer_conn_authenticated(struct peer_table *t, const char *key)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void peer_conn_close(struct peer_table *t, const char *key, bool preauth)
+void peer_conn_close(struct peer_table *t, const char *key, bool preauth, uint64_t now_ms)
 {
 	pthread_mutex_lock(&t->lock);
 	struct peer_rec *r = rec_find(t, key);
@@ -225,7 +284,7 @@ void peer_conn_close(struct peer_table *t, const char *key, bool preauth)
 			t->preauth--;
 		}
 		if (is_idle(r))
-			rec_idle(t, r);
+			rec_idle(t, r, now_ms);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -239,7 +298,7 @@ unsigned peer_auth_failed(struct peer_table *t, const char *key, uint64_t now_ms
 	struct peer_rec *r = rec_find(t, key);
 	bool made = false;
 	if (!r) {
-		r = rec_make(t, key);
+		r = rec_make(t, key, now_ms);
 		made = true;
 	}
 	if (r) {
@@ -253,7 +312,7 @@ unsigned peer_auth_failed(struct peer_table *t, const char *key, uint64_t now_ms
 			/* most recently used: to the new end */
 			if (!made)
 				lru_unlink(t, r);
-			rec_idle(t, r);
+			rec_idle(t, r, now_ms);
 		}
 	}
 	pthread_mutex_unlock(&t->lock);

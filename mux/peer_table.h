@@ -1,14 +1,21 @@
 /* What the server knows about each peer address, shared by all mux
  * threads: connections open from it, those not yet authenticated, and its
- * recent authentication failures.
+ * recent authentication failures and how fast it opens new connections.
  *
  * An address is an IPv4 address, or an IPv6 address cut to a prefix
  * (default /64, what one customer of an ISP usually gets): an attacker
  * with a /64 has 2^64 addresses but only one key here.  IPv4-mapped IPv6
  * addresses count as the IPv4 address.
  *
+ * New connections from one address are paced by a token bucket: a burst
+ * of conn_burst at once, then conn_rate a second.  A refused attempt takes
+ * no token, so a client that retries is let in as soon as one is earned.
+ * An address in an exempt network (the caller decides) is counted, but
+ * neither max_per_addr nor the rate applies to it.
+ *
  * The table bounds what it keeps: a record lives while a connection from
- * its address is open, and after that only to remember failures, in a
+ * its address is open, and after that only to remember failures or a
+ * bucket that is not full again yet, in a
  * least-recently-used list of at most max_idle records; making room
  * evicts the oldest in O(1).  Keys come from the network, so the hash
  * map under the table is keyed with a random SipHash key (core/hmap.h).
@@ -32,12 +39,15 @@ struct peer_limits {
 	unsigned v6_prefix;      /* 1..128 */
 	size_t max_idle;         /* records kept for addresses with no connection */
 	uint64_t fail_memory_ms; /* a failure older than this is forgotten */
+	unsigned conn_rate;      /* new connections a second from one address; 0 = no limit */
+	unsigned conn_burst;     /* ... at once before the rate applies (>= 1) */
 };
 
 enum peer_verdict {
 	PEER_OK,
 	PEER_TOO_MANY_FROM_ADDR, /* max_per_addr reached */
 	PEER_TOO_MANY_PREAUTH,   /* max_preauth reached */
+	PEER_TOO_FAST,           /* no token left: conn_rate */
 	PEER_NOMEM,
 };
 
@@ -54,13 +64,15 @@ bool peer_key_sockaddr(const struct sockaddr *sa, unsigned v6_prefix, char out[P
 bool peer_key_text(const char *ip, unsigned v6_prefix, char out[PEER_KEY_LEN]);
 unsigned peer_table_v6_prefix(const struct peer_table *t);
 
-/* A new connection from key, not yet authenticated: counted if the limits
- * allow it (PEER_OK), else nothing changes. */
-enum peer_verdict peer_conn_open(struct peer_table *t, const char *key);
+/* A new connection from key at now_ms, not yet authenticated: counted if
+ * the limits allow it (PEER_OK), else nothing changes.  exempt: the
+ * address is in an exempt network (only max_preauth applies). */
+enum peer_verdict peer_conn_open(struct peer_table *t, const char *key, uint64_t now_ms,
+				 bool exempt);
 /* The connection has authenticated: no longer counted as pre-auth. */
 void peer_conn_authenticated(struct peer_table *t, const char *key);
-/* The connection is gone; preauth: it had not authenticated. */
-void peer_conn_close(struct peer_table *t, const char *key, bool preauth);
+/* The connection is gone at now_ms; preauth: it had not authenticated. */
+void peer_conn_close(struct peer_table *t, const char *key, bool preauth, uint64_t now_ms);
 
 /* A failed authentication from key at now_ms: the number of failures
  * remembered for it, this one included (0 when no record could be made:

@@ -56,7 +56,7 @@ class IdleSleep(unittest.TestCase):
         srv = Server(XMPPD, XMPPCTL, users=users, name="idle",
                      sections={"limits": {"idle_sleep": IDLE, "preauth_timeout": 120,
                                           # all from 127.0.0.1
-                                          "max_connections_per_ip": 1000}})
+                                          "exempt_networks": "127.0.0.1"}})
         try:
             srv.start()
             asyncio.run(asyncio.wait_for(self.scenario(srv), 120))

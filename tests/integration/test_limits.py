@@ -223,6 +223,71 @@ class PeerLimits(unittest.TestCase):
             x.close()
 
 
+class ConnectionRate(unittest.TestCase):
+    """[limits] connection_rate_per_ip and connection_burst_per_ip: new
+    connections from one address beyond the burst are refused at accept
+    with <policy-violation/> until the rate has earned another; other
+    addresses and exempt_networks are not held."""
+
+    def setUp(self):
+        self.srv = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"},
+                          sections={"limits": {"connection_rate_per_ip": 2,
+                                               "connection_burst_per_ip": 3,
+                                               "exempt_networks": "127.0.0.5, 10.0.0.0/8"}},
+                          name="connrate")
+        self.srv.start()
+
+    def tearDown(self):
+        try:
+            self.srv.check_clean_exit(self)
+        finally:
+            self.srv.cleanup()
+
+    def opens(self, source):
+        c = RawClient(self.srv.port("c2s"), cafile=self.srv.cert, source=source)
+        got = c.open_stream()
+        c.close()
+        return got
+
+    def test_rate(self):
+        mark = self.srv.log_len()
+        # the burst: three at once, each closed again (a close gives no
+        # token back)
+        for _ in range(3):
+            self.assertIn("<starttls", self.opens("127.0.0.1"))
+        got = self.opens("127.0.0.1")
+        self.assertEqual(harness.stream_error_condition(got), "policy-violation", got[-300:])
+        self.assertIn("too many new connections from your address", got)
+        self.assertIsNotNone(self.srv.wait_log(
+            r"refusing connection: too many new connections from your address; try again later "
+            r"\(\d+ in the last second, the last from 127\.0\.0\.1; \[limits\] "
+            r"connection_rate_per_ip\)", 3, mark))
+        # another address has its own bucket
+        self.assertIn("<starttls", self.opens("127.0.0.2"))
+        # two a second: one more after half a second (0.6 s for slack)
+        time.sleep(0.6)
+        self.assertIn("<starttls", self.opens("127.0.0.1"))
+        # an exempt address is not paced
+        for _ in range(8):
+            self.assertIn("<starttls", self.opens("127.0.0.5"))
+        # and the one that was paced can still log in once it has a token
+        time.sleep(0.6)
+        d = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert, source="127.0.0.1")
+        d.open_stream()
+        self.assertIn("<jid>alice@localhost/x</jid>", d.login_plain("alice", "pw-alice", resource="x"))
+        d.close()
+
+    def test_direct_tls_refused_without_handshake(self):
+        for _ in range(3):
+            c = RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert, source="127.0.0.3")
+            c.close()
+        # over the burst the socket is closed before any TLS: the
+        # handshake fails at once instead of costing the server a key
+        # exchange
+        with self.assertRaises(OSError):
+            RawClient(self.srv.port("dtls"), tls=True, cafile=self.srv.cert, source="127.0.0.3")
+
+
 if __name__ == "__main__":
     XMPPD, XMPPCTL = harness.binaries()
     harness.run_tests(__name__)

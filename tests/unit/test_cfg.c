@@ -159,6 +159,9 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->max_connections_per_ip, 200);
 	assert_int_equal(c->max_preauth_connections, 5000);
 	assert_int_equal(c->ipv6_prefix, 64);
+	assert_int_equal(c->connection_rate_per_ip, 10);
+	assert_int_equal(c->connection_burst_per_ip, 50);
+	assert_int_equal(c->n_exempt, 0);
 	assert_int_equal(c->tcp_keepalive_s, 60);
 	assert_int_equal(c->max_auth_failures, 5);
 	assert_int_equal(c->max_auth_attempts, 10);
@@ -168,6 +171,19 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->listeners[0].burst, 4096);
 	assert_int_equal(c->ipv6_prefix, 48);
 	assert_int_equal(c->tcp_keepalive_s, 0);
+	expect_ok(HOST LST "[limits]\nconnection_rate_per_ip = 0\nconnection_burst_per_ip = 7\n"
+			   "exempt_networks = 127.0.0.0/8, ::1 ,2001:db8::/32\n", c);
+	assert_int_equal(c->connection_rate_per_ip, 0);
+	assert_int_equal(c->connection_burst_per_ip, 7);
+	assert_int_equal(c->n_exempt, 3);
+	assert_int_equal(c->exempt[0].prefix, 8);
+	assert_int_equal(c->exempt[1].prefix, 128);
+	assert_int_equal(c->exempt[2].prefix, 32);
+	expect_err(HOST LST "[limits]\nexempt_networks = 10.0.0.0/8, 192.0.2.1/24\n",
+		   "t.ini:7: [limits] exempt_networks: '192.0.2.1/24': bits are set past the prefix "
+		   "length (write the network's first address)");
+	expect_err(HOST LST "[limits]\nconnection_burst_per_ip = 0\n",
+		   "t.ini:7: [limits] connection_burst_per_ip: out of range (1..1000000)");
 	expect_err(HOST LST "burst = 100\n", "t.ini:6: [listener a] burst: out of range (4096..1073741824)");
 	expect_err(HOST LST "[sasl]\nmax_auth_attempts = 0\n",
 		   "t.ini:7: [sasl] max_auth_attempts: out of range (1..1000)");

@@ -49,26 +49,26 @@ static void test_limits(void **state)
 	struct peer_table *t = peer_table_new(&lim);
 	assert_non_null(t);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(peer_conn_open(t, "a"), PEER_OK);
-	assert_int_equal(peer_conn_open(t, "a"), PEER_TOO_MANY_FROM_ADDR);
+		assert_int_equal(peer_conn_open(t, "a", 0, false), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "a", 0, false), PEER_TOO_MANY_FROM_ADDR);
 	assert_int_equal(peer_conns(t, "a"), 3);
-	assert_int_equal(peer_conn_open(t, "b"), PEER_OK);
-	assert_int_equal(peer_conn_open(t, "b"), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "b", 0, false), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "b", 0, false), PEER_OK);
 	/* five unauthenticated in all */
-	assert_int_equal(peer_conn_open(t, "c"), PEER_TOO_MANY_PREAUTH);
+	assert_int_equal(peer_conn_open(t, "c", 0, false), PEER_TOO_MANY_PREAUTH);
 	peer_conn_authenticated(t, "a");
-	assert_int_equal(peer_conn_open(t, "c"), PEER_OK);
-	assert_int_equal(peer_conn_open(t, "d"), PEER_TOO_MANY_PREAUTH);
+	assert_int_equal(peer_conn_open(t, "c", 0, false), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "d", 0, false), PEER_TOO_MANY_PREAUTH);
 	/* the authenticated one still counts for its address */
-	peer_conn_close(t, "a", true);
-	peer_conn_close(t, "a", true);
+	peer_conn_close(t, "a", true, 0);
+	peer_conn_close(t, "a", true, 0);
 	assert_int_equal(peer_conns(t, "a"), 1);
-	assert_int_equal(peer_conn_open(t, "a"), PEER_OK);
-	peer_conn_close(t, "a", false);
-	peer_conn_close(t, "a", true);
-	peer_conn_close(t, "b", true);
-	peer_conn_close(t, "b", true);
-	peer_conn_close(t, "c", true);
+	assert_int_equal(peer_conn_open(t, "a", 0, false), PEER_OK);
+	peer_conn_close(t, "a", false, 0);
+	peer_conn_close(t, "a", true, 0);
+	peer_conn_close(t, "b", true, 0);
+	peer_conn_close(t, "b", true, 0);
+	peer_conn_close(t, "c", true, 0);
 	struct peer_stats st;
 	peer_table_stats(t, &st);
 	assert_int_equal(st.preauth, 0);
@@ -83,9 +83,9 @@ static void test_failures(void **state)
 	assert_int_equal(peer_auth_failed(t, "a", 1000), 1);
 	assert_int_equal(peer_auth_failed(t, "a", 1500), 2);
 	/* remembered across connections from the address */
-	assert_int_equal(peer_conn_open(t, "a"), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "a", 0, false), PEER_OK);
 	assert_int_equal(peer_auth_failed(t, "a", 1600), 3);
-	peer_conn_close(t, "a", true);
+	peer_conn_close(t, "a", true, 0);
 	assert_int_equal(peer_auth_failed(t, "a", 1700), 4);
 	/* forgotten after fail_memory_ms of quiet */
 	assert_int_equal(peer_auth_failed(t, "a", 2701), 1);
@@ -100,7 +100,7 @@ static void test_bounded(void **state)
 {
 	struct peer_table *t = peer_table_new(&lim);
 	assert_non_null(t);
-	assert_int_equal(peer_conn_open(t, "live"), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "live", 0, false), PEER_OK);
 	assert_int_equal(peer_auth_failed(t, "live", 10), 1);
 	char k[16];
 	for (int i = 0; i < 1000; i++) {
@@ -121,7 +121,85 @@ static void test_bounded(void **state)
 		peer_auth_failed(t, k, 20);
 	}
 	assert_int_equal(peer_auth_failed(t, "x997", 30), 3);
-	peer_conn_close(t, "live", true);
+	peer_conn_close(t, "live", true, 0);
+	peer_table_free(t);
+}
+
+/* New connections from one address: a burst, then the rate; a refused
+ * attempt takes no token; other addresses are not affected; the record
+ * is kept while its bucket is not full and forgotten once it is. */
+static void test_rate(void **state)
+{
+	struct peer_limits l = lim;
+	l.max_per_addr = 100;
+	l.max_preauth = 0;
+	l.conn_rate = 2; /* one token every 500 ms */
+	l.conn_burst = 3;
+	struct peer_table *t = peer_table_new(&l);
+	assert_non_null(t);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(peer_conn_open(t, "a", 1000, false), PEER_OK);
+		peer_conn_close(t, "a", true, 1000); /* closing gives nothing back */
+	}
+	assert_int_equal(peer_conn_open(t, "a", 1000, false), PEER_TOO_FAST);
+	assert_int_equal(peer_conn_open(t, "b", 1000, false), PEER_OK);
+	/* refused attempts all along do not push the next token back */
+	for (uint64_t ms = 1000; ms < 1500; ms += 50)
+		assert_int_equal(peer_conn_open(t, "a", ms, false), PEER_TOO_FAST);
+	assert_int_equal(peer_conn_open(t, "a", 1500, false), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "a", 1500, false), PEER_TOO_FAST);
+	assert_int_equal(peer_conns(t, "a"), 1);
+	peer_conn_close(t, "a", true, 1500);
+	peer_conn_close(t, "b", true, 1000);
+	struct peer_stats st;
+	peer_table_stats(t, &st);
+	assert_int_equal(st.records, 2);   /* neither bucket is full */
+	assert_int_equal(st.idle_records, 2);
+	/* a clock read a little earlier by another thread earns nothing */
+	assert_int_equal(peer_conn_open(t, "a", 1400, false), PEER_TOO_FAST);
+	/* a long quiet fills the bucket, never past the burst */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(peer_conn_open(t, "a", 100000, false), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "a", 100000, false), PEER_TOO_FAST);
+	for (int i = 0; i < 3; i++)
+		peer_conn_close(t, "a", true, 100000);
+	/* "b" has filled up meanwhile: the close of "a" forgets it */
+	peer_table_stats(t, &st);
+	assert_int_equal(st.records, 1);
+	/* and "a" itself once its bucket is full again */
+	assert_int_equal(peer_conn_open(t, "c", 200000, false), PEER_OK);
+	peer_conn_close(t, "c", true, 200000);
+	peer_table_stats(t, &st);
+	assert_int_equal(st.records, 1); /* "c" */
+	peer_table_free(t);
+}
+
+/* An exempt address is counted, but neither the per-address count nor
+ * the rate holds it; the total of unauthenticated connections does. */
+static void test_exempt(void **state)
+{
+	struct peer_limits l = lim; /* max_per_addr 3, max_preauth 5 */
+	l.conn_rate = 1;
+	l.conn_burst = 1;
+	struct peer_table *t = peer_table_new(&l);
+	assert_non_null(t);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(peer_conn_open(t, "gw", 0, true), PEER_OK);
+	assert_int_equal(peer_conns(t, "gw"), 5);
+	assert_int_equal(peer_conn_open(t, "gw", 0, true), PEER_TOO_MANY_PREAUTH);
+	for (int i = 0; i < 5; i++)
+		peer_conn_authenticated(t, "gw");
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(peer_conn_open(t, "gw", 0, true), PEER_OK);
+	/* the same key not exempt (a listener's view cannot differ, but the
+	 * table must not have spent tokens on it) */
+	assert_int_equal(peer_conn_open(t, "x", 0, false), PEER_TOO_MANY_PREAUTH);
+	for (int i = 0; i < 10; i++)
+		peer_conn_close(t, "gw", i < 5, 0);
+	struct peer_stats st;
+	peer_table_stats(t, &st);
+	assert_int_equal(st.records, 0); /* an exempt bucket stays full */
+	assert_int_equal(st.preauth, 0);
 	peer_table_free(t);
 }
 
@@ -135,11 +213,11 @@ static void *hammer(void *arg)
 	char k[PEER_KEY_LEN];
 	for (unsigned i = 0; i < 20000; i++) {
 		snprintf(k, sizeof(k), "10.0.%u.%u", id, i % 7);
-		if (peer_conn_open(shared, k) == PEER_OK) {
+		if (peer_conn_open(shared, k, i, i % 5 == 0) == PEER_OK) {
 			if (i % 3 == 0)
 				peer_conn_authenticated(shared, k);
 			peer_auth_failed(shared, k, i);
-			peer_conn_close(shared, k, i % 3 != 0);
+			peer_conn_close(shared, k, i % 3 != 0, i);
 		}
 	}
 	return NULL;
@@ -151,6 +229,8 @@ static void test_threads(void **state)
 	l.max_preauth = 0;
 	l.max_per_addr = 2;
 	l.max_idle = 10;
+	l.conn_rate = 50;
+	l.conn_burst = 4;
 	shared = peer_table_new(&l);
 	assert_non_null(shared);
 	pthread_t th[4];
@@ -172,6 +252,8 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_exempt),
 		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
