@@ -37,6 +37,7 @@
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS 1000
 #define FD_LOG_EVERY_MS 1000 /* also for connections refused by a limit */
+#define ACCEPT_BURST 8
 
 /* A peer that vanishes without a FIN or RST (a phone that lost its
  * network, a crashed host behind NAT) is noticed by the kernel, which
@@ -173,7 +174,7 @@ void mux_peer_gone(struct mux *m, const char *ip, bool preauth)
 void mux_accept_ready(struct mux *m, unsigned k)
 {
 	struct mux_group *g = m->group;
-	for (int burst = 0; burst < 64; burst++) {
+	for (int burst = 0; burst < ACCEPT_BURST; burst++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(g->listen_fds[k], (struct sockaddr *)&ss, &sl,
