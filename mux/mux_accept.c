@@ -37,7 +37,7 @@
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS 1000
 #define FD_LOG_EVERY_MS 1000 /* also for connections refused by a limit */
-#define ACCEPT_BURST 8
+#define ACCEPT_BURST 4
 
 /* A peer that vanishes without a FIN or RST (a phone that lost its
  * network, a crashed host behind NAT) is noticed by the kernel, which

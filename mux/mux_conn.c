@@ -28,6 +28,7 @@
 #include "tls/tls.h"
 
 #define READ_CHUNK 16384
+#define PREAUTH_READ_CHUNK 4096
 
 static const struct xml_stream_cb stream_callbacks = {
 	.stream_open = stream_on_open,
@@ -567,7 +568,15 @@ static bool router_backlogged(struct mux_conn *c)
 static void read_input(struct mux_conn *c)
 {
 	char buf[READ_CHUNK];
-	for (int i = 0; i < 8 && !c->dead; i++) {
+	/* Before authentication one small read per event: the mux loop gives
+	 * unauthenticated connections a time slice per turn (mux_loop.c,
+	 * dispatch), and it can only be kept if each of their events is
+	 * short.  Level-triggered epoll reports what is left next turn.  A
+	 * closing connection only drains what it ignores: at full speed. */
+	bool full = c->authenticated || c->closing;
+	size_t chunk = full ? sizeof(buf) : PREAUTH_READ_CHUNK;
+	int reads = full ? 8 : 1;
+	for (int i = 0; i < reads && !c->dead; i++) {
 		/* a closing connection drains at full speed: input is ignored */
 		if (!c->closing && !c->peer_gone && !shaper_may_read(c))
 			return;
@@ -575,14 +584,14 @@ static void read_input(struct mux_conn *c)
 			shaper_pause(c, BACKLOG_PAUSE_MS);
 			return;
 		}
-		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		ssize_t n = recv(c->fd, buf, chunk, 0);
 		if (n > 0) {
 			if (c->closing)
 				continue; /* draining: input is ignored */
 			shaper_took(c, (size_t)n);
 			conn_touch(c);
 			layer_input(c, 0, buf, (size_t)n);
-			if ((size_t)n < sizeof(buf))
+			if ((size_t)n < chunk)
 				return;
 			continue;
 		}

@@ -35,7 +35,7 @@
 #define MUX_EPOLL_BATCH 128
 /* Work for new and unauthenticated connections per loop turn (see
  * dispatch): about one TLS handshake's worth. */
-#define PREAUTH_SLICE_US 200
+#define PREAUTH_SLICE_US 100
 
 uint64_t mux_now_ms(void)
 {
