@@ -20,11 +20,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/router.h"
-#include "core/mem.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
+#include "core/base/log.h"
+#include "core/route/router.h"
+#include "core/base/mem.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
 #include "tls/tls.h"
 
 #define READ_CHUNK 16384

@@ -13,13 +13,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/cfg.h"
-#include "core/hmap.h"
-#include "core/msg.h"
-#include "core/queue.h"
-#include "core/scram_cred.h"
+#include "core/conf/cfg.h"
+#include "core/base/hmap.h"
+#include "core/route/msg.h"
+#include "core/base/queue.h"
+#include "core/auth/scram_cred.h"
 #include "mux/peer_table.h"
-#include "core/xbuf.h"
+#include "core/base/xbuf.h"
 #include "mux/mux.h"
 
 struct tls_sess;
@@ -153,7 +153,7 @@ struct mux {
 	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
 	struct mux_conn *dead_head;
 	/* Idle expat parsers the thread's streams lend to each other
-	 * between stanzas (core/xml_stream.h). */
+	 * between stanzas (core/xml/xml_stream.h). */
 	struct xml_parser_pool *xml_pool;
 
 	/* connections not reading for now, soonest resume first (mux_shaper.c) */

@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/router.h"
-#include "core/stanza.h"
-#include "core/xml_stream.h"
+#include "core/base/log.h"
+#include "core/route/router.h"
+#include "core/xmpp/stanza.h"
+#include "core/xml/xml_stream.h"
 #include "tls/tls.h"
 
 /* A lent parser is retired after reading this much: its table of element

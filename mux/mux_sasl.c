@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
-#include "core/jid.h"
-#include "core/log.h"
-#include "core/sasl_plain.h"
-#include "core/sasl_scram.h"
-#include "core/siphash.h"
-#include "core/store_thread.h"
-#include "core/xml_node.h"
+#include "core/base/base64.h"
+#include "core/xmpp/jid.h"
+#include "core/base/log.h"
+#include "core/auth/sasl_plain.h"
+#include "core/auth/sasl_scram.h"
+#include "core/base/siphash.h"
+#include "core/store/store_thread.h"
+#include "core/xml/xml_node.h"
 #include "tls/tls.h"
 
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"

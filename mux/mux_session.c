@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "core/jid.h"
-#include "core/log.h"
-#include "core/router.h"
-#include "core/stanza.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
+#include "core/xmpp/jid.h"
+#include "core/base/log.h"
+#include "core/route/router.h"
+#include "core/xmpp/stanza.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
 
 #define NS_CLIENT "jabber:client"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
@@ -125,7 +125,7 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	conn_preauth_remove(c);
 	conn_touch(c);
 	/* From now on the stream lends its parser between stanzas
-	 * (core/xml_stream.h).  Not before: the few resets of negotiation
+	 * (core/xml/xml_stream.h).  Not before: the few resets of negotiation
 	 * are cheaper on a parser of its own, and what an unauthenticated
 	 * peer writes never goes through a parser other sessions borrow. */
 	xml_stream_use_pool(c->xml, c->mux->xml_pool);

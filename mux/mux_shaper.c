@@ -30,7 +30,7 @@
 
 #include <sys/epoll.h>
 
-#include "core/log.h"
+#include "core/base/log.h"
 
 void shaper_init(struct mux_conn *c)
 {

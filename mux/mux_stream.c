@@ -10,9 +10,9 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "core/log.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
+#include "core/base/log.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
 #include "tls/tls.h"
 
 #define NS_STREAMS "http://etherx.jabber.org/streams"

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hmap.h"
-#include "core/queue.h" /* container_of */
+#include "core/base/hmap.h"
+#include "core/base/queue.h" /* container_of */
 
 struct peer_rec {
 	struct hmap_entry he;

@@ -18,7 +18,7 @@
  * bucket that is not full again yet, in a
  * least-recently-used list of at most max_idle records; making room
  * evicts the oldest in O(1).  Keys come from the network, so the hash
- * map under the table is keyed with a random SipHash key (core/hmap.h).
+ * map under the table is keyed with a random SipHash key (core/base/hmap.h).
  *
  * Accepts, authentications, closes and failures are rare next to
  * stanzas, so one mutex guards the table; no call takes it for long. */

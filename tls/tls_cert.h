@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "core/status.h"
+#include "core/base/status.h"
 
 #define TLS_CERT_MAX_NAMES 16
 

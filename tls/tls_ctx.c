@@ -27,8 +27,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "core/cfg.h"
-#include "core/log.h"
+#include "core/conf/cfg.h"
+#include "core/base/log.h"
 #include "tls/tls_cert.h"
 
 /* One host's context.  Shared between sets: a reload that refuses a

@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "core/base/log.h"
 
 /* The smallest allocation for a buffer: a TLS record header plus a small
  * record fits, so one-byte feeds do not realloc on every call. */

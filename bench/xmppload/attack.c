@@ -23,7 +23,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "core/xbuf.h"
+#include "core/base/xbuf.h"
 
 #define TICK_NS 1000000ull
 #define OPENS_PER_TICK 32

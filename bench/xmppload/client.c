@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "bench/xmppload/xscan.h"
-#include "core/base64.h"
-#include "core/sasl_scram.h"
-#include "core/xbuf.h"
+#include "core/base/base64.h"
+#include "core/auth/sasl_scram.h"
+#include "core/base/xbuf.h"
 #include "tls/tls.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"

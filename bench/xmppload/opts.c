@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/sasl_scram.h"
+#include "core/auth/sasl_scram.h"
 
 static void usage(FILE *f)
 {

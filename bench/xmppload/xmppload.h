@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "bench/xmppload/hist.h"
-#include "core/scram_cred.h"
+#include "core/auth/scram_cred.h"
 
 enum scenario { SC_LOGIN, SC_IDLE, SC_CHAT, SC_PRESENCE, SC_HOSTILE };
 enum conn_mode { MODE_STARTTLS, MODE_DIRECT_TLS };

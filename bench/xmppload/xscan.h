@@ -2,7 +2,7 @@
  * complete depth-1 element and the stream's end in received plaintext, and
  * a few helpers to pick attributes and text out of one element.
  *
- * Why not core/xml_stream (expat): the generator holds tens of thousands of
+ * Why not core/xml/xml_stream (expat): the generator holds tens of thousands of
  * sessions and only needs to recognise a dozen element shapes that servers
  * write in a regular way.  An expat parser costs ~8 KiB per connection and
  * builds a tree per stanza; this scanner costs a few words and a byte loop.

@@ -23,11 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/cfg.h"
-#include "core/jid.h"
-#include "core/log.h"
-#include "core/sasl_scram.h"
-#include "core/store.h"
+#include "core/conf/cfg.h"
+#include "core/xmpp/jid.h"
+#include "core/base/log.h"
+#include "core/auth/sasl_scram.h"
+#include "core/store/store.h"
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
 

@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cfg.h"
-#include "core/log.h"
-#include "core/mem.h"
-#include "core/router.h"
-#include "core/store_thread.h"
+#include "core/conf/cfg.h"
+#include "core/base/log.h"
+#include "core/base/mem.h"
+#include "core/route/router.h"
+#include "core/store/store_thread.h"
 #include "mux/mux.h"
 #include "tls/tls.h"
 

@@ -69,15 +69,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/base64.h"
-#include "core/cfg.h"
-#include "core/log.h"
-#include "core/msg.h"
-#include "core/router.h"
-#include "core/sasl_scram.h"
-#include "core/store_thread.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
+#include "core/base/base64.h"
+#include "core/conf/cfg.h"
+#include "core/base/log.h"
+#include "core/route/msg.h"
+#include "core/route/router.h"
+#include "core/auth/sasl_scram.h"
+#include "core/store/store_thread.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
 #include "mux/mux_int.h"
 #include "mux/mux_test_seam.h"
 #include "mux/peer_table.h"
@@ -105,7 +105,7 @@ static bool verbose;
 static struct store_req *pending[MAX_PENDING];
 static size_t n_pending;
 
-/* Replaces core/store_thread.c's (not linked: nothing else of it is used
+/* Replaces core/store/store_thread.c's (not linked: nothing else of it is used
  * here).  Keeps the request for answer_store().  A store that is stopping
  * refuses (XS_STOP), which the server must take too: so does this one for
  * the user "stopping", or when full (cannot happen with one lookup per

@@ -1,4 +1,4 @@
-/* libFuzzer target for core/jid.c: parses arbitrary bytes, and for every
+/* libFuzzer target for core/xmpp/jid.c: parses arbitrary bytes, and for every
  * accepted JID checks that the allocation-free path agrees, that the
  * normalised form parses to itself (normalisation is idempotent, which the
  * router relies on when it keys tables by these strings) and that the bare
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/jid.h"
+#include "core/xmpp/jid.h"
 
 #include <stringprep.h>
 

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
-#include "core/sasl_plain.h"
-#include "core/sasl_scram.h"
+#include "core/base/base64.h"
+#include "core/auth/sasl_plain.h"
+#include "core/auth/sasl_scram.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

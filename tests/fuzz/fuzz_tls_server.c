@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cfg.h"
+#include "core/conf/cfg.h"
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
 

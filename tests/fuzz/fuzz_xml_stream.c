@@ -1,4 +1,4 @@
-/* libFuzzer target for core/xml_stream.c: a stream with small limits takes
+/* libFuzzer target for core/xml/xml_stream.c: a stream with small limits takes
  * the input in up to four pieces whose split points come from the first
  * bytes of the data, so the fuzzer explores token boundaries as well as
  * content.  Each stanza is serialized (exercising xml_write.c and the tree)
@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/xbuf.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
-#include "core/xml_write.h"
+#include "core/base/xbuf.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
+#include "core/xml/xml_write.h"
 
 static int on_open(void *arg, struct xml_node *header)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for core/cfg.c: the shipped server.ini loads with the values it
+/* Unit tests for core/conf/cfg.c: the shipped server.ini loads with the values it
  * documents; defaults; every class of error gives its exact
  * "file:line: [section] key: reason" line (errors come from strings named
  * "t.ini", whose line numbers are counted in the comments); relative paths
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/cfg.h"
-#include "core/log.h"
+#include "core/conf/cfg.h"
+#include "core/base/log.h"
 
 /* A valid host (lines 1-3) and listener (lines 4-5); error cases append. */
 #define HOST "[host example.org]\ncertificate = c.pem\nkey = k.pem\n"

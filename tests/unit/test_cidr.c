@@ -1,4 +1,4 @@
-/* core/cidr.c: parsing networks as an administrator writes them in
+/* core/base/cidr.c: parsing networks as an administrator writes them in
  * [limits] exempt_networks, and matching the addresses accept() returns
  * (IPv4, IPv6, IPv4-mapped IPv6). */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/cidr.h"
+#include "core/base/cidr.h"
 
 static bool in(const char *net, const char *ip)
 {

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hmap.h"
-#include "core/siphash.h"
+#include "core/base/hmap.h"
+#include "core/base/siphash.h"
 
 static struct siphash_key spec_key(void)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for core/jid.c: the parse table (valid JIDs with their
+/* Unit tests for core/xmpp/jid.c: the parse table (valid JIDs with their
  * normalised form, invalid ones that must be XS_PROTO), the 1023-byte part
  * limits on both sides, formatting into small buffers, equality, and the
  * single-part helpers used by SASL and xmppctl. */
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/jid.h"
+#include "core/xmpp/jid.h"
 
 #include <stringprep.h>
 
@@ -282,7 +282,7 @@ static void test_utf8(void **state)
 	assert_false(jid_utf8_is_valid("a\0b", 3));
 }
 
-/* core/jid.c runs ASCII parts through its own table-free path; it has to
+/* core/xmpp/jid.c runs ASCII parts through its own table-free path; it has to
  * agree with libidn's stringprep on every ASCII input.  Every string of one
  * and two ASCII characters (NUL aside) and some longer ones, per profile. */
 static void check_ascii_profile(const char *in, const Stringprep_profile *profile,

@@ -1,4 +1,4 @@
-/* The allocator seam (core/mem.c): the build really uses the allocator it
+/* The allocator seam (core/base/mem.c): the build really uses the allocator it
  * says, and in the jemalloc build freed memory goes back to the kernel even
  * when long-lived small blocks were allocated in between, the pattern of
  * sessions going to sleep (their parser and TLS object freed, the
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core/mem.h"
+#include "core/base/mem.h"
 
 static void test_allocator_matches_build(void **state)
 {

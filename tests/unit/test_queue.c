@@ -1,4 +1,4 @@
-/* The MPSC inbox (core/queue.c) hammered from several producer threads while
+/* The MPSC inbox (core/base/queue.c) hammered from several producer threads while
  * one consumer sleeps on the eventfd between drains, as a mux thread does.
  * Checks: nothing lost, nothing duplicated, per-producer FIFO order, and no
  * consumer stuck asleep with items queued (the wake-up protocol).  CI runs
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "core/queue.h"
+#include "core/base/queue.h"
 
 #define PRODUCERS 4
 #define PER_PRODUCER 50000

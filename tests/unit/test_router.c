@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cfg.h"
-#include "core/msg.h"
-#include "core/router.h"
-#include "core/stanza.h"
-#include "core/xml_node.h"
+#include "core/conf/cfg.h"
+#include "core/route/msg.h"
+#include "core/route/router.h"
+#include "core/xmpp/stanza.h"
+#include "core/xml/xml_node.h"
 
 /* msg_new, wrapped at link time (tests/CMakeLists.txt: --wrap=msg_new):
  * while fail_kicks is set, the router cannot allocate a MSG_KICK. */

@@ -1,4 +1,4 @@
-/* Unit tests for core/sasl_scram.c, core/sasl_plain.c and core/base64.c:
+/* Unit tests for core/auth/sasl_scram.c, core/auth/sasl_plain.c and core/base/base64.c:
  * the RFC 5802 and RFC 7677 examples byte for byte (server and client side),
  * our client against our server for every mechanism, channel binding and
  * downgrade checks, fake challenges for unknown users, a table of malformed
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
-#include "core/sasl_plain.h"
-#include "core/sasl_scram.h"
+#include "core/base/base64.h"
+#include "core/auth/sasl_plain.h"
+#include "core/auth/sasl_scram.h"
 
 #define ITER 4096
 

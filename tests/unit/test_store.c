@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/queue.h"
-#include "core/store.h"
-#include "core/store_thread.h"
+#include "core/base/log.h"
+#include "core/base/queue.h"
+#include "core/store/store.h"
+#include "core/store/store_thread.h"
 
 /* See store_thread.c: the results queue is a liburcu wfcqueue, whose
  * ordering ThreadSanitizer cannot see, so the requester side of the hand-off

@@ -1,4 +1,4 @@
-/* What a peer's bytes cost the stream parser (core/xml_stream.c): the
+/* What a peer's bytes cost the stream parser (core/xml/xml_stream.c): the
  * element budget of a stanza, limits changed mid-stream, and expat's work
  * per input byte when a token never ends (the CVE-2023-52425 class).
  *

@@ -1,4 +1,4 @@
-/* Unit tests for core/xml_node.c, core/xml_write.c and core/xbuf.c: the
+/* Unit tests for core/xml/xml_node.c, core/xml/xml_write.c and core/base/xbuf.c: the
  * attribute and child API (replace, delete, order, namespaces, text
  * merging), deep copies, iterative free/copy/write of a very deep tree,
  * serializer escaping and namespace declarations, and the buffer's
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/xbuf.h"
-#include "core/xml_node.h"
-#include "core/xml_write.h"
+#include "core/base/xbuf.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_write.h"
 
 #define NS_CLIENT "jabber:client"
 

@@ -1,4 +1,4 @@
-/* Unit tests for the idle sleep of core/xml_stream.c: freeing the expat
+/* Unit tests for the idle sleep of core/xml/xml_stream.c: freeing the expat
  * parser between stanzas and rebuilding it on demand.
  *
  * - c2s and s2s conversations put to sleep after every complete stanza,
@@ -42,10 +42,10 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "core/xbuf.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
-#include "core/xml_write.h"
+#include "core/base/xbuf.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
+#include "core/xml/xml_write.h"
 
 /* STANZA lines with the qualified name, serialized against the default
  * namespace of the moment: see rec_stanza(). */

@@ -1,4 +1,4 @@
-/* Unit tests for core/xml_stream.c (and, through it, the tree builder and
+/* Unit tests for core/xml/xml_stream.c (and, through it, the tree builder and
  * serializer): a realistic c2s conversation fed whole, split at every byte
  * boundary and one byte at a time, all giving the same callback sequence and
  * serialized stanzas; restricted XML; not-well-formed input; each limit,
@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/xbuf.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
-#include "core/xml_write.h"
+#include "core/base/xbuf.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
+#include "core/xml/xml_write.h"
 
 #include "xml_fixture.h"
 

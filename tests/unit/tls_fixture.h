@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/cfg.h"
+#include "core/conf/cfg.h"
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
 

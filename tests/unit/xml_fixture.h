@@ -1,4 +1,4 @@
-/* Shared fixture of the core/xml_stream.c unit tests (test_xml_stream.c,
+/* Shared fixture of the core/xml/xml_stream.c unit tests (test_xml_stream.c,
  * test_xml_sleep.c): a counting malloc that can fail on demand, and a
  * recorder that turns the parser's callbacks into one log line each.
  *
@@ -24,10 +24,10 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "core/xbuf.h"
-#include "core/xml_node.h"
-#include "core/xml_stream.h"
-#include "core/xml_write.h"
+#include "core/base/xbuf.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
+#include "core/xml/xml_write.h"
 
 /* Sanitizer runtimes bring their own malloc and do not allow replacing it;
  * there the tests that need the counting malloc are left out of the build
@@ -46,7 +46,7 @@
 #ifndef NO_MALLOC_HOOK
 /* glibc's allocator under its internal names.  The replacement below serves
  * every block of the process from it, also in builds that link jemalloc
- * (core/mem.h): the executable's malloc and free take precedence over
+ * (core/base/mem.h): the executable's malloc and free take precedence over
  * jemalloc's, so blocks never cross allocators. */
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t m);

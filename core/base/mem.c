@@ -1,0 +1,67 @@
+/* See mem.h for why the allocator is a seam. */
+#include "core/base/mem.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef XMPPD_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+void mem_release(void)
+{
+	unsigned arena = 0;
+	size_t len = sizeof(arena);
+	char name[48];
+
+	/* blocks parked in this thread's cache are not free to the arena yet */
+	mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+	if (mallctl("thread.arena", &arena, &len, NULL, 0) != 0)
+		return;
+	snprintf(name, sizeof(name), "arena.%u.purge", arena);
+	mallctl(name, NULL, NULL, NULL, 0);
+}
+
+const char *mem_allocator_name(void)
+{
+	return "jemalloc " JEMALLOC_VERSION;
+}
+
+bool mem_malloc_is_jemalloc(void)
+{
+	uint64_t before = 0, after = 0;
+	size_t len = sizeof(before);
+
+	/* jemalloc counts what this thread allocates; glibc's malloc would
+	 * leave the counter alone */
+	if (mallctl("thread.allocated", &before, &len, NULL, 0) != 0)
+		return false;
+	char *p = malloc(4096);
+	if (!p)
+		return false;
+	memset(p, 0, 4096); /* keep the call from being elided */
+	len = sizeof(after);
+	int rc = mallctl("thread.allocated", &after, &len, NULL, 0);
+	free(p);
+	return rc == 0 && after - before >= 4096;
+}
+
+#else
+#include <malloc.h>
+
+void mem_release(void)
+{
+	malloc_trim(0);
+}
+
+const char *mem_allocator_name(void)
+{
+	return "glibc malloc";
+}
+
+bool mem_malloc_is_jemalloc(void)
+{
+	return false;
+}
+#endif

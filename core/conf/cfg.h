@@ -1,0 +1,134 @@
+/* Configuration: server.ini parsed with inih into one immutable struct cfg.
+ * The struct is built once at start-up (SIGHUP does not re-read it) and then only
+ * read; no thread writes to a published cfg.
+ *
+ * Errors name file, line and key: "server.ini:12: [limits] max_depth: not a number".
+ */
+#ifndef XMPPD_CFG_H
+#define XMPPD_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/base/cidr.h"
+
+#define CFG_MAX_HOSTS 64
+#define CFG_MAX_LISTENERS 32
+#define CFG_MAX_EXEMPT 64
+
+enum cfg_listener_kind { CFG_LISTEN_C2S, CFG_LISTEN_S2S, CFG_LISTEN_HTTP };
+enum cfg_listener_mode {
+	CFG_MODE_STARTTLS,   /* plaintext first, STARTTLS offered (5222) */
+	CFG_MODE_DIRECT_TLS, /* TLS from the first byte (5223, XEP-0368) */
+};
+
+struct cfg_listener {
+	char name[64];                  /* section suffix: [listener NAME] */
+	enum cfg_listener_kind kind;    /* type = c2s | s2s | http */
+	enum cfg_listener_mode mode;    /* mode = starttls | direct_tls */
+	char address[64];               /* address = 127.0.0.1 | :: | 0.0.0.0 */
+	uint16_t port;                  /* port = 5222 */
+	bool require_encryption;        /* require_encryption = true */
+	bool allow_starttls_inside_tls; /* allow_starttls_inside_tls = false */
+	unsigned rate;                  /* rate = 16384 bytes/s read per connection; 0 = unlimited */
+	unsigned burst;                 /* burst = 131072 bytes read at once before the rate applies */
+};
+
+struct cfg_host {
+	char domain[256];      /* [host DOMAIN], normalised to lower case */
+	char cert_file[512];   /* certificate = PEM chain */
+	char key_file[512];    /* key = PEM private key */
+	int line, cert_line, key_line; /* where the header and keys are, for messages */
+};
+
+struct cfg {
+	char path[512];               /* the file this was read from, absolute */
+	char name[512];               /* the same as given, for messages */
+	/* [server] */
+	unsigned threads;             /* threads = auto | N (auto -> cores) */
+	int log_level;                /* log_level = error|warn|info|debug (enum log_level) */
+	/* [tls] */
+	int tls_min_version;          /* min_version = 1.2 | 1.3 -> 12 | 13 */
+	/* [sasl] */
+	unsigned scram_iterations;    /* scram_iterations = 4096 (>= 4096) */
+	bool allow_plain;             /* allow_plain = true (only ever over TLS) */
+	unsigned auth_fail_delay_ms;  /* auth_failure_delay_ms = 500: first delay, doubled per failure */
+	unsigned auth_fail_delay_max_ms; /* auth_failure_delay_max_ms = 8000 */
+	unsigned max_auth_failures;   /* max_auth_failures = 5 wrong credentials on one stream */
+	unsigned max_auth_attempts;   /* max_auth_attempts = 10 refused SASL elements of any kind on one stream */
+	/* [limits] */
+	size_t max_stanza_size;       /* max_stanza_size = 262144 bytes */
+	unsigned max_depth;           /* max_depth = 32 element nesting inside a stanza */
+	unsigned max_attributes;      /* max_attributes = 64 per element */
+	unsigned max_elements;        /* max_elements_per_stanza = 2000, the stanza element included */
+	size_t preauth_max_stanza;    /* preauth_max_stanza = 16384 bytes before authentication */
+	unsigned preauth_max_elements; /* preauth_max_elements = 64 per stanza before authentication */
+	unsigned preauth_timeout_s;   /* preauth_timeout = 30 seconds until authenticated */
+	unsigned idle_sleep_s;        /* idle_sleep = 30: seconds without traffic before a session's TLS state and parser are put to sleep; 0 = never */
+	size_t max_output_buffer;     /* max_output_buffer = 1048576 bytes queued per connection; over it the connection is closed */
+	unsigned max_connections;     /* max_connections = 100000 */
+	unsigned max_connections_per_ip; /* max_connections_per_ip = 200 (IPv6: per ipv6_prefix) */
+	unsigned max_preauth_connections; /* max_preauth_connections = 5000 not yet authenticated */
+	unsigned ipv6_prefix;         /* ipv6_prefix = 64: bits of an IPv6 address that make one peer */
+	unsigned connection_rate_per_ip; /* connection_rate_per_ip = 10 new connections a second from one address; 0 = no limit */
+	unsigned connection_burst_per_ip; /* connection_burst_per_ip = 50 new connections at once before the rate applies */
+	size_t n_exempt;              /* exempt_networks = CIDR list: no per-address connection limits */
+	struct cidr exempt[CFG_MAX_EXEMPT];
+	unsigned max_router_backlog;  /* max_router_backlog = 100000 stanzas waiting for the router; over it, sessions' input pauses */
+	unsigned tcp_keepalive_s;     /* tcp_keepalive = 60: idle seconds before the first probe; 0 = off */
+	unsigned tcp_keepalive_interval_s; /* tcp_keepalive_interval = 15 */
+	unsigned tcp_keepalive_probes; /* tcp_keepalive_probes = 4 unanswered before the peer is dead */
+	unsigned tcp_user_timeout_s;  /* tcp_user_timeout = 120: unacknowledged output before the peer is dead; 0 = the kernel's */
+	/* [storage] */
+	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
+	int db_path_line;             /* 0: the default */
+	/* [host ...] */
+	size_t n_hosts;
+	struct cfg_host hosts[CFG_MAX_HOSTS];
+	/* [listener ...] */
+	size_t n_listeners;
+	struct cfg_listener listeners[CFG_MAX_LISTENERS];
+};
+
+/* Fills *cfg with defaults, then reads path.  On error returns false and
+ * writes every error into err, one line each ("file:line: [section] key:
+ * reason"), separated by '\n' (no final newline; a single error is one
+ * plain line).  Lines that do not fit are dropped whole and the last line
+ * says "(more errors not shown)"; 8 KiB holds about 50.  cfg_print_errors
+ * prints them.  After a failure *cfg holds what could be read. */
+bool cfg_load(const char *path, struct cfg *cfg, char *err, size_t errlen);
+/* Same, from a string (for tests); name is used in error messages.  Relative
+ * paths are resolved against base_dir. */
+bool cfg_load_string(const char *text, const char *name, const char *base_dir,
+		     struct cfg *cfg, char *err, size_t errlen);
+void cfg_defaults(struct cfg *cfg);
+
+/* What cfg_check_files looks at.  The loader leaves the files alone, so
+ * that xmppctl can load a configuration whose certificates or database it
+ * is about to create (cert generate, init). */
+enum {
+	CFG_FILES_TLS = 1,     /* every certificate and key file can be read */
+	CFG_FILES_STORAGE = 2, /* [storage] path is in a directory that exists */
+	CFG_FILES_DB = 4,      /* ... and the database file exists (implies 2) */
+};
+/* Appends one "file:line: [section] key: reason" line per problem to err
+ * (as cfg_load writes them; err must be a string, "" or earlier errors)
+ * and returns how many there were. */
+unsigned cfg_check_files(const struct cfg *cfg, unsigned what, char *err, size_t errlen);
+
+/* "file:line: SECTION KEY" (no line when 0), the start of a message about
+ * a key's value; cfg_host_where for a host's certificate or key. */
+void cfg_where(const struct cfg *cfg, int line, const char *section, const char *key,
+	       char *buf, size_t len);
+void cfg_host_where(const struct cfg *cfg, const struct cfg_host *h, bool key, char *buf,
+		    size_t len);
+/* Appends a line to an error list as cfg_load writes it. */
+void cfg_err_add(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prints each line of such a list with prefix; returns the number of lines. */
+unsigned cfg_print_errors(FILE *f, const char *prefix, const char *err);
+const struct cfg_host *cfg_find_host(const struct cfg *cfg, const char *domain);
+
+#endif

@@ -1,0 +1,61 @@
+/* Messages between threads (mux workers, router, storage completions).
+ *
+ * Every message is a heap object that embeds a queue_node and travels through
+ * exactly one inbox (core/base/queue.h); the receiver frees it.  A session is
+ * named across threads by a handle (mux thread, connection slot, generation):
+ * the router never touches a connection, and a handle whose generation no
+ * longer matches the slot is stale and its messages are dropped. */
+#ifndef XMPPD_MSG_H
+#define XMPPD_MSG_H
+
+#include <stdint.h>
+
+#include "core/base/queue.h"
+
+struct stanza;
+
+struct sess_handle {
+	uint32_t thread; /* index of the mux thread */
+	uint32_t slot;   /* connection slot on that thread */
+	uint32_t gen;    /* slot generation when the handle was made */
+};
+
+enum msg_type {
+	/* mux -> router */
+	MSG_BIND,        /* bind data = full JID asked for; router answers MSG_BIND_RESULT */
+	MSG_UNBIND,      /* session ended; data = full JID */
+	MSG_STANZA,      /* st from a bound session (from already stamped) */
+	MSG_UNDELIVERED, /* a MSG_DELIVER the session could not take (closing or
+			  * gone), sent back as is: h, st, status */
+	/* router -> mux */
+	MSG_BIND_RESULT, /* status 0 = bound as data; else a stanza error condition */
+	MSG_DELIVER,     /* write st to the session's stream; status 1 when it
+			  * is st's only recipient */
+	MSG_KICK,        /* close the session with stream error data (e.g. "conflict") */
+	/* main -> every thread */
+	MSG_SHUTDOWN,
+	MSG_RELOAD_TLS,  /* ptr = new struct tls_ctx_set (one reference for the receiver) */
+	/* mux -> mux */
+	MSG_NEW_CONN,    /* status = accepted fd, ptr = its struct cfg_listener,
+			  * data = the peer's address, priority = its port */
+	/* storage thread -> requester */
+	MSG_STORE_DONE,  /* ptr = the completed request */
+};
+
+struct msg {
+	struct queue_node qnode;
+	enum msg_type type;
+	struct sess_handle h;
+	struct stanza *st;  /* one reference owned by the message */
+	void *ptr;
+	int status;
+	int priority;
+	char data[];        /* NUL-terminated text, may be empty */
+};
+
+/* Allocates a message with room for text (may be NULL). NULL on ENOMEM. */
+struct msg *msg_new(enum msg_type type, const char *text);
+/* Frees the message and drops its stanza reference. */
+void msg_free(struct msg *m);
+
+#endif

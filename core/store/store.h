@@ -1,0 +1,198 @@
+/* Persistent storage: the interface every backend implements.
+ *
+ * The server keeps accounts (and later rosters, offline messages, ...) in a
+ * database reached through this small ops table, so that the embedded SQLite
+ * backend (store_sqlite.c) can be joined by a PostgreSQL one without touching
+ * callers.  A backend embeds struct store as its first member and recovers
+ * its own state with container_of.
+ *
+ * Threading: a store handle is owned by ONE thread at a time and is not
+ * thread-safe by design.  In the server that thread is the storage worker
+ * (store_thread.h); nothing else calls these functions, so the router and the
+ * mux threads never wait on disk.  A handle may be handed to another thread
+ * once (e.g. opened by the starter, then used only by the worker) provided
+ * the hand-off itself synchronises, as pthread_create does.
+ *
+ * Names: domain and localpart are compared byte-for-byte, so callers pass
+ * them already normalised (nameprep/PRECIS, see the JID code).  Both must be
+ * non-empty NUL-terminated strings.
+ *
+ * Errors: every call returns enum xs.  XS_INVAL is a bad argument (or, for
+ * create, an existing account), XS_NOTFOUND a missing account or credential,
+ * XS_IO a database failure (already logged with the backend's message). */
+#ifndef XMPPD_STORE_H
+#define XMPPD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "core/auth/scram_cred.h"
+#include "core/base/status.h"
+
+struct store;
+
+/* How many stored credentials of one hash use one PBKDF2 iteration count. */
+struct store_iter_count {
+	unsigned iterations;
+	unsigned long count;
+};
+
+/* One table per backend, const and static.  The wrappers below check the
+ * arguments, so backends may assume non-NULL, non-empty names and
+ * well-formed credentials. */
+struct store_ops {
+	const char *name; /* "sqlite", for log lines */
+	void (*close)(struct store *st);
+	enum xs (*user_create)(struct store *st, const char *domain, const char *local,
+			       const struct scram_cred *sha1, const struct scram_cred *sha256);
+	enum xs (*user_set_password_creds)(struct store *st, const char *domain, const char *local,
+					   const struct scram_cred *sha1,
+					   const struct scram_cred *sha256);
+	enum xs (*user_delete)(struct store *st, const char *domain, const char *local);
+	enum xs (*user_get_cred)(struct store *st, const char *domain, const char *local,
+				 enum scram_hash hash, struct scram_cred *out);
+	enum xs (*user_exists)(struct store *st, const char *domain, const char *local,
+			       bool *out);
+	enum xs (*user_list)(struct store *st, const char *domain,
+			     void (*cb)(void *arg, const char *local), void *arg);
+	enum xs (*iteration_counts)(struct store *st, enum scram_hash hash,
+				    struct store_iter_count *out, size_t max, size_t *n);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* How store_sqlite_open treats a database that is not there. */
+enum store_open_mode {
+	/* The file must exist (the server): a missing one is refused with a
+	 * message pointing at "xmppctl init", since a typo in [storage] path
+	 * must not start a server with no accounts. */
+	STORE_OPEN_EXISTING,
+	/* The file is created in a directory that exists (xmppctl adduser). */
+	STORE_OPEN_CREATE_FILE,
+	/* The directory is created too, mode 0700 (xmppctl init). */
+	STORE_OPEN_CREATE_DIR,
+};
+
+/* Opens the SQLite database at path (what a missing file or directory
+ * does: mode): the file is 0600, the schema is migrated to the newest
+ * version this code knows.  A database written by a newer server (schema
+ * version above ours) is refused.  On failure returns NULL with a
+ * human-readable reason in err. */
+struct store *store_sqlite_open(const char *path, enum store_open_mode mode, char *err,
+				size_t errlen);
+/* The schema version (PRAGMA user_version) this code writes and reads. */
+int store_sqlite_schema_version(void);
+
+static inline bool store__name_ok(const char *s)
+{
+	return s && s[0] != '\0';
+}
+
+static inline bool store__cred_ok(const struct scram_cred *c, enum scram_hash h)
+{
+	return c->hash == h && c->iterations > 0 && c->salt_len > 0 &&
+	       c->salt_len <= SCRAM_MAX_SALT;
+}
+
+/* A password is set as one unit: both slots are written together and a NULL
+ * slot means "no credential for that hash".  At least one must be given,
+ * otherwise the account could never log in. */
+static inline bool store__creds_ok(const struct scram_cred *sha1, const struct scram_cred *sha256)
+{
+	if (!sha1 && !sha256)
+		return false;
+	if (sha1 && !store__cred_ok(sha1, SCRAM_SHA1))
+		return false;
+	if (sha256 && !store__cred_ok(sha256, SCRAM_SHA256))
+		return false;
+	return true;
+}
+
+/* Creates an account.  XS_INVAL if it already exists (or bad arguments). */
+static inline enum xs store_user_create(struct store *st, const char *domain, const char *local,
+					const struct scram_cred *sha1,
+					const struct scram_cred *sha256)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__creds_ok(sha1, sha256))
+		return XS_INVAL;
+	return st->ops->user_create(st, domain, local, sha1, sha256);
+}
+
+/* Replaces both credentials of an existing account (a password change: an
+ * old credential must not survive it, so a NULL slot is cleared).
+ * XS_NOTFOUND if the account does not exist. */
+static inline enum xs store_user_set_creds(struct store *st, const char *domain,
+					   const char *local, const struct scram_cred *sha1,
+					   const struct scram_cred *sha256)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__creds_ok(sha1, sha256))
+		return XS_INVAL;
+	return st->ops->user_set_password_creds(st, domain, local, sha1, sha256);
+}
+
+/* XS_NOTFOUND if the account does not exist. */
+static inline enum xs store_user_delete(struct store *st, const char *domain, const char *local)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local))
+		return XS_INVAL;
+	return st->ops->user_delete(st, domain, local);
+}
+
+/* Fills *out with the account's credential for hash.  XS_NOTFOUND when the
+ * account does not exist or has no credential for that hash; *out is then
+ * zeroed, so a caller that proceeds with a fake challenge (to hide which
+ * accounts exist) sends no stale bytes. */
+static inline enum xs store_user_get_cred(struct store *st, const char *domain,
+					  const char *local, enum scram_hash hash,
+					  struct scram_cred *out)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !out ||
+	    (hash != SCRAM_SHA1 && hash != SCRAM_SHA256))
+		return XS_INVAL;
+	memset(out, 0, sizeof(*out));
+	return st->ops->user_get_cred(st, domain, local, hash, out);
+}
+
+/* *out is set only when XS_OK is returned. */
+static inline enum xs store_user_exists(struct store *st, const char *domain, const char *local,
+					bool *out)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !out)
+		return XS_INVAL;
+	return st->ops->user_exists(st, domain, local, out);
+}
+
+/* Calls cb once per account of domain, in byte order of the localpart.  The
+ * string is valid only during the call.  cb must not call back into the
+ * same store (the backend is in the middle of a query). */
+static inline enum xs store_user_list(struct store *st, const char *domain,
+				      void (*cb)(void *arg, const char *local), void *arg)
+{
+	if (!store__name_ok(domain) || !cb)
+		return XS_INVAL;
+	return st->ops->user_list(st, domain, cb, arg);
+}
+
+/* The iteration counts in use for hash, most used first, at most max of
+ * them (*n).  An unknown user's fake SCRAM challenge draws its count from
+ * these, so that it looks like some real account's. */
+static inline enum xs store_iteration_counts(struct store *st, enum scram_hash hash,
+					     struct store_iter_count *out, size_t max, size_t *n)
+{
+	if (!out || !n || (hash != SCRAM_SHA1 && hash != SCRAM_SHA256))
+		return XS_INVAL;
+	*n = 0;
+	return st->ops->iteration_counts(st, hash, out, max, n);
+}
+
+/* Closes the handle and frees it; NULL is allowed. */
+static inline void store_close(struct store *st)
+{
+	if (st)
+		st->ops->close(st);
+}
+
+#endif

@@ -1,0 +1,657 @@
+/* The embedded SQLite storage backend (the default; see store.h for the
+ * interface and its one-thread-per-handle rule).
+ *
+ * One database file holds everything.  It runs in WAL mode with
+ * synchronous=NORMAL: a crash can lose the last few commits but never
+ * corrupts the file, and readers (the admin tool, backups) do not block the
+ * server.  The schema is versioned with PRAGMA user_version and brought up
+ * to date at open by an ordered, append-only list of migrations, each in its
+ * own transaction.  Statements are prepared once and cached in the handle.
+ *
+ * The file holds password-equivalent data (SCRAM StoredKey/ServerKey allow
+ * an offline dictionary attack), so it is created 0600 inside a 0700
+ * directory; SQLite gives its -wal and -shm files the database's mode. */
+#include "core/store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/base/log.h"
+#include "core/base/queue.h" /* container_of */
+
+/* Schema migrations: store_migrations[i] takes the schema from version i to
+ * version i + 1.  Append only: a migration that has shipped has already run
+ * on existing databases, so it is never edited; changes go in a new entry.
+ * Later tables (roster, offline messages, ...) arrive as versions 2, 3, ... */
+static const char *const store_migrations[] = {
+	/* 1: accounts.  A NULL credential slot means "no credential for that
+	 * hash"; the CHECKs keep each slot all-or-nothing. */
+	"CREATE TABLE users ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" sha1_salt BLOB, sha1_iter INTEGER, sha1_stored BLOB, sha1_server BLOB,"
+	" sha256_salt BLOB, sha256_iter INTEGER, sha256_stored BLOB, sha256_server BLOB,"
+	" created INTEGER NOT NULL,"
+	" PRIMARY KEY (domain, localpart),"
+	" CHECK ((sha1_salt IS NULL) = (sha1_iter IS NULL) AND"
+	"        (sha1_salt IS NULL) = (sha1_stored IS NULL) AND"
+	"        (sha1_salt IS NULL) = (sha1_server IS NULL)),"
+	" CHECK ((sha256_salt IS NULL) = (sha256_iter IS NULL) AND"
+	"        (sha256_salt IS NULL) = (sha256_stored IS NULL) AND"
+	"        (sha256_salt IS NULL) = (sha256_server IS NULL))"
+	") WITHOUT ROWID;",
+	/* 2: (next issue) */
+};
+
+#define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+enum sq_id {
+	SQ_USER_INSERT,
+	SQ_USER_SET_CREDS,
+	SQ_USER_DELETE,
+	SQ_CRED_SHA1,
+	SQ_CRED_SHA256,
+	SQ_USER_EXISTS,
+	SQ_USER_LIST,
+	SQ_ITER_SHA1,
+	SQ_ITER_SHA256,
+	SQ__COUNT
+};
+
+static const char *const sq_text[SQ__COUNT] = {
+	[SQ_USER_INSERT] =
+		"INSERT INTO users (domain, localpart,"
+		" sha1_salt, sha1_iter, sha1_stored, sha1_server,"
+		" sha256_salt, sha256_iter, sha256_stored, sha256_server, created)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[SQ_USER_SET_CREDS] =
+		"UPDATE users SET"
+		" sha1_salt = ?3, sha1_iter = ?4, sha1_stored = ?5, sha1_server = ?6,"
+		" sha256_salt = ?7, sha256_iter = ?8, sha256_stored = ?9, sha256_server = ?10"
+		" WHERE domain = ?1 AND localpart = ?2",
+	[SQ_USER_DELETE] = "DELETE FROM users WHERE domain = ?1 AND localpart = ?2",
+	[SQ_CRED_SHA1] =
+		"SELECT sha1_salt, sha1_iter, sha1_stored, sha1_server FROM users"
+		" WHERE domain = ?1 AND localpart = ?2",
+	[SQ_CRED_SHA256] =
+		"SELECT sha256_salt, sha256_iter, sha256_stored, sha256_server FROM users"
+		" WHERE domain = ?1 AND localpart = ?2",
+	[SQ_USER_EXISTS] = "SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2",
+	[SQ_USER_LIST] = "SELECT localpart FROM users WHERE domain = ?1 ORDER BY localpart",
+	[SQ_ITER_SHA1] = "SELECT sha1_iter, COUNT(*) FROM users WHERE sha1_iter IS NOT NULL"
+			 " GROUP BY sha1_iter ORDER BY 2 DESC, 1",
+	[SQ_ITER_SHA256] = "SELECT sha256_iter, COUNT(*) FROM users WHERE sha256_iter IS NOT NULL"
+			   " GROUP BY sha256_iter ORDER BY 2 DESC, 1",
+};
+
+struct store_sqlite {
+	struct store base; /* first: the ops table expects to find it here */
+	sqlite3 *db;
+	sqlite3_stmt *stmt[SQ__COUNT];
+	char *path;
+};
+
+static const struct store_ops store_sqlite_ops;
+
+static struct store_sqlite *to_sq(struct store *st)
+{
+	return container_of(st, struct store_sqlite, base);
+}
+
+static void store_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void store_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Maps a failed SQLite call to enum xs and logs it: the caller of a store
+ * function only sees the status, so the backend's message goes to the log. */
+static enum xs store_sq_fail(struct store_sqlite *s, int rc, const char *what)
+{
+	LOG_ERR("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
+	return (rc & 0xff) == SQLITE_NOMEM ? XS_NOMEM : XS_IO;
+}
+
+/* Prepared once, on first use, and kept for the life of the handle. */
+static sqlite3_stmt *store_sq_stmt(struct store_sqlite *s, enum sq_id id)
+{
+	if (s->stmt[id])
+		return s->stmt[id];
+	int rc = sqlite3_prepare_v3(s->db, sq_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+				    &s->stmt[id], NULL);
+	if (rc != SQLITE_OK) {
+		store_sq_fail(s, rc, "prepare");
+		s->stmt[id] = NULL;
+	}
+	return s->stmt[id];
+}
+
+/* Returns a statement to the cache ready for its next use; also drops the
+ * bindings so no pointer to a caller's string outlives the call. */
+static void store_sq_release(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+static int store_bind_names(sqlite3_stmt *stmt, const char *domain, const char *local)
+{
+	int rc = sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 2, local, -1, SQLITE_STATIC);
+	return rc;
+}
+
+/* Binds one credential slot (four parameters from first); NULL binds NULLs. */
+static int store_bind_cred(sqlite3_stmt *stmt, int first, const struct scram_cred *c)
+{
+	int rc;
+
+	if (!c) {
+		rc = SQLITE_OK;
+		for (int i = 0; i < 4 && rc == SQLITE_OK; i++)
+			rc = sqlite3_bind_null(stmt, first + i);
+		return rc;
+	}
+	size_t hl = scram_hash_len(c->hash);
+	rc = sqlite3_bind_blob(stmt, first, c->salt, (int)c->salt_len, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, first + 1, (sqlite3_int64)c->iterations);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob(stmt, first + 2, c->stored_key, (int)hl, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob(stmt, first + 3, c->server_key, (int)hl, SQLITE_STATIC);
+	return rc;
+}
+
+/* ?1 ?2 the account's names, ?3..?6 its SCRAM-SHA-1 and ?7..?10 its
+ * SCRAM-SHA-256 credentials: the shared head of the insert and the update. */
+static int store_bind_account(sqlite3_stmt *stmt, const char *domain, const char *local,
+			      const struct scram_cred *sha1, const struct scram_cred *sha256)
+{
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = store_bind_cred(stmt, 3, sha1);
+	if (rc == SQLITE_OK)
+		rc = store_bind_cred(stmt, 7, sha256);
+	return rc;
+}
+
+static enum xs store_sq_user_create(struct store *st, const char *domain, const char *local,
+				    const struct scram_cred *sha1,
+				    const struct scram_cred *sha256)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_USER_INSERT);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_account(stmt, domain, local, sha1, sha256);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 11, (sqlite3_int64)time(NULL));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		ret = XS_INVAL; /* the account exists: the caller's mistake, not ours */
+	else if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "user create");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* Runs a write keyed by (domain, localpart) and reports XS_NOTFOUND when
+ * it touched no row. */
+static enum xs store_sq_keyed_write(struct store_sqlite *s, sqlite3_stmt *stmt, int rc,
+				    const char *what)
+{
+	enum xs ret = XS_OK;
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, what);
+	else if (sqlite3_changes(s->db) == 0)
+		ret = XS_NOTFOUND;
+	store_sq_release(stmt);
+	return ret;
+}
+
+static enum xs store_sq_user_set_creds(struct store *st, const char *domain, const char *local,
+				       const struct scram_cred *sha1,
+				       const struct scram_cred *sha256)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_USER_SET_CREDS);
+
+	if (!stmt)
+		return XS_IO;
+	return store_sq_keyed_write(s, stmt, store_bind_account(stmt, domain, local, sha1, sha256),
+				    "user set creds");
+}
+
+static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_USER_DELETE);
+
+	if (!stmt)
+		return XS_IO;
+	return store_sq_keyed_write(s, stmt, store_bind_names(stmt, domain, local),
+				    "user delete");
+}
+
+/* Copies one row's credential slot into out, checking sizes: the file is
+ * outside our control (restored backups, hand edits), and a short blob must
+ * not turn into a read past its end. */
+static enum xs store_sq_read_cred(struct store_sqlite *s, sqlite3_stmt *stmt,
+				  enum scram_hash hash, const char *domain, const char *local,
+				  struct scram_cred *out)
+{
+	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+		return XS_NOTFOUND; /* the account has no credential for this hash */
+
+	size_t hl = scram_hash_len(hash);
+	const void *salt = sqlite3_column_blob(stmt, 0);
+	int salt_len = sqlite3_column_bytes(stmt, 0);
+	sqlite3_int64 iter = sqlite3_column_int64(stmt, 1);
+	const void *stored = sqlite3_column_blob(stmt, 2);
+	int stored_len = sqlite3_column_bytes(stmt, 2);
+	const void *server = sqlite3_column_blob(stmt, 3);
+	int server_len = sqlite3_column_bytes(stmt, 3);
+
+	if (!salt || salt_len <= 0 || salt_len > SCRAM_MAX_SALT || iter <= 0 ||
+	    iter > UINT_MAX || !stored || (size_t)stored_len != hl || !server ||
+	    (size_t)server_len != hl) {
+		LOG_ERR("store: malformed %s credential for %s@%s in %s",
+			hash == SCRAM_SHA1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256", local, domain,
+			s->path);
+		return XS_IO;
+	}
+	out->hash = hash;
+	out->iterations = (unsigned)iter;
+	out->salt_len = (size_t)salt_len;
+	memcpy(out->salt, salt, (size_t)salt_len);
+	memcpy(out->stored_key, stored, hl);
+	memcpy(out->server_key, server, hl);
+	return XS_OK;
+}
+
+static enum xs store_sq_user_get_cred(struct store *st, const char *domain, const char *local,
+				      enum scram_hash hash, struct scram_cred *out)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, hash == SCRAM_SHA1 ? SQ_CRED_SHA1 : SQ_CRED_SHA256);
+	enum xs ret;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		ret = store_sq_read_cred(s, stmt, hash, domain, local, out);
+	else if (rc == SQLITE_DONE)
+		ret = XS_NOTFOUND;
+	else
+		ret = store_sq_fail(s, rc, "user get cred");
+	store_sq_release(stmt);
+	if (ret != XS_OK)
+		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+static enum xs store_sq_user_exists(struct store *st, const char *domain, const char *local,
+				    bool *out)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_USER_EXISTS);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		*out = rc == SQLITE_ROW;
+	else
+		ret = store_sq_fail(s, rc, "user exists");
+	store_sq_release(stmt);
+	return ret;
+}
+
+static enum xs store_sq_user_list(struct store *st, const char *domain,
+				  void (*cb)(void *arg, const char *local), void *arg)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_USER_LIST);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			const unsigned char *local = sqlite3_column_text(stmt, 0);
+			if (local)
+				cb(arg, (const char *)local);
+		}
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "user list");
+	store_sq_release(stmt);
+	return ret;
+}
+
+static enum xs store_sq_iteration_counts(struct store *st, enum scram_hash hash,
+					 struct store_iter_count *out, size_t max, size_t *n)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, hash == SCRAM_SHA1 ? SQ_ITER_SHA1 : SQ_ITER_SHA256);
+	enum xs ret = XS_OK;
+	int rc;
+
+	if (!stmt)
+		return XS_IO;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		sqlite3_int64 it = sqlite3_column_int64(stmt, 0), c = sqlite3_column_int64(stmt, 1);
+		if (*n < max && it > 0 && it <= UINT32_MAX && c > 0) {
+			out[*n].iterations = (unsigned)it;
+			out[*n].count = (unsigned long)c;
+			(*n)++;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "iteration counts");
+	store_sq_release(stmt);
+	return ret;
+}
+
+static void store_sq_close(struct store *st)
+{
+	struct store_sqlite *s = to_sq(st);
+
+	for (int i = 0; i < SQ__COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db) {
+		/* Recommended on close: refreshes planner statistics cheaply. */
+		sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
+		int rc = sqlite3_close(s->db);
+		if (rc != SQLITE_OK)
+			LOG_ERR("store: closing %s: %s", s->path, sqlite3_errstr(rc));
+	}
+	free(s->path);
+	free(s);
+}
+
+static const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.close = store_sq_close,
+	.user_create = store_sq_user_create,
+	.user_set_password_creds = store_sq_user_set_creds,
+	.user_delete = store_sq_user_delete,
+	.user_get_cred = store_sq_user_get_cred,
+	.user_exists = store_sq_user_exists,
+	.user_list = store_sq_user_list,
+	.iteration_counts = store_sq_iteration_counts,
+};
+
+int store_sqlite_schema_version(void)
+{
+	return STORE_SCHEMA_VERSION;
+}
+
+/* Creates the missing directories above path, each 0700; existing ones are
+ * left as they are (the administrator may have chosen their modes). */
+static int store_mkparents(const char *path, char *err, size_t errlen)
+{
+	char *dir = strdup(path);
+	if (!dir) {
+		store_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir) {
+		free(dir);
+		return 0; /* relative to the cwd, or in / */
+	}
+	*slash = '\0';
+	for (char *p = dir + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			store_seterr(err, errlen, "cannot create directory %s: %s", dir,
+				     strerror(errno));
+			free(dir);
+			return -1;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	free(dir);
+	return 0;
+}
+
+/* Creates the database file 0600 before SQLite does (SQLite would use 0644
+ * minus umask) and tightens an existing one that others can read. */
+static int store_prepare_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		store_seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077)) {
+		LOG_WARN("store: %s was readable by others (mode %03o); setting 0600", path,
+			 (unsigned)(sb.st_mode & 0777));
+		if (fchmod(fd, sb.st_mode & 0700) != 0) {
+			store_seterr(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static int store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		store_seterr(err, errlen, "\"%.40s\": %s", sql, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs a one-row, one-column pragma and copies its text answer. */
+static int store_pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(stmt, 0);
+		snprintf(out, outlen, "%s", t ? (const char *)t : "");
+	}
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* A file written by a newer server may hold tables or meanings this code
+ * would misread or damage, so it is refused rather than opened. */
+static int store_version_ok(int cur, const char *path, char *err, size_t errlen)
+{
+	if (cur >= 0 && cur <= STORE_SCHEMA_VERSION)
+		return 0;
+	store_seterr(err, errlen,
+		     "%s has schema version %d, newer than this server knows (%d); "
+		     "refusing to open it (was it written by a newer xmppd?)",
+		     path, cur, STORE_SCHEMA_VERSION);
+	return -1;
+}
+
+/* Brings the schema to STORE_SCHEMA_VERSION, one migration per transaction.
+ * Each round takes the write lock (BEGIN IMMEDIATE) before reading the
+ * version, so two processes opening the same file at once cannot both apply
+ * the same migration. */
+static int store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	for (;;) {
+		char buf[32];
+		if (store_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+			return -1;
+		if (store_pragma_text(db, "PRAGMA user_version", buf, sizeof(buf)) != 0) {
+			store_seterr(err, errlen, "%s: cannot read schema version: %s", path,
+				     sqlite3_errmsg(db));
+			goto fail;
+		}
+		int cur = atoi(buf);
+		if (store_version_ok(cur, path, err, errlen) != 0)
+			goto fail;
+		if (cur == STORE_SCHEMA_VERSION)
+			return store_exec(db, "COMMIT", err, errlen);
+
+		char set[64];
+		snprintf(set, sizeof(set), "PRAGMA user_version = %d", cur + 1);
+		if (store_exec(db, store_migrations[cur], err, errlen) != 0 ||
+		    store_exec(db, set, err, errlen) != 0 ||
+		    store_exec(db, "COMMIT", err, errlen) != 0) {
+			/* err already says which statement failed; say which step. */
+			char inner[256];
+			snprintf(inner, sizeof(inner), "%s", err ? err : "");
+			store_seterr(err, errlen, "%s: migration to schema version %d failed: %s",
+				     path, cur + 1, inner);
+			goto fail;
+		}
+		LOG_INFO("store: %s migrated to schema version %d", path, cur + 1);
+	}
+fail:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* What the open mode allows to be missing; anything it does not allow is
+ * refused here, with a message that says how to create it. */
+static int store_check_missing(const char *path, enum store_open_mode mode, char *err,
+			       size_t errlen)
+{
+	struct stat sb;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (mode == STORE_OPEN_CREATE_DIR || stat(path, &sb) == 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	if (stat(dir, &sb) != 0) {
+		store_seterr(err, errlen, "directory %s: %s (\"xmppctl init\" creates it and a new "
+			     "database)", dir, strerror(errno));
+		return -1;
+	}
+	if (mode == STORE_OPEN_EXISTING) {
+		store_seterr(err, errlen, "no database at %s (\"xmppctl init\" creates a new one)",
+			     path);
+		return -1;
+	}
+	return 0;
+}
+
+struct store *store_sqlite_open(const char *path, enum store_open_mode open_mode, char *err,
+				size_t errlen)
+{
+	store_seterr(err, errlen, "no error");
+	if (!path || !*path) {
+		store_seterr(err, errlen, "empty database path");
+		return NULL;
+	}
+	if (store_check_missing(path, open_mode, err, errlen) != 0)
+		return NULL;
+	if (open_mode == STORE_OPEN_CREATE_DIR && store_mkparents(path, err, errlen) != 0)
+		return NULL;
+	if (store_prepare_file(path, err, errlen) != 0)
+		return NULL;
+
+	struct store_sqlite *s = calloc(1, sizeof(*s));
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		store_seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->base.ops = &store_sqlite_ops;
+
+	/* NOMUTEX: the handle has one owning thread (store.h), so SQLite's
+	 * per-connection mutex would only cost time. */
+	int rc = sqlite3_open_v2(path, &s->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		store_seterr(err, errlen, "cannot open %s: %s", path,
+			     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	/* Set before anything else touches the file, so a concurrent opener
+	 * (the admin tool) waits instead of failing at once. */
+	sqlite3_busy_timeout(s->db, 5000);
+
+	/* Refuse a newer schema before changing anything in the file (setting
+	 * WAL rewrites its header); store_migrate checks again under the lock. */
+	char buf[32];
+	if (store_pragma_text(s->db, "PRAGMA user_version", buf, sizeof(buf)) != 0) {
+		store_seterr(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (store_version_ok(atoi(buf), path, err, errlen) != 0)
+		goto fail;
+
+	char mode[16] = "";
+	if (store_pragma_text(s->db, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) != 0) {
+		store_seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (strcasecmp(mode, "wal") != 0)
+		LOG_WARN("store: %s: WAL not available (journal_mode=%s); writers will block "
+			 "readers", path, mode);
+	if (store_exec(s->db, "PRAGMA synchronous = NORMAL", err, errlen) != 0 ||
+	    store_exec(s->db, "PRAGMA foreign_keys = ON", err, errlen) != 0)
+		goto fail;
+	if (store_migrate(s->db, path, err, errlen) != 0)
+		goto fail;
+
+	LOG_INFO("store: opened %s (sqlite %s, schema version %d)", path, sqlite3_libversion(),
+		 STORE_SCHEMA_VERSION);
+	store_seterr(err, errlen, "no error");
+	return &s->base;
+fail:
+	store_sq_close(&s->base);
+	return NULL;
+}

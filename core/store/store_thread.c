@@ -1,0 +1,256 @@
+/* The storage worker thread; see store_thread.h for the contract.
+ *
+ * The worker sleeps in poll(2) on its inbox's eventfd, drains the inbox after
+ * each wake-up and executes each request against the store handle it alone
+ * uses.  Stopping is a sentinel node pushed after the last accepted request:
+ * the inbox is FIFO, so by the time the worker pops the sentinel it has
+ * executed everything submitted before it. */
+#include "core/store/store_thread.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base/log.h"
+#include "core/store/store.h"
+
+/* ThreadSanitizer cannot see the ordering the inbox provides: liburcu's
+ * wfcqueue is an uninstrumented library built on inline-assembly atomics.
+ * The hand-offs of a request (submitter -> worker, worker -> whoever done
+ * passes it to) are therefore declared to it explicitly; in other builds
+ * these are no-ops.  Better placed in queue.c, where every inbox would get
+ * them; until then the storage hop carries its own. */
+#if defined(__SANITIZE_THREAD__)
+#define STORE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STORE_TSAN 1
+#endif
+#endif
+#ifdef STORE_TSAN
+#include <sanitizer/tsan_interface.h>
+#define store_hb_release(p) __tsan_release(p)
+#define store_hb_acquire(p) __tsan_acquire(p)
+#else
+#define store_hb_release(p) ((void)(p))
+#define store_hb_acquire(p) ((void)(p))
+#endif
+
+/* A request slower than this is logged: the disk (or a lock held by another
+ * process such as the admin tool) is holding up every login behind it. */
+#define STORE_SLOW_NS (500 * 1000000LL)
+
+struct store_thread {
+	struct queue inbox;
+	struct store *st;          /* used only by the worker once it runs */
+	pthread_t thread;
+	struct queue_node stop_node;
+	atomic_bool stopping;
+	/* Submits between their "stopping?" check and their push: stop waits
+	 * for this to reach zero before pushing the sentinel, so no accepted
+	 * request can land behind it and be lost. */
+	atomic_uint submitting;
+	/* the worker's cache of store_iteration_counts, per hash */
+	struct store_iter_count iters[2][STORE_REQ_ITERS];
+	size_t n_iters[2];
+	long long iters_ns[2];     /* when read; 0: never */
+};
+
+#define ITERS_MAX_AGE_NS (60LL * 1000 * 1000 * 1000)
+
+static void store_thread_seterr(char *err, size_t errlen, const char *what, int errnum)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s", what, strerror(errnum));
+}
+
+static long long store_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static const char *store_op_name(enum store_op op)
+{
+	switch (op) {
+	case STORE_OP_GET_CRED: return "get_cred";
+	case STORE_OP_USER_EXISTS: return "user_exists";
+	}
+	return "?";
+}
+
+/* For an unknown user: the counts real accounts use, from a cache read at
+ * most a minute ago (a GROUP BY over all accounts is not for every
+ * failed lookup). */
+static void fill_iteration_counts(struct store_thread *t, struct store_req *req)
+{
+	int h = req->hash == SCRAM_SHA1 ? 0 : 1;
+	long long now = store_now_ns();
+	if (!t->iters_ns[h] || now - t->iters_ns[h] > ITERS_MAX_AGE_NS) {
+		size_t n = 0;
+		if (store_iteration_counts(t->st, req->hash, t->iters[h], STORE_REQ_ITERS, &n) ==
+		    XS_OK) {
+			t->n_iters[h] = n;
+			t->iters_ns[h] = now;
+		}
+	}
+	memcpy(req->iters, t->iters[h], t->n_iters[h] * sizeof(req->iters[0]));
+	req->n_iters = (unsigned)t->n_iters[h];
+}
+
+static void store_thread_exec(struct store_thread *t, struct store_req *req)
+{
+	long long t0 = store_now_ns();
+
+	/* Results are reset first so a requester never sees values from the
+	 * previous use of a recycled request. */
+	req->exists = false;
+	memset(&req->cred, 0, sizeof(req->cred));
+	req->n_iters = 0;
+
+	/* The names come from another thread's buffer: make sure they end
+	 * inside it before handing them to string functions. */
+	if (!memchr(req->domain, '\0', sizeof(req->domain)) ||
+	    !memchr(req->local, '\0', sizeof(req->local))) {
+		req->status = XS_INVAL;
+	} else {
+		switch (req->op) {
+		case STORE_OP_GET_CRED:
+			req->status = store_user_get_cred(t->st, req->domain, req->local, req->hash,
+							  &req->cred);
+			if (req->status == XS_NOTFOUND)
+				fill_iteration_counts(t, req);
+			break;
+		case STORE_OP_USER_EXISTS:
+			req->status = store_user_exists(t->st, req->domain, req->local,
+							&req->exists);
+			break;
+		default:
+			LOG_ERR("store: unknown request op %d", (int)req->op);
+			req->status = XS_INVAL;
+			break;
+		}
+	}
+
+	long long dt = store_now_ns() - t0;
+	if (dt > STORE_SLOW_NS)
+		LOG_WARN("store: %s for %s@%s took %lld ms", store_op_name(req->op), req->local,
+			 req->domain, dt / 1000000);
+	store_hb_release(req);
+	req->done(req, req->done_arg);
+}
+
+static void *store_thread_main(void *arg)
+{
+	struct store_thread *t = arg;
+	struct pollfd pfd = { .fd = t->inbox.efd, .events = POLLIN };
+	bool stop = false;
+
+	log_set_thread_name("store");
+	LOG_DEBUG("store: worker running");
+	while (!stop) {
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+			/* Cannot happen with a valid fd; if it does, keep serving by
+			 * polling the queue slowly rather than stranding requests. */
+			LOG_ERR("store: poll: %s", strerror(errno));
+			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
+		}
+		queue_ack_wakeup(&t->inbox);
+		struct queue_node *n;
+		while ((n = queue_pop(&t->inbox))) {
+			if (n == &t->stop_node) {
+				/* Keep draining: nothing should follow it, but if
+				 * anything did, it must not be lost. */
+				stop = true;
+				continue;
+			}
+			struct store_req *req = container_of(n, struct store_req, qnode);
+			store_hb_acquire(req);
+			store_thread_exec(t, req);
+		}
+	}
+	LOG_DEBUG("store: worker stopped");
+	return NULL;
+}
+
+struct store_thread *store_thread_start(const char *db_path, char *err, size_t errlen)
+{
+	struct store_thread *t = calloc(1, sizeof(*t));
+	if (!t) {
+		store_thread_seterr(err, errlen, "store thread", ENOMEM);
+		return NULL;
+	}
+	atomic_init(&t->stopping, false);
+	atomic_init(&t->submitting, 0);
+	if (queue_init(&t->inbox) != 0) {
+		store_thread_seterr(err, errlen, "store inbox", errno);
+		free(t);
+		return NULL;
+	}
+	/* Opened here so the caller gets open and migration errors directly;
+	 * pthread_create orders these writes before anything the worker does,
+	 * and from then on only the worker uses the handle. */
+	/* Never created here: see STORE_OPEN_EXISTING. */
+	t->st = store_sqlite_open(db_path, STORE_OPEN_EXISTING, err, errlen);
+	if (!t->st)
+		goto fail;
+
+	/* The worker inherits a full signal mask: process signals (SIGTERM,
+	 * SIGHUP) are the main thread's to handle, not a disk thread's. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&t->thread, NULL, store_thread_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		store_thread_seterr(err, errlen, "cannot start store thread", rc);
+		goto fail;
+	}
+	return t;
+fail:
+	store_close(t->st);
+	queue_deinit(&t->inbox);
+	free(t);
+	return NULL;
+}
+
+enum xs store_thread_submit(struct store_thread *t, struct store_req *req)
+{
+	if (!req->done)
+		return XS_INVAL;
+	/* Announce, then check: paired with stop's "set, then wait for zero"
+	 * (both sequentially consistent), either stop sees us and waits for
+	 * our push, or we see stopping and back out. */
+	atomic_fetch_add(&t->submitting, 1);
+	if (atomic_load(&t->stopping)) {
+		atomic_fetch_sub(&t->submitting, 1);
+		return XS_STOP;
+	}
+	store_hb_release(req);
+	queue_push(&t->inbox, &req->qnode);
+	atomic_fetch_sub(&t->submitting, 1);
+	return XS_OK;
+}
+
+void store_thread_stop(struct store_thread *t)
+{
+	if (!t)
+		return;
+	atomic_store(&t->stopping, true);
+	while (atomic_load(&t->submitting) != 0)
+		sched_yield(); /* a submit is between its check and its push */
+	queue_push(&t->inbox, &t->stop_node);
+	pthread_join(t->thread, NULL);
+	store_close(t->st);
+	/* The worker drained the inbox, sentinel included, before exiting. */
+	queue_deinit(&t->inbox);
+	free(t);
+}

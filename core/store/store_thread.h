@@ -1,0 +1,73 @@
+/* The storage worker: one thread that owns the database handle (store.h),
+ * so that the router and the mux threads never wait on disk.
+ *
+ * A requester fills a struct store_req, submits it from any thread and goes
+ * on with its work.  The worker executes requests one at a time in the order
+ * it dequeues them, fills in the results and calls req->done(req, done_arg)
+ * ON THE WORKER THREAD.  done must not block and must not do real work: it
+ * typically pushes the request into the requester's own inbox (req->qnode is
+ * free again by then), and the requester reads the results when it pops it.
+ * Every accepted request gets exactly one done call.
+ *
+ * Ownership: between a successful submit and the start of its done call, the
+ * request belongs to the worker; the submitter must not read or write it. */
+#ifndef XMPPD_STORE_THREAD_H
+#define XMPPD_STORE_THREAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/base/queue.h"
+#include "core/auth/scram_cred.h"
+#include "core/store/store.h"
+#include "core/base/status.h"
+
+enum store_op {
+	STORE_OP_GET_CRED,    /* in: domain, local, hash; out: status, cred */
+	STORE_OP_USER_EXISTS, /* in: domain, local; out: status, exists */
+	/* more later: roster, offline, ... */
+};
+
+#define STORE_REQ_ITERS 8
+
+struct store_req {
+	struct queue_node qnode; /* the worker's inbox; free again once done runs */
+	enum store_op op;
+	char domain[256];
+	char local[1024];
+	enum scram_hash hash;
+	/* results */
+	enum xs status;
+	struct scram_cred cred;
+	bool exists;
+	/* GET_CRED answered XS_NOTFOUND: the iteration counts real accounts
+	 * use for this hash, most used first (a cached view, at most a
+	 * minute old), so the requester can give an unknown user a count
+	 * that looks real */
+	struct store_iter_count iters[STORE_REQ_ITERS];
+	unsigned n_iters;
+	/* completion, called on the worker thread */
+	void (*done)(struct store_req *req, void *arg);
+	void *done_arg;
+};
+
+struct store_thread;
+
+/* Opens the database at db_path on the calling thread, so that open and
+ * migration errors come back here (NULL, reason in err), then starts the
+ * worker, which uses the handle from then on. */
+struct store_thread *store_thread_start(const char *db_path, char *err, size_t errlen);
+
+/* Any thread.  XS_OK: accepted, done will be called once.  XS_STOP: the
+ * thread is stopping; the request was not touched and done will not be
+ * called.  XS_INVAL: no done callback. */
+enum xs store_thread_submit(struct store_thread *t, struct store_req *req);
+
+/* Stops the worker after it has executed every request accepted so far
+ * (their done callbacks run before this returns), joins it, closes the
+ * database and frees t.  Submitters should be quiet by now; one that races
+ * with the start of stop is refused with XS_STOP, but nothing may call
+ * submit once stop has returned, since t is gone. */
+void store_thread_stop(struct store_thread *t);
+
+#endif
