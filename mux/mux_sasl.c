@@ -26,8 +26,8 @@
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
 #include "tls/tls.h"
+#include "core/xmpp/ns.h"
 
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 
 struct auth_lookup {
 	struct store_req req;

@@ -15,10 +15,8 @@
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
+#include "core/xmpp/ns.h"
 
-#define NS_CLIENT "jabber:client"
-#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
-#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define MAX_HELD 32
 
 static void send_tree(struct mux_conn *c, struct xml_node *tree)

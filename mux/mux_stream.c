@@ -14,12 +14,8 @@
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
 #include "tls/tls.h"
+#include "core/xmpp/ns.h"
 
-#define NS_STREAMS "http://etherx.jabber.org/streams"
-#define NS_CLIENT "jabber:client"
-#define NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
-#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 
 /* Lower-case hex of n bytes into out (2n characters and a NUL): a login
  * opens three streams, and sixteen snprintf("%02x") calls per id were

@@ -16,21 +16,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/conf/cfg.h"
 #include "core/base/hmap.h"
 #include "core/base/log.h"
+#include "core/route/im.h"
 #include "core/route/msg.h"
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_node.h"
+#include "core/xmpp/ns.h"
 
-#define NS_CLIENT "jabber:client"
-#define NS_PING "urn:xmpp:ping"
-#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
-#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
-#define NS_VERSION "jabber:iq:version"
-#define NS_ROSTER "jabber:iq:roster"
 
 struct ruser;
 
@@ -66,6 +63,7 @@ struct router {
 	struct hmap by_full;
 	struct hmap by_bare;
 	unsigned long routed, bounced;
+	uint64_t started_s;     /* CLOCK_MONOTONIC seconds at router_new, for uptime */
 };
 
 struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxes, unsigned n_mux)
@@ -75,6 +73,9 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 		return NULL;
 	r->cfg = cfg;
 	r->mux_inboxes = mux_inboxes;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r->started_s = (uint64_t)ts.tv_sec;
 	r->epfd = -1;
 	r->n_mux = n_mux;
 	atomic_init(&r->stopped, false);
@@ -272,83 +273,30 @@ static bool iq_is_request(const struct stanza *st)
 	return st->type && (strcmp(st->type, "get") == 0 || strcmp(st->type, "set") == 0);
 }
 
-static void add_feature(struct xml_node *q, const char *var)
+/* ---- the interface of the IM modules (im.h) ---- */
+
+void im_iq_result(struct im_iq *q, struct xml_node *payload)
 {
-	struct xml_node *f = xml_node_new_child(q, "feature", NS_DISCO_INFO);
-	if (f)
-		xml_node_set_attr(f, "var", var);
+	if (q->answered) {
+		xml_node_free(payload);
+		return;
+	}
+	q->answered = true;
+	/* RFC 6120 8.1.2.1: to one's own account the server answers without a from */
+	reply_iq_result(q->r, q->st, q->target == IM_TO_ACCOUNT && q->own ? NULL : q->to, payload);
 }
 
-/* iq addressed to the server (domain JID). */
-static void handle_server_iq(struct router *r, struct stanza *st, const char *domain)
+void im_iq_error(struct im_iq *q, enum stanza_cond cond)
 {
-	if (!iq_is_request(st))
-		return; /* results and errors to the server end here */
-	struct xml_node *q = xml_node_first_elem(st->tree);
-	bool get = strcmp(st->type, "get") == 0;
-	if (q && get && strcmp(q->ns, NS_PING) == 0 && strcmp(q->name, "ping") == 0) {
-		reply_iq_result(r, st, domain, NULL);
+	if (q->answered)
 		return;
-	}
-	if (q && get && strcmp(q->ns, NS_DISCO_INFO) == 0 && !xml_node_attr(q, "node")) {
-		struct xml_node *res = xml_node_new_elem("query", NS_DISCO_INFO);
-		struct xml_node *id = res ? xml_node_new_child(res, "identity", NS_DISCO_INFO) : NULL;
-		if (!id) {
-			xml_node_free(res);
-			reply_error(r, st, SC_INTERNAL_SERVER_ERROR);
-			return;
-		}
-		xml_node_set_attr(id, "category", "server");
-		xml_node_set_attr(id, "type", "im");
-		xml_node_set_attr(id, "name", "xmppd");
-		add_feature(res, NS_DISCO_INFO);
-		add_feature(res, NS_DISCO_ITEMS);
-		add_feature(res, NS_PING);
-		add_feature(res, NS_VERSION);
-		reply_iq_result(r, st, domain, res);
-		return;
-	}
-	if (q && get && strcmp(q->ns, NS_DISCO_ITEMS) == 0 && !xml_node_attr(q, "node")) {
-		reply_iq_result(r, st, domain, xml_node_new_elem("query", NS_DISCO_ITEMS));
-		return;
-	}
-	if (q && get && strcmp(q->ns, NS_VERSION) == 0) {
-		struct xml_node *res = xml_node_new_elem("query", NS_VERSION);
-		struct xml_node *n = res ? xml_node_new_child(res, "name", NS_VERSION) : NULL;
-		struct xml_node *v = res ? xml_node_new_child(res, "version", NS_VERSION) : NULL;
-		if (n && v) {
-			xml_node_add_text(n, "xmppd", 5);
-			xml_node_add_text(v, XMPPD_VERSION, strlen(XMPPD_VERSION));
-			reply_iq_result(r, st, domain, res);
-		} else {
-			xml_node_free(res);
-			reply_error(r, st, SC_INTERNAL_SERVER_ERROR);
-		}
-		return;
-	}
-	reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+	q->answered = true;
+	reply_error(q->r, q->st, cond);
 }
 
-/* iq addressed to an account's bare JID: the server answers on its behalf
- * (RFC 6120 §10.5.3.2). */
-static void handle_account_iq(struct router *r, struct stanza *st, const char *bare)
+uint64_t im_router_started(const struct router *r)
 {
-	if (!iq_is_request(st))
-		return;
-	struct xml_node *q = xml_node_first_elem(st->tree);
-	bool own = st->from && bare_len(st->from) == strlen(bare) &&
-		   memcmp(st->from, bare, strlen(bare)) == 0;
-	if (q && strcmp(st->type, "get") == 0 && strcmp(q->ns, NS_PING) == 0) {
-		reply_iq_result(r, st, own ? NULL : bare, NULL);
-		return;
-	}
-	if (q && own && strcmp(st->type, "get") == 0 && strcmp(q->ns, NS_ROSTER) == 0) {
-		/* Rosters are stored by the roster issue; until then every
-		 * account's roster is empty, which RFC 6121 §2.1.3 allows. */
-		reply_iq_result(r, st, NULL, xml_node_new_elem("query", NS_ROSTER));
-		return;
-	}
-	reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+	return r->started_s;
 }
 
 /* ---- presence ---- */
@@ -429,7 +377,10 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 
 	if (st->kind == STANZA_IQ) {
 		if (!full) {
-			handle_account_iq(r, st, bare);
+			/* the server answers for the account (RFC 6120 10.5.3.2) */
+			bool own = st->from && bare_len(st->from) == bl &&
+				   memcmp(st->from, bare, bl) == 0;
+			services_iq(r, st, bare, IM_TO_ACCOUNT, own);
 			return;
 		}
 		struct rsess *s = find_live(r, to);
@@ -518,7 +469,7 @@ static void route(struct router *r, struct msg *m)
 		memcpy(dom, domain, dl);
 		dom[dl] = '\0';
 		if (st->kind == STANZA_IQ)
-			handle_server_iq(r, st, dom);
+			services_iq(r, st, dom, IM_TO_SERVER, false);
 		else if (st->kind == STANZA_MESSAGE && (!st->type || strcmp(st->type, "error") != 0))
 			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;

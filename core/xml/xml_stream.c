@@ -79,6 +79,7 @@
 #include "core/base/log.h"
 #include "core/base/xbuf.h"
 #include "core/xml/xml_node.h"
+#include "core/xmpp/ns.h"
 
 #define NS_SEP '\xff'
 
@@ -156,7 +157,6 @@ struct xml_stream {
 	char *err_text;               /* allocated at the first error */
 };
 
-#define NS_STREAMS "http://etherx.jabber.org/streams"
 
 #define ERR_TEXT_LEN 192
 

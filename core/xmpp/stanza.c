@@ -7,9 +7,8 @@
 #include "core/base/xbuf.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_write.h"
+#include "core/xmpp/ns.h"
 
-#define NS_CLIENT "jabber:client"
-#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 enum stanza_kind stanza_kind_of(const char *name)
 {

@@ -1,0 +1,15 @@
+/* Every IM feature module (core/im/); core/route/services.c lists them
+ * in the order disco reports their features. */
+#ifndef XMPPD_IM_MODULES_H
+#define XMPPD_IM_MODULES_H
+
+#include "core/route/im.h"
+
+extern const struct im_module im_disco;   /* XEP-0030 */
+extern const struct im_module im_ping;    /* XEP-0199 */
+extern const struct im_module im_version; /* XEP-0092 */
+extern const struct im_module im_time;    /* XEP-0202 */
+extern const struct im_module im_last;    /* XEP-0012 */
+extern const struct im_module im_roster;  /* RFC 6121 2 */
+
+#endif

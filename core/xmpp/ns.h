@@ -1,0 +1,30 @@
+/* XMPP namespaces, one definition each (RFC 6120, RFC 6121 and the XEPs
+ * named beside them). */
+#ifndef XMPPD_NS_H
+#define XMPPD_NS_H
+
+/* RFC 6120 */
+#define NS_CLIENT "jabber:client"
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+#define NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+/* RFC 3921's session establishment, still offered as optional (RFC 6121) */
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+/* RFC 6121 */
+#define NS_ROSTER "jabber:iq:roster"
+/* XEP-0030 */
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+/* XEP-0199 */
+#define NS_PING "urn:xmpp:ping"
+/* XEP-0092 */
+#define NS_VERSION "jabber:iq:version"
+/* XEP-0202 */
+#define NS_TIME "urn:xmpp:time"
+/* XEP-0012 */
+#define NS_LAST "jabber:iq:last"
+
+#endif

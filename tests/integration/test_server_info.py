@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""What the server says about itself and answers for accounts (the IM
+modules behind core/route/services.c): XEP-0030 disco of the server and of
+one's own account, XEP-0199 ping, XEP-0092 version, XEP-0202 time, XEP-0012
+uptime, and the RFC 6120 errors around them (no payload, unknown node,
+someone else's account, a roster set before rosters are stored).  Asked
+with slixmpp's own plugins where it has one, raw XML for the edge cases."""
+import asyncio
+import datetime
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import DOMAIN, RawClient, Server, connect_client, disconnect_all, make_client  # noqa: E402
+
+XMPPD = XMPPCTL = None
+SRV = None
+PW = "pw-info"
+STARTED = None
+
+
+def setUpModule():
+    global SRV, STARTED
+    SRV = Server(XMPPD, XMPPCTL, users={"alice": PW, "bob": PW}, name="info")
+    STARTED = time.monotonic()
+    SRV.start()
+
+
+def tearDownModule():
+    if SRV is None:
+        return
+    try:
+        SRV.check_clean_exit(unittest.TestCase())
+    finally:
+        SRV.cleanup()
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 90))
+
+
+def raw_login(user, resource):
+    c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+    c.open_stream()
+    got = c.login_plain(user, PW, resource=resource)
+    assert "<jid>%s@%s/%s</jid>" % (user, DOMAIN, resource) in got, got
+    return c
+
+
+def ask(c, xml, iq_id):
+    """Sends one iq and returns the reply with that id."""
+    start = len(c.received.decode("utf-8", "replace"))
+    c.send(xml)
+    pat = re.compile(r"<iq[^>]*id=[\"']%s[\"'][^>]*(?:/>|>.*?</iq>)" % re.escape(iq_id), re.S)
+    got = c.read_until(pat, timeout=5, start=start)[start:]
+    m = pat.search(got)
+    assert m, got[-400:]
+    # attribute quotes as in the assertions, whichever the server writes
+    return m.group(0).replace('"', "'")
+
+
+class ServerInfo(unittest.TestCase):
+
+    def test_disco_version_time_uptime_with_slixmpp(self):
+        async def go():
+            c = make_client("alice@%s/s" % DOMAIN, PW, SRV.cert,
+                            plugins=("xep_0030", "xep_0199", "xep_0092", "xep_0202", "xep_0012"))
+            await connect_client(c, SRV.port("c2s"))
+            try:
+                info = await c["xep_0030"].get_info(jid=DOMAIN, timeout=5)
+                feats = set(info["disco_info"]["features"])
+                for ns in ("http://jabber.org/protocol/disco#info",
+                           "http://jabber.org/protocol/disco#items", "urn:xmpp:ping",
+                           "jabber:iq:version", "urn:xmpp:time", "jabber:iq:last"):
+                    self.assertIn(ns, feats)
+                self.assertIn(("server", "im"),
+                              [(i[0], i[1]) for i in info["disco_info"]["identities"]])
+                items = await c["xep_0030"].get_items(jid=DOMAIN, timeout=5)
+                self.assertEqual(items["type"], "result")
+                v = await c["xep_0092"].get_version(DOMAIN, timeout=5)
+                self.assertEqual(v["software_version"]["name"], "xmppd")
+                self.assertEqual(v["software_version"]["os"], "")  # not told
+                # (slixmpp 1.8.3's xep_0202 appends a second Z to <utc/>
+                # and cannot parse XEP-0202's own example: asked raw below)
+                last = await c["xep_0012"].get_last_activity(DOMAIN, timeout=5)
+                up = int(last["last_activity"]["seconds"])
+                self.assertLessEqual(up, time.monotonic() - STARTED + 1)
+                self.assertGreaterEqual(up, 0)
+                # own account: identity and features, answered without a from
+                own = await c["xep_0030"].get_info(jid="alice@%s" % DOMAIN, timeout=5)
+                self.assertIn(("account", "registered"),
+                              [(i[0], i[1]) for i in own["disco_info"]["identities"]])
+                r = await c["xep_0199"].send_ping("alice@%s" % DOMAIN, timeout=5)
+                self.assertEqual(r["type"], "result")
+            finally:
+                await disconnect_all(c)
+        run(go())
+
+    def test_entity_time(self):
+        c = raw_login("bob", "time")
+        try:
+            r = ask(c, "<iq type='get' id='t1' to='%s'><time xmlns='urn:xmpp:time'/></iq>"
+                    % DOMAIN, "t1")
+            utc = re.search(r"<utc>(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)</utc>", r).group(1)
+            tzo = re.search(r"<tzo>([+-]\d\d:\d\d)</tzo>", r)
+            self.assertIsNotNone(tzo, r)
+            got = datetime.datetime.strptime(utc, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=datetime.timezone.utc)
+            now = datetime.datetime.now(datetime.timezone.utc)
+            self.assertLess(abs((got - now).total_seconds()), 5, r)
+        finally:
+            c.close()
+
+    def test_uptime_grows(self):
+        c = raw_login("bob", "up")
+        try:
+            a = ask(c, "<iq type='get' id='u1' to='%s'><query xmlns='jabber:iq:last'/></iq>"
+                    % DOMAIN, "u1")
+            s1 = int(re.search(r"seconds='(\d+)'", a).group(1))
+            time.sleep(2.1)
+            b = ask(c, "<iq type='get' id='u2' to='%s'><query xmlns='jabber:iq:last'/></iq>"
+                    % DOMAIN, "u2")
+            s2 = int(re.search(r"seconds='(\d+)'", b).group(1))
+            self.assertGreaterEqual(s2 - s1, 2)
+            self.assertLessEqual(s2 - s1, 4)
+        finally:
+            c.close()
+
+    def test_errors(self):
+        c = raw_login("bob", "err")
+        try:
+            # RFC 6120 8.2.3: a get without a payload
+            r = ask(c, "<iq type='get' id='e1' to='%s'/>" % DOMAIN, "e1")
+            self.assertIn("type='error'", r)
+            self.assertIn("<bad-request", r)
+            # XEP-0030: a node the server does not have
+            r = ask(c, "<iq type='get' id='e2' to='%s'><query xmlns='http://jabber.org/"
+                    "protocol/disco#info' node='nope'/></iq>" % DOMAIN, "e2")
+            self.assertIn("<item-not-found", r)
+            # someone else's account: disco and roster are the owner's
+            r = ask(c, "<iq type='get' id='e3' to='alice@%s'><query xmlns='http://jabber.org/"
+                    "protocol/disco#info'/></iq>" % DOMAIN, "e3")
+            self.assertIn("<service-unavailable", r)
+            r = ask(c, "<iq type='get' id='e4' to='alice@%s'><query xmlns='jabber:iq:roster'/>"
+                    "</iq>" % DOMAIN, "e4")
+            self.assertIn("<service-unavailable", r)
+            # version is the server's, not an account's
+            r = ask(c, "<iq type='get' id='e5' to='alice@%s'><query xmlns='jabber:iq:version'/>"
+                    "</iq>" % DOMAIN, "e5")
+            self.assertIn("<service-unavailable", r)
+            # own roster: get answers, set is not pretended
+            r = ask(c, "<iq type='get' id='e6'><query xmlns='jabber:iq:roster'/></iq>", "e6")
+            self.assertIn("type='result'", r)
+            self.assertNotIn("from=", r)
+            r = ask(c, "<iq type='set' id='e7'><query xmlns='jabber:iq:roster'><item "
+                    "jid='alice@%s'/></query></iq>" % DOMAIN, "e7")
+            self.assertIn("<feature-not-implemented", r)
+            # a set where only get is defined
+            r = ask(c, "<iq type='set' id='e8' to='%s'><time xmlns='urn:xmpp:time'/></iq>"
+                    % DOMAIN, "e8")
+            self.assertIn("<bad-request", r)
+            # a result addressed to the server is not answered; the stream goes on
+            c.send("<iq type='result' id='e9' to='%s'/>" % DOMAIN)
+            r = ask(c, "<iq type='get' id='e10' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>"
+                    % DOMAIN, "e10")
+            self.assertIn("type='result'", r)
+            self.assertNotRegex(c.received.decode("utf-8", "replace"), r"id=[\"']e9[\"']")
+        finally:
+            c.close()
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)
