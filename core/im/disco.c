@@ -65,7 +65,7 @@ static void items(struct im_iq *q)
 static const struct im_iq_handler iqs[] = {
 	{ NS_DISCO_INFO, "query", IM_TO_SERVER | IM_TO_ACCOUNT, true, info },
 	{ NS_DISCO_ITEMS, "query", IM_TO_SERVER | IM_TO_ACCOUNT, true, items },
-	{ NULL },
+	IM_IQ_END,
 };
 static const char *const server_features[] = { NS_DISCO_INFO, NS_DISCO_ITEMS, NULL };
 static const char *const account_features[] = { NS_DISCO_INFO, NS_DISCO_ITEMS, NULL };

@@ -31,7 +31,7 @@ static void last(struct im_iq *q)
 
 static const struct im_iq_handler iqs[] = {
 	{ NS_LAST, "query", IM_TO_SERVER, false, last },
-	{ NULL },
+	IM_IQ_END,
 };
 static const char *const features[] = { NS_LAST, NULL };
 

@@ -13,7 +13,7 @@ static void ping(struct im_iq *q)
 
 static const struct im_iq_handler iqs[] = {
 	{ NS_PING, "ping", IM_TO_SERVER | IM_TO_ACCOUNT, false, ping },
-	{ NULL },
+	IM_IQ_END,
 };
 static const char *const features[] = { NS_PING, NULL };
 

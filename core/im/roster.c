@@ -22,7 +22,7 @@ static void roster(struct im_iq *q)
 
 static const struct im_iq_handler iqs[] = {
 	{ NS_ROSTER, "query", IM_TO_ACCOUNT, true, roster },
-	{ NULL },
+	IM_IQ_END,
 };
 
 const struct im_module im_roster = {

@@ -42,7 +42,7 @@ static void entity_time(struct im_iq *q)
 
 static const struct im_iq_handler iqs[] = {
 	{ NS_TIME, "time", IM_TO_SERVER, false, entity_time },
-	{ NULL },
+	IM_IQ_END,
 };
 static const char *const features[] = { NS_TIME, NULL };
 

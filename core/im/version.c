@@ -26,7 +26,7 @@ static void version(struct im_iq *q)
 
 static const struct im_iq_handler iqs[] = {
 	{ NS_VERSION, "query", IM_TO_SERVER, false, version },
-	{ NULL },
+	IM_IQ_END,
 };
 static const char *const features[] = { NS_VERSION, NULL };
 

@@ -51,9 +51,13 @@ struct im_iq_handler {
 	void (*handle)(struct im_iq *q);
 };
 
+/* The end of a module's iqs array (every field named: clang's
+ * -Wmissing-field-initializers). */
+#define IM_IQ_END { NULL, NULL, 0, false, NULL }
+
 struct im_module {
 	const char *name;
-	const struct im_iq_handler *iqs; /* ends with { NULL } */
+	const struct im_iq_handler *iqs; /* ends with IM_IQ_END */
 	const char *const *server_features;  /* disco#info of the server; NULL-terminated */
 	const char *const *account_features; /* disco#info of an account (to itself) */
 };
