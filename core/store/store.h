@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/auth/scram_cred.h"
@@ -36,6 +37,25 @@ struct store;
 struct store_iter_count {
 	unsigned iterations;
 	unsigned long count;
+};
+
+/* RFC 6121 2.1.2.5 subscription states, as stored. */
+enum roster_sub { ROSTER_SUB_NONE, ROSTER_SUB_TO, ROSTER_SUB_FROM, ROSTER_SUB_BOTH };
+/* ask bits: a subscription request sent (ask='subscribe' in the roster) and
+ * one received and not yet answered (kept for the next login, RFC 6121
+ * 3.1.3). */
+#define ROSTER_ASK_OUT 1u
+#define ROSTER_ASK_IN 2u
+
+/* One roster item.  groups holds the group names joined by '\x1f': that
+ * character cannot appear in XML 1.0 text, so it is never part of a name.
+ * "" is no group.  name is NULL for none. */
+struct store_roster_item {
+	char *contact;              /* bare JID, normalised */
+	char *name;
+	char *groups;
+	unsigned char subscription; /* enum roster_sub */
+	unsigned char ask;          /* ROSTER_ASK_* bits */
 };
 
 /* One table per backend, const and static.  The wrappers below check the
@@ -58,6 +78,13 @@ struct store_ops {
 			     void (*cb)(void *arg, const char *local), void *arg);
 	enum xs (*iteration_counts)(struct store *st, enum scram_hash hash,
 				    struct store_iter_count *out, size_t max, size_t *n);
+	enum xs (*roster_get)(struct store *st, const char *domain, const char *local,
+			      void (*cb)(void *arg, const struct store_roster_item *it), void *arg,
+			      uint64_t *ver);
+	enum xs (*roster_put)(struct store *st, const char *domain, const char *local,
+			      const struct store_roster_item *it, unsigned max_items, uint64_t *ver);
+	enum xs (*roster_remove)(struct store *st, const char *domain, const char *local,
+				 const char *contact, uint64_t *ver);
 };
 
 struct store {
@@ -186,6 +213,49 @@ static inline enum xs store_iteration_counts(struct store *st, enum scram_hash h
 		return XS_INVAL;
 	*n = 0;
 	return st->ops->iteration_counts(st, hash, out, max, n);
+}
+
+/* Rosters (RFC 6121 2).  Every change bumps the account's roster version,
+ * a counter kept per account (0 for an account whose roster never
+ * changed), and returns the new value in *ver, in the same transaction.
+ * The account need not exist in users (a roster outlives nothing, but the
+ * store does not police that). */
+
+/* Calls cb once per item, in byte order of the contact, then sets *ver to
+ * the current version.  The item is valid only during the call; cb must
+ * not call back into the store. */
+static inline enum xs store_roster_get(struct store *st, const char *domain, const char *local,
+				       void (*cb)(void *arg, const struct store_roster_item *it),
+				       void *arg, uint64_t *ver)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !cb || !ver)
+		return XS_INVAL;
+	*ver = 0;
+	return st->ops->roster_get(st, domain, local, cb, arg, ver);
+}
+
+/* Adds or replaces the item for it->contact.  XS_LIMIT when it is new and
+ * the roster already holds max_items items (0: no limit); nothing changes
+ * then. */
+static inline enum xs store_roster_put(struct store *st, const char *domain, const char *local,
+				       const struct store_roster_item *it, unsigned max_items,
+				       uint64_t *ver)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !it ||
+	    !store__name_ok(it->contact) || !it->groups || it->subscription > ROSTER_SUB_BOTH ||
+	    it->ask > (ROSTER_ASK_OUT | ROSTER_ASK_IN) || !ver)
+		return XS_INVAL;
+	return st->ops->roster_put(st, domain, local, it, max_items, ver);
+}
+
+/* Removes the item for contact; XS_NOTFOUND (version unchanged) if there
+ * is none. */
+static inline enum xs store_roster_remove(struct store *st, const char *domain,
+					  const char *local, const char *contact, uint64_t *ver)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(contact) || !ver)
+		return XS_INVAL;
+	return st->ops->roster_remove(st, domain, local, contact, ver);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/base/queue.h"
 #include "core/auth/scram_cred.h"
@@ -25,7 +26,10 @@
 enum store_op {
 	STORE_OP_GET_CRED,    /* in: domain, local, hash; out: status, cred */
 	STORE_OP_USER_EXISTS, /* in: domain, local; out: status, exists */
-	/* more later: roster, offline, ... */
+	STORE_OP_ROSTER_GET,  /* in: domain, local; out: status, items, n_items, ver */
+	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
+	STORE_OP_ROSTER_REMOVE, /* in: domain, local, item.contact; out: status, ver */
+	/* more later: offline, archive, ... */
 };
 
 #define STORE_REQ_ITERS 8
@@ -46,12 +50,26 @@ struct store_req {
 	 * that looks real */
 	struct store_iter_count iters[STORE_REQ_ITERS];
 	unsigned n_iters;
+	/* rosters: the item to put (or item.contact to remove), the limit
+	 * for a new one; the items read (malloc'd array and strings, freed
+	 * by the requester with store_roster_items_free) and the version */
+	struct store_roster_item item;
+	unsigned max_items;
+	struct store_roster_item *items;
+	size_t n_items;
+	uint64_t ver;
+	/* for the requester: what the work is for (e.g. the router's parked
+	 * stanza and the session it came from); the worker leaves it alone */
+	void *ctx;
 	/* completion, called on the worker thread */
 	void (*done)(struct store_req *req, void *arg);
 	void *done_arg;
 };
 
 struct store_thread;
+
+/* Frees what a STORE_OP_ROSTER_GET returned (NULL allowed). */
+void store_roster_items_free(struct store_roster_item *items, size_t n);
 
 /* Opens the database at db_path on the calling thread, so that open and
  * migration errors come back here (NULL, reason in err), then starts the
