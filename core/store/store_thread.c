@@ -83,6 +83,9 @@ static const char *store_op_name(enum store_op op)
 	switch (op) {
 	case STORE_OP_GET_CRED: return "get_cred";
 	case STORE_OP_USER_EXISTS: return "user_exists";
+	case STORE_OP_ROSTER_GET: return "roster_get";
+	case STORE_OP_ROSTER_PUT: return "roster_put";
+	case STORE_OP_ROSTER_REMOVE: return "roster_remove";
 	}
 	return "?";
 }
@@ -106,6 +109,71 @@ static void fill_iteration_counts(struct store_thread *t, struct store_req *req)
 	req->n_iters = (unsigned)t->n_iters[h];
 }
 
+void store_roster_items_free(struct store_roster_item *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++) {
+		free(items[i].contact);
+		free(items[i].name);
+		free(items[i].groups);
+	}
+	free(items);
+}
+
+/* Collects a roster into req->items; on allocation failure the request
+ * fails with XS_NOMEM (and what was collected is freed). */
+struct roster_collect {
+	struct store_req *req;
+	size_t cap;
+	bool nomem;
+};
+
+static char *dup_or_null(const char *s, bool *nomem)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*nomem = true;
+	return d;
+}
+
+static void roster_collect_item(void *arg, const struct store_roster_item *it)
+{
+	struct roster_collect *rc = arg;
+	struct store_req *req = rc->req;
+	if (rc->nomem)
+		return;
+	if (req->n_items == rc->cap) {
+		size_t cap = rc->cap ? rc->cap * 2 : 16;
+		struct store_roster_item *n = realloc(req->items, cap * sizeof(*n));
+		if (!n) {
+			rc->nomem = true;
+			return;
+		}
+		req->items = n;
+		rc->cap = cap;
+	}
+	struct store_roster_item *d = &req->items[req->n_items++];
+	*d = *it;
+	d->contact = dup_or_null(it->contact, &rc->nomem);
+	d->name = dup_or_null(it->name, &rc->nomem);
+	d->groups = dup_or_null(it->groups, &rc->nomem);
+}
+
+static void roster_get(struct store_thread *t, struct store_req *req)
+{
+	struct roster_collect rc = { .req = req };
+	req->status = store_roster_get(t->st, req->domain, req->local, roster_collect_item, &rc,
+				       &req->ver);
+	if (req->status == XS_OK && rc.nomem)
+		req->status = XS_NOMEM;
+	if (req->status != XS_OK) {
+		store_roster_items_free(req->items, req->n_items);
+		req->items = NULL;
+		req->n_items = 0;
+	}
+}
+
 static void store_thread_exec(struct store_thread *t, struct store_req *req)
 {
 	long long t0 = store_now_ns();
@@ -115,6 +183,9 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	req->exists = false;
 	memset(&req->cred, 0, sizeof(req->cred));
 	req->n_iters = 0;
+	req->items = NULL;
+	req->n_items = 0;
+	req->ver = 0;
 
 	/* The names come from another thread's buffer: make sure they end
 	 * inside it before handing them to string functions. */
@@ -132,6 +203,17 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_USER_EXISTS:
 			req->status = store_user_exists(t->st, req->domain, req->local,
 							&req->exists);
+			break;
+		case STORE_OP_ROSTER_GET:
+			roster_get(t, req);
+			break;
+		case STORE_OP_ROSTER_PUT:
+			req->status = store_roster_put(t->st, req->domain, req->local, &req->item,
+						       req->max_items, &req->ver);
+			break;
+		case STORE_OP_ROSTER_REMOVE:
+			req->status = store_roster_remove(t->st, req->domain, req->local,
+							  req->item.contact, &req->ver);
 			break;
 		default:
 			LOG_ERR("store: unknown request op %d", (int)req->op);
