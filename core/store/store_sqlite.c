@@ -32,7 +32,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables (roster, offline messages, ...) arrive as versions 2, 3, ... */
+ * Later tables (offline messages, ...) arrive as versions 3, 4, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -50,7 +50,26 @@ static const char *const store_migrations[] = {
 	"        (sha256_salt IS NULL) = (sha256_stored IS NULL) AND"
 	"        (sha256_salt IS NULL) = (sha256_server IS NULL))"
 	") WITHOUT ROWID;",
-	/* 2: (next issue) */
+	/* 2: rosters (store.h).  Keyed by the account, then the contact, so
+	 * an account's items are one index range already in contact order.
+	 * The version lives in its own table: it must survive the roster
+	 * becoming empty (a removal bumps it too). */
+	"CREATE TABLE roster ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" contact TEXT NOT NULL,"
+	" name TEXT,"
+	" subscription INTEGER NOT NULL DEFAULT 0 CHECK (subscription BETWEEN 0 AND 3),"
+	" ask INTEGER NOT NULL DEFAULT 0 CHECK (ask BETWEEN 0 AND 3),"
+	" groups TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (domain, localpart, contact)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE roster_version ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" ver INTEGER NOT NULL,"
+	" PRIMARY KEY (domain, localpart)"
+	") WITHOUT ROWID;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -65,6 +84,18 @@ enum sq_id {
 	SQ_USER_LIST,
 	SQ_ITER_SHA1,
 	SQ_ITER_SHA256,
+	SQ_BEGIN_READ,
+	SQ_BEGIN_WRITE,
+	SQ_COMMIT,
+	SQ_ROLLBACK,
+	SQ_ROSTER_ITEMS,
+	SQ_ROSTER_VER,
+	SQ_ROSTER_ROOM,
+	SQ_ROSTER_PUT,
+	SQ_ROSTER_DELETE,
+	SQ_ROSTER_BUMP,
+	SQ_ROSTER_DROP,
+	SQ_ROSTER_VER_DROP,
 	SQ__COUNT
 };
 
@@ -92,6 +123,32 @@ static const char *const sq_text[SQ__COUNT] = {
 			 " GROUP BY sha1_iter ORDER BY 2 DESC, 1",
 	[SQ_ITER_SHA256] = "SELECT sha256_iter, COUNT(*) FROM users WHERE sha256_iter IS NOT NULL"
 			   " GROUP BY sha256_iter ORDER BY 2 DESC, 1",
+	/* A read needs only a snapshot.  A write takes the write lock up
+	 * front: a deferred transaction that reads first and upgrades at its
+	 * first write fails there with SQLITE_BUSY, without waiting out the
+	 * busy timeout, when another process (the admin tool) wrote since. */
+	[SQ_BEGIN_READ] = "BEGIN",
+	[SQ_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[SQ_COMMIT] = "COMMIT",
+	[SQ_ROLLBACK] = "ROLLBACK",
+	[SQ_ROSTER_ITEMS] = "SELECT contact, name, groups, subscription, ask FROM roster"
+			    " WHERE domain = ?1 AND localpart = ?2 ORDER BY contact",
+	[SQ_ROSTER_VER] = "SELECT ver FROM roster_version WHERE domain = ?1 AND localpart = ?2",
+	/* Whether ?3 is already an item, and how many items there are. */
+	[SQ_ROSTER_ROOM] =
+		"SELECT EXISTS (SELECT 1 FROM roster"
+		"  WHERE domain = ?1 AND localpart = ?2 AND contact = ?3),"
+		" (SELECT count(*) FROM roster WHERE domain = ?1 AND localpart = ?2)",
+	[SQ_ROSTER_PUT] =
+		"INSERT OR REPLACE INTO roster"
+		" (domain, localpart, contact, name, subscription, ask, groups)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[SQ_ROSTER_DELETE] =
+		"DELETE FROM roster WHERE domain = ?1 AND localpart = ?2 AND contact = ?3",
+	[SQ_ROSTER_BUMP] = "INSERT INTO roster_version (domain, localpart, ver) VALUES (?1, ?2, 1)"
+			   " ON CONFLICT (domain, localpart) DO UPDATE SET ver = ver + 1",
+	[SQ_ROSTER_DROP] = "DELETE FROM roster WHERE domain = ?1 AND localpart = ?2",
+	[SQ_ROSTER_VER_DROP] = "DELETE FROM roster_version WHERE domain = ?1 AND localpart = ?2",
 };
 
 struct store_sqlite {
@@ -149,6 +206,35 @@ static void store_sq_release(sqlite3_stmt *stmt)
 {
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
+}
+
+/* Runs a statement that returns no rows (transaction control). */
+static enum xs store_sq_run(struct store_sqlite *s, enum sq_id id, const char *what)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, id);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, what);
+	sqlite3_reset(stmt);
+	return ret;
+}
+
+/* Ends a transaction: commits when ret is XS_OK, otherwise rolls back, so
+ * a call that fails or is refused (XS_LIMIT, XS_NOTFOUND) leaves the file
+ * as it was.  A failed COMMIT rolls back too.  Some errors (SQLITE_FULL,
+ * SQLITE_NOMEM, ...) make SQLite roll back by itself; autocommit says
+ * whether anything is left to undo. */
+static enum xs store_sq_finish(struct store_sqlite *s, enum xs ret)
+{
+	if (ret == XS_OK)
+		ret = store_sq_run(s, SQ_COMMIT, "commit");
+	if (ret != XS_OK && !sqlite3_get_autocommit(s->db))
+		store_sq_run(s, SQ_ROLLBACK, "rollback");
+	return ret;
 }
 
 static int store_bind_names(sqlite3_stmt *stmt, const char *domain, const char *local)
@@ -217,8 +303,8 @@ static enum xs store_sq_user_create(struct store *st, const char *domain, const 
 	return ret;
 }
 
-/* Runs a write keyed by (domain, localpart) and reports XS_NOTFOUND when
- * it touched no row. */
+/* Runs a write keyed by the account (for a roster item, and the contact)
+ * and reports XS_NOTFOUND when it touched no row. */
 static enum xs store_sq_keyed_write(struct store_sqlite *s, sqlite3_stmt *stmt, int rc,
 				    const char *what)
 {
@@ -247,6 +333,27 @@ static enum xs store_sq_user_set_creds(struct store *st, const char *domain, con
 				    "user set creds");
 }
 
+/* Runs a write keyed by (domain, localpart) that may touch no row. */
+static enum xs store_sq_account_exec(struct store_sqlite *s, enum sq_id id, const char *domain,
+				     const char *local, const char *what)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, id);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, what);
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* The roster goes with the account, in the same transaction: an account
+ * deleted and created again must start empty, not inherit the old one's
+ * contacts (and the subscriptions they were granted). */
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -254,8 +361,16 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 
 	if (!stmt)
 		return XS_IO;
-	return store_sq_keyed_write(s, stmt, store_bind_names(stmt, domain, local),
-				    "user delete");
+	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+	if (ret != XS_OK)
+		return ret;
+	ret = store_sq_keyed_write(s, stmt, store_bind_names(stmt, domain, local), "user delete");
+	if (ret == XS_OK)
+		ret = store_sq_account_exec(s, SQ_ROSTER_DROP, domain, local, "user delete roster");
+	if (ret == XS_OK)
+		ret = store_sq_account_exec(s, SQ_ROSTER_VER_DROP, domain, local,
+					    "user delete roster version");
+	return store_sq_finish(s, ret);
 }
 
 /* Copies one row's credential slot into out, checking sizes: the file is
@@ -386,6 +501,224 @@ static enum xs store_sq_iteration_counts(struct store *st, enum scram_hash hash,
 	return ret;
 }
 
+/* ?1 ?2 the account, ?3 the contact: the key of one roster item. */
+static int store_bind_contact(sqlite3_stmt *stmt, const char *domain, const char *local,
+			      const char *contact)
+{
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 3, contact, -1, SQLITE_STATIC);
+	return rc;
+}
+
+/* Points it at the current row of SQ_ROSTER_ITEMS (valid until the next
+ * step).  The file is outside our control (restored backups, hand edits),
+ * so a row the interface does not allow is an error rather than something
+ * handed to the caller.  The casts drop the const of SQLite's buffers; the
+ * caller only ever sees the item as const. */
+static enum xs store_sq_read_item(struct store_sqlite *s, sqlite3_stmt *stmt, const char *domain,
+				  const char *local, struct store_roster_item *it)
+{
+	/* Asked before any text conversion, which may change the type. */
+	bool has_name = sqlite3_column_type(stmt, 1) != SQLITE_NULL;
+	sqlite3_int64 sub = sqlite3_column_int64(stmt, 3);
+	sqlite3_int64 ask = sqlite3_column_int64(stmt, 4);
+
+	it->contact = (char *)sqlite3_column_text(stmt, 0);
+	it->name = has_name ? (char *)sqlite3_column_text(stmt, 1) : NULL;
+	it->groups = (char *)sqlite3_column_text(stmt, 2);
+	/* A value read as NULL that is not SQL NULL: SQLite ran out of
+	 * memory converting it. */
+	if ((!it->contact || (has_name && !it->name) || !it->groups) &&
+	    sqlite3_errcode(s->db) == SQLITE_NOMEM)
+		return store_sq_fail(s, SQLITE_NOMEM, "roster get");
+	if (!store__name_ok(it->contact) || (has_name && !it->name) || !it->groups || sub < 0 ||
+	    sub > ROSTER_SUB_BOTH || ask < 0 || ask > (ROSTER_ASK_OUT | ROSTER_ASK_IN)) {
+		LOG_ERR("store: malformed roster item of %s@%s in %s", local, domain, s->path);
+		return XS_IO;
+	}
+	it->subscription = (unsigned char)sub;
+	it->ask = (unsigned char)ask;
+	return XS_OK;
+}
+
+static enum xs store_sq_roster_items(struct store_sqlite *s, const char *domain,
+				     const char *local,
+				     void (*cb)(void *arg, const struct store_roster_item *it),
+				     void *arg)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_ITEMS);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	while (ret == XS_OK && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			struct store_roster_item it;
+			ret = store_sq_read_item(s, stmt, domain, local, &it);
+			if (ret == XS_OK)
+				cb(arg, &it);
+		}
+	}
+	if (ret == XS_OK && rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "roster get");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* The account's roster version; 0 when it never changed (no row). */
+static enum xs store_sq_roster_ver(struct store_sqlite *s, const char *domain,
+				   const char *local, uint64_t *ver)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_VER);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		sqlite3_int64 v = sqlite3_column_int64(stmt, 0);
+		if (v < 0) {
+			LOG_ERR("store: malformed roster version of %s@%s in %s", local, domain,
+				s->path);
+			ret = XS_IO;
+		} else {
+			*ver = (uint64_t)v;
+		}
+	} else if (rc == SQLITE_DONE) {
+		*ver = 0;
+	} else {
+		ret = store_sq_fail(s, rc, "roster version");
+	}
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* The items and the version come from one snapshot: a client caches the
+ * items under the version (XEP-0237), so the pair must never mix two
+ * states of the file (the admin tool may write in between). */
+static enum xs store_sq_roster_get(struct store *st, const char *domain, const char *local,
+				   void (*cb)(void *arg, const struct store_roster_item *it),
+				   void *arg, uint64_t *ver)
+{
+	struct store_sqlite *s = to_sq(st);
+	enum xs ret = store_sq_run(s, SQ_BEGIN_READ, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	ret = store_sq_roster_items(s, domain, local, cb, arg);
+	if (ret == XS_OK)
+		ret = store_sq_roster_ver(s, domain, local, ver);
+	return store_sq_finish(s, ret);
+}
+
+/* XS_OK when the roster can take contact: it is there already (replacing
+ * an item never grows the roster) or there are fewer than max items. */
+static enum xs store_sq_roster_room(struct store_sqlite *s, const char *domain,
+				    const char *local, const char *contact, unsigned max)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_ROOM);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_contact(stmt, domain, local, contact);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW)
+		ret = store_sq_fail(s, rc, "roster count");
+	else if (!sqlite3_column_int(stmt, 0) && sqlite3_column_int64(stmt, 1) >= max)
+		ret = XS_LIMIT;
+	store_sq_release(stmt);
+	return ret;
+}
+
+static enum xs store_sq_roster_write(struct store_sqlite *s, const char *domain,
+				     const char *local, const struct store_roster_item *it)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_PUT);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_contact(stmt, domain, local, it->contact);
+	if (rc == SQLITE_OK)
+		rc = it->name ? sqlite3_bind_text(stmt, 4, it->name, -1, SQLITE_STATIC)
+			      : sqlite3_bind_null(stmt, 4);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(stmt, 5, it->subscription);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(stmt, 6, it->ask);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 7, it->groups, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "roster put");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* Bumps the account's version (the first change makes it 1) and reads
+ * the new value back, inside the caller's transaction. */
+static enum xs store_sq_roster_bump(struct store_sqlite *s, const char *domain,
+				    const char *local, uint64_t *ver)
+{
+	enum xs ret = store_sq_account_exec(s, SQ_ROSTER_BUMP, domain, local, "roster version");
+	if (ret == XS_OK)
+		ret = store_sq_roster_ver(s, domain, local, ver);
+	return ret;
+}
+
+static enum xs store_sq_roster_put(struct store *st, const char *domain, const char *local,
+				   const struct store_roster_item *it, unsigned max_items,
+				   uint64_t *ver)
+{
+	struct store_sqlite *s = to_sq(st);
+	uint64_t v = 0;
+	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	if (max_items > 0)
+		ret = store_sq_roster_room(s, domain, local, it->contact, max_items);
+	if (ret == XS_OK)
+		ret = store_sq_roster_write(s, domain, local, it);
+	if (ret == XS_OK)
+		ret = store_sq_roster_bump(s, domain, local, &v);
+	ret = store_sq_finish(s, ret);
+	/* Only a committed version is reported. */
+	if (ret == XS_OK)
+		*ver = v;
+	return ret;
+}
+
+static enum xs store_sq_roster_remove(struct store *st, const char *domain, const char *local,
+				      const char *contact, uint64_t *ver)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_DELETE);
+	uint64_t v = 0;
+
+	if (!stmt)
+		return XS_IO;
+	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+	if (ret != XS_OK)
+		return ret;
+	ret = store_sq_keyed_write(s, stmt, store_bind_contact(stmt, domain, local, contact),
+				   "roster remove");
+	if (ret == XS_OK)
+		ret = store_sq_roster_bump(s, domain, local, &v);
+	ret = store_sq_finish(s, ret);
+	if (ret == XS_OK)
+		*ver = v;
+	return ret;
+}
+
 static void store_sq_close(struct store *st)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -413,6 +746,9 @@ static const struct store_ops store_sqlite_ops = {
 	.user_exists = store_sq_user_exists,
 	.user_list = store_sq_user_list,
 	.iteration_counts = store_sq_iteration_counts,
+	.roster_get = store_sq_roster_get,
+	.roster_put = store_sq_roster_put,
+	.roster_remove = store_sq_roster_remove,
 };
 
 int store_sqlite_schema_version(void)
