@@ -1,9 +1,10 @@
 /* Unit tests for the storage layer: the SQLite backend behind store.h (file
- * creation, WAL, schema versioning, account semantics, byte-exact
- * credentials) and the storage worker thread (many producers, completion on
- * the worker, drain on stop).  Each test works in its own mkdtemp directory
- * and inspects the file through a separate sqlite3 connection, so it checks
- * what is on disk rather than what the backend believes. */
+ * creation, WAL, schema versioning and migration, account semantics,
+ * byte-exact credentials, rosters) and the storage worker thread (many
+ * producers, completion on the worker, drain on stop, roster requests).
+ * Each test works in its own mkdtemp directory and inspects the file through
+ * a separate sqlite3 connection, so it checks what is on disk rather than
+ * what the backend believes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,11 +187,13 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	assert_true(store_sqlite_schema_version() >= 1);
+	/* 2: users, then rosters.  Exact, so that a new migration updates
+	 * this test (and the v1 migration test below) on purpose. */
+	assert_int_equal(store_sqlite_schema_version(), 2);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				      " AND name = 'users'"),
-			 1);
+				      " AND name IN ('users', 'roster', 'roster_version')"),
+			 3);
 	/* The account written above is visible to another connection. */
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM users WHERE localpart = 'alice'"), 1);
 	sqlite3_close(raw);
@@ -532,6 +535,499 @@ static void test_open_modes(void **state)
 	assert_int_equal(stat(d->db, &sb), 0);
 }
 
+/* --- rosters --- */
+
+#define R_MAX 8
+
+/* What roster_get handed to its callback, copied (the items are valid only
+ * during the call). */
+struct r_acc {
+	struct store_roster_item it[R_MAX];
+	size_t n;
+};
+
+static char *r_dup(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	assert_non_null(d);
+	return d;
+}
+
+static void r_cb(void *arg, const struct store_roster_item *it)
+{
+	struct r_acc *acc = arg;
+	if (acc->n < R_MAX) {
+		struct store_roster_item *d = &acc->it[acc->n];
+		*d = *it;
+		d->contact = r_dup(it->contact);
+		d->name = r_dup(it->name);
+		d->groups = r_dup(it->groups);
+	}
+	acc->n++;
+}
+
+static void r_acc_free(struct r_acc *acc)
+{
+	for (size_t i = 0; i < acc->n && i < R_MAX; i++) {
+		free(acc->it[i].contact);
+		free(acc->it[i].name);
+		free(acc->it[i].groups);
+	}
+	acc->n = 0;
+}
+
+/* Reads the roster of local@domain into acc (emptied first); returns the
+ * version. */
+static uint64_t r_get(struct store *st, const char *domain, const char *local,
+		      struct r_acc *acc)
+{
+	uint64_t ver = 12345;
+	r_acc_free(acc);
+	assert_int_equal(store_roster_get(st, domain, local, r_cb, acc, &ver), XS_OK);
+	assert_true(acc->n <= R_MAX);
+	return ver;
+}
+
+static void assert_item_equal(const struct store_roster_item *got,
+			      const struct store_roster_item *want)
+{
+	assert_string_equal(got->contact, want->contact);
+	if (want->name)
+		assert_string_equal(got->name, want->name);
+	else
+		assert_null(got->name);
+	assert_string_equal(got->groups, want->groups);
+	assert_int_equal(got->subscription, want->subscription);
+	assert_int_equal(got->ask, want->ask);
+}
+
+static struct store_roster_item r_item(const char *contact, const char *name, const char *groups,
+				       enum roster_sub sub, unsigned ask)
+{
+	return (struct store_roster_item){ .contact = (char *)contact,
+					   .name = (char *)name,
+					   .groups = (char *)groups,
+					   .subscription = (unsigned char)sub,
+					   .ask = (unsigned char)ask };
+}
+
+/* Puts it and checks the version that comes back. */
+static void r_put_ok(struct store *st, const char *domain, const char *local,
+		     const struct store_roster_item *it, unsigned max, uint64_t want_ver)
+{
+	uint64_t ver = 0;
+	assert_int_equal(store_roster_put(st, domain, local, it, max, &ver), XS_OK);
+	assert_int_equal(ver, want_ver);
+}
+
+/* Inserted out of byte order on purpose; romeo carries every field, juliet
+ * the empty ones.  "a\x1f" "b" is split so the escape cannot swallow the b. */
+#define R_ROMEO \
+	r_item("romeo@montague.lit", "Romeo", "a\x1f" "b", ROSTER_SUB_BOTH, ROSTER_ASK_OUT)
+#define R_JULIET r_item("juliet@capulet.lit", NULL, "", ROSTER_SUB_FROM, ROSTER_ASK_IN)
+
+static void test_roster_get_put(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+
+	/* Empty: no items, version 0. */
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 0);
+	assert_int_equal(acc.n, 0);
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_item_equal(&acc.it[1], &romeo);
+
+	/* On disk: no name is SQL NULL, the separator is kept as it is. */
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster WHERE name IS NULL"
+				      " AND contact = 'juliet@capulet.lit'"),
+			 1);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster WHERE groups = 'a' || char(31)"
+				      " || 'b'"),
+			 1);
+
+	/* Replacing changes the item in place and bumps the version.  An
+	 * empty name is a name, not NULL. */
+	struct store_roster_item romeo2 = r_item("romeo@montague.lit", "", "", ROSTER_SUB_TO,
+						 ROSTER_ASK_OUT | ROSTER_ASK_IN);
+	r_put_ok(st, DOMAIN, "alice", &romeo2, 0, 3);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+	assert_int_equal(acc.n, 2);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_item_equal(&acc.it[1], &romeo2);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster"), 2);
+
+	/* Byte order, not a collation: upper case and ASCII before UTF-8. */
+	struct store_roster_item e = r_item("\xc3\xa9mile@example.fr", "E", "", ROSTER_SUB_NONE, 0);
+	struct store_roster_item z = r_item("Zed@example.com", "Z", "", ROSTER_SUB_NONE, 0);
+	r_put_ok(st, DOMAIN, "alice", &e, 0, 4);
+	r_put_ok(st, DOMAIN, "alice", &z, 0, 5);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 5);
+	assert_int_equal(acc.n, 4);
+	assert_item_equal(&acc.it[0], &z);
+	assert_item_equal(&acc.it[1], &juliet);
+	assert_item_equal(&acc.it[2], &romeo2);
+	assert_item_equal(&acc.it[3], &e);
+
+	/* Refused arguments write nothing. */
+	uint64_t ver = 0;
+	struct store_roster_item bad = romeo;
+	bad.groups = NULL;
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &bad, 0, &ver), XS_INVAL);
+	bad = romeo;
+	bad.subscription = ROSTER_SUB_BOTH + 1;
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &bad, 0, &ver), XS_INVAL);
+	bad = romeo;
+	bad.ask = (ROSTER_ASK_OUT | ROSTER_ASK_IN) + 1;
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &bad, 0, &ver), XS_INVAL);
+	bad = romeo;
+	bad.contact = (char *)"";
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &bad, 0, &ver), XS_INVAL);
+	assert_int_equal(store_roster_get(st, DOMAIN, "alice", NULL, NULL, &ver), XS_INVAL);
+	assert_int_equal(store_roster_remove(st, DOMAIN, "", "x@y", &ver), XS_INVAL);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 5);
+	assert_int_equal(acc.n, 4);
+	assert_item_equal(&acc.it[2], &romeo2);
+
+	sqlite3_close(raw);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_roster_limit(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	struct store_roster_item tybalt = r_item("tybalt@capulet.lit", NULL, "", ROSTER_SUB_NONE, 0);
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 2, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 2, 2);
+	/* Full: a new contact is refused and nothing changes ... */
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &tybalt, 2, &ver), XS_LIMIT);
+	assert_int_equal(ver, 777);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_item_equal(&acc.it[1], &romeo);
+	/* ... but replacing an item does not grow the roster. */
+	juliet.name = (char *)"Juliet";
+	r_put_ok(st, DOMAIN, "alice", &juliet, 2, 3);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+	assert_item_equal(&acc.it[0], &juliet);
+	/* 0 is no limit; a roster above a (lowered) limit still refuses. */
+	r_put_ok(st, DOMAIN, "alice", &tybalt, 0, 4);
+	struct store_roster_item mercutio = r_item("mercutio@verona.lit", NULL, "", 0, 0);
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &mercutio, 2, &ver), XS_LIMIT);
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &mercutio, 3, &ver), XS_LIMIT);
+	r_put_ok(st, DOMAIN, "alice", &mercutio, 4, 5);
+	/* The limit is per account, domain included. */
+	r_put_ok(st, DOMAIN, "bob", &mercutio, 1, 1);
+	r_put_ok(st, "example.net", "alice", &mercutio, 1, 1);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 5);
+	assert_int_equal(acc.n, 4);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_roster_remove(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	uint64_t ver = 777;
+
+	/* Nothing to remove: no version row is created either. */
+	assert_int_equal(store_roster_remove(st, DOMAIN, "alice", "romeo@montague.lit", &ver),
+			 XS_NOTFOUND);
+	assert_int_equal(ver, 777);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 0);
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster_version"), 0);
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	assert_int_equal(store_roster_remove(st, DOMAIN, "alice", "tybalt@capulet.lit", &ver),
+			 XS_NOTFOUND);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+
+	assert_int_equal(store_roster_remove(st, DOMAIN, "alice", "romeo@montague.lit", &ver),
+			 XS_OK);
+	assert_int_equal(ver, 3);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_int_equal(store_roster_remove(st, DOMAIN, "alice", "romeo@montague.lit", &ver),
+			 XS_NOTFOUND);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+
+	/* The version outlives the last item: an empty roster is a state a
+	 * client may have cached too. */
+	assert_int_equal(store_roster_remove(st, DOMAIN, "alice", "juliet@capulet.lit", &ver),
+			 XS_OK);
+	assert_int_equal(ver, 4);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 4);
+	assert_int_equal(acc.n, 0);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster"), 0);
+	sqlite3_close(raw);
+	store_close(st);
+}
+
+static void test_roster_accounts_separate(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	struct store_roster_item tybalt = r_item("tybalt@capulet.lit", NULL, "", ROSTER_SUB_NONE, 0);
+	uint64_t ver;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	r_put_ok(st, DOMAIN, "bob", &juliet, 0, 1);
+	r_put_ok(st, "example.net", "alice", &tybalt, 0, 1);
+	/* The same localpart and contact in another domain. */
+	r_put_ok(st, "example.net", "bob", &juliet, 0, 1);
+	/* A localpart that is a prefix of another is another account. */
+	r_put_ok(st, DOMAIN, "alic", &tybalt, 0, 1);
+
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	assert_int_equal(r_get(st, DOMAIN, "bob", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_int_equal(r_get(st, "example.net", "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &tybalt);
+	assert_int_equal(r_get(st, "example.net", "carol", &acc), 0);
+	assert_int_equal(acc.n, 0);
+
+	/* Removing from one account leaves the same contact in another. */
+	assert_int_equal(store_roster_remove(st, DOMAIN, "bob", "juliet@capulet.lit", &ver), XS_OK);
+	assert_int_equal(ver, 2);
+	assert_int_equal(store_roster_remove(st, DOMAIN, "bob", "tybalt@capulet.lit", &ver),
+			 XS_NOTFOUND);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_int_equal(r_get(st, "example.net", "alice", &acc), 1);
+	assert_int_equal(r_get(st, "example.net", "bob", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_int_equal(r_get(st, DOMAIN, "bob", &acc), 2);
+	assert_int_equal(acc.n, 0);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_roster_reopen(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	store_close(st);
+	st = open_ok(d->db);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_item_equal(&acc.it[1], &romeo);
+	/* The counter goes on from where it was. */
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 3);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_roster_user_delete(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	struct scram_cred c;
+
+	make_cred(&c, 1, SCRAM_SHA256);
+	assert_int_equal(store_user_create(st, DOMAIN, "alice", NULL, &c), XS_OK);
+	assert_int_equal(store_user_create(st, DOMAIN, "bob", NULL, &c), XS_OK);
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	r_put_ok(st, DOMAIN, "bob", &romeo, 0, 1);
+
+	assert_int_equal(store_user_delete(st, DOMAIN, "alice"), XS_OK);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 0);
+	assert_int_equal(acc.n, 0);
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster WHERE localpart = 'alice'"), 0);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster_version"
+				      " WHERE localpart = 'alice'"),
+			 0);
+	sqlite3_close(raw);
+	/* Another account's roster stays. */
+	assert_int_equal(r_get(st, DOMAIN, "bob", &acc), 1);
+	assert_int_equal(acc.n, 1);
+
+	/* Created again: empty, and counting from the start. */
+	assert_int_equal(store_user_create(st, DOMAIN, "alice", NULL, &c), XS_OK);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 0);
+	assert_int_equal(acc.n, 0);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 1);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* A failure after the item was written (here: a trigger the test adds
+ * makes the version bump fail) rolls the whole change back and leaves the
+ * handle usable, not stuck inside a transaction. */
+static void test_roster_rollback(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "CREATE TRIGGER boom BEFORE UPDATE ON roster_version"
+		      " BEGIN SELECT RAISE(ABORT, 'test: no version bump'); END");
+	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &juliet, 0, &ver), XS_IO);
+	assert_int_equal(store_roster_remove(st, DOMAIN, "alice", "romeo@montague.lit", &ver),
+			 XS_IO);
+	assert_int_equal(ver, 777);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &romeo);
+
+	raw_exec(raw, "DROP TRIGGER boom");
+	sqlite3_close(raw);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* A row the interface does not allow (a hand edit: the CHECKs pass an
+ * empty contact) is an error, not an item. */
+static void test_roster_malformed_row(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	uint64_t ver;
+
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "INSERT INTO roster (domain, localpart, contact) VALUES ('" DOMAIN "',"
+		      " 'alice', '')");
+	sqlite3_close(raw);
+	assert_int_equal(store_roster_get(st, DOMAIN, "alice", r_cb, &acc, &ver), XS_IO);
+	/* ... and the read transaction was closed: writes still work. */
+	struct store_roster_item romeo = R_ROMEO;
+	r_put_ok(st, DOMAIN, "bob", &romeo, 0, 1);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* Migration 1 exactly as it shipped: a version 1 file is built from it. */
+static const char v1_users_sql[] =
+	"CREATE TABLE users ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" sha1_salt BLOB, sha1_iter INTEGER, sha1_stored BLOB, sha1_server BLOB,"
+	" sha256_salt BLOB, sha256_iter INTEGER, sha256_stored BLOB, sha256_server BLOB,"
+	" created INTEGER NOT NULL,"
+	" PRIMARY KEY (domain, localpart),"
+	" CHECK ((sha1_salt IS NULL) = (sha1_iter IS NULL) AND"
+	"        (sha1_salt IS NULL) = (sha1_stored IS NULL) AND"
+	"        (sha1_salt IS NULL) = (sha1_server IS NULL)),"
+	" CHECK ((sha256_salt IS NULL) = (sha256_iter IS NULL) AND"
+	"        (sha256_salt IS NULL) = (sha256_stored IS NULL) AND"
+	"        (sha256_salt IS NULL) = (sha256_server IS NULL))"
+	") WITHOUT ROWID;";
+
+static void raw_insert_sha256_user(sqlite3 *db, const char *local, const struct scram_cred *c)
+{
+	sqlite3_stmt *stmt;
+	size_t hl = scram_hash_len(SCRAM_SHA256);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "INSERT INTO users (domain, localpart, sha256_salt,"
+					    " sha256_iter, sha256_stored, sha256_server, created)"
+					    " VALUES ('" DOMAIN "', ?1, ?2, ?3, ?4, ?5, 0)",
+					    -1, &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_bind_text(stmt, 1, local, -1, SQLITE_STATIC), SQLITE_OK);
+	assert_int_equal(sqlite3_bind_blob(stmt, 2, c->salt, (int)c->salt_len, SQLITE_STATIC),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_bind_int64(stmt, 3, c->iterations), SQLITE_OK);
+	assert_int_equal(sqlite3_bind_blob(stmt, 4, c->stored_key, (int)hl, SQLITE_STATIC),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_bind_blob(stmt, 5, c->server_key, (int)hl, SQLITE_STATIC),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+	sqlite3_finalize(stmt);
+}
+
+static void test_migrate_from_v1(void **state)
+{
+	struct tdir *d = *state;
+	char path[320], err[256] = "";
+	struct scram_cred c, out;
+	struct r_acc acc = { .n = 0 };
+
+	snprintf(path, sizeof(path), "%s/v1.db", d->root);
+	make_cred(&c, 5, SCRAM_SHA256);
+	sqlite3 *raw = raw_open(path);
+	raw_exec(raw, v1_users_sql);
+	raw_insert_sha256_user(raw, "alice", &c);
+	raw_exec(raw, "PRAGMA user_version = 1");
+	sqlite3_close(raw);
+
+	struct store *st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	if (!st)
+		fail_msg("store_sqlite_open(%s): %s", path, err);
+	raw = raw_open(path);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+				      " AND name IN ('roster', 'roster_version')"),
+			 2);
+	sqlite3_close(raw);
+	/* The account came through, byte for byte. */
+	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
+	assert_cred_equal(&out, &c);
+	struct list_acc users = { .n = 0 };
+	assert_int_equal(store_user_list(st, DOMAIN, list_cb, &users), XS_OK);
+	assert_int_equal(users.n, 1);
+	/* ... and has an empty roster that works. */
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 0);
+	struct store_roster_item romeo = R_ROMEO;
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	store_close(st);
+
+	/* Opening again finds nothing to do. */
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
 /* --- storage thread --- */
 
 #define T_PRODUCERS 4
@@ -789,6 +1285,98 @@ static void test_thread_stop_drains(void **state)
 	free(ctx.reqs);
 }
 
+/* Waits for the next completed request in the test's inbox. */
+static struct store_req *t_wait_one(struct tctx *ctx)
+{
+	struct pollfd pfd = { .fd = ctx->results.efd, .events = POLLIN };
+	struct queue_node *qn;
+
+	while (!(qn = queue_pop(&ctx->results))) {
+		assert_int_equal(poll(&pfd, 1, 30000), 1);
+		queue_ack_wakeup(&ctx->results);
+	}
+	struct store_req *req = container_of(qn, struct store_req, qnode);
+	test_hb_acquire(req);
+	return req;
+}
+
+/* Submits req and waits for it to come back. */
+static void t_roundtrip(struct tctx *ctx, struct store_req *req, enum store_op op,
+			const char *local)
+{
+	req->op = op;
+	snprintf(req->domain, sizeof(req->domain), "%s", DOMAIN);
+	snprintf(req->local, sizeof(req->local), "%s", local);
+	req->status = XS_AGAIN; /* must be overwritten */
+	req->done = t_done;
+	req->done_arg = ctx;
+	assert_int_equal(store_thread_submit(ctx->th, req), XS_OK);
+	assert_ptr_equal(t_wait_one(ctx), req);
+}
+
+/* The roster requests through the worker: put, get (the items copied into
+ * a malloc'd array), remove, and the limit. */
+static void test_thread_roster(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct store_req req;
+	char err[256] = "";
+
+	store_close(open_ok(d->db));
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	memset(&req, 0, sizeof(req));
+	req.item = romeo;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_PUT, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 1);
+	req.item = juliet;
+	req.max_items = 2;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_PUT, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 2);
+	req.item = r_item("tybalt@capulet.lit", NULL, "", ROSTER_SUB_NONE, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_PUT, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_GET, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 2);
+	assert_int_equal(req.n_items, 2);
+	assert_non_null(req.items);
+	assert_item_equal(&req.items[0], &juliet);
+	assert_item_equal(&req.items[1], &romeo);
+	store_roster_items_free(req.items, req.n_items);
+
+	memset(&req, 0, sizeof(req));
+	req.item.contact = (char *)"romeo@montague.lit";
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_REMOVE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 3);
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_REMOVE, "alice");
+	assert_int_equal(req.status, XS_NOTFOUND);
+
+	/* Another account: empty, no array. */
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_GET, "bob");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 0);
+	assert_int_equal(req.n_items, 0);
+	store_roster_items_free(req.items, req.n_items);
+
+	assert_int_equal(atomic_load(&ctx.done_on_wrong_thread), 0);
+	store_thread_stop(ctx.th);
+	queue_deinit(&ctx.results);
+}
+
 int main(void)
 {
 	/* Keep the expected error lines (refused schema, malformed row) quiet. */
@@ -810,6 +1398,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_thread_many_producers, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_stop_drains, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_get_put, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_limit, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_remove, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_accounts_separate, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_reopen, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_user_delete, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_rollback, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_malformed_row, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_roster, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
