@@ -137,7 +137,9 @@ void stream_send_features(struct mux_conn *c)
 	} else {
 		APPEND(st, xbuf_append_str(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
 					       "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'>"
-					       "<optional/></session>"));
+					       "<optional/></session>"
+					       /* RFC 6121 2.6.1: roster versioning */
+					       "<ver xmlns='urn:xmpp:features:rosterver'/>"));
 	}
 	APPEND(st, xbuf_append_str(&b, "</stream:features>"));
 	if (!built(c, st, &b, "stream features"))

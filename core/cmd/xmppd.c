@@ -205,6 +205,8 @@ int main(int argc, char **argv)
 	unsigned n_mux;
 	struct queue *const *inboxes = mux_group_inboxes(mux, &n_mux);
 	struct router *router = router_new(&cfg, inboxes, n_mux);
+	if (router)
+		router_set_store(router, store);
 	if (!router || router_start(router) != 0) {
 		LOG_ERR("cannot start the router");
 		goto out_mux;

@@ -54,6 +54,7 @@ enum cfg_sect {
 	SECT_SASL,
 	SECT_LIMITS,
 	SECT_STORAGE,
+	SECT_IM,
 	SECT_HOST,
 	SECT_LISTENER,
 };
@@ -65,6 +66,7 @@ static const char *const sect_names[] = {
 	[SECT_SASL] = "sasl",
 	[SECT_LIMITS] = "limits",
 	[SECT_STORAGE] = "storage",
+	[SECT_IM] = "im",
 	[SECT_HOST] = "host",
 	[SECT_LISTENER] = "listener",
 };
@@ -150,6 +152,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "tcp_keepalive_probes", T_UINT, struct cfg, tcp_keepalive_probes, 1, 100),
 	K_NUM(SECT_LIMITS, "tcp_user_timeout", T_UINT, struct cfg, tcp_user_timeout_s, 0, 86400),
 	K_FN(SECT_STORAGE, "path", set_db_path),
+	K_NUM(SECT_IM, "max_roster_items", T_UINT, struct cfg, max_roster_items, 1, 1000000),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_LISTENER, "type", set_kind),
@@ -1105,6 +1108,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->tcp_keepalive_interval_s = 15;
 	cfg->tcp_keepalive_probes = 4;
 	cfg->tcp_user_timeout_s = 120;
+	cfg->max_roster_items = 1000;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 }

@@ -81,6 +81,8 @@ struct cfg {
 	unsigned tcp_keepalive_interval_s; /* tcp_keepalive_interval = 15 */
 	unsigned tcp_keepalive_probes; /* tcp_keepalive_probes = 4 unanswered before the peer is dead */
 	unsigned tcp_user_timeout_s;  /* tcp_user_timeout = 120: unacknowledged output before the peer is dead; 0 = the kernel's */
+	/* [im] */
+	unsigned max_roster_items;    /* max_roster_items = 1000 contacts per account */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */

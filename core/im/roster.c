@@ -1,23 +1,377 @@
-/* RFC 6121 2 rosters: placeholder until rosters are stored (issue 11,
- * docs/internals/im.md).  A get by the account itself answers an empty
- * roster, which RFC 6121 2.1.3 allows for an account without contacts;
- * a set is refused (feature-not-implemented) rather than pretending. */
+/* RFC 6121 2: the roster.  Get, set and remove by the account itself,
+ * stored through the storage thread (the router parks the request and
+ * answers when the store is done), a push to every resource that asked for
+ * its roster after each change, and versioning (RFC 6121 2.6): every change
+ * bumps the account's version; a get that names the current version is
+ * answered with an empty result, any other with the whole roster (which
+ * RFC 6121 2.6.3 allows in place of the pushes that would bring the client
+ * up to date).
+ *
+ * Subscription states are not changed here: a set keeps the item's
+ * subscription "none" until presence subscriptions land (docs/internals/
+ * im.md), and the client's own subscription attribute is ignored unless it
+ * is "remove" (RFC 6121 2.1.2.5). */
 #include "core/im/modules.h"
 
-#include "core/xml/xml_node.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-static void roster(struct im_iq *q)
+#include "core/base/log.h"
+#include "core/conf/cfg.h"
+#include "core/store/store_thread.h"
+#include "core/xml/xml_node.h"
+#include "core/xmpp/jid.h"
+
+/* What a parked roster request keeps until the store answers. */
+struct roster_job {
+	struct store_req req;   /* first: the store hands it back */
+	struct stanza *st;      /* the request (a reference) */
+	char from[JID_BUF];     /* the requester's full JID */
+	char bare[JID_BUF];     /* its account */
+	char client_ver[24];    /* get: the ver the client named ("" none) */
+	bool has_ver;
+};
+
+static const char *const sub_names[] = { "none", "to", "from", "both" };
+
+/* "local@domain" into the request's name fields; false if it does not fit
+ * or has no localpart (the server's own JID has no roster). */
+static bool split_account(struct store_req *req, const char *bare)
 {
-	if (!q->get) {
-		im_iq_error(q, SC_FEATURE_NOT_IMPLEMENTED);
-		return;
+	const char *at = strchr(bare, '@');
+	if (!at || at == bare)
+		return false;
+	size_t ll = (size_t)(at - bare), dl = strlen(at + 1);
+	if (ll >= sizeof(req->local) || dl == 0 || dl >= sizeof(req->domain))
+		return false;
+	memcpy(req->local, bare, ll);
+	req->local[ll] = '\0';
+	memcpy(req->domain, at + 1, dl + 1);
+	return true;
+}
+
+static struct roster_job *job_new(struct im_iq *q)
+{
+	struct roster_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	size_t fl = strlen(q->st->from);
+	if (fl >= sizeof(j->from) || strlen(q->to) >= sizeof(j->bare) ||
+	    !split_account(&j->req, q->to)) {
+		free(j);
+		return NULL;
 	}
-	struct xml_node *res = xml_node_new_elem("query", NS_ROSTER);
-	if (!res) {
+	memcpy(j->from, q->st->from, fl + 1);
+	memcpy(j->bare, q->to, strlen(q->to) + 1);
+	j->st = stanza_ref(q->st);
+	return j;
+}
+
+static void job_free(struct roster_job *j)
+{
+	stanza_unref(j->st);
+	free(j->req.item.contact);
+	free(j->req.item.name);
+	free(j->req.item.groups);
+	store_roster_items_free(j->req.items, j->req.n_items);
+	free(j);
+}
+
+static void submit(struct im_iq *q, struct roster_job *j)
+{
+	if (!im_store_submit(q->r, &im_roster, &j->req)) {
+		job_free(j);
 		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
-	im_iq_result(q, res);
+	im_iq_park(q);
+}
+
+/* ---- building items ---- */
+
+static struct xml_node *item_node(const struct store_roster_item *it, bool removed)
+{
+	struct xml_node *item = xml_node_new_elem("item", NS_ROSTER);
+	if (!item || xml_node_set_attr(item, "jid", it->contact) != XS_OK)
+		goto fail;
+	if (removed) {
+		if (xml_node_set_attr(item, "subscription", "remove") != XS_OK)
+			goto fail;
+		return item;
+	}
+	if ((it->name && xml_node_set_attr(item, "name", it->name) != XS_OK) ||
+	    xml_node_set_attr(item, "subscription",
+			      sub_names[it->subscription <= ROSTER_SUB_BOTH ? it->subscription : 0]) !=
+		    XS_OK ||
+	    ((it->ask & ROSTER_ASK_OUT) && xml_node_set_attr(item, "ask", "subscribe") != XS_OK))
+		goto fail;
+	for (const char *g = it->groups; g && *g;) {
+		size_t len = strcspn(g, "\x1f");
+		struct xml_node *gn = xml_node_new_child(item, "group", NS_ROSTER);
+		if (!gn || xml_node_add_text(gn, g, len) != XS_OK)
+			goto fail;
+		g += len;
+		if (*g)
+			g++;
+	}
+	return item;
+fail:
+	xml_node_free(item);
+	return NULL;
+}
+
+static struct xml_node *query_node(uint64_t ver)
+{
+	char v[24];
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)ver);
+	struct xml_node *query = xml_node_new_elem("query", NS_ROSTER);
+	if (query && xml_node_set_attr(query, "ver", v) != XS_OK) {
+		xml_node_free(query);
+		return NULL;
+	}
+	return query;
+}
+
+/* ---- get ---- */
+
+static void get(struct im_iq *q)
+{
+	struct roster_job *j = job_new(q);
+	if (!j) {
+		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	const char *ver = xml_node_attr(q->payload, "ver");
+	if (ver && strlen(ver) < sizeof(j->client_ver)) {
+		j->has_ver = true;
+		memcpy(j->client_ver, ver, strlen(ver) + 1);
+	}
+	j->req.op = STORE_OP_ROSTER_GET;
+	/* RFC 6121 2.1.6: a resource that asked for the roster is interested
+	 * in its pushes from now on */
+	im_session_flag(q->r, j->from, IM_SESS_ROSTER);
+	submit(q, j);
+}
+
+static void get_done(struct router *r, struct roster_job *j)
+{
+	struct store_req *req = &j->req;
+	if (req->status != XS_OK) {
+		LOG_WARN("roster of %s not read: %s", j->bare, xs_name(req->status));
+		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	char cur[24];
+	snprintf(cur, sizeof(cur), "%llu", (unsigned long long)req->ver);
+	if (j->has_ver && strcmp(j->client_ver, cur) == 0) {
+		/* RFC 6121 2.6.3: up to date, an empty result */
+		im_reply_result(r, j->st, NULL, NULL);
+		return;
+	}
+	struct xml_node *query = query_node(req->ver);
+	for (size_t i = 0; query && i < req->n_items; i++) {
+		struct xml_node *item = item_node(&req->items[i], false);
+		if (!item) {
+			xml_node_free(query);
+			query = NULL;
+			break;
+		}
+		xml_node_add_child(query, item);
+	}
+	if (!query) {
+		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	im_reply_result(r, j->st, NULL, query);
+}
+
+/* ---- set ---- */
+
+/* The groups of a set, joined by U+001F.  RFC 6121 2.3.3: an empty group
+ * name is not-acceptable, the same group twice bad-request. */
+static enum stanza_cond collect_groups(const struct xml_node *item, char **out)
+{
+	size_t cap = 1, len = 0;
+	char *buf = calloc(1, cap);
+	if (!buf)
+		return SC_INTERNAL_SERVER_ERROR;
+	for (struct xml_node *g = xml_node_first_elem(item); g; g = xml_node_next_elem(g)) {
+		if (strcmp(g->name, "group") != 0 || strcmp(g->ns, NS_ROSTER) != 0)
+			continue;
+		char *t = xml_node_text(g);
+		if (!t) {
+			free(buf);
+			return SC_INTERNAL_SERVER_ERROR;
+		}
+		size_t tl = strlen(t);
+		enum stanza_cond bad = tl == 0 ? SC_NOT_ACCEPTABLE : SC_UNDEFINED_CONDITION;
+		/* a duplicate: the name between separators, or at either end */
+		for (const char *p = buf; bad == SC_UNDEFINED_CONDITION && *p;) {
+			size_t pl = strcspn(p, "\x1f");
+			if (pl == tl && memcmp(p, t, tl) == 0)
+				bad = SC_BAD_REQUEST;
+			p += pl;
+			if (*p)
+				p++;
+		}
+		if (bad != SC_UNDEFINED_CONDITION) {
+			free(t);
+			free(buf);
+			return bad;
+		}
+		char *nb = realloc(buf, cap + tl + 1);
+		if (!nb) {
+			free(t);
+			free(buf);
+			return SC_INTERNAL_SERVER_ERROR;
+		}
+		buf = nb;
+		cap += tl + 1;
+		if (len)
+			buf[len++] = '\x1f';
+		memcpy(buf + len, t, tl);
+		len += tl;
+		buf[len] = '\0';
+		free(t);
+	}
+	*out = buf;
+	return SC_UNDEFINED_CONDITION; /* none: fine */
+}
+
+static void set(struct im_iq *q)
+{
+	/* RFC 6121 2.3.3: exactly one item */
+	struct xml_node *item = xml_node_child(q->payload, "item", NS_ROSTER);
+	if (!item || xml_node_child(q->payload, NULL, NULL) != item ||
+	    xml_node_next_elem(item)) {
+		im_iq_error(q, SC_BAD_REQUEST);
+		return;
+	}
+	const char *jid = xml_node_attr(item, "jid");
+	char norm[JID_BUF];
+	size_t bare_len = 0;
+	if (!jid || jid_normalize(jid, strlen(jid), norm, sizeof(norm), &bare_len) != XS_OK) {
+		im_iq_error(q, jid ? SC_JID_MALFORMED : SC_BAD_REQUEST);
+		return;
+	}
+	if (norm[bare_len] != '\0') {
+		/* a roster item is a bare JID (RFC 6121 2.1.2.3) */
+		im_iq_error(q, SC_BAD_REQUEST);
+		return;
+	}
+	struct roster_job *j = job_new(q);
+	if (!j) {
+		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	const char *sub = xml_node_attr(item, "subscription");
+	j->req.item.contact = strdup(norm);
+	if (!j->req.item.contact) {
+		job_free(j);
+		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	if (sub && strcmp(sub, "remove") == 0) {
+		j->req.op = STORE_OP_ROSTER_REMOVE;
+		submit(q, j);
+		return;
+	}
+	const char *name = xml_node_attr(item, "name");
+	enum stanza_cond c = collect_groups(item, &j->req.item.groups);
+	if (c != SC_UNDEFINED_CONDITION || (name && !(j->req.item.name = strdup(name)))) {
+		job_free(j);
+		im_iq_error(q, c != SC_UNDEFINED_CONDITION ? c : SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	j->req.op = STORE_OP_ROSTER_PUT;
+	j->req.max_items = im_cfg(q->r)->max_roster_items;
+	submit(q, j);
+}
+
+struct push {
+	struct router *r;
+	const struct store_roster_item *item;
+	bool removed;
+	uint64_t ver;
+	unsigned n;
+};
+
+/* RFC 6121 2.1.6: a push to every interested resource, the one that made
+ * the change included, each addressed to its full JID. */
+static void push_one(void *arg, const char *full, unsigned *flags)
+{
+	struct push *p = arg;
+	if (!(*flags & IM_SESS_ROSTER))
+		return;
+	struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
+	struct xml_node *query = query_node(p->ver);
+	struct xml_node *item = item_node(p->item, p->removed);
+	char id[40];
+	snprintf(id, sizeof(id), "push%llu-%u", (unsigned long long)p->ver, p->n++);
+	if (!iq || !query || !item || xml_node_set_attr(iq, "type", "set") != XS_OK ||
+	    xml_node_set_attr(iq, "id", id) != XS_OK || xml_node_set_attr(iq, "to", full) != XS_OK) {
+		xml_node_free(iq);
+		xml_node_free(query);
+		xml_node_free(item);
+		LOG_WARN("roster push to %s lost: out of memory", full);
+		return;
+	}
+	xml_node_add_child(query, item);
+	xml_node_add_child(iq, query);
+	struct stanza *st = stanza_freeze(iq);
+	if (!st) {
+		LOG_WARN("roster push to %s lost: out of memory", full);
+		return;
+	}
+	im_send_to(p->r, full, st);
+	stanza_unref(st);
+}
+
+static void set_done(struct router *r, struct roster_job *j)
+{
+	struct store_req *req = &j->req;
+	bool removed = req->op == STORE_OP_ROSTER_REMOVE;
+	if (req->status == XS_LIMIT) {
+		LOG_INFO("roster of %s full ([im] max_roster_items = %u): %s not added", j->bare,
+			 req->max_items, req->item.contact);
+		im_reply_error(r, j->st, SC_POLICY_VIOLATION);
+		return;
+	}
+	if (req->status == XS_NOTFOUND && removed) {
+		im_reply_error(r, j->st, SC_ITEM_NOT_FOUND);
+		return;
+	}
+	if (req->status != XS_OK) {
+		LOG_WARN("roster of %s not changed: %s", j->bare, xs_name(req->status));
+		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	/* the result first, then the pushes (RFC 6121 2.3.2 shows either
+	 * order; clients cope with both, this one is Prosody's) */
+	im_reply_result(r, j->st, NULL, NULL);
+	struct push p = { .r = r, .item = &req->item, .removed = removed, .ver = req->ver };
+	im_each_session(r, j->bare, push_one, &p);
+}
+
+static void store_done(struct router *r, struct store_req *req, bool cancelled)
+{
+	struct roster_job *j = (struct roster_job *)req;
+	if (!cancelled) {
+		if (req->op == STORE_OP_ROSTER_GET)
+			get_done(r, j);
+		else
+			set_done(r, j);
+	}
+	job_free(j);
+}
+
+static void roster(struct im_iq *q)
+{
+	if (q->get)
+		get(q);
+	else
+		set(q);
 }
 
 static const struct im_iq_handler iqs[] = {
@@ -26,5 +380,5 @@ static const struct im_iq_handler iqs[] = {
 };
 
 const struct im_module im_roster = {
-	.name = "roster", .iqs = iqs,
+	.name = "roster", .iqs = iqs, .store_done = store_done,
 };

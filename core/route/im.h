@@ -21,7 +21,9 @@
 #include "core/xmpp/ns.h"
 #include "core/xmpp/stanza.h"
 
+struct cfg;
 struct router;
+struct store_req;
 struct xml_node;
 
 
@@ -41,6 +43,7 @@ struct im_iq {
 	bool get;                       /* type get (else set) */
 	bool own;                       /* IM_TO_ACCOUNT: the sender's own account */
 	bool answered;
+	bool parked;                    /* waiting for storage: answered later */
 };
 
 struct im_iq_handler {
@@ -60,6 +63,9 @@ struct im_module {
 	const struct im_iq_handler *iqs; /* ends with IM_IQ_END */
 	const char *const *server_features;  /* disco#info of the server; NULL-terminated */
 	const char *const *account_features; /* disco#info of an account (to itself) */
+	/* A storage request the module submitted (im_store_submit) is done;
+	 * cancelled: the router is going away, only free what it holds. */
+	void (*store_done)(struct router *r, struct store_req *req, bool cancelled);
 };
 
 /* The reply to q: a result with payload (may be NULL; taken over), or an
@@ -70,6 +76,38 @@ void im_iq_error(struct im_iq *q, enum stanza_cond cond);
 
 /* Every disco feature of every module for target, in table order. */
 void im_each_feature(enum im_target target, void (*cb)(void *arg, const char *var), void *arg);
+
+/* The same for a request parked earlier: st is the request (a reference
+ * the caller still owns), from as for im_iq_result (NULL: none).  Nothing
+ * is sent when the sender's session is gone. */
+void im_reply_result(struct router *r, struct stanza *st, const char *from,
+		     struct xml_node *payload);
+void im_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond);
+
+/* Parks q: its answer comes later (from a store_done). */
+static inline void im_iq_park(struct im_iq *q)
+{
+	q->parked = true;
+}
+
+/* Submits req (op and inputs filled in) to the storage thread on behalf of
+ * mod; mod->store_done gets it back on the router's side.  False when
+ * there is no storage thread or no memory: nothing was submitted. */
+bool im_store_submit(struct router *r, const struct im_module *mod, struct store_req *req);
+
+const struct cfg *im_cfg(const struct router *r);
+
+/* Per-session flags a module may keep (one bit each). */
+#define IM_SESS_ROSTER 1u /* asked for its roster: gets roster pushes (RFC 6121 2.1.6) */
+
+/* Calls cb for every live session of the account bare; *flags are that
+ * session's IM_SESS_* bits, which cb may change. */
+void im_each_session(struct router *r, const char *bare,
+		     void (*cb)(void *arg, const char *full, unsigned *flags), void *arg);
+/* Sets bits in the flags of the live session full. */
+void im_session_flag(struct router *r, const char *full, unsigned bits);
+/* Delivers st to the live session full (nothing if there is none). */
+void im_send_to(struct router *r, const char *full, struct stanza *st);
 
 /* When the router was created (CLOCK_MONOTONIC seconds), for uptime. */
 uint64_t im_router_started(const struct router *r);

@@ -48,6 +48,7 @@ struct msg {
 	struct sess_handle h;
 	struct stanza *st;  /* one reference owned by the message */
 	void *ptr;
+	const void *owner;  /* MSG_STORE_DONE to the router: the IM module that asked */
 	int status;
 	int priority;
 	char data[];        /* NUL-terminated text, may be empty */

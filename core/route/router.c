@@ -24,6 +24,7 @@
 #include "core/base/log.h"
 #include "core/route/im.h"
 #include "core/route/msg.h"
+#include "core/store/store_thread.h"
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_node.h"
 #include "core/xmpp/ns.h"
@@ -37,6 +38,7 @@ struct rsess {
 	struct rsess *next_in_user;
 	struct sess_handle h;
 	bool available;      /* has sent available presence */
+	unsigned im_flags;   /* IM_SESS_* bits kept by the IM modules */
 	bool gone;           /* its mux could not take a stanza: closing */
 	int priority;
 	char full[];         /* key */
@@ -64,6 +66,7 @@ struct router {
 	struct hmap by_bare;
 	unsigned long routed, bounced;
 	uint64_t started_s;     /* CLOCK_MONOTONIC seconds at router_new, for uptime */
+	struct store_thread *store; /* for the IM modules; NULL in unit tests */
 };
 
 struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxes, unsigned n_mux)
@@ -297,6 +300,87 @@ void im_iq_error(struct im_iq *q, enum stanza_cond cond)
 uint64_t im_router_started(const struct router *r)
 {
 	return r->started_s;
+}
+
+void im_reply_result(struct router *r, struct stanza *st, const char *from,
+		     struct xml_node *payload)
+{
+	reply_iq_result(r, st, from, payload);
+}
+
+void im_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
+{
+	reply_error(r, st, cond);
+}
+
+const struct cfg *im_cfg(const struct router *r)
+{
+	return r->cfg;
+}
+
+void im_each_session(struct router *r, const char *bare,
+		     void (*cb)(void *arg, const char *full, unsigned *flags), void *arg)
+{
+	struct ruser *u = find_user(r, bare);
+	for (struct rsess *s = u ? u->sessions : NULL; s; s = s->next_in_user)
+		if (!s->gone)
+			cb(arg, s->full, &s->im_flags);
+}
+
+void im_session_flag(struct router *r, const char *full, unsigned bits)
+{
+	struct rsess *s = find_live(r, full);
+	if (s)
+		s->im_flags |= bits;
+}
+
+void im_send_to(struct router *r, const char *full, struct stanza *st)
+{
+	struct rsess *s = find_live(r, full);
+	if (s)
+		deliver_to(r, s, st, false);
+}
+
+/* ---- storage for the IM modules ---- */
+
+/* On the storage thread: the message was made at submit, so this cannot
+ * fail for want of memory. */
+static void store_done_cb(struct store_req *req, void *arg)
+{
+	struct router *r = arg;
+	struct msg *m = req->ctx;
+	queue_push(&r->inbox, &m->qnode);
+}
+
+bool im_store_submit(struct router *r, const struct im_module *mod, struct store_req *req)
+{
+	if (!r->store)
+		return false;
+	struct msg *m = msg_new(MSG_STORE_DONE, NULL);
+	if (!m)
+		return false;
+	m->ptr = req;
+	m->owner = mod;
+	req->ctx = m;
+	req->done = store_done_cb;
+	req->done_arg = r;
+	if (store_thread_submit(r->store, req) != XS_OK) {
+		msg_free(m);
+		return false;
+	}
+	return true;
+}
+
+static void handle_store_done(struct router *r, struct msg *m, bool cancelled)
+{
+	const struct im_module *mod = m->owner;
+	if (mod && mod->store_done)
+		mod->store_done(r, m->ptr, cancelled);
+}
+
+void router_set_store(struct router *r, struct store_thread *store)
+{
+	r->store = store;
 }
 
 /* ---- presence ---- */
@@ -607,6 +691,9 @@ static void dispatch(struct router *r, struct msg *m)
 	case MSG_UNDELIVERED:
 		handle_undelivered(r, m);
 		break;
+	case MSG_STORE_DONE:
+		handle_store_done(r, m, false);
+		break;
 	case MSG_SHUTDOWN:
 		atomic_store(&r->stopped, true);
 		break;
@@ -745,8 +832,14 @@ void router_free(struct router *r)
 		return;
 	struct queue_node *n;
 	if (r->inbox.efd >= 0)
-		while ((n = queue_pop(&r->inbox)))
-			msg_free(container_of(n, struct msg, qnode));
+		while ((n = queue_pop(&r->inbox))) {
+			struct msg *m = container_of(n, struct msg, qnode);
+			/* the module frees what its request holds; nothing is sent:
+			 * the mux inboxes may be gone */
+			if (m->type == MSG_STORE_DONE)
+				handle_store_done(r, m, true);
+			msg_free(m);
+		}
 	for (size_t i = 0; r->by_full.buckets && i < r->by_full.n_buckets; i++) {
 		struct hmap_entry *e = r->by_full.buckets[i];
 		while (e) {

@@ -18,9 +18,13 @@
 
 struct cfg;
 struct router;
+struct store_thread;
 
 /* mux_inboxes[i] is the inbox of mux thread i; the array must outlive the router. */
 struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxes, unsigned n_mux);
+/* The storage thread the IM modules use (before router_start); without
+ * one, what needs storage is answered internal-server-error. */
+void router_set_store(struct router *r, struct store_thread *store);
 int router_start(struct router *r);            /* spawns the thread; 0 or -1 */
 struct queue *router_inbox(struct router *r);
 /* For a mux thread that pushed to router_inbox() with queue_push_quiet():

@@ -52,7 +52,8 @@ void services_iq(struct router *r, struct stanza *st, const char *to, enum im_ta
 		return;
 	}
 	h->handle(&q);
-	if (!q.answered) /* a handler that found nothing to say still answers */
+	/* a handler that found nothing to say still answers */
+	if (!q.answered && !q.parked)
 		im_iq_error(&q, SC_INTERNAL_SERVER_ERROR);
 }
 

@@ -95,7 +95,6 @@ enum sq_id {
 	SQ_ROSTER_DELETE,
 	SQ_ROSTER_BUMP,
 	SQ_ROSTER_DROP,
-	SQ_ROSTER_VER_DROP,
 	SQ__COUNT
 };
 
@@ -148,7 +147,6 @@ static const char *const sq_text[SQ__COUNT] = {
 	[SQ_ROSTER_BUMP] = "INSERT INTO roster_version (domain, localpart, ver) VALUES (?1, ?2, 1)"
 			   " ON CONFLICT (domain, localpart) DO UPDATE SET ver = ver + 1",
 	[SQ_ROSTER_DROP] = "DELETE FROM roster WHERE domain = ?1 AND localpart = ?2",
-	[SQ_ROSTER_VER_DROP] = "DELETE FROM roster_version WHERE domain = ?1 AND localpart = ?2",
 };
 
 struct store_sqlite {
@@ -367,8 +365,11 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 	ret = store_sq_keyed_write(s, stmt, store_bind_names(stmt, domain, local), "user delete");
 	if (ret == XS_OK)
 		ret = store_sq_account_exec(s, SQ_ROSTER_DROP, domain, local, "user delete roster");
+	/* The version is bumped, not dropped: a client that cached the old
+	 * account's roster under version N must not take the new account's
+	 * N for current (RFC 6121 2.6). */
 	if (ret == XS_OK)
-		ret = store_sq_account_exec(s, SQ_ROSTER_VER_DROP, domain, local,
+		ret = store_sq_account_exec(s, SQ_ROSTER_BUMP, domain, local,
 					    "user delete roster version");
 	return store_sq_finish(s, ret);
 }

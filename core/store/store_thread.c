@@ -109,16 +109,6 @@ static void fill_iteration_counts(struct store_thread *t, struct store_req *req)
 	req->n_iters = (unsigned)t->n_iters[h];
 }
 
-void store_roster_items_free(struct store_roster_item *items, size_t n)
-{
-	for (size_t i = 0; items && i < n; i++) {
-		free(items[i].contact);
-		free(items[i].name);
-		free(items[i].groups);
-	}
-	free(items);
-}
-
 /* Collects a roster into req->items; on allocation failure the request
  * fails with XS_NOMEM (and what was collected is freed). */
 struct roster_collect {

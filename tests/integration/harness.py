@@ -223,7 +223,13 @@ class Server:
         if not os.path.exists(self.cert):
             raise RuntimeError("xmppctl cert generate did not write %s" % self.cert)
         self.add_users(self.users)
-        self._log_fh = open(self.log_path, "wb")
+        return self.launch(timeout, append=False)
+
+    def launch(self, timeout=20, append=True):
+        """Starts xmppd on what start() set up (again, after stop() or
+        kill(): the database and certificate are kept; the log goes on)."""
+        self._log_fh = open(self.log_path, "ab" if append else "wb")
+        since = len(self.log()) if append else 0  # an earlier run's "ready" does not count
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
@@ -238,7 +244,7 @@ class Server:
                                      preexec_fn=limits if nofile else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if " ready:" in self.log():
+            if " ready:" in self.log()[since:]:
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("xmppd exited with %d before ready; log:\n%s" %

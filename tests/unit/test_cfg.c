@@ -162,6 +162,7 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->connection_rate_per_ip, 10);
 	assert_int_equal(c->connection_burst_per_ip, 50);
 	assert_int_equal(c->n_exempt, 0);
+	assert_int_equal(c->max_roster_items, 1000);
 	assert_int_equal(c->tcp_keepalive_s, 60);
 	assert_int_equal(c->max_auth_failures, 5);
 	assert_int_equal(c->max_auth_attempts, 10);
@@ -182,6 +183,10 @@ static void test_preauth_limits(void **state)
 	expect_err(HOST LST "[limits]\nexempt_networks = 10.0.0.0/8, 192.0.2.1/24\n",
 		   "t.ini:7: [limits] exempt_networks: '192.0.2.1/24': bits are set past the prefix "
 		   "length (write the network's first address)");
+	expect_ok(HOST LST "[im]\nmax_roster_items = 5\n", c);
+	assert_int_equal(c->max_roster_items, 5);
+	expect_err(HOST LST "[im]\nmax_roster_items = 0\n",
+		   "t.ini:7: [im] max_roster_items: out of range (1..1000000)");
 	expect_err(HOST LST "[limits]\nconnection_burst_per_ip = 0\n",
 		   "t.ini:7: [limits] connection_burst_per_ip: out of range (1..1000000)");
 	expect_err(HOST LST "burst = 100\n", "t.ini:6: [listener a] burst: out of range (4096..1073741824)");

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""RFC 6121 2 rosters, against a real xmppd with its SQLite store: get,
+set and remove; pushes to every resource that asked for the roster (the
+two resources on different mux threads); versioning (an up-to-date get is
+answered empty); the errors of RFC 6121 2.3.3; [im] max_roster_items;
+and a roster that survives a restart.  slixmpp adds and reads a contact
+the way a client does; raw XML checks the details."""
+import asyncio
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import DOMAIN, RawClient, Server, connect_client, disconnect_all, make_client  # noqa: E402
+
+XMPPD = XMPPCTL = None
+SRV = None
+PW = "pw-roster"
+USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin")}
+
+
+def setUpModule():
+    global SRV
+    SRV = Server(XMPPD, XMPPCTL, users=USERS, sections={"im": {"max_roster_items": 3}},
+                 name="roster")
+    SRV.start()
+
+
+def tearDownModule():
+    if SRV is None:
+        return
+    try:
+        SRV.check_clean_exit(unittest.TestCase())
+    finally:
+        SRV.cleanup()
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 90))
+
+
+def login(user, resource):
+    c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+    c.open_stream()
+    got = c.login_plain(user, PW, resource=resource)
+    assert "<jid>%s@%s/%s</jid>" % (user, DOMAIN, resource) in got, got
+    return c
+
+
+def text(c):
+    return c.received.decode("utf-8", "replace").replace('"', "'")
+
+
+def ask(c, xml, iq_id):
+    """Sends one iq; returns its reply (attribute quotes made ')."""
+    start = len(text(c))
+    c.send(xml)
+    pat = re.compile(r"<iq[^>]*id='%s'[^>]*(?:/>|>.*?</iq>)" % re.escape(iq_id), re.S)
+    deadline_text = ""
+    for _ in range(50):
+        c.read_until(re.compile(r"id=[\"']%s[\"']" % re.escape(iq_id)), timeout=0.2, start=start)
+        deadline_text = text(c)[start:]
+        m = pat.search(deadline_text)
+        if m:
+            return m.group(0)
+    raise AssertionError("no reply to %s: %s" % (iq_id, deadline_text[-500:]))
+
+
+def pushes(c, start, n, timeout=5.0):
+    """The first n roster pushes received after text offset start."""
+    pat = re.compile(r"<iq[^>]*type='set'[^>]*>\s*<query xmlns='jabber:iq:roster'.*?</iq>", re.S)
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        found = pat.findall(text(c)[start:])
+        if len(found) >= n or time.monotonic() > end:
+            return found
+        c.read_until("\x00never", timeout=0.1)
+
+
+def get_roster(c, iq_id, ver=None):
+    v = "" if ver is None else " ver='%s'" % ver
+    return ask(c, "<iq type='get' id='%s'><query xmlns='jabber:iq:roster'%s/></iq>" % (iq_id, v),
+               iq_id)
+
+
+def set_item(c, iq_id, jid, name=None, groups=(), sub=None):
+    attrs = "jid='%s'" % jid + (" name='%s'" % name if name else "") + \
+        (" subscription='%s'" % sub if sub else "")
+    g = "".join("<group>%s</group>" % x for x in groups)
+    return ask(c, "<iq type='set' id='%s'><query xmlns='jabber:iq:roster'><item %s>%s</item>"
+               "</query></iq>" % (iq_id, attrs, g), iq_id)
+
+
+def ver_of(reply):
+    m = re.search(r"<query xmlns='jabber:iq:roster' ver='(\d+)'", reply)
+    return m.group(1) if m else None
+
+
+class Roster(unittest.TestCase):
+
+    def test_1_set_push_get_version_remove(self):
+        a1 = login("alice", "one")
+        a2 = login("alice", "two")
+        try:
+            self.assertIn("urn:xmpp:features:rosterver", text(a1))
+            empty = get_roster(a1, "g0")
+            self.assertIn("type='result'", empty)
+            v0 = ver_of(empty)
+            self.assertIsNotNone(v0, empty)
+            get_roster(a2, "g0b")
+            m1, m2 = len(text(a1)), len(text(a2))
+            r = set_item(a1, "s1", "Bob@%s" % DOMAIN.upper(), name="Bob", groups=("Friends", "Work"))
+            self.assertIn("type='result'", r)
+            # a push to both resources, with the item as stored
+            for c, m in ((a1, m1), (a2, m2)):
+                p = pushes(c, m, 1)
+                self.assertEqual(len(p), 1, text(c)[m:])
+                self.assertIn("jid='bob@%s'" % DOMAIN, p[0])  # normalised
+                self.assertIn("name='Bob'", p[0])
+                self.assertIn("subscription='none'", p[0])
+                self.assertIn("<group>Friends</group>", p[0])
+                self.assertIn("<group>Work</group>", p[0])
+                v1 = ver_of(p[0])
+                self.assertNotEqual(v1, v0)
+            full = get_roster(a1, "g1")
+            self.assertIn("jid='bob@%s'" % DOMAIN, full)
+            self.assertEqual(ver_of(full), v1)
+            # up to date: an empty result; an older version: the roster
+            same = get_roster(a1, "g2", ver=v1)
+            self.assertIn("type='result'", same)
+            self.assertNotIn("<query", same)
+            old = get_roster(a1, "g3", ver=v0)
+            self.assertIn("jid='bob@%s'" % DOMAIN, old)
+            # a change replaces the item (still one of it)
+            set_item(a1, "s2", "bob@%s" % DOMAIN, name="Robert", groups=("Work",))
+            full = get_roster(a2, "g4")
+            self.assertEqual(full.count("jid='bob@%s'" % DOMAIN), 1, full)
+            self.assertIn("name='Robert'", full)
+            self.assertNotIn("Friends", full)
+            # remove: a push with subscription='remove' (the result comes
+            # before the push, so the last one may still be on its way),
+            # then gone
+            m1 = len(text(a1))
+            r = set_item(a1, "s3", "bob@%s" % DOMAIN, sub="remove")
+            self.assertIn("type='result'", r)
+            a1.read_until("subscription='remove'".replace("'", "\""), timeout=5, start=m1)
+            p = [x for x in pushes(a1, m1, 2) if "subscription='remove'" in x]
+            self.assertEqual(len(p), 1, text(a1)[m1:])
+            self.assertNotEqual(ver_of(p[0]), v1)
+            self.assertNotIn("bob@", get_roster(a2, "g5"))
+            r = set_item(a1, "s4", "bob@%s" % DOMAIN, sub="remove")
+            self.assertIn("<item-not-found", r)
+        finally:
+            a1.close()
+            a2.close()
+
+    def test_2_bad_requests(self):
+        c = login("carol", "x")
+        try:
+            two = ask(c, "<iq type='set' id='b1'><query xmlns='jabber:iq:roster'><item jid='a@%s'/>"
+                      "<item jid='b@%s'/></query></iq>" % (DOMAIN, DOMAIN), "b1")
+            self.assertIn("<bad-request", two)
+            self.assertIn("<not-acceptable", set_item(c, "b2", "a@%s" % DOMAIN, groups=("",)))
+            self.assertIn("<bad-request", set_item(c, "b3", "a@%s" % DOMAIN, groups=("g", "g")))
+            self.assertIn("<jid-malformed", set_item(c, "b4", "a@b@c"))
+            self.assertIn("<bad-request", set_item(c, "b5", "a@%s/res" % DOMAIN))
+            self.assertIn("<bad-request", ask(c, "<iq type='set' id='b6'><query "
+                                                 "xmlns='jabber:iq:roster'/></iq>", "b6"))
+            # someone else's roster is not ours to read
+            r = ask(c, "<iq type='get' id='b7' to='alice@%s'><query xmlns='jabber:iq:roster'/>"
+                    "</iq>" % DOMAIN, "b7")
+            self.assertIn("<service-unavailable", r)
+            # nothing was stored by any of them
+            self.assertNotIn("<item", get_roster(c, "b8"))
+        finally:
+            c.close()
+
+    def test_3_max_roster_items(self):
+        c = login("dave", "x")
+        try:
+            for i in range(3):
+                self.assertIn("type='result'", set_item(c, "m%d" % i, "c%d@%s" % (i, DOMAIN)))
+            r = set_item(c, "m3", "c3@%s" % DOMAIN)
+            self.assertIn("<policy-violation", r)
+            # replacing one that is there is still fine
+            self.assertIn("type='result'", set_item(c, "m4", "c1@%s" % DOMAIN, name="One"))
+            roster = get_roster(c, "m5")
+            self.assertEqual(len(re.findall(r"<item ", roster)), 3, roster)
+            self.assertNotIn("c3@", roster)
+        finally:
+            c.close()
+        self.assertIsNotNone(SRV.wait_log(r"roster of dave@%s full \(\[im\] max_roster_items = 3\)"
+                                          % re.escape(DOMAIN), 3))
+
+    def test_4_slixmpp_and_restart(self):
+        async def add():
+            c = make_client("erin@%s/sx" % DOMAIN, PW, SRV.cert)
+            await connect_client(c, SRV.port("c2s"))
+            try:
+                await c.get_roster()
+                await c.update_roster("alice@%s" % DOMAIN, name="Alice", groups=["Team"])
+                await c.get_roster()
+                self.assertIn("alice@%s" % DOMAIN, c.client_roster)
+                self.assertEqual(c.client_roster["alice@%s" % DOMAIN]["name"], "Alice")
+            finally:
+                await disconnect_all(c)
+        run(add())
+        # kill -9 and start again: the roster is on disk
+        SRV.kill()
+        SRV.launch()
+        c = login("erin", "after")
+        try:
+            r = get_roster(c, "r1")
+            self.assertIn("jid='alice@%s'" % DOMAIN, r)
+            self.assertIn("name='Alice'", r)
+            self.assertIn("<group>Team</group>", r)
+        finally:
+            c.close()
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)
