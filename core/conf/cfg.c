@@ -144,6 +144,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "connection_burst_per_ip", T_UINT, struct cfg, connection_burst_per_ip,
 	      1, 1000000),
 	K_FN(SECT_LIMITS, "exempt_networks", set_exempt),
+	K_NUM(SECT_LIMITS, "max_storage_requests_per_session", T_UINT, struct cfg,
+	      max_storage_requests, 1, 100000),
 	K_NUM(SECT_LIMITS, "max_router_backlog", T_UINT, struct cfg, max_router_backlog, 1,
 	      100000000),
 	K_NUM(SECT_LIMITS, "tcp_keepalive", T_UINT, struct cfg, tcp_keepalive_s, 0, 86400),
@@ -1104,6 +1106,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->connection_rate_per_ip = 10;
 	cfg->connection_burst_per_ip = 50;
 	cfg->max_router_backlog = 100000;
+	cfg->max_storage_requests = 16;
 	cfg->tcp_keepalive_s = 60;
 	cfg->tcp_keepalive_interval_s = 15;
 	cfg->tcp_keepalive_probes = 4;

@@ -80,9 +80,10 @@ static void job_free(struct roster_job *j)
 
 static void submit(struct im_iq *q, struct roster_job *j)
 {
-	if (!im_store_submit(q->r, &im_roster, &j->req)) {
+	enum xs st = im_store_submit(q->r, &im_roster, &j->req, j->from);
+	if (st != XS_OK) {
 		job_free(j);
-		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+		im_iq_error(q, st == XS_LIMIT ? SC_RESOURCE_CONSTRAINT : SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
 	im_iq_park(q);

@@ -91,9 +91,13 @@ static inline void im_iq_park(struct im_iq *q)
 }
 
 /* Submits req (op and inputs filled in) to the storage thread on behalf of
- * mod; mod->store_done gets it back on the router's side.  False when
- * there is no storage thread or no memory: nothing was submitted. */
-bool im_store_submit(struct router *r, const struct im_module *mod, struct store_req *req);
+ * mod, for the session full (the requester); mod->store_done gets it back
+ * on the router's side.  XS_LIMIT: that session already has [limits]
+ * max_storage_requests_per_session waiting (answer resource-constraint);
+ * XS_NOMEM, XS_STOP, XS_INVAL: no memory, no storage thread.  Nothing was
+ * submitted unless XS_OK. */
+enum xs im_store_submit(struct router *r, const struct im_module *mod, struct store_req *req,
+			const char *full);
 
 const struct cfg *im_cfg(const struct router *r);
 

@@ -39,6 +39,7 @@ struct rsess {
 	struct sess_handle h;
 	bool available;      /* has sent available presence */
 	unsigned im_flags;   /* IM_SESS_* bits kept by the IM modules */
+	unsigned store_pending; /* its storage requests not answered yet */
 	bool gone;           /* its mux could not take a stanza: closing */
 	int priority;
 	char full[];         /* key */
@@ -352,27 +353,49 @@ static void store_done_cb(struct store_req *req, void *arg)
 	queue_push(&r->inbox, &m->qnode);
 }
 
-bool im_store_submit(struct router *r, const struct im_module *mod, struct store_req *req)
+/* A session's requests waiting for the store are bounded: each holds its
+ * stanza and a job of a few KiB, and a client can send many iqs a second
+ * within its input rate. */
+enum xs im_store_submit(struct router *r, const struct im_module *mod, struct store_req *req,
+			const char *full)
 {
 	if (!r->store)
-		return false;
-	struct msg *m = msg_new(MSG_STORE_DONE, NULL);
+		return XS_INVAL;
+	struct rsess *s = find_live(r, full);
+	if (s && s->store_pending >= r->cfg->max_storage_requests) {
+		LOG_INFO("%s: %u storage requests waiting ([limits] "
+			 "max_storage_requests_per_session): refused",
+			 full, s->store_pending);
+		return XS_LIMIT;
+	}
+	/* the session is named again at the answer, by JID and handle */
+	struct msg *m = msg_new(MSG_STORE_DONE, s ? s->full : NULL);
 	if (!m)
-		return false;
+		return XS_NOMEM;
 	m->ptr = req;
 	m->owner = mod;
+	if (s)
+		m->h = s->h;
 	req->ctx = m;
 	req->done = store_done_cb;
 	req->done_arg = r;
-	if (store_thread_submit(r->store, req) != XS_OK) {
+	enum xs st = store_thread_submit(r->store, req);
+	if (st != XS_OK) {
 		msg_free(m);
-		return false;
+		return st;
 	}
-	return true;
+	if (s)
+		s->store_pending++;
+	return XS_OK;
 }
 
 static void handle_store_done(struct router *r, struct msg *m, bool cancelled)
 {
+	if (!cancelled && m->data[0]) {
+		struct rsess *s = find_full(r, m->data);
+		if (s && handle_eq(s->h, m->h) && s->store_pending)
+			s->store_pending--;
+	}
 	const struct im_module *mod = m->owner;
 	if (mod && mod->store_done)
 		mod->store_done(r, m->ptr, cancelled);

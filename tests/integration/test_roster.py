@@ -221,6 +221,49 @@ class Roster(unittest.TestCase):
             c.close()
 
 
+class StorageBudget(unittest.TestCase):
+    """[limits] max_storage_requests_per_session: iqs that wait for the
+    store are bounded per session; over the bound they are answered
+    resource-constraint at once, and every one is answered."""
+
+    def test_pipelined_gets(self):
+        srv = Server(XMPPD, XMPPCTL, users={"alice": PW},
+                     sections={"limits": {"max_storage_requests_per_session": 1}},
+                     name="rosterbudget")
+        srv.start()
+        try:
+            c = RawClient(srv.port("dtls"), tls=True, cafile=srv.cert)
+            c.open_stream()
+            c.login_plain("alice", PW, resource="p")
+            start = len(text(c))
+            n = 50
+            # one write: the router takes them in one batch, before the
+            # store has answered the first
+            c.send("".join("<iq type='get' id='q%d'><query xmlns='jabber:iq:roster'/></iq>" % i
+                           for i in range(n)))
+            c.read_until(re.compile(r"id=[\"']q%d[\"']" % (n - 1)), timeout=10, start=start)
+            import time
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                got = text(c)[start:]
+                ids = re.findall(r"<iq[^>]*id='q(\d+)'", got)
+                if len(ids) >= n:
+                    break
+                c.read_until("\x00never", timeout=0.1)
+            self.assertEqual(sorted(int(i) for i in ids), list(range(n)), got[-600:])
+            busy = got.count("<resource-constraint")
+            self.assertGreaterEqual(busy, 1, got[-600:])
+            self.assertGreaterEqual(got.count("type='result'"), 1)
+            self.assertEqual(busy + got.count("type='result'"), n)
+            c.close()
+            self.assertIsNotNone(srv.wait_log(r"alice@%s/p: 1 storage requests waiting "
+                                              r"\(\[limits\] max_storage_requests_per_session\)"
+                                              % re.escape(DOMAIN), 3))
+            srv.check_clean_exit(self)
+        finally:
+            srv.cleanup()
+
+
 if __name__ == "__main__":
     XMPPD, XMPPCTL = harness.binaries()
     harness.run_tests(__name__)
