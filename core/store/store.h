@@ -58,6 +58,15 @@ struct store_roster_item {
 	unsigned char ask;          /* ROSTER_ASK_* bits */
 };
 
+/* One stored offline message (XEP-0160): the stanza as it will be
+ * delivered (XML, with its <delay/>), and its place in the account's
+ * queue (ids grow in arrival order). */
+struct store_offline_msg {
+	uint64_t id;
+	char *xml;
+	size_t len;
+};
+
 /* One table per backend, const and static.  The wrappers below check the
  * arguments, so backends may assume non-NULL, non-empty names and
  * well-formed credentials. */
@@ -85,6 +94,12 @@ struct store_ops {
 			      const struct store_roster_item *it, unsigned max_items, uint64_t *ver);
 	enum xs (*roster_remove)(struct store *st, const char *domain, const char *local,
 				 const char *contact, uint64_t *ver);
+	enum xs (*offline_push)(struct store *st, const char *domain, const char *local,
+				const char *xml, size_t len, unsigned max_count);
+	enum xs (*offline_list)(struct store *st, const char *domain, const char *local,
+				void (*cb)(void *arg, const struct store_offline_msg *m), void *arg);
+	enum xs (*offline_delete)(struct store *st, const char *domain, const char *local,
+				  uint64_t upto_id);
 };
 
 struct store {
@@ -256,6 +271,43 @@ static inline enum xs store_roster_remove(struct store *st, const char *domain,
 	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(contact) || !ver)
 		return XS_INVAL;
 	return st->ops->roster_remove(st, domain, local, contact, ver);
+}
+
+/* Offline messages (XEP-0160): a queue per account. */
+
+/* Appends xml (len bytes, not NUL-terminated necessarily) to the queue of
+ * local@domain.  XS_NOTFOUND when there is no such account (nothing is
+ * kept for a name nobody owns); XS_LIMIT when the queue already holds
+ * max_count messages (0: no limit); nothing changes then. */
+static inline enum xs store_offline_push(struct store *st, const char *domain, const char *local,
+					 const char *xml, size_t len, unsigned max_count)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !xml || len == 0)
+		return XS_INVAL;
+	return st->ops->offline_push(st, domain, local, xml, len, max_count);
+}
+
+/* Calls cb for each queued message in arrival order (m valid only during
+ * the call; cb must not call back into the store).  Nothing is removed:
+ * that is offline_delete's, once the messages are on their way. */
+static inline enum xs store_offline_list(struct store *st, const char *domain,
+					 const char *local,
+					 void (*cb)(void *arg, const struct store_offline_msg *m),
+					 void *arg)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !cb)
+		return XS_INVAL;
+	return st->ops->offline_list(st, domain, local, cb, arg);
+}
+
+/* Removes the account's messages with id <= upto_id (those a list
+ * returned and that have been handed on); later arrivals stay. */
+static inline enum xs store_offline_delete(struct store *st, const char *domain,
+					   const char *local, uint64_t upto_id)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local))
+		return XS_INVAL;
+	return st->ops->offline_delete(st, domain, local, upto_id);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

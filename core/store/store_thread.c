@@ -86,6 +86,9 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_ROSTER_GET: return "roster_get";
 	case STORE_OP_ROSTER_PUT: return "roster_put";
 	case STORE_OP_ROSTER_REMOVE: return "roster_remove";
+	case STORE_OP_OFFLINE_PUSH: return "offline_push";
+	case STORE_OP_OFFLINE_LIST: return "offline_list";
+	case STORE_OP_OFFLINE_DELETE: return "offline_delete";
 	}
 	return "?";
 }
@@ -164,6 +167,53 @@ static void roster_get(struct store_thread *t, struct store_req *req)
 	}
 }
 
+/* Collects the offline queue into req->msgs (XS_NOMEM and nothing on
+ * allocation failure). */
+struct offline_collect {
+	struct store_req *req;
+	size_t cap;
+	bool nomem;
+};
+
+static void offline_collect_msg(void *arg, const struct store_offline_msg *m)
+{
+	struct offline_collect *oc = arg;
+	struct store_req *req = oc->req;
+	if (oc->nomem)
+		return;
+	if (req->n_msgs == oc->cap) {
+		size_t cap = oc->cap ? oc->cap * 2 : 16;
+		struct store_offline_msg *n = realloc(req->msgs, cap * sizeof(*n));
+		if (!n) {
+			oc->nomem = true;
+			return;
+		}
+		req->msgs = n;
+		oc->cap = cap;
+	}
+	char *xml = malloc(m->len + 1);
+	if (!xml) {
+		oc->nomem = true;
+		return;
+	}
+	memcpy(xml, m->xml, m->len);
+	xml[m->len] = '\0';
+	req->msgs[req->n_msgs++] = (struct store_offline_msg){ .id = m->id, .xml = xml, .len = m->len };
+}
+
+static void offline_list(struct store_thread *t, struct store_req *req)
+{
+	struct offline_collect oc = { .req = req };
+	req->status = store_offline_list(t->st, req->domain, req->local, offline_collect_msg, &oc);
+	if (req->status == XS_OK && oc.nomem)
+		req->status = XS_NOMEM;
+	if (req->status != XS_OK) {
+		store_offline_msgs_free(req->msgs, req->n_msgs);
+		req->msgs = NULL;
+		req->n_msgs = 0;
+	}
+}
+
 static void store_thread_exec(struct store_thread *t, struct store_req *req)
 {
 	long long t0 = store_now_ns();
@@ -176,6 +226,8 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	req->items = NULL;
 	req->n_items = 0;
 	req->ver = 0;
+	req->msgs = NULL;
+	req->n_msgs = 0;
 
 	/* The names come from another thread's buffer: make sure they end
 	 * inside it before handing them to string functions. */
@@ -204,6 +256,17 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_ROSTER_REMOVE:
 			req->status = store_roster_remove(t->st, req->domain, req->local,
 							  req->item.contact, &req->ver);
+			break;
+		case STORE_OP_OFFLINE_PUSH:
+			req->status = store_offline_push(t->st, req->domain, req->local, req->xml,
+							 req->xml_len, req->max_items);
+			break;
+		case STORE_OP_OFFLINE_LIST:
+			offline_list(t, req);
+			break;
+		case STORE_OP_OFFLINE_DELETE:
+			req->status = store_offline_delete(t->st, req->domain, req->local,
+							   req->upto_id);
 			break;
 		default:
 			LOG_ERR("store: unknown request op %d", (int)req->op);

@@ -29,6 +29,9 @@ enum store_op {
 	STORE_OP_ROSTER_GET,  /* in: domain, local; out: status, items, n_items, ver */
 	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
 	STORE_OP_ROSTER_REMOVE, /* in: domain, local, item.contact; out: status, ver */
+	STORE_OP_OFFLINE_PUSH,  /* in: domain, local, xml, xml_len, max_items; out: status */
+	STORE_OP_OFFLINE_LIST,  /* in: domain, local; out: status, msgs, n_msgs */
+	STORE_OP_OFFLINE_DELETE, /* in: domain, local, upto_id; out: status */
 	/* more later: offline, archive, ... */
 };
 
@@ -58,6 +61,14 @@ struct store_req {
 	struct store_roster_item *items;
 	size_t n_items;
 	uint64_t ver;
+	/* offline messages: the stanza to queue (xml, xml_len; the
+	 * requester's buffer), the messages read (malloc'd, freed with
+	 * store_offline_msgs_free), the last id handed on for a delete */
+	const char *xml;
+	size_t xml_len;
+	struct store_offline_msg *msgs;
+	size_t n_msgs;
+	uint64_t upto_id;
 	/* for the requester: what the work is for (e.g. the router's parked
 	 * stanza and the session it came from); the worker leaves it alone */
 	void *ctx;
@@ -70,6 +81,8 @@ struct store_thread;
 
 /* Frees what a STORE_OP_ROSTER_GET returned (NULL allowed). */
 void store_roster_items_free(struct store_roster_item *items, size_t n);
+/* Frees what a STORE_OP_OFFLINE_LIST returned (NULL allowed). */
+void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n);
 
 /* Opens the database at db_path on the calling thread, so that open and
  * migration errors come back here (NULL, reason in err), then starts the

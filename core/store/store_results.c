@@ -1,4 +1,5 @@
-/* store_roster_items_free (store_thread.h), in a file of its own: the
+/* store_roster_items_free and store_offline_msgs_free (store_thread.h),
+ * in a file of their own: the
  * router's roster module needs it, and a program that replaces the
  * storage thread (the c2s fuzz harness) must not get store_thread.c
  * linked in with it. */
@@ -14,4 +15,11 @@ void store_roster_items_free(struct store_roster_item *items, size_t n)
 		free(items[i].groups);
 	}
 	free(items);
+}
+
+void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n)
+{
+	for (size_t i = 0; msgs && i < n; i++)
+		free(msgs[i].xml);
+	free(msgs);
 }
