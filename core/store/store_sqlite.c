@@ -32,7 +32,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables (offline messages, ...) arrive as versions 3, 4, ... */
+ * Later tables (the archive, ...) arrive as versions 4, 5, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -70,6 +70,21 @@ static const char *const store_migrations[] = {
 	" ver INTEGER NOT NULL,"
 	" PRIMARY KEY (domain, localpart)"
 	") WITHOUT ROWID;",
+	/* 3: offline messages (store.h).  A rowid table: the id is the
+	 * queue order.  AUTOINCREMENT so an id is never handed out twice,
+	 * even after the newest rows were deleted: a delete "up to id N"
+	 * from a list that is still in flight must never reach a message
+	 * that arrived later under a reused N.  The index makes an
+	 * account's queue one range already in id order.  stamp (unix
+	 * seconds at push) is for expiry. */
+	"CREATE TABLE offline ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" xml BLOB NOT NULL,"
+	" stamp INTEGER NOT NULL"
+	");"
+	"CREATE INDEX offline_account ON offline (domain, localpart, id);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -95,6 +110,11 @@ enum sq_id {
 	SQ_ROSTER_DELETE,
 	SQ_ROSTER_BUMP,
 	SQ_ROSTER_DROP,
+	SQ_OFFLINE_ROOM,
+	SQ_OFFLINE_PUSH,
+	SQ_OFFLINE_LIST,
+	SQ_OFFLINE_DELETE,
+	SQ_OFFLINE_DROP,
 	SQ__COUNT
 };
 
@@ -147,6 +167,20 @@ static const char *const sq_text[SQ__COUNT] = {
 	[SQ_ROSTER_BUMP] = "INSERT INTO roster_version (domain, localpart, ver) VALUES (?1, ?2, 1)"
 			   " ON CONFLICT (domain, localpart) DO UPDATE SET ver = ver + 1",
 	[SQ_ROSTER_DROP] = "DELETE FROM roster WHERE domain = ?1 AND localpart = ?2",
+	/* Whether the account exists, and how many messages it has queued,
+	 * counted no further than ?3 (the limit; 0 counts nothing): a long
+	 * queue is not walked to the end only to learn it is full. */
+	[SQ_OFFLINE_ROOM] =
+		"SELECT EXISTS (SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2),"
+		" (SELECT count(*) FROM (SELECT 1 FROM offline"
+		"  WHERE domain = ?1 AND localpart = ?2 LIMIT ?3))",
+	[SQ_OFFLINE_PUSH] = "INSERT INTO offline (domain, localpart, xml, stamp)"
+			    " VALUES (?1, ?2, ?3, ?4)",
+	[SQ_OFFLINE_LIST] = "SELECT id, xml FROM offline WHERE domain = ?1 AND localpart = ?2"
+			    " ORDER BY id",
+	[SQ_OFFLINE_DELETE] =
+		"DELETE FROM offline WHERE domain = ?1 AND localpart = ?2 AND id <= ?3",
+	[SQ_OFFLINE_DROP] = "DELETE FROM offline WHERE domain = ?1 AND localpart = ?2",
 };
 
 struct store_sqlite {
@@ -349,9 +383,10 @@ static enum xs store_sq_account_exec(struct store_sqlite *s, enum sq_id id, cons
 	return ret;
 }
 
-/* The roster goes with the account, in the same transaction: an account
- * deleted and created again must start empty, not inherit the old one's
- * contacts (and the subscriptions they were granted). */
+/* The roster and the offline queue go with the account, in the same
+ * transaction: an account deleted and created again must start empty, not
+ * inherit the old one's contacts (and the subscriptions they were granted)
+ * or the messages sent to it. */
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -371,6 +406,9 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 	if (ret == XS_OK)
 		ret = store_sq_account_exec(s, SQ_ROSTER_BUMP, domain, local,
 					    "user delete roster version");
+	if (ret == XS_OK)
+		ret = store_sq_account_exec(s, SQ_OFFLINE_DROP, domain, local,
+					    "user delete offline");
 	return store_sq_finish(s, ret);
 }
 
@@ -720,6 +758,168 @@ static enum xs store_sq_roster_remove(struct store *st, const char *domain, cons
 	return ret;
 }
 
+/* XS_OK when local@domain exists and its queue holds fewer than max
+ * messages (0: no limit). */
+static enum xs store_sq_offline_room(struct store_sqlite *s, const char *domain,
+				     const char *local, unsigned max)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_OFFLINE_ROOM);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 3, (sqlite3_int64)max);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW)
+		ret = store_sq_fail(s, rc, "offline count");
+	else if (!sqlite3_column_int(stmt, 0))
+		ret = XS_NOTFOUND;
+	else if (max > 0 && sqlite3_column_int64(stmt, 1) >= max)
+		ret = XS_LIMIT;
+	store_sq_release(stmt);
+	return ret;
+}
+
+static enum xs store_sq_offline_insert(struct store_sqlite *s, const char *domain,
+				       const char *local, const char *xml, size_t len)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_OFFLINE_PUSH);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	/* A blob, so the stanza's bytes come back exactly as given: no
+	 * encoding conversion, no stop at a NUL.  blob64 takes the size_t
+	 * length as it is; one beyond SQLite's limit fails (SQLITE_TOOBIG)
+	 * rather than being cut short. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob64(stmt, 3, xml, (sqlite3_uint64)len, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 4, (sqlite3_int64)time(NULL));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "offline push");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* The check and the insert share one write transaction, so another
+ * process (the admin tool deleting the account, or pushing too) cannot
+ * slip in between them. */
+static enum xs store_sq_offline_push(struct store *st, const char *domain, const char *local,
+				     const char *xml, size_t len, unsigned max_count)
+{
+	struct store_sqlite *s = to_sq(st);
+	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	ret = store_sq_offline_room(s, domain, local, max_count);
+	if (ret == XS_OK)
+		ret = store_sq_offline_insert(s, domain, local, xml, len);
+	return store_sq_finish(s, ret);
+}
+
+/* Points m at the current row of SQ_OFFLINE_LIST (valid until the next
+ * step).  As for roster items, a row the interface does not allow (an
+ * empty message, an id the table would never assign) is an error rather
+ * than something handed on for delivery.  The cast drops the const of
+ * SQLite's buffer; the caller only sees the message as const. */
+static enum xs store_sq_read_msg(struct store_sqlite *s, sqlite3_stmt *stmt, const char *domain,
+				 const char *local, struct store_offline_msg *m)
+{
+	sqlite3_int64 id = sqlite3_column_int64(stmt, 0);
+	const void *xml = sqlite3_column_blob(stmt, 1);
+	int len = sqlite3_column_bytes(stmt, 1);
+
+	/* NULL for a value that is not empty: SQLite ran out of memory
+	 * converting it (a hand-edited row holding a number). */
+	if (!xml && sqlite3_errcode(s->db) == SQLITE_NOMEM)
+		return store_sq_fail(s, SQLITE_NOMEM, "offline list");
+	if (id <= 0 || !xml || len <= 0) {
+		LOG_ERR("store: malformed offline message %lld of %s@%s in %s", (long long)id,
+			local, domain, s->path);
+		return XS_IO;
+	}
+	m->id = (uint64_t)id;
+	m->xml = (char *)xml;
+	m->len = (size_t)len;
+	return XS_OK;
+}
+
+static enum xs store_sq_offline_rows(struct store_sqlite *s, const char *domain,
+				     const char *local,
+				     void (*cb)(void *arg, const struct store_offline_msg *m),
+				     void *arg)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_OFFLINE_LIST);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	while (ret == XS_OK && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			struct store_offline_msg m;
+			ret = store_sq_read_msg(s, stmt, domain, local, &m);
+			if (ret == XS_OK)
+				cb(arg, &m);
+		}
+	}
+	if (ret == XS_OK && rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "offline list");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* One statement reads one snapshot already; the explicit read transaction
+ * keeps the list to one state of the file should it ever read more (as
+ * the roster get does), and ends through store_sq_finish like every other
+ * transaction here. */
+static enum xs store_sq_offline_list(struct store *st, const char *domain, const char *local,
+				     void (*cb)(void *arg, const struct store_offline_msg *m),
+				     void *arg)
+{
+	struct store_sqlite *s = to_sq(st);
+	enum xs ret = store_sq_run(s, SQ_BEGIN_READ, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	ret = store_sq_offline_rows(s, domain, local, cb, arg);
+	return store_sq_finish(s, ret);
+}
+
+/* One statement, atomic by itself.  Only the ids the caller has seen go:
+ * a message pushed after its list has a larger id and stays. */
+static enum xs store_sq_offline_delete(struct store *st, const char *domain, const char *local,
+				       uint64_t upto_id)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_OFFLINE_DELETE);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	/* Ids are positive int64s; anything above INT64_MAX means "all of
+	 * them", not a negative number that would match none. */
+	sqlite3_int64 upto = upto_id > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)upto_id;
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 3, upto);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "offline delete");
+	store_sq_release(stmt);
+	return ret;
+}
+
 static void store_sq_close(struct store *st)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -750,6 +950,9 @@ static const struct store_ops store_sqlite_ops = {
 	.roster_get = store_sq_roster_get,
 	.roster_put = store_sq_roster_put,
 	.roster_remove = store_sq_roster_remove,
+	.offline_push = store_sq_offline_push,
+	.offline_list = store_sq_offline_list,
+	.offline_delete = store_sq_offline_delete,
 };
 
 int store_sqlite_schema_version(void)
