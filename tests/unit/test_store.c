@@ -1,7 +1,8 @@
 /* Unit tests for the storage layer: the SQLite backend behind store.h (file
  * creation, WAL, schema versioning and migration, account semantics,
- * byte-exact credentials, rosters) and the storage worker thread (many
- * producers, completion on the worker, drain on stop, roster requests).
+ * byte-exact credentials, rosters, offline messages) and the storage worker
+ * thread (many producers, completion on the worker, drain on stop, roster
+ * and offline requests).
  * Each test works in its own mkdtemp directory and inspects the file through
  * a separate sqlite3 connection, so it checks what is on disk rather than
  * what the backend believes. */
@@ -187,13 +188,15 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	/* 2: users, then rosters.  Exact, so that a new migration updates
-	 * this test (and the v1 migration test below) on purpose. */
-	assert_int_equal(store_sqlite_schema_version(), 2);
+	/* 3: users, rosters, offline messages.  Exact, so that a new
+	 * migration updates this test (and the v1 and v2 migration tests
+	 * below) on purpose. */
+	assert_int_equal(store_sqlite_schema_version(), 3);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				      " AND name IN ('users', 'roster', 'roster_version')"),
-			 3);
+				      " AND name IN ('users', 'roster', 'roster_version',"
+				      " 'offline')"),
+			 4);
 	/* The account written above is visible to another connection. */
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM users WHERE localpart = 'alice'"), 1);
 	sqlite3_close(raw);
@@ -1003,10 +1006,11 @@ static void test_migrate_from_v1(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 2);
+	/* Both migrations ran, one after the other. */
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 3);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				      " AND name IN ('roster', 'roster_version')"),
-			 2);
+				      " AND name IN ('roster', 'roster_version', 'offline')"),
+			 3);
 	sqlite3_close(raw);
 	/* The account came through, byte for byte. */
 	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
@@ -1026,6 +1030,485 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
 	assert_int_equal(acc.n, 1);
 	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* --- offline messages --- */
+
+#define O_MAX 8
+
+/* What offline_list handed to its callback, copied (a message is valid
+ * only during the call, and its bytes need not end in a NUL). */
+struct o_acc {
+	uint64_t id[O_MAX];
+	char *xml[O_MAX];
+	size_t len[O_MAX];
+	size_t n;
+};
+
+static void o_cb(void *arg, const struct store_offline_msg *m)
+{
+	struct o_acc *acc = arg;
+	if (acc->n < O_MAX) {
+		acc->id[acc->n] = m->id;
+		acc->len[acc->n] = m->len;
+		acc->xml[acc->n] = malloc(m->len);
+		assert_non_null(acc->xml[acc->n]);
+		memcpy(acc->xml[acc->n], m->xml, m->len);
+	}
+	acc->n++;
+}
+
+static void o_acc_free(struct o_acc *acc)
+{
+	for (size_t i = 0; i < acc->n && i < O_MAX; i++)
+		free(acc->xml[i]);
+	acc->n = 0;
+}
+
+/* Reads the queue of local@domain into acc (emptied first); returns how
+ * many messages it holds. */
+static size_t o_list(struct store *st, const char *domain, const char *local,
+		     struct o_acc *acc)
+{
+	o_acc_free(acc);
+	assert_int_equal(store_offline_list(st, domain, local, o_cb, acc), XS_OK);
+	assert_true(acc->n <= O_MAX);
+	return acc->n;
+}
+
+/* Exactly len bytes, compared as bytes (a message is not a C string). */
+static void assert_msg_equal(const struct o_acc *acc, size_t i, const char *xml, size_t len)
+{
+	assert_true(i < acc->n);
+	assert_int_equal(acc->len[i], len);
+	assert_memory_equal(acc->xml[i], xml, len);
+}
+
+static void o_user(struct store *st, const char *domain, const char *local)
+{
+	struct scram_cred c;
+	make_cred(&c, 1, SCRAM_SHA256);
+	assert_int_equal(store_user_create(st, domain, local, NULL, &c), XS_OK);
+}
+
+static void o_push_ok(struct store *st, const char *domain, const char *local, const char *xml,
+		      unsigned max)
+{
+	assert_int_equal(store_offline_push(st, domain, local, xml, strlen(xml), max), XS_OK);
+}
+
+/* Three stanzas of different lengths.  O_M2 carries the characters XML
+ * escapes, raw and escaped, and multi-byte UTF-8 (2, 3 and 4 bytes).
+ * O_M3 is pushed as its first O_M3_LEN bytes only: the rest of the buffer
+ * must not be stored (the length is the length, not strlen). */
+#define O_M1 \
+	"<message from='romeo@montague.lit/orchard' to='juliet@capulet.lit' type='chat'>" \
+	"<body>Wherefore art thou?</body>" \
+	"<delay xmlns='urn:xmpp:delay' from='capulet.lit' stamp='2026-12-06T14:00:00Z'/>" \
+	"</message>"
+#define O_M2 "<message><body>\"<>&'\" &lt;&gt;&amp;&apos;&quot; caf\xc3\xa9 \xe2\x82\xac " \
+	"\xf0\x9f\x8c\xb9</body></message>"
+#define O_M3 "<message/>TRAILING-NOT-PART-OF-IT"
+#define O_M3_LEN 10
+
+static void o_push3(struct store *st, const char *domain, const char *local)
+{
+	o_push_ok(st, domain, local, O_M1, 0);
+	o_push_ok(st, domain, local, O_M2, 0);
+	assert_int_equal(store_offline_push(st, domain, local, O_M3, O_M3_LEN, 0), XS_OK);
+}
+
+static void assert_msgs3(const struct o_acc *acc)
+{
+	assert_int_equal(acc->n, 3);
+	assert_msg_equal(acc, 0, O_M1, strlen(O_M1));
+	assert_msg_equal(acc, 1, O_M2, strlen(O_M2));
+	assert_msg_equal(acc, 2, O_M3, O_M3_LEN);
+	assert_true(acc->id[0] > 0);
+	assert_true(acc->id[0] < acc->id[1]);
+	assert_true(acc->id[1] < acc->id[2]);
+}
+
+/* Nothing is kept for a name nobody owns, nor for bad arguments. */
+static void test_offline_push_unknown(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M1, strlen(O_M1), 0),
+			 XS_NOTFOUND);
+	/* The limit is not what refuses it: NOTFOUND with a limit too. */
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M1, strlen(O_M1), 5),
+			 XS_NOTFOUND);
+	/* The same localpart in another domain is not this account. */
+	o_user(st, "example.net", "alice");
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M1, strlen(O_M1), 0),
+			 XS_NOTFOUND);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 0);
+
+	/* Bad arguments. */
+	o_user(st, DOMAIN, "alice");
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", NULL, 3, 0), XS_INVAL);
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M1, 0, 0), XS_INVAL);
+	assert_int_equal(store_offline_push(st, DOMAIN, "", O_M1, strlen(O_M1), 0), XS_INVAL);
+	assert_int_equal(store_offline_push(st, NULL, "alice", O_M1, strlen(O_M1), 0), XS_INVAL);
+	assert_int_equal(store_offline_list(st, DOMAIN, "alice", NULL, NULL), XS_INVAL);
+	assert_int_equal(store_offline_list(st, DOMAIN, "", o_cb, &acc), XS_INVAL);
+	assert_int_equal(store_offline_delete(st, "", "alice", 1), XS_INVAL);
+
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM offline"), 0);
+	/* No write transaction was left open by the refusals. */
+	raw_exec(raw, "DELETE FROM offline");
+	sqlite3_close(raw);
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_offline_push_list(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	o_user(st, DOMAIN, "alice");
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 0);
+	long long t0 = (long long)time(NULL);
+	o_push3(st, DOMAIN, "alice");
+	long long t1 = (long long)time(NULL);
+	o_list(st, DOMAIN, "alice", &acc);
+	assert_msgs3(&acc);
+
+	/* Listing removes nothing. */
+	uint64_t ids[3] = { acc.id[0], acc.id[1], acc.id[2] };
+	o_list(st, DOMAIN, "alice", &acc);
+	assert_msgs3(&acc);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(acc.id[i], ids[i]);
+
+	/* On disk: blobs of exactly the pushed length, stamped at the push. */
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM offline WHERE typeof(xml) = 'blob'"),
+			 3);
+	assert_int_equal(raw_int(raw, "SELECT length(xml) FROM offline ORDER BY id DESC LIMIT 1"),
+			 O_M3_LEN);
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM offline WHERE stamp BETWEEN %lld AND %lld",
+		 t0, t1);
+	assert_int_equal(raw_int(raw, sql), 3);
+	sqlite3_close(raw);
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_offline_limit(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	o_user(st, "example.net", "alice");
+	o_push_ok(st, DOMAIN, "alice", O_M1, 2);
+	o_push_ok(st, DOMAIN, "alice", O_M2, 2);
+	/* Full: refused, and nothing changes. */
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M3, O_M3_LEN, 2), XS_LIMIT);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 2);
+	assert_msg_equal(&acc, 0, O_M1, strlen(O_M1));
+	assert_msg_equal(&acc, 1, O_M2, strlen(O_M2));
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM offline"), 2);
+	/* ... and the refusal closed its write transaction. */
+	raw_exec(raw, "UPDATE offline SET stamp = stamp");
+	sqlite3_close(raw);
+
+	/* 0 is no limit; a queue above a (lowered) limit still refuses. */
+	o_push_ok(st, DOMAIN, "alice", O_M3, 0);
+	o_push_ok(st, DOMAIN, "alice", O_M3, 0);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 4);
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M1, strlen(O_M1), 1), XS_LIMIT);
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M1, strlen(O_M1), 4), XS_LIMIT);
+	o_push_ok(st, DOMAIN, "alice", O_M1, 5);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 5);
+	/* The limit is per account, domain included. */
+	o_push_ok(st, DOMAIN, "bob", O_M1, 1);
+	o_push_ok(st, "example.net", "alice", O_M1, 1);
+	assert_int_equal(store_offline_push(st, DOMAIN, "bob", O_M1, strlen(O_M1), 1), XS_LIMIT);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 5);
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_offline_delete(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	/* Nothing to delete is not an error, account or not. */
+	assert_int_equal(store_offline_delete(st, DOMAIN, "nobody", 100), XS_OK);
+	o_user(st, DOMAIN, "alice");
+	assert_int_equal(store_offline_delete(st, DOMAIN, "alice", 100), XS_OK);
+
+	o_push3(st, DOMAIN, "alice");
+	o_list(st, DOMAIN, "alice", &acc);
+	assert_msgs3(&acc);
+	uint64_t id1 = acc.id[0], id2 = acc.id[1], id3 = acc.id[2];
+	/* Below every id: nothing goes. */
+	assert_int_equal(store_offline_delete(st, DOMAIN, "alice", id1 - 1), XS_OK);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 3);
+	/* Up to the second: only the third stays, under its id. */
+	assert_int_equal(store_offline_delete(st, DOMAIN, "alice", id2), XS_OK);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 1);
+	assert_msg_equal(&acc, 0, O_M3, O_M3_LEN);
+	assert_int_equal(acc.id[0], id3);
+
+	/* A message that arrives between a list and the delete of what it
+	 * returned survives that delete. */
+	o_push_ok(st, DOMAIN, "alice", O_M1, 0);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 2);
+	uint64_t listed = acc.id[1];
+	o_push_ok(st, DOMAIN, "alice", O_M2, 0);
+	assert_int_equal(store_offline_delete(st, DOMAIN, "alice", listed), XS_OK);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 1);
+	assert_msg_equal(&acc, 0, O_M2, strlen(O_M2));
+	assert_true(acc.id[0] > listed);
+
+	/* Ids above INT64_MAX mean everything, not nothing. */
+	assert_int_equal(store_offline_delete(st, DOMAIN, "alice", UINT64_MAX), XS_OK);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 0);
+	/* An emptied queue does not hand out its old ids again. */
+	o_push_ok(st, DOMAIN, "alice", O_M1, 0);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 1);
+	assert_true(acc.id[0] > listed + 1);
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_offline_accounts_separate(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	o_user(st, "example.net", "alice");
+	/* A localpart that is a prefix of another is another account. */
+	o_user(st, DOMAIN, "alic");
+	/* Interleaved, so that the accounts' ids are mixed. */
+	o_push_ok(st, DOMAIN, "alice", O_M1, 0);
+	o_push_ok(st, "example.net", "alice", O_M2, 0);
+	o_push_ok(st, DOMAIN, "bob", O_M3, 0);
+	o_push_ok(st, DOMAIN, "alice", O_M2, 0);
+	o_push_ok(st, "example.net", "alice", O_M1, 0);
+
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 2);
+	assert_msg_equal(&acc, 0, O_M1, strlen(O_M1));
+	assert_msg_equal(&acc, 1, O_M2, strlen(O_M2));
+	uint64_t alice_last = acc.id[1];
+	assert_int_equal(o_list(st, "example.net", "alice", &acc), 2);
+	assert_msg_equal(&acc, 0, O_M2, strlen(O_M2));
+	assert_msg_equal(&acc, 1, O_M1, strlen(O_M1));
+	assert_int_equal(o_list(st, DOMAIN, "bob", &acc), 1);
+	assert_msg_equal(&acc, 0, O_M3, strlen(O_M3));
+	assert_int_equal(o_list(st, DOMAIN, "alic", &acc), 0);
+
+	/* Deleting one account's queue, up to an id past the others' ids,
+	 * leaves theirs. */
+	assert_int_equal(store_offline_delete(st, DOMAIN, "alice", alice_last + 100), XS_OK);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 0);
+	assert_int_equal(o_list(st, "example.net", "alice", &acc), 2);
+	assert_int_equal(o_list(st, DOMAIN, "bob", &acc), 1);
+	assert_int_equal(store_offline_delete(st, "example.net", "alice", UINT64_MAX), XS_OK);
+	assert_int_equal(o_list(st, "example.net", "alice", &acc), 0);
+	assert_int_equal(o_list(st, DOMAIN, "bob", &acc), 1);
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_offline_reopen(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	o_user(st, DOMAIN, "alice");
+	o_push3(st, DOMAIN, "alice");
+	o_list(st, DOMAIN, "alice", &acc);
+	uint64_t ids[3] = { acc.id[0], acc.id[1], acc.id[2] };
+	store_close(st);
+
+	st = open_ok(d->db);
+	o_list(st, DOMAIN, "alice", &acc);
+	assert_msgs3(&acc);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(acc.id[i], ids[i]);
+	/* Emptied, closed and opened again: ids still go on from where they
+	 * were (AUTOINCREMENT keeps the high-water mark in the file). */
+	assert_int_equal(store_offline_delete(st, DOMAIN, "alice", ids[2]), XS_OK);
+	store_close(st);
+	st = open_ok(d->db);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 0);
+	o_push_ok(st, DOMAIN, "alice", O_M1, 0);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 1);
+	assert_true(acc.id[0] > ids[2]);
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+static void test_offline_user_delete(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	o_push3(st, DOMAIN, "alice");
+	o_push_ok(st, DOMAIN, "bob", O_M2, 0);
+
+	assert_int_equal(store_user_delete(st, DOMAIN, "alice"), XS_OK);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 0);
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM offline WHERE localpart = 'alice'"), 0);
+	sqlite3_close(raw);
+	/* Another account's queue stays. */
+	assert_int_equal(o_list(st, DOMAIN, "bob", &acc), 1);
+	assert_msg_equal(&acc, 0, O_M2, strlen(O_M2));
+	/* Deleted, nothing more is queued for the name ... */
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M1, strlen(O_M1), 0),
+			 XS_NOTFOUND);
+	/* ... and created again, it starts empty. */
+	o_user(st, DOMAIN, "alice");
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 0);
+	o_push_ok(st, DOMAIN, "alice", O_M1, 1);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 1);
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+/* A failed insert (a trigger the test adds refuses it) is XS_IO, stores
+ * nothing and leaves the handle usable, not inside its transaction. */
+static void test_offline_rollback(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	o_user(st, DOMAIN, "alice");
+	o_push_ok(st, DOMAIN, "alice", O_M1, 0);
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "CREATE TRIGGER boom BEFORE INSERT ON offline"
+		      " BEGIN SELECT RAISE(ABORT, 'test: no insert'); END");
+	assert_int_equal(store_offline_push(st, DOMAIN, "alice", O_M2, strlen(O_M2), 0), XS_IO);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 1);
+	/* The other connection can write: no lock is held. */
+	raw_exec(raw, "DROP TRIGGER boom");
+	sqlite3_close(raw);
+	o_push_ok(st, DOMAIN, "alice", O_M2, 0);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &acc), 2);
+	assert_msg_equal(&acc, 1, O_M2, strlen(O_M2));
+	o_acc_free(&acc);
+	store_close(st);
+}
+
+/* A row the interface does not allow (a hand edit: an empty message) is
+ * an error, not a message to deliver; the read transaction is closed. */
+static void test_offline_malformed_row(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct o_acc acc = { .n = 0 };
+
+	o_user(st, DOMAIN, "alice");
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "INSERT INTO offline (domain, localpart, xml, stamp) VALUES ('" DOMAIN "',"
+		      " 'alice', x'', 0)");
+	sqlite3_close(raw);
+	assert_int_equal(store_offline_list(st, DOMAIN, "alice", o_cb, &acc), XS_IO);
+	o_acc_free(&acc);
+	o_push_ok(st, DOMAIN, "alice", O_M1, 0);
+	store_close(st);
+}
+
+/* Migration 2 exactly as it shipped: with migration 1, builds a version 2
+ * file. */
+static const char v2_roster_sql[] =
+	"CREATE TABLE roster ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" contact TEXT NOT NULL,"
+	" name TEXT,"
+	" subscription INTEGER NOT NULL DEFAULT 0 CHECK (subscription BETWEEN 0 AND 3),"
+	" ask INTEGER NOT NULL DEFAULT 0 CHECK (ask BETWEEN 0 AND 3),"
+	" groups TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (domain, localpart, contact)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE roster_version ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" ver INTEGER NOT NULL,"
+	" PRIMARY KEY (domain, localpart)"
+	") WITHOUT ROWID;";
+
+static void test_migrate_from_v2(void **state)
+{
+	struct tdir *d = *state;
+	char path[320], err[256] = "";
+	struct scram_cred c, out;
+	struct r_acc racc = { .n = 0 };
+	struct o_acc oacc = { .n = 0 };
+
+	snprintf(path, sizeof(path), "%s/v2.db", d->root);
+	make_cred(&c, 6, SCRAM_SHA256);
+	sqlite3 *raw = raw_open(path);
+	raw_exec(raw, v1_users_sql);
+	raw_exec(raw, v2_roster_sql);
+	raw_insert_sha256_user(raw, "alice", &c);
+	raw_exec(raw, "INSERT INTO roster (domain, localpart, contact, name, subscription, ask,"
+		      " groups) VALUES ('" DOMAIN "', 'alice', 'romeo@montague.lit', 'Romeo', 3,"
+		      " 1, 'a' || char(31) || 'b')");
+	raw_exec(raw, "INSERT INTO roster_version (domain, localpart, ver) VALUES ('" DOMAIN "',"
+		      " 'alice', 7)");
+	raw_exec(raw, "PRAGMA user_version = 2");
+	sqlite3_close(raw);
+
+	struct store *st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	if (!st)
+		fail_msg("store_sqlite_open(%s): %s", path, err);
+	raw = raw_open(path);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+				      " AND name = 'offline'"),
+			 1);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+				      " AND name = 'offline_account'"),
+			 1);
+	sqlite3_close(raw);
+	/* The account and its roster came through. */
+	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
+	assert_cred_equal(&out, &c);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 7);
+	assert_int_equal(racc.n, 1);
+	struct store_roster_item romeo = R_ROMEO;
+	assert_item_equal(&racc.it[0], &romeo);
+	/* ... with an empty queue that works. */
+	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 0);
+	o_push_ok(st, DOMAIN, "alice", O_M1, 0);
+	store_close(st);
+
+	/* Opening again finds nothing to do. */
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
+	assert_msg_equal(&oacc, 0, O_M1, strlen(O_M1));
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 7);
+	r_acc_free(&racc);
+	o_acc_free(&oacc);
 	store_close(st);
 }
 
@@ -1378,6 +1861,81 @@ static void test_thread_roster(void **state)
 	queue_deinit(&ctx.results);
 }
 
+/* The offline requests through the worker: push (with the limit and for a
+ * missing account), list (copied into a malloc'd array, each message
+ * NUL-terminated), delete up to an id. */
+static void test_thread_offline(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct store_req req;
+	char err[256] = "";
+
+	struct store *st = open_ok(d->db);
+	o_user(st, DOMAIN, "alice");
+	store_close(st);
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	memset(&req, 0, sizeof(req));
+	req.max_items = 2;
+	req.xml = O_M1;
+	req.xml_len = strlen(O_M1);
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_OK);
+	req.xml = O_M3;
+	req.xml_len = O_M3_LEN;
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_OK);
+	req.xml = O_M2;
+	req.xml_len = strlen(O_M2);
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "nobody");
+	assert_int_equal(req.status, XS_NOTFOUND);
+
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_LIST, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_msgs, 2);
+	assert_non_null(req.msgs);
+	assert_int_equal(req.msgs[0].len, strlen(O_M1));
+	assert_string_equal(req.msgs[0].xml, O_M1);
+	assert_int_equal(req.msgs[1].len, O_M3_LEN);
+	assert_memory_equal(req.msgs[1].xml, O_M3, O_M3_LEN);
+	assert_int_equal(req.msgs[1].xml[O_M3_LEN], '\0');
+	assert_true(req.msgs[0].id < req.msgs[1].id);
+	uint64_t first = req.msgs[0].id, second = req.msgs[1].id;
+	store_offline_msgs_free(req.msgs, req.n_msgs);
+
+	memset(&req, 0, sizeof(req));
+	req.upto_id = first;
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_DELETE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_LIST, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_msgs, 1);
+	assert_int_equal(req.msgs[0].id, second);
+	assert_memory_equal(req.msgs[0].xml, O_M3, O_M3_LEN);
+	store_offline_msgs_free(req.msgs, req.n_msgs);
+
+	/* An account with nothing queued (or none at all): no array. */
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_LIST, "nobody");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_msgs, 0);
+	assert_null(req.msgs);
+
+	assert_int_equal(atomic_load(&ctx.done_on_wrong_thread), 0);
+	store_thread_stop(ctx.th);
+	queue_deinit(&ctx.results);
+}
+
 int main(void)
 {
 	/* Keep the expected error lines (refused schema, malformed row) quiet. */
@@ -1410,6 +1968,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roster_malformed_row, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_roster, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_push_unknown, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_push_list, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_limit, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_delete, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_accounts_separate, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_reopen, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_user_delete, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_rollback, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_offline_malformed_row, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_offline, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
