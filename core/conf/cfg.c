@@ -155,6 +155,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "tcp_user_timeout", T_UINT, struct cfg, tcp_user_timeout_s, 0, 86400),
 	K_FN(SECT_STORAGE, "path", set_db_path),
 	K_NUM(SECT_IM, "max_roster_items", T_UINT, struct cfg, max_roster_items, 1, 1000000),
+	K_NUM(SECT_IM, "max_offline_messages", T_UINT, struct cfg, max_offline_messages, 0,
+	      1000000),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_LISTENER, "type", set_kind),
@@ -1112,6 +1114,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->tcp_keepalive_probes = 4;
 	cfg->tcp_user_timeout_s = 120;
 	cfg->max_roster_items = 1000;
+	cfg->max_offline_messages = 1000;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 }

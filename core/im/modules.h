@@ -11,5 +11,6 @@ extern const struct im_module im_version; /* XEP-0092 */
 extern const struct im_module im_time;    /* XEP-0202 */
 extern const struct im_module im_last;    /* XEP-0012 */
 extern const struct im_module im_roster;  /* RFC 6121 2 */
+extern const struct im_module im_offline; /* XEP-0160 */
 
 #endif

@@ -66,6 +66,16 @@ struct im_module {
 	/* A storage request the module submitted (im_store_submit) is done;
 	 * cancelled: the router is going away, only free what it holds. */
 	void (*store_done)(struct router *r, struct store_req *req, bool cancelled);
+	/* A message of type normal or chat for the account bare found no
+	 * resource to take it (RFC 6121 8.5.2.1.1).  True: the module has
+	 * taken it (and answers for it, an error included); false: the next
+	 * module is asked, and with none the sender gets service-unavailable. */
+	bool (*message_offline)(struct router *r, struct stanza *st, const char *bare);
+	/* The session full has sent available presence with priority prio;
+	 * initial: it was not available before (its first, or the first
+	 * after unavailable). */
+	void (*available)(struct router *r, const char *full, const char *bare, int prio,
+			  bool initial);
 };
 
 /* The reply to q: a result with payload (may be NULL; taken over), or an
@@ -103,18 +113,25 @@ const struct cfg *im_cfg(const struct router *r);
 
 /* Per-session flags a module may keep (one bit each). */
 #define IM_SESS_ROSTER 1u /* asked for its roster: gets roster pushes (RFC 6121 2.1.6) */
+#define IM_SESS_OFFLINE 2u /* its account's offline messages are being fetched for it */
 
 /* Calls cb for every live session of the account bare; *flags are that
  * session's IM_SESS_* bits, which cb may change. */
 void im_each_session(struct router *r, const char *bare,
 		     void (*cb)(void *arg, const char *full, unsigned *flags), void *arg);
-/* Sets bits in the flags of the live session full. */
+/* Sets or clears bits in the flags of the live session full. */
 void im_session_flag(struct router *r, const char *full, unsigned bits);
+void im_session_unflag(struct router *r, const char *full, unsigned bits);
 /* Delivers st to the live session full (nothing if there is none). */
 void im_send_to(struct router *r, const char *full, struct stanza *st);
 
 /* When the router was created (CLOCK_MONOTONIC seconds), for uptime. */
 uint64_t im_router_started(const struct router *r);
+
+/* The hooks above, for every module in table order (services.c). */
+bool services_message_offline(struct router *r, struct stanza *st, const char *bare);
+void services_available(struct router *r, const char *full, const char *bare, int prio,
+			bool initial);
 
 /* Answers an iq request addressed to the server or to an account's bare
  * JID (core/route/services.c): the module that handles its payload, or

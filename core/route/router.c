@@ -335,6 +335,13 @@ void im_session_flag(struct router *r, const char *full, unsigned bits)
 		s->im_flags |= bits;
 }
 
+void im_session_unflag(struct router *r, const char *full, unsigned bits)
+{
+	struct rsess *s = find_full(r, full);
+	if (s)
+		s->im_flags &= ~bits;
+}
+
 void im_send_to(struct router *r, const char *full, struct stanza *st)
 {
 	struct rsess *s = find_live(r, full);
@@ -433,11 +440,14 @@ static void handle_broadcast_presence(struct router *r, struct stanza *st, struc
 	bool unavailable = st->type && strcmp(st->type, "unavailable") == 0;
 	if (st->type && !unavailable)
 		return; /* subscription types without 'to', probes: nothing to do */
+	bool initial = !unavailable && !sender->available;
 	sender->available = !unavailable;
 	sender->priority = unavailable ? 0 : presence_priority(st->tree);
 	for (struct rsess *s = sender->user->sessions; s; s = s->next_in_user)
 		if ((s->available || s == sender) && !s->gone)
 			deliver_to(r, s, st, false);
+	if (!unavailable)
+		services_available(r, sender->full, sender->user->bare, sender->priority, initial);
 }
 
 /* ---- routing ---- */
@@ -448,10 +458,11 @@ static bool can_take_message(const struct rsess *s)
 }
 
 /* RFC 6121 §8.5.2.1.1: a message for the bare JID goes to every available
- * resource of the highest non-negative priority.  With none it is bounced
- * (offline storage comes with its own issue), a headline dropped: never
- * lost without a word. */
-static void deliver_to_best(struct router *r, struct stanza *st, struct ruser *u)
+ * resource of the highest non-negative priority.  With none it is stored
+ * (the offline module) or bounced, a headline dropped: never lost without
+ * a word. */
+static void deliver_to_best(struct router *r, struct stanza *st, const char *bare,
+			    struct ruser *u)
 {
 	const char *type = st->type ? st->type : "";
 	int best = -1, n = 0;
@@ -461,8 +472,22 @@ static void deliver_to_best(struct router *r, struct stanza *st, struct ruser *u
 			if (can_take_message(s) && s->priority > best)
 				best = s->priority;
 	if (best < 0) {
+		/* RFC 6121 8.5.2.1.1: normal and chat are stored (XEP-0160) or
+		 * bounced, a headline dropped */
+		bool storable = strcmp(type, "") == 0 || strcmp(type, "normal") == 0 ||
+				strcmp(type, "chat") == 0;
+		if (storable && services_message_offline(r, st, bare))
+			return;
 		if (strcmp(type, "headline") != 0)
 			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	if (strcmp(type, "headline") == 0) {
+		/* RFC 6121 8.5.2.1.1: a headline to every resource with a
+		 * non-negative priority, not only the best */
+		for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+			if (can_take_message(s))
+				deliver_to(r, s, st, false);
 		return;
 	}
 	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
@@ -538,7 +563,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 	}
 	/* looked up only now: a message for a full JID that is online (the
 	 * usual case) needs no account lookup */
-	deliver_to_best(r, st, find_user(r, bare));
+	deliver_to_best(r, st, bare, find_user(r, bare));
 }
 
 static void route(struct router *r, struct msg *m)
@@ -696,7 +721,7 @@ static void handle_undelivered(struct router *r, struct msg *m)
 	/* a headline for one resource is not resent to others (§8.5.3.2.1) */
 	if (st->to[bl] == '/' && !strcmp(type, "headline"))
 		return;
-	deliver_to_best(r, st, u);
+	deliver_to_best(r, st, bare, u);
 }
 
 static void dispatch(struct router *r, struct msg *m)

@@ -10,7 +10,7 @@
 
 /* Adding a feature: its file in core/im/, its line here. */
 static const struct im_module *const modules[] = {
-	&im_disco, &im_ping, &im_version, &im_time, &im_last, &im_roster,
+	&im_disco, &im_ping, &im_version, &im_time, &im_last, &im_roster, &im_offline,
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
@@ -55,6 +55,22 @@ void services_iq(struct router *r, struct stanza *st, const char *to, enum im_ta
 	/* a handler that found nothing to say still answers */
 	if (!q.answered && !q.parked)
 		im_iq_error(&q, SC_INTERNAL_SERVER_ERROR);
+}
+
+bool services_message_offline(struct router *r, struct stanza *st, const char *bare)
+{
+	for (size_t i = 0; i < N_MODULES; i++)
+		if (modules[i]->message_offline && modules[i]->message_offline(r, st, bare))
+			return true;
+	return false;
+}
+
+void services_available(struct router *r, const char *full, const char *bare, int prio,
+			bool initial)
+{
+	for (size_t i = 0; i < N_MODULES; i++)
+		if (modules[i]->available)
+			modules[i]->available(r, full, bare, prio, initial);
 }
 
 void im_each_feature(enum im_target target, void (*cb)(void *arg, const char *var), void *arg)

@@ -198,7 +198,8 @@ static void offline_collect_msg(void *arg, const struct store_offline_msg *m)
 	}
 	memcpy(xml, m->xml, m->len);
 	xml[m->len] = '\0';
-	req->msgs[req->n_msgs++] = (struct store_offline_msg){ .id = m->id, .xml = xml, .len = m->len };
+	req->msgs[req->n_msgs++] =
+		(struct store_offline_msg){ .id = m->id, .xml = xml, .len = m->len };
 }
 
 static void offline_list(struct store_thread *t, struct store_req *req)

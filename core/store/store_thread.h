@@ -29,10 +29,11 @@ enum store_op {
 	STORE_OP_ROSTER_GET,  /* in: domain, local; out: status, items, n_items, ver */
 	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
 	STORE_OP_ROSTER_REMOVE, /* in: domain, local, item.contact; out: status, ver */
-	STORE_OP_OFFLINE_PUSH,  /* in: domain, local, xml, xml_len, max_items; out: status */
+	STORE_OP_OFFLINE_PUSH,  /* in: domain, local, xml, xml_len, max_items (the queue's
+				 * limit); out: status */
 	STORE_OP_OFFLINE_LIST,  /* in: domain, local; out: status, msgs, n_msgs */
 	STORE_OP_OFFLINE_DELETE, /* in: domain, local, upto_id; out: status */
-	/* more later: offline, archive, ... */
+	/* more later: the archive, ... */
 };
 
 #define STORE_REQ_ITERS 8

@@ -39,6 +39,10 @@ struct stanza *stanza_freeze(struct xml_node *tree);
  * the tree keeps its children for whoever reads it.  inner NULL is
  * stanza_freeze. */
 struct stanza *stanza_freeze_around(struct xml_node *tree, const char *inner, size_t inner_len);
+/* Parses one stanza from text this server wrote (an offline message) and
+ * freezes it; NULL when it does not parse (or is over max_size bytes) or
+ * without memory. */
+struct stanza *stanza_from_xml(const char *xml, size_t len, size_t max_size);
 struct stanza *stanza_ref(struct stanza *st);
 void stanza_unref(struct stanza *st);
 enum stanza_kind stanza_kind_of(const char *name);
