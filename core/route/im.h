@@ -122,6 +122,8 @@ void im_each_session(struct router *r, const char *bare,
 /* Sets or clears bits in the flags of the live session full. */
 void im_session_flag(struct router *r, const char *full, unsigned bits);
 void im_session_unflag(struct router *r, const char *full, unsigned bits);
+/* Whether the account bare has a session bound now. */
+bool im_account_online(struct router *r, const char *bare);
 /* Delivers st to the live session full (nothing if there is none). */
 void im_send_to(struct router *r, const char *full, struct stanza *st);
 

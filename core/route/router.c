@@ -335,6 +335,11 @@ void im_session_flag(struct router *r, const char *full, unsigned bits)
 		s->im_flags |= bits;
 }
 
+bool im_account_online(struct router *r, const char *bare)
+{
+	return find_user(r, bare) != NULL;
+}
+
 void im_session_unflag(struct router *r, const char *full, unsigned bits)
 {
 	struct rsess *s = find_full(r, full);

@@ -3,10 +3,14 @@
 #include "core/route/im.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/base/log.h"
 #include "core/im/modules.h"
+#include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
+#include "core/xmpp/jid.h"
 
 /* Adding a feature: its file in core/im/, its line here. */
 static const struct im_module *const modules[] = {
@@ -30,6 +34,81 @@ static const struct im_iq_handler *find_handler(const struct xml_node *payload,
 	return NULL;
 }
 
+static void run_handler(struct im_iq *q, const struct im_iq_handler *h)
+{
+	h->handle(q);
+	/* a handler that found nothing to say still answers */
+	if (!q->answered && !q->parked)
+		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+}
+
+/* ---- does the account exist? ---- */
+
+/* RFC 6121 8.5.1: an iq to the bare JID of an account that does not exist
+ * gets service-unavailable, so before the server answers for an account
+ * that nobody is logged in to, the store says whether it exists. */
+struct exists_job {
+	struct store_req req;           /* first: the store hands it back */
+	struct stanza *st;
+	const struct im_iq_handler *h;
+	char to[JID_BUF];
+};
+
+static void exists_done(struct router *r, struct store_req *req, bool cancelled);
+
+static const struct im_module services_self = {
+	.name = "services", .store_done = exists_done,
+};
+
+static void exists_done(struct router *r, struct store_req *req, bool cancelled)
+{
+	struct exists_job *j = (struct exists_job *)req;
+	if (!cancelled) {
+		struct im_iq q = {
+			.r = r, .st = j->st, .payload = xml_node_first_elem(j->st->tree), .to = j->to,
+			.target = IM_TO_ACCOUNT, .get = strcmp(j->st->type, "get") == 0,
+		};
+		if (req->status == XS_OK && req->exists)
+			run_handler(&q, j->h);
+		else
+			im_iq_error(&q, req->status == XS_OK ? SC_SERVICE_UNAVAILABLE
+							     : SC_INTERNAL_SERVER_ERROR);
+	}
+	stanza_unref(j->st);
+	free(j);
+}
+
+/* Parks q until the store has answered, or answers it now with an error
+ * (no memory, the sender's storage budget spent, no storage thread: the
+ * server cannot say the account exists, so it does not answer for it). */
+static void check_exists(struct im_iq *q, const struct im_iq_handler *h)
+{
+	const char *at = strchr(q->to, '@');
+	size_t tl = strlen(q->to);
+	struct exists_job *j = calloc(1, sizeof(*j));
+	if (!j || !at || tl >= sizeof(j->to) || (size_t)(at - q->to) >= sizeof(j->req.local) ||
+	    strlen(at + 1) >= sizeof(j->req.domain)) {
+		free(j);
+		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	memcpy(j->to, q->to, tl + 1);
+	memcpy(j->req.local, q->to, (size_t)(at - q->to));
+	j->req.local[at - q->to] = '\0';
+	strcpy(j->req.domain, at + 1);
+	j->req.op = STORE_OP_USER_EXISTS;
+	j->st = stanza_ref(q->st);
+	j->h = h;
+	enum xs rc = im_store_submit(q->r, &services_self, &j->req, q->st->from);
+	if (rc != XS_OK) {
+		stanza_unref(j->st);
+		free(j);
+		im_iq_error(q, rc == XS_LIMIT ? SC_RESOURCE_CONSTRAINT : SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	im_iq_park(q);
+}
+
 void services_iq(struct router *r, struct stanza *st, const char *to, enum im_target target,
 		 bool own)
 {
@@ -51,10 +130,12 @@ void services_iq(struct router *r, struct stanza *st, const char *to, enum im_ta
 		im_iq_error(&q, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
-	h->handle(&q);
-	/* a handler that found nothing to say still answers */
-	if (!q.answered && !q.parked)
-		im_iq_error(&q, SC_INTERNAL_SERVER_ERROR);
+	/* someone else's account with nobody logged in: does it exist? */
+	if (target == IM_TO_ACCOUNT && !own && !im_account_online(r, to)) {
+		check_exists(&q, h);
+		return;
+	}
+	run_handler(&q, h);
 }
 
 bool services_message_offline(struct router *r, struct stanza *st, const char *bare)

@@ -148,6 +148,15 @@ class ServerInfo(unittest.TestCase):
             r = ask(c, "<iq type='get' id='e4' to='alice@%s'><query xmlns='jabber:iq:roster'/>"
                     "</iq>" % DOMAIN, "e4")
             self.assertIn("<service-unavailable", r)
+            # RFC 6121 8.5.1: the server answers a ping for an account
+            # that exists (logged in or not), not for one that does not
+            r = ask(c, "<iq type='get' id='p1' to='nobody@%s'><ping xmlns='urn:xmpp:ping'/></iq>"
+                    % DOMAIN, "p1")
+            self.assertIn("<service-unavailable", r)
+            r = ask(c, "<iq type='get' id='p2' to='alice@%s'><ping xmlns='urn:xmpp:ping'/></iq>"
+                    % DOMAIN, "p2")
+            self.assertIn("type='result'", r)
+            self.assertIn("from='alice@%s'" % DOMAIN, r)
             # version is the server's, not an account's
             r = ask(c, "<iq type='get' id='e5' to='alice@%s'><query xmlns='jabber:iq:version'/>"
                     "</iq>" % DOMAIN, "e5")
