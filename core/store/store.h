@@ -100,6 +100,11 @@ struct store_ops {
 				void (*cb)(void *arg, const struct store_offline_msg *m), void *arg);
 	enum xs (*offline_delete)(struct store *st, const char *domain, const char *local,
 				  uint64_t upto_id);
+	enum xs (*data_get)(struct store *st, const char *domain, const char *local,
+			    const char *kind, const char *key, char **xml, size_t *len);
+	enum xs (*data_put)(struct store *st, const char *domain, const char *local,
+			    const char *kind, const char *key, const char *xml, size_t len,
+			    unsigned max_keys);
 };
 
 struct store {
@@ -308,6 +313,36 @@ static inline enum xs store_offline_delete(struct store *st, const char *domain,
 	if (!store__name_ok(domain) || !store__name_ok(local))
 		return XS_INVAL;
 	return st->ops->offline_delete(st, domain, local, upto_id);
+}
+
+/* Per-account XML documents, by kind and key: XEP-0049 private XML
+ * ("private", key = the element's namespace and name), XEP-0054 vCard
+ * ("vcard", key ""). */
+
+/* *xml (malloc'd, NUL-terminated, *len bytes before the NUL) is the stored
+ * document; XS_NOTFOUND when there is none (then *xml is NULL). */
+static inline enum xs store_data_get(struct store *st, const char *domain, const char *local,
+				     const char *kind, const char *key, char **xml, size_t *len)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(kind) || !key ||
+	    !xml || !len)
+		return XS_INVAL;
+	*xml = NULL;
+	*len = 0;
+	return st->ops->data_get(st, domain, local, kind, key, xml, len);
+}
+
+/* Stores (or replaces) the document; len 0 deletes it (XS_OK either way).
+ * XS_NOTFOUND when the account does not exist; XS_LIMIT when the key is
+ * new and the account already has max_keys of this kind (0: no limit). */
+static inline enum xs store_data_put(struct store *st, const char *domain, const char *local,
+				     const char *kind, const char *key, const char *xml,
+				     size_t len, unsigned max_keys)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(kind) || !key ||
+	    (len && !xml))
+		return XS_INVAL;
+	return st->ops->data_put(st, domain, local, kind, key, xml, len, max_keys);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

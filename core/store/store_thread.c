@@ -89,6 +89,8 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_OFFLINE_PUSH: return "offline_push";
 	case STORE_OP_OFFLINE_LIST: return "offline_list";
 	case STORE_OP_OFFLINE_DELETE: return "offline_delete";
+	case STORE_OP_DATA_GET: return "data_get";
+	case STORE_OP_DATA_PUT: return "data_put";
 	}
 	return "?";
 }
@@ -229,11 +231,15 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	req->ver = 0;
 	req->msgs = NULL;
 	req->n_msgs = 0;
+	req->data = NULL;
+	req->data_len = 0;
 
 	/* The names come from another thread's buffer: make sure they end
 	 * inside it before handing them to string functions. */
 	if (!memchr(req->domain, '\0', sizeof(req->domain)) ||
-	    !memchr(req->local, '\0', sizeof(req->local))) {
+	    !memchr(req->local, '\0', sizeof(req->local)) ||
+	    !memchr(req->data_kind, '\0', sizeof(req->data_kind)) ||
+	    !memchr(req->data_key, '\0', sizeof(req->data_key))) {
 		req->status = XS_INVAL;
 	} else {
 		switch (req->op) {
@@ -268,6 +274,15 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_OFFLINE_DELETE:
 			req->status = store_offline_delete(t->st, req->domain, req->local,
 							   req->upto_id);
+			break;
+		case STORE_OP_DATA_GET:
+			req->status = store_data_get(t->st, req->domain, req->local, req->data_kind,
+						     req->data_key, &req->data, &req->data_len);
+			break;
+		case STORE_OP_DATA_PUT:
+			req->status = store_data_put(t->st, req->domain, req->local, req->data_kind,
+						     req->data_key, req->xml, req->xml_len,
+						     req->max_items);
 			break;
 		default:
 			LOG_ERR("store: unknown request op %d", (int)req->op);

@@ -33,6 +33,9 @@ enum store_op {
 				 * limit); out: status */
 	STORE_OP_OFFLINE_LIST,  /* in: domain, local; out: status, msgs, n_msgs */
 	STORE_OP_OFFLINE_DELETE, /* in: domain, local, upto_id; out: status */
+	STORE_OP_DATA_GET,    /* in: domain, local, data_kind, data_key; out: status, data, data_len */
+	STORE_OP_DATA_PUT,    /* in: domain, local, data_kind, data_key, xml, xml_len (0:
+			       * delete), max_items (keys of the kind); out: status */
 	/* more later: the archive, ... */
 };
 
@@ -70,6 +73,12 @@ struct store_req {
 	struct store_offline_msg *msgs;
 	size_t n_msgs;
 	uint64_t upto_id;
+	/* per-account documents: kind and key in, the document read out
+	 * (malloc'd, NUL-terminated; the requester frees it) */
+	char data_kind[16];
+	char data_key[1024];
+	char *data;
+	size_t data_len;
 	/* for the requester: what the work is for (e.g. the router's parked
 	 * stanza and the session it came from); the worker leaves it alone */
 	void *ctx;
