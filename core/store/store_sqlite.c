@@ -32,7 +32,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables (the archive, ...) arrive as versions 4, 5, ... */
+ * Later tables (the archive, ...) arrive as versions 5, 6, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -85,6 +85,18 @@ static const char *const store_migrations[] = {
 	" stamp INTEGER NOT NULL"
 	");"
 	"CREATE INDEX offline_account ON offline (domain, localpart, id);",
+	/* 4: per-account XML documents (store.h: private XML, vCards).
+	 * Keyed by the account, then the kind, so the documents of one kind
+	 * are one index range: the limit counts them there.  xml is a blob
+	 * so the bytes come back exactly as put. */
+	"CREATE TABLE account_data ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" xml BLOB NOT NULL,"
+	" PRIMARY KEY (domain, localpart, kind, key)"
+	") WITHOUT ROWID;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -115,6 +127,11 @@ enum sq_id {
 	SQ_OFFLINE_LIST,
 	SQ_OFFLINE_DELETE,
 	SQ_OFFLINE_DROP,
+	SQ_DATA_GET,
+	SQ_DATA_ROOM,
+	SQ_DATA_PUT,
+	SQ_DATA_DELETE,
+	SQ_DATA_DROP,
 	SQ__COUNT
 };
 
@@ -181,6 +198,22 @@ static const char *const sq_text[SQ__COUNT] = {
 	[SQ_OFFLINE_DELETE] =
 		"DELETE FROM offline WHERE domain = ?1 AND localpart = ?2 AND id <= ?3",
 	[SQ_OFFLINE_DROP] = "DELETE FROM offline WHERE domain = ?1 AND localpart = ?2",
+	[SQ_DATA_GET] = "SELECT xml FROM account_data"
+			" WHERE domain = ?1 AND localpart = ?2 AND kind = ?3 AND key = ?4",
+	/* Whether the account exists, whether ?4 is already a document of
+	 * kind ?3, and how many of that kind there are, counted no further
+	 * than ?5 (the limit; 0 counts nothing). */
+	[SQ_DATA_ROOM] =
+		"SELECT EXISTS (SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2),"
+		" EXISTS (SELECT 1 FROM account_data"
+		"  WHERE domain = ?1 AND localpart = ?2 AND kind = ?3 AND key = ?4),"
+		" (SELECT count(*) FROM (SELECT 1 FROM account_data"
+		"  WHERE domain = ?1 AND localpart = ?2 AND kind = ?3 LIMIT ?5))",
+	[SQ_DATA_PUT] = "INSERT OR REPLACE INTO account_data (domain, localpart, kind, key, xml)"
+			" VALUES (?1, ?2, ?3, ?4, ?5)",
+	[SQ_DATA_DELETE] = "DELETE FROM account_data"
+			   " WHERE domain = ?1 AND localpart = ?2 AND kind = ?3 AND key = ?4",
+	[SQ_DATA_DROP] = "DELETE FROM account_data WHERE domain = ?1 AND localpart = ?2",
 };
 
 struct store_sqlite {
@@ -383,10 +416,11 @@ static enum xs store_sq_account_exec(struct store_sqlite *s, enum sq_id id, cons
 	return ret;
 }
 
-/* The roster and the offline queue go with the account, in the same
- * transaction: an account deleted and created again must start empty, not
- * inherit the old one's contacts (and the subscriptions they were granted)
- * or the messages sent to it. */
+/* The roster, the offline queue and the stored documents go with the
+ * account, in the same transaction: an account deleted and created again
+ * must start empty, not inherit the old one's contacts (and the
+ * subscriptions they were granted), the messages sent to it or its private
+ * XML and vCard. */
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -409,6 +443,8 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 	if (ret == XS_OK)
 		ret = store_sq_account_exec(s, SQ_OFFLINE_DROP, domain, local,
 					    "user delete offline");
+	if (ret == XS_OK)
+		ret = store_sq_account_exec(s, SQ_DATA_DROP, domain, local, "user delete data");
 	return store_sq_finish(s, ret);
 }
 
@@ -920,6 +956,140 @@ static enum xs store_sq_offline_delete(struct store *st, const char *domain, con
 	return ret;
 }
 
+/* ?1 ?2 the account, ?3 ?4 the kind and key: one stored document. */
+static int store_bind_doc(sqlite3_stmt *stmt, const char *domain, const char *local,
+			  const char *kind, const char *key)
+{
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 3, kind, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 4, key, -1, SQLITE_STATIC);
+	return rc;
+}
+
+/* Copies the current row of SQ_DATA_GET into a malloc'd, NUL-terminated
+ * buffer: the caller keeps it past the statement's reset.  As for offline
+ * messages, an empty document (never stored: put with len 0 deletes) is a
+ * hand edit and an error, not a document. */
+static enum xs store_sq_read_doc(struct store_sqlite *s, sqlite3_stmt *stmt, const char *domain,
+				 const char *local, const char *kind, char **xml, size_t *len)
+{
+	const void *blob = sqlite3_column_blob(stmt, 0);
+	int n = sqlite3_column_bytes(stmt, 0);
+
+	/* NULL for a value that is not empty: SQLite ran out of memory
+	 * converting it (a hand-edited row holding a number). */
+	if (!blob && sqlite3_errcode(s->db) == SQLITE_NOMEM)
+		return store_sq_fail(s, SQLITE_NOMEM, "data get");
+	if (!blob || n <= 0) {
+		LOG_ERR("store: malformed %s document of %s@%s in %s", kind, local, domain,
+			s->path);
+		return XS_IO;
+	}
+	char *copy = malloc((size_t)n + 1);
+	if (!copy)
+		return XS_NOMEM;
+	memcpy(copy, blob, (size_t)n);
+	copy[n] = '\0';
+	*xml = copy;
+	*len = (size_t)n;
+	return XS_OK;
+}
+
+/* One statement reads one snapshot; nothing else is read with it. */
+static enum xs store_sq_data_get(struct store *st, const char *domain, const char *local,
+				 const char *kind, const char *key, char **xml, size_t *len)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_DATA_GET);
+	enum xs ret;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_doc(stmt, domain, local, kind, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		ret = store_sq_read_doc(s, stmt, domain, local, kind, xml, len);
+	else if (rc == SQLITE_DONE)
+		ret = XS_NOTFOUND;
+	else
+		ret = store_sq_fail(s, rc, "data get");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* XS_OK when local@domain exists and can take key: it is a document of
+ * kind already (replacing one never adds one) or there are fewer than max
+ * of that kind (0: no limit). */
+static enum xs store_sq_data_room(struct store_sqlite *s, const char *domain, const char *local,
+				  const char *kind, const char *key, unsigned max)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_DATA_ROOM);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_doc(stmt, domain, local, kind, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 5, (sqlite3_int64)max);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW)
+		ret = store_sq_fail(s, rc, "data count");
+	else if (!sqlite3_column_int(stmt, 0))
+		ret = XS_NOTFOUND;
+	else if (max > 0 && !sqlite3_column_int(stmt, 1) && sqlite3_column_int64(stmt, 2) >= max)
+		ret = XS_LIMIT;
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* Runs SQ_DATA_PUT (xml given) or SQ_DATA_DELETE (xml NULL) for one
+ * document, inside the caller's transaction. */
+static enum xs store_sq_data_write(struct store_sqlite *s, const char *domain, const char *local,
+				   const char *kind, const char *key, const char *xml, size_t len)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, xml ? SQ_DATA_PUT : SQ_DATA_DELETE);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_doc(stmt, domain, local, kind, key);
+	/* A blob of exactly len bytes, as for offline messages: no encoding
+	 * conversion, no stop at a NUL, and one beyond SQLite's limit fails
+	 * (SQLITE_TOOBIG) rather than being cut short. */
+	if (rc == SQLITE_OK && xml)
+		rc = sqlite3_bind_blob64(stmt, 5, xml, (sqlite3_uint64)len, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, xml ? "data put" : "data delete");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* The check and the write share one write transaction, so another process
+ * (the admin tool deleting the account, or storing too) cannot slip in
+ * between them.  A delete needs no account: there is nothing to keep for
+ * a name nobody owns, and removing nothing is not an error. */
+static enum xs store_sq_data_put(struct store *st, const char *domain, const char *local,
+				 const char *kind, const char *key, const char *xml, size_t len,
+				 unsigned max_keys)
+{
+	struct store_sqlite *s = to_sq(st);
+	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	if (len > 0)
+		ret = store_sq_data_room(s, domain, local, kind, key, max_keys);
+	if (ret == XS_OK)
+		ret = store_sq_data_write(s, domain, local, kind, key, len > 0 ? xml : NULL, len);
+	return store_sq_finish(s, ret);
+}
+
 static void store_sq_close(struct store *st)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -953,6 +1123,8 @@ static const struct store_ops store_sqlite_ops = {
 	.offline_push = store_sq_offline_push,
 	.offline_list = store_sq_offline_list,
 	.offline_delete = store_sq_offline_delete,
+	.data_get = store_sq_data_get,
+	.data_put = store_sq_data_put,
 };
 
 int store_sqlite_schema_version(void)

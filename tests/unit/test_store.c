@@ -1,8 +1,8 @@
 /* Unit tests for the storage layer: the SQLite backend behind store.h (file
  * creation, WAL, schema versioning and migration, account semantics,
- * byte-exact credentials, rosters, offline messages) and the storage worker
- * thread (many producers, completion on the worker, drain on stop, roster
- * and offline requests).
+ * byte-exact credentials, rosters, offline messages, per-account documents)
+ * and the storage worker thread (many producers, completion on the worker,
+ * drain on stop, roster, offline and document requests).
  * Each test works in its own mkdtemp directory and inspects the file through
  * a separate sqlite3 connection, so it checks what is on disk rather than
  * what the backend believes. */
@@ -188,15 +188,15 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	/* 3: users, rosters, offline messages.  Exact, so that a new
-	 * migration updates this test (and the v1 and v2 migration tests
-	 * below) on purpose. */
-	assert_int_equal(store_sqlite_schema_version(), 3);
+	/* 4: users, rosters, offline messages, account documents.  Exact,
+	 * so that a new migration updates this test (and the v1, v2 and v3
+	 * migration tests below) on purpose. */
+	assert_int_equal(store_sqlite_schema_version(), 4);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('users', 'roster', 'roster_version',"
-				      " 'offline')"),
-			 4);
+				      " 'offline', 'account_data')"),
+			 5);
 	/* The account written above is visible to another connection. */
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM users WHERE localpart = 'alice'"), 1);
 	sqlite3_close(raw);
@@ -1006,11 +1006,12 @@ static void test_migrate_from_v1(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	/* Both migrations ran, one after the other. */
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 3);
+	/* Every migration ran, one after the other. */
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 4);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				      " AND name IN ('roster', 'roster_version', 'offline')"),
-			 3);
+				      " AND name IN ('roster', 'roster_version', 'offline',"
+				      " 'account_data')"),
+			 4);
 	sqlite3_close(raw);
 	/* The account came through, byte for byte. */
 	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
@@ -1481,10 +1482,10 @@ static void test_migrate_from_v2(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 4);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				      " AND name = 'offline'"),
-			 1);
+				      " AND name IN ('offline', 'account_data')"),
+			 2);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
 				      " AND name = 'offline_account'"),
 			 1);
@@ -1507,6 +1508,430 @@ static void test_migrate_from_v2(void **state)
 	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
 	assert_msg_equal(&oacc, 0, O_M1, strlen(O_M1));
 	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 7);
+	r_acc_free(&racc);
+	o_acc_free(&oacc);
+	store_close(st);
+}
+
+/* --- per-account documents --- */
+
+/* Two documents and a prefix.  D_DOC2 carries the characters XML escapes,
+ * raw and escaped, and multi-byte UTF-8 (2, 3 and 4 bytes).  D_DOC3 is put
+ * as its first D_DOC3_LEN bytes only: the rest of the buffer must not be
+ * stored (the length is the length, not strlen). */
+#define D_DOC1 \
+	"<exodus xmlns='exodus:prefs'><defaultnick>Hamlet</defaultnick></exodus>"
+#define D_DOC2 "<storage xmlns='storage:bookmarks'><conference name='\"<>&'\" &lt;&gt;" \
+	"&amp;&apos;&quot; caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8c\xb9'/></storage>"
+#define D_DOC3_HEAD "<vCard xmlns='vcard-temp'/>"
+#define D_DOC3 D_DOC3_HEAD "TRAILING-NOT-PART-OF-IT"
+#define D_DOC3_LEN (sizeof(D_DOC3_HEAD) - 1)
+#define D_PRIV "private"
+#define D_K1 "exodus:prefs exodus"
+#define D_K2 "storage:bookmarks storage"
+
+static void d_put_ok(struct store *st, const char *domain, const char *local, const char *kind,
+		     const char *key, const char *xml, unsigned max)
+{
+	assert_int_equal(store_data_put(st, domain, local, kind, key, xml, strlen(xml), max),
+			 XS_OK);
+}
+
+/* The stored document is exactly len bytes of xml, in a NUL-terminated
+ * buffer of its own. */
+static void d_get_eq(struct store *st, const char *domain, const char *local, const char *kind,
+		     const char *key, const char *xml, size_t len)
+{
+	char *got = (char *)"stale";
+	size_t got_len = 99999;
+	assert_int_equal(store_data_get(st, domain, local, kind, key, &got, &got_len), XS_OK);
+	assert_non_null(got);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, xml, len);
+	assert_int_equal(got[len], '\0');
+	free(got);
+}
+
+static void d_get_none(struct store *st, const char *domain, const char *local,
+		       const char *kind, const char *key)
+{
+	char *got = (char *)"stale";
+	size_t got_len = 99999;
+	assert_int_equal(store_data_get(st, domain, local, kind, key, &got, &got_len),
+			 XS_NOTFOUND);
+	assert_null(got);
+	assert_int_equal(got_len, 0);
+}
+
+static int d_rows(const char *db, const char *where)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM account_data WHERE %s", where);
+	sqlite3 *raw = raw_open(db);
+	int n = raw_int(raw, sql);
+	sqlite3_close(raw);
+	return n;
+}
+
+static void test_data_get_put(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+
+	/* Nothing stored: no account, then an account with no documents. */
+	d_get_none(st, DOMAIN, "alice", D_PRIV, D_K1);
+	o_user(st, DOMAIN, "alice");
+	d_get_none(st, DOMAIN, "alice", D_PRIV, D_K1);
+	d_get_none(st, DOMAIN, "alice", "vcard", "");
+
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, 0);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC2, 0);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", "vcard", "", D_DOC3, D_DOC3_LEN, 0),
+			 XS_OK);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, strlen(D_DOC1));
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC2, strlen(D_DOC2));
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC3, D_DOC3_LEN);
+	/* Reading removes nothing. */
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, strlen(D_DOC1));
+
+	/* On disk: blobs of exactly the given length. */
+	assert_int_equal(d_rows(d->db, "typeof(xml) = 'blob'"), 3);
+	char where[64];
+	snprintf(where, sizeof(where), "kind = 'vcard' AND length(xml) = %zu", D_DOC3_LEN);
+	assert_int_equal(d_rows(d->db, where), 1);
+
+	/* Replacing: longer, then shorter (no bytes of the old one left). */
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, 0);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, strlen(D_DOC2));
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC3, D_DOC3_LEN, 0),
+			 XS_OK);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC3, D_DOC3_LEN);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC2, strlen(D_DOC2));
+	assert_int_equal(d_rows(d->db, "1"), 3);
+
+	/* Bad arguments. */
+	char *x = NULL;
+	size_t n = 0;
+	assert_int_equal(store_data_get(st, DOMAIN, "alice", "", D_K1, &x, &n), XS_INVAL);
+	assert_int_equal(store_data_get(st, DOMAIN, "alice", NULL, D_K1, &x, &n), XS_INVAL);
+	assert_int_equal(store_data_get(st, DOMAIN, "alice", D_PRIV, NULL, &x, &n), XS_INVAL);
+	assert_int_equal(store_data_get(st, DOMAIN, "", D_PRIV, D_K1, &x, &n), XS_INVAL);
+	assert_int_equal(store_data_get(st, DOMAIN, "alice", D_PRIV, D_K1, NULL, &n), XS_INVAL);
+	assert_int_equal(store_data_get(st, DOMAIN, "alice", D_PRIV, D_K1, &x, NULL), XS_INVAL);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, NULL, 3, 0), XS_INVAL);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", "", D_K1, D_DOC1, 3, 0), XS_INVAL);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, NULL, D_DOC1, 3, 0),
+			 XS_INVAL);
+	assert_int_equal(store_data_put(st, NULL, "alice", D_PRIV, D_K1, D_DOC1, 3, 0), XS_INVAL);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC3, D_DOC3_LEN);
+	store_close(st);
+}
+
+/* Nothing is kept for a name nobody owns. */
+static void test_data_put_unknown(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1,
+					strlen(D_DOC1), 0),
+			 XS_NOTFOUND);
+	/* The limit is not what refuses it: NOTFOUND with a limit too. */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", "vcard", "", D_DOC1,
+					strlen(D_DOC1), 5),
+			 XS_NOTFOUND);
+	/* The same localpart in another domain is not this account. */
+	o_user(st, "example.net", "alice");
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1,
+					strlen(D_DOC1), 0),
+			 XS_NOTFOUND);
+	d_get_none(st, DOMAIN, "alice", D_PRIV, D_K1);
+	/* Deleting needs no account, and deleting nothing is fine. */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, NULL, 0, 0), XS_OK);
+
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM account_data"), 0);
+	/* No write transaction was left open by the refusals. */
+	raw_exec(raw, "DELETE FROM account_data");
+	sqlite3_close(raw);
+	store_close(st);
+}
+
+static void test_data_limit(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, 2);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC2, 2);
+	/* Full: a new key is refused, and nothing changes. */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, "k3", D_DOC1,
+					strlen(D_DOC1), 2),
+			 XS_LIMIT);
+	d_get_none(st, DOMAIN, "alice", D_PRIV, "k3");
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, strlen(D_DOC1));
+	assert_int_equal(d_rows(d->db, "1"), 2);
+	/* ... and the refusal closed its write transaction. */
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "UPDATE account_data SET xml = xml");
+	sqlite3_close(raw);
+
+	/* Replacing an existing key at the limit (or above a lowered one)
+	 * adds nothing, so it is allowed. */
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, 2);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC1, 1);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, strlen(D_DOC2));
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC1, strlen(D_DOC1));
+
+	/* The limit counts per kind, and per account. */
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC1, 1);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", "vcard", "x", D_DOC1,
+					strlen(D_DOC1), 1),
+			 XS_LIMIT);
+	d_put_ok(st, DOMAIN, "bob", D_PRIV, D_K1, D_DOC1, 1);
+
+	/* 0 is no limit; a kind above a lowered limit still refuses. */
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, "k3", D_DOC1, 0);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, "k4", D_DOC1,
+					strlen(D_DOC1), 3),
+			 XS_LIMIT);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, "k4", D_DOC1,
+					strlen(D_DOC1), 1),
+			 XS_LIMIT);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, "k4", D_DOC1, 4);
+	assert_int_equal(d_rows(d->db, "localpart = 'alice' AND kind = 'private'"), 4);
+
+	/* A delete makes room again. */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, "k4", "", 0, 4), XS_OK);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, "k5", D_DOC1, 4);
+	store_close(st);
+}
+
+static void test_data_delete(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+
+	o_user(st, DOMAIN, "alice");
+	/* Nothing to delete is not an error. */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, NULL, 0, 0), XS_OK);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, 0);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC2, 0);
+	d_put_ok(st, DOMAIN, "alice", "vcard", D_K1, D_DOC2, 0);
+	/* len 0 deletes, whatever xml points at (and a limit does not stop
+	 * it). */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, 0, 1), XS_OK);
+	d_get_none(st, DOMAIN, "alice", D_PRIV, D_K1);
+	assert_int_equal(d_rows(d->db, "kind = 'private' AND key = '" D_K1 "'"), 0);
+	/* Only that one: the other key and the other kind stay. */
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K2, D_DOC2, strlen(D_DOC2));
+	d_get_eq(st, DOMAIN, "alice", "vcard", D_K1, D_DOC2, strlen(D_DOC2));
+	/* Again: still XS_OK. */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, D_K1, NULL, 0, 0), XS_OK);
+	/* ... and a key can be put again. */
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, 0);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC1, strlen(D_DOC1));
+	store_close(st);
+}
+
+static void test_data_separate(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	o_user(st, "example.net", "alice");
+	/* A localpart that is a prefix of another is another account. */
+	o_user(st, DOMAIN, "alic");
+	/* The same key under two kinds, two keys under one kind, the same
+	 * kind and key for three accounts. */
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, "", D_DOC1, 0);
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC2, 0);
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, 0);
+	d_put_ok(st, "example.net", "alice", "vcard", "", D_DOC1, 0);
+	assert_int_equal(store_data_put(st, DOMAIN, "bob", "vcard", "", D_DOC3, D_DOC3_LEN, 0),
+			 XS_OK);
+
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, "", D_DOC1, strlen(D_DOC1));
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC2, strlen(D_DOC2));
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, strlen(D_DOC2));
+	d_get_eq(st, "example.net", "alice", "vcard", "", D_DOC1, strlen(D_DOC1));
+	d_get_eq(st, DOMAIN, "bob", "vcard", "", D_DOC3, D_DOC3_LEN);
+	d_get_none(st, DOMAIN, "alic", "vcard", "");
+	d_get_none(st, "example.net", "alice", D_PRIV, "");
+	/* A kind or key that is a prefix of another is another one. */
+	d_get_none(st, DOMAIN, "alice", "privat", D_K1);
+	d_get_none(st, DOMAIN, "alice", D_PRIV, "exodus:prefs");
+
+	/* Replacing and deleting one touches no other. */
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC1, 0);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", D_PRIV, "", NULL, 0, 0), XS_OK);
+	d_get_none(st, DOMAIN, "alice", D_PRIV, "");
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC1, strlen(D_DOC1));
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, strlen(D_DOC2));
+	d_get_eq(st, "example.net", "alice", "vcard", "", D_DOC1, strlen(D_DOC1));
+	d_get_eq(st, DOMAIN, "bob", "vcard", "", D_DOC3, D_DOC3_LEN);
+	store_close(st);
+}
+
+static void test_data_reopen_user_delete(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	d_put_ok(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, 0);
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC1, 0);
+	d_put_ok(st, DOMAIN, "bob", "vcard", "", D_DOC2, 0);
+	store_close(st);
+
+	st = open_ok(d->db);
+	d_get_eq(st, DOMAIN, "alice", D_PRIV, D_K1, D_DOC2, strlen(D_DOC2));
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC1, strlen(D_DOC1));
+
+	assert_int_equal(store_user_delete(st, DOMAIN, "alice"), XS_OK);
+	d_get_none(st, DOMAIN, "alice", D_PRIV, D_K1);
+	d_get_none(st, DOMAIN, "alice", "vcard", "");
+	assert_int_equal(d_rows(d->db, "localpart = 'alice'"), 0);
+	/* Another account's documents stay. */
+	d_get_eq(st, DOMAIN, "bob", "vcard", "", D_DOC2, strlen(D_DOC2));
+	/* Deleted, nothing more is stored for the name ... */
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", "vcard", "", D_DOC1,
+					strlen(D_DOC1), 0),
+			 XS_NOTFOUND);
+	/* ... and created again, it starts empty. */
+	o_user(st, DOMAIN, "alice");
+	d_get_none(st, DOMAIN, "alice", "vcard", "");
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC1, 1);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC1, strlen(D_DOC1));
+	store_close(st);
+}
+
+/* A failed write (a trigger the test adds refuses it) is XS_IO, changes
+ * nothing and leaves the handle usable, not inside its transaction. */
+static void test_data_rollback(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+
+	o_user(st, DOMAIN, "alice");
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC1, 0);
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "CREATE TRIGGER boom BEFORE INSERT ON account_data"
+		      " BEGIN SELECT RAISE(ABORT, 'test: no insert'); END");
+	raw_exec(raw, "CREATE TRIGGER boom_del BEFORE DELETE ON account_data"
+		      " BEGIN SELECT RAISE(ABORT, 'test: no delete'); END");
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", "vcard", "", D_DOC2,
+					strlen(D_DOC2), 0),
+			 XS_IO);
+	assert_int_equal(store_data_put(st, DOMAIN, "alice", "vcard", "", NULL, 0, 0), XS_IO);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC1, strlen(D_DOC1));
+	/* The other connection can write: no lock is held. */
+	raw_exec(raw, "DROP TRIGGER boom");
+	raw_exec(raw, "DROP TRIGGER boom_del");
+	sqlite3_close(raw);
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC2, 0);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC2, strlen(D_DOC2));
+	store_close(st);
+}
+
+/* A row the interface does not allow (a hand edit: an empty document) is
+ * an error, not a document. */
+static void test_data_malformed_row(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	char *x = (char *)"stale";
+	size_t n = 99999;
+
+	o_user(st, DOMAIN, "alice");
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "INSERT INTO account_data (domain, localpart, kind, key, xml) VALUES"
+		      " ('" DOMAIN "', 'alice', 'vcard', '', x'')");
+	sqlite3_close(raw);
+	assert_int_equal(store_data_get(st, DOMAIN, "alice", "vcard", "", &x, &n), XS_IO);
+	assert_null(x);
+	assert_int_equal(n, 0);
+	/* The handle still works, and a put repairs the row. */
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC1, 0);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC1, strlen(D_DOC1));
+	store_close(st);
+}
+
+/* Migration 3 exactly as it shipped: with migrations 1 and 2, builds a
+ * version 3 file. */
+static const char v3_offline_sql[] =
+	"CREATE TABLE offline ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" xml BLOB NOT NULL,"
+	" stamp INTEGER NOT NULL"
+	");"
+	"CREATE INDEX offline_account ON offline (domain, localpart, id);";
+
+/* Inside an SQL string literal: no single quotes. */
+#define V3_MSG "<message to=\"alice@example.org\"><body>kept</body></message>"
+
+static void test_migrate_from_v3(void **state)
+{
+	struct tdir *d = *state;
+	char path[320], err[256] = "";
+	struct scram_cred c, out;
+	struct r_acc racc = { .n = 0 };
+	struct o_acc oacc = { .n = 0 };
+
+	snprintf(path, sizeof(path), "%s/v3.db", d->root);
+	make_cred(&c, 7, SCRAM_SHA256);
+	sqlite3 *raw = raw_open(path);
+	raw_exec(raw, v1_users_sql);
+	raw_exec(raw, v2_roster_sql);
+	raw_exec(raw, v3_offline_sql);
+	raw_insert_sha256_user(raw, "alice", &c);
+	raw_exec(raw, "INSERT INTO roster (domain, localpart, contact, name, subscription, ask,"
+		      " groups) VALUES ('" DOMAIN "', 'alice', 'romeo@montague.lit', 'Romeo', 3,"
+		      " 1, 'a' || char(31) || 'b')");
+	raw_exec(raw, "INSERT INTO roster_version (domain, localpart, ver) VALUES ('" DOMAIN "',"
+		      " 'alice', 9)");
+	raw_exec(raw, "INSERT INTO offline (id, domain, localpart, xml, stamp) VALUES (41, '"
+		      DOMAIN "', 'alice', CAST('" V3_MSG "' AS BLOB), 0)");
+	raw_exec(raw, "PRAGMA user_version = 3");
+	sqlite3_close(raw);
+
+	struct store *st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	if (!st)
+		fail_msg("store_sqlite_open(%s): %s", path, err);
+	raw = raw_open(path);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+				      " AND name = 'account_data'"),
+			 1);
+	sqlite3_close(raw);
+	/* The account, its roster and its queue came through. */
+	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
+	assert_cred_equal(&out, &c);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 9);
+	assert_int_equal(racc.n, 1);
+	struct store_roster_item romeo = R_ROMEO;
+	assert_item_equal(&racc.it[0], &romeo);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
+	assert_int_equal(oacc.id[0], 41);
+	assert_msg_equal(&oacc, 0, V3_MSG, strlen(V3_MSG));
+	/* ... with no documents, and documents work. */
+	d_get_none(st, DOMAIN, "alice", "vcard", "");
+	d_put_ok(st, DOMAIN, "alice", "vcard", "", D_DOC2, 1);
+	store_close(st);
+
+	/* Opening again finds nothing to do. */
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC2, strlen(D_DOC2));
+	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 9);
 	r_acc_free(&racc);
 	o_acc_free(&oacc);
 	store_close(st);
@@ -1936,6 +2361,84 @@ static void test_thread_offline(void **state)
 	queue_deinit(&ctx.results);
 }
 
+/* The document requests through the worker: put (with the limit, a
+ * prefix of a buffer, for a missing account), get (a malloc'd,
+ * NUL-terminated copy the requester frees), delete by putting nothing. */
+static void t_data(struct store_req *req, const char *kind, const char *key, const char *xml,
+		   size_t len, unsigned max)
+{
+	memset(req, 0, sizeof(*req));
+	snprintf(req->data_kind, sizeof(req->data_kind), "%s", kind);
+	snprintf(req->data_key, sizeof(req->data_key), "%s", key);
+	req->xml = xml;
+	req->xml_len = len;
+	req->max_items = max;
+}
+
+static void test_thread_data(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct store_req req;
+	char err[256] = "";
+
+	struct store *st = open_ok(d->db);
+	o_user(st, DOMAIN, "alice");
+	store_close(st);
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	t_data(&req, D_PRIV, D_K1, D_DOC2, strlen(D_DOC2), 1);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_PUT, "alice");
+	assert_int_equal(req.status, XS_OK);
+	t_data(&req, D_PRIV, D_K2, D_DOC1, strlen(D_DOC1), 1);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_PUT, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+	t_data(&req, "vcard", "", D_DOC3, D_DOC3_LEN, 1);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_PUT, "alice");
+	assert_int_equal(req.status, XS_OK);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_PUT, "nobody");
+	assert_int_equal(req.status, XS_NOTFOUND);
+
+	t_data(&req, D_PRIV, D_K1, NULL, 0, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_GET, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_non_null(req.data);
+	assert_int_equal(req.data_len, strlen(D_DOC2));
+	assert_string_equal(req.data, D_DOC2);
+	free(req.data);
+	t_data(&req, "vcard", "", NULL, 0, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_GET, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.data_len, D_DOC3_LEN);
+	assert_memory_equal(req.data, D_DOC3, D_DOC3_LEN);
+	assert_int_equal(req.data[D_DOC3_LEN], '\0');
+	free(req.data);
+
+	/* Delete, then nothing to get: no buffer. */
+	t_data(&req, "vcard", "", NULL, 0, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_PUT, "alice");
+	assert_int_equal(req.status, XS_OK);
+	t_data(&req, "vcard", "", NULL, 0, 0);
+	req.data = (char *)"stale";
+	req.data_len = 5;
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_GET, "alice");
+	assert_int_equal(req.status, XS_NOTFOUND);
+	assert_null(req.data);
+	assert_int_equal(req.data_len, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_DATA_GET, "nobody");
+	assert_int_equal(req.status, XS_NOTFOUND);
+	assert_null(req.data);
+
+	assert_int_equal(atomic_load(&ctx.done_on_wrong_thread), 0);
+	store_thread_stop(ctx.th);
+	queue_deinit(&ctx.results);
+}
+
 int main(void)
 {
 	/* Keep the expected error lines (refused schema, malformed row) quiet. */
@@ -1981,6 +2484,17 @@ int main(void)
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_offline, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_get_put, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_put_unknown, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_limit, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_delete, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_separate, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_reopen_user_delete, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_rollback, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_data_malformed_row, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v3, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_data, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
