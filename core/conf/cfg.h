@@ -84,6 +84,7 @@ struct cfg {
 	unsigned tcp_user_timeout_s;  /* tcp_user_timeout = 120: unacknowledged output before the peer is dead; 0 = the kernel's */
 	/* [im] */
 	unsigned max_roster_items;    /* max_roster_items = 1000 contacts per account */
+	unsigned max_private_items;   /* max_private_items = 100 XEP-0049 documents per account */
 	unsigned max_offline_messages; /* max_offline_messages = 1000 kept per account; 0 = none kept */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */

@@ -12,5 +12,7 @@ extern const struct im_module im_time;    /* XEP-0202 */
 extern const struct im_module im_last;    /* XEP-0012 */
 extern const struct im_module im_roster;  /* RFC 6121 2 */
 extern const struct im_module im_offline; /* XEP-0160 */
+extern const struct im_module im_private; /* XEP-0049 */
+extern const struct im_module im_vcard;   /* XEP-0054 */
 
 #endif

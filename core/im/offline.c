@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/base/log.h"
+#include "core/im/account.h"
 #include "core/conf/cfg.h"
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
@@ -30,20 +31,6 @@ struct offline_job {
 	struct stanza *stored;  /* push: the copy with <delay/> whose bytes are stored */
 	char full[JID_BUF];     /* list, delete: the session being served */
 };
-
-static bool split_account(struct store_req *req, const char *bare)
-{
-	const char *at = strchr(bare, '@');
-	if (!at || at == bare)
-		return false;
-	size_t ll = (size_t)(at - bare), dl = strlen(at + 1);
-	if (ll >= sizeof(req->local) || dl == 0 || dl >= sizeof(req->domain))
-		return false;
-	memcpy(req->local, bare, ll);
-	req->local[ll] = '\0';
-	memcpy(req->domain, at + 1, dl + 1);
-	return true;
-}
 
 static void job_free(struct offline_job *j)
 {
@@ -81,7 +68,7 @@ static bool message_offline(struct router *r, struct stanza *st, const char *bar
 	if (!max || !st->from)
 		return false; /* storage off: the router bounces it */
 	struct offline_job *j = calloc(1, sizeof(*j));
-	if (!j || !split_account(&j->req, bare) || !(j->stored = with_delay(st, j->req.domain))) {
+	if (!j || !im_split_account(&j->req, bare) || !(j->stored = with_delay(st, j->req.domain))) {
 		if (j)
 			job_free(j);
 		LOG_WARN("offline message for %s not stored: out of memory", bare);
@@ -144,7 +131,7 @@ static bool submit_for(struct router *r, const char *full, const char *bare, enu
 {
 	struct offline_job *j = calloc(1, sizeof(*j));
 	size_t fl = strlen(full);
-	if (!j || fl >= sizeof(j->full) || !split_account(&j->req, bare)) {
+	if (!j || fl >= sizeof(j->full) || !im_split_account(&j->req, bare)) {
 		free(j);
 		LOG_WARN("offline messages of %s not %s: out of memory", bare,
 			 op == STORE_OP_OFFLINE_LIST ? "read" : "removed");

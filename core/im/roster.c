@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/base/log.h"
+#include "core/im/account.h"
 #include "core/conf/cfg.h"
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
@@ -35,22 +36,6 @@ struct roster_job {
 
 static const char *const sub_names[] = { "none", "to", "from", "both" };
 
-/* "local@domain" into the request's name fields; false if it does not fit
- * or has no localpart (the server's own JID has no roster). */
-static bool split_account(struct store_req *req, const char *bare)
-{
-	const char *at = strchr(bare, '@');
-	if (!at || at == bare)
-		return false;
-	size_t ll = (size_t)(at - bare), dl = strlen(at + 1);
-	if (ll >= sizeof(req->local) || dl == 0 || dl >= sizeof(req->domain))
-		return false;
-	memcpy(req->local, bare, ll);
-	req->local[ll] = '\0';
-	memcpy(req->domain, at + 1, dl + 1);
-	return true;
-}
-
 static struct roster_job *job_new(struct im_iq *q)
 {
 	struct roster_job *j = calloc(1, sizeof(*j));
@@ -58,7 +43,7 @@ static struct roster_job *job_new(struct im_iq *q)
 		return NULL;
 	size_t fl = strlen(q->st->from);
 	if (fl >= sizeof(j->from) || strlen(q->to) >= sizeof(j->bare) ||
-	    !split_account(&j->req, q->to)) {
+	    !im_split_account(&j->req, q->to)) {
 		free(j);
 		return NULL;
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/base/log.h"
+#include "core/im/account.h"
 #include "core/im/modules.h"
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
@@ -15,6 +16,7 @@
 /* Adding a feature: its file in core/im/, its line here. */
 static const struct im_module *const modules[] = {
 	&im_disco, &im_ping, &im_version, &im_time, &im_last, &im_roster, &im_offline,
+	&im_private, &im_vcard,
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
@@ -83,19 +85,14 @@ static void exists_done(struct router *r, struct store_req *req, bool cancelled)
  * server cannot say the account exists, so it does not answer for it). */
 static void check_exists(struct im_iq *q, const struct im_iq_handler *h)
 {
-	const char *at = strchr(q->to, '@');
 	size_t tl = strlen(q->to);
 	struct exists_job *j = calloc(1, sizeof(*j));
-	if (!j || !at || tl >= sizeof(j->to) || (size_t)(at - q->to) >= sizeof(j->req.local) ||
-	    strlen(at + 1) >= sizeof(j->req.domain)) {
+	if (!j || tl >= sizeof(j->to) || !im_split_account(&j->req, q->to)) {
 		free(j);
 		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
 	memcpy(j->to, q->to, tl + 1);
-	memcpy(j->req.local, q->to, (size_t)(at - q->to));
-	j->req.local[at - q->to] = '\0';
-	strcpy(j->req.domain, at + 1);
 	j->req.op = STORE_OP_USER_EXISTS;
 	j->st = stanza_ref(q->st);
 	j->h = h;
