@@ -617,12 +617,16 @@ static enum xs store_sq_read_item(struct store_sqlite *s, sqlite3_stmt *stmt, co
 	return XS_OK;
 }
 
-static enum xs store_sq_roster_items(struct store_sqlite *s, const char *domain,
-				     const char *local,
-				     void (*cb)(void *arg, const struct store_roster_item *it),
-				     void *arg)
+/* Steps through the rows statement id gives for one account and hands
+ * each to row, stopping at its first error: what reading a roster and an
+ * offline queue share. */
+static enum xs store_sq_each_row(struct store_sqlite *s, enum sq_id id, const char *domain,
+				 const char *local, const char *what,
+				 enum xs (*row)(struct store_sqlite *s, sqlite3_stmt *stmt,
+						const char *domain, const char *local, void *arg),
+				 void *arg)
 {
-	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_ITEMS);
+	sqlite3_stmt *stmt = store_sq_stmt(s, id);
 	enum xs ret = XS_OK;
 
 	if (!stmt)
@@ -630,17 +634,39 @@ static enum xs store_sq_roster_items(struct store_sqlite *s, const char *domain,
 	int rc = store_bind_names(stmt, domain, local);
 	while (ret == XS_OK && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
 		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW) {
-			struct store_roster_item it;
-			ret = store_sq_read_item(s, stmt, domain, local, &it);
-			if (ret == XS_OK)
-				cb(arg, &it);
-		}
+		if (rc == SQLITE_ROW)
+			ret = row(s, stmt, domain, local, arg);
 	}
 	if (ret == XS_OK && rc != SQLITE_DONE)
-		ret = store_sq_fail(s, rc, "roster get");
+		ret = store_sq_fail(s, rc, what);
 	store_sq_release(stmt);
 	return ret;
+}
+
+struct roster_cb {
+	void (*cb)(void *arg, const struct store_roster_item *it);
+	void *arg;
+};
+
+static enum xs store_sq_roster_row(struct store_sqlite *s, sqlite3_stmt *stmt,
+				   const char *domain, const char *local, void *arg)
+{
+	struct roster_cb *rc = arg;
+	struct store_roster_item it;
+	enum xs ret = store_sq_read_item(s, stmt, domain, local, &it);
+	if (ret == XS_OK)
+		rc->cb(rc->arg, &it);
+	return ret;
+}
+
+static enum xs store_sq_roster_items(struct store_sqlite *s, const char *domain,
+				     const char *local,
+				     void (*cb)(void *arg, const struct store_roster_item *it),
+				     void *arg)
+{
+	struct roster_cb rc = { cb, arg };
+	return store_sq_each_row(s, SQ_ROSTER_ITEMS, domain, local, "roster get",
+				 store_sq_roster_row, &rc);
 }
 
 /* The account's roster version; 0 when it never changed (no row). */
@@ -888,30 +914,30 @@ static enum xs store_sq_read_msg(struct store_sqlite *s, sqlite3_stmt *stmt, con
 	return XS_OK;
 }
 
+struct offline_cb {
+	void (*cb)(void *arg, const struct store_offline_msg *m);
+	void *arg;
+};
+
+static enum xs store_sq_offline_row(struct store_sqlite *s, sqlite3_stmt *stmt,
+				    const char *domain, const char *local, void *arg)
+{
+	struct offline_cb *oc = arg;
+	struct store_offline_msg m;
+	enum xs ret = store_sq_read_msg(s, stmt, domain, local, &m);
+	if (ret == XS_OK)
+		oc->cb(oc->arg, &m);
+	return ret;
+}
+
 static enum xs store_sq_offline_rows(struct store_sqlite *s, const char *domain,
 				     const char *local,
 				     void (*cb)(void *arg, const struct store_offline_msg *m),
 				     void *arg)
 {
-	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_OFFLINE_LIST);
-	enum xs ret = XS_OK;
-
-	if (!stmt)
-		return XS_IO;
-	int rc = store_bind_names(stmt, domain, local);
-	while (ret == XS_OK && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW) {
-			struct store_offline_msg m;
-			ret = store_sq_read_msg(s, stmt, domain, local, &m);
-			if (ret == XS_OK)
-				cb(arg, &m);
-		}
-	}
-	if (ret == XS_OK && rc != SQLITE_DONE)
-		ret = store_sq_fail(s, rc, "offline list");
-	store_sq_release(stmt);
-	return ret;
+	struct offline_cb oc = { cb, arg };
+	return store_sq_each_row(s, SQ_OFFLINE_LIST, domain, local, "offline list",
+				 store_sq_offline_row, &oc);
 }
 
 /* One statement reads one snapshot already; the explicit read transaction

@@ -127,6 +127,17 @@ class Server:
     """One xmppd process with its own temp dir, config, certificate and
     accounts."""
 
+    def login(self, user, password, resource, presence=None):
+        """A RawClient on the direct-TLS listener, logged in with PLAIN and
+        bound to resource; presence (XML) is sent after the bind if given."""
+        c = RawClient(self.port("dtls"), tls=True, cafile=self.cert)
+        c.open_stream()
+        got = c.login_plain(user, password, resource=resource)
+        assert "<jid>%s@%s/%s</jid>" % (user, DOMAIN, resource) in got, got
+        if presence is not None:
+            c.send(presence)
+        return c
+
     def __init__(self, xmppd, xmppctl, users=None, sections=None,
                  listeners=None, name="xmppd", keep=False, nofile=None):
         """users: {"alice": "password"} (domain localhost).
@@ -481,6 +492,25 @@ class RawClient:
         while not self.closed and self._recv_some(deadline):
             pass
         return self.received.decode("utf-8", "replace")
+
+    def qtext(self):
+        """Everything received, as text, with attribute quotes made '
+        (the server writes ", tests are easier to read with ')."""
+        return self.received.decode("utf-8", "replace").replace('"', "'")
+
+    def ask(self, xml, iq_id, timeout=5.0):
+        """Sends xml (an iq with id iq_id) and returns its reply, quotes
+        made ' as in qtext(); AssertionError when none comes."""
+        start = len(self.qtext())
+        self.send(xml)
+        pat = re.compile(r"<iq[^>]*id='%s'[^>]*(?:/>|>.*?</iq>)" % re.escape(iq_id), re.S)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            m = pat.search(self.qtext()[start:])
+            if m:
+                return m.group(0)
+            self.read_until("\x00never", timeout=0.1)
+        raise AssertionError("no reply to %s: %s" % (iq_id, self.qtext()[start:][-500:]))
 
     def mark(self):
         """Offset for read_until(start=...): what comes after now."""

@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DOMAIN, RawClient, Server  # noqa: E402
+from harness import DOMAIN, Server  # noqa: E402
 
 XMPPD = XMPPCTL = None
 SRV = None
@@ -39,19 +39,16 @@ def tearDownModule():
     finally:
         SRV.cleanup()
 
-
 def text(c):
-    return c.received.decode("utf-8", "replace").replace('"', "'")
+    return c.qtext()
 
 
 def login(user, resource, presence=None):
-    c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
-    c.open_stream()
-    got = c.login_plain(user, PW, resource=resource)
-    assert "<jid>%s@%s/%s</jid>" % (user, DOMAIN, resource) in got, got
-    if presence is not None:
-        c.send(presence)
-    return c
+    return SRV.login(user, PW, resource, presence)
+
+
+
+
 
 
 def wait_for(c, pattern, start=0, timeout=5.0):

@@ -36,36 +36,26 @@ def tearDownModule():
     finally:
         SRV.cleanup()
 
+def text(c):
+    return c.qtext()
+
+
+def login(user, resource):
+    return SRV.login(user, PW, resource)
+
+
+def ask(c, xml, iq_id):
+    return c.ask(xml, iq_id)
+
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 90))
 
 
-def login(user, resource):
-    c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
-    c.open_stream()
-    got = c.login_plain(user, PW, resource=resource)
-    assert "<jid>%s@%s/%s</jid>" % (user, DOMAIN, resource) in got, got
-    return c
 
 
-def text(c):
-    return c.received.decode("utf-8", "replace").replace('"', "'")
 
 
-def ask(c, xml, iq_id):
-    """Sends one iq; returns its reply (attribute quotes made ')."""
-    start = len(text(c))
-    c.send(xml)
-    pat = re.compile(r"<iq[^>]*id='%s'[^>]*(?:/>|>.*?</iq>)" % re.escape(iq_id), re.S)
-    deadline_text = ""
-    for _ in range(50):
-        c.read_until(re.compile(r"id=[\"']%s[\"']" % re.escape(iq_id)), timeout=0.2, start=start)
-        deadline_text = text(c)[start:]
-        m = pat.search(deadline_text)
-        if m:
-            return m.group(0)
-    raise AssertionError("no reply to %s: %s" % (iq_id, deadline_text[-500:]))
 
 
 def pushes(c, start, n, timeout=5.0):

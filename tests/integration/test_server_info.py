@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DOMAIN, RawClient, Server, connect_client, disconnect_all, make_client  # noqa: E402
+from harness import DOMAIN, Server, connect_client, disconnect_all, make_client  # noqa: E402
 
 XMPPD = XMPPCTL = None
 SRV = None
@@ -43,24 +43,16 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 90))
 
 
-def raw_login(user, resource):
-    c = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
-    c.open_stream()
-    got = c.login_plain(user, PW, resource=resource)
-    assert "<jid>%s@%s/%s</jid>" % (user, DOMAIN, resource) in got, got
-    return c
+
+
+
+
+def login(user, resource):
+    return SRV.login(user, PW, resource)
 
 
 def ask(c, xml, iq_id):
-    """Sends one iq and returns the reply with that id."""
-    start = len(c.received.decode("utf-8", "replace"))
-    c.send(xml)
-    pat = re.compile(r"<iq[^>]*id=[\"']%s[\"'][^>]*(?:/>|>.*?</iq>)" % re.escape(iq_id), re.S)
-    got = c.read_until(pat, timeout=5, start=start)[start:]
-    m = pat.search(got)
-    assert m, got[-400:]
-    # attribute quotes as in the assertions, whichever the server writes
-    return m.group(0).replace('"', "'")
+    return c.ask(xml, iq_id)
 
 
 class ServerInfo(unittest.TestCase):
@@ -101,7 +93,7 @@ class ServerInfo(unittest.TestCase):
         run(go())
 
     def test_entity_time(self):
-        c = raw_login("bob", "time")
+        c = login("bob", "time")
         try:
             r = ask(c, "<iq type='get' id='t1' to='%s'><time xmlns='urn:xmpp:time'/></iq>"
                     % DOMAIN, "t1")
@@ -116,7 +108,7 @@ class ServerInfo(unittest.TestCase):
             c.close()
 
     def test_uptime_grows(self):
-        c = raw_login("bob", "up")
+        c = login("bob", "up")
         try:
             a = ask(c, "<iq type='get' id='u1' to='%s'><query xmlns='jabber:iq:last'/></iq>"
                     % DOMAIN, "u1")
@@ -131,7 +123,7 @@ class ServerInfo(unittest.TestCase):
             c.close()
 
     def test_errors(self):
-        c = raw_login("bob", "err")
+        c = login("bob", "err")
         try:
             # RFC 6120 8.2.3: a get without a payload
             r = ask(c, "<iq type='get' id='e1' to='%s'/>" % DOMAIN, "e1")
