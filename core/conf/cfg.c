@@ -1109,7 +1109,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->connection_rate_per_ip = 10;
 	cfg->connection_burst_per_ip = 50;
 	cfg->max_router_backlog = 100000;
-	cfg->max_storage_requests = 16;
+	cfg->max_storage_requests = 128;
 	cfg->tcp_keepalive_s = 60;
 	cfg->tcp_keepalive_interval_s = 15;
 	cfg->tcp_keepalive_probes = 4;

@@ -76,7 +76,7 @@ struct cfg {
 	unsigned connection_burst_per_ip; /* connection_burst_per_ip = 50 new connections at once before the rate applies */
 	size_t n_exempt;              /* exempt_networks = CIDR list: no per-address connection limits */
 	struct cidr exempt[CFG_MAX_EXEMPT];
-	unsigned max_storage_requests; /* max_storage_requests_per_session = 16 waiting for the store; over it, resource-constraint */
+	unsigned max_storage_requests; /* max_storage_requests_per_session = 128 waiting for the store; over it, resource-constraint */
 	unsigned max_router_backlog;  /* max_router_backlog = 100000 stanzas waiting for the router; over it, sessions' input pauses */
 	unsigned tcp_keepalive_s;     /* tcp_keepalive = 60: idle seconds before the first probe; 0 = off */
 	unsigned tcp_keepalive_interval_s; /* tcp_keepalive_interval = 15 */
