@@ -46,6 +46,13 @@ enum roster_sub { ROSTER_SUB_NONE, ROSTER_SUB_TO, ROSTER_SUB_FROM, ROSTER_SUB_BO
  * 3.1.3). */
 #define ROSTER_ASK_OUT 1u
 #define ROSTER_ASK_IN 2u
+/* and two flags: the account pre-approved the contact's request (RFC 6121
+ * 3.4), and the item only remembers an inbound request the account neither
+ * answered nor added the contact itself: not shown to clients (see
+ * core/xmpp/subscription.h) */
+#define ROSTER_ASK_PREAPPROVED 4u
+#define ROSTER_ASK_HIDDEN 8u
+#define ROSTER_ASK_ALL 15u
 
 /* One roster item.  groups holds the group names joined by '\x1f': that
  * character cannot appear in XML 1.0 text, so it is never part of a name.
@@ -263,7 +270,7 @@ static inline enum xs store_roster_put(struct store *st, const char *domain, con
 {
 	if (!store__name_ok(domain) || !store__name_ok(local) || !it ||
 	    !store__name_ok(it->contact) || !it->groups || it->subscription > ROSTER_SUB_BOTH ||
-	    it->ask > (ROSTER_ASK_OUT | ROSTER_ASK_IN) || !ver)
+	    it->ask > ROSTER_ASK_ALL || !ver)
 		return XS_INVAL;
 	return st->ops->roster_put(st, domain, local, it, max_items, ver);
 }
