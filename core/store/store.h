@@ -41,9 +41,15 @@ struct store_iter_count {
 
 /* RFC 6121 2.1.2.5 subscription states, as stored. */
 enum roster_sub { ROSTER_SUB_NONE, ROSTER_SUB_TO, ROSTER_SUB_FROM, ROSTER_SUB_BOTH };
-/* ask bits: a subscription request sent (ask='subscribe' in the roster) and
- * one received and not yet answered (kept for the next login, RFC 6121
- * 3.1.3). */
+/* ask bits, the pending parts of a subscription (RFC 6121 3):
+ * OUT: a request sent and not yet answered (ask='subscribe' in the roster);
+ * IN: one received and not yet answered (kept for the next login, 3.1.3);
+ * PREAPPROVED: the account approved the contact's request before it came
+ * (3.4), so it is granted without asking;
+ * HIDDEN: the item exists only to remember an unanswered inbound request
+ * from a contact the account never added itself; it is not the account's
+ * roster, so it is left out of roster results and pushes (the router
+ * filters it, the store returns it like any other item). */
 #define ROSTER_ASK_OUT 1u
 #define ROSTER_ASK_IN 2u
 /* and two flags: the account pre-approved the contact's request (RFC 6121
@@ -53,6 +59,13 @@ enum roster_sub { ROSTER_SUB_NONE, ROSTER_SUB_TO, ROSTER_SUB_FROM, ROSTER_SUB_BO
 #define ROSTER_ASK_PREAPPROVED 4u
 #define ROSTER_ASK_HIDDEN 8u
 #define ROSTER_ASK_ALL 15u
+
+/* What a store_roster_update callback asks for. */
+enum roster_change {
+	ROSTER_UNCHANGED, /* write nothing */
+	ROSTER_WRITE,     /* store the item as the callback left it */
+	ROSTER_DELETE,    /* remove the item */
+};
 
 /* One roster item.  groups holds the group names joined by '\x1f': that
  * character cannot appear in XML 1.0 text, so it is never part of a name.
@@ -101,6 +114,12 @@ struct store_ops {
 			      const struct store_roster_item *it, unsigned max_items, uint64_t *ver);
 	enum xs (*roster_remove)(struct store *st, const char *domain, const char *local,
 				 const char *contact, uint64_t *ver);
+	enum xs (*roster_update)(struct store *st, const char *domain, const char *local,
+				 const char *contact,
+				 enum roster_change (*apply)(void *arg,
+							     struct store_roster_item *it,
+							     bool existed),
+				 void *arg, unsigned max_items, uint64_t *ver);
 	enum xs (*offline_push)(struct store *st, const char *domain, const char *local,
 				const char *xml, size_t len, unsigned max_count);
 	enum xs (*offline_list)(struct store *st, const char *domain, const char *local,
@@ -283,6 +302,39 @@ static inline enum xs store_roster_remove(struct store *st, const char *domain,
 	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(contact) || !ver)
 		return XS_INVAL;
 	return st->ops->roster_remove(st, domain, local, contact, ver);
+}
+
+/* Reads, changes and writes back the item for contact in one write
+ * transaction, so that nothing (another process, the admin tool) can
+ * change it between the read and the write: a subscription state is always
+ * derived from the stored one (RFC 6121 3), and a roster set must keep it.
+ *
+ * apply is called once (not at all if reading the item fails), inside the
+ * transaction, with the stored item, or when there is none (existed false)
+ * with { contact, name NULL, groups "", ROSTER_SUB_NONE, ask 0 }.  It edits
+ * the item in place and may point it->name and it->groups at strings of
+ * its own, which must stay valid until this returns; it must not change
+ * it->contact, nor call back into the store.  What it returns decides:
+ * - ROSTER_UNCHANGED: nothing is written; *ver is the current version;
+ * - ROSTER_WRITE: the item is stored as apply left it (XS_INVAL, nothing
+ *   written, if that is not a valid item: subscription above BOTH, ask
+ *   above ROSTER_ASK_ALL, groups NULL, contact changed); XS_LIMIT,
+ *   nothing written, when it is new and the roster already holds max_items
+ *   items (0: no limit); the version is bumped into *ver;
+ * - ROSTER_DELETE: the item is removed and the version bumped into *ver;
+ *   when there was no item this is ROSTER_UNCHANGED.
+ * On any failure the transaction is rolled back and *ver is untouched. */
+static inline enum xs store_roster_update(struct store *st, const char *domain,
+					  const char *local, const char *contact,
+					  enum roster_change (*apply)(void *arg,
+								      struct store_roster_item *it,
+								      bool existed),
+					  void *arg, unsigned max_items, uint64_t *ver)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(contact) ||
+	    !apply || !ver)
+		return XS_INVAL;
+	return st->ops->roster_update(st, domain, local, contact, apply, arg, max_items, ver);
 }
 
 /* Offline messages (XEP-0160): a queue per account. */

@@ -1,6 +1,6 @@
-/* store_roster_items_free and store_offline_msgs_free (store_thread.h),
- * in a file of their own: the
- * router's roster module needs it, and a program that replaces the
+/* store_roster_items_free, store_roster_item_clear and
+ * store_offline_msgs_free (store_thread.h), in a file of their own: the
+ * router's roster module needs them, and a program that replaces the
  * storage thread (the c2s fuzz harness) must not get store_thread.c
  * linked in with it. */
 #include "core/store/store_thread.h"
@@ -15,6 +15,14 @@ void store_roster_items_free(struct store_roster_item *items, size_t n)
 		free(items[i].groups);
 	}
 	free(items);
+}
+
+void store_roster_item_clear(struct store_roster_item *it)
+{
+	free(it->contact);
+	free(it->name);
+	free(it->groups);
+	it->contact = it->name = it->groups = NULL;
 }
 
 void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n)

@@ -32,7 +32,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables (the archive, ...) arrive as versions 5, 6, ... */
+ * Later tables (the archive, ...) arrive as versions 6, 7, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -97,6 +97,27 @@ static const char *const store_migrations[] = {
 	" xml BLOB NOT NULL,"
 	" PRIMARY KEY (domain, localpart, kind, key)"
 	") WITHOUT ROWID;",
+	/* 5: subscriptions (RFC 6121 3) need two more ask bits (store.h:
+	 * PREAPPROVED, HIDDEN), and version 2's CHECK allows only 0..3.
+	 * SQLite cannot change a CHECK in place, so the table is rebuilt:
+	 * created under another name, filled, the old one dropped and the
+	 * new one renamed into its place (the SQLite manual's "other kinds of
+	 * table schema changes"; nothing refers to roster: no index, view,
+	 * trigger or foreign key). */
+	"CREATE TABLE roster_new ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" contact TEXT NOT NULL,"
+	" name TEXT,"
+	" subscription INTEGER NOT NULL DEFAULT 0 CHECK (subscription BETWEEN 0 AND 3),"
+	" ask INTEGER NOT NULL DEFAULT 0 CHECK (ask BETWEEN 0 AND 15),"
+	" groups TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (domain, localpart, contact)"
+	") WITHOUT ROWID;"
+	"INSERT INTO roster_new (domain, localpart, contact, name, subscription, ask, groups)"
+	" SELECT domain, localpart, contact, name, subscription, ask, groups FROM roster;"
+	"DROP TABLE roster;"
+	"ALTER TABLE roster_new RENAME TO roster;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -116,6 +137,7 @@ enum sq_id {
 	SQ_COMMIT,
 	SQ_ROLLBACK,
 	SQ_ROSTER_ITEMS,
+	SQ_ROSTER_ITEM,
 	SQ_ROSTER_VER,
 	SQ_ROSTER_ROOM,
 	SQ_ROSTER_PUT,
@@ -169,6 +191,9 @@ static const char *const sq_text[SQ__COUNT] = {
 	[SQ_ROLLBACK] = "ROLLBACK",
 	[SQ_ROSTER_ITEMS] = "SELECT contact, name, groups, subscription, ask FROM roster"
 			    " WHERE domain = ?1 AND localpart = ?2 ORDER BY contact",
+	/* The columns of SQ_ROSTER_ITEMS, so one decoder reads both. */
+	[SQ_ROSTER_ITEM] = "SELECT contact, name, groups, subscription, ask FROM roster"
+			   " WHERE domain = ?1 AND localpart = ?2 AND contact = ?3",
 	[SQ_ROSTER_VER] = "SELECT ver FROM roster_version WHERE domain = ?1 AND localpart = ?2",
 	/* Whether ?3 is already an item, and how many items there are. */
 	[SQ_ROSTER_ROOM] =
@@ -586,11 +611,12 @@ static int store_bind_contact(sqlite3_stmt *stmt, const char *domain, const char
 	return rc;
 }
 
-/* Points it at the current row of SQ_ROSTER_ITEMS (valid until the next
- * step).  The file is outside our control (restored backups, hand edits),
- * so a row the interface does not allow is an error rather than something
- * handed to the caller.  The casts drop the const of SQLite's buffers; the
- * caller only ever sees the item as const. */
+/* Points it at the current row of SQ_ROSTER_ITEMS or SQ_ROSTER_ITEM (valid
+ * until the next step or reset).  The file is outside our control
+ * (restored backups, hand edits), so a row the interface does not allow is
+ * an error rather than something handed to the caller.  The casts drop the
+ * const of SQLite's buffers; they are never written (a get's caller sees
+ * the item as const, an update's apply gets copies). */
 static enum xs store_sq_read_item(struct store_sqlite *s, sqlite3_stmt *stmt, const char *domain,
 				  const char *local, struct store_roster_item *it)
 {
@@ -608,7 +634,7 @@ static enum xs store_sq_read_item(struct store_sqlite *s, sqlite3_stmt *stmt, co
 	    sqlite3_errcode(s->db) == SQLITE_NOMEM)
 		return store_sq_fail(s, SQLITE_NOMEM, "roster get");
 	if (!store__name_ok(it->contact) || (has_name && !it->name) || !it->groups || sub < 0 ||
-	    sub > ROSTER_SUB_BOTH || ask < 0 || ask > (ROSTER_ASK_OUT | ROSTER_ASK_IN)) {
+	    sub > ROSTER_SUB_BOTH || ask < 0 || ask > ROSTER_ASK_ALL) {
 		LOG_ERR("store: malformed roster item of %s@%s in %s", local, domain, s->path);
 		return XS_IO;
 	}
@@ -775,46 +801,165 @@ static enum xs store_sq_roster_bump(struct store_sqlite *s, const char *domain,
 	return ret;
 }
 
-static enum xs store_sq_roster_put(struct store *st, const char *domain, const char *local,
-				   const struct store_roster_item *it, unsigned max_items,
-				   uint64_t *ver)
+/* Reads the item for contact, if there is one, into *it (contact stays
+ * the caller's string).  SQLite's buffers last only until the statement is
+ * reset, and the item must outlive that (apply, then the write, use other
+ * statements), so name and groups are copied into one allocation, *held,
+ * which the caller frees. */
+static enum xs store_sq_roster_find(struct store_sqlite *s, const char *domain,
+				    const char *local, const char *contact,
+				    struct store_roster_item *it, bool *existed, char **held)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_ITEM);
+	struct store_roster_item row;
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_contact(stmt, domain, local, contact);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		ret = store_sq_read_item(s, stmt, domain, local, &row);
+	else if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "roster read");
+	if (rc == SQLITE_ROW && ret == XS_OK) {
+		size_t nl = row.name ? strlen(row.name) + 1 : 0, gl = strlen(row.groups) + 1;
+		char *buf = malloc(nl + gl);
+		if (!buf) {
+			ret = XS_NOMEM;
+		} else {
+			memcpy(buf, row.groups, gl);
+			if (row.name)
+				memcpy(buf + gl, row.name, nl);
+			it->name = row.name ? buf + gl : NULL;
+			it->groups = buf;
+			it->subscription = row.subscription;
+			it->ask = row.ask;
+			*existed = true;
+			*held = buf;
+		}
+	}
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* Does what apply asked for with the item, inside the caller's transaction,
+ * and sets *ver to the version afterwards. */
+static enum xs store_sq_roster_change(struct store_sqlite *s, const char *domain,
+				      const char *local, const char *contact,
+				      const struct store_roster_item *it, bool existed,
+				      enum roster_change change, unsigned max_items, uint64_t *ver)
+{
+	enum xs ret = XS_OK;
+
+	switch (change) {
+	case ROSTER_UNCHANGED:
+		return store_sq_roster_ver(s, domain, local, ver);
+	case ROSTER_DELETE: {
+		if (!existed)
+			return store_sq_roster_ver(s, domain, local, ver);
+		/* The row was read under the same write lock: it is there. */
+		sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_DELETE);
+		if (!stmt)
+			return XS_IO;
+		int rc = store_bind_contact(stmt, domain, local, contact);
+		ret = store_sq_keyed_write(s, stmt, rc, "roster remove");
+		break;
+	}
+	case ROSTER_WRITE:
+		/* apply is the caller's code: what it left is checked as the
+		 * wrapper checks a put, and the key must be the one read. */
+		if (it->contact != contact || !it->groups || it->subscription > ROSTER_SUB_BOTH ||
+		    it->ask > ROSTER_ASK_ALL)
+			return XS_INVAL;
+		if (!existed && max_items > 0)
+			ret = store_sq_roster_room(s, domain, local, contact, max_items);
+		if (ret == XS_OK)
+			ret = store_sq_roster_write(s, domain, local, it);
+		break;
+	default:
+		return XS_INVAL; /* not a roster_change */
+	}
+	if (ret == XS_OK)
+		ret = store_sq_roster_bump(s, domain, local, ver);
+	return ret;
+}
+
+/* Every roster change goes through here (put and remove too), so the read,
+ * the decision and the write see one state of the file. */
+static enum xs store_sq_roster_update(struct store *st, const char *domain, const char *local,
+				      const char *contact,
+				      enum roster_change (*apply)(void *arg,
+								  struct store_roster_item *it,
+								  bool existed),
+				      void *arg, unsigned max_items, uint64_t *ver)
 {
 	struct store_sqlite *s = to_sq(st);
+	struct store_roster_item it = { .contact = (char *)contact, .groups = (char *)"" };
+	bool existed = false;
+	char *held = NULL;
 	uint64_t v = 0;
 	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
 
 	if (ret != XS_OK)
 		return ret;
-	if (max_items > 0)
-		ret = store_sq_roster_room(s, domain, local, it->contact, max_items);
-	if (ret == XS_OK)
-		ret = store_sq_roster_write(s, domain, local, it);
-	if (ret == XS_OK)
-		ret = store_sq_roster_bump(s, domain, local, &v);
+	ret = store_sq_roster_find(s, domain, local, contact, &it, &existed, &held);
+	if (ret == XS_OK) {
+		enum roster_change change = apply(arg, &it, existed);
+		ret = store_sq_roster_change(s, domain, local, contact, &it, existed, change,
+					     max_items, &v);
+	}
 	ret = store_sq_finish(s, ret);
+	free(held);
 	/* Only a committed version is reported. */
 	if (ret == XS_OK)
 		*ver = v;
 	return ret;
 }
 
+/* A put is an update that replaces everything but the contact. */
+static enum roster_change store_sq_put_apply(void *arg, struct store_roster_item *it,
+					     bool existed)
+{
+	const struct store_roster_item *src = arg;
+
+	(void)existed;
+	it->name = src->name;
+	it->groups = src->groups;
+	it->subscription = src->subscription;
+	it->ask = src->ask;
+	return ROSTER_WRITE;
+}
+
+static enum xs store_sq_roster_put(struct store *st, const char *domain, const char *local,
+				   const struct store_roster_item *it, unsigned max_items,
+				   uint64_t *ver)
+{
+	return store_sq_roster_update(st, domain, local, it->contact, store_sq_put_apply,
+				      (void *)it, max_items, ver);
+}
+
+/* A remove is an update that deletes, and tells whether there was
+ * anything to delete. */
+static enum roster_change store_sq_remove_apply(void *arg, struct store_roster_item *it,
+						bool existed)
+{
+	(void)it;
+	*(bool *)arg = existed;
+	return ROSTER_DELETE;
+}
+
 static enum xs store_sq_roster_remove(struct store *st, const char *domain, const char *local,
 				      const char *contact, uint64_t *ver)
 {
-	struct store_sqlite *s = to_sq(st);
-	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_ROSTER_DELETE);
+	bool found = false;
 	uint64_t v = 0;
+	enum xs ret = store_sq_roster_update(st, domain, local, contact, store_sq_remove_apply,
+					     &found, 0, &v);
 
-	if (!stmt)
-		return XS_IO;
-	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
-	if (ret != XS_OK)
-		return ret;
-	ret = store_sq_keyed_write(s, stmt, store_bind_contact(stmt, domain, local, contact),
-				   "roster remove");
-	if (ret == XS_OK)
-		ret = store_sq_roster_bump(s, domain, local, &v);
-	ret = store_sq_finish(s, ret);
+	if (ret == XS_OK && !found)
+		return XS_NOTFOUND; /* nothing was written: version unchanged */
 	if (ret == XS_OK)
 		*ver = v;
 	return ret;
@@ -1146,6 +1291,7 @@ static const struct store_ops store_sqlite_ops = {
 	.roster_get = store_sq_roster_get,
 	.roster_put = store_sq_roster_put,
 	.roster_remove = store_sq_roster_remove,
+	.roster_update = store_sq_roster_update,
 	.offline_push = store_sq_offline_push,
 	.offline_list = store_sq_offline_list,
 	.offline_delete = store_sq_offline_delete,

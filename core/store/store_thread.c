@@ -86,6 +86,7 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_ROSTER_GET: return "roster_get";
 	case STORE_OP_ROSTER_PUT: return "roster_put";
 	case STORE_OP_ROSTER_REMOVE: return "roster_remove";
+	case STORE_OP_ROSTER_UPDATE: return "roster_update";
 	case STORE_OP_OFFLINE_PUSH: return "offline_push";
 	case STORE_OP_OFFLINE_LIST: return "offline_list";
 	case STORE_OP_OFFLINE_DELETE: return "offline_delete";
@@ -169,6 +170,67 @@ static void roster_get(struct store_thread *t, struct store_req *req)
 	}
 }
 
+/* Runs the requester's roster_apply for store_roster_update and keeps what
+ * the request reports.  The copy of the item is made here, inside the
+ * store's call: the store's strings and apply's own last only until
+ * store_roster_update returns.  That is before anything is written, so
+ * running out of memory for it writes nothing (ROSTER_UNCHANGED) and the
+ * request fails with XS_NOMEM: the requester, which treats that like any
+ * store failure, and the file agree. */
+struct roster_update_ctx {
+	struct store_req *req;
+	bool nomem;
+};
+
+static enum roster_change roster_update_apply(void *arg, struct store_roster_item *it,
+					      bool existed)
+{
+	struct roster_update_ctx *ru = arg;
+	struct store_req *req = ru->req;
+	const struct store_roster_item before = *it;
+
+	req->existed = existed;
+	req->prev_subscription = it->subscription;
+	req->prev_ask = it->ask;
+	enum roster_change change = req->roster_apply(req->roster_apply_arg, it, existed);
+	/* As the store takes it: deleting nothing changes nothing. */
+	if (change == ROSTER_DELETE && !existed)
+		change = ROSTER_UNCHANGED;
+	/* What the store holds once this is done (a deleted item as it
+	 * was).  A WRITE the store then refuses is freed again below. */
+	const struct store_roster_item *now = change == ROSTER_WRITE ? it : &before;
+	req->updated = *now;
+	req->updated.contact = dup_or_null(now->contact, &ru->nomem);
+	req->updated.name = dup_or_null(now->name, &ru->nomem);
+	req->updated.groups = dup_or_null(now->groups, &ru->nomem);
+	if (ru->nomem)
+		return ROSTER_UNCHANGED;
+	req->change = change;
+	return change;
+}
+
+static void roster_update(struct store_thread *t, struct store_req *req)
+{
+	struct roster_update_ctx ru = { .req = req };
+
+	if (!req->roster_apply)
+		req->status = XS_INVAL;
+	else
+		req->status = store_roster_update(t->st, req->domain, req->local,
+						  req->item.contact, roster_update_apply, &ru,
+						  req->max_items, &req->ver);
+	if (req->status == XS_OK && ru.nomem)
+		req->status = XS_NOMEM;
+	if (req->status != XS_OK) {
+		store_roster_item_clear(&req->updated);
+		memset(&req->updated, 0, sizeof(req->updated));
+		req->existed = false;
+		req->prev_subscription = req->prev_ask = 0;
+		req->change = ROSTER_UNCHANGED;
+		req->ver = 0;
+	}
+}
+
 /* Collects the offline queue into req->msgs (XS_NOMEM and nothing on
  * allocation failure). */
 struct offline_collect {
@@ -229,6 +291,10 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	req->items = NULL;
 	req->n_items = 0;
 	req->ver = 0;
+	req->existed = false;
+	req->prev_subscription = req->prev_ask = 0;
+	req->change = ROSTER_UNCHANGED;
+	memset(&req->updated, 0, sizeof(req->updated));
 	req->msgs = NULL;
 	req->n_msgs = 0;
 	req->data = NULL;
@@ -263,6 +329,9 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_ROSTER_REMOVE:
 			req->status = store_roster_remove(t->st, req->domain, req->local,
 							  req->item.contact, &req->ver);
+			break;
+		case STORE_OP_ROSTER_UPDATE:
+			roster_update(t, req);
 			break;
 		case STORE_OP_OFFLINE_PUSH:
 			req->status = store_offline_push(t->st, req->domain, req->local, req->xml,

@@ -29,6 +29,9 @@ enum store_op {
 	STORE_OP_ROSTER_GET,  /* in: domain, local; out: status, items, n_items, ver */
 	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
 	STORE_OP_ROSTER_REMOVE, /* in: domain, local, item.contact; out: status, ver */
+	STORE_OP_ROSTER_UPDATE, /* in: domain, local, item.contact, max_items, roster_apply,
+				 * roster_apply_arg; out: status, ver, existed,
+				 * prev_subscription, prev_ask, change, updated */
 	STORE_OP_OFFLINE_PUSH,  /* in: domain, local, xml, xml_len, max_items (the queue's
 				 * limit); out: status */
 	STORE_OP_OFFLINE_LIST,  /* in: domain, local; out: status, msgs, n_msgs */
@@ -65,6 +68,29 @@ struct store_req {
 	struct store_roster_item *items;
 	size_t n_items;
 	uint64_t ver;
+	/* ROSTER_UPDATE (store_roster_update in store.h, for item.contact;
+	 * item is input only and stays the requester's): roster_apply runs
+	 * ON THE STORAGE THREAD, inside the write transaction, while the
+	 * requester goes on.  It must be pure: read and write only its arg
+	 * and the item (no shared state, no locks, no calls into the store or
+	 * anything else), and whatever arg points to must stay untouched by
+	 * the requester until done.  The results: existed, and
+	 * prev_subscription and prev_ask, the item's state before apply
+	 * (NONE and 0 when there was none); change, what was done
+	 * (ROSTER_UNCHANGED when the store failed or a delete found nothing);
+	 * updated, the item as it is now stored (for ROSTER_WRITE, as apply
+	 * left it; for a delete, as it was before; for ROSTER_UNCHANGED, as
+	 * it was read, or the empty item when there was none), with malloc'd
+	 * contact, name (NULL for none) and groups, freed by the requester
+	 * with store_roster_item_clear.  All of them are set only when
+	 * status is XS_OK (false, 0, ROSTER_UNCHANGED, zeroed otherwise). */
+	enum roster_change (*roster_apply)(void *arg, struct store_roster_item *it,
+					   bool existed);
+	void *roster_apply_arg;
+	bool existed;
+	unsigned char prev_subscription, prev_ask;
+	enum roster_change change;
+	struct store_roster_item updated;
 	/* offline messages: the stanza to queue (xml, xml_len; the
 	 * requester's buffer), the messages read (malloc'd, freed with
 	 * store_offline_msgs_free), the last id handed on for a delete */
@@ -91,6 +117,9 @@ struct store_thread;
 
 /* Frees what a STORE_OP_ROSTER_GET returned (NULL allowed). */
 void store_roster_items_free(struct store_roster_item *items, size_t n);
+/* Frees the strings of one item (a STORE_OP_ROSTER_UPDATE's updated) and
+ * zeroes them, so a second call does nothing. */
+void store_roster_item_clear(struct store_roster_item *it);
 /* Frees what a STORE_OP_OFFLINE_LIST returned (NULL allowed). */
 void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n);
 

@@ -1,8 +1,9 @@
 /* Unit tests for the storage layer: the SQLite backend behind store.h (file
  * creation, WAL, schema versioning and migration, account semantics,
- * byte-exact credentials, rosters, offline messages, per-account documents)
- * and the storage worker thread (many producers, completion on the worker,
- * drain on stop, roster, offline and document requests).
+ * byte-exact credentials, rosters and their one-transaction update,
+ * offline messages, per-account documents) and the storage worker thread
+ * (many producers, completion on the worker, drain on stop, roster, roster
+ * update, offline and document requests).
  * Each test works in its own mkdtemp directory and inspects the file through
  * a separate sqlite3 connection, so it checks what is on disk rather than
  * what the backend believes. */
@@ -188,10 +189,10 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	/* 4: users, rosters, offline messages, account documents.  Exact,
-	 * so that a new migration updates this test (and the v1, v2 and v3
-	 * migration tests below) on purpose. */
-	assert_int_equal(store_sqlite_schema_version(), 4);
+	/* 5: users, rosters, offline messages, account documents, the
+	 * roster's wider ask bits.  Exact, so that a new migration updates
+	 * this test (and the v1 to v4 migration tests below) on purpose. */
+	assert_int_equal(store_sqlite_schema_version(), 5);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('users', 'roster', 'roster_version',"
@@ -690,7 +691,7 @@ static void test_roster_get_put(void **state)
 	bad.subscription = ROSTER_SUB_BOTH + 1;
 	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &bad, 0, &ver), XS_INVAL);
 	bad = romeo;
-	bad.ask = (ROSTER_ASK_OUT | ROSTER_ASK_IN) + 1;
+	bad.ask = ROSTER_ASK_ALL + 1;
 	assert_int_equal(store_roster_put(st, DOMAIN, "alice", &bad, 0, &ver), XS_INVAL);
 	bad = romeo;
 	bad.contact = (char *)"";
@@ -948,6 +949,406 @@ static void test_roster_malformed_row(void **state)
 	store_close(st);
 }
 
+/* --- roster update (store_roster_update) --- */
+
+/* A store_roster_update callback driven by the test: what it saw, and
+ * what it does (set_* fields applied only when asked for). */
+struct u_apply {
+	/* what it does */
+	enum roster_change ret;
+	bool set_sub, set_ask, set_name, set_groups;
+	unsigned char sub, ask;
+	const char *name, *groups;
+	const char *contact; /* non-NULL: replaces it->contact (refused) */
+	/* what it saw */
+	int calls;
+	bool existed;
+	const char *seen_contact; /* the pointer, as given */
+	char seen_name[64];       /* "(null)" for none */
+	char seen_groups[64];
+	unsigned char seen_sub, seen_ask;
+	pthread_t thread;
+};
+
+static enum roster_change u_apply_cb(void *arg, struct store_roster_item *it, bool existed)
+{
+	struct u_apply *u = arg;
+
+	u->calls++;
+	u->existed = existed;
+	u->thread = pthread_self();
+	u->seen_contact = it->contact;
+	snprintf(u->seen_name, sizeof(u->seen_name), "%s", it->name ? it->name : "(null)");
+	snprintf(u->seen_groups, sizeof(u->seen_groups), "%s", it->groups ? it->groups : "?");
+	u->seen_sub = it->subscription;
+	u->seen_ask = it->ask;
+	if (u->set_sub)
+		it->subscription = u->sub;
+	if (u->set_ask)
+		it->ask = u->ask;
+	/* Strings of its own, in u: valid until the call returns. */
+	if (u->set_name)
+		it->name = (char *)u->name;
+	if (u->set_groups)
+		it->groups = (char *)u->groups;
+	if (u->contact)
+		it->contact = (char *)u->contact;
+	return u->ret;
+}
+
+static enum xs u_run(struct store *st, const char *local, const char *contact,
+		     struct u_apply *u, unsigned max, uint64_t *ver)
+{
+	u->calls = 0;
+	return store_roster_update(st, DOMAIN, local, contact, u_apply_cb, u, max, ver);
+}
+
+/* A new item: apply sees the empty one, and what it writes is stored
+ * (name NULL, groups "" unless it set them) under a bumped version. */
+static void test_roster_update_create(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	const char *contact = "romeo@montague.lit";
+	uint64_t ver = 777;
+
+	struct u_apply u = { .ret = ROSTER_WRITE, .set_sub = true, .sub = ROSTER_SUB_NONE,
+			     .set_ask = true, .ask = ROSTER_ASK_IN | ROSTER_ASK_HIDDEN };
+	assert_int_equal(u_run(st, "alice", contact, &u, 0, &ver), XS_OK);
+	assert_int_equal(u.calls, 1);
+	assert_false(u.existed);
+	assert_ptr_equal(u.seen_contact, contact);
+	assert_string_equal(u.seen_name, "(null)");
+	assert_string_equal(u.seen_groups, "");
+	assert_int_equal(u.seen_sub, ROSTER_SUB_NONE);
+	assert_int_equal(u.seen_ask, 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	struct store_roster_item want = r_item(contact, NULL, "", ROSTER_SUB_NONE,
+					       ROSTER_ASK_IN | ROSTER_ASK_HIDDEN);
+	assert_item_equal(&acc.it[0], &want);
+
+	/* A second new one with everything set by apply. */
+	struct u_apply u2 = { .ret = ROSTER_WRITE, .set_sub = true, .sub = ROSTER_SUB_TO,
+			      .set_name = true, .name = "Juliet", .set_groups = true,
+			      .groups = "x\x1f" "y" };
+	assert_int_equal(u_run(st, "alice", "juliet@capulet.lit", &u2, 0, &ver), XS_OK);
+	assert_false(u2.existed);
+	assert_int_equal(ver, 2);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	want = r_item("juliet@capulet.lit", "Juliet", "x\x1f" "y", ROSTER_SUB_TO, 0);
+	assert_item_equal(&acc.it[0], &want);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* UNCHANGED writes nothing: the row and the version stay, and *ver is the
+ * current version; for a contact with no item nothing is created (not
+ * even a version row). */
+static void test_roster_update_unchanged(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO;
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	/* apply may scribble on the item: UNCHANGED stores none of it. */
+	struct u_apply u = { .ret = ROSTER_UNCHANGED, .set_sub = true, .sub = ROSTER_SUB_NONE,
+			     .set_name = true, .name = "scribble" };
+	assert_int_equal(u_run(st, "alice", romeo.contact, &u, 0, &ver), XS_OK);
+	assert_int_equal(u.calls, 1);
+	assert_true(u.existed);
+	assert_string_equal(u.seen_name, "Romeo");
+	assert_string_equal(u.seen_groups, "a\x1f" "b");
+	assert_int_equal(u.seen_sub, ROSTER_SUB_BOTH);
+	assert_int_equal(u.seen_ask, ROSTER_ASK_OUT);
+	assert_int_equal(ver, 1);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &romeo);
+
+	ver = 777;
+	assert_int_equal(u_run(st, "alice", "juliet@capulet.lit", &u, 0, &ver), XS_OK);
+	assert_false(u.existed);
+	assert_int_equal(ver, 1);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+
+	ver = 777;
+	assert_int_equal(u_run(st, "bob", "juliet@capulet.lit", &u, 0, &ver), XS_OK);
+	assert_int_equal(ver, 0);
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster_version"
+				      " WHERE localpart = 'bob'"),
+			 0);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster"), 1);
+	sqlite3_close(raw);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* WRITE on an existing item: what apply changed is stored, the rest (name,
+ * groups) is kept as it was. */
+static void test_roster_update_write(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	struct u_apply u = { .ret = ROSTER_WRITE, .set_sub = true, .sub = ROSTER_SUB_TO,
+			     .set_ask = true, .ask = ROSTER_ASK_PREAPPROVED };
+	assert_int_equal(u_run(st, "alice", romeo.contact, &u, 0, &ver), XS_OK);
+	assert_true(u.existed);
+	assert_int_equal(ver, 3);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+	assert_int_equal(acc.n, 2);
+	struct store_roster_item want = r_item(romeo.contact, "Romeo", "a\x1f" "b", ROSTER_SUB_TO,
+					       ROSTER_ASK_PREAPPROVED);
+	assert_item_equal(&acc.it[1], &want);
+	assert_item_equal(&acc.it[0], &juliet);
+
+	/* Now apply changes the name (to none) and the groups too. */
+	struct u_apply u2 = { .ret = ROSTER_WRITE, .set_name = true, .name = NULL,
+			      .set_groups = true, .groups = "c" };
+	assert_int_equal(u_run(st, "alice", romeo.contact, &u2, 0, &ver), XS_OK);
+	assert_string_equal(u2.seen_name, "Romeo");
+	assert_int_equal(u2.seen_sub, ROSTER_SUB_TO);
+	assert_int_equal(u2.seen_ask, ROSTER_ASK_PREAPPROVED);
+	assert_int_equal(ver, 4);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 4);
+	want = r_item(romeo.contact, NULL, "c", ROSTER_SUB_TO, ROSTER_ASK_PREAPPROVED);
+	assert_item_equal(&acc.it[1], &want);
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster WHERE name IS NULL"
+				      " AND contact = 'romeo@montague.lit'"),
+			 1);
+	sqlite3_close(raw);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* DELETE removes and bumps; of a missing item it is UNCHANGED. */
+static void test_roster_update_delete(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	struct u_apply u = { .ret = ROSTER_DELETE };
+	assert_int_equal(u_run(st, "alice", romeo.contact, &u, 0, &ver), XS_OK);
+	assert_true(u.existed);
+	assert_int_equal(u.seen_sub, ROSTER_SUB_BOTH);
+	assert_int_equal(ver, 3);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &juliet);
+
+	ver = 777;
+	assert_int_equal(u_run(st, "alice", romeo.contact, &u, 0, &ver), XS_OK);
+	assert_int_equal(u.calls, 1);
+	assert_false(u.existed);
+	assert_int_equal(ver, 3);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+	assert_int_equal(acc.n, 1);
+	/* An account with nothing at all: no version row appears. */
+	assert_int_equal(u_run(st, "bob", romeo.contact, &u, 0, &ver), XS_OK);
+	assert_int_equal(ver, 0);
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster_version"
+				      " WHERE localpart = 'bob'"),
+			 0);
+	sqlite3_close(raw);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* At max_items a new item is refused (nothing written, *ver untouched),
+ * while an existing one can still be written, and UNCHANGED or DELETE
+ * are not limited. */
+static void test_roster_update_limit(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 2, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 2, 2);
+	struct u_apply u = { .ret = ROSTER_WRITE, .set_sub = true, .sub = ROSTER_SUB_FROM };
+	assert_int_equal(u_run(st, "alice", "tybalt@capulet.lit", &u, 2, &ver), XS_LIMIT);
+	assert_int_equal(u.calls, 1);
+	assert_int_equal(ver, 777);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 2);
+	assert_int_equal(acc.n, 2);
+	assert_item_equal(&acc.it[0], &juliet);
+	assert_item_equal(&acc.it[1], &romeo);
+
+	assert_int_equal(u_run(st, "alice", juliet.contact, &u, 2, &ver), XS_OK);
+	assert_int_equal(ver, 3);
+	juliet.subscription = ROSTER_SUB_FROM;
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 3);
+	assert_int_equal(acc.n, 2);
+	assert_item_equal(&acc.it[0], &juliet);
+
+	u.ret = ROSTER_UNCHANGED;
+	assert_int_equal(u_run(st, "alice", "tybalt@capulet.lit", &u, 2, &ver), XS_OK);
+	assert_int_equal(ver, 3);
+	/* 0 is no limit. */
+	u.ret = ROSTER_WRITE;
+	assert_int_equal(u_run(st, "alice", "tybalt@capulet.lit", &u, 0, &ver), XS_OK);
+	assert_int_equal(ver, 4);
+	u.ret = ROSTER_DELETE;
+	assert_int_equal(u_run(st, "alice", "tybalt@capulet.lit", &u, 1, &ver), XS_OK);
+	assert_int_equal(ver, 5);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 5);
+	assert_int_equal(acc.n, 2);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* What apply leaves is checked like a put: a bad item (ask 16, a
+ * subscription above BOTH, no groups, another contact) or a return value
+ * that is no roster_change is XS_INVAL and rolls back; the handle is not
+ * left inside a transaction.  The wrapper checks its arguments. */
+static void test_roster_update_invalid(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO;
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	struct u_apply bad[] = {
+		{ .ret = ROSTER_WRITE, .set_ask = true, .ask = ROSTER_ASK_ALL + 1 },
+		{ .ret = ROSTER_WRITE, .set_sub = true, .sub = ROSTER_SUB_BOTH + 1 },
+		{ .ret = ROSTER_WRITE, .set_groups = true, .groups = NULL },
+		{ .ret = ROSTER_WRITE, .contact = "juliet@capulet.lit" },
+		{ .ret = (enum roster_change)7 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* on the existing item and on a new one */
+		assert_int_equal(u_run(st, "alice", romeo.contact, &bad[i], 0, &ver), XS_INVAL);
+		assert_int_equal(bad[i].calls, 1);
+		assert_int_equal(u_run(st, "alice", "tybalt@capulet.lit", &bad[i], 0, &ver),
+				 XS_INVAL);
+		assert_int_equal(ver, 777);
+	}
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &romeo);
+
+	struct u_apply u = { .ret = ROSTER_WRITE };
+	assert_int_equal(store_roster_update(st, DOMAIN, "alice", romeo.contact, NULL, &u, 0,
+					     &ver),
+			 XS_INVAL);
+	assert_int_equal(store_roster_update(st, DOMAIN, "alice", "", u_apply_cb, &u, 0, &ver),
+			 XS_INVAL);
+	assert_int_equal(store_roster_update(st, DOMAIN, "alice", NULL, u_apply_cb, &u, 0, &ver),
+			 XS_INVAL);
+	assert_int_equal(store_roster_update(st, DOMAIN, "", romeo.contact, u_apply_cb, &u, 0,
+					     &ver),
+			 XS_INVAL);
+	assert_int_equal(store_roster_update(st, DOMAIN, "alice", romeo.contact, u_apply_cb, &u,
+					     0, NULL),
+			 XS_INVAL);
+	assert_int_equal(u.calls, 0);
+
+	/* Still usable: the refusals left no transaction open. */
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 2);
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM roster"), 1);
+	sqlite3_close(raw);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* A failure after apply (a trigger makes the version bump fail) rolls the
+ * item back and leaves *ver alone. */
+static void test_roster_update_rollback(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO;
+	uint64_t ver = 777;
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "CREATE TRIGGER boom BEFORE UPDATE ON roster_version"
+		      " BEGIN SELECT RAISE(ABORT, 'test: no version bump'); END");
+	struct u_apply u = { .ret = ROSTER_WRITE, .set_sub = true, .sub = ROSTER_SUB_NONE };
+	assert_int_equal(u_run(st, "alice", romeo.contact, &u, 0, &ver), XS_IO);
+	u.ret = ROSTER_DELETE;
+	assert_int_equal(u_run(st, "alice", romeo.contact, &u, 0, &ver), XS_IO);
+	assert_int_equal(ver, 777);
+	raw_exec(raw, "DROP TRIGGER boom");
+	sqlite3_close(raw);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 1);
+	assert_int_equal(acc.n, 1);
+	assert_item_equal(&acc.it[0], &romeo);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
+/* Every ask bit, and all of them, round-trip through put, update and get;
+ * the file's CHECK takes 0..15 and refuses 16. */
+static void test_roster_ask_bits(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	static const unsigned char asks[] = { ROSTER_ASK_OUT, ROSTER_ASK_IN,
+					      ROSTER_ASK_PREAPPROVED, ROSTER_ASK_HIDDEN,
+					      ROSTER_ASK_ALL };
+	static const char *const contacts[] = { "a@x.lit", "b@x.lit", "c@x.lit", "d@x.lit",
+						"e@x.lit" };
+	uint64_t ver;
+
+	assert_int_equal(ROSTER_ASK_ALL, ROSTER_ASK_OUT | ROSTER_ASK_IN | ROSTER_ASK_PREAPPROVED |
+						 ROSTER_ASK_HIDDEN);
+	for (size_t i = 0; i < 5; i++) {
+		struct store_roster_item it = r_item(contacts[i], NULL, "", ROSTER_SUB_NONE,
+						     asks[i]);
+		r_put_ok(st, DOMAIN, "alice", &it, 0, i + 1);
+	}
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 5);
+	assert_int_equal(acc.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(acc.it[i].ask, asks[i]);
+	/* Through update too, on the same items the other way round. */
+	for (size_t i = 0; i < 5; i++) {
+		struct u_apply u = { .ret = ROSTER_WRITE, .set_ask = true, .ask = asks[4 - i] };
+		assert_int_equal(u_run(st, "alice", contacts[i], &u, 0, &ver), XS_OK);
+		assert_int_equal(u.seen_ask, asks[i]);
+	}
+	assert_int_equal(r_get(st, DOMAIN, "alice", &acc), 10);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(acc.it[i].ask, asks[4 - i]);
+
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_not_equal(sqlite3_exec(raw, "UPDATE roster SET ask = 16", NULL, NULL, NULL),
+			     SQLITE_OK);
+	assert_int_equal(raw_int(raw, "SELECT max(ask) FROM roster"), 15);
+	sqlite3_close(raw);
+	r_acc_free(&acc);
+	store_close(st);
+}
+
 /* Migration 1 exactly as it shipped: a version 1 file is built from it. */
 static const char v1_users_sql[] =
 	"CREATE TABLE users ("
@@ -1007,7 +1408,7 @@ static void test_migrate_from_v1(void **state)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
 	/* Every migration ran, one after the other. */
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('roster', 'roster_version', 'offline',"
 				      " 'account_data')"),
@@ -1482,7 +1883,7 @@ static void test_migrate_from_v2(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('offline', 'account_data')"),
 			 2);
@@ -1906,7 +2307,7 @@ static void test_migrate_from_v3(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name = 'account_data'"),
 			 1);
@@ -1932,6 +2333,97 @@ static void test_migrate_from_v3(void **state)
 	d_get_eq(st, DOMAIN, "alice", "vcard", "", D_DOC2, strlen(D_DOC2));
 	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
 	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 9);
+	r_acc_free(&racc);
+	o_acc_free(&oacc);
+	store_close(st);
+}
+
+/* Migration 4 exactly as it shipped: with migrations 1 to 3, builds a
+ * version 4 file. */
+static const char v4_data_sql[] =
+	"CREATE TABLE account_data ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" xml BLOB NOT NULL,"
+	" PRIMARY KEY (domain, localpart, kind, key)"
+	") WITHOUT ROWID;";
+
+/* Version 5 rebuilds the roster table for a wider CHECK on ask: the items
+ * (a NULL name, groups, every column), the versions and the other tables
+ * come through, and the new bits can then be stored while 16 cannot. */
+static void test_migrate_from_v4(void **state)
+{
+	struct tdir *d = *state;
+	char path[320], err[256] = "";
+	struct scram_cred c, out;
+	struct r_acc racc = { .n = 0 };
+	struct o_acc oacc = { .n = 0 };
+
+	snprintf(path, sizeof(path), "%s/v4.db", d->root);
+	make_cred(&c, 8, SCRAM_SHA256);
+	sqlite3 *raw = raw_open(path);
+	raw_exec(raw, v1_users_sql);
+	raw_exec(raw, v2_roster_sql);
+	raw_exec(raw, v3_offline_sql);
+	raw_exec(raw, v4_data_sql);
+	raw_insert_sha256_user(raw, "alice", &c);
+	raw_exec(raw, "INSERT INTO roster (domain, localpart, contact, name, subscription, ask,"
+		      " groups) VALUES ('" DOMAIN "', 'alice', 'romeo@montague.lit', 'Romeo', 3,"
+		      " 1, 'a' || char(31) || 'b'), ('" DOMAIN "', 'alice',"
+		      " 'juliet@capulet.lit', NULL, 2, 2, '')");
+	raw_exec(raw, "INSERT INTO roster_version (domain, localpart, ver) VALUES ('" DOMAIN "',"
+		      " 'alice', 11)");
+	raw_exec(raw, "INSERT INTO offline (id, domain, localpart, xml, stamp) VALUES (43, '"
+		      DOMAIN "', 'alice', CAST('" V3_MSG "' AS BLOB), 0)");
+	raw_exec(raw, "INSERT INTO account_data (domain, localpart, kind, key, xml) VALUES ('"
+		      DOMAIN "', 'alice', 'vcard', '', CAST('<vCard/>' AS BLOB))");
+	/* The old CHECK: the new bits do not fit. */
+	assert_int_not_equal(sqlite3_exec(raw, "UPDATE roster SET ask = 4", NULL, NULL, NULL),
+			     SQLITE_OK);
+	raw_exec(raw, "PRAGMA user_version = 4");
+	sqlite3_close(raw);
+
+	struct store *st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	if (!st)
+		fail_msg("store_sqlite_open(%s): %s", path, err);
+	raw = raw_open(path);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
+				      " 'roster%'"),
+			 2); /* roster and roster_version; no roster_new left */
+	sqlite3_close(raw);
+	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
+	assert_cred_equal(&out, &c);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 11);
+	assert_int_equal(racc.n, 2);
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	assert_item_equal(&racc.it[0], &juliet);
+	assert_item_equal(&racc.it[1], &romeo);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
+	assert_int_equal(oacc.id[0], 43);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", "<vCard/>", strlen("<vCard/>"));
+	/* The new bits fit now; the primary key still holds. */
+	romeo.ask = ROSTER_ASK_ALL;
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 12);
+	raw = raw_open(path);
+	assert_int_not_equal(sqlite3_exec(raw, "UPDATE roster SET ask = 16", NULL, NULL, NULL),
+			     SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(raw, "INSERT INTO roster (domain, localpart, contact)"
+					       " VALUES ('" DOMAIN "', 'alice',"
+					       " 'romeo@montague.lit')",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
+	sqlite3_close(raw);
+	store_close(st);
+
+	/* Opening again finds nothing to do. */
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 12);
+	assert_int_equal(racc.n, 2);
+	assert_int_equal(racc.it[1].ask, ROSTER_ASK_ALL);
 	r_acc_free(&racc);
 	o_acc_free(&oacc);
 	store_close(st);
@@ -2286,6 +2778,127 @@ static void test_thread_roster(void **state)
 	queue_deinit(&ctx.results);
 }
 
+/* STORE_OP_ROSTER_UPDATE through the worker: apply runs there (not on the
+ * requester's thread), and the request reports the state before it, what
+ * was done and a malloc'd copy of the item that the requester frees with
+ * store_roster_item_clear (ASan builds check that nothing leaks). */
+static enum roster_change t_sub_to(void *arg, struct store_roster_item *it, bool existed)
+{
+	pthread_t *thread = arg;
+
+	(void)existed;
+	*thread = pthread_self();
+	it->subscription = ROSTER_SUB_TO;
+	return ROSTER_WRITE;
+}
+
+static enum roster_change t_delete(void *arg, struct store_roster_item *it, bool existed)
+{
+	(void)arg;
+	it->name = (char *)"ignored"; /* a delete reports the item as it was */
+	return existed ? ROSTER_DELETE : ROSTER_WRITE;
+}
+
+static void test_thread_roster_update(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct store_req req;
+	char err[256] = "";
+	pthread_t apply_thread = pthread_self();
+
+	struct store *st = open_ok(d->db);
+	struct store_roster_item romeo = R_ROMEO;
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	store_close(st);
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	/* A new contact. */
+	memset(&req, 0, sizeof(req));
+	req.item.contact = (char *)"juliet@capulet.lit";
+	req.roster_apply = t_sub_to;
+	req.roster_apply_arg = &apply_thread;
+	req.change = ROSTER_DELETE;  /* must be overwritten */
+	req.existed = true;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_UPDATE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_false(pthread_equal(apply_thread, pthread_self()));
+	assert_int_equal(req.ver, 2);
+	assert_false(req.existed);
+	assert_int_equal(req.prev_subscription, ROSTER_SUB_NONE);
+	assert_int_equal(req.prev_ask, 0);
+	assert_int_equal(req.change, ROSTER_WRITE);
+	struct store_roster_item want = r_item("juliet@capulet.lit", NULL, "", ROSTER_SUB_TO, 0);
+	assert_item_equal(&req.updated, &want);
+	assert_ptr_not_equal(req.updated.contact, req.item.contact);
+	store_roster_item_clear(&req.updated);
+	assert_null(req.updated.contact);
+	assert_null(req.updated.groups);
+	store_roster_item_clear(&req.updated); /* twice is harmless */
+
+	/* An existing one: its previous state comes back, name and groups
+	 * are kept. */
+	apply_thread = pthread_self();
+	req.item.contact = romeo.contact;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_UPDATE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_false(pthread_equal(apply_thread, pthread_self()));
+	assert_int_equal(req.ver, 3);
+	assert_true(req.existed);
+	assert_int_equal(req.prev_subscription, ROSTER_SUB_BOTH);
+	assert_int_equal(req.prev_ask, ROSTER_ASK_OUT);
+	assert_int_equal(req.change, ROSTER_WRITE);
+	want = r_item(romeo.contact, "Romeo", "a\x1f" "b", ROSTER_SUB_TO, ROSTER_ASK_OUT);
+	assert_item_equal(&req.updated, &want);
+	store_roster_item_clear(&req.updated);
+
+	/* A delete reports the item as it was before. */
+	req.roster_apply = t_delete;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_UPDATE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 4);
+	assert_true(req.existed);
+	assert_int_equal(req.prev_subscription, ROSTER_SUB_TO);
+	assert_int_equal(req.change, ROSTER_DELETE);
+	assert_item_equal(&req.updated, &want);
+	store_roster_item_clear(&req.updated);
+
+	/* A failure (the limit) reports nothing, nothing to free. */
+	req.roster_apply = t_sub_to;
+	req.item.contact = (char *)"tybalt@capulet.lit";
+	req.max_items = 1;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_UPDATE, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+	assert_int_equal(req.change, ROSTER_UNCHANGED);
+	assert_false(req.existed);
+	assert_null(req.updated.contact);
+	assert_null(req.updated.name);
+	assert_null(req.updated.groups);
+	/* No function: refused. */
+	req.roster_apply = NULL;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_UPDATE, "alice");
+	assert_int_equal(req.status, XS_INVAL);
+	assert_null(req.updated.contact);
+
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_GET, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 4);
+	assert_int_equal(req.n_items, 1);
+	want = r_item("juliet@capulet.lit", NULL, "", ROSTER_SUB_TO, 0);
+	assert_item_equal(&req.items[0], &want);
+	store_roster_items_free(req.items, req.n_items);
+
+	assert_int_equal(atomic_load(&ctx.done_on_wrong_thread), 0);
+	store_thread_stop(ctx.th);
+	queue_deinit(&ctx.results);
+}
+
 /* The offline requests through the worker: push (with the limit and for a
  * missing account), list (copied into a malloc'd array, each message
  * NUL-terminated), delete up to an id. */
@@ -2469,8 +3082,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roster_user_delete, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_roster_rollback, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_roster_malformed_row, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_update_create, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_update_unchanged, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_update_write, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_update_delete, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_update_limit, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_update_invalid, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_update_rollback, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_ask_bits, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_roster, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_roster_update, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_offline_push_unknown, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_offline_push_list, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_offline_limit, setup_dir, teardown_dir),
@@ -2494,6 +3119,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_rollback, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_data_malformed_row, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v3, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_data, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
