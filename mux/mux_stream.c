@@ -139,7 +139,9 @@ void stream_send_features(struct mux_conn *c)
 					       "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'>"
 					       "<optional/></session>"
 					       /* RFC 6121 2.6.1: roster versioning */
-					       "<ver xmlns='urn:xmpp:features:rosterver'/>"));
+					       "<ver xmlns='urn:xmpp:features:rosterver'/>"
+					       /* RFC 6121 3.4.1: subscription pre-approval */
+					       "<sub xmlns='urn:xmpp:features:pre-approval'/>"));
 	}
 	APPEND(st, xbuf_append_str(&b, "</stream:features>"));
 	if (!built(c, st, &b, "stream features"))

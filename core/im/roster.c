@@ -7,10 +7,13 @@
  * RFC 6121 2.6.3 allows in place of the pushes that would bring the client
  * up to date).
  *
- * Subscription states are not changed here: a set keeps the item's
- * subscription "none" until presence subscriptions land (docs/internals/
- * im.md), and the client's own subscription attribute is ignored unless it
- * is "remove" (RFC 6121 2.1.2.5). */
+ * Subscription states are not changed here but by presence stanzas
+ * (core/im/presence.c): a set keeps the item's state, through a storage
+ * update that reads and writes the item in one transaction, and the
+ * client's own subscription attribute is ignored unless it is "remove"
+ * (RFC 6121 2.1.2.5).  A remove cancels both directions (2.5.2).  Items
+ * that only remember an unanswered inbound request (ROSTER_ASK_HIDDEN)
+ * are not shown. */
 #include "core/im/modules.h"
 
 #include <stdio.h>
@@ -19,6 +22,8 @@
 
 #include "core/base/log.h"
 #include "core/im/account.h"
+#include "core/im/presence.h"
+#include "core/im/roster.h"
 #include "core/conf/cfg.h"
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
@@ -32,6 +37,7 @@ struct roster_job {
 	char bare[JID_BUF];     /* its account */
 	char client_ver[24];    /* get: the ver the client named ("" none) */
 	bool has_ver;
+	bool remove;            /* set: subscription='remove' */
 };
 
 static const char *const sub_names[] = { "none", "to", "from", "both" };
@@ -60,6 +66,7 @@ static void job_free(struct roster_job *j)
 	free(j->req.item.name);
 	free(j->req.item.groups);
 	store_roster_items_free(j->req.items, j->req.n_items);
+	store_roster_item_clear(&j->req.updated);
 	free(j);
 }
 
@@ -90,7 +97,10 @@ static struct xml_node *item_node(const struct store_roster_item *it, bool remov
 	    xml_node_set_attr(item, "subscription",
 			      sub_names[it->subscription <= ROSTER_SUB_BOTH ? it->subscription : 0]) !=
 		    XS_OK ||
-	    ((it->ask & ROSTER_ASK_OUT) && xml_node_set_attr(item, "ask", "subscribe") != XS_OK))
+	    ((it->ask & ROSTER_ASK_OUT) && xml_node_set_attr(item, "ask", "subscribe") != XS_OK) ||
+	    /* RFC 6121 2.1.2.1, 3.4 */
+	    ((it->ask & ROSTER_ASK_PREAPPROVED) &&
+	     xml_node_set_attr(item, "approved", "true") != XS_OK))
 		goto fail;
 	for (const char *g = it->groups; g && *g;) {
 		size_t len = strcspn(g, "\x1f");
@@ -157,6 +167,8 @@ static void get_done(struct router *r, struct roster_job *j)
 	}
 	struct xml_node *query = query_node(req->ver);
 	for (size_t i = 0; query && i < req->n_items; i++) {
+		if (req->items[i].ask & ROSTER_ASK_HIDDEN)
+			continue;
 		struct xml_node *item = item_node(&req->items[i], false);
 		if (!item) {
 			xml_node_free(query);
@@ -173,6 +185,27 @@ static void get_done(struct router *r, struct roster_job *j)
 }
 
 /* ---- set ---- */
+
+/* On the storage thread: the client's name and groups, the stored
+ * subscription state kept; an item the client names is shown from now
+ * on. */
+static enum roster_change apply_set(void *arg, struct store_roster_item *it, bool existed)
+{
+	struct roster_job *j = arg;
+	(void)existed;
+	it->name = j->req.item.name;
+	it->groups = j->req.item.groups;
+	it->ask &= ~ROSTER_ASK_HIDDEN;
+	return ROSTER_WRITE;
+}
+
+static enum roster_change apply_remove(void *arg, struct store_roster_item *it, bool existed)
+{
+	(void)arg;
+	(void)it;
+	(void)existed;
+	return ROSTER_DELETE;
+}
 
 /* The groups of a set, joined by U+001F.  RFC 6121 2.3.3: an empty group
  * name is not-acceptable, the same group twice bad-request. */
@@ -258,8 +291,11 @@ static void set(struct im_iq *q)
 		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
+	j->req.op = STORE_OP_ROSTER_UPDATE;
+	j->req.roster_apply_arg = j;
 	if (sub && strcmp(sub, "remove") == 0) {
-		j->req.op = STORE_OP_ROSTER_REMOVE;
+		j->remove = true;
+		j->req.roster_apply = apply_remove;
 		submit(q, j);
 		return;
 	}
@@ -270,7 +306,7 @@ static void set(struct im_iq *q)
 		im_iq_error(q, c != SC_UNDEFINED_CONDITION ? c : SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
-	j->req.op = STORE_OP_ROSTER_PUT;
+	j->req.roster_apply = apply_set;
 	j->req.max_items = im_cfg(q->r)->max_roster_items;
 	submit(q, j);
 }
@@ -314,18 +350,20 @@ static void push_one(void *arg, const char *full, unsigned *flags)
 	stanza_unref(st);
 }
 
+void roster_push(struct router *r, const char *bare, const struct store_roster_item *it,
+		 bool removed, uint64_t ver)
+{
+	struct push p = { .r = r, .item = it, .removed = removed, .ver = ver };
+	im_each_session(r, bare, push_one, &p);
+}
+
 static void set_done(struct router *r, struct roster_job *j)
 {
 	struct store_req *req = &j->req;
-	bool removed = req->op == STORE_OP_ROSTER_REMOVE;
 	if (req->status == XS_LIMIT) {
 		LOG_INFO("roster of %s full ([im] max_roster_items = %u): %s not added", j->bare,
 			 req->max_items, req->item.contact);
 		im_reply_error(r, j->st, SC_POLICY_VIOLATION);
-		return;
-	}
-	if (req->status == XS_NOTFOUND && removed) {
-		im_reply_error(r, j->st, SC_ITEM_NOT_FOUND);
 		return;
 	}
 	if (req->status != XS_OK) {
@@ -333,11 +371,25 @@ static void set_done(struct router *r, struct roster_job *j)
 		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
+	if (j->remove && !req->existed) {
+		im_reply_error(r, j->st, SC_ITEM_NOT_FOUND);
+		return;
+	}
 	/* the result first, then the pushes (RFC 6121 2.3.2 shows either
 	 * order; clients cope with both, this one is Prosody's) */
 	im_reply_result(r, j->st, NULL, NULL);
-	struct push p = { .r = r, .item = &req->item, .removed = removed, .ver = req->ver };
-	im_each_session(r, j->bare, push_one, &p);
+	im_roster_cached(r, j->bare, req->updated.contact, req->updated.subscription,
+			 req->updated.ask, j->remove);
+	roster_push(r, j->bare, &req->updated, j->remove, req->ver);
+	if (!j->remove)
+		return;
+	/* RFC 6121 2.5.2: the contact is told both subscriptions are over */
+	unsigned sub = req->prev_subscription, ask = req->prev_ask;
+	if ((sub & ROSTER_SUB_TO) || (ask & ROSTER_ASK_OUT))
+		presence_send_subscription(r, j->bare, req->updated.contact, "unsubscribe", j->from);
+	if ((sub & ROSTER_SUB_FROM) || (ask & ROSTER_ASK_IN))
+		presence_send_subscription(r, j->bare, req->updated.contact, "unsubscribed",
+					   j->from);
 }
 
 static void store_done(struct router *r, struct store_req *req, bool cancelled)

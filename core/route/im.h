@@ -101,7 +101,8 @@ static inline void im_iq_park(struct im_iq *q)
 }
 
 /* Submits req (op and inputs filled in) to the storage thread on behalf of
- * mod, for the session full (the requester); mod->store_done gets it back
+ * mod, for the session full (the requester; NULL: none, no budget);
+ * mod->store_done gets it back
  * on the router's side.  XS_LIMIT: that session already has [limits]
  * max_storage_requests_per_session waiting (answer resource-constraint);
  * XS_NOMEM, XS_STOP, XS_INVAL: no memory, no storage thread.  Nothing was
@@ -126,6 +127,27 @@ void im_session_unflag(struct router *r, const char *full, unsigned bits);
 bool im_account_online(struct router *r, const char *bare);
 /* Delivers st to the live session full (nothing if there is none). */
 void im_send_to(struct router *r, const char *full, struct stanza *st);
+
+/* ---- presence (the router's side: core/route/presence.c) ---- */
+
+/* The router's copy of the online account bare's roster: the item for
+ * contact now has subscription sub and ask bits ask, or is gone.  Call
+ * after every stored change; nothing for an account that is offline. */
+void im_roster_cached(struct router *r, const char *bare, const char *contact,
+		      unsigned char sub, unsigned char ask, bool removed);
+/* The presence of every available session of from_bare (or unavailable
+ * from each) to every available session of to_bare, both local. */
+void im_send_presences(struct router *r, const char *from_bare, const char *to_bare,
+		       bool unavailable);
+/* Presence st to a local JID: that session, or every available one of a
+ * bare JID. */
+void im_deliver_presence(struct router *r, const char *to, struct stanza *st);
+/* Whether jid's domain is served here. */
+bool im_is_local(struct router *r, const char *jid);
+/* A subscription stanza st from the session full to the bare JID contact
+ * (core/im/presence.c). */
+void im_subscription_out(struct router *r, struct stanza *st, const char *full,
+			 const char *contact);
 
 /* When the router was created (CLOCK_MONOTONIC seconds), for uptime. */
 uint64_t im_router_started(const struct router *r);

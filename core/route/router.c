@@ -24,51 +24,12 @@
 #include "core/base/log.h"
 #include "core/route/im.h"
 #include "core/route/msg.h"
+#include "core/route/router_priv.h"
 #include "core/store/store_thread.h"
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_node.h"
 #include "core/xmpp/ns.h"
 
-
-struct ruser;
-
-struct rsess {
-	struct hmap_entry by_full;
-	struct ruser *user;
-	struct rsess *next_in_user;
-	struct sess_handle h;
-	bool available;      /* has sent available presence */
-	unsigned im_flags;   /* IM_SESS_* bits kept by the IM modules */
-	unsigned store_pending; /* its storage requests not answered yet */
-	bool gone;           /* its mux could not take a stanza: closing */
-	int priority;
-	char full[];         /* key */
-};
-
-struct ruser {
-	struct hmap_entry by_bare;
-	struct rsess *sessions;
-	char bare[];         /* key */
-};
-
-struct router {
-	const struct cfg *cfg;
-	struct queue *const *mux_inboxes;
-	unsigned n_mux;
-	struct queue inbox;
-	int epfd;               /* watches inbox (router_start); -1 before */
-	pthread_t thread;
-	bool started;
-	atomic_bool stopped;    /* MSG_SHUTDOWN dispatched: nobody drains any more */
-	/* Whoever holds it owns the inbox's consumer end and all that follows. */
-	pthread_mutex_t baton;
-	struct queue *local;    /* inbox of the mux thread draining, else NULL */
-	struct hmap by_full;
-	struct hmap by_bare;
-	unsigned long routed, bounced;
-	uint64_t started_s;     /* CLOCK_MONOTONIC seconds at router_new, for uptime */
-	struct store_thread *store; /* for the IM modules; NULL in unit tests */
-};
 
 struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxes, unsigned n_mux)
 {
@@ -115,7 +76,7 @@ static void post(struct router *r, struct msg *m)
 
 /* sole: this session is the stanza's only recipient, so if its mux cannot
  * take it (MSG_UNDELIVERED) it must be routed again rather than dropped. */
-static void deliver_to(struct router *r, const struct rsess *s, struct stanza *st, bool sole)
+void rt_deliver(struct router *r, const struct rsess *s, struct stanza *st, bool sole)
 {
 	struct msg *m = msg_new(MSG_DELIVER, NULL);
 	if (!m)
@@ -129,7 +90,7 @@ static void deliver_to(struct router *r, const struct rsess *s, struct stanza *s
 
 static void deliver(struct router *r, const struct rsess *s, struct stanza *st)
 {
-	deliver_to(r, s, st, true);
+	rt_deliver(r, s, st, true);
 }
 
 /* Tells a session's mux to close it; false (nothing sent) without memory,
@@ -146,7 +107,7 @@ static bool kick(struct router *r, struct sess_handle h, const char *cond)
 
 /* ---- tables ---- */
 
-static struct rsess *find_full(struct router *r, const char *full)
+struct rsess *rt_find_full(struct router *r, const char *full)
 {
 	struct hmap_entry *e = hmap_get(&r->by_full, full);
 	return e ? container_of(e, struct rsess, by_full) : NULL;
@@ -154,13 +115,13 @@ static struct rsess *find_full(struct router *r, const char *full)
 
 /* A session that can still take stanzas (not one whose mux reported it
  * closing). */
-static struct rsess *find_live(struct router *r, const char *full)
+struct rsess *rt_find_live(struct router *r, const char *full)
 {
-	struct rsess *s = find_full(r, full);
+	struct rsess *s = rt_find_full(r, full);
 	return s && !s->gone ? s : NULL;
 }
 
-static struct ruser *find_user(struct router *r, const char *bare)
+struct ruser *rt_find_user(struct router *r, const char *bare)
 {
 	struct hmap_entry *e = hmap_get(&r->by_bare, bare);
 	return e ? container_of(e, struct ruser, by_bare) : NULL;
@@ -175,33 +136,30 @@ static void sess_remove(struct router *r, struct rsess *s)
 	if (*pp)
 		*pp = s->next_in_user;
 	hmap_del(&r->by_full, &s->by_full);
-	if (!u->sessions) {
-		hmap_del(&r->by_bare, &u->by_bare);
-		free(u);
-	}
 	free(s);
+	if (!u->sessions) {
+		rt_presence_offline(r, u);
+		rt_user_release(r, u);
+	}
 }
 
-static bool handle_eq(struct sess_handle a, struct sess_handle b)
+bool rt_handle_eq(struct sess_handle a, struct sess_handle b)
 {
 	return a.thread == b.thread && a.slot == b.slot && a.gen == b.gen;
 }
 
 /* "user@domain/res" -> length of "user@domain". */
-static size_t bare_len(const char *jid)
+size_t rt_bare_len(const char *jid)
 {
 	const char *slash = strchr(jid, '/');
 	return slash ? (size_t)(slash - jid) : strlen(jid);
 }
 
-/* Room for a bare JID: a full JID is at most 3071 bytes (RFC 7622). */
-#define BARE_MAX 3072
-
 /* Copies the bare part of jid into out, NUL-terminated; returns its length,
  * or SIZE_MAX (out untouched) when it does not fit. */
-static size_t bare_copy(const char *jid, char out[BARE_MAX])
+size_t rt_bare_copy(const char *jid, char out[BARE_MAX])
 {
-	size_t bl = bare_len(jid);
+	size_t bl = rt_bare_len(jid);
 	if (bl >= BARE_MAX)
 		return SIZE_MAX;
 	memcpy(out, jid, bl);
@@ -209,16 +167,16 @@ static size_t bare_copy(const char *jid, char out[BARE_MAX])
 	return bl;
 }
 
-static const char *jid_domain(const char *jid, size_t *len)
+const char *rt_jid_domain(const char *jid, size_t *len)
 {
-	size_t bl = bare_len(jid);
+	size_t bl = rt_bare_len(jid);
 	const char *at = memchr(jid, '@', bl);
 	const char *d = at ? at + 1 : jid;
 	*len = bl - (size_t)(d - jid);
 	return d;
 }
 
-static bool is_local_domain(struct router *r, const char *d, size_t len)
+bool rt_is_local_domain(struct router *r, const char *d, size_t len)
 {
 	for (size_t i = 0; i < r->cfg->n_hosts; i++) {
 		const char *h = r->cfg->hosts[i].domain;
@@ -230,11 +188,11 @@ static bool is_local_domain(struct router *r, const char *d, size_t len)
 
 /* ---- replies built by the router ---- */
 
-static void reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
+void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
 {
 	if (!st->from)
 		return;
-	struct rsess *s = find_live(r, st->from);
+	struct rsess *s = rt_find_live(r, st->from);
 	if (!s)
 		return; /* sender gone: nothing to answer */
 	struct stanza *err = stanza_error_reply(st->tree, NULL, cond, NULL);
@@ -250,7 +208,7 @@ static void reply_error(struct router *r, struct stanza *st, enum stanza_cond co
 static void reply_iq_result(struct router *r, struct stanza *st, const char *from,
 			    struct xml_node *payload)
 {
-	struct rsess *s = st->from ? find_live(r, st->from) : NULL;
+	struct rsess *s = st->from ? rt_find_live(r, st->from) : NULL;
 	struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
 	if (!s || !iq) {
 		xml_node_free(payload);
@@ -295,7 +253,7 @@ void im_iq_error(struct im_iq *q, enum stanza_cond cond)
 	if (q->answered)
 		return;
 	q->answered = true;
-	reply_error(q->r, q->st, cond);
+	rt_reply_error(q->r, q->st, cond);
 }
 
 uint64_t im_router_started(const struct router *r)
@@ -311,7 +269,7 @@ void im_reply_result(struct router *r, struct stanza *st, const char *from,
 
 void im_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
 {
-	reply_error(r, st, cond);
+	rt_reply_error(r, st, cond);
 }
 
 const struct cfg *im_cfg(const struct router *r)
@@ -322,7 +280,7 @@ const struct cfg *im_cfg(const struct router *r)
 void im_each_session(struct router *r, const char *bare,
 		     void (*cb)(void *arg, const char *full, unsigned *flags), void *arg)
 {
-	struct ruser *u = find_user(r, bare);
+	struct ruser *u = rt_find_user(r, bare);
 	for (struct rsess *s = u ? u->sessions : NULL; s; s = s->next_in_user)
 		if (!s->gone)
 			cb(arg, s->full, &s->im_flags);
@@ -330,28 +288,29 @@ void im_each_session(struct router *r, const char *bare,
 
 void im_session_flag(struct router *r, const char *full, unsigned bits)
 {
-	struct rsess *s = find_live(r, full);
+	struct rsess *s = rt_find_live(r, full);
 	if (s)
 		s->im_flags |= bits;
 }
 
 bool im_account_online(struct router *r, const char *bare)
 {
-	return find_user(r, bare) != NULL;
+	struct ruser *u = rt_find_user(r, bare);
+	return u && u->sessions;
 }
 
 void im_session_unflag(struct router *r, const char *full, unsigned bits)
 {
-	struct rsess *s = find_full(r, full);
+	struct rsess *s = rt_find_full(r, full);
 	if (s)
 		s->im_flags &= ~bits;
 }
 
 void im_send_to(struct router *r, const char *full, struct stanza *st)
 {
-	struct rsess *s = find_live(r, full);
+	struct rsess *s = rt_find_live(r, full);
 	if (s)
-		deliver_to(r, s, st, false);
+		rt_deliver(r, s, st, false);
 }
 
 /* ---- storage for the IM modules ---- */
@@ -373,7 +332,7 @@ enum xs im_store_submit(struct router *r, const struct im_module *mod, struct st
 {
 	if (!r->store)
 		return XS_INVAL;
-	struct rsess *s = find_live(r, full);
+	struct rsess *s = full ? rt_find_live(r, full) : NULL;
 	if (s && s->store_pending >= r->cfg->max_storage_requests) {
 		LOG_INFO("%s: %u storage requests waiting ([limits] "
 			 "max_storage_requests_per_session): refused",
@@ -404,8 +363,8 @@ enum xs im_store_submit(struct router *r, const struct im_module *mod, struct st
 static void handle_store_done(struct router *r, struct msg *m, bool cancelled)
 {
 	if (!cancelled && m->data[0]) {
-		struct rsess *s = find_full(r, m->data);
-		if (s && handle_eq(s->h, m->h) && s->store_pending)
+		struct rsess *s = rt_find_full(r, m->data);
+		if (s && rt_handle_eq(s->h, m->h) && s->store_pending)
 			s->store_pending--;
 	}
 	const struct im_module *mod = m->owner;
@@ -418,44 +377,27 @@ void router_set_store(struct router *r, struct store_thread *store)
 	r->store = store;
 }
 
-/* ---- presence ---- */
-
-static int presence_priority(const struct xml_node *pres)
-{
-	struct xml_node *p = xml_node_child(pres, "priority", NS_CLIENT);
-	if (!p)
-		return 0;
-	char *t = xml_node_text(p);
-	if (!t)
-		return 0;
-	char *end;
-	long v = strtol(t, &end, 10);
-	bool ok = end != t && *end == '\0';
-	free(t);
-	if (!ok)
-		return 0;
-	return v < -128 ? -128 : v > 127 ? 127 : (int)v;
-}
-
-/* Presence without 'to': the session's own availability, broadcast to every
- * available resource of the account, the sender included (RFC 6121 §4.2.2).
- * Contacts are added to the broadcast by the roster issue. */
-static void handle_broadcast_presence(struct router *r, struct stanza *st, struct rsess *sender)
-{
-	bool unavailable = st->type && strcmp(st->type, "unavailable") == 0;
-	if (st->type && !unavailable)
-		return; /* subscription types without 'to', probes: nothing to do */
-	bool initial = !unavailable && !sender->available;
-	sender->available = !unavailable;
-	sender->priority = unavailable ? 0 : presence_priority(st->tree);
-	for (struct rsess *s = sender->user->sessions; s; s = s->next_in_user)
-		if ((s->available || s == sender) && !s->gone)
-			deliver_to(r, s, st, false);
-	if (!unavailable)
-		services_available(r, sender->full, sender->user->bare, sender->priority, initial);
-}
-
 /* ---- routing ---- */
+
+/* RFC 6121 8.5.1, 8.5.2, 8.5.3: to that session, or every available
+ * resource of a bare JID; ignored silently when there is none. */
+void rt_deliver_presence(struct router *r, struct stanza *st, const char *to)
+{
+	char bare[BARE_MAX];
+	size_t bl = rt_bare_copy(to, bare);
+	if (bl == SIZE_MAX)
+		return;
+	if (to[bl] == '/') {
+		struct rsess *s = rt_find_live(r, to);
+		if (s)
+			deliver(r, s, st);
+		return;
+	}
+	struct ruser *u = rt_find_user(r, bare);
+	for (struct rsess *s = u ? u->sessions : NULL; s; s = s->next_in_user)
+		if (s->available && !s->gone)
+			rt_deliver(r, s, st, false);
+}
 
 static bool can_take_message(const struct rsess *s)
 {
@@ -484,7 +426,7 @@ static void deliver_to_best(struct router *r, struct stanza *st, const char *bar
 		if (storable && services_message_offline(r, st, bare))
 			return;
 		if (strcmp(type, "headline") != 0)
-			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
 	if (strcmp(type, "headline") == 0) {
@@ -492,7 +434,7 @@ static void deliver_to_best(struct router *r, struct stanza *st, const char *bar
 		 * non-negative priority, not only the best */
 		for (struct rsess *s = u->sessions; s; s = s->next_in_user)
 			if (can_take_message(s))
-				deliver_to(r, s, st, false);
+				rt_deliver(r, s, st, false);
 		return;
 	}
 	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
@@ -500,13 +442,13 @@ static void deliver_to_best(struct router *r, struct stanza *st, const char *bar
 			n++;
 	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
 		if (can_take_message(s) && s->priority == best)
-			deliver_to(r, s, st, n == 1);
+			rt_deliver(r, s, st, n == 1);
 }
 
 static void route_to_user(struct router *r, struct stanza *st, const char *to)
 {
 	char bare[BARE_MAX];
-	size_t bl = bare_copy(to, bare);
+	size_t bl = rt_bare_copy(to, bare);
 	if (bl == SIZE_MAX)
 		return;
 	bool full = to[bl] == '/';
@@ -515,33 +457,21 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 	if (st->kind == STANZA_IQ) {
 		if (!full) {
 			/* the server answers for the account (RFC 6120 10.5.3.2) */
-			bool own = st->from && bare_len(st->from) == bl &&
+			bool own = st->from && rt_bare_len(st->from) == bl &&
 				   memcmp(st->from, bare, bl) == 0;
 			services_iq(r, st, bare, IM_TO_ACCOUNT, own);
 			return;
 		}
-		struct rsess *s = find_live(r, to);
+		struct rsess *s = rt_find_live(r, to);
 		if (s)
 			deliver(r, s, st);
 		else if (iq_is_request(st))
-			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
 
 	if (st->kind == STANZA_PRESENCE) {
-		if (full) {
-			struct rsess *s = find_live(r, to);
-			if (s)
-				deliver(r, s, st);
-			return;
-		}
-		/* RFC 6121 §8.5.1/8.5.2: to every available resource, or
-		 * silently ignored when there is none. */
-		struct ruser *u = find_user(r, bare);
-		if (u)
-			for (struct rsess *s = u->sessions; s; s = s->next_in_user)
-				if (s->available && !s->gone)
-					deliver_to(r, s, st, false);
+		rt_deliver_presence(r, st, to);
 		return;
 	}
 
@@ -549,7 +479,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 	if (strcmp(type, "error") == 0 && !full)
 		return;
 	if (full) {
-		struct rsess *s = find_live(r, to);
+		struct rsess *s = rt_find_live(r, to);
 		if (s) {
 			deliver(r, s, st);
 			return;
@@ -557,45 +487,49 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 		if (strcmp(type, "error") == 0)
 			return;
 		if (strcmp(type, "groupchat") == 0) {
-			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 			return;
 		}
 		/* RFC 6121 §8.5.3.2.1: treat as addressed to the bare JID. */
 	}
 	if (strcmp(type, "groupchat") == 0) {
-		reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
 	/* looked up only now: a message for a full JID that is online (the
 	 * usual case) needs no account lookup */
-	deliver_to_best(r, st, bare, find_user(r, bare));
+	deliver_to_best(r, st, bare, rt_find_user(r, bare));
 }
 
 static void route(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
-	struct rsess *sender = st->from ? find_full(r, st->from) : NULL;
-	if (!sender || !handle_eq(sender->h, m->h))
+	struct rsess *sender = st->from ? rt_find_full(r, st->from) : NULL;
+	if (!sender || !rt_handle_eq(sender->h, m->h))
 		return; /* session ended meanwhile (or stale handle) */
 
 	const char *to = st->to;
 	char own_bare[3072];
 	if (!to) {
 		if (st->kind == STANZA_PRESENCE) {
-			handle_broadcast_presence(r, st, sender);
+			rt_presence_broadcast(r, st, sender);
 			return;
 		}
-		size_t bl = bare_len(st->from);
+		size_t bl = rt_bare_len(st->from);
 		memcpy(own_bare, st->from, bl);
 		own_bare[bl] = '\0';
 		to = own_bare;
 	}
+	if (st->kind == STANZA_PRESENCE) {
+		rt_presence_directed(r, st, sender, to);
+		return;
+	}
 	size_t dl;
-	const char *domain = jid_domain(to, &dl);
-	if (!is_local_domain(r, domain, dl)) {
+	const char *domain = rt_jid_domain(to, &dl);
+	if (!rt_is_local_domain(r, domain, dl)) {
 		/* Server-to-server links come with the s2s issue. */
 		if (st->kind != STANZA_PRESENCE && !(st->kind == STANZA_IQ && !iq_is_request(st)))
-			reply_error(r, st, SC_REMOTE_SERVER_NOT_FOUND);
+			rt_reply_error(r, st, SC_REMOTE_SERVER_NOT_FOUND);
 		return;
 	}
 	if (domain == to) {
@@ -608,7 +542,7 @@ static void route(struct router *r, struct msg *m)
 		if (st->kind == STANZA_IQ)
 			services_iq(r, st, dom, IM_TO_SERVER, false);
 		else if (st->kind == STANZA_MESSAGE && (!st->type || strcmp(st->type, "error") != 0))
-			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
 	route_to_user(r, st, to);
@@ -624,7 +558,7 @@ static void handle_bind(struct router *r, struct msg *m)
 		return;
 	}
 	res->h = m->h;
-	struct rsess *old = find_full(r, full);
+	struct rsess *old = rt_find_full(r, full);
 	if (old) {
 		/* RFC 6120 §7.7.2.2: the new session wins; the old one is
 		 * closed with a <conflict/> stream error.  If it cannot be
@@ -636,21 +570,17 @@ static void handle_bind(struct router *r, struct msg *m)
 			return;
 		}
 		LOG_INFO("resource conflict on %s: closing the older session", full);
+		rt_presence_end(r, old);
 		sess_remove(r, old);
 	}
 	char bare[BARE_MAX];
-	size_t bl = bare_copy(full, bare);
+	size_t bl = rt_bare_copy(full, bare);
 	struct rsess *s = calloc(1, sizeof(*s) + strlen(full) + 1);
 	if (!s || bl == SIZE_MAX)
 		goto fail;
-	struct ruser *u = find_user(r, bare);
-	if (!u) {
-		u = calloc(1, sizeof(*u) + bl + 1);
-		if (!u)
-			goto fail;
-		memcpy(u->bare, bare, bl + 1);
-		hmap_put(&r->by_bare, &u->by_bare, u->bare);
-	}
+	struct ruser *u = rt_user_get(r, bare);
+	if (!u)
+		goto fail;
 	strcpy(s->full, full);
 	s->h = m->h;
 	s->user = u;
@@ -659,6 +589,7 @@ static void handle_bind(struct router *r, struct msg *m)
 	hmap_put(&r->by_full, &s->by_full, s->full);
 	res->status = 0;
 	post(r, res);
+	rt_presence_bound(r, s);
 	return;
 fail:
 	free(s);
@@ -668,25 +599,12 @@ fail:
 
 static void handle_unbind(struct router *r, struct msg *m)
 {
-	struct rsess *s = find_full(r, m->data);
-	if (!s || !handle_eq(s->h, m->h))
+	struct rsess *s = rt_find_full(r, m->data);
+	if (!s || !rt_handle_eq(s->h, m->h))
 		return; /* already replaced by a newer session */
-	if (s->available) {
-		/* The stream ended without unavailable presence: tell the
-		 * account's other resources (RFC 6121 §4.5.3.1). */
-		struct xml_node *p = xml_node_new_elem("presence", NS_CLIENT);
-		if (p) {
-			xml_node_set_attr(p, "type", "unavailable");
-			xml_node_set_attr(p, "from", s->full);
-			struct stanza *st = stanza_freeze(p);
-			if (st) {
-				for (struct rsess *o = s->user->sessions; o; o = o->next_in_user)
-					if (o != s && o->available && !o->gone)
-						deliver_to(r, o, st, false);
-				stanza_unref(st);
-			}
-		}
-	}
+	/* the stream may have ended without unavailable presence (RFC 6121
+	 * 4.5.3.1): whoever had the session's presence is told */
+	rt_presence_end(r, s);
 	sess_remove(r, s);
 }
 
@@ -700,11 +618,11 @@ static void handle_undelivered(struct router *r, struct msg *m)
 	struct stanza *st = m->st;
 	const char *type = st->type ? st->type : "";
 	char bare[BARE_MAX];
-	size_t bl = st->to ? bare_copy(st->to, bare) : SIZE_MAX;
-	struct ruser *u = bl != SIZE_MAX ? find_user(r, bare) : NULL;
+	size_t bl = st->to ? rt_bare_copy(st->to, bare) : SIZE_MAX;
+	struct ruser *u = bl != SIZE_MAX ? rt_find_user(r, bare) : NULL;
 
 	for (struct rsess *o = u ? u->sessions : NULL; o; o = o->next_in_user)
-		if (handle_eq(o->h, m->h))
+		if (rt_handle_eq(o->h, m->h))
 			o->gone = true; /* its unavailable presence still goes out at unbind */
 	if (!m->status)
 		return;
@@ -712,13 +630,13 @@ static void handle_undelivered(struct router *r, struct msg *m)
 		  st->to ? st->to : "(none)");
 	if (st->kind == STANZA_IQ) {
 		if (iq_is_request(st))
-			reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
 	if (st->kind != STANZA_MESSAGE || !strcmp(type, "error") || !st->to)
 		return;
 	if (!strcmp(type, "groupchat")) {
-		reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 		return;
 	}
 	if (bl == SIZE_MAX)
@@ -897,7 +815,9 @@ void router_free(struct router *r)
 		struct hmap_entry *e = r->by_full.buckets[i];
 		while (e) {
 			struct hmap_entry *next = e->next;
-			free(container_of(e, struct rsess, by_full));
+			struct rsess *s = container_of(e, struct rsess, by_full);
+			rt_presence_free_sess(s);
+			free(s);
 			e = next;
 		}
 	}
@@ -905,7 +825,9 @@ void router_free(struct router *r)
 		struct hmap_entry *e = r->by_bare.buckets[i];
 		while (e) {
 			struct hmap_entry *next = e->next;
-			free(container_of(e, struct ruser, by_bare));
+			struct ruser *u = container_of(e, struct ruser, by_bare);
+			rt_presence_free_user(u);
+			free(u);
 			e = next;
 		}
 	}

@@ -52,10 +52,6 @@ enum roster_sub { ROSTER_SUB_NONE, ROSTER_SUB_TO, ROSTER_SUB_FROM, ROSTER_SUB_BO
  * filters it, the store returns it like any other item). */
 #define ROSTER_ASK_OUT 1u
 #define ROSTER_ASK_IN 2u
-/* and two flags: the account pre-approved the contact's request (RFC 6121
- * 3.4), and the item only remembers an inbound request the account neither
- * answered nor added the contact itself: not shown to clients (see
- * core/xmpp/subscription.h) */
 #define ROSTER_ASK_PREAPPROVED 4u
 #define ROSTER_ASK_HIDDEN 8u
 #define ROSTER_ASK_ALL 15u

@@ -213,8 +213,15 @@ static void roster_update(struct store_thread *t, struct store_req *req)
 {
 	struct roster_update_ctx ru = { .req = req };
 
+	bool exists = true;
 	if (!req->roster_apply)
 		req->status = XS_INVAL;
+	else if (req->need_account &&
+		 (req->status = store_user_exists(t->st, req->domain, req->local, &exists)) !=
+			 XS_OK)
+		; /* the store failed */
+	else if (!exists)
+		req->status = XS_NOTFOUND; /* nothing kept for a name nobody owns */
 	else
 		req->status = store_roster_update(t->st, req->domain, req->local,
 						  req->item.contact, roster_update_apply, &ru,

@@ -30,7 +30,7 @@ enum store_op {
 	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
 	STORE_OP_ROSTER_REMOVE, /* in: domain, local, item.contact; out: status, ver */
 	STORE_OP_ROSTER_UPDATE, /* in: domain, local, item.contact, max_items, roster_apply,
-				 * roster_apply_arg; out: status, ver, existed,
+				 * roster_apply_arg, need_account; out: status, ver, existed,
 				 * prev_subscription, prev_ask, change, updated */
 	STORE_OP_OFFLINE_PUSH,  /* in: domain, local, xml, xml_len, max_items (the queue's
 				 * limit); out: status */
@@ -87,6 +87,9 @@ struct store_req {
 	enum roster_change (*roster_apply)(void *arg, struct store_roster_item *it,
 					   bool existed);
 	void *roster_apply_arg;
+	/* XS_NOTFOUND, nothing run, when local@domain is not an account
+	 * (a contact's request to a name nobody owns leaves no row) */
+	bool need_account;
 	bool existed;
 	unsigned char prev_subscription, prev_ask;
 	enum roster_change change;

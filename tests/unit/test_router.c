@@ -181,6 +181,9 @@ static void test_message_full_and_bare(void **state)
 	presence(f, b2, "bob@example.test/two", "1");
 	/* broadcast goes to every available resource, the sender included */
 	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+	/* and the new one gets the presence of the others (RFC 6121 4.2.2) */
+	expect_delivery(f, b2, "<presence", "from=\"bob@example.test/one\"");
+	expect_nothing(f, 1);
 
 	/* bare JID: only the highest priority resource */
 	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
@@ -222,6 +225,8 @@ static void alice_and_two_bobs(struct fixture *f, struct sess_handle a, struct s
 	expect_delivery(f, b1, "<presence", NULL);
 	presence(f, b2, "bob@example.test/two", p2);
 	expect_two(f, b1, b2, "from=\"bob@example.test/two\"");
+	/* RFC 6121 4.2.2: a resource coming online learns of the others */
+	expect_delivery(f, b2, "<presence", "from=\"bob@example.test/one\"");
 }
 
 /* A stanza the session's mux could not take comes back and is routed as if
@@ -338,11 +343,13 @@ static void test_conflict_and_unbind(void **state)
 	presence(f, other, "alice@example.test/o", NULL);
 	expect_delivery(f, other, "<presence", NULL);
 	presence(f, old, "alice@example.test/r", NULL);
-	struct msg *m1 = next_msg(f, 0, 2000), *m2 = next_msg(f, 0, 2000);
-	assert_non_null(m1);
-	assert_non_null(m2);
-	msg_free(m1);
-	msg_free(m2);
+	/* to both, then o's presence to r */
+	for (int i = 0; i < 3; i++) {
+		struct msg *mi = next_msg(f, 0, 2000);
+		assert_non_null(mi);
+		assert_int_equal(mi->type, MSG_DELIVER);
+		msg_free(mi);
+	}
 
 	struct msg *m = msg_new(MSG_BIND, "alice@example.test/r");
 	m->h = fresh;
@@ -353,6 +360,8 @@ static void test_conflict_and_unbind(void **state)
 	assert_string_equal(kick->data, "conflict");
 	assert_int_equal(kick->h.slot, old.slot);
 	msg_free(kick);
+	/* the replaced session's presence ends: o is told */
+	expect_delivery(f, other, "type=\"unavailable\"", "from=\"alice@example.test/r\"");
 	struct msg *res = next_msg(f, 1, 2000);
 	assert_int_equal(res->type, MSG_BIND_RESULT);
 	assert_int_equal(res->status, 0);
@@ -369,6 +378,7 @@ static void test_conflict_and_unbind(void **state)
 	presence(f, fresh, "alice@example.test/r", NULL);
 	expect_delivery(f, other, "<presence", NULL);   /* thread 0 */
 	expect_delivery(f, fresh, "<presence", NULL);   /* thread 1 */
+	expect_delivery(f, fresh, "<presence", "from=\"alice@example.test/o\"");
 	m = msg_new(MSG_UNBIND, "alice@example.test/r");
 	m->h = fresh;
 	queue_push(router_inbox(f->r), &m->qnode);

@@ -1,0 +1,567 @@
+/* Presence in the router (RFC 6121 4): availability per session, the
+ * broadcast to the account's resources and to the contacts subscribed to
+ * it, probes answered from the contacts' sessions at initial presence,
+ * directed presence remembered per session, unavailable when a session
+ * ends however it ends; and the online accounts' rosters in the compact
+ * form these need.
+ *
+ * Subscription stanzas change stored state, so they go through the
+ * storage thread: core/im/presence.c.  Everything here runs on the holder
+ * of the router's baton and never waits.
+ *
+ * Memory: a contact is a struct ruser interned in the router's by_bare
+ * table and shared by every roster that lists it, so an online account's
+ * roster costs 16 bytes per contact plus one entry per distinct JID; names
+ * and groups stay on disk (docs/internals/im.md).  A broadcast is the
+ * client's stanza, serialized once and delivered by reference. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/log.h"
+#include "core/conf/cfg.h"
+#include "core/im/account.h"
+#include "core/route/im.h"
+#include "core/route/router_priv.h"
+#include "core/store/store_thread.h"
+#include "core/xml/xml_node.h"
+#include "core/xmpp/ns.h"
+
+/* Broadcasts held per account while its roster loads: a client sends one
+ * at login; more than this before the store answers is refused. */
+#define MAX_WAITING 8
+
+/* ---- interned JIDs ---- */
+
+struct ruser *rt_user_get(struct router *r, const char *bare)
+{
+	struct ruser *u = rt_find_user(r, bare);
+	if (u)
+		return u;
+	size_t bl = strlen(bare);
+	u = calloc(1, sizeof(*u) + bl + 1);
+	if (!u)
+		return NULL;
+	memcpy(u->bare, bare, bl + 1);
+	size_t dl;
+	const char *d = rt_jid_domain(u->bare, &dl);
+	u->local = rt_is_local_domain(r, d, dl);
+	hmap_put(&r->by_bare, &u->by_bare, u->bare);
+	return u;
+}
+
+void rt_user_release(struct router *r, struct ruser *u)
+{
+	if (u->sessions || u->refs || u->roster_state != RS_NONE)
+		return;
+	hmap_del(&r->by_bare, &u->by_bare);
+	free(u);
+}
+
+/* ---- the roster of an online account ---- */
+
+static int rcontact_cmp(const void *a, const void *b)
+{
+	const struct ruser *x = ((const struct rcontact *)a)->who;
+	const struct ruser *y = ((const struct rcontact *)b)->who;
+	return x < y ? -1 : x > y;
+}
+
+static struct rcontact *roster_find(const struct ruser *u, const struct ruser *who)
+{
+	if (u->roster_state != RS_READY || !who)
+		return NULL;
+	struct rcontact key = { .who = (struct ruser *)who };
+	return bsearch(&key, u->roster, u->n_roster, sizeof(key), rcontact_cmp);
+}
+
+/* The state u's roster holds for the contact bare (NULL: none). */
+static const struct rcontact *roster_lookup(struct router *r, const struct ruser *u,
+					    const char *bare)
+{
+	return roster_find(u, rt_find_user(r, bare));
+}
+
+static void roster_drop(struct router *r, struct ruser *u)
+{
+	for (uint32_t i = 0; i < u->n_roster; i++) {
+		struct ruser *c = u->roster[i].who;
+		c->refs--;
+		if (c != u)
+			rt_user_release(r, c);
+	}
+	free(u->roster);
+	u->roster = NULL;
+	u->n_roster = 0;
+}
+
+static void waiting_drop(struct ruser *u)
+{
+	while (u->waiting) {
+		struct rwait *w = u->waiting;
+		u->waiting = w->next;
+		stanza_unref(w->st);
+		free(w);
+	}
+	u->n_waiting = 0;
+}
+
+void im_roster_cached(struct router *r, const char *bare, const char *contact,
+		      unsigned char sub, unsigned char ask, bool removed)
+{
+	struct ruser *u = rt_find_user(r, bare);
+	/* not RS_READY: a load submitted after this change will see it (the
+	 * storage thread answers in order) */
+	if (!u || u->roster_state != RS_READY)
+		return;
+	struct ruser *c = removed ? rt_find_user(r, contact) : rt_user_get(r, contact);
+	if (!c)
+		goto lost;
+	struct rcontact *rc = roster_find(u, c);
+	if (removed) {
+		if (!rc)
+			return;
+		size_t i = (size_t)(rc - u->roster);
+		memmove(rc, rc + 1, (u->n_roster - i - 1) * sizeof(*rc));
+		u->n_roster--;
+		c->refs--;
+		rt_user_release(r, c);
+		return;
+	}
+	if (rc) {
+		rc->sub = sub;
+		rc->ask = ask;
+		return;
+	}
+	struct rcontact *n = realloc(u->roster, (u->n_roster + 1) * sizeof(*n));
+	if (!n) {
+		rt_user_release(r, c);
+		goto lost;
+	}
+	u->roster = n;
+	size_t i = 0;
+	while (i < u->n_roster && u->roster[i].who < c)
+		i++;
+	memmove(&u->roster[i + 1], &u->roster[i], (u->n_roster - i) * sizeof(*n));
+	u->roster[i] = (struct rcontact){ .who = c, .sub = sub, .ask = ask };
+	u->n_roster++;
+	c->refs++;
+	return;
+lost:
+	LOG_ERR("out of memory: %s's presence state for %s is stale until its next login", bare,
+		contact);
+}
+
+/* ---- loading it ---- */
+
+struct roster_load {
+	struct store_req req; /* first: the store hands it back */
+	uint32_t seq;
+	char bare[];
+};
+
+static void roster_loaded(struct router *r, struct store_req *req, bool cancelled);
+
+static const struct im_module roster_loader = {
+	.name = "presence", .store_done = roster_loaded,
+};
+
+static void roster_ready(struct router *r, struct ruser *u)
+{
+	u->roster_state = RS_READY;
+	struct rwait *w = u->waiting;
+	u->waiting = NULL;
+	u->n_waiting = 0;
+	while (w) {
+		struct rwait *next = w->next;
+		struct rsess *s = rt_find_full(r, w->st->from);
+		if (s && rt_handle_eq(s->h, w->h))
+			rt_presence_broadcast(r, w->st, s);
+		stanza_unref(w->st);
+		free(w);
+		w = next;
+	}
+}
+
+static void roster_loaded(struct router *r, struct store_req *req, bool cancelled)
+{
+	struct roster_load *j = (struct roster_load *)req;
+	struct ruser *u = cancelled ? NULL : rt_find_user(r, j->bare);
+	if (!u || u->roster_state != RS_LOADING || u->load_seq != j->seq)
+		goto out; /* the account went offline meanwhile */
+	if (req->status != XS_OK) {
+		LOG_ERR("roster of %s not loaded (%s): its presence goes to its own resources only",
+			j->bare, xs_name(req->status));
+	} else if (req->n_items) {
+		u->roster = calloc(req->n_items, sizeof(*u->roster));
+		if (!u->roster)
+			LOG_ERR("out of memory loading the roster of %s", j->bare);
+		for (size_t i = 0; u->roster && i < req->n_items; i++) {
+			struct ruser *c = rt_user_get(r, req->items[i].contact);
+			if (!c) {
+				LOG_ERR("out of memory loading the roster of %s", j->bare);
+				break;
+			}
+			c->refs++;
+			u->roster[u->n_roster++] = (struct rcontact){
+				.who = c, .sub = req->items[i].subscription, .ask = req->items[i].ask
+			};
+		}
+		qsort(u->roster, u->n_roster, sizeof(*u->roster), rcontact_cmp);
+	}
+	roster_ready(r, u);
+out:
+	store_roster_items_free(req->items, req->n_items);
+	free(j);
+}
+
+void rt_presence_bound(struct router *r, struct rsess *s)
+{
+	struct ruser *u = s->user;
+	if (u->roster_state != RS_NONE)
+		return;
+	if (!r->store) {
+		u->roster_state = RS_READY; /* unit tests: no rosters */
+		return;
+	}
+	size_t bl = strlen(u->bare);
+	struct roster_load *j = calloc(1, sizeof(*j) + bl + 1);
+	if (!j || !im_split_account(&j->req, u->bare)) {
+		free(j);
+		LOG_ERR("cannot load the roster of %s: its presence goes to its own resources only",
+			u->bare);
+		u->roster_state = RS_READY;
+		return;
+	}
+	memcpy(j->bare, u->bare, bl + 1);
+	j->req.op = STORE_OP_ROSTER_GET;
+	j->seq = ++r->load_seq;
+	if (im_store_submit(r, &roster_loader, &j->req, s->full) != XS_OK) {
+		free(j);
+		LOG_ERR("cannot load the roster of %s: its presence goes to its own resources only",
+			u->bare);
+		u->roster_state = RS_READY;
+		return;
+	}
+	u->roster_state = RS_LOADING;
+	u->load_seq = j->seq;
+}
+
+void rt_presence_offline(struct router *r, struct ruser *u)
+{
+	roster_drop(r, u);
+	waiting_drop(u);
+	u->roster_state = RS_NONE;
+}
+
+/* ---- sending presence ---- */
+
+static struct stanza *unavailable_from(const char *from)
+{
+	struct xml_node *p = xml_node_new_elem("presence", NS_CLIENT);
+	if (!p || xml_node_set_attr(p, "type", "unavailable") != XS_OK ||
+	    xml_node_set_attr(p, "from", from) != XS_OK) {
+		xml_node_free(p);
+		return NULL;
+	}
+	return stanza_freeze(p);
+}
+
+/* To every available session of u, but skip. */
+static void to_available(struct router *r, const struct ruser *u, struct stanza *st,
+			 const struct rsess *skip)
+{
+	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+		if (s->available && !s->gone && s != skip)
+			rt_deliver(r, s, st, false);
+}
+
+/* The current presence of every available session of from, or unavailable
+ * from each, to one session of the other account (to) or to all its
+ * available ones (to NULL, of account dest). */
+static void presence_of(struct router *r, const struct ruser *from, const struct ruser *dest,
+			const struct rsess *to, bool unavailable)
+{
+	for (struct rsess *s = from->sessions; s; s = s->next_in_user) {
+		if (!s->available || s->gone || !s->presence)
+			continue;
+		struct stanza *st = unavailable ? unavailable_from(s->full) : stanza_ref(s->presence);
+		if (!st) {
+			LOG_ERR("out of memory: presence of %s not sent", s->full);
+			continue;
+		}
+		if (to)
+			rt_deliver(r, to, st, false);
+		else
+			to_available(r, dest, st, NULL);
+		stanza_unref(st);
+	}
+}
+
+void im_send_presences(struct router *r, const char *from_bare, const char *to_bare,
+		       bool unavailable)
+{
+	struct ruser *from = rt_find_user(r, from_bare), *dest = rt_find_user(r, to_bare);
+	if (from && dest && dest->sessions)
+		presence_of(r, from, dest, NULL, unavailable);
+}
+
+void im_deliver_presence(struct router *r, const char *to, struct stanza *st)
+{
+	rt_deliver_presence(r, st, to);
+}
+
+bool im_is_local(struct router *r, const char *jid)
+{
+	size_t dl;
+	const char *d = rt_jid_domain(jid, &dl);
+	return rt_is_local_domain(r, d, dl);
+}
+
+/* A probe from the account prober, answered by the server for the local
+ * account target (RFC 6121 4.3.2): the presence of each of target's
+ * available sessions, if target's roster says prober is subscribed to it,
+ * to the session asking. */
+static void answer_probe(struct router *r, struct ruser *target, const struct ruser *prober,
+			 const struct rsess *to)
+{
+	const struct rcontact *rc = roster_find(target, prober);
+	if (rc && (rc->sub & ROSTER_SUB_FROM))
+		presence_of(r, target, NULL, to, false);
+}
+
+static int presence_priority(const struct xml_node *pres)
+{
+	struct xml_node *p = xml_node_child(pres, "priority", NS_CLIENT);
+	if (!p)
+		return 0;
+	char *t = xml_node_text(p);
+	if (!t)
+		return 0;
+	char *end;
+	long v = strtol(t, &end, 10);
+	bool ok = end != t && *end == '\0';
+	free(t);
+	if (!ok)
+		return 0;
+	return v < -128 ? -128 : v > 127 ? 127 : (int)v;
+}
+
+/* RFC 6121 3.1.3: a request that came while the account was offline (or
+ * not yet answered) is shown again at its next initial presence. */
+static void pending_requests(struct router *r, const struct ruser *u, const struct rsess *s)
+{
+	for (uint32_t i = 0; i < u->n_roster; i++) {
+		if (!(u->roster[i].ask & ROSTER_ASK_IN))
+			continue;
+		struct xml_node *p = xml_node_new_elem("presence", NS_CLIENT);
+		struct stanza *st = NULL;
+		if (p && xml_node_set_attr(p, "type", "subscribe") == XS_OK &&
+		    xml_node_set_attr(p, "from", u->roster[i].who->bare) == XS_OK &&
+		    xml_node_set_attr(p, "to", u->bare) == XS_OK)
+			st = stanza_freeze(p);
+		else
+			xml_node_free(p);
+		if (!st) {
+			LOG_ERR("out of memory: %s's request to %s not shown", u->roster[i].who->bare,
+				u->bare);
+			continue;
+		}
+		rt_deliver(r, s, st, false);
+		stanza_unref(st);
+	}
+}
+
+static void directed_forget(struct rsess *s, const char *jid)
+{
+	for (struct rdirected **pp = &s->directed; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->jid, jid) == 0) {
+			struct rdirected *d = *pp;
+			*pp = d->next;
+			free(d);
+			s->n_directed--;
+			return;
+		}
+}
+
+/* RFC 6121 4.6.3: unavailable to whoever got directed presence. */
+static void directed_end(struct router *r, struct rsess *s, struct stanza *unavail)
+{
+	while (s->directed) {
+		struct rdirected *d = s->directed;
+		s->directed = d->next;
+		if (unavail && im_is_local(r, d->jid))
+			rt_deliver_presence(r, unavail, d->jid);
+		free(d);
+	}
+	s->n_directed = 0;
+}
+
+/* The account's presence to its contacts (RFC 6121 4.2.2, 4.4.2, 4.5.2):
+ * those subscribed to it; remote ones when s2s links exist. */
+static void to_subscribers(struct router *r, const struct ruser *u, struct stanza *st)
+{
+	for (uint32_t i = 0; i < u->n_roster; i++) {
+		const struct rcontact *rc = &u->roster[i];
+		if ((rc->sub & ROSTER_SUB_FROM) && rc->who->local && rc->who != u)
+			to_available(r, rc->who, st, NULL);
+	}
+}
+
+void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
+{
+	bool unavailable = st->type && strcmp(st->type, "unavailable") == 0;
+	if (st->type && !unavailable)
+		return; /* subscription types or a probe without 'to': nothing to do */
+	struct ruser *u = s->user;
+	if (u->roster_state == RS_LOADING) {
+		struct rwait *w = u->n_waiting < MAX_WAITING ? calloc(1, sizeof(*w)) : NULL;
+		if (!w) {
+			LOG_WARN("%s: presence refused while its roster loads (%u waiting)", s->full,
+				 u->n_waiting);
+			return;
+		}
+		w->st = stanza_ref(st);
+		w->h = s->h;
+		struct rwait **pp = &u->waiting;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = w;
+		u->n_waiting++;
+		return;
+	}
+	bool was_available = s->available;
+	bool initial = !unavailable && !was_available;
+	s->available = !unavailable;
+	s->priority = unavailable ? 0 : presence_priority(st->tree);
+	stanza_unref(s->presence);
+	s->presence = unavailable ? NULL : stanza_ref(st);
+
+	/* the account's own resources, the sender included (RFC 6121 4.2.2) */
+	for (struct rsess *o = u->sessions; o; o = o->next_in_user)
+		if ((o->available || o == s) && !o->gone)
+			rt_deliver(r, o, st, false);
+	if (!unavailable || was_available)
+		to_subscribers(r, u, st);
+	if (unavailable) {
+		directed_end(r, s, st);
+		return;
+	}
+	if (initial) {
+		/* RFC 6121 4.2.2, 4.3: the contacts' presence, as their
+		 * server would answer a probe (the local ones; remote ones
+		 * with s2s), and the account's other resources */
+		for (uint32_t i = 0; i < u->n_roster; i++) {
+			struct ruser *c = u->roster[i].who;
+			if ((u->roster[i].sub & ROSTER_SUB_TO) && c->local && c != u)
+				answer_probe(r, c, u, s);
+		}
+		for (struct rsess *o = u->sessions; o; o = o->next_in_user)
+			if (o != s && o->available && !o->gone && o->presence)
+				rt_deliver(r, s, o->presence, false);
+		pending_requests(r, u, s);
+	}
+	services_available(r, s->full, u->bare, s->priority, initial);
+}
+
+void rt_presence_directed(struct router *r, struct stanza *st, struct rsess *s, const char *to)
+{
+	const char *type = st->type;
+	char bare[BARE_MAX];
+	if (rt_bare_copy(to, bare) == SIZE_MAX)
+		return;
+	bool local = im_is_local(r, to);
+
+	if (type && (strcmp(type, "subscribe") == 0 || strcmp(type, "subscribed") == 0 ||
+		     strcmp(type, "unsubscribe") == 0 || strcmp(type, "unsubscribed") == 0)) {
+		/* RFC 6121 3: to the bare JID, stamped with the sender's bare
+		 * JID, through the store */
+		im_subscription_out(r, st, s->full, bare);
+		return;
+	}
+	if (type && strcmp(type, "probe") == 0) {
+		/* answered by the server, for the contact, as its own probes */
+		struct ruser *c = local ? rt_find_user(r, bare) : NULL;
+		if (c && c != s->user)
+			answer_probe(r, c, s->user, s);
+		return;
+	}
+	if (type && strcmp(type, "error") == 0) {
+		if (local)
+			rt_deliver_presence(r, st, to);
+		return;
+	}
+	if (type && strcmp(type, "unavailable") != 0)
+		return; /* not a presence type (RFC 6121 4.7.1): ignored */
+
+	/* directed presence (RFC 6121 4.6): remembered unless the target
+	 * gets the broadcast anyway (a contact subscribed to the account) */
+	if (!type) {
+		const struct rcontact *rc = roster_lookup(r, s->user, bare);
+		bool subscriber = rc && (rc->sub & ROSTER_SUB_FROM);
+		bool known = false;
+		for (const struct rdirected *d = s->directed; d && !known; d = d->next)
+			known = strcmp(d->jid, to) == 0;
+		if (!subscriber && !known) {
+			if (s->n_directed >= r->cfg->max_directed_presences) {
+				LOG_INFO("%s: directed presence to %s refused: %u already ([im] "
+					 "max_directed_presences)",
+					 s->full, to, s->n_directed);
+				rt_reply_error(r, st, SC_RESOURCE_CONSTRAINT);
+				return;
+			}
+			size_t tl = strlen(to);
+			struct rdirected *d = malloc(sizeof(*d) + tl + 1);
+			if (!d) {
+				rt_reply_error(r, st, SC_RESOURCE_CONSTRAINT);
+				return;
+			}
+			memcpy(d->jid, to, tl + 1);
+			d->next = s->directed;
+			s->directed = d;
+			s->n_directed++;
+		}
+	} else {
+		directed_forget(s, to);
+	}
+	if (local)
+		rt_deliver_presence(r, st, to);
+	/* remote: with the s2s links */
+}
+
+void rt_presence_end(struct router *r, struct rsess *s)
+{
+	if (s->available || s->directed) {
+		struct stanza *st = unavailable_from(s->full);
+		if (!st) {
+			LOG_ERR("out of memory: %s's contacts not told it went offline", s->full);
+		} else if (s->available) {
+			s->gone = true; /* not to itself */
+			rt_presence_broadcast(r, st, s);
+		} else {
+			directed_end(r, s, st);
+		}
+		stanza_unref(st);
+	}
+	rt_presence_free_sess(s);
+}
+
+void rt_presence_free_sess(struct rsess *s)
+{
+	stanza_unref(s->presence);
+	s->presence = NULL;
+	s->available = false;
+	while (s->directed) {
+		struct rdirected *d = s->directed;
+		s->directed = d->next;
+		free(d);
+	}
+	s->n_directed = 0;
+}
+
+void rt_presence_free_user(struct ruser *u)
+{
+	free(u->roster);
+	u->roster = NULL;
+	u->n_roster = 0;
+	waiting_drop(u);
+}

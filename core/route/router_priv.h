@@ -1,0 +1,144 @@
+/* The router's state, shared by the files of core/route/ and nobody else:
+ * router.c (tables, routing, the baton), presence.c (availability,
+ * broadcast, probes, directed presence, the online accounts' rosters).
+ * Everything here belongs to the holder of the router's baton. */
+#ifndef XMPPD_ROUTER_PRIV_H
+#define XMPPD_ROUTER_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/hmap.h"
+#include "core/base/queue.h"
+#include "core/route/msg.h"
+#include "core/xmpp/stanza.h"
+
+struct cfg;
+struct ruser;
+struct store_thread;
+
+/* Room for a bare JID: a full JID is at most 3071 bytes (RFC 7622). */
+#define BARE_MAX 3072
+
+/* A JID a session sent available presence to outside its roster (RFC 6121
+ * 4.6): told when the session goes unavailable. */
+struct rdirected {
+	struct rdirected *next;
+	char jid[];
+};
+
+struct rsess {
+	struct hmap_entry by_full;
+	struct ruser *user;
+	struct rsess *next_in_user;
+	struct sess_handle h;
+	bool available;      /* has sent available presence */
+	unsigned im_flags;   /* IM_SESS_* bits kept by the IM modules */
+	unsigned store_pending; /* its storage requests not answered yet */
+	bool gone;           /* its mux could not take a stanza: closing */
+	int priority;
+	struct stanza *presence; /* its last available presence: probes are answered with it */
+	struct rdirected *directed;
+	unsigned n_directed;
+	char full[];         /* key */
+};
+
+/* One item of an online account's roster, as the router keeps it: the
+ * contact (an interned struct ruser, shared by every roster that lists
+ * it) and its subscription state (enum roster_sub, ROSTER_ASK_* bits).
+ * Names and groups stay on disk. */
+struct rcontact {
+	struct ruser *who;
+	unsigned char sub;
+	unsigned char ask;
+};
+
+enum roster_state {
+	RS_NONE,    /* not loaded: the account is offline */
+	RS_LOADING, /* asked of the store at the first bind */
+	RS_READY,
+};
+
+/* A presence broadcast that came while the roster was loading. */
+struct rwait {
+	struct rwait *next;
+	struct stanza *st;
+	struct sess_handle h;
+};
+
+/* A bare JID the router knows: an account with sessions, or a contact in
+ * the roster of one (interned: one per JID, counted by refs).  Freed when
+ * nothing holds it. */
+struct ruser {
+	struct hmap_entry by_bare;
+	struct rsess *sessions;
+	struct rcontact *roster; /* sorted by who; RS_READY only */
+	uint32_t n_roster;
+	uint32_t refs;           /* rcontact entries pointing here */
+	uint32_t load_seq;       /* RS_LOADING: which load answers for it */
+	unsigned char roster_state;
+	unsigned char n_waiting;
+	bool local;              /* of a domain served here */
+	struct rwait *waiting;   /* RS_LOADING: broadcasts to replay, in order */
+	char bare[];             /* key */
+};
+
+struct router {
+	const struct cfg *cfg;
+	struct queue *const *mux_inboxes;
+	unsigned n_mux;
+	struct queue inbox;
+	int epfd;               /* watches inbox (router_start); -1 before */
+	pthread_t thread;
+	bool started;
+	atomic_bool stopped;    /* MSG_SHUTDOWN dispatched: nobody drains any more */
+	/* Whoever holds it owns the inbox's consumer end and all that follows. */
+	pthread_mutex_t baton;
+	struct queue *local;    /* inbox of the mux thread draining, else NULL */
+	struct hmap by_full;
+	struct hmap by_bare;
+	unsigned long routed, bounced;
+	uint64_t started_s;     /* CLOCK_MONOTONIC seconds at router_new, for uptime */
+	struct store_thread *store; /* for the IM modules; NULL in unit tests */
+	uint32_t load_seq;      /* the last roster load started */
+};
+
+/* router.c */
+struct rsess *rt_find_full(struct router *r, const char *full);
+struct rsess *rt_find_live(struct router *r, const char *full);
+struct ruser *rt_find_user(struct router *r, const char *bare);
+void rt_deliver(struct router *r, const struct rsess *s, struct stanza *st, bool sole);
+void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond);
+bool rt_handle_eq(struct sess_handle a, struct sess_handle b);
+size_t rt_bare_len(const char *jid);
+size_t rt_bare_copy(const char *jid, char out[BARE_MAX]);
+const char *rt_jid_domain(const char *jid, size_t *len);
+bool rt_is_local_domain(struct router *r, const char *d, size_t len);
+/* Delivers presence st to `to`: that session if it is a full JID, every
+ * available resource if bare; nothing for an account with none. */
+void rt_deliver_presence(struct router *r, struct stanza *st, const char *to);
+
+/* presence.c */
+/* The interned entry for bare, made if missing (NULL without memory). */
+struct ruser *rt_user_get(struct router *r, const char *bare);
+/* Frees u if nothing holds it any more. */
+void rt_user_release(struct router *r, struct ruser *u);
+/* The session s of u was just bound: loads u's roster if it is not. */
+void rt_presence_bound(struct router *r, struct rsess *s);
+/* Presence without 'to' from s (RFC 6121 4.2, 4.4, 4.5). */
+void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s);
+/* Presence with 'to' from s, to a local or remote JID (to is normalised). */
+void rt_presence_directed(struct router *r, struct stanza *st, struct rsess *s, const char *to);
+/* s is ending: unavailable to whoever had its presence, then its presence
+ * state freed.  The caller removes s from the tables afterwards. */
+void rt_presence_end(struct router *r, struct rsess *s);
+/* u has no session left: its roster is dropped. */
+void rt_presence_offline(struct router *r, struct ruser *u);
+/* router_free: what s or u holds, without telling anyone. */
+void rt_presence_free_sess(struct rsess *s);
+void rt_presence_free_user(struct ruser *u);
+
+#endif
