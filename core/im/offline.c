@@ -23,7 +23,6 @@
 #include "core/xml/xml_node.h"
 #include "core/xmpp/jid.h"
 
-#define NS_DELAY "urn:xmpp:delay"
 
 struct offline_job {
 	struct store_req req;   /* first: the store hands it back */

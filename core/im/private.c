@@ -12,7 +12,6 @@
 #include "core/im/docstore.h"
 #include "core/xml/xml_node.h"
 
-#define NS_PRIVATE "jabber:iq:private"
 
 /* The key: "{namespace}name" */
 static bool key_of(const struct xml_node *el, char *out, size_t cap)

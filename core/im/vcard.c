@@ -6,7 +6,6 @@
 #include "core/im/docstore.h"
 #include "core/xml/xml_node.h"
 
-#define NS_VCARD "vcard-temp"
 
 static void got(struct router *r, struct stanza *st, const char *to, bool own,
 		struct xml_node *doc)

@@ -76,6 +76,13 @@ struct im_module {
 	 * after unavailable). */
 	void (*available)(struct router *r, const char *full, const char *bare, int prio,
 			  bool initial);
+	/* A message st for the account bare was delivered to those of its
+	 * sessions whose flags carry IM_SESS_GOT; called only when the
+	 * account has more than one session. */
+	void (*message_delivered)(struct router *r, struct stanza *st, const char *bare);
+	/* The session full sent message st (already routed); called only
+	 * when its account has more than one session. */
+	void (*message_sent)(struct router *r, struct stanza *st, const char *full);
 };
 
 /* The reply to q: a result with payload (may be NULL; taken over), or an
@@ -115,6 +122,8 @@ const struct cfg *im_cfg(const struct router *r);
 /* Per-session flags a module may keep (one bit each). */
 #define IM_SESS_ROSTER 1u /* asked for its roster: gets roster pushes (RFC 6121 2.1.6) */
 #define IM_SESS_OFFLINE 2u /* its account's offline messages are being fetched for it */
+#define IM_SESS_CARBONS 4u /* XEP-0280 enabled */
+#define IM_SESS_GOT 8u     /* set by the router only while message_delivered runs */
 
 /* Calls cb for every live session of the account bare; *flags are that
  * session's IM_SESS_* bits, which cb may change. */
@@ -156,6 +165,8 @@ uint64_t im_router_started(const struct router *r);
 bool services_message_offline(struct router *r, struct stanza *st, const char *bare);
 void services_available(struct router *r, const char *full, const char *bare, int prio,
 			bool initial);
+void services_message_delivered(struct router *r, struct stanza *st, const char *bare);
+void services_message_sent(struct router *r, struct stanza *st, const char *full);
 
 /* Answers an iq request addressed to the server or to an account's bare
  * JID (core/route/services.c): the module that handles its payload, or

@@ -408,8 +408,21 @@ static bool can_take_message(const struct rsess *s)
  * resource of the highest non-negative priority.  With none it is stored
  * (the offline module) or bounced, a headline dropped: never lost without
  * a word. */
+/* A message was delivered to the sessions of u marked IM_SESS_GOT: the
+ * modules that copy it to the others (carbons) are told, if there are
+ * others. */
+static void delivered(struct router *r, struct stanza *st, struct ruser *u)
+{
+	if (u->sessions->next_in_user)
+		services_message_delivered(r, st, u->bare);
+	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+		s->im_flags &= ~IM_SESS_GOT;
+}
+
+/* again: st came back undelivered and is routed a second time; the
+ * modules were told of the first delivery. */
 static void deliver_to_best(struct router *r, struct stanza *st, const char *bare,
-			    struct ruser *u)
+			    struct ruser *u, bool again)
 {
 	const char *type = st->type ? st->type : "";
 	int best = -1, n = 0;
@@ -441,8 +454,15 @@ static void deliver_to_best(struct router *r, struct stanza *st, const char *bar
 		if (can_take_message(s) && s->priority == best)
 			n++;
 	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
-		if (can_take_message(s) && s->priority == best)
+		if (can_take_message(s) && s->priority == best) {
 			rt_deliver(r, s, st, n == 1);
+			s->im_flags |= IM_SESS_GOT;
+		}
+	if (!again)
+		delivered(r, st, u);
+	else
+		for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+			s->im_flags &= ~IM_SESS_GOT;
 }
 
 static void route_to_user(struct router *r, struct stanza *st, const char *to)
@@ -482,6 +502,8 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 		struct rsess *s = rt_find_live(r, to);
 		if (s) {
 			deliver(r, s, st);
+			s->im_flags |= IM_SESS_GOT;
+			delivered(r, st, s->user);
 			return;
 		}
 		if (strcmp(type, "error") == 0)
@@ -498,7 +520,7 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 	}
 	/* looked up only now: a message for a full JID that is online (the
 	 * usual case) needs no account lookup */
-	deliver_to_best(r, st, bare, rt_find_user(r, bare));
+	deliver_to_best(r, st, bare, rt_find_user(r, bare), false);
 }
 
 static void route(struct router *r, struct msg *m)
@@ -508,6 +530,9 @@ static void route(struct router *r, struct msg *m)
 	if (!sender || !rt_handle_eq(sender->h, m->h))
 		return; /* session ended meanwhile (or stale handle) */
 
+	/* the sender's other resources may want a copy (carbons) */
+	if (st->kind == STANZA_MESSAGE && sender->user->sessions->next_in_user)
+		services_message_sent(r, st, sender->full);
 	const char *to = st->to;
 	char own_bare[3072];
 	if (!to) {
@@ -644,7 +669,7 @@ static void handle_undelivered(struct router *r, struct msg *m)
 	/* a headline for one resource is not resent to others (§8.5.3.2.1) */
 	if (st->to[bl] == '/' && !strcmp(type, "headline"))
 		return;
-	deliver_to_best(r, st, bare, u);
+	deliver_to_best(r, st, bare, u, true);
 }
 
 static void dispatch(struct router *r, struct msg *m)

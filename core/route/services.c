@@ -16,7 +16,7 @@
 /* Adding a feature: its file in core/im/, its line here. */
 static const struct im_module *const modules[] = {
 	&im_disco, &im_ping, &im_version, &im_time, &im_last, &im_roster, &im_offline,
-	&im_private, &im_vcard,
+	&im_private, &im_vcard, &im_carbons,
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
@@ -149,6 +149,20 @@ void services_available(struct router *r, const char *full, const char *bare, in
 	for (size_t i = 0; i < N_MODULES; i++)
 		if (modules[i]->available)
 			modules[i]->available(r, full, bare, prio, initial);
+}
+
+void services_message_delivered(struct router *r, struct stanza *st, const char *bare)
+{
+	for (size_t i = 0; i < N_MODULES; i++)
+		if (modules[i]->message_delivered)
+			modules[i]->message_delivered(r, st, bare);
+}
+
+void services_message_sent(struct router *r, struct stanza *st, const char *full)
+{
+	for (size_t i = 0; i < N_MODULES; i++)
+		if (modules[i]->message_sent)
+			modules[i]->message_sent(r, st, full);
 }
 
 void im_each_feature(enum im_target target, void (*cb)(void *arg, const char *var), void *arg)

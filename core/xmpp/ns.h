@@ -26,5 +26,18 @@
 #define NS_TIME "urn:xmpp:time"
 /* XEP-0012 */
 #define NS_LAST "jabber:iq:last"
+/* XEP-0049 */
+#define NS_PRIVATE "jabber:iq:private"
+/* XEP-0054 */
+#define NS_VCARD "vcard-temp"
+/* XEP-0203 */
+#define NS_DELAY "urn:xmpp:delay"
+/* XEP-0280 message carbons, and XEP-0297 forwarding which carries them */
+#define NS_CARBONS "urn:xmpp:carbons:2"
+#define NS_FORWARD "urn:xmpp:forward:0"
+/* XEP-0334 message processing hints */
+#define NS_HINTS "urn:xmpp:hints"
+/* XEP-0045 (only recognised: MUC private messages are not carbon-copied) */
+#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 
 #endif

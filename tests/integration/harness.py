@@ -345,6 +345,41 @@ class Server:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+_TAG = re.compile(r"<(/?)(message|presence|iq)\b[^>]*?(/?)>", re.S)
+
+
+def top_stanzas(text):
+    """The complete top-level stanzas in text (what a RawClient received,
+    from any offset at a stanza boundary), parsed with ElementTree in the
+    jabber:client namespace.  Stanzas nested in others (a forwarded
+    message in a carbon, XEP-0297) stay inside their parent."""
+    import xml.etree.ElementTree as ET
+    out, depth, begin = [], 0, None
+    for m in _TAG.finditer(text):
+        closing, self_closing = m.group(1) == "/", m.group(3) == "/"
+        if closing:
+            depth -= 1
+            if depth == 0 and begin is not None:
+                out.append(text[begin:m.end()])
+                begin = None
+            depth = max(depth, 0)
+        elif self_closing:
+            if depth == 0:
+                out.append(m.group(0))
+        else:
+            if depth == 0:
+                begin = m.start()
+            depth += 1
+    parsed = []
+    for x in out:
+        wrapped = "<w xmlns='jabber:client'>%s</w>" % x
+        try:
+            parsed.append(ET.fromstring(wrapped)[0])
+        except ET.ParseError as e:
+            raise AssertionError("unparsable stanza (%s): %s" % (e, x))
+    return parsed
+
+
 def client_ssl_context(cafile):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cafile)
