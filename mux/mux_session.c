@@ -180,9 +180,37 @@ static bool iq_type_ok(const char *t)
 	return t && (!strcmp(t, "get") || !strcmp(t, "set") || !strcmp(t, "result") || !strcmp(t, "error"));
 }
 
+/* XEP-0352 <active/> and <inactive/>: top-level elements, not stanzas;
+ * the router holds presence for an inactive session (core/route/csi.c). */
+static int client_state(struct mux_conn *c, struct xml_node *el)
+{
+	bool inactive = strcmp(el->name, "inactive") == 0;
+	bool known = inactive || strcmp(el->name, "active") == 0;
+	xml_node_free(el);
+	if (!known) {
+		stream_error(c, "unsupported-stanza-type", NULL);
+		return 1;
+	}
+	if (c->state != CONN_BOUND)
+		return 0; /* before bind there is nothing to hold (XEP-0352 4) */
+	struct msg *m = msg_new(MSG_CSI, c->full_jid);
+	if (!m) {
+		/* only a hint: the session goes on without it */
+		LOG_WARN("c%u.%llu: out of memory passing on a client state", c->mux->idx,
+			 (unsigned long long)c->id);
+		return 0;
+	}
+	m->h = conn_handle(c);
+	m->status = inactive;
+	mux_to_router(c->mux, m);
+	return 0;
+}
+
 /* Stanzas after authentication; takes ownership of el. */
 int session_on_element(struct mux_conn *c, struct xml_node *el)
 {
+	if (strcmp(el->ns, NS_CSI) == 0)
+		return client_state(c, el);
 	enum stanza_kind kind = strcmp(el->ns, NS_CLIENT) == 0 ? stanza_kind_of(el->name) : STANZA_OTHER;
 	if (kind == STANZA_OTHER) {
 		xml_node_free(el);

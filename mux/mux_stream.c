@@ -141,7 +141,9 @@ void stream_send_features(struct mux_conn *c)
 					       /* RFC 6121 2.6.1: roster versioning */
 					       "<ver xmlns='urn:xmpp:features:rosterver'/>"
 					       /* RFC 6121 3.4.1: subscription pre-approval */
-					       "<sub xmlns='urn:xmpp:features:pre-approval'/>"));
+					       "<sub xmlns='urn:xmpp:features:pre-approval'/>"
+					       /* XEP-0352 client state indication */
+					       "<csi xmlns='urn:xmpp:csi:0'/>"));
 	}
 	APPEND(st, xbuf_append_str(&b, "</stream:features>"));
 	if (!built(c, st, &b, "stream features"))

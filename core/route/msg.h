@@ -27,6 +27,7 @@ enum msg_type {
 	MSG_STANZA,      /* st from a bound session (from already stamped) */
 	MSG_UNDELIVERED, /* a MSG_DELIVER the session could not take (closing or
 			  * gone), sent back as is: h, st, status */
+	MSG_CSI,         /* XEP-0352: status 1 inactive, 0 active; data = full JID */
 	/* router -> mux */
 	MSG_BIND_RESULT, /* status 0 = bound as data; else a stanza error condition */
 	MSG_DELIVER,     /* write st to the session's stream; status 1 when it

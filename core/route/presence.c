@@ -235,7 +235,9 @@ void rt_presence_bound(struct router *r, struct rsess *s)
 	memcpy(j->bare, u->bare, bl + 1);
 	j->req.op = STORE_OP_ROSTER_GET;
 	j->seq = ++r->load_seq;
-	if (im_store_submit(r, &roster_loader, &j->req, s->full) != XS_OK) {
+	/* not against the session's storage budget: one per login, the
+	 * server's own, and the client's requests must not wait behind it */
+	if (im_store_submit(r, &roster_loader, &j->req, NULL) != XS_OK) {
 		free(j);
 		LOG_ERR("cannot load the roster of %s: its presence goes to its own resources only",
 			u->bare);
@@ -279,7 +281,7 @@ static void to_available(struct router *r, const struct ruser *u, struct stanza 
  * from each, to one session of the other account (to) or to all its
  * available ones (to NULL, of account dest). */
 static void presence_of(struct router *r, const struct ruser *from, const struct ruser *dest,
-			const struct rsess *to, bool unavailable)
+			struct rsess *to, bool unavailable)
 {
 	for (struct rsess *s = from->sessions; s; s = s->next_in_user) {
 		if (!s->available || s->gone || !s->presence)
@@ -322,7 +324,7 @@ bool im_is_local(struct router *r, const char *jid)
  * available sessions, if target's roster says prober is subscribed to it,
  * to the session asking. */
 static void answer_probe(struct router *r, struct ruser *target, const struct ruser *prober,
-			 const struct rsess *to)
+			 struct rsess *to)
 {
 	const struct rcontact *rc = roster_find(target, prober);
 	if (rc && (rc->sub & ROSTER_SUB_FROM))
@@ -348,7 +350,7 @@ static int presence_priority(const struct xml_node *pres)
 
 /* RFC 6121 3.1.3: a request that came while the account was offline (or
  * not yet answered) is shown again at its next initial presence. */
-static void pending_requests(struct router *r, const struct ruser *u, const struct rsess *s)
+static void pending_requests(struct router *r, const struct ruser *u, struct rsess *s)
 {
 	for (uint32_t i = 0; i < u->n_roster; i++) {
 		if (!(u->roster[i].ask & ROSTER_ASK_IN))
@@ -547,6 +549,7 @@ void rt_presence_end(struct router *r, struct rsess *s)
 
 void rt_presence_free_sess(struct rsess *s)
 {
+	rt_csi_drop(s);
 	stanza_unref(s->presence);
 	s->presence = NULL;
 	s->available = false;

@@ -76,8 +76,10 @@ static void post(struct router *r, struct msg *m)
 
 /* sole: this session is the stanza's only recipient, so if its mux cannot
  * take it (MSG_UNDELIVERED) it must be routed again rather than dropped. */
-void rt_deliver(struct router *r, const struct rsess *s, struct stanza *st, bool sole)
+void rt_deliver(struct router *r, struct rsess *s, struct stanza *st, bool sole)
 {
+	if (s->inactive && st->kind == STANZA_PRESENCE && rt_csi_hold(r, s, st))
+		return;
 	struct msg *m = msg_new(MSG_DELIVER, NULL);
 	if (!m)
 		return;
@@ -88,7 +90,7 @@ void rt_deliver(struct router *r, const struct rsess *s, struct stanza *st, bool
 	r->routed++;
 }
 
-static void deliver(struct router *r, const struct rsess *s, struct stanza *st)
+static void deliver(struct router *r, struct rsess *s, struct stanza *st)
 {
 	rt_deliver(r, s, st, true);
 }
@@ -687,6 +689,12 @@ static void dispatch(struct router *r, struct msg *m)
 	case MSG_UNDELIVERED:
 		handle_undelivered(r, m);
 		break;
+	case MSG_CSI: {
+		struct rsess *s = rt_find_full(r, m->data);
+		if (s && rt_handle_eq(s->h, m->h))
+			rt_csi_set(r, s, m->status != 0);
+		break;
+	}
 	case MSG_STORE_DONE:
 		handle_store_done(r, m, false);
 		break;

@@ -43,6 +43,8 @@ struct rsess {
 	struct stanza *presence; /* its last available presence: probes are answered with it */
 	struct rdirected *directed;
 	unsigned n_directed;
+	bool inactive;       /* XEP-0352: presence updates are held */
+	struct csi_held *held; /* those held (NULL: none) */
 	char full[];         /* key */
 };
 
@@ -110,7 +112,7 @@ struct router {
 struct rsess *rt_find_full(struct router *r, const char *full);
 struct rsess *rt_find_live(struct router *r, const char *full);
 struct ruser *rt_find_user(struct router *r, const char *bare);
-void rt_deliver(struct router *r, const struct rsess *s, struct stanza *st, bool sole);
+void rt_deliver(struct router *r, struct rsess *s, struct stanza *st, bool sole);
 void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond);
 bool rt_handle_eq(struct sess_handle a, struct sess_handle b);
 size_t rt_bare_len(const char *jid);
@@ -120,6 +122,16 @@ bool rt_is_local_domain(struct router *r, const char *d, size_t len);
 /* Delivers presence st to `to`: that session if it is a full JID, every
  * available resource if bare; nothing for an account with none. */
 void rt_deliver_presence(struct router *r, struct stanza *st, const char *to);
+
+/* csi.c */
+/* Holds st for the inactive session s instead of delivering it; false:
+ * deliver it now (not a presence update, or no room). */
+bool rt_csi_hold(struct router *r, struct rsess *s, struct stanza *st);
+/* The session's state changed (MSG_CSI); becoming active delivers what
+ * was held. */
+void rt_csi_set(struct router *r, struct rsess *s, bool inactive);
+/* Drops what is held without delivering it (the session is ending). */
+void rt_csi_drop(struct rsess *s);
 
 /* presence.c */
 /* The interned entry for bare, made if missing (NULL without memory). */
