@@ -68,7 +68,7 @@ static int rcontact_cmp(const void *a, const void *b)
 
 static struct rcontact *roster_find(const struct ruser *u, const struct ruser *who)
 {
-	if (u->roster_state != RS_READY || !who)
+	if (u->roster_state != RS_READY || !who || !u->n_roster)
 		return NULL;
 	struct rcontact key = { .who = (struct ruser *)who };
 	return bsearch(&key, u->roster, u->n_roster, sizeof(key), rcontact_cmp);
@@ -206,7 +206,8 @@ static void roster_loaded(struct router *r, struct store_req *req, bool cancelle
 				.who = c, .sub = req->items[i].subscription, .ask = req->items[i].ask
 			};
 		}
-		qsort(u->roster, u->n_roster, sizeof(*u->roster), rcontact_cmp);
+		if (u->n_roster)
+			qsort(u->roster, u->n_roster, sizeof(*u->roster), rcontact_cmp);
 	}
 	roster_ready(r, u);
 out:
