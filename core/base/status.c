@@ -15,6 +15,7 @@ const char *xs_name(enum xs st)
 	case XS_STOP: return "stop";
 	case XS_NOTFOUND: return "notfound";
 	case XS_INVAL: return "inval";
+	case XS_DENIED: return "denied";
 	}
 	return "?";
 }

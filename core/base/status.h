@@ -17,6 +17,7 @@ enum xs {
 	XS_STOP,    /* a callback asked the producer to stop early */
 	XS_NOTFOUND,
 	XS_INVAL,   /* bad argument or configuration */
+	XS_DENIED,  /* refused by the account's own rules (blocked) */
 };
 
 const char *xs_name(enum xs st);

@@ -103,9 +103,12 @@ struct store_ops {
 			     void (*cb)(void *arg, const char *local), void *arg);
 	enum xs (*iteration_counts)(struct store *st, enum scram_hash hash,
 				    struct store_iter_count *out, size_t max, size_t *n);
+	/* block_cb NULL: the roster only (store_roster_get); otherwise the
+	 * blocklist too, from the same snapshot (store_roster_get_with_blocklist) */
 	enum xs (*roster_get)(struct store *st, const char *domain, const char *local,
 			      void (*cb)(void *arg, const struct store_roster_item *it), void *arg,
-			      uint64_t *ver);
+			      uint64_t *ver, void (*block_cb)(void *arg, const char *jid),
+			      void *block_arg);
 	enum xs (*roster_put)(struct store *st, const char *domain, const char *local,
 			      const struct store_roster_item *it, unsigned max_items, uint64_t *ver);
 	enum xs (*roster_remove)(struct store *st, const char *domain, const char *local,
@@ -127,6 +130,13 @@ struct store_ops {
 	enum xs (*data_put)(struct store *st, const char *domain, const char *local,
 			    const char *kind, const char *key, const char *xml, size_t len,
 			    unsigned max_keys);
+	enum xs (*block_list)(struct store *st, const char *domain, const char *local,
+			      void (*cb)(void *arg, const char *jid), void *arg);
+	enum xs (*block_change)(struct store *st, const char *domain, const char *local,
+				const char *const *jids, size_t n, bool add, unsigned max_items,
+				size_t *changed);
+	enum xs (*block_match)(struct store *st, const char *domain, const char *local,
+			       const char *jid, bool *blocked);
 };
 
 struct store {
@@ -273,7 +283,21 @@ static inline enum xs store_roster_get(struct store *st, const char *domain, con
 	if (!store__name_ok(domain) || !store__name_ok(local) || !cb || !ver)
 		return XS_INVAL;
 	*ver = 0;
-	return st->ops->roster_get(st, domain, local, cb, arg, ver);
+	return st->ops->roster_get(st, domain, local, cb, arg, ver, NULL, NULL);
+}
+
+/* store_roster_get, then block_cb once per blocked JID of the account (as
+ * store_block_list), all from one snapshot: what an account needs at
+ * login, read in one go. */
+static inline enum xs store_roster_get_with_blocklist(
+	struct store *st, const char *domain, const char *local,
+	void (*cb)(void *arg, const struct store_roster_item *it), void *arg, uint64_t *ver,
+	void (*block_cb)(void *arg, const char *jid), void *block_arg)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !cb || !ver || !block_cb)
+		return XS_INVAL;
+	*ver = 0;
+	return st->ops->roster_get(st, domain, local, cb, arg, ver, block_cb, block_arg);
 }
 
 /* Adds or replaces the item for it->contact.  XS_LIMIT when it is new and
@@ -398,6 +422,104 @@ static inline enum xs store_data_put(struct store *st, const char *domain, const
 	    (len && !xml))
 		return XS_INVAL;
 	return st->ops->data_put(st, domain, local, kind, key, xml, len, max_keys);
+}
+
+/* Blocking (XEP-0191): per account, a set of JIDs (full or bare JIDs,
+ * domains, domain/resource), each kept exactly as given: the caller
+ * normalises them with the JID code, as it does the names above.  As for
+ * rosters, the account need not exist in users. */
+
+/* The longest JID: three parts of at most 1023 bytes (RFC 7622 3.1) and
+ * the two separators.  Longer is no JID, so the wrappers refuse it rather
+ * than store or look it up. */
+#define STORE_JID_MAX 3071
+
+static inline bool store__jid_ok(const char *s)
+{
+	return store__name_ok(s) && strnlen(s, STORE_JID_MAX + 1) <= STORE_JID_MAX;
+}
+
+/* The forms of a JID that XEP-0016 2.1 (to which XEP-0191 refers)
+ * compares a blocklist entry with: the JID as given, its bare JID
+ * (localpart@domain), its domain/resource and its domain.  Each one is a
+ * prefix, a suffix or a middle part of the JID, so a form is a piece of
+ * it (s, len: not NUL-terminated), nothing is copied.  A form the JID
+ * lacks comes out as the nearest one it has (a bare JID's domain/resource
+ * is its domain, a domain's bare JID is the domain): all four can be
+ * looked up as they are, a repeated one matches nothing more. */
+enum store_block_form_id {
+	STORE_BLOCK_FULL,
+	STORE_BLOCK_BARE,
+	STORE_BLOCK_DOMAIN_RESOURCE,
+	STORE_BLOCK_DOMAIN,
+	STORE_BLOCK_FORMS
+};
+
+struct store_block_form {
+	const char *s;
+	size_t len;
+};
+
+/* Pure: reads jid only.  The resource is everything after the first '/'
+ * and may hold '@' and '/' itself; the localpart is what precedes an '@'
+ * before that slash (RFC 7622 3.1); a JID without one is a domain. */
+static inline void store_block_forms(const char *jid, struct store_block_form f[STORE_BLOCK_FORMS])
+{
+	size_t len = strlen(jid);
+	const char *slash = memchr(jid, '/', len);
+	size_t bare = slash ? (size_t)(slash - jid) : len;
+	const char *at = memchr(jid, '@', bare);
+	size_t dom = at ? (size_t)(at - jid) + 1 : 0;
+
+	f[STORE_BLOCK_FULL] = (struct store_block_form){ jid, len };
+	f[STORE_BLOCK_BARE] = (struct store_block_form){ jid, bare };
+	f[STORE_BLOCK_DOMAIN_RESOURCE] = (struct store_block_form){ jid + dom, len - dom };
+	f[STORE_BLOCK_DOMAIN] = (struct store_block_form){ jid + dom, bare - dom };
+}
+
+/* Calls cb once per blocked JID of the account, in byte order.  The string
+ * is valid only during the call; cb must not call back into the store. */
+static inline enum xs store_block_list(struct store *st, const char *domain, const char *local,
+				       void (*cb)(void *arg, const char *jid), void *arg)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !cb)
+		return XS_INVAL;
+	return st->ops->block_list(st, domain, local, cb, arg);
+}
+
+/* Changes the blocklist in one write transaction.  add: inserts each of
+ * the n JIDs that is not there yet (one given twice is inserted once);
+ * XS_LIMIT, nothing changed, when that leaves the account more than
+ * max_items entries (0: no limit); an add that inserts nothing is never
+ * refused, even above a lowered limit.  Otherwise removes each of the n
+ * JIDs that is there, or every entry when n is 0.  *changed is the number
+ * of entries inserted or removed, set only when XS_OK is returned (0
+ * otherwise). */
+static inline enum xs store_block_change(struct store *st, const char *domain, const char *local,
+					 const char *const *jids, size_t n, bool add,
+					 unsigned max_items, size_t *changed)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || (n > 0 && !jids) || !changed)
+		return XS_INVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!store__jid_ok(jids[i]))
+			return XS_INVAL;
+	*changed = 0;
+	return st->ops->block_change(st, domain, local, jids, n, add, max_items, changed);
+}
+
+/* Whether the account blocks jid (a full or bare JID, a domain, or
+ * domain/resource): whether one of its entries equals one of jid's forms
+ * (store_block_forms), in one lookup.  So an entry that is a full JID
+ * blocks that resource only, a bare JID every resource of it, a domain
+ * everything at that domain.  *blocked is set only when XS_OK is
+ * returned. */
+static inline enum xs store_block_match(struct store *st, const char *domain, const char *local,
+					const char *jid, bool *blocked)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__jid_ok(jid) || !blocked)
+		return XS_INVAL;
+	return st->ops->block_match(st, domain, local, jid, blocked);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

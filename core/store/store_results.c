@@ -1,5 +1,5 @@
-/* store_roster_items_free, store_roster_item_clear and
- * store_offline_msgs_free (store_thread.h), in a file of their own: the
+/* store_roster_items_free, store_roster_item_clear, store_offline_msgs_free
+ * and store_strings_free (store_thread.h), in a file of their own: the
  * router's roster module needs them, and a program that replaces the
  * storage thread (the c2s fuzz harness) must not get store_thread.c
  * linked in with it. */
@@ -30,4 +30,11 @@ void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n)
 	for (size_t i = 0; msgs && i < n; i++)
 		free(msgs[i].xml);
 	free(msgs);
+}
+
+void store_strings_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
 }

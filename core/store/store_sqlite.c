@@ -32,7 +32,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables (the archive, ...) arrive as versions 6, 7, ... */
+ * Later tables (the archive, ...) arrive as versions 7, 8, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -118,6 +118,15 @@ static const char *const store_migrations[] = {
 	" SELECT domain, localpart, contact, name, subscription, ask, groups FROM roster;"
 	"DROP TABLE roster;"
 	"ALTER TABLE roster_new RENAME TO roster;",
+	/* 6: blocking (XEP-0191; store.h).  Keyed by the account, then the
+	 * JID, so an account's list is one index range already in byte
+	 * order, and a match is at most four lookups in it. */
+	"CREATE TABLE blocklist ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" jid TEXT NOT NULL,"
+	" PRIMARY KEY (domain, localpart, jid)"
+	") WITHOUT ROWID;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -154,6 +163,12 @@ enum sq_id {
 	SQ_DATA_PUT,
 	SQ_DATA_DELETE,
 	SQ_DATA_DROP,
+	SQ_BLOCK_LIST,
+	SQ_BLOCK_INSERT,
+	SQ_BLOCK_DELETE,
+	SQ_BLOCK_COUNT,
+	SQ_BLOCK_MATCH,
+	SQ_BLOCK_DROP,
 	SQ__COUNT
 };
 
@@ -239,6 +254,22 @@ static const char *const sq_text[SQ__COUNT] = {
 	[SQ_DATA_DELETE] = "DELETE FROM account_data"
 			   " WHERE domain = ?1 AND localpart = ?2 AND kind = ?3 AND key = ?4",
 	[SQ_DATA_DROP] = "DELETE FROM account_data WHERE domain = ?1 AND localpart = ?2",
+	[SQ_BLOCK_LIST] = "SELECT jid FROM blocklist WHERE domain = ?1 AND localpart = ?2"
+			  " ORDER BY jid",
+	/* DO NOTHING only for the key: a JID already there is no change,
+	 * while any other failure still fails. */
+	[SQ_BLOCK_INSERT] = "INSERT INTO blocklist (domain, localpart, jid) VALUES (?1, ?2, ?3)"
+			    " ON CONFLICT (domain, localpart, jid) DO NOTHING",
+	[SQ_BLOCK_DELETE] =
+		"DELETE FROM blocklist WHERE domain = ?1 AND localpart = ?2 AND jid = ?3",
+	/* How many entries the account has, counted no further than ?3 (the
+	 * limit plus one: enough to tell that it is exceeded). */
+	[SQ_BLOCK_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM blocklist"
+			   " WHERE domain = ?1 AND localpart = ?2 LIMIT ?3)",
+	/* ?3..?6: the JID's forms (store_block_forms), some possibly the same. */
+	[SQ_BLOCK_MATCH] = "SELECT EXISTS (SELECT 1 FROM blocklist"
+			   " WHERE domain = ?1 AND localpart = ?2 AND jid IN (?3, ?4, ?5, ?6))",
+	[SQ_BLOCK_DROP] = "DELETE FROM blocklist WHERE domain = ?1 AND localpart = ?2",
 };
 
 struct store_sqlite {
@@ -441,11 +472,11 @@ static enum xs store_sq_account_exec(struct store_sqlite *s, enum sq_id id, cons
 	return ret;
 }
 
-/* The roster, the offline queue and the stored documents go with the
- * account, in the same transaction: an account deleted and created again
- * must start empty, not inherit the old one's contacts (and the
- * subscriptions they were granted), the messages sent to it or its private
- * XML and vCard. */
+/* The roster, the offline queue, the stored documents and the blocklist go
+ * with the account, in the same transaction: an account deleted and created
+ * again must start empty, not inherit the old one's contacts (and the
+ * subscriptions they were granted), the messages sent to it, its private
+ * XML and vCard or the JIDs it blocked. */
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -470,6 +501,9 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 					    "user delete offline");
 	if (ret == XS_OK)
 		ret = store_sq_account_exec(s, SQ_DATA_DROP, domain, local, "user delete data");
+	if (ret == XS_OK)
+		ret = store_sq_account_exec(s, SQ_BLOCK_DROP, domain, local,
+					    "user delete blocklist");
 	return store_sq_finish(s, ret);
 }
 
@@ -725,12 +759,50 @@ static enum xs store_sq_roster_ver(struct store_sqlite *s, const char *domain,
 	return ret;
 }
 
+struct block_cb {
+	void (*cb)(void *arg, const char *jid);
+	void *arg;
+};
+
+/* Hands on the current row of SQ_BLOCK_LIST.  As for roster items, a JID
+ * the wrappers would never have stored (empty, too long: a hand edit) is
+ * an error rather than something to match or show. */
+static enum xs store_sq_block_row(struct store_sqlite *s, sqlite3_stmt *stmt, const char *domain,
+				  const char *local, void *arg)
+{
+	struct block_cb *bc = arg;
+	const char *jid = (const char *)sqlite3_column_text(stmt, 0);
+
+	/* NULL for a value that is not SQL NULL (the column is NOT NULL):
+	 * SQLite ran out of memory converting it. */
+	if (!jid && sqlite3_errcode(s->db) == SQLITE_NOMEM)
+		return store_sq_fail(s, SQLITE_NOMEM, "block list");
+	if (!store__jid_ok(jid)) {
+		LOG_ERR("store: malformed blocklist entry of %s@%s in %s", local, domain, s->path);
+		return XS_IO;
+	}
+	bc->cb(bc->arg, jid);
+	return XS_OK;
+}
+
+static enum xs store_sq_block_rows(struct store_sqlite *s, const char *domain,
+				   const char *local, void (*cb)(void *arg, const char *jid),
+				   void *arg)
+{
+	struct block_cb bc = { cb, arg };
+	return store_sq_each_row(s, SQ_BLOCK_LIST, domain, local, "block list",
+				 store_sq_block_row, &bc);
+}
+
 /* The items and the version come from one snapshot: a client caches the
  * items under the version (XEP-0237), so the pair must never mix two
- * states of the file (the admin tool may write in between). */
+ * states of the file (the admin tool may write in between).  The
+ * blocklist, when asked for, is read in the same snapshot, so that a login
+ * gets all it needs in one transaction. */
 static enum xs store_sq_roster_get(struct store *st, const char *domain, const char *local,
 				   void (*cb)(void *arg, const struct store_roster_item *it),
-				   void *arg, uint64_t *ver)
+				   void *arg, uint64_t *ver,
+				   void (*block_cb)(void *arg, const char *jid), void *block_arg)
 {
 	struct store_sqlite *s = to_sq(st);
 	enum xs ret = store_sq_run(s, SQ_BEGIN_READ, "begin");
@@ -740,6 +812,8 @@ static enum xs store_sq_roster_get(struct store *st, const char *domain, const c
 	ret = store_sq_roster_items(s, domain, local, cb, arg);
 	if (ret == XS_OK)
 		ret = store_sq_roster_ver(s, domain, local, ver);
+	if (ret == XS_OK && block_cb)
+		ret = store_sq_block_rows(s, domain, local, block_cb, block_arg);
 	return store_sq_finish(s, ret);
 }
 
@@ -1261,6 +1335,117 @@ static enum xs store_sq_data_put(struct store *st, const char *domain, const cha
 	return store_sq_finish(s, ret);
 }
 
+/* One statement reads one snapshot; nothing else is read with it. */
+static enum xs store_sq_block_list(struct store *st, const char *domain, const char *local,
+				   void (*cb)(void *arg, const char *jid), void *arg)
+{
+	return store_sq_block_rows(to_sq(st), domain, local, cb, arg);
+}
+
+/* Inserts (add) or deletes one JID inside the caller's transaction and
+ * adds what that changed (0 or 1 row) to *count. */
+static enum xs store_sq_block_write(struct store_sqlite *s, const char *domain,
+				    const char *local, const char *jid, bool add, size_t *count)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, add ? SQ_BLOCK_INSERT : SQ_BLOCK_DELETE);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_contact(stmt, domain, local, jid);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, add ? "block add" : "block remove");
+	else
+		*count += (size_t)sqlite3_changes(s->db);
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* XS_LIMIT when the account now holds more than max entries: counted
+ * after the inserts, inside their transaction, so a JID given twice or one
+ * already there is never counted as new. */
+static enum xs store_sq_block_room(struct store_sqlite *s, const char *domain,
+				   const char *local, unsigned max)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_BLOCK_COUNT);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 3, (sqlite3_int64)max + 1);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW)
+		ret = store_sq_fail(s, rc, "block count");
+	else if (sqlite3_column_int64(stmt, 0) > max)
+		ret = XS_LIMIT;
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* All of the change, and the limit check after it, share one write
+ * transaction: a refused add leaves none of its JIDs behind, and another
+ * process cannot slip in between the inserts and the count. */
+static enum xs store_sq_block_change(struct store *st, const char *domain, const char *local,
+				     const char *const *jids, size_t n, bool add,
+				     unsigned max_items, size_t *changed)
+{
+	struct store_sqlite *s = to_sq(st);
+	size_t count = 0;
+	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	if (!add && n == 0) {
+		ret = store_sq_account_exec(s, SQ_BLOCK_DROP, domain, local, "block remove all");
+		/* The count of that DELETE: reset does not change it. */
+		if (ret == XS_OK)
+			count = (size_t)sqlite3_changes(s->db);
+	}
+	for (size_t i = 0; ret == XS_OK && i < n; i++)
+		ret = store_sq_block_write(s, domain, local, jids[i], add, &count);
+	/* An add that inserted nothing cannot have grown the list: it is not
+	 * refused even when a lowered limit is already exceeded. */
+	if (ret == XS_OK && add && count > 0 && max_items > 0)
+		ret = store_sq_block_room(s, domain, local, max_items);
+	ret = store_sq_finish(s, ret);
+	/* Only a committed change is reported. */
+	if (ret == XS_OK)
+		*changed = count;
+	return ret;
+}
+
+/* One statement, one snapshot: whether any entry equals one of the four
+ * forms, bound as pieces of jid itself. */
+static enum xs store_sq_block_match(struct store *st, const char *domain, const char *local,
+				    const char *jid, bool *blocked)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_BLOCK_MATCH);
+	struct store_block_form f[STORE_BLOCK_FORMS];
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	store_block_forms(jid, f);
+	int rc = store_bind_names(stmt, domain, local);
+	/* The lengths fit an int: the wrapper keeps jid to STORE_JID_MAX. */
+	for (int i = 0; i < STORE_BLOCK_FORMS && rc == SQLITE_OK; i++)
+		rc = sqlite3_bind_text(stmt, 3 + i, f[i].s, (int)f[i].len, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*blocked = sqlite3_column_int(stmt, 0) != 0;
+	else
+		ret = store_sq_fail(s, rc, "block match");
+	store_sq_release(stmt);
+	return ret;
+}
+
 static void store_sq_close(struct store *st)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -1297,6 +1482,9 @@ static const struct store_ops store_sqlite_ops = {
 	.offline_delete = store_sq_offline_delete,
 	.data_get = store_sq_data_get,
 	.data_put = store_sq_data_put,
+	.block_list = store_sq_block_list,
+	.block_change = store_sq_block_change,
+	.block_match = store_sq_block_match,
 };
 
 int store_sqlite_schema_version(void)

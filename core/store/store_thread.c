@@ -92,6 +92,8 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_OFFLINE_DELETE: return "offline_delete";
 	case STORE_OP_DATA_GET: return "data_get";
 	case STORE_OP_DATA_PUT: return "data_put";
+	case STORE_OP_BLOCK_LIST: return "block_list";
+	case STORE_OP_BLOCK_CHANGE: return "block_change";
 	}
 	return "?";
 }
@@ -156,18 +158,96 @@ static void roster_collect_item(void *arg, const struct store_roster_item *it)
 	d->groups = dup_or_null(it->groups, &rc->nomem);
 }
 
+/* Collects blocked JIDs into req->blocked (XS_NOMEM and nothing on
+ * allocation failure, as for the roster). */
+struct blocked_collect {
+	struct store_req *req;
+	size_t cap;
+	bool nomem;
+};
+
+static void blocked_collect_jid(void *arg, const char *jid)
+{
+	struct blocked_collect *bc = arg;
+	struct store_req *req = bc->req;
+	if (bc->nomem)
+		return;
+	if (req->n_blocked == bc->cap) {
+		size_t cap = bc->cap ? bc->cap * 2 : 16;
+		char **n = realloc(req->blocked, cap * sizeof(*n));
+		if (!n) {
+			bc->nomem = true;
+			return;
+		}
+		req->blocked = n;
+		bc->cap = cap;
+	}
+	char *d = strdup(jid);
+	if (!d) {
+		bc->nomem = true;
+		return;
+	}
+	req->blocked[req->n_blocked++] = d;
+}
+
+static void blocked_drop(struct store_req *req)
+{
+	store_strings_free(req->blocked, req->n_blocked);
+	req->blocked = NULL;
+	req->n_blocked = 0;
+}
+
+/* With with_blocklist, the blocklist comes from the roster's snapshot
+ * (store_roster_get_with_blocklist): at login the router learns both in
+ * one request, and never a roster and a blocklist of two moments. */
 static void roster_get(struct store_thread *t, struct store_req *req)
 {
 	struct roster_collect rc = { .req = req };
-	req->status = store_roster_get(t->st, req->domain, req->local, roster_collect_item, &rc,
-				       &req->ver);
-	if (req->status == XS_OK && rc.nomem)
+	struct blocked_collect bc = { .req = req };
+	if (req->with_blocklist)
+		req->status = store_roster_get_with_blocklist(t->st, req->domain, req->local,
+							      roster_collect_item, &rc, &req->ver,
+							      blocked_collect_jid, &bc);
+	else
+		req->status = store_roster_get(t->st, req->domain, req->local,
+					       roster_collect_item, &rc, &req->ver);
+	if (req->status == XS_OK && (rc.nomem || bc.nomem))
 		req->status = XS_NOMEM;
 	if (req->status != XS_OK) {
 		store_roster_items_free(req->items, req->n_items);
 		req->items = NULL;
 		req->n_items = 0;
+		req->ver = 0;
+		blocked_drop(req);
 	}
+}
+
+static void block_list(struct store_thread *t, struct store_req *req)
+{
+	struct blocked_collect bc = { .req = req };
+	req->status = store_block_list(t->st, req->domain, req->local, blocked_collect_jid, &bc);
+	if (req->status == XS_OK && bc.nomem)
+		req->status = XS_NOMEM;
+	if (req->status != XS_OK)
+		blocked_drop(req);
+}
+
+/* XS_DENIED when req->sender is set and local@domain blocks it: a request
+ * that writes what a contact sent (a message queued, a subscription
+ * recorded) must not let a blocked contact in.  A read of its own before
+ * the write rather than part of its transaction: this thread runs one
+ * request at a time and is the only one that changes blocklists, so
+ * nothing can change the answer in between. */
+static enum xs sender_check(struct store_thread *t, const struct store_req *req)
+{
+	bool blocked = false;
+
+	if (!req->sender[0])
+		return XS_OK;
+	enum xs rc = store_block_match(t->st, req->domain, req->local, req->sender, &blocked);
+	if (rc == XS_OK && blocked)
+		rc = XS_DENIED;
+	return rc;
 }
 
 /* Runs the requester's roster_apply for store_roster_update and keeps what
@@ -222,6 +302,8 @@ static void roster_update(struct store_thread *t, struct store_req *req)
 		; /* the store failed */
 	else if (!exists)
 		req->status = XS_NOTFOUND; /* nothing kept for a name nobody owns */
+	else if ((req->status = sender_check(t, req)) != XS_OK)
+		; /* blocked (apply never runs), or the store failed */
 	else
 		req->status = store_roster_update(t->st, req->domain, req->local,
 						  req->item.contact, roster_update_apply, &ru,
@@ -306,13 +388,17 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	req->n_msgs = 0;
 	req->data = NULL;
 	req->data_len = 0;
+	req->n_changed = 0;
+	req->blocked = NULL;
+	req->n_blocked = 0;
 
 	/* The names come from another thread's buffer: make sure they end
 	 * inside it before handing them to string functions. */
 	if (!memchr(req->domain, '\0', sizeof(req->domain)) ||
 	    !memchr(req->local, '\0', sizeof(req->local)) ||
 	    !memchr(req->data_kind, '\0', sizeof(req->data_kind)) ||
-	    !memchr(req->data_key, '\0', sizeof(req->data_key))) {
+	    !memchr(req->data_key, '\0', sizeof(req->data_key)) ||
+	    !memchr(req->sender, '\0', sizeof(req->sender))) {
 		req->status = XS_INVAL;
 	} else {
 		switch (req->op) {
@@ -341,8 +427,11 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 			roster_update(t, req);
 			break;
 		case STORE_OP_OFFLINE_PUSH:
-			req->status = store_offline_push(t->st, req->domain, req->local, req->xml,
-							 req->xml_len, req->max_items);
+			req->status = sender_check(t, req);
+			if (req->status == XS_OK)
+				req->status = store_offline_push(t->st, req->domain, req->local,
+								 req->xml, req->xml_len,
+								 req->max_items);
 			break;
 		case STORE_OP_OFFLINE_LIST:
 			offline_list(t, req);
@@ -359,6 +448,15 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 			req->status = store_data_put(t->st, req->domain, req->local, req->data_kind,
 						     req->data_key, req->xml, req->xml_len,
 						     req->max_items);
+			break;
+		case STORE_OP_BLOCK_LIST:
+			block_list(t, req);
+			break;
+		case STORE_OP_BLOCK_CHANGE:
+			req->status = store_block_change(t->st, req->domain, req->local,
+							 req->block_jids, req->n_block_jids,
+							 req->block_add, req->max_items,
+							 &req->n_changed);
 			break;
 		default:
 			LOG_ERR("store: unknown request op %d", (int)req->op);

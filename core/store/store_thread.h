@@ -26,19 +26,23 @@
 enum store_op {
 	STORE_OP_GET_CRED,    /* in: domain, local, hash; out: status, cred */
 	STORE_OP_USER_EXISTS, /* in: domain, local; out: status, exists */
-	STORE_OP_ROSTER_GET,  /* in: domain, local; out: status, items, n_items, ver */
+	STORE_OP_ROSTER_GET,  /* in: domain, local, with_blocklist; out: status, items, n_items,
+			       * ver, and with_blocklist: blocked, n_blocked */
 	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
 	STORE_OP_ROSTER_REMOVE, /* in: domain, local, item.contact; out: status, ver */
 	STORE_OP_ROSTER_UPDATE, /* in: domain, local, item.contact, max_items, roster_apply,
-				 * roster_apply_arg, need_account; out: status, ver, existed,
-				 * prev_subscription, prev_ask, change, updated */
+				 * roster_apply_arg, need_account, sender; out: status, ver,
+				 * existed, prev_subscription, prev_ask, change, updated */
 	STORE_OP_OFFLINE_PUSH,  /* in: domain, local, xml, xml_len, max_items (the queue's
-				 * limit); out: status */
+				 * limit), sender; out: status */
 	STORE_OP_OFFLINE_LIST,  /* in: domain, local; out: status, msgs, n_msgs */
 	STORE_OP_OFFLINE_DELETE, /* in: domain, local, upto_id; out: status */
 	STORE_OP_DATA_GET,    /* in: domain, local, data_kind, data_key; out: status, data, data_len */
 	STORE_OP_DATA_PUT,    /* in: domain, local, data_kind, data_key, xml, xml_len (0:
 			       * delete), max_items (keys of the kind); out: status */
+	STORE_OP_BLOCK_LIST,  /* in: domain, local; out: status, blocked, n_blocked */
+	STORE_OP_BLOCK_CHANGE, /* in: domain, local, block_jids, n_block_jids, block_add,
+				* max_items (entries); out: status, n_changed */
 	/* more later: the archive, ... */
 };
 
@@ -108,6 +112,26 @@ struct store_req {
 	char data_key[1024];
 	char *data;
 	size_t data_len;
+	/* blocking (XEP-0191; store_block_change in store.h): the JIDs to
+	 * block (block_add) or unblock (none: every entry), the requester's
+	 * array and strings, read and left untouched, so they must stay
+	 * until done; the number of entries that changed */
+	const char *const *block_jids;
+	size_t n_block_jids;
+	bool block_add;
+	size_t n_changed;
+	/* BLOCK_LIST, and ROSTER_GET with with_blocklist (read in the same
+	 * transaction as the roster and its version): every blocked JID in
+	 * byte order (malloc'd array and strings, freed by the requester
+	 * with store_strings_free; NULL when there is none or on failure) */
+	bool with_blocklist;
+	char **blocked;
+	size_t n_blocked;
+	/* OFFLINE_PUSH and ROSTER_UPDATE: who the stanza behind the write
+	 * came from, a full or bare JID ("" : no check).  When local@domain
+	 * blocks it (store_block_match), the request fails with XS_DENIED and
+	 * nothing is written or run (no roster_apply call). */
+	char sender[STORE_JID_MAX + 1];
 	/* for the requester: what the work is for (e.g. the router's parked
 	 * stanza and the session it came from); the worker leaves it alone */
 	void *ctx;
@@ -125,6 +149,9 @@ void store_roster_items_free(struct store_roster_item *items, size_t n);
 void store_roster_item_clear(struct store_roster_item *it);
 /* Frees what a STORE_OP_OFFLINE_LIST returned (NULL allowed). */
 void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n);
+/* Frees n malloc'd strings and their array (blocked, n_blocked of a
+ * STORE_OP_BLOCK_LIST or a STORE_OP_ROSTER_GET; NULL allowed). */
+void store_strings_free(char **v, size_t n);
 
 /* Opens the database at db_path on the calling thread, so that open and
  * migration errors come back here (NULL, reason in err), then starts the

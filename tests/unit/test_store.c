@@ -1,9 +1,10 @@
 /* Unit tests for the storage layer: the SQLite backend behind store.h (file
  * creation, WAL, schema versioning and migration, account semantics,
  * byte-exact credentials, rosters and their one-transaction update,
- * offline messages, per-account documents) and the storage worker thread
- * (many producers, completion on the worker, drain on stop, roster, roster
- * update, offline and document requests).
+ * offline messages, per-account documents, blocklists and their matching)
+ * and the storage worker thread (many producers, completion on the worker,
+ * drain on stop, roster, roster update, offline, document and blocking
+ * requests, the blocked-sender check).
  * Each test works in its own mkdtemp directory and inspects the file through
  * a separate sqlite3 connection, so it checks what is on disk rather than
  * what the backend believes. */
@@ -189,15 +190,16 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	/* 5: users, rosters, offline messages, account documents, the
-	 * roster's wider ask bits.  Exact, so that a new migration updates
-	 * this test (and the v1 to v4 migration tests below) on purpose. */
-	assert_int_equal(store_sqlite_schema_version(), 5);
+	/* 6: users, rosters, offline messages, account documents, the
+	 * roster's wider ask bits, blocklists.  Exact, so that a new migration
+	 * updates this test (and the v1 to v5 migration tests below) on
+	 * purpose. */
+	assert_int_equal(store_sqlite_schema_version(), 6);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('users', 'roster', 'roster_version',"
-				      " 'offline', 'account_data')"),
-			 5);
+				      " 'offline', 'account_data', 'blocklist')"),
+			 6);
 	/* The account written above is visible to another connection. */
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM users WHERE localpart = 'alice'"), 1);
 	sqlite3_close(raw);
@@ -1408,11 +1410,11 @@ static void test_migrate_from_v1(void **state)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
 	/* Every migration ran, one after the other. */
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('roster', 'roster_version', 'offline',"
-				      " 'account_data')"),
-			 4);
+				      " 'account_data', 'blocklist')"),
+			 5);
 	sqlite3_close(raw);
 	/* The account came through, byte for byte. */
 	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
@@ -1883,10 +1885,10 @@ static void test_migrate_from_v2(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				      " AND name IN ('offline', 'account_data')"),
-			 2);
+				      " AND name IN ('offline', 'account_data', 'blocklist')"),
+			 3);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
 				      " AND name = 'offline_account'"),
 			 1);
@@ -2307,10 +2309,10 @@ static void test_migrate_from_v3(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				      " AND name = 'account_data'"),
-			 1);
+				      " AND name IN ('account_data', 'blocklist')"),
+			 2);
 	sqlite3_close(raw);
 	/* The account, its roster and its queue came through. */
 	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
@@ -2389,7 +2391,7 @@ static void test_migrate_from_v4(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
 				      " 'roster%'"),
 			 2); /* roster and roster_version; no roster_new left */
@@ -2424,6 +2426,456 @@ static void test_migrate_from_v4(void **state)
 	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 12);
 	assert_int_equal(racc.n, 2);
 	assert_int_equal(racc.it[1].ask, ROSTER_ASK_ALL);
+	r_acc_free(&racc);
+	o_acc_free(&oacc);
+	store_close(st);
+}
+
+/* --- blocking --- */
+
+/* What block_list handed to its callback, joined with ',' (no test JID
+ * holds one), so that a whole list is compared in one assertion. */
+struct b_acc {
+	char s[512];
+	size_t n;
+};
+
+static void b_cb(void *arg, const char *jid)
+{
+	struct b_acc *acc = arg;
+	size_t used = strlen(acc->s);
+	snprintf(acc->s + used, sizeof(acc->s) - used, "%s%s", acc->n ? "," : "", jid);
+	acc->n++;
+}
+
+/* The blocklist of local@domain, joined (acc emptied first). */
+static const char *b_list(struct store *st, const char *domain, const char *local,
+			  struct b_acc *acc)
+{
+	memset(acc, 0, sizeof(*acc));
+	assert_int_equal(store_block_list(st, domain, local, b_cb, acc), XS_OK);
+	return acc->s;
+}
+
+/* Changes the list and checks how many entries that changed. */
+static void b_change_ok(struct store *st, const char *domain, const char *local,
+			const char *const *jids, size_t n, bool add, unsigned max, size_t want)
+{
+	size_t changed = 12345;
+	assert_int_equal(store_block_change(st, domain, local, jids, n, add, max, &changed), XS_OK);
+	assert_int_equal(changed, want);
+}
+
+/* Whether local@DOMAIN blocks jid; asked twice, starting from either
+ * answer, so a backend that leaves *blocked alone is caught. */
+static bool b_match(struct store *st, const char *local, const char *jid)
+{
+	bool a = true, b = false;
+	assert_int_equal(store_block_match(st, DOMAIN, local, jid, &a), XS_OK);
+	assert_int_equal(store_block_match(st, DOMAIN, local, jid, &b), XS_OK);
+	assert_int_equal(a, b);
+	return a;
+}
+
+/* store_block_forms: the four forms as pieces of the JID, a missing one
+ * as the nearest one there is, '@' and '/' inside a resource taken as
+ * part of it. */
+static void test_block_forms(void **state)
+{
+	static const struct {
+		const char *jid, *full, *bare, *domres, *domain;
+	} cases[] = {
+		{ "juliet@capulet.lit/balcony", "juliet@capulet.lit/balcony", "juliet@capulet.lit",
+		  "capulet.lit/balcony", "capulet.lit" },
+		{ "juliet@capulet.lit", "juliet@capulet.lit", "juliet@capulet.lit", "capulet.lit",
+		  "capulet.lit" },
+		{ "capulet.lit/balcony", "capulet.lit/balcony", "capulet.lit",
+		  "capulet.lit/balcony", "capulet.lit" },
+		{ "capulet.lit", "capulet.lit", "capulet.lit", "capulet.lit", "capulet.lit" },
+		{ "juliet@capulet.lit/a@b/c", "juliet@capulet.lit/a@b/c", "juliet@capulet.lit",
+		  "capulet.lit/a@b/c", "capulet.lit" },
+		{ "capulet.lit/nurse@x", "capulet.lit/nurse@x", "capulet.lit",
+		  "capulet.lit/nurse@x", "capulet.lit" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct store_block_form f[STORE_BLOCK_FORMS];
+		const char *want[STORE_BLOCK_FORMS] = {
+			[STORE_BLOCK_FULL] = cases[i].full,
+			[STORE_BLOCK_BARE] = cases[i].bare,
+			[STORE_BLOCK_DOMAIN_RESOURCE] = cases[i].domres,
+			[STORE_BLOCK_DOMAIN] = cases[i].domain,
+		};
+		const char *jid = cases[i].jid;
+		size_t len = strlen(jid);
+
+		memset(f, 0, sizeof(f));
+		store_block_forms(jid, f);
+		for (int k = 0; k < STORE_BLOCK_FORMS; k++) {
+			/* Inside the JID itself: nothing was copied. */
+			assert_true(f[k].s >= jid && f[k].s + f[k].len <= jid + len);
+			assert_int_equal(f[k].len, strlen(want[k]));
+			assert_memory_equal(f[k].s, want[k], f[k].len);
+		}
+	}
+}
+
+/* Add (a JID given twice is inserted once), add of what is there, the
+ * limit (nothing changed), remove some, remove all, accounts apart. */
+static void test_block_change(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct b_acc acc;
+	size_t changed = 99;
+
+	/* Nothing yet; an account with no list (or none at all) is empty. */
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "");
+	assert_int_equal(acc.n, 0);
+
+	const char *first[] = { "romeo@montague.lit", "capulet.lit", "romeo@montague.lit" };
+	b_change_ok(st, DOMAIN, "alice", first, 3, true, 0, 2);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "capulet.lit,romeo@montague.lit");
+	/* Adding what is there changes nothing and is no error. */
+	b_change_ok(st, DOMAIN, "alice", first + 1, 1, true, 0, 0);
+
+	/* With room for one more, two new ones are refused, both. */
+	const char *two[] = { "tybalt@capulet.lit/sword", "paris@verona.lit" };
+	changed = 99;
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", two, 2, true, 3, &changed),
+			 XS_LIMIT);
+	assert_int_equal(changed, 0);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "capulet.lit,romeo@montague.lit");
+	/* One fits (no lock left behind by the refusal); a duplicate and an
+	 * old one do not count as new. */
+	const char *one[] = { "paris@verona.lit", "paris@verona.lit", "capulet.lit" };
+	b_change_ok(st, DOMAIN, "alice", one, 3, true, 3, 1);
+	/* Above a lowered limit an add that inserts nothing is still fine,
+	 * one that inserts anything is not. */
+	b_change_ok(st, DOMAIN, "alice", one, 3, true, 1, 0);
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", two, 1, true, 1, &changed),
+			 XS_LIMIT);
+	/* 0 is no limit. */
+	b_change_ok(st, DOMAIN, "alice", two, 2, true, 0, 1);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc),
+			    "capulet.lit,paris@verona.lit,romeo@montague.lit,"
+			    "tybalt@capulet.lit/sword");
+
+	/* Other accounts (another localpart, the same one in another domain,
+	 * a localpart that is a prefix) keep their own lists. */
+	b_change_ok(st, DOMAIN, "bob", first, 1, true, 1, 1);
+	b_change_ok(st, "other.org", "alice", first + 1, 1, true, 1, 1);
+	b_change_ok(st, DOMAIN, "alic", first + 1, 1, true, 1, 1);
+
+	/* Remove some: what is not there counts for nothing. */
+	const char *rm[] = { "capulet.lit", "nobody@nowhere.lit", "tybalt@capulet.lit" };
+	b_change_ok(st, DOMAIN, "alice", rm, 3, false, 0, 1);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc),
+			    "paris@verona.lit,romeo@montague.lit,tybalt@capulet.lit/sword");
+	/* Remove all (max_items plays no part in a removal). */
+	b_change_ok(st, DOMAIN, "alice", NULL, 0, false, 1, 3);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "");
+	b_change_ok(st, DOMAIN, "alice", NULL, 0, false, 0, 0);
+	/* An add of nothing is nothing. */
+	b_change_ok(st, DOMAIN, "alice", NULL, 0, true, 0, 0);
+	assert_string_equal(b_list(st, DOMAIN, "bob", &acc), "romeo@montague.lit");
+	assert_string_equal(b_list(st, "other.org", "alice", &acc), "capulet.lit");
+	assert_string_equal(b_list(st, DOMAIN, "alic", &acc), "capulet.lit");
+
+	/* Survives close and reopen; on disk it is one row per entry. */
+	store_close(st);
+	st = open_ok(d->db);
+	assert_string_equal(b_list(st, DOMAIN, "bob", &acc), "romeo@montague.lit");
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM blocklist"), 3);
+	sqlite3_close(raw);
+	store_close(st);
+}
+
+/* Bad arguments are refused before anything is touched; a JID of
+ * STORE_JID_MAX bytes is one, a byte more is not. */
+static void test_block_bad_arguments(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct b_acc acc;
+	size_t changed = 7;
+	bool blocked = false;
+	static char longest[STORE_JID_MAX + 2];
+
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	const char *too_long[] = { "capulet.lit", longest };
+	const char *empty[] = { "capulet.lit", "" };
+	const char *null[] = { "capulet.lit", NULL };
+
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", too_long, 2, true, 0, &changed),
+			 XS_INVAL);
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", empty, 2, true, 0, &changed),
+			 XS_INVAL);
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", null, 2, false, 0, &changed),
+			 XS_INVAL);
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", NULL, 1, true, 0, &changed),
+			 XS_INVAL);
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", empty, 1, true, 0, NULL),
+			 XS_INVAL);
+	assert_int_equal(store_block_change(st, "", "alice", empty, 1, true, 0, &changed),
+			 XS_INVAL);
+	assert_int_equal(store_block_change(st, DOMAIN, NULL, empty, 1, true, 0, &changed),
+			 XS_INVAL);
+	assert_int_equal(changed, 7); /* untouched: refused before the backend */
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "");
+	assert_int_equal(store_block_list(st, DOMAIN, "alice", NULL, NULL), XS_INVAL);
+	assert_int_equal(store_block_list(st, DOMAIN, "", b_cb, &acc), XS_INVAL);
+	assert_int_equal(store_block_match(st, DOMAIN, "alice", longest, &blocked), XS_INVAL);
+	assert_int_equal(store_block_match(st, DOMAIN, "alice", "", &blocked), XS_INVAL);
+	assert_int_equal(store_block_match(st, DOMAIN, "alice", NULL, &blocked), XS_INVAL);
+	assert_int_equal(store_block_match(st, DOMAIN, "alice", "capulet.lit", NULL), XS_INVAL);
+	assert_int_equal(store_block_match(st, "", "alice", "capulet.lit", &blocked), XS_INVAL);
+
+	/* The longest JID there is fits, and is found again. */
+	longest[STORE_JID_MAX] = '\0';
+	longest[200] = '@';
+	longest[400] = '/';
+	const char *fits[] = { longest };
+	b_change_ok(st, DOMAIN, "alice", fits, 1, true, 0, 1);
+	assert_true(b_match(st, "alice", longest));
+	assert_int_equal(b_list(st, DOMAIN, "alice", &acc)[0], 'a');
+	assert_int_equal(acc.n, 1);
+	store_close(st);
+}
+
+/* XEP-0016 2.1 matching: a full JID blocks that resource only, a bare JID
+ * every resource, domain/resource that resource of the domain (and of
+ * any user there), a domain everything at it; nothing else. */
+static void test_block_match(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	const char *list[] = { "romeo@montague.lit/orchard", "tybalt@capulet.lit",
+			       "bots.lit/spammer", "evil.lit" };
+	static const struct {
+		const char *jid;
+		bool blocked;
+	} cases[] = {
+		/* a full JID entry */
+		{ "romeo@montague.lit/orchard", true },
+		{ "romeo@montague.lit/balcony", false },     /* another resource */
+		{ "romeo@montague.lit", false },             /* the bare JID */
+		{ "romeo@montague.lit/orchard/x", false },
+		{ "benvolio@montague.lit/orchard", false },  /* another user there */
+		{ "montague.lit/orchard", false },
+		{ "montague.lit", false },
+		/* a bare JID entry */
+		{ "tybalt@capulet.lit", true },
+		{ "tybalt@capulet.lit/sword", true },
+		{ "juliet@capulet.lit/balcony", false },
+		{ "capulet.lit", false },
+		{ "tybalt@capulet.lit.evil", false },
+		/* a domain/resource entry */
+		{ "bots.lit/spammer", true },
+		{ "anyone@bots.lit/spammer", true },
+		{ "bots.lit/other", false },
+		{ "anyone@bots.lit", false },
+		{ "bots.lit", false },
+		/* a domain entry */
+		{ "evil.lit", true },
+		{ "evil.lit/r", true },
+		{ "imp@evil.lit", true },
+		{ "imp@evil.lit/r@s/t", true },
+		{ "sub.evil.lit", false },
+		{ "notevil.lit", false },
+		{ "evil.lit@good.lit", false },              /* a localpart, not the domain */
+	};
+
+	b_change_ok(st, DOMAIN, "alice", list, 4, true, 0, 4);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (b_match(st, "alice", cases[i].jid) != cases[i].blocked)
+			fail_msg("%s: expected %s", cases[i].jid,
+				 cases[i].blocked ? "blocked" : "not blocked");
+		/* Another account, or the same localpart in another domain,
+		 * blocks nothing. */
+		assert_false(b_match(st, "bob", cases[i].jid));
+		bool blocked = true;
+		assert_int_equal(store_block_match(st, "other.org", "alice", cases[i].jid,
+						   &blocked),
+				 XS_OK);
+		assert_false(blocked);
+	}
+	store_close(st);
+}
+
+/* Deleting the account drops its list, not anyone else's; created again,
+ * it starts empty.  A roster read can bring the list along, from one
+ * snapshot. */
+static void test_block_user_delete_roster(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct b_acc acc;
+	struct r_acc racc = { .n = 0 };
+	const char *list[] = { "evil.lit", "romeo@montague.lit" };
+	uint64_t ver = 99;
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	struct store_roster_item romeo = R_ROMEO;
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	b_change_ok(st, DOMAIN, "alice", list, 2, true, 0, 2);
+	b_change_ok(st, DOMAIN, "bob", list, 1, true, 0, 1);
+
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(store_roster_get_with_blocklist(st, DOMAIN, "alice", r_cb, &racc, &ver,
+							 b_cb, &acc),
+			 XS_OK);
+	assert_int_equal(ver, 1);
+	assert_int_equal(racc.n, 1);
+	assert_item_equal(&racc.it[0], &romeo);
+	assert_string_equal(acc.s, "evil.lit,romeo@montague.lit");
+	assert_int_equal(store_roster_get_with_blocklist(st, DOMAIN, "alice", r_cb, &racc, &ver,
+							 NULL, &acc),
+			 XS_INVAL);
+	r_acc_free(&racc);
+
+	assert_int_equal(store_user_delete(st, DOMAIN, "alice"), XS_OK);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "");
+	assert_false(b_match(st, "alice", "evil.lit"));
+	sqlite3 *raw = raw_open(d->db);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM blocklist WHERE localpart = 'alice'"),
+			 0);
+	sqlite3_close(raw);
+	assert_string_equal(b_list(st, DOMAIN, "bob", &acc), "evil.lit");
+	o_user(st, DOMAIN, "alice");
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "");
+	store_close(st);
+}
+
+/* A failed insert (a trigger the test adds refuses the second JID) is
+ * XS_IO and leaves none of the change behind, the handle usable. */
+static void test_block_rollback(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct b_acc acc;
+	size_t changed = 5;
+	const char *list[] = { "evil.lit", "refused.lit", "romeo@montague.lit" };
+
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "CREATE TRIGGER no_refused BEFORE INSERT ON blocklist"
+		      " WHEN NEW.jid = 'refused.lit' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+	sqlite3_close(raw);
+	assert_int_equal(store_block_change(st, DOMAIN, "alice", list, 3, true, 0, &changed),
+			 XS_IO);
+	assert_int_equal(changed, 0);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "");
+	b_change_ok(st, DOMAIN, "alice", list, 1, true, 0, 1);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "evil.lit");
+
+	/* A stored entry the wrappers would refuse (a hand edit) is XS_IO
+	 * for a list, not handed on. */
+	raw = raw_open(d->db);
+	raw_exec(raw, "INSERT INTO blocklist (domain, localpart, jid) VALUES"
+		      " ('" DOMAIN "', 'bob', '')");
+	sqlite3_close(raw);
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(store_block_list(st, DOMAIN, "bob", b_cb, &acc), XS_IO);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &acc), "evil.lit");
+	store_close(st);
+}
+
+/* Migration 5 exactly as it shipped: with migrations 1 to 4, builds a
+ * version 5 file. */
+static const char v5_roster_sql[] =
+	"CREATE TABLE roster_new ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" contact TEXT NOT NULL,"
+	" name TEXT,"
+	" subscription INTEGER NOT NULL DEFAULT 0 CHECK (subscription BETWEEN 0 AND 3),"
+	" ask INTEGER NOT NULL DEFAULT 0 CHECK (ask BETWEEN 0 AND 15),"
+	" groups TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (domain, localpart, contact)"
+	") WITHOUT ROWID;"
+	"INSERT INTO roster_new (domain, localpart, contact, name, subscription, ask, groups)"
+	" SELECT domain, localpart, contact, name, subscription, ask, groups FROM roster;"
+	"DROP TABLE roster;"
+	"ALTER TABLE roster_new RENAME TO roster;";
+
+/* Version 6 adds the blocklist: everything else comes through, the new
+ * table is empty and works, its key holds. */
+static void test_migrate_from_v5(void **state)
+{
+	struct tdir *d = *state;
+	char path[320], err[256] = "";
+	struct scram_cred c, out;
+	struct r_acc racc = { .n = 0 };
+	struct o_acc oacc = { .n = 0 };
+	struct b_acc bacc;
+
+	snprintf(path, sizeof(path), "%s/v5.db", d->root);
+	make_cred(&c, 9, SCRAM_SHA256);
+	sqlite3 *raw = raw_open(path);
+	raw_exec(raw, v1_users_sql);
+	raw_exec(raw, v2_roster_sql);
+	raw_exec(raw, v3_offline_sql);
+	raw_exec(raw, v4_data_sql);
+	raw_exec(raw, v5_roster_sql);
+	raw_insert_sha256_user(raw, "alice", &c);
+	raw_exec(raw, "INSERT INTO roster (domain, localpart, contact, name, subscription, ask,"
+		      " groups) VALUES ('" DOMAIN "', 'alice', 'romeo@montague.lit', 'Romeo', 3,"
+		      " 15, 'a' || char(31) || 'b')");
+	raw_exec(raw, "INSERT INTO roster_version (domain, localpart, ver) VALUES ('" DOMAIN "',"
+		      " 'alice', 13)");
+	raw_exec(raw, "INSERT INTO offline (id, domain, localpart, xml, stamp) VALUES (44, '"
+		      DOMAIN "', 'alice', CAST('" V3_MSG "' AS BLOB), 0)");
+	raw_exec(raw, "INSERT INTO account_data (domain, localpart, kind, key, xml) VALUES ('"
+		      DOMAIN "', 'alice', 'vcard', '', CAST('<vCard/>' AS BLOB))");
+	raw_exec(raw, "PRAGMA user_version = 5");
+	sqlite3_close(raw);
+
+	struct store *st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	if (!st)
+		fail_msg("store_sqlite_open(%s): %s", path, err);
+	raw = raw_open(path);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+				      " AND name = 'blocklist'"),
+			 1);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM blocklist"), 0);
+	sqlite3_close(raw);
+	/* The account, its roster, queue and document came through. */
+	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
+	assert_cred_equal(&out, &c);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 13);
+	assert_int_equal(racc.n, 1);
+	struct store_roster_item romeo = R_ROMEO;
+	romeo.ask = ROSTER_ASK_ALL;
+	assert_item_equal(&racc.it[0], &romeo);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
+	assert_int_equal(oacc.id[0], 44);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", "<vCard/>", strlen("<vCard/>"));
+	/* ... with an empty blocklist that works, keyed as it should be. */
+	assert_string_equal(b_list(st, DOMAIN, "alice", &bacc), "");
+	const char *list[] = { "evil.lit" };
+	b_change_ok(st, DOMAIN, "alice", list, 1, true, 0, 1);
+	raw = raw_open(path);
+	assert_int_not_equal(sqlite3_exec(raw, "INSERT INTO blocklist (domain, localpart, jid)"
+					       " VALUES ('" DOMAIN "', 'alice', 'evil.lit')",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(raw, "INSERT INTO blocklist (domain, localpart, jid)"
+					       " VALUES ('" DOMAIN "', 'alice', NULL)",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
+	sqlite3_close(raw);
+	store_close(st);
+
+	/* Opening again finds nothing to do. */
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	assert_string_equal(b_list(st, DOMAIN, "alice", &bacc), "evil.lit");
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 13);
 	r_acc_free(&racc);
 	o_acc_free(&oacc);
 	store_close(st);
@@ -3052,6 +3504,175 @@ static void test_thread_data(void **state)
 	queue_deinit(&ctx.results);
 }
 
+/* The blocking requests through the worker: change (with the limit),
+ * list (a malloc'd array of malloc'd strings, freed with
+ * store_strings_free), the roster read with the list, and the sender
+ * check of an offline push and a roster update: a blocked sender is
+ * XS_DENIED, with nothing written and no apply run. */
+static void t_block(struct store_req *req, const char *const *jids, size_t n, bool add,
+		    unsigned max)
+{
+	memset(req, 0, sizeof(*req));
+	req->block_jids = jids;
+	req->n_block_jids = n;
+	req->block_add = add;
+	req->max_items = max;
+}
+
+static void test_thread_block(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct store_req req;
+	char err[256] = "";
+	pthread_t apply_thread;
+
+	struct store *st = open_ok(d->db);
+	o_user(st, DOMAIN, "alice");
+	struct store_roster_item romeo = R_ROMEO;
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	store_close(st);
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	const char *jids[] = { "tybalt@capulet.lit", "evil.lit", "evil.lit" };
+	t_block(&req, jids, 3, true, 2);
+	req.n_changed = 99; /* must be overwritten */
+	t_roundtrip(&ctx, &req, STORE_OP_BLOCK_CHANGE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_changed, 2);
+	assert_ptr_equal(req.block_jids, jids); /* the requester's, untouched */
+	assert_string_equal(jids[2], "evil.lit");
+	const char *more[] = { "paris@verona.lit" };
+	t_block(&req, more, 1, true, 2);
+	t_roundtrip(&ctx, &req, STORE_OP_BLOCK_CHANGE, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+	assert_int_equal(req.n_changed, 0);
+
+	t_block(&req, NULL, 0, false, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_BLOCK_LIST, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_blocked, 2);
+	assert_non_null(req.blocked);
+	assert_string_equal(req.blocked[0], "evil.lit");
+	assert_string_equal(req.blocked[1], "tybalt@capulet.lit");
+	store_strings_free(req.blocked, req.n_blocked);
+	/* Another account: none, no array. */
+	t_block(&req, NULL, 0, false, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_BLOCK_LIST, "bob");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_blocked, 0);
+	assert_null(req.blocked);
+
+	/* The roster with its blocklist, and without. */
+	memset(&req, 0, sizeof(req));
+	req.with_blocklist = true;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_GET, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 1);
+	assert_int_equal(req.n_items, 1);
+	assert_item_equal(&req.items[0], &romeo);
+	assert_int_equal(req.n_blocked, 2);
+	assert_string_equal(req.blocked[0], "evil.lit");
+	assert_string_equal(req.blocked[1], "tybalt@capulet.lit");
+	store_roster_items_free(req.items, req.n_items);
+	store_strings_free(req.blocked, req.n_blocked);
+	req.with_blocklist = false;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_GET, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_items, 1);
+	assert_int_equal(req.n_blocked, 0);
+	assert_null(req.blocked);
+	store_roster_items_free(req.items, req.n_items);
+
+	/* Offline pushes: from a blocked full JID, or from anyone at a
+	 * blocked domain, refused; from others (or no sender) kept. */
+	memset(&req, 0, sizeof(req));
+	req.xml = O_M1;
+	req.xml_len = strlen(O_M1);
+	snprintf(req.sender, sizeof(req.sender), "tybalt@capulet.lit/sword");
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_DENIED);
+	snprintf(req.sender, sizeof(req.sender), "imp@evil.lit");
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_DENIED);
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_LIST, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_msgs, 0); /* the queue is as it was: empty */
+	memset(&req, 0, sizeof(req));
+	req.xml = O_M1;
+	req.xml_len = strlen(O_M1);
+	snprintf(req.sender, sizeof(req.sender), "juliet@capulet.lit/balcony");
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_OK);
+	req.sender[0] = '\0';
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_OK);
+	/* A sender that does not end inside its buffer is refused. */
+	memset(req.sender, 'a', sizeof(req.sender));
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_INVAL);
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_LIST, "alice");
+	assert_int_equal(req.n_msgs, 2);
+	store_offline_msgs_free(req.msgs, req.n_msgs);
+
+	/* A roster update for a blocked sender: apply never runs, nothing
+	 * is written, nothing is reported. */
+	apply_thread = pthread_self();
+	memset(&req, 0, sizeof(req));
+	req.item.contact = (char *)"tybalt@capulet.lit";
+	req.roster_apply = t_sub_to;
+	req.roster_apply_arg = &apply_thread;
+	req.need_account = true;
+	snprintf(req.sender, sizeof(req.sender), "tybalt@capulet.lit/sword");
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_UPDATE, "alice");
+	assert_int_equal(req.status, XS_DENIED);
+	assert_true(pthread_equal(apply_thread, pthread_self()));
+	assert_int_equal(req.change, ROSTER_UNCHANGED);
+	assert_int_equal(req.ver, 0);
+	assert_null(req.updated.contact);
+	/* Not blocked: it runs. */
+	snprintf(req.sender, sizeof(req.sender), "juliet@capulet.lit");
+	req.item.contact = (char *)"juliet@capulet.lit";
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_UPDATE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_false(pthread_equal(apply_thread, pthread_self()));
+	assert_int_equal(req.ver, 2);
+	store_roster_item_clear(&req.updated);
+
+	/* Unblocking everyone lets the blocked sender through again. */
+	t_block(&req, NULL, 0, false, 0);
+	t_roundtrip(&ctx, &req, STORE_OP_BLOCK_CHANGE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.n_changed, 2);
+	memset(&req, 0, sizeof(req));
+	req.xml = O_M1;
+	req.xml_len = strlen(O_M1);
+	snprintf(req.sender, sizeof(req.sender), "tybalt@capulet.lit/sword");
+	t_roundtrip(&ctx, &req, STORE_OP_OFFLINE_PUSH, "alice");
+	assert_int_equal(req.status, XS_OK);
+
+	memset(&req, 0, sizeof(req));
+	req.with_blocklist = true;
+	t_roundtrip(&ctx, &req, STORE_OP_ROSTER_GET, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_int_equal(req.ver, 2); /* only the update that ran */
+	assert_int_equal(req.n_items, 2);
+	assert_int_equal(req.n_blocked, 0);
+	assert_null(req.blocked);
+	store_roster_items_free(req.items, req.n_items);
+
+	assert_int_equal(atomic_load(&ctx.done_on_wrong_thread), 0);
+	store_thread_stop(ctx.th);
+	queue_deinit(&ctx.results);
+}
+
 int main(void)
 {
 	/* Keep the expected error lines (refused schema, malformed row) quiet. */
@@ -3121,6 +3742,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_from_v3, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_data, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_block_forms, NULL, NULL),
+		cmocka_unit_test_setup_teardown(test_block_change, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_block_bad_arguments, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_block_match, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_block_user_delete_roster, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_block_rollback, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_block, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
