@@ -157,6 +157,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "max_roster_items", T_UINT, struct cfg, max_roster_items, 1, 1000000),
 	K_NUM(SECT_IM, "max_offline_messages", T_UINT, struct cfg, max_offline_messages, 0,
 	      1000000),
+	K_NUM(SECT_IM, "max_blocklist_items", T_UINT, struct cfg, max_blocklist_items, 1, 1000000),
 	K_NUM(SECT_IM, "max_held_presences", T_UINT, struct cfg, max_held_presences, 0, 1000000),
 	K_NUM(SECT_IM, "max_directed_presences", T_UINT, struct cfg, max_directed_presences, 1,
 	      1000000),
@@ -1121,6 +1122,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_offline_messages = 1000;
 	cfg->max_directed_presences = 1000;
 	cfg->max_held_presences = 1000;
+	cfg->max_blocklist_items = 1000;
 	cfg->max_private_items = 100;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");

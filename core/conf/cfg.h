@@ -86,6 +86,7 @@ struct cfg {
 	unsigned max_roster_items;    /* max_roster_items = 1000 contacts per account */
 	unsigned max_private_items;   /* max_private_items = 100 XEP-0049 documents per account */
 	unsigned max_offline_messages; /* max_offline_messages = 1000 kept per account; 0 = none kept */
+	unsigned max_blocklist_items; /* max_blocklist_items = 1000 JIDs one account blocks (XEP-0191) */
 	unsigned max_held_presences;  /* max_held_presences = 1000 presence updates held for an inactive client (XEP-0352) */
 	unsigned max_directed_presences; /* max_directed_presences = 1000 JIDs a session sent presence to outside its roster */
 	/* [storage] */

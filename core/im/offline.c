@@ -78,6 +78,9 @@ static bool message_offline(struct router *r, struct stanza *st, const char *bar
 	j->req.xml = j->stored->bytes;
 	j->req.xml_len = j->stored->len;
 	j->req.max_items = max;
+	/* XEP-0191: nothing is kept from someone the account blocks */
+	if (strlen(st->from) < sizeof(j->req.sender))
+		memcpy(j->req.sender, st->from, strlen(st->from) + 1);
 	/* counted against the sender: it is the sender who can flood */
 	enum xs rc = im_store_submit(r, &im_offline, &j->req, st->from);
 	if (rc != XS_OK) {
@@ -103,6 +106,8 @@ static void push_done(struct router *r, struct offline_job *j)
 		break;
 	case XS_NOTFOUND:
 		break; /* no such account: nobody to keep it for */
+	case XS_DENIED:
+		break; /* blocked (XEP-0191 3.6): as if there were no account */
 	default:
 		LOG_WARN("offline message for %s@%s not stored: %s", j->req.local, j->req.domain,
 			 xs_name(j->req.status));

@@ -159,6 +159,8 @@ static void inbound(struct router *r, struct stanza *st, enum sub_event ev, cons
 	 * beyond the limit, and only an account that exists gets one */
 	j->req.max_items = im_cfg(r)->max_roster_items;
 	j->req.need_account = true;
+	/* XEP-0191: nothing is kept from someone the account blocks */
+	memcpy(j->req.sender, from, strlen(from) + 1);
 	submit(r, j);
 }
 
@@ -227,6 +229,10 @@ static void done(struct router *r, struct store_req *req, bool cancelled)
 		goto out;
 	const char *type = type_names[j->ev % 4];
 	const char *budget = j->budget[0] ? j->budget : NULL;
+	if (req->status == XS_DENIED) {
+		LOG_DEBUG("presence %s from %s to %s: blocked", type, j->contact, j->user);
+		goto out;
+	}
 	if (req->status == XS_NOTFOUND) {
 		/* RFC 6121 8.5.1: no such account; a request is denied, the
 		 * rest ignored */

@@ -124,6 +124,7 @@ const struct cfg *im_cfg(const struct router *r);
 #define IM_SESS_OFFLINE 2u /* its account's offline messages are being fetched for it */
 #define IM_SESS_CARBONS 4u /* XEP-0280 enabled */
 #define IM_SESS_GOT 8u     /* set by the router only while message_delivered runs */
+#define IM_SESS_BLOCKLIST 16u /* asked for its blocklist: gets blocklist pushes (XEP-0191) */
 
 /* Calls cb for every live session of the account bare; *flags are that
  * session's IM_SESS_* bits, which cb may change. */
@@ -151,6 +152,12 @@ void im_send_presences(struct router *r, const char *from_bare, const char *to_b
 /* Presence st to a local JID: that session, or every available one of a
  * bare JID. */
 void im_deliver_presence(struct router *r, const char *to, struct stanza *st);
+/* The router's copy of the online account bare's blocklist (XEP-0191):
+ * jids added, or removed (n 0 with !add: all), after the store did it;
+ * also sends the unavailable (or the presence again) that the change
+ * implies for contacts in the roster. */
+void im_blocklist_cached(struct router *r, const char *bare, const char *const *jids, size_t n,
+			 bool add);
 /* Whether jid's domain is served here. */
 bool im_is_local(struct router *r, const char *jid);
 /* A subscription stanza st from the session full to the bare JID contact

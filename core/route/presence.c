@@ -209,9 +209,15 @@ static void roster_loaded(struct router *r, struct store_req *req, bool cancelle
 		if (u->n_roster)
 			qsort(u->roster, u->n_roster, sizeof(*u->roster), rcontact_cmp);
 	}
+	if (req->status == XS_OK) {
+		rt_block_loaded(r, u, req->blocked, req->n_blocked);
+		req->blocked = NULL;
+		req->n_blocked = 0;
+	}
 	roster_ready(r, u);
 out:
 	store_roster_items_free(req->items, req->n_items);
+	store_strings_free(req->blocked, req->n_blocked);
 	free(j);
 }
 
@@ -235,6 +241,7 @@ void rt_presence_bound(struct router *r, struct rsess *s)
 	}
 	memcpy(j->bare, u->bare, bl + 1);
 	j->req.op = STORE_OP_ROSTER_GET;
+	j->req.with_blocklist = true;
 	j->seq = ++r->load_seq;
 	/* not against the session's storage budget: one per login, the
 	 * server's own, and the client's requests must not wait behind it */
@@ -252,6 +259,7 @@ void rt_presence_bound(struct router *r, struct rsess *s)
 void rt_presence_offline(struct router *r, struct ruser *u)
 {
 	roster_drop(r, u);
+	rt_block_drop(r, u);
 	waiting_drop(u);
 	u->roster_state = RS_NONE;
 }
@@ -269,19 +277,29 @@ static struct stanza *unavailable_from(const char *from)
 	return stanza_freeze(p);
 }
 
-/* To every available session of u, but skip. */
-static void to_available(struct router *r, const struct ruser *u, struct stanza *st,
-			 const struct rsess *skip)
+/* Whether blocking (XEP-0191) stands between the session `from_full` of
+ * account a and the session `to_full` of account b, either way. */
+static bool blocked_between(const struct router *r, const struct ruser *a, const char *from_full,
+			    const struct ruser *b, const char *to_full)
+{
+	return r->n_blocking && (rt_blocks(r, a, to_full) || rt_blocks(r, b, from_full));
+}
+
+/* Presence st from the account `from` to every available session of u,
+ * but skip. */
+static void to_available(struct router *r, const struct ruser *from, struct ruser *u,
+			 struct stanza *st, const struct rsess *skip)
 {
 	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
-		if (s->available && !s->gone && s != skip)
+		if (s->available && !s->gone && s != skip &&
+		    !blocked_between(r, from, st->from, u, s->full))
 			rt_deliver(r, s, st, false);
 }
 
 /* The current presence of every available session of from, or unavailable
  * from each, to one session of the other account (to) or to all its
  * available ones (to NULL, of account dest). */
-static void presence_of(struct router *r, const struct ruser *from, const struct ruser *dest,
+static void presence_of(struct router *r, const struct ruser *from, struct ruser *dest,
 			struct rsess *to, bool unavailable)
 {
 	for (struct rsess *s = from->sessions; s; s = s->next_in_user) {
@@ -292,12 +310,27 @@ static void presence_of(struct router *r, const struct ruser *from, const struct
 			LOG_ERR("out of memory: presence of %s not sent", s->full);
 			continue;
 		}
-		if (to)
-			rt_deliver(r, to, st, false);
-		else
-			to_available(r, dest, st, NULL);
+		if (to) {
+			if (!blocked_between(r, from, s->full, to->user, to->full))
+				rt_deliver(r, to, st, false);
+		} else {
+			to_available(r, from, dest, st, NULL);
+		}
 		stanza_unref(st);
 	}
+}
+
+void rt_presence_of(struct router *r, const struct ruser *from, struct ruser *dest,
+		    bool unavailable)
+{
+	if (dest->sessions)
+		presence_of(r, from, dest, NULL, unavailable);
+}
+
+unsigned rt_roster_sub(const struct ruser *u, const struct ruser *c)
+{
+	const struct rcontact *rc = roster_find(u, c);
+	return rc ? rc->sub : 0;
 }
 
 void im_send_presences(struct router *r, const char *from_bare, const char *to_bare,
@@ -354,7 +387,7 @@ static int presence_priority(const struct xml_node *pres)
 static void pending_requests(struct router *r, const struct ruser *u, struct rsess *s)
 {
 	for (uint32_t i = 0; i < u->n_roster; i++) {
-		if (!(u->roster[i].ask & ROSTER_ASK_IN))
+		if (!(u->roster[i].ask & ROSTER_ASK_IN) || rt_blocks(r, u, u->roster[i].who->bare))
 			continue;
 		struct xml_node *p = xml_node_new_elem("presence", NS_CLIENT);
 		struct stanza *st = NULL;
@@ -406,7 +439,7 @@ static void to_subscribers(struct router *r, const struct ruser *u, struct stanz
 	for (uint32_t i = 0; i < u->n_roster; i++) {
 		const struct rcontact *rc = &u->roster[i];
 		if ((rc->sub & ROSTER_SUB_FROM) && rc->who->local && rc->who != u)
-			to_available(r, rc->who, st, NULL);
+			to_available(r, u, rc->who, st, NULL);
 	}
 }
 
@@ -564,6 +597,9 @@ void rt_presence_free_sess(struct rsess *s)
 
 void rt_presence_free_user(struct ruser *u)
 {
+	for (uint32_t i = 0; i < u->n_blocked; i++)
+		free(u->blocked[i]);
+	free(u->blocked);
 	free(u->roster);
 	u->roster = NULL;
 	u->n_roster = 0;

@@ -532,6 +532,9 @@ static void route(struct router *r, struct msg *m)
 	if (!sender || !rt_handle_eq(sender->h, m->h))
 		return; /* session ended meanwhile (or stale handle) */
 
+	/* XEP-0191: between blocked parties nothing goes, either way */
+	if (st->to && rt_block_stanza(r, st, sender, st->to))
+		return;
 	/* the sender's other resources may want a copy (carbons) */
 	if (st->kind == STANZA_MESSAGE && sender->user->sessions->next_in_user)
 		services_message_sent(r, st, sender->full);

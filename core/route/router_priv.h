@@ -84,6 +84,8 @@ struct ruser {
 	unsigned char roster_state;
 	unsigned char n_waiting;
 	bool local;              /* of a domain served here */
+	char **blocked;          /* RS_READY: the account's blocklist (XEP-0191), sorted */
+	uint32_t n_blocked;
 	struct rwait *waiting;   /* RS_LOADING: broadcasts to replay, in order */
 	char bare[];             /* key */
 };
@@ -106,6 +108,7 @@ struct router {
 	uint64_t started_s;     /* CLOCK_MONOTONIC seconds at router_new, for uptime */
 	struct store_thread *store; /* for the IM modules; NULL in unit tests */
 	uint32_t load_seq;      /* the last roster load started */
+	unsigned n_blocking;    /* online accounts with a non-empty blocklist */
 };
 
 /* router.c */
@@ -122,6 +125,18 @@ bool rt_is_local_domain(struct router *r, const char *d, size_t len);
 /* Delivers presence st to `to`: that session if it is a full JID, every
  * available resource if bare; nothing for an account with none. */
 void rt_deliver_presence(struct router *r, struct stanza *st, const char *to);
+
+/* blocking.c */
+/* Whether u (online, loaded) blocks jid, by XEP-0016 2.1's matching: the
+ * full JID, the bare JID, domain/resource or the domain. */
+bool rt_blocks(const struct router *r, const struct ruser *u, const char *jid);
+/* Before routing st from sender to `to`: true when blocking stopped it
+ * (answered with the error XEP-0191 says, or dropped). */
+bool rt_block_stanza(struct router *r, struct stanza *st, struct rsess *sender, const char *to);
+/* The blocklist the store loaded (taken over) for u. */
+void rt_block_loaded(struct router *r, struct ruser *u, char **jids, size_t n);
+/* u goes offline: its blocklist is dropped. */
+void rt_block_drop(struct router *r, struct ruser *u);
 
 /* csi.c */
 /* Holds st for the inactive session s instead of delivering it; false:
@@ -147,6 +162,12 @@ void rt_presence_directed(struct router *r, struct stanza *st, struct rsess *s, 
 /* s is ending: unavailable to whoever had its presence, then its presence
  * state freed.  The caller removes s from the tables afterwards. */
 void rt_presence_end(struct router *r, struct rsess *s);
+/* The presence of from's available sessions (or unavailable from each)
+ * to dest's. */
+void rt_presence_of(struct router *r, const struct ruser *from, struct ruser *dest,
+		    bool unavailable);
+/* The subscription (ROSTER_SUB_*) u's loaded roster has with c; 0: none. */
+unsigned rt_roster_sub(const struct ruser *u, const struct ruser *c);
 /* u has no session left: its roster is dropped. */
 void rt_presence_offline(struct router *r, struct ruser *u);
 /* router_free: what s or u holds, without telling anyone. */

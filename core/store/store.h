@@ -439,44 +439,6 @@ static inline bool store__jid_ok(const char *s)
 	return store__name_ok(s) && strnlen(s, STORE_JID_MAX + 1) <= STORE_JID_MAX;
 }
 
-/* The forms of a JID that XEP-0016 2.1 (to which XEP-0191 refers)
- * compares a blocklist entry with: the JID as given, its bare JID
- * (localpart@domain), its domain/resource and its domain.  Each one is a
- * prefix, a suffix or a middle part of the JID, so a form is a piece of
- * it (s, len: not NUL-terminated), nothing is copied.  A form the JID
- * lacks comes out as the nearest one it has (a bare JID's domain/resource
- * is its domain, a domain's bare JID is the domain): all four can be
- * looked up as they are, a repeated one matches nothing more. */
-enum store_block_form_id {
-	STORE_BLOCK_FULL,
-	STORE_BLOCK_BARE,
-	STORE_BLOCK_DOMAIN_RESOURCE,
-	STORE_BLOCK_DOMAIN,
-	STORE_BLOCK_FORMS
-};
-
-struct store_block_form {
-	const char *s;
-	size_t len;
-};
-
-/* Pure: reads jid only.  The resource is everything after the first '/'
- * and may hold '@' and '/' itself; the localpart is what precedes an '@'
- * before that slash (RFC 7622 3.1); a JID without one is a domain. */
-static inline void store_block_forms(const char *jid, struct store_block_form f[STORE_BLOCK_FORMS])
-{
-	size_t len = strlen(jid);
-	const char *slash = memchr(jid, '/', len);
-	size_t bare = slash ? (size_t)(slash - jid) : len;
-	const char *at = memchr(jid, '@', bare);
-	size_t dom = at ? (size_t)(at - jid) + 1 : 0;
-
-	f[STORE_BLOCK_FULL] = (struct store_block_form){ jid, len };
-	f[STORE_BLOCK_BARE] = (struct store_block_form){ jid, bare };
-	f[STORE_BLOCK_DOMAIN_RESOURCE] = (struct store_block_form){ jid + dom, len - dom };
-	f[STORE_BLOCK_DOMAIN] = (struct store_block_form){ jid + dom, bare - dom };
-}
-
 /* Calls cb once per blocked JID of the account, in byte order.  The string
  * is valid only during the call; cb must not call back into the store. */
 static inline enum xs store_block_list(struct store *st, const char *domain, const char *local,
@@ -510,7 +472,7 @@ static inline enum xs store_block_change(struct store *st, const char *domain, c
 
 /* Whether the account blocks jid (a full or bare JID, a domain, or
  * domain/resource): whether one of its entries equals one of jid's forms
- * (store_block_forms), in one lookup.  So an entry that is a full JID
+ * (jid_match_forms), in one lookup.  So an entry that is a full JID
  * blocks that resource only, a bare JID every resource of it, a domain
  * everything at that domain.  *blocked is set only when XS_OK is
  * returned. */

@@ -12,6 +12,7 @@
  * an offline dictionary attack), so it is created 0600 inside a 0700
  * directory; SQLite gives its -wal and -shm files the database's mode. */
 #include "core/store/store.h"
+#include "core/xmpp/jid.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -266,7 +267,7 @@ static const char *const sq_text[SQ__COUNT] = {
 	 * limit plus one: enough to tell that it is exceeded). */
 	[SQ_BLOCK_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM blocklist"
 			   " WHERE domain = ?1 AND localpart = ?2 LIMIT ?3)",
-	/* ?3..?6: the JID's forms (store_block_forms), some possibly the same. */
+	/* ?3..?6: the JID's forms (jid_match_forms), some possibly the same. */
 	[SQ_BLOCK_MATCH] = "SELECT EXISTS (SELECT 1 FROM blocklist"
 			   " WHERE domain = ?1 AND localpart = ?2 AND jid IN (?3, ?4, ?5, ?6))",
 	[SQ_BLOCK_DROP] = "DELETE FROM blocklist WHERE domain = ?1 AND localpart = ?2",
@@ -1426,15 +1427,15 @@ static enum xs store_sq_block_match(struct store *st, const char *domain, const 
 {
 	struct store_sqlite *s = to_sq(st);
 	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_BLOCK_MATCH);
-	struct store_block_form f[STORE_BLOCK_FORMS];
+	struct jid_piece f[JID_FORMS];
 	enum xs ret = XS_OK;
 
 	if (!stmt)
 		return XS_IO;
-	store_block_forms(jid, f);
+	jid_match_forms(jid, f);
 	int rc = store_bind_names(stmt, domain, local);
 	/* The lengths fit an int: the wrapper keeps jid to STORE_JID_MAX. */
-	for (int i = 0; i < STORE_BLOCK_FORMS && rc == SQLITE_OK; i++)
+	for (int i = 0; i < JID_FORMS && rc == SQLITE_OK; i++)
 		rc = sqlite3_bind_text(stmt, 3 + i, f[i].s, (int)f[i].len, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(stmt);

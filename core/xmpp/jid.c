@@ -470,3 +470,4 @@ bool jid_equal_full(const struct jid *a, const struct jid *b)
 {
 	return a->full_len == b->full_len && memcmp(a->buf, b->buf, a->full_len) == 0;
 }
+

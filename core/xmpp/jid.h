@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #include "core/base/status.h"
@@ -71,5 +72,32 @@ static inline bool jid_has_local(const struct jid *jid) { return jid->local_len 
 /* Strict UTF-8 (no overlong forms, surrogates or code points > U+10FFFF,
  * no NUL).  Shared with the SASL code, which must check before stringprep. */
 bool jid_utf8_is_valid(const char *s, size_t len);
+
+/* The forms a privacy or blocking rule may name to match the normalised
+ * jid (XEP-0016 2.1, which XEP-0191 uses): the full JID, the bare JID,
+ * domain/resource and the domain, as pieces of jid itself (nothing is
+ * copied); a form jid lacks is the nearest one it has.  The resource is
+ * everything after the first '/' and may hold '@' and '/' itself; the
+ * localpart is what precedes an '@' before that slash (RFC 7622 3.1). */
+enum jid_form { JID_FORM_FULL, JID_FORM_BARE, JID_FORM_DOMAIN_RESOURCE, JID_FORM_DOMAIN, JID_FORMS };
+
+struct jid_piece {
+	const char *s;
+	size_t len;
+};
+
+static inline void jid_match_forms(const char *jid, struct jid_piece f[JID_FORMS])
+{
+	size_t len = strlen(jid);
+	const char *slash = memchr(jid, '/', len);
+	size_t bare = slash ? (size_t)(slash - jid) : len;
+	const char *at = memchr(jid, '@', bare);
+	size_t dom = at ? (size_t)(at - jid) + 1 : 0;
+
+	f[JID_FORM_FULL] = (struct jid_piece){ jid, len };
+	f[JID_FORM_BARE] = (struct jid_piece){ jid, bare };
+	f[JID_FORM_DOMAIN_RESOURCE] = (struct jid_piece){ jid + dom, len - dom };
+	f[JID_FORM_DOMAIN] = (struct jid_piece){ jid + dom, bare - dom };
+}
 
 #endif

@@ -37,6 +37,9 @@
 #define NS_FORWARD "urn:xmpp:forward:0"
 /* XEP-0334 message processing hints */
 #define NS_HINTS "urn:xmpp:hints"
+/* XEP-0191 blocking command */
+#define NS_BLOCKING "urn:xmpp:blocking"
+#define NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
 /* XEP-0352 client state indication */
 #define NS_CSI "urn:xmpp:csi:0"
 /* XEP-0045 (only recognised: MUC private messages are not carbon-copied) */

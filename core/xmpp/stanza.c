@@ -128,8 +128,9 @@ const char *stanza_cond_name(enum stanza_cond c)
 	return cond_table[c].name;
 }
 
-struct stanza *stanza_error_reply(const struct xml_node *orig, const char *from,
-				  enum stanza_cond cond, const char *text)
+static struct stanza *error_reply(const struct xml_node *orig, const char *from,
+				  enum stanza_cond cond, const char *text, const char *app_name,
+				  const char *app_ns)
 {
 	const char *type = xml_node_attr(orig, "type");
 	if (type && strcmp(type, "error") == 0)
@@ -165,8 +166,22 @@ struct stanza *stanza_error_reply(const struct xml_node *orig, const char *from,
 		xml_node_set_attr_ns(t, "http://www.w3.org/XML/1998/namespace", "lang", "en");
 		xml_node_add_text(t, text, strlen(text));
 	}
+	if (app_name && !xml_node_new_child(err, app_name, app_ns))
+		goto fail;
 	return stanza_freeze(reply);
 fail:
 	xml_node_free(reply);
 	return NULL;
+}
+
+struct stanza *stanza_error_reply(const struct xml_node *orig, const char *from,
+				  enum stanza_cond cond, const char *text)
+{
+	return error_reply(orig, from, cond, text, NULL, NULL);
+}
+
+struct stanza *stanza_error_reply_app(const struct xml_node *orig, const char *from,
+				      enum stanza_cond cond, const char *app_name, const char *app_ns)
+{
+	return error_reply(orig, from, cond, NULL, app_name, app_ns);
 }

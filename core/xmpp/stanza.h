@@ -64,5 +64,10 @@ const char *stanza_cond_name(enum stanza_cond c);
  * errors) or on allocation failure. */
 struct stanza *stanza_error_reply(const struct xml_node *orig, const char *from,
 				  enum stanza_cond cond, const char *text);
+/* The same with an application-specific condition element <app_name
+ * xmlns='app_ns'/> after the defined one (RFC 6120 8.3.2). */
+struct stanza *stanza_error_reply_app(const struct xml_node *orig, const char *from,
+				      enum stanza_cond cond, const char *app_name,
+				      const char *app_ns);
 
 #endif

@@ -372,10 +372,55 @@ static void test_ascii_path_matches_libidn(void **state)
 		check_ascii_all(longer[i]);
 }
 
+/* jid_match_forms: the four forms as pieces of the JID, a missing one
+ * as the nearest one there is, '@' and '/' inside a resource taken as
+ * part of it. */
+static void test_block_forms(void **state)
+{
+	static const struct {
+		const char *jid, *full, *bare, *domres, *domain;
+	} cases[] = {
+		{ "juliet@capulet.lit/balcony", "juliet@capulet.lit/balcony", "juliet@capulet.lit",
+		  "capulet.lit/balcony", "capulet.lit" },
+		{ "juliet@capulet.lit", "juliet@capulet.lit", "juliet@capulet.lit", "capulet.lit",
+		  "capulet.lit" },
+		{ "capulet.lit/balcony", "capulet.lit/balcony", "capulet.lit",
+		  "capulet.lit/balcony", "capulet.lit" },
+		{ "capulet.lit", "capulet.lit", "capulet.lit", "capulet.lit", "capulet.lit" },
+		{ "juliet@capulet.lit/a@b/c", "juliet@capulet.lit/a@b/c", "juliet@capulet.lit",
+		  "capulet.lit/a@b/c", "capulet.lit" },
+		{ "capulet.lit/nurse@x", "capulet.lit/nurse@x", "capulet.lit",
+		  "capulet.lit/nurse@x", "capulet.lit" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct jid_piece f[JID_FORMS];
+		const char *want[JID_FORMS] = {
+			[JID_FORM_FULL] = cases[i].full,
+			[JID_FORM_BARE] = cases[i].bare,
+			[JID_FORM_DOMAIN_RESOURCE] = cases[i].domres,
+			[JID_FORM_DOMAIN] = cases[i].domain,
+		};
+		const char *jid = cases[i].jid;
+		size_t len = strlen(jid);
+
+		memset(f, 0, sizeof(f));
+		jid_match_forms(jid, f);
+		for (int k = 0; k < JID_FORMS; k++) {
+			/* Inside the JID itself: nothing was copied. */
+			assert_true(f[k].s >= jid && f[k].s + f[k].len <= jid + len);
+			assert_int_equal(f[k].len, strlen(want[k]));
+			assert_memory_equal(f[k].s, want[k], f[k].len);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_table),
+		cmocka_unit_test(test_block_forms),
 		cmocka_unit_test(test_invalid_table),
 		cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_length_limits),

@@ -2477,50 +2477,6 @@ static bool b_match(struct store *st, const char *local, const char *jid)
 	return a;
 }
 
-/* store_block_forms: the four forms as pieces of the JID, a missing one
- * as the nearest one there is, '@' and '/' inside a resource taken as
- * part of it. */
-static void test_block_forms(void **state)
-{
-	static const struct {
-		const char *jid, *full, *bare, *domres, *domain;
-	} cases[] = {
-		{ "juliet@capulet.lit/balcony", "juliet@capulet.lit/balcony", "juliet@capulet.lit",
-		  "capulet.lit/balcony", "capulet.lit" },
-		{ "juliet@capulet.lit", "juliet@capulet.lit", "juliet@capulet.lit", "capulet.lit",
-		  "capulet.lit" },
-		{ "capulet.lit/balcony", "capulet.lit/balcony", "capulet.lit",
-		  "capulet.lit/balcony", "capulet.lit" },
-		{ "capulet.lit", "capulet.lit", "capulet.lit", "capulet.lit", "capulet.lit" },
-		{ "juliet@capulet.lit/a@b/c", "juliet@capulet.lit/a@b/c", "juliet@capulet.lit",
-		  "capulet.lit/a@b/c", "capulet.lit" },
-		{ "capulet.lit/nurse@x", "capulet.lit/nurse@x", "capulet.lit",
-		  "capulet.lit/nurse@x", "capulet.lit" },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct store_block_form f[STORE_BLOCK_FORMS];
-		const char *want[STORE_BLOCK_FORMS] = {
-			[STORE_BLOCK_FULL] = cases[i].full,
-			[STORE_BLOCK_BARE] = cases[i].bare,
-			[STORE_BLOCK_DOMAIN_RESOURCE] = cases[i].domres,
-			[STORE_BLOCK_DOMAIN] = cases[i].domain,
-		};
-		const char *jid = cases[i].jid;
-		size_t len = strlen(jid);
-
-		memset(f, 0, sizeof(f));
-		store_block_forms(jid, f);
-		for (int k = 0; k < STORE_BLOCK_FORMS; k++) {
-			/* Inside the JID itself: nothing was copied. */
-			assert_true(f[k].s >= jid && f[k].s + f[k].len <= jid + len);
-			assert_int_equal(f[k].len, strlen(want[k]));
-			assert_memory_equal(f[k].s, want[k], f[k].len);
-		}
-	}
-}
-
 /* Add (a JID given twice is inserted once), add of what is there, the
  * limit (nothing changed), remove some, remove all, accounts apart. */
 static void test_block_change(void **state)
@@ -3742,7 +3698,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_from_v3, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_data, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(test_block_forms, NULL, NULL),
 		cmocka_unit_test_setup_teardown(test_block_change, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_block_bad_arguments, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_block_match, setup_dir, teardown_dir),
