@@ -42,8 +42,18 @@
 #          authenticated flooder aimed at one chat user
 #                                          / 200 users at 1000 msg/s for 10 s,
 #                                            10 per kind, 100 held
-# --scenarios login,idle,chat,hostile picks some (all by default).
-# Login, chat and hostile run three times per server in the full run (--repeat N;
+#   presence 1000 users with rosters of 50, then 200 mutual contacts (a ring,
+#          written into each server's storage before the run by
+#          bench/lib/rosters.py), logged in at 100/s (roster get, initial
+#          presence), then 200 presence changes/s for 20 s: each owed to
+#          every online contact (10,000 and 40,000 deliveries/s)
+#                                          / 200 users, rosters of 20, 100/s for 5 s
+#   roster-login the login scenario (1000 users at 200/s) with rosters of 100
+#          mutual contacts: each login gets its roster and sends initial
+#          presence                        / 200 users at 100/s
+# --scenarios login,idle,chat,hostile,presence,roster-login picks some (all
+# by default).
+# Login, chat, hostile and roster-login run three times per server in the full run (--repeat N;
 # once with --quick) and the table shows the median of each figure: on a
 # shared virtual machine one run's CPU and p99 figures move by +-20%.
 # Every size is an option: bench/compare.sh --help.  Each xmppload run is

@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from procstat import Sampler, tree_pids  # noqa: E402
+import rosters  # noqa: E402
 
 BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ITER = 4096
@@ -127,6 +128,19 @@ class Server:
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
         self.pidfile = os.path.join(base, "pids")
+        self.rosters = (0, 0)   # (users, roster size) now in the server's storage
+
+    def set_rosters(self, n, k):
+        """Makes the stored rosters the ring of k contacts over user1..userN
+        (bench/lib/rosters.py), or none (k = 0), before the next start."""
+        if (n, k) == self.rosters or (k == 0 and self.rosters[1] == 0):
+            return
+        t = time.monotonic()
+        rows = self.write_rosters(n, k)
+        if rows is not None:
+            log(f"  {self.name}: rosters of {k} contacts for {n} users ({rows} items) in "
+                f"{time.monotonic() - t:.1f} s")
+        self.rosters = (n, k)
 
     def note_pid(self):
         with open(self.pidfile, "a") as f:
@@ -186,6 +200,12 @@ idle_sleep = {a.xmppd_idle_sleep}
         n = db.execute("SELECT count(*) FROM users WHERE domain=?", (DOMAIN,)).fetchone()[0]
         db.close()
         log(f"  xmppd: {n} accounts in {self.dir}/data/xmppd.sqlite")
+
+    def write_rosters(self, n, k):
+        # Bench-only shortcut (xmppctl has no roster command yet): the rows
+        # go straight into the SQLite store while xmppd is stopped.
+        return rosters.xmppd(os.path.join(self.dir, "data/xmppd.sqlite"), n, k,
+                             self.args.user_format, DOMAIN)
 
     def start(self):
         self.proc = subprocess.Popen(pinned([self.args.xmppd, "-c", self.ini],
@@ -260,6 +280,18 @@ class Prosody(Server):
                 os.chown(os.path.join(root, x), pw.pw_uid, pw.pw_gid)
         os.chown(d, pw.pw_uid, pw.pw_gid)
         log(f"  prosody: {len(creds)} accounts in {acc}")
+
+    def write_rosters(self, n, k):
+        # Prosody's internal storage, one Lua table per user, written while
+        # it is stopped (prosodyctl has no bulk roster command; mod_admin_shell
+        # needs a running server and one call per item).
+        data = os.path.join(self.dir, "data")
+        rows = rosters.prosody(data, n, k, self.args.user_format, DOMAIN)
+        pw = pwd.getpwnam("prosody")
+        for root, dirs, files in os.walk(data):
+            for x in dirs + files:
+                os.chown(os.path.join(root, x), pw.pw_uid, pw.pw_gid)
+        return rows
 
     def start(self):
         self.proc = subprocess.Popen(pinned(_drop("prosody", self.dir) +
@@ -337,16 +369,46 @@ class Ejabberd(Server):
             f"{time.monotonic() - t:.1f} s: {'ok' if ok else r.stdout[-300:] + r.stderr[-300:]}")
         return ok
 
-    def start(self):
+    def write_rosters(self, n, k):
+        # Mnesia needs the node running: written at the next start, which
+        # then restarts the node so the run starts from rosters loaded from
+        # disc, as it would after any restart.
+        self.roster_pending = (n, k)
+        return None
+
+    def _write_rosters_live(self):
+        n, k = self.roster_pending
+        t = time.monotonic()
+        r = self.erl_eval(rosters.ejabberd_expr(self.node, n, k, self.args.user_format, DOMAIN)
+                          if k else
+                          'Node = \'%s\', {atomic, ok} = rpc:call(Node, mnesia, clear_table, [roster]), '
+                          '{atomic, ok} = rpc:call(Node, mnesia, clear_table, [roster_version]), '
+                          'io:format("rows=0~n")' % self.node, 900)
+        ok = ("rows=%d" % (n * k)) in r.stdout
+        log(f"  ejabberd: rosters of {k} contacts for {n} users via mnesia:dirty_write in "
+            f"{time.monotonic() - t:.1f} s: {'ok' if ok else (r.stdout[-300:] + r.stderr[-300:])}")
+        self.roster_pending = None
+        return ok
+
+    def _start_node(self):
         self.proc = subprocess.Popen(pinned(self.ctl() + ["foreground"], self.args.server_cpus),
                                      cwd=self.dir,
                                      stdout=self.logfile(), stderr=subprocess.STDOUT)
         self.note_pid()
-        if not wait_port(self.port, 60, self.proc):
+        return wait_port(self.port, 60, self.proc)
+
+    def start(self):
+        if not self._start_node():
             return False
         if not getattr(self, "accounts_done", False):
             self.accounts_done = self.create_accounts()
-            return self.accounts_done
+            if not self.accounts_done:
+                return False
+        if getattr(self, "roster_pending", None):
+            if not self._write_rosters_live():
+                return False
+            self.stop()
+            return self._start_node()
         return True
 
     def stop(self):
@@ -426,6 +488,13 @@ def run_load(args, srv, scen, users, extra, timeout, tag):
         # figure the memory target is about: what an idle session costs).
         res["rss_held"] = samp.rss_max(t_login_end + 0.5, t_login_end + held - 0.3)
         res["rss_settled"] = samp.rss_at(t_login_end + held - 0.3)
+    if scen == "presence":
+        # The changes proper: from the first change (after the logins and
+        # the initial presences settled) to the end of the drain.
+        t_p0 = t_login_end + r.get("settle_s", 0.0)
+        t_p1 = t_p0 + r.get("presence_s", 0.0)
+        res["cpu_presence"] = samp.cpu_at(t_p1) - samp.cpu_at(t_p0)
+        res["rss_presence"] = samp.rss_max(t_p0, t_p1)
     if scen in ("chat", "hostile"):
         chat_s = r.get("chat_s", 0.0)
         res["cpu_chat"] = samp.cpu_at(t_login_end + chat_s) - samp.cpu_at(t_login_end)
@@ -454,12 +523,23 @@ def scenario_list(args):
         for n in (0, args.attackers):
             sc.append(("hostile", {"users": args.hostile_users, "rate": args.hostile_rate,
                                    "attackers": n}))
+    # The roster scenarios: "roster" is the ring (users, contacts each) the
+    # server's storage holds during the run (bench/lib/rosters.py); every
+    # other scenario runs with no rosters.
+    if "presence" in args.scenarios:
+        for k in args.presence_roster_sizes:
+            sc.append(("presence", {"users": args.presence_users, "rate": args.presence_rate,
+                                    "roster": (args.presence_users, k)}))
+    if "roster-login" in args.scenarios:
+        sc.append(("roster-login", {"users": args.login_users, "rate": args.login_rate,
+                                    "roster": (args.login_users, args.roster_login_size)}))
     return sc
 
 
 def tag_of(scen, p):
     return (f"{scen}-{p['users']}" + (f"-{p['rate']:g}" if "rate" in p else "") +
-            (f"-a{p['attackers']}" if "attackers" in p else ""))
+            (f"-a{p['attackers']}" if "attackers" in p else "") +
+            (f"-k{p['roster'][1]}" if "roster" in p else ""))
 
 
 def run_all(args):
@@ -480,7 +560,9 @@ def run_all(args):
     # hostile's flooder logs in as the account after its chat users.
     n_acc = max([args.login_users if "login" in args.scenarios else 1,
                  args.chat_users if "chat" in args.scenarios else 1,
-                 args.hostile_users + 1 if "hostile" in args.scenarios else 1] +
+                 args.hostile_users + 1 if "hostile" in args.scenarios else 1,
+                 args.presence_users if "presence" in args.scenarios else 1,
+                 args.login_users if "roster-login" in args.scenarios else 1] +
                 (list(args.idle_sessions) if "idle" in args.scenarios else []))
     log(f"== accounts: user1..user{n_acc} on {DOMAIN}")
     creds = make_credentials(n_acc, args.password_format)
@@ -500,9 +582,25 @@ def run_all(args):
             # Expected wall time, from the slowest peer's login cost (~25 ms
             # CPU per login on one core), to bound each run.
             login_est = users / 30.0 + 30
+            if scen == "presence":
+                login_est = max(login_est, users / args.presence_login_rate + 30)
+            xscen = scen
             if scen == "login":
                 extra += ["--rate", f"{p['rate']:g}"]
                 est = login_est
+            elif scen == "roster-login":
+                # The login scenario, each login getting its roster (checked:
+                # K items) and sending initial presence to the contacts online.
+                xscen = "login"
+                extra += ["--rate", f"{p['rate']:g}", "--roster-get", "--roster-size",
+                          str(p["roster"][1])]
+                est = login_est
+            elif scen == "presence":
+                extra += ["--login-rate", f"{args.presence_login_rate:g}", "--roster-size",
+                          str(p["roster"][1]), "--rate", f"{p['rate']:g}", "--duration",
+                          f"{args.presence_duration:g}", "--drain", f"{args.chat_drain:g}",
+                          "--settle", f"{args.presence_settle:g}"]
+                est = login_est + args.presence_settle + args.presence_duration + args.chat_drain + 5
             elif scen == "idle":
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--duration",
                           f"{args.idle_duration:g}", "--drain", "10"]
@@ -519,8 +617,10 @@ def run_all(args):
                           "--drain", f"{args.chat_drain:g}"]
                 est = login_est + args.chat_duration + args.chat_drain + 5
             timeout = int(est * 2 + 60)
-            n_runs = args.repeat if scen in ("login", "chat", "hostile") else 1
+            n_runs = args.repeat if scen in ("login", "chat", "hostile", "roster-login") else 1
             runs = []
+            rn, rk = p.get("roster", (0, 0))
+            s.set_rosters(rn, rk)
             for k in range(n_runs):
                 rtag = tag if n_runs == 1 else f"{tag}-run{k + 1}"
                 try:
@@ -528,7 +628,7 @@ def run_all(args):
                         log(f"  {s.name}: did not start (see {s.dir}/stdout.log); skipping {rtag}")
                         continue
                     log(f"  {rtag}: running (bounded at {timeout} s)")
-                    res = run_load(args, s, scen, users, extra, timeout, rtag)
+                    res = run_load(args, s, xscen, users, extra, timeout, rtag)
                 finally:
                     s.stop()
                 res["scen"], res["p"] = scen, p
@@ -566,8 +666,19 @@ def summarize_one(name, tag, res):
         return
     r = j["results"]
     line = f"    {name} {tag}: logins {r.get('logins_ok')} ok / {r.get('login_failures')} failed"
-    if res["scen"] == "login":
+    if res["scen"] in ("login", "roster-login", "presence"):
         line += f", {r.get('logins_per_s')}/s, server CPU {1000 * res['cpu_login'] / max(1, r.get('logins_ok', 0)):.2f} ms/login"
+    if "roster_items_min" in r:
+        line += (f", rosters {r['roster_items_min']}..{r['roster_items_max']} items "
+                 f"({r.get('rosters_wrong_size')} wrong)")
+    if res["scen"] == "presence":
+        lat = r.get("latency", {})
+        line += (f", initial {r.get('initial_deliveries')} of {r.get('initial_expected')}; "
+                 f"changes {r.get('changes_sent')}, delivered {r.get('delivered')} of "
+                 f"{r.get('expected')} owed ({r.get('delivered_per_s')}/s), lost {r.get('lost')}, "
+                 f"dups {r.get('duplicates')}, errors {r.get('errors')}, p50 {lat.get('p50_ms')} "
+                 f"p99 {lat.get('p99_ms')} ms, CPU {res['cpu_presence']:.2f} s, RSS peak "
+                 f"{res['rss_presence'] / 2**20:.1f} MiB")
     if res["scen"] == "idle":
         per = (res["rss_held"] - res["rss_base"]) / max(1, r.get("logins_ok", 1)) / 1024
         settled = (res["rss_settled"] - res["rss_base"]) / max(1, r.get("logins_ok", 1)) / 1024
@@ -629,6 +740,43 @@ def figures(results, servers, args):
                          m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"] / 1024)))
         elif scen == "hostile":
             rows += hostile_rows(results, servers, args, p, m, med)
+        elif scen == "roster-login":
+            lab = (f"login with a roster: {p['users']} users at {p['rate']:g}/s, rosters of "
+                   f"{p['roster'][1]} mutual contacts; each login gets its roster and sends "
+                   "initial presence" + med)
+            rows.append((lab, "logins/s achieved", "/s", False, m(lambda x, r: r["logins_per_s"])))
+            rows.append((lab, "login failures", "", True, m(lambda x, r: r["login_failures"])))
+            rows.append((lab, "rosters of the wrong size", "", True,
+                         m(lambda x, r: r["rosters_wrong_size"])))
+            rows.append((lab, "login time p50 (to the roster)", "ms", True,
+                         m(lambda x, r: r["login_time"]["p50_ms"])))
+            rows.append((lab, "login time p99 (to the roster)", "ms", True,
+                         m(lambda x, r: r["login_time"]["p99_ms"])))
+            rows.append((lab, "server CPU per login", "ms", True,
+                         m(lambda x, r: 1000 * x["cpu_login"] / r["logins_ok"])))
+        elif scen == "presence":
+            lab = (f"presence: {p['users']} users, rosters of {p['roster'][1]} mutual contacts, "
+                   f"{p['rate']:g} presence changes/s for {args.presence_duration:g} s "
+                   f"(owed {p['rate'] * p['roster'][1]:,.0f} deliveries/s)" + med)
+            rows.append((lab, "deliveries/s", "/s", False, m(lambda x, r: r["delivered_per_s"])))
+            rows.append((lab, "lost (of owed)", "", True,
+                         m(lambda x, r: f"{r['lost']} of {r['expected']}")))
+            rows.append((lab, "duplicates / errors / stray", "", True,
+                         m(lambda x, r: f"{r['duplicates']} / {r['errors']} / {r['stray']}")))
+            rows.append((lab, "initial presences at login (of owed)", "", True,
+                         m(lambda x, r: f"{r['initial_deliveries']} of {r['initial_expected']}")))
+            rows.append((lab, "latency p50", "ms", True, m(lambda x, r: r["latency"]["p50_ms"])))
+            rows.append((lab, "latency p99", "ms", True, m(lambda x, r: r["latency"]["p99_ms"])))
+            rows.append((lab, "latency p99.9", "ms", True, m(lambda x, r: r["latency"]["p999_ms"])))
+            rows.append((lab, "server CPU per 1000 deliveries", "CPU-s", True,
+                         m(lambda x, r: 1000 * x["cpu_presence"] / r["delivered"])))
+            rows.append((lab, "server cores busy", "", True,
+                         m(lambda x, r: x["cpu_presence"] / r["presence_s"])))
+            rows.append((lab, "server RSS, peak during the changes", "MiB", True,
+                         m(lambda x, r: x["rss_presence"] / 2**20)))
+            rows.append((lab, "server CPU per login (roster get + initial presence, set-up "
+                         f"at {args.presence_login_rate:g}/s)", "ms", True,
+                         m(lambda x, r: 1000 * x["cpu_login"] / r["logins_ok"])))
         else:
             lab = (f"chat: {p['users']} users, offered {p['rate']:g} msg/s for "
                    f"{args.chat_duration:g} s" + med)
@@ -778,7 +926,9 @@ def write_report(results, meta, args, bounds):
         out.append(f"| {lab if lab != last else ''} | {fig} | {unit} | " +
                    " | ".join(fmtv(vals.get(s)) for s in servers) + " | " +
                    (ratio(vals, lower) if "xmppd" in servers and not fig.startswith("lost") and
-                    fig not in ("login failures", "sessions alive") else "") + " |")
+                    fig not in ("login failures", "sessions alive", "rosters of the wrong size",
+                                "duplicates / errors / stray") and
+                    not fig.startswith("initial presences") else "") + " |")
         last = lab
     out.append("")
     cb = crypto_bound(args)
@@ -794,6 +944,9 @@ def write_report(results, meta, args, bounds):
                    "`bench/cryptobound`, the same wolfCrypt build as xmppd)" +
                    (f"; xmppd's server CPU per login is {per_login / cb['crypto_bound_ms']:.1f} times the bound."
                     if per_login else ".") + "\n")
+    tg = targets_text(rows)
+    if tg:
+        out.append(tg + "\n")
     st = stall_text(bounds.get("stalls", {}))
     if st:
         out.append("Host wake-up stalls on the idle machine (`bench/stallmeter`: "
@@ -806,6 +959,19 @@ def write_report(results, meta, args, bounds):
         f"{s}: " + ", ".join(sorted({c for (n, _), r in results.items() if n == s
                                       for c in r.get("server_procs", [])}))
         for s in servers) + "\n")
+    out.append("Rosters (presence, roster-login): a ring over user1..userN, user i's contacts "
+               "the K/2 users either side (mod N), all subscription 'both', written into each "
+               "server's storage before the run by `bench/lib/rosters.py` (xmppd: rows in its "
+               "SQLite store while stopped, a bench-only shortcut until xmppctl has a roster "
+               "command; Prosody: data/HOST/roster/USER.dat files while stopped; ejabberd: "
+               "mnesia:dirty_write of #roster{} records through one rpc, then a restart); "
+               "xmppload checks that every roster it gets has K items.\n")
+    out.append("Commands behind the figures (one xmppload run each; the server was started "
+               "fresh before each):\n")
+    for (n, tag), r in sorted(results.items()):
+        if r.get("cmd"):
+            out.append(f"- {n} {tag}: `{r['cmd']}`")
+    out.append("")
     out.append("Per-run generator logs and JSON: `" + os.path.relpath(args.results_run, os.path.dirname(BENCH)) + "/`\n")
     plots = make_plots(results, args, date)
     for title, png in plots:
@@ -820,6 +986,28 @@ def write_report(results, meta, args, bounds):
         json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1, default=str)
     log("\n" + md)
     log(f"\ncompare: wrote {path} and {res_dir}/latest.md")
+
+
+def targets_text(rows):
+    """xmppd's roster targets (issue 11 item 14), reported, never asserted:
+    CPU per presence delivery at most 1/10 of the best peer's, at most 1 ms
+    of server CPU per login with a roster."""
+    parts = []
+    for (lab, fig, unit, lower, vals) in rows:
+        x = vals.get("xmppd")
+        if not isinstance(x, (int, float)):
+            continue
+        if fig == "server CPU per 1000 deliveries":
+            peers = [v for k, v in vals.items() if k != "xmppd" and isinstance(v, (int, float))]
+            if peers:
+                r = x / min(peers)
+                parts.append(f"{lab.split(',')[1].strip()}: xmppd's CPU per presence delivery is "
+                             f"{r:.3g} of the best peer's (target at most 0.1: "
+                             f"{'met' if r <= 0.1 else 'NOT met'})")
+        if fig == "server CPU per login" and lab.startswith("login with a roster"):
+            parts.append(f"xmppd's server CPU per login with a roster is {x:.3g} ms (target at most "
+                         f"1 ms: {'met' if x <= 1 else 'NOT met'})")
+    return ("Targets for xmppd (reported, not asserted): " + "; ".join(parts) + ".") if parts else ""
 
 
 def stall_meter(args):
@@ -981,8 +1169,21 @@ def main():
     ap.add_argument("--chat-rates", type=floats, help="comma list of offered msg/s")
     ap.add_argument("--chat-duration", type=float)
     ap.add_argument("--chat-drain", type=float, default=5)
-    ap.add_argument("--scenarios", default="login,idle,chat,hostile",
-                    help="comma list of login, idle, chat, hostile (all)")
+    ap.add_argument("--scenarios", default="login,idle,chat,hostile,presence,roster-login",
+                    help="comma list of login, idle, chat, hostile, presence, roster-login (all)")
+    ap.add_argument("--presence-users", type=int, help="presence: users (all online)")
+    ap.add_argument("--presence-roster-sizes", type=ints,
+                    help="presence: comma list of roster sizes K (even), one run each")
+    ap.add_argument("--presence-rate", type=float, help="presence: presence changes/s, all users")
+    ap.add_argument("--presence-duration", type=float, help="presence: seconds of changes")
+    ap.add_argument("--presence-settle", type=float, default=20,
+                    help="presence: longest wait for the initial presences after the logins")
+    ap.add_argument("--presence-login-rate", type=float, default=100,
+                    help="presence: logins/s before the changes (below --setup-login-rate: at "
+                         "500/s with rosters ejabberd on one core falls behind and drops "
+                         "connections)")
+    ap.add_argument("--roster-login-size", type=int, default=100,
+                    help="roster-login: contacts per roster (the login scenario with rosters)")
     ap.add_argument("--hostile-users", type=int, help="hostile: chat users")
     ap.add_argument("--hostile-rate", type=float, help="hostile: offered msg/s")
     ap.add_argument("--hostile-duration", type=float, help="hostile: seconds of chat and attack")
@@ -1037,7 +1238,9 @@ def main():
             "chat_users": (100, 1000), "chat_rates": ([500, 2000], [2000, 10000]),
             "chat_duration": (5, 20), "repeat": (1, 3),
             "hostile_users": (200, 1000), "hostile_rate": (1000, 2000),
-            "hostile_duration": (10, 20), "attackers": (10, 20), "hold_conns": (100, 200)}
+            "hostile_duration": (10, 20), "attackers": (10, 20), "hold_conns": (100, 200),
+            "presence_users": (200, 1000), "presence_roster_sizes": ([20], [50, 200]),
+            "presence_rate": (100, 200), "presence_duration": (5, 20)}
     for k, (qv, fv) in dflt.items():
         if getattr(args, k) is None:
             setattr(args, k, qv if q else fv)
@@ -1054,7 +1257,7 @@ def main():
     args.servers = [s for s in args.servers.split(",") if s]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     for s in args.scenarios:
-        if s not in ("login", "idle", "chat", "hostile"):
+        if s not in ("login", "idle", "chat", "hostile", "presence", "roster-login"):
             ap.error(f"unknown scenario {s}")
     for s in args.servers:
         if s not in SERVERS:
@@ -1069,7 +1272,10 @@ def main():
         f"idle {args.idle_sessions} for {args.idle_duration:g} s; chat {args.chat_users} users at "
         f"{args.chat_rates} msg/s for {args.chat_duration:g} s; hostile {args.hostile_users} users "
         f"at {args.hostile_rate:g} msg/s for {args.hostile_duration:g} s with {args.attackers} "
-        f"attackers per kind and {args.hold_conns} held connections; scenarios "
+        f"attackers per kind and {args.hold_conns} held connections; presence "
+        f"{args.presence_users} users with rosters of {args.presence_roster_sizes} at "
+        f"{args.presence_rate:g} changes/s for {args.presence_duration:g} s; roster-login with "
+        f"{args.roster_login_size} contacts; scenarios "
         f"{','.join(args.scenarios)}; {args.mech}; TLS via STARTTLS")
     stalls = {"before": stall_meter(args)}
     results, meta = run_all(args)

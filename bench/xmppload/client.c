@@ -5,8 +5,9 @@
  * source addresses) -> [direct TLS handshake | stream header, features,
  * <starttls/>, <proceed/>, TLS handshake] -> stream header -> features with
  * mechanisms -> SASL (PLAIN or SCRAM, -PLUS with the tls-exporter binding)
- * -> stream restart -> features with <bind/> -> bind iq -> initial
- * presence.  Login time runs from just before connect() to the bind result.
+ * -> stream restart -> features with <bind/> -> bind iq -> [roster get
+ * (--roster-get, presence)] -> initial presence.  Login time runs from just
+ * before connect() to the bind result, or to the roster result.
  *
  * Bytes: the socket is non-blocking and level-triggered.  Plaintext (after
  * TLS) accumulates in c->in and is cut into depth-1 elements by xscan, so
@@ -36,6 +37,7 @@
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_ROSTER "jabber:iq:roster"
 #define READ_CHUNK 16384
 #define MAX_IN (1u << 20) /* an element larger than this is a broken peer */
 
@@ -49,6 +51,7 @@ enum cstate {
 	C_SASL,
 	C_FEATURES_BIND,
 	C_BIND,
+	C_ROSTER,
 	C_ONLINE,
 	C_CLOSED,
 };
@@ -516,8 +519,120 @@ static bool on_bind_result(struct worker *w, struct conn *c, const char *el, siz
 	}
 	free(w->sh->jids[c->user - w->cfg->first_user]);
 	w->sh->jids[c->user - w->cfg->first_user] = copy;
+	if (w->cfg->roster_get) {
+		c->state = C_ROSTER;
+		return send_str(w, c, "<iq type='get' id='roster'><query xmlns='" NS_ROSTER "'/></iq>");
+	}
 	login_ok(w, c);
 	return send_str(w, c, "<presence/>");
+}
+
+/* The roster result: its items are counted (and checked against
+ * --roster-size), then the login is complete and initial presence goes
+ * out, as a client does (RFC 6121 2.2: get the roster, then be available). */
+static bool on_roster_result(struct worker *w, struct conn *c, const char *el, size_t len)
+{
+	const char *v;
+	size_t vl;
+	unsigned items = 0;
+
+	if (!xel_is(el, len, "iq") || !xel_attr(el, len, "id", &v, &vl) || vl != 6 ||
+	    memcmp(v, "roster", 6) != 0)
+		return true; /* not ours */
+	if (!xel_attr(el, len, "type", &v, &vl) || vl != 6 || memcmp(v, "result", 6) != 0) {
+		char why[200];
+		snprintf(why, sizeof(why), "roster get failed: %.*s", (int)(len < 150 ? len : 150), el);
+		conn_end(w, c, why);
+		return false;
+	}
+	for (const char *p = el, *end = el + len; (p = memmem(p, (size_t)(end - p), "<item", 5));
+	     p += 5)
+		if (p + 5 < end && (p[5] == ' ' || p[5] == '/' || p[5] == '>'))
+			items++;
+	if (items > w->roster_max)
+		w->roster_max = items;
+	if (items < w->roster_min) /* UINT_MAX before the first */
+		w->roster_min = items;
+	if (w->cfg->roster_size && items != w->cfg->roster_size) {
+		w->roster_bad++;
+		if (!w->first_error[0])
+			snprintf(w->first_error, sizeof(w->first_error),
+				 "user %u: roster of %u items, expected %u", c->user, items,
+				 w->cfg->roster_size);
+	}
+	login_ok(w, c);
+	return send_str(w, c, "<presence/>");
+}
+
+int roster_slot(const struct load_cfg *cfg, unsigned s, unsigned r)
+{
+	unsigned n = cfg->users, half = cfg->roster_size / 2;
+	unsigned d = (r + n - s) % n;
+
+	if (d >= 1 && d <= half)
+		return (int)d - 1;
+	if (d >= n - half)
+		return (int)(half + (n - d) - 1);
+	return -1;
+}
+
+/* A presence.  A change the run sent carries 'xp t=NS s=SEQ u=USER' in
+ * its status: its latency is recorded and (sender, receiver) marked in
+ * the seen bitmap; anything else from a contact is an initial presence
+ * (a probe answered or a broadcast of an initial presence). */
+static void on_presence(struct worker *w, struct conn *c, const char *el, size_t len)
+{
+	const struct load_cfg *cfg = w->cfg;
+	struct shared *sh = w->sh;
+	const char *v, *st;
+	size_t vl, sl;
+	unsigned long long t, seq;
+	unsigned u;
+	int slot;
+
+	if (xel_attr(el, len, "type", &v, &vl)) {
+		if (vl == 5 && memcmp(v, "error", 5) == 0)
+			w->msg_errors++;
+		else
+			w->pres_other++;
+		return;
+	}
+	if (!xel_text(el, len, "status", &st, &sl) || sl < 5 || memcmp(st, "xp t=", 5) != 0 ||
+	    sscanf(st, "xp t=%llu s=%llu u=%u", &t, &seq, &u) != 3) {
+		/* Initial: from our own bare JID (our presence reflected) or a contact's. */
+		const char *own = sh->jids[c->user - cfg->first_user], *slash;
+		size_t ol;
+
+		slash = own ? strchr(own, '/') : NULL;
+		ol = own ? (slash ? (size_t)(slash - own) : strlen(own)) : 0;
+		if (own && xel_attr(el, len, "from", &v, &vl) && vl >= ol && !memcmp(v, own, ol) &&
+		    (vl == ol || v[ol] == '/'))
+			w->self_pres++;
+		else
+			atomic_fetch_add_explicit(&w->prog.initial, 1, memory_order_relaxed);
+		return;
+	}
+	if (u == c->user) {
+		w->self_pres++;
+		return;
+	}
+	if (u < cfg->first_user || u - cfg->first_user >= cfg->users ||
+	    (slot = roster_slot(cfg, u - cfg->first_user, c->user - cfg->first_user)) < 0) {
+		w->stray++;
+		return;
+	}
+	uint64_t now = now_ns();
+	hist_record(&w->lat_h, now > t ? now - t : 0);
+	uint64_t b = (uint64_t)seq * cfg->roster_size + (unsigned)slot;
+	if (b < sh->seen_bits) {
+		uint64_t bit = 1ull << (b % 64);
+		uint64_t old = atomic_fetch_or_explicit(&sh->seen[b / 64], bit, memory_order_relaxed);
+		if (old & bit) {
+			w->dups++;
+			return;
+		}
+	}
+	atomic_fetch_add_explicit(&w->prog.delivered, 1, memory_order_relaxed);
 }
 
 static void on_message(struct worker *w, struct conn *c, const char *el, size_t len)
@@ -631,9 +746,13 @@ static bool on_element(struct worker *w, struct conn *c, const char *el, size_t 
 	}
 	case C_BIND:
 		return on_bind_result(w, c, el, len);
+	case C_ROSTER:
+		return on_roster_result(w, c, el, len);
 	case C_ONLINE:
 		if (xel_is(el, len, "message"))
 			on_message(w, c, el, len);
+		else if (xel_is(el, len, "presence"))
+			on_presence(w, c, el, len);
 		else if (xel_is(el, len, "iq"))
 			on_iq(w, c, el, len);
 		return c->state == C_ONLINE;
@@ -814,7 +933,8 @@ void client_sweep(struct worker *w, uint64_t now)
 		    now - c->t_start > limit) {
 			static const char *const names[] = {
 				"new", "connect", "features", "proceed", "TLS handshake",
-				"auth features", "SASL", "bind features", "bind", "online", "closed",
+				"auth features", "SASL", "bind features", "bind", "roster", "online",
+				"closed",
 			};
 			char why[96];
 			snprintf(why, sizeof(why), "login timed out in state %s", names[c->state]);
@@ -838,6 +958,17 @@ void client_send_chat(struct worker *w, struct conn *from, const char *to, uint6
 		buf[n++] = ' ';
 	memcpy(buf + n, "</body></message>", 18);
 	n += 17;
+	atomic_fetch_add_explicit(&w->prog.sent, 1, memory_order_relaxed);
+	send_raw(w, from, buf, (size_t)n);
+}
+
+void client_send_presence(struct worker *w, struct conn *from, uint64_t seq)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf),
+			 "<presence><show>away</show><status>xp t=%llu s=%llu u=%u</status></presence>",
+			 (unsigned long long)now_ns(), (unsigned long long)seq, from->user);
+
 	atomic_fetch_add_explicit(&w->prog.sent, 1, memory_order_relaxed);
 	send_raw(w, from, buf, (size_t)n);
 }

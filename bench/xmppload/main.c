@@ -11,11 +11,21 @@
  *
  * hostile is chat plus an attacker thread (attack.c) started with the
  * workers; its flooder logs in during PH_LOGIN as the account after the
- * chat users, and its attacks run during PH_CHAT only. */
+ * chat users, and its attacks run during PH_CHAT only.
+ *
+ * presence needs rosters provisioned on the server beforehand (a ring:
+ * user index i's contacts are i-K/2..i-1 and i+1..i+K/2 mod --users, all
+ * 'both'; bench/lib/compare.py writes them for xmppd, Prosody and
+ * ejabberd).  Every login gets its roster, then sends initial presence;
+ * main waits until the contacts' initial presences have arrived (each
+ * online pair owes two, one each way) or --settle has passed, then the
+ * users change presence in turn at --rate for --duration, and each change
+ * is owed to every online contact of its sender. */
 #include "bench/xmppload/xmppload.h"
 #include "bench/xmppload/attack.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,11 +97,6 @@ int main(int argc, char **argv)
 
 	if (opts_parse(&cfg_s, argc, argv) < 0)
 		return 2;
-	if (cfg->scenario == SC_PRESENCE) {
-		fprintf(stderr, "xmppload: the presence scenario needs rosters, which the server "
-				"does not have yet\n");
-		return 2;
-	}
 	log_set_level(LOG_LVL_ERROR);
 	if (tls_global_init() != XS_OK) {
 		fprintf(stderr, "xmppload: TLS library initialisation failed\n");
@@ -112,8 +117,17 @@ int main(int argc, char **argv)
 		sh.seen_bits = (uint64_t)(cfg->rate * (cfg->duration + 1)) + 64ull * cfg->threads + 64;
 		sh.seen = calloc(sh.seen_bits / 64 + 1, sizeof(*sh.seen));
 	}
+	if (cfg->scenario == SC_PRESENCE) {
+		/* K bits per change: one per contact slot of its sender. */
+		sh.seen_bits = ((uint64_t)(cfg->rate * (cfg->duration + 1)) + 64ull * cfg->threads + 64) *
+			       cfg->roster_size;
+		sh.seen = calloc(sh.seen_bits / 64 + 1, sizeof(*sh.seen));
+		sh.contacts_online = calloc(cfg->users, sizeof(*sh.contacts_online));
+	}
 	ws = calloc(cfg->threads, sizeof(*ws));
-	if (!sh.jids || !sh.online || !ws || (cfg_chats(cfg) && !sh.seen)) {
+	if (!sh.jids || !sh.online || !ws || ((cfg_chats(cfg) || cfg->scenario == SC_PRESENCE) &&
+					       !sh.seen) ||
+	    (cfg->scenario == SC_PRESENCE && !sh.contacts_online)) {
 		fprintf(stderr, "xmppload: out of memory\n");
 		return 1;
 	}
@@ -133,6 +147,7 @@ int main(int argc, char **argv)
 		w->launch_rate = login_rate / cfg->threads;
 		w->max_pending = cfg->max_pending / cfg->threads ? cfg->max_pending / cfg->threads : 1;
 		w->rng = cfg->seed * 0x9e3779b97f4a7c15ull + i + 1;
+		w->roster_min = UINT_MAX;
 		hist_init(&w->login_h);
 		hist_init(&w->lat_h);
 		w->conns = client_table_new(w);
@@ -203,8 +218,47 @@ int main(int argc, char **argv)
 		while (SUM(delivered) < SUM(sent) && now_ns() < deadline)
 			sleep_ns(POLL_NS);
 		break;
-	case SC_PRESENCE:
+	case SC_PRESENCE: {
+		uint64_t quiet_since, last, settle_end;
+
+		/* Online contacts per user: what each change is owed, and
+		 * (summed) the initial presences owed. */
+		for (unsigned u = 0; u < cfg->users; u++) {
+			if (!sh.jids[u])
+				continue;
+			for (unsigned d = 1; d <= cfg->roster_size / 2; d++)
+				sh.contacts_online[u] += (sh.jids[(u + d) % cfg->users] != NULL) +
+							 (sh.jids[(u + cfg->users - d) % cfg->users] != NULL);
+			r.initial_expected += sh.contacts_online[u];
+		}
+		/* Settle: until every initial presence is in, or none came for
+		 * 2 s, or --settle passed. */
+		settle_end = now_ns() + (uint64_t)(cfg->settle * 1e9);
+		last = SUM(initial);
+		quiet_since = now_ns();
+		while (last < r.initial_expected && now_ns() < settle_end &&
+		       now_ns() - quiet_since < 2000000000ull) {
+			uint64_t cur;
+
+			sleep_ns(POLL_NS);
+			cur = SUM(initial);
+			if (cur != last)
+				quiet_since = now_ns();
+			last = cur;
+		}
+		getrusage(RUSAGE_SELF, &ru1);
+		t_phase0 = now_ns();
+		r.settle_s = (double)(t_phase0 - t_login) / 1e9;
+		sh.chat_t0 = t_phase0;
+		set_phase(&sh, PH_CHAT);
+		sleep_ns((uint64_t)(cfg->duration * 1e9));
+		set_phase(&sh, PH_DRAIN);
+		sleep_ns(5 * POLL_NS);
+		deadline = now_ns() + (uint64_t)(cfg->drain * 1e9);
+		while (SUM(delivered) < SUM(expected) && now_ns() < deadline)
+			sleep_ns(POLL_NS);
 		break;
+	}
 	}
 	t_phase1 = now_ns();
 	getrusage(RUSAGE_SELF, &ru2);
@@ -236,6 +290,15 @@ int main(int argc, char **argv)
 		r.msg_errors += w->msg_errors;
 		r.stray += w->stray;
 		r.alive += w->alive;
+		r.expected += atomic_load(&w->prog.expected);
+		r.initial += atomic_load(&w->prog.initial);
+		r.self_pres += w->self_pres;
+		r.pres_other += w->pres_other;
+		r.roster_bad += w->roster_bad;
+		if (w->roster_max > r.roster_max)
+			r.roster_max = w->roster_max;
+		if (i == 0 || w->roster_min < r.roster_min)
+			r.roster_min = w->roster_min;
 		if (tcpu > r.thread_cpu_max_s)
 			r.thread_cpu_max_s = tcpu;
 		hist_merge(&r.login_h, &w->login_h);
@@ -244,6 +307,10 @@ int main(int argc, char **argv)
 			snprintf(r.first_error, sizeof(r.first_error), "%s", w->first_error);
 	}
 	r.lost = r.sent > r.delivered ? r.sent - r.delivered : 0;
+	if (cfg->scenario == SC_PRESENCE)
+		r.lost = r.expected > r.delivered ? r.expected - r.delivered : 0;
+	if (r.roster_min == UINT_MAX)
+		r.roster_min = 0;
 	r.cpu_user_s = tv_s(ru2.ru_utime) - tv_s(ru0.ru_utime);
 	r.cpu_sys_s = tv_s(ru2.ru_stime) - tv_s(ru0.ru_stime);
 	r.phase_cpu_user_s = tv_s(ru2.ru_utime) - tv_s(ru1.ru_utime);
@@ -257,6 +324,11 @@ int main(int argc, char **argv)
 		r.ok = r.ok && sh.victim && !atomic_load(&sh.victim_lost);
 	if (cfg->scenario == SC_IDLE)
 		r.ok = r.ok && r.alive == r.logins_ok;
+	/* A roster of the wrong size means the provisioning is wrong: the
+	 * figures would not be what they say. */
+	r.ok = r.ok && r.roster_bad == 0;
+	if (cfg->scenario == SC_PRESENCE)
+		r.ok = r.ok && r.delivered == r.expected && r.msg_errors == 0 && r.dups == 0;
 	report_print(cfg, &r, cfg->json);
 
 	for (unsigned i = 0; i < cfg->threads; i++) {
@@ -270,6 +342,7 @@ int main(int argc, char **argv)
 	free(sh.jids);
 	free(sh.online);
 	free((void *)sh.seen);
+	free(sh.contacts_online);
 	free(ws);
 	free(cfg->src_ips);
 	free(cfg->attack_ips);

@@ -1,7 +1,7 @@
 /* xmppload's command line: every option, its default and its check, turned
  * into a struct load_cfg.  Anything wrong stops the run before a single
- * connection is made, with exit code 2 (like the presence scenario, which
- * cannot run yet), so a typo never produces a half-meaningful figure. */
+ * connection is made, with exit code 2, so a typo never produces a
+ * half-meaningful figure. */
 #include "bench/xmppload/xmppload.h"
 
 #include <arpa/inet.h>
@@ -34,11 +34,12 @@ static void usage(FILE *f)
 		"  --resource-format FMT  resource to bind, %%d = number (load%%d)\n"
 		"  --source-ips A-B|A,B   local addresses to connect from (kernel's choice)\n"
 		"  --threads N            worker threads (CPUs it may run on)\n"
-		"  --rate R               login: logins/s; chat: messages/s (100 / 1000)\n"
+		"  --rate R               login: logins/s; chat: messages/s; presence: presence\n"
+		"                         changes/s (100 / 1000 / 200)\n"
 		"  --login-rate R         idle/chat set-up logins/s (500)\n"
 		"  --max-pending N        logins in progress at once (500)\n"
-		"  --duration S           idle/chat measured phase in seconds (10)\n"
-		"  --drain S              chat: wait for late messages; idle: for pings (2)\n"
+		"  --duration S           idle/chat/presence measured phase in seconds (10)\n"
+		"  --drain S              chat/presence: wait for late deliveries; idle: for pings (2)\n"
 		"  --timeout S            give up on a login after S seconds (30)\n"
 		"  --body-size N          chat: pad bodies to N bytes (0)\n"
 		"  --tick-us N            pacing tick in microseconds: at each tick the messages\n"
@@ -52,6 +53,13 @@ static void usage(FILE *f)
 		"                         (all), to see which one costs what\n"
 		"  --attack-ips A-B|A,B   hostile: addresses the attackers connect from\n"
 		"                         (127.0.0.64-127.0.0.127)\n"
+		"  --roster-get           after bind, get the roster before initial presence; the\n"
+		"                         login ends with the result (always on for presence)\n"
+		"  --roster-size K        every roster must have K items (0 = not checked); presence:\n"
+		"                         user i's contacts are i-K/2..i-1, i+1..i+K/2 mod --users,\n"
+		"                         provisioned on the server beforehand (50; even, < users)\n"
+		"  --settle S             presence: longest wait for the initial presences after\n"
+		"                         the logins (10)\n"
 		"  --json                 one JSON object on stdout (table goes to stderr)\n"
 		"  --allow-loss           exit 0 even if logins failed or messages were lost\n"
 		"  -v, --verbose          print every connection failure\n"
@@ -180,7 +188,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		O_HOST = 256, O_IP, O_PORT, O_MODE, O_MECH, O_CA, O_INSECURE, O_TLS, O_USERS,
 		O_FIRST, O_UFMT, O_PFMT, O_PW, O_RFMT, O_SRC, O_THREADS, O_RATE, O_LRATE,
 		O_PENDING, O_DURATION, O_DRAIN, O_TIMEOUT, O_BODY, O_TICK, O_SEED, O_JSON, O_LOSS,
-		O_ATTACKERS, O_HOLD, O_AIPS, O_AKINDS,
+		O_ATTACKERS, O_HOLD, O_AIPS, O_AKINDS, O_RGET, O_RSIZE, O_SETTLE,
 	};
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -214,27 +222,30 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		{ "hold-conns", required_argument, NULL, O_HOLD },
 		{ "attack-ips", required_argument, NULL, O_AIPS },
 		{ "attack-kinds", required_argument, NULL, O_AKINDS },
+		{ "roster-get", no_argument, NULL, O_RGET },
+		{ "roster-size", required_argument, NULL, O_RSIZE },
+		{ "settle", required_argument, NULL, O_SETTLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	double v = 0, rate = -1, port = 0;
+	double v = 0, rate = -1, port = 0, rsize = -1;
 	/* the CPUs we may run on (taskset), not every core of the machine */
 	cpu_set_t aff;
 	long ncpu = sched_getaffinity(0, sizeof(aff), &aff) == 0 ? CPU_COUNT(&aff)
 								    : sysconf(_SC_NPROCESSORS_ONLN);
 	const char *mode = "starttls", *mech = "SCRAM-SHA-256", *tls = "any";
 	const char *attack_ips = "127.0.0.64-127.0.0.127";
-	int c;
+	int c, li = -1;  /* li: index in lo of the last long option */
 
 	*cfg = (struct load_cfg){
 		.host = "localhost", .server_ip = "127.0.0.1", .users = 100, .first_user = 1,
 		.user_fmt = "user%d", .pass_fmt = "pass%d", .resource_fmt = "load%d",
 		.login_rate = 500, .max_pending = 500, .duration = 10, .drain = 2, .timeout = 30, .tick_us = 1000,
 		.threads = ncpu > 0 ? (unsigned)ncpu : 1, .seed = 1,
-		.attackers = 20, .hold_conns = 200, .attack_kinds = 0x1f,
+		.attackers = 20, .hold_conns = 200, .attack_kinds = 0x1f, .settle = 10,
 	};
-	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vh", lo, &li)) != -1) {
 		bool ok = true;
 
 		switch (c) {
@@ -272,12 +283,18 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		case O_HOLD: ok = parse_num(optarg, 0, 100000, &v); cfg->hold_conns = (unsigned)v; break;
 		case O_AIPS: attack_ips = optarg; break;
 		case O_AKINDS: cfg->attack_kinds = parse_kinds(optarg); ok = cfg->attack_kinds != 0; break;
+		case O_RGET: cfg->roster_get = true; break;
+		case O_RSIZE: ok = parse_num(optarg, 0, 1000000, &rsize); break;
+		case O_SETTLE: ok = parse_num(optarg, 0, 3600, &cfg->settle); break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
 		if (!ok) {
-			fprintf(stderr, "xmppload: bad value for %s: %s\n", argv[optind - 1], optarg);
+			/* argv[optind - 1] is the value itself in the "--opt value"
+			 * form: name the option from the table. */
+			fprintf(stderr, "xmppload: bad value for --%s: %s\n",
+				li >= 0 ? lo[li].name : "?", optarg);
 			return -1;
 		}
 	}
@@ -300,7 +317,16 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		fprintf(stderr, "xmppload: unknown scenario %s\n", cfg->scenario_name);
 		return -1;
 	}
-	cfg->rate = rate > 0 ? rate : cfg_chats(cfg) ? 1000 : 100;
+	cfg->rate = rate > 0 ? rate : cfg_chats(cfg) ? 1000 : cfg->scenario == SC_PRESENCE ? 200 : 100;
+	cfg->roster_size = rsize >= 0 ? (unsigned)rsize : cfg->scenario == SC_PRESENCE ? 50 : 0;
+	if (cfg->scenario == SC_PRESENCE) {
+		cfg->roster_get = true;
+		if (cfg->roster_size < 2 || cfg->roster_size % 2 || cfg->roster_size >= cfg->users) {
+			fprintf(stderr, "xmppload: presence needs an even --roster-size of 2 or more, "
+					"below --users (%u and %u)\n", cfg->roster_size, cfg->users);
+			return -1;
+		}
+	}
 	if (cfg->scenario != SC_HOSTILE)
 		cfg->attackers = cfg->hold_conns = 0;
 	if (!(cfg->attack_kinds & 4))

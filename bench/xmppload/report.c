@@ -149,16 +149,35 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 	json_str(f, cfg->mech_name);
 	fprintf(f, ",\"users\":%u,\"first_user\":%u,\"threads\":%u,\"rate\":%g,"
 		   "\"login_rate\":%g,\"max_pending\":%u,\"duration_s\":%g,\"drain_s\":%g,"
-		   "\"timeout_s\":%g,\"body_size\":%u,\"tick_us\":%u,\"source_ips\":%u,\"verify\":%s}",
+		   "\"timeout_s\":%g,\"body_size\":%u,\"tick_us\":%u,\"source_ips\":%u,\"verify\":%s,"
+		   "\"roster_get\":%s,\"roster_size\":%u}",
 		cfg->users, cfg->first_user, cfg->threads, cfg->rate, cfg->login_rate,
 		cfg->max_pending, cfg->duration, cfg->drain, cfg->timeout, cfg->body_size, cfg->tick_us,
-		cfg->n_src, cfg->insecure ? "false" : "true");
+		cfg->n_src, cfg->insecure ? "false" : "true", cfg->roster_get ? "true" : "false",
+		cfg->roster_size);
 	fprintf(f, ",\"results\":{\"logins_ok\":%llu,\"login_failures\":%llu,"
 		   "\"login_phase_s\":%.3f,\"logins_per_s\":%.1f,\"disconnects\":%llu,",
 		(unsigned long long)r->logins_ok, (unsigned long long)r->login_fail, r->login_s,
 		r->login_s > 0 ? (double)r->logins_ok / r->login_s : 0.0,
 		(unsigned long long)r->disconnects);
 	json_hist(f, "login_time", &r->login_h);
+	if (cfg->roster_get)
+		fprintf(f, ",\"roster_items_min\":%u,\"roster_items_max\":%u,\"rosters_wrong_size\":%llu",
+			r->roster_min, r->roster_max, (unsigned long long)r->roster_bad);
+	if (cfg->scenario == SC_PRESENCE) {
+		fprintf(f, ",\"initial_deliveries\":%llu,\"initial_expected\":%llu,\"settle_s\":%.3f,"
+			   "\"presence_s\":%.3f,\"changes_sent\":%llu,\"expected\":%llu,\"delivered\":%llu,"
+			   "\"lost\":%llu,\"duplicates\":%llu,\"errors\":%llu,\"stray\":%llu,"
+			   "\"self_presences\":%llu,\"other_presences\":%llu,\"delivered_per_s\":%.1f,",
+			(unsigned long long)r->initial, (unsigned long long)r->initial_expected,
+			r->settle_s, r->phase_s, (unsigned long long)r->sent,
+			(unsigned long long)r->expected, (unsigned long long)r->delivered,
+			(unsigned long long)r->lost, (unsigned long long)r->dups,
+			(unsigned long long)r->msg_errors, (unsigned long long)r->stray,
+			(unsigned long long)r->self_pres, (unsigned long long)r->pres_other,
+			cfg->duration > 0 ? (double)r->delivered / cfg->duration : 0.0);
+		json_hist(f, "latency", &r->lat_h);
+	}
 	if (cfg->scenario == SC_IDLE)
 		fprintf(f, ",\"held_s\":%.3f,\"alive\":%llu", r->phase_s, (unsigned long long)r->alive);
 	if (cfg_chats(cfg)) {
@@ -209,6 +228,25 @@ static void print_table(FILE *f, const struct load_cfg *cfg, const struct run_re
 		r->login_s > 0 ? (double)r->logins_ok / r->login_s : 0.0,
 		cfg->scenario == SC_LOGIN ? cfg->rate : cfg->login_rate);
 	row_hist(f, "login time", &r->login_h);
+	if (cfg->roster_get)
+		fprintf(f, "  %-22s %u to %u items; %llu not of --roster-size %u\n", "rosters",
+			r->roster_min, r->roster_max, (unsigned long long)r->roster_bad,
+			cfg->roster_size);
+	if (cfg->scenario == SC_PRESENCE) {
+		fprintf(f, "  %-22s %llu of %llu owed, settled %.2f s after the logins\n",
+			"initial presences", (unsigned long long)r->initial,
+			(unsigned long long)r->initial_expected, r->settle_s);
+		fprintf(f, "  %-22s %llu sent (offered %g/s for %g s): %llu deliveries owed, %llu "
+			   "delivered (%.1f/s), %llu lost, %llu duplicates, %llu errors, %llu stray; "
+			   "%llu own reflected, %llu of other types\n",
+			"presence changes", (unsigned long long)r->sent, cfg->rate, cfg->duration,
+			(unsigned long long)r->expected, (unsigned long long)r->delivered,
+			cfg->duration > 0 ? (double)r->delivered / cfg->duration : 0.0,
+			(unsigned long long)r->lost, (unsigned long long)r->dups,
+			(unsigned long long)r->msg_errors, (unsigned long long)r->stray,
+			(unsigned long long)r->self_pres, (unsigned long long)r->pres_other);
+		row_hist(f, "presence latency", &r->lat_h);
+	}
 	if (cfg->scenario == SC_IDLE)
 		fprintf(f, "  %-22s %llu of %llu answered a ping after %.1f s (%llu disconnects)\n",
 			"sessions alive", (unsigned long long)r->alive,

@@ -60,13 +60,38 @@ static void chat_due(struct worker *w, uint64_t now)
 	}
 }
 
+/* presence: this thread's online users change presence in turn, so every
+ * user changes at about the same rate (--rate / --users per second). */
+static void presence_due(struct worker *w, uint64_t now)
+{
+	const struct load_cfg *cfg = w->cfg;
+	struct shared *sh = w->sh;
+	double elapsed = (double)(now - sh->chat_t0) / 1e9;
+	uint64_t due = (uint64_t)(elapsed * cfg->rate / cfg->threads), burst = 0;
+
+	while (w->chat_seq < due && burst++ < MAX_BURST && w->n_online) {
+		struct conn *from = w->online[w->pres_next++ % w->n_online];
+		uint64_t seq = w->chat_seq * cfg->threads + w->idx;
+
+		if ((seq + 1) * cfg->roster_size > sh->seen_bits)
+			break;
+		w->chat_seq++;
+		atomic_fetch_add_explicit(&w->prog.expected,
+					  sh->contacts_online[client_user(from) - cfg->first_user],
+					  memory_order_relaxed);
+		client_send_presence(w, from, seq);
+	}
+}
+
 static void on_tick(struct worker *w, int phase)
 {
 	uint64_t now = now_ns();
 
 	if (phase == PH_LOGIN && w->launched < w->n)
 		launch_due(w, now);
-	if (phase == PH_CHAT)
+	if (phase == PH_CHAT && w->cfg->scenario == SC_PRESENCE)
+		presence_due(w, now);
+	else if (phase == PH_CHAT)
 		chat_due(w, now);
 	if (now - w->last_sweep >= SWEEP_NS) {
 		w->last_sweep = now;

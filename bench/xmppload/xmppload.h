@@ -62,6 +62,16 @@ struct load_cfg {
 	unsigned attack_kinds;    /* bit per kind (enum akind), bit 4: flooder */
 	struct in_addr *attack_ips;
 	unsigned n_attack_ips;
+	/* Rosters (provisioned before the run, never by xmppload): with
+	 * roster_get a login asks for the roster after bind and sends its
+	 * initial presence only when the result came; the login ends there.
+	 * roster_size K > 0: every roster must hold exactly K items (checked
+	 * on the result), and for presence the users form a ring in which
+	 * user index i's contacts are i-K/2..i-1 and i+1..i+K/2 (mod
+	 * --users), all subscription 'both'. */
+	bool roster_get;
+	unsigned roster_size;
+	double settle;            /* presence: longest wait for initial presence */
 };
 
 /* chat and hostile share the chat machinery. */
@@ -73,7 +83,7 @@ static inline bool cfg_chats(const struct load_cfg *cfg)
 enum phase {
 	PH_LOGIN,  /* launch connections and log them in */
 	PH_HOLD,   /* logged in; idle: nothing to do */
-	PH_CHAT,   /* send messages at the offered rate */
+	PH_CHAT,   /* send messages (presence: presence changes) at the offered rate */
 	PH_DRAIN,  /* stop sending, keep receiving */
 	PH_CHECK,  /* idle: ask every session for a sign of life */
 	PH_STOP,   /* close everything and return */
@@ -98,6 +108,10 @@ struct shared {
 	unsigned victim;
 	_Atomic int victim_lost;
 	_Atomic uint64_t flood_delivered;
+	/* presence: per user index, how many of its contacts are online
+	 * (set by main after PH_LOGIN); the seen bitmap then holds K bits
+	 * per presence change, one per contact slot. */
+	unsigned *contacts_online;
 };
 
 /* Counters the main thread polls while the run goes on. */
@@ -105,6 +119,8 @@ struct wprogress {
 	_Atomic uint64_t logins_done;  /* succeeded or failed */
 	_Atomic uint64_t logins_ok;
 	_Atomic uint64_t sent, delivered;
+	_Atomic uint64_t expected;     /* presence: deliveries the changes sent owe */
+	_Atomic uint64_t initial;      /* presence: contacts' presence before the changes */
 	_Atomic uint64_t checked;      /* PH_CHECK: answered or gone */
 	_Atomic uint64_t check_sent;   /* PH_CHECK: pings sent */
 	_Atomic int check_ready;       /* PH_CHECK: all pings sent */
@@ -127,12 +143,18 @@ struct worker {
 	struct conn **online;    /* this thread's bound connections */
 	unsigned n_online;
 	uint64_t rng;
-	uint64_t chat_seq;       /* messages this thread has sent */
+	uint64_t chat_seq;       /* messages (presence changes) this thread has sent */
+	unsigned pres_next;      /* presence: next of this thread's online users to change */
 	uint64_t last_sweep;
 
 	struct wprogress prog;
 	/* Owned; read by main after join. */
 	uint64_t login_fail, disconnects, msg_errors, dups, alive, stray;
+	/* presence: own presence reflected back, presences of other types
+	 * (unavailable, subscription), rosters that were not the expected
+	 * size, and the smallest and largest roster seen. */
+	uint64_t self_pres, pres_other, roster_bad;
+	unsigned roster_min, roster_max;
 	struct hist login_h, lat_h;
 	struct rusage ru;        /* this thread's CPU at exit */
 	char first_error[256];
@@ -153,6 +175,10 @@ void client_event(struct worker *w, struct conn *c, uint32_t events);
 /* Fails logins that have been pending longer than the timeout. */
 void client_sweep(struct worker *w, uint64_t now);
 void client_send_chat(struct worker *w, struct conn *from, const char *to, uint64_t seq);
+void client_send_presence(struct worker *w, struct conn *from, uint64_t seq);
+/* presence: the slot (0..K-1) of the user with index r in the roster of the
+ * user with index s, or -1 if r is not s's contact. */
+int roster_slot(const struct load_cfg *cfg, unsigned s, unsigned r);
 void client_send_ping(struct worker *w, struct conn *c);
 void client_close(struct worker *w, struct conn *c);
 /* hostile's flooder: a message the victim counts apart from the chat, and
@@ -172,6 +198,10 @@ struct run_result {
 	double login_s;               /* PH_LOGIN */
 	uint64_t users, logins_ok, login_fail, disconnects;
 	uint64_t sent, delivered, lost, dups, msg_errors, stray, alive;
+	/* presence */
+	double settle_s;              /* end of logins to the first change */
+	uint64_t expected, initial, initial_expected, self_pres, pres_other, roster_bad;
+	unsigned roster_min, roster_max;
 	struct hist login_h, lat_h;
 	double cpu_user_s, cpu_sys_s;             /* whole process, whole run */
 	double phase_cpu_user_s, phase_cpu_sys_s; /* during the measured phase */
