@@ -83,6 +83,8 @@ struct im_module {
 	/* The session full sent message st (already routed); called only
 	 * when its account has more than one session. */
 	void (*message_sent)(struct router *r, struct stanza *st, const char *full);
+	/* The account bare's last session has ended. */
+	void (*account_offline)(struct router *r, const char *bare);
 };
 
 /* The reply to q: a result with payload (may be NULL; taken over), or an
@@ -158,6 +160,9 @@ void im_deliver_presence(struct router *r, const char *to, struct stanza *st);
  * implies for contacts in the roster. */
 void im_blocklist_cached(struct router *r, const char *bare, const char *const *jids, size_t n,
 			 bool add);
+/* The subscription (ROSTER_SUB_*) the online account bare's roster has
+ * with the bare JID contact; -1 when the roster is not loaded (offline). */
+int im_roster_sub(struct router *r, const char *bare, const char *contact);
 /* Whether jid's domain is served here. */
 bool im_is_local(struct router *r, const char *jid);
 /* A subscription stanza st from the session full to the bare JID contact
@@ -174,6 +179,7 @@ void services_available(struct router *r, const char *full, const char *bare, in
 			bool initial);
 void services_message_delivered(struct router *r, struct stanza *st, const char *bare);
 void services_message_sent(struct router *r, struct stanza *st, const char *full);
+void services_account_offline(struct router *r, const char *bare);
 
 /* Answers an iq request addressed to the server or to an account's bare
  * JID (core/route/services.c): the module that handles its payload, or

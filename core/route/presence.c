@@ -256,8 +256,18 @@ void rt_presence_bound(struct router *r, struct rsess *s)
 	u->load_seq = j->seq;
 }
 
+int im_roster_sub(struct router *r, const char *bare, const char *contact)
+{
+	struct ruser *u = rt_find_user(r, bare);
+	if (!u || u->roster_state != RS_READY)
+		return -1;
+	return (int)rt_roster_sub(u, rt_find_user(r, contact));
+}
+
 void rt_presence_offline(struct router *r, struct ruser *u)
 {
+	if (u->roster_state != RS_NONE)
+		services_account_offline(r, u->bare);
 	roster_drop(r, u);
 	rt_block_drop(r, u);
 	waiting_drop(u);
@@ -329,7 +339,7 @@ void rt_presence_of(struct router *r, const struct ruser *from, struct ruser *de
 
 unsigned rt_roster_sub(const struct ruser *u, const struct ruser *c)
 {
-	const struct rcontact *rc = roster_find(u, c);
+	const struct rcontact *rc = c ? roster_find(u, c) : NULL;
 	return rc ? rc->sub : 0;
 }
 

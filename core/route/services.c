@@ -165,6 +165,13 @@ void services_message_sent(struct router *r, struct stanza *st, const char *full
 			modules[i]->message_sent(r, st, full);
 }
 
+void services_account_offline(struct router *r, const char *bare)
+{
+	for (size_t i = 0; i < N_MODULES; i++)
+		if (modules[i]->account_offline)
+			modules[i]->account_offline(r, bare);
+}
+
 void im_each_feature(enum im_target target, void (*cb)(void *arg, const char *var), void *arg)
 {
 	for (size_t i = 0; i < N_MODULES; i++) {

@@ -41,7 +41,8 @@ USERS = {u: PW for u in (
     "alice1", "bob1", "alice2", "bob2", "carol2", "alice3", "bob3", "alice4", "dave4",
     "alice5", "bob5", "alice6", "bob6", "alice7", "bob7", "alice8", "carol8",
     "alice8b", "carol8b", "feat9", "bob9", "erin9", "alice10", "bob10",
-    "alice11", "bob11", "frank12", "gina12", "alice13", "bob13", "sxa14", "sxb14")}
+    "alice11", "bob11", "frank12", "gina12", "alice13", "bob13", "sxa14", "sxb14",
+    "alice16", "bob16", "carol16")}
 QUIET = 1.0          # how long "nothing arrives" is watched
 IDS = itertools.count(1)
 
@@ -616,6 +617,32 @@ class RealClient(PresenceCase):
             finally:
                 await disconnect_all(x, y)
         asyncio.run(asyncio.wait_for(go(), 60))
+
+
+class LastActivity(PresenceCase):
+
+    def test_16_last_activity(self):
+        """XEP-0012 3: an account's last activity is 0 while it is online,
+        the seconds since its last session ended when it is not; only for
+        contacts it lets see its presence (forbidden for others)."""
+        a, b = self.pair("alice16", "bob16")
+        c = self.online("carol16")
+        self.befriend(a, b)
+        def last(asker, iq_id):
+            return asker.ask("<iq type='get' id='%s' to='%s'><query xmlns='jabber:iq:last'/></iq>"
+                             % (iq_id, b.bare), iq_id)
+        r = last(a, "l1")
+        self.assertIn("type='result'", r)
+        self.assertIn("seconds='0'", r)
+        self.assertIn("forbidden", last(c, "l2"))
+        b.send("<presence type='unavailable'/></stream:stream>")
+        b.close()
+        time.sleep(2.2)
+        r = last(a, "l3")
+        m = re.search(r"seconds='(\d+)'", r)
+        self.assertIsNotNone(m, r)
+        self.assertTrue(2 <= int(m.group(1)) < 30, r)
+        self.assertIn("forbidden", last(c, "l4"))
 
 
 class DirectedLimit(PresenceCase):
