@@ -124,7 +124,8 @@ const struct cfg *im_cfg(const struct router *r);
 #define IM_SESS_OFFLINE 2u /* its account's offline messages are being fetched for it */
 #define IM_SESS_CARBONS 4u /* XEP-0280 enabled */
 #define IM_SESS_GOT 8u     /* set by the router only while message_delivered runs */
-#define IM_SESS_REGISTER 16u /* a password change or cancellation (XEP-0077) is in flight */
+#define IM_SESS_REGISTER 32u /* a password change or cancellation (XEP-0077) is in flight
+                              * (32: main has since taken 16 for IM_SESS_BLOCKLIST) */
 
 /* Calls cb for every live session of the account bare; *flags are that
  * session's IM_SESS_* bits, which cb may change. */
