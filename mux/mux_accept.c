@@ -159,6 +159,17 @@ static bool is_exempt(const struct cfg *cfg, const struct sockaddr *sa)
 	return false;
 }
 
+bool mux_peer_exempt(const struct mux *m, const char *ip)
+{
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	if (inet_pton(AF_INET, ip, &s4.sin_addr) == 1)
+		return is_exempt(m->cfg, (struct sockaddr *)&s4);
+	if (inet_pton(AF_INET6, ip, &s6.sin6_addr) == 1)
+		return is_exempt(m->cfg, (struct sockaddr *)&s6);
+	return false;
+}
+
 bool mux_peer_key(const struct mux *m, const char *ip, char key[PEER_KEY_LEN])
 {
 	return peer_key_text(ip, peer_table_v6_prefix(m->group->peers), key);

@@ -85,6 +85,7 @@ struct mux_conn {
 	unsigned auth_failures;       /* wrong credentials */
 	unsigned auth_attempts;       /* failed attempts of any kind */
 	bool auth_lookup_pending;
+	bool reg_pending;            /* an in-band registration is with the store (mux_register.c) */
 
 	/* stanzas that arrived while bind was in flight */
 	struct xml_node *held_first, *held_last;
@@ -168,6 +169,8 @@ struct mux {
 	uint64_t fd_log_ms;             /* when that line was written */
 	unsigned limit_refused;         /* the same for connections over a limit */
 	uint64_t limit_log_ms;
+	unsigned reg_refused;           /* registrations over the per-address rate since the last log line */
+	uint64_t reg_log_ms;
 	unsigned backlog_pauses;        /* sessions paused for the router since the last log line */
 	uint64_t backlog_log_ms;
 };
@@ -263,6 +266,8 @@ uint64_t mux_accept_deadline(const struct mux *m);
 /* The connection from ip is gone (preauth: before authenticating): the
  * peer table forgets it. */
 void mux_peer_gone(struct mux *m, const char *ip, bool preauth);
+/* Whether an address as inet_ntop() wrote it is in [limits] exempt_networks. */
+bool mux_peer_exempt(const struct mux *m, const char *ip);
 /* The peer table's key of an address as inet_ntop() wrote it (IPv4, or the
  * IPv6 prefix); false if it cannot be parsed. */
 bool mux_peer_key(const struct mux *m, const char *ip, char key[PEER_KEY_LEN]);
@@ -275,6 +280,18 @@ void sasl_delay_fire(struct mux_conn *c);
 void sasl_conn_cleanup(struct mux_conn *c);
 /* sasl_conn_cleanup() and the authcid too: nothing of an exchange is left. */
 void sasl_reset(struct mux_conn *c);
+
+/* mux_register.c: XEP-0077 before authentication */
+/* Whether this stream offers registration: its host has registration =
+ * open and the stream is encrypted (the password travels in the iq). */
+bool register_offered(const struct mux_conn *c);
+/* Whether el (a stanza before authentication) is a registration iq that
+ * register_on_iq takes: only when register_offered; anything else gets
+ * what it got before registration existed. */
+bool register_wants(const struct mux_conn *c, const struct xml_node *el);
+void register_on_iq(struct mux_conn *c, struct xml_node *el);
+/* A MSG_STORE_DONE: true when it answers a registration (then handled). */
+bool register_on_store_done(struct mux *m, struct msg *msg);
 
 /* mux_session.c */
 int session_on_element(struct mux_conn *c, struct xml_node *el);

@@ -110,6 +110,7 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		.fail_memory_ms = PEER_FAIL_MEMORY_MS,
 		.conn_rate = cfg->connection_rate_per_ip,
 		.conn_burst = cfg->connection_burst_per_ip,
+		.reg_per_hour = cfg->registrations_per_ip_per_hour,
 	};
 	if (!(g->peers = peer_table_new(&pl)))
 		goto nomem;
@@ -217,11 +218,15 @@ static void inbox_ready(struct mux *m)
 				/* The router already dropped this session. */
 				free(c->full_jid);
 				c->full_jid = NULL;
-				stream_error(c, msg->data, "replaced by a new session");
+				stream_error(c, msg->data,
+					     strcmp(msg->data, "conflict") == 0
+						     ? "replaced by a new session"
+						     : "the account was removed");
 			}
 			break;
 		case MSG_STORE_DONE:
-			sasl_on_store_done(m, msg);
+			if (!register_on_store_done(m, msg))
+				sasl_on_store_done(m, msg);
 			break;
 		case MSG_RELOAD_TLS:
 			tls_ctx_set_unref(m->tls);
@@ -419,7 +424,7 @@ void mux_group_free(struct mux_group *g)
 				else if (msg->type == MSG_RELOAD_TLS)
 					tls_ctx_set_unref(msg->ptr);
 				else if (msg->type == MSG_STORE_DONE)
-					free(msg->ptr); /* an auth lookup nobody waits for */
+					free(msg->ptr); /* an auth lookup or registration nobody waits for */
 				msg_free(msg);
 			}
 			queue_deinit(&m->inbox);

@@ -15,6 +15,7 @@
 #include "core/xml/xml_stream.h"
 #include "tls/tls.h"
 #include "core/xmpp/ns.h"
+#include "core/xmpp/register_form.h"
 
 
 /* Lower-case hex of n bytes into out (2n characters and a NUL): a login
@@ -134,6 +135,9 @@ void stream_send_features(struct mux_conn *c)
 		/* With TLS mandatory, nothing else is offered before it. */
 		if (!encryption_missing(c))
 			APPEND(st, sasl_mechanisms_xml(c, &b));
+		/* XEP-0077 8: only where it is open, and only encrypted */
+		if (register_offered(c))
+			APPEND(st, xbuf_append_str(&b, "<register xmlns='" NS_REGISTER_FEATURE "'/>"));
 	} else {
 		APPEND(st, xbuf_append_str(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
 					       "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'>"
@@ -236,7 +240,13 @@ int stream_on_stanza(void *arg, struct xml_node *el)
 		return 1;
 	}
 	if (!c->authenticated) {
-		if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "starttls") == 0)
+		bool reg = register_wants(c, el);
+		if (c->reg_pending && !reg)
+			/* STARTTLS or SASL under a registration in flight */
+			stream_error(c, "policy-violation", "wait for the registration's answer");
+		else if (reg)
+			register_on_iq(c, el);
+		else if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "starttls") == 0)
 			stop = handle_starttls(c, el);
 		else if (strcmp(el->ns, NS_SASL) == 0)
 			stop = sasl_on_element(c, el);

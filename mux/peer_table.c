@@ -19,6 +19,8 @@ struct peer_rec {
 	uint64_t fail_last_ms;
 	uint64_t tokens;           /* new-connection bucket, in 1/1000 connection */
 	uint64_t tokens_ms;        /* when it was last filled up */
+	uint64_t reg_tokens;       /* registrations, in 1/3,600,000 registration */
+	uint64_t reg_ms;           /* when that bucket was last filled up */
 	/* LRU of records without connections: kept only for their failures */
 	struct peer_rec *lru_prev, *lru_next;
 	char key[PEER_KEY_LEN];
@@ -170,6 +172,30 @@ static void bucket_fill(const struct peer_table *t, struct peer_rec *r, uint64_t
 		r->tokens_ms = now_ms;
 }
 
+/* The registration bucket counts in units one millisecond earns at one
+ * registration an hour: reg_per_hour of them a millisecond, and a full
+ * bucket of reg_per_hour registrations is reg_per_hour * REG_UNIT. */
+#define REG_UNIT 3600000ULL
+
+static uint64_t reg_cap(const struct peer_table *t)
+{
+	return (uint64_t)t->lim.reg_per_hour * REG_UNIT;
+}
+
+static void reg_fill(const struct peer_table *t, struct peer_rec *r, uint64_t now_ms)
+{
+	uint64_t cap = reg_cap(t);
+	if (now_ms > r->reg_ms && r->reg_tokens < cap) {
+		/* an hour or more refills it all; below that, dt * rate is
+		 * below 3.6e12, far from overflowing */
+		uint64_t dt = now_ms - r->reg_ms;
+		uint64_t earned = dt >= REG_UNIT ? cap : dt * t->lim.reg_per_hour;
+		r->reg_tokens = earned >= cap - r->reg_tokens ? cap : r->reg_tokens + earned;
+	}
+	if (now_ms > r->reg_ms)
+		r->reg_ms = now_ms;
+}
+
 /* Whether the record still remembers anything: failures, or a bucket
  * that has not filled up again (forgetting it would hand the address a
  * fresh burst). */
@@ -178,6 +204,11 @@ static bool rec_remembers(const struct peer_table *t, struct peer_rec *r, uint64
 	if (r->fails &&
 	    (now_ms < r->fail_last_ms || now_ms - r->fail_last_ms <= t->lim.fail_memory_ms))
 		return true;
+	if (t->lim.reg_per_hour) {
+		reg_fill(t, r, now_ms);
+		if (r->reg_tokens < reg_cap(t))
+			return true;
+	}
 	if (!t->lim.conn_rate)
 		return false;
 	bucket_fill(t, r, now_ms);
@@ -220,6 +251,8 @@ static struct peer_rec *rec_make(struct peer_table *t, const char *key, uint64_t
 		return NULL;
 	r->tokens = bucket_cap(t);
 	r->tokens_ms = now_ms;
+	r->reg_tokens = reg_cap(t);
+	r->reg_ms = now_ms;
 	snprintf(r->key, sizeof(r->key), "%s", key);
 	hmap_put(&t->map, &r->he, r->key);
 	return r;
@@ -326,6 +359,28 @@ void peer_auth_succeeded(struct peer_table *t, const char *key)
 	if (r)
 		r->fails = 0;
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- in-band registrations ---- */
+
+bool peer_registration_take(struct peer_table *t, const char *key, uint64_t now_ms)
+{
+	if (!t->lim.reg_per_hour)
+		return true;
+	bool ok = false;
+	pthread_mutex_lock(&t->lock);
+	/* the caller's connection keeps the record; without one (it cannot
+	 * happen) nothing is remembered, so nothing is allowed */
+	struct peer_rec *r = rec_find(t, key);
+	if (r) {
+		reg_fill(t, r, now_ms);
+		if (r->reg_tokens >= REG_UNIT) {
+			r->reg_tokens -= REG_UNIT;
+			ok = true;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ok;
 }
 
 void peer_table_stats(struct peer_table *t, struct peer_stats *out)

@@ -41,6 +41,8 @@ struct peer_limits {
 	uint64_t fail_memory_ms; /* a failure older than this is forgotten */
 	unsigned conn_rate;      /* new connections a second from one address; 0 = no limit */
 	unsigned conn_burst;     /* ... at once before the rate applies (>= 1) */
+	unsigned reg_per_hour;   /* in-band registrations an hour from one address, all at
+				  * once at most; 0 = no limit */
 };
 
 enum peer_verdict {
@@ -80,6 +82,13 @@ void peer_conn_close(struct peer_table *t, const char *key, bool preauth, uint64
 unsigned peer_auth_failed(struct peer_table *t, const char *key, uint64_t now_ms);
 /* A success forgets the address's failures. */
 void peer_auth_succeeded(struct peer_table *t, const char *key);
+
+/* An in-band registration from key at now_ms (XEP-0077): true if the
+ * address may make one now, and then it has taken it.  A bucket of
+ * reg_per_hour, refilled at reg_per_hour an hour; a refused attempt takes
+ * nothing.  The record lives while a connection from key is open (the
+ * caller has one) and afterwards while the bucket is not full again. */
+bool peer_registration_take(struct peer_table *t, const char *key, uint64_t now_ms);
 
 /* For tests and the status log: totals now. */
 struct peer_stats {

@@ -104,6 +104,7 @@ static const char *set_kind(struct cfg_parse *p, void *base, const char *v);
 static const char *set_mode(struct cfg_parse *p, void *base, const char *v);
 static const char *set_address(struct cfg_parse *p, void *base, const char *v);
 static const char *set_exempt(struct cfg_parse *p, void *base, const char *v);
+static const char *set_registration(struct cfg_parse *p, void *base, const char *v);
 
 #define K_NUM(s, n, t, st, f, lo, hi) { s, n, t, offsetof(st, f), lo, hi, NULL }
 #define K_BOOL(s, n, st, f) { s, n, T_BOOL, offsetof(st, f), 0, 0, NULL }
@@ -144,6 +145,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "connection_burst_per_ip", T_UINT, struct cfg, connection_burst_per_ip,
 	      1, 1000000),
 	K_FN(SECT_LIMITS, "exempt_networks", set_exempt),
+	K_NUM(SECT_LIMITS, "registrations_per_ip_per_hour", T_UINT, struct cfg,
+	      registrations_per_ip_per_hour, 0, 1000000),
 	K_NUM(SECT_LIMITS, "max_storage_requests_per_session", T_UINT, struct cfg,
 	      max_storage_requests, 1, 100000),
 	K_NUM(SECT_LIMITS, "max_router_backlog", T_UINT, struct cfg, max_router_backlog, 1,
@@ -164,6 +167,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "max_private_items", T_UINT, struct cfg, max_private_items, 1, 100000),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
+	K_FN(SECT_HOST, "registration", set_registration),
 	K_FN(SECT_LISTENER, "type", set_kind),
 	K_FN(SECT_LISTENER, "mode", set_mode),
 	K_FN(SECT_LISTENER, "address", set_address),
@@ -430,6 +434,22 @@ static const char *set_key(struct cfg_parse *p, void *base, const char *v)
 	struct cfg_host *h = base;
 
 	return resolve_path(p, v, h->key_file, sizeof(h->key_file));
+}
+
+/* Off unless the administrator opens it: an open server is one anybody
+ * can make accounts on, which is a decision, not a default. */
+static const char *set_registration(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg_host *h = base;
+
+	(void)p;
+	if (strcasecmp(v, "off") == 0)
+		h->registration_open = false;
+	else if (strcasecmp(v, "open") == 0)
+		h->registration_open = true;
+	else
+		return "expected off or open";
+	return NULL;
 }
 
 static const char *set_kind(struct cfg_parse *p, void *base, const char *v)
@@ -1114,6 +1134,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->connection_burst_per_ip = 50;
 	cfg->max_router_backlog = 100000;
 	cfg->max_storage_requests = 128;
+	cfg->registrations_per_ip_per_hour = 3;
 	cfg->tcp_keepalive_s = 60;
 	cfg->tcp_keepalive_interval_s = 15;
 	cfg->tcp_keepalive_probes = 4;

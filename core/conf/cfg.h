@@ -40,6 +40,7 @@ struct cfg_host {
 	char domain[256];      /* [host DOMAIN], normalised to lower case */
 	char cert_file[512];   /* certificate = PEM chain */
 	char key_file[512];    /* key = PEM private key */
+	bool registration_open; /* registration = off | open: XEP-0077 in-band registration */
 	int line, cert_line, key_line; /* where the header and keys are, for messages */
 };
 
@@ -76,6 +77,7 @@ struct cfg {
 	unsigned connection_burst_per_ip; /* connection_burst_per_ip = 50 new connections at once before the rate applies */
 	size_t n_exempt;              /* exempt_networks = CIDR list: no per-address connection limits */
 	struct cidr exempt[CFG_MAX_EXEMPT];
+	unsigned registrations_per_ip_per_hour; /* registrations_per_ip_per_hour = 3 accounts one address may create in-band an hour; 0 = no limit */
 	unsigned max_storage_requests; /* max_storage_requests_per_session = 128 waiting for the store; over it, resource-constraint */
 	unsigned max_router_backlog;  /* max_router_backlog = 100000 stanzas waiting for the router; over it, sessions' input pauses */
 	unsigned tcp_keepalive_s;     /* tcp_keepalive = 60: idle seconds before the first probe; 0 = off */

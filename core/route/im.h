@@ -127,6 +127,7 @@ const struct cfg *im_cfg(const struct router *r);
 #define IM_SESS_CARBONS 4u /* XEP-0280 enabled */
 #define IM_SESS_GOT 8u     /* set by the router only while message_delivered runs */
 #define IM_SESS_BLOCKLIST 16u /* asked for its blocklist: gets blocklist pushes (XEP-0191) */
+#define IM_SESS_REGISTER 32u /* a password change or cancellation (XEP-0077) is in flight */
 
 /* Calls cb for every live session of the account bare; *flags are that
  * session's IM_SESS_* bits, which cb may change. */
@@ -135,8 +136,14 @@ void im_each_session(struct router *r, const char *bare,
 /* Sets or clears bits in the flags of the live session full. */
 void im_session_flag(struct router *r, const char *full, unsigned bits);
 void im_session_unflag(struct router *r, const char *full, unsigned bits);
+/* Whether the live session full has any of bits set. */
+bool im_session_flagged(struct router *r, const char *full, unsigned bits);
 /* Whether the account bare has a session bound now. */
 bool im_account_online(struct router *r, const char *bare);
+/* Ends every session of the account bare (its account is gone): each is
+ * closed with stream error cond after what was already sent to it, its
+ * unavailable presence goes out, and the router forgets it. */
+void im_end_sessions(struct router *r, const char *bare, const char *cond);
 /* Delivers st to the live session full (nothing if there is none). */
 void im_send_to(struct router *r, const char *full, struct stanza *st);
 

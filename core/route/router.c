@@ -295,6 +295,12 @@ void im_session_flag(struct router *r, const char *full, unsigned bits)
 		s->im_flags |= bits;
 }
 
+bool im_session_flagged(struct router *r, const char *full, unsigned bits)
+{
+	struct rsess *s = rt_find_live(r, full);
+	return s && (s->im_flags & bits);
+}
+
 bool im_account_online(struct router *r, const char *bare)
 {
 	struct ruser *u = rt_find_user(r, bare);
@@ -306,6 +312,21 @@ void im_session_unflag(struct router *r, const char *full, unsigned bits)
 	struct rsess *s = rt_find_full(r, full);
 	if (s)
 		s->im_flags &= ~bits;
+}
+
+void im_end_sessions(struct router *r, const char *bare, const char *cond)
+{
+	struct ruser *u;
+	/* sess_remove frees the user with its last session: look it up again */
+	while ((u = rt_find_user(r, bare)) && u->sessions) {
+		struct rsess *s = u->sessions;
+		if (!kick(r, s->h, cond)) {
+			LOG_ERR("out of memory closing the sessions of %s", bare);
+			return;
+		}
+		rt_presence_end(r, s);
+		sess_remove(r, s);
+	}
 }
 
 void im_send_to(struct router *r, const char *full, struct stanza *st)

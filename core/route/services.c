@@ -16,7 +16,7 @@
 /* Adding a feature: its file in core/im/, its line here. */
 static const struct im_module *const modules[] = {
 	&im_disco, &im_ping, &im_version, &im_time, &im_last, &im_roster, &im_offline,
-	&im_private, &im_vcard, &im_carbons, &im_blocking,
+	&im_private, &im_vcard, &im_carbons, &im_blocking, &im_register,
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 

@@ -43,6 +43,19 @@ enum store_op {
 	STORE_OP_BLOCK_LIST,  /* in: domain, local; out: status, blocked, n_blocked */
 	STORE_OP_BLOCK_CHANGE, /* in: domain, local, block_jids, n_block_jids, block_add,
 				* max_items (entries); out: status, n_changed */
+	/* Accounts (XEP-0077).  The SCRAM credentials for both hashes are
+	 * derived HERE, on the storage thread, from password with iterations
+	 * rounds of PBKDF2 (milliseconds of CPU: no mux or router thread
+	 * may spend them); the password is wiped as soon as they are made.
+	 * The requester keeps and frees the buffer. */
+	STORE_OP_USER_CREATE, /* in: domain, local, password, iterations; out: status:
+			       * XS_OK; XS_INVAL with exists set: the account exists (no
+			       * PBKDF2 spent on it); XS_PROTO: the password is refused
+			       * (SASLprep); cpu_ns */
+	STORE_OP_USER_SET_PASSWORD, /* in: domain, local, password, iterations; out: status
+				     * (XS_NOTFOUND: no such account; XS_PROTO), cpu_ns */
+	STORE_OP_USER_DELETE, /* in: domain, local; out: status (XS_NOTFOUND); the account's
+			       * roster, offline queue and documents go with it */
 	/* more later: the archive, ... */
 };
 
@@ -132,6 +145,12 @@ struct store_req {
 	 * blocks it (store_block_match), the request fails with XS_DENIED and
 	 * nothing is written or run (no roster_apply call). */
 	char sender[STORE_JID_MAX + 1];
+	/* accounts: the password (NUL-terminated, the requester's buffer;
+	 * wiped by the worker), the PBKDF2 iterations for the new
+	 * credentials, and the thread CPU time their derivation took */
+	char *password;
+	unsigned iterations;
+	uint64_t cpu_ns;
 	/* for the requester: what the work is for (e.g. the router's parked
 	 * stanza and the session it came from); the worker leaves it alone */
 	void *ctx;

@@ -42,6 +42,9 @@
 #define NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
 /* XEP-0352 client state indication */
 #define NS_CSI "urn:xmpp:csi:0"
+/* XEP-0077 in-band registration: the iq payload and the stream feature */
+#define NS_REGISTER "jabber:iq:register"
+#define NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
 /* XEP-0045 (only recognised: MUC private messages are not carbon-copied) */
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 

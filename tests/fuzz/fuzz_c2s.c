@@ -28,6 +28,9 @@
  *                    later chunks go through its TLS layers (PLAIN and
  *                    the encrypted paths need this; it costs a handshake)
  *          bit 3:    allow_plain = false
+ *          bit 4:    the host has registration = open (XEP-0077; the stub
+ *                    store creates any name but juliet*, which exist, and
+ *                    "broken"; the password "badpw" is refused)
  *   record: an op byte; bit 7 picks connection 0 or 1 (opened on first
  *   use), bits 0-1 the kind:
  *     0 DATA: a 16-bit little-endian length and that many bytes (fewer at
@@ -165,7 +168,18 @@ static void answer_store(struct world *w)
 		struct store_req *req = pending[i];
 		memset(&req->cred, 0, sizeof(req->cred));
 		req->exists = false;
-		if (strcmp(req->domain, DOMAIN) != 0) {
+		if (req->op == STORE_OP_USER_CREATE) {
+			/* XEP-0077: juliet* exist already, "broken" fails, a
+			 * password "badpw" is refused as SASLprep would */
+			bool badpw = req->password && strcmp(req->password, "badpw") == 0;
+			if (req->password)
+				explicit_bzero(req->password, strlen(req->password));
+			req->status = strncmp(req->local, "juliet", 6) == 0 ? XS_INVAL
+				      : strcmp(req->local, "broken") == 0   ? XS_IO
+				      : badpw                               ? XS_PROTO
+									    : XS_OK;
+			req->exists = req->status == XS_INVAL;
+		} else if (strcmp(req->domain, DOMAIN) != 0) {
 			req->status = XS_NOTFOUND;
 		} else if (strncmp(req->local, "juliet", 6) == 0) {
 			req->status = XS_OK;
@@ -655,6 +669,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned k = 0; k < MAX_CONNS; k++)
 		w.p[k].fd = -1;
 	cfg.allow_plain = !(conf & 8);
+	cfg.hosts[0].registration_open = conf & 16;
 	char err[256];
 	w.g = mux_group_new(&cfg, tls_set, NULL, err, sizeof(err));
 	if (!w.g) {

@@ -33,6 +33,7 @@ SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 L_PLAIN, L_STARTTLS_REQ, L_DIRECT, L_DIRECT_INNER = 0, 1, 2, 3
 TLS_CLIENT = 4
 NO_PLAIN = 8
+REGISTER = 16
 
 
 def data(b, conn=0, hold_store=False, hold_delay=False):
@@ -410,6 +411,32 @@ seed("tls_direct_no_starttls", L_DIRECT | TLS_CLIENT, [data(HEADER), data(STARTT
      ("urn:ietf:params:xml:ns:xmpp-tls'/>",))
 seed("tls_preauth_timeout", L_STARTTLS_REQ | TLS_CLIENT,
      [data(HEADER), data(STARTTLS), data(HEADER), timers(preauth=True)], ("connection-timeout",))
+
+# XEP-0077 (config bit 4: registration = open): the form, a new account,
+# a taken name, a bad name (no token), a password the stub store refuses,
+# then the fourth token of [limits] registrations_per_ip_per_hour (3), and
+# two sets in one chunk (one in flight at a time); off: the stream ends
+
+
+def reg_set(user, pw="pw", iq_id="r"):
+    return ("<iq type='set' id='%s'><query xmlns='jabber:iq:register'><username>%s</username>"
+            "<password>%s</password></query></iq>" % (iq_id, user, pw))
+
+
+REG_GET = "<iq type='get' id='g'><query xmlns='jabber:iq:register'/></iq>"
+seed("tls_register", L_DIRECT | TLS_CLIENT | REGISTER,
+     [data(HEADER), data(REG_GET), data(reg_set("newbie")), data(reg_set("juliet")),
+      data(reg_set("a@b")), data(reg_set("x", "badpw")), data(reg_set("y")),
+      data(auth("PLAIN", plain_msg)), data(HEADER), data(iq_bind())],
+     ("iq-register", "<instructions>", "<conflict", "<not-acceptable", "<policy-violation",
+      "<success"))
+seed("tls_register_pipelined", L_STARTTLS_REQ | TLS_CLIENT | REGISTER,
+     [data(HEADER), data(STARTTLS), data(HEADER),
+      data(reg_set("one", iq_id="1") + reg_set("two", iq_id="2")),
+      data(reg_set("three", iq_id="3"), hold_store=True), data(auth("PLAIN", plain_msg))],
+     ("<resource-constraint", "policy-violation"))
+seed("tls_register_off", L_DIRECT | TLS_CLIENT, [data(HEADER), data(REG_GET)],
+     ("not-authorized",))
 
 
 def main():

@@ -102,6 +102,8 @@ static void test_shipped_ini(void **state)
 	assert_string_equal(c->hosts[0].cert_file, want);
 	snprintf(want, sizeof(want), "%s/certs/localhost.key", root);
 	assert_string_equal(c->hosts[0].key_file, want);
+	assert_false(c->hosts[0].registration_open);
+	assert_int_equal(c->registrations_per_ip_per_hour, 3);
 	assert_ptr_equal(cfg_find_host(c, "localhost"), &c->hosts[0]);
 	assert_ptr_equal(cfg_find_host(c, "LocalHost"), &c->hosts[0]);
 	assert_null(cfg_find_host(c, "example.org"));
@@ -630,6 +632,32 @@ static void test_missing_file(void **state)
 	free(c);
 }
 
+/* XEP-0077: registration is per host and off unless opened; the rate of
+ * in-band registrations per address is a [limits] key. */
+static void test_registration(void **state)
+{
+	struct cfg *c = cfg_new();
+
+	expect_ok(HOST LST, c);
+	assert_false(c->hosts[0].registration_open);
+	assert_int_equal(c->registrations_per_ip_per_hour, 3);
+	expect_ok("[host a.example]\ncertificate = c.pem\nkey = k.pem\nregistration = open\n"
+		  "[host b.example]\ncertificate = c.pem\nkey = k.pem\nregistration = OFF\n"
+		  "[host c.example]\ncertificate = c.pem\nkey = k.pem\n" LST
+		  "[limits]\nregistrations_per_ip_per_hour = 0\n", c);
+	assert_true(c->hosts[0].registration_open);
+	assert_false(c->hosts[1].registration_open);
+	assert_false(c->hosts[2].registration_open);
+	assert_int_equal(c->registrations_per_ip_per_hour, 0);
+	expect_ok(HOST LST "[limits]\nregistrations_per_ip_per_hour = 1000000\n", c);
+	assert_int_equal(c->registrations_per_ip_per_hour, 1000000);
+	expect_err(HOST "registration = yes\n" LST,
+		   "t.ini:4: [host example.org] registration: expected off or open");
+	expect_err(HOST LST "[limits]\nregistrations_per_ip_per_hour = 1000001\n",
+		   "t.ini:7: [limits] registrations_per_ip_per_hour: out of range (0..1000000)");
+	free(c);
+}
+
 static void test_threads(void **state)
 {
 	struct cfg *c = cfg_new();
@@ -683,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_registration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -174,6 +174,58 @@ static void test_rate(void **state)
 	peer_table_free(t);
 }
 
+/* In-band registrations per address: reg_per_hour at once, then that
+ * many an hour; a refusal takes nothing; the record outlives the
+ * connection while the bucket is not full, so reconnecting does not
+ * reset it. */
+static void test_registrations(void **state)
+{
+	struct peer_limits l = lim;
+	l.max_per_addr = 100;
+	l.max_preauth = 0;
+	l.reg_per_hour = 2; /* one every 30 minutes */
+	struct peer_table *t = peer_table_new(&l);
+	assert_non_null(t);
+	const uint64_t min = 60 * 1000;
+	assert_int_equal(peer_conn_open(t, "a", 0, false), PEER_OK);
+	assert_int_equal(peer_conn_open(t, "b", 0, false), PEER_OK);
+	assert_true(peer_registration_take(t, "a", 0));
+	assert_true(peer_registration_take(t, "a", 1));
+	assert_false(peer_registration_take(t, "a", 2));
+	assert_true(peer_registration_take(t, "b", 2)); /* another address */
+	/* refused attempts do not push the next one back */
+	for (uint64_t ms = 2; ms < 30 * min; ms += min)
+		assert_false(peer_registration_take(t, "a", ms));
+	assert_true(peer_registration_take(t, "a", 30 * min + 1));
+	assert_false(peer_registration_take(t, "a", 30 * min + 2));
+	/* a new connection from the same address finds the bucket as it was */
+	peer_conn_close(t, "a", true, 31 * min);
+	struct peer_stats st;
+	peer_table_stats(t, &st);
+	assert_int_equal(st.records, 2);
+	assert_int_equal(peer_conn_open(t, "a", 32 * min, false), PEER_OK);
+	assert_false(peer_registration_take(t, "a", 32 * min));
+	/* an hour refills it, never past reg_per_hour */
+	assert_true(peer_registration_take(t, "a", 200 * min));
+	assert_true(peer_registration_take(t, "a", 200 * min));
+	assert_false(peer_registration_take(t, "a", 200 * min));
+	/* no record (no connection): nothing allowed */
+	assert_false(peer_registration_take(t, "nobody", 0));
+	peer_conn_close(t, "a", true, 200 * min);
+	peer_conn_close(t, "b", true, 200 * min);
+	/* both buckets are full again by now... "a" was just emptied */
+	peer_table_stats(t, &st);
+	assert_int_equal(st.records, 1);
+	peer_table_free(t);
+	/* 0: no limit */
+	l.reg_per_hour = 0;
+	t = peer_table_new(&l);
+	assert_non_null(t);
+	for (int i = 0; i < 100; i++)
+		assert_true(peer_registration_take(t, "x", 0));
+	peer_table_free(t);
+}
+
 /* An exempt address is counted, but neither the per-address count nor
  * the rate holds it; the total of unauthenticated connections does. */
 static void test_exempt(void **state)
@@ -254,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_exempt),
+		cmocka_unit_test(test_registrations),
 		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/auth/sasl_scram.h"
 #include "core/base/log.h"
 #include "core/base/queue.h"
 #include "core/store/store.h"
@@ -3629,6 +3630,109 @@ static void test_thread_block(void **state)
 	queue_deinit(&ctx.results);
 }
 
+/* Accounts through the worker (XEP-0077): create and set-password derive
+ * both credentials there from the password, which is wiped; a taken name
+ * costs no derivation; a password SASLprep refuses is XS_PROTO and
+ * nothing is written; delete takes the account away. */
+static bool t_cred_matches(struct tctx *ctx, const char *local, enum scram_hash h,
+			   const char *pw)
+{
+	struct store_req req;
+	memset(&req, 0, sizeof(req));
+	req.hash = h;
+	t_roundtrip(ctx, &req, STORE_OP_GET_CRED, local);
+	if (req.status != XS_OK)
+		return false;
+	assert_int_equal(req.cred.iterations, 4096);
+	assert_int_equal(req.cred.hash, h);
+	return scram_password_matches(&req.cred, pw);
+}
+
+static void t_account(struct tctx *ctx, struct store_req *req, enum store_op op,
+		      const char *local, char *pw)
+{
+	memset(req, 0, sizeof(*req));
+	req->password = pw;
+	req->iterations = 4096;
+	t_roundtrip(ctx, req, op, local);
+	if (pw)
+		for (size_t i = 0; i < 8; i++)
+			assert_int_equal(pw[i], 0); /* wiped by the worker */
+}
+
+static void test_thread_accounts(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct store_req req;
+	char err[256] = "";
+	char pw[16];
+
+	store_close(open_ok(d->db));
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	snprintf(pw, sizeof(pw), "pencil-1");
+	t_account(&ctx, &req, STORE_OP_USER_CREATE, "newbie", pw);
+	assert_int_equal(req.status, XS_OK);
+	assert_false(req.exists);
+	assert_true(req.cpu_ns > 0);
+	print_message("two PBKDF2 derivations (4096 iterations, SHA-1 and SHA-256): %llu us of "
+		      "CPU\n", (unsigned long long)(req.cpu_ns / 1000));
+	assert_true(t_cred_matches(&ctx, "newbie", SCRAM_SHA1, "pencil-1"));
+	assert_true(t_cred_matches(&ctx, "newbie", SCRAM_SHA256, "pencil-1"));
+	/* taken: found before any derivation */
+	snprintf(pw, sizeof(pw), "pencil-2");
+	t_account(&ctx, &req, STORE_OP_USER_CREATE, "newbie", pw);
+	assert_int_equal(req.status, XS_INVAL);
+	assert_true(req.exists);
+	assert_int_equal(req.cpu_ns, 0);
+	assert_true(t_cred_matches(&ctx, "newbie", SCRAM_SHA256, "pencil-1"));
+	/* SASLprep refuses a control character: nothing is created */
+	snprintf(pw, sizeof(pw), "bad\x07pw!");
+	t_account(&ctx, &req, STORE_OP_USER_CREATE, "other", pw);
+	assert_int_equal(req.status, XS_PROTO);
+	assert_false(req.exists);
+	memset(&req, 0, sizeof(req));
+	t_roundtrip(&ctx, &req, STORE_OP_USER_EXISTS, "other");
+	assert_int_equal(req.status, XS_OK);
+	assert_false(req.exists);
+	t_account(&ctx, &req, STORE_OP_USER_CREATE, "other", NULL);
+	assert_int_equal(req.status, XS_INVAL);
+
+	/* a new password replaces both credentials */
+	snprintf(pw, sizeof(pw), "pencil-3");
+	t_account(&ctx, &req, STORE_OP_USER_SET_PASSWORD, "newbie", pw);
+	assert_int_equal(req.status, XS_OK);
+	assert_true(req.cpu_ns > 0);
+	assert_true(t_cred_matches(&ctx, "newbie", SCRAM_SHA1, "pencil-3"));
+	assert_true(t_cred_matches(&ctx, "newbie", SCRAM_SHA256, "pencil-3"));
+	assert_false(t_cred_matches(&ctx, "newbie", SCRAM_SHA1, "pencil-1"));
+	assert_false(t_cred_matches(&ctx, "newbie", SCRAM_SHA256, "pencil-1"));
+	snprintf(pw, sizeof(pw), "bad\x07pw!");
+	t_account(&ctx, &req, STORE_OP_USER_SET_PASSWORD, "newbie", pw);
+	assert_int_equal(req.status, XS_PROTO);
+	assert_true(t_cred_matches(&ctx, "newbie", SCRAM_SHA256, "pencil-3"));
+	snprintf(pw, sizeof(pw), "pencil-4");
+	t_account(&ctx, &req, STORE_OP_USER_SET_PASSWORD, "nobody", pw);
+	assert_int_equal(req.status, XS_NOTFOUND);
+
+	/* delete, twice */
+	t_account(&ctx, &req, STORE_OP_USER_DELETE, "newbie", NULL);
+	assert_int_equal(req.status, XS_OK);
+	assert_false(t_cred_matches(&ctx, "newbie", SCRAM_SHA256, "pencil-3"));
+	t_account(&ctx, &req, STORE_OP_USER_DELETE, "newbie", NULL);
+	assert_int_equal(req.status, XS_NOTFOUND);
+
+	assert_int_equal(atomic_load(&ctx.done_on_wrong_thread), 0);
+	store_thread_stop(ctx.th);
+	queue_deinit(&ctx.results);
+}
+
 int main(void)
 {
 	/* Keep the expected error lines (refused schema, malformed row) quiet. */
@@ -3706,6 +3810,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_block_rollback, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_block, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_accounts, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
