@@ -24,6 +24,7 @@ pkgs=(
   libjemalloc-dev libcmocka-dev libwolfssl-dev
   clang-14 libclang-rt-14-dev
   python3 python3-slixmpp openssl
+  profanity tmux              # integration.profanity drives a desktop client
   erlang-base erlang-crypto erlang-public-key erlang-asn1 erlang-ssl   # integration.tls_interop: an Erlang/OTP TLS 1.3 client
 )
 missing=()
