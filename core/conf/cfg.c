@@ -161,6 +161,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "max_directed_presences", T_UINT, struct cfg, max_directed_presences, 1,
 	      1000000),
 	K_NUM(SECT_IM, "max_private_items", T_UINT, struct cfg, max_private_items, 1, 100000),
+	K_BOOL(SECT_IM, "software_version", struct cfg, software_version),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_LISTENER, "type", set_kind),
@@ -1122,6 +1123,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_directed_presences = 1000;
 	cfg->max_held_presences = 1000;
 	cfg->max_private_items = 100;
+	cfg->software_version = true;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 }

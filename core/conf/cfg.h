@@ -88,6 +88,7 @@ struct cfg {
 	unsigned max_offline_messages; /* max_offline_messages = 1000 kept per account; 0 = none kept */
 	unsigned max_held_presences;  /* max_held_presences = 1000 presence updates held for an inactive client (XEP-0352) */
 	unsigned max_directed_presences; /* max_directed_presences = 1000 JIDs a session sent presence to outside its roster */
+	bool software_version;        /* software_version = true: XEP-0092 answered and in disco; false: neither */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */

@@ -38,7 +38,7 @@ static void info(struct im_iq *q)
 		xml_node_set_attr(id, "category", "account");
 		xml_node_set_attr(id, "type", "registered");
 	}
-	im_each_feature(q->target, add_feature, res);
+	im_each_feature(im_cfg(q->r), q->target, add_feature, res);
 	im_iq_result(q, res);
 }
 

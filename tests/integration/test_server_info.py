@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """What the server says about itself and answers for accounts (the IM
 modules behind core/route/services.c): XEP-0030 disco of the server and of
-one's own account, XEP-0199 ping, XEP-0092 version, XEP-0202 time, XEP-0012
-uptime, and the RFC 6120 errors around them (no payload, unknown node,
-someone else's account).  Asked
+one's own account, XEP-0199 ping, XEP-0092 version (and [im]
+software_version = false, on a second server, which neither answers nor
+lists it), XEP-0202 time, XEP-0012 uptime, and the RFC 6120 errors around
+them (no payload, unknown node, someone else's account).  Asked
 with slixmpp's own plugins where it has one, raw XML for the edge cases."""
 import asyncio
 import datetime
@@ -167,6 +168,59 @@ class ServerInfo(unittest.TestCase):
                     % DOMAIN, "e10")
             self.assertIn("type='result'", r)
             self.assertNotRegex(c.received.decode("utf-8", "replace"), r"id=[\"']e9[\"']")
+        finally:
+            c.close()
+
+
+DISCO_INFO = ("<iq type='get' id='%s' to='" + DOMAIN + "'>"
+              "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+VERSION = ("<iq type='get' id='%s' to='" + DOMAIN + "'>"
+           "<query xmlns='jabber:iq:version'/></iq>")
+
+
+class VersionOff(unittest.TestCase):
+    """[im] software_version = false: jabber:iq:version is answered
+    service-unavailable, as an unknown payload is, and disco#info does not
+    list it (the other features stay)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(XMPPD, XMPPCTL, users={"carol": PW}, name="info-nover",
+                         sections={"im": {"software_version": False}}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.srv.check_clean_exit(unittest.TestCase())
+        finally:
+            cls.srv.cleanup()
+
+    def test_not_answered_nor_listed(self):
+        c = self.srv.login("carol", PW, "v")
+        try:
+            r = c.ask(VERSION % "v1", "v1")
+            self.assertIn("type='error'", r)
+            self.assertIn("<service-unavailable", r)
+            self.assertNotIn("<name>", r)
+            unknown = c.ask("<iq type='get' id='v2' to='%s'><query xmlns='urn:example:none'/>"
+                            "</iq>" % DOMAIN, "v2")
+            # the same answer as a payload nobody handles
+            self.assertEqual(re.sub(r"id='v\d'", "", r).replace(
+                "jabber:iq:version", "X"), re.sub(r"id='v\d'", "", unknown).replace(
+                "urn:example:none", "X"))
+            info = c.ask(DISCO_INFO % "v3", "v3")
+            self.assertIn("type='result'", info)
+            self.assertNotIn("jabber:iq:version", info)
+            self.assertIn("urn:xmpp:ping", info)
+            self.assertIn("urn:xmpp:time", info)
+        finally:
+            c.close()
+
+    def test_on_by_default(self):
+        c = login("alice", "von")
+        try:
+            self.assertIn("<name>xmppd</name>", c.ask(VERSION % "w1", "w1"))
+            self.assertIn("var='jabber:iq:version'", c.ask(DISCO_INFO % "w2", "w2"))
         finally:
             c.close()
 

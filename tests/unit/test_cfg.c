@@ -186,8 +186,10 @@ static void test_preauth_limits(void **state)
 	expect_err(HOST LST "[limits]\nexempt_networks = 10.0.0.0/8, 192.0.2.1/24\n",
 		   "t.ini:7: [limits] exempt_networks: '192.0.2.1/24': bits are set past the prefix "
 		   "length (write the network's first address)");
-	expect_ok(HOST LST "[im]\nmax_roster_items = 5\n", c);
+	assert_true(c->software_version);
+	expect_ok(HOST LST "[im]\nmax_roster_items = 5\nsoftware_version = false\n", c);
 	assert_int_equal(c->max_roster_items, 5);
+	assert_false(c->software_version);
 	expect_err(HOST LST "[im]\nmax_roster_items = 0\n",
 		   "t.ini:7: [im] max_roster_items: out of range (1..1000000)");
 	expect_err(HOST LST "[limits]\nconnection_burst_per_ip = 0\n",
