@@ -23,6 +23,7 @@
 #include "core/conf/cfg.h"
 #include "core/base/log.h"
 #include "core/base/mem.h"
+#include "core/im/disco.h"
 #include "core/route/router.h"
 #include "core/store/store_thread.h"
 #include "mux/mux.h"
@@ -155,6 +156,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	/* XEP-0115: from the lists disco answers with, under this cfg */
+	if (!disco_server_caps_ver(&cfg, cfg.caps_ver))
+		LOG_WARN("disco: no XEP-0115 caps hash for the server (out of memory, or a "
+			 "feature listed twice): none advertised");
 	if (tls_global_init() != XS_OK) {
 		fprintf(stderr, "xmppd: TLS library initialisation failed\n");
 		return 1;

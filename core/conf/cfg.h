@@ -92,6 +92,11 @@ struct cfg {
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */
+	/* Not read from the file: XEP-0115's verification string of the
+	 * server's disco#info, which depends on the keys above; xmppd fills
+	 * it at start-up (disco_server_caps_ver), before any thread reads
+	 * the cfg.  Empty: no caps in the stream features. */
+	char caps_ver[32];
 	/* [host ...] */
 	size_t n_hosts;
 	struct cfg_host hosts[CFG_MAX_HOSTS];
