@@ -76,6 +76,7 @@ struct mux_conn {
 	char stream_id[33];
 	char *authcid;               /* localpart, after SASL */
 	char *full_jid;              /* after bind */
+	int64_t bound_at;            /* wall-clock seconds at bind (xmppctl sessions) */
 	char *bind_id;               /* id of the bind iq in flight */
 
 	/* SASL */
@@ -275,6 +276,11 @@ void sasl_delay_fire(struct mux_conn *c);
 void sasl_conn_cleanup(struct mux_conn *c);
 /* sasl_conn_cleanup() and the authcid too: nothing of an exchange is left. */
 void sasl_reset(struct mux_conn *c);
+
+/* mux_ctl.c */
+/* MSG_CTL_SESSIONS: one line per bound session of this thread, answered
+ * to the control thread. */
+void mux_ctl_sessions(struct mux *m, struct msg *msg);
 
 /* mux_session.c */
 int session_on_element(struct mux_conn *c, struct xml_node *el);

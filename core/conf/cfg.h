@@ -92,6 +92,10 @@ struct cfg {
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */
+	/* [admin] */
+	bool ctl_enabled;             /* control = true: the control socket xmppctl talks to a running server through */
+	char ctl_socket[512];         /* socket = PATH (relative to the ini file's directory); default xmppd.sock beside the database */
+	int ctl_socket_line;          /* 0: the default */
 	/* Not read from the file: XEP-0115's verification string of the
 	 * server's disco#info, which depends on the keys above; xmppd fills
 	 * it at start-up (disco_server_caps_ver), before any thread reads
