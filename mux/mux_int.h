@@ -76,6 +76,7 @@ struct mux_conn {
 	char stream_id[33];
 	char *authcid;               /* localpart, after SASL */
 	char *full_jid;              /* after bind */
+	int64_t bound_at;            /* wall-clock seconds at bind (xmppctl sessions) */
 	char *bind_id;               /* id of the bind iq in flight */
 
 	/* SASL */
@@ -292,6 +293,11 @@ bool register_wants(const struct mux_conn *c, const struct xml_node *el);
 void register_on_iq(struct mux_conn *c, struct xml_node *el);
 /* A MSG_STORE_DONE: true when it answers a registration (then handled). */
 bool register_on_store_done(struct mux *m, struct msg *msg);
+
+/* mux_ctl.c */
+/* MSG_CTL_SESSIONS: one line per bound session of this thread, answered
+ * to the control thread. */
+void mux_ctl_sessions(struct mux *m, struct msg *msg);
 
 /* mux_session.c */
 int session_on_element(struct mux_conn *c, struct xml_node *el);

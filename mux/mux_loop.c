@@ -180,6 +180,26 @@ struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n)
 	return g->inboxes;
 }
 
+/* MSG_KICK: what is the condition, then an optional text; a conflict's
+ * text says why, as it always has. */
+static void kick(struct mux_conn *c, const char *data)
+{
+	char cond[64];
+	size_t n = strcspn(data, " ");
+	if (n >= sizeof(cond))
+		n = 0; /* no condition that long: undefined-condition */
+	memcpy(cond, data, n);
+	cond[n] = '\0';
+	const char *text = data[n] == ' ' ? data + n + 1 : NULL;
+	if (!text)
+		text = !strcmp(cond, "conflict") ? "replaced by a new session"
+						 : "the account was removed";
+	/* The router already dropped this session. */
+	free(c->full_jid);
+	c->full_jid = NULL;
+	stream_error(c, n ? cond : "undefined-condition", text);
+}
+
 static void inbox_ready(struct mux *m)
 {
 	/* edge-triggered (queue_watch_edge): drained, never read */
@@ -214,15 +234,11 @@ static void inbox_ready(struct mux *m)
 			break;
 		case MSG_KICK:
 			c = conn_by_handle(m, msg->h);
-			if (c) {
-				/* The router already dropped this session. */
-				free(c->full_jid);
-				c->full_jid = NULL;
-				stream_error(c, msg->data,
-					     strcmp(msg->data, "conflict") == 0
-						     ? "replaced by a new session"
-						     : "the account was removed");
-			}
+			if (c)
+				kick(c, msg->data);
+			break;
+		case MSG_CTL_SESSIONS:
+			mux_ctl_sessions(m, msg);
 			break;
 		case MSG_STORE_DONE:
 			if (!register_on_store_done(m, msg))

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 
 #include "core/xmpp/jid.h"
@@ -120,6 +121,7 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	free(c->bind_id);
 	c->bind_id = NULL;
 	c->state = CONN_BOUND;
+	c->bound_at = (int64_t)time(NULL);
 	conn_preauth_remove(c);
 	conn_touch(c);
 	/* From now on the stream lends its parser between stanzas

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "core/base/log.h"
+#include "core/im/disco.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
 #include "tls/tls.h"
@@ -148,6 +149,12 @@ void stream_send_features(struct mux_conn *c)
 					       "<sub xmlns='urn:xmpp:features:pre-approval'/>"
 					       /* XEP-0352 client state indication */
 					       "<csi xmlns='urn:xmpp:csi:0'/>"));
+		/* XEP-0115 6.3: what disco#info of the server says, as a
+		 * hash a client may have cached */
+		if (c->mux->cfg->caps_ver[0])
+			APPEND(st, xbuf_appendf(&b, "<c xmlns='" NS_CAPS "' hash='sha-1' node='"
+						DISCO_CAPS_NODE "' ver='%s'/>",
+						c->mux->cfg->caps_ver));
 	}
 	APPEND(st, xbuf_append_str(&b, "</stream:features>"));
 	if (!built(c, st, &b, "stream features"))

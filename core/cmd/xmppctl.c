@@ -8,17 +8,24 @@
  *   xmppctl [-c server.ini] cert import DOMAIN CERT.pem KEY.pem
  *   xmppctl [-c server.ini] check
  *   xmppctl [-c server.ini] init               the database (and its directory)
+ *   xmppctl [-c server.ini] sessions           who is online (a running server)
+ *   xmppctl [-c server.ini] kick JID           close a session, or all of an account
+ *   xmppctl [-c server.ini] roster JID list|add CONTACT [NAME]|remove CONTACT
  *
  * Accounts are written straight into the SQLite store (WAL mode lets this
  * run beside a live server).  Passwords are never stored: only salted SCRAM
- * credentials for SHA-1 and SHA-256. */
+ * credentials for SHA-1 and SHA-256.  sessions, kick and roster talk to the
+ * running server over its control socket ([admin] socket), so that what is
+ * online changes with them (core/ctl/ctl_server.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +33,10 @@
 #include "core/conf/cfg.h"
 #include "core/xmpp/jid.h"
 #include "core/base/log.h"
+#include "core/base/xbuf.h"
 #include "core/auth/sasl_scram.h"
+#include "core/ctl/ctl_socket.h"
+#include "core/route/ctl_cmd.h"
 #include "core/store/store.h"
 #include "tls/tls.h"
 #include "tls/tls_cert.h"
@@ -48,7 +58,15 @@ static int usage(void)
 		"                       check and install a certificate where server.ini points\n"
 		"  check                validate the config and every domain's certificate\n"
 		"  init                 create the database (and its directory) where\n"
-		"                       [storage] path points; xmppd never creates one\n");
+		"                       [storage] path points; xmppd never creates one\n"
+		"A running server, through its control socket ([admin] socket):\n"
+		"  sessions             bound sessions: JID, listener, since, TLS, awake|asleep\n"
+		"  kick JID             close a session (full JID) or all of an account\n"
+		"  roster JID list      an account's roster\n"
+		"  roster JID add CONTACT [NAME]\n"
+		"  roster JID remove CONTACT\n"
+		"                       changed as the account's own client would: its\n"
+		"                       online resources get the roster push\n");
 	return 2;
 }
 
@@ -533,6 +551,98 @@ static int cmd_check(const char *cfg_errs, bool loaded)
 	return problems ? 1 : 0;
 }
 
+/* How long the server may take to answer: it times out itself at 10 s. */
+#define CTL_CLIENT_TIMEOUT_S 30
+
+/* Sends one command line to the running server and prints its answer:
+ * the lines after "ok" to stdout (exit 0), or the "error: " line's reason
+ * to stderr (exit 1). */
+static int cmd_ctl(int argc, char **argv)
+{
+	char line[CTL_LINE_MAX], err[1024];
+	size_t len = 0;
+	for (int i = 0; i < argc; i++) {
+		int n = snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "", argv[i]);
+		if (n < 0 || (size_t)n >= sizeof(line) - len - 1) {
+			fprintf(stderr, "xmppctl: command too long\n");
+			return 1;
+		}
+		len += (size_t)n;
+	}
+	line[len++] = '\n';
+	if (!cfg.ctl_enabled) {
+		fprintf(stderr, "xmppctl: the control socket is off ([admin] control = false in %s)\n",
+			cfg.name);
+		return 1;
+	}
+	const char *path = cfg.ctl_socket;
+	struct stat sb;
+	if (lstat(path, &sb) != 0 && errno == ENOENT) {
+		fprintf(stderr, "xmppctl: no control socket at %s: xmppd is not running (or "
+			"[admin] socket in %s names another path)\n", path, cfg.name);
+		return 1;
+	}
+	if (!ctl_socket_check_client(path, err, sizeof(err))) {
+		fprintf(stderr, "xmppctl: %s\n", err);
+		return 1;
+	}
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t pl = strnlen(path, sizeof(sa.sun_path)); /* cfg refuses longer ones */
+	if (pl >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "xmppctl: %s: too long for a Unix socket\n", path);
+		return 1;
+	}
+	memcpy(sa.sun_path, path, pl + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { .tv_sec = CTL_CLIENT_TIMEOUT_S };
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+		fprintf(stderr, "xmppctl: socket: %s\n", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+		if (e == ECONNREFUSED)
+			fprintf(stderr, "xmppctl: nothing answers on %s: xmppd is not running (the "
+				"socket was left by a server that did not stop cleanly)\n", path);
+		else if (e == EACCES)
+			fprintf(stderr, "xmppctl: %s: permission denied: run xmppctl as the user "
+				"xmppd runs as\n", path);
+		else
+			fprintf(stderr, "xmppctl: %s: %s\n", path, strerror(e));
+		close(fd);
+		return 1;
+	}
+	struct xbuf in = { 0 };
+	bool ok = send(fd, line, len, MSG_NOSIGNAL) == (ssize_t)len;
+	for (char buf[8192]; ok;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			break;
+		if (n < 0 || xbuf_append(&in, buf, (size_t)n) != XS_OK)
+			ok = false;
+	}
+	int e = errno;
+	close(fd);
+	int rc = 1;
+	if (!ok)
+		fprintf(stderr, "xmppctl: %s: %s\n", path,
+			e == EAGAIN ? "no answer in time" : strerror(e));
+	else if (in.len >= 3 && !strncmp(in.data, "ok\n", 3)) {
+		fwrite(in.data + 3, 1, in.len - 3, stdout);
+		rc = 0;
+	} else if (in.len && !strncmp(in.data, "error: ", 7))
+		fprintf(stderr, "xmppctl: %s%s", in.data + 7,
+			in.data[in.len - 1] == '\n' ? "" : "\n");
+	else
+		fprintf(stderr, "xmppctl: %s: the server closed the connection without an "
+			"answer\n", path);
+	xbuf_free(&in);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = "server.ini";
@@ -569,5 +679,8 @@ int main(int argc, char **argv)
 		return cmd_cert_generate(rest - 1, args + 1);
 	if (!strcmp(cmd, "cert") && rest == 4 && !strcmp(args[0], "import"))
 		return cmd_cert_import(args[1], args[2], args[3]);
+	if ((!strcmp(cmd, "sessions") && rest == 0) || (!strcmp(cmd, "kick") && rest >= 1) ||
+	    (!strcmp(cmd, "roster") && rest >= 2))
+		return cmd_ctl(rest + 1, argv + i);
 	return usage();
 }

@@ -4,8 +4,9 @@
  *   xmppd --check-config -c FILE   validate config and certificates, exit 0/1
  *   xmppd --version
  *
- * The main thread wires the parts together (config, TLS contexts, storage
- * thread, router, mux threads) and then only waits for signals:
+ * The main thread wires the parts together (config, TLS contexts, the
+ * control socket, storage thread, router, mux threads) and then only waits
+ * for signals:
  * SIGTERM/SIGINT close every stream with <system-shutdown/> and exit 0;
  * SIGHUP reloads the certificate and key files without dropping
  * connections (reload_certificates). */
@@ -23,6 +24,8 @@
 #include "core/conf/cfg.h"
 #include "core/base/log.h"
 #include "core/base/mem.h"
+#include "core/ctl/ctl_server.h"
+#include "core/im/disco.h"
 #include "core/route/router.h"
 #include "core/store/store_thread.h"
 #include "mux/mux.h"
@@ -155,6 +158,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	/* XEP-0115: from the lists disco answers with, under this cfg */
+	if (!disco_server_caps_ver(&cfg, cfg.caps_ver))
+		LOG_WARN("disco: no XEP-0115 caps hash for the server (out of memory, or a "
+			 "feature listed twice): none advertised");
 	if (tls_global_init() != XS_OK) {
 		fprintf(stderr, "xmppd: TLS library initialisation failed\n");
 		return 1;
@@ -184,6 +191,15 @@ int main(int argc, char **argv)
 
 	raise_open_files_limit(&cfg);
 	int rc = 1;
+	/* first: it sets the umask for a moment, which no other thread may see */
+	struct ctl_server *ctl = NULL;
+	if (cfg.ctl_enabled) {
+		ctl = ctl_server_open(&cfg, errs, sizeof(errs));
+		if (!ctl) {
+			LOG_ERR("control socket: %s", errs);
+			goto out_tls;
+		}
+	}
 	struct store_thread *store = store_thread_start(cfg.db_path, err, sizeof(err));
 	if (!store) {
 		LOG_ERR("storage: %s", err);
@@ -215,6 +231,10 @@ int main(int argc, char **argv)
 		LOG_ERR("cannot start the mux threads");
 		goto out_router;
 	}
+	if (ctl && ctl_server_start(ctl, router_inbox(router), inboxes, n_mux) != 0) {
+		LOG_ERR("cannot start the control socket's thread");
+		goto out_router;
+	}
 	LOG_INFO("xmppd %s ready: %u mux thread(s), %zu host(s), storage %s, allocator %s",
 		 XMPPD_VERSION, n_mux, cfg.n_hosts, cfg.db_path, mem_allocator_name());
 #ifdef XMPPD_HAVE_JEMALLOC
@@ -240,6 +260,8 @@ int main(int argc, char **argv)
 	 * what it holds (its answers land in the mux inboxes, which still
 	 * exist), and only then are the inboxes freed. */
 out_router:
+	/* before the threads it sends commands to */
+	ctl_server_stop(ctl);
 	mux_group_stop(mux);
 	router_stop(router);
 out_mux:
@@ -250,6 +272,8 @@ out_mux:
 out_store:
 	store_thread_stop(store);
 out_tls:
+	/* after the router and the mux threads, which may still answer it */
+	ctl_server_free(ctl);
 	tls_ctx_set_unref(tls);
 	tls_global_cleanup();
 	LOG_INFO("stopped");

@@ -55,6 +55,7 @@ enum cfg_sect {
 	SECT_LIMITS,
 	SECT_STORAGE,
 	SECT_IM,
+	SECT_ADMIN,
 	SECT_HOST,
 	SECT_LISTENER,
 };
@@ -67,6 +68,7 @@ static const char *const sect_names[] = {
 	[SECT_LIMITS] = "limits",
 	[SECT_STORAGE] = "storage",
 	[SECT_IM] = "im",
+	[SECT_ADMIN] = "admin",
 	[SECT_HOST] = "host",
 	[SECT_LISTENER] = "listener",
 };
@@ -98,6 +100,7 @@ static const char *set_threads(struct cfg_parse *p, void *base, const char *v);
 static const char *set_log_level(struct cfg_parse *p, void *base, const char *v);
 static const char *set_tls_min(struct cfg_parse *p, void *base, const char *v);
 static const char *set_db_path(struct cfg_parse *p, void *base, const char *v);
+static const char *set_ctl_socket(struct cfg_parse *p, void *base, const char *v);
 static const char *set_cert(struct cfg_parse *p, void *base, const char *v);
 static const char *set_key(struct cfg_parse *p, void *base, const char *v);
 static const char *set_kind(struct cfg_parse *p, void *base, const char *v);
@@ -165,6 +168,9 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "max_directed_presences", T_UINT, struct cfg, max_directed_presences, 1,
 	      1000000),
 	K_NUM(SECT_IM, "max_private_items", T_UINT, struct cfg, max_private_items, 1, 100000),
+	K_BOOL(SECT_IM, "software_version", struct cfg, software_version),
+	K_BOOL(SECT_ADMIN, "control", struct cfg, ctl_enabled),
+	K_FN(SECT_ADMIN, "socket", set_ctl_socket),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_HOST, "registration", set_registration),
@@ -208,6 +214,7 @@ struct cfg_parse {
 	char label[300];       /* "[host example.org]" for messages */
 
 	bool db_path_set;
+	bool ctl_socket_set;
 	int seen[N_SLOTS][N_KEYS];           /* line a key was set on, 0 = unset */
 	int host_line[CFG_MAX_HOSTS];        /* line of the [host] header */
 	int lst_line[CFG_MAX_LISTENERS];     /* line of the [listener] header */
@@ -416,6 +423,25 @@ static const char *set_db_path(struct cfg_parse *p, void *base, const char *v)
 
 	if (!r)
 		p->db_path_set = true;
+	return r;
+}
+
+/* sun_path holds 108 bytes with the NUL: checked here, so that a path
+ * that cannot be bound is a line of the file, not a failure at start. */
+#define CTL_SOCKET_MAX 107
+
+static const char *set_ctl_socket(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	const char *r = resolve_path(p, v, c->ctl_socket, sizeof(c->ctl_socket));
+
+	/* set, even if refused: the default is not the answer to a bad value */
+	p->ctl_socket_set = true;
+	if (!r && strlen(c->ctl_socket) > CTL_SOCKET_MAX) {
+		snprintf(p->why, sizeof(p->why), "%.200s: longer than a Unix socket's path may be "
+			 "(%d bytes)", c->ctl_socket, CTL_SOCKET_MAX);
+		return p->why;
+	}
 	return r;
 }
 
@@ -1096,6 +1122,7 @@ static void cfg_keep_lines(struct cfg_parse *p)
 	struct cfg *c = p->cfg;
 
 	c->db_path_line = key_line(p, 0, "path");
+	c->ctl_socket_line = key_line(p, 0, "socket");
 	for (size_t i = 0; i < c->n_hosts; i++) {
 		c->hosts[i].line = p->host_line[i];
 		c->hosts[i].cert_line = key_line(p, SLOT_HOST(i), "certificate");
@@ -1145,8 +1172,12 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_held_presences = 1000;
 	cfg->max_blocklist_items = 1000;
 	cfg->max_private_items = 100;
+	cfg->software_version = true;
+	cfg->ctl_enabled = true;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
+	/* Until a load puts it beside the database. */
+	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "data/xmppd.sock");
 }
 
 /* Copies the line number 'line' of text (trimmed, shortened) into out. */
@@ -1219,6 +1250,19 @@ static bool cfg_parse_text(const char *text, const char *name, const char *base_
 		r = resolve_path(p, def, cfg->db_path, sizeof(cfg->db_path));
 		if (r)
 			cfg_fail(p, 0, "[storage] path: %s", r);
+	}
+	if (!p->ctl_socket_set) {
+		/* Beside the database: its directory exists (xmppd checks) and
+		 * "xmppctl init" makes it 0700. */
+		char def[sizeof(cfg->ctl_socket)];
+		const char *slash = strrchr(cfg->db_path, '/');
+		const char *r;
+		int n = snprintf(def, sizeof(def), "%.*sxmppd.sock",
+				 slash ? (int)(slash + 1 - cfg->db_path) : 0, cfg->db_path);
+
+		r = n < 0 || (size_t)n >= sizeof(def) ? "path too long" : set_ctl_socket(p, cfg, def);
+		if (r && cfg->ctl_enabled)
+			cfg_fail(p, 0, "[admin] socket (default: beside [storage] path): %s", r);
 	}
 	cfg_check(p);
 	cfg_keep_lines(p);

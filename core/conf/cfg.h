@@ -91,9 +91,19 @@ struct cfg {
 	unsigned max_blocklist_items; /* max_blocklist_items = 1000 JIDs one account blocks (XEP-0191) */
 	unsigned max_held_presences;  /* max_held_presences = 1000 presence updates held for an inactive client (XEP-0352) */
 	unsigned max_directed_presences; /* max_directed_presences = 1000 JIDs a session sent presence to outside its roster */
+	bool software_version;        /* software_version = true: XEP-0092 answered and in disco; false: neither */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */
+	/* [admin] */
+	bool ctl_enabled;             /* control = true: the control socket xmppctl talks to a running server through */
+	char ctl_socket[512];         /* socket = PATH (relative to the ini file's directory); default xmppd.sock beside the database */
+	int ctl_socket_line;          /* 0: the default */
+	/* Not read from the file: XEP-0115's verification string of the
+	 * server's disco#info, which depends on the keys above; xmppd fills
+	 * it at start-up (disco_server_caps_ver), before any thread reads
+	 * the cfg.  Empty: no caps in the stream features. */
+	char caps_ver[32];
 	/* [host ...] */
 	size_t n_hosts;
 	struct cfg_host hosts[CFG_MAX_HOSTS];

@@ -378,18 +378,23 @@ static void set_done(struct router *r, struct roster_job *j)
 	/* the result first, then the pushes (RFC 6121 2.3.2 shows either
 	 * order; clients cope with both, this one is Prosody's) */
 	im_reply_result(r, j->st, NULL, NULL);
-	im_roster_cached(r, j->bare, req->updated.contact, req->updated.subscription,
-			 req->updated.ask, j->remove);
-	roster_push(r, j->bare, &req->updated, j->remove, req->ver);
-	if (!j->remove)
+	roster_changed(r, j->bare, req, j->remove, j->from);
+}
+
+void roster_changed(struct router *r, const char *bare, const struct store_req *req,
+		    bool removed, const char *budget)
+{
+	im_roster_cached(r, bare, req->updated.contact, req->updated.subscription,
+			 req->updated.ask, removed);
+	roster_push(r, bare, &req->updated, removed, req->ver);
+	if (!removed)
 		return;
 	/* RFC 6121 2.5.2: the contact is told both subscriptions are over */
 	unsigned sub = req->prev_subscription, ask = req->prev_ask;
 	if ((sub & ROSTER_SUB_TO) || (ask & ROSTER_ASK_OUT))
-		presence_send_subscription(r, j->bare, req->updated.contact, "unsubscribe", j->from);
+		presence_send_subscription(r, bare, req->updated.contact, "unsubscribe", budget);
 	if ((sub & ROSTER_SUB_FROM) || (ask & ROSTER_ASK_IN))
-		presence_send_subscription(r, j->bare, req->updated.contact, "unsubscribed",
-					   j->from);
+		presence_send_subscription(r, bare, req->updated.contact, "unsubscribed", budget);
 }
 
 static void store_done(struct router *r, struct store_req *req, bool cancelled)

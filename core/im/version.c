@@ -1,9 +1,12 @@
 /* XEP-0092 Software Version of the server: name and version, no <os/>
- * (it would tell an attacker which kernel to aim at). */
+ * (it would tell an attacker which kernel to aim at).  [im]
+ * software_version = false turns it off: the name and version are the
+ * first thing a scanner asks for. */
 #include "core/im/modules.h"
 
 #include <string.h>
 
+#include "core/conf/cfg.h"
 #include "core/xml/xml_node.h"
 
 static void version(struct im_iq *q)
@@ -30,6 +33,11 @@ static const struct im_iq_handler iqs[] = {
 };
 static const char *const features[] = { NS_VERSION, NULL };
 
+static bool enabled(const struct cfg *cfg)
+{
+	return cfg->software_version;
+}
+
 const struct im_module im_version = {
-	.name = "version", .iqs = iqs, .server_features = features,
+	.name = "version", .iqs = iqs, .server_features = features, .enabled = enabled,
 };

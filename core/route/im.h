@@ -85,6 +85,10 @@ struct im_module {
 	void (*message_sent)(struct router *r, struct stanza *st, const char *full);
 	/* The account bare's last session has ended. */
 	void (*account_offline)(struct router *r, const char *bare);
+	/* Whether the configuration turns the module on (NULL: always).  Off,
+	 * its iqs are answered service-unavailable like any unknown payload
+	 * and disco does not list its features. */
+	bool (*enabled)(const struct cfg *cfg);
 };
 
 /* The reply to q: a result with payload (may be NULL; taken over), or an
@@ -93,8 +97,10 @@ struct im_module {
 void im_iq_result(struct im_iq *q, struct xml_node *payload);
 void im_iq_error(struct im_iq *q, enum stanza_cond cond);
 
-/* Every disco feature of every module for target, in table order. */
-void im_each_feature(enum im_target target, void (*cb)(void *arg, const char *var), void *arg);
+/* Every disco feature of every module that cfg turns on, for target, in
+ * table order. */
+void im_each_feature(const struct cfg *cfg, enum im_target target,
+		     void (*cb)(void *arg, const char *var), void *arg);
 
 /* The same for a request parked earlier: st is the request (a reference
  * the caller still owns), from as for im_iq_result (NULL: none).  Nothing

@@ -26,3 +26,13 @@ void msg_free(struct msg *m)
 		stanza_unref(m->st);
 	free(m);
 }
+
+bool msg_ctl_reply(struct queue *q, int token, const char *text)
+{
+	struct msg *m = msg_new(MSG_CTL_REPLY, text);
+	if (!m)
+		return false;
+	m->status = token;
+	queue_push(q, &m->qnode);
+	return true;
+}

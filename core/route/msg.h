@@ -8,6 +8,7 @@
 #ifndef XMPPD_MSG_H
 #define XMPPD_MSG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/base/queue.h"
@@ -32,7 +33,8 @@ enum msg_type {
 	MSG_BIND_RESULT, /* status 0 = bound as data; else a stanza error condition */
 	MSG_DELIVER,     /* write st to the session's stream; status 1 when it
 			  * is st's only recipient */
-	MSG_KICK,        /* close the session with stream error data (e.g. "conflict") */
+	MSG_KICK,        /* close the session with stream error data: the condition
+			  * (e.g. "conflict"), optionally a space and a text */
 	/* main -> every thread */
 	MSG_SHUTDOWN,
 	MSG_RELOAD_TLS,  /* ptr = new struct tls_ctx_set (one reference for the receiver) */
@@ -41,6 +43,13 @@ enum msg_type {
 			  * data = the peer's address, priority = its port */
 	/* storage thread -> requester */
 	MSG_STORE_DONE,  /* ptr = the completed request */
+	/* the control socket's thread (core/ctl) -> router, mux; and back */
+	MSG_CTL,         /* to the router: data = a command line (ctl_cmd.h) for it
+			  * (kick, roster); ptr = the queue to answer in, status
+			  * = the token to answer with; one MSG_CTL_REPLY comes back */
+	MSG_CTL_SESSIONS, /* to each mux: list the bound sessions; ptr, status as
+			   * for MSG_CTL; one MSG_CTL_REPLY (lines) comes back */
+	MSG_CTL_REPLY,   /* data = the answer's text, status = the token */
 };
 
 struct msg {
@@ -59,5 +68,9 @@ struct msg {
 struct msg *msg_new(enum msg_type type, const char *text);
 /* Frees the message and drops its stanza reference. */
 void msg_free(struct msg *m);
+/* Pushes MSG_CTL_REPLY (text, token) into q, the queue a MSG_CTL or
+ * MSG_CTL_SESSIONS named; false without memory (the control thread then
+ * gives up on the request when it times out). */
+bool msg_ctl_reply(struct queue *q, int token, const char *text);
 
 #endif

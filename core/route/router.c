@@ -648,6 +648,18 @@ fail:
 	post(r, res);
 }
 
+/* Closes s with the stream error cond (MSG_KICK's data), as a newer
+ * session's conflict does: whoever had its presence is told, and it leaves
+ * the tables.  False, nothing done, without memory. */
+bool rt_close_session(struct router *r, struct rsess *s, const char *cond)
+{
+	if (!kick(r, s->h, cond))
+		return false;
+	rt_presence_end(r, s);
+	sess_remove(r, s);
+	return true;
+}
+
 static void handle_unbind(struct router *r, struct msg *m)
 {
 	struct rsess *s = rt_find_full(r, m->data);
@@ -721,6 +733,9 @@ static void dispatch(struct router *r, struct msg *m)
 	}
 	case MSG_STORE_DONE:
 		handle_store_done(r, m, false);
+		break;
+	case MSG_CTL:
+		rt_ctl(r, m);
 		break;
 	case MSG_SHUTDOWN:
 		atomic_store(&r->stopped, true);

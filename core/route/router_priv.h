@@ -125,6 +125,13 @@ bool rt_is_local_domain(struct router *r, const char *d, size_t len);
 /* Delivers presence st to `to`: that session if it is a full JID, every
  * available resource if bare; nothing for an account with none. */
 void rt_deliver_presence(struct router *r, struct stanza *st, const char *to);
+/* Closes the session s with stream error cond ("condition[ text]") and
+ * removes it, as a conflict does; false (nothing done) without memory. */
+bool rt_close_session(struct router *r, struct rsess *s, const char *cond);
+
+/* ctl.c */
+/* A command from the control socket (MSG_CTL): kick, roster. */
+void rt_ctl(struct router *r, struct msg *m);
 
 /* blocking.c */
 /* Whether u (online, loaded) blocks jid, by XEP-0016 2.1's matching: the

@@ -20,11 +20,18 @@ static const struct im_module *const modules[] = {
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
-static const struct im_iq_handler *find_handler(const struct xml_node *payload,
+static bool module_on(const struct im_module *m, const struct cfg *cfg)
+{
+	return !m->enabled || m->enabled(cfg);
+}
+
+static const struct im_iq_handler *find_handler(const struct cfg *cfg,
+						const struct xml_node *payload,
 						enum im_target target, bool own)
 {
 	for (size_t i = 0; i < N_MODULES; i++)
-		for (const struct im_iq_handler *h = modules[i]->iqs; h && h->ns; h++) {
+		for (const struct im_iq_handler *h = module_on(modules[i], cfg) ? modules[i]->iqs : NULL;
+		     h && h->ns; h++) {
 			if (!(h->targets & target) || strcmp(h->ns, payload->ns) != 0)
 				continue;
 			if (h->name && strcmp(h->name, payload->name) != 0)
@@ -122,7 +129,7 @@ void services_iq(struct router *r, struct stanza *st, const char *to, enum im_ta
 		im_iq_error(&q, SC_BAD_REQUEST);
 		return;
 	}
-	const struct im_iq_handler *h = find_handler(q.payload, target, own);
+	const struct im_iq_handler *h = find_handler(im_cfg(r), q.payload, target, own);
 	if (!h) {
 		im_iq_error(&q, SC_SERVICE_UNAVAILABLE);
 		return;
@@ -172,9 +179,12 @@ void services_account_offline(struct router *r, const char *bare)
 			modules[i]->account_offline(r, bare);
 }
 
-void im_each_feature(enum im_target target, void (*cb)(void *arg, const char *var), void *arg)
+void im_each_feature(const struct cfg *cfg, enum im_target target,
+		     void (*cb)(void *arg, const char *var), void *arg)
 {
 	for (size_t i = 0; i < N_MODULES; i++) {
+		if (!module_on(modules[i], cfg))
+			continue;
 		const char *const *f = target == IM_TO_SERVER ? modules[i]->server_features
 							      : modules[i]->account_features;
 		for (; f && *f; f++)

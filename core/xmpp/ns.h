@@ -20,6 +20,8 @@
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 /* XEP-0199 */
 #define NS_PING "urn:xmpp:ping"
+/* XEP-0115 entity capabilities */
+#define NS_CAPS "http://jabber.org/protocol/caps"
 /* XEP-0092 */
 #define NS_VERSION "jabber:iq:version"
 /* XEP-0202 */

@@ -700,9 +700,16 @@ def local_port(xmpp):
 
 
 def mux_of(server, port, timeout=5.0):
-    """'mux0'/'mux1' and connection id of the connection from local `port`."""
-    m = server.wait_log(r"\[(mux\d+)\] (c\d+\.\d+): accepted from 127\.0\.0\.1:%d " % port, timeout)
-    return (m.group(1), m.group(2)) if m else (None, None)
+    """'mux0'/'mux1' and connection id of the connection from local `port`:
+    the last one accepted from it (the kernel reuses ephemeral ports, so
+    an earlier connection of the same test server may have had it)."""
+    pat = r"\[(mux\d+)\] (c\d+\.\d+): accepted from 127\.0\.0\.1:%d " % port
+    if not server.wait_log(pat, timeout):
+        return (None, None)
+    last = None
+    for last in re.finditer(pat, server.log(), re.M):
+        pass
+    return (last.group(1), last.group(2))
 
 
 # -- unittest runner ------------------------------------------------------------

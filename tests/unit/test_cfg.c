@@ -188,8 +188,10 @@ static void test_preauth_limits(void **state)
 	expect_err(HOST LST "[limits]\nexempt_networks = 10.0.0.0/8, 192.0.2.1/24\n",
 		   "t.ini:7: [limits] exempt_networks: '192.0.2.1/24': bits are set past the prefix "
 		   "length (write the network's first address)");
-	expect_ok(HOST LST "[im]\nmax_roster_items = 5\n", c);
+	assert_true(c->software_version);
+	expect_ok(HOST LST "[im]\nmax_roster_items = 5\nsoftware_version = false\n", c);
 	assert_int_equal(c->max_roster_items, 5);
+	assert_false(c->software_version);
 	expect_err(HOST LST "[im]\nmax_roster_items = 0\n",
 		   "t.ini:7: [im] max_roster_items: out of range (1..1000000)");
 	expect_err(HOST LST "[limits]\nconnection_burst_per_ip = 0\n",
@@ -585,6 +587,31 @@ static void test_relative_paths(void **state)
 	assert_string_equal(c->db_path, "/srv/data/xmppd.sqlite");
 	assert_true(cfg_load_string(HOST LST, "t.ini", NULL, c, err, sizeof(err)));
 	assert_string_equal(c->hosts[0].cert_file, "c.pem");
+
+	/* [admin]: the control socket beside the database by default */
+	expect_ok(HOST LST, c);
+	assert_true(c->ctl_enabled);
+	assert_string_equal(c->ctl_socket, "/etc/xmppd/data/xmppd.sock");
+	assert_int_equal(c->ctl_socket_line, 0);
+	expect_ok(HOST LST "[storage]\npath = /var/lib/xmppd/db.sqlite\n", c);
+	assert_string_equal(c->ctl_socket, "/var/lib/xmppd/xmppd.sock");
+	expect_ok(HOST LST "[admin]\ncontrol = false\nsocket = /run/xmppd/ctl\n", c);
+	assert_false(c->ctl_enabled);
+	assert_string_equal(c->ctl_socket, "/run/xmppd/ctl");
+	assert_int_equal(c->ctl_socket_line, 8);
+	/* sun_path holds 107 bytes and the NUL */
+	char longp[200], text[400];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[108] = '\0';
+	snprintf(text, sizeof(text), HOST LST "[admin]\nsocket = %s\n", longp);
+	assert_false(cfg_load_string(text, "t.ini", "/etc/xmppd", c, err, sizeof(err)));
+	if (!strstr(err, "t.ini:7: [admin] socket: /aaa") || strchr(err, '\n'))
+		fail_msg("%s", err);
+	assert_non_null(strstr(err, "longer than a Unix socket's path may be (107 bytes)"));
+	longp[107] = '\0';
+	snprintf(text, sizeof(text), HOST LST "[admin]\nsocket = %s\n", longp);
+	expect_ok(text, c);
 
 	/* From a file: against its directory, made absolute, whatever the cwd. */
 	assert_non_null(mkdtemp(dir));

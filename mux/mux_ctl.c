@@ -1,0 +1,64 @@
+/* The control socket's "sessions" (MSG_CTL_SESSIONS), answered by each mux
+ * thread for its own connections: it owns everything the command shows
+ * (the listener, the TLS layers, whether the session sleeps, when it was
+ * bound), so nothing of it is copied anywhere else or read by another
+ * thread.  One line per bound session, tab-separated (a resource may hold
+ * spaces, never a tab):
+ *
+ *   full JID, listener, bound since (UTC, ISO 8601), TLS, awake|asleep
+ *
+ * TLS is the version of each layer, outer first ("TLSv1.3", or
+ * "TLSv1.3+TLSv1.3" inside direct TLS), or "none". */
+#include "mux/mux_int.h"
+
+#include <time.h>
+
+#include "core/base/log.h"
+#include "tls/tls.h"
+
+static enum xs tls_versions(const struct mux_conn *c, struct xbuf *b)
+{
+	enum xs st = XS_OK;
+	if (!c->n_tls)
+		return xbuf_append_str(b, "none");
+	for (unsigned i = 0; i < c->n_tls && st == XS_OK; i++) {
+		int v = tls_sess_version(c->tls[i]);
+		st = xbuf_appendf(b, "%sTLSv1.%d", i ? "+" : "", v >= 10 ? v - 10 : 0);
+	}
+	return st;
+}
+
+static enum xs session_line(const struct mux_conn *c, struct xbuf *b)
+{
+	char since[32];
+	time_t t = (time_t)c->bound_at;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(since, sizeof(since), "?");
+	enum xs st = xbuf_appendf(b, "%s\t%s\t%s\t", c->full_jid, c->lst->name, since);
+	if (st == XS_OK)
+		st = tls_versions(c, b);
+	if (st == XS_OK)
+		st = xbuf_appendf(b, "\t%s\n", c->asleep ? "asleep" : "awake");
+	return st;
+}
+
+void mux_ctl_sessions(struct mux *m, struct msg *msg)
+{
+	struct xbuf b = { 0 };
+	enum xs st = XS_OK;
+	for (size_t i = 0; i < m->n_slots && st == XS_OK; i++) {
+		const struct mux_conn *c = m->slots[i];
+		/* a session being closed (a kick, a stream error) is gone
+		 * for the router already */
+		if (c && !c->dead && !c->closing && c->state == CONN_BOUND && c->full_jid)
+			st = session_line(c, &b);
+	}
+	if (st != XS_OK) {
+		LOG_WARN("control: sessions of mux%u: out of memory", m->idx);
+		xbuf_free(&b);
+		xbuf_append_str(&b, "?\tout of memory listing the sessions of one thread\n");
+	}
+	msg_ctl_reply(msg->ptr, msg->status, b.data ? b.data : "");
+	xbuf_free(&b);
+}
