@@ -161,6 +161,10 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "max_directed_presences", T_UINT, struct cfg, max_directed_presences, 1,
 	      1000000),
 	K_NUM(SECT_IM, "max_private_items", T_UINT, struct cfg, max_private_items, 1, 100000),
+	K_NUM(SECT_IM, "sm_resume_timeout", T_UINT, struct cfg, sm_resume_timeout_s, 0, 86400),
+	K_NUM(SECT_IM, "sm_max_unacked", T_UINT, struct cfg, sm_max_unacked, 1, 100000),
+	K_NUM(SECT_IM, "sm_max_detached", T_UINT, struct cfg, sm_max_detached, 0, 10000000),
+	K_NUM(SECT_IM, "sm_request_after", T_UINT, struct cfg, sm_request_after, 1, 100000),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_LISTENER, "type", set_kind),
@@ -1121,6 +1125,10 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_offline_messages = 1000;
 	cfg->max_directed_presences = 1000;
 	cfg->max_held_presences = 1000;
+	cfg->sm_resume_timeout_s = 300;
+	cfg->sm_max_unacked = 500;
+	cfg->sm_max_detached = 10000;
+	cfg->sm_request_after = 5;
 	cfg->max_private_items = 100;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");

@@ -37,6 +37,8 @@
 #define NS_FORWARD "urn:xmpp:forward:0"
 /* XEP-0334 message processing hints */
 #define NS_HINTS "urn:xmpp:hints"
+/* XEP-0198 stream management */
+#define NS_SM "urn:xmpp:sm:3"
 /* XEP-0352 client state indication */
 #define NS_CSI "urn:xmpp:csi:0"
 /* XEP-0045 (only recognised: MUC private messages are not carbon-copied) */
