@@ -47,7 +47,9 @@ struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h)
 	if (h.slot >= m->n_slots)
 		return NULL;
 	struct mux_conn *c = m->slots[h.slot];
-	if (!c || c->dead || c->gen != h.gen)
+	/* a detached session (XEP-0198) is dead to I/O but still takes
+	 * deliveries into its queue */
+	if (!c || (c->dead && !c->detached) || c->gen != h.gen)
 		return NULL;
 	return c;
 }
@@ -176,6 +178,8 @@ static bool conn_sleep(struct mux_conn *c)
 {
 	if (c->closing || c->in_parser || bottom_pending(c))
 		return false;
+	if (c->sm && sm_idle_request(c))
+		return false; /* asked for an ack first: the answer wakes it anyway */
 	for (unsigned i = 0; i < c->n_tls; i++)
 		if (tls_sess_has_pending(c->tls[i]) || tls_sess_out_pending(c->tls[i]))
 			return false;
@@ -525,6 +529,12 @@ static void peer_finished(struct mux_conn *c)
 {
 	c->peer_eof = true;
 	conn_watch(c);
+	if (sm_may_detach(c)) {
+		/* no </stream:stream>: the connection dropped, the session
+		 * waits for the client to resume it (XEP-0198) */
+		conn_close(c, "peer closed the connection");
+		return;
+	}
 	if (c->closing) {
 		if (!bottom_pending(c))
 			conn_close(c, "peer closed the connection");
@@ -660,8 +670,10 @@ void conn_close(struct mux_conn *c, const char *why)
 	if (c->dead)
 		return;
 	struct mux *m = c->mux;
-	LOG_INFO("c%u.%llu: closed (%s)%s%s", m->idx, (unsigned long long)c->id, why,
-		 c->full_jid ? " session " : "", c->full_jid ? c->full_jid : "");
+	bool detach = sm_may_detach(c);
+	LOG_INFO("c%u.%llu: closed (%s)%s%s%s", m->idx, (unsigned long long)c->id, why,
+		 c->full_jid ? " session " : "", c->full_jid ? c->full_jid : "",
+		 detach ? ", detached for resumption" : "");
 	c->dead = true;
 	if (c->fd >= 0) {
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -672,29 +684,49 @@ void conn_close(struct mux_conn *c, const char *why)
 	delay_remove(c);
 	conn_idle_remove(c);
 	shaper_forget(c);
-	session_conn_cleanup(c);
+	/* a detached session keeps its routing entry: mux_reap strips it and
+	 * it waits on the detached list (mux_sm.c) */
+	c->detached = detach;
+	if (!detach)
+		session_conn_cleanup(c);
 	c->dead_next = m->dead_head;
 	m->dead_head = c;
+}
+
+/* What only a live socket needs: a detached session keeps its record,
+ * its JID and its SM state, a few hundred bytes. */
+void conn_strip(struct mux_conn *c)
+{
+	sasl_conn_cleanup(c);
+	for (unsigned i = 0; i < c->n_tls; i++)
+		tls_sess_free(c->tls[i]);
+	c->n_tls = 0;
+	xbuf_free(&c->plain_out);
+	if (c->xml)
+		xml_stream_free(c->xml);
+	c->xml = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (!c->peer_released) {
+		/* the address may connect again to resume: it no longer holds
+		 * a connection there */
+		mux_peer_gone(c->mux, c->peer_ip, !c->authenticated);
+		c->peer_released = true;
+	}
 }
 
 static void conn_free(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	sasl_conn_cleanup(c);
-	for (unsigned i = 0; i < c->n_tls; i++)
-		tls_sess_free(c->tls[i]);
-	xbuf_free(&c->plain_out);
-	if (c->xml)
-		xml_stream_free(c->xml);
+	conn_strip(c);
+	sm_state_free(c->sm);
 	free(c->authcid);
 	free(c->full_jid);
-	if (c->fd >= 0)
-		close(c->fd);
 	m->slots[c->slot] = NULL;
 	m->gens[c->slot]++; /* stale handles no longer match */
 	m->free_slots[m->n_free++] = c->slot;
 	m->n_conns--;
-	mux_peer_gone(m, c->peer_ip, !c->authenticated);
 	atomic_fetch_sub(&m->group->total_conns, 1);
 	free(c);
 }
@@ -704,7 +736,12 @@ void mux_reap(struct mux *m)
 	while (m->dead_head) {
 		struct mux_conn *c = m->dead_head;
 		m->dead_head = c->dead_next;
-		conn_free(c);
+		if (c->detached) {
+			conn_strip(c);
+			sm_park(c);
+		} else {
+			conn_free(c);
+		}
 	}
 }
 
@@ -740,6 +777,7 @@ void mux_timers(struct mux *m)
 	 * whenever the allocator next looks */
 	if (m->n_slept != slept_before)
 		mem_release();
+	sm_timers(m);
 	while (m->dl_head && m->dl_head->delay_deadline_ms <= now) {
 		struct mux_conn *c = m->dl_head;
 		m->dl_head = c->dl_next;
@@ -767,6 +805,8 @@ int mux_next_timeout_ms(struct mux *m)
 	}
 	if (mux_accept_deadline(m) < next)
 		next = mux_accept_deadline(m);
+	if (sm_deadline(m) < next)
+		next = sm_deadline(m);
 	if (shaper_deadline(m) < next)
 		next = shaper_deadline(m);
 	if (next == UINT64_MAX)

@@ -21,6 +21,7 @@
 #include "mux/peer_table.h"
 #include "core/base/xbuf.h"
 #include "mux/mux.h"
+#include "mux/sm_queue.h"
 
 struct tls_sess;
 struct xml_stream;
@@ -38,6 +39,28 @@ enum conn_state {
 	CONN_AUTHED,       /* authenticated, restarted; bind not yet done */
 	CONN_BINDING,      /* bind sent to the router */
 	CONN_BOUND,        /* stanzas flow */
+	CONN_RESUMING,     /* XEP-0198 <resume/> sent to the router; deliveries held */
+};
+
+/* XEP-0198 state of a session that sent <enable/> (mux_sm.c); NULL for
+ * the others, which pay nothing for it.  It moves, whole, to another
+ * connection (possibly on another thread) when the session resumes. */
+struct sm_state {
+	char id[33];                 /* 128 random bits, hex: the resumption id */
+	bool resume;                 /* resumable */
+	bool r_pending;              /* <r/> sent, no <a/> since */
+	bool parked;                 /* on the mux's detached list */
+	uint32_t h_in;               /* stanzas handled from the client */
+	uint32_t h_out;              /* stanzas written to the client */
+	uint32_t acked;              /* the client's last h */
+	uint32_t resume_h;           /* CONN_RESUMING: the h of its <resume/> */
+	char *previd;                /* CONN_RESUMING: the id it asked for */
+	char *full;                  /* in MSG_SM_STATE: the session's full JID */
+	/* written and not acknowledged, oldest first (h_out - acked of
+	 * them); in CONN_RESUMING, deliveries held for after the hand-over */
+	struct sm_queue unacked;
+	uint64_t deadline_ms;        /* detached: when resumption is no longer possible */
+	struct mux_conn *dt_prev, *dt_next; /* the mux's detached list */
 };
 
 enum sasl_mech {
@@ -69,6 +92,9 @@ struct mux_conn {
 	bool header_sent;
 	bool authenticated;
 	bool dead;                   /* closed; freed by mux_reap() */
+	bool detached;               /* dead, but a resumable session waits (mux_sm.c) */
+	bool peer_released;          /* the peer table has forgotten it (detached) */
+	bool sm_resume_tried;        /* one <resume/> per stream */
 	bool closing;                /* final bytes queued; close once flushed */
 	uint64_t close_deadline_ms;
 
@@ -118,6 +144,8 @@ struct mux_conn {
 	bool asleep;                 /* TLS state exported, parser freed */
 	uint64_t last_active_ms;
 
+	struct sm_state *sm;         /* XEP-0198, after <enable/> or <resume/> */
+
 	struct mux_conn *dead_next;
 };
 
@@ -154,6 +182,8 @@ struct mux {
 	uint64_t n_slept, n_woken;
 	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
 	struct mux_conn *dead_head;
+	/* XEP-0198 sessions whose socket is gone, oldest first (mux_sm.c) */
+	struct mux_conn *dt_head, *dt_tail;
 	/* Idle expat parsers the thread's streams lend to each other
 	 * between stanzas (core/xml/xml_stream.h). */
 	struct xml_parser_pool *xml_pool;
@@ -186,6 +216,7 @@ struct mux_group {
 	unsigned n_listen;
 	atomic_uint rr;                 /* round-robin target for accepted sockets */
 	atomic_uint total_conns;
+	atomic_uint n_detached;         /* XEP-0198 sessions waiting for resumption */
 	/* connections and failures per peer address, shared by the threads
 	 * under its own lock (mux/peer_table.h) */
 	struct peer_table *peers;
@@ -212,7 +243,12 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 void conn_on_event(struct mux_conn *c, uint32_t events);
 void conn_send(struct mux_conn *c, const char *data, size_t len);
 void conn_send_str(struct mux_conn *c, const char *s);
+/* Closes c.  A bound XEP-0198 session that can be resumed is detached
+ * instead: its socket, TLS and parser go, the record and its queue stay
+ * (mux_sm.c). */
 void conn_close(struct mux_conn *c, const char *why);
+/* A detached connection loses what only a socket needs (mux_reap). */
+void conn_strip(struct mux_conn *c);
 void conn_close_after_flush(struct mux_conn *c, const char *why);
 bool conn_push_tls_server(struct mux_conn *c, const char *alpn);
 struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
@@ -306,5 +342,39 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg);
  * (not bound, closing, dead): the caller hands it back to the router. */
 bool session_on_deliver(struct mux_conn *c, struct msg *msg);
 void session_conn_cleanup(struct mux_conn *c);
+/* Stanzas pipelined behind a bind or <resume/>, processed once answered. */
+void session_replay_held(struct mux_conn *c);
+
+/* mux_sm.c: XEP-0198 stream management */
+/* <enable/>, <r/>, <a/>, <resume/>; takes ownership of el. */
+int sm_on_element(struct mux_conn *c, struct xml_node *el);
+/* Writes st to the session, counting and keeping it when SM is enabled
+ * (and only keeping it while detached).  False when the session cannot
+ * take it (SM queue over [im] sm_max_unacked: the session ends). */
+bool sm_write(struct mux_conn *c, struct stanza *st, bool sole);
+/* A stanza from the client was handled. */
+static inline void sm_handled(struct mux_conn *c)
+{
+	if (c->sm && c->state == CONN_BOUND)
+		c->sm->h_in++;
+}
+/* conn_close: true when c is to be detached rather than ended. */
+bool sm_may_detach(struct mux_conn *c);
+/* mux_reap: a detached connection, stripped, waits for resumption. */
+void sm_park(struct mux_conn *c);
+/* Ends a detached session (expired, replaced, shut down). */
+void sm_end_detached(struct mux_conn *c, const char *why);
+/* session_conn_cleanup: unacknowledged stanzas go back to the router
+ * (MSG_UNDELIVERED) before the session's MSG_UNBIND; the state is freed. */
+void sm_conn_cleanup(struct mux_conn *c);
+void sm_state_free(struct sm_state *sm);
+/* Before an idle session sleeps: true if it asked for an ack instead. */
+bool sm_idle_request(struct mux_conn *c);
+void sm_on_handover(struct mux *m, struct msg *msg);
+void sm_on_state(struct mux *m, struct msg *msg);
+void sm_timers(struct mux *m);
+uint64_t sm_deadline(const struct mux *m);
+/* MSG_SHUTDOWN: every detached session ends now. */
+void sm_shutdown(struct mux *m);
 
 #endif

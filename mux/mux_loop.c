@@ -197,7 +197,10 @@ static void kick(struct mux_conn *c, const char *data)
 	/* The router already dropped this session. */
 	free(c->full_jid);
 	c->full_jid = NULL;
-	stream_error(c, n ? cond : "undefined-condition", text);
+	if (c->detached)
+		sm_end_detached(c, text); /* no stream to write to: XEP-0198 */
+	else
+		stream_error(c, n ? cond : "undefined-condition", text);
 }
 
 static void inbox_ready(struct mux *m)
@@ -240,6 +243,12 @@ static void inbox_ready(struct mux *m)
 		case MSG_CTL_SESSIONS:
 			mux_ctl_sessions(m, msg);
 			break;
+		case MSG_SM_HANDOVER:
+			sm_on_handover(m, msg); /* goes on as MSG_SM_STATE */
+			continue;
+		case MSG_SM_STATE:
+			sm_on_state(m, msg);
+			break;
 		case MSG_STORE_DONE:
 			if (!register_on_store_done(m, msg))
 				sasl_on_store_done(m, msg);
@@ -251,6 +260,7 @@ static void inbox_ready(struct mux *m)
 			break;
 		case MSG_SHUTDOWN:
 			m->shutting_down = true;
+			sm_shutdown(m);
 			for (size_t i = 0; i < m->n_slots; i++)
 				if (m->slots[i] && !m->slots[i]->dead)
 					stream_error(m->slots[i], "system-shutdown", NULL);
@@ -441,6 +451,8 @@ void mux_group_free(struct mux_group *g)
 					tls_ctx_set_unref(msg->ptr);
 				else if (msg->type == MSG_STORE_DONE)
 					free(msg->ptr); /* an auth lookup or registration nobody waits for */
+				else if (msg->type == MSG_SM_STATE)
+					sm_state_free(msg->ptr);
 				msg_free(msg);
 			}
 			queue_deinit(&m->inbox);

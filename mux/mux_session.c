@@ -25,7 +25,7 @@ static void send_tree(struct mux_conn *c, struct xml_node *tree)
 	struct stanza *st = stanza_freeze(tree);
 	if (!st)
 		return;
-	conn_send(c, st->bytes, st->len);
+	sm_write(c, st, false); /* counted, and kept until acknowledged (XEP-0198) */
 	stanza_unref(st);
 }
 
@@ -36,7 +36,7 @@ static void bounce_local(struct mux_conn *c, struct xml_node *el, enum stanza_co
 	if (!err)
 		return;
 	/* error replies to our own client go to it without a 'to' */
-	conn_send(c, err->bytes, err->len);
+	sm_write(c, err, false);
 	stanza_unref(err);
 }
 
@@ -130,7 +130,13 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	 * peer writes never goes through a parser other sessions borrow. */
 	xml_stream_use_pool(c->xml, c->mux->xml_pool);
 	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->full_jid);
-	/* stanzas pipelined behind the bind request */
+	session_replay_held(c);
+}
+
+/* Stanzas pipelined behind a bind request or a <resume/>, now that it
+ * has been answered. */
+void session_replay_held(struct mux_conn *c)
+{
 	struct xml_node *el = c->held_first;
 	c->held_first = c->held_last = NULL;
 	c->n_held = 0;
@@ -150,14 +156,19 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 
 bool session_on_deliver(struct mux_conn *c, struct msg *msg)
 {
-	if (c->state != CONN_BOUND || c->closing || c->dead)
+	/* a detached session queues it for its resumption, a resuming
+	 * stream holds it until the old stream's state has come (mux_sm.c) */
+	bool waiting = c->detached || (c->state == CONN_RESUMING && !c->dead && !c->closing);
+	if (!waiting && (c->state != CONN_BOUND || c->closing || c->dead))
 		return false;
-	conn_send(c, msg->st->bytes, msg->st->len);
-	return true;
+	return sm_write(c, msg->st, msg->status != 0);
 }
 
 void session_conn_cleanup(struct mux_conn *c)
 {
+	/* unacknowledged stanzas go back to the router ahead of the unbind,
+	 * while the session is still there to be marked gone */
+	sm_conn_cleanup(c);
 	if (c->full_jid && (c->state == CONN_BOUND || c->state == CONN_BINDING)) {
 		struct msg *m = msg_new(MSG_UNBIND, c->full_jid);
 		if (m) {
@@ -211,17 +222,22 @@ static int client_state(struct mux_conn *c, struct xml_node *el)
 /* Stanzas after authentication; takes ownership of el. */
 int session_on_element(struct mux_conn *c, struct xml_node *el)
 {
+	bool waiting = c->state == CONN_BINDING || c->state == CONN_RESUMING;
 	if (strcmp(el->ns, NS_CSI) == 0)
 		return client_state(c, el);
+	if (strcmp(el->ns, NS_SM) == 0 && !waiting)
+		return sm_on_element(c, el);
 	enum stanza_kind kind = strcmp(el->ns, NS_CLIENT) == 0 ? stanza_kind_of(el->name) : STANZA_OTHER;
-	if (kind == STANZA_OTHER) {
+	if (kind == STANZA_OTHER && strcmp(el->ns, NS_SM) != 0) {
 		xml_node_free(el);
 		stream_error(c, "unsupported-stanza-type", NULL);
 		return 1;
 	}
 	const char *type = xml_node_attr(el, "type");
 	const char *id = xml_node_attr(el, "id");
-	if (c->state == CONN_BINDING) {
+	if (waiting) {
+		/* an <enable/> or stanzas pipelined behind the bind or the
+		 * <resume/> wait for its answer */
 		if (c->n_held >= MAX_HELD) {
 			xml_node_free(el);
 			stream_error(c, "policy-violation", "too many stanzas before bind completed");
@@ -235,6 +251,7 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 		c->n_held++;
 		return 0;
 	}
+	sm_handled(c); /* XEP-0198: every stanza counts, answered with an error or not */
 	if (kind == STANZA_IQ) {
 		struct xml_node *child = xml_node_first_elem(el);
 		if (!id || !iq_type_ok(type)) {

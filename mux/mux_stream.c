@@ -148,7 +148,9 @@ void stream_send_features(struct mux_conn *c)
 					       /* RFC 6121 3.4.1: subscription pre-approval */
 					       "<sub xmlns='urn:xmpp:features:pre-approval'/>"
 					       /* XEP-0352 client state indication */
-					       "<csi xmlns='urn:xmpp:csi:0'/>"));
+					       "<csi xmlns='urn:xmpp:csi:0'/>"
+					       /* XEP-0198 stream management (mux_sm.c) */
+					       "<sm xmlns='urn:xmpp:sm:3'/>"));
 		/* XEP-0115 6.3: what disco#info of the server says, as a
 		 * hash a client may have cached */
 		if (c->mux->cfg->caps_ver[0])

@@ -171,6 +171,10 @@ static const struct cfg_key cfg_keys[] = {
 	K_BOOL(SECT_IM, "software_version", struct cfg, software_version),
 	K_BOOL(SECT_ADMIN, "control", struct cfg, ctl_enabled),
 	K_FN(SECT_ADMIN, "socket", set_ctl_socket),
+	K_NUM(SECT_IM, "sm_resume_timeout", T_UINT, struct cfg, sm_resume_timeout_s, 0, 86400),
+	K_NUM(SECT_IM, "sm_max_unacked", T_UINT, struct cfg, sm_max_unacked, 1, 100000),
+	K_NUM(SECT_IM, "sm_max_detached", T_UINT, struct cfg, sm_max_detached, 0, 10000000),
+	K_NUM(SECT_IM, "sm_request_after", T_UINT, struct cfg, sm_request_after, 1, 100000),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_HOST, "registration", set_registration),
@@ -1171,6 +1175,10 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_directed_presences = 1000;
 	cfg->max_held_presences = 1000;
 	cfg->max_blocklist_items = 1000;
+	cfg->sm_resume_timeout_s = 300;
+	cfg->sm_max_unacked = 500;
+	cfg->sm_max_detached = 10000;
+	cfg->sm_request_after = 5;
 	cfg->max_private_items = 100;
 	cfg->software_version = true;
 	cfg->ctl_enabled = true;

@@ -92,6 +92,11 @@ struct cfg {
 	unsigned max_held_presences;  /* max_held_presences = 1000 presence updates held for an inactive client (XEP-0352) */
 	unsigned max_directed_presences; /* max_directed_presences = 1000 JIDs a session sent presence to outside its roster */
 	bool software_version;        /* software_version = true: XEP-0092 answered and in disco; false: neither */
+	/* XEP-0198 stream management (mux/mux_sm.c) */
+	unsigned sm_resume_timeout_s; /* sm_resume_timeout = 300 seconds a dropped resumable session waits; 0 = no resumption */
+	unsigned sm_max_unacked;      /* sm_max_unacked = 500 stanzas sent and not acknowledged; over it the session ends */
+	unsigned sm_max_detached;     /* sm_max_detached = 10000 dropped sessions waiting for resumption, server-wide */
+	unsigned sm_request_after;    /* sm_request_after = 5 unacknowledged stanzas before the server sends <r/> */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */

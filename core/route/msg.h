@@ -29,12 +29,24 @@ enum msg_type {
 	MSG_UNDELIVERED, /* a MSG_DELIVER the session could not take (closing or
 			  * gone), sent back as is: h, st, status */
 	MSG_CSI,         /* XEP-0352: status 1 inactive, 0 active; data = full JID */
+	MSG_SM_ENABLE,   /* XEP-0198: data = "<sm id> <full JID>": the session can be resumed */
+	MSG_SM_RESUME,   /* XEP-0198: h = the new stream, data = "<previd> <bare JID>",
+			  * count = the client's h; router answers MSG_SM_HANDOVER to
+			  * the old session's mux, or MSG_SM_STATE (ptr NULL) to h.
+			  * status 1: data = "<previd>", the hand-over to h failed:
+			  * the session, if it still points at h, ends */
 	/* router -> mux */
 	MSG_BIND_RESULT, /* status 0 = bound as data; else a stanza error condition */
 	MSG_DELIVER,     /* write st to the session's stream; status 1 when it
 			  * is st's only recipient */
 	MSG_KICK,        /* close the session with stream error data: the condition
 			  * (e.g. "conflict"), optionally a space and a text */
+	MSG_SM_HANDOVER, /* XEP-0198: the session h resumes on the stream h2 (its
+			  * deliveries go there now): send it the session's state */
+	/* mux -> mux (and router -> mux on failure) */
+	MSG_SM_STATE,    /* XEP-0198: to h, the stream resuming: ptr = the session's
+			  * struct sm_state (mux/mux_int.h), data = its full JID;
+			  * ptr NULL: the resumption failed */
 	/* main -> every thread */
 	MSG_SHUTDOWN,
 	MSG_RELOAD_TLS,  /* ptr = new struct tls_ctx_set (one reference for the receiver) */
@@ -56,6 +68,8 @@ struct msg {
 	struct queue_node qnode;
 	enum msg_type type;
 	struct sess_handle h;
+	struct sess_handle h2;  /* MSG_SM_HANDOVER: the new stream */
+	uint32_t count;         /* MSG_SM_*: the client's h (XEP-0198) */
 	struct stanza *st;  /* one reference owned by the message */
 	void *ptr;
 	const void *owner;  /* MSG_STORE_DONE to the router: the IM module that asked */

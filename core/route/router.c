@@ -46,7 +46,7 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 	atomic_init(&r->stopped, false);
 	pthread_mutex_init(&r->baton, NULL);
 	if (queue_init(&r->inbox) != 0 || hmap_init(&r->by_full, 1024) != 0 ||
-	    hmap_init(&r->by_bare, 1024) != 0) {
+	    hmap_init(&r->by_bare, 1024) != 0 || rt_sm_init(r) != 0) {
 		router_free(r);
 		return NULL;
 	}
@@ -72,6 +72,11 @@ static void post(struct router *r, struct msg *m)
 		queue_push_quiet(q, &m->qnode);
 	else
 		queue_push(q, &m->qnode);
+}
+
+void rt_post(struct router *r, struct msg *m)
+{
+	post(r, m);
 }
 
 /* sole: this session is the stanza's only recipient, so if its mux cannot
@@ -138,6 +143,7 @@ static void sess_remove(struct router *r, struct rsess *s)
 	if (*pp)
 		*pp = s->next_in_user;
 	hmap_del(&r->by_full, &s->by_full);
+	rt_sm_forget(r, s);
 	free(s);
 	if (!u->sessions) {
 		rt_presence_offline(r, u);
@@ -660,15 +666,20 @@ bool rt_close_session(struct router *r, struct rsess *s, const char *cond)
 	return true;
 }
 
+void rt_end_session(struct router *r, struct rsess *s)
+{
+	/* the stream may have ended without unavailable presence (RFC 6121
+	 * 4.5.3.1): whoever had the session's presence is told */
+	rt_presence_end(r, s);
+	sess_remove(r, s);
+}
+
 static void handle_unbind(struct router *r, struct msg *m)
 {
 	struct rsess *s = rt_find_full(r, m->data);
 	if (!s || !rt_handle_eq(s->h, m->h))
 		return; /* already replaced by a newer session */
-	/* the stream may have ended without unavailable presence (RFC 6121
-	 * 4.5.3.1): whoever had the session's presence is told */
-	rt_presence_end(r, s);
-	sess_remove(r, s);
+	rt_end_session(r, s);
 }
 
 /* A mux could not hand st to the session m->h (it was closing, or already
@@ -731,6 +742,12 @@ static void dispatch(struct router *r, struct msg *m)
 			rt_csi_set(r, s, m->status != 0);
 		break;
 	}
+	case MSG_SM_ENABLE:
+		rt_sm_enable(r, m);
+		break;
+	case MSG_SM_RESUME:
+		rt_sm_resume(r, m);
+		break;
 	case MSG_STORE_DONE:
 		handle_store_done(r, m, false);
 		break;
@@ -889,6 +906,7 @@ void router_free(struct router *r)
 			struct hmap_entry *next = e->next;
 			struct rsess *s = container_of(e, struct rsess, by_full);
 			rt_presence_free_sess(s);
+			rt_sm_free_sess(s);
 			free(s);
 			e = next;
 		}
@@ -905,6 +923,7 @@ void router_free(struct router *r)
 	}
 	hmap_deinit(&r->by_full);
 	hmap_deinit(&r->by_bare);
+	rt_sm_deinit(r);
 	if (r->epfd >= 0)
 		close(r->epfd);
 	queue_deinit(&r->inbox);

@@ -45,6 +45,8 @@ struct rsess {
 	unsigned n_directed;
 	bool inactive;       /* XEP-0352: presence updates are held */
 	struct csi_held *held; /* those held (NULL: none) */
+	char *sm_id;         /* XEP-0198: resumable by this id (key of by_smid), or NULL */
+	struct hmap_entry by_smid;
 	char full[];         /* key */
 };
 
@@ -104,6 +106,7 @@ struct router {
 	struct queue *local;    /* inbox of the mux thread draining, else NULL */
 	struct hmap by_full;
 	struct hmap by_bare;
+	struct hmap by_smid;    /* XEP-0198 id -> struct rsess (sm.c) */
 	unsigned long routed, bounced;
 	uint64_t started_s;     /* CLOCK_MONOTONIC seconds at router_new, for uptime */
 	struct store_thread *store; /* for the IM modules; NULL in unit tests */
@@ -112,6 +115,10 @@ struct router {
 };
 
 /* router.c */
+/* s ended: unavailable to whoever had its presence, out of the tables. */
+void rt_end_session(struct router *r, struct rsess *s);
+/* Sends m to the mux thread of m->h. */
+void rt_post(struct router *r, struct msg *m);
 struct rsess *rt_find_full(struct router *r, const char *full);
 struct rsess *rt_find_live(struct router *r, const char *full);
 struct ruser *rt_find_user(struct router *r, const char *bare);
@@ -154,6 +161,16 @@ bool rt_csi_hold(struct router *r, struct rsess *s, struct stanza *st);
 void rt_csi_set(struct router *r, struct rsess *s, bool inactive);
 /* Drops what is held without delivering it (the session is ending). */
 void rt_csi_drop(struct rsess *s);
+
+/* sm.c: XEP-0198 ids and resumption */
+int rt_sm_init(struct router *r);     /* 0 or -1 */
+void rt_sm_deinit(struct router *r);
+void rt_sm_enable(struct router *r, struct msg *m);
+void rt_sm_resume(struct router *r, struct msg *m);
+/* s is leaving the tables: its id no longer resumes it. */
+void rt_sm_forget(struct router *r, struct rsess *s);
+/* router_free: s's id, without touching the table. */
+void rt_sm_free_sess(struct rsess *s);
 
 /* presence.c */
 /* The interned entry for bare, made if missing (NULL without memory). */

@@ -42,6 +42,8 @@
 /* XEP-0191 blocking command */
 #define NS_BLOCKING "urn:xmpp:blocking"
 #define NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
+/* XEP-0198 stream management */
+#define NS_SM "urn:xmpp:sm:3"
 /* XEP-0352 client state indication */
 #define NS_CSI "urn:xmpp:csi:0"
 /* XEP-0077 in-band registration: the iq payload and the stream feature */

@@ -630,6 +630,10 @@ static void peer_eof(struct world *w, unsigned k, bool close_notify)
 
 static void world_end(struct world *w)
 {
+	/* as at MSG_SHUTDOWN: no session detaches for XEP-0198 resumption
+	 * now, and those that did end, so nothing outlives the input */
+	w->m->shutting_down = true;
+	sm_shutdown(w->m);
 	for (unsigned k = 0; k < MAX_CONNS; k++) {
 		struct mux_conn *c = conn_of(w, k);
 		if (c)

@@ -438,6 +438,26 @@ seed("tls_register_pipelined", L_STARTTLS_REQ | TLS_CLIENT | REGISTER,
 seed("tls_register_off", L_DIRECT | TLS_CLIENT, [data(HEADER), data(REG_GET)],
      ("not-authorized",))
 
+# XEP-0198: enable, acks, an ack for too much; a resumable session whose
+# connection drops (detached), another stream resuming with an id the
+# seed cannot know (failed, then bind), and enable before bind
+SM_ENABLE = "<enable xmlns='urn:xmpp:sm:3' resume='true'/>"
+seed("sm_enable_acks", L_PLAIN,
+     plain_login() + [data(SM_ENABLE), data(SM_ENABLE), data(PRESENCE), data(MSG_SELF),
+                      data("<r xmlns='urn:xmpp:sm:3'/>"), data("<a xmlns='urn:xmpp:sm:3' h='1'/>"),
+                      timers(idle=True), data("<a xmlns='urn:xmpp:sm:3' h='99'/>")],
+     ("<enabled", "unexpected-request", "<a xmlns='urn:xmpp:sm:3' h='2'/>",
+      "handled-count-too-high"))
+a2, r2 = scram_login("SCRAM-SHA-1")
+seed("sm_detach_resume", L_PLAIN,
+     plain_login() + [data(SM_ENABLE), data(MSG_SELF), eof()] +
+     [data(HEADER, conn=1), data(a2, conn=1), data(r2, conn=1), data(HEADER, conn=1),
+      data("<enable xmlns='urn:xmpp:sm:3'/>", conn=1),
+      data("<resume xmlns='urn:xmpp:sm:3' previd='00112233445566778899aabbccddeeff' h='0'/>",
+           conn=1),
+      data(iq_bind(), conn=1), data(MSG_SELF, conn=1)],
+     ("<enabled", "<failed xmlns='urn:xmpp:sm:3'><item-not-found", "wherefore art thou"))
+
 
 def main():
     check = None
