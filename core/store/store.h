@@ -83,6 +83,31 @@ struct store_offline_msg {
 	size_t len;
 };
 
+/* One message for the archive (XEP-0313, store_mam_append below): the
+ * account it is archived for, in buffers of its own so that an item is
+ * complete by itself (a batch mixes accounts, and a storage request carries
+ * one whole), and the message. */
+struct store_mam_item {
+	char domain[256];
+	char local[1024];
+	const char *with;      /* the other party's bare JID, normalised */
+	int64_t stamp_us;      /* when it was archived, unix microseconds */
+	const char *stanza_id; /* its XEP-0359 id, given by the router */
+	const char *xml;       /* the stanza, len bytes (not NUL-terminated necessarily) */
+	size_t len;
+};
+
+/* What one archive query (store_mam_query below) asks for: XEP-0313's
+ * form fields and XEP-0059's paging. */
+struct store_mam_filter {
+	const char *with;        /* bare JID, normalised; NULL: every conversation */
+	int64_t start_us, end_us; /* stamp bounds, inclusive; 0: none */
+	const char *after_id;    /* stanza ids of the anchors; NULL: none */
+	const char *before_id;
+	unsigned max;            /* page size, at least 1 */
+	bool last_page;          /* RSM's empty <before/>: the newest page */
+};
+
 /* One table per backend, const and static.  The wrappers below check the
  * arguments, so backends may assume non-NULL, non-empty names and
  * well-formed credentials. */
@@ -137,6 +162,13 @@ struct store_ops {
 				size_t *changed);
 	enum xs (*block_match)(struct store *st, const char *domain, const char *local,
 			       const char *jid, bool *blocked);
+	enum xs (*mam_append)(struct store *st, const struct store_mam_item *items, size_t n);
+	enum xs (*mam_query)(struct store *st, const char *domain, const char *local,
+			     const struct store_mam_filter *f,
+			     void (*cb)(void *arg, const char *stanza_id, int64_t stamp_us,
+					const char *with, const char *xml, size_t len),
+			     void *arg, bool *complete);
+	enum xs (*mam_expire)(struct store *st, int64_t older_than_us, unsigned *deleted);
 };
 
 struct store {
@@ -482,6 +514,111 @@ static inline enum xs store_block_match(struct store *st, const char *domain, co
 	if (!store__name_ok(domain) || !store__name_ok(local) || !store__jid_ok(jid) || !blocked)
 		return XS_INVAL;
 	return st->ops->block_match(st, domain, local, jid, blocked);
+}
+
+/* Message archive (XEP-0313, urn:xmpp:mam:2): per account, the messages
+ * the router archived for it, each with the other party's bare JID, a
+ * stamp and the stanza id (XEP-0359) the router gave it.  A page is always
+ * in the order the messages were archived, which is the order of their
+ * stamps as long as the clock does not step back; start and end select by
+ * stamp (store_sqlite.c says why the order is not the stamps'). */
+
+/* The longest stanza id the archive stores.  The router makes its own ids,
+ * far shorter; an anchor longer than this cannot be one of them. */
+#define STORE_MAM_ID_MAX 255
+/* How many messages one store_mam_expire call deletes at most: few enough
+ * that one call holds the write lock (and the storage worker, which every
+ * other request waits behind) for milliseconds, not seconds.  A message's
+ * entries sit at scattered places of three indexes, so each costs a few
+ * page writes: about 25 ms a call at a million archived messages on the
+ * benchmark machine (bench/results/mam-*.md), where 1000 took 60 ms. */
+#define STORE_MAM_EXPIRE_BATCH 250
+
+static inline bool store__mam_id_ok(const char *s)
+{
+	return store__name_ok(s) && strnlen(s, STORE_MAM_ID_MAX + 1) <= STORE_MAM_ID_MAX;
+}
+
+/* The names are checked where they are, inside their buffers: an item may
+ * come from another thread's request. */
+static inline bool store__mam_item_ok(const struct store_mam_item *it)
+{
+	return memchr(it->domain, '\0', sizeof(it->domain)) && it->domain[0] &&
+	       memchr(it->local, '\0', sizeof(it->local)) && it->local[0] &&
+	       store__jid_ok(it->with) && store__mam_id_ok(it->stanza_id) && it->xml &&
+	       it->len > 0;
+}
+
+/* Archives the n items in ONE write transaction: batching is the point,
+ * one commit for many messages.  All or nothing: XS_INVAL, nothing
+ * stored, when an item is malformed or its stanza id is already in its
+ * account's archive (the ids are unique per account).  An item whose
+ * account does not exist is skipped, not an error: nothing is kept for a
+ * name nobody owns (a message routed while its account was being deleted
+ * must not be inherited by an account of that name created later), and one
+ * such message must not cost the rest of the batch its place.  n 0 does
+ * nothing. */
+static inline enum xs store_mam_append(struct store *st, const struct store_mam_item *items,
+				       size_t n)
+{
+	if (n > 0 && !items)
+		return XS_INVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!store__mam_item_ok(&items[i]))
+			return XS_INVAL;
+	if (n == 0)
+		return XS_OK;
+	return st->ops->mam_append(st, items, n);
+}
+
+/* One page of local@domain's archive, as XEP-0313 with XEP-0059 paging
+ * asks for it: the messages that match f (with, the stamp bounds, and
+ * strictly between the anchors), at most f->max of them:
+ * - with before_id or last_page: the newest that match (the page just
+ *   before before_id, or the last page);
+ * - otherwise: the oldest (the page just after after_id, or the first).
+ * Either way cb gets them oldest first, one call each, with strings valid
+ * only during the call (xml is len bytes, not NUL-terminated necessarily);
+ * cb must not call back into the store.  *complete (XEP-0313 4.3) is true when the
+ * page reaches the end of the result set in the direction of paging: no
+ * older match for a page taken from the newest end, no newer one
+ * otherwise (an empty page is complete).  XS_NOTFOUND, cb never called,
+ * when an anchor is not a stanza id in this account's archive (the caller
+ * answers item-not-found), including one longer than STORE_MAM_ID_MAX.
+ * The account need not exist (its archive is then empty).  *complete is
+ * set only when XS_OK is returned (false otherwise). */
+static inline enum xs store_mam_query(struct store *st, const char *domain, const char *local,
+				      const struct store_mam_filter *f,
+				      void (*cb)(void *arg, const char *stanza_id,
+						 int64_t stamp_us, const char *with,
+						 const char *xml, size_t len),
+				      void *arg, bool *complete)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !f || !cb || !complete ||
+	    f->max == 0 || (f->with && !store__jid_ok(f->with)) ||
+	    (f->after_id && !store__name_ok(f->after_id)) ||
+	    (f->before_id && !store__name_ok(f->before_id)))
+		return XS_INVAL;
+	*complete = false;
+	if ((f->after_id && !store__mam_id_ok(f->after_id)) ||
+	    (f->before_id && !store__mam_id_ok(f->before_id)))
+		return XS_NOTFOUND; /* longer than any id stored */
+	return st->ops->mam_query(st, domain, local, f, cb, arg, complete);
+}
+
+/* Retention: deletes the messages (of every account) stamped before
+ * older_than_us, the oldest first, at most STORE_MAM_EXPIRE_BATCH of them
+ * in one write transaction, and sets *deleted to how many went.  The
+ * caller calls again while *deleted == STORE_MAM_EXPIRE_BATCH, giving other
+ * writes their turn in between.  *deleted is set only when XS_OK is
+ * returned (0 otherwise). */
+static inline enum xs store_mam_expire(struct store *st, int64_t older_than_us,
+				       unsigned *deleted)
+{
+	if (!deleted)
+		return XS_INVAL;
+	*deleted = 0;
+	return st->ops->mam_expire(st, older_than_us, deleted);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

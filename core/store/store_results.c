@@ -1,8 +1,8 @@
-/* store_roster_items_free, store_roster_item_clear, store_offline_msgs_free
- * and store_strings_free (store_thread.h), in a file of their own: the
- * router's roster module needs them, and a program that replaces the
- * storage thread (the c2s fuzz harness) must not get store_thread.c
- * linked in with it. */
+/* store_roster_items_free, store_roster_item_clear, store_offline_msgs_free,
+ * store_strings_free and store_mam_results_free (store_thread.h), in a file
+ * of their own: the router's roster module needs them, and a program that
+ * replaces the storage thread (the c2s fuzz harness) must not get
+ * store_thread.c linked in with it. */
 #include "core/store/store_thread.h"
 
 #include <stdlib.h>
@@ -37,4 +37,14 @@ void store_strings_free(char **v, size_t n)
 	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+void store_mam_results_free(struct store_mam_result *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++) {
+		free(r[i].stanza_id);
+		free(r[i].with);
+		free(r[i].xml);
+	}
+	free(r);
 }

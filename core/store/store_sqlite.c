@@ -33,7 +33,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables (the archive, ...) arrive as versions 7, 8, ... */
+ * Later tables arrive as versions 8, 9, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -128,6 +128,37 @@ static const char *const store_migrations[] = {
 	" jid TEXT NOT NULL,"
 	" PRIMARY KEY (domain, localpart, jid)"
 	") WITHOUT ROWID;",
+	/* 7: the message archive (XEP-0313; store.h).  A rowid table whose
+	 * id is the archive's order: pages are in id order, and start and
+	 * end filter on stamp (store_sq_mam_query says why).  AUTOINCREMENT
+	 * so an id is never handed out twice: a message archived after the
+	 * newest ones were deleted (an account's whole archive) still sorts
+	 * after everything ever archived.  with_jid is the other party's
+	 * bare JID, stamp unix microseconds, stanza_id the XEP-0359 id the
+	 * router gave the message.
+	 *
+	 * One index per kind of page, each keyed by the account (and the
+	 * conversation), then id, so that the newest or oldest page of a
+	 * conversation, or of the whole account, bounded by anchors, is one
+	 * range of one index read from either end.  stamp follows id in both
+	 * so that start and end are checked in the index: a message outside
+	 * the time range is skipped without reading its row.  The unique
+	 * index finds an anchor (and keeps the ids unique per account);
+	 * archive_stamp lets expiry take the oldest messages of all accounts
+	 * from one end instead of scanning the table. */
+	"CREATE TABLE archive ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" with_jid TEXT NOT NULL,"
+	" stamp INTEGER NOT NULL,"
+	" stanza_id TEXT NOT NULL,"
+	" xml BLOB NOT NULL"
+	");"
+	"CREATE INDEX archive_with ON archive (domain, localpart, with_jid, id, stamp);"
+	"CREATE INDEX archive_account ON archive (domain, localpart, id, stamp);"
+	"CREATE UNIQUE INDEX archive_stanza_id ON archive (domain, localpart, stanza_id);"
+	"CREATE INDEX archive_stamp ON archive (stamp);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -170,6 +201,14 @@ enum sq_id {
 	SQ_BLOCK_COUNT,
 	SQ_BLOCK_MATCH,
 	SQ_BLOCK_DROP,
+	SQ_MAM_INSERT,
+	SQ_MAM_ANCHOR,
+	SQ_MAM_IDS,
+	SQ_MAM_IDS_WITH,
+	SQ_MAM_ROWS,
+	SQ_MAM_ROWS_WITH,
+	SQ_MAM_EXPIRE,
+	SQ_MAM_DROP,
 	SQ__COUNT
 };
 
@@ -271,6 +310,39 @@ static const char *const sq_text[SQ__COUNT] = {
 	[SQ_BLOCK_MATCH] = "SELECT EXISTS (SELECT 1 FROM blocklist"
 			   " WHERE domain = ?1 AND localpart = ?2 AND jid IN (?3, ?4, ?5, ?6))",
 	[SQ_BLOCK_DROP] = "DELETE FROM blocklist WHERE domain = ?1 AND localpart = ?2",
+	/* Inserts nothing when the account does not exist (store.h): the
+	 * check is a lookup in users inside the insert itself. */
+	[SQ_MAM_INSERT] =
+		"INSERT INTO archive (domain, localpart, with_jid, stamp, stanza_id, xml)"
+		" SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+		" WHERE EXISTS (SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2)",
+	[SQ_MAM_ANCHOR] = "SELECT id FROM archive"
+			  " WHERE domain = ?1 AND localpart = ?2 AND stanza_id = ?3",
+	/* The archive queries share their parameters: ?1 ?2 the account, ?3
+	 * the conversation (the _WITH forms), ?4 ?5 the id range (both
+	 * exclusive), ?6 ?7 the stamp range (both inclusive), ?8 the limit.
+	 * The IDS forms walk the index alone, newest first, to find where a
+	 * page taken from the newest end begins; the ROWS forms read a page
+	 * oldest first. */
+	[SQ_MAM_IDS] = "SELECT id FROM archive WHERE domain = ?1 AND localpart = ?2"
+		       " AND id > ?4 AND id < ?5 AND stamp BETWEEN ?6 AND ?7"
+		       " ORDER BY id DESC LIMIT ?8",
+	[SQ_MAM_IDS_WITH] = "SELECT id FROM archive WHERE domain = ?1 AND localpart = ?2"
+			    " AND with_jid = ?3 AND id > ?4 AND id < ?5 AND stamp BETWEEN ?6 AND ?7"
+			    " ORDER BY id DESC LIMIT ?8",
+	[SQ_MAM_ROWS] = "SELECT stanza_id, stamp, with_jid, xml FROM archive"
+			" WHERE domain = ?1 AND localpart = ?2"
+			" AND id > ?4 AND id < ?5 AND stamp BETWEEN ?6 AND ?7"
+			" ORDER BY id LIMIT ?8",
+	[SQ_MAM_ROWS_WITH] = "SELECT stanza_id, stamp, with_jid, xml FROM archive"
+			     " WHERE domain = ?1 AND localpart = ?2 AND with_jid = ?3"
+			     " AND id > ?4 AND id < ?5 AND stamp BETWEEN ?6 AND ?7"
+			     " ORDER BY id LIMIT ?8",
+	/* The oldest first, through archive_stamp: a batch is one range at
+	 * the low end of that index. */
+	[SQ_MAM_EXPIRE] = "DELETE FROM archive WHERE id IN (SELECT id FROM archive"
+			  " WHERE stamp < ?1 ORDER BY stamp LIMIT ?2)",
+	[SQ_MAM_DROP] = "DELETE FROM archive WHERE domain = ?1 AND localpart = ?2",
 };
 
 struct store_sqlite {
@@ -473,11 +545,11 @@ static enum xs store_sq_account_exec(struct store_sqlite *s, enum sq_id id, cons
 	return ret;
 }
 
-/* The roster, the offline queue, the stored documents and the blocklist go
- * with the account, in the same transaction: an account deleted and created
- * again must start empty, not inherit the old one's contacts (and the
- * subscriptions they were granted), the messages sent to it, its private
- * XML and vCard or the JIDs it blocked. */
+/* The roster, the offline queue, the stored documents, the blocklist and
+ * the archive go with the account, in the same transaction: an account
+ * deleted and created again must start empty, not inherit the old one's
+ * contacts (and the subscriptions they were granted), the messages sent to
+ * it, its private XML and vCard, the JIDs it blocked or its conversations. */
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -505,6 +577,8 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 	if (ret == XS_OK)
 		ret = store_sq_account_exec(s, SQ_BLOCK_DROP, domain, local,
 					    "user delete blocklist");
+	if (ret == XS_OK)
+		ret = store_sq_account_exec(s, SQ_MAM_DROP, domain, local, "user delete archive");
 	return store_sq_finish(s, ret);
 }
 
@@ -1447,6 +1521,251 @@ static enum xs store_sq_block_match(struct store *st, const char *domain, const 
 	return ret;
 }
 
+/* Inserts one item inside the caller's transaction. */
+static enum xs store_sq_mam_insert(struct store_sqlite *s, const struct store_mam_item *it)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_MAM_INSERT);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_names(stmt, it->domain, it->local);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 3, it->with, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 4, (sqlite3_int64)it->stamp_us);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 5, it->stanza_id, -1, SQLITE_STATIC);
+	/* A blob of exactly len bytes, as for offline messages. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob64(stmt, 6, it->xml, (sqlite3_uint64)it->len, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		ret = XS_INVAL; /* the id is taken in this archive: the caller's mistake */
+	else if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "archive append");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* One write transaction for the whole batch: one commit (and with WAL one
+ * append to the log) for many messages, which is what makes archiving
+ * every routed message affordable.  A refused item rolls back the rest. */
+static enum xs store_sq_mam_append(struct store *st, const struct store_mam_item *items,
+				   size_t n)
+{
+	struct store_sqlite *s = to_sq(st);
+	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	for (size_t i = 0; ret == XS_OK && i < n; i++)
+		ret = store_sq_mam_insert(s, &items[i]);
+	return store_sq_finish(s, ret);
+}
+
+/* *id is the row of stanza_id in the account's archive; XS_NOTFOUND when
+ * there is none. */
+static enum xs store_sq_mam_anchor(struct store_sqlite *s, const char *domain,
+				   const char *local, const char *stanza_id, sqlite3_int64 *id)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_MAM_ANCHOR);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_contact(stmt, domain, local, stanza_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(stmt, 0);
+	else if (rc == SQLITE_DONE)
+		ret = XS_NOTFOUND;
+	else
+		ret = store_sq_fail(s, rc, "archive anchor");
+	store_sq_release(stmt);
+	return ret;
+}
+
+/* Binds the parameters the archive queries share (sq_text): the id range
+ * (lo, hi) is exclusive at both ends. */
+static int store_bind_mam(sqlite3_stmt *stmt, const char *domain, const char *local,
+			  const struct store_mam_filter *f, sqlite3_int64 lo, sqlite3_int64 hi,
+			  sqlite3_int64 limit)
+{
+	int rc = store_bind_names(stmt, domain, local);
+	if (rc == SQLITE_OK && f->with)
+		rc = sqlite3_bind_text(stmt, 3, f->with, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 4, lo);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 5, hi);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 6, f->start_us ? f->start_us : INT64_MIN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 7, f->end_us ? f->end_us : INT64_MAX);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 8, limit);
+	return rc;
+}
+
+/* For a page taken from the newest end: walks the index alone, newest
+ * first, over at most max + 1 matches.  When there are more than max, the
+ * page begins at the max-th and *lo becomes the id just below it (the
+ * range stays exclusive) and the page is not complete: an older match is
+ * left.  Otherwise every match fits, *lo stays and the page is complete. */
+static enum xs store_sq_mam_start(struct store_sqlite *s, const char *domain, const char *local,
+				  const struct store_mam_filter *f, sqlite3_int64 *lo,
+				  sqlite3_int64 hi, bool *complete)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, f->with ? SQ_MAM_IDS_WITH : SQ_MAM_IDS);
+	sqlite3_int64 first = 0;
+	unsigned n = 0;
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_mam(stmt, domain, local, f, *lo, hi, (sqlite3_int64)f->max + 1);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW && ++n == f->max)
+			first = sqlite3_column_int64(stmt, 0);
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "archive query");
+	store_sq_release(stmt);
+	if (ret == XS_OK) {
+		*complete = n <= f->max;
+		if (!*complete)
+			*lo = first - 1;
+	}
+	return ret;
+}
+
+struct mam_cb {
+	void (*cb)(void *arg, const char *stanza_id, int64_t stamp_us, const char *with,
+		   const char *xml, size_t len);
+	void *arg;
+};
+
+/* Hands on the current row of SQ_MAM_ROWS(_WITH).  As elsewhere, a row
+ * the wrappers would never have stored (an empty id, JID or message: a
+ * hand edit) is an error rather than something to send a client. */
+static enum xs store_sq_mam_row(struct store_sqlite *s, sqlite3_stmt *stmt, const char *domain,
+				const char *local, const struct mam_cb *mc)
+{
+	const char *id = (const char *)sqlite3_column_text(stmt, 0);
+	sqlite3_int64 stamp = sqlite3_column_int64(stmt, 1);
+	const char *with = (const char *)sqlite3_column_text(stmt, 2);
+	const char *xml = sqlite3_column_blob(stmt, 3);
+	int len = sqlite3_column_bytes(stmt, 3);
+
+	/* NULL for a value that is not SQL NULL (the columns are NOT NULL)
+	 * and not empty: SQLite ran out of memory converting it. */
+	if ((!id || !with || !xml) && sqlite3_errcode(s->db) == SQLITE_NOMEM)
+		return store_sq_fail(s, SQLITE_NOMEM, "archive query");
+	if (!store__name_ok(id) || !store__name_ok(with) || !xml || len <= 0) {
+		LOG_ERR("store: malformed archived message of %s@%s in %s", local, domain,
+			s->path);
+		return XS_IO;
+	}
+	mc->cb(mc->arg, id, (int64_t)stamp, with, xml, (size_t)len);
+	return XS_OK;
+}
+
+/* Reads the page oldest first: at most max rows to cb, and whether a
+ * further match follows (limit max + 1, the last one only counted). */
+static enum xs store_sq_mam_rows(struct store_sqlite *s, const char *domain, const char *local,
+				 const struct store_mam_filter *f, sqlite3_int64 lo,
+				 sqlite3_int64 hi, const struct mam_cb *mc, bool *more)
+{
+	sqlite3_stmt *stmt = store_sq_stmt(s, f->with ? SQ_MAM_ROWS_WITH : SQ_MAM_ROWS);
+	unsigned n = 0;
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = store_bind_mam(stmt, domain, local, f, lo, hi, (sqlite3_int64)f->max + 1);
+	while (ret == XS_OK && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW && ++n <= f->max)
+			ret = store_sq_mam_row(s, stmt, domain, local, mc);
+	}
+	if (ret == XS_OK && rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "archive query");
+	store_sq_release(stmt);
+	*more = n > f->max;
+	return ret;
+}
+
+/* Pages are in id order, the order the router archived the messages in,
+ * and not in stamp order, although the two agree while the clock does:
+ * stamps come from the wall clock, which can step back (NTP, an
+ * administrator) and can repeat, while ids only grow.  Paging needs a
+ * strict total order in which a message archived later is always after
+ * one archived earlier: a client catching up with "after the last id I
+ * saw" must get every message archived since, even one the clock stamped
+ * earlier, and never see one twice.  start and end are XEP-0313 filters on
+ * time, so they filter on the stamp, inside the id range; with stamps
+ * growing with ids they select one contiguous run anyway.
+ *
+ * A page from the oldest end is one read, oldest first.  A page from the
+ * newest end is two in one snapshot: an index-only walk back from the
+ * newest end to find the page's first message, then the same read
+ * forwards from there, so the rows reach cb oldest first without being
+ * held in memory.  Both are one range of one index (sq_text). */
+static enum xs store_sq_mam_query(struct store *st, const char *domain, const char *local,
+				  const struct store_mam_filter *f,
+				  void (*cb)(void *arg, const char *stanza_id, int64_t stamp_us,
+					     const char *with, const char *xml, size_t len),
+				  void *arg, bool *complete)
+{
+	struct store_sqlite *s = to_sq(st);
+	struct mam_cb mc = { cb, arg };
+	sqlite3_int64 lo = 0, hi = INT64_MAX; /* ids are positive */
+	bool backwards = f->before_id || f->last_page, done = false, more = false;
+	enum xs ret = store_sq_run(s, SQ_BEGIN_READ, "begin");
+
+	if (ret != XS_OK)
+		return ret;
+	if (f->after_id)
+		ret = store_sq_mam_anchor(s, domain, local, f->after_id, &lo);
+	if (ret == XS_OK && f->before_id)
+		ret = store_sq_mam_anchor(s, domain, local, f->before_id, &hi);
+	if (ret == XS_OK && backwards)
+		ret = store_sq_mam_start(s, domain, local, f, &lo, hi, &done);
+	if (ret == XS_OK)
+		ret = store_sq_mam_rows(s, domain, local, f, lo, hi, &mc, &more);
+	ret = store_sq_finish(s, ret);
+	if (ret == XS_OK)
+		*complete = backwards ? done : !more;
+	return ret;
+}
+
+/* One statement, one transaction: at most STORE_MAM_EXPIRE_BATCH rows
+ * under the write lock at a time (store.h). */
+static enum xs store_sq_mam_expire(struct store *st, int64_t older_than_us, unsigned *deleted)
+{
+	struct store_sqlite *s = to_sq(st);
+	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_MAM_EXPIRE);
+	enum xs ret = XS_OK;
+
+	if (!stmt)
+		return XS_IO;
+	int rc = sqlite3_bind_int64(stmt, 1, (sqlite3_int64)older_than_us);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(stmt, 2, STORE_MAM_EXPIRE_BATCH);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		ret = store_sq_fail(s, rc, "archive expire");
+	else
+		*deleted = (unsigned)sqlite3_changes(s->db);
+	store_sq_release(stmt);
+	return ret;
+}
+
 static void store_sq_close(struct store *st)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -1486,6 +1805,9 @@ static const struct store_ops store_sqlite_ops = {
 	.block_list = store_sq_block_list,
 	.block_change = store_sq_block_change,
 	.block_match = store_sq_block_match,
+	.mam_append = store_sq_mam_append,
+	.mam_query = store_sq_mam_query,
+	.mam_expire = store_sq_mam_expire,
 };
 
 int store_sqlite_schema_version(void)

@@ -4,7 +4,15 @@
  * each wake-up and executes each request against the store handle it alone
  * uses.  Stopping is a sentinel node pushed after the last accepted request:
  * the inbox is FIFO, so by the time the worker pops the sentinel it has
- * executed everything submitted before it. */
+ * executed everything submitted before it.
+ *
+ * Archive appends are run in batches (STORE_MAM_BATCH in store_thread.h).
+ * The inbox cannot be peeked, so the worker pops the requests behind an
+ * append one at a time; the first that is no append (another op, or the
+ * sentinel) ends the batch and is carried over to be handled right after
+ * it, exactly as if it had been popped next.  So the order of the inbox is
+ * the order of execution, batches included, and the sentinel still comes
+ * after everything. */
 #include "core/store/store_thread.h"
 
 #include <errno.h>
@@ -62,6 +70,10 @@ struct store_thread {
 	struct store_iter_count iters[2][STORE_REQ_ITERS];
 	size_t n_iters[2];
 	long long iters_ns[2];     /* when read; 0: never */
+	/* the MAM_APPEND batch being run, and copies of its items side by
+	 * side, as store_mam_append takes them */
+	struct store_req *batch[STORE_MAM_BATCH];
+	struct store_mam_item batch_items[STORE_MAM_BATCH];
 };
 
 #define ITERS_MAX_AGE_NS (60LL * 1000 * 1000 * 1000)
@@ -98,6 +110,9 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_USER_CREATE: return "user_create";
 	case STORE_OP_USER_SET_PASSWORD: return "user_set_password";
 	case STORE_OP_USER_DELETE: return "user_delete";
+	case STORE_OP_MAM_APPEND: return "mam_append";
+	case STORE_OP_MAM_QUERY: return "mam_query";
+	case STORE_OP_MAM_EXPIRE: return "mam_expire";
 	}
 	return "?";
 }
@@ -372,6 +387,69 @@ static void offline_list(struct store_thread *t, struct store_req *req)
 	}
 }
 
+/* Collects an archive page into req->mam_results (XS_NOMEM and nothing
+ * on allocation failure, as for the roster). */
+struct mam_collect {
+	struct store_req *req;
+	size_t cap;
+	bool nomem;
+};
+
+static void mam_collect_msg(void *arg, const char *stanza_id, int64_t stamp_us,
+			    const char *with, const char *xml, size_t len)
+{
+	struct mam_collect *mc = arg;
+	struct store_req *req = mc->req;
+	if (mc->nomem)
+		return;
+	if (req->n_mam_results == mc->cap) {
+		size_t cap = mc->cap ? mc->cap * 2 : 16;
+		struct store_mam_result *n = realloc(req->mam_results, cap * sizeof(*n));
+		if (!n) {
+			mc->nomem = true;
+			return;
+		}
+		req->mam_results = n;
+		mc->cap = cap;
+	}
+	struct store_mam_result *r = &req->mam_results[req->n_mam_results++];
+	*r = (struct store_mam_result){ .stamp_us = stamp_us, .len = len };
+	r->stanza_id = dup_or_null(stanza_id, &mc->nomem);
+	r->with = dup_or_null(with, &mc->nomem);
+	r->xml = malloc(len + 1);
+	if (!r->xml) {
+		mc->nomem = true;
+		return;
+	}
+	memcpy(r->xml, xml, len);
+	r->xml[len] = '\0';
+}
+
+static void mam_query(struct store_thread *t, struct store_req *req)
+{
+	struct mam_collect mc = { .req = req };
+	const struct store_mam_filter f = {
+		.with = req->mam_with[0] ? req->mam_with : NULL,
+		.start_us = req->mam_start_us,
+		.end_us = req->mam_end_us,
+		.after_id = req->mam_after_id[0] ? req->mam_after_id : NULL,
+		.before_id = req->mam_before_id[0] ? req->mam_before_id : NULL,
+		.max = req->mam_max,
+		.last_page = req->mam_last_page,
+	};
+
+	req->status = store_mam_query(t->st, req->domain, req->local, &f, mam_collect_msg, &mc,
+				      &req->mam_complete);
+	if (req->status == XS_OK && mc.nomem)
+		req->status = XS_NOMEM;
+	if (req->status != XS_OK) {
+		store_mam_results_free(req->mam_results, req->n_mam_results);
+		req->mam_results = NULL;
+		req->n_mam_results = 0;
+		req->mam_complete = false;
+	}
+}
+
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -427,12 +505,10 @@ wipe:
 	explicit_bzero(req->password, strlen(req->password));
 }
 
-static void store_thread_exec(struct store_thread *t, struct store_req *req)
+/* Results are reset first so a requester never sees values from the
+ * previous use of a recycled request. */
+static void store_req_reset(struct store_req *req)
 {
-	long long t0 = store_now_ns();
-
-	/* Results are reset first so a requester never sees values from the
-	 * previous use of a recycled request. */
 	req->exists = false;
 	memset(&req->cred, 0, sizeof(req->cred));
 	req->n_iters = 0;
@@ -451,6 +527,25 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	req->blocked = NULL;
 	req->n_blocked = 0;
 	req->cpu_ns = 0;
+	req->mam_batch = 0;
+	req->mam_results = NULL;
+	req->n_mam_results = 0;
+	req->mam_complete = false;
+	req->mam_deleted = 0;
+}
+
+/* Hands a finished request back: from here on it is the requester's. */
+static void store_req_done(struct store_req *req)
+{
+	store_hb_release(req);
+	req->done(req, req->done_arg);
+}
+
+static void store_thread_exec(struct store_thread *t, struct store_req *req)
+{
+	long long t0 = store_now_ns();
+
+	store_req_reset(req);
 
 	/* The names come from another thread's buffer: make sure they end
 	 * inside it before handing them to string functions. */
@@ -458,7 +553,10 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	    !memchr(req->local, '\0', sizeof(req->local)) ||
 	    !memchr(req->data_kind, '\0', sizeof(req->data_kind)) ||
 	    !memchr(req->data_key, '\0', sizeof(req->data_key)) ||
-	    !memchr(req->sender, '\0', sizeof(req->sender))) {
+	    !memchr(req->sender, '\0', sizeof(req->sender)) ||
+	    !memchr(req->mam_with, '\0', sizeof(req->mam_with)) ||
+	    !memchr(req->mam_after_id, '\0', sizeof(req->mam_after_id)) ||
+	    !memchr(req->mam_before_id, '\0', sizeof(req->mam_before_id))) {
 		req->status = XS_INVAL;
 	} else {
 		switch (req->op) {
@@ -525,6 +623,14 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_USER_DELETE:
 			req->status = store_user_delete(t->st, req->domain, req->local);
 			break;
+		case STORE_OP_MAM_QUERY:
+			mam_query(t, req);
+			break;
+		case STORE_OP_MAM_EXPIRE:
+			req->status = store_mam_expire(t->st, req->mam_older_than_us,
+						       &req->mam_deleted);
+			break;
+		case STORE_OP_MAM_APPEND: /* never here: store_thread_main batches them */
 		default:
 			LOG_ERR("store: unknown request op %d", (int)req->op);
 			req->status = XS_INVAL;
@@ -536,8 +642,73 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	if (dt > STORE_SLOW_NS)
 		LOG_WARN("store: %s for %s@%s took %lld ms", store_op_name(req->op), req->local,
 			 req->domain, dt / 1000000);
-	store_hb_release(req);
-	req->done(req, req->done_arg);
+	store_req_done(req);
+}
+
+/* Archives the n appends of t->batch in one transaction and completes
+ * each, in their order.  An item the wrapper would refuse is refused
+ * alone (XS_INVAL, mam_batch 0) before the others go to the store, and a
+ * batch the store refuses (XS_INVAL: a stanza id already archived) is run
+ * again one append at a time, so that each gets its own answer (see
+ * STORE_MAM_BATCH).  A failure of the store itself is not retried: it
+ * would fail again, each time after the busy timeout. */
+static void mam_append_run(struct store_thread *t, size_t n)
+{
+	long long t0 = store_now_ns();
+	unsigned ni = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_req *req = t->batch[i];
+		store_req_reset(req);
+		if (store__mam_item_ok(&req->mam_item)) {
+			t->batch_items[ni++] = req->mam_item;
+			req->mam_batch = 1; /* for now: in the batch */
+		} else {
+			req->status = XS_INVAL;
+		}
+	}
+	enum xs rc = ni > 0 ? store_mam_append(t->st, t->batch_items, ni) : XS_OK;
+	for (size_t i = 0; i < n; i++) {
+		struct store_req *req = t->batch[i];
+		if (!req->mam_batch)
+			continue;
+		if (rc == XS_INVAL && ni > 1) {
+			req->status = store_mam_append(t->st, &req->mam_item, 1);
+		} else {
+			req->status = rc;
+			req->mam_batch = ni;
+		}
+	}
+	long long dt = store_now_ns() - t0;
+	if (dt > STORE_SLOW_NS)
+		LOG_WARN("store: mam_append of %u messages took %lld ms", ni, dt / 1000000);
+	for (size_t i = 0; i < n; i++)
+		store_req_done(t->batch[i]);
+}
+
+/* Runs first (a MAM_APPEND just popped) together with the MAM_APPENDs
+ * queued directly behind it, at most STORE_MAM_BATCH in all.  Returns
+ * the node that ended the batch, popped but not handled (another op's
+ * request or the stop sentinel), for the caller to handle next; NULL when
+ * the inbox ran empty or the batch is full. */
+static struct queue_node *mam_append_batch(struct store_thread *t, struct store_req *first)
+{
+	struct queue_node *n = NULL;
+	size_t nb = 0;
+
+	t->batch[nb++] = first;
+	while (nb < STORE_MAM_BATCH && (n = queue_pop(&t->inbox))) {
+		if (n == &t->stop_node)
+			break;
+		struct store_req *req = container_of(n, struct store_req, qnode);
+		store_hb_acquire(req);
+		if (req->op != STORE_OP_MAM_APPEND)
+			break;
+		t->batch[nb++] = req;
+		n = NULL;
+	}
+	mam_append_run(t, nb);
+	return n;
 }
 
 static void *store_thread_main(void *arg)
@@ -556,8 +727,11 @@ static void *store_thread_main(void *arg)
 			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
 		}
 		queue_ack_wakeup(&t->inbox);
-		struct queue_node *n;
-		while ((n = queue_pop(&t->inbox))) {
+		/* next: a node an append batch popped and left to be handled
+		 * next, in its place in the inbox's order. */
+		struct queue_node *n, *next = NULL;
+		while ((n = next ? next : queue_pop(&t->inbox))) {
+			next = NULL;
 			if (n == &t->stop_node) {
 				/* Keep draining: nothing should follow it, but if
 				 * anything did, it must not be lost. */
@@ -566,7 +740,10 @@ static void *store_thread_main(void *arg)
 			}
 			struct store_req *req = container_of(n, struct store_req, qnode);
 			store_hb_acquire(req);
-			store_thread_exec(t, req);
+			if (req->op == STORE_OP_MAM_APPEND)
+				next = mam_append_batch(t, req);
+			else
+				store_thread_exec(t, req);
 		}
 	}
 	LOG_DEBUG("store: worker stopped");

@@ -55,8 +55,41 @@ enum store_op {
 	STORE_OP_USER_SET_PASSWORD, /* in: domain, local, password, iterations; out: status
 				     * (XS_NOTFOUND: no such account; XS_PROTO), cpu_ns */
 	STORE_OP_USER_DELETE, /* in: domain, local; out: status (XS_NOTFOUND); the account's
-			       * roster, offline queue and documents go with it */
-	/* more later: the archive, ... */
+			       * roster, offline queue, documents, blocklist and archive go
+			       * with it */
+	/* Message archive (XEP-0313; store_mam_* in store.h). */
+	STORE_OP_MAM_APPEND,  /* in: mam_item (one message; the account is ITS domain and
+			       * local, not the request's); out: status, mam_batch.  Run in
+			       * batches: see below */
+	STORE_OP_MAM_QUERY,   /* in: domain, local, mam_with, mam_start_us, mam_end_us,
+			       * mam_after_id, mam_before_id, mam_max, mam_last_page; out:
+			       * status (XS_NOTFOUND: an anchor is unknown), mam_results,
+			       * n_mam_results, mam_complete */
+	STORE_OP_MAM_EXPIRE,  /* in: mam_older_than_us; out: status, mam_deleted */
+};
+
+/* The most MAM_APPEND requests one transaction takes.  When the worker
+ * pops a MAM_APPEND, it also takes the MAM_APPENDs queued directly behind
+ * it, up to this many in all, archives them in one transaction (one commit
+ * for all: under load the archive costs a commit per batch, not per
+ * message) and completes each with that transaction's status.  It never
+ * waits for more to arrive, and a request of any other op ends the batch
+ * and runs after it: the inbox's order is kept, so a request submitted
+ * after an append (a query) sees that message.  When the batch is refused
+ * (XS_INVAL: a stanza id already in its account's archive), each append of
+ * it is run again alone, so that one bad message does not cost the others
+ * their place; a store failure (XS_IO) is every append's. */
+#define STORE_MAM_BATCH 256
+
+/* One archived message a STORE_OP_MAM_QUERY returned, malloc'd strings
+ * (xml NUL-terminated, len bytes before the NUL), freed with the array by
+ * store_mam_results_free. */
+struct store_mam_result {
+	char *stanza_id;
+	int64_t stamp_us;
+	char *with;
+	char *xml;
+	size_t len;
 };
 
 #define STORE_REQ_ITERS 8
@@ -145,6 +178,36 @@ struct store_req {
 	 * blocks it (store_block_match), the request fails with XS_DENIED and
 	 * nothing is written or run (no roster_apply call). */
 	char sender[STORE_JID_MAX + 1];
+	/* message archive.  MAM_APPEND: the message (the item's with,
+	 * stanza_id and xml are the requester's and must stay until done;
+	 * its domain and local are copies, in the item); mam_batch, how many
+	 * appends shared its transaction (1: alone; 0: refused before the
+	 * store, XS_INVAL).  MAM_QUERY: the filter (store_mam_filter in
+	 * store.h), copied into the request so that nothing of the
+	 * requester's need outlive the submit: "" for no conversation or
+	 * anchor, 0 for no stamp bound, mam_max at least 1 (the requester
+	 * caps it: the page is held in memory).  An anchor that does not fit
+	 * its buffer cannot be a stored id (STORE_MAM_ID_MAX): the requester
+	 * answers item-not-found itself.  The page comes back in
+	 * mam_results, oldest first (malloc'd, freed by the requester with
+	 * store_mam_results_free; NULL when empty or on failure), with
+	 * mam_complete (XEP-0313 4.3).  MAM_EXPIRE: everything stamped
+	 * before mam_older_than_us, at most STORE_MAM_EXPIRE_BATCH messages
+	 * per request; mam_deleted says how many went (submit again while it
+	 * equals the batch). */
+	struct store_mam_item mam_item;
+	unsigned mam_batch;
+	char mam_with[STORE_JID_MAX + 1];
+	int64_t mam_start_us, mam_end_us;
+	char mam_after_id[STORE_MAM_ID_MAX + 1];
+	char mam_before_id[STORE_MAM_ID_MAX + 1];
+	unsigned mam_max;
+	bool mam_last_page;
+	struct store_mam_result *mam_results;
+	size_t n_mam_results;
+	bool mam_complete;
+	int64_t mam_older_than_us;
+	unsigned mam_deleted;
 	/* accounts: the password (NUL-terminated, the requester's buffer;
 	 * wiped by the worker), the PBKDF2 iterations for the new
 	 * credentials, and the thread CPU time their derivation took */
@@ -171,6 +234,8 @@ void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n);
 /* Frees n malloc'd strings and their array (blocked, n_blocked of a
  * STORE_OP_BLOCK_LIST or a STORE_OP_ROSTER_GET; NULL allowed). */
 void store_strings_free(char **v, size_t n);
+/* Frees what a STORE_OP_MAM_QUERY returned (NULL allowed). */
+void store_mam_results_free(struct store_mam_result *r, size_t n);
 
 /* Opens the database at db_path on the calling thread, so that open and
  * migration errors come back here (NULL, reason in err), then starts the

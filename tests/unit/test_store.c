@@ -1,10 +1,11 @@
 /* Unit tests for the storage layer: the SQLite backend behind store.h (file
  * creation, WAL, schema versioning and migration, account semantics,
  * byte-exact credentials, rosters and their one-transaction update,
- * offline messages, per-account documents, blocklists and their matching)
- * and the storage worker thread (many producers, completion on the worker,
- * drain on stop, roster, roster update, offline, document and blocking
- * requests, the blocked-sender check).
+ * offline messages, per-account documents, blocklists and their matching,
+ * the message archive and its paging) and the storage worker thread (many
+ * producers, completion on the worker, drain on stop, roster, roster
+ * update, offline, document, blocking and archive requests, the
+ * blocked-sender check, batched archive appends).
  * Each test works in its own mkdtemp directory and inspects the file through
  * a separate sqlite3 connection, so it checks what is on disk rather than
  * what the backend believes. */
@@ -191,16 +192,16 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	/* 6: users, rosters, offline messages, account documents, the
-	 * roster's wider ask bits, blocklists.  Exact, so that a new migration
-	 * updates this test (and the v1 to v5 migration tests below) on
-	 * purpose. */
-	assert_int_equal(store_sqlite_schema_version(), 6);
+	/* 7: users, rosters, offline messages, account documents, the
+	 * roster's wider ask bits, blocklists, the archive.  Exact, so that a
+	 * new migration updates this test (and the v1 to v6 migration tests
+	 * below) on purpose. */
+	assert_int_equal(store_sqlite_schema_version(), 7);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('users', 'roster', 'roster_version',"
-				      " 'offline', 'account_data', 'blocklist')"),
-			 6);
+				      " 'offline', 'account_data', 'blocklist', 'archive')"),
+			 7);
 	/* The account written above is visible to another connection. */
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM users WHERE localpart = 'alice'"), 1);
 	sqlite3_close(raw);
@@ -1411,7 +1412,7 @@ static void test_migrate_from_v1(void **state)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
 	/* Every migration ran, one after the other. */
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('roster', 'roster_version', 'offline',"
 				      " 'account_data', 'blocklist')"),
@@ -1886,7 +1887,7 @@ static void test_migrate_from_v2(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('offline', 'account_data', 'blocklist')"),
 			 3);
@@ -2310,7 +2311,7 @@ static void test_migrate_from_v3(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('account_data', 'blocklist')"),
 			 2);
@@ -2392,7 +2393,7 @@ static void test_migrate_from_v4(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
 				      " 'roster%'"),
 			 2); /* roster and roster_version; no roster_new left */
@@ -2795,7 +2796,7 @@ static void test_migrate_from_v5(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name = 'blocklist'"),
 			 1);
@@ -2833,6 +2834,730 @@ static void test_migrate_from_v5(void **state)
 	assert_non_null(st);
 	assert_string_equal(b_list(st, DOMAIN, "alice", &bacc), "evil.lit");
 	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 13);
+	r_acc_free(&racc);
+	o_acc_free(&oacc);
+	store_close(st);
+}
+
+/* --- message archive --- */
+
+#define M_T0 1700000000000000LL /* unix microseconds */
+#define M_N 30
+#define M_ROMEO "romeo@montague.lit"
+#define M_NURSE "nurse@capulet.lit"
+#define M_SEC 1000000LL
+
+/* The test archive: messages 1..M_N with ids PREFIX01.., one a second
+ * from M_T0 + 1 s, every third with the nurse and the rest with Romeo.
+ * Message 5 holds a NUL byte: it must come back by length, not strlen. */
+struct m_msgs {
+	struct store_mam_item it[M_N];
+	char id[M_N][16];
+	char xml[M_N][96];
+};
+
+static bool m_nurse(unsigned i)
+{
+	return i % 3 == 0;
+}
+
+static void m_fill(struct store_mam_item *it, const char *domain, const char *local)
+{
+	memset(it, 0, sizeof(*it));
+	snprintf(it->domain, sizeof(it->domain), "%s", domain);
+	snprintf(it->local, sizeof(it->local), "%s", local);
+}
+
+static void m_build(struct m_msgs *m, const char *domain, const char *local, const char *prefix)
+{
+	for (unsigned k = 0; k < M_N; k++) {
+		unsigned i = k + 1;
+		struct store_mam_item *it = &m->it[k];
+		snprintf(m->id[k], sizeof(m->id[k]), "%s%02u", prefix, i);
+		int len = snprintf(m->xml[k], sizeof(m->xml[k]),
+				   "<message id='%s'><body>%s %u</body></message>", m->id[k],
+				   local, i);
+		if (i == 5)
+			m->xml[k][9] = '\0';
+		m_fill(it, domain, local);
+		it->with = m_nurse(i) ? M_NURSE : M_ROMEO;
+		it->stamp_us = M_T0 + (int64_t)i * M_SEC;
+		it->stanza_id = m->id[k];
+		it->xml = m->xml[k];
+		it->len = (size_t)len;
+	}
+}
+
+/* What a query handed to its callback: the ids joined with ',' and, when
+ * want is set, each row checked against the message it names. */
+struct m_acc {
+	char ids[4096];
+	unsigned n;
+	const struct m_msgs *want;
+	int64_t last_stamp;
+};
+
+static void m_cb(void *arg, const char *stanza_id, int64_t stamp_us, const char *with,
+		 const char *xml, size_t len)
+{
+	struct m_acc *acc = arg;
+	size_t used = strlen(acc->ids);
+	snprintf(acc->ids + used, sizeof(acc->ids) - used, "%s%s", acc->n ? "," : "", stanza_id);
+	acc->n++;
+	/* Oldest first, always. */
+	assert_true(stamp_us > acc->last_stamp);
+	acc->last_stamp = stamp_us;
+	if (!acc->want)
+		return;
+	for (unsigned k = 0; k < M_N; k++) {
+		const struct store_mam_item *it = &acc->want->it[k];
+		if (strcmp(it->stanza_id, stanza_id) != 0)
+			continue;
+		assert_int_equal(stamp_us, it->stamp_us);
+		assert_string_equal(with, it->with);
+		assert_int_equal(len, it->len);
+		assert_memory_equal(xml, it->xml, len);
+		return;
+	}
+	fail_msg("unexpected stanza id %s", stanza_id);
+}
+
+/* One page of local@domain, joined; *complete as the store said. */
+static const char *m_page(struct store *st, const char *domain, const char *local,
+			  const struct store_mam_filter *f, struct m_acc *acc, bool *complete)
+{
+	const struct m_msgs *want = acc->want;
+	memset(acc, 0, sizeof(*acc));
+	acc->want = want;
+	acc->last_stamp = INT64_MIN;
+	*complete = !*complete; /* must be overwritten */
+	assert_int_equal(store_mam_query(st, domain, local, f, m_cb, acc, complete), XS_OK);
+	return acc->ids;
+}
+
+/* The ids from..to of prefix, joined, those of one conversation only
+ * (which: 'r' Romeo, 'n' the nurse, 0 both). */
+static const char *m_ids(char *buf, size_t size, const char *prefix, unsigned from, unsigned to,
+			 char which)
+{
+	buf[0] = '\0';
+	for (unsigned i = from; i <= to; i++) {
+		if ((which == 'r' && m_nurse(i)) || (which == 'n' && !m_nurse(i)))
+			continue;
+		size_t used = strlen(buf);
+		snprintf(buf + used, size - used, "%s%s%02u", used ? "," : "", prefix, i);
+	}
+	return buf;
+}
+
+/* Checks one page: its ids and its complete flag. */
+#define M_PAGE(st, local, f, want_ids, want_complete)                                        \
+	do {                                                                                 \
+		bool c_ = false;                                                             \
+		assert_string_equal(m_page(st, DOMAIN, local, f, &acc, &c_), want_ids);      \
+		assert_int_equal(c_, want_complete);                                         \
+	} while (0)
+
+static int m_rows(const char *db, const char *where)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM archive WHERE %s", where);
+	sqlite3 *raw = raw_open(db);
+	int n = raw_int(raw, sql);
+	sqlite3_close(raw);
+	return n;
+}
+
+/* A batch is archived in one call and read back exactly; a batch with a
+ * refused item stores none of it; an item for a name nobody owns is
+ * skipped; bad arguments are refused before the backend. */
+static void test_mam_append_query(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct m_msgs m;
+	struct m_acc acc = { .want = &m };
+	struct store_mam_filter all = { .max = 100 };
+	char want[1024];
+
+	o_user(st, DOMAIN, "alice");
+	m_build(&m, DOMAIN, "alice", "a");
+	assert_int_equal(store_mam_append(st, m.it, M_N), XS_OK);
+	assert_int_equal(m_rows(d->db, "localpart = 'alice' AND typeof(xml) = 'blob'"), M_N);
+	M_PAGE(st, "alice", &all, m_ids(want, sizeof(want), "a", 1, M_N, 0), true);
+	assert_int_equal(acc.n, M_N);
+	acc.want = NULL;
+
+	/* A stanza id already archived, or given twice in one batch:
+	 * XS_INVAL and nothing of the batch is stored. */
+	struct store_mam_item b[3];
+	m_fill(&b[0], DOMAIN, "alice");
+	b[0].with = M_ROMEO;
+	b[0].stamp_us = M_T0 + 100 * M_SEC;
+	b[0].stanza_id = "b01";
+	b[0].xml = "<message/>";
+	b[0].len = 10;
+	b[1] = b[0];
+	b[1].stanza_id = "a05";
+	assert_int_equal(store_mam_append(st, b, 2), XS_INVAL);
+	b[1].stanza_id = "b01";
+	assert_int_equal(store_mam_append(st, b, 2), XS_INVAL);
+	assert_int_equal(m_rows(d->db, "1"), M_N);
+
+	/* An item for a name nobody owns (or owned only in another domain)
+	 * is skipped; the rest of the batch is stored. */
+	b[1] = b[0];
+	snprintf(b[1].local, sizeof(b[1].local), "nobody");
+	b[1].stanza_id = "n01";
+	b[2] = b[0];
+	snprintf(b[2].domain, sizeof(b[2].domain), "other.org");
+	b[2].stanza_id = "o01";
+	assert_int_equal(store_mam_append(st, b, 3), XS_OK);
+	assert_int_equal(m_rows(d->db, "1"), M_N + 1);
+	M_PAGE(st, "nobody", &all, "", true);
+	all.last_page = true;
+	all.max = 1;
+	M_PAGE(st, "alice", &all, "b01", false);
+	all.last_page = false;
+	all.max = 100;
+
+	/* n 0 is nothing to do. */
+	assert_int_equal(store_mam_append(st, NULL, 0), XS_OK);
+
+	/* Bad arguments: nothing reaches the store. */
+	struct store_mam_item bad = b[0];
+	char longid[STORE_MAM_ID_MAX + 2];
+	memset(longid, 'x', sizeof(longid));
+	longid[STORE_MAM_ID_MAX + 1] = '\0';
+	assert_int_equal(store_mam_append(st, NULL, 1), XS_INVAL);
+	bad.stanza_id = NULL;
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad.stanza_id = "";
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad.stanza_id = longid;
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad = b[0];
+	bad.with = NULL;
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad.with = "";
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad = b[0];
+	bad.xml = NULL;
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad = b[0];
+	bad.len = 0;
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad = b[0];
+	bad.domain[0] = '\0';
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	bad = b[0];
+	memset(bad.local, 'a', sizeof(bad.local)); /* not terminated */
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	/* one bad item refuses the whole batch */
+	struct store_mam_item two[2] = { b[0], b[0] };
+	two[0].stanza_id = "c01";
+	two[1].stanza_id = "";
+	assert_int_equal(store_mam_append(st, two, 2), XS_INVAL);
+	assert_int_equal(m_rows(d->db, "1"), M_N + 1);
+	/* the longest id fits, and is an anchor */
+	longid[STORE_MAM_ID_MAX] = '\0';
+	bad = b[0];
+	bad.stanza_id = longid;
+	assert_int_equal(store_mam_append(st, &bad, 1), XS_OK);
+	struct store_mam_filter f = { .max = 1, .before_id = longid };
+	M_PAGE(st, "alice", &f, "b01", false);
+
+	bool c = true;
+	f = (struct store_mam_filter){ .max = 10 };
+	assert_int_equal(store_mam_query(st, "", "alice", &f, m_cb, &acc, &c), XS_INVAL);
+	assert_int_equal(store_mam_query(st, DOMAIN, "", &f, m_cb, &acc, &c), XS_INVAL);
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", NULL, m_cb, &acc, &c), XS_INVAL);
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, NULL, &acc, &c), XS_INVAL);
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, NULL), XS_INVAL);
+	f.max = 0;
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_INVAL);
+	f.max = 10;
+	f.with = "";
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_INVAL);
+	f.with = NULL;
+	f.after_id = "";
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_INVAL);
+	f.after_id = NULL;
+	f.before_id = "";
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_INVAL);
+	assert_int_equal(store_mam_expire(st, M_T0, NULL), XS_INVAL);
+	store_close(st);
+
+	/* It is all still there after close and reopen. */
+	st = open_ok(d->db);
+	acc.want = &m;
+	all.max = M_N;
+	M_PAGE(st, "alice", &all, m_ids(want, sizeof(want), "a", 1, M_N, 0), false);
+	store_close(st);
+}
+
+/* XEP-0059 paging over one archive: forwards from the first page with
+ * after, backwards from the last with before, complete at both ends,
+ * pages that do not divide the archive evenly, an empty archive. */
+static void test_mam_paging(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct m_msgs m;
+	struct m_acc acc = { .want = &m };
+	char want[1024];
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	m_build(&m, DOMAIN, "alice", "a");
+	assert_int_equal(store_mam_append(st, m.it, M_N), XS_OK);
+
+	/* forwards: the first page, then after the last id of each */
+	struct store_mam_filter f = { .max = 10 };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 1, 10, 0), false);
+	f.after_id = "a10";
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 11, 20, 0), false);
+	f.after_id = "a20";
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 21, 30, 0), true);
+	f.after_id = "a30";
+	M_PAGE(st, "alice", &f, "", true);
+	/* backwards: the last page, then before the first id of each */
+	f = (struct store_mam_filter){ .max = 10, .last_page = true };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 21, 30, 0), false);
+	f.before_id = "a21";
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 11, 20, 0), false);
+	f.last_page = false; /* before alone means the same */
+	f.before_id = "a11";
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 1, 10, 0), true);
+	f.before_id = "a01";
+	M_PAGE(st, "alice", &f, "", true);
+	/* uneven pages */
+	f = (struct store_mam_filter){ .max = 7, .after_id = "a28" };
+	M_PAGE(st, "alice", &f, "a29,a30", true);
+	f = (struct store_mam_filter){ .max = 7, .before_id = "a03" };
+	M_PAGE(st, "alice", &f, "a01,a02", true);
+	f = (struct store_mam_filter){ .max = 7, .after_id = "a22" };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 23, 29, 0), false);
+	f = (struct store_mam_filter){ .max = 7, .before_id = "a09" };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 2, 8, 0), false);
+	/* a page of exactly what is left is complete either way */
+	f = (struct store_mam_filter){ .max = 8, .before_id = "a09" };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 1, 8, 0), true);
+	f = (struct store_mam_filter){ .max = 8, .after_id = "a22" };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 23, 30, 0), true);
+	/* a page as big as the archive, or bigger */
+	f = (struct store_mam_filter){ .max = M_N, .last_page = true };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 1, M_N, 0), true);
+	f = (struct store_mam_filter){ .max = 1000 };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 1, M_N, 0), true);
+	f = (struct store_mam_filter){ .max = 1, .last_page = true };
+	M_PAGE(st, "alice", &f, "a30", false);
+	/* both anchors: the range between them, paged from either end */
+	f = (struct store_mam_filter){ .max = 10, .after_id = "a05", .before_id = "a10" };
+	M_PAGE(st, "alice", &f, "a06,a07,a08,a09", true);
+	f.max = 2;
+	M_PAGE(st, "alice", &f, "a08,a09", false);
+	f.before_id = NULL;
+	f.last_page = true;
+	M_PAGE(st, "alice", &f, "a29,a30", false);
+	f = (struct store_mam_filter){ .max = 2, .after_id = "a05" };
+	M_PAGE(st, "alice", &f, "a06,a07", false);
+	/* an empty archive: an empty, complete page */
+	f = (struct store_mam_filter){ .max = 10 };
+	M_PAGE(st, "bob", &f, "", true);
+	f.last_page = true;
+	M_PAGE(st, "bob", &f, "", true);
+	store_close(st);
+}
+
+/* with, start and end, alone and with paging; anchors that do not exist
+ * are XS_NOTFOUND. */
+static void test_mam_filters(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct m_msgs m, mb;
+	struct m_acc acc = { .want = &m };
+	char want[1024];
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	m_build(&m, DOMAIN, "alice", "a");
+	m_build(&mb, DOMAIN, "bob", "b");
+	assert_int_equal(store_mam_append(st, m.it, M_N), XS_OK);
+	assert_int_equal(store_mam_append(st, mb.it, M_N), XS_OK);
+
+	/* one conversation */
+	struct store_mam_filter f = { .max = 100, .with = M_ROMEO };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 1, M_N, 'r'), true);
+	assert_int_equal(acc.n, 20);
+	f.with = "tybalt@capulet.lit";
+	M_PAGE(st, "alice", &f, "", true);
+	f = (struct store_mam_filter){ .max = 5, .with = M_ROMEO };
+	M_PAGE(st, "alice", &f, "a01,a02,a04,a05,a07", false);
+	f.after_id = "a07";
+	M_PAGE(st, "alice", &f, "a08,a10,a11,a13,a14", false);
+	f.after_id = "a26";
+	M_PAGE(st, "alice", &f, "a28,a29", true);
+	f = (struct store_mam_filter){ .max = 4, .with = M_NURSE, .last_page = true };
+	M_PAGE(st, "alice", &f, "a21,a24,a27,a30", false);
+	f.before_id = "a21";
+	M_PAGE(st, "alice", &f, "a09,a12,a15,a18", false);
+	f.before_id = "a09";
+	M_PAGE(st, "alice", &f, "a03,a06", true);
+	/* an anchor is a place in the archive, of any conversation */
+	f = (struct store_mam_filter){ .max = 3, .with = M_NURSE, .after_id = "a04" };
+	M_PAGE(st, "alice", &f, "a06,a09,a12", false);
+	f = (struct store_mam_filter){ .max = 3, .with = M_NURSE, .after_id = "a28" };
+	M_PAGE(st, "alice", &f, "a30", true);
+
+	/* stamps: inclusive bounds */
+	f = (struct store_mam_filter){ .max = 100, .start_us = M_T0 + 10 * M_SEC,
+				       .end_us = M_T0 + 20 * M_SEC };
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 10, 20, 0), true);
+	f.end_us = 0;
+	f.start_us = M_T0 + 25 * M_SEC;
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 25, 30, 0), true);
+	f.start_us = M_T0 + 25 * M_SEC + 1;
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 26, 30, 0), true);
+	f.start_us = 0;
+	f.end_us = M_T0 + 3 * M_SEC;
+	M_PAGE(st, "alice", &f, "a01,a02,a03", true);
+	f.end_us = M_T0 + 3 * M_SEC - 1;
+	M_PAGE(st, "alice", &f, "a01,a02", true);
+	f.start_us = M_T0 + 20 * M_SEC;
+	f.end_us = M_T0 + 10 * M_SEC;
+	M_PAGE(st, "alice", &f, "", true);
+	f.last_page = true;
+	M_PAGE(st, "alice", &f, "", true);
+
+	/* all of it together: Romeo from 10 s to 20 s (10, 11, 13, 14, 16,
+	 * 17, 19, 20) backwards by three, then forwards from an anchor */
+	f = (struct store_mam_filter){ .max = 3, .with = M_ROMEO, .start_us = M_T0 + 10 * M_SEC,
+				       .end_us = M_T0 + 20 * M_SEC, .last_page = true };
+	M_PAGE(st, "alice", &f, "a17,a19,a20", false);
+	f.before_id = "a17";
+	M_PAGE(st, "alice", &f, "a13,a14,a16", false);
+	f.before_id = "a13";
+	M_PAGE(st, "alice", &f, "a10,a11", true);
+	f.before_id = NULL;
+	f.last_page = false;
+	M_PAGE(st, "alice", &f, "a10,a11,a13", false);
+	f.after_id = "a13";
+	M_PAGE(st, "alice", &f, "a14,a16,a17", false);
+	f.after_id = "a17";
+	M_PAGE(st, "alice", &f, "a19,a20", true);
+	f.after_id = "a12";
+	f.max = 100;
+	M_PAGE(st, "alice", &f, "a13,a14,a16,a17,a19,a20", true);
+
+	/* An anchor that is not an id of this archive: XS_NOTFOUND, no
+	 * message handed on, complete left false.  bob's ids are not
+	 * alice's, and an id longer than any stored cannot be one. */
+	char longid[STORE_MAM_ID_MAX + 2];
+	memset(longid, 'a', sizeof(longid));
+	longid[STORE_MAM_ID_MAX + 1] = '\0';
+	const char *unknown[] = { "zz", "b01", "A01", "a1", longid };
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		for (int before = 0; before < 2; before++) {
+			bool c = true;
+			f = (struct store_mam_filter){ .max = 10 };
+			if (before)
+				f.before_id = unknown[i];
+			else
+				f.after_id = unknown[i];
+			memset(&acc, 0, sizeof(acc));
+			assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c),
+					 XS_NOTFOUND);
+			assert_int_equal(acc.n, 0);
+			assert_false(c);
+		}
+	}
+	/* ... also when the other anchor exists */
+	bool c = true;
+	f = (struct store_mam_filter){ .max = 10, .after_id = "a01", .before_id = "zz" };
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_NOTFOUND);
+	store_close(st);
+}
+
+/* Archives of different accounts are apart, even with the same ids: the
+ * same localpart in two domains, a localpart that is a prefix of another. */
+static void test_mam_accounts_separate(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct m_msgs m1, m2, m3;
+	struct m_acc acc;
+	char want[1024];
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, "other.org", "alice");
+	o_user(st, DOMAIN, "alic");
+	m_build(&m1, DOMAIN, "alice", "a");
+	m_build(&m2, "other.org", "alice", "a");
+	m_build(&m3, DOMAIN, "alic", "a");
+	assert_int_equal(store_mam_append(st, m1.it, 10), XS_OK);
+	assert_int_equal(store_mam_append(st, m2.it, 20), XS_OK);
+	assert_int_equal(store_mam_append(st, m3.it, M_N), XS_OK);
+
+	struct store_mam_filter f = { .max = 100 };
+	acc.want = &m1;
+	M_PAGE(st, "alice", &f, m_ids(want, sizeof(want), "a", 1, 10, 0), true);
+	acc.want = &m3;
+	M_PAGE(st, "alic", &f, m_ids(want, sizeof(want), "a", 1, M_N, 0), true);
+	acc.want = &m2;
+	bool c = false;
+	assert_string_equal(m_page(st, "other.org", "alice", &f, &acc, &c),
+			    m_ids(want, sizeof(want), "a", 1, 20, 0));
+	assert_true(c);
+	f.with = M_NURSE;
+	acc.want = &m1;
+	M_PAGE(st, "alice", &f, "a03,a06,a09", true);
+	/* an anchor is looked up in the account's own archive */
+	f = (struct store_mam_filter){ .max = 100, .after_id = "a15" };
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_NOTFOUND);
+	acc.want = &m3;
+	M_PAGE(st, "alic", &f, m_ids(want, sizeof(want), "a", 16, M_N, 0), true);
+	store_close(st);
+}
+
+/* Deleting an account drops its archive, only its, in the same
+ * transaction; a re-created account starts empty and may reuse the
+ * stanza ids, while the row ids keep growing. */
+static void test_mam_user_delete(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct m_msgs ma, mb;
+	struct m_acc acc = { .want = NULL };
+	char want[1024];
+
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	m_build(&ma, DOMAIN, "alice", "a");
+	m_build(&mb, DOMAIN, "bob", "b");
+	assert_int_equal(store_mam_append(st, mb.it, 10), XS_OK);
+	assert_int_equal(store_mam_append(st, ma.it, M_N), XS_OK);
+	sqlite3 *raw = raw_open(d->db);
+	int max_id = raw_int(raw, "SELECT max(id) FROM archive");
+	sqlite3_close(raw);
+
+	assert_int_equal(store_user_delete(st, DOMAIN, "alice"), XS_OK);
+	assert_int_equal(m_rows(d->db, "localpart = 'alice'"), 0);
+	struct store_mam_filter f = { .max = 100 };
+	M_PAGE(st, "alice", &f, "", true);
+	acc.want = &mb;
+	M_PAGE(st, "bob", &f, m_ids(want, sizeof(want), "b", 1, 10, 0), true);
+
+	/* Archiving for the deleted name stores nothing ... */
+	assert_int_equal(store_mam_append(st, ma.it, 5), XS_OK);
+	assert_int_equal(m_rows(d->db, "localpart = 'alice'"), 0);
+	/* ... until it is an account again, which starts empty. */
+	o_user(st, DOMAIN, "alice");
+	acc.want = &ma;
+	M_PAGE(st, "alice", &f, "", true);
+	assert_int_equal(store_mam_append(st, ma.it, 5), XS_OK);
+	M_PAGE(st, "alice", &f, "a01,a02,a03,a04,a05", true);
+	char where[64];
+	snprintf(where, sizeof(where), "localpart = 'alice' AND id > %d", max_id);
+	assert_int_equal(m_rows(d->db, where), 5);
+	store_close(st);
+}
+
+/* Retention: the oldest messages of every account go first, at most a
+ * batch per call, until nothing older than the cutoff is left. */
+static void test_mam_expire(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	enum { PER = 1200 };
+	struct store_mam_item *it = calloc(2 * PER, sizeof(*it));
+	char (*ids)[16] = calloc(2 * PER, sizeof(*ids));
+	unsigned deleted = 12345;
+
+	assert_non_null(it);
+	assert_non_null(ids);
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	/* alice's message i at M_T0 + 2i, bob's at M_T0 + 2i + 1 (us) */
+	for (unsigned u = 0; u < 2; u++) {
+		for (unsigned i = 0; i < PER; i++) {
+			struct store_mam_item *m = &it[u * PER + i];
+			m_fill(m, DOMAIN, u ? "bob" : "alice");
+			snprintf(ids[u * PER + i], sizeof(ids[0]), "%c%04u", u ? 'b' : 'a', i);
+			m->with = M_ROMEO;
+			m->stamp_us = M_T0 + 2 * (int64_t)i + u;
+			m->stanza_id = ids[u * PER + i];
+			m->xml = "<message/>";
+			m->len = 10;
+		}
+	}
+	assert_int_equal(store_mam_append(st, it, 2 * PER), XS_OK);
+
+	/* nothing that old: nothing goes */
+	assert_int_equal(store_mam_expire(st, M_T0, &deleted), XS_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(m_rows(d->db, "1"), 2 * PER);
+
+	/* everything before M_T0 + 2200 us: alice's and bob's 0..1099, a
+	 * batch at a time, the oldest first */
+	int64_t cutoff = M_T0 + 2200;
+	struct m_acc acc = { .want = NULL };
+	struct store_mam_filter f = { .max = 1 };
+	char oldest[16];
+	unsigned total = 0, calls = 0;
+	do {
+		assert_int_equal(store_mam_expire(st, cutoff, &deleted), XS_OK);
+		assert_true(deleted <= STORE_MAM_EXPIRE_BATCH);
+		total += deleted;
+		calls++;
+		if (calls == 1) {
+			assert_int_equal(deleted, STORE_MAM_EXPIRE_BATCH);
+			snprintf(oldest, sizeof(oldest), "a%04u", STORE_MAM_EXPIRE_BATCH / 2);
+			M_PAGE(st, "alice", &f, oldest, false);
+			oldest[0] = 'b';
+			M_PAGE(st, "bob", &f, oldest, false);
+		}
+	} while (deleted == STORE_MAM_EXPIRE_BATCH);
+	assert_int_equal(total, 2 * 1100);
+	assert_int_equal(calls, 2 * 1100 / STORE_MAM_EXPIRE_BATCH + 1);
+	assert_int_equal(store_mam_expire(st, cutoff, &deleted), XS_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(m_rows(d->db, "1"), 2 * (PER - 1100));
+	M_PAGE(st, "alice", &f, "a1100", false);
+	M_PAGE(st, "bob", &f, "b1100", false);
+	f.last_page = true;
+	M_PAGE(st, "bob", &f, "b1199", false);
+	free(it);
+	free(ids);
+	store_close(st);
+}
+
+/* A failed insert (a trigger refuses the second message) is XS_IO and
+ * stores none of the batch, the handle usable; a stored row the wrappers
+ * would refuse (a hand edit) is XS_IO for a query. */
+static void test_mam_rollback(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct m_msgs m;
+	struct m_acc acc = { .want = NULL };
+
+	o_user(st, DOMAIN, "alice");
+	m_build(&m, DOMAIN, "alice", "a");
+	sqlite3 *raw = raw_open(d->db);
+	raw_exec(raw, "CREATE TRIGGER no_a02 BEFORE INSERT ON archive"
+		      " WHEN NEW.stanza_id = 'a02' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+	sqlite3_close(raw);
+	assert_int_equal(store_mam_append(st, m.it, 3), XS_IO);
+	assert_int_equal(m_rows(d->db, "1"), 0);
+	assert_int_equal(store_mam_append(st, m.it, 1), XS_OK);
+	struct store_mam_filter f = { .max = 10 };
+	M_PAGE(st, "alice", &f, "a01", true);
+
+	raw = raw_open(d->db);
+	raw_exec(raw, "UPDATE archive SET with_jid = '' WHERE stanza_id = 'a01'");
+	sqlite3_close(raw);
+	bool c = false;
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_IO);
+	assert_int_equal(acc.n, 0);
+	/* the read transaction ended: a write still works */
+	assert_int_equal(store_mam_append(st, &m.it[2], 1), XS_OK);
+	store_close(st);
+}
+
+/* Migration 6 exactly as it shipped: with migrations 1 to 5, builds a
+ * version 6 file. */
+static const char v6_blocklist_sql[] =
+	"CREATE TABLE blocklist ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" jid TEXT NOT NULL,"
+	" PRIMARY KEY (domain, localpart, jid)"
+	") WITHOUT ROWID;";
+
+/* Version 7 adds the archive: everything else comes through, the new
+ * table is empty, has its indexes and works, its unique key holds. */
+static void test_migrate_from_v6(void **state)
+{
+	struct tdir *d = *state;
+	char path[320], err[256] = "";
+	struct scram_cred c, out;
+	struct r_acc racc = { .n = 0 };
+	struct o_acc oacc = { .n = 0 };
+	struct b_acc bacc;
+	struct m_msgs m;
+	struct m_acc acc = { .want = &m };
+
+	snprintf(path, sizeof(path), "%s/v6.db", d->root);
+	make_cred(&c, 11, SCRAM_SHA256);
+	sqlite3 *raw = raw_open(path);
+	raw_exec(raw, v1_users_sql);
+	raw_exec(raw, v2_roster_sql);
+	raw_exec(raw, v3_offline_sql);
+	raw_exec(raw, v4_data_sql);
+	raw_exec(raw, v5_roster_sql);
+	raw_exec(raw, v6_blocklist_sql);
+	raw_insert_sha256_user(raw, "alice", &c);
+	raw_exec(raw, "INSERT INTO roster (domain, localpart, contact, name, subscription, ask,"
+		      " groups) VALUES ('" DOMAIN "', 'alice', 'romeo@montague.lit', 'Romeo', 3,"
+		      " 1, 'a' || char(31) || 'b')");
+	raw_exec(raw, "INSERT INTO roster_version (domain, localpart, ver) VALUES ('" DOMAIN "',"
+		      " 'alice', 17)");
+	raw_exec(raw, "INSERT INTO offline (id, domain, localpart, xml, stamp) VALUES (45, '"
+		      DOMAIN "', 'alice', CAST('" V3_MSG "' AS BLOB), 0)");
+	raw_exec(raw, "INSERT INTO account_data (domain, localpart, kind, key, xml) VALUES ('"
+		      DOMAIN "', 'alice', 'vcard', '', CAST('<vCard/>' AS BLOB))");
+	raw_exec(raw, "INSERT INTO blocklist (domain, localpart, jid) VALUES ('" DOMAIN "',"
+		      " 'alice', 'evil.lit')");
+	raw_exec(raw, "PRAGMA user_version = 6");
+	sqlite3_close(raw);
+
+	struct store *st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	if (!st)
+		fail_msg("store_sqlite_open(%s): %s", path, err);
+	raw = raw_open(path);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM archive"), 0);
+	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+				      " AND tbl_name = 'archive' AND name IN ('archive_with',"
+				      " 'archive_account', 'archive_stanza_id', 'archive_stamp')"),
+			 4);
+	sqlite3_close(raw);
+	/* The account, its roster, queue, document and blocklist came
+	 * through. */
+	assert_int_equal(store_user_get_cred(st, DOMAIN, "alice", SCRAM_SHA256, &out), XS_OK);
+	assert_cred_equal(&out, &c);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 17);
+	assert_int_equal(racc.n, 1);
+	struct store_roster_item romeo = R_ROMEO;
+	assert_item_equal(&racc.it[0], &romeo);
+	assert_int_equal(o_list(st, DOMAIN, "alice", &oacc), 1);
+	assert_int_equal(oacc.id[0], 45);
+	d_get_eq(st, DOMAIN, "alice", "vcard", "", "<vCard/>", strlen("<vCard/>"));
+	assert_string_equal(b_list(st, DOMAIN, "alice", &bacc), "evil.lit");
+	/* ... with an empty archive that works, its ids unique per account. */
+	struct store_mam_filter f = { .max = 10, .last_page = true };
+	M_PAGE(st, "alice", &f, "", true);
+	m_build(&m, DOMAIN, "alice", "a");
+	assert_int_equal(store_mam_append(st, m.it, 3), XS_OK);
+	M_PAGE(st, "alice", &f, "a01,a02,a03", true);
+	raw = raw_open(path);
+	assert_int_not_equal(sqlite3_exec(raw, "INSERT INTO archive (domain, localpart, with_jid,"
+					       " stamp, stanza_id, xml) VALUES ('" DOMAIN "',"
+					       " 'alice', 'x@y', 1, 'a01', x'00')",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
+	sqlite3_close(raw);
+	store_close(st);
+
+	/* Opening again finds nothing to do. */
+	st = store_sqlite_open(path, STORE_OPEN_EXISTING, err, sizeof(err));
+	assert_non_null(st);
+	M_PAGE(st, "alice", &f, "a01,a02,a03", true);
+	assert_int_equal(r_get(st, DOMAIN, "alice", &racc), 17);
 	r_acc_free(&racc);
 	o_acc_free(&oacc);
 	store_close(st);
@@ -3733,6 +4458,333 @@ static void test_thread_accounts(void **state)
 	queue_deinit(&ctx.results);
 }
 
+/* The archive through the worker.  A roster update whose apply waits for
+ * a gate holds the worker (inside a request, so deterministically) while
+ * the test queues appends, queries and an expiry behind it; once the gate
+ * opens, the completions come back in the inbox's order and show how the
+ * appends were batched: runs of appends share one transaction (up to
+ * STORE_MAM_BATCH), a request of another op between them ends a batch and
+ * sees every append queued before it, a refused batch is run again one by
+ * one, a malformed append is refused alone. */
+struct m_gate {
+	atomic_int entered;
+	atomic_int open;
+};
+
+/* Deliberately breaks "apply must be pure": it waits, to hold the worker. */
+static enum roster_change m_gate_apply(void *arg, struct store_roster_item *it, bool existed)
+{
+	struct m_gate *g = arg;
+	atomic_store(&g->entered, 1);
+	while (!atomic_load(&g->open))
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	return ROSTER_UNCHANGED;
+}
+
+static void m_gate_close(struct tctx *ctx, struct store_req *req, struct m_gate *g)
+{
+	memset(req, 0, sizeof(*req));
+	atomic_store(&g->entered, 0);
+	atomic_store(&g->open, 0);
+	req->op = STORE_OP_ROSTER_UPDATE;
+	snprintf(req->domain, sizeof(req->domain), "%s", DOMAIN);
+	snprintf(req->local, sizeof(req->local), "gatekeeper");
+	req->item.contact = (char *)"gate@example.org";
+	req->roster_apply = m_gate_apply;
+	req->roster_apply_arg = g;
+	req->done = t_done;
+	req->done_arg = ctx;
+	assert_int_equal(store_thread_submit(ctx->th, req), XS_OK);
+	while (!atomic_load(&g->entered))
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+}
+
+/* Queues an append of one message for local (with Romeo). */
+static void m_submit_append(struct tctx *ctx, struct store_req *req, const char *local,
+			    const char *id, int64_t stamp_us, const char *xml)
+{
+	memset(req, 0, sizeof(*req));
+	req->op = STORE_OP_MAM_APPEND;
+	m_fill(&req->mam_item, DOMAIN, local);
+	req->mam_item.with = M_ROMEO;
+	req->mam_item.stamp_us = stamp_us;
+	req->mam_item.stanza_id = id;
+	req->mam_item.xml = xml;
+	req->mam_item.len = strlen(xml);
+	req->status = XS_AGAIN; /* must be overwritten */
+	req->mam_batch = 999;
+	req->done = t_done;
+	req->done_arg = ctx;
+	assert_int_equal(store_thread_submit(ctx->th, req), XS_OK);
+}
+
+/* Queues a query of local's archive: the max newest (last) or oldest. */
+static void m_submit_query(struct tctx *ctx, struct store_req *req, const char *local,
+			   unsigned max, bool last)
+{
+	memset(req, 0, sizeof(*req));
+	req->op = STORE_OP_MAM_QUERY;
+	snprintf(req->domain, sizeof(req->domain), "%s", DOMAIN);
+	snprintf(req->local, sizeof(req->local), "%s", local);
+	req->mam_max = max;
+	req->mam_last_page = last;
+	req->status = XS_AGAIN;
+	req->done = t_done;
+	req->done_arg = ctx;
+	assert_int_equal(store_thread_submit(ctx->th, req), XS_OK);
+}
+
+/* Pops the next completion, which must be req. */
+static void m_next(struct tctx *ctx, const struct store_req *req)
+{
+	assert_ptr_equal(t_wait_one(ctx), req);
+}
+
+/* The ids of a query's results, joined, after checking each result. */
+static const char *m_results(const struct store_req *req, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < req->n_mam_results; i++) {
+		const struct store_mam_result *r = &req->mam_results[i];
+		size_t used = strlen(buf);
+		assert_string_equal(r->with, M_ROMEO);
+		assert_int_equal(r->xml[r->len], '\0');
+		assert_int_equal(r->len, strlen(r->xml));
+		if (i > 0)
+			assert_true(r->stamp_us > r[-1].stamp_us);
+		snprintf(buf + used, size - used, "%s%s", used ? "," : "", r->stanza_id);
+	}
+	return buf;
+}
+
+#define M_BURST 300
+
+static void test_thread_mam(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct m_gate gate;
+	struct store_req gate_req, q1, q2, q3, q4, e1;
+	struct store_req *a = calloc(20, sizeof(*a));
+	struct store_req *burst = calloc(M_BURST, sizeof(*burst));
+	char (*ids)[16] = calloc(20 + M_BURST, sizeof(*ids));
+	char err[256] = "", buf[8192], want[1024];
+
+	assert_non_null(a);
+	assert_non_null(burst);
+	assert_non_null(ids);
+	struct store *st = open_ok(d->db);
+	o_user(st, DOMAIN, "alice");
+	o_user(st, DOMAIN, "bob");
+	store_close(st);
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+	for (unsigned i = 0; i < 20; i++)
+		snprintf(ids[i], sizeof(ids[i]), "a%02u", i + 1);
+	for (unsigned i = 0; i < M_BURST; i++)
+		snprintf(ids[20 + i], sizeof(ids[0]), "b%03u", i + 1);
+
+	m_gate_close(&ctx, &gate_req, &gate);
+	/* 1: ten appends, then a query that must see all ten */
+	for (unsigned i = 0; i < 10; i++)
+		m_submit_append(&ctx, &a[i], "alice", ids[i], M_T0 + (int64_t)(i + 1) * M_SEC,
+				O_M1);
+	m_submit_query(&ctx, &q1, "alice", 100, false);
+	/* 2: a batch the store refuses (a05 is taken), run again one by one */
+	m_submit_append(&ctx, &a[10], "alice", ids[10], M_T0 + 11 * M_SEC, O_M1);
+	m_submit_append(&ctx, &a[11], "alice", ids[4], M_T0 + 12 * M_SEC, O_M1);
+	m_submit_append(&ctx, &a[12], "alice", ids[12], M_T0 + 13 * M_SEC, O_M1);
+	/* 3: a malformed append is refused alone (no stanza id), between two
+	 * good ones that still share a transaction */
+	struct store_req gap;
+	m_submit_query(&ctx, &gap, "nobody", 1, false);
+	m_submit_append(&ctx, &a[13], "alice", ids[13], M_T0 + 14 * M_SEC, O_M1);
+	m_submit_append(&ctx, &a[14], "alice", "", M_T0 + 15 * M_SEC, O_M1);
+	m_submit_append(&ctx, &a[15], "alice", ids[15], M_T0 + 16 * M_SEC, O_M1);
+	m_submit_query(&ctx, &q2, "alice", 3, true);
+	/* 4: a burst larger than a batch, then a query behind it (bob's
+	 * messages are older than alice's, for the expiry below) */
+	for (unsigned i = 0; i < M_BURST; i++)
+		m_submit_append(&ctx, &burst[i], "bob", ids[20 + i],
+				M_T0 - (int64_t)(1000 - i) * M_SEC, O_M2);
+	m_submit_query(&ctx, &q3, "bob", 50, true);
+	/* 5: an expiry of bob's first 100 messages, and what is left */
+	memset(&e1, 0, sizeof(e1));
+	e1.op = STORE_OP_MAM_EXPIRE;
+	e1.mam_older_than_us = M_T0 - 900 * M_SEC;
+	e1.done = t_done;
+	e1.done_arg = &ctx;
+	assert_int_equal(store_thread_submit(ctx.th, &e1), XS_OK);
+	m_submit_query(&ctx, &q4, "bob", 2, false);
+	atomic_store(&gate.open, 1);
+
+	m_next(&ctx, &gate_req);
+	assert_int_equal(gate_req.status, XS_OK);
+	store_roster_item_clear(&gate_req.updated);
+	for (unsigned i = 0; i < 10; i++) {
+		m_next(&ctx, &a[i]);
+		assert_int_equal(a[i].status, XS_OK);
+		assert_int_equal(a[i].mam_batch, 10);
+	}
+	m_next(&ctx, &q1);
+	assert_int_equal(q1.status, XS_OK);
+	assert_string_equal(m_results(&q1, buf, sizeof(buf)),
+			    m_ids(want, sizeof(want), "a", 1, 10, 0));
+	assert_true(q1.mam_complete);
+	assert_memory_equal(q1.mam_results[0].xml, O_M1, strlen(O_M1));
+	assert_int_equal(q1.mam_results[0].stamp_us, M_T0 + M_SEC);
+	store_mam_results_free(q1.mam_results, q1.n_mam_results);
+	for (unsigned i = 10; i < 13; i++) {
+		m_next(&ctx, &a[i]);
+		assert_int_equal(a[i].status, i == 11 ? XS_INVAL : XS_OK);
+		assert_int_equal(a[i].mam_batch, 1);
+	}
+	m_next(&ctx, &gap);
+	assert_int_equal(gap.status, XS_OK);
+	assert_int_equal(gap.n_mam_results, 0);
+	assert_null(gap.mam_results);
+	assert_true(gap.mam_complete);
+	for (unsigned i = 13; i < 16; i++) {
+		m_next(&ctx, &a[i]);
+		assert_int_equal(a[i].status, i == 14 ? XS_INVAL : XS_OK);
+		assert_int_equal(a[i].mam_batch, i == 14 ? 0 : 2);
+	}
+	m_next(&ctx, &q2);
+	assert_int_equal(q2.status, XS_OK);
+	assert_string_equal(m_results(&q2, buf, sizeof(buf)), "a13,a14,a16");
+	assert_false(q2.mam_complete);
+	store_mam_results_free(q2.mam_results, q2.n_mam_results);
+	for (unsigned i = 0; i < M_BURST; i++) {
+		m_next(&ctx, &burst[i]);
+		assert_int_equal(burst[i].status, XS_OK);
+		assert_int_equal(burst[i].mam_batch,
+				 i < STORE_MAM_BATCH ? STORE_MAM_BATCH : M_BURST - STORE_MAM_BATCH);
+	}
+	m_next(&ctx, &q3);
+	assert_int_equal(q3.status, XS_OK);
+	assert_int_equal(q3.n_mam_results, 50);
+	assert_string_equal(q3.mam_results[0].stanza_id, "b251");
+	assert_string_equal(q3.mam_results[49].stanza_id, "b300");
+	assert_false(q3.mam_complete);
+	assert_memory_equal(q3.mam_results[7].xml, O_M2, strlen(O_M2));
+	store_mam_results_free(q3.mam_results, q3.n_mam_results);
+	m_next(&ctx, &e1);
+	assert_int_equal(e1.status, XS_OK);
+	assert_int_equal(e1.mam_deleted, 100);
+	m_next(&ctx, &q4);
+	assert_int_equal(q4.status, XS_OK);
+	assert_string_equal(m_results(&q4, buf, sizeof(buf)), "b101,b102");
+	assert_false(q4.mam_complete);
+	store_mam_results_free(q4.mam_results, q4.n_mam_results);
+
+	/* One at a time, nothing to batch with: a batch of one. */
+	m_submit_append(&ctx, &a[16], "alice", ids[16], M_T0 + 17 * M_SEC, O_M1);
+	m_next(&ctx, &a[16]);
+	assert_int_equal(a[16].status, XS_OK);
+	assert_int_equal(a[16].mam_batch, 1);
+
+	/* A query with anchors: found, not found (no results), and filter
+	 * buffers that do not end inside themselves (XS_INVAL). */
+	memset(&q1, 0, sizeof(q1));
+	q1.mam_max = 2;
+	snprintf(q1.mam_with, sizeof(q1.mam_with), "%s", M_ROMEO);
+	snprintf(q1.mam_after_id, sizeof(q1.mam_after_id), "a02");
+	q1.mam_start_us = M_T0 + 4 * M_SEC;
+	t_roundtrip(&ctx, &q1, STORE_OP_MAM_QUERY, "alice");
+	assert_int_equal(q1.status, XS_OK);
+	assert_string_equal(m_results(&q1, buf, sizeof(buf)), "a04,a05");
+	assert_false(q1.mam_complete);
+	store_mam_results_free(q1.mam_results, q1.n_mam_results);
+	q1.mam_after_id[0] = '\0';
+	snprintf(q1.mam_before_id, sizeof(q1.mam_before_id), "a99");
+	t_roundtrip(&ctx, &q1, STORE_OP_MAM_QUERY, "alice");
+	assert_int_equal(q1.status, XS_NOTFOUND);
+	assert_null(q1.mam_results);
+	assert_int_equal(q1.n_mam_results, 0);
+	assert_false(q1.mam_complete);
+	q1.mam_before_id[0] = '\0';
+	memset(q1.mam_with, 'x', sizeof(q1.mam_with));
+	t_roundtrip(&ctx, &q1, STORE_OP_MAM_QUERY, "alice");
+	assert_int_equal(q1.status, XS_INVAL);
+	q1.mam_with[0] = '\0';
+	memset(q1.mam_after_id, 'x', sizeof(q1.mam_after_id));
+	t_roundtrip(&ctx, &q1, STORE_OP_MAM_QUERY, "alice");
+	assert_int_equal(q1.status, XS_INVAL);
+	q1.mam_after_id[0] = '\0';
+	q1.mam_max = 0;
+	t_roundtrip(&ctx, &q1, STORE_OP_MAM_QUERY, "alice");
+	assert_int_equal(q1.status, XS_INVAL);
+
+	assert_int_equal(atomic_load(&ctx.done_on_wrong_thread), 0);
+	store_thread_stop(ctx.th);
+	queue_deinit(&ctx.results);
+
+	/* On disk: alice's 15 (a05 once, not a15), bob's 200 after the
+	 * expiry. */
+	assert_int_equal(m_rows(d->db, "localpart = 'alice'"), 15);
+	assert_int_equal(m_rows(d->db, "localpart = 'bob'"), M_BURST - 100);
+	free(a);
+	free(burst);
+	free(ids);
+}
+
+/* Stop while appends are queued behind a held worker: the sentinel comes
+ * after them, so they are archived, as one batch, and completed before
+ * stop returns. */
+static void *m_gate_releaser(void *arg)
+{
+	struct m_gate *g = arg;
+	/* Long enough for the main thread to be inside store_thread_stop. */
+	nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000000 }, NULL);
+	atomic_store(&g->open, 1);
+	return NULL;
+}
+
+static void test_thread_mam_stop(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct m_gate gate;
+	struct store_req gate_req, a[20];
+	char ids[20][8], err[256] = "";
+
+	struct store *st = open_ok(d->db);
+	o_user(st, DOMAIN, "alice");
+	store_close(st);
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	m_gate_close(&ctx, &gate_req, &gate);
+	for (unsigned i = 0; i < 20; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "s%02u", i);
+		m_submit_append(&ctx, &a[i], "alice", ids[i], M_T0 + i, O_M1);
+	}
+	pthread_t rel;
+	assert_int_equal(pthread_create(&rel, NULL, m_gate_releaser, &gate), 0);
+	store_thread_stop(ctx.th);
+	pthread_join(rel, NULL);
+
+	assert_int_equal(atomic_load(&ctx.done_calls), 21);
+	m_next(&ctx, &gate_req);
+	store_roster_item_clear(&gate_req.updated);
+	for (unsigned i = 0; i < 20; i++) {
+		m_next(&ctx, &a[i]);
+		assert_int_equal(a[i].status, XS_OK);
+		assert_int_equal(a[i].mam_batch, 20);
+	}
+	assert_true(queue_is_empty(&ctx.results));
+	queue_deinit(&ctx.results);
+	assert_int_equal(m_rows(d->db, "localpart = 'alice'"), 20);
+}
+
 int main(void)
 {
 	/* Keep the expected error lines (refused schema, malformed row) quiet. */
@@ -3811,6 +4863,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_block, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_accounts, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_mam_append_query, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_mam_paging, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_mam_filters, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_mam_accounts_separate, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_mam_user_delete, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_mam_expire, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_mam_rollback, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v6, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_mam, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thread_mam_stop, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
