@@ -27,6 +27,10 @@ scram_iterations = 4096
 ; limits would measure themselves, not the server
 exempt_networks = 127.0.0.0/26
 max_preauth_connections = 10000000
+[im]
+; the peers in compare.sh run without a message archive (no mod_mam), so
+; xmppd does too unless ARCHIVE=true (bench/README.md: what it costs)
+archive = ${ARCHIVE:-false}
 [storage]
 path = data/xmppd.sqlite
 [host localhost]

@@ -169,6 +169,10 @@ static const struct cfg_key cfg_keys[] = {
 	      1000000),
 	K_NUM(SECT_IM, "max_private_items", T_UINT, struct cfg, max_private_items, 1, 100000),
 	K_BOOL(SECT_IM, "software_version", struct cfg, software_version),
+	K_BOOL(SECT_IM, "archive", struct cfg, archive),
+	K_NUM(SECT_IM, "max_archive_page", T_UINT, struct cfg, max_archive_page, 1, 10000),
+	K_NUM(SECT_IM, "max_archive_backlog", T_UINT, struct cfg, max_archive_backlog, 1,
+	      10000000),
 	K_BOOL(SECT_ADMIN, "control", struct cfg, ctl_enabled),
 	K_FN(SECT_ADMIN, "socket", set_ctl_socket),
 	K_NUM(SECT_IM, "sm_resume_timeout", T_UINT, struct cfg, sm_resume_timeout_s, 0, 86400),
@@ -1175,6 +1179,9 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_directed_presences = 1000;
 	cfg->max_held_presences = 1000;
 	cfg->max_blocklist_items = 1000;
+	cfg->archive = true;
+	cfg->max_archive_page = 100;
+	cfg->max_archive_backlog = 4096;
 	cfg->sm_resume_timeout_s = 300;
 	cfg->sm_max_unacked = 500;
 	cfg->sm_max_detached = 10000;

@@ -91,6 +91,9 @@ struct cfg {
 	unsigned max_blocklist_items; /* max_blocklist_items = 1000 JIDs one account blocks (XEP-0191) */
 	unsigned max_held_presences;  /* max_held_presences = 1000 presence updates held for an inactive client (XEP-0352) */
 	unsigned max_directed_presences; /* max_directed_presences = 1000 JIDs a session sent presence to outside its roster */
+	bool archive;                 /* archive = true: XEP-0313 message archive for every account */
+	unsigned max_archive_backlog; /* max_archive_backlog = 4096 archive writes waiting for the store, server-wide */
+	unsigned max_archive_page;    /* max_archive_page = 100 messages one archive query returns at most */
 	bool software_version;        /* software_version = true: XEP-0092 answered and in disco; false: neither */
 	/* XEP-0198 stream management (mux/mux_sm.c) */
 	unsigned sm_resume_timeout_s; /* sm_resume_timeout = 300 seconds a dropped resumable session waits; 0 = no resumption */

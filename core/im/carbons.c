@@ -90,8 +90,10 @@ static void delivered(struct router *r, struct stanza *st, const char *bare)
 	im_each_session(r, bare, copy_one, &c);
 }
 
-static void sent(struct router *r, struct stanza *st, const char *full)
+static void sent(struct router *r, struct stanza *st, const char *full, bool others)
 {
+	if (!others)
+		return;
 	char bare[JID_BUF];
 	size_t bl = strcspn(full, "/");
 	if (bl >= sizeof(bare) || !eligible(st))

@@ -80,9 +80,14 @@ struct im_module {
 	 * sessions whose flags carry IM_SESS_GOT; called only when the
 	 * account has more than one session. */
 	void (*message_delivered)(struct router *r, struct stanza *st, const char *bare);
-	/* The session full sent message st (already routed); called only
-	 * when its account has more than one session. */
-	void (*message_sent)(struct router *r, struct stanza *st, const char *full);
+	/* The session full sent message st (before it is routed); others:
+	 * its account has other sessions bound. */
+	void (*message_sent)(struct router *r, struct stanza *st, const char *full, bool others);
+	/* A message st for the local account bare, before it is delivered
+	 * or stored: may return a replacement (a new reference) that is
+	 * delivered instead (e.g. stamped with a XEP-0359 stanza-id), or
+	 * NULL.  Called once per message routed to an account. */
+	struct stanza *(*message_in)(struct router *r, struct stanza *st, const char *bare);
 	/* The account bare's last session has ended. */
 	void (*account_offline)(struct router *r, const char *bare);
 	/* Whether the configuration turns the module on (NULL: always).  Off,
@@ -183,6 +188,17 @@ bool im_is_local(struct router *r, const char *jid);
 void im_subscription_out(struct router *r, struct stanza *st, const char *full,
 			 const char *contact);
 
+/* A fresh id, unique for this router's lifetime and very likely across
+ * restarts (random start): 16 hex digits and a NUL. */
+void im_new_id(struct router *r, char out[17]);
+/* The archive's backlog ([im] max_archive_backlog appends waiting for the
+ * store, server-wide): reserve one before submitting an append (false:
+ * full, do not), release it when the store answers. */
+bool im_archive_reserve(struct router *r);
+void im_archive_release(struct router *r);
+/* Whether the account bare has more than one session bound. */
+bool im_account_multi(struct router *r, const char *bare);
+
 /* When the router was created (CLOCK_MONOTONIC seconds), for uptime. */
 uint64_t im_router_started(const struct router *r);
 
@@ -191,8 +207,9 @@ bool services_message_offline(struct router *r, struct stanza *st, const char *b
 void services_available(struct router *r, const char *full, const char *bare, int prio,
 			bool initial);
 void services_message_delivered(struct router *r, struct stanza *st, const char *bare);
-void services_message_sent(struct router *r, struct stanza *st, const char *full);
+void services_message_sent(struct router *r, struct stanza *st, const char *full, bool others);
 void services_account_offline(struct router *r, const char *bare);
+struct stanza *services_message_in(struct router *r, struct stanza *st, const char *bare);
 
 /* Answers an iq request addressed to the server or to an account's bare
  * JID (core/route/services.c): the module that handles its payload, or

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include "core/conf/cfg.h"
 #include "core/base/hmap.h"
 #include "core/base/log.h"
+#include "core/base/siphash.h"
 #include "core/route/im.h"
 #include "core/route/msg.h"
 #include "core/route/router_priv.h"
@@ -41,6 +43,12 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	r->started_s = (uint64_t)ts.tv_sec;
+	/* ids start at a random point so that two runs of the server do not
+	 * hand out the same ones (XEP-0359 ids must be unique per archive) */
+	struct siphash_key k;
+	if (siphash_key_random(&k) == 0)
+		memcpy(&r->id_next, &k, sizeof(r->id_next));
+	r->id_next &= ~(1ULL << 63); /* room to count */
 	r->epfd = -1;
 	r->n_mux = n_mux;
 	atomic_init(&r->stopped, false);
@@ -262,6 +270,31 @@ void im_iq_error(struct im_iq *q, enum stanza_cond cond)
 		return;
 	q->answered = true;
 	rt_reply_error(q->r, q->st, cond);
+}
+
+void im_new_id(struct router *r, char out[17])
+{
+	snprintf(out, 17, "%016llx", (unsigned long long)r->id_next++);
+}
+
+bool im_archive_reserve(struct router *r)
+{
+	if (r->archive_pending >= r->cfg->max_archive_backlog)
+		return false;
+	r->archive_pending++;
+	return true;
+}
+
+void im_archive_release(struct router *r)
+{
+	if (r->archive_pending)
+		r->archive_pending--;
+}
+
+bool im_account_multi(struct router *r, const char *bare)
+{
+	struct ruser *u = rt_find_user(r, bare);
+	return u && u->sessions && u->sessions->next_in_user;
 }
 
 uint64_t im_router_started(const struct router *r)
@@ -527,29 +560,38 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 	/* message */
 	if (strcmp(type, "error") == 0 && !full)
 		return;
+	/* the modules may stamp it (XEP-0359 for the archive) before anyone
+	 * sees it */
+	struct stanza *stamped = strcmp(type, "error") != 0 && strcmp(type, "groupchat") != 0
+					 ? services_message_in(r, st, bare)
+					 : NULL;
+	if (stamped)
+		st = stamped;
 	if (full) {
 		struct rsess *s = rt_find_live(r, to);
 		if (s) {
 			deliver(r, s, st);
 			s->im_flags |= IM_SESS_GOT;
 			delivered(r, st, s->user);
-			return;
+			goto out;
 		}
 		if (strcmp(type, "error") == 0)
-			return;
+			goto out;
 		if (strcmp(type, "groupchat") == 0) {
 			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
-			return;
+			goto out;
 		}
 		/* RFC 6121 §8.5.3.2.1: treat as addressed to the bare JID. */
 	}
 	if (strcmp(type, "groupchat") == 0) {
 		rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
-		return;
+		goto out;
 	}
 	/* looked up only now: a message for a full JID that is online (the
 	 * usual case) needs no account lookup */
 	deliver_to_best(r, st, bare, rt_find_user(r, bare), false);
+out:
+	stanza_unref(stamped);
 }
 
 static void route(struct router *r, struct msg *m)
@@ -562,9 +604,10 @@ static void route(struct router *r, struct msg *m)
 	/* XEP-0191: between blocked parties nothing goes, either way */
 	if (st->to && rt_block_stanza(r, st, sender, st->to))
 		return;
-	/* the sender's other resources may want a copy (carbons) */
-	if (st->kind == STANZA_MESSAGE && sender->user->sessions->next_in_user)
-		services_message_sent(r, st, sender->full);
+	/* the sender's other resources may want a copy (carbons), its
+	 * archive one (MAM) */
+	if (st->kind == STANZA_MESSAGE)
+		services_message_sent(r, st, sender->full, sender->user->sessions->next_in_user);
 	const char *to = st->to;
 	char own_bare[3072];
 	if (!to) {

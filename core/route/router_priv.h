@@ -112,6 +112,8 @@ struct router {
 	struct store_thread *store; /* for the IM modules; NULL in unit tests */
 	uint32_t load_seq;      /* the last roster load started */
 	unsigned n_blocking;    /* online accounts with a non-empty blocklist */
+	uint64_t id_next;       /* im_new_id: random start at router_new, then counted */
+	unsigned archive_pending; /* archive appends the store has not answered yet */
 };
 
 /* router.c */

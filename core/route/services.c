@@ -16,7 +16,7 @@
 /* Adding a feature: its file in core/im/, its line here. */
 static const struct im_module *const modules[] = {
 	&im_disco, &im_ping, &im_version, &im_time, &im_last, &im_roster, &im_offline,
-	&im_private, &im_vcard, &im_carbons, &im_blocking, &im_register,
+	&im_private, &im_vcard, &im_carbons, &im_blocking, &im_register, &im_mam,
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
@@ -165,11 +165,26 @@ void services_message_delivered(struct router *r, struct stanza *st, const char 
 			modules[i]->message_delivered(r, st, bare);
 }
 
-void services_message_sent(struct router *r, struct stanza *st, const char *full)
+void services_message_sent(struct router *r, struct stanza *st, const char *full, bool others)
 {
 	for (size_t i = 0; i < N_MODULES; i++)
-		if (modules[i]->message_sent)
-			modules[i]->message_sent(r, st, full);
+		if (modules[i]->message_sent && module_on(modules[i], im_cfg(r)))
+			modules[i]->message_sent(r, st, full, others);
+}
+
+struct stanza *services_message_in(struct router *r, struct stanza *st, const char *bare)
+{
+	struct stanza *cur = NULL;
+	for (size_t i = 0; i < N_MODULES; i++) {
+		if (!modules[i]->message_in || !module_on(modules[i], im_cfg(r)))
+			continue;
+		struct stanza *n = modules[i]->message_in(r, cur ? cur : st, bare);
+		if (n) {
+			stanza_unref(cur);
+			cur = n;
+		}
+	}
+	return cur;
 }
 
 void services_account_offline(struct router *r, const char *bare)
