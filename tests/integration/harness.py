@@ -345,6 +345,47 @@ class Server:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def module_server(ns, users, sections=None, name="it"):
+    """The setUpModule and tearDownModule of a test module that shares one
+    Server among its tests: ns is the module's globals(), which must hold
+    XMPPD and XMPPCTL by the time the tests run; the server is ns["SRV"],
+    started before the first test and checked for a clean exit (then
+    removed) after the last."""
+    def set_up():
+        ns["SRV"] = Server(ns["XMPPD"], ns["XMPPCTL"], users=users, sections=sections,
+                           name=name)
+        ns["SRV"].start()
+
+    def tear_down():
+        import unittest
+        srv = ns.get("SRV")
+        if srv is None:
+            return
+        try:
+            srv.check_clean_exit(unittest.TestCase())
+        finally:
+            srv.cleanup()
+    ns["SRV"] = None
+    ns["setUpModule"], ns["tearDownModule"] = set_up, tear_down
+
+
+def jid(user, res=None):
+    """user@DOMAIN, with /res when given."""
+    return "%s@%s%s" % (user, DOMAIN, "/" + res if res else "")
+
+
+def wait_stanzas(c, start, pred, timeout=5.0, want=1):
+    """The top-level stanzas c received after text offset start for which
+    pred holds (top_stanzas), reading on until there are want of them or
+    timeout seconds have passed; what there is then."""
+    end = time.monotonic() + timeout
+    while True:
+        out = [el for el in top_stanzas(c.qtext()[start:]) if pred(el)]
+        if len(out) >= want or time.monotonic() >= end:
+            return out
+        c.read_until("\x00never", timeout=0.1)
+
+
 _TAG = re.compile(r"<(/?)(message|presence|iq)\b[^>]*?(/?)>", re.S)
 
 

@@ -14,27 +14,14 @@ import harness  # noqa: E402
 from harness import DOMAIN, Server, connect_client, disconnect_all, make_client  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-docs"
 USERS = {u: PW for u in ("alice", "bob", "carol")}
 BM = "<storage xmlns='storage:bookmarks'><conference jid='room@conf.%s' autojoin='true' " \
      "name='Room &amp; Co'><nick>al</nick></conference></storage>" % DOMAIN
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, sections={"im": {"max_private_items": 2}},
+harness.module_server(globals(), users=USERS, sections={"im": {"max_private_items": 2}},
                  name="docs")
-    SRV.start()
-
-
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
 
 def text(c):
     return c.qtext()

@@ -16,10 +16,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DOMAIN, Server, connect_client, disconnect_all, make_client, top_stanzas  # noqa: E402
+from harness import DOMAIN, connect_client, disconnect_all, jid, make_client, top_stanzas, wait_stanzas as got  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-block"
 BLOCK = "urn:xmpp:blocking"
 BLOCK_ERR = "urn:xmpp:blocking:errors"
@@ -29,33 +28,10 @@ USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "frank", "gina
 QUIET = 1.0
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, sections={"im": {"max_blocklist_items": 3}},
+harness.module_server(globals(), users=USERS, sections={"im": {"max_blocklist_items": 3}},
                  name="blocking")
-    SRV.start()
 
 
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
-
-
-def jid(user, res=None):
-    return "%s@%s%s" % (user, DOMAIN, "/" + res if res else "")
-
-
-def got(c, start, pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while True:
-        out = [el for el in top_stanzas(c.qtext()[start:]) if pred(el)]
-        if out or time.monotonic() >= end:
-            return out
-        c.read_until("\x00never", timeout=0.1)
 
 
 def is_(kind, frm=None, ptype="any", body=None):

@@ -17,10 +17,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DOMAIN, Server, connect_client, disconnect_all, make_client, mux_of, top_stanzas  # noqa: E402
+from harness import DOMAIN, connect_client, disconnect_all, jid, make_client, mux_of, wait_stanzas  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-carbons"
 CARBONS = "urn:xmpp:carbons:2"
 FORWARD = "urn:xmpp:forward:0"
@@ -29,36 +28,13 @@ USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "sx")}
 QUIET = 1.0
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, name="carbons")
-    SRV.start()
+harness.module_server(globals(), users=USERS, name="carbons")
 
-
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
-
-
-def jid(user, res=None):
-    return "%s@%s%s" % (user, DOMAIN, "/" + res if res else "")
-
-
-def messages(c, start):
-    return [el for el in top_stanzas(c.qtext()[start:]) if el.tag == "{%s}message" % CLIENT]
 
 
 def wait_messages(c, start, pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while True:
-        got = [m for m in messages(c, start) if pred(m)]
-        if got or time.monotonic() >= end:
-            return got
-        c.read_until("\x00never", timeout=0.1)
+    return wait_stanzas(c, start, lambda el: el.tag == "{%s}message" % CLIENT and pred(el),
+                        timeout)
 
 
 def carbon_of(m, kind):

@@ -14,10 +14,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DOMAIN, Server, top_stanzas  # noqa: E402
+from harness import DOMAIN, jid, top_stanzas, wait_stanzas as got  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-csi"
 CSI = "urn:xmpp:csi:0"
 CLIENT = "jabber:client"
@@ -25,33 +24,9 @@ USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "x1", "x2", "x
 QUIET = 1.0
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, sections={"im": {"max_held_presences": 2}},
+harness.module_server(globals(), users=USERS, sections={"im": {"max_held_presences": 2}},
                  name="csi")
-    SRV.start()
 
-
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
-
-
-def jid(user, res=None):
-    return "%s@%s%s" % (user, DOMAIN, "/" + res if res else "")
-
-
-def got(c, start, pred, timeout):
-    end = time.monotonic() + timeout
-    while True:
-        out = [el for el in top_stanzas(c.qtext()[start:]) if pred(el)]
-        if out or time.monotonic() >= end:
-            return out
-        c.read_until("\x00never", timeout=0.1)
 
 
 def presences_from(frm):

@@ -18,10 +18,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DOMAIN, Server, connect_client, disconnect_all, make_client, top_stanzas  # noqa: E402
+from harness import DOMAIN, Server, connect_client, disconnect_all, jid, make_client, top_stanzas, wait_stanzas as got  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-mam"
 MAM = "urn:xmpp:mam:2"
 RSM = "http://jabber.org/protocol/rsm"
@@ -32,33 +31,10 @@ USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "sx", "sy")}
 IDS = iter(range(1, 1 << 30))
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, sections={"im": {"max_archive_page": 60}},
+harness.module_server(globals(), users=USERS, sections={"im": {"max_archive_page": 60}},
                  name="mam")
-    SRV.start()
 
 
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
-
-
-def jid(user, res=None):
-    return "%s@%s%s" % (user, DOMAIN, "/" + res if res else "")
-
-
-def got(c, start, pred, timeout=5.0, want=1):
-    end = time.monotonic() + timeout
-    while True:
-        out = [el for el in top_stanzas(c.qtext()[start:]) if pred(el)]
-        if len(out) >= want or time.monotonic() >= end:
-            return out
-        c.read_until("\x00never", timeout=0.1)
 
 
 def body(m):

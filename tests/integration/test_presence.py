@@ -32,7 +32,6 @@ import harness  # noqa: E402
 from harness import DOMAIN, STANZA_NS, Server, connect_client, disconnect_all, local_port, make_client, mux_of  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-presence"
 ROSTER_NS = "jabber:iq:roster"
 PREAPPROVAL_NS = "urn:xmpp:features:pre-approval"
@@ -50,19 +49,7 @@ IDS = itertools.count(1)
 STANZA = re.compile(r"<(presence|iq|message)\b[^>]*?(?:/>|>.*?</\1>)", re.S)
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, name="presence")
-    SRV.start()
-
-
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
+harness.module_server(globals(), users=USERS, name="presence")
 
 
 def bare(user):

@@ -16,26 +16,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DOMAIN, RawClient, Server  # noqa: E402
+from harness import DOMAIN, RawClient  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 USERS = {"pro": "pw-pro", "bob": "pw-bob"}
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, name="profanity")
-    SRV.start()
-
-
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
+harness.module_server(globals(), users=USERS, name="profanity")
 
 
 class Tmux:

@@ -16,46 +16,16 @@ import harness  # noqa: E402
 from harness import DOMAIN, RawClient, Server, connect_client, disconnect_all, make_client  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-roster"
 USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin")}
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, sections={"im": {"max_roster_items": 3}},
+harness.module_server(globals(), users=USERS, sections={"im": {"max_roster_items": 3}},
                  name="roster")
-    SRV.start()
-
-
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
-
-def text(c):
-    return c.qtext()
-
-
-def login(user, resource):
-    return SRV.login(user, PW, resource)
-
-
-def ask(c, xml, iq_id):
-    return c.ask(xml, iq_id)
 
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 90))
-
-
-
-
-
-
 
 
 def pushes(c, start, n, timeout=5.0):
@@ -64,7 +34,7 @@ def pushes(c, start, n, timeout=5.0):
     import time
     end = time.monotonic() + timeout
     while True:
-        found = pat.findall(text(c)[start:])
+        found = pat.findall(c.qtext()[start:])
         if len(found) >= n or time.monotonic() > end:
             return found
         c.read_until("\x00never", timeout=0.1)
@@ -72,7 +42,7 @@ def pushes(c, start, n, timeout=5.0):
 
 def get_roster(c, iq_id, ver=None):
     v = "" if ver is None else " ver='%s'" % ver
-    return ask(c, "<iq type='get' id='%s'><query xmlns='jabber:iq:roster'%s/></iq>" % (iq_id, v),
+    return c.ask("<iq type='get' id='%s'><query xmlns='jabber:iq:roster'%s/></iq>" % (iq_id, v),
                iq_id)
 
 
@@ -80,7 +50,7 @@ def set_item(c, iq_id, jid, name=None, groups=(), sub=None):
     attrs = "jid='%s'" % jid + (" name='%s'" % name if name else "") + \
         (" subscription='%s'" % sub if sub else "")
     g = "".join("<group>%s</group>" % x for x in groups)
-    return ask(c, "<iq type='set' id='%s'><query xmlns='jabber:iq:roster'><item %s>%s</item>"
+    return c.ask("<iq type='set' id='%s'><query xmlns='jabber:iq:roster'><item %s>%s</item>"
                "</query></iq>" % (iq_id, attrs, g), iq_id)
 
 
@@ -92,22 +62,22 @@ def ver_of(reply):
 class Roster(unittest.TestCase):
 
     def test_1_set_push_get_version_remove(self):
-        a1 = login("alice", "one")
-        a2 = login("alice", "two")
+        a1 = SRV.login("alice", PW, "one")
+        a2 = SRV.login("alice", PW, "two")
         try:
-            self.assertIn("urn:xmpp:features:rosterver", text(a1))
+            self.assertIn("urn:xmpp:features:rosterver", a1.qtext())
             empty = get_roster(a1, "g0")
             self.assertIn("type='result'", empty)
             v0 = ver_of(empty)
             self.assertIsNotNone(v0, empty)
             get_roster(a2, "g0b")
-            m1, m2 = len(text(a1)), len(text(a2))
+            m1, m2 = len(a1.qtext()), len(a2.qtext())
             r = set_item(a1, "s1", "Bob@%s" % DOMAIN.upper(), name="Bob", groups=("Friends", "Work"))
             self.assertIn("type='result'", r)
             # a push to both resources, with the item as stored
             for c, m in ((a1, m1), (a2, m2)):
                 p = pushes(c, m, 1)
-                self.assertEqual(len(p), 1, text(c)[m:])
+                self.assertEqual(len(p), 1, c.qtext()[m:])
                 self.assertIn("jid='bob@%s'" % DOMAIN, p[0])  # normalised
                 self.assertIn("name='Bob'", p[0])
                 self.assertIn("subscription='none'", p[0])
@@ -133,12 +103,12 @@ class Roster(unittest.TestCase):
             # remove: a push with subscription='remove' (the result comes
             # before the push, so the last one may still be on its way),
             # then gone
-            m1 = len(text(a1))
+            m1 = len(a1.qtext())
             r = set_item(a1, "s3", "bob@%s" % DOMAIN, sub="remove")
             self.assertIn("type='result'", r)
             a1.read_until("subscription='remove'".replace("'", "\""), timeout=5, start=m1)
             p = [x for x in pushes(a1, m1, 2) if "subscription='remove'" in x]
-            self.assertEqual(len(p), 1, text(a1)[m1:])
+            self.assertEqual(len(p), 1, a1.qtext()[m1:])
             self.assertNotEqual(ver_of(p[0]), v1)
             self.assertNotIn("bob@", get_roster(a2, "g5"))
             r = set_item(a1, "s4", "bob@%s" % DOMAIN, sub="remove")
@@ -148,19 +118,19 @@ class Roster(unittest.TestCase):
             a2.close()
 
     def test_2_bad_requests(self):
-        c = login("carol", "x")
+        c = SRV.login("carol", PW, "x")
         try:
-            two = ask(c, "<iq type='set' id='b1'><query xmlns='jabber:iq:roster'><item jid='a@%s'/>"
+            two = c.ask("<iq type='set' id='b1'><query xmlns='jabber:iq:roster'><item jid='a@%s'/>"
                       "<item jid='b@%s'/></query></iq>" % (DOMAIN, DOMAIN), "b1")
             self.assertIn("<bad-request", two)
             self.assertIn("<not-acceptable", set_item(c, "b2", "a@%s" % DOMAIN, groups=("",)))
             self.assertIn("<bad-request", set_item(c, "b3", "a@%s" % DOMAIN, groups=("g", "g")))
             self.assertIn("<jid-malformed", set_item(c, "b4", "a@b@c"))
             self.assertIn("<bad-request", set_item(c, "b5", "a@%s/res" % DOMAIN))
-            self.assertIn("<bad-request", ask(c, "<iq type='set' id='b6'><query "
+            self.assertIn("<bad-request", c.ask("<iq type='set' id='b6'><query "
                                                  "xmlns='jabber:iq:roster'/></iq>", "b6"))
             # someone else's roster is not ours to read
-            r = ask(c, "<iq type='get' id='b7' to='alice@%s'><query xmlns='jabber:iq:roster'/>"
+            r = c.ask("<iq type='get' id='b7' to='alice@%s'><query xmlns='jabber:iq:roster'/>"
                     "</iq>" % DOMAIN, "b7")
             self.assertIn("<service-unavailable", r)
             # nothing was stored by any of them
@@ -169,7 +139,7 @@ class Roster(unittest.TestCase):
             c.close()
 
     def test_3_max_roster_items(self):
-        c = login("dave", "x")
+        c = SRV.login("dave", PW, "x")
         try:
             for i in range(3):
                 self.assertIn("type='result'", set_item(c, "m%d" % i, "c%d@%s" % (i, DOMAIN)))
@@ -201,7 +171,7 @@ class Roster(unittest.TestCase):
         # kill -9 and start again: the roster is on disk
         SRV.kill()
         SRV.launch()
-        c = login("erin", "after")
+        c = SRV.login("erin", PW, "after")
         try:
             r = get_roster(c, "r1")
             self.assertIn("jid='alice@%s'" % DOMAIN, r)
@@ -225,7 +195,7 @@ class StorageBudget(unittest.TestCase):
             c = RawClient(srv.port("dtls"), tls=True, cafile=srv.cert)
             c.open_stream()
             c.login_plain("alice", PW, resource="p")
-            start = len(text(c))
+            start = len(c.qtext())
             n = 50
             # one write: the router takes them in one batch, before the
             # store has answered the first
@@ -235,7 +205,7 @@ class StorageBudget(unittest.TestCase):
             import time
             end = time.monotonic() + 5
             while time.monotonic() < end:
-                got = text(c)[start:]
+                got = c.qtext()[start:]
                 ids = re.findall(r"<iq[^>]*id='q(\d+)'", got)
                 if len(ids) >= n:
                     break

@@ -22,7 +22,6 @@ import harness  # noqa: E402
 from harness import DOMAIN, SASL_NS, Server, RawClient, plain_b64  # noqa: E402
 
 XMPPD = XMPPCTL = None
-SRV = None
 PW = "pw-sm"
 USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "fred", "gina", "hank",
                          "ivan", "sx", "zed")}
@@ -32,21 +31,9 @@ MAX_UNACKED = 20  # [im] sm_max_unacked
 REQUEST_AFTER = 3  # [im] sm_request_after
 
 
-def setUpModule():
-    global SRV
-    SRV = Server(XMPPD, XMPPCTL, users=USERS, name="sm",
+harness.module_server(globals(), users=USERS, name="sm",
                  sections={"im": {"sm_resume_timeout": WINDOW, "sm_max_unacked": MAX_UNACKED,
                                   "sm_request_after": REQUEST_AFTER}})
-    SRV.start()
-
-
-def tearDownModule():
-    if SRV is None:
-        return
-    try:
-        SRV.check_clean_exit(unittest.TestCase())
-    finally:
-        SRV.cleanup()
 
 
 def jid(user, res=None):
