@@ -19,10 +19,12 @@ Run: test_control.py --xmppd BUILD/xmppd --xmppctl BUILD/xmppctl"""
 import datetime
 import os
 import re
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -36,13 +38,24 @@ SRV = None
 
 def ctl(srv, *args, user=None):
     """(exit code, stdout, stderr) of xmppctl -c INI args..."""
-    pre = None
+    pre, exe, tmp = None, XMPPCTL, None
     if user is not None:
         def pre():
             os.setgid(user)
             os.setuid(user)
-    r = subprocess.run([XMPPCTL, "-c", srv.ini] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=pre)
+        # the build tree may sit below a directory only we can enter (a
+        # fresh clone in a mktemp dir): the other user runs a copy
+        tmp = tempfile.mkdtemp(prefix="xmppctl-")
+        os.chmod(tmp, 0o711)
+        exe = os.path.join(tmp, "xmppctl")
+        shutil.copy(XMPPCTL, exe)
+        os.chmod(exe, 0o755)
+    try:
+        r = subprocess.run([exe, "-c", srv.ini] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=pre)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     return r.returncode, r.stdout, r.stderr
 
 
