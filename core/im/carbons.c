@@ -95,11 +95,9 @@ static void sent(struct router *r, struct stanza *st, const char *full, bool oth
 	if (!others)
 		return;
 	char bare[JID_BUF];
-	size_t bl = strcspn(full, "/");
-	if (bl >= sizeof(bare) || !eligible(st))
+	if (!jid_bare_of(full, bare) || !eligible(st))
 		return;
-	memcpy(bare, full, bl);
-	bare[bl] = '\0';
+	size_t bl = strlen(bare);
 	/* to the account itself: its resources get it, or a received copy */
 	if (st->to && strncmp(st->to, bare, bl) == 0 && (st->to[bl] == '\0' || st->to[bl] == '/'))
 		return;

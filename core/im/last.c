@@ -78,16 +78,9 @@ static void account(struct im_iq *q)
 	const char *from = q->own ? NULL : q->to;
 	if (im_account_online(r, q->to)) {
 		char asker[JID_BUF];
-		size_t bl = strcspn(q->st->from, "/");
 		int sub = ROSTER_SUB_FROM;
-		if (!q->own) {
-			sub = -1;
-			if (bl < sizeof(asker)) {
-				memcpy(asker, q->st->from, bl);
-				asker[bl] = '\0';
-				sub = im_roster_sub(r, q->to, asker);
-			}
-		}
+		if (!q->own)
+			sub = jid_bare_of(q->st->from, asker) ? im_roster_sub(r, q->to, asker) : -1;
 		/* a roster not loaded yet counts as no permission */
 		if (sub < 0 || !(sub & ROSTER_SUB_FROM)) {
 			im_iq_error(q, SC_FORBIDDEN);
@@ -98,16 +91,13 @@ static void account(struct im_iq *q)
 		return;
 	}
 	struct last_job *j = calloc(1, sizeof(*j));
-	size_t bl = strcspn(q->st->from, "/");
 	if (!j || strlen(q->st->from) >= sizeof(j->from) || strlen(q->to) >= sizeof(j->to) ||
-	    bl >= sizeof(j->asker) || !im_split_account(&j->req, q->to)) {
+	    !jid_bare_of(q->st->from, j->asker) || !im_split_account(&j->req, q->to)) {
 		free(j);
 		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
 	strcpy(j->from, q->st->from);
-	memcpy(j->asker, q->st->from, bl);
-	j->asker[bl] = '\0';
 	strcpy(j->to, q->to);
 	j->st = stanza_ref(q->st);
 	j->req.op = STORE_OP_ROSTER_UPDATE;

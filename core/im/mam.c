@@ -71,15 +71,6 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void bare_of(const char *jid, char out[JID_BUF])
-{
-	size_t bl = strcspn(jid, "/");
-	if (bl >= JID_BUF)
-		bl = 0;
-	memcpy(out, jid, bl);
-	out[bl] = '\0';
-}
-
 /* What is archived (XEP-0313 5.1.1, as Prosody and ejabberd do): chat and
  * normal messages with a body, not those the sender asked not to keep
  * (XEP-0334). */
@@ -168,7 +159,7 @@ static struct stanza *message_in(struct router *r, struct stanza *st, const char
 		LOG_WARN("message for %s not archived: out of memory", bare);
 		return NULL;
 	}
-	bare_of(st->from, with);
+	jid_bare_of(st->from, with);
 	archive(r, s, bare, with, id);
 	return s;
 }
@@ -179,8 +170,8 @@ static void message_sent(struct router *r, struct stanza *st, const char *full, 
 	if (!on(im_cfg(r)) || !archivable(st))
 		return;
 	char owner[JID_BUF], with[JID_BUF], id[17];
-	bare_of(full, owner);
-	bare_of(st->to, with);
+	jid_bare_of(full, owner);
+	jid_bare_of(st->to, with);
 	if (!strcmp(owner, with))
 		return; /* to itself: archived once, as received */
 	im_new_id(r, id);

@@ -189,12 +189,9 @@ void im_subscription_out(struct router *r, struct stanza *st, const char *full,
 			 const char *contact)
 {
 	char user[JID_BUF];
-	size_t bl = strcspn(full, "/");
 	enum sub_event ev;
-	if (bl >= sizeof(user) || !sub_event_from_type(st->type, true, &ev))
+	if (!jid_bare_of(full, user) || !sub_event_from_type(st->type, true, &ev))
 		return;
-	memcpy(user, full, bl);
-	user[bl] = '\0';
 	if (strchr(contact, '@') == NULL || strcmp(contact, user) == 0)
 		return; /* to a server, or to oneself: no subscription to keep */
 	/* RFC 6121 3.1.2: stamped with the bare JID, sent to the bare JID */

@@ -33,16 +33,9 @@ struct reg_job {
 };
 
 /* The sender's account: "local@domain" into req, and its bare JID. */
-static bool sender_account(const struct stanza *st, struct store_req *req, char *bare,
-			   size_t cap)
+static bool sender_account(const struct stanza *st, struct store_req *req, char bare[JID_BUF])
 {
-	const char *from = st->from ? st->from : "";
-	size_t bl = strcspn(from, "/");
-	if (bl >= cap)
-		return false;
-	memcpy(bare, from, bl);
-	bare[bl] = '\0';
-	return im_split_account(req, bare);
+	return jid_bare_of(st->from ? st->from : "", bare) && im_split_account(req, bare);
 }
 
 static void form(struct im_iq *q, const char *local)
@@ -63,7 +56,7 @@ static void handle(struct im_iq *q)
 {
 	struct reg_job *j = calloc(1, sizeof(*j));
 	char bare[JID_BUF];
-	if (!j || !sender_account(q->st, &j->req, bare, sizeof(bare))) {
+	if (!j || !sender_account(q->st, &j->req, bare)) {
 		free(j);
 		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
 		return;

@@ -347,8 +347,8 @@ void im_send_presences(struct router *r, const char *from_bare, const char *to_b
 		       bool unavailable)
 {
 	struct ruser *from = rt_find_user(r, from_bare), *dest = rt_find_user(r, to_bare);
-	if (from && dest && dest->sessions)
-		presence_of(r, from, dest, NULL, unavailable);
+	if (from && dest)
+		rt_presence_of(r, from, dest, unavailable);
 }
 
 void im_deliver_presence(struct router *r, const char *to, struct stanza *st)

@@ -471,3 +471,13 @@ bool jid_equal_full(const struct jid *a, const struct jid *b)
 	return a->full_len == b->full_len && memcmp(a->buf, b->buf, a->full_len) == 0;
 }
 
+bool jid_bare_of(const char *jid, char out[JID_BUF])
+{
+	size_t bl = strcspn(jid, "/");
+	bool fits = bl < JID_BUF;
+	if (!fits)
+		bl = 0;
+	memcpy(out, jid, bl);
+	out[bl] = '\0';
+	return fits;
+}

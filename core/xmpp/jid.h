@@ -73,6 +73,10 @@ static inline bool jid_has_local(const struct jid *jid) { return jid->local_len 
  * no NUL).  Shared with the SASL code, which must check before stringprep. */
 bool jid_utf8_is_valid(const char *s, size_t len);
 
+/* The bare part of the JID jid ("local@domain" of "local@domain/res")
+ * into out, NUL-terminated; false, and out empty, when it does not fit. */
+bool jid_bare_of(const char *jid, char out[JID_BUF]);
+
 /* The forms a privacy or blocking rule may name to match the normalised
  * jid (XEP-0016 2.1, which XEP-0191 uses): the full JID, the bare JID,
  * domain/resource and the domain, as pieces of jid itself (nothing is

@@ -416,11 +416,29 @@ static void test_block_forms(void **state)
 	}
 }
 
+/* jid_bare_of: the part before the first '/', or nothing when too long. */
+static void test_bare_of(void **state)
+{
+	(void)state;
+	char out[JID_BUF];
+	static char big[JID_BUF + 8];
+	assert_true(jid_bare_of("u@d/r/x", out));
+	assert_string_equal(out, "u@d");
+	assert_true(jid_bare_of("u@d", out));
+	assert_string_equal(out, "u@d");
+	assert_true(jid_bare_of("d/r", out));
+	assert_string_equal(out, "d");
+	memset(big, 'a', sizeof(big) - 1);
+	assert_false(jid_bare_of(big, out));
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_table),
 		cmocka_unit_test(test_block_forms),
+		cmocka_unit_test(test_bare_of),
 		cmocka_unit_test(test_invalid_table),
 		cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_length_limits),
