@@ -49,6 +49,11 @@
 /* XEP-0077 in-band registration: the iq payload and the stream feature */
 #define NS_REGISTER "jabber:iq:register"
 #define NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
+/* XEP-0048 bookmarks (kept in XEP-0049 private storage) and their
+ * successor, XEP-0402 PEP native bookmarks, stored as XEP-0060 items */
+#define NS_BOOKMARKS "storage:bookmarks"
+#define NS_BOOKMARKS2 "urn:xmpp:bookmarks:1"
+#define NS_PUBSUB "http://jabber.org/protocol/pubsub"
 /* XEP-0045 (only recognised: MUC private messages are not carbon-copied) */
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 
