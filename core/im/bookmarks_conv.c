@@ -84,12 +84,12 @@ static struct xml_node *item_of(const struct xml_node *legacy, const char *room)
 	struct xml_node *item = xml_node_new_elem("item", NS_PUBSUB);
 	if (!item)
 		return NULL;
-	struct xml_node *conf = xml_node_new_child(item, "conference", NS_BOOKMARKS2);
+	struct xml_node *conf = xml_node_new_child(item, "conference", NS_BOOKMARKS);
 	if (!conf || xml_node_set_attr(item, "id", room) != XS_OK || !copy_attrs(conf, legacy))
 		goto nomem;
 
-	const struct xml_node *nick = xml_node_child(legacy, "nick", NS_BOOKMARKS);
-	const struct xml_node *pass = xml_node_child(legacy, "password", NS_BOOKMARKS);
+	const struct xml_node *nick = xml_node_child(legacy, "nick", NS_BOOKMARKS_LEGACY);
+	const struct xml_node *pass = xml_node_child(legacy, "password", NS_BOOKMARKS_LEGACY);
 	if ((nick && !copy_text_elem(conf, "nick", nick)) ||
 	    (pass && !copy_text_elem(conf, "password", pass)))
 		goto nomem;
@@ -98,7 +98,7 @@ static struct xml_node *item_of(const struct xml_node *legacy, const char *room)
 	for (const struct xml_node *c = xml_node_first_elem(legacy); c; c = xml_node_next_elem(c)) {
 		/* the first <nick/> and <password/> are carried over above;
 		 * XEP-0048 allows one of each, so a second one is dropped */
-		if (is_elem(c, "nick", NS_BOOKMARKS) || is_elem(c, "password", NS_BOOKMARKS))
+		if (is_elem(c, "nick", NS_BOOKMARKS_LEGACY) || is_elem(c, "password", NS_BOOKMARKS_LEGACY))
 			continue;
 		if (!ext && !(ext = xml_node_new_child(conf, "extensions", NULL)))
 			goto nomem;
@@ -166,13 +166,13 @@ enum xs bookmarks_from_storage(const struct xml_node *storage, struct xml_node *
 	*n = 0;
 	if (dropped)
 		*dropped = 0;
-	if (!is_elem(storage, "storage", NS_BOOKMARKS))
+	if (!is_elem(storage, "storage", NS_BOOKMARKS_LEGACY))
 		return XS_INVAL;
 
 	for (const struct xml_node *c = xml_node_first_elem(storage); c; c = xml_node_next_elem(c)) {
-		if (is_elem(c, "conference", NS_BOOKMARKS))
+		if (is_elem(c, "conference", NS_BOOKMARKS_LEGACY))
 			max++;
-		else if (is_elem(c, "url", NS_BOOKMARKS))
+		else if (is_elem(c, "url", NS_BOOKMARKS_LEGACY))
 			urls++;
 	}
 	struct xml_node **out = NULL;
@@ -180,7 +180,7 @@ enum xs bookmarks_from_storage(const struct xml_node *storage, struct xml_node *
 		return XS_NOMEM;
 
 	for (const struct xml_node *c = xml_node_first_elem(storage); c; c = xml_node_next_elem(c)) {
-		if (!is_elem(c, "conference", NS_BOOKMARKS) ||
+		if (!is_elem(c, "conference", NS_BOOKMARKS_LEGACY) ||
 		    !bookmarks_normalize_id(xml_node_attr(c, "jid"), room))
 			continue;
 		if (!(out[got] = item_of(c, room)))
@@ -207,23 +207,23 @@ nomem:
 
 struct xml_node *bookmarks_to_storage(const struct xml_node *const *items, size_t n)
 {
-	struct xml_node *storage = xml_node_new_elem("storage", NS_BOOKMARKS);
+	struct xml_node *storage = xml_node_new_elem("storage", NS_BOOKMARKS_LEGACY);
 	if (!storage)
 		return NULL;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *id = items[i] ? xml_node_attr(items[i], "id") : NULL;
 		const struct xml_node *c = id && id[0] ?
-			xml_node_child(items[i], "conference", NS_BOOKMARKS2) : NULL;
+			xml_node_child(items[i], "conference", NS_BOOKMARKS) : NULL;
 		if (!c)
 			continue;
 		struct xml_node *conf = xml_node_new_child(storage, "conference", NULL);
 		if (!conf || xml_node_set_attr(conf, "jid", id) != XS_OK || !copy_attrs(conf, c))
 			goto nomem;
 
-		const struct xml_node *nick = xml_node_child(c, "nick", NS_BOOKMARKS2);
-		const struct xml_node *pass = xml_node_child(c, "password", NS_BOOKMARKS2);
-		const struct xml_node *ext = xml_node_child(c, "extensions", NS_BOOKMARKS2);
+		const struct xml_node *nick = xml_node_child(c, "nick", NS_BOOKMARKS);
+		const struct xml_node *pass = xml_node_child(c, "password", NS_BOOKMARKS);
+		const struct xml_node *ext = xml_node_child(c, "extensions", NS_BOOKMARKS);
 		if ((nick && !copy_text_elem(conf, "nick", nick)) ||
 		    (pass && !copy_text_elem(conf, "password", pass)) ||
 		    (ext && !copy_elem_children(conf, ext)))
@@ -243,7 +243,7 @@ bool bookmarks_item_valid(const struct xml_node *item)
 	    !bookmarks_normalize_id(xml_node_attr(item, "id"), room))
 		return false;
 	const struct xml_node *c = xml_node_first_elem(item);
-	if (!is_elem(c, "conference", NS_BOOKMARKS2) || xml_node_next_elem(c))
+	if (!is_elem(c, "conference", NS_BOOKMARKS) || xml_node_next_elem(c))
 		return false;
 	const char *aj = xml_node_attr(c, "autojoin");
 	return !aj || is_bool(aj);

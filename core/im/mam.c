@@ -38,7 +38,6 @@
 #define NS_MAM_EXT "urn:xmpp:mam:2#extended"
 #define NS_SID "urn:xmpp:sid:0"
 #define NS_RSM "http://jabber.org/protocol/rsm"
-#define NS_DATA "jabber:x:data"
 
 struct mam_job {
 	struct store_req req;   /* first: the store hands it back */

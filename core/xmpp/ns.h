@@ -49,12 +49,18 @@
 /* XEP-0077 in-band registration: the iq payload and the stream feature */
 #define NS_REGISTER "jabber:iq:register"
 #define NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
-/* XEP-0048 bookmarks (kept in XEP-0049 private storage) and their
- * successor, XEP-0402 PEP native bookmarks, stored as XEP-0060 items */
-#define NS_BOOKMARKS "storage:bookmarks"
-#define NS_BOOKMARKS2 "urn:xmpp:bookmarks:1"
-#define NS_PUBSUB "http://jabber.org/protocol/pubsub"
 /* XEP-0045 (only recognised: MUC private messages are not carbon-copied) */
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
+/* XEP-0060 as XEP-0163 PEP uses it */
+#define NS_PUBSUB "http://jabber.org/protocol/pubsub"
+#define NS_PUBSUB_OWNER "http://jabber.org/protocol/pubsub#owner"
+#define NS_PUBSUB_EVENT "http://jabber.org/protocol/pubsub#event"
+#define NS_PUBSUB_ERRORS "http://jabber.org/protocol/pubsub#errors"
+#define NS_PUBSUB_PUBLISH_OPTIONS "http://jabber.org/protocol/pubsub#publish-options"
+#define NS_PUBSUB_NODE_CONFIG "http://jabber.org/protocol/pubsub#node_config"
+#define NS_DATA "jabber:x:data"
+/* XEP-0402 bookmarks and XEP-0048's legacy ones */
+#define NS_BOOKMARKS "urn:xmpp:bookmarks:1"
+#define NS_BOOKMARKS_LEGACY "storage:bookmarks"
 
 #endif
