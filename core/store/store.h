@@ -108,6 +108,37 @@ struct store_mam_filter {
 	bool last_page;          /* RSM's empty <before/>: the newest page */
 };
 
+/* PEP (XEP-0163): nodes per account, items per node.  A node is named
+ * by its owner (domain, localpart) and its name; its items are kept in
+ * the order they were published (store_pep_publish below). */
+enum store_pep_access {
+	STORE_PEP_PRESENCE = 0,  /* owner + contacts whose roster item in the OWNER's roster has subscription from or both */
+	STORE_PEP_OPEN = 1,      /* anyone */
+	STORE_PEP_WHITELIST = 2, /* the owner only */
+};
+struct store_pep_config {
+	unsigned char access;   /* enum store_pep_access */
+	bool persist_items;     /* false: only the newest item is kept (max 1) */
+	unsigned max_items;     /* at least 1 */
+	bool send_last;         /* pubsub#send_last_published_item: on_sub_and_presence (true) or never */
+	bool notify_retract;    /* pubsub#notify_retract */
+};
+/* Fields of a publish-options precondition (XEP-0060 7.1.5): which of them must equal an existing node's config. */
+#define STORE_PEP_F_ACCESS 1u
+#define STORE_PEP_F_PERSIST 2u
+#define STORE_PEP_F_MAX_ITEMS 4u
+#define STORE_PEP_F_SEND_LAST 8u
+#define STORE_PEP_F_NOTIFY_RETRACT 16u
+#define STORE_PEP_F_ALL 31u
+/* One item handed out by pep_items / pep_last (strings valid only during the callback) */
+struct store_pep_item {
+	const char *owner;  /* bare JID local@domain (pep_last), else NULL */
+	const char *node;
+	const char *id;
+	const char *xml;    /* the payload as stored, len bytes */
+	size_t len;
+};
+
 /* One table per backend, const and static.  The wrappers below check the
  * arguments, so backends may assume non-NULL, non-empty names and
  * well-formed credentials. */
@@ -169,6 +200,36 @@ struct store_ops {
 					const char *with, const char *xml, size_t len),
 			     void *arg, bool *complete);
 	enum xs (*mam_expire)(struct store *st, int64_t older_than_us, unsigned *deleted);
+	enum xs (*pep_publish)(struct store *st, const char *domain, const char *local,
+			       const char *node, const struct store_pep_config *cfg,
+			       unsigned precond, const char *item_id, const char *xml, size_t len,
+			       unsigned max_nodes, struct store_pep_config *out, bool *created);
+	enum xs (*pep_items)(struct store *st, const char *domain, const char *local,
+			     const char *node, const char *requester, const char *const *ids,
+			     size_t n_ids, unsigned max,
+			     void (*cb)(void *arg, const struct store_pep_item *it), void *arg,
+			     struct store_pep_config *out);
+	enum xs (*pep_retract)(struct store *st, const char *domain, const char *local,
+			       const char *node, const char *item_id,
+			       struct store_pep_config *out);
+	enum xs (*pep_delete)(struct store *st, const char *domain, const char *local,
+			      const char *node);
+	enum xs (*pep_purge)(struct store *st, const char *domain, const char *local,
+			     const char *node);
+	enum xs (*pep_config_get)(struct store *st, const char *domain, const char *local,
+				  const char *node, struct store_pep_config *out);
+	enum xs (*pep_config_set)(struct store *st, const char *domain, const char *local,
+				  const char *node, const struct store_pep_config *cfg);
+	enum xs (*pep_nodes)(struct store *st, const char *domain, const char *local,
+			     const char *requester, void (*cb)(void *arg, const char *node),
+			     void *arg);
+	enum xs (*pep_last)(struct store *st, const char *requester, const char *const *owners,
+			    size_t n_owners, const char *const *nodes, size_t n_nodes,
+			    void (*cb)(void *arg, const struct store_pep_item *it), void *arg);
+	enum xs (*pep_replace)(struct store *st, const char *domain, const char *local,
+			       const char *node, const struct store_pep_config *cfg,
+			       const struct store_pep_item *items, size_t n, unsigned max_nodes,
+			       void (*removed)(void *arg, const char *id), void *arg);
 };
 
 struct store {
@@ -619,6 +680,196 @@ static inline enum xs store_mam_expire(struct store *st, int64_t older_than_us,
 		return XS_INVAL;
 	*deleted = 0;
 	return st->ops->mam_expire(st, older_than_us, deleted);
+}
+
+/* PEP (XEP-0163; the router's side is core/im/pep.c).  Per account, a set
+ * of nodes, each with its configuration (struct store_pep_config) and its
+ * items, kept in publication order: an item published again under its id
+ * becomes the newest.  A node keeps at most max_items items (1 when
+ * persist_items is false, whatever max_items says); the oldest go first.
+ * Payloads are stored as given and come back byte for byte.
+ *
+ * Access (store_pep_items, store_pep_nodes, store_pep_last): requester is
+ * a normalised bare JID.  The owner (requester equal to local@domain) is
+ * always allowed; anyone else by the node's access model: PRESENCE when
+ * the OWNER's roster has requester with subscription from or both, OPEN
+ * always, WHITELIST never.
+ *
+ * Every callback gets strings valid only during the call and must not
+ * call back into the store.  As for rosters, the account need not exist
+ * in users. */
+
+static inline bool store__pep_cfg_ok(const struct store_pep_config *cfg)
+{
+	return cfg && cfg->access <= STORE_PEP_WHITELIST && cfg->max_items >= 1;
+}
+
+/* Publishes one item, in one write transaction.  A node that does not
+ * exist is created with *cfg and *created set, except that it is XS_LIMIT,
+ * nothing written, when the account already has max_nodes nodes (0: no
+ * limit).  For an existing node, every field precond names
+ * (STORE_PEP_F_*) must equal the stored one, otherwise it is XS_DENIED
+ * (precondition-not-met), nothing written; the rest of *cfg is ignored.
+ * The item then replaces any item of the same id and is the newest, and
+ * the oldest beyond the node's limit are deleted.  *out is the node's
+ * configuration as it now is (on XS_DENIED: as it is stored, so the
+ * caller can tell what differed); *created is false unless XS_OK created
+ * the node.  cfg and out may be the same struct.  xml is len bytes (not
+ * NUL-terminated necessarily; NULL only when len is 0). */
+static inline enum xs store_pep_publish(struct store *st, const char *domain, const char *local,
+					const char *node, const struct store_pep_config *cfg,
+					unsigned precond, const char *item_id, const char *xml,
+					size_t len, unsigned max_nodes,
+					struct store_pep_config *out, bool *created)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) ||
+	    !store__pep_cfg_ok(cfg) || (precond & ~STORE_PEP_F_ALL) ||
+	    !store__name_ok(item_id) || (len && !xml) || !out || !created)
+		return XS_INVAL;
+	*created = false;
+	return st->ops->pep_publish(st, domain, local, node, cfg, precond, item_id, xml, len,
+				    max_nodes, out, created);
+}
+
+/* Reads items of a node, in one read transaction.  XS_NOTFOUND when there
+ * is no such node; XS_DENIED, cb never called, when requester may not see
+ * it (access above).  With n_ids > 0: exactly those of ids that exist, in
+ * the order of ids (missing ones skipped); otherwise the newest max items
+ * (0: all).  Either way cb gets them OLDEST FIRST (it->owner NULL).  *out
+ * is the node's configuration, set on XS_OK and XS_DENIED. */
+static inline enum xs store_pep_items(struct store *st, const char *domain, const char *local,
+				      const char *node, const char *requester,
+				      const char *const *ids, size_t n_ids, unsigned max,
+				      void (*cb)(void *arg, const struct store_pep_item *it),
+				      void *arg, struct store_pep_config *out)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) ||
+	    !store__jid_ok(requester) || (n_ids > 0 && !ids) || !cb || !out)
+		return XS_INVAL;
+	for (size_t i = 0; i < n_ids; i++)
+		if (!store__name_ok(ids[i]))
+			return XS_INVAL;
+	return st->ops->pep_items(st, domain, local, node, requester, ids, n_ids, max, cb, arg,
+				  out);
+}
+
+/* Deletes one item.  XS_NOTFOUND when the node or the item does not
+ * exist.  *out, the node's configuration (notify_retract), is set on
+ * XS_OK. */
+static inline enum xs store_pep_retract(struct store *st, const char *domain, const char *local,
+					const char *node, const char *item_id,
+					struct store_pep_config *out)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) ||
+	    !store__name_ok(item_id) || !out)
+		return XS_INVAL;
+	return st->ops->pep_retract(st, domain, local, node, item_id, out);
+}
+
+/* Deletes the node and its items; XS_NOTFOUND if there is no such node. */
+static inline enum xs store_pep_delete(struct store *st, const char *domain, const char *local,
+				       const char *node)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node))
+		return XS_INVAL;
+	return st->ops->pep_delete(st, domain, local, node);
+}
+
+/* Deletes every item of the node, which stays; XS_NOTFOUND if there is
+ * no such node. */
+static inline enum xs store_pep_purge(struct store *st, const char *domain, const char *local,
+				      const char *node)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node))
+		return XS_INVAL;
+	return st->ops->pep_purge(st, domain, local, node);
+}
+
+/* *out is the node's configuration; XS_NOTFOUND if there is no node. */
+static inline enum xs store_pep_config_get(struct store *st, const char *domain,
+					   const char *local, const char *node,
+					   struct store_pep_config *out)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) || !out)
+		return XS_INVAL;
+	return st->ops->pep_config_get(st, domain, local, node, out);
+}
+
+/* Stores *cfg as the node's configuration and deletes the oldest items
+ * beyond its new limit, in one write transaction; XS_NOTFOUND if there is
+ * no node. */
+static inline enum xs store_pep_config_set(struct store *st, const char *domain,
+					   const char *local, const char *node,
+					   const struct store_pep_config *cfg)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) ||
+	    !store__pep_cfg_ok(cfg))
+		return XS_INVAL;
+	return st->ops->pep_config_set(st, domain, local, node, cfg);
+}
+
+/* Calls cb for each node of local@domain that requester may see (access
+ * above), in byte order of the name. */
+static inline enum xs store_pep_nodes(struct store *st, const char *domain, const char *local,
+				      const char *requester,
+				      void (*cb)(void *arg, const char *node), void *arg)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__jid_ok(requester) ||
+	    !cb)
+		return XS_INVAL;
+	return st->ops->pep_nodes(st, domain, local, requester, cb, arg);
+}
+
+/* The last published items requester is to get (XEP-0163 6.1: at its
+ * presence, for the nodes it is interested in), in one read transaction:
+ * for each owner (a bare JID local@domain, split at its first '@'; one
+ * without '@', or with an empty part, is skipped), in the order given,
+ * for each of its nodes, in byte order, whose name is one of nodes[]
+ * (n_nodes 0: none matches), whose send_last is true and whose access
+ * allows requester: its newest item, if it has one, with it->owner the
+ * owner as given.  One index probe per owner finds its nodes. */
+static inline enum xs store_pep_last(struct store *st, const char *requester,
+				     const char *const *owners, size_t n_owners,
+				     const char *const *nodes, size_t n_nodes,
+				     void (*cb)(void *arg, const struct store_pep_item *it),
+				     void *arg)
+{
+	if (!store__jid_ok(requester) || (n_owners > 0 && !owners) || (n_nodes > 0 && !nodes) ||
+	    !cb)
+		return XS_INVAL;
+	for (size_t i = 0; i < n_owners; i++)
+		if (!owners[i])
+			return XS_INVAL;
+	for (size_t i = 0; i < n_nodes; i++)
+		if (!store__name_ok(nodes[i]))
+			return XS_INVAL;
+	if (n_owners == 0 || n_nodes == 0)
+		return XS_OK;
+	return st->ops->pep_last(st, requester, owners, n_owners, nodes, n_nodes, cb, arg);
+}
+
+/* Makes the node hold exactly items[0..n) (their ids and payloads; owner
+ * and node are ignored), in that order, items[n - 1] the newest, in one
+ * write transaction.  A missing node is created with *cfg (XS_LIMIT as for
+ * store_pep_publish); an existing one keeps its configuration.  XS_LIMIT,
+ * nothing written, when n exceeds the node's limit (max_items, 1 without
+ * persist_items).  An id given twice is stored once, in the place of its
+ * last occurrence.  Once committed, removed is called (NULL: not at all)
+ * for every id the node held before and no longer does, oldest first. */
+static inline enum xs store_pep_replace(struct store *st, const char *domain, const char *local,
+					const char *node, const struct store_pep_config *cfg,
+					const struct store_pep_item *items, size_t n,
+					unsigned max_nodes,
+					void (*removed)(void *arg, const char *id), void *arg)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) ||
+	    !store__pep_cfg_ok(cfg) || (n > 0 && !items))
+		return XS_INVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!store__name_ok(items[i].id) || (items[i].len && !items[i].xml))
+			return XS_INVAL;
+	return st->ops->pep_replace(st, domain, local, node, cfg, items, n, max_nodes, removed,
+				    arg);
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

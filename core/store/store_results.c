@@ -1,5 +1,6 @@
 /* store_roster_items_free, store_roster_item_clear, store_offline_msgs_free,
- * store_strings_free and store_mam_results_free (store_thread.h), in a file
+ * store_strings_free, store_mam_results_free and store_pep_results_free
+ * (store_thread.h), in a file
  * of their own: the router's roster module needs them, and a program that
  * replaces the storage thread (the c2s fuzz harness) must not get
  * store_thread.c linked in with it. */
@@ -44,6 +45,17 @@ void store_mam_results_free(struct store_mam_result *r, size_t n)
 	for (size_t i = 0; r && i < n; i++) {
 		free(r[i].stanza_id);
 		free(r[i].with);
+		free(r[i].xml);
+	}
+	free(r);
+}
+
+void store_pep_results_free(struct store_pep_result *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++) {
+		free(r[i].owner);
+		free(r[i].node);
+		free(r[i].id);
 		free(r[i].xml);
 	}
 	free(r);

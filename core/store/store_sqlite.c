@@ -12,6 +12,7 @@
  * an offline dictionary attack), so it is created 0600 inside a 0700
  * directory; SQLite gives its -wal and -shm files the database's mode. */
 #include "core/store/store.h"
+#include "core/store/store_sqlite_int.h"
 #include "core/xmpp/jid.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables arrive as versions 8, 9, ... */
+ * Later tables arrive as versions 9, 10, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -159,6 +160,41 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX archive_account ON archive (domain, localpart, id, stamp);"
 	"CREATE UNIQUE INDEX archive_stanza_id ON archive (domain, localpart, stanza_id);"
 	"CREATE INDEX archive_stamp ON archive (stamp);",
+	/* 8: PEP (XEP-0163; store.h, store_sqlite_pep.c).  A node is a row
+	 * of pep_node, found by its owner and name through pep_node_key
+	 * (an account's nodes are one range of it, in name order), and
+	 * known to its items by its integer id: an item row does not repeat
+	 * the owner and the name.  The configuration is one column per
+	 * field of struct store_pep_config.
+	 *
+	 * pep_item is a rowid table (payloads such as avatars run to tens
+	 * of kilobytes, which a WITHOUT ROWID table handles poorly) whose
+	 * rowid, seq, is the publication order: a new row gets one above
+	 * every row there is, so an item published again under its id
+	 * (INSERT OR REPLACE: the old row goes, a new one comes) is the
+	 * newest of its node.  pep_item_key finds an item by id and keeps
+	 * the ids unique per node; pep_item_node, whose entries end with the
+	 * rowid, is a node's items in age order, read from either end. */
+	"CREATE TABLE pep_node ("
+	" id INTEGER PRIMARY KEY,"
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" node TEXT NOT NULL,"
+	" access INTEGER NOT NULL CHECK (access BETWEEN 0 AND 2),"
+	" persist INTEGER NOT NULL CHECK (persist IN (0, 1)),"
+	" max_items INTEGER NOT NULL CHECK (max_items BETWEEN 1 AND 4294967295),"
+	" send_last INTEGER NOT NULL CHECK (send_last IN (0, 1)),"
+	" notify_retract INTEGER NOT NULL CHECK (notify_retract IN (0, 1))"
+	");"
+	"CREATE UNIQUE INDEX pep_node_key ON pep_node (domain, localpart, node);"
+	"CREATE TABLE pep_item ("
+	" seq INTEGER PRIMARY KEY,"
+	" node_id INTEGER NOT NULL,"
+	" item_id TEXT NOT NULL,"
+	" payload BLOB NOT NULL"
+	");"
+	"CREATE UNIQUE INDEX pep_item_key ON pep_item (node_id, item_id);"
+	"CREATE INDEX pep_item_node ON pep_item (node_id);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -349,6 +385,7 @@ struct store_sqlite {
 	struct store base; /* first: the ops table expects to find it here */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[SQ__COUNT];
+	sqlite3_stmt *pep_stmt[SQP__COUNT]; /* store_sqlite_pep.c's */
 	char *path;
 };
 
@@ -357,6 +394,27 @@ static const struct store_ops store_sqlite_ops;
 static struct store_sqlite *to_sq(struct store *st)
 {
 	return container_of(st, struct store_sqlite, base);
+}
+
+/* For the backend's other files (store_sqlite_int.h). */
+struct store_sqlite *store_sq_of(struct store *st)
+{
+	return to_sq(st);
+}
+
+sqlite3 *store_sq_db(const struct store_sqlite *s)
+{
+	return s->db;
+}
+
+const char *store_sq_path(const struct store_sqlite *s)
+{
+	return s->path;
+}
+
+sqlite3_stmt **store_sq_pep_slots(struct store_sqlite *s)
+{
+	return s->pep_stmt;
 }
 
 static void store_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -374,29 +432,33 @@ static void store_seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* Maps a failed SQLite call to enum xs and logs it: the caller of a store
  * function only sees the status, so the backend's message goes to the log. */
-static enum xs store_sq_fail(struct store_sqlite *s, int rc, const char *what)
+enum xs store_sq_fail(struct store_sqlite *s, int rc, const char *what)
 {
 	LOG_ERR("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
 	return (rc & 0xff) == SQLITE_NOMEM ? XS_NOMEM : XS_IO;
 }
 
 /* Prepared once, on first use, and kept for the life of the handle. */
-static sqlite3_stmt *store_sq_stmt(struct store_sqlite *s, enum sq_id id)
+sqlite3_stmt *store_sq_prepare(struct store_sqlite *s, sqlite3_stmt **slot, const char *sql)
 {
-	if (s->stmt[id])
-		return s->stmt[id];
-	int rc = sqlite3_prepare_v3(s->db, sq_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-				    &s->stmt[id], NULL);
+	if (*slot)
+		return *slot;
+	int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
 	if (rc != SQLITE_OK) {
 		store_sq_fail(s, rc, "prepare");
-		s->stmt[id] = NULL;
+		*slot = NULL;
 	}
-	return s->stmt[id];
+	return *slot;
+}
+
+static sqlite3_stmt *store_sq_stmt(struct store_sqlite *s, enum sq_id id)
+{
+	return store_sq_prepare(s, &s->stmt[id], sq_text[id]);
 }
 
 /* Returns a statement to the cache ready for its next use; also drops the
  * bindings so no pointer to a caller's string outlives the call. */
-static void store_sq_release(sqlite3_stmt *stmt)
+void store_sq_release(sqlite3_stmt *stmt)
 {
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
@@ -422,7 +484,7 @@ static enum xs store_sq_run(struct store_sqlite *s, enum sq_id id, const char *w
  * as it was.  A failed COMMIT rolls back too.  Some errors (SQLITE_FULL,
  * SQLITE_NOMEM, ...) make SQLite roll back by itself; autocommit says
  * whether anything is left to undo. */
-static enum xs store_sq_finish(struct store_sqlite *s, enum xs ret)
+enum xs store_sq_finish(struct store_sqlite *s, enum xs ret)
 {
 	if (ret == XS_OK)
 		ret = store_sq_run(s, SQ_COMMIT, "commit");
@@ -431,7 +493,12 @@ static enum xs store_sq_finish(struct store_sqlite *s, enum xs ret)
 	return ret;
 }
 
-static int store_bind_names(sqlite3_stmt *stmt, const char *domain, const char *local)
+enum xs store_sq_begin(struct store_sqlite *s, bool write)
+{
+	return store_sq_run(s, write ? SQ_BEGIN_WRITE : SQ_BEGIN_READ, "begin");
+}
+
+int store_bind_names(sqlite3_stmt *stmt, const char *domain, const char *local)
 {
 	int rc = sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
@@ -545,11 +612,12 @@ static enum xs store_sq_account_exec(struct store_sqlite *s, enum sq_id id, cons
 	return ret;
 }
 
-/* The roster, the offline queue, the stored documents, the blocklist and
- * the archive go with the account, in the same transaction: an account
- * deleted and created again must start empty, not inherit the old one's
- * contacts (and the subscriptions they were granted), the messages sent to
- * it, its private XML and vCard, the JIDs it blocked or its conversations. */
+/* The roster, the offline queue, the stored documents, the blocklist, the
+ * archive and the PEP nodes go with the account, in the same transaction:
+ * an account deleted and created again must start empty, not inherit the
+ * old one's contacts (and the subscriptions they were granted), the
+ * messages sent to it, its private XML and vCard, the JIDs it blocked, its
+ * conversations or what it published. */
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -579,6 +647,8 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 					    "user delete blocklist");
 	if (ret == XS_OK)
 		ret = store_sq_account_exec(s, SQ_MAM_DROP, domain, local, "user delete archive");
+	if (ret == XS_OK)
+		ret = store_sq_pep_drop(s, domain, local);
 	return store_sq_finish(s, ret);
 }
 
@@ -1772,6 +1842,8 @@ static void store_sq_close(struct store *st)
 
 	for (int i = 0; i < SQ__COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
+	for (int i = 0; i < SQP__COUNT; i++)
+		sqlite3_finalize(s->pep_stmt[i]);
 	if (s->db) {
 		/* Recommended on close: refreshes planner statistics cheaply. */
 		sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -1808,6 +1880,16 @@ static const struct store_ops store_sqlite_ops = {
 	.mam_append = store_sq_mam_append,
 	.mam_query = store_sq_mam_query,
 	.mam_expire = store_sq_mam_expire,
+	.pep_publish = store_sq_pep_publish,
+	.pep_items = store_sq_pep_items,
+	.pep_retract = store_sq_pep_retract,
+	.pep_delete = store_sq_pep_delete,
+	.pep_purge = store_sq_pep_purge,
+	.pep_config_get = store_sq_pep_config_get,
+	.pep_config_set = store_sq_pep_config_set,
+	.pep_nodes = store_sq_pep_nodes,
+	.pep_last = store_sq_pep_last,
+	.pep_replace = store_sq_pep_replace,
 };
 
 int store_sqlite_schema_version(void)

@@ -113,6 +113,16 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_MAM_APPEND: return "mam_append";
 	case STORE_OP_MAM_QUERY: return "mam_query";
 	case STORE_OP_MAM_EXPIRE: return "mam_expire";
+	case STORE_OP_PEP_PUBLISH: return "pep_publish";
+	case STORE_OP_PEP_ITEMS: return "pep_items";
+	case STORE_OP_PEP_RETRACT: return "pep_retract";
+	case STORE_OP_PEP_DELETE: return "pep_delete";
+	case STORE_OP_PEP_PURGE: return "pep_purge";
+	case STORE_OP_PEP_CONFIG_GET: return "pep_config_get";
+	case STORE_OP_PEP_CONFIG_SET: return "pep_config_set";
+	case STORE_OP_PEP_NODES: return "pep_nodes";
+	case STORE_OP_PEP_LAST: return "pep_last";
+	case STORE_OP_PEP_REPLACE: return "pep_replace";
 	}
 	return "?";
 }
@@ -450,6 +460,137 @@ static void mam_query(struct store_thread *t, struct store_req *req)
 	}
 }
 
+/* Collects what a PEP request returns into req->pep_out (XS_NOMEM and
+ * nothing on allocation failure, as for the roster). */
+struct pep_collect {
+	struct store_req *req;
+	size_t cap;
+	bool nomem;
+};
+
+static struct store_pep_result *pep_collect_next(struct pep_collect *pc)
+{
+	struct store_req *req = pc->req;
+	if (pc->nomem)
+		return NULL;
+	if (req->n_pep_out == pc->cap) {
+		size_t cap = pc->cap ? pc->cap * 2 : 8;
+		struct store_pep_result *n = realloc(req->pep_out, cap * sizeof(*n));
+		if (!n) {
+			pc->nomem = true;
+			return NULL;
+		}
+		req->pep_out = n;
+		pc->cap = cap;
+	}
+	struct store_pep_result *r = &req->pep_out[req->n_pep_out++];
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+static void pep_collect_item(void *arg, const struct store_pep_item *it)
+{
+	struct pep_collect *pc = arg;
+	struct store_pep_result *r = pep_collect_next(pc);
+	if (!r)
+		return;
+	r->owner = dup_or_null(it->owner, &pc->nomem);
+	r->node = dup_or_null(it->node, &pc->nomem);
+	r->id = dup_or_null(it->id, &pc->nomem);
+	r->xml = malloc(it->len + 1);
+	if (!r->xml) {
+		pc->nomem = true;
+		return;
+	}
+	memcpy(r->xml, it->xml, it->len);
+	r->xml[it->len] = '\0';
+	r->len = it->len;
+}
+
+static void pep_collect_node(void *arg, const char *node)
+{
+	struct pep_collect *pc = arg;
+	struct store_pep_result *r = pep_collect_next(pc);
+	if (r)
+		r->node = dup_or_null(node, &pc->nomem);
+}
+
+static void pep_collect_id(void *arg, const char *id)
+{
+	struct pep_collect *pc = arg;
+	struct store_pep_result *r = pep_collect_next(pc);
+	if (r)
+		r->id = dup_or_null(id, &pc->nomem);
+}
+
+/* The PEP requests.  pep_cfg is both in and out: the input is copied
+ * first, so the store never reads what it is writing.  A request that
+ * fails returns no results; one that could not copy them all fails with
+ * XS_NOMEM (a replace's write is committed by then: the requester treats
+ * that like any store failure). */
+static void pep_exec(struct store_thread *t, struct store_req *req)
+{
+	struct pep_collect pc = { .req = req };
+	const struct store_pep_config cfg = req->pep_cfg;
+
+	switch (req->op) {
+	case STORE_OP_PEP_PUBLISH:
+		req->status = store_pep_publish(t->st, req->domain, req->local, req->pep_node, &cfg,
+						req->pep_precond, req->pep_item_id, req->xml,
+						req->xml_len, req->pep_max_nodes, &req->pep_cfg,
+						&req->pep_created);
+		break;
+	case STORE_OP_PEP_ITEMS:
+		req->status = store_pep_items(t->st, req->domain, req->local, req->pep_node,
+					      req->pep_requester, req->pep_ids, req->n_pep_ids,
+					      req->pep_max, pep_collect_item, &pc, &req->pep_cfg);
+		break;
+	case STORE_OP_PEP_RETRACT:
+		req->status = store_pep_retract(t->st, req->domain, req->local, req->pep_node,
+						req->pep_item_id, &req->pep_cfg);
+		break;
+	case STORE_OP_PEP_DELETE:
+		req->status = store_pep_delete(t->st, req->domain, req->local, req->pep_node);
+		break;
+	case STORE_OP_PEP_PURGE:
+		req->status = store_pep_purge(t->st, req->domain, req->local, req->pep_node);
+		break;
+	case STORE_OP_PEP_CONFIG_GET:
+		req->status = store_pep_config_get(t->st, req->domain, req->local, req->pep_node,
+						   &req->pep_cfg);
+		break;
+	case STORE_OP_PEP_CONFIG_SET:
+		req->status = store_pep_config_set(t->st, req->domain, req->local, req->pep_node,
+						   &cfg);
+		break;
+	case STORE_OP_PEP_NODES:
+		req->status = store_pep_nodes(t->st, req->domain, req->local, req->pep_requester,
+					      pep_collect_node, &pc);
+		break;
+	case STORE_OP_PEP_LAST:
+		req->status = store_pep_last(t->st, req->pep_requester, req->pep_ids,
+					     req->n_pep_ids, req->pep_nodes, req->n_pep_nodes,
+					     pep_collect_item, &pc);
+		break;
+	case STORE_OP_PEP_REPLACE:
+		req->status = store_pep_replace(t->st, req->domain, req->local, req->pep_node, &cfg,
+						req->pep_in, req->n_pep_in, req->pep_max_nodes,
+						pep_collect_id, &pc);
+		break;
+	default:
+		req->status = XS_INVAL;
+		break;
+	}
+	if (req->status == XS_OK && pc.nomem)
+		req->status = XS_NOMEM;
+	if (req->status != XS_OK) {
+		store_pep_results_free(req->pep_out, req->n_pep_out);
+		req->pep_out = NULL;
+		req->n_pep_out = 0;
+		req->pep_created = false;
+	}
+}
+
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -532,6 +673,9 @@ static void store_req_reset(struct store_req *req)
 	req->n_mam_results = 0;
 	req->mam_complete = false;
 	req->mam_deleted = 0;
+	req->pep_created = false;
+	req->pep_out = NULL;
+	req->n_pep_out = 0;
 }
 
 /* Hands a finished request back: from here on it is the requester's. */
@@ -629,6 +773,18 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_MAM_EXPIRE:
 			req->status = store_mam_expire(t->st, req->mam_older_than_us,
 						       &req->mam_deleted);
+			break;
+		case STORE_OP_PEP_PUBLISH:
+		case STORE_OP_PEP_ITEMS:
+		case STORE_OP_PEP_RETRACT:
+		case STORE_OP_PEP_DELETE:
+		case STORE_OP_PEP_PURGE:
+		case STORE_OP_PEP_CONFIG_GET:
+		case STORE_OP_PEP_CONFIG_SET:
+		case STORE_OP_PEP_NODES:
+		case STORE_OP_PEP_LAST:
+		case STORE_OP_PEP_REPLACE:
+			pep_exec(t, req);
 			break;
 		case STORE_OP_MAM_APPEND: /* never here: store_thread_main batches them */
 		default:

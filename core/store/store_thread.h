@@ -55,8 +55,8 @@ enum store_op {
 	STORE_OP_USER_SET_PASSWORD, /* in: domain, local, password, iterations; out: status
 				     * (XS_NOTFOUND: no such account; XS_PROTO), cpu_ns */
 	STORE_OP_USER_DELETE, /* in: domain, local; out: status (XS_NOTFOUND); the account's
-			       * roster, offline queue, documents, blocklist and archive go
-			       * with it */
+			       * roster, offline queue, documents, blocklist, archive and
+			       * PEP nodes go with it */
 	/* Message archive (XEP-0313; store_mam_* in store.h). */
 	STORE_OP_MAM_APPEND,  /* in: mam_item (one message; the account is ITS domain and
 			       * local, not the request's); out: status, mam_batch.  Run in
@@ -66,6 +66,34 @@ enum store_op {
 			       * status (XS_NOTFOUND: an anchor is unknown), mam_results,
 			       * n_mam_results, mam_complete */
 	STORE_OP_MAM_EXPIRE,  /* in: mam_older_than_us; out: status, mam_deleted */
+	/* PEP (XEP-0163; store_pep_* in store.h).  The owner is the
+	 * request's domain and local; the pep_* strings and arrays are the
+	 * requester's and must stay untouched until done. */
+	STORE_OP_PEP_PUBLISH, /* in: domain, local, pep_node, pep_cfg (for a new node),
+			       * pep_precond, pep_item_id, xml, xml_len (the payload),
+			       * pep_max_nodes; out: status (XS_LIMIT: too many nodes;
+			       * XS_DENIED: precondition not met), pep_cfg (the node's, on
+			       * XS_OK and XS_DENIED), pep_created */
+	STORE_OP_PEP_ITEMS,   /* in: domain, local, pep_node, pep_requester, pep_ids,
+			       * n_pep_ids (none: the newest pep_max, 0 all); out: status
+			       * (XS_NOTFOUND: no node; XS_DENIED: no access), pep_cfg (on
+			       * XS_OK and XS_DENIED), pep_out, n_pep_out (oldest first) */
+	STORE_OP_PEP_RETRACT, /* in: domain, local, pep_node, pep_item_id; out: status
+			       * (XS_NOTFOUND: no node or item), pep_cfg (on XS_OK) */
+	STORE_OP_PEP_DELETE,  /* in: domain, local, pep_node; out: status (XS_NOTFOUND) */
+	STORE_OP_PEP_PURGE,   /* in: domain, local, pep_node; out: status (XS_NOTFOUND) */
+	STORE_OP_PEP_CONFIG_GET, /* in: domain, local, pep_node; out: status (XS_NOTFOUND),
+				  * pep_cfg */
+	STORE_OP_PEP_CONFIG_SET, /* in: domain, local, pep_node, pep_cfg; out: status
+				  * (XS_NOTFOUND) */
+	STORE_OP_PEP_NODES,   /* in: domain, local, pep_requester; out: status, pep_out
+			       * (.node only), n_pep_out, in byte order */
+	STORE_OP_PEP_LAST,    /* in: pep_requester, pep_ids, n_pep_ids (the owners, bare
+			       * JIDs), pep_nodes, n_pep_nodes; out: status, pep_out
+			       * (.owner, .node, .id, .xml), n_pep_out */
+	STORE_OP_PEP_REPLACE, /* in: domain, local, pep_node, pep_cfg (for a new node),
+			       * pep_in, n_pep_in, pep_max_nodes; out: status (XS_LIMIT),
+			       * pep_out (.id only: the ids removed), n_pep_out */
 };
 
 /* The most MAM_APPEND requests one transaction takes.  When the worker
@@ -88,6 +116,18 @@ struct store_mam_result {
 	char *stanza_id;
 	int64_t stamp_us;
 	char *with;
+	char *xml;
+	size_t len;
+};
+
+/* One PEP item (or node name, or removed id) a PEP request returned:
+ * malloc'd strings, NULL where not applicable (store_thread.h's op list
+ * says which), xml NUL-terminated with len bytes before the NUL; freed
+ * with the array by store_pep_results_free. */
+struct store_pep_result {
+	char *owner;
+	char *node;
+	char *id;
 	char *xml;
 	size_t len;
 };
@@ -208,6 +248,25 @@ struct store_req {
 	bool mam_complete;
 	int64_t mam_older_than_us;
 	unsigned mam_deleted;
+	/* PEP (store_pep_* in store.h; the ops above say which field each
+	 * uses).  The strings and arrays are POINTERS to the requester's
+	 * buffers, read and left untouched, so they must stay until done.
+	 * Results come back in pep_out (malloc'd, freed by the requester with
+	 * store_pep_results_free; NULL when there is none or on failure). */
+	const char *pep_node;          /* in */
+	const char *pep_item_id;       /* in: PUBLISH, RETRACT */
+	const char *pep_requester;     /* in: ITEMS, NODES, LAST (bare JID) */
+	struct store_pep_config pep_cfg; /* in: PUBLISH (for a new node), CONFIG_SET, REPLACE; out: PUBLISH, ITEMS (also on XS_DENIED), RETRACT, CONFIG_GET */
+	unsigned pep_precond;          /* in: PUBLISH */
+	unsigned pep_max_nodes;        /* in: PUBLISH, REPLACE */
+	const char *const *pep_ids;    /* in: ITEMS (item ids), LAST (owners) */
+	size_t n_pep_ids;
+	const char *const *pep_nodes;  /* in: LAST */
+	size_t n_pep_nodes;
+	unsigned pep_max;              /* in: ITEMS */
+	const struct store_pep_item *pep_in; size_t n_pep_in; /* in: REPLACE */
+	bool pep_created;              /* out: PUBLISH */
+	struct store_pep_result *pep_out; size_t n_pep_out;  /* out: ITEMS, LAST (items), NODES (node in .node only), REPLACE (removed ids in .id only) */
 	/* accounts: the password (NUL-terminated, the requester's buffer;
 	 * wiped by the worker), the PBKDF2 iterations for the new
 	 * credentials, and the thread CPU time their derivation took */
@@ -236,6 +295,8 @@ void store_offline_msgs_free(struct store_offline_msg *msgs, size_t n);
 void store_strings_free(char **v, size_t n);
 /* Frees what a STORE_OP_MAM_QUERY returned (NULL allowed). */
 void store_mam_results_free(struct store_mam_result *r, size_t n);
+/* Frees what a PEP request returned in pep_out (NULL allowed). */
+void store_pep_results_free(struct store_pep_result *r, size_t n);
 
 /* Opens the database at db_path on the calling thread, so that open and
  * migration errors come back here (NULL, reason in err), then starts the

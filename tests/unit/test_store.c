@@ -192,16 +192,17 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	/* 7: users, rosters, offline messages, account documents, the
-	 * roster's wider ask bits, blocklists, the archive.  Exact, so that a
-	 * new migration updates this test (and the v1 to v6 migration tests
-	 * below) on purpose. */
-	assert_int_equal(store_sqlite_schema_version(), 7);
+	/* 8: users, rosters, offline messages, account documents, the
+	 * roster's wider ask bits, blocklists, the archive, PEP (its tests
+	 * are in test_store_pep.c).  Exact, so that a new migration updates
+	 * this test (and the v1 to v6 migration tests below) on purpose. */
+	assert_int_equal(store_sqlite_schema_version(), 8);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('users', 'roster', 'roster_version',"
-				      " 'offline', 'account_data', 'blocklist', 'archive')"),
-			 7);
+				      " 'offline', 'account_data', 'blocklist', 'archive',"
+				      " 'pep_node', 'pep_item')"),
+			 9);
 	/* The account written above is visible to another connection. */
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM users WHERE localpart = 'alice'"), 1);
 	sqlite3_close(raw);
@@ -1412,7 +1413,7 @@ static void test_migrate_from_v1(void **state)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
 	/* Every migration ran, one after the other. */
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('roster', 'roster_version', 'offline',"
 				      " 'account_data', 'blocklist')"),
@@ -1887,7 +1888,7 @@ static void test_migrate_from_v2(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('offline', 'account_data', 'blocklist')"),
 			 3);
@@ -2311,7 +2312,7 @@ static void test_migrate_from_v3(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('account_data', 'blocklist')"),
 			 2);
@@ -2393,7 +2394,7 @@ static void test_migrate_from_v4(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
 				      " 'roster%'"),
 			 2); /* roster and roster_version; no roster_new left */
@@ -2796,7 +2797,7 @@ static void test_migrate_from_v5(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name = 'blocklist'"),
 			 1);
@@ -3519,7 +3520,7 @@ static void test_migrate_from_v6(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM archive"), 0);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
 				      " AND tbl_name = 'archive' AND name IN ('archive_with',"
