@@ -95,6 +95,9 @@ struct cfg {
 	unsigned max_archive_backlog; /* max_archive_backlog = 4096 archive writes waiting for the store, server-wide */
 	unsigned max_archive_page;    /* max_archive_page = 100 messages one archive query returns at most */
 	bool software_version;        /* software_version = true: XEP-0092 answered and in disco; false: neither */
+	unsigned max_pep_nodes;       /* max_pep_nodes = 256 PEP nodes per account (XEP-0163) */
+	unsigned max_pep_items;       /* max_pep_items = 256 items one PEP node keeps at most ("max") */
+	unsigned max_caps_cache;      /* max_caps_cache = 4096 verified XEP-0115 hashes the router remembers */
 	/* XEP-0198 stream management (mux/mux_sm.c) */
 	unsigned sm_resume_timeout_s; /* sm_resume_timeout = 300 seconds a dropped resumable session waits; 0 = no resumption */
 	unsigned sm_max_unacked;      /* sm_max_unacked = 500 stanzas sent and not acknowledged; over it the session ends */

@@ -59,6 +59,12 @@ static void info(struct im_iq *q)
 	} else {
 		xml_node_set_attr(id, "category", "account");
 		xml_node_set_attr(id, "type", "registered");
+		/* XEP-0163 6.1: the account is a PEP service */
+		struct xml_node *pep = xml_node_new_child(res, "identity", NS_DISCO_INFO);
+		if (pep) {
+			xml_node_set_attr(pep, "category", "pubsub");
+			xml_node_set_attr(pep, "type", "pep");
+		}
 	}
 	im_each_feature(im_cfg(q->r), q->target, add_feature, res);
 	im_iq_result(q, res);

@@ -17,6 +17,7 @@ extern const struct im_module im_vcard;   /* XEP-0054 */
 extern const struct im_module im_carbons; /* XEP-0280 */
 extern const struct im_module im_blocking; /* XEP-0191 */
 extern const struct im_module im_mam;     /* XEP-0313 */
+extern const struct im_module im_pep;     /* XEP-0163 */
 extern const struct im_module im_register; /* XEP-0077 after authentication */
 extern const struct im_module im_presence; /* RFC 6121 3, not in the table: no iq, no feature */
 

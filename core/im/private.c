@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/conf/cfg.h"
+#include "core/im/bookmarks.h"
 #include "core/im/docstore.h"
 #include "core/xml/xml_node.h"
 
@@ -76,10 +77,29 @@ static void private_xml(struct im_iq *q)
 		im_iq_error(q, SC_NOT_ACCEPTABLE);
 		return;
 	}
+	/* XEP-0048 bookmarks: a view of the XEP-0402 node (bookmarks.c) */
+	if (!strcmp(c->name, "storage") && !strcmp(c->ns, NS_BOOKMARKS_LEGACY)) {
+		if (q->get)
+			bookmarks_private_get(q);
+		else
+			bookmarks_private_set(q, c);
+		return;
+	}
 	if (q->get)
 		docstore_get(q, &im_private, "private", key, got);
 	else
 		docstore_put(q, &im_private, "private", key, c, im_cfg(q->r)->max_private_items);
+}
+
+void private_read(struct im_iq *q)
+{
+	const struct xml_node *c = xml_node_first_elem(q->payload);
+	char key[1024];
+	if (!c || !key_of(c, key, sizeof(key))) {
+		im_iq_error(q, SC_NOT_ACCEPTABLE);
+		return;
+	}
+	docstore_get(q, &im_private, "private", key, got);
 }
 
 static void store_done(struct router *r, struct store_req *req, bool cancelled)

@@ -90,6 +90,10 @@ struct im_module {
 	struct stanza *(*message_in)(struct router *r, struct stanza *st, const char *bare);
 	/* The account bare's last session has ended. */
 	void (*account_offline)(struct router *r, const char *bare);
+	/* The session full (available) has a verified XEP-0115 feature set
+	 * it did not have, or has become available with one: the +notify
+	 * nodes it wants (im_session_notify) may have changed. */
+	void (*caps)(struct router *r, const char *full, const char *bare);
 	/* Whether the configuration turns the module on (NULL: always).  Off,
 	 * its iqs are answered service-unavailable like any unknown payload
 	 * and disco does not list its features. */
@@ -113,6 +117,12 @@ void im_each_feature(const struct cfg *cfg, enum im_target target,
 void im_reply_result(struct router *r, struct stanza *st, const char *from,
 		     struct xml_node *payload);
 void im_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond);
+/* The same with an application-specific condition <app_name xmlns=app_ns/>
+ * (XEP-0060's pubsub#errors). */
+void im_iq_error_app(struct im_iq *q, enum stanza_cond cond, const char *app_name,
+		     const char *app_ns);
+void im_reply_error_app(struct router *r, struct stanza *st, enum stanza_cond cond,
+			const char *app_name, const char *app_ns);
 
 /* Parks q: its answer comes later (from a store_done). */
 static inline void im_iq_park(struct im_iq *q)
@@ -199,6 +209,23 @@ void im_archive_release(struct router *r);
 /* Whether the account bare has more than one session bound. */
 bool im_account_multi(struct router *r, const char *bare);
 
+/* ---- PEP (XEP-0163; the router's side: core/route/caps.c) ---- */
+
+/* The +notify nodes (sorted) of the live session full's verified feature
+ * set, valid until the router's baton is released; 0 and NULL without. */
+size_t im_session_notify(struct router *r, const char *full, const char *const **nodes);
+/* A pubsub event (<event xmlns=pubsub#event>, copied) of node of the
+ * account owner: to owner's available sessions that want node and, with
+ * contacts, to those of the local contacts subscribed to owner's presence
+ * (neither side blocking the other). */
+void im_pep_notify(struct router *r, const char *owner, const char *node, bool contacts,
+		   const struct xml_node *event);
+/* The bare JIDs whose PEP items the online account bare gets: itself,
+ * then the local contacts it is subscribed to (RFC 6121 'to' or 'both'),
+ * not blocked. */
+void im_pep_sources(struct router *r, const char *bare, void (*cb)(void *arg, const char *jid),
+		    void *arg);
+
 /* When the router was created (CLOCK_MONOTONIC seconds), for uptime. */
 uint64_t im_router_started(const struct router *r);
 
@@ -209,6 +236,7 @@ void services_available(struct router *r, const char *full, const char *bare, in
 void services_message_delivered(struct router *r, struct stanza *st, const char *bare);
 void services_message_sent(struct router *r, struct stanza *st, const char *full, bool others);
 void services_account_offline(struct router *r, const char *bare);
+void services_caps(struct router *r, const char *full, const char *bare);
 struct stanza *services_message_in(struct router *r, struct stanza *st, const char *bare);
 
 /* Answers an iq request addressed to the server or to an account's bare

@@ -481,6 +481,7 @@ void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
 	s->priority = unavailable ? 0 : presence_priority(st->tree);
 	stanza_unref(s->presence);
 	s->presence = unavailable ? NULL : stanza_ref(st);
+	bool caps_new = !unavailable && rt_caps_presence(r, s, st);
 
 	/* the account's own resources, the sender included (RFC 6121 4.2.2) */
 	for (struct rsess *o = u->sessions; o; o = o->next_in_user)
@@ -507,6 +508,9 @@ void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
 		pending_requests(r, u, s);
 	}
 	services_available(r, s->full, u->bare, s->priority, initial);
+	/* XEP-0163 4.3.2: PEP's last items, once its wishes are known */
+	if (s->caps && (initial || caps_new))
+		services_caps(r, s->full, u->bare);
 }
 
 void rt_presence_directed(struct router *r, struct stanza *st, struct rsess *s, const char *to)

@@ -54,7 +54,7 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 	atomic_init(&r->stopped, false);
 	pthread_mutex_init(&r->baton, NULL);
 	if (queue_init(&r->inbox) != 0 || hmap_init(&r->by_full, 1024) != 0 ||
-	    hmap_init(&r->by_bare, 1024) != 0 || rt_sm_init(r) != 0) {
+	    hmap_init(&r->by_bare, 1024) != 0 || rt_sm_init(r) != 0 || rt_caps_init(r) != 0) {
 		router_free(r);
 		return NULL;
 	}
@@ -152,6 +152,7 @@ static void sess_remove(struct router *r, struct rsess *s)
 		*pp = s->next_in_user;
 	hmap_del(&r->by_full, &s->by_full);
 	rt_sm_forget(r, s);
+	rt_caps_free_sess(r, s);
 	free(s);
 	if (!u->sessions) {
 		rt_presence_offline(r, u);
@@ -311,6 +312,27 @@ void im_reply_result(struct router *r, struct stanza *st, const char *from,
 void im_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
 {
 	rt_reply_error(r, st, cond);
+}
+
+void im_reply_error_app(struct router *r, struct stanza *st, enum stanza_cond cond,
+			const char *app_name, const char *app_ns)
+{
+	struct rsess *s = st->from ? rt_find_live(r, st->from) : NULL;
+	struct stanza *err = s ? stanza_error_reply_app(st->tree, NULL, cond, app_name, app_ns) : NULL;
+	if (!err)
+		return;
+	deliver(r, s, err);
+	stanza_unref(err);
+	r->bounced++;
+}
+
+void im_iq_error_app(struct im_iq *q, enum stanza_cond cond, const char *app_name,
+		     const char *app_ns)
+{
+	if (q->answered)
+		return;
+	q->answered = true;
+	im_reply_error_app(q->r, q->st, cond, app_name, app_ns);
 }
 
 const struct cfg *im_cfg(const struct router *r)
@@ -538,6 +560,8 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 
 	if (st->kind == STANZA_IQ) {
 		if (!full) {
+			if (!iq_is_request(st) && rt_caps_answer(r, st))
+				return;
 			/* the server answers for the account (RFC 6120 10.5.3.2) */
 			bool own = st->from && rt_bare_len(st->from) == bl &&
 				   memcmp(st->from, bare, bl) == 0;
@@ -950,6 +974,7 @@ void router_free(struct router *r)
 			struct rsess *s = container_of(e, struct rsess, by_full);
 			rt_presence_free_sess(s);
 			rt_sm_free_sess(s);
+			rt_caps_free_sess(NULL, s);
 			free(s);
 			e = next;
 		}
@@ -967,6 +992,7 @@ void router_free(struct router *r)
 	hmap_deinit(&r->by_full);
 	hmap_deinit(&r->by_bare);
 	rt_sm_deinit(r);
+	rt_caps_deinit(r);
 	if (r->epfd >= 0)
 		close(r->epfd);
 	queue_deinit(&r->inbox);

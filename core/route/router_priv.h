@@ -47,6 +47,9 @@ struct rsess {
 	struct csi_held *held; /* those held (NULL: none) */
 	char *sm_id;         /* XEP-0198: resumable by this id (key of by_smid), or NULL */
 	struct hmap_entry by_smid;
+	struct rcaps *caps;  /* XEP-0115: its verified feature set (caps.c), or NULL */
+	char *caps_want;     /* the hash asked about (caps.c), or NULL */
+	uint64_t caps_qid;   /* that query's number */
 	char full[];         /* key */
 };
 
@@ -114,6 +117,9 @@ struct router {
 	unsigned n_blocking;    /* online accounts with a non-empty blocklist */
 	uint64_t id_next;       /* im_new_id: random start at router_new, then counted */
 	unsigned archive_pending; /* archive appends the store has not answered yet */
+	struct hmap caps;       /* verified XEP-0115 feature sets by "hash ver" (caps.c) */
+	struct rcaps *caps_idle, *caps_idle_tail; /* those no session uses, oldest first */
+	uint64_t caps_qid;      /* the last caps query sent */
 };
 
 /* router.c */
@@ -137,6 +143,21 @@ void rt_deliver_presence(struct router *r, struct stanza *st, const char *to);
 /* Closes the session s with stream error cond ("condition[ text]") and
  * removes it, as a conflict does; false (nothing done) without memory. */
 bool rt_close_session(struct router *r, struct rsess *s, const char *cond);
+
+/* caps.c: XEP-0115 feature sets, who wants which PEP events */
+int rt_caps_init(struct router *r); /* 0 or -1 */
+void rt_caps_deinit(struct router *r);
+/* Available presence st from s: notes its caps, asking the session for
+ * the features behind a hash not seen yet.  True: s now has a known
+ * feature set it did not have (its PEP last items are due). */
+bool rt_caps_presence(struct router *r, struct rsess *s, const struct stanza *st);
+/* An iq result or error st to an account's bare JID: true when it
+ * answered a caps query (taken). */
+bool rt_caps_answer(struct router *r, struct stanza *st);
+/* Whether s listed node+notify. */
+bool rt_caps_wants(const struct rsess *s, const char *node);
+/* s is going away (r NULL: the router too). */
+void rt_caps_free_sess(struct router *r, struct rsess *s);
 
 /* ctl.c */
 /* A command from the control socket (MSG_CTL): kick, roster. */

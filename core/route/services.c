@@ -16,7 +16,7 @@
 /* Adding a feature: its file in core/im/, its line here. */
 static const struct im_module *const modules[] = {
 	&im_disco, &im_ping, &im_version, &im_time, &im_last, &im_roster, &im_offline,
-	&im_private, &im_vcard, &im_carbons, &im_blocking, &im_register, &im_mam,
+	&im_private, &im_vcard, &im_carbons, &im_blocking, &im_register, &im_mam, &im_pep,
 };
 #define N_MODULES (sizeof(modules) / sizeof(modules[0]))
 
@@ -192,6 +192,13 @@ void services_account_offline(struct router *r, const char *bare)
 	for (size_t i = 0; i < N_MODULES; i++)
 		if (modules[i]->account_offline)
 			modules[i]->account_offline(r, bare);
+}
+
+void services_caps(struct router *r, const char *full, const char *bare)
+{
+	for (size_t i = 0; i < N_MODULES; i++)
+		if (modules[i]->caps && module_on(modules[i], im_cfg(r)))
+			modules[i]->caps(r, full, bare);
 }
 
 void im_each_feature(const struct cfg *cfg, enum im_target target,
