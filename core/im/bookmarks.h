@@ -14,6 +14,12 @@ void bookmarks_private_get(struct im_iq *q);
  * the same rooms. */
 void bookmarks_private_set(struct im_iq *q, const struct xml_node *storage);
 
+/* XEP-0411: a publish of <storage/> to the PEP node storage:bookmarks,
+ * and the items of that node, are the XEP-0402 node's (q: the account's
+ * own pubsub request). */
+void bookmarks_legacy_publish(struct im_iq *q, const struct xml_node *storage);
+void bookmarks_legacy_items(struct im_iq *q);
+
 /* private.c: q's private XML read as stored (for an account that has no
  * bookmarks node yet). */
 void private_read(struct im_iq *q);

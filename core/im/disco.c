@@ -14,6 +14,7 @@
 
 #include "core/conf/cfg.h"
 #include "core/im/disco.h"
+#include "core/im/pep.h"
 #include "core/xml/xml_node.h"
 
 static const struct caps_identity server_identity = { "server", "im", NULL, "xmppd" };
@@ -108,6 +109,10 @@ static void items(struct im_iq *q)
 	}
 	if (xml_node_attr(q->payload, "node")) {
 		im_iq_error(q, SC_ITEM_NOT_FOUND);
+		return;
+	}
+	if (q->target == IM_TO_ACCOUNT) {
+		pep_disco_items(q); /* the account's PEP nodes */
 		return;
 	}
 	struct xml_node *res = xml_node_new_elem("query", NS_DISCO_ITEMS);

@@ -28,6 +28,8 @@
 #include "core/base/xbuf.h"
 #include "core/conf/cfg.h"
 #include "core/im/account.h"
+#include "core/im/bookmarks.h"
+#include "core/im/bookmarks_conv.h"
 #include "core/im/pep.h"
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
@@ -41,7 +43,7 @@
 
 enum pep_kind {
 	PK_PUBLISH, PK_ITEMS, PK_RETRACT, PK_DELETE, PK_PURGE, PK_CONFIG_GET, PK_CONFIG_SET,
-	PK_CREATE, PK_LAST, PK_GET_ALL, PK_REPLACE,
+	PK_CREATE, PK_LAST, PK_GET_ALL, PK_REPLACE, PK_NODES,
 };
 
 struct pep_job {
@@ -67,6 +69,8 @@ struct pep_job {
 	struct xml_node **in_items; /* PK_REPLACE: copies, for the events */
 	size_t n_in;
 	pep_items_got got;       /* PK_GET_ALL */
+	struct xml_node *result; /* PK_REPLACE: the iq result's payload (NULL: empty) */
+	struct xml_node *legacy; /* PK_REPLACE of bookmarks: <storage/> for XEP-0411's node */
 };
 
 static const struct im_module *self(void);
@@ -97,6 +101,8 @@ static void job_free(struct pep_job *j)
 	free(j->in_xml);
 	free(j->in_items);
 	store_pep_results_free(j->req.pep_out, j->req.n_pep_out);
+	xml_node_free(j->result);
+	xml_node_free(j->legacy);
 	free(j);
 }
 
@@ -370,9 +376,22 @@ static void publish(struct im_iq *q, const struct xml_node *pub, const struct xm
 		error_app(q, SC_BAD_REQUEST, "invalid-payload");
 		return;
 	}
-	char gen[17];
+	/* XEP-0411: the legacy node of XEP-0048 bookmarks is a view of
+	 * XEP-0402's (bookmarks.c) */
+	if (!strcmp(node, NS_BOOKMARKS_LEGACY)) {
+		bookmarks_legacy_publish(q, payload);
+		return;
+	}
+	char gen[JID_BUF > 17 ? JID_BUF : 17];
 	const char *id = xml_node_attr(item, "id");
-	if (!id || !id[0]) {
+	if (!strcmp(node, NS_BOOKMARKS)) {
+		/* XEP-0402 3: one room per item, under its bare JID */
+		if (!bookmarks_item_valid(item) || !bookmarks_normalize_id(id, gen)) {
+			error_app(q, SC_BAD_REQUEST, "invalid-payload");
+			return;
+		}
+		id = gen;
+	} else if (!id || !id[0]) {
 		im_new_id(q->r, gen);
 		id = gen;
 	}
@@ -447,6 +466,14 @@ static void items(struct im_iq *q, const struct xml_node *its)
 	const char *node = xml_node_attr(its, "node");
 	if (!node_ok(q, node))
 		return;
+	if (!strcmp(node, NS_BOOKMARKS_LEGACY)) {
+		/* XEP-0411's node, made from XEP-0402's; whitelist: the owner only */
+		if (!q->own)
+			error_app(q, SC_NOT_ALLOWED, "closed-node");
+		else
+			bookmarks_legacy_items(q);
+		return;
+	}
 	unsigned cap = im_cfg(q->r)->max_pep_items;
 	unsigned max = 0;
 	const char *mx = xml_node_attr(its, "max_items");
@@ -977,9 +1004,17 @@ static void get_all_done(struct router *r, struct pep_job *j)
 }
 
 void pep_replace(struct im_iq *q, const char *node, const struct store_pep_config *cfg,
-		 struct xml_node *const *items, size_t n)
+		 struct xml_node *const *items, size_t n, struct xml_node *result,
+		 struct xml_node *legacy)
 {
 	struct pep_job *j = job_new(q, PK_REPLACE, node);
+	if (j) {
+		j->result = result;
+		j->legacy = legacy;
+	} else {
+		xml_node_free(result);
+		xml_node_free(legacy);
+	}
 	if (j && n && (!(j->in = calloc(n, sizeof(*j->in))) ||
 		       !(j->in_xml = calloc(n, sizeof(*j->in_xml))) ||
 		       !(j->in_items = calloc(n, sizeof(*j->in_items))))) {
@@ -1022,7 +1057,8 @@ static void replace_done(struct router *r, struct pep_job *j)
 		im_reply_error(r, j->st, rc == XS_LIMIT ? SC_NOT_ACCEPTABLE : SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
-	im_reply_result(r, j->st, NULL, NULL);
+	im_reply_result(r, j->st, NULL, j->result);
+	j->result = NULL;
 	/* the events: every item as published, then what went */
 	bool contacts = j->req.pep_cfg.access != STORE_PEP_WHITELIST;
 	struct xml_node *list;
@@ -1045,6 +1081,52 @@ static void replace_done(struct router *r, struct pep_job *j)
 	if (ev)
 		im_pep_notify(r, j->owner, j->node, contacts, ev);
 	xml_node_free(ev);
+	/* XEP-0411: the same bookmarks as the legacy node's one item */
+	if (j->legacy) {
+		ev = event_items(NS_BOOKMARKS_LEGACY, &list);
+		struct xml_node *it = ev ? item_of(NS_PUBSUB_EVENT, "current", j->legacy) : NULL;
+		if (it) {
+			xml_node_add_child(list, it);
+			im_pep_notify(r, j->owner, NS_BOOKMARKS_LEGACY, false, ev);
+		}
+		xml_node_free(ev);
+	}
+}
+
+/* ---- disco#items of the account: its nodes (XEP-0060 5.2) ---- */
+
+void pep_disco_items(struct im_iq *q)
+{
+	struct pep_job *j = job_new(q, PK_NODES, "-");
+	if (!j) {
+		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	j->req.op = STORE_OP_PEP_NODES;
+	j->req.pep_node = NULL;
+	submit(q, j);
+}
+
+static void nodes_done(struct router *r, struct pep_job *j)
+{
+	if (j->req.status != XS_OK) {
+		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	struct xml_node *res = xml_node_new_elem("query", NS_DISCO_ITEMS);
+	for (size_t i = 0; res && i < j->req.n_pep_out; i++) {
+		struct xml_node *it = xml_node_new_child(res, "item", NS_DISCO_ITEMS);
+		if (!it || xml_node_set_attr(it, "jid", j->owner) != XS_OK ||
+		    xml_node_set_attr(it, "node", j->req.pep_out[i].node) != XS_OK) {
+			xml_node_free(res);
+			res = NULL;
+		}
+	}
+	if (!res) {
+		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	im_reply_result(r, j->st, j->own ? NULL : j->owner, res);
 }
 
 static void store_done(struct router *r, struct store_req *req, bool cancelled)
@@ -1069,6 +1151,7 @@ static void store_done(struct router *r, struct store_req *req, bool cancelled)
 	case PK_LAST: last_done(r, j); break;
 	case PK_GET_ALL: get_all_done(r, j); break;
 	case PK_REPLACE: replace_done(r, j); break;
+	case PK_NODES: nodes_done(r, j); break;
 	}
 	job_free(j);
 }
@@ -1096,6 +1179,7 @@ static const char *const account_features[] = {
 	NS_PUBSUB "#access-open",
 	NS_PUBSUB "#access-whitelist",
 	NS_BOOKMARKS "#compat",
+	"urn:xmpp:bookmarks-conversion:0",
 	NULL,
 };
 

@@ -27,10 +27,16 @@ void pep_get_items(struct im_iq *q, const char *node, pep_items_got got);
 
 /* Makes node of the account q->to hold exactly items (<item id> elements
  * with one payload each, oldest first), creating it with cfg when
- * missing; then q gets an empty result and the owner's sessions the
- * events (items published, the others retracted).  items stay the
+ * missing; then q gets a result with payload result (taken over; NULL:
+ * empty) and the owner's sessions the events (items published, the
+ * others retracted, and with legacy, taken over, that <storage/> as the
+ * item 'current' of XEP-0411's node storage:bookmarks).  items stay the
  * caller's. */
 void pep_replace(struct im_iq *q, const char *node, const struct store_pep_config *cfg,
-		 struct xml_node *const *items, size_t n);
+		 struct xml_node *const *items, size_t n, struct xml_node *result,
+		 struct xml_node *legacy);
+
+/* disco#items of the account q->to, asked by itself: its nodes. */
+void pep_disco_items(struct im_iq *q);
 
 #endif

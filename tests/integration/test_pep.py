@@ -39,7 +39,7 @@ BOOKMARKS = "urn:xmpp:bookmarks:1"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 USERS = {u: PW for u in (
     "ann", "ben", "cid", "dan", "eve", "fay", "gus", "hal", "ivy", "jon", "kim",
-    "sxa", "sxb", "bma", "bmb", "lia")}
+    "sxa", "sxb", "bma", "bmb", "lia", "mel", "ned")}
 QUIET = 1.0
 IDS = itertools.count(1)
 
@@ -411,6 +411,58 @@ class Pep(unittest.TestCase):
         self.publish(pub, node, "y", "<x xmlns='urn:example:cache'/>")
         for c, m in zip(again, marks):
             self.assertTrue(events(c, m, node, item="y"), c.jid)
+
+    def test_09_disco_items_lists_nodes(self):
+        c = self.online("mel")
+        self.publish(c, "urn:example:d1", "a", "<a xmlns='urn:example:d'/>")
+        self.publish(c, "urn:example:d2", "a", "<a xmlns='urn:example:d'/>")
+        r = c.ask("<iq type='get' id='dit' to='%s'><query xmlns='http://jabber.org/protocol/disco#items'/>"
+                  "</iq>" % c.bare, "dit")
+        el = ET.fromstring(r)
+        nodes = sorted(it.get("node") for it in el.iter("{http://jabber.org/protocol/disco#items}item"))
+        self.assertEqual(nodes, ["urn:example:d1", "urn:example:d2"], r)
+        for it in el.iter("{http://jabber.org/protocol/disco#items}item"):
+            self.assertEqual(it.get("jid"), c.bare)
+
+    def test_10_xep0411_legacy_node_and_0402_checks(self):
+        LEGACY = "storage:bookmarks"
+        c = self.online("ned", "old", notify=[LEGACY])
+        n = self.online("ned", "new", notify=[BOOKMARKS])
+        time.sleep(0.3)
+        mn = n.mark()
+        # an old client publishes the whole document as the item 'current'
+        r = self.publish(c, LEGACY, "current",
+                         "<storage xmlns='storage:bookmarks'><conference jid='Lobby@MUC.example' "
+                         "autojoin='1' name='Lobby'><nick>ned</nick></conference></storage>")
+        self.assertIn("<item id='current'", r)
+        self.assertTrue(events(n, mn, BOOKMARKS, item="lobby@muc.example"))
+        el = ET.fromstring(self.items(n, None, BOOKMARKS))
+        self.assertEqual([it.get("id") for it in el.iter("{%s}item" % PUBSUB)], ["lobby@muc.example"])
+        # a XEP-0402 client adds a room; id normalised, payload checked
+        self.publish(n, BOOKMARKS, "Hall@MUC.example", "<conference xmlns='%s' name='Hall'/>" % BOOKMARKS)
+        r = self.publish(n, BOOKMARKS, "not a jid@", "<conference xmlns='%s'/>" % BOOKMARKS, expect="error")
+        self.assertIn("invalid-payload", r)
+        r = self.publish(n, BOOKMARKS, "x@muc.example", "<other xmlns='urn:x'/>", expect="error")
+        self.assertIn("invalid-payload", r)
+        # the old client reads the legacy node: both rooms, as one document
+        r = self.items(c, None, LEGACY)
+        el = ET.fromstring(r)
+        items = list(el.iter("{%s}item" % PUBSUB))
+        self.assertEqual([it.get("id") for it in items], ["current"], r)
+        jids = [x.get("jid") for x in items[0].iter("{storage:bookmarks}conference")]
+        self.assertEqual(jids, ["lobby@muc.example", "hall@muc.example"], r)
+        # a private XML set reaches the old client as a legacy event
+        mc = c.mark()
+        i = nid()
+        r = n.ask("<iq type='set' id='%s'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>"
+                  "<conference jid='hall@muc.example' name='Hall'/></storage></query></iq>" % i, i)
+        self.assertIn("type='result'", r)
+        got = events(c, mc, LEGACY, item="current")
+        self.assertTrue(got, c.qtext()[mc:][-600:])
+        self.assertEqual([x.get("jid") for x in got[-1].iter("{storage:bookmarks}conference")],
+                         ["hall@muc.example"])
+        # contacts may not read it
+        self.assertIn("closed-node", self.items(self.online("mel", "peek"), c.bare, LEGACY))
 
 
 class PepSlixmpp(unittest.TestCase):
