@@ -80,8 +80,11 @@ static void exists_done(struct router *r, struct store_req *req, bool cancelled)
 		if (req->status == XS_OK && req->exists)
 			run_handler(&q, j->h);
 		else
-			im_iq_error(&q, req->status == XS_OK ? SC_SERVICE_UNAVAILABLE
-							     : SC_INTERNAL_SERVER_ERROR);
+			/* no such account, or one that blocks the sender (XEP-0191
+			 * 3.5: blocked iqs get service-unavailable) */
+			im_iq_error(&q, req->status == XS_OK || req->status == XS_DENIED
+						? SC_SERVICE_UNAVAILABLE
+						: SC_INTERNAL_SERVER_ERROR);
 	}
 	stanza_unref(j->st);
 	free(j);
@@ -101,6 +104,8 @@ static void check_exists(struct im_iq *q, const struct im_iq_handler *h)
 	}
 	memcpy(j->to, q->to, tl + 1);
 	j->req.op = STORE_OP_USER_EXISTS;
+	if (q->st->from && strlen(q->st->from) < sizeof(j->req.sender))
+		strcpy(j->req.sender, q->st->from);
 	j->st = stanza_ref(q->st);
 	j->h = h;
 	enum xs rc = im_store_submit(q->r, &services_self, &j->req, q->st->from);

@@ -713,6 +713,9 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		case STORE_OP_USER_EXISTS:
 			req->status = store_user_exists(t->st, req->domain, req->local,
 							&req->exists);
+			/* an iq from someone the account blocks: as if it did not exist */
+			if (req->status == XS_OK && req->exists)
+				req->status = sender_check(t, req);
 			break;
 		case STORE_OP_ROSTER_GET:
 			roster_get(t, req);

@@ -25,7 +25,8 @@
 
 enum store_op {
 	STORE_OP_GET_CRED,    /* in: domain, local, hash; out: status, cred */
-	STORE_OP_USER_EXISTS, /* in: domain, local; out: status, exists */
+	STORE_OP_USER_EXISTS, /* in: domain, local, sender; out: status, exists (XS_DENIED:
+			       * it exists and blocks sender) */
 	STORE_OP_ROSTER_GET,  /* in: domain, local, with_blocklist; out: status, items, n_items,
 			       * ver, and with_blocklist: blocked, n_blocked */
 	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
@@ -213,7 +214,7 @@ struct store_req {
 	bool with_blocklist;
 	char **blocked;
 	size_t n_blocked;
-	/* OFFLINE_PUSH and ROSTER_UPDATE: who the stanza behind the write
+	/* OFFLINE_PUSH, ROSTER_UPDATE and USER_EXISTS: who the stanza behind the write
 	 * came from, a full or bare JID ("" : no check).  When local@domain
 	 * blocks it (store_block_match), the request fails with XS_DENIED and
 	 * nothing is written or run (no roster_apply call). */

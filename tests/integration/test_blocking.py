@@ -179,6 +179,12 @@ class Blocking(unittest.TestCase):
             self.assertTrue(err, "%s: no error from a blocking offline account" % c.jid)
             self.assertIsNotNone(err[0].find(".//{%s}service-unavailable" % STANZAS))
         self.assertFalse(got(dy, 0, is_("message", ptype="error"), QUIET))
+        # an iq the server would answer for the offline account (its vCard,
+        # its PEP): as if it did not exist for frank, answered for dave/y
+        r = f.ask("<iq type='get' id='vc' to='%s'><vCard xmlns='vcard-temp'/></iq>" % jid("erin"), "vc")
+        self.assertIn("service-unavailable", r)
+        r = dy.ask("<iq type='get' id='vc' to='%s'><vCard xmlns='vcard-temp'/></iq>" % jid("erin"), "vc")
+        self.assertNotIn("service-unavailable", r)
         e = self.online("erin", "back", blocklist=False)
         self.assertTrue(got(e, 0, is_("message", body="from-y")))
         time.sleep(0.5)

@@ -282,6 +282,12 @@ class Pep(unittest.TestCase):
         self.assertIn("not-allowed", r)
         self.assertIn("closed-node", r)
         self.assertIn("<item id='w'", self.items(owner, None, "urn:example:wl"))
+        # XEP-0292 vCard4 over PEP: a node like any other
+        self.publish(owner, "urn:xmpp:vcard4", "current",
+                     "<vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'><fn><text>Hal</text></fn></vcard>")
+        r = self.items(sub, owner.bare, "urn:xmpp:vcard4")
+        self.assertIn("<text>Hal</text>", r)
+        self.assertIn("presence-subscription-required", self.items(stranger, owner.bare, "urn:xmpp:vcard4"))
 
     def test_05_preconditions_configure_retract_delete(self):
         c = self.online("kim", "a", notify=["urn:example:cfg"])
