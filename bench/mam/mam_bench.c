@@ -217,7 +217,7 @@ static double fill(struct store *st, const struct opts *o, struct heavy_log *hea
 			it->len = (size_t)len;
 		}
 		double b0 = now_s();
-		enum xs rc = store_mam_append(st, items, n);
+		enum xs rc = store_mam_append(st, items, n, NULL);
 		if (rc != XS_OK)
 			die("append", rc);
 		bt[nb++] = (now_s() - b0) * 1e3;

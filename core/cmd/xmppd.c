@@ -200,7 +200,8 @@ int main(int argc, char **argv)
 			goto out_tls;
 		}
 	}
-	struct store_thread *store = store_thread_start(cfg.db_path, err, sizeof(err));
+	struct store_thread *store = store_thread_start(cfg.db_path, cfg.archive_expires_after, err,
+							  sizeof(err));
 	if (!store) {
 		LOG_ERR("storage: %s", err);
 		goto out_tls;

@@ -176,6 +176,10 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "max_archive_page", T_UINT, struct cfg, max_archive_page, 1, 10000),
 	K_NUM(SECT_IM, "max_archive_backlog", T_UINT, struct cfg, max_archive_backlog, 1,
 	      10000000),
+	K_NUM(SECT_IM, "archive_expires_after", T_UINT, struct cfg, archive_expires_after, 0,
+	      36500),
+	K_NUM(SECT_IM, "max_archive_prefs_jids", T_UINT, struct cfg, max_archive_prefs_jids, 1,
+	      1000000),
 	K_BOOL(SECT_ADMIN, "control", struct cfg, ctl_enabled),
 	K_FN(SECT_ADMIN, "socket", set_ctl_socket),
 	K_NUM(SECT_IM, "sm_resume_timeout", T_UINT, struct cfg, sm_resume_timeout_s, 0, 86400),
@@ -1185,6 +1189,8 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->archive = true;
 	cfg->max_archive_page = 100;
 	cfg->max_archive_backlog = 4096;
+	cfg->archive_expires_after = 0;
+	cfg->max_archive_prefs_jids = 1000;
 	cfg->sm_resume_timeout_s = 300;
 	cfg->sm_max_unacked = 500;
 	cfg->sm_max_detached = 10000;

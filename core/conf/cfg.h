@@ -94,6 +94,8 @@ struct cfg {
 	bool archive;                 /* archive = true: XEP-0313 message archive for every account */
 	unsigned max_archive_backlog; /* max_archive_backlog = 4096 archive writes waiting for the store, server-wide */
 	unsigned max_archive_page;    /* max_archive_page = 100 messages one archive query returns at most */
+	unsigned archive_expires_after; /* archive_expires_after = 0 days an archived message is kept; 0 = forever */
+	unsigned max_archive_prefs_jids; /* max_archive_prefs_jids = 1000 JIDs in one account's archive preferences (XEP-0441) */
 	bool software_version;        /* software_version = true: XEP-0092 answered and in disco; false: neither */
 	unsigned max_pep_nodes;       /* max_pep_nodes = 256 PEP nodes per account (XEP-0163) */
 	unsigned max_pep_items;       /* max_pep_items = 256 items one PEP node keeps at most ("max") */

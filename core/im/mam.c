@@ -1,8 +1,8 @@
 /* XEP-0313 Message Archive Management (urn:xmpp:mam:2, with #extended):
  * every one-to-one message with a body that a local account sends or is
- * sent is kept in that account's archive, and the account pages through
- * it with XEP-0059 result sets, filtered by 'with', 'start', 'end',
- * 'before-id' and 'after-id'.
+ * sent is kept in that account's archive, unless its preferences say
+ * otherwise, and the account pages through it with XEP-0059 result sets,
+ * filtered by 'with', 'start', 'end', 'before-id' and 'after-id'.
  *
  * A message for a local account is stamped with a XEP-0359 <stanza-id/>
  * (any the sender put there in our name is taken out first: it could
@@ -17,8 +17,18 @@
  * before: past the bound (the disk cannot keep up) a message is still
  * delivered, but not archived, with a log line.
  *
- * Not built: preferences other than 'always' (XEP-0441), retention
- * ([im] has no expiry yet: STORE_OP_MAM_EXPIRE exists for it). */
+ * Preferences (XEP-0441, <prefs/>): the account's default (always, never,
+ * roster) and its <always/> and <never/> lists of bare JIDs ([im]
+ * max_archive_prefs_jids in all) live in the store, which applies them to
+ * each append inside the batch's transaction (store_mam_append): the
+ * router neither knows nor waits for them, and an account without any
+ * costs nothing.  An append they refuse comes back XS_DENIED (debug log
+ * only); the message was delivered all the same, and with its stanza-id,
+ * which the archive then does not know (the stamp is given before the
+ * store decides).
+ *
+ * Retention ([im] archive_expires_after) is the storage thread's own work
+ * (store_thread_start), not this module's. */
 #include "core/im/modules.h"
 
 #include <stdio.h>
@@ -39,22 +49,29 @@
 #define NS_SID "urn:xmpp:sid:0"
 #define NS_RSM "http://jabber.org/protocol/rsm"
 
+enum mam_kind { MAM_APPEND, MAM_QUERY, MAM_PREFS };
+
 struct mam_job {
 	struct store_req req;   /* first: the store hands it back */
-	struct stanza *st;      /* an append: the copy archived; a query: the iq */
-	bool query;
+	struct stanza *st;      /* an append: the copy archived; a query or prefs: the iq */
+	enum mam_kind kind;
 	char with[JID_BUF];     /* an append: the other party's bare JID */
 	char id[17];            /* an append: its stanza id */
 	char from[JID_BUF];     /* a query: the asker's full JID */
 	char bare[JID_BUF];     /* a query: the archive's account */
 	char queryid[256];
 	bool has_queryid;
+	char **jids;            /* prefs set: the always JIDs, then the never ones */
+	size_t n_jids;
 };
 
 static void job_free(struct mam_job *j)
 {
 	stanza_unref(j->st);
 	store_mam_results_free(j->req.mam_results, j->req.n_mam_results);
+	store_strings_free(j->jids, j->n_jids);
+	store_strings_free(j->req.mam_always, j->req.n_mam_always);
+	store_strings_free(j->req.mam_never, j->req.n_mam_never);
 	free(j);
 }
 
@@ -350,7 +367,7 @@ static void query(struct im_iq *q)
 	strcpy(j->from, q->st->from);
 	strcpy(j->bare, q->to);
 	j->st = stanza_ref(q->st);
-	j->query = true;
+	j->kind = MAM_QUERY;
 	j->req.op = STORE_OP_MAM_QUERY;
 	enum xs rc = im_store_submit(q->r, &im_mam, &j->req, j->from);
 	if (rc != XS_OK) {
@@ -430,36 +447,180 @@ static void query_done(struct router *r, struct mam_job *j)
 	im_reply_result(r, j->st, NULL, fin);
 }
 
+/* ---- preferences (XEP-0441) ---- */
+
+static const char *const default_names[] = {
+	[STORE_MAM_ALWAYS] = "always",
+	[STORE_MAM_NEVER] = "never",
+	[STORE_MAM_ROSTER] = "roster",
+};
+
+static struct xml_node *jid_list(struct xml_node *prefs, const char *name, char *const *jids,
+				 size_t n)
+{
+	struct xml_node *list = xml_node_new_child(prefs, name, NS_MAM);
+	for (size_t i = 0; list && i < n; i++) {
+		struct xml_node *jn = xml_node_new_child(list, "jid", NS_MAM);
+		if (!jn || xml_node_add_text(jn, jids[i], strlen(jids[i])) != XS_OK)
+			return NULL;
+	}
+	return list;
+}
+
+/* The <prefs/> answer from what the store holds. */
+static struct xml_node *prefs_node(const struct store_req *req)
+{
+	unsigned d = req->mam_default <= STORE_MAM_ROSTER ? req->mam_default : STORE_MAM_ALWAYS;
+	struct xml_node *p = xml_node_new_elem("prefs", NS_MAM);
+	if (!p || xml_node_set_attr(p, "default", default_names[d]) != XS_OK ||
+	    !jid_list(p, "always", req->mam_always, req->n_mam_always) ||
+	    !jid_list(p, "never", req->mam_never, req->n_mam_never)) {
+		xml_node_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* The <jid/>s of every <name/> child of the set's <prefs/>, normalised to
+ * bare JIDs, appended to j->jids; false (q answered) on a bad one or past
+ * the limit. */
+static bool collect_jids(struct im_iq *q, struct mam_job *j, const char *name)
+{
+	unsigned max = im_cfg(q->r)->max_archive_prefs_jids;
+	for (struct xml_node *l = xml_node_first_elem(q->payload); l; l = xml_node_next_elem(l)) {
+		if (strcmp(l->name, name) != 0 || strcmp(l->ns, NS_MAM) != 0)
+			continue;
+		for (struct xml_node *e = xml_node_first_elem(l); e; e = xml_node_next_elem(e)) {
+			if (strcmp(e->name, "jid") != 0 || strcmp(e->ns, NS_MAM) != 0)
+				continue;
+			if (j->n_jids >= max) {
+				LOG_INFO("archive preferences of %s refused: more than %u JIDs ([im] "
+					 "max_archive_prefs_jids)",
+					 j->bare, max);
+				im_iq_error(q, SC_POLICY_VIOLATION);
+				return false;
+			}
+			char *t = xml_node_text(e);
+			char norm[JID_BUF];
+			size_t bl;
+			if (!t) {
+				im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+				return false;
+			}
+			enum xs rc = jid_normalize(t, strlen(t), norm, sizeof(norm), &bl);
+			free(t);
+			if (rc != XS_OK) {
+				im_iq_error(q, SC_JID_MALFORMED);
+				return false;
+			}
+			norm[bl] = '\0'; /* the archive knows the other party by bare JID */
+			if (j->n_jids % 16 == 0) {
+				char **n = realloc(j->jids, (j->n_jids + 16) * sizeof(*n));
+				if (!n) {
+					im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+					return false;
+				}
+				j->jids = n;
+			}
+			if (!(j->jids[j->n_jids] = strdup(norm))) {
+				im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+				return false;
+			}
+			j->n_jids++;
+		}
+	}
+	return true;
+}
+
+/* Get: what the store holds (the defaults when nothing).  Set: the
+ * default and both lists replace what was there, and the answer is what
+ * the store then holds.  Applied by the store to every message archived
+ * from then on (store_mam_append). */
+static void prefs(struct im_iq *q)
+{
+	struct mam_job *j = calloc(1, sizeof(*j));
+	if (!j || strlen(q->st->from) >= sizeof(j->from) || strlen(q->to) >= sizeof(j->bare) ||
+	    !im_split_account(&j->req, q->to)) {
+		free(j);
+		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	strcpy(j->from, q->st->from);
+	strcpy(j->bare, q->to);
+	j->kind = MAM_PREFS;
+	j->req.op = STORE_OP_MAM_PREFS_GET;
+	if (!q->get) {
+		const char *d = xml_node_attr(q->payload, "default");
+		unsigned char dflt = 0;
+		while (d && dflt <= STORE_MAM_ROSTER && strcmp(d, default_names[dflt]) != 0)
+			dflt++;
+		if (!d || dflt > STORE_MAM_ROSTER) {
+			job_free(j);
+			im_iq_error(q, SC_BAD_REQUEST);
+			return;
+		}
+		if (!collect_jids(q, j, "always")) {
+			job_free(j);
+			return;
+		}
+		size_t n_always = j->n_jids;
+		if (!collect_jids(q, j, "never")) {
+			job_free(j);
+			return;
+		}
+		j->req.op = STORE_OP_MAM_PREFS_SET;
+		j->req.mam_default = dflt;
+		j->req.mam_prefs_jids = (const char *const *)j->jids;
+		j->req.n_mam_prefs_always = n_always;
+		j->req.n_mam_prefs_never = j->n_jids - n_always;
+	}
+	j->st = stanza_ref(q->st);
+	enum xs rc = im_store_submit(q->r, &im_mam, &j->req, j->from);
+	if (rc != XS_OK) {
+		job_free(j);
+		im_iq_error(q, rc == XS_LIMIT ? SC_RESOURCE_CONSTRAINT : SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	im_iq_park(q);
+}
+
+static void prefs_done(struct router *r, struct mam_job *j)
+{
+	struct store_req *req = &j->req;
+	if (req->status == XS_INVAL) {
+		im_reply_error(r, j->st, SC_BAD_REQUEST); /* a JID on both lists */
+		return;
+	}
+	if (req->status != XS_OK) {
+		LOG_WARN("archive preferences of %s: %s", j->bare, xs_name(req->status));
+		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	struct xml_node *p = prefs_node(req);
+	if (p)
+		im_reply_result(r, j->st, NULL, p);
+	else
+		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
+}
+
 static void store_done(struct router *r, struct store_req *req, bool cancelled)
 {
 	struct mam_job *j = (struct mam_job *)req;
-	if (!j->query)
+	if (j->kind == MAM_APPEND)
 		im_archive_release(r);
 	if (!cancelled) {
-		if (j->query)
+		if (j->kind == MAM_QUERY)
 			query_done(r, j);
+		else if (j->kind == MAM_PREFS)
+			prefs_done(r, j);
+		else if (req->status == XS_DENIED)
+			LOG_DEBUG("message %s not archived for %s@%s: archive preferences", j->id,
+				  req->local, req->domain);
 		else if (req->status != XS_OK && req->status != XS_NOTFOUND)
 			LOG_WARN("message %s not archived for %s@%s: %s", j->id, req->local,
 				 req->domain, xs_name(req->status));
 	}
 	job_free(j);
-}
-
-/* Preferences (XEP-0313 6, now XEP-0441): everything is archived. */
-static void prefs(struct im_iq *q)
-{
-	if (!q->get) {
-		im_iq_error(q, SC_FEATURE_NOT_IMPLEMENTED);
-		return;
-	}
-	struct xml_node *p = xml_node_new_elem("prefs", NS_MAM);
-	if (!p || xml_node_set_attr(p, "default", "always") != XS_OK ||
-	    !xml_node_new_child(p, "always", NS_MAM) || !xml_node_new_child(p, "never", NS_MAM)) {
-		xml_node_free(p);
-		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
-		return;
-	}
-	im_iq_result(q, p);
 }
 
 static const struct im_iq_handler iqs[] = {

@@ -193,13 +193,20 @@ struct store_ops {
 				size_t *changed);
 	enum xs (*block_match)(struct store *st, const char *domain, const char *local,
 			       const char *jid, bool *blocked);
-	enum xs (*mam_append)(struct store *st, const struct store_mam_item *items, size_t n);
+	enum xs (*mam_append)(struct store *st, const struct store_mam_item *items, size_t n,
+			      bool *denied);
 	enum xs (*mam_query)(struct store *st, const char *domain, const char *local,
 			     const struct store_mam_filter *f,
 			     void (*cb)(void *arg, const char *stanza_id, int64_t stamp_us,
 					const char *with, const char *xml, size_t len),
 			     void *arg, bool *complete);
 	enum xs (*mam_expire)(struct store *st, int64_t older_than_us, unsigned *deleted);
+	enum xs (*mam_prefs_get)(struct store *st, const char *domain, const char *local,
+				 unsigned char *dflt,
+				 void (*cb)(void *arg, const char *jid, bool always), void *arg);
+	enum xs (*mam_prefs_set)(struct store *st, const char *domain, const char *local,
+				 unsigned char dflt, const char *const *always, size_t n_always,
+				 const char *const *never, size_t n_never);
 	enum xs (*pep_publish)(struct store *st, const char *domain, const char *local,
 			       const char *node, const struct store_pep_config *cfg,
 			       unsigned precond, const char *item_id, const char *xml, size_t len,
@@ -617,19 +624,33 @@ static inline bool store__mam_item_ok(const struct store_mam_item *it)
  * account does not exist is skipped, not an error: nothing is kept for a
  * name nobody owns (a message routed while its account was being deleted
  * must not be inherited by an account of that name created later), and one
- * such message must not cost the rest of the batch its place.  n 0 does
- * nothing. */
+ * such message must not cost the rest of the batch its place.
+ *
+ * The account's archive preferences (store_mam_prefs_set below) are
+ * applied to each item, inside the same transaction: an item they refuse
+ * is not stored, and not an error either; when denied is not NULL (an
+ * array of n), denied[i] says whether item i was refused so (false for
+ * every item when the call does not return XS_OK).  An account without
+ * preferences (nearly all) costs nothing more than the insert itself.
+ * n 0 does nothing. */
 static inline enum xs store_mam_append(struct store *st, const struct store_mam_item *items,
-				       size_t n)
+				       size_t n, bool *denied)
 {
 	if (n > 0 && !items)
 		return XS_INVAL;
+	if (denied)
+		for (size_t i = 0; i < n; i++)
+			denied[i] = false;
 	for (size_t i = 0; i < n; i++)
 		if (!store__mam_item_ok(&items[i]))
 			return XS_INVAL;
 	if (n == 0)
 		return XS_OK;
-	return st->ops->mam_append(st, items, n);
+	enum xs rc = st->ops->mam_append(st, items, n, denied);
+	if (rc != XS_OK && denied)
+		for (size_t i = 0; i < n; i++)
+			denied[i] = false;
+	return rc;
 }
 
 /* One page of local@domain's archive, as XEP-0313 with XEP-0059 paging
@@ -680,6 +701,60 @@ static inline enum xs store_mam_expire(struct store *st, int64_t older_than_us,
 		return XS_INVAL;
 	*deleted = 0;
 	return st->ops->mam_expire(st, older_than_us, deleted);
+}
+
+/* Archive preferences (XEP-0441, XEP-0313's <prefs/>): per account, a
+ * default and two lists of bare JIDs.  For a message archived for the
+ * account with the other party `with` (store_mam_append): `with` in the
+ * never list is not archived, in the always list it is; otherwise the
+ * default decides: ALWAYS archives, NEVER does not, ROSTER archives only
+ * when `with` is an item of the account's roster (not a ROSTER_ASK_HIDDEN
+ * one: that is no roster item).  An account that never set any has ALWAYS
+ * and empty lists. */
+enum store_mam_default {
+	STORE_MAM_ALWAYS = 0,
+	STORE_MAM_NEVER = 1,
+	STORE_MAM_ROSTER = 2,
+};
+
+/* *dflt is the account's default, and cb gets every JID of its lists, in
+ * byte order, always true for the always list; an account with none
+ * stored (or none at all) gets STORE_MAM_ALWAYS and no call.  One read
+ * transaction.  cb's string is valid only during the call, and cb must
+ * not call back into the store. */
+static inline enum xs store_mam_prefs_get(struct store *st, const char *domain,
+					  const char *local, unsigned char *dflt,
+					  void (*cb)(void *arg, const char *jid, bool always),
+					  void *arg)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !dflt || !cb)
+		return XS_INVAL;
+	*dflt = STORE_MAM_ALWAYS;
+	return st->ops->mam_prefs_get(st, domain, local, dflt, cb, arg);
+}
+
+/* Replaces the account's preferences with dflt and the two lists (bare
+ * JIDs, normalised; a JID given twice in one list is kept once), in one
+ * write transaction.  XS_INVAL, nothing written, for a JID in both lists
+ * (or bad arguments); XS_NOTFOUND, nothing written, when the account does
+ * not exist.  ALWAYS with both lists empty is what an account without
+ * preferences has: the rows go, and its archiving is the cheapest again.
+ * The caller bounds the lists ([im] max_archive_prefs_jids). */
+static inline enum xs store_mam_prefs_set(struct store *st, const char *domain,
+					  const char *local, unsigned char dflt,
+					  const char *const *always, size_t n_always,
+					  const char *const *never, size_t n_never)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || dflt > STORE_MAM_ROSTER ||
+	    (n_always > 0 && !always) || (n_never > 0 && !never))
+		return XS_INVAL;
+	for (size_t i = 0; i < n_always; i++)
+		if (!store__jid_ok(always[i]))
+			return XS_INVAL;
+	for (size_t i = 0; i < n_never; i++)
+		if (!store__jid_ok(never[i]))
+			return XS_INVAL;
+	return st->ops->mam_prefs_set(st, domain, local, dflt, always, n_always, never, n_never);
 }
 
 /* PEP (XEP-0163; the router's side is core/im/pep.c).  Per account, a set

@@ -34,7 +34,7 @@
 /* Schema migrations: store_migrations[i] takes the schema from version i to
  * version i + 1.  Append only: a migration that has shipped has already run
  * on existing databases, so it is never edited; changes go in a new entry.
- * Later tables arrive as versions 9, 10, ... */
+ * Later tables arrive as versions 10, 11, ... */
 static const char *const store_migrations[] = {
 	/* 1: accounts.  A NULL credential slot means "no credential for that
 	 * hash"; the CHECKs keep each slot all-or-nothing. */
@@ -195,6 +195,28 @@ static const char *const store_migrations[] = {
 	");"
 	"CREATE UNIQUE INDEX pep_item_key ON pep_item (node_id, item_id);"
 	"CREATE INDEX pep_item_node ON pep_item (node_id);",
+	/* 9: archive preferences (XEP-0441; store.h, store_sqlite_mam_prefs.c).
+	 * archive_prefs holds an account's default (enum store_mam_default),
+	 * archive_prefs_jid its always (1) and never (0) JIDs, bare and
+	 * normalised; a JID is on one list at most (the primary key).  An
+	 * account that has the defaults (ALWAYS, no JIDs) has no rows at
+	 * all, and JID rows only come with a default row: the archive's
+	 * insert checks for that row and stays one statement for everyone
+	 * else.  Both keyed by the account, so what the archive asks about
+	 * one message is a probe of each primary key. */
+	"CREATE TABLE archive_prefs ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" dflt INTEGER NOT NULL CHECK (dflt BETWEEN 0 AND 2),"
+	" PRIMARY KEY (domain, localpart)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE archive_prefs_jid ("
+	" domain TEXT NOT NULL,"
+	" localpart TEXT NOT NULL,"
+	" jid TEXT NOT NULL,"
+	" always INTEGER NOT NULL CHECK (always IN (0, 1)),"
+	" PRIMARY KEY (domain, localpart, jid)"
+	") WITHOUT ROWID;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -238,6 +260,7 @@ enum sq_id {
 	SQ_BLOCK_MATCH,
 	SQ_BLOCK_DROP,
 	SQ_MAM_INSERT,
+	SQ_MAM_INSERT_ALLOWED,
 	SQ_MAM_ANCHOR,
 	SQ_MAM_IDS,
 	SQ_MAM_IDS_WITH,
@@ -346,9 +369,17 @@ static const char *const sq_text[SQ__COUNT] = {
 	[SQ_BLOCK_MATCH] = "SELECT EXISTS (SELECT 1 FROM blocklist"
 			   " WHERE domain = ?1 AND localpart = ?2 AND jid IN (?3, ?4, ?5, ?6))",
 	[SQ_BLOCK_DROP] = "DELETE FROM blocklist WHERE domain = ?1 AND localpart = ?2",
-	/* Inserts nothing when the account does not exist (store.h): the
-	 * check is a lookup in users inside the insert itself. */
+	/* Inserts nothing when the account does not exist (store.h), nor
+	 * when it has archive preferences: the checks are lookups in users
+	 * and archive_prefs inside the insert itself, so an account without
+	 * preferences costs no statement more.  For one with them
+	 * (store_sq_mam_insert), SQ_MAM_INSERT_ALLOWED once they allow it. */
 	[SQ_MAM_INSERT] =
+		"INSERT INTO archive (domain, localpart, with_jid, stamp, stanza_id, xml)"
+		" SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+		" WHERE EXISTS (SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2)"
+		" AND NOT EXISTS (SELECT 1 FROM archive_prefs WHERE domain = ?1 AND localpart = ?2)",
+	[SQ_MAM_INSERT_ALLOWED] =
 		"INSERT INTO archive (domain, localpart, with_jid, stamp, stanza_id, xml)"
 		" SELECT ?1, ?2, ?3, ?4, ?5, ?6"
 		" WHERE EXISTS (SELECT 1 FROM users WHERE domain = ?1 AND localpart = ?2)",
@@ -386,6 +417,7 @@ struct store_sqlite {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[SQ__COUNT];
 	sqlite3_stmt *pep_stmt[SQP__COUNT]; /* store_sqlite_pep.c's */
+	sqlite3_stmt *mamp_stmt[SQM__COUNT]; /* store_sqlite_mam_prefs.c's */
 	char *path;
 };
 
@@ -415,6 +447,11 @@ const char *store_sq_path(const struct store_sqlite *s)
 sqlite3_stmt **store_sq_pep_slots(struct store_sqlite *s)
 {
 	return s->pep_stmt;
+}
+
+sqlite3_stmt **store_sq_mam_prefs_slots(struct store_sqlite *s)
+{
+	return s->mamp_stmt;
 }
 
 static void store_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -613,11 +650,12 @@ static enum xs store_sq_account_exec(struct store_sqlite *s, enum sq_id id, cons
 }
 
 /* The roster, the offline queue, the stored documents, the blocklist, the
- * archive and the PEP nodes go with the account, in the same transaction:
- * an account deleted and created again must start empty, not inherit the
- * old one's contacts (and the subscriptions they were granted), the
- * messages sent to it, its private XML and vCard, the JIDs it blocked, its
- * conversations or what it published. */
+ * archive and its preferences and the PEP nodes go with the account, in
+ * the same transaction: an account deleted and created again must start
+ * empty, not inherit the old one's contacts (and the subscriptions they
+ * were granted), the messages sent to it, its private XML and vCard, the
+ * JIDs it blocked, its conversations, what it chose not to archive or
+ * what it published. */
 static enum xs store_sq_user_delete(struct store *st, const char *domain, const char *local)
 {
 	struct store_sqlite *s = to_sq(st);
@@ -649,6 +687,8 @@ static enum xs store_sq_user_delete(struct store *st, const char *domain, const 
 		ret = store_sq_account_exec(s, SQ_MAM_DROP, domain, local, "user delete archive");
 	if (ret == XS_OK)
 		ret = store_sq_pep_drop(s, domain, local);
+	if (ret == XS_OK)
+		ret = store_sq_mam_prefs_drop(s, domain, local);
 	return store_sq_finish(s, ret);
 }
 
@@ -1591,12 +1631,14 @@ static enum xs store_sq_block_match(struct store *st, const char *domain, const 
 	return ret;
 }
 
-/* Inserts one item inside the caller's transaction. */
-static enum xs store_sq_mam_insert(struct store_sqlite *s, const struct store_mam_item *it)
+/* Runs one of the archive's inserts for it; *stored: a row went in. */
+static enum xs store_sq_mam_put(struct store_sqlite *s, enum sq_id id,
+				const struct store_mam_item *it, bool *stored)
 {
-	sqlite3_stmt *stmt = store_sq_stmt(s, SQ_MAM_INSERT);
+	sqlite3_stmt *stmt = store_sq_stmt(s, id);
 	enum xs ret = XS_OK;
 
+	*stored = false;
 	if (!stmt)
 		return XS_IO;
 	int rc = store_bind_names(stmt, it->domain, it->local);
@@ -1615,23 +1657,52 @@ static enum xs store_sq_mam_insert(struct store_sqlite *s, const struct store_ma
 		ret = XS_INVAL; /* the id is taken in this archive: the caller's mistake */
 	else if (rc != SQLITE_DONE)
 		ret = store_sq_fail(s, rc, "archive append");
+	else
+		*stored = sqlite3_changes(s->db) > 0;
 	store_sq_release(stmt);
+	return ret;
+}
+
+/* Inserts one item inside the caller's transaction.  The insert itself
+ * stores it for an account without preferences; when it stored nothing,
+ * the account either does not exist or has preferences, which are asked
+ * (store_sqlite_mam_prefs.c) and, when they allow it, the item goes in
+ * after all.  *denied: they did not. */
+static enum xs store_sq_mam_insert(struct store_sqlite *s, const struct store_mam_item *it,
+				   bool *denied)
+{
+	bool stored = false, allow = true;
+	enum xs ret = store_sq_mam_put(s, SQ_MAM_INSERT, it, &stored);
+
+	*denied = false;
+	if (ret != XS_OK || stored)
+		return ret;
+	ret = store_sq_mam_prefs_allow(s, it->domain, it->local, it->with, &allow);
+	if (ret == XS_OK && !allow)
+		*denied = true;
+	else if (ret == XS_OK)
+		ret = store_sq_mam_put(s, SQ_MAM_INSERT_ALLOWED, it, &stored);
 	return ret;
 }
 
 /* One write transaction for the whole batch: one commit (and with WAL one
  * append to the log) for many messages, which is what makes archiving
- * every routed message affordable.  A refused item rolls back the rest. */
+ * every routed message affordable.  A refused item rolls back the rest;
+ * one the preferences refuse is only left out. */
 static enum xs store_sq_mam_append(struct store *st, const struct store_mam_item *items,
-				   size_t n)
+				   size_t n, bool *denied)
 {
 	struct store_sqlite *s = to_sq(st);
 	enum xs ret = store_sq_run(s, SQ_BEGIN_WRITE, "begin");
+	bool d = false;
 
 	if (ret != XS_OK)
 		return ret;
-	for (size_t i = 0; ret == XS_OK && i < n; i++)
-		ret = store_sq_mam_insert(s, &items[i]);
+	for (size_t i = 0; ret == XS_OK && i < n; i++) {
+		ret = store_sq_mam_insert(s, &items[i], &d);
+		if (denied)
+			denied[i] = d;
+	}
 	return store_sq_finish(s, ret);
 }
 
@@ -1844,6 +1915,8 @@ static void store_sq_close(struct store *st)
 		sqlite3_finalize(s->stmt[i]);
 	for (int i = 0; i < SQP__COUNT; i++)
 		sqlite3_finalize(s->pep_stmt[i]);
+	for (int i = 0; i < SQM__COUNT; i++)
+		sqlite3_finalize(s->mamp_stmt[i]);
 	if (s->db) {
 		/* Recommended on close: refreshes planner statistics cheaply. */
 		sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -1880,6 +1953,8 @@ static const struct store_ops store_sqlite_ops = {
 	.mam_append = store_sq_mam_append,
 	.mam_query = store_sq_mam_query,
 	.mam_expire = store_sq_mam_expire,
+	.mam_prefs_get = store_sq_mam_prefs_get,
+	.mam_prefs_set = store_sq_mam_prefs_set,
 	.pep_publish = store_sq_pep_publish,
 	.pep_items = store_sq_pep_items,
 	.pep_retract = store_sq_pep_retract,

@@ -1,6 +1,7 @@
 /* What the files of the SQLite backend share: store_sqlite.c owns the
  * handle (struct store_sqlite stays private to it) and the helpers below;
- * store_sqlite_pep.c implements the PEP part of the ops table with them.
+ * store_sqlite_pep.c implements the PEP part of the ops table with them,
+ * store_sqlite_mam_prefs.c the archive preferences.
  * Nothing outside core/store/store_sqlite*.c includes this. */
 #ifndef XMPPD_STORE_SQLITE_INT_H
 #define XMPPD_STORE_SQLITE_INT_H
@@ -89,5 +90,36 @@ enum xs store_sq_pep_replace(struct store *st, const char *domain, const char *l
 /* Deletes every node and item of local@domain inside the caller's write
  * transaction (store_sq_user_delete). */
 enum xs store_sq_pep_drop(struct store_sqlite *s, const char *domain, const char *local);
+
+/* store_sqlite_mam_prefs.c: its statements, cached in the handle. */
+enum sq_mam_prefs_id {
+	SQM_DECIDE,
+	SQM_GET_DEFAULT,
+	SQM_GET_JIDS,
+	SQM_ACCOUNT,
+	SQM_PUT_DEFAULT,
+	SQM_PUT_JID,
+	SQM_DROP_JIDS,
+	SQM_DROP,
+	SQM__COUNT
+};
+/* The handle's SQM__COUNT statement slots (store_sqlite.c finalizes them). */
+sqlite3_stmt **store_sq_mam_prefs_slots(struct store_sqlite *s);
+
+/* The ops (store.h). */
+enum xs store_sq_mam_prefs_get(struct store *st, const char *domain, const char *local,
+			       unsigned char *dflt,
+			       void (*cb)(void *arg, const char *jid, bool always), void *arg);
+enum xs store_sq_mam_prefs_set(struct store *st, const char *domain, const char *local,
+			       unsigned char dflt, const char *const *always, size_t n_always,
+			       const char *const *never, size_t n_never);
+/* Inside the caller's transaction (store_sq_mam_append): whether a message
+ * with `with` is archived for local@domain by its preferences (store.h);
+ * true when it has none. */
+enum xs store_sq_mam_prefs_allow(struct store_sqlite *s, const char *domain, const char *local,
+				 const char *with, bool *allow);
+/* Deletes the preferences of local@domain inside the caller's write
+ * transaction (store_sq_user_delete). */
+enum xs store_sq_mam_prefs_drop(struct store_sqlite *s, const char *domain, const char *local);
 
 #endif

@@ -12,10 +12,20 @@
  * sentinel) ends the batch and is carried over to be handled right after
  * it, exactly as if it had been popped next.  So the order of the inbox is
  * the order of execution, batches included, and the sentinel still comes
- * after everything. */
+ * after everything.
+ *
+ * Retention ([im] archive_expires_after; store_thread_start) is the
+ * worker's own work, timed by its poll: the poll waits no longer than
+ * until the next pass is due, and while a pass is under way not at all.
+ * A pass is a series of store_mam_expire calls of STORE_MAM_EXPIRE_BATCH
+ * messages each, one per round of the loop, after the requests waiting
+ * at that moment (at most STORE_EXPIRE_YIELD of them, so a steady stream
+ * of requests cannot starve it either): a request waits for one batch at
+ * most, never for the whole pass. */
 #include "core/store/store_thread.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -74,6 +84,17 @@ struct store_thread {
 	 * side, as store_mam_append takes them */
 	struct store_req *batch[STORE_MAM_BATCH];
 	struct store_mam_item batch_items[STORE_MAM_BATCH];
+	bool batch_denied[STORE_MAM_BATCH];
+	/* retention: the age at which archived messages go (0: never), the
+	 * time between passes, when the next is due (monotonic), and the pass
+	 * under way: its cutoff (wall clock, as the stamps) and its count */
+	int64_t expire_after_us;
+	long long expire_every_ns;
+	long long expire_next_ns;
+	bool expiring;
+	int64_t expire_cutoff_us;
+	unsigned long expire_total;
+	unsigned expire_days;
 };
 
 #define ITERS_MAX_AGE_NS (60LL * 1000 * 1000 * 1000)
@@ -113,6 +134,8 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_MAM_APPEND: return "mam_append";
 	case STORE_OP_MAM_QUERY: return "mam_query";
 	case STORE_OP_MAM_EXPIRE: return "mam_expire";
+	case STORE_OP_MAM_PREFS_GET: return "mam_prefs_get";
+	case STORE_OP_MAM_PREFS_SET: return "mam_prefs_set";
 	case STORE_OP_PEP_PUBLISH: return "pep_publish";
 	case STORE_OP_PEP_ITEMS: return "pep_items";
 	case STORE_OP_PEP_RETRACT: return "pep_retract";
@@ -591,6 +614,71 @@ static void pep_exec(struct store_thread *t, struct store_req *req)
 	}
 }
 
+/* Collects archive preferences into req->mam_always / mam_never
+ * (XS_NOMEM and nothing on allocation failure, as for the blocklist). */
+struct prefs_collect {
+	struct store_req *req;
+	size_t cap_always, cap_never;
+	bool nomem;
+};
+
+static void prefs_collect_jid(void *arg, const char *jid, bool always)
+{
+	struct prefs_collect *pc = arg;
+	struct store_req *req = pc->req;
+	char ***v = always ? &req->mam_always : &req->mam_never;
+	size_t *n = always ? &req->n_mam_always : &req->n_mam_never;
+	size_t *cap = always ? &pc->cap_always : &pc->cap_never;
+	if (pc->nomem)
+		return;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		char **nv = realloc(*v, c * sizeof(*nv));
+		if (!nv) {
+			pc->nomem = true;
+			return;
+		}
+		*v = nv;
+		*cap = c;
+	}
+	char *d = strdup(jid);
+	if (!d) {
+		pc->nomem = true;
+		return;
+	}
+	(*v)[(*n)++] = d;
+}
+
+static void mam_prefs(struct store_thread *t, struct store_req *req)
+{
+	struct prefs_collect pc = { .req = req };
+	if (req->op == STORE_OP_MAM_PREFS_SET) {
+		if ((req->n_mam_prefs_always || req->n_mam_prefs_never) && !req->mam_prefs_jids)
+			req->status = XS_INVAL;
+		else
+			req->status = store_mam_prefs_set(
+				t->st, req->domain, req->local, req->mam_default,
+				req->mam_prefs_jids, req->n_mam_prefs_always,
+				req->mam_prefs_jids ? req->mam_prefs_jids + req->n_mam_prefs_always
+						    : NULL,
+				req->n_mam_prefs_never);
+		if (req->status != XS_OK)
+			return;
+	}
+	/* what is stored now: for a set, read back (it may have dropped
+	 * duplicates) */
+	req->status = store_mam_prefs_get(t->st, req->domain, req->local, &req->mam_default,
+					  prefs_collect_jid, &pc);
+	if (req->status == XS_OK && pc.nomem)
+		req->status = XS_NOMEM;
+	if (req->status != XS_OK) {
+		store_strings_free(req->mam_always, req->n_mam_always);
+		store_strings_free(req->mam_never, req->n_mam_never);
+		req->mam_always = req->mam_never = NULL;
+		req->n_mam_always = req->n_mam_never = 0;
+	}
+}
+
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -676,6 +764,10 @@ static void store_req_reset(struct store_req *req)
 	req->pep_created = false;
 	req->pep_out = NULL;
 	req->n_pep_out = 0;
+	req->mam_always = req->mam_never = NULL;
+	req->n_mam_always = req->n_mam_never = 0;
+	if (req->op != STORE_OP_MAM_PREFS_SET)
+		req->mam_default = 0;
 }
 
 /* Hands a finished request back: from here on it is the requester's. */
@@ -777,6 +869,10 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 			req->status = store_mam_expire(t->st, req->mam_older_than_us,
 						       &req->mam_deleted);
 			break;
+		case STORE_OP_MAM_PREFS_GET:
+		case STORE_OP_MAM_PREFS_SET:
+			mam_prefs(t, req);
+			break;
 		case STORE_OP_PEP_PUBLISH:
 		case STORE_OP_PEP_ITEMS:
 		case STORE_OP_PEP_RETRACT:
@@ -826,17 +922,21 @@ static void mam_append_run(struct store_thread *t, size_t n)
 			req->status = XS_INVAL;
 		}
 	}
-	enum xs rc = ni > 0 ? store_mam_append(t->st, t->batch_items, ni) : XS_OK;
+	enum xs rc = ni > 0 ? store_mam_append(t->st, t->batch_items, ni, t->batch_denied) : XS_OK;
+	unsigned k = 0; /* req's place among the items */
 	for (size_t i = 0; i < n; i++) {
 		struct store_req *req = t->batch[i];
 		if (!req->mam_batch)
 			continue;
+		bool denied = t->batch_denied[k++];
 		if (rc == XS_INVAL && ni > 1) {
-			req->status = store_mam_append(t->st, &req->mam_item, 1);
+			req->status = store_mam_append(t->st, &req->mam_item, 1, &denied);
 		} else {
 			req->status = rc;
 			req->mam_batch = ni;
 		}
+		if (req->status == XS_OK && denied)
+			req->status = XS_DENIED;
 	}
 	long long dt = store_now_ns() - t0;
 	if (dt > STORE_SLOW_NS)
@@ -894,25 +994,95 @@ static struct queue_node *mam_append_batch(struct store_thread *t, struct store_
 	return n;
 }
 
+/* Requests handled at most between two batches of an expiry pass. */
+#define STORE_EXPIRE_YIELD 64
+
+static int64_t wall_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* How long the poll may sleep for retention's sake: not at all while a
+ * pass is under way, until the next one otherwise (-1: no retention). */
+static int expire_timeout_ms(const struct store_thread *t)
+{
+	if (!t->expire_after_us)
+		return -1;
+	if (t->expiring)
+		return 0;
+	long long left = t->expire_next_ns - store_now_ns();
+	if (left <= 0)
+		return 0;
+	long long ms = (left + 999999) / 1000000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* One step of retention: starts a pass when one is due, runs one batch of
+ * it, and ends it (with its log line) when a batch comes back short or
+ * the store fails (tried again at the next pass). */
+static void expire_step(struct store_thread *t)
+{
+	if (!t->expire_after_us)
+		return;
+	if (!t->expiring) {
+		if (store_now_ns() < t->expire_next_ns)
+			return;
+		t->expiring = true;
+		t->expire_cutoff_us = wall_now_us() - t->expire_after_us;
+		t->expire_total = 0;
+	}
+	unsigned deleted = 0;
+	long long t0 = store_now_ns();
+	enum xs rc = store_mam_expire(t->st, t->expire_cutoff_us, &deleted);
+	long long dt = store_now_ns() - t0;
+	if (dt > STORE_SLOW_NS)
+		LOG_WARN("store: archive expiry of %u messages took %lld ms", deleted, dt / 1000000);
+	t->expire_total += deleted;
+	if (rc == XS_OK && deleted == STORE_MAM_EXPIRE_BATCH)
+		return; /* more: after the requests waiting now */
+	t->expiring = false;
+	t->expire_next_ns = store_now_ns() + t->expire_every_ns;
+	if (rc != XS_OK)
+		LOG_WARN("store: archive expiry stopped after %lu messages: %s; next try in %lld s",
+			 t->expire_total, xs_name(rc), t->expire_every_ns / 1000000000LL);
+	else if (t->expire_total)
+		LOG_INFO("store: archive retention: %lu messages expired ([im] "
+			 "archive_expires_after = %u)",
+			 t->expire_total, t->expire_days);
+	else
+		LOG_DEBUG("store: archive retention: nothing to expire ([im] "
+			  "archive_expires_after = %u)",
+			  t->expire_days);
+}
+
 static void *store_thread_main(void *arg)
 {
 	struct store_thread *t = arg;
 	struct pollfd pfd = { .fd = t->inbox.efd, .events = POLLIN };
 	bool stop = false;
+	/* next: a node an append batch popped and left to be handled next, in
+	 * its place in the inbox's order.  more: the drain stopped with
+	 * requests left (for an expiry batch), which will not write the
+	 * eventfd again: the poll must not sleep. */
+	struct queue_node *next = NULL;
+	bool more = false;
 
 	log_set_thread_name("store");
 	LOG_DEBUG("store: worker running");
 	while (!stop) {
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+		int timeout = more || next ? 0 : expire_timeout_ms(t);
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
 			/* Cannot happen with a valid fd; if it does, keep serving by
 			 * polling the queue slowly rather than stranding requests. */
 			LOG_ERR("store: poll: %s", strerror(errno));
 			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
 		}
 		queue_ack_wakeup(&t->inbox);
-		/* next: a node an append batch popped and left to be handled
-		 * next, in its place in the inbox's order. */
-		struct queue_node *n, *next = NULL;
+		struct queue_node *n;
+		unsigned handled = 0;
+		more = false;
 		while ((n = next ? next : queue_pop(&t->inbox))) {
 			next = NULL;
 			if (n == &t->stop_node) {
@@ -927,13 +1097,28 @@ static void *store_thread_main(void *arg)
 				next = mam_append_batch(t, req);
 			else
 				store_thread_exec(t, req);
+			if (!stop && t->expiring && ++handled >= STORE_EXPIRE_YIELD) {
+				more = true; /* the expiry's turn */
+				break;
+			}
 		}
+		if (!stop)
+			expire_step(t);
 	}
 	LOG_DEBUG("store: worker stopped");
 	return NULL;
 }
 
-struct store_thread *store_thread_start(const char *db_path, char *err, size_t errlen)
+struct store_thread *store_thread_start(const char *db_path, unsigned archive_expires_days,
+					char *err, size_t errlen)
+{
+	const struct store_thread_opts o = { .archive_expires_days = archive_expires_days };
+	return store_thread_start_opts(db_path, &o, err, errlen);
+}
+
+struct store_thread *store_thread_start_opts(const char *db_path,
+					     const struct store_thread_opts *opts, char *err,
+					     size_t errlen)
 {
 	struct store_thread *t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -942,6 +1127,14 @@ struct store_thread *store_thread_start(const char *db_path, char *err, size_t e
 	}
 	atomic_init(&t->stopping, false);
 	atomic_init(&t->submitting, 0);
+	if (opts && opts->archive_expires_days) {
+		t->expire_days = opts->archive_expires_days;
+		t->expire_after_us = (int64_t)opts->archive_expires_days * 86400 * 1000000;
+		t->expire_every_ns = opts->expire_interval_ms
+					     ? (long long)opts->expire_interval_ms * 1000000LL
+					     : STORE_EXPIRE_INTERVAL_S * 1000000000LL;
+		t->expire_next_ns = store_now_ns(); /* a pass as soon as it runs */
+	}
 	if (queue_init(&t->inbox) != 0) {
 		store_thread_seterr(err, errlen, "store inbox", errno);
 		free(t);

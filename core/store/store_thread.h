@@ -56,17 +56,25 @@ enum store_op {
 	STORE_OP_USER_SET_PASSWORD, /* in: domain, local, password, iterations; out: status
 				     * (XS_NOTFOUND: no such account; XS_PROTO), cpu_ns */
 	STORE_OP_USER_DELETE, /* in: domain, local; out: status (XS_NOTFOUND); the account's
-			       * roster, offline queue, documents, blocklist, archive and
-			       * PEP nodes go with it */
+			       * roster, offline queue, documents, blocklist, archive,
+			       * archive preferences and PEP nodes go with it */
 	/* Message archive (XEP-0313; store_mam_* in store.h). */
 	STORE_OP_MAM_APPEND,  /* in: mam_item (one message; the account is ITS domain and
-			       * local, not the request's); out: status, mam_batch.  Run in
-			       * batches: see below */
+			       * local, not the request's); out: status (XS_DENIED: the
+			       * account's archive preferences refuse it, nothing stored),
+			       * mam_batch.  Run in batches: see below */
 	STORE_OP_MAM_QUERY,   /* in: domain, local, mam_with, mam_start_us, mam_end_us,
 			       * mam_after_id, mam_before_id, mam_max, mam_last_page; out:
 			       * status (XS_NOTFOUND: an anchor is unknown), mam_results,
 			       * n_mam_results, mam_complete */
 	STORE_OP_MAM_EXPIRE,  /* in: mam_older_than_us; out: status, mam_deleted */
+	STORE_OP_MAM_PREFS_GET, /* in: domain, local; out: status, mam_default, mam_always,
+				 * n_mam_always, mam_never, n_mam_never */
+	STORE_OP_MAM_PREFS_SET, /* in: domain, local, mam_default, mam_prefs_jids (the
+				 * always JIDs, then the never ones), n_mam_prefs_always,
+				 * n_mam_prefs_never; out: status (XS_INVAL: a JID on both
+				 * lists; XS_NOTFOUND: no account), and on XS_OK the
+				 * preferences as now stored, as for PREFS_GET */
 	/* PEP (XEP-0163; store_pep_* in store.h).  The owner is the
 	 * request's domain and local; the pep_* strings and arrays are the
 	 * requester's and must stay untouched until done. */
@@ -107,7 +115,10 @@ enum store_op {
  * after an append (a query) sees that message.  When the batch is refused
  * (XS_INVAL: a stanza id already in its account's archive), each append of
  * it is run again alone, so that one bad message does not cost the others
- * their place; a store failure (XS_IO) is every append's. */
+ * their place; a store failure (XS_IO) is every append's.  The account's
+ * archive preferences are applied to each append inside the transaction
+ * (store_mam_append in store.h): one they refuse completes with XS_DENIED
+ * and costs the others nothing. */
 #define STORE_MAM_BATCH 256
 
 /* One archived message a STORE_OP_MAM_QUERY returned, malloc'd strings
@@ -249,6 +260,18 @@ struct store_req {
 	bool mam_complete;
 	int64_t mam_older_than_us;
 	unsigned mam_deleted;
+	/* archive preferences (XEP-0441; store_mam_prefs_* in store.h).
+	 * PREFS_SET: the default (enum store_mam_default) and the JIDs, the
+	 * always ones first, in the requester's array, read and left
+	 * untouched, so it must stay until done.  Both ops answer with the
+	 * stored preferences: mam_default, and the lists in byte order
+	 * (malloc'd arrays and strings, freed by the requester with
+	 * store_strings_free; NULL when empty or on failure). */
+	unsigned char mam_default;
+	const char *const *mam_prefs_jids;
+	size_t n_mam_prefs_always, n_mam_prefs_never;
+	char **mam_always, **mam_never;
+	size_t n_mam_always, n_mam_never;
 	/* PEP (store_pep_* in store.h; the ops above say which field each
 	 * uses).  The strings and arrays are POINTERS to the requester's
 	 * buffers, read and left untouched, so they must stay until done.
@@ -301,8 +324,29 @@ void store_pep_results_free(struct store_pep_result *r, size_t n);
 
 /* Opens the database at db_path on the calling thread, so that open and
  * migration errors come back here (NULL, reason in err), then starts the
- * worker, which uses the handle from then on. */
-struct store_thread *store_thread_start(const char *db_path, char *err, size_t errlen);
+ * worker, which uses the handle from then on.
+ *
+ * Retention: with archive_expires_days > 0 ([im] archive_expires_after),
+ * the worker deletes the archived messages older than that many days by
+ * itself: once as it starts, then every STORE_EXPIRE_INTERVAL_S seconds,
+ * STORE_MAM_EXPIRE_BATCH messages at a time with the requests that are
+ * waiting handled in between (so a large expiry holds nobody up for more
+ * than a batch), and logs how many went.  0 keeps everything. */
+struct store_thread *store_thread_start(const char *db_path, unsigned archive_expires_days,
+					char *err, size_t errlen);
+
+#define STORE_EXPIRE_INTERVAL_S 3600
+
+/* store_thread_start with the retention's period in milliseconds
+ * (expire_interval_ms; 0: STORE_EXPIRE_INTERVAL_S), for tests that cannot
+ * wait an hour for the next pass. */
+struct store_thread_opts {
+	unsigned archive_expires_days;
+	unsigned expire_interval_ms;
+};
+struct store_thread *store_thread_start_opts(const char *db_path,
+					     const struct store_thread_opts *opts, char *err,
+					     size_t errlen);
 
 /* Any thread.  XS_OK: accepted, done will be called once.  XS_STOP: the
  * thread is stopping; the request was not touched and done will not be

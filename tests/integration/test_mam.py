@@ -8,10 +8,16 @@ its archive gives the message, and a forged one in the server's name is
 removed; a message for an offline account is in its archive with the same
 id it is delivered with later; <no-store/> is honoured; an unknown anchor
 is item-not-found; [im] max_archive_page caps a page; the archive
-survives kill -9; slixmpp's xep_0313 pages through it."""
+survives kill -9; slixmpp's xep_0313 pages through it.  XEP-0441
+preferences: default never with one contact always archives only that
+contact's messages (all delivered), get returns what was set, bad sets and
+[im] max_archive_prefs_jids are refused.  Retention: a server started with
+[im] archive_expires_after = 1 over a store holding older messages (written
+with sqlite3 while it is stopped) deletes them shortly after it starts."""
 import asyncio
 import os
 import re
+import sqlite3
 import sys
 import time
 import unittest
@@ -27,12 +33,16 @@ RSM = "http://jabber.org/protocol/rsm"
 SID = "urn:xmpp:sid:0"
 FWD = "urn:xmpp:forward:0"
 CLIENT = "jabber:client"
-USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "sx", "sy")}
+USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "sx", "sy",
+                         "pa", "pb", "pc", "pd")}
+MAX_PREFS_JIDS = 4
 IDS = iter(range(1, 1 << 30))
 
 
-harness.module_server(globals(), users=USERS, sections={"im": {"max_archive_page": 60}},
-                 name="mam")
+harness.module_server(globals(), users=USERS,
+                      sections={"im": {"max_archive_page": 60,
+                                       "max_archive_prefs_jids": MAX_PREFS_JIDS}},
+                      name="mam")
 
 
 
@@ -230,6 +240,120 @@ class Archive(unittest.TestCase):
             self.assertTrue(0 < len(res) < 20, len(res))
             for c in (p, q):
                 c.close()
+            srv.check_clean_exit(self)
+        finally:
+            srv.cleanup()
+
+    def prefs_of(self, r):
+        """(default, always JIDs, never JIDs) of the <prefs/> in iq r."""
+        p = top_stanzas(r)[0].find("{%s}prefs" % MAM)
+        self.assertIsNotNone(p, r)
+        lst = lambda name: [j.text for j in p.findall("{%s}%s/{%s}jid" % (MAM, name, MAM))]
+        return p.get("default"), lst("always"), lst("never")
+
+    def test_prefs(self):
+        """XEP-0441: default never, pb always: of pb's and pc's messages to
+        pa only pb's are in pa's archive, both are delivered, and the
+        senders' own archives (no preferences) keep theirs."""
+        a, b, c = self.online("pa"), self.online("pb"), self.online("pc")
+        for x, u in ((a, "pa"), (b, "pb"), (c, "pc")):
+            x.bare = jid(u)
+        r = a.ask("<iq type='get' id='pg0'><prefs xmlns='%s'/></iq>" % MAM, "pg0")
+        self.assertEqual(self.prefs_of(r), ("always", [], []))
+        # set: the answer is what is stored (normalised, bare, once each)
+        r = a.ask("<iq type='set' id='ps1'><prefs xmlns='%s' default='never'>"
+                  "<always><jid>PB@%s/res</jid><jid>%s</jid></always>"
+                  "<never><jid>%s</jid></never></prefs></iq>"
+                  % (MAM, DOMAIN, jid("pb"), jid("pd")), "ps1")
+        self.assertIn("type='result'", r)
+        self.assertEqual(self.prefs_of(r), ("never", [jid("pb")], [jid("pd")]))
+        r = a.ask("<iq type='get' id='pg1'><prefs xmlns='%s'/></iq>" % MAM, "pg1")
+        self.assertEqual(self.prefs_of(r), ("never", [jid("pb")], [jid("pd")]))
+
+        mb, mc = b.mark(), c.mark()
+        b.send("<message to='%s' type='chat'><body>from-pb</body></message>" % a.bare)
+        c.send("<message to='%s' type='chat'><body>from-pc</body></message>" % a.bare)
+        a.send("<message to='%s' type='chat'><body>to-pb</body></message>" % b.bare)
+        a.send("<message to='%s' type='chat'><body>to-pc</body></message>" % c.bare)
+        rx = got(a, 0, lambda el: body(el) in ("from-pb", "from-pc"), want=2)
+        self.assertEqual(sorted(body(m) for m in rx), ["from-pb", "from-pc"], "both delivered")
+        self.assertTrue(got(b, mb, lambda el: body(el) == "to-pb"))
+        self.assertTrue(got(c, mc, lambda el: body(el) == "to-pc"))
+        time.sleep(0.5)
+        res, _ = self.query(a)
+        self.assertEqual(sorted(body(m) for _, m, _ in res), ["from-pb", "to-pb"])
+        res, _ = self.query(c)
+        self.assertEqual(sorted(body(m) for _, m, _ in res), ["from-pc", "to-pc"])
+        # refused by the preferences: a debug line, nothing louder
+        self.assertIsNotNone(SRV.wait_log(r"not archived for pa@[^:]*: archive preferences", 2))
+        self.assertIsNone(SRV.wait_log(r"not archived for pa@[^:]*: (?!archive preferences)", 0))
+
+        # refused sets leave the stored preferences alone
+        for i, payload, cond in (
+                (2, "<prefs xmlns='%s' default='sometimes'/>" % MAM, "bad-request"),
+                (3, "<prefs xmlns='%s'/>" % MAM, "bad-request"),
+                (4, "<prefs xmlns='%s' default='always'><always><jid>%s</jid></always>"
+                    "<never><jid>%s</jid></never></prefs>" % (MAM, jid("pc"), jid("pc")),
+                 "bad-request"),
+                (5, "<prefs xmlns='%s' default='always'><never><jid>@bad@</jid></never></prefs>"
+                    % MAM, "jid-malformed"),
+                (6, "<prefs xmlns='%s' default='roster'><never>%s</never></prefs>"
+                    % (MAM, "".join("<jid>u%d@%s</jid>" % (k, DOMAIN)
+                                    for k in range(MAX_PREFS_JIDS + 1))),
+                 "policy-violation")):
+            r = a.ask("<iq type='set' id='ps%d'>%s</iq>" % (i, payload), "ps%d" % i)
+            self.assertIn("type='error'", r)
+            self.assertIn(cond, r)
+        r = a.ask("<iq type='get' id='pg2'><prefs xmlns='%s'/></iq>" % MAM, "pg2")
+        self.assertEqual(self.prefs_of(r), ("never", [jid("pb")], [jid("pd")]))
+        # someone else's preferences are not theirs to read
+        r = b.ask("<iq type='get' to='%s' id='pg3'><prefs xmlns='%s'/></iq>" % (a.bare, MAM), "pg3")
+        self.assertIn("type='error'", r)
+        # back to the defaults: everything archived again
+        r = a.ask("<iq type='set' id='ps7'><prefs xmlns='%s' default='always'/></iq>" % MAM, "ps7")
+        self.assertEqual(self.prefs_of(r), ("always", [], []))
+        c.send("<message to='%s' type='chat'><body>from-pc-2</body></message>" % a.bare)
+        got(a, 0, lambda el: body(el) == "from-pc-2")
+        time.sleep(0.5)
+        res, _ = self.query(a, fields=[("with", jid("pc"))])
+        self.assertEqual([body(m) for _, m, _ in res], ["from-pc-2"])
+
+    def test_retention(self):
+        """[im] archive_expires_after = 1: messages archived more than a
+        day ago (written into the stopped server's store) are gone shortly
+        after it starts, a batch at a time; newer ones stay."""
+        srv = Server(XMPPD, XMPPCTL, users={"ra": PW, "rb": PW},
+                     sections={"im": {"archive_expires_after": 1}}, name="mamexpire")
+        try:
+            # start() without the launch: the store, certificate, accounts
+            srv._ctl(["init"])
+            srv._ctl(["cert", "generate", DOMAIN])
+            srv.add_users(srv.users)
+            now_us = int(time.time() * 1e6)
+            day = 86400 * 10 ** 6
+            old = 600  # more than two expiry batches (STORE_MAM_EXPIRE_BATCH 250)
+            rows = [(DOMAIN, "ra", jid("rb"), now_us - 3 * day + i, "old%04d" % i,
+                     ("<message xmlns='jabber:client' to='%s' from='%s/r' type='chat'>"
+                      "<body>old %d</body></message>" % (jid("ra"), jid("rb"), i)).encode())
+                    for i in range(old)]
+            rows.append((DOMAIN, "ra", jid("rb"), now_us - day + 3600 * 10 ** 6, "recent",
+                         ("<message xmlns='jabber:client' to='%s' from='%s/r' type='chat'>"
+                          "<body>recent</body></message>" % (jid("ra"), jid("rb"))).encode()))
+            db = sqlite3.connect(os.path.join(srv.dir, "data", "xmppd.sqlite"))
+            with db:
+                db.executemany("INSERT INTO archive (domain, localpart, with_jid, stamp,"
+                               " stanza_id, xml) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.close()
+            srv.launch(append=False)
+            m = srv.wait_log(r"archive retention: (\d+) messages expired \(\[im\] archive_expires_after = 1\)", 10)
+            self.assertIsNotNone(m, srv.log()[-3000:])
+            self.assertEqual(int(m.group(1)), old)
+            a = srv.login("ra", PW, "r", "<presence/>")
+            a.bare = jid("ra")
+            res, fin = self.query(a, rsm="<set xmlns='%s'><max>100</max></set>" % RSM)
+            self.assertEqual([(i, body(x)) for i, x, _ in res], [("recent", "recent")])
+            self.assertEqual(fin.get("complete"), "true")
+            a.close()
             srv.check_clean_exit(self)
         finally:
             srv.cleanup()

@@ -192,17 +192,17 @@ static void test_open_creates_file_wal_schema(void **state)
 	char mode[32];
 	raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
-	/* 8: users, rosters, offline messages, account documents, the
+	/* 9: users, rosters, offline messages, account documents, the
 	 * roster's wider ask bits, blocklists, the archive, PEP (its tests
-	 * are in test_store_pep.c).  Exact, so that a new migration updates
+	 * are in test_store_pep.c), archive preferences (test_store_mam_prefs.c).  Exact, so that a new migration updates
 	 * this test (and the v1 to v6 migration tests below) on purpose. */
-	assert_int_equal(store_sqlite_schema_version(), 8);
+	assert_int_equal(store_sqlite_schema_version(), 9);
 	assert_int_equal(raw_int(raw, "PRAGMA user_version"), store_sqlite_schema_version());
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('users', 'roster', 'roster_version',"
 				      " 'offline', 'account_data', 'blocklist', 'archive',"
-				      " 'pep_node', 'pep_item')"),
-			 9);
+				      " 'pep_node', 'pep_item', 'archive_prefs', 'archive_prefs_jid')"),
+			 11);
 	/* The account written above is visible to another connection. */
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM users WHERE localpart = 'alice'"), 1);
 	sqlite3_close(raw);
@@ -468,7 +468,7 @@ static void test_newer_schema_refused(void **state)
 	assert_non_null(strstr(err, "newer"));
 	/* The storage thread reports the same error synchronously. */
 	err[0] = '\0';
-	assert_null(store_thread_start(d->db, err, sizeof(err)));
+	assert_null(store_thread_start(d->db, 0, err, sizeof(err)));
 	assert_non_null(strstr(err, "999"));
 
 	/* Refused before anything was changed: still not WAL, still 999. */
@@ -520,7 +520,7 @@ static void test_open_modes(void **state)
 	assert_null(store_sqlite_open(d->db, STORE_OPEN_EXISTING, err, sizeof(err)));
 	assert_non_null(strstr(err, "var/lib: No such file or directory"));
 	assert_non_null(strstr(err, "xmppctl init"));
-	assert_null(store_thread_start(d->db, err, sizeof(err)));
+	assert_null(store_thread_start(d->db, 0, err, sizeof(err)));
 	assert_null(store_sqlite_open(d->db, STORE_OPEN_CREATE_FILE, err, sizeof(err)));
 	assert_non_null(strstr(err, "var/lib: No such file or directory"));
 	snprintf(dir, sizeof(dir), "%s/var", d->root);
@@ -1413,7 +1413,7 @@ static void test_migrate_from_v1(void **state)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
 	/* Every migration ran, one after the other. */
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 9);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('roster', 'roster_version', 'offline',"
 				      " 'account_data', 'blocklist')"),
@@ -1888,7 +1888,7 @@ static void test_migrate_from_v2(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 9);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('offline', 'account_data', 'blocklist')"),
 			 3);
@@ -2312,7 +2312,7 @@ static void test_migrate_from_v3(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 9);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('account_data', 'blocklist')"),
 			 2);
@@ -2394,7 +2394,7 @@ static void test_migrate_from_v4(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 9);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
 				      " 'roster%'"),
 			 2); /* roster and roster_version; no roster_new left */
@@ -2797,7 +2797,7 @@ static void test_migrate_from_v5(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 9);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name = 'blocklist'"),
 			 1);
@@ -2983,7 +2983,7 @@ static void test_mam_append_query(void **state)
 
 	o_user(st, DOMAIN, "alice");
 	m_build(&m, DOMAIN, "alice", "a");
-	assert_int_equal(store_mam_append(st, m.it, M_N), XS_OK);
+	assert_int_equal(store_mam_append(st, m.it, M_N, NULL), XS_OK);
 	assert_int_equal(m_rows(d->db, "localpart = 'alice' AND typeof(xml) = 'blob'"), M_N);
 	M_PAGE(st, "alice", &all, m_ids(want, sizeof(want), "a", 1, M_N, 0), true);
 	assert_int_equal(acc.n, M_N);
@@ -3000,9 +3000,9 @@ static void test_mam_append_query(void **state)
 	b[0].len = 10;
 	b[1] = b[0];
 	b[1].stanza_id = "a05";
-	assert_int_equal(store_mam_append(st, b, 2), XS_INVAL);
+	assert_int_equal(store_mam_append(st, b, 2, NULL), XS_INVAL);
 	b[1].stanza_id = "b01";
-	assert_int_equal(store_mam_append(st, b, 2), XS_INVAL);
+	assert_int_equal(store_mam_append(st, b, 2, NULL), XS_INVAL);
 	assert_int_equal(m_rows(d->db, "1"), M_N);
 
 	/* An item for a name nobody owns (or owned only in another domain)
@@ -3013,7 +3013,7 @@ static void test_mam_append_query(void **state)
 	b[2] = b[0];
 	snprintf(b[2].domain, sizeof(b[2].domain), "other.org");
 	b[2].stanza_id = "o01";
-	assert_int_equal(store_mam_append(st, b, 3), XS_OK);
+	assert_int_equal(store_mam_append(st, b, 3, NULL), XS_OK);
 	assert_int_equal(m_rows(d->db, "1"), M_N + 1);
 	M_PAGE(st, "nobody", &all, "", true);
 	all.last_page = true;
@@ -3023,48 +3023,48 @@ static void test_mam_append_query(void **state)
 	all.max = 100;
 
 	/* n 0 is nothing to do. */
-	assert_int_equal(store_mam_append(st, NULL, 0), XS_OK);
+	assert_int_equal(store_mam_append(st, NULL, 0, NULL), XS_OK);
 
 	/* Bad arguments: nothing reaches the store. */
 	struct store_mam_item bad = b[0];
 	char longid[STORE_MAM_ID_MAX + 2];
 	memset(longid, 'x', sizeof(longid));
 	longid[STORE_MAM_ID_MAX + 1] = '\0';
-	assert_int_equal(store_mam_append(st, NULL, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, NULL, 1, NULL), XS_INVAL);
 	bad.stanza_id = NULL;
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad.stanza_id = "";
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad.stanza_id = longid;
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad = b[0];
 	bad.with = NULL;
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad.with = "";
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad = b[0];
 	bad.xml = NULL;
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad = b[0];
 	bad.len = 0;
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad = b[0];
 	bad.domain[0] = '\0';
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	bad = b[0];
 	memset(bad.local, 'a', sizeof(bad.local)); /* not terminated */
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_INVAL);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_INVAL);
 	/* one bad item refuses the whole batch */
 	struct store_mam_item two[2] = { b[0], b[0] };
 	two[0].stanza_id = "c01";
 	two[1].stanza_id = "";
-	assert_int_equal(store_mam_append(st, two, 2), XS_INVAL);
+	assert_int_equal(store_mam_append(st, two, 2, NULL), XS_INVAL);
 	assert_int_equal(m_rows(d->db, "1"), M_N + 1);
 	/* the longest id fits, and is an anchor */
 	longid[STORE_MAM_ID_MAX] = '\0';
 	bad = b[0];
 	bad.stanza_id = longid;
-	assert_int_equal(store_mam_append(st, &bad, 1), XS_OK);
+	assert_int_equal(store_mam_append(st, &bad, 1, NULL), XS_OK);
 	struct store_mam_filter f = { .max = 1, .before_id = longid };
 	M_PAGE(st, "alice", &f, "b01", false);
 
@@ -3111,7 +3111,7 @@ static void test_mam_paging(void **state)
 	o_user(st, DOMAIN, "alice");
 	o_user(st, DOMAIN, "bob");
 	m_build(&m, DOMAIN, "alice", "a");
-	assert_int_equal(store_mam_append(st, m.it, M_N), XS_OK);
+	assert_int_equal(store_mam_append(st, m.it, M_N, NULL), XS_OK);
 
 	/* forwards: the first page, then after the last id of each */
 	struct store_mam_filter f = { .max = 10 };
@@ -3185,8 +3185,8 @@ static void test_mam_filters(void **state)
 	o_user(st, DOMAIN, "bob");
 	m_build(&m, DOMAIN, "alice", "a");
 	m_build(&mb, DOMAIN, "bob", "b");
-	assert_int_equal(store_mam_append(st, m.it, M_N), XS_OK);
-	assert_int_equal(store_mam_append(st, mb.it, M_N), XS_OK);
+	assert_int_equal(store_mam_append(st, m.it, M_N, NULL), XS_OK);
+	assert_int_equal(store_mam_append(st, mb.it, M_N, NULL), XS_OK);
 
 	/* one conversation */
 	struct store_mam_filter f = { .max = 100, .with = M_ROMEO };
@@ -3297,9 +3297,9 @@ static void test_mam_accounts_separate(void **state)
 	m_build(&m1, DOMAIN, "alice", "a");
 	m_build(&m2, "other.org", "alice", "a");
 	m_build(&m3, DOMAIN, "alic", "a");
-	assert_int_equal(store_mam_append(st, m1.it, 10), XS_OK);
-	assert_int_equal(store_mam_append(st, m2.it, 20), XS_OK);
-	assert_int_equal(store_mam_append(st, m3.it, M_N), XS_OK);
+	assert_int_equal(store_mam_append(st, m1.it, 10, NULL), XS_OK);
+	assert_int_equal(store_mam_append(st, m2.it, 20, NULL), XS_OK);
+	assert_int_equal(store_mam_append(st, m3.it, M_N, NULL), XS_OK);
 
 	struct store_mam_filter f = { .max = 100 };
 	acc.want = &m1;
@@ -3338,8 +3338,8 @@ static void test_mam_user_delete(void **state)
 	o_user(st, DOMAIN, "bob");
 	m_build(&ma, DOMAIN, "alice", "a");
 	m_build(&mb, DOMAIN, "bob", "b");
-	assert_int_equal(store_mam_append(st, mb.it, 10), XS_OK);
-	assert_int_equal(store_mam_append(st, ma.it, M_N), XS_OK);
+	assert_int_equal(store_mam_append(st, mb.it, 10, NULL), XS_OK);
+	assert_int_equal(store_mam_append(st, ma.it, M_N, NULL), XS_OK);
 	sqlite3 *raw = raw_open(d->db);
 	int max_id = raw_int(raw, "SELECT max(id) FROM archive");
 	sqlite3_close(raw);
@@ -3352,13 +3352,13 @@ static void test_mam_user_delete(void **state)
 	M_PAGE(st, "bob", &f, m_ids(want, sizeof(want), "b", 1, 10, 0), true);
 
 	/* Archiving for the deleted name stores nothing ... */
-	assert_int_equal(store_mam_append(st, ma.it, 5), XS_OK);
+	assert_int_equal(store_mam_append(st, ma.it, 5, NULL), XS_OK);
 	assert_int_equal(m_rows(d->db, "localpart = 'alice'"), 0);
 	/* ... until it is an account again, which starts empty. */
 	o_user(st, DOMAIN, "alice");
 	acc.want = &ma;
 	M_PAGE(st, "alice", &f, "", true);
-	assert_int_equal(store_mam_append(st, ma.it, 5), XS_OK);
+	assert_int_equal(store_mam_append(st, ma.it, 5, NULL), XS_OK);
 	M_PAGE(st, "alice", &f, "a01,a02,a03,a04,a05", true);
 	char where[64];
 	snprintf(where, sizeof(where), "localpart = 'alice' AND id > %d", max_id);
@@ -3394,7 +3394,7 @@ static void test_mam_expire(void **state)
 			m->len = 10;
 		}
 	}
-	assert_int_equal(store_mam_append(st, it, 2 * PER), XS_OK);
+	assert_int_equal(store_mam_append(st, it, 2 * PER, NULL), XS_OK);
 
 	/* nothing that old: nothing goes */
 	assert_int_equal(store_mam_expire(st, M_T0, &deleted), XS_OK);
@@ -3451,9 +3451,9 @@ static void test_mam_rollback(void **state)
 	raw_exec(raw, "CREATE TRIGGER no_a02 BEFORE INSERT ON archive"
 		      " WHEN NEW.stanza_id = 'a02' BEGIN SELECT RAISE(ABORT, 'refused'); END");
 	sqlite3_close(raw);
-	assert_int_equal(store_mam_append(st, m.it, 3), XS_IO);
+	assert_int_equal(store_mam_append(st, m.it, 3, NULL), XS_IO);
 	assert_int_equal(m_rows(d->db, "1"), 0);
-	assert_int_equal(store_mam_append(st, m.it, 1), XS_OK);
+	assert_int_equal(store_mam_append(st, m.it, 1, NULL), XS_OK);
 	struct store_mam_filter f = { .max = 10 };
 	M_PAGE(st, "alice", &f, "a01", true);
 
@@ -3465,7 +3465,7 @@ static void test_mam_rollback(void **state)
 	assert_int_equal(store_mam_query(st, DOMAIN, "alice", &f, m_cb, &acc, &c), XS_IO);
 	assert_int_equal(acc.n, 0);
 	/* the read transaction ended: a write still works */
-	assert_int_equal(store_mam_append(st, &m.it[2], 1), XS_OK);
+	assert_int_equal(store_mam_append(st, &m.it[2], 1, NULL), XS_OK);
 	store_close(st);
 }
 
@@ -3520,7 +3520,7 @@ static void test_migrate_from_v6(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open(%s): %s", path, err);
 	raw = raw_open(path);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 9);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM archive"), 0);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
 				      " AND tbl_name = 'archive' AND name IN ('archive_with',"
@@ -3543,7 +3543,7 @@ static void test_migrate_from_v6(void **state)
 	struct store_mam_filter f = { .max = 10, .last_page = true };
 	M_PAGE(st, "alice", &f, "", true);
 	m_build(&m, DOMAIN, "alice", "a");
-	assert_int_equal(store_mam_append(st, m.it, 3), XS_OK);
+	assert_int_equal(store_mam_append(st, m.it, 3, NULL), XS_OK);
 	M_PAGE(st, "alice", &f, "a01,a02,a03", true);
 	raw = raw_open(path);
 	assert_int_not_equal(sqlite3_exec(raw, "INSERT INTO archive (domain, localpart, with_jid,"
@@ -3723,7 +3723,7 @@ static void test_thread_many_producers(void **state)
 	ctx.reqs = calloc((size_t)total, sizeof(*ctx.reqs));
 	assert_non_null(ctx.reqs);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -3793,7 +3793,7 @@ static void test_thread_stop_drains(void **state)
 	ctx.reqs = calloc((size_t)n, sizeof(*ctx.reqs));
 	assert_non_null(ctx.reqs);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -3863,7 +3863,7 @@ static void test_thread_roster(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -3949,7 +3949,7 @@ static void test_thread_roster_update(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -4050,7 +4050,7 @@ static void test_thread_offline(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -4136,7 +4136,7 @@ static void test_thread_data(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -4218,7 +4218,7 @@ static void test_thread_block(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -4398,7 +4398,7 @@ static void test_thread_accounts(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
@@ -4581,7 +4581,7 @@ static void test_thread_mam(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 	for (unsigned i = 0; i < 20; i++)
@@ -4759,7 +4759,7 @@ static void test_thread_mam_stop(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 

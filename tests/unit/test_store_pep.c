@@ -942,7 +942,8 @@ static void test_pep_migrate_from_v7(void **state)
 	roster_add(st, "alice", "bob@example.org", ROSTER_SUB_BOTH);
 	store_close(st);
 	sqlite3 *raw = raw_open(d->db);
-	raw_exec(raw, "DROP TABLE pep_item; DROP TABLE pep_node; PRAGMA user_version = 7");
+	raw_exec(raw, "DROP TABLE archive_prefs_jid; DROP TABLE archive_prefs;"
+		      " DROP TABLE pep_item; DROP TABLE pep_node; PRAGMA user_version = 7");
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'pep%'"),
 			 0);
 	sqlite3_close(raw);
@@ -951,8 +952,8 @@ static void test_pep_migrate_from_v7(void **state)
 	if (!st)
 		fail_msg("store_sqlite_open: %s", err);
 	raw = raw_open(d->db);
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 8);
-	assert_int_equal(store_sqlite_schema_version(), 8);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 9);
+	assert_int_equal(store_sqlite_schema_version(), 9);
 	assert_int_equal(raw_int(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 				      " AND name IN ('pep_node', 'pep_item')"),
 			 2);
@@ -1045,7 +1046,7 @@ static void test_pep_thread(void **state)
 	memset(&ctx, 0, sizeof(ctx));
 	assert_int_equal(queue_init(&ctx.results), 0);
 	ctx.main_thread = pthread_self();
-	ctx.th = store_thread_start(d->db, err, sizeof(err));
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
 	if (!ctx.th)
 		fail_msg("store_thread_start: %s", err);
 
