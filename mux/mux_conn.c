@@ -373,9 +373,34 @@ static void output_progress(struct mux_conn *c)
 	}
 	/* While the peer's input is being read, what it causes goes out in
 	 * one send at the end (on_readable): a stream header and its features,
-	 * say, one TCP segment and one wake-up of the peer instead of two. */
-	if (!c->in_input)
-		flush_socket(c);
+	 * say, one TCP segment and one wake-up of the peer instead of two.
+	 * While the inbox is drained, likewise for what the router sent: the
+	 * presences of a roster's contacts at login, a burst of messages. */
+	if (c->in_input)
+		return;
+	if (c->mux->draining) {
+		if (!c->flush_queued) {
+			c->flush_queued = true;
+			c->flush_next = c->mux->flush_head;
+			c->mux->flush_head = c;
+		}
+		return;
+	}
+	flush_socket(c);
+}
+
+void conn_flush_queued(struct mux *m)
+{
+	while (m->flush_head) {
+		struct mux_conn *c = m->flush_head;
+		m->flush_head = c->flush_next;
+		c->flush_next = NULL;
+		c->flush_queued = false;
+		/* a connection closed meanwhile is still allocated (mux_reap
+		 * frees the dead after the loop's turn): only skipped */
+		if (!c->dead)
+			flush_socket(c);
+	}
 }
 
 void conn_send(struct mux_conn *c, const char *data, size_t len)

@@ -87,6 +87,8 @@ struct mux_conn {
 	bool in_parser;              /* inside xml_stream_feed */
 	bool in_input;               /* reading the socket: sends wait for its end */
 	bool epollout;
+	bool flush_queued;           /* on the mux's flush list (inbox_ready) */
+	struct mux_conn *flush_next;
 
 	enum conn_state state;
 	bool header_sent;
@@ -168,6 +170,11 @@ struct mux {
 	bool running;
 	bool shutting_down;
 	bool to_route;                  /* pushed to the router, not yet drained */
+	/* Draining the inbox: what deliveries queue for a connection goes out
+	 * in one send at the end of the drain (conn_flush_queued), not one
+	 * per stanza. */
+	bool draining;
+	struct mux_conn *flush_head;
 
 	struct mux_conn **slots;
 	uint32_t *gens;
@@ -242,6 +249,8 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 		unsigned port);
 void conn_on_event(struct mux_conn *c, uint32_t events);
 void conn_send(struct mux_conn *c, const char *data, size_t len);
+/* Sends what the connections on m's flush list hold (end of an inbox drain). */
+void conn_flush_queued(struct mux *m);
 void conn_send_str(struct mux_conn *c, const char *s);
 /* Closes c.  A bound XEP-0198 session that can be resumed is detached
  * instead: its socket, TLS and parser go, the record and its queue stay

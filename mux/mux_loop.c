@@ -203,12 +203,20 @@ static void kick(struct mux_conn *c, const char *data)
 		stream_error(c, n ? cond : "undefined-condition", text);
 }
 
+/* Messages handled before what they queued for the sockets goes out, at
+ * most: a long inbox does not hold the first stanza's bytes back for long. */
+#define INBOX_FLUSH_EVERY 256
+
 static void inbox_ready(struct mux *m)
 {
 	/* edge-triggered (queue_watch_edge): drained, never read */
 	struct queue_node *n;
+	unsigned handled = 0;
+	m->draining = true;
 	while ((n = queue_pop(&m->inbox))) {
 		struct msg *msg = container_of(n, struct msg, qnode);
+		if (++handled % INBOX_FLUSH_EVERY == 0)
+			conn_flush_queued(m);
 		struct mux_conn *c;
 		switch (msg->type) {
 		case MSG_NEW_CONN:
@@ -271,6 +279,8 @@ static void inbox_ready(struct mux *m)
 		}
 		msg_free(msg);
 	}
+	m->draining = false;
+	conn_flush_queued(m);
 }
 
 /* Routes what this thread handed to the router during the iteration, here
