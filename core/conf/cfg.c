@@ -172,6 +172,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "max_pep_nodes", T_UINT, struct cfg, max_pep_nodes, 1, 100000),
 	K_NUM(SECT_IM, "max_pep_items", T_UINT, struct cfg, max_pep_items, 1, 100000),
 	K_NUM(SECT_IM, "max_caps_cache", T_UINT, struct cfg, max_caps_cache, 1, 1000000),
+	K_BOOL(SECT_IM, "iq_requires_presence", struct cfg, iq_requires_presence),
 	K_BOOL(SECT_IM, "archive", struct cfg, archive),
 	K_NUM(SECT_IM, "max_archive_page", T_UINT, struct cfg, max_archive_page, 1, 10000),
 	K_NUM(SECT_IM, "max_archive_backlog", T_UINT, struct cfg, max_archive_backlog, 1,
@@ -1200,6 +1201,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_pep_nodes = 256;
 	cfg->max_pep_items = 256;
 	cfg->max_caps_cache = 4096;
+	cfg->iq_requires_presence = true;
 	cfg->ctl_enabled = true;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");

@@ -100,6 +100,7 @@ struct cfg {
 	unsigned max_pep_nodes;       /* max_pep_nodes = 256 PEP nodes per account (XEP-0163) */
 	unsigned max_pep_items;       /* max_pep_items = 256 items one PEP node keeps at most ("max") */
 	unsigned max_caps_cache;      /* max_caps_cache = 4096 verified XEP-0115 hashes the router remembers */
+	bool iq_requires_presence;    /* iq_requires_presence = true: RFC 6121 8.5.3.1, no iq get/set to a resource that does not share presence */
 	/* XEP-0198 stream management (mux/mux_sm.c) */
 	unsigned sm_resume_timeout_s; /* sm_resume_timeout = 300 seconds a dropped resumable session waits; 0 = no resumption */
 	unsigned sm_max_unacked;      /* sm_max_unacked = 500 stanzas sent and not acknowledged; over it the session ends */

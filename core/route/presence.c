@@ -337,6 +337,27 @@ void rt_presence_of(struct router *r, const struct ruser *from, struct ruser *de
 		presence_of(r, from, dest, NULL, unavailable);
 }
 
+bool rt_shares_presence(struct router *r, const struct rsess *s, const char *from)
+{
+	size_t bl = rt_bare_len(from);
+	char bare[BARE_MAX];
+	if (rt_bare_copy(from, bare) == SIZE_MAX)
+		return false;
+	/* the account itself, or a server or service (no localpart) */
+	if (strcmp(bare, s->user->bare) == 0 || !memchr(bare, '@', bl))
+		return true;
+	/* the roster is not read yet: nothing to go by, nothing refused */
+	if (s->user->roster_state != RS_READY)
+		return true;
+	const struct rcontact *rc = roster_lookup(r, s->user, bare);
+	if (rc && (rc->sub & ROSTER_SUB_FROM))
+		return true;
+	for (const struct rdirected *d = s->directed; d; d = d->next)
+		if (rt_bare_len(d->jid) == bl && memcmp(d->jid, bare, bl) == 0)
+			return true;
+	return false;
+}
+
 unsigned rt_roster_sub(const struct ruser *u, const struct ruser *c)
 {
 	const struct rcontact *rc = c ? roster_find(u, c) : NULL;

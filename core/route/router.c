@@ -569,6 +569,12 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 			return;
 		}
 		struct rsess *s = rt_find_live(r, to);
+		/* RFC 6121 8.5.3.1: a request to a resource that does not share
+		 * its presence with the sender is answered as if the resource
+		 * were not there, so that nobody learns who is online */
+		if (s && iq_is_request(st) && r->cfg->iq_requires_presence &&
+		    (!st->from || !rt_shares_presence(r, s, st->from)))
+			s = NULL;
 		if (s)
 			deliver(r, s, st);
 		else if (iq_is_request(st))
@@ -599,13 +605,19 @@ static void route_to_user(struct router *r, struct stanza *st, const char *to)
 			delivered(r, st, s->user);
 			goto out;
 		}
-		if (strcmp(type, "error") == 0)
+		/* RFC 6121 §8.5.3.2.1, no such resource: an error is ignored,
+		 * a headline too (it is of the moment), groupchat gets an
+		 * error.  chat goes as to the bare JID, and so does normal:
+		 * the RFC would have it ignored or bounced, but Prosody and
+		 * ejabberd keep it (offline when nobody is there), and a reply
+		 * to a resource that has just gone is a message a user
+		 * expects to find, not an error. */
+		if (strcmp(type, "error") == 0 || strcmp(type, "headline") == 0)
 			goto out;
 		if (strcmp(type, "groupchat") == 0) {
 			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 			goto out;
 		}
-		/* RFC 6121 §8.5.3.2.1: treat as addressed to the bare JID. */
 	}
 	if (strcmp(type, "groupchat") == 0) {
 		rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);

@@ -213,6 +213,11 @@ void rt_presence_end(struct router *r, struct rsess *s);
  * to dest's. */
 void rt_presence_of(struct router *r, const struct ruser *from, struct ruser *dest,
 		    bool unavailable);
+/* Whether the session s shares its presence with the sender from (RFC
+ * 6121 8.5.3.1: its account's own resources, a contact subscribed to it,
+ * a JID it sent directed presence to, or a server; true as well while its
+ * roster loads). */
+bool rt_shares_presence(struct router *r, const struct rsess *s, const char *from);
 /* The subscription (ROSTER_SUB_*) u's loaded roster has with c; 0: none. */
 unsigned rt_roster_sub(const struct ruser *u, const struct ruser *c);
 /* u has no session left: its roster is dropped. */

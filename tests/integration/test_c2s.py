@@ -228,6 +228,14 @@ class C2S(unittest.TestCase):
                 b.send_message(mto=a.boundjid.full, mbody="and back", mtype="chat")
                 m = await next_msg(qa)
                 self.assertEqual((m["body"], str(m["from"])), ("and back", jid("gina", "b")))
+                # RFC 6121 8.5.3.1: b shares no presence with a yet, so a
+                # request to b's full JID is answered as if b were offline
+                from slixmpp.exceptions import IqError
+                with self.assertRaises(IqError) as cm:
+                    await a["xep_0199"].send_ping(b.boundjid.full, timeout=5)
+                self.assertEqual(cm.exception.condition, "service-unavailable")
+                b.send_presence(pto=a.boundjid.full)  # directed presence: now it does
+                await asyncio.sleep(0.3)
                 # ping to the other's full JID: answered by that client
                 r = await a["xep_0199"].send_ping(b.boundjid.full, timeout=5)
                 self.assertEqual(r["type"], "result")

@@ -170,6 +170,7 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->max_pep_nodes, 256);
 	assert_int_equal(c->max_pep_items, 256);
 	assert_int_equal(c->max_caps_cache, 4096);
+	assert_true(c->iq_requires_presence);
 	assert_int_equal(c->max_storage_requests, 128);
 	assert_int_equal(c->tcp_keepalive_s, 60);
 	assert_int_equal(c->max_auth_failures, 5);

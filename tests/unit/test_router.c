@@ -96,7 +96,11 @@ static void test_undelivered_rerouted(void **state)
 	send_stanza(f, a, "message", "alice@example.test/a", "bob@example.test", "chat", NULL);
 	expect_delivery(f, b2, "<message", NULL);
 	expect_nothing(f, 1);
-	/* an iq request for a resource that vanished: service-unavailable */
+	/* an iq request for a resource that vanished: service-unavailable
+	 * (bob/two shares its presence with alice first: RFC 6121 8.5.3.1
+	 * would refuse the request before it reached bob/two otherwise) */
+	send_stanza(f, b2, "presence", "bob@example.test/two", "alice@example.test/a", NULL, NULL);
+	expect_delivery(f, a, "<presence", "from=\"bob@example.test/two\"");
 	send_stanza(f, a, "iq", "alice@example.test/a", "bob@example.test/two", "get",
 		    xml_node_new_elem("query", "urn:x"));
 	assert_int_equal(bounce_back(f, b2, "<iq"), 1);
@@ -258,6 +262,27 @@ static void test_conflict_without_memory(void **state)
 	expect_delivery(f, old, "<message", NULL);
 }
 
+/* RFC 6121 8.5.3.1: an iq request to a resource that shares no presence
+ * with the sender is answered as if it were offline; with [im]
+ * iq_requires_presence = false it is delivered. */
+static void test_iq_requires_presence(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1), b = handle(1, 1);
+	bind(f, "alice@example.test/a", a);
+	bind(f, "bob@example.test/b", b);
+	send_stanza(f, a, "iq", "alice@example.test/a", "bob@example.test/b", "get",
+		    xml_node_new_elem("ping", "urn:xmpp:ping"));
+	expect_delivery(f, a, "type=\"error\"", "service-unavailable");
+	expect_nothing(f, 1);
+	f->cfg.iq_requires_presence = false;
+	send_stanza(f, a, "iq", "alice@example.test/a", "bob@example.test/b", "get",
+		    xml_node_new_elem("ping", "urn:xmpp:ping"));
+	expect_delivery(f, b, "<iq", "urn:xmpp:ping");
+	expect_nothing(f, 0);
+	f->cfg.iq_requires_presence = true;
+}
+
 static void test_stale_sender_dropped(void **state)
 {
 	struct fixture *f = *state;
@@ -413,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_iq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_unbind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_without_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iq_requires_presence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_sender_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_in_place, setup_unstarted, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_race, setup_unstarted, teardown),
