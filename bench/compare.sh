@@ -51,8 +51,16 @@
 #   roster-login the login scenario (1000 users at 200/s) with rosters of 100
 #          mutual contacts: each login gets its roster and sends initial
 #          presence                        / 200 users at 100/s
-# --scenarios login,idle,chat,hostile,presence,roster-login picks some (all
-# by default).
+#   idle-roster 10000 sessions held 25 s, each with a roster of 100 mutual
+#          contacts of which 25 online (ring neighbours and the user opposite)
+#          and 75 offline accounts (user10001..user40000), written into each
+#          server's storage by bench/lib/rosters.py; logged in at 200/s with
+#          roster get + initial presence; RSS per session at the end (xmppd
+#          with idle_sleep = 10, as for idle); --idle-roster-peer-sessions
+#          runs Prosody and ejabberd at another size
+#                                          / 500 sessions for 15 s
+# --scenarios login,idle,chat,hostile,presence,roster-login,idle-roster picks
+# some (all by default).
 # Login, chat, hostile and roster-login run three times per server in the full run (--repeat N;
 # once with --quick) and the table shows the median of each figure: on a
 # shared virtual machine one run's CPU and p99 figures move by +-20%.

@@ -128,19 +128,24 @@ class Server:
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
         self.pidfile = os.path.join(base, "pids")
-        self.rosters = (0, 0)   # (users, roster size) now in the server's storage
+        # (users, roster size, online contacts) now in the server's storage
+        self.rosters = (0, 0, None)
 
-    def set_rosters(self, n, k):
+    def set_rosters(self, n, k, online=None):
         """Makes the stored rosters the ring of k contacts over user1..userN
-        (bench/lib/rosters.py), or none (k = 0), before the next start."""
-        if (n, k) == self.rosters or (k == 0 and self.rosters[1] == 0):
+        (online None) or the idle-roster layout (k items, `online` of them
+        online users; bench/lib/rosters.py), or none (k = 0), before the
+        next start."""
+        if (n, k, online) == self.rosters or (k == 0 and self.rosters[1] == 0):
             return
         t = time.monotonic()
-        rows = self.write_rosters(n, k)
+        rows = self.write_rosters(n, k, online)
+        what = (f"rosters of {k} contacts for {n} users" if online is None else
+                f"idle-roster rosters ({k} items, {online} online) for {n} online users and "
+                f"{3 * n} offline")
         if rows is not None:
-            log(f"  {self.name}: rosters of {k} contacts for {n} users ({rows} items) in "
-                f"{time.monotonic() - t:.1f} s")
-        self.rosters = (n, k)
+            log(f"  {self.name}: {what} ({rows} items) in {time.monotonic() - t:.1f} s")
+        self.rosters = (n, k, online)
 
     def note_pid(self):
         with open(self.pidfile, "a") as f:
@@ -201,11 +206,11 @@ idle_sleep = {a.xmppd_idle_sleep}
         db.close()
         log(f"  xmppd: {n} accounts in {self.dir}/data/xmppd.sqlite")
 
-    def write_rosters(self, n, k):
+    def write_rosters(self, n, k, online=None):
         # Bench-only shortcut (xmppctl has no roster command yet): the rows
         # go straight into the SQLite store while xmppd is stopped.
         return rosters.xmppd(os.path.join(self.dir, "data/xmppd.sqlite"), n, k,
-                             self.args.user_format, DOMAIN)
+                             self.args.user_format, DOMAIN, online=online)
 
     def start(self):
         self.proc = subprocess.Popen(pinned([self.args.xmppd, "-c", self.ini],
@@ -281,12 +286,12 @@ class Prosody(Server):
         os.chown(d, pw.pw_uid, pw.pw_gid)
         log(f"  prosody: {len(creds)} accounts in {acc}")
 
-    def write_rosters(self, n, k):
+    def write_rosters(self, n, k, online=None):
         # Prosody's internal storage, one Lua table per user, written while
         # it is stopped (prosodyctl has no bulk roster command; mod_admin_shell
         # needs a running server and one call per item).
         data = os.path.join(self.dir, "data")
-        rows = rosters.prosody(data, n, k, self.args.user_format, DOMAIN)
+        rows = rosters.prosody(data, n, k, self.args.user_format, DOMAIN, online=online)
         pw = pwd.getpwnam("prosody")
         for root, dirs, files in os.walk(data):
             for x in dirs + files:
@@ -369,23 +374,25 @@ class Ejabberd(Server):
             f"{time.monotonic() - t:.1f} s: {'ok' if ok else r.stdout[-300:] + r.stderr[-300:]}")
         return ok
 
-    def write_rosters(self, n, k):
+    def write_rosters(self, n, k, online=None):
         # Mnesia needs the node running: written at the next start, which
         # then restarts the node so the run starts from rosters loaded from
         # disc, as it would after any restart.
-        self.roster_pending = (n, k)
+        self.roster_pending = (n, k, online)
         return None
 
     def _write_rosters_live(self):
-        n, k = self.roster_pending
+        n, k, online = self.roster_pending
         t = time.monotonic()
-        r = self.erl_eval(rosters.ejabberd_expr(self.node, n, k, self.args.user_format, DOMAIN)
+        r = self.erl_eval(rosters.ejabberd_expr(self.node, n, k, self.args.user_format, DOMAIN,
+                                                online=online)
                           if k else
                           'Node = \'%s\', {atomic, ok} = rpc:call(Node, mnesia, clear_table, [roster]), '
                           '{atomic, ok} = rpc:call(Node, mnesia, clear_table, [roster_version]), '
                           'io:format("rows=0~n")' % self.node, 900)
-        ok = ("rows=%d" % (n * k)) in r.stdout
-        log(f"  ejabberd: rosters of {k} contacts for {n} users via mnesia:dirty_write in "
+        ok = ("rows=%d" % (rosters.items(n, k, online) if k else 0)) in r.stdout
+        log(f"  ejabberd: rosters of {k} contacts for {n} users"
+            f"{'' if online is None else f' ({online} online; and {3 * n} offline users)'} via mnesia:dirty_write in "
             f"{time.monotonic() - t:.1f} s: {'ok' if ok else (r.stdout[-300:] + r.stderr[-300:])}")
         self.roster_pending = None
         return ok
@@ -533,6 +540,15 @@ def scenario_list(args):
     if "roster-login" in args.scenarios:
         sc.append(("roster-login", {"users": args.login_users, "rate": args.login_rate,
                                     "roster": (args.login_users, args.roster_login_size)}))
+    # idle-roster: N sessions, each with a roster of K items of which C are
+    # the other online users (the rest offline accounts user(N+1)..user(4N));
+    # "servers" names who runs that size (the peers may run a smaller one).
+    if "idle-roster" in args.scenarios:
+        for n in sorted(set(args.idle_roster_sessions) | set(args.idle_roster_peer_sessions)):
+            who = [s for s in args.servers if n in (args.idle_roster_sessions if s == "xmppd"
+                                                    else args.idle_roster_peer_sessions)]
+            sc.append(("idle-roster", {"users": n, "roster": (n, args.idle_roster_size),
+                                       "online": args.idle_roster_online, "servers": who}))
     return sc
 
 
@@ -563,6 +579,8 @@ def run_all(args):
                  args.hostile_users + 1 if "hostile" in args.scenarios else 1,
                  args.presence_users if "presence" in args.scenarios else 1,
                  args.login_users if "roster-login" in args.scenarios else 1] +
+                [4 * n for n in (args.idle_roster_sessions + args.idle_roster_peer_sessions)
+                 if "idle-roster" in args.scenarios] +
                 (list(args.idle_sessions) if "idle" in args.scenarios else []))
     log(f"== accounts: user1..user{n_acc} on {DOMAIN}")
     creds = make_credentials(n_acc, args.password_format)
@@ -576,6 +594,8 @@ def run_all(args):
         meta[s.name] = s.version()
         log(f"== {s.name} {meta[s.name]} on 127.0.0.1:{s.port}")
         for scen, p in scenario_list(args):
+            if "servers" in p and s.name not in p["servers"]:
+                continue
             tag = tag_of(scen, p)
             users = p["users"]
             extra, est = [], 0.0
@@ -605,6 +625,15 @@ def run_all(args):
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--duration",
                           f"{args.idle_duration:g}", "--drain", "10"]
                 est = login_est + args.idle_duration + 10
+            elif scen == "idle-roster":
+                # The idle scenario, each login getting its roster (checked:
+                # K items) before initial presence; sampled as idle is.
+                xscen = "idle"
+                extra += ["--login-rate", f"{args.idle_roster_login_rate:g}", "--duration",
+                          f"{args.idle_duration:g}", "--drain", "10", "--roster-get",
+                          "--roster-size", str(p["roster"][1])]
+                est = max(login_est, users / args.idle_roster_login_rate + 30) + \
+                    args.idle_duration + 10
             elif scen == "hostile":
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--rate",
                           f"{p['rate']:g}", "--duration", f"{args.hostile_duration:g}",
@@ -620,7 +649,7 @@ def run_all(args):
             n_runs = args.repeat if scen in ("login", "chat", "hostile", "roster-login") else 1
             runs = []
             rn, rk = p.get("roster", (0, 0))
-            s.set_rosters(rn, rk)
+            s.set_rosters(rn, rk, p.get("online"))
             for k in range(n_runs):
                 rtag = tag if n_runs == 1 else f"{tag}-run{k + 1}"
                 try:
@@ -679,7 +708,11 @@ def summarize_one(name, tag, res):
                  f"dups {r.get('duplicates')}, errors {r.get('errors')}, p50 {lat.get('p50_ms')} "
                  f"p99 {lat.get('p99_ms')} ms, CPU {res['cpu_presence']:.2f} s, RSS peak "
                  f"{res['rss_presence'] / 2**20:.1f} MiB")
-    if res["scen"] == "idle":
+    if res["scen"] == "idle-roster":
+        line += (f", presences from contacts {r.get('presences_from_contacts')} (owed "
+                 f"{r.get('logins_ok', 0) * res['p']['online']}), with a type "
+                 f"{r.get('other_presences')}")
+    if res["scen"] in ("idle", "idle-roster"):
         per = (res["rss_held"] - res["rss_base"]) / max(1, r.get("logins_ok", 1)) / 1024
         settled = (res["rss_settled"] - res["rss_base"]) / max(1, r.get("logins_ok", 1)) / 1024
         line += (f", RSS peak {res['rss_held'] / 2**20:.1f} MiB ({per:.1f} KiB/session), "
@@ -737,6 +770,27 @@ def figures(results, servers, args):
             rows.append((lab, "RSS per session, peak (peak - idle server)", "KiB", True,
                          m(lambda x, r: (x["rss_held"] - x["rss_base"]) / r["logins_ok"] / 1024)))
             rows.append((lab, "RSS per session at the end (after xmppd's idle_sleep)", "KiB", True,
+                         m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"] / 1024)))
+        elif scen == "idle-roster":
+            n, k, c = p["users"], p["roster"][1], p["online"]
+            lab = (f"idle with a roster: {n:,} sessions held {args.idle_duration:g} s, rosters of "
+                   f"{k} (both) of which {c} online contacts and {k - c} offline accounts, "
+                   f"logged in at {args.idle_roster_login_rate:g}/s with roster get + initial "
+                   "presence")
+            if len(p["servers"]) < len(servers):
+                lab += f" (run by {', '.join(p['servers'])} only)"
+            rows.append((lab, "sessions alive", "", False, m(lambda x, r: r["alive"])))
+            rows.append((lab, "rosters of the wrong size", "", True,
+                         m(lambda x, r: r["rosters_wrong_size"])))
+            rows.append((lab, "presences from contacts received (of owed)", "", True,
+                         m(lambda x, r: f"{r['presences_from_contacts']:,} of "
+                                        f"{r['logins_ok'] * c:,}")))
+            rows.append((lab, "server RSS at the end", "MiB", True,
+                         m(lambda x, r: x["rss_settled"] / 2**20)))
+            rows.append((lab, "RSS per session, peak (peak - idle server)", "KiB", True,
+                         m(lambda x, r: (x["rss_held"] - x["rss_base"]) / r["logins_ok"] / 1024)))
+            rows.append((lab, "RSS per session with its roster at the end (after xmppd's "
+                         "idle_sleep)", "KiB", True,
                          m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"] / 1024)))
         elif scen == "hostile":
             rows += hostile_rows(results, servers, args, p, m, med)
@@ -928,7 +982,8 @@ def write_report(results, meta, args, bounds):
                    (ratio(vals, lower) if "xmppd" in servers and not fig.startswith("lost") and
                     fig not in ("login failures", "sessions alive", "rosters of the wrong size",
                                 "duplicates / errors / stray") and
-                    not fig.startswith("initial presences") else "") + " |")
+                    not fig.startswith("initial presences") and
+                    not fig.startswith("presences from contacts") else "") + " |")
         last = lab
     out.append("")
     cb = crypto_bound(args)
@@ -966,6 +1021,21 @@ def write_report(results, meta, args, bounds):
                "command; Prosody: data/HOST/roster/USER.dat files while stopped; ejabberd: "
                "mnesia:dirty_write of #roster{} records through one rpc, then a restart); "
                "xmppload checks that every roster it gets has K items.\n")
+    if "idle-roster" in args.scenarios:
+        k, c = args.idle_roster_size, args.idle_roster_online
+        h, mo = c // 2, k - c
+        out.append(f"Rosters (idle-roster, `rosters.idle_layout`): user1..userN log in, "
+                   f"user(N+1)..user(4N) exist and stay offline. Online user i (0-based) has "
+                   f"{k} items, all 'both': its ring neighbours i-{h}..i-1, i+1..i+{h}"
+                   + (" and the user opposite, i+N/2" if c % 2 else "") +
+                   f" (mod N), i.e. {c} online contacts in a symmetric relation, and the {mo} "
+                   f"offline users of offline indices 3i..3i+{mo - 1} (mod 3N); each offline user "
+                   f"has the {mo // 3} online users that list it, so every item is mutual (4N "
+                   f"accounts, {k + mo}N items in all). Every login gets its roster (xmppload checks "
+                   f"{k} items) and sends initial presence, so each session is owed one presence "
+                   f"from each of its {c} online contacts. RSS per session = (RSS at the end of the "
+                   "hold - RSS of the idle server before the logins) / sessions; xmppd runs with "
+                   f"[limits] idle_sleep = {args.xmppd_idle_sleep}, as in the idle scenario.\n")
     out.append("Commands behind the figures (one xmppload run each; the server was started "
                "fresh before each):\n")
     for (n, tag), r in sorted(results.items()):
@@ -991,7 +1061,8 @@ def write_report(results, meta, args, bounds):
 def targets_text(rows):
     """xmppd's roster targets (issue 11 item 14), reported, never asserted:
     CPU per presence delivery at most 1/10 of the best peer's, at most 1 ms
-    of server CPU per login with a roster."""
+    of server CPU per login with a roster, at most 4 KiB of RSS per idle
+    session with its roster (100 items, 25 online) at 10,000 sessions."""
     parts = []
     for (lab, fig, unit, lower, vals) in rows:
         x = vals.get("xmppd")
@@ -1007,6 +1078,12 @@ def targets_text(rows):
         if fig == "server CPU per login" and lab.startswith("login with a roster"):
             parts.append(f"xmppd's server CPU per login with a roster is {x:.3g} ms (target at most "
                          f"1 ms: {'met' if x <= 1 else 'NOT met'})")
+        if fig.startswith("RSS per session with its roster at the end"):
+            n = int(lab.split(":")[1].split("sessions")[0].replace(",", ""))
+            parts.append(f"xmppd's RSS per idle session with its roster ({lab.split('rosters of ')[1].split(',')[0]}) "
+                         f"at {n:,} sessions is {x:.3g} KiB (target at most 4 KiB at 10,000 sessions: "
+                         + (f"{'met' if x <= 4 else 'NOT met'})" if n >= 10000 else
+                            "not judged at this size)"))
     return ("Targets for xmppd (reported, not asserted): " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -1169,8 +1246,9 @@ def main():
     ap.add_argument("--chat-rates", type=floats, help="comma list of offered msg/s")
     ap.add_argument("--chat-duration", type=float)
     ap.add_argument("--chat-drain", type=float, default=5)
-    ap.add_argument("--scenarios", default="login,idle,chat,hostile,presence,roster-login",
-                    help="comma list of login, idle, chat, hostile, presence, roster-login (all)")
+    ap.add_argument("--scenarios", default="login,idle,chat,hostile,presence,roster-login,idle-roster",
+                    help="comma list of login, idle, chat, hostile, presence, roster-login, "
+                         "idle-roster (all)")
     ap.add_argument("--presence-users", type=int, help="presence: users (all online)")
     ap.add_argument("--presence-roster-sizes", type=ints,
                     help="presence: comma list of roster sizes K (even), one run each")
@@ -1184,6 +1262,19 @@ def main():
                          "connections)")
     ap.add_argument("--roster-login-size", type=int, default=100,
                     help="roster-login: contacts per roster (the login scenario with rosters)")
+    ap.add_argument("--idle-roster-sessions", type=ints,
+                    help="idle-roster: comma list of session counts N for xmppd (4N accounts; "
+                         "full 10000, --quick 500)")
+    ap.add_argument("--idle-roster-peer-sessions", type=ints,
+                    help="idle-roster: session counts for Prosody and ejabberd (default: "
+                         "--idle-roster-sessions)")
+    ap.add_argument("--idle-roster-size", type=int, default=100,
+                    help="idle-roster: roster items per online user")
+    ap.add_argument("--idle-roster-online", type=int, default=25,
+                    help="idle-roster: of which online contacts (odd: the ring plus the user "
+                         "opposite; the rest, a multiple of 3, offline accounts)")
+    ap.add_argument("--idle-roster-login-rate", type=float, default=200,
+                    help="idle-roster: logins/s (roster get + initial presence) before the hold")
     ap.add_argument("--hostile-users", type=int, help="hostile: chat users")
     ap.add_argument("--hostile-rate", type=float, help="hostile: offered msg/s")
     ap.add_argument("--hostile-duration", type=float, help="hostile: seconds of chat and attack")
@@ -1240,7 +1331,8 @@ def main():
             "hostile_users": (200, 1000), "hostile_rate": (1000, 2000),
             "hostile_duration": (10, 20), "attackers": (10, 20), "hold_conns": (100, 200),
             "presence_users": (200, 1000), "presence_roster_sizes": ([20], [50, 200]),
-            "presence_rate": (100, 200), "presence_duration": (5, 20)}
+            "presence_rate": (100, 200), "presence_duration": (5, 20),
+            "idle_roster_sessions": ([500], [10000])}
     for k, (qv, fv) in dflt.items():
         if getattr(args, k) is None:
             setattr(args, k, qv if q else fv)
@@ -1254,11 +1346,19 @@ def main():
         args.gen_cpus = ",".join(str(c) for c in mine[1:]) or "none"
     if args.gen_cpus == "none":
         args.gen_cpus = ""
+    if args.idle_roster_peer_sessions is None:
+        args.idle_roster_peer_sessions = list(args.idle_roster_sessions)
     args.servers = [s for s in args.servers.split(",") if s]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     for s in args.scenarios:
-        if s not in ("login", "idle", "chat", "hostile", "presence", "roster-login"):
+        if s not in ("login", "idle", "chat", "hostile", "presence", "roster-login", "idle-roster"):
             ap.error(f"unknown scenario {s}")
+    if "idle-roster" in args.scenarios:
+        for n in set(args.idle_roster_sessions) | set(args.idle_roster_peer_sessions):
+            try:  # the layout's own checks, before any server is set up
+                next(rosters.idle_layout(n, args.idle_roster_size, args.idle_roster_online))
+            except ValueError as e:
+                ap.error(f"idle-roster: {e}")
     for s in args.servers:
         if s not in SERVERS:
             ap.error(f"unknown server {s}")
@@ -1275,7 +1375,9 @@ def main():
         f"attackers per kind and {args.hold_conns} held connections; presence "
         f"{args.presence_users} users with rosters of {args.presence_roster_sizes} at "
         f"{args.presence_rate:g} changes/s for {args.presence_duration:g} s; roster-login with "
-        f"{args.roster_login_size} contacts; scenarios "
+        f"{args.roster_login_size} contacts; idle-roster {args.idle_roster_sessions} sessions "
+        f"(peers {args.idle_roster_peer_sessions}) with rosters of {args.idle_roster_size}, "
+        f"{args.idle_roster_online} online; scenarios "
         f"{','.join(args.scenarios)}; {args.mech}; TLS via STARTTLS")
     stalls = {"before": stall_meter(args)}
     results, meta = run_all(args)

@@ -180,6 +180,13 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 	}
 	if (cfg->scenario == SC_IDLE)
 		fprintf(f, ",\"held_s\":%.3f,\"alive\":%llu", r->phase_s, (unsigned long long)r->alive);
+	/* idle with --roster-get: the presences the sessions received (from
+	 * contacts, their own reflected, with a type), nothing owed or timed. */
+	if (cfg->scenario == SC_IDLE && cfg->roster_get)
+		fprintf(f, ",\"presences_from_contacts\":%llu,\"self_presences\":%llu,"
+			   "\"other_presences\":%llu,\"presence_errors\":%llu",
+			(unsigned long long)r->initial, (unsigned long long)r->self_pres,
+			(unsigned long long)r->pres_other, (unsigned long long)r->msg_errors);
 	if (cfg_chats(cfg)) {
 		fprintf(f, ",\"chat_s\":%.3f,\"sent\":%llu,\"delivered\":%llu,\"lost\":%llu,"
 			   "\"duplicates\":%llu,\"errors\":%llu,\"stray\":%llu,\"delivered_per_s\":%.1f,",
@@ -252,6 +259,11 @@ static void print_table(FILE *f, const struct load_cfg *cfg, const struct run_re
 			"sessions alive", (unsigned long long)r->alive,
 			(unsigned long long)r->logins_ok, cfg->duration,
 			(unsigned long long)r->disconnects);
+	if (cfg->scenario == SC_IDLE && cfg->roster_get)
+		fprintf(f, "  %-22s %llu from contacts, %llu own reflected, %llu with a type "
+			   "(%llu errors)\n", "presences received", (unsigned long long)r->initial,
+			(unsigned long long)r->self_pres, (unsigned long long)r->pres_other,
+			(unsigned long long)r->msg_errors);
 	if (cfg_chats(cfg)) {
 		fprintf(f, "  %-22s %llu sent, %llu delivered, %llu lost, %llu duplicates, "
 			   "%llu errors (offered %g/s for %g s)\n",
