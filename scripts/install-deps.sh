@@ -27,6 +27,12 @@ pkgs=(
   profanity tmux              # integration.profanity drives a desktop client
   erlang-base erlang-crypto erlang-public-key erlang-asn1 erlang-ssl   # integration.tls_interop: an Erlang/OTP TLS 1.3 client
 )
+# integration.sm_xmppjs runs xmpp.js (npm's @xmpp/client) under Node.js: Debian's
+# nodejs and npm (18 and 9 on Debian 12) unless a node and an npm are already
+# there (a NodeSource nodejs carries its own npm and conflicts with Debian's).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,4 +41,15 @@ done
 $SUDO apt-get update -qq
 if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The npm packages of the integration tests, at the versions that
+# tests/integration/js/package-lock.json fixes, into
+# tests/integration/js/node_modules (the tests run offline).  Skipped when
+# that lockfile was installed already.
+js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/js"
+stamp="$js_dir/node_modules/.xmppd-installed-lock.json"
+if ! cmp -s "$js_dir/package-lock.json" "$stamp"; then
+  (cd "$js_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  cp "$js_dir/package-lock.json" "$stamp"
 fi
