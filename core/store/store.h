@@ -207,10 +207,13 @@ struct store_ops {
 	enum xs (*mam_prefs_set)(struct store *st, const char *domain, const char *local,
 				 unsigned char dflt, const char *const *always, size_t n_always,
 				 const char *const *never, size_t n_never);
+	/* pep_publish, pep_replace: over_quota is never NULL and false on
+	 * entry; the backend sets it only with the XS_LIMIT of max_bytes. */
 	enum xs (*pep_publish)(struct store *st, const char *domain, const char *local,
 			       const char *node, const struct store_pep_config *cfg,
 			       unsigned precond, const char *item_id, const char *xml, size_t len,
-			       unsigned max_nodes, struct store_pep_config *out, bool *created);
+			       unsigned max_nodes, uint64_t max_bytes, bool *over_quota,
+			       struct store_pep_config *out, bool *created);
 	enum xs (*pep_items)(struct store *st, const char *domain, const char *local,
 			     const char *node, const char *requester, const char *const *ids,
 			     size_t n_ids, unsigned max,
@@ -236,6 +239,7 @@ struct store_ops {
 	enum xs (*pep_replace)(struct store *st, const char *domain, const char *local,
 			       const char *node, const struct store_pep_config *cfg,
 			       const struct store_pep_item *items, size_t n, unsigned max_nodes,
+			       uint64_t max_bytes, bool *over_quota,
 			       void (*removed)(void *arg, const char *id), void *arg);
 };
 
@@ -764,6 +768,18 @@ static inline enum xs store_mam_prefs_set(struct store *st, const char *domain,
  * persist_items is false, whatever max_items says); the oldest go first.
  * Payloads are stored as given and come back byte for byte.
  *
+ * Quota: publish and replace take max_bytes (0: no limit), a bound on the
+ * account's payload bytes summed over all its nodes (other accounts' do
+ * not count).  It is checked inside the write transaction, after the
+ * call's items are in and the node trimmed, on the total the commit would
+ * leave: over it, the call fails with XS_LIMIT and *over_quota set (when
+ * over_quota is not NULL), and nothing is written.  So an item replaced
+ * by a smaller one counts only with its new size, and an account already
+ * over its quota (say the limit was lowered) can publish nothing until
+ * retract, purge or delete, which the quota never refuses, bring it back
+ * under.  *over_quota is false after every other outcome, including the
+ * XS_LIMIT of max_nodes and of replace's item count.
+ *
  * Access (store_pep_items, store_pep_nodes, store_pep_last): requester is
  * a normalised bare JID.  The owner (requester equal to local@domain) is
  * always allowed; anyone else by the node's access model: PRESENCE when
@@ -786,24 +802,36 @@ static inline bool store__pep_cfg_ok(const struct store_pep_config *cfg)
  * (STORE_PEP_F_*) must equal the stored one, otherwise it is XS_DENIED
  * (precondition-not-met), nothing written; the rest of *cfg is ignored.
  * The item then replaces any item of the same id and is the newest, and
- * the oldest beyond the node's limit are deleted.  *out is the node's
- * configuration as it now is (on XS_DENIED: as it is stored, so the
- * caller can tell what differed); *created is false unless XS_OK created
- * the node.  cfg and out may be the same struct.  xml is len bytes (not
- * NUL-terminated necessarily; NULL only when len is 0). */
+ * the oldest beyond the node's limit are deleted.  Last, the byte quota
+ * (above): XS_LIMIT with *over_quota set, nothing written, when that
+ * leaves the account's payloads over max_bytes (0: no limit); over_quota
+ * may be NULL.  *out is the node's configuration as it now is (on
+ * XS_DENIED: as it is stored, so the caller can tell what differed);
+ * *created is false unless XS_OK created the node.  cfg and out may be
+ * the same struct.  xml is len bytes (not NUL-terminated necessarily;
+ * NULL only when len is 0). */
 static inline enum xs store_pep_publish(struct store *st, const char *domain, const char *local,
 					const char *node, const struct store_pep_config *cfg,
 					unsigned precond, const char *item_id, const char *xml,
-					size_t len, unsigned max_nodes,
-					struct store_pep_config *out, bool *created)
+					size_t len, unsigned max_nodes, uint64_t max_bytes,
+					bool *over_quota, struct store_pep_config *out,
+					bool *created)
 {
+	bool over = false;
+
+	if (over_quota)
+		*over_quota = false;
 	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) ||
 	    !store__pep_cfg_ok(cfg) || (precond & ~STORE_PEP_F_ALL) ||
 	    !store__name_ok(item_id) || (len && !xml) || !out || !created)
 		return XS_INVAL;
 	*created = false;
-	return st->ops->pep_publish(st, domain, local, node, cfg, precond, item_id, xml, len,
-				    max_nodes, out, created);
+	/* The backend always gets somewhere to say it, false to begin with. */
+	enum xs ret = st->ops->pep_publish(st, domain, local, node, cfg, precond, item_id, xml,
+					   len, max_nodes, max_bytes, &over, out, created);
+	if (over_quota)
+		*over_quota = ret == XS_LIMIT && over;
+	return ret;
 }
 
 /* Reads items of a node, in one read transaction.  XS_NOTFOUND when there
@@ -928,23 +956,34 @@ static inline enum xs store_pep_last(struct store *st, const char *requester,
  * write transaction.  A missing node is created with *cfg (XS_LIMIT as for
  * store_pep_publish); an existing one keeps its configuration.  XS_LIMIT,
  * nothing written, when n exceeds the node's limit (max_items, 1 without
- * persist_items).  An id given twice is stored once, in the place of its
- * last occurrence.  Once committed, removed is called (NULL: not at all)
- * for every id the node held before and no longer does, oldest first. */
+ * persist_items); XS_LIMIT with *over_quota set, nothing written, when the
+ * account's payloads, with the node holding exactly items[0..n), would
+ * come to more than max_bytes (the quota above; 0: no limit; over_quota
+ * may be NULL).  An id
+ * given twice is stored once, in the place of its last occurrence.  Once
+ * committed, removed is called (NULL: not at all) for every id the node
+ * held before and no longer does, oldest first. */
 static inline enum xs store_pep_replace(struct store *st, const char *domain, const char *local,
 					const char *node, const struct store_pep_config *cfg,
 					const struct store_pep_item *items, size_t n,
-					unsigned max_nodes,
+					unsigned max_nodes, uint64_t max_bytes, bool *over_quota,
 					void (*removed)(void *arg, const char *id), void *arg)
 {
+	bool over = false;
+
+	if (over_quota)
+		*over_quota = false;
 	if (!store__name_ok(domain) || !store__name_ok(local) || !store__name_ok(node) ||
 	    !store__pep_cfg_ok(cfg) || (n > 0 && !items))
 		return XS_INVAL;
 	for (size_t i = 0; i < n; i++)
 		if (!store__name_ok(items[i].id) || (items[i].len && !items[i].xml))
 			return XS_INVAL;
-	return st->ops->pep_replace(st, domain, local, node, cfg, items, n, max_nodes, removed,
-				    arg);
+	enum xs ret = st->ops->pep_replace(st, domain, local, node, cfg, items, n, max_nodes,
+					   max_bytes, &over, removed, arg);
+	if (over_quota)
+		*over_quota = ret == XS_LIMIT && over;
+	return ret;
 }
 
 /* Closes the handle and frees it; NULL is allowed. */

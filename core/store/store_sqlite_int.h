@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/store/store.h"
 
@@ -50,6 +51,7 @@ enum sq_pep_id {
 	SQP_ITEM_PURGE,
 	SQP_ITEM_TRIM,
 	SQP_ROSTER_FROM,
+	SQP_ACCOUNT_BYTES,
 	SQP_DROP_ITEMS,
 	SQP_DROP_NODES,
 	SQP__COUNT
@@ -61,7 +63,8 @@ sqlite3_stmt **store_sq_pep_slots(struct store_sqlite *s);
 enum xs store_sq_pep_publish(struct store *st, const char *domain, const char *local,
 			     const char *node, const struct store_pep_config *cfg,
 			     unsigned precond, const char *item_id, const char *xml, size_t len,
-			     unsigned max_nodes, struct store_pep_config *out, bool *created);
+			     unsigned max_nodes, uint64_t max_bytes, bool *over_quota,
+			     struct store_pep_config *out, bool *created);
 enum xs store_sq_pep_items(struct store *st, const char *domain, const char *local,
 			   const char *node, const char *requester, const char *const *ids,
 			   size_t n_ids, unsigned max,
@@ -86,6 +89,7 @@ enum xs store_sq_pep_last(struct store *st, const char *requester, const char *c
 enum xs store_sq_pep_replace(struct store *st, const char *domain, const char *local,
 			     const char *node, const struct store_pep_config *cfg,
 			     const struct store_pep_item *items, size_t n, unsigned max_nodes,
+			     uint64_t max_bytes, bool *over_quota,
 			     void (*removed)(void *arg, const char *id), void *arg);
 /* Deletes every node and item of local@domain inside the caller's write
  * transaction (store_sq_user_delete). */

@@ -8,7 +8,12 @@
  * one transaction: a write one (BEGIN IMMEDIATE) for anything that
  * changes the file, a read snapshot for the rest, so that a check (the
  * node's access, a precondition, the node limit) and what depends on it
- * see one state of the file. */
+ * see one state of the file.
+ *
+ * The byte quota (max_bytes of publish and replace) is checked last in
+ * the write transaction, on what it is about to commit: the account's
+ * payload bytes summed over its nodes (SQP_ACCOUNT_BYTES).  Over it, the
+ * transaction rolls back: nothing of the call stays. */
 #include "core/store/store_sqlite_int.h"
 
 #include <limits.h>
@@ -63,6 +68,14 @@ static const char *const sqp_text[SQP__COUNT] = {
 	/* Whether the owner's roster has ?3 with subscription from or both. */
 	[SQP_ROSTER_FROM] = "SELECT EXISTS (SELECT 1 FROM roster WHERE domain = ?1"
 			    " AND localpart = ?2 AND contact = ?3 AND subscription IN (2, 3))",
+	/* The account's payload bytes over all its nodes: its range of
+	 * pep_node_key (covering), then each node's range of pep_item_node,
+	 * and for each row length(), which for a blob SQLite answers from
+	 * the record header without reading the payload's overflow pages.
+	 * NULL when there are no items. */
+	[SQP_ACCOUNT_BYTES] = "SELECT sum(length(i.payload)) FROM pep_node AS n"
+			      " JOIN pep_item AS i ON i.node_id = n.id"
+			      " WHERE n.domain = ?1 AND n.localpart = ?2",
 	[SQP_DROP_ITEMS] = "DELETE FROM pep_item WHERE node_id IN"
 			   " (SELECT id FROM pep_node WHERE domain = ?1 AND localpart = ?2)",
 	[SQP_DROP_NODES] = "DELETE FROM pep_node WHERE domain = ?1 AND localpart = ?2",
@@ -322,6 +335,35 @@ static enum xs pep_item_put(struct store_sqlite *s, sqlite3_int64 node_id, const
 	return ret;
 }
 
+/* Inside the write transaction, once the call's items are in and
+ * trimmed: XS_LIMIT, *over_quota set, when the owner's payloads over all
+ * its nodes now come to more than max bytes (0: no limit). */
+static enum xs pep_quota(struct store_sqlite *s, const struct pep_owner *o, uint64_t max,
+			 bool *over_quota)
+{
+	sqlite3_stmt *stmt;
+	enum xs ret = XS_OK;
+
+	if (max == 0)
+		return XS_OK;
+	if (!(stmt = sqp_stmt(s, SQP_ACCOUNT_BYTES)))
+		return XS_IO;
+	int rc = pep_bind_owner(stmt, o);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		ret = store_sq_fail(s, rc, "pep quota");
+	} else {
+		sqlite3_int64 used = sqlite3_column_int64(stmt, 0); /* NULL (no items): 0 */
+		if (used > 0 && (uint64_t)used > max) {
+			*over_quota = true;
+			ret = XS_LIMIT;
+		}
+	}
+	store_sq_release(stmt);
+	return ret;
+}
+
 /* Whether requester may see the owner's nodes of one access model.  The
  * roster is read at most once per owner, and only when a PRESENCE node
  * asks (contact: -1 not read yet, else the answer). */
@@ -474,7 +516,8 @@ static enum xs pep_items_newest(struct store_sqlite *s, const struct pep_owner *
 enum xs store_sq_pep_publish(struct store *st, const char *domain, const char *local,
 			     const char *node, const struct store_pep_config *cfg,
 			     unsigned precond, const char *item_id, const char *xml, size_t len,
-			     unsigned max_nodes, struct store_pep_config *out, bool *created)
+			     unsigned max_nodes, uint64_t max_bytes, bool *over_quota,
+			     struct store_pep_config *out, bool *created)
 {
 	struct store_sqlite *s = store_sq_of(st);
 	const struct pep_owner o = pep_owner_of(domain, local);
@@ -502,6 +545,8 @@ enum xs store_sq_pep_publish(struct store *st, const char *domain, const char *l
 		ret = pep_item_put(s, n.id, item_id, xml, len);
 	if (ret == XS_OK)
 		ret = pep_trim(s, n.id, pep_limit(&n.cfg));
+	if (ret == XS_OK)
+		ret = pep_quota(s, &o, max_bytes, over_quota);
 	ret = store_sq_finish(s, ret);
 	if (ret == XS_OK) {
 		*out = n.cfg;
@@ -826,6 +871,7 @@ static enum xs pep_collect_removed(struct store_sqlite *s, const struct pep_owne
 enum xs store_sq_pep_replace(struct store *st, const char *domain, const char *local,
 			     const char *node, const struct store_pep_config *cfg,
 			     const struct store_pep_item *items, size_t n, unsigned max_nodes,
+			     uint64_t max_bytes, bool *over_quota,
 			     void (*removed)(void *arg, const char *id), void *arg)
 {
 	struct store_sqlite *s = store_sq_of(st);
@@ -849,6 +895,8 @@ enum xs store_sq_pep_replace(struct store *st, const char *domain, const char *l
 				    NULL);
 	for (size_t i = 0; ret == XS_OK && i < n; i++)
 		ret = pep_item_put(s, nd.id, items[i].id, items[i].xml, items[i].len);
+	if (ret == XS_OK)
+		ret = pep_quota(s, &o, max_bytes, over_quota);
 	ret = store_sq_finish(s, ret);
 	if (ret == XS_OK)
 		for (size_t i = 0; i < r.n; i++)

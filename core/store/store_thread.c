@@ -560,7 +560,8 @@ static void pep_exec(struct store_thread *t, struct store_req *req)
 	case STORE_OP_PEP_PUBLISH:
 		req->status = store_pep_publish(t->st, req->domain, req->local, req->pep_node, &cfg,
 						req->pep_precond, req->pep_item_id, req->xml,
-						req->xml_len, req->pep_max_nodes, &req->pep_cfg,
+						req->xml_len, req->pep_max_nodes, req->pep_max_bytes,
+						&req->pep_over_quota, &req->pep_cfg,
 						&req->pep_created);
 		break;
 	case STORE_OP_PEP_ITEMS:
@@ -598,6 +599,7 @@ static void pep_exec(struct store_thread *t, struct store_req *req)
 	case STORE_OP_PEP_REPLACE:
 		req->status = store_pep_replace(t->st, req->domain, req->local, req->pep_node, &cfg,
 						req->pep_in, req->n_pep_in, req->pep_max_nodes,
+						req->pep_max_bytes, &req->pep_over_quota,
 						pep_collect_id, &pc);
 		break;
 	default:
@@ -762,6 +764,7 @@ static void store_req_reset(struct store_req *req)
 	req->mam_complete = false;
 	req->mam_deleted = 0;
 	req->pep_created = false;
+	req->pep_over_quota = false;
 	req->pep_out = NULL;
 	req->n_pep_out = 0;
 	req->mam_always = req->mam_never = NULL;

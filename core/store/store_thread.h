@@ -80,9 +80,10 @@ enum store_op {
 	 * requester's and must stay untouched until done. */
 	STORE_OP_PEP_PUBLISH, /* in: domain, local, pep_node, pep_cfg (for a new node),
 			       * pep_precond, pep_item_id, xml, xml_len (the payload),
-			       * pep_max_nodes; out: status (XS_LIMIT: too many nodes;
+			       * pep_max_nodes, pep_max_bytes; out: status (XS_LIMIT: too
+			       * many nodes, or with pep_over_quota over the byte quota;
 			       * XS_DENIED: precondition not met), pep_cfg (the node's, on
-			       * XS_OK and XS_DENIED), pep_created */
+			       * XS_OK and XS_DENIED), pep_created, pep_over_quota */
 	STORE_OP_PEP_ITEMS,   /* in: domain, local, pep_node, pep_requester, pep_ids,
 			       * n_pep_ids (none: the newest pep_max, 0 all); out: status
 			       * (XS_NOTFOUND: no node; XS_DENIED: no access), pep_cfg (on
@@ -101,8 +102,10 @@ enum store_op {
 			       * JIDs), pep_nodes, n_pep_nodes; out: status, pep_out
 			       * (.owner, .node, .id, .xml), n_pep_out */
 	STORE_OP_PEP_REPLACE, /* in: domain, local, pep_node, pep_cfg (for a new node),
-			       * pep_in, n_pep_in, pep_max_nodes; out: status (XS_LIMIT),
-			       * pep_out (.id only: the ids removed), n_pep_out */
+			       * pep_in, n_pep_in, pep_max_nodes, pep_max_bytes; out: status
+			       * (XS_LIMIT: too many nodes or items, or with pep_over_quota
+			       * over the byte quota), pep_over_quota, pep_out (.id only:
+			       * the ids removed), n_pep_out */
 };
 
 /* The most MAM_APPEND requests one transaction takes.  When the worker
@@ -276,13 +279,17 @@ struct store_req {
 	 * uses).  The strings and arrays are POINTERS to the requester's
 	 * buffers, read and left untouched, so they must stay until done.
 	 * Results come back in pep_out (malloc'd, freed by the requester with
-	 * store_pep_results_free; NULL when there is none or on failure). */
+	 * store_pep_results_free; NULL when there is none or on failure).
+	 * pep_max_bytes bounds the account's payload bytes summed over all
+	 * its nodes (the quota in store.h; 0: none); pep_over_quota is true
+	 * only when that bound is what made the request XS_LIMIT. */
 	const char *pep_node;          /* in */
 	const char *pep_item_id;       /* in: PUBLISH, RETRACT */
 	const char *pep_requester;     /* in: ITEMS, NODES, LAST (bare JID) */
 	struct store_pep_config pep_cfg; /* in: PUBLISH (for a new node), CONFIG_SET, REPLACE; out: PUBLISH, ITEMS (also on XS_DENIED), RETRACT, CONFIG_GET */
 	unsigned pep_precond;          /* in: PUBLISH */
 	unsigned pep_max_nodes;        /* in: PUBLISH, REPLACE */
+	uint64_t pep_max_bytes;        /* in: PUBLISH, REPLACE (0: no limit) */
 	const char *const *pep_ids;    /* in: ITEMS (item ids), LAST (owners) */
 	size_t n_pep_ids;
 	const char *const *pep_nodes;  /* in: LAST */
@@ -290,6 +297,7 @@ struct store_req {
 	unsigned pep_max;              /* in: ITEMS */
 	const struct store_pep_item *pep_in; size_t n_pep_in; /* in: REPLACE */
 	bool pep_created;              /* out: PUBLISH */
+	bool pep_over_quota;           /* out: PUBLISH, REPLACE */
 	struct store_pep_result *pep_out; size_t n_pep_out;  /* out: ITEMS, LAST (items), NODES (node in .node only), REPLACE (removed ids in .id only) */
 	/* accounts: the password (NUL-terminated, the requester's buffer;
 	 * wiped by the worker), the PBKDF2 iterations for the new

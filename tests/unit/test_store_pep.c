@@ -5,8 +5,9 @@
  * without persist_items, access for the owner, presence contacts and
  * others under each access model, item selection by id and by count,
  * retract, delete and purge, configuration, node visibility, the last
- * items of many owners, replace, what user delete removes, the migration
- * from schema version 7, and the PEP requests through the storage thread.
+ * items of many owners, replace, the per-account byte quota of publish and
+ * replace, what user delete removes, the migration from schema version 7,
+ * and the PEP requests (the quota too) through the storage thread.
  * Each test works in its own mkdtemp directory and checks the file through
  * a separate sqlite3 connection where what is on disk matters. */
 #include <setjmp.h>
@@ -191,8 +192,8 @@ static void pub_ok(struct store *st, const char *local, const char *node,
 {
 	struct store_pep_config out;
 	bool created;
-	enum xs rc = store_pep_publish(st, DOMAIN, local, node, cfg, 0, id, xml, strlen(xml), 0,
-				       &out, &created);
+	enum xs rc = store_pep_publish(st, DOMAIN, local, node, cfg, 0, id, xml, strlen(xml), 0, 0,
+				       NULL, &out, &created);
 	if (rc != XS_OK)
 		fail_msg("publish %s/%s/%s: %s", local, node, id, xs_name(rc));
 }
@@ -242,7 +243,7 @@ static void test_pep_publish_create(void **state)
 
 	memset(&out, 0xa5, sizeof(out));
 	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "urn:x:geoloc", &cfg, 0, "i1",
-					   "<geoloc/>", 9, 0, &out, &created),
+					   "<geoloc/>", 9, 0, 0, NULL, &out, &created),
 			 XS_OK);
 	assert_true(created);
 	assert_cfg_equal(&out, &cfg);
@@ -253,7 +254,7 @@ static void test_pep_publish_create(void **state)
 	 * without a precondition; cfg and out may be the same struct. */
 	struct store_pep_config other = cfg_of(STORE_PEP_WHITELIST, false, 1, false, true);
 	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "urn:x:geoloc", &other, 0, "i2",
-					   "<geoloc>2</geoloc>", 18, 0, &other, &created),
+					   "<geoloc>2</geoloc>", 18, 0, 0, NULL, &other, &created),
 			 XS_OK);
 	assert_false(created);
 	assert_cfg_equal(&other, &cfg);
@@ -306,10 +307,10 @@ static void test_pep_payload_bytes(void **state)
 	bool created;
 
 	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &cfg, 0, "bin", bin,
-					   sizeof(bin), 0, &out, &created),
+					   sizeof(bin), 0, 0, NULL, &out, &created),
 			 XS_OK);
 	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &cfg, 0, "empty", NULL, 0, 0,
-					   &out, &created),
+					   0, NULL, &out, &created),
 			 XS_OK);
 	assert_int_equal(store_pep_items(st, DOMAIN, "alice", "n", ALICE, NULL, 0, 0, bytes_cb, &a,
 					 &out),
@@ -344,7 +345,8 @@ static void test_pep_precondition(void **state)
 		memset(&out, 0, sizeof(out));
 		created = true;
 		assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &bad[i].cfg,
-						   bad[i].flag, "i2", "2", 1, 0, &out, &created),
+						   bad[i].flag, "i2", "2", 1, 0, 0, NULL, &out,
+						   &created),
 				 XS_DENIED);
 		assert_false(created);
 		assert_cfg_equal(&out, &cfg);
@@ -353,7 +355,7 @@ static void test_pep_precondition(void **state)
 		want = bad[i].cfg;
 		assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &want,
 						   STORE_PEP_F_ALL & ~bad[i].flag, "i0", "0", 1, 0,
-						   &out, &created),
+						   0, NULL, &out, &created),
 				 XS_OK);
 		assert_false(created);
 		assert_cfg_equal(&out, &cfg);
@@ -364,14 +366,14 @@ static void test_pep_precondition(void **state)
 	/* Every field matching: published. */
 	want = cfg;
 	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &want, STORE_PEP_F_ALL, "i2",
-					   "2", 1, 0, &out, &created),
+					   "2", 1, 0, 0, NULL, &out, &created),
 			 XS_OK);
 	assert_string_equal(items_all(st, "alice", "n", &a), "i1=1,i0=0,i2=2");
 	/* A precondition on a node that does not exist yet creates it with
 	 * the config given. */
 	want = cfg_of(STORE_PEP_OPEN, false, 1, false, true);
 	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "m", &want, STORE_PEP_F_ALL, "x",
-					   "x", 1, 0, &out, &created),
+					   "x", 1, 0, 0, NULL, &out, &created),
 			 XS_OK);
 	assert_true(created);
 	assert_cfg_equal(&out, &want);
@@ -386,33 +388,35 @@ static void test_pep_max_nodes(void **state)
 	const struct store_pep_item it = { .id = "r", .xml = "r", .len = 1 };
 	bool created;
 
-	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n1", &cfg, 0, "i", "1", 1, 2,
-					   &out, &created),
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n1", &cfg, 0, "i", "1", 1, 2, 0,
+					   NULL, &out, &created),
 			 XS_OK);
-	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n2", &cfg, 0, "i", "1", 1, 2,
-					   &out, &created),
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n2", &cfg, 0, "i", "1", 1, 2, 0,
+					   NULL, &out, &created),
 			 XS_OK);
 	created = true;
-	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n3", &cfg, 0, "i", "1", 1, 2,
-					   &out, &created),
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n3", &cfg, 0, "i", "1", 1, 2, 0,
+					   NULL, &out, &created),
 			 XS_LIMIT);
 	assert_false(created);
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "n3", &cfg, &it, 1, 2, NULL, NULL),
-			 XS_LIMIT);
+	assert_int_equal(
+		store_pep_replace(st, DOMAIN, "alice", "n3", &cfg, &it, 1, 2, 0, NULL, NULL, NULL),
+		XS_LIMIT);
 	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_node"), 2);
 	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_item"), 2);
 	/* An existing node takes more items at the limit. */
-	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n1", &cfg, 0, "j", "2", 1, 2,
-					   &out, &created),
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n1", &cfg, 0, "j", "2", 1, 2, 0,
+					   NULL, &out, &created),
 			 XS_OK);
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "n2", &cfg, &it, 1, 2, NULL, NULL),
-			 XS_OK);
+	assert_int_equal(
+		store_pep_replace(st, DOMAIN, "alice", "n2", &cfg, &it, 1, 2, 0, NULL, NULL, NULL),
+		XS_OK);
 	/* The limit is per account; 0 is none. */
-	assert_int_equal(store_pep_publish(st, DOMAIN, "bob", "n3", &cfg, 0, "i", "1", 1, 2, &out,
-					   &created),
+	assert_int_equal(store_pep_publish(st, DOMAIN, "bob", "n3", &cfg, 0, "i", "1", 1, 2, 0,
+					   NULL, &out, &created),
 			 XS_OK);
-	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n3", &cfg, 0, "i", "1", 1, 0,
-					   &out, &created),
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n3", &cfg, 0, "i", "1", 1, 0, 0,
+					   NULL, &out, &created),
 			 XS_OK);
 	assert_true(created);
 	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_node WHERE localpart = 'alice'"),
@@ -666,8 +670,8 @@ static void test_pep_malformed_row(void **state)
 	assert_int_equal(store_pep_config_get(st, DOMAIN, "alice", "n", &out), XS_IO);
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(store_pep_nodes(st, DOMAIN, "alice", ALICE, node_cb, &a), XS_IO);
-	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &cfg, 0, "j", "J", 1, 0, &out,
-					   &(bool){ false }),
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &cfg, 0, "j", "J", 1, 0, 0,
+					   NULL, &out, &(bool){ false }),
 			 XS_IO);
 	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_item"), 1);
 	store_close(st);
@@ -689,7 +693,7 @@ static void test_pep_bad_arguments(void **state)
 	bool created;
 
 #define PUB(dom, loc, node, c, pre, id, xml, len, o, cr)                                          \
-	store_pep_publish(st, dom, loc, node, c, pre, id, xml, len, 0, o, cr)
+	store_pep_publish(st, dom, loc, node, c, pre, id, xml, len, 0, 0, NULL, o, cr)
 	assert_int_equal(PUB("", "a", "n", &cfg, 0, "i", "x", 1, &out, &created), XS_INVAL);
 	assert_int_equal(PUB(DOMAIN, "", "n", &cfg, 0, "i", "x", 1, &out, &created), XS_INVAL);
 	assert_int_equal(PUB(DOMAIN, "a", "", &cfg, 0, "i", "x", 1, &out, &created), XS_INVAL);
@@ -725,12 +729,14 @@ static void test_pep_bad_arguments(void **state)
 			 XS_INVAL);
 	assert_int_equal(store_pep_last(st, ALICE, NULL, 1, nodes, 1, last_cb, &a), XS_INVAL);
 	assert_int_equal(store_pep_last(st, ALICE, nodes, 1, ids_empty, 1, last_cb, &a), XS_INVAL);
-	assert_int_equal(store_pep_replace(st, DOMAIN, "a", "n", &cfg, &noid, 1, 0, NULL, NULL),
-			 XS_INVAL);
-	assert_int_equal(store_pep_replace(st, DOMAIN, "a", "n", &cfg, &nullxml, 1, 0, NULL, NULL),
-			 XS_INVAL);
-	assert_int_equal(store_pep_replace(st, DOMAIN, "a", "n", &bad_access, NULL, 0, 0, NULL,
-					   NULL),
+	assert_int_equal(
+		store_pep_replace(st, DOMAIN, "a", "n", &cfg, &noid, 1, 0, 0, NULL, NULL, NULL),
+		XS_INVAL);
+	assert_int_equal(
+		store_pep_replace(st, DOMAIN, "a", "n", &cfg, &nullxml, 1, 0, 0, NULL, NULL, NULL),
+		XS_INVAL);
+	assert_int_equal(store_pep_replace(st, DOMAIN, "a", "n", &bad_access, NULL, 0, 0, 0, NULL,
+					   NULL, NULL),
 			 XS_INVAL);
 	/* None of it wrote anything. */
 	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_node"), 0);
@@ -760,7 +766,7 @@ static void test_pep_last(void **state)
 	pub_ok(st, "carol", "tune", &pres, "ct", "CT");
 	/* A node with no item gives nothing. */
 	assert_int_equal(store_pep_publish(st, DOMAIN, "carol", "geoloc", &open, 0, "x", "X", 1, 0,
-					   &out, &created),
+					   0, NULL, &out, &created),
 			 XS_OK);
 	assert_int_equal(store_pep_purge(st, DOMAIN, "carol", "geoloc"), XS_OK);
 	roster_add(st, "alice", "zed@x.lit", ROSTER_SUB_FROM);
@@ -814,8 +820,8 @@ static void test_pep_replace(void **state)
 	};
 	/* A new node: created with cfg, nothing removed. */
 	memset(&rm, 0, sizeof(rm));
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, abc, 3, 0, removed_cb,
-					   &rm),
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, abc, 3, 0, 0, NULL,
+					   removed_cb, &rm),
 			 XS_OK);
 	assert_string_equal(rm.s, "");
 	assert_int_equal(store_pep_config_get(st, DOMAIN, "alice", "bm", &out), XS_OK);
@@ -829,8 +835,8 @@ static void test_pep_replace(void **state)
 		{ .id = "d", .xml = "D", .len = 1 },
 	};
 	memset(&rm, 0, sizeof(rm));
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &other, cd, 2, 0, removed_cb,
-					   &rm),
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &other, cd, 2, 0, 0, NULL,
+					   removed_cb, &rm),
 			 XS_OK);
 	assert_string_equal(rm.s, "a,b");
 	assert_string_equal(items_all(st, "alice", "bm", &a), "c=C2,d=D");
@@ -843,14 +849,14 @@ static void test_pep_replace(void **state)
 		{ .id = "y", .xml = "Y", .len = 1 }, { .id = "z", .xml = "Z", .len = 1 },
 	};
 	memset(&rm, 0, sizeof(rm));
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, four, 4, 0, removed_cb,
-					   &rm),
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, four, 4, 0, 0, NULL,
+					   removed_cb, &rm),
 			 XS_LIMIT);
 	assert_string_equal(rm.s, "");
 	assert_string_equal(items_all(st, "alice", "bm", &a), "c=C2,d=D");
 	/* A new node refused for its size is not created either. */
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "new", &cfg, four, 4, 0, NULL,
-					   NULL),
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "new", &cfg, four, 4, 0, 0, NULL,
+					   NULL, NULL),
 			 XS_LIMIT);
 	assert_int_equal(store_pep_config_get(st, DOMAIN, "alice", "new", &out), XS_NOTFOUND);
 
@@ -862,16 +868,16 @@ static void test_pep_replace(void **state)
 		{ .id = "x", .xml = "X2", .len = 2 },
 	};
 	memset(&rm, 0, sizeof(rm));
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, dup, 3, 0, removed_cb,
-					   &rm),
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, dup, 3, 0, 0, NULL,
+					   removed_cb, &rm),
 			 XS_OK);
 	assert_string_equal(rm.s, "c");
 	assert_string_equal(items_all(st, "alice", "bm", &a), "d=D,x=X2");
 
 	/* Nothing: the node is emptied and stays. */
 	memset(&rm, 0, sizeof(rm));
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, NULL, 0, 0, removed_cb,
-					   &rm),
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, NULL, 0, 0, 0, NULL,
+					   removed_cb, &rm),
 			 XS_OK);
 	assert_string_equal(rm.s, "d,x");
 	assert_string_equal(items_all(st, "alice", "bm", &a), "");
@@ -879,12 +885,293 @@ static void test_pep_replace(void **state)
 
 	/* Without persist_items the limit is one item. */
 	struct store_pep_config one = cfg_of(STORE_PEP_OPEN, false, 10, true, false);
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "one", &one, abc, 2, 0, NULL, NULL),
-			 XS_LIMIT);
-	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "one", &one, abc + 1, 1, 0, NULL,
-					   NULL),
+	assert_int_equal(
+		store_pep_replace(st, DOMAIN, "alice", "one", &one, abc, 2, 0, 0, NULL, NULL, NULL),
+		XS_LIMIT);
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "one", &one, abc + 1, 1, 0, 0, NULL,
+					   NULL, NULL),
 			 XS_OK);
 	assert_string_equal(items_all(st, "alice", "one", &a), "b=B");
+	store_close(st);
+}
+
+/* --- the byte quota --- */
+
+/* len bytes of c, the payload of the quota tests (at most 255; the last
+ * 16 stay valid). */
+static const char *fill(char c, size_t len)
+{
+	static char buf[16][256];
+	static unsigned next;
+	char *b = buf[next++ % 16];
+	assert_true(len < sizeof(buf[0]));
+	memset(b, c, len);
+	b[len] = '\0';
+	return b;
+}
+
+/* Publishes len bytes of c as item id of local's node under a quota of
+ * max_bytes; *over as the call left it (set to true before, so a call that
+ * does not clear it shows). */
+static enum xs pub_q(struct store *st, const char *local, const char *node,
+		     const struct store_pep_config *cfg, const char *id, char c, size_t len,
+		     uint64_t max_bytes, bool *over)
+{
+	struct store_pep_config out;
+	bool created = false;
+	*over = true;
+	return store_pep_publish(st, DOMAIN, local, node, cfg, 0, id, fill(c, len), len, 0,
+				 max_bytes, over, &out, &created);
+}
+
+/* The account's payload bytes, from a connection of its own. */
+static int bytes_of(const char *path, const char *local)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(length(payload)), 0) FROM pep_item JOIN pep_node"
+		 " ON pep_item.node_id = pep_node.id WHERE localpart = '%s'",
+		 local);
+	return db_int(path, sql);
+}
+
+/* The item ids and payload lengths of a node as "id:len", oldest first. */
+static void lens_cb(void *arg, const struct store_pep_item *it)
+{
+	acc_add(arg, "%s:%zu", it->id, it->len);
+}
+
+static const char *lens_of(struct store *st, const char *local, const char *node, struct acc *a)
+{
+	struct store_pep_config out;
+	char owner[128];
+	snprintf(owner, sizeof(owner), "%s@%s", local, DOMAIN);
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(store_pep_items(st, DOMAIN, local, node, owner, NULL, 0, 0, lens_cb, a,
+					 &out),
+			 XS_OK);
+	return a->s;
+}
+
+static void test_pep_quota_publish(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct store_pep_config cfg = cfg_of(STORE_PEP_OPEN, true, 10, true, false), out;
+	struct store_pep_config single = cfg_of(STORE_PEP_OPEN, false, 1, true, false);
+	struct acc a;
+	bool over, created;
+
+	/* Up to the quota, and onto it exactly: published. */
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i1", 'a', 30, 100, &over), XS_OK);
+	assert_false(over);
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i2", 'b', 30, 100, &over), XS_OK);
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i3", 'c', 30, 100, &over), XS_OK);
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i4", 'd', 9, 100, &over), XS_OK);
+	assert_false(over);
+	assert_int_equal(bytes_of(d->db, "alice"), 99);
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i5", 'e', 1, 100, &over), XS_OK);
+	assert_false(over);
+	assert_int_equal(bytes_of(d->db, "alice"), 100);
+	const char *full = "i1:30,i2:30,i3:30,i4:9,i5:1";
+	assert_string_equal(lens_of(st, "alice", "n", &a), full);
+
+	/* One byte more: refused, the node exactly as it was. */
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i6", 'f', 1, 100, &over), XS_LIMIT);
+	assert_true(over);
+	assert_string_equal(lens_of(st, "alice", "n", &a), full);
+	assert_string_equal(items_all(st, "alice", "n", &a),
+			    "i1=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,i2=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb,"
+			    "i3=cccccccccccccccccccccccccccccc,i4=ddddddddd,i5=e");
+	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_item"), 5);
+	/* Also when it replaces an item of its id by a bigger one: the old
+	 * item stays, still the one before the newest. */
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i4", 'g', 10, 100, &over), XS_LIMIT);
+	assert_true(over);
+	assert_string_equal(lens_of(st, "alice", "n", &a), full);
+	/* A node it would create is not created; over_quota may be NULL. */
+	created = true;
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "m", &cfg, 0, "x", "x", 1, 0, 100,
+					   NULL, &out, &created),
+			 XS_LIMIT);
+	assert_false(created);
+	assert_int_equal(store_pep_config_get(st, DOMAIN, "alice", "m", &out), XS_NOTFOUND);
+
+	/* The total is taken after the write: an item replaced by a smaller
+	 * one under a full quota is fine, and so is one that pushes the
+	 * oldest out of its node. */
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i1", 'h', 20, 100, &over), XS_OK);
+	assert_false(over);
+	assert_string_equal(lens_of(st, "alice", "n", &a), "i2:30,i3:30,i4:9,i5:1,i1:20");
+	assert_int_equal(bytes_of(d->db, "alice"), 90);
+	assert_int_equal(pub_q(st, "alice", "s", &single, "s1", 's', 10, 100, &over), XS_OK);
+	assert_int_equal(pub_q(st, "alice", "s", &single, "s2", 't', 10, 100, &over), XS_OK);
+	assert_false(over);
+	assert_string_equal(lens_of(st, "alice", "s", &a), "s2:10");
+	assert_int_equal(bytes_of(d->db, "alice"), 100);
+
+	/* The quota counts all of the account's nodes: the full account
+	 * takes nothing more on another node... */
+	assert_int_equal(pub_q(st, "alice", "s", &single, "s3", 'u', 11, 100, &over), XS_LIMIT);
+	assert_true(over);
+	assert_string_equal(lens_of(st, "alice", "s", &a), "s2:10");
+	assert_int_equal(pub_q(st, "alice", "m", &cfg, "x", 'x', 1, 100, &over), XS_LIMIT);
+	assert_true(over);
+	/* ...but not other accounts': bob's bytes are his own, and alice
+	 * is not charged for them. */
+	assert_int_equal(pub_q(st, "bob", "n", &cfg, "b1", 'b', 200, 0, &over), XS_OK);
+	assert_false(over);
+	assert_int_equal(pub_q(st, "bob", "n", &cfg, "b2", 'b', 1, 200, &over), XS_LIMIT);
+	assert_true(over);
+	assert_int_equal(pub_q(st, "carol", "n", &cfg, "c1", 'c', 100, 100, &over), XS_OK);
+	assert_false(over);
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i2", 'i', 30, 100, &over), XS_OK);
+	assert_int_equal(bytes_of(d->db, "alice"), 100);
+	assert_int_equal(bytes_of(d->db, "bob"), 200);
+	/* 0 is no limit. */
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "big", 'z', 200, 0, &over), XS_OK);
+	assert_false(over);
+	assert_int_equal(bytes_of(d->db, "alice"), 300);
+
+	/* The other refusals leave over_quota false, even over the quota:
+	 * the node limit, a precondition, bad arguments. */
+	over = true;
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "m", &cfg, 0, "x", "x", 1, 2, 1,
+					   &over, &out, &created),
+			 XS_LIMIT);
+	assert_false(over);
+	over = true;
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &single, STORE_PEP_F_ALL, "x",
+					   "x", 1, 0, 1, &over, &out, &created),
+			 XS_DENIED);
+	assert_false(over);
+	over = true;
+	assert_int_equal(store_pep_publish(st, DOMAIN, "alice", "n", &cfg, 0, "", "x", 1, 0, 1,
+					   &over, &out, &created),
+			 XS_INVAL);
+	assert_false(over);
+	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_node WHERE localpart = 'alice'"),
+			 2);
+
+	/* The sum is an index walk: the account's range of pep_node_key, each
+	 * node's range of an index on pep_item (node_id first), no scan; the
+	 * query is SQP_ACCOUNT_BYTES of store_sqlite_pep.c. */
+	sqlite3 *raw = raw_open(d->db);
+	sqlite3_stmt *plan;
+	char steps[512] = "";
+	assert_int_equal(sqlite3_prepare_v2(raw,
+					    "EXPLAIN QUERY PLAN SELECT sum(length(i.payload))"
+					    " FROM pep_node AS n JOIN pep_item AS i"
+					    " ON i.node_id = n.id WHERE n.domain = ?1"
+					    " AND n.localpart = ?2",
+					    -1, &plan, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(plan) == SQLITE_ROW) {
+		size_t used = strlen(steps);
+		snprintf(steps + used, sizeof(steps) - used, "%s;",
+			 (const char *)sqlite3_column_text(plan, 3));
+	}
+	sqlite3_finalize(plan);
+	sqlite3_close(raw);
+	if (!strstr(steps, "COVERING INDEX pep_node_key (domain=? AND localpart=?)") ||
+	    !strstr(steps, "INDEX pep_item_") || !strstr(steps, "(node_id=?)") ||
+	    strstr(steps, "SCAN"))
+		fail_msg("plan: %s", steps);
+	store_close(st);
+}
+
+static void test_pep_quota_replace(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct store_pep_config cfg = cfg_of(STORE_PEP_WHITELIST, true, 3, false, false), out;
+	struct acc a, rm;
+	bool over;
+
+	/* 60 bytes on another node of alice's, and a lot on bob's. */
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i1", 'a', 30, 0, &over), XS_OK);
+	assert_int_equal(pub_q(st, "alice", "n", &cfg, "i2", 'b', 30, 0, &over), XS_OK);
+	assert_int_equal(pub_q(st, "bob", "bm", &cfg, "b", 'b', 200, 0, &over), XS_OK);
+
+	/* A new node onto the quota exactly. */
+	const struct store_pep_item first[] = {
+		{ .id = "a", .xml = fill('A', 25), .len = 25 },
+		{ .id = "b", .xml = fill('B', 15), .len = 15 },
+	};
+	over = true;
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, first, 2, 0, 100,
+					   &over, NULL, NULL),
+			 XS_OK);
+	assert_false(over);
+	assert_int_equal(bytes_of(d->db, "alice"), 100);
+
+	/* One byte over: refused, nothing changed, nothing reported. */
+	const struct store_pep_item more[] = {
+		{ .id = "a", .xml = fill('C', 25), .len = 25 },
+		{ .id = "c", .xml = fill('D', 16), .len = 16 },
+	};
+	memset(&rm, 0, sizeof(rm));
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, more, 2, 0, 100,
+					   &over, removed_cb, &rm),
+			 XS_LIMIT);
+	assert_true(over);
+	assert_string_equal(rm.s, "");
+	assert_string_equal(lens_of(st, "alice", "bm", &a), "a:25,b:15");
+	assert_string_equal(items_all(st, "alice", "bm", &a),
+			    "a=AAAAAAAAAAAAAAAAAAAAAAAAA,b=BBBBBBBBBBBBBBB");
+	assert_int_equal(bytes_of(d->db, "alice"), 100);
+	/* A new node over the quota is not created. */
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "new", &cfg, first, 1, 0, 100,
+					   &over, NULL, NULL),
+			 XS_LIMIT);
+	assert_true(over);
+	assert_int_equal(store_pep_config_get(st, DOMAIN, "alice", "new", &out), XS_NOTFOUND);
+
+	/* Under a full quota, smaller contents are fine: the total is the
+	 * one after the replacement. */
+	const struct store_pep_item less[] = {
+		{ .id = "b", .xml = fill('E', 10), .len = 10 },
+		{ .id = "d", .xml = fill('F', 20), .len = 20 },
+	};
+	memset(&rm, 0, sizeof(rm));
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, less, 2, 0, 100,
+					   &over, removed_cb, &rm),
+			 XS_OK);
+	assert_false(over);
+	assert_string_equal(rm.s, "a");
+	assert_string_equal(lens_of(st, "alice", "bm", &a), "b:10,d:20");
+	assert_int_equal(bytes_of(d->db, "alice"), 90);
+	/* ...and onto it again, bob's 200 bytes not counted. */
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, first, 2, 0, 100,
+					   &over, NULL, NULL),
+			 XS_OK);
+	assert_false(over);
+	assert_int_equal(bytes_of(d->db, "alice"), 100);
+
+	/* The other refusals leave over_quota false: too many items, the
+	 * node limit. */
+	const struct store_pep_item four[] = {
+		{ .id = "w", .xml = "W", .len = 1 }, { .id = "x", .xml = "X", .len = 1 },
+		{ .id = "y", .xml = "Y", .len = 1 }, { .id = "z", .xml = "Z", .len = 1 },
+	};
+	over = true;
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "bm", &cfg, four, 4, 0, 1, &over,
+					   NULL, NULL),
+			 XS_LIMIT);
+	assert_false(over);
+	over = true;
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "new", &cfg, four, 1, 2, 1, &over,
+					   NULL, NULL),
+			 XS_LIMIT);
+	assert_false(over);
+	over = true;
+	assert_int_equal(store_pep_replace(st, DOMAIN, "alice", "", &cfg, four, 1, 0, 1, &over,
+					   NULL, NULL),
+			 XS_INVAL);
+	assert_false(over);
+	assert_string_equal(lens_of(st, "alice", "bm", &a), "a:25,b:15");
+	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_node WHERE localpart = 'alice'"),
+			 2);
 	store_close(st);
 }
 
@@ -1225,6 +1512,89 @@ static void test_pep_thread(void **state)
 	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_node"), 1);
 }
 
+/* The quota through the storage thread: the request's pep_max_bytes in,
+ * pep_over_quota out (and reset when the request is used again). */
+static void test_pep_quota_thread(void **state)
+{
+	struct tdir *d = *state;
+	struct tctx ctx;
+	struct store_req req;
+	char err[256] = "";
+	struct store_pep_config cfg = cfg_of(STORE_PEP_OPEN, true, 5, true, false);
+
+	store_close(open_ok(d->db));
+	memset(&ctx, 0, sizeof(ctx));
+	assert_int_equal(queue_init(&ctx.results), 0);
+	ctx.main_thread = pthread_self();
+	ctx.th = store_thread_start(d->db, 0, err, sizeof(err));
+	if (!ctx.th)
+		fail_msg("store_thread_start: %s", err);
+
+	/* 10 + 10 under a quota of 20: both published. */
+	t_publish(&ctx, &req, "tune", &cfg, 0, "t1", "0123456789");
+	assert_int_equal(req.status, XS_OK);
+	memset(&req, 0, sizeof(req));
+	req.pep_node = "tune";
+	req.pep_cfg = cfg;
+	req.pep_item_id = "t2";
+	req.xml = "abcdefghij";
+	req.xml_len = 10;
+	req.pep_max_bytes = 20;
+	t_roundtrip(&ctx, &req, STORE_OP_PEP_PUBLISH, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_false(req.pep_over_quota);
+	/* One byte more: XS_LIMIT for the quota, nothing written. */
+	req.pep_item_id = "t3";
+	req.xml = "x";
+	req.xml_len = 1;
+	t_roundtrip(&ctx, &req, STORE_OP_PEP_PUBLISH, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+	assert_true(req.pep_over_quota);
+	assert_false(req.pep_created);
+	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_item"), 2);
+	/* The same request again, under no quota: published, the flag
+	 * cleared. */
+	req.pep_max_bytes = 0;
+	t_roundtrip(&ctx, &req, STORE_OP_PEP_PUBLISH, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_false(req.pep_over_quota);
+	/* The node limit is XS_LIMIT without the flag. */
+	req.pep_node = "mood";
+	req.pep_max_nodes = 1;
+	req.pep_max_bytes = 1;
+	t_roundtrip(&ctx, &req, STORE_OP_PEP_PUBLISH, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+	assert_false(req.pep_over_quota);
+
+	/* Replace: over the quota refused, nothing removed or written; a
+	 * smaller one under it done. */
+	const struct store_pep_item big[] = { { .id = "r", .xml = "0123456789ab", .len = 12 } };
+	const struct store_pep_item small[] = { { .id = "r", .xml = "0123456789", .len = 10 } };
+	memset(&req, 0, sizeof(req));
+	req.pep_node = "tune";
+	req.pep_cfg = cfg;
+	req.pep_in = big;
+	req.n_pep_in = 1;
+	req.pep_max_bytes = 10;
+	t_roundtrip(&ctx, &req, STORE_OP_PEP_REPLACE, "alice");
+	assert_int_equal(req.status, XS_LIMIT);
+	assert_true(req.pep_over_quota);
+	assert_null(req.pep_out);
+	assert_int_equal(db_int(d->db, "SELECT count(*) FROM pep_item"), 3);
+	req.pep_in = small;
+	t_roundtrip(&ctx, &req, STORE_OP_PEP_REPLACE, "alice");
+	assert_int_equal(req.status, XS_OK);
+	assert_false(req.pep_over_quota);
+	assert_int_equal(req.n_pep_out, 3); /* t1, t2, t3 removed */
+	store_pep_results_free(req.pep_out, req.n_pep_out);
+
+	store_thread_stop(ctx.th);
+	assert_int_equal(ctx.done_on_wrong_thread, 0);
+	assert_true(queue_is_empty(&ctx.results));
+	queue_deinit(&ctx.results);
+	assert_int_equal(db_int(d->db, "SELECT sum(length(payload)) FROM pep_item"), 10);
+}
+
 int main(void)
 {
 	/* Keep the expected error lines (the malformed row) quiet. */
@@ -1243,9 +1613,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pep_bad_arguments, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_pep_last, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_pep_replace, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_pep_quota_publish, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_pep_quota_replace, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_pep_user_delete, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_pep_migrate_from_v7, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_pep_thread, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_pep_quota_thread, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
