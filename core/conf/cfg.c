@@ -171,6 +171,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_BOOL(SECT_IM, "software_version", struct cfg, software_version),
 	K_NUM(SECT_IM, "max_pep_nodes", T_UINT, struct cfg, max_pep_nodes, 1, 100000),
 	K_NUM(SECT_IM, "max_pep_items", T_UINT, struct cfg, max_pep_items, 1, 100000),
+	K_NUM(SECT_IM, "max_pep_bytes", T_SIZE, struct cfg, max_pep_bytes, 1024, 1073741824),
 	K_NUM(SECT_IM, "max_caps_cache", T_UINT, struct cfg, max_caps_cache, 1, 1000000),
 	K_BOOL(SECT_IM, "iq_requires_presence", struct cfg, iq_requires_presence),
 	K_BOOL(SECT_IM, "archive", struct cfg, archive),
@@ -1200,6 +1201,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->software_version = true;
 	cfg->max_pep_nodes = 256;
 	cfg->max_pep_items = 256;
+	cfg->max_pep_bytes = 8388608;
 	cfg->max_caps_cache = 4096;
 	cfg->iq_requires_presence = true;
 	cfg->ctl_enabled = true;

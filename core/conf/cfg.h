@@ -99,6 +99,7 @@ struct cfg {
 	bool software_version;        /* software_version = true: XEP-0092 answered and in disco; false: neither */
 	unsigned max_pep_nodes;       /* max_pep_nodes = 256 PEP nodes per account (XEP-0163) */
 	unsigned max_pep_items;       /* max_pep_items = 256 items one PEP node keeps at most ("max") */
+	size_t max_pep_bytes;         /* max_pep_bytes = 8388608 payload bytes of all one account's PEP items */
 	unsigned max_caps_cache;      /* max_caps_cache = 4096 verified XEP-0115 hashes the router remembers */
 	bool iq_requires_presence;    /* iq_requires_presence = true: RFC 6121 8.5.3.1, no iq get/set to a resource that does not share presence */
 	/* XEP-0198 stream management (mux/mux_sm.c) */

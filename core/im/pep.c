@@ -432,6 +432,7 @@ static void publish(struct im_iq *q, const struct xml_node *pub, const struct xm
 	j->req.pep_cfg = cfg;
 	j->req.pep_precond = precond;
 	j->req.pep_max_nodes = im_cfg(q->r)->max_pep_nodes;
+	j->req.pep_max_bytes = im_cfg(q->r)->max_pep_bytes;
 	submit(q, j);
 }
 
@@ -692,6 +693,12 @@ static void publish_done(struct router *r, struct pep_job *j)
 		im_reply_error_app(r, j->st, SC_CONFLICT, "precondition-not-met", NS_PUBSUB_ERRORS);
 		return;
 	}
+	if (rc == XS_LIMIT && j->req.pep_over_quota) {
+		LOG_INFO("%s: PEP publish to %s refused: over [im] max_pep_bytes %zu", j->owner,
+			 j->node, im_cfg(r)->max_pep_bytes);
+		im_reply_error(r, j->st, SC_RESOURCE_CONSTRAINT);
+		return;
+	}
 	if (rc == XS_LIMIT) {
 		LOG_INFO("%s: PEP node %s refused: [im] max_pep_nodes %u reached", j->owner, j->node,
 			 im_cfg(r)->max_pep_nodes);
@@ -821,6 +828,7 @@ static bool config_done(struct router *r, struct pep_job *j)
 			j->req.pep_in = NULL;
 			j->req.n_pep_in = 0;
 			j->req.pep_max_nodes = im_cfg(r)->max_pep_nodes;
+			j->req.pep_max_bytes = im_cfg(r)->max_pep_bytes;
 			resubmit(r, j);
 			return true;
 		}
@@ -1044,6 +1052,7 @@ void pep_replace(struct im_iq *q, const char *node, const struct store_pep_confi
 	j->req.pep_in = j->in;
 	j->req.n_pep_in = n;
 	j->req.pep_max_nodes = im_cfg(q->r)->max_pep_nodes;
+	j->req.pep_max_bytes = im_cfg(q->r)->max_pep_bytes;
 	submit(q, j);
 }
 
@@ -1052,9 +1061,10 @@ static void replace_done(struct router *r, struct pep_job *j)
 	enum xs rc = j->req.status;
 	if (rc != XS_OK) {
 		if (rc == XS_LIMIT)
-			LOG_INFO("%s: PEP node %s refused: over [im] max_pep_nodes or max_pep_items",
-				 j->owner, j->node);
-		im_reply_error(r, j->st, rc == XS_LIMIT ? SC_NOT_ACCEPTABLE : SC_INTERNAL_SERVER_ERROR);
+			LOG_INFO("%s: PEP node %s refused: over [im] %s", j->owner, j->node,
+				 j->req.pep_over_quota ? "max_pep_bytes" : "max_pep_nodes or max_pep_items");
+		im_reply_error(r, j->st, rc != XS_LIMIT ? SC_INTERNAL_SERVER_ERROR
+				     : j->req.pep_over_quota ? SC_RESOURCE_CONSTRAINT : SC_NOT_ACCEPTABLE);
 		return;
 	}
 	im_reply_result(r, j->st, NULL, j->result);

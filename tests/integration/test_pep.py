@@ -39,11 +39,11 @@ BOOKMARKS = "urn:xmpp:bookmarks:1"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 USERS = {u: PW for u in (
     "ann", "ben", "cid", "dan", "eve", "fay", "gus", "hal", "ivy", "jon", "kim",
-    "sxa", "sxb", "bma", "bmb", "lia", "mel", "ned")}
+    "sxa", "sxb", "bma", "bmb", "lia", "mel", "ned", "oli")}
 QUIET = 1.0
 IDS = itertools.count(1)
 
-harness.module_server(globals(), users=USERS, sections={"im": {"max_pep_nodes": 20, "max_caps_cache": 4}}, name="pep")
+harness.module_server(globals(), users=USERS, sections={"im": {"max_pep_nodes": 20, "max_caps_cache": 4, "max_pep_bytes": 65536}}, name="pep")
 
 
 def nid(prefix="q"):
@@ -469,6 +469,25 @@ class Pep(unittest.TestCase):
                          ["hall@muc.example"])
         # contacts may not read it
         self.assertIn("closed-node", self.items(self.online("mel", "peek"), c.bare, LEGACY))
+
+    def test_11_byte_quota(self):
+        # [im] max_pep_bytes = 65536 here: 3 items of 20,000 bytes fit, a
+        # fourth does not and changes nothing; a smaller one still fits
+        c = self.online("oli")
+        blob = "<d xmlns='urn:example:big'>%s</d>"
+        for k in range(3):
+            self.publish(c, "urn:example:big%d" % k, "i", blob % ("x" * 20000))
+        r = self.publish(c, "urn:example:big3", "i", blob % ("y" * 20000), expect="error")
+        self.assertIn("resource-constraint", r)
+        self.assertIn("item-not-found", self.items(c, None, "urn:example:big3"))
+        self.assertIn("max_pep_bytes", SRV.log())
+        self.publish(c, "urn:example:big3", "i", blob % "small")
+        # retracting frees room
+        i = nid()
+        r = c.ask("<iq type='set' id='%s'><pubsub xmlns='%s'><retract node='urn:example:big0'>"
+                  "<item id='i'/></retract></pubsub></iq>" % (i, PUBSUB), i)
+        self.assertIn("type='result'", r)
+        self.publish(c, "urn:example:big4", "i", blob % ("z" * 20000))
 
 
 class PepSlixmpp(unittest.TestCase):

@@ -169,6 +169,7 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->max_private_items, 100);
 	assert_int_equal(c->max_pep_nodes, 256);
 	assert_int_equal(c->max_pep_items, 256);
+	assert_int_equal(c->max_pep_bytes, 8388608);
 	assert_int_equal(c->max_caps_cache, 4096);
 	assert_true(c->iq_requires_presence);
 	assert_int_equal(c->max_storage_requests, 128);
