@@ -395,7 +395,7 @@ void im_pep_notify(struct router *r, const char *owner, const char *node, bool c
 	/* XEP-0163 4.3.1 with the presence access model: the contacts
 	 * subscribed to the owner's presence (remote ones with s2s) */
 	for (uint32_t i = 0; i < u->n_roster; i++) {
-		struct ruser *c = u->roster[i].who;
+		struct ruser *c = rt_user_at(r, u->roster[i].who);
 		if (!(u->roster[i].sub & ROSTER_SUB_FROM) || !c->local || c == u || !c->sessions)
 			continue;
 		if (rt_blocks(r, u, c->bare) ||
@@ -413,7 +413,7 @@ void im_pep_sources(struct router *r, const char *bare, void (*cb)(void *arg, co
 		return;
 	cb(arg, u->bare);
 	for (uint32_t i = 0; u->roster_state == RS_READY && i < u->n_roster; i++) {
-		struct ruser *c = u->roster[i].who;
+		struct ruser *c = rt_user_at(r, u->roster[i].who);
 		if ((u->roster[i].sub & ROSTER_SUB_TO) && c->local && c != u && !rt_blocks(r, u, c->bare))
 			cb(arg, c->bare);
 	}

@@ -38,9 +38,23 @@ struct ruser *rt_user_get(struct router *r, const char *bare)
 	if (u)
 		return u;
 	size_t bl = strlen(bare);
+	/* an index for it: a free one, or the table grows */
+	if (!r->n_free_users && r->n_users == r->cap_users) {
+		uint32_t cap = r->cap_users ? r->cap_users * 2 : 1024;
+		struct ruser **t = cap > r->cap_users ? realloc(r->users, cap * sizeof(*t)) : NULL;
+		uint32_t *f = t ? realloc(r->free_users, cap * sizeof(*f)) : NULL;
+		if (t)
+			r->users = t;
+		if (!f)
+			return NULL;
+		r->free_users = f;
+		r->cap_users = cap;
+	}
 	u = calloc(1, sizeof(*u) + bl + 1);
 	if (!u)
 		return NULL;
+	u->idx = r->n_free_users ? r->free_users[--r->n_free_users] : r->n_users++;
+	r->users[u->idx] = u;
 	memcpy(u->bare, bare, bl + 1);
 	size_t dl;
 	const char *d = rt_jid_domain(u->bare, &dl);
@@ -54,15 +68,26 @@ void rt_user_release(struct router *r, struct ruser *u)
 	if (u->sessions || u->refs || u->roster_state != RS_NONE)
 		return;
 	hmap_del(&r->by_bare, &u->by_bare);
+	r->users[u->idx] = NULL;
+	r->free_users[r->n_free_users++] = u->idx; /* room: cap_users entries */
 	free(u);
+}
+
+void rt_users_free(struct router *r)
+{
+	free(r->users);
+	free(r->free_users);
+	r->users = NULL;
+	r->free_users = NULL;
+	r->n_users = r->cap_users = r->n_free_users = 0;
 }
 
 /* ---- the roster of an online account ---- */
 
 static int rcontact_cmp(const void *a, const void *b)
 {
-	const struct ruser *x = ((const struct rcontact *)a)->who;
-	const struct ruser *y = ((const struct rcontact *)b)->who;
+	uint32_t x = ((const struct rcontact *)a)->who;
+	uint32_t y = ((const struct rcontact *)b)->who;
 	return x < y ? -1 : x > y;
 }
 
@@ -70,7 +95,7 @@ static struct rcontact *roster_find(const struct ruser *u, const struct ruser *w
 {
 	if (u->roster_state != RS_READY || !who || !u->n_roster)
 		return NULL;
-	struct rcontact key = { .who = (struct ruser *)who };
+	struct rcontact key = { .who = who->idx };
 	return bsearch(&key, u->roster, u->n_roster, sizeof(key), rcontact_cmp);
 }
 
@@ -84,7 +109,7 @@ static const struct rcontact *roster_lookup(struct router *r, const struct ruser
 static void roster_drop(struct router *r, struct ruser *u)
 {
 	for (uint32_t i = 0; i < u->n_roster; i++) {
-		struct ruser *c = u->roster[i].who;
+		struct ruser *c = rt_user_at(r, u->roster[i].who);
 		c->refs--;
 		if (c != u)
 			rt_user_release(r, c);
@@ -139,10 +164,10 @@ void im_roster_cached(struct router *r, const char *bare, const char *contact,
 	}
 	u->roster = n;
 	size_t i = 0;
-	while (i < u->n_roster && u->roster[i].who < c)
+	while (i < u->n_roster && u->roster[i].who < c->idx)
 		i++;
 	memmove(&u->roster[i + 1], &u->roster[i], (u->n_roster - i) * sizeof(*n));
-	u->roster[i] = (struct rcontact){ .who = c, .sub = sub, .ask = ask };
+	u->roster[i] = (struct rcontact){ .who = c->idx, .sub = sub, .ask = ask };
 	u->n_roster++;
 	c->refs++;
 	return;
@@ -203,7 +228,7 @@ static void roster_loaded(struct router *r, struct store_req *req, bool cancelle
 			}
 			c->refs++;
 			u->roster[u->n_roster++] = (struct rcontact){
-				.who = c, .sub = req->items[i].subscription, .ask = req->items[i].ask
+				.who = c->idx, .sub = req->items[i].subscription, .ask = req->items[i].ask
 			};
 		}
 		if (u->n_roster)
@@ -418,18 +443,18 @@ static int presence_priority(const struct xml_node *pres)
 static void pending_requests(struct router *r, const struct ruser *u, struct rsess *s)
 {
 	for (uint32_t i = 0; i < u->n_roster; i++) {
-		if (!(u->roster[i].ask & ROSTER_ASK_IN) || rt_blocks(r, u, u->roster[i].who->bare))
+		if (!(u->roster[i].ask & ROSTER_ASK_IN) || rt_blocks(r, u, rt_user_at(r, u->roster[i].who)->bare))
 			continue;
 		struct xml_node *p = xml_node_new_elem("presence", NS_CLIENT);
 		struct stanza *st = NULL;
 		if (p && xml_node_set_attr(p, "type", "subscribe") == XS_OK &&
-		    xml_node_set_attr(p, "from", u->roster[i].who->bare) == XS_OK &&
+		    xml_node_set_attr(p, "from", rt_user_at(r, u->roster[i].who)->bare) == XS_OK &&
 		    xml_node_set_attr(p, "to", u->bare) == XS_OK)
 			st = stanza_freeze(p);
 		else
 			xml_node_free(p);
 		if (!st) {
-			LOG_ERR("out of memory: %s's request to %s not shown", u->roster[i].who->bare,
+			LOG_ERR("out of memory: %s's request to %s not shown", rt_user_at(r, u->roster[i].who)->bare,
 				u->bare);
 			continue;
 		}
@@ -469,8 +494,9 @@ static void to_subscribers(struct router *r, const struct ruser *u, struct stanz
 {
 	for (uint32_t i = 0; i < u->n_roster; i++) {
 		const struct rcontact *rc = &u->roster[i];
-		if ((rc->sub & ROSTER_SUB_FROM) && rc->who->local && rc->who != u)
-			to_available(r, u, rc->who, st, NULL);
+		struct ruser *c = rt_user_at(r, rc->who);
+		if ((rc->sub & ROSTER_SUB_FROM) && c->local && c != u)
+			to_available(r, u, c, st, NULL);
 	}
 }
 
@@ -519,7 +545,7 @@ void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
 		 * server would answer a probe (the local ones; remote ones
 		 * with s2s), and the account's other resources */
 		for (uint32_t i = 0; i < u->n_roster; i++) {
-			struct ruser *c = u->roster[i].who;
+			struct ruser *c = rt_user_at(r, u->roster[i].who);
 			if ((u->roster[i].sub & ROSTER_SUB_TO) && c->local && c != u)
 				answer_probe(r, c, u, s);
 		}

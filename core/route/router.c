@@ -1005,6 +1005,7 @@ void router_free(struct router *r)
 	hmap_deinit(&r->by_bare);
 	rt_sm_deinit(r);
 	rt_caps_deinit(r);
+	rt_users_free(r);
 	if (r->epfd >= 0)
 		close(r->epfd);
 	queue_deinit(&r->inbox);

@@ -55,10 +55,11 @@ struct rsess {
 
 /* One item of an online account's roster, as the router keeps it: the
  * contact (an interned struct ruser, shared by every roster that lists
- * it) and its subscription state (enum roster_sub, ROSTER_ASK_* bits).
- * Names and groups stay on disk. */
+ * it, named by its index in the router's table: 8 bytes an item where a
+ * pointer made it 16) and its subscription state (enum roster_sub,
+ * ROSTER_ASK_* bits).  Names and groups stay on disk. */
 struct rcontact {
-	struct ruser *who;
+	uint32_t who;        /* the contact's index (rt_user_at) */
 	unsigned char sub;
 	unsigned char ask;
 };
@@ -91,6 +92,7 @@ struct ruser {
 	bool local;              /* of a domain served here */
 	char **blocked;          /* RS_READY: the account's blocklist (XEP-0191), sorted */
 	uint32_t n_blocked;
+	uint32_t idx;            /* its place in r->users (rcontact.who) */
 	struct rwait *waiting;   /* RS_LOADING: broadcasts to replay, in order */
 	char bare[];             /* key */
 };
@@ -117,6 +119,11 @@ struct router {
 	unsigned n_blocking;    /* online accounts with a non-empty blocklist */
 	uint64_t id_next;       /* im_new_id: random start at router_new, then counted */
 	unsigned archive_pending; /* archive appends the store has not answered yet */
+	/* every struct ruser by index (presence.c), and the free indices */
+	struct ruser **users;
+	uint32_t n_users, cap_users;
+	uint32_t *free_users;
+	uint32_t n_free_users;
 	struct hmap caps;       /* verified XEP-0115 feature sets by "hash ver" (caps.c) */
 	struct rcaps *caps_idle, *caps_idle_tail; /* those no session uses, oldest first */
 	uint64_t caps_qid;      /* the last caps query sent */
@@ -196,8 +203,15 @@ void rt_sm_forget(struct router *r, struct rsess *s);
 void rt_sm_free_sess(struct rsess *s);
 
 /* presence.c */
+/* The struct ruser of index idx (a roster item's contact). */
+static inline struct ruser *rt_user_at(const struct router *r, uint32_t idx)
+{
+	return r->users[idx];
+}
 /* The interned entry for bare, made if missing (NULL without memory). */
 struct ruser *rt_user_get(struct router *r, const char *bare);
+/* router_free: the index table (the users themselves are freed apart). */
+void rt_users_free(struct router *r);
 /* Frees u if nothing holds it any more. */
 void rt_user_release(struct router *r, struct ruser *u);
 /* The session s of u was just bound: loads u's roster if it is not. */
