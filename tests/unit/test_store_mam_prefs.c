@@ -304,7 +304,7 @@ static const char *append_batch(struct store *st, const char *local, const char 
 				const char *const *with, size_t n, char *out)
 {
 	struct store_mam_item it[8];
-	char ids[8][16];
+	char ids[8][48]; /* prefix and any size_t: no truncation warning */
 	bool denied[8];
 	assert_true(n <= 8);
 	for (size_t i = 0; i < n; i++) {
