@@ -42,6 +42,8 @@ static void pick_routing_attrs(struct stanza *st, const struct xml_node *tree)
 
 /* A jemalloc size class (512) with the terminating NUL included. */
 #define STANZA_INITIAL_BYTES 511
+/* Unused bytes past which a frozen stanza's buffer is cut to size. */
+#define STANZA_SHRINK_SLACK 256
 
 struct stanza *stanza_freeze_around(struct xml_node *tree, const char *inner, size_t inner_len)
 {
@@ -61,6 +63,17 @@ struct stanza *stanza_freeze_around(struct xml_node *tree, const char *inner, si
 		rc = xml_write(tree, NS_CLIENT, &out);
 	if (rc != XS_OK)
 		goto out_free_st;
+	/* A small stanza does not keep the room reserved above: a presence
+	 * the router holds for every available session (to answer probes)
+	 * would otherwise cost 512 bytes where it needs 60.  Only when the
+	 * slack is large, so that most stanzas pay nothing. */
+	if (out.cap - out.len > STANZA_SHRINK_SLACK) {
+		char *fit = realloc(out.data, out.len + 1);
+		if (fit) {
+			out.data = fit;
+			out.cap = out.len + 1;
+		}
+	}
 	atomic_init(&st->refs, 1);
 	st->tree = tree;
 	st->kind = stanza_kind_of(tree->name);
