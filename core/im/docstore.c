@@ -88,9 +88,7 @@ void docstore_put(struct im_iq *q, const struct im_module *mod, const char *kind
 	submit(q, mod, j);
 }
 
-/* The stored text back as an element (parsed with expat and limits: it
- * comes from disk). */
-static struct xml_node *parse_doc(struct router *r, const char *xml, size_t len)
+struct xml_node *docstore_parse(struct router *r, const char *xml, size_t len)
 {
 	struct stanza *st = stanza_from_xml(xml, len, im_cfg(r)->max_stanza_size * 2);
 	if (!st)
@@ -112,7 +110,7 @@ void docstore_done(struct router *r, struct store_req *req, bool cancelled)
 			LOG_WARN("%s of %s not read: %s", req->data_kind, j->to, xs_name(req->status));
 			im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
 		} else {
-			struct xml_node *doc = parse_doc(r, req->data, req->data_len);
+			struct xml_node *doc = docstore_parse(r, req->data, req->data_len);
 			if (!doc) {
 				LOG_ERR("%s of %s (%s) does not parse", req->data_kind, j->to,
 					req->data_key);

@@ -26,6 +26,9 @@ void docstore_get(struct im_iq *q, const struct im_module *mod, const char *kind
  * the error. */
 void docstore_put(struct im_iq *q, const struct im_module *mod, const char *kind,
 		  const char *key, const struct xml_node *doc, unsigned max_keys);
+/* XML text the store kept back as an element (parsed with expat and the
+ * stanza limits: it comes from disk), or NULL; the caller frees it. */
+struct xml_node *docstore_parse(struct router *r, const char *xml, size_t len);
 /* For the module's store_done. */
 void docstore_done(struct router *r, struct store_req *req, bool cancelled);
 

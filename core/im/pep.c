@@ -30,6 +30,7 @@
 #include "core/im/account.h"
 #include "core/im/bookmarks.h"
 #include "core/im/bookmarks_conv.h"
+#include "core/im/docstore.h"
 #include "core/im/pep.h"
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
@@ -327,18 +328,6 @@ static struct xml_node *item_of(const char *ns, const char *id, const struct xml
 	if (p)
 		xml_node_add_child(it, p);
 	return it;
-}
-
-/* A stored payload back as an element (parsed with limits: it comes from
- * disk). */
-static struct xml_node *parse_payload(struct router *r, const char *xml, size_t len)
-{
-	struct stanza *st = stanza_from_xml(xml, len, im_cfg(r)->max_stanza_size * 2);
-	if (!st)
-		return NULL;
-	struct xml_node *copy = xml_node_copy(st->tree);
-	stanza_unref(st);
-	return copy;
 }
 
 /* ---- pubsub requests ---- */
@@ -757,7 +746,7 @@ static void items_done(struct router *r, struct pep_job *j)
 		goto nomem;
 	for (size_t i = 0; i < j->req.n_pep_out; i++) {
 		const struct store_pep_result *res = &j->req.pep_out[i];
-		struct xml_node *p = parse_payload(r, res->xml, res->len);
+		struct xml_node *p = docstore_parse(r, res->xml, res->len);
 		struct xml_node *it = p ? item_of(NS_PUBSUB, res->id, p) : NULL;
 		xml_node_free(p);
 		if (!it) {
@@ -942,7 +931,7 @@ static void last_done(struct router *r, struct pep_job *j)
 	}
 	for (size_t i = 0; i < j->req.n_pep_out; i++) {
 		const struct store_pep_result *res = &j->req.pep_out[i];
-		struct xml_node *p = parse_payload(r, res->xml, res->len);
+		struct xml_node *p = docstore_parse(r, res->xml, res->len);
 		struct xml_node *it = p ? item_of(NS_PUBSUB_EVENT, res->id, p) : NULL;
 		struct xml_node *list;
 		struct xml_node *ev = it ? event_items(res->node, &list) : NULL;
@@ -993,7 +982,7 @@ static void get_all_done(struct router *r, struct pep_job *j)
 	struct xml_node **v = j->req.status == XS_OK ? calloc(n ? n : 1, sizeof(*v)) : NULL;
 	for (size_t i = 0; v && i < n; i++) {
 		const struct store_pep_result *res = &j->req.pep_out[i];
-		struct xml_node *p = parse_payload(r, res->xml, res->len);
+		struct xml_node *p = docstore_parse(r, res->xml, res->len);
 		v[i] = p ? item_of(NS_PUBSUB, res->id, p) : NULL;
 		xml_node_free(p);
 		if (!v[i]) {
