@@ -30,6 +30,8 @@
  * at login; more than this before the store answers is refused. */
 #define MAX_WAITING 8
 
+_Static_assert(ROSTER_SUB_BOTH < 4 && ROSTER_ASK_ALL < 16, "struct rcontact's fields hold every state");
+
 /* ---- interned JIDs ---- */
 
 struct ruser *rt_user_get(struct router *r, const char *bare)
@@ -40,6 +42,10 @@ struct ruser *rt_user_get(struct router *r, const char *bare)
 	size_t bl = strlen(bare);
 	/* an index for it: a free one, or the table grows */
 	if (!r->n_free_users && r->n_users == r->cap_users) {
+		if (r->cap_users == RT_MAX_USERS) {
+			LOG_ERR("%u JIDs known to the router at once: %s not taken", RT_MAX_USERS, bare);
+			return NULL;
+		}
 		uint32_t cap = r->cap_users ? r->cap_users * 2 : 1024;
 		struct ruser **t = cap > r->cap_users ? realloc(r->users, cap * sizeof(*t)) : NULL;
 		uint32_t *f = t ? realloc(r->free_users, cap * sizeof(*f)) : NULL;
