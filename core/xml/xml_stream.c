@@ -61,8 +61,7 @@
  * byte is scanned a constant number of times.  A stanza is never delayed:
  * its last byte is a '>'.  Held bytes count toward max_stanza_size.
  *
- * What a sleeping stream holds is kept small: the struct, the header node,
- * and one block `ctx` = "qname\0" then "prefix\0uri\0" per declaration of
+ * What a sleeping stream holds is kept small: the struct and one block `ctx` = "qname\0" then "prefix\0uri\0" per declaration of
  * the root ("" for the default namespace).  The error text is allocated only
  * when there is an error. */
 #include "core/xml/xml_stream.h"
@@ -111,6 +110,7 @@ struct xml_stream {
 	bool top_decl_bad;            /* a declaration on the stanza tag being read */
 	bool st_raw_ok;               /* the stanza's content is self-contained */
 	bool inner_ok;
+	bool header_seen;             /* the root start tag was reported */
 	unsigned depth;               /* open elements, root included */
 	unsigned n_ns_decls;          /* declarations on the start tag being read */
 	unsigned replay_decls;        /* declarations the replay must bind */
@@ -120,7 +120,6 @@ struct xml_stream {
 	unsigned long long fed;       /* bytes given to expat in this document */
 	unsigned long long boundary;  /* offset just past the last stanza/header */
 
-	struct xml_node *header;      /* root element as reported (attrs only) */
 	/* The root's name as written ("stream:stream") and its namespace
 	 * declarations: "qname\0" then "prefix\0uri\0" per declaration, the
 	 * default namespace under the prefix "".  That is all expat holds
@@ -476,14 +475,19 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 
 	switch (s->depth++) {
 	case 0:
-		s->header = n;
+		/* The node lives for the callback only: nobody reads the
+		 * header's attributes later, and ~300 bytes a session kept
+		 * for nothing is a tenth of what a sleeping one costs. */
+		s->header_seen = true;
 		s->boundary = event_end(s);
 		if (!save_ctx(s)) {
+			xml_node_free(n);
 			fail(s, XML_STREAM_NOMEM, "out of memory for the stream header");
 			return;
 		}
 		if (s->cb.stream_open && s->cb.stream_open(s->arg, n))
 			fail(s, XML_STREAM_STOPPED, "stopped by the stream_open callback");
+		xml_node_free(n);
 		return;
 	case 1:
 		s->stanza = s->cur = n;
@@ -708,12 +712,12 @@ struct xml_stream *xml_stream_new(const struct xml_stream_limits *lim,
 static void clear_doc(struct xml_stream *s)
 {
 	xml_node_free(s->stanza);
-	xml_node_free(s->header);
+	s->header_seen = false;
 	xbuf_free(&s->text);
 	free(s->ctx);
 	s->ctx = NULL;
 	s->ctx_len = 0;
-	s->stanza = s->cur = s->header = NULL;
+	s->stanza = s->cur = NULL;
 	s->replaying = false;
 	s->shift = 0;
 	s->sleep_line = s->sleep_col = 0;
@@ -1005,9 +1009,9 @@ static enum xml_stream_err feed_input(struct xml_stream *s, const char *buf, siz
 		if (e != XML_STREAM_OK)
 			return e;
 	} else {
-		if (!s->parser && s->header && s->ctx && close_without_parser(s, buf, len))
+		if (!s->parser && s->header_seen && s->ctx && close_without_parser(s, buf, len))
 			return s->err;
-		if (!s->parser && !(s->pool && s->header && borrow_parser(s)) &&
+		if (!s->parser && !(s->pool && s->header_seen && borrow_parser(s)) &&
 		    xml_stream_wake(s) != XS_OK) {
 			s->err = XML_STREAM_NOMEM;
 			set_err_text(s, "out of memory waking the parser");
@@ -1037,9 +1041,9 @@ bool xml_stream_stanza_inner(const struct xml_stream *s, const char **p, size_t 
 	return true;
 }
 
-const struct xml_node *xml_stream_header(const struct xml_stream *s)
+bool xml_stream_header_seen(const struct xml_stream *s)
 {
-	return s->header;
+	return s->header_seen;
 }
 
 const char *xml_stream_err_text(const struct xml_stream *s)
@@ -1055,14 +1059,14 @@ bool xml_stream_is_asleep(const struct xml_stream *s)
 {
 	/* a parser-less stream without a header is one whose reset failed,
 	 * one that is closed has ended (close_without_parser) */
-	return !s->parser && s->header && !s->closed && !s->err;
+	return !s->parser && s->header_seen && !s->closed && !s->err;
 }
 
 /* Whether the (awake) stream sits between stanzas with nothing held in
  * expat, the moment its parser may go: to sleep or back to a pool. */
 static bool at_clean_boundary(const struct xml_stream *s)
 {
-	if (s->err || s->closed || !s->header || !s->ctx || !*s->ctx || s->depth != 1 || s->stanza ||
+	if (s->err || s->closed || !s->header_seen || !s->ctx || !*s->ctx || s->depth != 1 || s->stanza ||
 	    s->text.len || s->in_cdata)
 		return false;
 	/* Outside a handler expat's current position is the first byte it has
@@ -1157,7 +1161,7 @@ enum xs xml_stream_wake(struct xml_stream *s)
 
 	if (s->parser)
 		return XS_OK;
-	if (s->header && build_replay(s, &replay) != XS_OK) {
+	if (s->header_seen && build_replay(s, &replay) != XS_OK) {
 		xbuf_free(&replay);
 		return XS_NOMEM;
 	}
@@ -1168,7 +1172,7 @@ enum xs xml_stream_wake(struct xml_stream *s)
 	}
 	s->parser = p;
 	setup_parser(s);
-	if (!s->header)
+	if (!s->header_seen)
 		return XS_OK;  /* only after a failed reset: a fresh document */
 
 	s->replaying = true;
@@ -1236,7 +1240,7 @@ static size_t tree_mem(const struct xml_node *root)
 
 size_t xml_stream_mem_usage(const struct xml_stream *s)
 {
-	return blk(sizeof(*s)) + tree_mem(s->header) + tree_mem(s->stanza) +
+	return blk(sizeof(*s)) + tree_mem(s->stanza) +
 	       (s->ctx ? blk(s->ctx_len) : 0) + (s->text.cap ? blk(s->text.cap) : 0) +
 	       (s->raw.cap ? blk(s->raw.cap) : 0) + (s->hold.cap ? blk(s->hold.cap) : 0) +
 	       (s->err_text ? blk(ERR_TEXT_LEN) : 0);

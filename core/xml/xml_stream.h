@@ -49,8 +49,9 @@ enum xml_stream_err {
 
 struct xml_stream_cb {
 	/* The stream root element (name, ns, attributes; the default namespace
-	 * it declares is xml_stream_default_ns()).  The parser keeps ownership
-	 * until reset or free.  Return non-zero to stop. */
+	 * it declares is xml_stream_default_ns()).  The node is the parser's
+	 * and lives until the callback returns: copy what is needed of it.
+	 * Return non-zero to stop. */
 	int (*stream_open)(void *arg, struct xml_node *header);
 	/* Each complete depth-1 element; ownership passes to the callee.
 	 * Return non-zero to stop parsing: the rest of this input is discarded
@@ -85,8 +86,9 @@ const char *xml_stream_default_ns(const struct xml_stream *s);
  * stream header or on the stanza's own start tag.  False otherwise (and
  * outside the callback); the tree is then the only form. */
 bool xml_stream_stanza_inner(const struct xml_stream *s, const char **p, size_t *len);
-/* The header node reported to stream_open, or NULL before it. */
-const struct xml_node *xml_stream_header(const struct xml_stream *s);
+/* The stream header was reported to stream_open (and the document not
+ * reset since). */
+bool xml_stream_header_seen(const struct xml_stream *s);
 /* Log-friendly description of the last error ("" if none). */
 const char *xml_stream_err_text(const struct xml_stream *s);
 const char *xml_stream_err_name(enum xml_stream_err e);

@@ -224,7 +224,7 @@ static void test_billion_laughs(void **state)
 	rec_init(&r, NULL);
 	assert_int_equal(feed(&r, bomb), XML_STREAM_RESTRICTED_XML);
 	assert_int_equal(r.n_stanzas, 0);
-	assert_null(xml_stream_header(r.s));
+	assert_false(xml_stream_header_seen(r.s));
 	rec_done(&r);
 
 	rec_init(&r, NULL);
@@ -305,13 +305,14 @@ static void test_default_ns(void **state)
 	struct rec r;
 	rec_init(&r, NULL);
 	assert_string_equal(xml_stream_default_ns(r.s), "");
-	assert_null(xml_stream_header(r.s));
+	assert_false(xml_stream_header_seen(r.s));
 	assert_int_equal(feed(&r, "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>"
 				  "<iq/>"), XML_STREAM_OK);
 	assert_string_equal(xml_stream_default_ns(r.s), "");
 	assert_string_equal(r.stanzas.data, "<iq xmlns=\"\"/>\n");
-	assert_non_null(xml_stream_header(r.s));
-	assert_string_equal(xml_stream_header(r.s)->name, "stream");
+	assert_true(xml_stream_header_seen(r.s));
+	assert_int_equal(r.n_open, 1);
+	assert_non_null(strstr(rec_log(&r), "OPEN {http://etherx.jabber.org/streams}stream"));
 	rec_done(&r);
 }
 
@@ -463,7 +464,7 @@ static void test_callback_stop(void **state)
 	/* restart after STARTTLS: a fresh document with a new header */
 	assert_int_equal(xml_stream_reset(r.s), XS_OK);
 	assert_string_equal(xml_stream_default_ns(r.s), "");
-	assert_null(xml_stream_header(r.s));
+	assert_false(xml_stream_header_seen(r.s));
 	assert_string_equal(xml_stream_err_text(r.s), "");
 	xbuf_reset(&r.log);
 	assert_int_equal(feed(&r, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
