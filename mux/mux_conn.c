@@ -262,11 +262,10 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 	shaper_init(c);
 
 	/* the address accept() gave, which the peer table counted under */
-	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
-	if (strchr(ip, ':'))
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, port);
-	else
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, port);
+	bool v6 = strchr(ip, ':');
+	snprintf(c->peer, sizeof(c->peer), v6 ? "[%s]:%u" : "%s:%u", ip, port);
+	c->peer_ip_off = v6;
+	c->peer_ip_len = (unsigned char)strnlen(ip, INET6_ADDRSTRLEN - 1);
 
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
@@ -736,7 +735,8 @@ void conn_strip(struct mux_conn *c)
 	if (!c->peer_released) {
 		/* the address may connect again to resume: it no longer holds
 		 * a connection there */
-		mux_peer_gone(c->mux, c->peer_ip, !c->authenticated);
+		char ip[INET6_ADDRSTRLEN];
+		mux_peer_gone(c->mux, conn_peer_ip(c, ip), !c->authenticated);
 		c->peer_released = true;
 	}
 }

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/conf/cfg.h"
 #include "core/base/hmap.h"
@@ -74,8 +75,12 @@ struct mux_conn {
 	uint64_t id;                 /* for log lines: c<thread>.<n> */
 	int fd;
 	const struct cfg_listener *lst;
-	char peer[INET6_ADDRSTRLEN + 8];
-	char peer_ip[INET6_ADDRSTRLEN];
+	char peer[INET6_ADDRSTRLEN + 8]; /* "ip:port" or "[ip6]:port", for log lines */
+	/* the address accept() gave, which the peer table counts under, is
+	 * peer[peer_ip_off .. +peer_ip_len) (conn_peer_ip): not a copy of its
+	 * own, which would take the struct past 512 bytes, jemalloc's class
+	 * below 640 */
+	unsigned char peer_ip_off, peer_ip_len;
 
 	/* byte path: socket <-> tls[0] <-> tls[1] <-> xml */
 	struct tls_sess *tls[MUX_MAX_TLS_LAYERS];
@@ -362,6 +367,14 @@ int sm_on_element(struct mux_conn *c, struct xml_node *el);
  * take it (SM queue over [im] sm_max_unacked: the session ends). */
 bool sm_write(struct mux_conn *c, struct stanza *st, bool sole);
 /* A stanza from the client was handled. */
+/* The peer's address as the peer table knows it, NUL-terminated in buf. */
+static inline const char *conn_peer_ip(const struct mux_conn *c, char buf[INET6_ADDRSTRLEN])
+{
+	memcpy(buf, c->peer + c->peer_ip_off, c->peer_ip_len);
+	buf[c->peer_ip_len] = '\0';
+	return buf;
+}
+
 static inline void sm_handled(struct mux_conn *c)
 {
 	if (c->sm && c->state == CONN_BOUND)

@@ -125,18 +125,19 @@ static void send_form(struct mux_conn *c, const char *id)
 static bool rate_allows(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	char key[PEER_KEY_LEN];
-	if (mux_peer_exempt(m, c->peer_ip))
+	char key[PEER_KEY_LEN], ip[INET6_ADDRSTRLEN];
+	conn_peer_ip(c, ip);
+	if (mux_peer_exempt(m, ip))
 		return true;
 	uint64_t now = mux_now_ms();
-	if (mux_peer_key(m, c->peer_ip, key) && peer_registration_take(m->group->peers, key, now))
+	if (mux_peer_key(m, ip, key) && peer_registration_take(m->group->peers, key, now))
 		return true;
 	m->reg_refused++;
 	if (now - m->reg_log_ms >= 1000 || !m->reg_log_ms) {
 		LOG_WARN("c%u.%llu: registration from %s refused: [limits] "
 			 "registrations_per_ip_per_hour (%u) reached (%u refused since the last "
 			 "such line)",
-			 m->idx, (unsigned long long)c->id, c->peer_ip,
+			 m->idx, (unsigned long long)c->id, ip,
 			 m->cfg->registrations_per_ip_per_hour, m->reg_refused);
 		m->reg_refused = 0;
 		m->reg_log_ms = now;

@@ -231,8 +231,8 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 	}
 	sasl_conn_cleanup(c);
 	c->auth_failures++;
-	char key[PEER_KEY_LEN];
-	unsigned n = mux_peer_key(c->mux, c->peer_ip, key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
+	char key[PEER_KEY_LEN], ip[INET6_ADDRSTRLEN];
+	unsigned n = mux_peer_key(c->mux, conn_peer_ip(c, ip), key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
 	if (!n)
 		n = 1;
 	uint64_t delay = m->cfg->auth_fail_delay_ms;
@@ -294,8 +294,8 @@ static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_l
 	sasl_conn_cleanup(c);
 	if (!send_sasl_data(c, "success", final, final_len))
 		return;
-	char key[PEER_KEY_LEN];
-	if (mux_peer_key(c->mux, c->peer_ip, key)) {
+	char key[PEER_KEY_LEN], ip[INET6_ADDRSTRLEN];
+	if (mux_peer_key(c->mux, conn_peer_ip(c, ip), key)) {
 		peer_auth_succeeded(m->group->peers, key);
 		peer_conn_authenticated(m->group->peers, key);
 	}

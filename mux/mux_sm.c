@@ -106,7 +106,7 @@ static void give_back(struct mux *m, struct sm_queue *q, struct sess_handle h)
 		struct msg *u = msg_new(MSG_UNDELIVERED, NULL);
 		if (!u) {
 			LOG_ERR("mux%u: out of memory returning an unacknowledged %s: lost", m->idx,
-				it.st->tree->name);
+				stanza_kind_name(it.st->kind));
 			stanza_unref(it.st);
 			continue;
 		}

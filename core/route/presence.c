@@ -533,7 +533,11 @@ void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
 	s->available = !unavailable;
 	s->priority = unavailable ? 0 : presence_priority(st->tree);
 	stanza_unref(s->presence);
-	s->presence = unavailable ? NULL : stanza_ref(st);
+	/* kept to be delivered again (probes, the account's new resources):
+	 * the bytes without the tree; the whole stanza if memory is short */
+	s->presence = NULL;
+	if (!unavailable && !(s->presence = stanza_slim(st)))
+		s->presence = stanza_ref(st);
 	bool caps_new = !unavailable && rt_caps_presence(r, s, st);
 
 	/* the account's own resources, the sender included (RFC 6121 4.2.2) */

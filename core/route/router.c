@@ -779,7 +779,7 @@ static void handle_undelivered(struct router *r, struct msg *m)
 			o->gone = true; /* its unavailable presence still goes out at unbind */
 	if (!m->status)
 		return;
-	LOG_DEBUG("router: %s to %s came back undelivered", st->tree->name,
+	LOG_DEBUG("router: %s to %s came back undelivered", stanza_kind_name(st->kind),
 		  st->to ? st->to : "(none)");
 	if (st->kind == STANZA_IQ) {
 		if (iq_is_request(st))

@@ -40,7 +40,7 @@ struct rsess {
 	unsigned store_pending; /* its storage requests not answered yet */
 	bool gone;           /* its mux could not take a stanza: closing */
 	int priority;
-	struct stanza *presence; /* its last available presence: probes are answered with it */
+	struct stanza *presence; /* its last available presence, slim (no tree): probes are answered with it */
 	struct rdirected *directed;
 	unsigned n_directed;
 	bool inactive;       /* XEP-0352: presence updates are held */

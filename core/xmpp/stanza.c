@@ -95,6 +95,56 @@ struct stanza *stanza_freeze(struct xml_node *tree)
 	return stanza_freeze_around(tree, NULL, 0);
 }
 
+/* Appends the NUL-terminated src at *p (NULL stays NULL). */
+static const char *copy_field(char **p, const char *src)
+{
+	if (!src)
+		return NULL;
+	size_t n = strlen(src) + 1;
+	char *d = memcpy(*p, src, n);
+	*p += n;
+	return d;
+}
+
+struct stanza *stanza_slim(const struct stanza *st)
+{
+	const char *f[4] = { st->to, st->from, st->type, st->id };
+	size_t extra = 0;
+	for (size_t i = 0; i < 4; i++)
+		extra += f[i] ? strlen(f[i]) + 1 : 0;
+	struct stanza *sl = malloc(sizeof(*sl) + st->len + 1 + extra);
+	if (!sl)
+		return NULL;
+	char *p = (char *)(sl + 1);
+	atomic_init(&sl->refs, 1);
+	sl->kind = st->kind;
+	sl->tree = NULL;
+	sl->bytes = p;
+	sl->len = st->len;
+	memcpy(p, st->bytes, st->len);
+	p[st->len] = '\0';
+	p += st->len + 1;
+	sl->to = copy_field(&p, st->to);
+	sl->from = copy_field(&p, st->from);
+	sl->type = copy_field(&p, st->type);
+	sl->id = copy_field(&p, st->id);
+	return sl;
+}
+
+const char *stanza_kind_name(enum stanza_kind k)
+{
+	switch (k) {
+	case STANZA_MESSAGE:
+		return "message";
+	case STANZA_PRESENCE:
+		return "presence";
+	case STANZA_IQ:
+		return "iq";
+	default:
+		return "stanza";
+	}
+}
+
 struct stanza *stanza_ref(struct stanza *st)
 {
 	atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
@@ -109,7 +159,8 @@ void stanza_unref(struct stanza *st)
 	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	xml_node_free(st->tree);
-	free(st->bytes);
+	if (st->bytes != (char *)(st + 1)) /* not a slim one's own block */
+		free(st->bytes);
 	free(st);
 }
 

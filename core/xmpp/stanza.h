@@ -21,7 +21,7 @@ enum stanza_kind { STANZA_MESSAGE, STANZA_PRESENCE, STANZA_IQ, STANZA_OTHER };
 struct stanza {
 	atomic_uint refs;
 	enum stanza_kind kind;
-	struct xml_node *tree;   /* owned; immutable */
+	struct xml_node *tree;   /* owned; immutable; NULL in a slim stanza */
 	const char *to;          /* normalised JID or NULL; points into tree */
 	const char *from;        /* stamped JID or NULL; points into tree */
 	const char *type;        /* type attribute or NULL */
@@ -43,6 +43,15 @@ struct stanza *stanza_freeze_around(struct xml_node *tree, const char *inner, si
  * freezes it; NULL when it does not parse (or is over max_size bytes) or
  * without memory. */
 struct stanza *stanza_from_xml(const char *xml, size_t len, size_t max_size);
+/* A copy of st without its tree (NULL without memory): the bytes and the
+ * routing fields in one block, for a stanza kept only to be delivered
+ * again, such as the presence the router holds per available session to
+ * answer probes (~250 bytes of tree for a bare <presence/>, a kilobyte
+ * with caps and a status).  Whoever takes one must not read ->tree. */
+struct stanza *stanza_slim(const struct stanza *st);
+/* "message", "presence", "iq" or "stanza", for log lines that may see a
+ * slim stanza. */
+const char *stanza_kind_name(enum stanza_kind k);
 struct stanza *stanza_ref(struct stanza *st);
 void stanza_unref(struct stanza *st);
 enum stanza_kind stanza_kind_of(const char *name);
