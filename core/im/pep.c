@@ -451,6 +451,16 @@ static void retract(struct im_iq *q, const struct xml_node *rt)
 	submit(q, j);
 }
 
+/* The id of an <item id='...'/> of the pubsub namespace asked for by a
+ * retrieval, or NULL for any other element (or an item without an id). */
+static const char *item_id_of(const struct xml_node *it)
+{
+	if (strcmp(it->name, "item") != 0 || strcmp(it->ns, NS_PUBSUB) != 0)
+		return NULL;
+	const char *id = xml_node_attr(it, "id");
+	return id && id[0] ? id : NULL;
+}
+
 static void items(struct im_iq *q, const struct xml_node *its)
 {
 	const char *node = xml_node_attr(its, "node");
@@ -476,10 +486,12 @@ static void items(struct im_iq *q, const struct xml_node *its)
 		}
 		max = n > cap ? cap : (unsigned)n;
 	}
+	/* the ids asked for: <item id/> children in the pubsub namespace;
+	 * anything else among them is ignored, in the count as in the list */
 	size_t n_ids = 0;
 	for (const struct xml_node *it = xml_node_child(its, "item", NS_PUBSUB); it;
 	     it = xml_node_next_elem(it))
-		n_ids++;
+		n_ids += item_id_of(it) != NULL;
 	if (n_ids > cap) {
 		im_iq_error(q, SC_NOT_ACCEPTABLE);
 		return;
@@ -491,8 +503,8 @@ static void items(struct im_iq *q, const struct xml_node *its)
 	}
 	for (const struct xml_node *it = xml_node_child(its, "item", NS_PUBSUB); j && it;
 	     it = xml_node_next_elem(it)) {
-		const char *id = xml_node_attr(it, "id");
-		if (strcmp(it->name, "item") != 0 || !id || !id[0])
+		const char *id = item_id_of(it);
+		if (!id)
 			continue;
 		if (!(j->strs[j->n_strs] = strdup(id))) {
 			job_free(j);

@@ -39,7 +39,7 @@ BOOKMARKS = "urn:xmpp:bookmarks:1"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 USERS = {u: PW for u in (
     "ann", "ben", "cid", "dan", "eve", "fay", "gus", "hal", "ivy", "jon", "kim",
-    "sxa", "sxb", "bma", "bmb", "lia", "mel", "ned", "oli")}
+    "sxa", "sxb", "bma", "bmb", "lia", "mel", "ned", "oli", "ida")}
 QUIET = 1.0
 IDS = itertools.count(1)
 
@@ -488,6 +488,27 @@ class Pep(unittest.TestCase):
                   "<item id='i'/></retract></pubsub></iq>" % (i, PUBSUB), i)
         self.assertIn("type='result'", r)
         self.publish(c, "urn:example:big4", "i", blob % ("z" * 20000))
+
+    def test_12_items_by_id(self):
+        # XEP-0060 6.5.8: items by id; children that are not pubsub
+        # <item id/> ask for nothing, so a request with none left asks
+        # for the whole node
+        c = self.online("ida")
+        for k in ("a", "b", "c"):
+            self.publish(c, "urn:example:ids", k, "<v xmlns='urn:example:v'>%s</v>" % k,
+                         options={"pubsub#max_items": "5"})
+
+        def ids(extra_children):
+            i = nid("it")
+            r = c.ask("<iq type='get' id='%s'><pubsub xmlns='%s'><items node='urn:example:ids'>%s"
+                      "</items></pubsub></iq>" % (i, PUBSUB, extra_children), i)
+            self.assertIn("type='result'", r)
+            return sorted(it.get("id") for it in ET.fromstring(r).iter("{%s}item" % PUBSUB))
+
+        self.assertEqual(ids("<item id='b'/>"), ["b"])
+        self.assertEqual(ids("<item id='b'/><item xmlns='urn:other' id='c'/><x id='a'/>"), ["b"])
+        self.assertEqual(ids("<item id='c'/><item id='a'/><item id='zz'/>"), ["a", "c"])
+        self.assertEqual(ids("<item/><item xmlns='urn:other' id='c'/>"), ["a", "b", "c"])
 
 
 class PepSlixmpp(unittest.TestCase):
