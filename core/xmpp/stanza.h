@@ -22,8 +22,10 @@ struct stanza {
 	atomic_uint refs;
 	enum stanza_kind kind;
 	struct xml_node *tree;   /* owned; immutable; NULL in a slim stanza */
-	const char *to;          /* normalised JID or NULL; points into tree */
-	const char *from;        /* stamped JID or NULL; points into tree */
+	/* to, from, type and id point into the tree (a slim stanza: into
+	 * its own block) */
+	const char *to;          /* normalised JID or NULL */
+	const char *from;        /* stamped JID or NULL */
 	const char *type;        /* type attribute or NULL */
 	const char *id;          /* id attribute or NULL */
 	size_t len;
