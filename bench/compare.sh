@@ -9,7 +9,7 @@
 #      policy-rc.d that forbids the packages to start their system services
 #      (removed again afterwards); never touches /etc/prosody, /etc/ejabberd,
 #      the system services or the default ports;
-#   2. brings xmppd, xmppctl, xmppload, cryptobound and stallmeter in
+#   2. brings xmppd, xmppctl, xmppload, cryptobound, stallmeter and sendfloor in
 #      $BUILD_DIR (default: build) up to date (XMPPD_PREBUILT=1 skips it);
 #   3. makes one certificate for "localhost" (xmppctl cert generate) that all
 #      three servers use, and the same accounts user1..userN / pass1..passN on
@@ -75,7 +75,7 @@
 # scenario and after the last): the floor under any p99 measured here.
 #
 # Environment: BUILD_DIR (build; brought up to date from this checkout on
-# every run), XMPPD / XMPPCTL / XMPPLOAD / CRYPTOBOUND / STALLMETER (binaries to use
+# every run), XMPPD / XMPPCTL / XMPPLOAD / CRYPTOBOUND / STALLMETER / SENDFLOOR (binaries to use
 # instead), XMPPD_PREBUILT=1 (skip the build), KEEP=1 keeps the private
 # server dirs.
 set -euo pipefail
@@ -142,16 +142,17 @@ if [ -z "${XMPPLOAD:-}" ]; then
 fi
 CRYPTOBOUND=${CRYPTOBOUND:-$BUILD_DIR/bench/cryptobound}
 STALLMETER=${STALLMETER:-$BUILD_DIR/bench/stallmeter}
+SENDFLOOR=${SENDFLOOR:-$BUILD_DIR/bench/sendfloor}
 # Always brought up to date (an incremental build is quick when nothing
 # changed): the report names the source's git commit, so the binaries must
 # be built from it.  An earlier version built only when a binary was
 # missing and measured a stale build under the new commit's name.
 if [ -z "${XMPPD_PREBUILT:-}" ]; then
-	echo "compare: building xmppd, xmppctl, xmppload, cryptobound, stallmeter in $BUILD_DIR"
+	echo "compare: building xmppd, xmppctl, xmppload, cryptobound, stallmeter, sendfloor in $BUILD_DIR"
 	[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build "$BUILD_DIR" -j"$(nproc)" --target xmppd xmppctl xmppload cryptobound stallmeter >/dev/null
+	cmake --build "$BUILD_DIR" -j"$(nproc)" --target xmppd xmppctl xmppload cryptobound stallmeter sendfloor >/dev/null
 fi
-for b in "$XMPPD" "$XMPPCTL" "$XMPPLOAD" "$CRYPTOBOUND" "$STALLMETER"; do
+for b in "$XMPPD" "$XMPPCTL" "$XMPPLOAD" "$CRYPTOBOUND" "$STALLMETER" "$SENDFLOOR"; do
 	[ -x "$b" ] || { echo "compare: $b missing" >&2; exit 1; }
 done
 
@@ -211,7 +212,7 @@ INI
 chmod 644 "$RUN/cert/localhost.key"  # read by the prosody/ejabberd users; temp dir only
 
 python3 "$ROOT/bench/lib/compare.py" "$@" --xmppd "$XMPPD" --xmppctl "$XMPPCTL" \
-	--xmppload "$XMPPLOAD" --cryptobound "$CRYPTOBOUND" --stallmeter "$STALLMETER" --run-dir "$RUN" --bounds "$bounds" --machine "$machine" \
+	--xmppload "$XMPPLOAD" --cryptobound "$CRYPTOBOUND" --stallmeter "$STALLMETER" --sendfloor "$SENDFLOOR" --run-dir "$RUN" --bounds "$bounds" --machine "$machine" \
 	--command-line "bench/compare.sh $*" &
 PY=$!
 wait "$PY"
