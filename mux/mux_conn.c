@@ -93,31 +93,31 @@ static bool slot_alloc(struct mux *m, uint32_t *slot)
 static void preauth_add(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	c->preauth_deadline_ms = mux_now_ms() + (uint64_t)m->cfg->preauth_timeout_s * 1000;
-	c->pa_prev = m->pa_tail;
-	c->pa_next = NULL;
+	c->neg->preauth_deadline_ms = mux_now_ms() + (uint64_t)m->cfg->preauth_timeout_s * 1000;
+	c->neg->pa_prev = m->pa_tail;
+	c->neg->pa_next = NULL;
 	if (m->pa_tail)
-		m->pa_tail->pa_next = c;
+		m->pa_tail->neg->pa_next = c;
 	else
 		m->pa_head = c;
 	m->pa_tail = c;
-	c->on_preauth = true;
+	c->neg->on_preauth = true;
 }
 
 void conn_preauth_remove(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	if (!c->on_preauth)
+	if (!c->neg || !c->neg->on_preauth)
 		return;
-	if (c->pa_prev)
-		c->pa_prev->pa_next = c->pa_next;
+	if (c->neg->pa_prev)
+		c->neg->pa_prev->neg->pa_next = c->neg->pa_next;
 	else
-		m->pa_head = c->pa_next;
-	if (c->pa_next)
-		c->pa_next->pa_prev = c->pa_prev;
+		m->pa_head = c->neg->pa_next;
+	if (c->neg->pa_next)
+		c->neg->pa_next->neg->pa_prev = c->neg->pa_prev;
 	else
-		m->pa_tail = c->pa_prev;
-	c->on_preauth = false;
+		m->pa_tail = c->neg->pa_prev;
+	c->neg->on_preauth = false;
 }
 
 /* Bytes waiting for the socket: plaintext written before the first TLS
@@ -241,15 +241,18 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 {
 	uint32_t slot;
 	struct mux_conn *c = calloc(1, sizeof(*c));
-	if (!c || !slot_alloc(m, &slot)) {
+	struct c2s_neg *neg = calloc(1, sizeof(*neg));
+	if (!c || !neg || !slot_alloc(m, &slot)) {
 		LOG_ERR("out of memory accepting a connection");
 		free(c);
+		free(neg);
 		close(fd);
 		mux_peer_gone(m, ip, true);
 		atomic_fetch_sub(&m->group->total_conns, 1);
 		return;
 	}
 	c->mux = m;
+	c->neg = neg;
 	c->fd = fd;
 	c->slot = slot;
 	c->gen = ++m->gens[slot];
@@ -741,12 +744,30 @@ void conn_strip(struct mux_conn *c)
 	}
 }
 
+/* Every bound session keeps its record, awake or asleep: a field added
+ * here costs 10,000 sessions their share of the next size class. */
+_Static_assert(sizeof(struct mux_conn) <= 384,
+	       "struct mux_conn stays in jemalloc's 384-byte class (docs/internals/mux.md)");
+
+void conn_neg_free(struct mux_conn *c)
+{
+	struct c2s_neg *n = c->neg;
+	if (!n)
+		return;
+	conn_preauth_remove(c);
+	sasl_conn_cleanup(c);
+	session_held_drop(c);
+	free(n->authcid);
+	free(n);
+	c->neg = NULL;
+}
+
 static void conn_free(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
 	conn_strip(c);
 	sm_state_free(c->sm);
-	free(c->authcid);
+	conn_neg_free(c);
 	free(c->full_jid);
 	m->slots[c->slot] = NULL;
 	m->gens[c->slot]++; /* stale handles no longer match */
@@ -773,7 +794,7 @@ void mux_reap(struct mux *m)
 void mux_timers(struct mux *m)
 {
 	uint64_t now = mux_now_ms();
-	while (m->pa_head && m->pa_head->preauth_deadline_ms <= now) {
+	while (m->pa_head && m->pa_head->neg->preauth_deadline_ms <= now) {
 		struct mux_conn *c = m->pa_head;
 		conn_preauth_remove(c);
 		if (c->state != CONN_BOUND && !c->dead && !c->closing) {
@@ -820,7 +841,7 @@ int mux_next_timeout_ms(struct mux *m)
 {
 	uint64_t next = UINT64_MAX;
 	if (m->pa_head)
-		next = m->pa_head->preauth_deadline_ms;
+		next = m->pa_head->neg->preauth_deadline_ms;
 	if (m->dl_head && m->dl_head->delay_deadline_ms < next)
 		next = m->dl_head->delay_deadline_ms;
 	if (m->cfg->idle_sleep_s && m->idle_head) {

@@ -69,6 +69,37 @@ enum sasl_mech {
 	MECH_SCRAM_SHA256, MECH_SCRAM_SHA256_PLUS,
 };
 
+/* What a c2s stream needs only until it is bound or has resumed a
+ * session: SASL, in-band registration, the pre-auth timer, the bind in
+ * flight and the stanzas held behind it.  Allocated with the connection
+ * (conn_adopt), freed once bound (conn_neg_done): the thousands of bound
+ * sessions, awake or asleep, do not carry it (docs/internals/
+ * transport-roles.md, step 1). */
+struct c2s_neg {
+	char *authcid;               /* localpart, after SASL */
+	char *bind_id;               /* id of the bind iq in flight */
+
+	/* SASL */
+	enum sasl_mech mech;
+	struct scram_server *scram;
+	char *plain_password;        /* only while a PLAIN lookup is pending */
+	unsigned auth_failures;      /* wrong credentials */
+	unsigned auth_attempts;      /* failed attempts of any kind */
+	int delayed_cond;            /* the failure a delayed answer gives */
+	bool auth_lookup_pending;
+	bool reg_pending;            /* an in-band registration is with the store (mux_register.c) */
+	bool sm_resume_tried;        /* one <resume/> per stream */
+	bool on_preauth;
+
+	/* stanzas that arrived while bind was in flight */
+	unsigned n_held;
+	struct xml_node *held_first, *held_last;
+
+	/* pre-auth timeout list (FIFO by accept time) */
+	struct mux_conn *pa_prev, *pa_next;
+	uint64_t preauth_deadline_ms;
+};
+
 struct mux_conn {
 	struct mux *mux;
 	uint32_t slot, gen;
@@ -101,34 +132,13 @@ struct mux_conn {
 	bool dead;                   /* closed; freed by mux_reap() */
 	bool detached;               /* dead, but a resumable session waits (mux_sm.c) */
 	bool peer_released;          /* the peer table has forgotten it (detached) */
-	bool sm_resume_tried;        /* one <resume/> per stream */
 	bool closing;                /* final bytes queued; close once flushed */
 	uint64_t close_deadline_ms;
 
 	const char *domain;          /* the hosted domain of this stream (points into cfg), "" before */
-	char stream_id[33];
-	char *authcid;               /* localpart, after SASL */
 	char *full_jid;              /* after bind */
 	int64_t bound_at;            /* wall-clock seconds at bind (xmppctl sessions) */
-	char *bind_id;               /* id of the bind iq in flight */
-
-	/* SASL */
-	enum sasl_mech mech;
-	struct scram_server *scram;
-	char *plain_password;        /* only while a PLAIN lookup is pending */
-	unsigned auth_failures;       /* wrong credentials */
-	unsigned auth_attempts;       /* failed attempts of any kind */
-	bool auth_lookup_pending;
-	bool reg_pending;            /* an in-band registration is with the store (mux_register.c) */
-
-	/* stanzas that arrived while bind was in flight */
-	struct xml_node *held_first, *held_last;
-	unsigned n_held;
-
-	/* pre-auth timeout list (FIFO by accept time) */
-	struct mux_conn *pa_prev, *pa_next;
-	bool on_preauth;
-	uint64_t preauth_deadline_ms;
+	struct c2s_neg *neg;         /* until bound or resumed, then NULL (conn_neg_done) */
 
 	/* delayed SASL failure (slow-down of repeated failures) */
 	struct mux_conn *dl_next;
@@ -143,7 +153,6 @@ struct mux_conn {
 	uint64_t throttle_until_ms;
 	struct mux_conn *th_prev, *th_next; /* the thread's throttled list */
 	uint64_t delay_deadline_ms;
-	int delayed_cond;
 
 	/* idle list (LRU by last traffic) of bound sessions that are awake */
 	struct mux_conn *idle_prev, *idle_next;
@@ -268,6 +277,10 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn);
 struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
 struct sess_handle conn_handle(const struct mux_conn *c);
 void conn_preauth_remove(struct mux_conn *c);
+/* Negotiation is over (bound, resumed) or the record goes: c->neg and all
+ * it holds are freed, c->neg is NULL after.  Not at close: code that
+ * closed a stream may still read its negotiation state until mux_reap. */
+void conn_neg_free(struct mux_conn *c);
 /* The parser limits for c: the small pre-authentication ones until it has
  * authenticated ([limits] preauth_*), then the full ones. */
 void conn_stream_limits(const struct mux_conn *c, struct xml_stream_limits *lim);
@@ -356,6 +369,8 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg);
  * (not bound, closing, dead): the caller hands it back to the router. */
 bool session_on_deliver(struct mux_conn *c, struct msg *msg);
 void session_conn_cleanup(struct mux_conn *c);
+/* The stanzas held behind a bind or <resume/>, and the bind id: dropped. */
+void session_held_drop(struct mux_conn *c);
 /* Stanzas pipelined behind a bind or <resume/>, processed once answered. */
 void session_replay_held(struct mux_conn *c);
 

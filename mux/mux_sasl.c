@@ -188,23 +188,27 @@ static void send_failure_now(struct mux_conn *c, enum sasl_condition cond)
 
 void sasl_conn_cleanup(struct mux_conn *c)
 {
-	if (c->scram) {
-		scram_server_free(c->scram);
-		c->scram = NULL;
+	if (!c->neg)
+		return; /* bound: nothing of an exchange is left */
+	if (c->neg->scram) {
+		scram_server_free(c->neg->scram);
+		c->neg->scram = NULL;
 	}
-	if (c->plain_password) {
-		explicit_bzero(c->plain_password, strlen(c->plain_password));
-		free(c->plain_password);
-		c->plain_password = NULL;
+	if (c->neg->plain_password) {
+		explicit_bzero(c->neg->plain_password, strlen(c->neg->plain_password));
+		free(c->neg->plain_password);
+		c->neg->plain_password = NULL;
 	}
-	c->mech = MECH_NONE;
+	c->neg->mech = MECH_NONE;
 }
 
 void sasl_reset(struct mux_conn *c)
 {
 	sasl_conn_cleanup(c);
-	free(c->authcid);
-	c->authcid = NULL;
+	if (c->neg) {
+		free(c->neg->authcid);
+		c->neg->authcid = NULL;
+	}
 }
 
 /* A failed attempt: logged; answered at once when no credential was
@@ -214,23 +218,23 @@ void sasl_reset(struct mux_conn *c)
 static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *why, bool checked)
 {
 	struct mux *m = c->mux;
-	const char *mech = mech_name(c->mech);
+	const char *mech = mech_name(c->neg->mech);
 	/* Wrong credentials are a warning; a mechanism the client could not
 	 * complete (it falls back to the next one) is routine. */
 	log_msg(checked ? LOG_LVL_WARN : LOG_LVL_INFO,
 		"c%u.%llu: authentication failed for %s@%s from %s (%s): %s", m->idx,
-		(unsigned long long)c->id, c->authcid ? c->authcid : "?", c->domain, c->peer, mech, why);
-	c->auth_attempts++;
+		(unsigned long long)c->id, c->neg->authcid ? c->neg->authcid : "?", c->domain, c->peer, mech, why);
+	c->neg->auth_attempts++;
 	if (!checked) {
 		sasl_reset(c);
 		send_failure_now(c, cond);
 		c->state = CONN_NEGOTIATING;
-		if (c->auth_attempts >= m->cfg->max_auth_attempts)
+		if (c->neg->auth_attempts >= m->cfg->max_auth_attempts)
 			stream_error(c, "policy-violation", "too many authentication attempts");
 		return;
 	}
 	sasl_conn_cleanup(c);
-	c->auth_failures++;
+	c->neg->auth_failures++;
 	char key[PEER_KEY_LEN], ip[INET6_ADDRSTRLEN];
 	unsigned n = mux_peer_key(c->mux, conn_peer_ip(c, ip), key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
 	if (!n)
@@ -240,18 +244,20 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 		delay *= 2;
 	if (delay > m->cfg->auth_fail_delay_max_ms)
 		delay = m->cfg->auth_fail_delay_max_ms;
-	c->delayed_cond = (int)cond;
+	c->neg->delayed_cond = (int)cond;
 	c->state = CONN_AUTH_PENDING;
 	conn_delay_insert(c, mux_now_ms() + delay);
 }
 
 void sasl_delay_fire(struct mux_conn *c)
 {
-	send_failure_now(c, (enum sasl_condition)c->delayed_cond);
+	if (!c->neg)
+		return; /* cannot be: a delayed failure keeps the stream unauthenticated */
+	send_failure_now(c, (enum sasl_condition)c->neg->delayed_cond);
 	c->state = CONN_NEGOTIATING;
 	sasl_reset(c);
 	const struct cfg *cfg = c->mux->cfg;
-	if (c->auth_failures >= cfg->max_auth_failures || c->auth_attempts >= cfg->max_auth_attempts)
+	if (c->neg->auth_failures >= cfg->max_auth_failures || c->neg->auth_attempts >= cfg->max_auth_attempts)
 		stream_error(c, "policy-violation", "too many failed authentication attempts");
 }
 
@@ -288,9 +294,9 @@ static bool send_sasl_data(struct mux_conn *c, const char *name, const char *dat
 static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_len)
 {
 	struct mux *m = c->mux;
-	const char *mech = mech_name(c->mech);
+	const char *mech = mech_name(c->neg->mech);
 	LOG_INFO("c%u.%llu: authenticated %s@%s (%s)", m->idx, (unsigned long long)c->id,
-		 c->authcid, c->domain, mech);
+		 c->neg->authcid, c->domain, mech);
 	sasl_conn_cleanup(c);
 	if (!send_sasl_data(c, "success", final, final_len))
 		return;
@@ -330,15 +336,15 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 	if (!l)
 		return false;
 	/* PLAIN's password goes with the request; the connection keeps none */
-	l->plain_password = c->plain_password;
-	c->plain_password = NULL;
+	l->plain_password = c->neg->plain_password;
+	c->neg->plain_password = NULL;
 	l->fake_iterations = c->mux->cfg->scram_iterations;
 	l->mux = c->mux;
 	l->h = conn_handle(c);
 	l->req.op = STORE_OP_GET_CRED;
 	l->req.hash = hash;
 	snprintf(l->req.domain, sizeof(l->req.domain), "%s", c->domain);
-	snprintf(l->req.local, sizeof(l->req.local), "%s", c->authcid);
+	snprintf(l->req.local, sizeof(l->req.local), "%s", c->neg->authcid);
 	l->req.done = lookup_done_cb;
 	l->req.done_arg = l;
 	if (store_thread_submit(c->mux->store, &l->req) != XS_OK) {
@@ -350,7 +356,7 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 		return false;
 	}
 	c->state = CONN_AUTH_PENDING;
-	c->auth_lookup_pending = true;
+	c->neg->auth_lookup_pending = true;
 	return true;
 }
 
@@ -361,7 +367,7 @@ static bool authzid_ok(struct mux_conn *c, const char *authzid)
 	if (!authzid || !*authzid)
 		return true;
 	char want[JID_BUF], got[JID_BUF];
-	snprintf(want, sizeof(want), "%s@%s", c->authcid, c->domain);
+	snprintf(want, sizeof(want), "%s@%s", c->neg->authcid, c->domain);
 	size_t bl;
 	if (jid_normalize(authzid, strlen(authzid), got, sizeof(got), &bl) != XS_OK)
 		return false;
@@ -371,7 +377,7 @@ static bool authzid_ok(struct mux_conn *c, const char *authzid)
 /* Handles the client's first message (initial response or first <response>). */
 static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 {
-	if (c->mech == MECH_PLAIN) {
+	if (c->neg->mech == MECH_PLAIN) {
 		char authzid[JID_BUF], authcid[1024], password[1024], local[1024];
 		if (sasl_plain_parse(msg, len, authzid, sizeof(authzid), authcid, sizeof(authcid),
 				     password, sizeof(password)) != SCRAM_DONE ||
@@ -380,10 +386,10 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 			explicit_bzero(password, sizeof(password));
 			return;
 		}
-		c->authcid = strdup(local);
-		c->plain_password = strdup(password);
+		c->neg->authcid = strdup(local);
+		c->neg->plain_password = strdup(password);
 		explicit_bzero(password, sizeof(password));
-		if (!c->authcid || !c->plain_password) {
+		if (!c->neg->authcid || !c->neg->plain_password) {
 			auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 			return;
 		}
@@ -398,7 +404,7 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 	enum scram_hash hash = SCRAM_SHA256;
 	bool plus = false;
 	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
-		if (mech_table[i].mech == c->mech) {
+		if (mech_table[i].mech == c->neg->mech) {
 			hash = mech_table[i].hash;
 			plus = mech_table[i].plus;
 		}
@@ -411,29 +417,29 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "no channel binding data", false);
 		return;
 	}
-	c->scram = scram_server_new(hash, plus, offered, exporter ? cb : NULL,
+	c->neg->scram = scram_server_new(hash, plus, offered, exporter ? cb : NULL,
 				    exporter ? sizeof(cb) : 0);
 	explicit_bzero(cb, sizeof(cb));
-	if (c->scram && end_point &&
-	    !scram_server_add_cb(c->scram, "tls-server-end-point", ep, ep_len)) {
-		scram_server_free(c->scram);
-		c->scram = NULL;
+	if (c->neg->scram && end_point &&
+	    !scram_server_add_cb(c->neg->scram, "tls-server-end-point", ep, ep_len)) {
+		scram_server_free(c->neg->scram);
+		c->neg->scram = NULL;
 	}
-	if (!c->scram) {
+	if (!c->neg->scram) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 		return;
 	}
 	if (c->mux->group->has_fake_salt_key)
-		scram_server_set_secret(c->scram, c->mux->group->fake_salt_key,
+		scram_server_set_secret(c->neg->scram, c->mux->group->fake_salt_key,
 					sizeof(c->mux->group->fake_salt_key));
 	const char *authcid = NULL, *authzid = NULL;
 	enum sasl_condition cond = SASL_COND_MALFORMED_REQUEST;
-	if (scram_server_start(c->scram, msg, len, &authcid, &authzid, &cond) != SCRAM_CONTINUE) {
-		auth_fail(c, cond, scram_server_failure(c->scram), false);
+	if (scram_server_start(c->neg->scram, msg, len, &authcid, &authzid, &cond) != SCRAM_CONTINUE) {
+		auth_fail(c, cond, scram_server_failure(c->neg->scram), false);
 		return;
 	}
-	c->authcid = strdup(authcid);
-	if (!c->authcid) {
+	c->neg->authcid = strdup(authcid);
+	if (!c->neg->authcid) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 		return;
 	}
@@ -449,19 +455,19 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 {
 	struct auth_lookup *l = msg->ptr;
 	struct mux_conn *c = conn_by_handle(m, l->h);
-	if (!c || c->closing || !c->auth_lookup_pending) {
+	if (!c || c->closing || !c->neg || !c->neg->auth_lookup_pending) {
 		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
 		return;
 	}
-	c->auth_lookup_pending = false;
+	c->neg->auth_lookup_pending = false;
 	bool found = l->req.status == XS_OK;
 	if (l->req.status != XS_OK && l->req.status != XS_NOTFOUND) {
 		free(l);
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "storage error", false);
 		return;
 	}
-	if (c->mech == MECH_PLAIN) {
+	if (c->neg->mech == MECH_PLAIN) {
 		bool ok = found && l->plain_ok;
 		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
@@ -476,7 +482,7 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 	/* An unknown user gets a fake challenge that looks like a real one
 	 * and fails at the proof, so accounts cannot be enumerated. */
 	enum scram_status st = scram_server_challenge(
-		c->scram, found ? &l->req.cred : NULL,
+		c->neg->scram, found ? &l->req.cred : NULL,
 		found ? m->cfg->scram_iterations
 		      : fake_iterations(m->group, &l->req, m->cfg->scram_iterations),
 		&out, &out_len);
@@ -593,11 +599,11 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 	}
 	if (is_auth) {
 		const char *name = xml_node_attr(el, "mechanism");
-		c->mech = MECH_NONE;
+		c->neg->mech = MECH_NONE;
 		for (size_t i = 0; name && i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
 			if (strcmp(name, mech_table[i].name) == 0 && mech_offered(c, mech_table[i].mech))
-				c->mech = mech_table[i].mech;
-		if (c->mech == MECH_NONE) {
+				c->neg->mech = mech_table[i].mech;
+		if (c->neg->mech == MECH_NONE) {
 			wipe_free(msg, len + 1);
 			auth_fail(c, SASL_COND_INVALID_MECHANISM, "mechanism not offered", false);
 			return 0;
@@ -615,12 +621,12 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 		return 0;
 	}
 	/* <response/> */
-	if (!c->scram && c->mech != MECH_NONE && !c->authcid) {
+	if (!c->neg->scram && c->neg->mech != MECH_NONE && !c->neg->authcid) {
 		sasl_first_message(c, msg, len);
 		wipe_free(msg, len + 1);
 		return 0;
 	}
-	if (!c->scram) {
+	if (!c->neg->scram) {
 		wipe_free(msg, len + 1);
 		auth_fail(c, SASL_COND_MALFORMED_REQUEST, "<response/> after PLAIN's only message", false);
 		return 0;
@@ -628,7 +634,7 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 	char *final = NULL;
 	size_t final_len = 0;
 	enum sasl_condition cond = SASL_COND_NOT_AUTHORIZED;
-	enum scram_status st = scram_server_finish(c->scram, msg, len, &final, &final_len, &cond);
+	enum scram_status st = scram_server_finish(c->neg->scram, msg, len, &final, &final_len, &cond);
 	wipe_free(msg, len + 1);
 	if (st == SCRAM_DONE) {
 		auth_succeeded(c, final, final_len);
@@ -636,14 +642,14 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 		return 1;
 	}
 	free(final);
-	if (scram_server_cb_mismatch(c->scram))
+	if (scram_server_cb_mismatch(c->neg->scram))
 		/* the proof was never checked: the client's TLS session is not
 		 * ours, so someone may sit in between (logged at warning) */
 		auth_fail(c, cond, "channel binding mismatch: the client's TLS session differs "
 				   "from the server's (possible man in the middle)", true);
 	else
 		auth_fail(c, cond, cond == SASL_COND_NOT_AUTHORIZED ? "wrong password or no such user"
-								  : scram_server_failure(c->scram),
+								  : scram_server_failure(c->neg->scram),
 			  cond == SASL_COND_NOT_AUTHORIZED);
 	return 0;
 }

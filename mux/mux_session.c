@@ -73,7 +73,7 @@ static void handle_bind(struct mux_conn *c, struct xml_node *iq, struct xml_node
 		return;
 	}
 	free(want);
-	snprintf(raw, sizeof(raw), "%s@%s/%s", c->authcid, c->domain, res);
+	snprintf(raw, sizeof(raw), "%s@%s/%s", c->neg->authcid, c->domain, res);
 	size_t bl;
 	if (jid_normalize(raw, strlen(raw), full, sizeof(full), &bl) != XS_OK) {
 		bounce_local(c, iq, SC_BAD_REQUEST);
@@ -89,8 +89,8 @@ static void handle_bind(struct mux_conn *c, struct xml_node *iq, struct xml_node
 	}
 	/* remember the iq id for the answer */
 	m->h = conn_handle(c);
-	free(c->bind_id);
-	c->bind_id = id ? strdup(id) : NULL;
+	free(c->neg->bind_id);
+	c->neg->bind_id = id ? strdup(id) : NULL;
 	c->state = CONN_BINDING;
 	mux_to_router(c->mux, m);
 }
@@ -103,8 +103,8 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 		struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
 		if (iq) {
 			xml_node_set_attr(iq, "type", "set");
-			if (c->bind_id)
-				xml_node_set_attr(iq, "id", c->bind_id);
+			if (c->neg->bind_id)
+				xml_node_set_attr(iq, "id", c->neg->bind_id);
 			bounce_local(c, iq, SC_INTERNAL_SERVER_ERROR);
 			xml_node_free(iq);
 		}
@@ -117,9 +117,9 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	struct xml_node *j = b ? xml_node_new_child(b, "jid", NS_BIND) : NULL;
 	if (j)
 		xml_node_add_text(j, c->full_jid, strlen(c->full_jid));
-	iq_result(c, c->bind_id, b);
-	free(c->bind_id);
-	c->bind_id = NULL;
+	iq_result(c, c->neg->bind_id, b);
+	free(c->neg->bind_id);
+	c->neg->bind_id = NULL;
 	c->state = CONN_BOUND;
 	c->bound_at = (int64_t)time(NULL);
 	conn_preauth_remove(c);
@@ -131,15 +131,18 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	xml_stream_use_pool(c->xml, c->mux->xml_pool);
 	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->full_jid);
 	session_replay_held(c);
+	conn_neg_free(c);
 }
 
 /* Stanzas pipelined behind a bind request or a <resume/>, now that it
  * has been answered. */
 void session_replay_held(struct mux_conn *c)
 {
-	struct xml_node *el = c->held_first;
-	c->held_first = c->held_last = NULL;
-	c->n_held = 0;
+	if (!c->neg)
+		return;
+	struct xml_node *el = c->neg->held_first;
+	c->neg->held_first = c->neg->held_last = NULL;
+	c->neg->n_held = 0;
 	while (el && !c->dead && !c->closing) {
 		struct xml_node *next = el->next;
 		el->next = NULL;
@@ -176,16 +179,24 @@ void session_conn_cleanup(struct mux_conn *c)
 			mux_to_router(c->mux, m);
 		}
 	}
-	struct xml_node *el = c->held_first;
+	session_held_drop(c);
+}
+
+void session_held_drop(struct mux_conn *c)
+{
+	if (!c->neg)
+		return;
+	struct xml_node *el = c->neg->held_first;
 	while (el) {
 		struct xml_node *next = el->next;
 		el->next = NULL;
 		xml_node_free(el);
 		el = next;
 	}
-	c->held_first = c->held_last = NULL;
-	free(c->bind_id);
-	c->bind_id = NULL;
+	c->neg->held_first = c->neg->held_last = NULL;
+	c->neg->n_held = 0;
+	free(c->neg->bind_id);
+	c->neg->bind_id = NULL;
 }
 
 static bool iq_type_ok(const char *t)
@@ -238,17 +249,17 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 	if (waiting) {
 		/* an <enable/> or stanzas pipelined behind the bind or the
 		 * <resume/> wait for its answer */
-		if (c->n_held >= MAX_HELD) {
+		if (c->neg->n_held >= MAX_HELD) {
 			xml_node_free(el);
 			stream_error(c, "policy-violation", "too many stanzas before bind completed");
 			return 1;
 		}
-		if (c->held_last)
-			c->held_last->next = el;
+		if (c->neg->held_last)
+			c->neg->held_last->next = el;
 		else
-			c->held_first = el;
-		c->held_last = el;
-		c->n_held++;
+			c->neg->held_first = el;
+		c->neg->held_last = el;
+		c->neg->n_held++;
 		return 0;
 	}
 	sm_handled(c); /* XEP-0198: every stanza counts, answered with an error or not */

@@ -264,11 +264,11 @@ static void resume(struct mux_conn *c, struct xml_node *el)
 {
 	const char *previd = xml_node_attr(el, "previd");
 	uint32_t h;
-	if (c->state != CONN_AUTHED || c->sm || c->sm_resume_tried) {
+	if (c->state != CONN_AUTHED || c->sm || c->neg->sm_resume_tried) {
 		failed(c, "unexpected-request");
 		return;
 	}
-	c->sm_resume_tried = true;
+	c->neg->sm_resume_tried = true;
 	if (!previd || !parse_h(xml_node_attr(el, "h"), &h)) {
 		failed(c, "bad-request");
 		return;
@@ -281,7 +281,7 @@ static void resume(struct mux_conn *c, struct xml_node *el)
 		ok = (previd[i] >= '0' && previd[i] <= '9') || (previd[i] >= 'a' && previd[i] <= 'f');
 	char raw[JID_BUF], bare[JID_BUF];
 	size_t bl;
-	snprintf(raw, sizeof(raw), "%s@%s", c->authcid, c->domain);
+	snprintf(raw, sizeof(raw), "%s@%s", c->neg->authcid, c->domain);
 	if (!ok || jid_normalize(raw, strlen(raw), bare, sizeof(bare), &bl) != XS_OK) {
 		LOG_INFO("c%u.%llu: resumption refused: malformed id", c->mux->idx,
 			 (unsigned long long)c->id);
@@ -579,4 +579,5 @@ void sm_on_state(struct mux *m, struct msg *msg)
 	if (c->sm && !c->dead && !c->closing && c->sm->unacked.n)
 		request_ack(c);
 	session_replay_held(c);
+	conn_neg_free(c);
 }

@@ -51,16 +51,17 @@ static bool built(struct mux_conn *c, enum xs st, struct xbuf *b, const char *wh
 
 static bool send_header(struct mux_conn *c, const char *from, const char *to)
 {
+	/* the id is written here and read by nobody later: not kept */
 	unsigned char rnd[16];
-	_Static_assert(sizeof(c->stream_id) >= 2 * sizeof(rnd) + 1, "stream id holds the hex of rnd");
+	char stream_id[2 * sizeof(rnd) + 1];
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd)); /* cannot happen on Linux >= 3.17 */
-	hex_lower(c->stream_id, rnd, sizeof(rnd));
+	hex_lower(stream_id, rnd, sizeof(rnd));
 	struct xbuf b = { 0 };
 	enum xs st = XS_OK;
 	APPEND(st, xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT
 				       "' xmlns:stream='" NS_STREAMS "' id='"));
-	APPEND(st, xbuf_append_str(&b, c->stream_id));
+	APPEND(st, xbuf_append_str(&b, stream_id));
 	APPEND(st, xbuf_append_str(&b, "'"));
 	if (from && *from) {
 		APPEND(st, xbuf_append_str(&b, " from='"));
@@ -250,7 +251,7 @@ int stream_on_stanza(void *arg, struct xml_node *el)
 	}
 	if (!c->authenticated) {
 		bool reg = register_wants(c, el);
-		if (c->reg_pending && !reg)
+		if (c->neg->reg_pending && !reg)
 			/* STARTTLS or SASL under a registration in flight */
 			stream_error(c, "policy-violation", "wait for the registration's answer");
 		else if (reg)

@@ -210,6 +210,12 @@ int main(int argc, char **argv)
 	usleep(200000);
 	atomic_store(&rd.stop, true);
 	pthread_join(th, NULL);
+	for (int i = 0; i < o.conns; i++)
+		close(srv[i]); /* the client ends close at exit */
+	free(srv);
+	free(msg);
+	close(rd.epfd);
+	close(lfd);
 	double us = cpu / (double)total * 1e6;
 	if (o.json)
 		printf("{\"conns\":%d,\"size\":%d,\"rate\":%d,\"burst\":%d,\"writes\":%lld,\"wall_s\":%.3f,"
