@@ -159,8 +159,8 @@ static void answer_store(struct world *w)
 	/* The fixed nonce goes in before the challenge is built. */
 	for (unsigned k = 0; k < MAX_CONNS; k++) {
 		struct mux_conn *c = conn_of(w, k);
-		if (c && c->scram)
-			scram_server_set_nonce_for_test(c->scram, SNONCE);
+		if (c && c->neg && c->neg->scram)
+			scram_server_set_nonce_for_test(c->neg->scram, SNONCE);
 	}
 	size_t n = n_pending;
 	n_pending = 0;
@@ -559,8 +559,8 @@ static void fire_timers(struct world *w, bool preauth, bool idle)
 	for (struct mux_conn *c = m->dl_head; c; c = c->dl_next)
 		c->delay_deadline_ms = 0;
 	if (preauth)
-		for (struct mux_conn *c = m->pa_head; c; c = c->pa_next)
-			c->preauth_deadline_ms = 0;
+		for (struct mux_conn *c = m->pa_head; c; c = c->neg->pa_next)
+			c->neg->preauth_deadline_ms = 0;
 	if (idle)
 		for (struct mux_conn *c = m->idle_head; c; c = c->idle_next)
 			c->last_active_ms = 0;
