@@ -72,7 +72,7 @@ enum sasl_mech {
 /* What a c2s stream needs only until it is bound or has resumed a
  * session: SASL, in-band registration, the pre-auth timer, the bind in
  * flight and the stanzas held behind it.  Allocated with the connection
- * (conn_adopt), freed once bound (conn_neg_done): the thousands of bound
+ * (conn_adopt), freed once bound (conn_neg_free): the thousands of bound
  * sessions, awake or asleep, do not carry it (docs/internals/
  * transport-roles.md, step 1). */
 struct c2s_neg {
@@ -108,9 +108,8 @@ struct mux_conn {
 	const struct cfg_listener *lst;
 	char peer[INET6_ADDRSTRLEN + 8]; /* "ip:port" or "[ip6]:port", for log lines */
 	/* the address accept() gave, which the peer table counts under, is
-	 * peer[peer_ip_off .. +peer_ip_len) (conn_peer_ip): not a copy of its
-	 * own, which would take the struct past 512 bytes, jemalloc's class
-	 * below 640 */
+	 * peer[peer_ip_off .. +peer_ip_len) (conn_peer_ip), not a copy of its
+	 * own: 46 bytes every session kept for a few lookups */
 	unsigned char peer_ip_off, peer_ip_len;
 
 	/* byte path: socket <-> tls[0] <-> tls[1] <-> xml */
@@ -138,7 +137,7 @@ struct mux_conn {
 	const char *domain;          /* the hosted domain of this stream (points into cfg), "" before */
 	char *full_jid;              /* after bind */
 	int64_t bound_at;            /* wall-clock seconds at bind (xmppctl sessions) */
-	struct c2s_neg *neg;         /* until bound or resumed, then NULL (conn_neg_done) */
+	struct c2s_neg *neg;         /* until bound or resumed, then NULL (conn_neg_free) */
 
 	/* delayed SASL failure (slow-down of repeated failures) */
 	struct mux_conn *dl_next;
