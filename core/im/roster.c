@@ -16,6 +16,7 @@
  * are not shown. */
 #include "core/im/modules.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,17 @@ static void get(struct im_iq *q)
 	if (ver && strlen(ver) < sizeof(j->client_ver)) {
 		j->has_ver = true;
 		memcpy(j->client_ver, ver, strlen(ver) + 1);
+		/* a version this server wrote (decimal, as query_node spells
+		 * it): the store compares it before reading any item */
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(ver, &end, 10);
+		char again[24];
+		snprintf(again, sizeof(again), "%llu", v);
+		if (*ver && !*end && !errno && !strcmp(again, ver)) {
+			j->req.has_known_ver = true;
+			j->req.known_ver = (uint64_t)v;
+		}
 	}
 	j->req.op = STORE_OP_ROSTER_GET;
 	/* RFC 6121 2.1.6: a resource that asked for the roster is interested
@@ -160,7 +172,7 @@ static void get_done(struct router *r, struct roster_job *j)
 	}
 	char cur[24];
 	snprintf(cur, sizeof(cur), "%llu", (unsigned long long)req->ver);
-	if (j->has_ver && strcmp(j->client_ver, cur) == 0) {
+	if (req->ver_unchanged || (j->has_ver && strcmp(j->client_ver, cur) == 0)) {
 		/* RFC 6121 2.6.3: up to date, an empty result */
 		im_reply_result(r, j->st, NULL, NULL);
 		return;

@@ -160,11 +160,13 @@ struct store_ops {
 	enum xs (*iteration_counts)(struct store *st, enum scram_hash hash,
 				    struct store_iter_count *out, size_t max, size_t *n);
 	/* block_cb NULL: the roster only (store_roster_get); otherwise the
-	 * blocklist too, from the same snapshot (store_roster_get_with_blocklist) */
+	 * blocklist too, from the same snapshot (store_roster_get_with_blocklist).
+	 * known not NULL: no item is read when the version is *known
+	 * (store_roster_get_since), and *unchanged says so */
 	enum xs (*roster_get)(struct store *st, const char *domain, const char *local,
 			      void (*cb)(void *arg, const struct store_roster_item *it), void *arg,
 			      uint64_t *ver, void (*block_cb)(void *arg, const char *jid),
-			      void *block_arg);
+			      void *block_arg, const uint64_t *known, bool *unchanged);
 	enum xs (*roster_put)(struct store *st, const char *domain, const char *local,
 			      const struct store_roster_item *it, unsigned max_items, uint64_t *ver);
 	enum xs (*roster_remove)(struct store *st, const char *domain, const char *local,
@@ -387,7 +389,25 @@ static inline enum xs store_roster_get(struct store *st, const char *domain, con
 	if (!store__name_ok(domain) || !store__name_ok(local) || !cb || !ver)
 		return XS_INVAL;
 	*ver = 0;
-	return st->ops->roster_get(st, domain, local, cb, arg, ver, NULL, NULL);
+	return st->ops->roster_get(st, domain, local, cb, arg, ver, NULL, NULL, NULL, NULL);
+}
+
+/* store_roster_get, except when the roster is still at version known (the
+ * one a client holds, RFC 6121 2.6.3): then cb is never called, *ver is
+ * known and *unchanged true, and no item is read (a client that logs in
+ * with its cache current costs one indexed probe, not its whole roster).
+ * Otherwise *unchanged is false and the items come as from
+ * store_roster_get, from the version's snapshot. */
+static inline enum xs store_roster_get_since(struct store *st, const char *domain,
+					     const char *local,
+					     void (*cb)(void *arg, const struct store_roster_item *it),
+					     void *arg, uint64_t known, uint64_t *ver, bool *unchanged)
+{
+	if (!store__name_ok(domain) || !store__name_ok(local) || !cb || !ver || !unchanged)
+		return XS_INVAL;
+	*ver = 0;
+	*unchanged = false;
+	return st->ops->roster_get(st, domain, local, cb, arg, ver, NULL, NULL, &known, unchanged);
 }
 
 /* store_roster_get, then block_cb once per blocked JID of the account (as
@@ -401,7 +421,7 @@ static inline enum xs store_roster_get_with_blocklist(
 	if (!store__name_ok(domain) || !store__name_ok(local) || !cb || !ver || !block_cb)
 		return XS_INVAL;
 	*ver = 0;
-	return st->ops->roster_get(st, domain, local, cb, arg, ver, block_cb, block_arg);
+	return st->ops->roster_get(st, domain, local, cb, arg, ver, block_cb, block_arg, NULL, NULL);
 }
 
 /* Adds or replaces the item for it->contact.  XS_LIMIT when it is new and

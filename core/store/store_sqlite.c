@@ -987,16 +987,22 @@ static enum xs store_sq_block_rows(struct store_sqlite *s, const char *domain,
 static enum xs store_sq_roster_get(struct store *st, const char *domain, const char *local,
 				   void (*cb)(void *arg, const struct store_roster_item *it),
 				   void *arg, uint64_t *ver,
-				   void (*block_cb)(void *arg, const char *jid), void *block_arg)
+				   void (*block_cb)(void *arg, const char *jid), void *block_arg,
+				   const uint64_t *known, bool *unchanged)
 {
 	struct store_sqlite *s = to_sq(st);
 	enum xs ret = store_sq_run(s, SQ_BEGIN_READ, "begin");
 
 	if (ret != XS_OK)
 		return ret;
-	ret = store_sq_roster_items(s, domain, local, cb, arg);
-	if (ret == XS_OK)
-		ret = store_sq_roster_ver(s, domain, local, ver);
+	/* the version first: when the client's copy is current, no item is
+	 * read (same snapshot either way) */
+	ret = store_sq_roster_ver(s, domain, local, ver);
+	bool same = ret == XS_OK && known && *ver == *known;
+	if (unchanged)
+		*unchanged = same;
+	if (ret == XS_OK && !same)
+		ret = store_sq_roster_items(s, domain, local, cb, arg);
 	if (ret == XS_OK && block_cb)
 		ret = store_sq_block_rows(s, domain, local, block_cb, block_arg);
 	return store_sq_finish(s, ret);

@@ -260,6 +260,10 @@ static void roster_get(struct store_thread *t, struct store_req *req)
 		req->status = store_roster_get_with_blocklist(t->st, req->domain, req->local,
 							      roster_collect_item, &rc, &req->ver,
 							      blocked_collect_jid, &bc);
+	else if (req->has_known_ver)
+		req->status = store_roster_get_since(t->st, req->domain, req->local,
+						     roster_collect_item, &rc, req->known_ver,
+						     &req->ver, &req->ver_unchanged);
 	else
 		req->status = store_roster_get(t->st, req->domain, req->local,
 					       roster_collect_item, &rc, &req->ver);
@@ -270,6 +274,7 @@ static void roster_get(struct store_thread *t, struct store_req *req)
 		req->items = NULL;
 		req->n_items = 0;
 		req->ver = 0;
+		req->ver_unchanged = false;
 		blocked_drop(req);
 	}
 }

@@ -27,8 +27,9 @@ enum store_op {
 	STORE_OP_GET_CRED,    /* in: domain, local, hash; out: status, cred */
 	STORE_OP_USER_EXISTS, /* in: domain, local, sender; out: status, exists (XS_DENIED:
 			       * it exists and blocks sender) */
-	STORE_OP_ROSTER_GET,  /* in: domain, local, with_blocklist; out: status, items, n_items,
-			       * ver, and with_blocklist: blocked, n_blocked */
+	STORE_OP_ROSTER_GET,  /* in: domain, local, with_blocklist, has_known_ver, known_ver;
+			       * out: status, items, n_items, ver, ver_unchanged, and with
+			       * with_blocklist: blocked, n_blocked */
 	STORE_OP_ROSTER_PUT,  /* in: domain, local, item, max_items; out: status, ver */
 	STORE_OP_ROSTER_REMOVE, /* in: domain, local, item.contact; out: status, ver */
 	STORE_OP_ROSTER_UPDATE, /* in: domain, local, item.contact, max_items, roster_apply,
@@ -173,6 +174,11 @@ struct store_req {
 	struct store_roster_item *items;
 	size_t n_items;
 	uint64_t ver;
+	/* ROSTER_GET without with_blocklist: the version the client holds
+	 * (has_known_ver); when the roster is still there, ver_unchanged and no
+	 * items (store_roster_get_since) */
+	bool has_known_ver, ver_unchanged;
+	uint64_t known_ver;
 	/* ROSTER_UPDATE (store_roster_update in store.h, for item.contact;
 	 * item is input only and stays the requester's): roster_apply runs
 	 * ON THE STORAGE THREAD, inside the write transaction, while the

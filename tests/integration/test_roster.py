@@ -94,6 +94,12 @@ class Roster(unittest.TestCase):
             self.assertNotIn("<query", same)
             old = get_roster(a1, "g3", ver=v0)
             self.assertIn("jid='bob@%s'" % DOMAIN, old)
+            # a ver this server did not write (empty, the current one with a
+            # leading zero or a space) is not current: the whole roster
+            for k, odd in enumerate(("", "0" + v1, v1 + " ")):
+                r = get_roster(a1, "g3o%d" % k, ver=odd)
+                self.assertIn("jid='bob@%s'" % DOMAIN, r)
+                self.assertEqual(ver_of(r), v1)
             # a change replaces the item (still one of it)
             set_item(a1, "s2", "bob@%s" % DOMAIN, name="Robert", groups=("Work",))
             full = get_roster(a2, "g4")

@@ -637,6 +637,51 @@ static void r_put_ok(struct store *st, const char *domain, const char *local,
 	r_item("romeo@montague.lit", "Romeo", "a\x1f" "b", ROSTER_SUB_BOTH, ROSTER_ASK_OUT)
 #define R_JULIET r_item("juliet@capulet.lit", NULL, "", ROSTER_SUB_FROM, ROSTER_ASK_IN)
 
+/* store_roster_get_since: with the client's version current no item is
+ * read; with any other, the whole roster and the version, as
+ * store_roster_get gives them. */
+static void test_roster_get_since(void **state)
+{
+	struct tdir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct r_acc acc = { .n = 0 };
+	struct store_roster_item romeo = R_ROMEO, juliet = R_JULIET;
+	uint64_t ver = 99;
+	bool unchanged = true;
+
+	/* a roster never written is at version 0 */
+	assert_int_equal(store_roster_get_since(st, DOMAIN, "alice", r_cb, &acc, 0, &ver,
+						&unchanged), XS_OK);
+	assert_true(unchanged);
+	assert_int_equal(ver, 0);
+	assert_int_equal(acc.n, 0);
+
+	r_put_ok(st, DOMAIN, "alice", &romeo, 0, 1);
+	r_put_ok(st, DOMAIN, "alice", &juliet, 0, 2);
+	assert_int_equal(store_roster_get_since(st, DOMAIN, "alice", r_cb, &acc, 2, &ver,
+						&unchanged), XS_OK);
+	assert_true(unchanged);
+	assert_int_equal(ver, 2);
+	assert_int_equal(acc.n, 0); /* the callback never ran */
+
+	for (uint64_t known = 0; known < 4; known += 3) { /* older, and not yet given */
+		r_acc_free(&acc);
+		assert_int_equal(store_roster_get_since(st, DOMAIN, "alice", r_cb, &acc, known,
+							&ver, &unchanged), XS_OK);
+		assert_false(unchanged);
+		assert_int_equal(ver, 2);
+		assert_int_equal(acc.n, 2);
+		assert_item_equal(&acc.it[0], &juliet);
+		assert_item_equal(&acc.it[1], &romeo);
+	}
+	r_acc_free(&acc);
+	assert_int_equal(store_roster_get_since(st, DOMAIN, "alice", r_cb, &acc, 2, &ver, NULL),
+			 XS_INVAL);
+	assert_int_equal(store_roster_get_since(st, DOMAIN, "alice", NULL, NULL, 2, &ver,
+						&unchanged), XS_INVAL);
+	store_close(st);
+}
+
 static void test_roster_get_put(void **state)
 {
 	struct tdir *d = *state;
@@ -4808,6 +4853,7 @@ int main(void)
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_stop_drains, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_roster_get_put, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_roster_get_since, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_roster_limit, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_roster_remove, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_roster_accounts_separate, setup_dir,
