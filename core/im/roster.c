@@ -36,8 +36,6 @@ struct roster_job {
 	struct stanza *st;      /* the request (a reference) */
 	char from[JID_BUF];     /* the requester's full JID */
 	char bare[JID_BUF];     /* its account */
-	char client_ver[24];    /* get: the ver the client named ("" none) */
-	bool has_ver;
 	bool remove;            /* set: subscription='remove' */
 };
 
@@ -139,18 +137,18 @@ static void get(struct im_iq *q)
 		im_iq_error(q, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
+	/* RFC 6121 2.6.3: a ver spelled exactly as query_node writes one
+	 * (decimal, no sign, space or leading zero) names a version; the
+	 * store compares it before reading any item.  Any other ver, or
+	 * none, gets the whole roster. */
 	const char *ver = xml_node_attr(q->payload, "ver");
-	if (ver && strlen(ver) < sizeof(j->client_ver)) {
-		j->has_ver = true;
-		memcpy(j->client_ver, ver, strlen(ver) + 1);
-		/* a version this server wrote (decimal, as query_node spells
-		 * it): the store compares it before reading any item */
+	if (ver && *ver) {
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(ver, &end, 10);
 		char again[24];
 		snprintf(again, sizeof(again), "%llu", v);
-		if (*ver && !*end && !errno && !strcmp(again, ver)) {
+		if (!*end && !errno && !strcmp(again, ver)) {
 			j->req.has_known_ver = true;
 			j->req.known_ver = (uint64_t)v;
 		}
@@ -170,9 +168,7 @@ static void get_done(struct router *r, struct roster_job *j)
 		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
-	char cur[24];
-	snprintf(cur, sizeof(cur), "%llu", (unsigned long long)req->ver);
-	if (req->ver_unchanged || (j->has_ver && strcmp(j->client_ver, cur) == 0)) {
+	if (req->ver_unchanged) {
 		/* RFC 6121 2.6.3: up to date, an empty result */
 		im_reply_result(r, j->st, NULL, NULL);
 		return;
