@@ -61,7 +61,8 @@
  * byte is scanned a constant number of times.  A stanza is never delayed:
  * its last byte is a '>'.  Held bytes count toward max_stanza_size.
  *
- * What a sleeping stream holds is kept small: the struct and one block `ctx` = "qname\0" then "prefix\0uri\0" per declaration of
+ * What a sleeping stream holds is kept small: the struct and one block
+ * `ctx` = "qname\0" then "prefix\0uri\0" per declaration of
  * the root ("" for the default namespace).  The error text is allocated only
  * when there is an error. */
 #include "core/xml/xml_stream.h"

@@ -63,10 +63,12 @@ struct stanza *stanza_freeze_around(struct xml_node *tree, const char *inner, si
 		rc = xml_write(tree, NS_CLIENT, &out);
 	if (rc != XS_OK)
 		goto out_free_st;
-	/* A small stanza does not keep the room reserved above: a presence
-	 * the router holds for every available session (to answer probes)
-	 * would otherwise cost 512 bytes where it needs 60.  Only when the
-	 * slack is large, so that most stanzas pay nothing. */
+	/* A small stanza does not keep the room reserved above: one held a
+	 * long time (presence held for an inactive session, XEP-0352; an
+	 * unacknowledged one in an SM queue) would otherwise cost 512 bytes
+	 * where it needs 60.  (The presence the router keeps per available
+	 * session is a slim copy, cut to size anyway.)  Only when the slack
+	 * is large, so that most stanzas pay nothing. */
 	if (out.cap - out.len > STANZA_SHRINK_SLACK) {
 		char *fit = realloc(out.data, out.len + 1);
 		if (fit) {
