@@ -1135,11 +1135,9 @@ def send_floors(args, rows):
                "--rate", m.group(2).replace(",", ""), "--burst", str(k), "--seconds", "3",
                "--sender-cpu", str(first_cpu(args.server_cpus)),
                "--reader-cpu", str(first_cpu(args.gen_cpus)), "--json"]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-            out[k] = json.loads(r.stdout.strip().splitlines()[-1])
-        except (subprocess.SubprocessError, ValueError, IndexError):
-            log(f"compare: sendfloor failed ({' '.join(cmd)}); no kernel floor in the report")
+        f = json_of(cmd, "kernel floor")
+        if f:
+            out[k] = f
     return out
 
 
@@ -1181,16 +1179,23 @@ def stall_text(stalls):
     return "; ".join(parts)
 
 
+def json_of(cmd, what):
+    """The JSON object on the last line a bench helper (cryptobound,
+    sendfloor) prints, or None, logged, when it fails; `what` names the
+    figure missing from the report then."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        log(f"compare: {' '.join(cmd)} failed; no {what} in the report")
+        return None
+
+
 def crypto_bound(args):
     """The cryptobound figures as a dict, or None without the binary."""
     if not args.cryptobound or not os.path.exists(args.cryptobound):
         return None
-    try:
-        r = subprocess.run([args.cryptobound, "--json"], capture_output=True, text=True, timeout=60)
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
-        log("compare: cryptobound failed; no crypto bound in the report")
-        return None
+    return json_of([args.cryptobound, "--json"], "crypto bound")
 
 
 def make_plots(results, args, date):
