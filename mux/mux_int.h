@@ -367,6 +367,10 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg);
 /* Writes a routed stanza to the session; false when it cannot take it
  * (not bound, closing, dead): the caller hands it back to the router. */
 bool session_on_deliver(struct mux_conn *c, struct msg *msg);
+/* Writes the bytes of a routed stanza; a presence without 'to' (the shared
+ * bytes of a broadcast, a probe's answer, the server's unavailable for a
+ * lost session) goes out addressed to this session's full JID. */
+void session_write_stanza(struct mux_conn *c, const struct stanza *st);
 void session_conn_cleanup(struct mux_conn *c);
 /* The stanzas held behind a bind or <resume/>, and the bind id: dropped. */
 void session_held_drop(struct mux_conn *c);

@@ -157,6 +157,75 @@ void session_replay_held(struct mux_conn *c)
 	}
 }
 
+/* The escape of one character in an attribute in single quotes (a
+ * resourcepart may hold ' & < >), NULL for itself. */
+static const char *attr_escape(char ch)
+{
+	switch (ch) {
+	case '\'': return "&apos;";
+	case '&': return "&amp;";
+	case '<': return "&lt;";
+	case '>': return "&gt;";
+	default: return NULL;
+	}
+}
+
+static size_t to_attr_len(const char *jid)
+{
+	size_t n = sizeof(" to=''") - 1;
+	for (const char *p = jid; *p; p++) {
+		const char *e = attr_escape(*p);
+		n += e ? strlen(e) : 1;
+	}
+	return n;
+}
+
+/* " to='JID'", escaped: to_attr_len(jid) bytes at out. */
+static void to_attr(char *out, const char *jid)
+{
+	memcpy(out, " to='", 5);
+	out += 5;
+	for (const char *p = jid; *p; p++) {
+		const char *e = attr_escape(*p);
+		size_t el = e ? strlen(e) : 1;
+		memcpy(out, e ? e : p, el);
+		out += el;
+	}
+	*out = '\'';
+}
+
+/* A broadcast presence is the sender's bytes shared by every recipient
+ * (core/route/presence.c), so it carries no 'to'.  RFC 6121 shows every
+ * delivered presence addressed, ejabberd addresses each to the receiving
+ * resource, and a client may file what it receives by 'to' (slixmpp keys
+ * its roster on it, falling back to its own JID): the 'to' is written
+ * here, per recipient, between the element name and the shared rest, in
+ * one write (one TLS record). */
+void session_write_stanza(struct mux_conn *c, const struct stanza *st)
+{
+	static const char tag[] = "<presence";
+	size_t tl = sizeof(tag) - 1;
+	if (st->to || st->kind != STANZA_PRESENCE || !c->full_jid || st->len <= tl ||
+	    memcmp(st->bytes, tag, tl) != 0 ||
+	    (st->bytes[tl] != ' ' && st->bytes[tl] != '/' && st->bytes[tl] != '>')) {
+		conn_send(c, st->bytes, st->len);
+		return;
+	}
+	size_t al = to_attr_len(c->full_jid), len = st->len + al;
+	char stack[1024];
+	char *buf = len <= sizeof(stack) ? stack : malloc(len);
+	if (!buf) {
+		conn_send(c, st->bytes, st->len); /* unaddressed rather than lost */
+		return;
+	}
+	memcpy(buf, tag, tl);
+	to_attr(buf + tl, c->full_jid);
+	memcpy(buf + tl + al, st->bytes + tl, st->len - tl);
+	conn_send(c, buf, len);
+	if (buf != stack)
+		free(buf);
+}
+
 bool session_on_deliver(struct mux_conn *c, struct msg *msg)
 {
 	/* a detached session queues it for its resumption, a resuming

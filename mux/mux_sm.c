@@ -142,7 +142,7 @@ bool sm_write(struct mux_conn *c, struct stanza *st, bool sole)
 {
 	struct sm_state *sm = c->sm;
 	if (!sm) {
-		conn_send(c, st->bytes, st->len);
+		session_write_stanza(c, st);
 		return true;
 	}
 	const struct cfg *cfg = c->mux->cfg;
@@ -167,7 +167,7 @@ bool sm_write(struct mux_conn *c, struct stanza *st, bool sole)
 	sm->h_out++;
 	if (c->detached)
 		return true; /* resent when the client resumes */
-	conn_send(c, st->bytes, st->len);
+	session_write_stanza(c, st);
 	if (c->sm && !sm->r_pending && sm->unacked.n >= cfg->sm_request_after)
 		request_ack(c);
 	return true;
@@ -555,7 +555,7 @@ void sm_on_state(struct mux *m, struct msg *msg)
 		 (unsigned long long)c->id, c->full_jid, n, sm->unacked.n, held->unacked.n);
 	for (uint32_t i = 0; i < sm->unacked.n && !c->dead; i++) {
 		const struct sm_item *it = sm_queue_at(&sm->unacked, i);
-		conn_send(c, it->st->bytes, it->st->len);
+		session_write_stanza(c, it->st);
 	}
 	sm->r_pending = false;
 	struct sm_item it;

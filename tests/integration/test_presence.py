@@ -36,7 +36,7 @@ PW = "pw-presence"
 ROSTER_NS = "jabber:iq:roster"
 PREAPPROVAL_NS = "urn:xmpp:features:pre-approval"
 USERS = {u: PW for u in (
-    "olga",                                   # own resources
+    "olga", "olgab",                          # own resources
     "alice1", "bob1", "alice2", "bob2", "carol2", "alice3", "bob3", "alice4", "dave4",
     "alice5", "bob5", "alice6", "bob6", "alice7", "bob7", "alice8", "carol8",
     "alice8b", "carol8b", "feat9", "bob9", "erin9", "alice10", "bob10",
@@ -254,7 +254,35 @@ class OwnResources(PresenceCase):
         self.assertEqual(child_text(p, "status"), "busy")
         m2 = o2.mark()
         self.reset(o1)
-        self.expect(o2, m2, presence_from(o1.jid, "unavailable"), "unavailable of the lost resource")
+        u = self.expect(o2, m2, presence_from(o1.jid, "unavailable"), "unavailable of the lost resource")
+        self.assertEqual(u.get("to"), o2.jid, "the server's unavailable, addressed to its recipient")
+        self.assertEqual(p.get("to"), o2.jid, "a broadcast, addressed to its recipient")
+
+    def test_00b_delivered_presence_is_addressed(self):
+        """A broadcast is the sender's bytes shared by every recipient;
+        each copy still goes out with 'to' set to the receiving resource
+        (RFC 6121 4.2.2's examples, as ejabberd does), escaped where the
+        resourcepart needs it."""
+        o1 = self.online("olgab", "one")
+        m1 = o1.mark()
+        # the resourcepart it's&co, as the bind request and result spell it
+        o2 = self.online("olgab", "it&apos;s&amp;co", presence=None)
+        o2.jid = "%s/it's&co" % o2.bare
+        self.apart(o1, o2)
+        m2 = o2.mark()
+        o2.send("<presence/>")
+        p = self.expect(o1, m1, presence_from(o2.jid), "initial presence of the other resource")
+        self.assertEqual(p.get("to"), o1.jid)
+        p = self.expect(o2, m2, presence_from(o1.jid), "presence of the resource already online")
+        self.assertEqual(p.get("to"), o2.jid)
+        echo = self.expect(o2, m2, presence_from(o2.jid), "its own presence, echoed")
+        self.assertEqual(echo.get("to"), o2.jid)
+        # a presence the client addressed keeps its own 'to'
+        m1 = o1.mark()
+        o2.send("<presence to='%s'><status>direct</status></presence>" % o1.jid.replace("'", "&apos;"))
+        p = self.expect(o1, m1, lambda el: presence_from(o2.jid)(el) and child_text(el, "status") == "direct",
+                        "directed presence")
+        self.assertEqual(p.get("to"), o1.jid)
 
 
 class Subscriptions(PresenceCase):
@@ -383,7 +411,9 @@ class Subscriptions(PresenceCase):
         a2.send("<presence/>")
         p = self.expect(a2, ma, presence_from(b.jid), "bob's current presence at initial presence")
         self.assertEqual(child_text(p, "status"), "here")
-        self.expect(b, mb, presence_from(a2.jid), "alice's initial presence")
+        self.assertEqual(p.get("to"), a2.jid, "a probe's answer, addressed to the new resource")
+        p = self.expect(b, mb, presence_from(a2.jid), "alice's initial presence")
+        self.assertEqual(p.get("to"), b.jid, "a broadcast, addressed to the contact's resource")
 
     def test_06_unavailable_at_logout(self):
         """RFC 6121 4.5.2: unavailable presence goes to the subscribers."""
