@@ -640,6 +640,8 @@ def run_all(args):
                           f"{p['rate']:g}", "--duration", f"{args.hostile_duration:g}",
                           "--drain", f"{args.chat_drain:g}", "--attackers", str(p["attackers"]),
                           "--hold-conns", str(args.hold_conns)]
+                if args.attack_kinds and p["attackers"]:
+                    extra += ["--attack-kinds", args.attack_kinds]
                 est = login_est + args.hostile_duration + args.chat_drain + 5
             else:
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--rate",
@@ -893,6 +895,9 @@ def hostile_rows(results, servers, args, p, m, med):
         lab = (f"hostile: {p['users']} users chatting at {p['rate']:g} msg/s for "
                f"{args.hostile_duration:g} s, WITH {n} attackers per kind, {args.hold_conns} held "
                "connections and a flooder" + med)
+        if args.attack_kinds:
+            lab = (f"hostile: {p['users']} users chatting at {p['rate']:g} msg/s for "
+                   f"{args.hostile_duration:g} s, WITH only {args.attack_kinds} ({n} per kind)" + med)
     else:
         lab = (f"hostile: {p['users']} users chatting at {p['rate']:g} msg/s for "
                f"{args.hostile_duration:g} s, without attackers" + med)
@@ -1343,6 +1348,10 @@ def main():
                     help="hostile: connections per pre-auth attacker kind (amplifying stanzas, "
                          "slow token, SASL loops)")
     ap.add_argument("--hold-conns", type=int, help="hostile: connections the connection flood holds")
+    ap.add_argument("--attack-kinds",
+                    help="hostile: only these attacker kinds (xmppload's --attack-kinds: "
+                         "amplify,slow_token,conn_flood,sasl_loop,flooder; default all), to "
+                         "tell what each costs the chat")
     ap.add_argument("--hostile-rss-budget", type=float,
                     help="hostile: xmppd's RSS budget in MiB (default: its RSS without attackers + "
                          "32 KiB per attacker connection + 1 MiB for the victim's queue)")
