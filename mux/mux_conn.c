@@ -683,13 +683,13 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 		return;
 	c->closing = true;
 	shaper_release(c); /* a closing stream drains its input at full speed */
-	c->close_deadline_ms = mux_now_ms() + 5000;
+	uint64_t deadline_ms = mux_now_ms() + 5000;
 	LOG_DEBUG("c%u.%llu: closing: %s", c->mux->idx, (unsigned long long)c->id, why);
 	tls_layers_close_notify(c->tls, c->n_tls); /* a clean end, not "unexpected eof" */
 	flush_socket(c);
 	/* A peer that does not read its last bytes is cut off after 5 s. */
 	if (!c->dead)
-		conn_delay_insert(c, c->close_deadline_ms);
+		conn_delay_insert(c, deadline_ms); /* or sooner: a SASL delay already set */
 }
 
 void conn_close(struct mux_conn *c, const char *why)

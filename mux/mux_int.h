@@ -131,15 +131,16 @@ struct mux_conn {
 	bool dead;                   /* closed; freed by mux_reap() */
 	bool detached;               /* dead, but a resumable session waits (mux_sm.c) */
 	bool peer_released;          /* the peer table has forgotten it (detached) */
-	bool closing;                /* final bytes queued; close once flushed */
-	uint64_t close_deadline_ms;
+	bool closing;                /* final bytes queued; close once flushed (or at
+	                              * the delay timer: conn_close_after_flush) */
 
 	const char *domain;          /* the hosted domain of this stream (points into cfg), "" before */
 	char *full_jid;              /* after bind */
 	int64_t bound_at;            /* wall-clock seconds at bind (xmppctl sessions) */
 	struct c2s_neg *neg;         /* until bound or resumed, then NULL (conn_neg_free) */
 
-	/* delayed SASL failure (slow-down of repeated failures) */
+	/* the delay timer: a delayed SASL failure (slow-down of repeated
+	 * failures), or the deadline of a closing stream's last bytes */
 	struct mux_conn *dl_next;
 	bool on_delay;
 	/* Token bucket on input (mux_shaper.c): bytes that may still be read
