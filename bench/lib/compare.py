@@ -642,6 +642,12 @@ def run_all(args):
                           "--hold-conns", str(args.hold_conns)]
                 if args.attack_kinds and p["attackers"]:
                     extra += ["--attack-kinds", args.attack_kinds]
+                # The attacker thread on the server's CPU: on loopback its
+                # system calls run the server's side of TCP, work a real
+                # server does on its own CPUs; beside the chat worker they
+                # delayed the measuring side instead (bench/xmppload/attack.c).
+                if p["attackers"] and first_cpu(args.server_cpus) >= 0:
+                    extra += ["--attack-cpu", str(first_cpu(args.server_cpus))]
                 est = login_est + args.hostile_duration + args.chat_drain + 5
             else:
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--rate",
@@ -975,6 +981,9 @@ def write_report(results, meta, args, bounds):
     out.append(f"Bounds: {bounds['text']}  ")
     out.append("CPU pinning: " + (f"every server on CPU {args.server_cpus} (taskset; xmppd's threads = auto "
                                   f"then starts one mux thread per pinned CPU), xmppload on CPU {args.gen_cpus}"
+                                  + (f"; the hostile scenario's attacker thread on CPU {first_cpu(args.server_cpus)} "
+                                     "at SCHED_IDLE (its system calls run the server's side of loopback TCP)"
+                                     if "hostile" in args.scenarios else "")
                                   if args.server_cpus else "none (servers and generator share all CPUs)") + "\n")
     out.append("Ratio = xmppd / best peer (below 1 is better for xmppd where lower is better; "
                "above 1 is better where higher is better).\n")

@@ -51,6 +51,9 @@ static void usage(FILE *f)
 		"  --hold-conns N         hostile: connections the connection flood holds (200)\n"
 		"  --attack-kinds LIST    hostile: amplify,slow_token,conn_flood,sasl_loop,flooder\n"
 		"                         (all), to see which one costs what\n"
+		"  --attack-cpu N         hostile: the attacker thread runs on CPU N (at SCHED_IDLE),\n"
+		"                         not beside the chat (compare.sh: the server's CPU, where a\n"
+		"                         real server pays for attack traffic; see attack.c)\n"
 		"  --attack-ips A-B|A,B   hostile: addresses the attackers connect from\n"
 		"                         (127.0.0.64-127.0.0.127)\n"
 		"  --roster-get           after bind, get the roster before initial presence; the\n"
@@ -188,7 +191,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		O_HOST = 256, O_IP, O_PORT, O_MODE, O_MECH, O_CA, O_INSECURE, O_TLS, O_USERS,
 		O_FIRST, O_UFMT, O_PFMT, O_PW, O_RFMT, O_SRC, O_THREADS, O_RATE, O_LRATE,
 		O_PENDING, O_DURATION, O_DRAIN, O_TIMEOUT, O_BODY, O_TICK, O_SEED, O_JSON, O_LOSS,
-		O_ATTACKERS, O_HOLD, O_AIPS, O_AKINDS, O_RGET, O_RSIZE, O_SETTLE,
+		O_ATTACKERS, O_HOLD, O_AIPS, O_AKINDS, O_ACPU, O_RGET, O_RSIZE, O_SETTLE,
 	};
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -222,6 +225,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		{ "hold-conns", required_argument, NULL, O_HOLD },
 		{ "attack-ips", required_argument, NULL, O_AIPS },
 		{ "attack-kinds", required_argument, NULL, O_AKINDS },
+		{ "attack-cpu", required_argument, NULL, O_ACPU },
 		{ "roster-get", no_argument, NULL, O_RGET },
 		{ "roster-size", required_argument, NULL, O_RSIZE },
 		{ "settle", required_argument, NULL, O_SETTLE },
@@ -243,7 +247,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		.user_fmt = "user%d", .pass_fmt = "pass%d", .resource_fmt = "load%d",
 		.login_rate = 500, .max_pending = 500, .duration = 10, .drain = 2, .timeout = 30, .tick_us = 1000,
 		.threads = ncpu > 0 ? (unsigned)ncpu : 1, .seed = 1,
-		.attackers = 20, .hold_conns = 200, .attack_kinds = 0x1f, .settle = 10,
+		.attackers = 20, .hold_conns = 200, .attack_kinds = 0x1f, .attack_cpu = -1, .settle = 10,
 	};
 	while ((c = getopt_long(argc, argv, "vh", lo, &li)) != -1) {
 		bool ok = true;
@@ -283,6 +287,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		case O_HOLD: ok = parse_num(optarg, 0, 100000, &v); cfg->hold_conns = (unsigned)v; break;
 		case O_AIPS: attack_ips = optarg; break;
 		case O_AKINDS: cfg->attack_kinds = parse_kinds(optarg); ok = cfg->attack_kinds != 0; break;
+		case O_ACPU: ok = parse_num(optarg, 0, 4095, &v); cfg->attack_cpu = (int)v; break;
 		case O_RGET: cfg->roster_get = true; break;
 		case O_RSIZE: ok = parse_num(optarg, 0, 1000000, &rsize); break;
 		case O_SETTLE: ok = parse_num(optarg, 0, 3600, &cfg->settle); break;

@@ -60,6 +60,7 @@ struct load_cfg {
 	 * attackers connect from. */
 	unsigned attackers, hold_conns;
 	unsigned attack_kinds;    /* bit per kind (enum akind), bit 4: flooder */
+	int attack_cpu;           /* the attacker thread's CPU, -1: the process's */
 	struct in_addr *attack_ips;
 	unsigned n_attack_ips;
 	/* Rosters (provisioned before the run, never by xmppload): with
