@@ -130,6 +130,17 @@ static struct xml_node *query_node(uint64_t ver)
 
 /* ---- get ---- */
 
+static void get_done(struct router *r, struct roster_job *j, const struct store_req *req);
+
+/* A get that shared the router's roster load (im_roster_join_load). */
+static void get_joined(struct router *r, void *arg, const struct store_req *req)
+{
+	struct roster_job *j = arg;
+	if (req)
+		get_done(r, j, req);
+	job_free(j);
+}
+
 static void get(struct im_iq *q)
 {
 	struct roster_job *j = job_new(q);
@@ -157,12 +168,21 @@ static void get(struct im_iq *q)
 	/* RFC 6121 2.1.6: a resource that asked for the roster is interested
 	 * in its pushes from now on */
 	im_session_flag(q->r, j->from, IM_SESS_ROSTER);
+	/* At login the router is reading this roster already (its copy for
+	 * presence): the answer comes from that read.  Its items are as
+	 * fresh as a read of our own would be: the store answers in order,
+	 * so a change submitted after that load was read after it, and its
+	 * push reaches this resource, flagged above, after the answer. */
+	if (!j->req.has_known_ver && im_roster_join_load(q->r, j->bare, get_joined, j)) {
+		LOG_DEBUG("%s: roster get answered from the roster load in flight", j->from);
+		im_iq_park(q);
+		return;
+	}
 	submit(q, j);
 }
 
-static void get_done(struct router *r, struct roster_job *j)
+static void get_done(struct router *r, struct roster_job *j, const struct store_req *req)
 {
-	struct store_req *req = &j->req;
 	if (req->status != XS_OK) {
 		LOG_WARN("roster of %s not read: %s", j->bare, xs_name(req->status));
 		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
@@ -410,7 +430,7 @@ static void store_done(struct router *r, struct store_req *req, bool cancelled)
 	struct roster_job *j = (struct roster_job *)req;
 	if (!cancelled) {
 		if (req->op == STORE_OP_ROSTER_GET)
-			get_done(r, j);
+			get_done(r, j, req);
 		else
 			set_done(r, j);
 	}

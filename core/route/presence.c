@@ -29,6 +29,8 @@
 /* Broadcasts held per account while its roster loads: a client sends one
  * at login; more than this before the store answers is refused. */
 #define MAX_WAITING 8
+/* Roster gets answered from the roster load in flight, per account. */
+#define MAX_JOINED 4
 
 _Static_assert(ROSTER_SUB_BOTH < 4 && ROSTER_ASK_ALL < 16, "struct rcontact's fields hold every state");
 
@@ -130,6 +132,8 @@ static void waiting_drop(struct ruser *u)
 	while (u->waiting) {
 		struct rwait *w = u->waiting;
 		u->waiting = w->next;
+		if (w->joined)
+			w->joined(NULL, w->arg, NULL);
 		stanza_unref(w->st);
 		free(w);
 	}
@@ -196,6 +200,47 @@ static const struct im_module roster_loader = {
 	.name = "presence", .store_done = roster_loaded,
 };
 
+bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn done, void *arg)
+{
+	struct ruser *u = rt_find_user(r, bare);
+	if (!u || u->roster_state != RS_LOADING)
+		return false;
+	/* bounded apart from the broadcasts (n_waiting): gets beyond it
+	 * read the store, within the session's storage budget */
+	unsigned joined = 0;
+	struct rwait **pp = &u->waiting;
+	for (; *pp; pp = &(*pp)->next)
+		joined += (*pp)->joined != NULL;
+	if (joined >= MAX_JOINED)
+		return false;
+	struct rwait *w = calloc(1, sizeof(*w));
+	if (!w)
+		return false;
+	w->joined = done;
+	w->arg = arg;
+	*pp = w;
+	return true;
+}
+
+/* The roster gets that shared the load, answered from its items (which
+ * the caller still holds), ahead of the broadcasts: a client that asked
+ * for its roster before sending presence has it before its contacts'
+ * presence comes. */
+static void answer_joined(struct router *r, struct ruser *u, const struct store_req *req)
+{
+	struct rwait **pp = &u->waiting;
+	while (*pp) {
+		struct rwait *w = *pp;
+		if (!w->joined) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		w->joined(r, w->arg, req);
+		free(w);
+	}
+}
+
 static void roster_ready(struct router *r, struct ruser *u)
 {
 	u->roster_state = RS_READY;
@@ -245,6 +290,7 @@ static void roster_loaded(struct router *r, struct store_req *req, bool cancelle
 		req->blocked = NULL;
 		req->n_blocked = 0;
 	}
+	answer_joined(r, u, req);
 	roster_ready(r, u);
 out:
 	store_roster_items_free(req->items, req->n_items);

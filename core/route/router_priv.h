@@ -13,6 +13,7 @@
 
 #include "core/base/hmap.h"
 #include "core/base/queue.h"
+#include "core/route/im.h"
 #include "core/route/msg.h"
 #include "core/xmpp/stanza.h"
 
@@ -75,11 +76,14 @@ enum roster_state {
 	RS_READY,
 };
 
-/* A presence broadcast that came while the roster was loading. */
+/* A presence broadcast that came while the roster was loading, or (st
+ * NULL) a roster get that shares the load (im_roster_join_load). */
 struct rwait {
 	struct rwait *next;
 	struct stanza *st;
 	struct sess_handle h;
+	im_load_joined_fn joined;
+	void *arg;
 };
 
 /* A bare JID the router knows: an account with sessions, or a contact in

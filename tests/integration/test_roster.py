@@ -9,6 +9,7 @@ import asyncio
 import os
 import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +18,7 @@ from harness import DOMAIN, RawClient, Server, connect_client, disconnect_all, m
 
 XMPPD = XMPPCTL = None
 PW = "pw-roster"
-USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin")}
+USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "fay")}
 
 
 harness.module_server(globals(), users=USERS, sections={"im": {"max_roster_items": 3}},
@@ -160,6 +161,54 @@ class Roster(unittest.TestCase):
             c.close()
         self.assertIsNotNone(SRV.wait_log(r"roster of dave@%s full \(\[im\] max_roster_items = 3\)"
                                           % re.escape(DOMAIN), 3))
+
+    def test_3b_get_shares_the_login_load(self):
+        """At bind the router reads the account's roster for presence; a
+        roster get that comes while that read is in flight (here: sent in
+        the same write as the bind, so held behind it and handled right
+        after) is answered from it, with every item's name and groups,
+        instead of a second read of the same rows."""
+        c = SRV.login("fay", PW, "setup")
+        self.assertIn("type='result'", set_item(c, "s1", "g1@example.org", "Gee", ("Work", "Friends")))
+        self.assertIn("type='result'", set_item(c, "s2", "h1@example.org"))
+        ver = ver_of(get_roster(c, "s3"))
+        c.close()
+        joined = None
+        # the load must still be in flight when the get comes: nearly
+        # always, but the storage thread may win a race, so a few logins
+        for attempt in range(6):
+            time.sleep(0.3)  # the account offline again: the next bind loads
+            res = "pipe%d" % attempt
+            m = SRV.log_len()
+            r = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+            r.open_stream()
+            mk = r.mark()
+            r.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>"
+                   % (harness.SASL_NS, harness.plain_b64("fay", PW)))
+            r.read_until("<success", 5, start=mk)
+            r.open_stream()
+            mk = r.mark()
+            r.send("<iq type='set' id='b'><bind xmlns='%s'><resource>%s</resource></bind></iq>"
+                   "<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>"
+                   % (harness.BIND_NS, res))
+            r.read_until(re.compile(r"<iq[^>]*id=[\"']g[\"'].*?</iq>", re.S), 5, start=mk)
+            got = r.qtext()[mk:]
+            g = re.search(r"<iq[^>]*id='g'.*?</iq>", got, re.S)
+            self.assertIsNotNone(g, got)
+            g = g.group(0)
+            self.assertIn("type='result'", g)
+            self.assertEqual(ver_of(g), ver, g)
+            self.assertRegex(g, r"<item[^>]*jid='g1@example.org'[^>]*>")
+            self.assertIn("name='Gee'", g)
+            self.assertIn("<group>Work</group>", g)
+            self.assertIn("<group>Friends</group>", g)
+            self.assertRegex(g, r"<item[^>]*jid='h1@example.org'")
+            r.close()
+            joined = SRV.wait_log(r"fay@%s/%s: roster get answered from the roster load in flight"
+                                  % (re.escape(DOMAIN), res), 0.5, start=m)
+            if joined:
+                break
+        self.assertIsNotNone(joined, "no get answered from the login's roster load in 6 logins")
 
     def test_4_slixmpp_and_restart(self):
         async def add():
