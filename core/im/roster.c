@@ -132,12 +132,14 @@ static struct xml_node *query_node(uint64_t ver)
 
 static void get_done(struct router *r, struct roster_job *j, const struct store_req *req);
 
-/* A get that shared the router's roster load (im_roster_join_load). */
+/* A get answered from the login's roster load (im_roster_join_load). */
 static void get_joined(struct router *r, void *arg, const struct store_req *req)
 {
 	struct roster_job *j = arg;
-	if (req)
+	if (req) {
+		LOG_DEBUG("%s: roster get answered from the login's roster read", j->from);
 		get_done(r, j, req);
+	}
 	job_free(j);
 }
 
@@ -168,13 +170,14 @@ static void get(struct im_iq *q)
 	/* RFC 6121 2.1.6: a resource that asked for the roster is interested
 	 * in its pushes from now on */
 	im_session_flag(q->r, j->from, IM_SESS_ROSTER);
-	/* At login the router is reading this roster already (its copy for
-	 * presence): the answer comes from that read.  Its items are as
-	 * fresh as a read of our own would be: the store answers in order,
-	 * so a change submitted after that load was read after it, and its
-	 * push reaches this resource, flagged above, after the answer. */
-	if (!j->req.has_known_ver && im_roster_join_load(q->r, j->bare, get_joined, j)) {
-		LOG_DEBUG("%s: roster get answered from the roster load in flight", j->from);
+	/* At login the router reads this roster anyway (its copy for
+	 * presence): the answer comes from that read, now or when it is done
+	 * (j is gone then).  Its items are as fresh as a read of our own
+	 * would be: a change since drops what was kept, and the store
+	 * answers in order, so a change submitted after the load was read
+	 * after it and its push reaches this resource, flagged above, after
+	 * the answer. */
+	if (im_roster_join_load(q->r, j->bare, get_joined, j)) {
 		im_iq_park(q);
 		return;
 	}
@@ -188,7 +191,9 @@ static void get_done(struct router *r, struct roster_job *j, const struct store_
 		im_reply_error(r, j->st, SC_INTERNAL_SERVER_ERROR);
 		return;
 	}
-	if (req->ver_unchanged) {
+	/* the store compares a known ver (ver_unchanged); a login's roster
+	 * read did not know it */
+	if (req->ver_unchanged || (j->req.has_known_ver && req->ver == j->req.known_ver)) {
 		/* RFC 6121 2.6.3: up to date, an empty result */
 		im_reply_result(r, j->st, NULL, NULL);
 		return;

@@ -189,13 +189,16 @@ void im_deliver_presence(struct router *r, const char *to, struct stanza *st);
 void im_blocklist_cached(struct router *r, const char *bare, const char *const *jids, size_t n,
 			 bool add);
 /* The account's roster load, started at bind for the router's copy, read
- * once for a roster get as well: a get (without a ver) that comes while
- * that load is in flight -- at login it usually does -- is answered from
- * the load's items instead of a second read of the same rows.  done runs
- * once: with the load's result (req: status, ver, items; the get's answer
- * must be built before done returns), or with r and req NULL when the
- * account went offline or the router stopped first.  False when no load is
- * in flight: the caller reads the store itself. */
+ * once for the client's first roster get as well: a get that comes while
+ * that load is in flight waits for it, and the first get after it is
+ * answered from its items, kept until then (unless the roster changed,
+ * the account sent available presence or went offline, or too many logins
+ * keep theirs), instead of a second read of the same rows.  done runs once,
+ * now or when the load is done: with its result (req: status, ver, items;
+ * the get's answer must be built before done returns; a known ver is
+ * compared by the caller), or with r and req NULL when the account went
+ * offline or the router stopped first.  False: nothing to share, the
+ * caller reads the store itself. */
 typedef void (*im_load_joined_fn)(struct router *r, void *arg, const struct store_req *req);
 bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn done, void *arg);
 /* The subscription (ROSTER_SUB_*) the online account bare's roster has

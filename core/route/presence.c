@@ -31,6 +31,24 @@
 #define MAX_WAITING 8
 /* Roster gets answered from the roster load in flight, per account. */
 #define MAX_JOINED 4
+/* Rosters kept from logins' loads (struct login_roster) at once, the
+ * oldest dropped first, and the largest kept: beyond it a client's get
+ * reads the store as any other. */
+#define MAX_LOGIN_ROSTERS 256
+#define MAX_LOGIN_ROSTER_ITEMS 1000
+
+/* The items a login's roster load read (names and groups too), kept until
+ * the client's first roster get, which most clients send right after
+ * bind: answered from them, one read of the roster per login instead of
+ * two.  Dropped when used, at the account's first roster change (it would
+ * be stale), at its first available presence (a client that did not ask
+ * by then seldom does), when it goes offline, or when MAX_LOGIN_ROSTERS
+ * newer ones came. */
+struct login_roster {
+	struct login_roster *prev, *next; /* r->logins_head..tail */
+	struct ruser *u;
+	struct store_req res;   /* status XS_OK, ver, items, n_items */
+};
 
 _Static_assert(ROSTER_SUB_BOTH < 4 && ROSTER_ASK_ALL < 16, "struct rcontact's fields hold every state");
 
@@ -127,8 +145,49 @@ static void roster_drop(struct router *r, struct ruser *u)
 	u->n_roster = 0;
 }
 
+static void login_roster_drop(struct router *r, struct ruser *u)
+{
+	struct login_roster *l = u->roster_state == RS_READY ? u->login : NULL;
+	if (!l)
+		return;
+	u->login = NULL;
+	if (r) {
+		*(l->prev ? &l->prev->next : &r->logins_head) = l->next;
+		*(l->next ? &l->next->prev : &r->logins_tail) = l->prev;
+		r->n_logins--;
+	}
+	store_roster_items_free(l->res.items, l->res.n_items);
+	free(l);
+}
+
+/* Keeps what the load in req read for u's first get (takes its items). */
+static void login_roster_keep(struct router *r, struct ruser *u, struct store_req *req)
+{
+	if (req->n_items > MAX_LOGIN_ROSTER_ITEMS)
+		return;
+	if (r->n_logins >= MAX_LOGIN_ROSTERS)
+		login_roster_drop(r, r->logins_head->u);
+	struct login_roster *l = calloc(1, sizeof(*l));
+	if (!l)
+		return;
+	l->u = u;
+	l->res.status = XS_OK;
+	l->res.ver = req->ver;
+	l->res.items = req->items;
+	l->res.n_items = req->n_items;
+	req->items = NULL;
+	req->n_items = 0;
+	l->prev = r->logins_tail;
+	*(l->prev ? &l->prev->next : &r->logins_head) = l;
+	r->logins_tail = l;
+	r->n_logins++;
+	u->login = l;
+}
+
 static void waiting_drop(struct ruser *u)
 {
+	if (u->roster_state != RS_LOADING)
+		return; /* nothing waits; a login roster is login_roster_drop's */
 	while (u->waiting) {
 		struct rwait *w = u->waiting;
 		u->waiting = w->next;
@@ -144,6 +203,8 @@ void im_roster_cached(struct router *r, const char *bare, const char *contact,
 		      unsigned char sub, unsigned char ask, bool removed)
 {
 	struct ruser *u = rt_find_user(r, bare);
+	if (u)
+		login_roster_drop(r, u); /* stale now */
 	/* not RS_READY: a load submitted after this change will see it (the
 	 * storage thread answers in order) */
 	if (!u || u->roster_state != RS_READY)
@@ -203,6 +264,13 @@ static const struct im_module roster_loader = {
 bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn done, void *arg)
 {
 	struct ruser *u = rt_find_user(r, bare);
+	if (u && u->roster_state == RS_READY && u->login) {
+		/* read at login, unchanged since: answered now, and once */
+		struct login_roster *l = u->login;
+		done(r, arg, &l->res);
+		login_roster_drop(r, u);
+		return true;
+	}
 	if (!u || u->roster_state != RS_LOADING)
 		return false;
 	/* bounded apart from the broadcasts (n_waiting): gets beyond it
@@ -226,8 +294,9 @@ bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn d
  * the caller still holds), ahead of the broadcasts: a client that asked
  * for its roster before sending presence has it before its contacts'
  * presence comes. */
-static void answer_joined(struct router *r, struct ruser *u, const struct store_req *req)
+static bool answer_joined(struct router *r, struct ruser *u, const struct store_req *req)
 {
+	bool any = false;
 	struct rwait **pp = &u->waiting;
 	while (*pp) {
 		struct rwait *w = *pp;
@@ -238,7 +307,17 @@ static void answer_joined(struct router *r, struct ruser *u, const struct store_
 		*pp = w->next;
 		w->joined(r, w->arg, req);
 		free(w);
+		any = true;
 	}
+	return any;
+}
+
+static bool any_available(const struct ruser *u)
+{
+	for (const struct rsess *s = u->sessions; s; s = s->next_in_user)
+		if (s->available)
+			return true;
+	return false;
 }
 
 static void roster_ready(struct router *r, struct ruser *u)
@@ -290,8 +369,12 @@ static void roster_loaded(struct router *r, struct store_req *req, bool cancelle
 		req->blocked = NULL;
 		req->n_blocked = 0;
 	}
-	answer_joined(r, u, req);
+	bool asked = answer_joined(r, u, req);
 	roster_ready(r, u);
+	/* for the client's first get, unless it came already (or the
+	 * broadcasts replayed just now made it moot) */
+	if (req->status == XS_OK && !asked && !any_available(u) && u->roster_state == RS_READY)
+		login_roster_keep(r, u, req);
 out:
 	store_roster_items_free(req->items, req->n_items);
 	store_strings_free(req->blocked, req->n_blocked);
@@ -343,6 +426,7 @@ int im_roster_sub(struct router *r, const char *bare, const char *contact)
 
 void rt_presence_offline(struct router *r, struct ruser *u)
 {
+	login_roster_drop(r, u);
 	if (u->roster_state != RS_NONE)
 		services_account_offline(r, u->bare);
 	roster_drop(r, u);
@@ -576,6 +660,8 @@ void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
 	}
 	bool was_available = s->available;
 	bool initial = !unavailable && !was_available;
+	if (!unavailable)
+		login_roster_drop(r, u); /* no get before presence: seldom one after */
 	s->available = !unavailable;
 	s->priority = unavailable ? 0 : presence_priority(st->tree);
 	stanza_unref(s->presence);
@@ -714,6 +800,7 @@ void rt_presence_free_sess(struct rsess *s)
 
 void rt_presence_free_user(struct ruser *u)
 {
+	login_roster_drop(NULL, u); /* the router's list goes with it */
 	for (uint32_t i = 0; i < u->n_blocked; i++)
 		free(u->blocked[i]);
 	free(u->blocked);

@@ -102,7 +102,11 @@ struct ruser {
 	char **blocked;          /* RS_READY: the account's blocklist (XEP-0191), sorted */
 	uint32_t n_blocked;
 	uint32_t idx;            /* its place in r->users (rcontact.who) */
-	struct rwait *waiting;   /* RS_LOADING: broadcasts to replay, in order */
+	union {
+		struct rwait *waiting;       /* RS_LOADING: broadcasts to replay, in order */
+		struct login_roster *login;  /* RS_READY: the load's items, kept for the
+		                              * client's first roster get (presence.c) */
+	};
 	char bare[];             /* key */
 };
 
@@ -136,6 +140,10 @@ struct router {
 	struct hmap caps;       /* verified XEP-0115 feature sets by "hash ver" (caps.c) */
 	struct rcaps *caps_idle, *caps_idle_tail; /* those no session uses, oldest first */
 	uint64_t caps_qid;      /* the last caps query sent */
+	/* rosters kept from logins' loads for the clients' first gets
+	 * (presence.c), oldest first */
+	struct login_roster *logins_head, *logins_tail;
+	unsigned n_logins;
 };
 
 /* router.c */

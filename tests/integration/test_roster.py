@@ -204,11 +204,75 @@ class Roster(unittest.TestCase):
             self.assertIn("<group>Friends</group>", g)
             self.assertRegex(g, r"<item[^>]*jid='h1@example.org'")
             r.close()
-            joined = SRV.wait_log(r"fay@%s/%s: roster get answered from the roster load in flight"
+            joined = SRV.wait_log(r"fay@%s/%s: roster get answered from the login.s roster read"
                                   % (re.escape(DOMAIN), res), 0.5, start=m)
             if joined:
                 break
         self.assertIsNotNone(joined, "no get answered from the login's roster load in 6 logins")
+
+    def test_3c_first_get_from_the_login_read(self):
+        """The login's roster read is kept for the client's first get,
+        once: a second get reads the store; a change in between, or
+        available presence first, and the get reads the store too; a get
+        with the current ver is answered empty from it."""
+        c = SRV.login("fay", PW, "setup3c")
+        set_item(c, "t1", "g1@example.org", "Gee", ("Work", "Friends"))
+        ver = ver_of(get_roster(c, "t2"))
+        c.close()
+        pat = r"fay@%s/%s: roster get answered from the login.s roster read"
+
+        def login(res):
+            time.sleep(0.3)  # the account offline: the next bind reads its roster
+            m = SRV.log_len()
+            return SRV.login("fay", PW, res), m
+
+        def from_read(res, m):
+            return SRV.wait_log(pat % (re.escape(DOMAIN), res), 0.5, start=m)
+
+        # the first get after bind, then a second one
+        a, m = login("c1")
+        time.sleep(0.2)  # the load is done: kept, not joined
+        g = get_roster(a, "a1")
+        self.assertEqual(ver_of(g), ver, g)
+        self.assertIn("name='Gee'", g)
+        self.assertIn("<group>Friends</group>", g)
+        self.assertIsNotNone(from_read("c1", m), "first get not from the login's read")
+        m2 = SRV.log_len()
+        g2 = get_roster(a, "a2")
+        self.assertEqual(ver_of(g2), ver, g2)
+        self.assertIsNone(from_read("c1", m2), "the login's read used twice")
+        a.close()
+
+        # a change between bind and get: the get reads the store
+        b, m = login("c2")
+        time.sleep(0.2)
+        self.assertIn("type='result'", set_item(b, "b1", "k1@example.org", "Kay"))
+        g = get_roster(b, "b2")
+        self.assertIn("k1@example.org", g)
+        self.assertNotEqual(ver_of(g), ver, g)
+        self.assertIsNone(from_read("c2", m), "a stale login read answered")
+        self.assertIn("type='result'", set_item(b, "b3", "k1@example.org", sub="remove"))
+        ver = ver_of(get_roster(b, "b4"))
+        b.close()
+
+        # available presence first: the read is dropped
+        c, m = login("c3")
+        time.sleep(0.2)
+        c.send("<presence/>")
+        time.sleep(0.2)
+        g = get_roster(c, "c1")
+        self.assertIn("g1@example.org", g)
+        self.assertIsNone(from_read("c3", m), "kept past available presence")
+        c.close()
+
+        # a get with the current ver: empty, from the login's read
+        d, m = login("c4")
+        time.sleep(0.2)
+        g = get_roster(d, "d1", ver=ver)
+        self.assertIn("type='result'", g)
+        self.assertNotIn("<item", g)
+        self.assertIsNotNone(from_read("c4", m))
+        d.close()
 
     def test_4_slixmpp_and_restart(self):
         async def add():
