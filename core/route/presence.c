@@ -31,11 +31,14 @@
 #define MAX_WAITING 8
 /* Roster gets answered from the roster load in flight, per account. */
 #define MAX_JOINED 4
-/* Rosters kept from logins' loads (struct login_roster) at once, the
- * oldest dropped first, and the largest kept: beyond it a client's get
- * reads the store as any other. */
+/* Rosters kept from logins' loads (struct login_roster): at most this
+ * many and bytes at once, the oldest dropped first to make room, and none
+ * larger than the last (an account's own names and groups make its roster
+ * as large as it likes): beyond them a client's get reads the store as
+ * any other.  A 100-item roster is about 10 KiB. */
 #define MAX_LOGIN_ROSTERS 256
-#define MAX_LOGIN_ROSTER_ITEMS 1000
+#define MAX_LOGIN_ROSTERS_BYTES (4u << 20)
+#define MAX_LOGIN_ROSTER_BYTES (128u << 10)
 
 /* The items a login's roster load read (names and groups too), kept until
  * the client's first roster get, which most clients send right after
@@ -47,8 +50,19 @@
 struct login_roster {
 	struct login_roster *prev, *next; /* r->logins_head..tail */
 	struct ruser *u;
+	size_t bytes;           /* counted in r->logins_bytes */
 	struct store_req res;   /* status XS_OK, ver, items, n_items */
 };
+
+static size_t items_bytes(const struct store_roster_item *it, size_t n)
+{
+	size_t b = n * sizeof(*it);
+	for (size_t i = 0; i < n; i++)
+		b += (it[i].contact ? strlen(it[i].contact) + 1 : 0) +
+		     (it[i].name ? strlen(it[i].name) + 1 : 0) +
+		     (it[i].groups ? strlen(it[i].groups) + 1 : 0);
+	return b;
+}
 
 _Static_assert(ROSTER_SUB_BOTH < 4 && ROSTER_ASK_ALL < 16, "struct rcontact's fields hold every state");
 
@@ -155,6 +169,7 @@ static void login_roster_drop(struct router *r, struct ruser *u)
 		*(l->prev ? &l->prev->next : &r->logins_head) = l->next;
 		*(l->next ? &l->next->prev : &r->logins_tail) = l->prev;
 		r->n_logins--;
+		r->logins_bytes -= l->bytes;
 	}
 	store_roster_items_free(l->res.items, l->res.n_items);
 	free(l);
@@ -163,14 +178,17 @@ static void login_roster_drop(struct router *r, struct ruser *u)
 /* Keeps what the load in req read for u's first get (takes its items). */
 static void login_roster_keep(struct router *r, struct ruser *u, struct store_req *req)
 {
-	if (req->n_items > MAX_LOGIN_ROSTER_ITEMS)
+	size_t bytes = sizeof(struct login_roster) + items_bytes(req->items, req->n_items);
+	if (bytes > MAX_LOGIN_ROSTER_BYTES)
 		return;
-	if (r->n_logins >= MAX_LOGIN_ROSTERS)
+	while (r->logins_head && (r->n_logins >= MAX_LOGIN_ROSTERS ||
+				  r->logins_bytes + bytes > MAX_LOGIN_ROSTERS_BYTES))
 		login_roster_drop(r, r->logins_head->u);
 	struct login_roster *l = calloc(1, sizeof(*l));
 	if (!l)
 		return;
 	l->u = u;
+	l->bytes = bytes;
 	l->res.status = XS_OK;
 	l->res.ver = req->ver;
 	l->res.items = req->items;
@@ -181,6 +199,7 @@ static void login_roster_keep(struct router *r, struct ruser *u, struct store_re
 	*(l->prev ? &l->prev->next : &r->logins_head) = l;
 	r->logins_tail = l;
 	r->n_logins++;
+	r->logins_bytes += bytes;
 	u->login = l;
 }
 
@@ -261,6 +280,28 @@ static const struct im_module roster_loader = {
 	.name = "presence", .store_done = roster_loaded,
 };
 
+void rt_roster_changing(struct router *r, const char *local, const char *domain)
+{
+	char bare[BARE_MAX];
+	int n = snprintf(bare, sizeof(bare), "%s%s%s", local, *local ? "@" : "", domain);
+	struct ruser *u = n > 0 && (size_t)n < sizeof(bare) ? rt_find_user(r, bare) : NULL;
+	if (!u)
+		return;
+	login_roster_drop(r, u);
+	if (u->roster_state != RS_LOADING)
+		return;
+	/* a barrier: gets after this change must not be answered from the
+	 * load, which was read before it (RFC 6120 10.1, in order) */
+	struct rwait **pp = &u->waiting;
+	for (; *pp; pp = &(*pp)->next)
+		if (!(*pp)->st && !(*pp)->joined)
+			return; /* one is enough */
+	*pp = calloc(1, sizeof(**pp));
+	if (!*pp)
+		LOG_ERR("out of memory: a roster get of %s after its change may miss it until "
+			"the push", bare);
+}
+
 bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn done, void *arg)
 {
 	struct ruser *u = rt_find_user(r, bare);
@@ -277,8 +318,11 @@ bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn d
 	 * read the store, within the session's storage budget */
 	unsigned joined = 0;
 	struct rwait **pp = &u->waiting;
-	for (; *pp; pp = &(*pp)->next)
+	for (; *pp; pp = &(*pp)->next) {
+		if (!(*pp)->st && !(*pp)->joined)
+			return false; /* a change came after the load (rt_roster_changing) */
 		joined += (*pp)->joined != NULL;
+	}
 	if (joined >= MAX_JOINED)
 		return false;
 	struct rwait *w = calloc(1, sizeof(*w));
@@ -328,7 +372,7 @@ static void roster_ready(struct router *r, struct ruser *u)
 	u->n_waiting = 0;
 	while (w) {
 		struct rwait *next = w->next;
-		struct rsess *s = rt_find_full(r, w->st->from);
+		struct rsess *s = w->st ? rt_find_full(r, w->st->from) : NULL; /* or a barrier */
 		if (s && rt_handle_eq(s->h, w->h))
 			rt_presence_broadcast(r, w->st, s);
 		stanza_unref(w->st);

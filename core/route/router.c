@@ -423,6 +423,9 @@ enum xs im_store_submit(struct router *r, const struct im_module *mod, struct st
 			 full, s->store_pending);
 		return XS_LIMIT;
 	}
+	if (req->op == STORE_OP_ROSTER_PUT || req->op == STORE_OP_ROSTER_REMOVE ||
+	    req->op == STORE_OP_ROSTER_UPDATE)
+		rt_roster_changing(r, req->local, req->domain);
 	/* the session is named again at the answer, by JID and handle */
 	struct msg *m = msg_new(MSG_STORE_DONE, s ? s->full : NULL);
 	if (!m)

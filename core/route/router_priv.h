@@ -77,7 +77,9 @@ enum roster_state {
 };
 
 /* A presence broadcast that came while the roster was loading, or (st
- * NULL) a roster get that shares the load (im_roster_join_load). */
+ * NULL) a roster get that shares the load (im_roster_join_load), or
+ * (neither) a barrier: a roster change was submitted after the load, so
+ * later gets read the store (rt_roster_changing). */
 struct rwait {
 	struct rwait *next;
 	struct stanza *st;
@@ -144,6 +146,7 @@ struct router {
 	 * (presence.c), oldest first */
 	struct login_roster *logins_head, *logins_tail;
 	unsigned n_logins;
+	size_t logins_bytes;
 };
 
 /* router.c */
@@ -251,6 +254,9 @@ void rt_presence_of(struct router *r, const struct ruser *from, struct ruser *de
 bool rt_shares_presence(struct router *r, const struct rsess *s, const char *from);
 /* The subscription (ROSTER_SUB_*) u's loaded roster has with c; 0: none. */
 unsigned rt_roster_sub(const struct ruser *u, const struct ruser *c);
+/* A roster change of the account local@domain goes to the store: what
+ * its login read is no answer for a later get any more. */
+void rt_roster_changing(struct router *r, const char *local, const char *domain);
 /* u has no session left: its roster is dropped. */
 void rt_presence_offline(struct router *r, struct ruser *u);
 /* router_free: what s or u holds, without telling anyone. */

@@ -18,7 +18,7 @@ from harness import DOMAIN, RawClient, Server, connect_client, disconnect_all, m
 
 XMPPD = XMPPCTL = None
 PW = "pw-roster"
-USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "fay")}
+USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "fay", "gus")}
 
 
 harness.module_server(globals(), users=USERS, sections={"im": {"max_roster_items": 3}},
@@ -53,6 +53,14 @@ def set_item(c, iq_id, jid, name=None, groups=(), sub=None):
     g = "".join("<group>%s</group>" % x for x in groups)
     return c.ask("<iq type='set' id='%s'><query xmlns='jabber:iq:roster'><item %s>%s</item>"
                "</query></iq>" % (iq_id, attrs, g), iq_id)
+
+
+def wait_gone(user, res):
+    """Until the session user/res is closed on the server's side (a
+    throttled session reads its FIN late): the account is then offline,
+    unless it has others, and its next bind reads its roster again."""
+    assert SRV.wait_log(r"closed \(.*\) session %s@%s/%s$" % (user, re.escape(DOMAIN), re.escape(res)),
+                        10), "session %s/%s not closed" % (user, res)
 
 
 def ver_of(reply):
@@ -173,11 +181,11 @@ class Roster(unittest.TestCase):
         self.assertIn("type='result'", set_item(c, "s2", "h1@example.org"))
         ver = ver_of(get_roster(c, "s3"))
         c.close()
+        wait_gone("fay", "setup")
         joined = None
         # the load must still be in flight when the get comes: nearly
         # always, but the storage thread may win a race, so a few logins
         for attempt in range(6):
-            time.sleep(0.3)  # the account offline again: the next bind loads
             res = "pipe%d" % attempt
             m = SRV.log_len()
             r = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
@@ -204,11 +212,47 @@ class Roster(unittest.TestCase):
             self.assertIn("<group>Friends</group>", g)
             self.assertRegex(g, r"<item[^>]*jid='h1@example.org'")
             r.close()
+            wait_gone("fay", res)
             joined = SRV.wait_log(r"fay@%s/%s: roster get answered from the login.s roster read"
                                   % (re.escape(DOMAIN), res), 0.5, start=m)
             if joined:
                 break
         self.assertIsNotNone(joined, "no get answered from the login's roster load in 6 logins")
+
+    def test_3bb_set_then_get_in_order(self):
+        """RFC 6120 10.1: a get after a set in the same stream sees the
+        set, also while the login's roster read is in flight (bind, set
+        and get in one write) or kept."""
+        for n, wait in ((1, False), (2, True)):
+            res = "order%d" % n
+            r = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+            r.open_stream()
+            mk = r.mark()
+            r.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>"
+                   % (harness.SASL_NS, harness.plain_b64("fay", PW)))
+            r.read_until("<success", 5, start=mk)
+            r.open_stream()
+            mk = r.mark()
+            bind = ("<iq type='set' id='b'><bind xmlns='%s'><resource>%s</resource></bind></iq>"
+                    % (harness.BIND_NS, res))
+            rest = ("<iq type='set' id='s'><query xmlns='jabber:iq:roster'>"
+                    "<item jid='o%d@example.org' name='O'/></query></iq>"
+                    "<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>" % n)
+            if wait:  # the read done and kept before the set comes
+                r.send(bind)
+                r.read_until("</bind>", 5, start=mk)
+                time.sleep(0.2)
+                r.send(rest)
+            else:
+                r.send(bind + rest)
+            r.read_until(re.compile(r"<iq[^>]*id=[\"']g[\"'].*?</iq>", re.S), 5, start=mk)
+            g = re.search(r"<iq[^>]*id='g'.*?</iq>", r.qtext()[mk:], re.S).group(0)
+            self.assertIn("o%d@example.org" % n, g)
+            r.send("<iq type='set' id='x'><query xmlns='jabber:iq:roster'><item jid='o%d@example.org' "
+                   "subscription='remove'/></query></iq>" % n)
+            r.read_until(re.compile(r"id=[\"']x[\"']"), 5, start=mk)
+            r.close()
+            wait_gone("fay", res)
 
     def test_3c_first_get_from_the_login_read(self):
         """The login's roster read is kept for the client's first get,
@@ -220,9 +264,11 @@ class Roster(unittest.TestCase):
         ver = ver_of(get_roster(c, "t2"))
         c.close()
         pat = r"fay@%s/%s: roster get answered from the login.s roster read"
+        last = ["setup3c"]
 
         def login(res):
-            time.sleep(0.3)  # the account offline: the next bind reads its roster
+            wait_gone("fay", last[0])  # the account offline: the next bind reads its roster
+            last[0] = res
             m = SRV.log_len()
             return SRV.login("fay", PW, res), m
 
@@ -273,6 +319,28 @@ class Roster(unittest.TestCase):
         self.assertNotIn("<item", g)
         self.assertIsNotNone(from_read("c4", m))
         d.close()
+
+    def test_3d_large_roster_not_kept(self):
+        """A roster over 128 KiB (an account's names make it as large as
+        it likes) is not kept from the login's read: the first get reads
+        the store, and gets all of it."""
+        c = SRV.login("gus", PW, "setup")
+        big = "N" * (140 * 1024)
+        c.send("<iq type='set' id='big'><query xmlns='jabber:iq:roster'><item jid='b1@example.org' "
+               "name='%s'/></query></iq>" % big)
+        # stored (read at the input rate: a few seconds) before the account goes offline
+        g = c.ask("<iq type='get' id='g0'><query xmlns='jabber:iq:roster'/></iq>", "g0", timeout=15)
+        self.assertIn(big, g)
+        c.close()
+        wait_gone("gus", "setup")
+        m = SRV.log_len()
+        a = SRV.login("gus", PW, "d1")
+        time.sleep(0.2)
+        g = a.ask("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>", "g", timeout=15)
+        self.assertIn(big, g)
+        self.assertIsNone(SRV.wait_log(r"gus@%s/d1: roster get answered from the login.s roster read"
+                                       % re.escape(DOMAIN), 0.5, start=m))
+        a.close()
 
     def test_4_slixmpp_and_restart(self):
         async def add():
