@@ -63,6 +63,19 @@ def wait_gone(user, res):
                         10), "session %s/%s not closed" % (user, res)
 
 
+def authenticated(user):
+    """A raw client past SASL and the stream restart, not bound yet (so
+    that a test can pipeline the bind with what follows)."""
+    r = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
+    r.open_stream()
+    mk = r.mark()
+    r.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>"
+           % (harness.SASL_NS, harness.plain_b64(user, PW)))
+    r.read_until("<success", 5, start=mk)
+    r.open_stream()
+    return r
+
+
 def ver_of(reply):
     m = re.search(r"<query xmlns='jabber:iq:roster' ver='(\d+)'", reply)
     return m.group(1) if m else None
@@ -188,13 +201,7 @@ class Roster(unittest.TestCase):
         for attempt in range(6):
             res = "pipe%d" % attempt
             m = SRV.log_len()
-            r = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
-            r.open_stream()
-            mk = r.mark()
-            r.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>"
-                   % (harness.SASL_NS, harness.plain_b64("fay", PW)))
-            r.read_until("<success", 5, start=mk)
-            r.open_stream()
+            r = authenticated("fay")
             mk = r.mark()
             r.send("<iq type='set' id='b'><bind xmlns='%s'><resource>%s</resource></bind></iq>"
                    "<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>"
@@ -225,13 +232,7 @@ class Roster(unittest.TestCase):
         and get in one write) or kept."""
         for n, wait in ((1, False), (2, True)):
             res = "order%d" % n
-            r = RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cert)
-            r.open_stream()
-            mk = r.mark()
-            r.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>"
-                   % (harness.SASL_NS, harness.plain_b64("fay", PW)))
-            r.read_until("<success", 5, start=mk)
-            r.open_stream()
+            r = authenticated("fay")
             mk = r.mark()
             bind = ("<iq type='set' id='b'><bind xmlns='%s'><resource>%s</resource></bind></iq>"
                     % (harness.BIND_NS, res))
