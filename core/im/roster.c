@@ -172,11 +172,11 @@ static void get(struct im_iq *q)
 	im_session_flag(q->r, j->from, IM_SESS_ROSTER);
 	/* At login the router reads this roster anyway (its copy for
 	 * presence): the answer comes from that read, now or when it is done
-	 * (j is gone then).  Its items are as fresh as a read of our own
-	 * would be: a change since drops what was kept, and the store
-	 * answers in order, so a change submitted after the load was read
-	 * after it and its push reaches this resource, flagged above, after
-	 * the answer. */
+	 * (j is gone then).  Never from before a change this get follows: a
+	 * change handed to the store drops what was kept, or, while the read
+	 * is in flight, keeps later gets off it (rt_roster_changing).  A
+	 * change handed over after the get pushes to this resource, flagged
+	 * above, after the answer. */
 	if (im_roster_join_load(q->r, j->bare, get_joined, j)) {
 		im_iq_park(q);
 		return;

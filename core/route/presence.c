@@ -43,10 +43,10 @@
 /* The items a login's roster load read (names and groups too), kept until
  * the client's first roster get, which most clients send right after
  * bind: answered from them, one read of the roster per login instead of
- * two.  Dropped when used, at the account's first roster change (it would
- * be stale), at its first available presence (a client that did not ask
- * by then seldom does), when it goes offline, or when MAX_LOGIN_ROSTERS
- * newer ones came. */
+ * two.  Dropped when used, at the account's first roster change handed
+ * to the store (rt_roster_changing: it would be stale), at its first
+ * available presence (a client that did not ask by then seldom does),
+ * when it goes offline, or when newer ones need the room. */
 struct login_roster {
 	struct login_roster *prev, *next; /* r->logins_head..tail */
 	struct ruser *u;
