@@ -208,6 +208,9 @@ struct mux {
 	/* Idle expat parsers the thread's streams lend to each other
 	 * between stanzas (core/xml/xml_stream.h). */
 	struct xml_parser_pool *xml_pool;
+	/* One delivery rewritten at a time (session_write_stanza: a presence
+	 * with its recipient's 'to'), kept between them while small. */
+	struct xbuf scratch;
 
 	/* connections not reading for now, soonest resume first (mux_shaper.c) */
 	struct mux_conn *th_head, *th_tail;

@@ -468,6 +468,7 @@ void mux_group_free(struct mux_group *g)
 			queue_deinit(&m->inbox);
 		}
 		xml_parser_pool_free(m->xml_pool);
+		xbuf_free(&m->scratch);
 		if (m->epfd >= 0)
 			close(m->epfd);
 		if (m->tls)

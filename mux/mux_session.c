@@ -157,42 +157,9 @@ void session_replay_held(struct mux_conn *c)
 	}
 }
 
-/* The escape of one character in an attribute in single quotes (a
- * resourcepart may hold ' & < >), NULL for itself. */
-static const char *attr_escape(char ch)
-{
-	switch (ch) {
-	case '\'': return "&apos;";
-	case '&': return "&amp;";
-	case '<': return "&lt;";
-	case '>': return "&gt;";
-	default: return NULL;
-	}
-}
-
-static size_t to_attr_len(const char *jid)
-{
-	size_t n = sizeof(" to=''") - 1;
-	for (const char *p = jid; *p; p++) {
-		const char *e = attr_escape(*p);
-		n += e ? strlen(e) : 1;
-	}
-	return n;
-}
-
-/* " to='JID'", escaped: to_attr_len(jid) bytes at out. */
-static void to_attr(char *out, const char *jid)
-{
-	memcpy(out, " to='", 5);
-	out += 5;
-	for (const char *p = jid; *p; p++) {
-		const char *e = attr_escape(*p);
-		size_t el = e ? strlen(e) : 1;
-		memcpy(out, e ? e : p, el);
-		out += el;
-	}
-	*out = '\'';
-}
+/* Kept between deliveries up to this size; a larger one (a presence with
+ * a big status) is given back at once. */
+#define SCRATCH_KEEP 4096
 
 /* A broadcast presence is the sender's bytes shared by every recipient
  * (core/route/presence.c), so it carries no 'to'.  RFC 6121 shows every
@@ -200,7 +167,7 @@ static void to_attr(char *out, const char *jid)
  * resource, and a client may file what it receives by 'to' (slixmpp keys
  * its roster on it, falling back to its own JID): the 'to' is written
  * here, per recipient, between the element name and the shared rest, in
- * one write (one TLS record). */
+ * one write (one TLS record), through the thread's scratch buffer. */
 void session_write_stanza(struct mux_conn *c, const struct stanza *st)
 {
 	static const char tag[] = "<presence";
@@ -211,19 +178,17 @@ void session_write_stanza(struct mux_conn *c, const struct stanza *st)
 		conn_send(c, st->bytes, st->len);
 		return;
 	}
-	size_t al = to_attr_len(c->full_jid), len = st->len + al;
-	char stack[1024];
-	char *buf = len <= sizeof(stack) ? stack : malloc(len);
-	if (!buf) {
+	struct xbuf *b = &c->mux->scratch;
+	xbuf_reset(b);
+	if (xbuf_append(b, tag, tl) != XS_OK || xbuf_append_str(b, " to='") != XS_OK ||
+	    xbuf_append_escaped_attr(b, c->full_jid, strlen(c->full_jid)) != XS_OK ||
+	    xbuf_append(b, "'", 1) != XS_OK ||
+	    xbuf_append(b, st->bytes + tl, st->len - tl) != XS_OK)
 		conn_send(c, st->bytes, st->len); /* unaddressed rather than lost */
-		return;
-	}
-	memcpy(buf, tag, tl);
-	to_attr(buf + tl, c->full_jid);
-	memcpy(buf + tl + al, st->bytes + tl, st->len - tl);
-	conn_send(c, buf, len);
-	if (buf != stack)
-		free(buf);
+	else
+		conn_send(c, b->data, b->len);
+	if (b->cap > SCRATCH_KEEP)
+		xbuf_free(b);
 }
 
 bool session_on_deliver(struct mux_conn *c, struct msg *msg)
