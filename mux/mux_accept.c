@@ -116,6 +116,11 @@ static const struct refusal over_preauth = { "resource-constraint",
 	"too many connections are authenticating; try again later", "max_preauth_connections" };
 static const struct refusal shutting_down = { "system-shutdown", "shutting down", NULL };
 
+const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)
+{
+	return lst->kind == CFG_LISTEN_C2S ? &c2s_role : NULL;
+}
+
 /* A connection over a limit is refused at once, before any TLS or parser
  * is set up for it.  On a listener where the client speaks plaintext
  * first, it gets the stream error RFC 6120 4.9 asks for (our stream
@@ -129,12 +134,12 @@ static void refuse(struct mux *m, int fd, const struct cfg_listener *lst, const 
 	if (lst->mode != CFG_MODE_DIRECT_TLS) {
 		char buf[512];
 		int n = snprintf(buf, sizeof(buf),
-				 "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+				 "<?xml version='1.0'?><stream:stream xmlns='%s' "
 				 "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 				 "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
 				 "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>%s</text>"
 				 "</stream:error></stream:stream>",
-				 why->cond, why->text);
+				 mux_role_for(lst)->ns, why->cond, why->text);
 		ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)w;
 	}

@@ -25,6 +25,7 @@
 #include "core/base/mem.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
+#include "mux/c2s/c2s.h" /* the detached sessions' timers (mux_sm.c) */
 #include "tls/tls.h"
 
 #define READ_CHUNK 16384
@@ -151,7 +152,7 @@ void conn_idle_remove(struct mux_conn *c)
 void conn_touch(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	if (c->state != CONN_BOUND || c->dead || !m->cfg->idle_sleep_s)
+	if (!c->established || c->dead || !m->cfg->idle_sleep_s)
 		return;
 	if (c->asleep) {
 		c->asleep = false;
@@ -178,8 +179,8 @@ static bool conn_sleep(struct mux_conn *c)
 {
 	if (c->closing || c->in_parser || bottom_pending(c))
 		return false;
-	if (c->sm && sm_idle_request(c))
-		return false; /* asked for an ack first: the answer wakes it anyway */
+	if (c->role->sleep_ok && !c->role->sleep_ok(c))
+		return false;
 	for (unsigned i = 0; i < c->n_tls; i++)
 		if (tls_sess_has_pending(c->tls[i]) || tls_sess_out_pending(c->tls[i]))
 			return false;
@@ -241,24 +242,25 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 {
 	uint32_t slot;
 	struct mux_conn *c = calloc(1, sizeof(*c));
-	struct c2s_neg *neg = calloc(1, sizeof(*neg));
-	if (!c || !neg || !slot_alloc(m, &slot)) {
+	if (c) {
+		c->mux = m;
+		c->role = mux_role_for(lst);
+	}
+	if (!c || !c->role->init(c) || !slot_alloc(m, &slot)) {
 		LOG_ERR("out of memory accepting a connection");
+		if (c)
+			c->role->free(c);
 		free(c);
-		free(neg);
 		close(fd);
 		mux_peer_gone(m, ip, true);
 		atomic_fetch_sub(&m->group->total_conns, 1);
 		return;
 	}
-	c->mux = m;
-	c->neg = neg;
 	c->fd = fd;
 	c->slot = slot;
 	c->gen = ++m->gens[slot];
 	c->id = ++m->conn_counter;
 	c->lst = lst;
-	c->state = CONN_WAIT_HEADER;
 	c->domain = "";
 	m->slots[slot] = c;
 	m->n_conns++;
@@ -273,7 +275,7 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
 	c->xml = xml_stream_new(&lim, &stream_callbacks, c);
-	if (!c->xml || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, "xmpp-client"))) {
+	if (!c->xml || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, c->role->alpn))) {
 		LOG_ERR("c%u.%llu: cannot set up the connection", m->idx, (unsigned long long)c->id);
 		c->dead = true;
 		c->dead_next = m->dead_head;
@@ -453,7 +455,7 @@ void conn_request_restart(struct mux_conn *c)
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
 	xml_stream_set_limits(c->xml, &lim);
-	c->state = CONN_WAIT_HEADER;
+	c->role->on_restart(c);
 	c->header_sent = false;
 	/* Inside a parser callback the reset waits until expat has returned;
 	 * otherwise (an answer from the storage thread) it happens now. */
@@ -556,9 +558,9 @@ static void peer_finished(struct mux_conn *c)
 {
 	c->peer_eof = true;
 	conn_watch(c);
-	if (sm_may_detach(c)) {
+	if (c->role->keep_on_close(c)) {
 		/* no </stream:stream>: the connection dropped, the session
-		 * waits for the client to resume it (XEP-0198) */
+		 * waits (c2s: for the client to resume it, XEP-0198) */
 		conn_close(c, "peer closed the connection");
 		return;
 	}
@@ -617,7 +619,7 @@ static void read_input(struct mux_conn *c)
 		/* a closing connection drains at full speed: input is ignored */
 		if (!c->closing && !c->peer_gone && !shaper_may_read(c))
 			return;
-		if (c->state == CONN_BOUND && !c->closing && !c->peer_gone && router_backlogged(c)) {
+		if (c->established && !c->closing && !c->peer_gone && router_backlogged(c)) {
 			shaper_pause(c, BACKLOG_PAUSE_MS);
 			return;
 		}
@@ -697,9 +699,10 @@ void conn_close(struct mux_conn *c, const char *why)
 	if (c->dead)
 		return;
 	struct mux *m = c->mux;
-	bool detach = sm_may_detach(c);
+	bool detach = c->role->keep_on_close(c);
+	const char *name = c->role->session_name(c);
 	LOG_INFO("c%u.%llu: closed (%s)%s%s%s", m->idx, (unsigned long long)c->id, why,
-		 c->full_jid ? " session " : "", c->full_jid ? c->full_jid : "",
+		 name ? " session " : "", name ? name : "",
 		 detach ? ", detached for resumption" : "");
 	c->dead = true;
 	if (c->fd >= 0) {
@@ -712,10 +715,10 @@ void conn_close(struct mux_conn *c, const char *why)
 	conn_idle_remove(c);
 	shaper_forget(c);
 	/* a detached session keeps its routing entry: mux_reap strips it and
-	 * it waits on the detached list (mux_sm.c) */
+	 * it waits on the detached list (mux/c2s/mux_sm.c) */
 	c->detached = detach;
 	if (!detach)
-		session_conn_cleanup(c);
+		c->role->on_closed(c);
 	c->dead_next = m->dead_head;
 	m->dead_head = c;
 }
@@ -724,7 +727,7 @@ void conn_close(struct mux_conn *c, const char *why)
  * its JID and its SM state, a few hundred bytes. */
 void conn_strip(struct mux_conn *c)
 {
-	sasl_conn_cleanup(c);
+	c->role->strip(c);
 	for (unsigned i = 0; i < c->n_tls; i++)
 		tls_sess_free(c->tls[i]);
 	c->n_tls = 0;
@@ -749,26 +752,11 @@ void conn_strip(struct mux_conn *c)
 _Static_assert(sizeof(struct mux_conn) <= 384,
 	       "struct mux_conn stays in jemalloc's 384-byte class (docs/internals/mux.md)");
 
-void conn_neg_free(struct mux_conn *c)
-{
-	struct c2s_neg *n = c->neg;
-	if (!n)
-		return;
-	conn_preauth_remove(c);
-	sasl_conn_cleanup(c);
-	session_held_drop(c);
-	free(n->authcid);
-	free(n);
-	c->neg = NULL;
-}
-
 static void conn_free(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
 	conn_strip(c);
-	sm_state_free(c->sm);
-	conn_neg_free(c);
-	free(c->full_jid);
+	c->role->free(c);
 	m->slots[c->slot] = NULL;
 	m->gens[c->slot]++; /* stale handles no longer match */
 	m->free_slots[m->n_free++] = c->slot;
@@ -784,7 +772,7 @@ void mux_reap(struct mux *m)
 		m->dead_head = c->dead_next;
 		if (c->detached) {
 			conn_strip(c);
-			sm_park(c);
+			c->role->park(c);
 		} else {
 			conn_free(c);
 		}
@@ -797,7 +785,7 @@ void mux_timers(struct mux *m)
 	while (m->pa_head && m->pa_head->neg->preauth_deadline_ms <= now) {
 		struct mux_conn *c = m->pa_head;
 		conn_preauth_remove(c);
-		if (c->state != CONN_BOUND && !c->dead && !c->closing) {
+		if (!c->established && !c->dead && !c->closing) {
 			/* authenticating and binding a resource both fit in
 			 * preauth_timeout; an authenticated stream that never
 			 * binds (or whose bind answer was lost) ends here too */
@@ -833,7 +821,7 @@ void mux_timers(struct mux *m)
 		if (c->closing)
 			conn_close(c, "close timed out");
 		else
-			sasl_delay_fire(c);
+			c->role->on_timer(c);
 	}
 }
 

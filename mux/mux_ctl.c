@@ -31,11 +31,11 @@ static enum xs tls_versions(const struct mux_conn *c, struct xbuf *b)
 static enum xs session_line(const struct mux_conn *c, struct xbuf *b)
 {
 	char since[32];
-	time_t t = (time_t)c->bound_at;
+	time_t t = (time_t)c->c2s.bound_at;
 	struct tm tm;
 	if (!gmtime_r(&t, &tm) || !strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(since, sizeof(since), "?");
-	enum xs st = xbuf_appendf(b, "%s\t%s\t%s\t", c->full_jid, c->lst->name, since);
+	enum xs st = xbuf_appendf(b, "%s\t%s\t%s\t", c->c2s.full_jid, c->lst->name, since);
 	if (st == XS_OK)
 		st = tls_versions(c, b);
 	if (st == XS_OK)
@@ -51,7 +51,8 @@ void mux_ctl_sessions(struct mux *m, struct msg *msg)
 		const struct mux_conn *c = m->slots[i];
 		/* a session being closed (a kick, a stream error) is gone
 		 * for the router already */
-		if (c && !c->dead && !c->closing && c->state == CONN_BOUND && c->full_jid)
+		if (c && !c->dead && !c->closing && c->role == &c2s_role && c->established &&
+		    c->c2s.full_jid)
 			st = session_line(c, &b);
 	}
 	if (st != XS_OK) {

@@ -23,6 +23,8 @@
 #include "core/base/xbuf.h"
 #include "mux/mux.h"
 #include "mux/sm_queue.h"
+#include "mux/stream_role.h"
+#include "mux/c2s/c2s_sess.h"
 
 struct tls_sess;
 struct xml_stream;
@@ -31,74 +33,6 @@ struct xml_node;
 struct scram_server;
 
 #define MUX_MAX_TLS_LAYERS 2 /* direct TLS + STARTTLS inside it */
-
-enum conn_state {
-	CONN_WAIT_HEADER,  /* waiting for <stream:stream> (initial or after restart) */
-	CONN_NEGOTIATING,  /* features sent: STARTTLS / SASL */
-	CONN_AUTH_PENDING, /* waiting for the store (credentials) or a delayed failure */
-	CONN_SASL_STEP,    /* SCRAM challenge sent, waiting for <response/> */
-	CONN_AUTHED,       /* authenticated, restarted; bind not yet done */
-	CONN_BINDING,      /* bind sent to the router */
-	CONN_BOUND,        /* stanzas flow */
-	CONN_RESUMING,     /* XEP-0198 <resume/> sent to the router; deliveries held */
-};
-
-/* XEP-0198 state of a session that sent <enable/> (mux_sm.c); NULL for
- * the others, which pay nothing for it.  It moves, whole, to another
- * connection (possibly on another thread) when the session resumes. */
-struct sm_state {
-	char id[33];                 /* 128 random bits, hex: the resumption id */
-	bool resume;                 /* resumable */
-	bool r_pending;              /* <r/> sent, no <a/> since */
-	bool parked;                 /* on the mux's detached list */
-	uint32_t h_in;               /* stanzas handled from the client */
-	uint32_t h_out;              /* stanzas written to the client */
-	uint32_t acked;              /* the client's last h */
-	uint32_t resume_h;           /* CONN_RESUMING: the h of its <resume/> */
-	char *previd;                /* CONN_RESUMING: the id it asked for */
-	char *full;                  /* in MSG_SM_STATE: the session's full JID */
-	/* written and not acknowledged, oldest first (h_out - acked of
-	 * them); in CONN_RESUMING, deliveries held for after the hand-over */
-	struct sm_queue unacked;
-	uint64_t deadline_ms;        /* detached: when resumption is no longer possible */
-	struct mux_conn *dt_prev, *dt_next; /* the mux's detached list */
-};
-
-enum sasl_mech {
-	MECH_NONE, MECH_PLAIN, MECH_SCRAM_SHA1, MECH_SCRAM_SHA1_PLUS,
-	MECH_SCRAM_SHA256, MECH_SCRAM_SHA256_PLUS,
-};
-
-/* What a c2s stream needs only until it is bound or has resumed a
- * session: SASL, in-band registration, the pre-auth timer, the bind in
- * flight and the stanzas held behind it.  Allocated with the connection
- * (conn_adopt), freed once bound (conn_neg_free): the thousands of bound
- * sessions, awake or asleep, do not carry it (docs/internals/
- * transport-roles.md, step 1). */
-struct c2s_neg {
-	char *authcid;               /* localpart, after SASL */
-	char *bind_id;               /* id of the bind iq in flight */
-
-	/* SASL */
-	enum sasl_mech mech;
-	struct scram_server *scram;
-	char *plain_password;        /* only while a PLAIN lookup is pending */
-	unsigned auth_failures;      /* wrong credentials */
-	unsigned auth_attempts;      /* failed attempts of any kind */
-	int delayed_cond;            /* the failure a delayed answer gives */
-	bool auth_lookup_pending;
-	bool reg_pending;            /* an in-band registration is with the store (mux_register.c) */
-	bool sm_resume_tried;        /* one <resume/> per stream */
-	bool on_preauth;
-
-	/* stanzas that arrived while bind was in flight */
-	unsigned n_held;
-	struct xml_node *held_first, *held_last;
-
-	/* pre-auth timeout list (FIFO by accept time) */
-	struct mux_conn *pa_prev, *pa_next;
-	uint64_t preauth_deadline_ms;
-};
 
 struct mux_conn {
 	struct mux *mux;
@@ -125,8 +59,9 @@ struct mux_conn {
 	bool flush_queued;           /* on the mux's flush list (inbox_ready) */
 	struct mux_conn *flush_next;
 
-	enum conn_state state;
+	const struct stream_role_ops *role; /* fixed for the connection's life */
 	bool header_sent;
+	bool established;            /* negotiation done: stanzas flow (c2s: bound) */
 	bool authenticated;
 	bool dead;                   /* closed; freed by mux_reap() */
 	bool detached;               /* dead, but a resumable session waits (mux_sm.c) */
@@ -135,9 +70,13 @@ struct mux_conn {
 	                              * the delay timer: conn_close_after_flush) */
 
 	const char *domain;          /* the hosted domain of this stream (points into cfg), "" before */
-	char *full_jid;              /* after bind */
-	int64_t bound_at;            /* wall-clock seconds at bind (xmppctl sessions) */
-	struct c2s_neg *neg;         /* until bound or resumed, then NULL (conn_neg_free) */
+	/* the role's negotiation state (struct stream_neg first) until the
+	 * stream is established, then NULL */
+	struct stream_neg *neg;
+	/* what the role keeps for the stream's whole life */
+	union {
+		struct c2s_sess c2s;
+	};
 
 	/* the delay timer: a delayed SASL failure (slow-down of repeated
 	 * failures), or the deadline of a closing stream's last bytes */
@@ -159,8 +98,6 @@ struct mux_conn {
 	bool on_idle;
 	bool asleep;                 /* TLS state exported, parser freed */
 	uint64_t last_active_ms;
-
-	struct sm_state *sm;         /* XEP-0198, after <enable/> or <resume/> */
 
 	struct mux_conn *dead_next;
 };
@@ -280,10 +217,6 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn);
 struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
 struct sess_handle conn_handle(const struct mux_conn *c);
 void conn_preauth_remove(struct mux_conn *c);
-/* Negotiation is over (bound, resumed) or the record goes: c->neg and all
- * it holds are freed, c->neg is NULL after.  Not at close: code that
- * closed a stream may still read its negotiation state until mux_reap. */
-void conn_neg_free(struct mux_conn *c);
 /* The parser limits for c: the small pre-authentication ones until it has
  * authenticated ([limits] preauth_*), then the full ones. */
 void conn_stream_limits(const struct mux_conn *c, struct xml_stream_limits *lim);
@@ -301,7 +234,26 @@ int stream_on_open(void *arg, struct xml_node *header);
 int stream_on_stanza(void *arg, struct xml_node *st);
 int stream_on_close(void *arg);
 void stream_error(struct mux_conn *c, const char *cond, const char *text);
+/* <stream:features> with what the role offers in it. */
 void stream_send_features(struct mux_conn *c);
+/* Our stream header (default namespace: the role's); false: out of
+ * memory, the connection is closed. */
+bool stream_send_header(struct mux_conn *c, const char *from, const char *to);
+/* The hosted domain a stream header's 'to' names, into c->domain: false
+ * after the stream error (host-unknown) when there is none, or when it is
+ * not the one of the stream before a restart. */
+bool stream_pick_domain(struct mux_conn *c, const char *to);
+/* Whether STARTTLS is offered now: on a plaintext STARTTLS listener, and
+ * inside direct TLS only where the listener allows TLS inside TLS; never
+ * after authentication. */
+bool stream_starttls_available(const struct mux_conn *c);
+/* Whether the listener requires TLS and the stream has none yet. */
+bool stream_encryption_missing(const struct mux_conn *c);
+/* <starttls/> from the peer: <proceed/> and a new TLS layer when
+ * `allowed` (the role's state permits it and stream_starttls_available),
+ * else <failure/> and the stream ends.  Returns 1 (the parser stops: what
+ * follows in the same input is dropped). */
+int stream_starttls(struct mux_conn *c, bool allowed);
 
 /* mux_shaper.c: the input token bucket of a connection */
 void shaper_init(struct mux_conn *c);
@@ -339,56 +291,11 @@ bool mux_peer_exempt(const struct mux *m, const char *ip);
  * IPv6 prefix); false if it cannot be parsed. */
 bool mux_peer_key(const struct mux *m, const char *ip, char key[PEER_KEY_LEN]);
 
-/* mux_sasl.c */
-int sasl_on_element(struct mux_conn *c, struct xml_node *el);
-enum xs sasl_mechanisms_xml(struct mux_conn *c, struct xbuf *out); /* XS_NOMEM: out is partial */
-void sasl_on_store_done(struct mux *m, struct msg *msg);
-void sasl_delay_fire(struct mux_conn *c);
-void sasl_conn_cleanup(struct mux_conn *c);
-/* sasl_conn_cleanup() and the authcid too: nothing of an exchange is left. */
-void sasl_reset(struct mux_conn *c);
-
-/* mux_register.c: XEP-0077 before authentication */
-/* Whether this stream offers registration: its host has registration =
- * open and the stream is encrypted (the password travels in the iq). */
-bool register_offered(const struct mux_conn *c);
-/* Whether el (a stanza before authentication) is a registration iq that
- * register_on_iq takes: only when register_offered; anything else gets
- * what it got before registration existed. */
-bool register_wants(const struct mux_conn *c, const struct xml_node *el);
-void register_on_iq(struct mux_conn *c, struct xml_node *el);
-/* A MSG_STORE_DONE: true when it answers a registration (then handled). */
-bool register_on_store_done(struct mux *m, struct msg *msg);
-
 /* mux_ctl.c */
 /* MSG_CTL_SESSIONS: one line per bound session of this thread, answered
  * to the control thread. */
 void mux_ctl_sessions(struct mux *m, struct msg *msg);
 
-/* mux_session.c */
-int session_on_element(struct mux_conn *c, struct xml_node *el);
-void session_on_bind_result(struct mux_conn *c, struct msg *msg);
-/* Writes a routed stanza to the session; false when it cannot take it
- * (not bound, closing, dead): the caller hands it back to the router. */
-bool session_on_deliver(struct mux_conn *c, struct msg *msg);
-/* Writes the bytes of a routed stanza; a presence without 'to' (the shared
- * bytes of a broadcast, a probe's answer, the server's unavailable for a
- * lost session) goes out addressed to this session's full JID. */
-void session_write_stanza(struct mux_conn *c, const struct stanza *st);
-void session_conn_cleanup(struct mux_conn *c);
-/* The stanzas held behind a bind or <resume/>, and the bind id: dropped. */
-void session_held_drop(struct mux_conn *c);
-/* Stanzas pipelined behind a bind or <resume/>, processed once answered. */
-void session_replay_held(struct mux_conn *c);
-
-/* mux_sm.c: XEP-0198 stream management */
-/* <enable/>, <r/>, <a/>, <resume/>; takes ownership of el. */
-int sm_on_element(struct mux_conn *c, struct xml_node *el);
-/* Writes st to the session, counting and keeping it when SM is enabled
- * (and only keeping it while detached).  False when the session cannot
- * take it (SM queue over [im] sm_max_unacked: the session ends). */
-bool sm_write(struct mux_conn *c, struct stanza *st, bool sole);
-/* A stanza from the client was handled. */
 /* The peer's address as the peer table knows it, NUL-terminated in buf. */
 static inline const char *conn_peer_ip(const struct mux_conn *c, char buf[INET6_ADDRSTRLEN])
 {
@@ -396,29 +303,5 @@ static inline const char *conn_peer_ip(const struct mux_conn *c, char buf[INET6_
 	buf[c->peer_ip_len] = '\0';
 	return buf;
 }
-
-static inline void sm_handled(struct mux_conn *c)
-{
-	if (c->sm && c->state == CONN_BOUND)
-		c->sm->h_in++;
-}
-/* conn_close: true when c is to be detached rather than ended. */
-bool sm_may_detach(struct mux_conn *c);
-/* mux_reap: a detached connection, stripped, waits for resumption. */
-void sm_park(struct mux_conn *c);
-/* Ends a detached session (expired, replaced, shut down). */
-void sm_end_detached(struct mux_conn *c, const char *why);
-/* session_conn_cleanup: unacknowledged stanzas go back to the router
- * (MSG_UNDELIVERED) before the session's MSG_UNBIND; the state is freed. */
-void sm_conn_cleanup(struct mux_conn *c);
-void sm_state_free(struct sm_state *sm);
-/* Before an idle session sleeps: true if it asked for an ack instead. */
-bool sm_idle_request(struct mux_conn *c);
-void sm_on_handover(struct mux *m, struct msg *msg);
-void sm_on_state(struct mux *m, struct msg *msg);
-void sm_timers(struct mux *m);
-uint64_t sm_deadline(const struct mux *m);
-/* MSG_SHUTDOWN: every detached session ends now. */
-void sm_shutdown(struct mux *m);
 
 #endif

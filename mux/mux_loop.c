@@ -25,6 +25,7 @@
 #include "core/route/router.h"
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_stream.h"
+#include "mux/c2s/c2s.h"
 #include "tls/tls.h"
 
 /* A lent parser is retired after reading this much: its table of element
@@ -180,29 +181,6 @@ struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n)
 	return g->inboxes;
 }
 
-/* MSG_KICK: what is the condition, then an optional text; a conflict's
- * text says why, as it always has. */
-static void kick(struct mux_conn *c, const char *data)
-{
-	char cond[64];
-	size_t n = strcspn(data, " ");
-	if (n >= sizeof(cond))
-		n = 0; /* no condition that long: undefined-condition */
-	memcpy(cond, data, n);
-	cond[n] = '\0';
-	const char *text = data[n] == ' ' ? data + n + 1 : NULL;
-	if (!text)
-		text = !strcmp(cond, "conflict") ? "replaced by a new session"
-						 : "the account was removed";
-	/* The router already dropped this session. */
-	free(c->full_jid);
-	c->full_jid = NULL;
-	if (c->detached)
-		sm_end_detached(c, text); /* no stream to write to: XEP-0198 */
-	else
-		stream_error(c, n ? cond : "undefined-condition", text);
-}
-
 /* Messages handled before what they queued for the sockets goes out, at
  * most: a long inbox does not hold the first stanza's bytes back for long. */
 #define INBOX_FLUSH_EVERY 256
@@ -230,7 +208,7 @@ static void inbox_ready(struct mux *m)
 			break;
 		case MSG_DELIVER:
 			c = conn_by_handle(m, msg->h);
-			if ((c && session_on_deliver(c, msg)) || m->shutting_down)
+			if ((c && c->role->deliver(c, msg)) || m->shutting_down)
 				break;
 			/* The session is closing or gone: give the stanza back
 			 * so the router routes it as if this resource had not
@@ -239,18 +217,15 @@ static void inbox_ready(struct mux *m)
 			mux_to_router(m, msg);
 			continue;
 		case MSG_BIND_RESULT:
-			c = conn_by_handle(m, msg->h);
-			if (c)
-				session_on_bind_result(c, msg);
-			break;
 		case MSG_KICK:
 			c = conn_by_handle(m, msg->h);
 			if (c)
-				kick(c, msg->data);
+				c->role->on_msg(c, msg);
 			break;
 		case MSG_CTL_SESSIONS:
 			mux_ctl_sessions(m, msg);
 			break;
+		/* the c2s role's messages to the thread, not to a stream */
 		case MSG_SM_HANDOVER:
 			sm_on_handover(m, msg); /* goes on as MSG_SM_STATE */
 			continue;

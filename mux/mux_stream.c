@@ -1,7 +1,7 @@
-/* Stream negotiation on a mux connection (RFC 6120 §4, §5): the stream
- * header checks, our header and features, STARTTLS, stream errors, and the
- * dispatch of depth-1 elements to SASL (mux_sasl.c) or, after
- * authentication, to the session code (mux_session.c). */
+/* What every stream role shares on a mux connection (RFC 6120 §4, §5): the
+ * stream header's checks, our header, the <stream:features> wrapper,
+ * STARTTLS, stream errors, and the hand-over of the parser's callbacks to
+ * the connection's role (mux/stream_role.h; c2s: mux/c2s/c2s_role.c). */
 #include "mux/mux_int.h"
 
 #include <stdio.h>
@@ -11,12 +11,10 @@
 #include <sys/random.h>
 
 #include "core/base/log.h"
-#include "core/im/disco.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
 #include "tls/tls.h"
 #include "core/xmpp/ns.h"
-#include "core/xmpp/register_form.h"
 
 
 /* Lower-case hex of n bytes into out (2n characters and a NUL): a login
@@ -49,7 +47,7 @@ static bool built(struct mux_conn *c, enum xs st, struct xbuf *b, const char *wh
 /* XS_OK stays XS_OK only while every append succeeds. */
 #define APPEND(st, call) do { if ((st) == XS_OK) (st) = (call); } while (0)
 
-static bool send_header(struct mux_conn *c, const char *from, const char *to)
+bool stream_send_header(struct mux_conn *c, const char *from, const char *to)
 {
 	/* the id is written here and read by nobody later: not kept */
 	unsigned char rnd[16];
@@ -59,8 +57,9 @@ static bool send_header(struct mux_conn *c, const char *from, const char *to)
 	hex_lower(stream_id, rnd, sizeof(rnd));
 	struct xbuf b = { 0 };
 	enum xs st = XS_OK;
-	APPEND(st, xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT
-				       "' xmlns:stream='" NS_STREAMS "' id='"));
+	APPEND(st, xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='"));
+	APPEND(st, xbuf_append_str(&b, c->role->ns));
+	APPEND(st, xbuf_append_str(&b, "' xmlns:stream='" NS_STREAMS "' id='"));
 	APPEND(st, xbuf_append_str(&b, stream_id));
 	APPEND(st, xbuf_append_str(&b, "'"));
 	if (from && *from) {
@@ -86,7 +85,7 @@ void stream_error(struct mux_conn *c, const char *cond, const char *text)
 {
 	if (c->dead || c->closing)
 		return;
-	if (!c->header_sent && !send_header(c, c->domain, NULL))
+	if (!c->header_sent && !stream_send_header(c, c->domain, NULL))
 		return;
 	LOG_INFO("c%u.%llu: stream error <%s/> to %s%s%s", c->mux->idx, (unsigned long long)c->id,
 		 cond, c->peer, text ? ": " : "", text ? text : "");
@@ -106,9 +105,7 @@ void stream_error(struct mux_conn *c, const char *cond, const char *text)
 	conn_close_after_flush(c, cond);
 }
 
-/* STARTTLS is offered on a plaintext STARTTLS listener, and inside direct
- * TLS only when the listener allows TLS inside TLS and it was not done yet. */
-static bool starttls_available(const struct mux_conn *c)
+bool stream_starttls_available(const struct mux_conn *c)
 {
 	if (c->authenticated)
 		return false;
@@ -117,7 +114,7 @@ static bool starttls_available(const struct mux_conn *c)
 	return c->lst->allow_starttls_inside_tls && c->n_tls == 1;
 }
 
-static bool encryption_missing(const struct mux_conn *c)
+bool stream_encryption_missing(const struct mux_conn *c)
 {
 	return c->n_tls == 0 && c->lst->require_encryption;
 }
@@ -127,38 +124,7 @@ void stream_send_features(struct mux_conn *c)
 	struct xbuf b = { 0 };
 	enum xs st = XS_OK;
 	APPEND(st, xbuf_append_str(&b, "<stream:features>"));
-	if (!c->authenticated) {
-		if (starttls_available(c)) {
-			APPEND(st, xbuf_append_str(&b, "<starttls xmlns='" NS_TLS "'>"));
-			if (encryption_missing(c))
-				APPEND(st, xbuf_append_str(&b, "<required/>"));
-			APPEND(st, xbuf_append_str(&b, "</starttls>"));
-		}
-		/* With TLS mandatory, nothing else is offered before it. */
-		if (!encryption_missing(c))
-			APPEND(st, sasl_mechanisms_xml(c, &b));
-		/* XEP-0077 8: only where it is open, and only encrypted */
-		if (register_offered(c))
-			APPEND(st, xbuf_append_str(&b, "<register xmlns='" NS_REGISTER_FEATURE "'/>"));
-	} else {
-		APPEND(st, xbuf_append_str(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
-					       "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'>"
-					       "<optional/></session>"
-					       /* RFC 6121 2.6.1: roster versioning */
-					       "<ver xmlns='urn:xmpp:features:rosterver'/>"
-					       /* RFC 6121 3.4.1: subscription pre-approval */
-					       "<sub xmlns='urn:xmpp:features:pre-approval'/>"
-					       /* XEP-0352 client state indication */
-					       "<csi xmlns='urn:xmpp:csi:0'/>"
-					       /* XEP-0198 stream management (mux_sm.c) */
-					       "<sm xmlns='urn:xmpp:sm:3'/>"));
-		/* XEP-0115 6.3: what disco#info of the server says, as a
-		 * hash a client may have cached */
-		if (c->mux->cfg->caps_ver[0])
-			APPEND(st, xbuf_appendf(&b, "<c xmlns='" NS_CAPS "' hash='sha-1' node='"
-						DISCO_CAPS_NODE "' ver='%s'/>",
-						c->mux->cfg->caps_ver));
-	}
+	APPEND(st, c->role->features(c, &b));
 	APPEND(st, xbuf_append_str(&b, "</stream:features>"));
 	if (!built(c, st, &b, "stream features"))
 		return;
@@ -166,21 +132,8 @@ void stream_send_features(struct mux_conn *c)
 	xbuf_free(&b);
 }
 
-int stream_on_open(void *arg, struct xml_node *hdr)
+bool stream_pick_domain(struct mux_conn *c, const char *to)
 {
-	struct mux_conn *c = arg;
-	const char *to = xml_node_attr(hdr, "to");
-	const char *from = xml_node_attr(hdr, "from");
-	const char *version = xml_node_attr(hdr, "version");
-
-	if (strcmp(hdr->name, "stream") != 0 || strcmp(hdr->ns, NS_STREAMS) != 0) {
-		stream_error(c, "invalid-namespace", "the root element must be stream:stream");
-		return 1;
-	}
-	if (strcmp(xml_stream_default_ns(c->xml), NS_CLIENT) != 0) {
-		stream_error(c, "invalid-namespace", "this port serves jabber:client streams");
-		return 1;
-	}
 	/* The domain: the one named in 'to', which must be hosted here and
 	 * must not change across restarts. */
 	char dom[256];
@@ -189,7 +142,7 @@ int stream_on_open(void *arg, struct xml_node *hdr)
 		n--;
 	if (!to || n == 0 || n >= sizeof(dom)) {
 		stream_error(c, "host-unknown", "no 'to' address");
-		return 1;
+		return false;
 	}
 	for (size_t i = 0; i < n; i++)
 		dom[i] = (char)((to[i] >= 'A' && to[i] <= 'Z') ? to[i] + 32 : to[i]);
@@ -197,34 +150,41 @@ int stream_on_open(void *arg, struct xml_node *hdr)
 	const struct cfg_host *host = cfg_find_host(c->mux->cfg, dom);
 	if (!host || (c->domain[0] && c->domain != host->domain)) {
 		stream_error(c, "host-unknown", NULL);
-		return 1;
+		return false;
 	}
 	c->domain = host->domain;
-	if (!send_header(c, c->domain, from))
-		return 1;
-	if (!version || strtol(version, NULL, 10) < 1) {
-		stream_error(c, "unsupported-version", "version 1.0 is required");
+	return true;
+}
+
+int stream_on_open(void *arg, struct xml_node *hdr)
+{
+	struct mux_conn *c = arg;
+	if (strcmp(hdr->name, "stream") != 0 || strcmp(hdr->ns, NS_STREAMS) != 0) {
+		stream_error(c, "invalid-namespace", "the root element must be stream:stream");
 		return 1;
 	}
-	c->state = c->authenticated ? CONN_AUTHED : CONN_NEGOTIATING;
-	stream_send_features(c);
-	return c->dead || c->closing;
+	if (strcmp(xml_stream_default_ns(c->xml), c->role->ns) != 0) {
+		char text[64];
+		snprintf(text, sizeof(text), "this port serves %s streams", c->role->ns);
+		stream_error(c, "invalid-namespace", text);
+		return 1;
+	}
+	return c->role->on_open(c, hdr);
 }
 
 int stream_on_close(void *arg)
 {
 	struct mux_conn *c = arg;
-	if (!c->header_sent && !send_header(c, c->domain, NULL))
+	if (!c->header_sent && !stream_send_header(c, c->domain, NULL))
 		return 1;
 	conn_send_str(c, "</stream:stream>");
 	conn_close_after_flush(c, "stream closed by peer");
 	return 1;
 }
 
-static int handle_starttls(struct mux_conn *c, struct xml_node *el)
+int stream_starttls(struct mux_conn *c, bool allowed)
 {
-	(void)el;
-	if (!starttls_available(c) || c->state != CONN_NEGOTIATING) {
+	if (!allowed) {
 		conn_send_str(c, "<failure xmlns='" NS_TLS "'/></stream:stream>");
 		conn_close_after_flush(c, "STARTTLS not available here");
 		return 1;
@@ -244,30 +204,11 @@ static int handle_starttls(struct mux_conn *c, struct xml_node *el)
 int stream_on_stanza(void *arg, struct xml_node *el)
 {
 	struct mux_conn *c = arg;
-	int stop = 0;
 	if (c->dead || c->closing) {
 		xml_node_free(el);
 		return 1;
 	}
-	if (!c->authenticated) {
-		bool reg = register_wants(c, el);
-		if (c->neg->reg_pending && !reg)
-			/* STARTTLS or SASL under a registration in flight */
-			stream_error(c, "policy-violation", "wait for the registration's answer");
-		else if (reg)
-			register_on_iq(c, el);
-		else if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "starttls") == 0)
-			stop = handle_starttls(c, el);
-		else if (strcmp(el->ns, NS_SASL) == 0)
-			stop = sasl_on_element(c, el);
-		else if (encryption_missing(c))
-			stream_error(c, "policy-violation", "STARTTLS is required first");
-		else
-			stream_error(c, "not-authorized", "authenticate first");
-		xml_node_free(el);
-		return stop || c->dead || c->closing;
-	}
-	/* session_on_element takes ownership of el */
-	stop = session_on_element(c, el);
+	/* the role takes ownership of el */
+	int stop = c->role->on_stanza(c, el);
 	return stop || c->dead || c->closing;
 }

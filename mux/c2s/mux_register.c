@@ -17,7 +17,7 @@
  * flight at a time; SASL and STARTTLS wait for its answer.  The answer
  * comes back through this thread's inbox as a MSG_STORE_DONE, as SASL's
  * credential lookups do. */
-#include "mux/mux_int.h"
+#include "mux/c2s/c2s.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,7 +187,7 @@ static void submit(struct mux_conn *c, const char *id, struct reg_form *f)
 		send_error(c, "set", id, SC_INTERNAL_SERVER_ERROR, NULL);
 		return;
 	}
-	c->neg->reg_pending = true;
+	c2s_neg(c)->reg_pending = true;
 	LOG_DEBUG("c%u.%llu: registration of %s@%s from %s sent to the store", c->mux->idx,
 		  (unsigned long long)c->id, f->username, c->domain, c->peer);
 }
@@ -218,11 +218,11 @@ void register_on_iq(struct mux_conn *c, struct xml_node *el)
 		send_form(c, id);
 		goto out;
 	}
-	if (c->neg->reg_pending) {
+	if (c2s_neg(c)->reg_pending) {
 		send_error(c, type, id, SC_RESOURCE_CONSTRAINT, "a registration is in progress");
 		goto out;
 	}
-	if (c->state != CONN_NEGOTIATING) {
+	if (c->c2s.phase != C2S_NEGOTIATING) {
 		send_error(c, type, id, SC_NOT_ALLOWED, "not during authentication");
 		goto out;
 	}
@@ -255,11 +255,11 @@ bool register_on_store_done(struct mux *m, struct msg *msg)
 		return false;
 	struct reg_job *j = msg->ptr;
 	struct mux_conn *c = conn_by_handle(m, j->h);
-	if (!c || c->dead || c->closing || !c->neg || !c->neg->reg_pending) {
+	if (!c || c->dead || c->closing || !c->neg || !c2s_neg(c)->reg_pending) {
 		free(j);
 		return true;
 	}
-	c->neg->reg_pending = false;
+	c2s_neg(c)->reg_pending = false;
 	const struct store_req *r = &j->req;
 	if (r->status == XS_OK) {
 		LOG_INFO("c%u.%llu: registered %s@%s from %s (credentials: %llu us of CPU)", m->idx,

@@ -5,13 +5,13 @@
  * (RFC 9266, TLS 1.3) or tls-server-end-point (RFC 5929, the hash of our
  * certificate, TLS 1.2 too), both advertised with XEP-0440.
  * Credentials are looked up on the storage thread: the connection waits in
- * CONN_AUTH_PENDING and resumes when the answer comes back through the mux
+ * C2S_AUTH_PENDING and resumes when the answer comes back through the mux
  * inbox.  A failed attempt is answered after a delay that doubles with each
  * failure from the same address (an IPv4 address or IPv6 prefix, counted in
  * the peer table all mux threads share), and the fifth failure on one
  * stream closes it ([sasl] max_auth_failures; any refused SASL element
  * counts toward max_auth_attempts, 10). */
-#include "mux/mux_int.h"
+#include "mux/c2s/c2s.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,24 +190,24 @@ void sasl_conn_cleanup(struct mux_conn *c)
 {
 	if (!c->neg)
 		return; /* bound: nothing of an exchange is left */
-	if (c->neg->scram) {
-		scram_server_free(c->neg->scram);
-		c->neg->scram = NULL;
+	if (c2s_neg(c)->scram) {
+		scram_server_free(c2s_neg(c)->scram);
+		c2s_neg(c)->scram = NULL;
 	}
-	if (c->neg->plain_password) {
-		explicit_bzero(c->neg->plain_password, strlen(c->neg->plain_password));
-		free(c->neg->plain_password);
-		c->neg->plain_password = NULL;
+	if (c2s_neg(c)->plain_password) {
+		explicit_bzero(c2s_neg(c)->plain_password, strlen(c2s_neg(c)->plain_password));
+		free(c2s_neg(c)->plain_password);
+		c2s_neg(c)->plain_password = NULL;
 	}
-	c->neg->mech = MECH_NONE;
+	c2s_neg(c)->mech = MECH_NONE;
 }
 
 void sasl_reset(struct mux_conn *c)
 {
 	sasl_conn_cleanup(c);
 	if (c->neg) {
-		free(c->neg->authcid);
-		c->neg->authcid = NULL;
+		free(c2s_neg(c)->authcid);
+		c2s_neg(c)->authcid = NULL;
 	}
 }
 
@@ -218,23 +218,23 @@ void sasl_reset(struct mux_conn *c)
 static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *why, bool checked)
 {
 	struct mux *m = c->mux;
-	const char *mech = mech_name(c->neg->mech);
+	const char *mech = mech_name(c2s_neg(c)->mech);
 	/* Wrong credentials are a warning; a mechanism the client could not
 	 * complete (it falls back to the next one) is routine. */
 	log_msg(checked ? LOG_LVL_WARN : LOG_LVL_INFO,
 		"c%u.%llu: authentication failed for %s@%s from %s (%s): %s", m->idx,
-		(unsigned long long)c->id, c->neg->authcid ? c->neg->authcid : "?", c->domain, c->peer, mech, why);
-	c->neg->auth_attempts++;
+		(unsigned long long)c->id, c2s_neg(c)->authcid ? c2s_neg(c)->authcid : "?", c->domain, c->peer, mech, why);
+	c2s_neg(c)->auth_attempts++;
 	if (!checked) {
 		sasl_reset(c);
 		send_failure_now(c, cond);
-		c->state = CONN_NEGOTIATING;
-		if (c->neg->auth_attempts >= m->cfg->max_auth_attempts)
+		c->c2s.phase = C2S_NEGOTIATING;
+		if (c2s_neg(c)->auth_attempts >= m->cfg->max_auth_attempts)
 			stream_error(c, "policy-violation", "too many authentication attempts");
 		return;
 	}
 	sasl_conn_cleanup(c);
-	c->neg->auth_failures++;
+	c2s_neg(c)->auth_failures++;
 	char key[PEER_KEY_LEN], ip[INET6_ADDRSTRLEN];
 	unsigned n = mux_peer_key(c->mux, conn_peer_ip(c, ip), key) ? peer_auth_failed(m->group->peers, key, mux_now_ms()) : 1;
 	if (!n)
@@ -244,8 +244,8 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 		delay *= 2;
 	if (delay > m->cfg->auth_fail_delay_max_ms)
 		delay = m->cfg->auth_fail_delay_max_ms;
-	c->neg->delayed_cond = (int)cond;
-	c->state = CONN_AUTH_PENDING;
+	c2s_neg(c)->delayed_cond = (int)cond;
+	c->c2s.phase = C2S_AUTH_PENDING;
 	conn_delay_insert(c, mux_now_ms() + delay);
 }
 
@@ -253,11 +253,11 @@ void sasl_delay_fire(struct mux_conn *c)
 {
 	if (!c->neg)
 		return; /* cannot be: a delayed failure keeps the stream unauthenticated */
-	send_failure_now(c, (enum sasl_condition)c->neg->delayed_cond);
-	c->state = CONN_NEGOTIATING;
+	send_failure_now(c, (enum sasl_condition)c2s_neg(c)->delayed_cond);
+	c->c2s.phase = C2S_NEGOTIATING;
 	sasl_reset(c);
 	const struct cfg *cfg = c->mux->cfg;
-	if (c->neg->auth_failures >= cfg->max_auth_failures || c->neg->auth_attempts >= cfg->max_auth_attempts)
+	if (c2s_neg(c)->auth_failures >= cfg->max_auth_failures || c2s_neg(c)->auth_attempts >= cfg->max_auth_attempts)
 		stream_error(c, "policy-violation", "too many failed authentication attempts");
 }
 
@@ -294,9 +294,9 @@ static bool send_sasl_data(struct mux_conn *c, const char *name, const char *dat
 static void auth_succeeded(struct mux_conn *c, const char *final, size_t final_len)
 {
 	struct mux *m = c->mux;
-	const char *mech = mech_name(c->neg->mech);
+	const char *mech = mech_name(c2s_neg(c)->mech);
 	LOG_INFO("c%u.%llu: authenticated %s@%s (%s)", m->idx, (unsigned long long)c->id,
-		 c->neg->authcid, c->domain, mech);
+		 c2s_neg(c)->authcid, c->domain, mech);
 	sasl_conn_cleanup(c);
 	if (!send_sasl_data(c, "success", final, final_len))
 		return;
@@ -336,15 +336,15 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 	if (!l)
 		return false;
 	/* PLAIN's password goes with the request; the connection keeps none */
-	l->plain_password = c->neg->plain_password;
-	c->neg->plain_password = NULL;
+	l->plain_password = c2s_neg(c)->plain_password;
+	c2s_neg(c)->plain_password = NULL;
 	l->fake_iterations = c->mux->cfg->scram_iterations;
 	l->mux = c->mux;
 	l->h = conn_handle(c);
 	l->req.op = STORE_OP_GET_CRED;
 	l->req.hash = hash;
 	snprintf(l->req.domain, sizeof(l->req.domain), "%s", c->domain);
-	snprintf(l->req.local, sizeof(l->req.local), "%s", c->neg->authcid);
+	snprintf(l->req.local, sizeof(l->req.local), "%s", c2s_neg(c)->authcid);
 	l->req.done = lookup_done_cb;
 	l->req.done_arg = l;
 	if (store_thread_submit(c->mux->store, &l->req) != XS_OK) {
@@ -355,8 +355,8 @@ static bool start_lookup(struct mux_conn *c, enum scram_hash hash)
 		free(l);
 		return false;
 	}
-	c->state = CONN_AUTH_PENDING;
-	c->neg->auth_lookup_pending = true;
+	c->c2s.phase = C2S_AUTH_PENDING;
+	c2s_neg(c)->auth_lookup_pending = true;
 	return true;
 }
 
@@ -367,7 +367,7 @@ static bool authzid_ok(struct mux_conn *c, const char *authzid)
 	if (!authzid || !*authzid)
 		return true;
 	char want[JID_BUF], got[JID_BUF];
-	snprintf(want, sizeof(want), "%s@%s", c->neg->authcid, c->domain);
+	snprintf(want, sizeof(want), "%s@%s", c2s_neg(c)->authcid, c->domain);
 	size_t bl;
 	if (jid_normalize(authzid, strlen(authzid), got, sizeof(got), &bl) != XS_OK)
 		return false;
@@ -377,7 +377,7 @@ static bool authzid_ok(struct mux_conn *c, const char *authzid)
 /* Handles the client's first message (initial response or first <response>). */
 static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 {
-	if (c->neg->mech == MECH_PLAIN) {
+	if (c2s_neg(c)->mech == MECH_PLAIN) {
 		char authzid[JID_BUF], authcid[1024], password[1024], local[1024];
 		if (sasl_plain_parse(msg, len, authzid, sizeof(authzid), authcid, sizeof(authcid),
 				     password, sizeof(password)) != SCRAM_DONE ||
@@ -386,10 +386,10 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 			explicit_bzero(password, sizeof(password));
 			return;
 		}
-		c->neg->authcid = strdup(local);
-		c->neg->plain_password = strdup(password);
+		c2s_neg(c)->authcid = strdup(local);
+		c2s_neg(c)->plain_password = strdup(password);
 		explicit_bzero(password, sizeof(password));
-		if (!c->neg->authcid || !c->neg->plain_password) {
+		if (!c2s_neg(c)->authcid || !c2s_neg(c)->plain_password) {
 			auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 			return;
 		}
@@ -404,7 +404,7 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 	enum scram_hash hash = SCRAM_SHA256;
 	bool plus = false;
 	for (size_t i = 0; i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
-		if (mech_table[i].mech == c->neg->mech) {
+		if (mech_table[i].mech == c2s_neg(c)->mech) {
 			hash = mech_table[i].hash;
 			plus = mech_table[i].plus;
 		}
@@ -417,29 +417,29 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "no channel binding data", false);
 		return;
 	}
-	c->neg->scram = scram_server_new(hash, plus, offered, exporter ? cb : NULL,
+	c2s_neg(c)->scram = scram_server_new(hash, plus, offered, exporter ? cb : NULL,
 				    exporter ? sizeof(cb) : 0);
 	explicit_bzero(cb, sizeof(cb));
-	if (c->neg->scram && end_point &&
-	    !scram_server_add_cb(c->neg->scram, "tls-server-end-point", ep, ep_len)) {
-		scram_server_free(c->neg->scram);
-		c->neg->scram = NULL;
+	if (c2s_neg(c)->scram && end_point &&
+	    !scram_server_add_cb(c2s_neg(c)->scram, "tls-server-end-point", ep, ep_len)) {
+		scram_server_free(c2s_neg(c)->scram);
+		c2s_neg(c)->scram = NULL;
 	}
-	if (!c->neg->scram) {
+	if (!c2s_neg(c)->scram) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 		return;
 	}
 	if (c->mux->group->has_fake_salt_key)
-		scram_server_set_secret(c->neg->scram, c->mux->group->fake_salt_key,
+		scram_server_set_secret(c2s_neg(c)->scram, c->mux->group->fake_salt_key,
 					sizeof(c->mux->group->fake_salt_key));
 	const char *authcid = NULL, *authzid = NULL;
 	enum sasl_condition cond = SASL_COND_MALFORMED_REQUEST;
-	if (scram_server_start(c->neg->scram, msg, len, &authcid, &authzid, &cond) != SCRAM_CONTINUE) {
-		auth_fail(c, cond, scram_server_failure(c->neg->scram), false);
+	if (scram_server_start(c2s_neg(c)->scram, msg, len, &authcid, &authzid, &cond) != SCRAM_CONTINUE) {
+		auth_fail(c, cond, scram_server_failure(c2s_neg(c)->scram), false);
 		return;
 	}
-	c->neg->authcid = strdup(authcid);
-	if (!c->neg->authcid) {
+	c2s_neg(c)->authcid = strdup(authcid);
+	if (!c2s_neg(c)->authcid) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "out of memory", false);
 		return;
 	}
@@ -455,19 +455,19 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 {
 	struct auth_lookup *l = msg->ptr;
 	struct mux_conn *c = conn_by_handle(m, l->h);
-	if (!c || c->closing || !c->neg || !c->neg->auth_lookup_pending) {
+	if (!c || c->closing || !c->neg || !c2s_neg(c)->auth_lookup_pending) {
 		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
 		return;
 	}
-	c->neg->auth_lookup_pending = false;
+	c2s_neg(c)->auth_lookup_pending = false;
 	bool found = l->req.status == XS_OK;
 	if (l->req.status != XS_OK && l->req.status != XS_NOTFOUND) {
 		free(l);
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "storage error", false);
 		return;
 	}
-	if (c->neg->mech == MECH_PLAIN) {
+	if (c2s_neg(c)->mech == MECH_PLAIN) {
 		bool ok = found && l->plain_ok;
 		explicit_bzero(&l->req.cred, sizeof(l->req.cred));
 		free(l);
@@ -482,7 +482,7 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 	/* An unknown user gets a fake challenge that looks like a real one
 	 * and fails at the proof, so accounts cannot be enumerated. */
 	enum scram_status st = scram_server_challenge(
-		c->neg->scram, found ? &l->req.cred : NULL,
+		c2s_neg(c)->scram, found ? &l->req.cred : NULL,
 		found ? m->cfg->scram_iterations
 		      : fake_iterations(m->group, &l->req, m->cfg->scram_iterations),
 		&out, &out_len);
@@ -496,7 +496,7 @@ void sasl_on_store_done(struct mux *m, struct msg *msg)
 	bool sent = send_sasl_data(c, "challenge", out, out_len);
 	free(out);
 	if (sent)
-		c->state = CONN_SASL_STEP;
+		c->c2s.phase = C2S_SASL_STEP;
 }
 
 /* Decodes an element's base64 text; "=" is an empty message. */
@@ -560,7 +560,7 @@ int sasl_on_element(struct mux_conn *c, struct xml_node *el)
 static int sasl_element(struct mux_conn *c, struct xml_node *el)
 {
 	if (strcmp(el->name, "abort") == 0) {
-		if (c->state == CONN_AUTH_PENDING) {
+		if (c->c2s.phase == C2S_AUTH_PENDING) {
 			stream_error(c, "policy-violation", "abort while the server is answering");
 			return 1;
 		}
@@ -573,12 +573,12 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 		stream_error(c, "unsupported-stanza-type", NULL);
 		return 1;
 	}
-	if (c->state == CONN_AUTH_PENDING) {
+	if (c->c2s.phase == C2S_AUTH_PENDING) {
 		/* the client must wait for our answer */
 		stream_error(c, "policy-violation", "SASL element while the server is answering");
 		return 1;
 	}
-	if ((is_auth && c->state != CONN_NEGOTIATING) || (is_resp && c->state != CONN_SASL_STEP)) {
+	if ((is_auth && c->c2s.phase != C2S_NEGOTIATING) || (is_resp && c->c2s.phase != C2S_SASL_STEP)) {
 		auth_fail(c, SASL_COND_MALFORMED_REQUEST,
 			  is_auth ? "<auth/> during an exchange" : "<response/> without an exchange", false);
 		return 0;
@@ -586,7 +586,7 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 	/* a new exchange starts from nothing, whatever an earlier one left */
 	if (is_auth)
 		sasl_reset(c);
-	if (is_auth && c->n_tls == 0 && c->lst->require_encryption) {
+	if (is_auth && stream_encryption_missing(c)) {
 		auth_fail(c, SASL_COND_ENCRYPTION_REQUIRED, "<auth/> before TLS", false);
 		return 0;
 	}
@@ -599,11 +599,11 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 	}
 	if (is_auth) {
 		const char *name = xml_node_attr(el, "mechanism");
-		c->neg->mech = MECH_NONE;
+		c2s_neg(c)->mech = MECH_NONE;
 		for (size_t i = 0; name && i < sizeof(mech_table) / sizeof(mech_table[0]); i++)
 			if (strcmp(name, mech_table[i].name) == 0 && mech_offered(c, mech_table[i].mech))
-				c->neg->mech = mech_table[i].mech;
-		if (c->neg->mech == MECH_NONE) {
+				c2s_neg(c)->mech = mech_table[i].mech;
+		if (c2s_neg(c)->mech == MECH_NONE) {
 			wipe_free(msg, len + 1);
 			auth_fail(c, SASL_COND_INVALID_MECHANISM, "mechanism not offered", false);
 			return 0;
@@ -613,7 +613,7 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 			wipe_free(msg, len + 1);
 			if (!send_sasl_data(c, "challenge", "", 0))
 				return 1;
-			c->state = CONN_SASL_STEP;
+			c->c2s.phase = C2S_SASL_STEP;
 			return 0;
 		}
 		sasl_first_message(c, msg, len);
@@ -621,12 +621,12 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 		return 0;
 	}
 	/* <response/> */
-	if (!c->neg->scram && c->neg->mech != MECH_NONE && !c->neg->authcid) {
+	if (!c2s_neg(c)->scram && c2s_neg(c)->mech != MECH_NONE && !c2s_neg(c)->authcid) {
 		sasl_first_message(c, msg, len);
 		wipe_free(msg, len + 1);
 		return 0;
 	}
-	if (!c->neg->scram) {
+	if (!c2s_neg(c)->scram) {
 		wipe_free(msg, len + 1);
 		auth_fail(c, SASL_COND_MALFORMED_REQUEST, "<response/> after PLAIN's only message", false);
 		return 0;
@@ -634,7 +634,7 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 	char *final = NULL;
 	size_t final_len = 0;
 	enum sasl_condition cond = SASL_COND_NOT_AUTHORIZED;
-	enum scram_status st = scram_server_finish(c->neg->scram, msg, len, &final, &final_len, &cond);
+	enum scram_status st = scram_server_finish(c2s_neg(c)->scram, msg, len, &final, &final_len, &cond);
 	wipe_free(msg, len + 1);
 	if (st == SCRAM_DONE) {
 		auth_succeeded(c, final, final_len);
@@ -642,14 +642,14 @@ static int sasl_element(struct mux_conn *c, struct xml_node *el)
 		return 1;
 	}
 	free(final);
-	if (scram_server_cb_mismatch(c->neg->scram))
+	if (scram_server_cb_mismatch(c2s_neg(c)->scram))
 		/* the proof was never checked: the client's TLS session is not
 		 * ours, so someone may sit in between (logged at warning) */
 		auth_fail(c, cond, "channel binding mismatch: the client's TLS session differs "
 				   "from the server's (possible man in the middle)", true);
 	else
 		auth_fail(c, cond, cond == SASL_COND_NOT_AUTHORIZED ? "wrong password or no such user"
-								  : scram_server_failure(c->neg->scram),
+								  : scram_server_failure(c2s_neg(c)->scram),
 			  cond == SASL_COND_NOT_AUTHORIZED);
 	return 0;
 }

@@ -2,7 +2,7 @@
  * legacy session request, and stanzas after bind: validated, 'from' stamped
  * with the session's real JID, 'to' normalised, frozen once and handed to
  * the router.  Deliveries from the router are written out as they are. */
-#include "mux/mux_int.h"
+#include "mux/c2s/c2s.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +73,7 @@ static void handle_bind(struct mux_conn *c, struct xml_node *iq, struct xml_node
 		return;
 	}
 	free(want);
-	snprintf(raw, sizeof(raw), "%s@%s/%s", c->neg->authcid, c->domain, res);
+	snprintf(raw, sizeof(raw), "%s@%s/%s", c2s_neg(c)->authcid, c->domain, res);
 	size_t bl;
 	if (jid_normalize(raw, strlen(raw), full, sizeof(full), &bl) != XS_OK) {
 		bounce_local(c, iq, SC_BAD_REQUEST);
@@ -81,47 +81,48 @@ static void handle_bind(struct mux_conn *c, struct xml_node *iq, struct xml_node
 	}
 	struct msg *m = msg_new(MSG_BIND, full);
 	const char *id = xml_node_attr(iq, "id");
-	c->full_jid = strdup(full);
-	if (!m || !c->full_jid) {
+	c->c2s.full_jid = strdup(full);
+	if (!m || !c->c2s.full_jid) {
 		msg_free(m);
 		bounce_local(c, iq, SC_RESOURCE_CONSTRAINT);
 		return;
 	}
 	/* remember the iq id for the answer */
 	m->h = conn_handle(c);
-	free(c->neg->bind_id);
-	c->neg->bind_id = id ? strdup(id) : NULL;
-	c->state = CONN_BINDING;
+	free(c2s_neg(c)->bind_id);
+	c2s_neg(c)->bind_id = id ? strdup(id) : NULL;
+	c->c2s.phase = C2S_BINDING;
 	mux_to_router(c->mux, m);
 }
 
 void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 {
-	if (c->state != CONN_BINDING)
+	if (c->c2s.phase != C2S_BINDING)
 		return;
 	if (msg->status != 0) {
 		struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
 		if (iq) {
 			xml_node_set_attr(iq, "type", "set");
-			if (c->neg->bind_id)
-				xml_node_set_attr(iq, "id", c->neg->bind_id);
+			if (c2s_neg(c)->bind_id)
+				xml_node_set_attr(iq, "id", c2s_neg(c)->bind_id);
 			bounce_local(c, iq, SC_INTERNAL_SERVER_ERROR);
 			xml_node_free(iq);
 		}
-		free(c->full_jid);
-		c->full_jid = NULL;
-		c->state = CONN_AUTHED;
+		free(c->c2s.full_jid);
+		c->c2s.full_jid = NULL;
+		c->c2s.phase = C2S_AUTHED;
 		return;
 	}
 	struct xml_node *b = xml_node_new_elem("bind", NS_BIND);
 	struct xml_node *j = b ? xml_node_new_child(b, "jid", NS_BIND) : NULL;
 	if (j)
-		xml_node_add_text(j, c->full_jid, strlen(c->full_jid));
-	iq_result(c, c->neg->bind_id, b);
-	free(c->neg->bind_id);
-	c->neg->bind_id = NULL;
-	c->state = CONN_BOUND;
-	c->bound_at = (int64_t)time(NULL);
+		xml_node_add_text(j, c->c2s.full_jid, strlen(c->c2s.full_jid));
+	iq_result(c, c2s_neg(c)->bind_id, b);
+	free(c2s_neg(c)->bind_id);
+	c2s_neg(c)->bind_id = NULL;
+	c->c2s.phase = C2S_BOUND;
+	c->established = true;
+	c->c2s.bound_at = (int64_t)time(NULL);
 	conn_preauth_remove(c);
 	conn_touch(c);
 	/* From now on the stream lends its parser between stanzas
@@ -129,9 +130,9 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	 * are cheaper on a parser of its own, and what an unauthenticated
 	 * peer writes never goes through a parser other sessions borrow. */
 	xml_stream_use_pool(c->xml, c->mux->xml_pool);
-	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->full_jid);
+	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->c2s.full_jid);
 	session_replay_held(c);
-	conn_neg_free(c);
+	c2s_neg_free(c);
 }
 
 /* Stanzas pipelined behind a bind request or a <resume/>, now that it
@@ -140,9 +141,9 @@ void session_replay_held(struct mux_conn *c)
 {
 	if (!c->neg)
 		return;
-	struct xml_node *el = c->neg->held_first;
-	c->neg->held_first = c->neg->held_last = NULL;
-	c->neg->n_held = 0;
+	struct xml_node *el = c2s_neg(c)->held_first;
+	c2s_neg(c)->held_first = c2s_neg(c)->held_last = NULL;
+	c2s_neg(c)->n_held = 0;
 	while (el && !c->dead && !c->closing) {
 		struct xml_node *next = el->next;
 		el->next = NULL;
@@ -172,7 +173,7 @@ void session_write_stanza(struct mux_conn *c, const struct stanza *st)
 {
 	static const char tag[] = "<presence";
 	size_t tl = sizeof(tag) - 1;
-	if (st->to || st->kind != STANZA_PRESENCE || !c->full_jid || st->len <= tl ||
+	if (st->to || st->kind != STANZA_PRESENCE || !c->c2s.full_jid || st->len <= tl ||
 	    memcmp(st->bytes, tag, tl) != 0 ||
 	    (st->bytes[tl] != ' ' && st->bytes[tl] != '/' && st->bytes[tl] != '>')) {
 		conn_send(c, st->bytes, st->len);
@@ -181,7 +182,7 @@ void session_write_stanza(struct mux_conn *c, const struct stanza *st)
 	struct xbuf *b = &c->mux->scratch;
 	xbuf_reset(b);
 	if (xbuf_append(b, tag, tl) != XS_OK || xbuf_append_str(b, " to='") != XS_OK ||
-	    xbuf_append_escaped_attr(b, c->full_jid, strlen(c->full_jid)) != XS_OK ||
+	    xbuf_append_escaped_attr(b, c->c2s.full_jid, strlen(c->c2s.full_jid)) != XS_OK ||
 	    xbuf_append(b, "'", 1) != XS_OK ||
 	    xbuf_append(b, st->bytes + tl, st->len - tl) != XS_OK)
 		conn_send(c, st->bytes, st->len); /* unaddressed rather than lost */
@@ -195,8 +196,8 @@ bool session_on_deliver(struct mux_conn *c, struct msg *msg)
 {
 	/* a detached session queues it for its resumption, a resuming
 	 * stream holds it until the old stream's state has come (mux_sm.c) */
-	bool waiting = c->detached || (c->state == CONN_RESUMING && !c->dead && !c->closing);
-	if (!waiting && (c->state != CONN_BOUND || c->closing || c->dead))
+	bool waiting = c->detached || (c->c2s.phase == C2S_RESUMING && !c->dead && !c->closing);
+	if (!waiting && (c->c2s.phase != C2S_BOUND || c->closing || c->dead))
 		return false;
 	return sm_write(c, msg->st, msg->status != 0);
 }
@@ -206,8 +207,8 @@ void session_conn_cleanup(struct mux_conn *c)
 	/* unacknowledged stanzas go back to the router ahead of the unbind,
 	 * while the session is still there to be marked gone */
 	sm_conn_cleanup(c);
-	if (c->full_jid && (c->state == CONN_BOUND || c->state == CONN_BINDING)) {
-		struct msg *m = msg_new(MSG_UNBIND, c->full_jid);
+	if (c->c2s.full_jid && (c->c2s.phase == C2S_BOUND || c->c2s.phase == C2S_BINDING)) {
+		struct msg *m = msg_new(MSG_UNBIND, c->c2s.full_jid);
 		if (m) {
 			m->h = conn_handle(c);
 			mux_to_router(c->mux, m);
@@ -220,17 +221,17 @@ void session_held_drop(struct mux_conn *c)
 {
 	if (!c->neg)
 		return;
-	struct xml_node *el = c->neg->held_first;
+	struct xml_node *el = c2s_neg(c)->held_first;
 	while (el) {
 		struct xml_node *next = el->next;
 		el->next = NULL;
 		xml_node_free(el);
 		el = next;
 	}
-	c->neg->held_first = c->neg->held_last = NULL;
-	c->neg->n_held = 0;
-	free(c->neg->bind_id);
-	c->neg->bind_id = NULL;
+	c2s_neg(c)->held_first = c2s_neg(c)->held_last = NULL;
+	c2s_neg(c)->n_held = 0;
+	free(c2s_neg(c)->bind_id);
+	c2s_neg(c)->bind_id = NULL;
 }
 
 static bool iq_type_ok(const char *t)
@@ -249,9 +250,9 @@ static int client_state(struct mux_conn *c, struct xml_node *el)
 		stream_error(c, "unsupported-stanza-type", NULL);
 		return 1;
 	}
-	if (c->state != CONN_BOUND)
+	if (c->c2s.phase != C2S_BOUND)
 		return 0; /* before bind there is nothing to hold (XEP-0352 4) */
-	struct msg *m = msg_new(MSG_CSI, c->full_jid);
+	struct msg *m = msg_new(MSG_CSI, c->c2s.full_jid);
 	if (!m) {
 		/* only a hint: the session goes on without it */
 		LOG_WARN("c%u.%llu: out of memory passing on a client state", c->mux->idx,
@@ -267,7 +268,7 @@ static int client_state(struct mux_conn *c, struct xml_node *el)
 /* Stanzas after authentication; takes ownership of el. */
 int session_on_element(struct mux_conn *c, struct xml_node *el)
 {
-	bool waiting = c->state == CONN_BINDING || c->state == CONN_RESUMING;
+	bool waiting = c->c2s.phase == C2S_BINDING || c->c2s.phase == C2S_RESUMING;
 	if (strcmp(el->ns, NS_CSI) == 0)
 		return client_state(c, el);
 	if (strcmp(el->ns, NS_SM) == 0 && !waiting)
@@ -283,17 +284,17 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 	if (waiting) {
 		/* an <enable/> or stanzas pipelined behind the bind or the
 		 * <resume/> wait for its answer */
-		if (c->neg->n_held >= MAX_HELD) {
+		if (c2s_neg(c)->n_held >= MAX_HELD) {
 			xml_node_free(el);
 			stream_error(c, "policy-violation", "too many stanzas before bind completed");
 			return 1;
 		}
-		if (c->neg->held_last)
-			c->neg->held_last->next = el;
+		if (c2s_neg(c)->held_last)
+			c2s_neg(c)->held_last->next = el;
 		else
-			c->neg->held_first = el;
-		c->neg->held_last = el;
-		c->neg->n_held++;
+			c2s_neg(c)->held_first = el;
+		c2s_neg(c)->held_last = el;
+		c2s_neg(c)->n_held++;
 		return 0;
 	}
 	sm_handled(c); /* XEP-0198: every stanza counts, answered with an error or not */
@@ -313,7 +314,7 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 		const char *to = xml_node_attr(el, "to");
 		bool to_server = !to || strcmp(to, c->domain) == 0;
 		if (req && to_server && !strcmp(child->ns, NS_BIND)) {
-			if (c->state == CONN_AUTHED && !strcmp(type, "set"))
+			if (c->c2s.phase == C2S_AUTHED && !strcmp(type, "set"))
 				handle_bind(c, el, child);
 			else
 				bounce_local(c, el, SC_NOT_ALLOWED);
@@ -327,7 +328,7 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 			return 0;
 		}
 	}
-	if (c->state != CONN_BOUND) {
+	if (c->c2s.phase != C2S_BOUND) {
 		xml_node_free(el);
 		stream_error(c, "not-authorized", "bind a resource first");
 		return 1;
@@ -347,10 +348,10 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 	}
 	/* 'from' is always the session's own JID, whatever the client wrote */
 	const char *from = xml_node_attr(el, "from");
-	if (from && strcmp(from, c->full_jid) != 0)
+	if (from && strcmp(from, c->c2s.full_jid) != 0)
 		LOG_DEBUG("c%u.%llu: 'from' %s replaced by %s", c->mux->idx, (unsigned long long)c->id,
-			  from, c->full_jid);
-	xml_node_set_attr(el, "from", c->full_jid);
+			  from, c->c2s.full_jid);
+	xml_node_set_attr(el, "from", c->c2s.full_jid);
 	/* Within the parser's callback the content can go out as received;
 	 * a stanza held back while binding is serialized from its tree. */
 	const char *inner = NULL;

@@ -28,7 +28,7 @@
  * been there (another resource, or offline storage), never lost, and never
  * both resent and stored, since a stanza is either in a queue or handed
  * back, once. */
-#include "mux/mux_int.h"
+#include "mux/c2s/c2s.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -73,9 +73,9 @@ static void too_high(struct mux_conn *c, uint32_t h)
 		 "<stream:error><undefined-condition xmlns='" NS_STREAM_ERR "'/>"
 		 "<handled-count-too-high xmlns='" NS_SM "' h='%u' send-count='%u'/>"
 		 "</stream:error></stream:stream>",
-		 h, c->sm->h_out);
+		 h, c->c2s.sm->h_out);
 	LOG_INFO("c%u.%llu: stream error <undefined-condition/> to %s: acknowledged %u of %u",
-		 c->mux->idx, (unsigned long long)c->id, c->peer, h, c->sm->h_out);
+		 c->mux->idx, (unsigned long long)c->id, c->peer, h, c->c2s.sm->h_out);
 	conn_send_str(c, buf);
 	conn_close_after_flush(c, "handled-count-too-high");
 }
@@ -119,10 +119,10 @@ static void give_back(struct mux *m, struct sm_queue *q, struct sess_handle h)
 
 void sm_conn_cleanup(struct mux_conn *c)
 {
-	struct sm_state *sm = c->sm;
+	struct sm_state *sm = c->c2s.sm;
 	if (!sm)
 		return;
-	c->sm = NULL;
+	c->c2s.sm = NULL;
 	if (sm->unacked.n)
 		LOG_INFO("c%u.%llu: %u unacknowledged stanza(s) routed again", c->mux->idx,
 			 (unsigned long long)c->id, sm->unacked.n);
@@ -134,13 +134,13 @@ void sm_conn_cleanup(struct mux_conn *c)
 
 static void request_ack(struct mux_conn *c)
 {
-	c->sm->r_pending = true;
+	c->c2s.sm->r_pending = true;
 	conn_send_str(c, "<r xmlns='" NS_SM "'/>");
 }
 
 bool sm_write(struct mux_conn *c, struct stanza *st, bool sole)
 {
-	struct sm_state *sm = c->sm;
+	struct sm_state *sm = c->c2s.sm;
 	if (!sm) {
 		session_write_stanza(c, st);
 		return true;
@@ -162,20 +162,20 @@ bool sm_write(struct mux_conn *c, struct stanza *st, bool sole)
 		}
 		return false;
 	}
-	if (c->state == CONN_RESUMING)
+	if (c->c2s.phase == C2S_RESUMING)
 		return true; /* held: written and counted after the hand-over */
 	sm->h_out++;
 	if (c->detached)
 		return true; /* resent when the client resumes */
 	session_write_stanza(c, st);
-	if (c->sm && !sm->r_pending && sm->unacked.n >= cfg->sm_request_after)
+	if (c->c2s.sm && !sm->r_pending && sm->unacked.n >= cfg->sm_request_after)
 		request_ack(c);
 	return true;
 }
 
 bool sm_idle_request(struct mux_conn *c)
 {
-	if (c->state != CONN_BOUND || !c->sm->unacked.n || c->sm->r_pending)
+	if (c->c2s.phase != C2S_BOUND || !c->c2s.sm->unacked.n || c->c2s.sm->r_pending)
 		return false;
 	request_ack(c);
 	return true;
@@ -185,7 +185,7 @@ bool sm_idle_request(struct mux_conn *c)
 
 static void enable(struct mux_conn *c, struct xml_node *el)
 {
-	if (c->state != CONN_BOUND || c->sm) {
+	if (c->c2s.phase != C2S_BOUND || c->c2s.sm) {
 		failed(c, "unexpected-request"); /* before bind, or twice */
 		return;
 	}
@@ -213,10 +213,10 @@ static void enable(struct mux_conn *c, struct xml_node *el)
 	const char *r = xml_node_attr(el, "resume");
 	bool want = r && (!strcmp(r, "true") || !strcmp(r, "1"));
 	if (want && c->mux->cfg->sm_resume_timeout_s) {
-		char *text = malloc(strlen(sm->id) + 1 + strlen(c->full_jid) + 1);
+		char *text = malloc(strlen(sm->id) + 1 + strlen(c->c2s.full_jid) + 1);
 		struct msg *m = NULL;
 		if (text) {
-			sprintf(text, "%s %s", sm->id, c->full_jid);
+			sprintf(text, "%s %s", sm->id, c->c2s.full_jid);
 			m = msg_new(MSG_SM_ENABLE, text);
 			free(text);
 		}
@@ -229,7 +229,7 @@ static void enable(struct mux_conn *c, struct xml_node *el)
 				 c->mux->idx, (unsigned long long)c->id);
 		}
 	}
-	c->sm = sm;
+	c->c2s.sm = sm;
 	char buf[200];
 	if (sm->resume)
 		snprintf(buf, sizeof(buf), "<enabled xmlns='" NS_SM "' id='%s' resume='true' max='%u'/>",
@@ -243,9 +243,9 @@ static void enable(struct mux_conn *c, struct xml_node *el)
 
 static void ack(struct mux_conn *c, struct xml_node *el)
 {
-	struct sm_state *sm = c->sm;
+	struct sm_state *sm = c->c2s.sm;
 	uint32_t h, n;
-	if (!sm || c->state != CONN_BOUND)
+	if (!sm || c->c2s.phase != C2S_BOUND)
 		return; /* nothing to acknowledge: ignored */
 	if (!parse_h(xml_node_attr(el, "h"), &h)) {
 		stream_error(c, "invalid-xml", "<a/> needs a number h");
@@ -264,11 +264,11 @@ static void resume(struct mux_conn *c, struct xml_node *el)
 {
 	const char *previd = xml_node_attr(el, "previd");
 	uint32_t h;
-	if (c->state != CONN_AUTHED || c->sm || c->neg->sm_resume_tried) {
+	if (c->c2s.phase != C2S_AUTHED || c->c2s.sm || c2s_neg(c)->sm_resume_tried) {
 		failed(c, "unexpected-request");
 		return;
 	}
-	c->neg->sm_resume_tried = true;
+	c2s_neg(c)->sm_resume_tried = true;
 	if (!previd || !parse_h(xml_node_attr(el, "h"), &h)) {
 		failed(c, "bad-request");
 		return;
@@ -281,7 +281,7 @@ static void resume(struct mux_conn *c, struct xml_node *el)
 		ok = (previd[i] >= '0' && previd[i] <= '9') || (previd[i] >= 'a' && previd[i] <= 'f');
 	char raw[JID_BUF], bare[JID_BUF];
 	size_t bl;
-	snprintf(raw, sizeof(raw), "%s@%s", c->neg->authcid, c->domain);
+	snprintf(raw, sizeof(raw), "%s@%s", c2s_neg(c)->authcid, c->domain);
 	if (!ok || jid_normalize(raw, strlen(raw), bare, sizeof(bare), &bl) != XS_OK) {
 		LOG_INFO("c%u.%llu: resumption refused: malformed id", c->mux->idx,
 			 (unsigned long long)c->id);
@@ -299,8 +299,8 @@ static void resume(struct mux_conn *c, struct xml_node *el)
 		return;
 	}
 	sm->resume_h = h;
-	c->sm = sm; /* for now only the deliveries held until the hand-over */
-	c->state = CONN_RESUMING;
+	c->c2s.sm = sm; /* for now only the deliveries held until the hand-over */
+	c->c2s.phase = C2S_RESUMING;
 	m->h = conn_handle(c);
 	m->count = h;
 	mux_to_router(c->mux, m);
@@ -312,9 +312,9 @@ int sm_on_element(struct mux_conn *c, struct xml_node *el)
 	if (!strcmp(name, "enable"))
 		enable(c, el);
 	else if (!strcmp(name, "r")) {
-		if (c->sm && c->state == CONN_BOUND) {
+		if (c->c2s.sm && c->c2s.phase == C2S_BOUND) {
 			char buf[80];
-			snprintf(buf, sizeof(buf), "<a xmlns='" NS_SM "' h='%u'/>", c->sm->h_in);
+			snprintf(buf, sizeof(buf), "<a xmlns='" NS_SM "' h='%u'/>", c->c2s.sm->h_in);
 			conn_send_str(c, buf);
 		} else {
 			failed(c, "unexpected-request");
@@ -334,8 +334,8 @@ int sm_on_element(struct mux_conn *c, struct xml_node *el)
 bool sm_may_detach(struct mux_conn *c)
 {
 	const struct mux *m = c->mux;
-	return c->sm && c->sm->resume && !c->detached && !c->dead && !c->closing &&
-	       c->state == CONN_BOUND && c->full_jid && !m->shutting_down &&
+	return c->c2s.sm && c->c2s.sm->resume && !c->detached && !c->dead && !c->closing &&
+	       c->c2s.phase == C2S_BOUND && c->c2s.full_jid && !m->shutting_down &&
 	       m->cfg->sm_resume_timeout_s &&
 	       atomic_load_explicit(&m->group->n_detached, memory_order_relaxed) <
 		       m->cfg->sm_max_detached;
@@ -344,7 +344,7 @@ bool sm_may_detach(struct mux_conn *c)
 void sm_park(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	struct sm_state *sm = c->sm;
+	struct sm_state *sm = c->c2s.sm;
 	atomic_fetch_add_explicit(&m->group->n_detached, 1, memory_order_relaxed);
 	if (m->shutting_down) {
 		sm_end_detached(c, "server shutting down");
@@ -355,13 +355,13 @@ void sm_park(struct mux_conn *c)
 	sm->dt_prev = m->dt_tail;
 	sm->dt_next = NULL;
 	if (m->dt_tail)
-		m->dt_tail->sm->dt_next = c;
+		m->dt_tail->c2s.sm->dt_next = c;
 	else
 		m->dt_head = c;
 	m->dt_tail = c;
 	sm->parked = true;
 	LOG_INFO("c%u.%llu: %s waits %us for resumption with %u unacknowledged", m->idx,
-		 (unsigned long long)c->id, c->full_jid, m->cfg->sm_resume_timeout_s, sm->unacked.n);
+		 (unsigned long long)c->id, c->c2s.full_jid, m->cfg->sm_resume_timeout_s, sm->unacked.n);
 }
 
 /* Takes a detached c off the detached list (if it got there) and makes it
@@ -370,15 +370,15 @@ void sm_park(struct mux_conn *c)
 static bool unpark(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	struct sm_state *sm = c->sm;
+	struct sm_state *sm = c->c2s.sm;
 	bool parked = sm->parked;
 	if (parked) {
 		if (sm->dt_prev)
-			sm->dt_prev->sm->dt_next = sm->dt_next;
+			sm->dt_prev->c2s.sm->dt_next = sm->dt_next;
 		else
 			m->dt_head = sm->dt_next;
 		if (sm->dt_next)
-			sm->dt_next->sm->dt_prev = sm->dt_prev;
+			sm->dt_next->c2s.sm->dt_prev = sm->dt_prev;
 		else
 			m->dt_tail = sm->dt_prev;
 		sm->dt_prev = sm->dt_next = NULL;
@@ -396,7 +396,7 @@ void sm_end_detached(struct mux_conn *c, const char *why)
 	struct mux *m = c->mux;
 	bool parked = unpark(c);
 	LOG_INFO("c%u.%llu: detached session %s ended: %s", m->idx, (unsigned long long)c->id,
-		 c->full_jid ? c->full_jid : "-", why);
+		 c->c2s.full_jid ? c->c2s.full_jid : "-", why);
 	session_conn_cleanup(c); /* unacknowledged back to the router, then unbind */
 	if (parked) {
 		c->dead_next = m->dead_head;
@@ -408,13 +408,13 @@ void sm_end_detached(struct mux_conn *c, const char *why)
 void sm_timers(struct mux *m)
 {
 	uint64_t now = mux_now_ms();
-	while (m->dt_head && m->dt_head->sm->deadline_ms <= now)
+	while (m->dt_head && m->dt_head->c2s.sm->deadline_ms <= now)
 		sm_end_detached(m->dt_head, "resumption window expired");
 }
 
 uint64_t sm_deadline(const struct mux *m)
 {
-	return m->dt_head ? m->dt_head->sm->deadline_ms : UINT64_MAX;
+	return m->dt_head ? m->dt_head->c2s.sm->deadline_ms : UINT64_MAX;
 }
 
 void sm_shutdown(struct mux *m)
@@ -433,12 +433,12 @@ void sm_on_handover(struct mux *m, struct msg *msg)
 {
 	struct mux_conn *c = conn_by_handle(m, msg->h);
 	struct sm_state *sm = NULL;
-	bool live = c && !c->dead && c->state == CONN_BOUND && !c->closing;
-	if (c && c->sm && c->full_jid && (c->detached || live) && !c->sm->previd) {
-		sm = c->sm;
+	bool live = c && !c->dead && c->c2s.phase == C2S_BOUND && !c->closing;
+	if (c && c->c2s.sm && c->c2s.full_jid && (c->detached || live) && !c->c2s.sm->previd) {
+		sm = c->c2s.sm;
 		if (c->detached) {
 			bool parked = unpark(c);
-			c->sm = NULL;
+			c->c2s.sm = NULL;
 			if (parked) {
 				c->dead_next = m->dead_head;
 				m->dead_head = c;
@@ -446,10 +446,10 @@ void sm_on_handover(struct mux *m, struct msg *msg)
 		} else {
 			/* the client came back before this end noticed the old
 			 * connection was gone */
-			c->sm = NULL;
+			c->c2s.sm = NULL;
 		}
-		sm->full = c->full_jid; /* the session's unbind is not this stream's now */
-		c->full_jid = NULL;
+		sm->full = c->c2s.full_jid; /* the session's unbind is not this stream's now */
+		c->c2s.full_jid = NULL;
 		LOG_INFO("c%u.%llu: %s handed over to mux%u", m->idx, (unsigned long long)c->id,
 			 sm->full, msg->h2.thread);
 		if (!c->dead)
@@ -483,11 +483,11 @@ static void abort_resume(struct mux *m, struct sess_handle h, const char *previd
 /* Resumption failed on c (or c is gone): the client may bind instead. */
 static void resume_failed(struct mux_conn *c)
 {
-	struct sm_state *held = c->sm;
-	c->sm = NULL;
+	struct sm_state *held = c->c2s.sm;
+	c->c2s.sm = NULL;
 	give_back(c->mux, &held->unacked, conn_handle(c));
 	sm_state_free(held);
-	c->state = CONN_AUTHED;
+	c->c2s.phase = C2S_AUTHED;
 	failed(c, "item-not-found");
 	session_replay_held(c);
 }
@@ -497,7 +497,7 @@ void sm_on_state(struct mux *m, struct msg *msg)
 	struct sm_state *sm = msg->ptr;
 	msg->ptr = NULL;
 	struct mux_conn *c = conn_by_handle(m, msg->h);
-	bool waiting = c && !c->dead && !c->closing && c->state == CONN_RESUMING && c->sm;
+	bool waiting = c && !c->dead && !c->closing && c->c2s.phase == C2S_RESUMING && c->c2s.sm;
 	if (!sm) {
 		if (msg->status && msg->data[0])
 			abort_resume(m, msg->h, msg->data);
@@ -522,12 +522,13 @@ void sm_on_state(struct mux *m, struct msg *msg)
 		sm_state_free(sm);
 		return;
 	}
-	struct sm_state *held = c->sm;
+	struct sm_state *held = c->c2s.sm;
 	uint32_t client_h = held->resume_h;
-	c->sm = sm;
-	c->full_jid = sm->full;
+	c->c2s.sm = sm;
+	c->c2s.full_jid = sm->full;
 	sm->full = NULL;
-	c->state = CONN_BOUND;
+	c->c2s.phase = C2S_BOUND;
+	c->established = true;
 	uint32_t n;
 	bool ok = sm_ack_count(sm->acked, sm->h_out, client_h, &n);
 	if (ok) {
@@ -552,7 +553,7 @@ void sm_on_state(struct mux *m, struct msg *msg)
 		 sm->h_in);
 	conn_send_str(c, buf);
 	LOG_INFO("c%u.%llu: resumed %s: %u acknowledged, %u resent, %u held", m->idx,
-		 (unsigned long long)c->id, c->full_jid, n, sm->unacked.n, held->unacked.n);
+		 (unsigned long long)c->id, c->c2s.full_jid, n, sm->unacked.n, held->unacked.n);
 	for (uint32_t i = 0; i < sm->unacked.n && !c->dead; i++) {
 		const struct sm_item *it = sm_queue_at(&sm->unacked, i);
 		session_write_stanza(c, it->st);
@@ -560,7 +561,7 @@ void sm_on_state(struct mux *m, struct msg *msg)
 	sm->r_pending = false;
 	struct sm_item it;
 	while (sm_queue_shift(&held->unacked, &it)) {
-		if (c->sm && !c->dead && !c->closing && sm_write(c, it.st, it.sole)) {
+		if (c->c2s.sm && !c->dead && !c->closing && sm_write(c, it.st, it.sole)) {
 			stanza_unref(it.st);
 			continue;
 		}
@@ -576,8 +577,8 @@ void sm_on_state(struct mux *m, struct msg *msg)
 		}
 	}
 	sm_state_free(held);
-	if (c->sm && !c->dead && !c->closing && c->sm->unacked.n)
+	if (c->c2s.sm && !c->dead && !c->closing && c->c2s.sm->unacked.n)
 		request_ack(c);
 	session_replay_held(c);
-	conn_neg_free(c);
+	c2s_neg_free(c);
 }

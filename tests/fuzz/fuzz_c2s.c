@@ -81,7 +81,7 @@
 #include "core/store/store_thread.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
-#include "mux/mux_int.h"
+#include "mux/c2s/c2s.h"
 #include "mux/mux_test_seam.h"
 #include "mux/peer_table.h"
 #include "tls/tls.h"
@@ -159,8 +159,8 @@ static void answer_store(struct world *w)
 	/* The fixed nonce goes in before the challenge is built. */
 	for (unsigned k = 0; k < MAX_CONNS; k++) {
 		struct mux_conn *c = conn_of(w, k);
-		if (c && c->neg && c->neg->scram)
-			scram_server_set_nonce_for_test(c->neg->scram, SNONCE);
+		if (c && c->neg && c2s_neg(c)->scram)
+			scram_server_set_nonce_for_test(c2s_neg(c)->scram, SNONCE);
 	}
 	size_t n = n_pending;
 	n_pending = 0;
