@@ -21,6 +21,7 @@ pkgs=(
   build-essential cmake pkg-config dpkg-dev patch ca-certificates
   autoconf automake libtool   # build-wolfssl.sh runs wolfSSL's autogen.sh (autoreconf)
   libinih-dev liburcu-dev libexpat1-dev libsqlite3-dev libidn-dev
+  libc-ares-dev               # s2s: asynchronous DNS (SRV, A/AAAA) on the mux threads' loops
   libjemalloc-dev libcmocka-dev libwolfssl-dev
   clang-14 libclang-rt-14-dev
   python3 python3-slixmpp openssl

@@ -16,6 +16,8 @@ const char *xs_name(enum xs st)
 	case XS_NOTFOUND: return "notfound";
 	case XS_INVAL: return "inval";
 	case XS_DENIED: return "denied";
+	case XS_TIMEOUT: return "timeout";
+	case XS_CANCELLED: return "cancelled";
 	}
 	return "?";
 }

@@ -18,6 +18,8 @@ enum xs {
 	XS_NOTFOUND,
 	XS_INVAL,   /* bad argument or configuration */
 	XS_DENIED,  /* refused by the account's own rules (blocked) */
+	XS_TIMEOUT, /* no answer in time (DNS, a remote server) */
+	XS_CANCELLED, /* its owner went away first */
 };
 
 const char *xs_name(enum xs st);
