@@ -46,7 +46,10 @@ flags=(
   --enable-sni --enable-alpn --enable-hkdf --enable-pwdbased
   --disable-dh --disable-sha3 --disable-md5 --disable-hashdrbg
 )
-extra_cflags="-O2 -DWOLFSSL_TLS13_MIDDLEBOX_COMPAT -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL -DCUSTOM_RAND_GENERATE_BLOCK=xmppd_random_block"
+# WOLFSSL_ALWAYS_VERIFY_CB: the verify callback sees a peer's chain that
+# verified too (Debian's build defines it as well), so that an s2s session
+# can keep the leaf it needs for the peer's identity (tls/tls_peer.c).
+extra_cflags="-O2 -DWOLFSSL_TLS13_MIDDLEBOX_COMPAT -DWOLFSSL_ALT_NAMES -DWOLFSSL_CERT_NAME_ALL -DWOLFSSL_ALWAYS_VERIFY_CB -DCUSTOM_RAND_GENERATE_BLOCK=xmppd_random_block"
 # Force-included by path; the cache key takes its content, not its path, so
 # that every checkout shares one build.
 rand_header="$here/wolfssl-random-block.h"

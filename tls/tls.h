@@ -71,6 +71,14 @@ struct tls_client_opts {
 	const char *alpn;        /* one protocol, e.g. "xmpp-client"; NULL = none */
 	int min_version;         /* 12 or 13; 0 = 12 */
 	int max_version;         /* 12 or 13; 0 = highest */
+	/* Our certificate chain and key (PEM), sent when the server asks for
+	 * one (s2s: the domain we speak for); NULL: none. */
+	const char *cert_file, *key_file;
+	/* s2s: the server's certificate is checked against ca_file and kept
+	 * (tls_sess_peer) but never fails the handshake, and no name is
+	 * checked by the TLS layer: the caller decides (RFC 6120 13.7.2,
+	 * dialback as a fallback).  verify is then ignored. */
+	bool peer_record;
 };
 
 #define TLS_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
@@ -79,6 +87,32 @@ struct tls_client_opts {
  * accept, e.g. "xmpp-client"; a client that offers none, or only others,
  * still gets through without ALPN.  NULL on allocation failure. */
 struct tls_sess *tls_sess_new_server(struct tls_ctx_set *set, const char *alpn);
+/* The same, asking the client for its certificate (s2s listeners,
+ * XEP-0178): it is checked against the set's trust anchors
+ * (tls_ctx_set_trust) and kept for tls_sess_peer; a missing or untrusted
+ * one does not fail the handshake, the caller decides. */
+struct tls_sess *tls_sess_new_server_peer(struct tls_ctx_set *set, const char *alpn);
+
+/* Trust anchors for the certificates peers present to server sessions of
+ * this set (tls_sess_new_server_peer): a PEM bundle and/or a directory of
+ * hashed certificates (NULL for either).  Called once, right after
+ * tls_ctx_set_new and before the set is shared. */
+enum xs tls_ctx_set_trust(struct tls_ctx_set *set, const char *ca_file, const char *ca_path,
+			  char *err, size_t errlen);
+
+/* What the peer's certificate is worth, once the handshake is done. */
+enum tls_peer_verdict {
+	TLS_PEER_NONE,      /* none: not asked for, or the peer sent none */
+	TLS_PEER_TRUSTED,   /* its chain leads to one of our trust anchors */
+	TLS_PEER_UNTRUSTED, /* sent, but its chain does not verify (why) */
+};
+/* *der and *len (either may be NULL) get the peer's leaf certificate as it
+ * sent it (valid while the session lives; NULL, 0 without one); *why (may
+ * be NULL) the first verification error, "" when there is none.  A session
+ * made without peer_record or tls_sess_new_server_peer says
+ * TLS_PEER_NONE. */
+enum tls_peer_verdict tls_sess_peer(const struct tls_sess *sess, const uint8_t **der,
+				    size_t *len, const char **why);
 struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts,
 				     char *err, size_t errlen);
 /* Frees everything; wolfSSL wipes its keys, we wipe ours. NULL is fine. */

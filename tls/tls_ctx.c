@@ -517,3 +517,25 @@ WOLFSSL_CTX *tls_ctx_set_pick(struct tls_ctx_set *set, const char *sni)
 	}
 	return set->hosts[0]->wctx;
 }
+
+enum xs tls_ctx_set_trust(struct tls_ctx_set *set, const char *ca_file, const char *ca_path,
+			  char *err, size_t errlen)
+{
+	if (ca_file == NULL && ca_path == NULL)
+		return XS_OK;
+	for (size_t i = 0; i < set->n_hosts; i++) {
+		/* every host's context: the one SNI picks is the one that asks
+		 * the peer for its certificate and verifies it */
+		int rc = wolfSSL_CTX_load_verify_locations(set->hosts[i]->wctx, ca_file, ca_path);
+
+		if (rc != WOLFSSL_SUCCESS) {
+			char why[160];
+
+			tls_wolfssl_strerror(rc, why, sizeof(why));
+			tls_set_err(err, errlen, "trust anchors %s%s%s: %s", ca_file ? ca_file : "",
+				    ca_file && ca_path ? ", " : "", ca_path ? ca_path : "", why);
+			return XS_TLS;
+		}
+	}
+	return XS_OK;
+}

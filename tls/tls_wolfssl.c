@@ -69,6 +69,7 @@ struct tls_sess {
 	char *sni;                /* server: requested name, lower case */
 	char *alpn;               /* before: what we offer/accept; after: negotiated or NULL */
 	char *err;                /* first failure, NULL if none */
+	struct tls_peer *peer;    /* s2s: the peer's certificate; NULL for the others */
 	uint32_t rx_body_left;    /* record bytes still to hand to wolfSSL */
 	uint16_t blob_len;
 	uint8_t secrets_len;      /* tail of blob, 0 if none */
@@ -81,6 +82,18 @@ struct tls_sess {
 	bool failed;
 	bool has_exporter;
 };
+
+/* What an s2s session learns of its peer's certificate (tls_sess_peer).
+ * Only s2s sessions have one: the thousands of c2s sessions pay a NULL. */
+struct tls_peer {
+	uint8_t *der;             /* the leaf as the peer sent it */
+	size_t der_len;
+	char *why;                /* first verification error */
+	bool untrusted;
+};
+
+/* A leaf larger than this is not kept (nor trusted): real ones are 1-3 KB. */
+#define TLS_PEER_DER_MAX (16u * 1024u)
 
 /* ---- buffers ---- */
 
@@ -265,6 +278,83 @@ static bool tls_use_alpn(WOLFSSL *ssl, const char *alpn)
 	       WOLFSSL_SUCCESS;
 }
 
+/* wolfSSL calls this for each certificate of the peer's chain, verified
+ * or not (WOLFSSL_ALWAYS_VERIFY_CB): the leaf is kept, the first error
+ * remembered, and the handshake goes on whatever it found (return 1), so
+ * that the s2s code can answer with the RFC's error or fall back to
+ * dialback instead of a bare TLS alert. */
+static int tls_peer_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	struct tls_sess *sess = store->userCtx;
+	struct tls_peer *peer = sess ? sess->peer : NULL;
+
+	if (peer == NULL)
+		return preverify;
+	if (peer->der == NULL && store->certs != NULL && store->totalCerts > 0) {
+		const WOLFSSL_BUFFER_INFO *leaf = &store->certs[0];
+
+		if (leaf->length > 0 && leaf->length <= TLS_PEER_DER_MAX &&
+		    (peer->der = malloc(leaf->length)) != NULL) {
+			memcpy(peer->der, leaf->buffer, leaf->length);
+			peer->der_len = leaf->length;
+		} else {
+			peer->untrusted = true; /* not kept: cannot be matched either */
+		}
+	}
+	if (!preverify && !peer->untrusted) {
+		char why[160];
+
+		peer->untrusted = true;
+		tls_wolfssl_strerror(store->error, why, sizeof(why));
+		free(peer->why);
+		peer->why = strdup(why);
+	}
+	return 1;
+}
+
+static void tls_peer_free(struct tls_peer *peer)
+{
+	if (peer == NULL)
+		return;
+	free(peer->der);
+	free(peer->why);
+	free(peer);
+}
+
+static void tls_peer_watch(struct tls_sess *sess)
+{
+	wolfSSL_set_verify(sess->ssl, WOLFSSL_VERIFY_PEER, tls_peer_verify);
+	wolfSSL_SetCertCbCtx(sess->ssl, sess);
+}
+
+enum tls_peer_verdict tls_sess_peer(const struct tls_sess *sess, const uint8_t **der,
+				    size_t *len, const char **why)
+{
+	const struct tls_peer *peer = sess->peer;
+	bool have = peer != NULL && peer->der != NULL;
+
+	if (der != NULL)
+		*der = have ? peer->der : NULL;
+	if (len != NULL)
+		*len = have ? peer->der_len : 0;
+	if (why != NULL)
+		*why = peer != NULL && peer->why != NULL ? peer->why : "";
+	if (peer == NULL || !sess->done || (!have && !peer->untrusted))
+		return TLS_PEER_NONE;
+	return peer->untrusted ? TLS_PEER_UNTRUSTED : TLS_PEER_TRUSTED;
+}
+
+struct tls_sess *tls_sess_new_server_peer(struct tls_ctx_set *set, const char *alpn)
+{
+	struct tls_sess *sess = tls_sess_new_server(set, alpn);
+
+	if (sess != NULL && (sess->peer = calloc(1, sizeof(*sess->peer))) == NULL) {
+		tls_sess_free(sess);
+		return NULL;
+	}
+	return sess;
+}
+
 struct tls_sess *tls_sess_new_server(struct tls_ctx_set *set, const char *alpn)
 {
 	struct tls_sess *sess = calloc(1, sizeof(*sess));
@@ -376,6 +466,8 @@ static enum xs tls_sess_start_server(struct tls_sess *sess)
 	tls_sess_attach(sess);
 	if (sess->alpn != NULL && !tls_use_alpn(sess->ssl, sess->alpn))
 		return tls_sess_fail(sess, "setup", "cannot set ALPN \"%s\"", sess->alpn);
+	if (sess->peer != NULL)
+		tls_peer_watch(sess); /* a CertificateRequest goes out */
 	LOG_DEBUG("tls: ClientHello for %s", sess->sni ? sess->sni : "(no SNI)");
 	return XS_OK;
 }
@@ -406,7 +498,7 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *e
 		tls_set_err(err, errlen, "tls client: TLS 1.%d not supported", min % 10);
 		goto out_free_ctx;
 	}
-	if (opts->verify) {
+	if (opts->verify || opts->peer_record) {
 		const char *ca = opts->ca_file ? opts->ca_file : TLS_DEFAULT_CA_FILE;
 
 		rc = wolfSSL_CTX_load_verify_locations(wctx, ca, NULL);
@@ -415,14 +507,44 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *e
 			tls_set_err(err, errlen, "tls client: trust anchors %s: %s", ca, why);
 			goto out_free_ctx;
 		}
-		wolfSSL_CTX_set_verify(wctx, WOLFSSL_VERIFY_PEER, NULL);
+		if (!opts->peer_record)
+			wolfSSL_CTX_set_verify(wctx, WOLFSSL_VERIFY_PEER, NULL);
 	} else {
 		wolfSSL_CTX_set_verify(wctx, WOLFSSL_VERIFY_NONE, NULL);
+	}
+
+	if (opts->cert_file != NULL &&
+	    ((rc = wolfSSL_CTX_use_certificate_chain_file(wctx, opts->cert_file)) != WOLFSSL_SUCCESS ||
+	     (rc = wolfSSL_CTX_use_PrivateKey_file(wctx, opts->key_file, WOLFSSL_FILETYPE_PEM)) !=
+		     WOLFSSL_SUCCESS)) {
+		tls_wolfssl_strerror(rc, why, sizeof(why));
+		tls_set_err(err, errlen, "tls client: certificate %s / key %s: %s", opts->cert_file,
+			    opts->key_file ? opts->key_file : "(none)", why);
+		goto out_free_ctx;
+	}
+	if (opts->cert_file != NULL) {
+		/* wolfSSL takes a key of another certificate without a word:
+		 * the same check as for the server's own (tls_ctx.c) */
+		bool match = false;
+		enum xs kst = tls_key_file_matches(opts->cert_file, opts->key_file, &match, why,
+						   sizeof(why));
+
+		if (kst != XS_OK || !match) {
+			tls_set_err(err, errlen, "tls client: certificate %s / key %s: %s",
+				    opts->cert_file, opts->key_file,
+				    kst != XS_OK ? why : "the key is not the certificate's");
+			goto out_free_ctx;
+		}
 	}
 
 	sess = calloc(1, sizeof(*sess));
 	if (sess == NULL) {
 		tls_set_err(err, errlen, "tls client: out of memory");
+		goto out_free_ctx;
+	}
+	if (opts->peer_record && (sess->peer = calloc(1, sizeof(*sess->peer))) == NULL) {
+		tls_set_err(err, errlen, "tls client: out of memory");
+		free(sess);
 		goto out_free_ctx;
 	}
 	sess->ssl = wolfSSL_new(wctx);
@@ -441,8 +563,9 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *e
 		}
 		/* wolfSSL checks the leaf's SAN dNSNames (its CN only when
 		 * there are none) during the handshake, so a mismatch fails
-		 * before any data flows. */
-		if (opts->verify &&
+		 * before any data flows.  s2s checks its own names (SRV-ID,
+		 * XmppAddr: tls/cert_ids.h). */
+		if (opts->verify && !opts->peer_record &&
 		    wolfSSL_check_domain_name(sess->ssl, opts->server_name) != WOLFSSL_SUCCESS) {
 			tls_set_err(err, errlen, "tls client: cannot set name check %s",
 				    opts->server_name);
@@ -456,6 +579,8 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *e
 			goto out_free_sess;
 		}
 	}
+	if (sess->peer != NULL)
+		tls_peer_watch(sess);
 	/* Kept (not just left to the WOLFSSL's reference) so that a client
 	 * session can sleep and wake with a new WOLFSSL. */
 	sess->cctx = wctx;
@@ -463,6 +588,7 @@ struct tls_sess *tls_sess_new_client(const struct tls_client_opts *opts, char *e
 
 out_free_sess:
 	wolfSSL_free(sess->ssl);
+	tls_peer_free(sess->peer);
 	free(sess->alpn);
 	free(sess);
 out_free_ctx:
@@ -651,6 +777,7 @@ void tls_sess_free(struct tls_sess *sess)
 	free(sess->sni);
 	free(sess->alpn);
 	free(sess->err);
+	tls_peer_free(sess->peer);
 	/* The exporter value is a secret bound to this connection. */
 	explicit_bzero(sess, sizeof(*sess));
 	free(sess);
