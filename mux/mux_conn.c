@@ -1,14 +1,15 @@
 /* Connection lifecycle and the byte path of a mux connection.
  *
- *   socket --read--> tls[0] --plaintext--> tls[1] --plaintext--> xml_stream
- *   socket <-write-- tls[0] <-ciphertext-- tls[1] <--------------- conn_send
+ *   recv() --> filter 1 (TLS) --plaintext--> filter 2 (TLS) --> xml_stream
+ *   send() <-- filter 0 (socket) / filter 1 <-- filter 2 <------ conn_send
  *
- * TLS sessions are memory-buffer sessions (tls/tls.h), so a layer pushed by
- * STARTTLS on a direct-TLS connection simply sits on top of the first one.
- * Output goes down the chain at once; what the socket does not take stays in
- * the bottom buffer (tls[0]'s or plain_out) and EPOLLOUT is armed.  Over
- * max_output_buffer pending bytes, the reader is too slow and the connection
- * is closed (policy: disconnect, logged). */
+ * The filters (mux/xfilter.h: the socket, TLS layers over memory buffers)
+ * form a chain, so a layer pushed by STARTTLS on a direct-TLS connection
+ * simply sits on top of the first one.  Output goes down the chain at once;
+ * what the socket does not take stays in the bottom buffers (the socket
+ * filter's or filter 1's) and EPOLLOUT is armed.  Over max_output_buffer
+ * pending bytes, the reader is too slow and the connection is closed
+ * (policy: disconnect, logged). */
 #include "mux/mux_int.h"
 
 #include <arpa/inet.h>
@@ -57,7 +58,8 @@ struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h)
 
 bool conn_is_encrypted(const struct mux_conn *c)
 {
-	return c->n_tls > 0 && tls_sess_handshake_done(c->tls[c->n_tls - 1]);
+	const struct tls_sess *top = conn_tls_top(c);
+	return top && tls_sess_handshake_done(top);
 }
 
 static bool slot_alloc(struct mux *m, uint32_t *slot)
@@ -121,12 +123,16 @@ void conn_preauth_remove(struct mux_conn *c)
 	c->neg->on_preauth = false;
 }
 
-/* Bytes waiting for the socket: plaintext written before the first TLS
- * layer began (a <proceed/> held back while the input that asked for
- * STARTTLS is read, see output_progress) goes first. */
+/* Bytes waiting for the socket: the socket filter's (plaintext written
+ * before the first TLS layer began, a <proceed/> held back while the input
+ * that asked for STARTTLS is read, see output_progress: it goes first),
+ * then filter 1's. */
 static size_t bottom_pending(const struct mux_conn *c)
 {
-	return c->plain_out.len + (c->n_tls ? tls_sess_out_pending(c->tls[0]) : 0);
+	size_t n = c->chain.sock_out.len, more = 0;
+	if (c->chain.n > 1)
+		xfilter_ops_of(&c->chain, 1)->pending(c, 1, &more);
+	return n + more;
 }
 
 void conn_idle_remove(struct mux_conn *c)
@@ -181,20 +187,16 @@ static bool conn_sleep(struct mux_conn *c)
 		return false;
 	if (c->role->sleep_ok && !c->role->sleep_ok(c))
 		return false;
-	for (unsigned i = 0; i < c->n_tls; i++)
-		if (tls_sess_has_pending(c->tls[i]) || tls_sess_out_pending(c->tls[i]))
+	for (unsigned i = 0; i < c->chain.n; i++)
+		if (!xfilter_ops_of(&c->chain, i)->idle(c, i))
 			return false;
 	if (xml_stream_sleep(c->xml) != XS_OK)
 		return false;
-	for (unsigned i = c->n_tls; i-- > 0;) {
-		enum xs st = tls_sess_sleep(c->tls[i]);
-		if (st != XS_OK) {
-			/* XS_INVAL: this wolfSSL build cannot export sessions; the
-			 * parser alone sleeps */
-			if (st != XS_INVAL)
-				return false;
-		}
-	}
+	/* top down; a filter that cannot sleep after all stays awake (any
+	 * later call on it wakes it anyway) */
+	for (unsigned i = c->chain.n; i-- > 0;)
+		if (xfilter_ops_of(&c->chain, i)->sleep(c, i) != XS_OK)
+			return false;
 	c->asleep = true;
 	c->mux->n_slept++;
 	LOG_DEBUG("c%u.%llu: idle, asleep", c->mux->idx, (unsigned long long)c->id);
@@ -228,12 +230,15 @@ static void delay_remove(struct mux_conn *c)
 
 bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 {
-	if (c->n_tls >= MUX_MAX_TLS_LAYERS)
+	struct xchain *x = &c->chain;
+	if (x->n >= XCHAIN_MAX)
 		return false;
 	struct tls_sess *t = tls_sess_new_server(c->mux->tls, alpn);
 	if (!t)
 		return false;
-	c->tls[c->n_tls++] = t;
+	x->ctx[x->n] = t;
+	x->type[x->n] = XF_TLS;
+	x->n++;
 	return true;
 }
 
@@ -261,6 +266,8 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 	c->gen = ++m->gens[slot];
 	c->id = ++m->conn_counter;
 	c->lst = lst;
+	c->chain.n = 1; /* the socket filter */
+	c->chain.type[0] = XF_SOCKET;
 	c->domain = "";
 	m->slots[slot] = c;
 	m->n_conns++;
@@ -309,19 +316,15 @@ static void set_epollout(struct mux_conn *c, bool on)
 	conn_watch(c);
 }
 
-/* Writes what the bottom layer holds to the socket. */
+/* Writes what the bottom filters hold to the socket: the socket filter's
+ * bytes first, then filter 1's, uncopied. */
 static void flush_socket(struct mux_conn *c)
 {
 	while (!c->dead) {
-		const void *p;
+		unsigned i = c->chain.sock_out.len || c->chain.n < 2 ? 0 : 1;
+		const struct xfilter_ops *f = xfilter_ops_of(&c->chain, i);
 		size_t len;
-		bool plain = c->plain_out.len || !c->n_tls;
-		if (plain) {
-			p = c->plain_out.data;
-			len = c->plain_out.len;
-		} else {
-			p = tls_sess_out_peek(c->tls[0], &len);
-		}
+		const void *p = f->pending(c, i, &len);
 		if (!len)
 			break;
 		ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
@@ -335,10 +338,7 @@ static void flush_socket(struct mux_conn *c)
 			conn_close(c, strerror(errno));
 			return;
 		}
-		if (plain)
-			xbuf_consume(&c->plain_out, (size_t)w);
-		else
-			tls_sess_out_consume(c->tls[0], (size_t)w);
+		f->consume(c, i, (size_t)w);
 	}
 	if (c->dead)
 		return;
@@ -347,27 +347,30 @@ static void flush_socket(struct mux_conn *c)
 		conn_close(c, "closed after final flush");
 }
 
-/* Moves the ciphertext of upper TLS layers down to the bottom one. */
-static void move_down(struct mux_conn *c)
+void conn_flush(struct mux_conn *c)
 {
-	for (unsigned lvl = c->n_tls; lvl-- > 1;) {
+	flush_socket(c);
+}
+
+bool xchain_move_down(struct mux_conn *c)
+{
+	for (unsigned i = c->chain.n; i-- > 2;) {
+		const struct xfilter_ops *f = xfilter_ops_of(&c->chain, i);
+		const struct xfilter_ops *below = xfilter_ops_of(&c->chain, i - 1);
 		size_t len;
 		const void *p;
-		while ((p = tls_sess_out_peek(c->tls[lvl], &len)) && len) {
-			size_t wn = 0;
-			if (tls_sess_write(c->tls[lvl - 1], p, len, &wn) != XS_OK || wn == 0) {
-				conn_close(c, "TLS write failed");
-				return;
-			}
-			tls_sess_out_consume(c->tls[lvl], wn);
+		while ((p = f->pending(c, i, &len)) && len) {
+			if (!below->send(c, i - 1, p, len))
+				return false;
+			f->consume(c, i, len);
 		}
 	}
+	return true;
 }
 
 static void output_progress(struct mux_conn *c)
 {
-	move_down(c);
-	if (c->dead)
+	if (!xchain_move_down(c) || c->dead)
 		return;
 	if (bottom_pending(c) > c->mux->cfg->max_output_buffer) {
 		LOG_WARN("c%u.%llu: %zu bytes queued for a slow reader: over max_output_buffer, disconnecting",
@@ -412,22 +415,9 @@ void conn_send(struct mux_conn *c, const char *data, size_t len)
 	if (c->dead || !len)
 		return;
 	conn_touch(c);
-	if (c->n_tls == 0) {
-		if (xbuf_append(&c->plain_out, data, len) != XS_OK) {
-			conn_close(c, "out of memory");
-			return;
-		}
-	} else {
-		size_t off = 0;
-		while (off < len) {
-			size_t wn = 0;
-			if (tls_sess_write(c->tls[c->n_tls - 1], data + off, len - off, &wn) != XS_OK || !wn) {
-				conn_close(c, "TLS write failed");
-				return;
-			}
-			off += wn;
-		}
-	}
+	unsigned top = c->chain.n - 1u;
+	if (!xfilter_ops_of(&c->chain, top)->send(c, top, data, len))
+		return;
 	output_progress(c);
 }
 
@@ -501,53 +491,12 @@ static void feed_xml(struct mux_conn *c, const char *data, size_t len)
 	xml_error(c, e);
 }
 
-/* Feeds data into layer lvl (lvl == n_tls means the XML parser). */
-static void layer_input(struct mux_conn *c, unsigned lvl, const char *data, size_t len)
+void xchain_up(struct mux_conn *c, unsigned i, const char *data, size_t len)
 {
-	/* the second bound is implied by n_tls <= MUX_MAX_TLS_LAYERS; it is
-	 * spelled out so that -O3 inlining sees the array bound too */
-	if (lvl >= c->n_tls || lvl >= MUX_MAX_TLS_LAYERS) {
+	if (i >= c->chain.n)
 		feed_xml(c, data, len);
-		return;
-	}
-	struct tls_sess *t = c->tls[lvl];
-	if (len && tls_sess_feed(t, data, len) != XS_OK) {
-		conn_close(c, "TLS input failed");
-		return;
-	}
-	char buf[READ_CHUNK];
-	while (!c->dead && lvl < c->n_tls && c->tls[lvl] == t) {
-		size_t nr = 0;
-		enum xs st = tls_sess_read(t, buf, sizeof(buf), &nr);
-		move_down(c);
-		if (!c->tls_logged[lvl] && tls_sess_handshake_done(t)) {
-			c->tls_logged[lvl] = true;
-			const char *sni = tls_sess_sni(t);
-			const char *alpn = tls_sess_alpn(t);
-			LOG_INFO("c%u.%llu: TLS 1.%d established (layer %u, sni=%s, alpn=%s)",
-				 c->mux->idx, (unsigned long long)c->id, tls_sess_version(t) - 10, lvl,
-				 sni ? sni : "-", alpn ? alpn : "-");
-		}
-		if (st == XS_OK && nr) {
-			layer_input(c, lvl + 1, buf, nr);
-			continue;
-		}
-		if (st == XS_OK)
-			continue;
-		if (st == XS_AGAIN)
-			break;
-		if (st == XS_EOF) {
-			conn_close(c, "TLS close_notify");
-			return;
-		}
-		LOG_INFO("c%u.%llu: TLS failure from %s: %s", c->mux->idx, (unsigned long long)c->id,
-			 c->peer, tls_sess_error(t));
-		/* any alert wolfSSL queued goes out before we close */
-		conn_close_after_flush(c, "TLS failure");
-		break;
-	}
-	if (!c->dead)
-		flush_socket(c);
+	else
+		xfilter_ops_of(&c->chain, i)->recv(c, i, data, len);
 }
 
 /* The peer sent FIN: nothing more will come, but it may still read (a
@@ -629,7 +578,7 @@ static void read_input(struct mux_conn *c)
 				continue; /* draining: input is ignored */
 			shaper_took(c, (size_t)n);
 			conn_touch(c);
-			layer_input(c, 0, buf, (size_t)n);
+			xchain_up(c, 1, buf, (size_t)n);
 			if ((size_t)n < chunk)
 				return;
 			continue;
@@ -687,7 +636,12 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 	shaper_release(c); /* a closing stream drains its input at full speed */
 	uint64_t deadline_ms = mux_now_ms() + 5000;
 	LOG_DEBUG("c%u.%llu: closing: %s", c->mux->idx, (unsigned long long)c->id, why);
-	tls_layers_close_notify(c->tls, c->n_tls); /* a clean end, not "unexpected eof" */
+	/* a clean end, not "unexpected eof" */
+	struct tls_sess *layers[XCHAIN_MAX];
+	unsigned n = conn_tls_count(c);
+	for (unsigned k = 0; k < n; k++)
+		layers[k] = conn_tls_layer(c, k);
+	tls_layers_close_notify(layers, n);
 	flush_socket(c);
 	/* A peer that does not read its last bytes is cut off after 5 s. */
 	if (!c->dead)
@@ -728,10 +682,9 @@ void conn_close(struct mux_conn *c, const char *why)
 void conn_strip(struct mux_conn *c)
 {
 	c->role->strip(c);
-	for (unsigned i = 0; i < c->n_tls; i++)
-		tls_sess_free(c->tls[i]);
-	c->n_tls = 0;
-	xbuf_free(&c->plain_out);
+	for (unsigned i = c->chain.n; i-- > 0;)
+		xfilter_ops_of(&c->chain, i)->free(c, i);
+	c->chain.n = c->chain.n ? 1 : 0; /* the socket filter, empty */
 	if (c->xml)
 		xml_stream_free(c->xml);
 	c->xml = NULL;

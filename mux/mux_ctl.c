@@ -19,10 +19,11 @@
 static enum xs tls_versions(const struct mux_conn *c, struct xbuf *b)
 {
 	enum xs st = XS_OK;
-	if (!c->n_tls)
+	unsigned n = conn_tls_count(c);
+	if (!n)
 		return xbuf_append_str(b, "none");
-	for (unsigned i = 0; i < c->n_tls && st == XS_OK; i++) {
-		int v = tls_sess_version(c->tls[i]);
+	for (unsigned i = 0; i < n && st == XS_OK; i++) {
+		int v = tls_sess_version(conn_tls_layer(c, i));
 		st = xbuf_appendf(b, "%sTLSv1.%d", i ? "+" : "", v >= 10 ? v - 10 : 0);
 	}
 	return st;

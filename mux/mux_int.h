@@ -24,6 +24,7 @@
 #include "mux/mux.h"
 #include "mux/sm_queue.h"
 #include "mux/stream_role.h"
+#include "mux/xfilter.h"
 #include "mux/c2s/c2s_sess.h"
 
 struct tls_sess;
@@ -31,8 +32,6 @@ struct xml_stream;
 struct xml_stream_limits;
 struct xml_node;
 struct scram_server;
-
-#define MUX_MAX_TLS_LAYERS 2 /* direct TLS + STARTTLS inside it */
 
 struct mux_conn {
 	struct mux *mux;
@@ -46,11 +45,8 @@ struct mux_conn {
 	 * own: 46 bytes every session kept for a few lookups */
 	unsigned char peer_ip_off, peer_ip_len;
 
-	/* byte path: socket <-> tls[0] <-> tls[1] <-> xml */
-	struct tls_sess *tls[MUX_MAX_TLS_LAYERS];
-	unsigned n_tls;
-	bool tls_logged[MUX_MAX_TLS_LAYERS];
-	struct xbuf plain_out;       /* output while no TLS layer exists */
+	/* byte path: the filter chain (socket, TLS layers), then the parser */
+	struct xchain chain;
 	struct xml_stream *xml;
 	bool reset_parser;           /* restart requested from a parser callback */
 	bool in_parser;              /* inside xml_stream_feed */
@@ -203,6 +199,9 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 		unsigned port);
 void conn_on_event(struct mux_conn *c, uint32_t events);
 void conn_send(struct mux_conn *c, const char *data, size_t len);
+/* Sends what the socket filter and the bottom TLS filter hold, as far as
+ * the kernel takes it (EPOLLOUT armed for the rest). */
+void conn_flush(struct mux_conn *c);
 /* Sends what the connections on m's flush list hold (end of an inbox drain). */
 void conn_flush_queued(struct mux *m);
 void conn_send_str(struct mux_conn *c, const char *s);

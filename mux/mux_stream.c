@@ -110,13 +110,13 @@ bool stream_starttls_available(const struct mux_conn *c)
 	if (c->authenticated)
 		return false;
 	if (c->lst->mode == CFG_MODE_STARTTLS)
-		return c->n_tls == 0;
-	return c->lst->allow_starttls_inside_tls && c->n_tls == 1;
+		return conn_tls_count(c) == 0;
+	return c->lst->allow_starttls_inside_tls && conn_tls_count(c) == 1;
 }
 
 bool stream_encryption_missing(const struct mux_conn *c)
 {
-	return c->n_tls == 0 && c->lst->require_encryption;
+	return conn_tls_count(c) == 0 && c->lst->require_encryption;
 }
 
 void stream_send_features(struct mux_conn *c)

@@ -112,23 +112,18 @@ static const char *mech_name(enum sasl_mech m)
 	return "?";
 }
 
-static struct tls_sess *top_tls(struct mux_conn *c)
-{
-	return c->n_tls ? c->tls[c->n_tls - 1] : NULL;
-}
-
 /* Channel binding for -PLUS: tls-exporter (RFC 9266) after a TLS 1.3
  * handshake, tls-server-end-point (RFC 5929, the hash of our certificate)
  * on TLS 1.2 and 1.3 alike. */
 static bool has_exporter(struct mux_conn *c)
 {
-	struct tls_sess *t = top_tls(c);
+	struct tls_sess *t = conn_tls_top(c);
 	return t && tls_sess_handshake_done(t) && tls_sess_version(t) >= 13;
 }
 
 static bool has_end_point(struct mux_conn *c, uint8_t out[TLS_END_POINT_MAX], size_t *len)
 {
-	struct tls_sess *t = top_tls(c);
+	struct tls_sess *t = conn_tls_top(c);
 	return t && tls_sess_server_end_point(t, out, len) == XS_OK;
 }
 
@@ -411,7 +406,7 @@ static void sasl_first_message(struct mux_conn *c, const char *msg, size_t len)
 	uint8_t cb[TLS_EXPORTER_LEN], ep[TLS_END_POINT_MAX];
 	size_t ep_len = 0;
 	bool offered = plus_available(c);
-	bool exporter = plus && has_exporter(c) && tls_sess_exporter(top_tls(c), cb) == XS_OK;
+	bool exporter = plus && has_exporter(c) && tls_sess_exporter(conn_tls_top(c), cb) == XS_OK;
 	bool end_point = plus && has_end_point(c, ep, &ep_len);
 	if (plus && !exporter && !end_point) {
 		auth_fail(c, SASL_COND_TEMPORARY_AUTH_FAILURE, "no channel binding data", false);

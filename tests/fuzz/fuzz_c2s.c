@@ -129,7 +129,7 @@ enum xs store_thread_submit(struct store_thread *t, struct store_req *req)
 struct peer {
 	int fd;                                   /* the client's end; -1 unused */
 	struct sess_handle h;
-	struct tls_sess *tls[MUX_MAX_TLS_LAYERS]; /* client layers, [0] on the socket */
+	struct tls_sess *tls[XCHAIN_MAX - 1]; /* client layers, [0] on the socket */
 	unsigned n_tls;
 	bool tls_failed;                          /* writes go raw from now on */
 	bool not_reading;                         /* CONTROL 5 */
@@ -404,8 +404,8 @@ static void client_follow_tls(struct world *w, unsigned k)
 	struct peer *p = &w->p[k];
 	struct mux_conn *c = conn_of(w, k);
 	/* (not before the client has read <proceed/>) */
-	if (!w->tls_client || p->tls_failed || p->not_reading || !c || c->n_tls <= p->n_tls ||
-	    p->n_tls >= MUX_MAX_TLS_LAYERS)
+	if (!w->tls_client || p->tls_failed || p->not_reading || !c || conn_tls_count(c) <= p->n_tls ||
+	    p->n_tls >= XCHAIN_MAX - 1)
 		return;
 	struct tls_client_opts o = { .server_name = DOMAIN, .verify = false, .alpn = "xmpp-client" };
 	char err[256];
