@@ -32,12 +32,6 @@
 #define READ_CHUNK 16384
 #define PREAUTH_READ_CHUNK 4096
 
-static const struct xml_stream_cb stream_callbacks = {
-	.stream_open = stream_on_open,
-	.stanza = stream_on_stanza,
-	.stream_close = stream_on_close,
-};
-
 struct sess_handle conn_handle(const struct mux_conn *c)
 {
 	struct sess_handle h = { .thread = c->mux->idx, .slot = c->slot, .gen = c->gen };
@@ -190,10 +184,8 @@ static bool conn_sleep(struct mux_conn *c)
 	for (unsigned i = 0; i < c->chain.n; i++)
 		if (!xfilter_ops_of(&c->chain, i)->idle(c, i))
 			return false;
-	if (xml_stream_sleep(c->xml) != XS_OK)
-		return false;
-	/* top down; a filter that cannot sleep after all stays awake (any
-	 * later call on it wakes it anyway) */
+	/* top down, the parser first; a filter that cannot sleep after all
+	 * stays awake (any later call on it wakes it anyway) */
 	for (unsigned i = c->chain.n; i-- > 0;)
 		if (xfilter_ops_of(&c->chain, i)->sleep(c, i) != XS_OK)
 			return false;
@@ -236,8 +228,17 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 	struct tls_sess *t = tls_sess_new_server(c->mux->tls, alpn);
 	if (!t)
 		return false;
-	x->ctx[x->n] = t;
-	x->type[x->n] = XF_TLS;
+	/* under the parser: what the TLS layer below decrypts next is this
+	 * layer's ciphertext */
+	unsigned at = x->n;
+	if (at && x->type[at - 1] == XF_XML)
+		at--;
+	for (unsigned i = x->n; i > at; i--) {
+		x->ctx[i] = x->ctx[i - 1];
+		x->type[i] = x->type[i - 1];
+	}
+	x->ctx[at] = t;
+	x->type[at] = XF_TLS;
 	x->n++;
 	return true;
 }
@@ -281,8 +282,7 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
-	c->xml = xml_stream_new(&lim, &stream_callbacks, c);
-	if (!c->xml || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, c->role->alpn))) {
+	if (!conn_push_xml(c, &lim) || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, c->role->alpn))) {
 		LOG_ERR("c%u.%llu: cannot set up the connection", m->idx, (unsigned long long)c->id);
 		c->dead = true;
 		c->dead_next = m->dead_head;
@@ -444,58 +444,20 @@ void conn_request_restart(struct mux_conn *c)
 {
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
-	xml_stream_set_limits(c->xml, &lim);
+	xml_stream_set_limits(conn_xml(c), &lim);
 	c->role->on_restart(c);
 	c->header_sent = false;
 	/* Inside a parser callback the reset waits until expat has returned;
 	 * otherwise (an answer from the storage thread) it happens now. */
 	if (c->in_parser)
 		c->reset_parser = true;
-	else if (xml_stream_reset(c->xml) != XS_OK)
+	else if (xml_stream_reset(conn_xml(c)) != XS_OK)
 		conn_close(c, "parser reset failed");
-}
-
-static void xml_error(struct mux_conn *c, enum xml_stream_err e)
-{
-	const char *cond = "not-well-formed";
-	switch (e) {
-	case XML_STREAM_RESTRICTED_XML: cond = "restricted-xml"; break;
-	case XML_STREAM_POLICY_VIOLATION: cond = "policy-violation"; break;
-	case XML_STREAM_NOMEM: cond = "resource-constraint"; break;
-	default: break;
-	}
-	LOG_INFO("c%u.%llu: XML error from %s: %s", c->mux->idx, (unsigned long long)c->id,
-		 c->peer, xml_stream_err_text(c->xml));
-	stream_error(c, cond, NULL);
-}
-
-static void feed_xml(struct mux_conn *c, const char *data, size_t len)
-{
-	if (c->closing || c->dead)
-		return; /* after our stream error, input is ignored */
-	c->in_parser = true;
-	enum xml_stream_err e = xml_stream_feed(c->xml, data, len);
-	c->in_parser = false;
-	if (c->dead)
-		return;
-	if (c->reset_parser) {
-		/* STARTTLS or SASL success: input after the element that asked
-		 * for the restart is dropped (it cannot be legitimate). */
-		c->reset_parser = false;
-		if (xml_stream_reset(c->xml) != XS_OK)
-			conn_close(c, "parser reset failed");
-		return;
-	}
-	if (e == XML_STREAM_OK || e == XML_STREAM_STOPPED || e == XML_STREAM_CLOSED)
-		return;
-	xml_error(c, e);
 }
 
 void xchain_up(struct mux_conn *c, unsigned i, const char *data, size_t len)
 {
-	if (i >= c->chain.n)
-		feed_xml(c, data, len);
-	else
+	if (i < c->chain.n)
 		xfilter_ops_of(&c->chain, i)->recv(c, i, data, len);
 }
 
@@ -685,9 +647,6 @@ void conn_strip(struct mux_conn *c)
 	for (unsigned i = c->chain.n; i-- > 0;)
 		xfilter_ops_of(&c->chain, i)->free(c, i);
 	c->chain.n = c->chain.n ? 1 : 0; /* the socket filter, empty */
-	if (c->xml)
-		xml_stream_free(c->xml);
-	c->xml = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

@@ -45,9 +45,8 @@ struct mux_conn {
 	 * own: 46 bytes every session kept for a few lookups */
 	unsigned char peer_ip_off, peer_ip_len;
 
-	/* byte path: the filter chain (socket, TLS layers), then the parser */
+	/* byte path: the filter chain (socket, TLS layers, the parser) */
 	struct xchain chain;
-	struct xml_stream *xml;
 	bool reset_parser;           /* restart requested from a parser callback */
 	bool in_parser;              /* inside xml_stream_feed */
 	bool in_input;               /* reading the socket: sends wait for its end */

@@ -163,7 +163,7 @@ int stream_on_open(void *arg, struct xml_node *hdr)
 		stream_error(c, "invalid-namespace", "the root element must be stream:stream");
 		return 1;
 	}
-	if (strcmp(xml_stream_default_ns(c->xml), c->role->ns) != 0) {
+	if (strcmp(xml_stream_default_ns(conn_xml(c)), c->role->ns) != 0) {
 		char text[64];
 		snprintf(text, sizeof(text), "this port serves %s streams", c->role->ns);
 		stream_error(c, "invalid-namespace", text);

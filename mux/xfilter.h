@@ -1,10 +1,10 @@
 /* The transport of a mux connection: a chain of filters, as curl's
- * connection filters (docs/internals/transport-roles.md, step 3).
+ * connection filters (docs/internals/transport-roles.md, steps 3 and 4).
  *
  *   filter 0      the socket: what goes to send(), held while the kernel
  *                 will not take it
  *   filter 1..    TLS layers (STARTTLS, direct TLS, TLS inside TLS)
- *   above them    the XML parser (xml_stream), then the stream's role
+ *   the top       the XML parser (xml_stream); above it, the stream's role
  *
  * Each filter type is one const ops table.  The chain is an array in the
  * connection record, not allocated filters with a next pointer: a filter
@@ -31,12 +31,14 @@
 struct mux_conn;
 struct tls_sess;
 
-#define XCHAIN_MAX 3 /* socket, TLS, TLS inside TLS */
+#define XCHAIN_MAX 4 /* socket, TLS, TLS inside TLS, XML */
 
-enum xfilter_type { XF_SOCKET, XF_TLS };
+enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML };
 
 struct xchain {
-	void *ctx[XCHAIN_MAX];       /* XF_TLS: its struct tls_sess; XF_SOCKET: NULL */
+	/* XF_TLS: its struct tls_sess; XF_XML: its struct xml_stream;
+	 * XF_SOCKET: NULL */
+	void *ctx[XCHAIN_MAX];
 	struct xbuf sock_out;        /* the socket filter's output */
 	uint8_t type[XCHAIN_MAX];
 	uint8_t n;                   /* filters, the socket included (1 once adopted) */
@@ -64,14 +66,18 @@ struct xfilter_ops {
 	void (*free)(struct mux_conn *c, unsigned i);
 };
 
-extern const struct xfilter_ops xf_socket_ops, xf_tls_ops;
+extern const struct xfilter_ops xf_socket_ops, xf_tls_ops, xf_xml_ops;
 
 static inline const struct xfilter_ops *xfilter_ops_of(const struct xchain *x, unsigned i)
 {
-	return x->type[i] == XF_TLS ? &xf_tls_ops : &xf_socket_ops;
+	static const struct xfilter_ops *const by_type[] = {
+		[XF_SOCKET] = &xf_socket_ops, [XF_TLS] = &xf_tls_ops, [XF_XML] = &xf_xml_ops,
+	};
+	return by_type[x->type[i]];
 }
 
-/* mux_conn.c: input for filter i (the parser when i is past the top). */
+/* mux_conn.c: input for filter i (dropped when i is past the top: a
+ * stripped connection has no parser). */
 void xchain_up(struct mux_conn *c, unsigned i, const char *data, size_t len);
 /* mux_conn.c: the output of filters 2 and up moved into the one below;
  * false when the connection was closed. */
@@ -82,5 +88,11 @@ bool xchain_move_down(struct mux_conn *c);
 unsigned conn_tls_count(const struct mux_conn *c);
 struct tls_sess *conn_tls_layer(const struct mux_conn *c, unsigned k);
 struct tls_sess *conn_tls_top(const struct mux_conn *c);
+
+/* xf_xml.c: the parser on top of the chain, created with the connection
+ * (false: out of memory); NULL once the connection is stripped. */
+struct xml_stream_limits;
+bool conn_push_xml(struct mux_conn *c, const struct xml_stream_limits *lim);
+struct xml_stream *conn_xml(const struct mux_conn *c);
 
 #endif

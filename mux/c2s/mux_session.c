@@ -129,7 +129,7 @@ void session_on_bind_result(struct mux_conn *c, struct msg *msg)
 	 * (core/xml/xml_stream.h).  Not before: the few resets of negotiation
 	 * are cheaper on a parser of its own, and what an unauthenticated
 	 * peer writes never goes through a parser other sessions borrow. */
-	xml_stream_use_pool(c->xml, c->mux->xml_pool);
+	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
 	LOG_INFO("c%u.%llu: bound %s", c->mux->idx, (unsigned long long)c->id, c->c2s.full_jid);
 	session_replay_held(c);
 	c2s_neg_free(c);
@@ -356,7 +356,7 @@ int session_on_element(struct mux_conn *c, struct xml_node *el)
 	 * a stanza held back while binding is serialized from its tree. */
 	const char *inner = NULL;
 	size_t inner_len = 0;
-	if (!xml_stream_stanza_inner(c->xml, &inner, &inner_len))
+	if (!xml_stream_stanza_inner(conn_xml(c), &inner, &inner_len))
 		inner = NULL;
 	struct stanza *st = stanza_freeze_around(el, inner, inner_len);
 	if (!st) {

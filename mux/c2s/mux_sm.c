@@ -537,7 +537,7 @@ void sm_on_state(struct mux *m, struct msg *msg)
 	}
 	conn_preauth_remove(c);
 	conn_touch(c);
-	xml_stream_use_pool(c->xml, m->xml_pool);
+	xml_stream_use_pool(conn_xml(c), m->xml_pool);
 	if (!ok) {
 		/* held deliveries join the queue unwritten, to go back with it */
 		struct sm_item it;
