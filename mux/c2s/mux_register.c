@@ -60,10 +60,9 @@ bool register_wants(const struct mux_conn *c, const struct xml_node *el)
 	       register_offered(c);
 }
 
-/* Writes a reply built as a tree (the id escaped by the writer). */
-static void send_tree(struct mux_conn *c, struct xml_node *iq)
+/* Writes a reply; NULL (out of memory building it) ends the stream. */
+static void send_stanza(struct mux_conn *c, struct stanza *st)
 {
-	struct stanza *st = iq ? stanza_freeze(iq) : NULL;
 	if (!st) {
 		LOG_ERR("c%u.%llu: out of memory answering a registration: closing", c->mux->idx,
 			(unsigned long long)c->id);
@@ -72,6 +71,12 @@ static void send_tree(struct mux_conn *c, struct xml_node *iq)
 	}
 	conn_send(c, st->bytes, st->len);
 	stanza_unref(st);
+}
+
+/* Writes a reply built as a tree (the id escaped by the writer). */
+static void send_tree(struct mux_conn *c, struct xml_node *iq)
+{
+	send_stanza(c, iq ? stanza_freeze(iq) : NULL);
 }
 
 static struct xml_node *reply_iq(const char *type, const char *id)
@@ -92,14 +97,7 @@ static void send_error(struct mux_conn *c, const char *type, const char *id,
 	struct xml_node *req = reply_iq(type, id);
 	struct stanza *st = req ? stanza_error_reply(req, NULL, cond, text) : NULL;
 	xml_node_free(req);
-	if (!st) {
-		LOG_ERR("c%u.%llu: out of memory answering a registration: closing", c->mux->idx,
-			(unsigned long long)c->id);
-		conn_close(c, "out of memory");
-		return;
-	}
-	conn_send(c, st->bytes, st->len);
-	stanza_unref(st);
+	send_stanza(c, st);
 }
 
 /* XEP-0077 3.1 example 2: the fields this server asks for. */
