@@ -161,6 +161,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LIMITS, "tcp_user_timeout", T_UINT, struct cfg, tcp_user_timeout_s, 0, 86400),
 	K_FN(SECT_STORAGE, "path", set_db_path),
 	K_NUM(SECT_IM, "max_roster_items", T_UINT, struct cfg, max_roster_items, 1, 1000000),
+	K_NUM(SECT_IM, "max_roster_text", T_UINT, struct cfg, max_roster_text, 1, 65535),
+	K_NUM(SECT_IM, "max_roster_groups", T_UINT, struct cfg, max_roster_groups, 1, 10000),
 	K_NUM(SECT_IM, "max_offline_messages", T_UINT, struct cfg, max_offline_messages, 0,
 	      1000000),
 	K_NUM(SECT_IM, "max_blocklist_items", T_UINT, struct cfg, max_blocklist_items, 1, 1000000),
@@ -1184,6 +1186,8 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->tcp_keepalive_probes = 4;
 	cfg->tcp_user_timeout_s = 120;
 	cfg->max_roster_items = 1000;
+	cfg->max_roster_text = 1024;
+	cfg->max_roster_groups = 32;
 	cfg->max_offline_messages = 1000;
 	cfg->max_directed_presences = 1000;
 	cfg->max_held_presences = 1000;

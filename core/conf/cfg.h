@@ -86,6 +86,8 @@ struct cfg {
 	unsigned tcp_user_timeout_s;  /* tcp_user_timeout = 120: unacknowledged output before the peer is dead; 0 = the kernel's */
 	/* [im] */
 	unsigned max_roster_items;    /* max_roster_items = 1000 contacts per account */
+	unsigned max_roster_text;     /* max_roster_text = 1024 bytes of a roster item's name, and of each group name */
+	unsigned max_roster_groups;   /* max_roster_groups = 32 groups one roster item is in */
 	unsigned max_private_items;   /* max_private_items = 100 XEP-0049 documents per account */
 	unsigned max_offline_messages; /* max_offline_messages = 1000 kept per account; 0 = none kept */
 	unsigned max_blocklist_items; /* max_blocklist_items = 1000 JIDs one account blocks (XEP-0191) */

@@ -241,16 +241,28 @@ static enum roster_change apply_remove(void *arg, struct store_roster_item *it, 
 }
 
 /* The groups of a set, joined by U+001F.  RFC 6121 2.3.3: an empty group
- * name is not-acceptable, the same group twice bad-request. */
-static enum stanza_cond collect_groups(const struct xml_node *item, char **out)
+ * name, or one over [im] max_roster_text, is not-acceptable, and so are
+ * more than [im] max_roster_groups of them (which also bounds the
+ * duplicate check below, quadratic in their number); the same group twice
+ * is bad-request. */
+static enum stanza_cond collect_groups(const struct im_iq *q, const struct xml_node *item,
+				       char **out)
 {
+	const struct cfg *cfg = im_cfg(q->r);
 	size_t cap = 1, len = 0;
+	unsigned n = 0;
 	char *buf = calloc(1, cap);
 	if (!buf)
 		return SC_INTERNAL_SERVER_ERROR;
 	for (struct xml_node *g = xml_node_first_elem(item); g; g = xml_node_next_elem(g)) {
 		if (strcmp(g->name, "group") != 0 || strcmp(g->ns, NS_ROSTER) != 0)
 			continue;
+		if (++n > cfg->max_roster_groups) {
+			LOG_INFO("%s: roster item in more than %u groups refused ([im] max_roster_groups)",
+				 q->st->from, cfg->max_roster_groups);
+			free(buf);
+			return SC_NOT_ACCEPTABLE;
+		}
 		char *t = xml_node_text(g);
 		if (!t) {
 			free(buf);
@@ -258,6 +270,11 @@ static enum stanza_cond collect_groups(const struct xml_node *item, char **out)
 		}
 		size_t tl = strlen(t);
 		enum stanza_cond bad = tl == 0 ? SC_NOT_ACCEPTABLE : SC_UNDEFINED_CONDITION;
+		if (tl > cfg->max_roster_text) {
+			LOG_INFO("%s: roster group name of %zu bytes refused ([im] max_roster_text = %u)",
+				 q->st->from, tl, cfg->max_roster_text);
+			bad = SC_NOT_ACCEPTABLE;
+		}
 		/* a duplicate: the name between separators, or at either end */
 		for (const char *p = buf; bad == SC_UNDEFINED_CONDITION && *p;) {
 			size_t pl = strcspn(p, "\x1f");
@@ -333,7 +350,15 @@ static void set(struct im_iq *q)
 		return;
 	}
 	const char *name = xml_node_attr(item, "name");
-	enum stanza_cond c = collect_groups(item, &j->req.item.groups);
+	size_t name_len = name ? strlen(name) : 0;
+	if (name_len > im_cfg(q->r)->max_roster_text) {
+		LOG_INFO("%s: roster item name of %zu bytes refused ([im] max_roster_text = %u)",
+			 q->st->from, name_len, im_cfg(q->r)->max_roster_text);
+		job_free(j);
+		im_iq_error(q, SC_NOT_ACCEPTABLE);
+		return;
+	}
+	enum stanza_cond c = collect_groups(q, item, &j->req.item.groups);
 	if (c != SC_UNDEFINED_CONDITION || (name && !(j->req.item.name = strdup(name)))) {
 		job_free(j);
 		im_iq_error(q, c != SC_UNDEFINED_CONDITION ? c : SC_INTERNAL_SERVER_ERROR);

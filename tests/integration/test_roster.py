@@ -2,7 +2,8 @@
 """RFC 6121 2 rosters, against a real xmppd with its SQLite store: get,
 set and remove; pushes to every resource that asked for the roster (the
 two resources on different mux threads); versioning (an up-to-date get is
-answered empty); the errors of RFC 6121 2.3.3; [im] max_roster_items;
+answered empty); the errors of RFC 6121 2.3.3; [im] max_roster_items,
+max_roster_text and max_roster_groups;
 and a roster that survives a restart.  slixmpp adds and reads a contact
 the way a client does; raw XML checks the details."""
 import asyncio
@@ -18,11 +19,14 @@ from harness import DOMAIN, RawClient, Server, connect_client, disconnect_all, m
 
 XMPPD = XMPPCTL = None
 PW = "pw-roster"
-USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "fay", "gus")}
+USERS = {u: PW for u in ("alice", "bob", "carol", "dave", "erin", "fay", "gus", "hal")}
 
 
-harness.module_server(globals(), users=USERS, sections={"im": {"max_roster_items": 3}},
-                 name="roster")
+TEXT_MAX, GROUPS_MAX = 50000, 3
+harness.module_server(globals(), users=USERS,
+                      sections={"im": {"max_roster_items": 3, "max_roster_text": TEXT_MAX,
+                                       "max_roster_groups": GROUPS_MAX}},
+                      name="roster")
 
 
 def run(coro):
@@ -163,6 +167,40 @@ class Roster(unittest.TestCase):
             self.assertIn("<service-unavailable", r)
             # nothing was stored by any of them
             self.assertNotIn("<item", get_roster(c, "b8"))
+        finally:
+            c.close()
+
+    def test_2b_text_and_group_limits(self):
+        """RFC 6121 2.3.3: a name or a group name over [im] max_roster_text,
+        or more groups than [im] max_roster_groups, is not-acceptable (and
+        logged); at the limits it is stored."""
+        c = SRV.login("hal", PW, "x")
+        try:
+            m = SRV.log_len()
+            ok = set_item(c, "t1", "a@%s" % DOMAIN, name="n" * TEXT_MAX,
+                          groups=tuple("g%d" % i for i in range(GROUPS_MAX)))
+            self.assertIn("type='result'", ok)
+            r = set_item(c, "t2", "b@%s" % DOMAIN, name="n" * (TEXT_MAX + 1))
+            self.assertIn("<not-acceptable", r)
+            self.assertIsNotNone(SRV.wait_log(r"hal@%s/x: roster item name of %d bytes refused "
+                                              r"\(\[im\] max_roster_text = %d\)"
+                                              % (re.escape(DOMAIN), TEXT_MAX + 1, TEXT_MAX), 3,
+                                              start=m))
+            r = set_item(c, "t3", "b@%s" % DOMAIN, groups=("g" * (TEXT_MAX + 1),))
+            self.assertIn("<not-acceptable", r)
+            r = set_item(c, "t4", "b@%s" % DOMAIN, groups=("G" * TEXT_MAX, "h"))
+            self.assertIn("type='result'", r)
+            r = set_item(c, "t5", "c@%s" % DOMAIN,
+                         groups=tuple("g%d" % i for i in range(GROUPS_MAX + 1)))
+            self.assertIn("<not-acceptable", r)
+            self.assertIsNotNone(SRV.wait_log(r"hal@%s/x: roster item in more than %d groups "
+                                              r"refused" % (re.escape(DOMAIN), GROUPS_MAX), 3,
+                                              start=m))
+            roster = get_roster(c, "t6")
+            self.assertIn("n" * TEXT_MAX, roster)
+            self.assertIn("<group>%s</group>" % ("G" * TEXT_MAX), roster)
+            self.assertNotIn("c@%s" % DOMAIN, roster)
+            self.assertEqual(len(re.findall(r"<item ", roster)), 2, roster[:300])
         finally:
             c.close()
 
@@ -326,9 +364,11 @@ class Roster(unittest.TestCase):
         it likes) is not kept from the login's read: the first get reads
         the store, and gets all of it."""
         c = SRV.login("gus", PW, "setup")
-        big = "N" * (140 * 1024)
+        # 140 KiB in one item, within [im] max_roster_text and max_roster_groups
+        big = "N" * TEXT_MAX
+        groups = "".join("<group>%d%s</group>" % (i, "G" * 30000) for i in range(GROUPS_MAX))
         c.send("<iq type='set' id='big'><query xmlns='jabber:iq:roster'><item jid='b1@example.org' "
-               "name='%s'/></query></iq>" % big)
+               "name='%s'>%s</item></query></iq>" % (big, groups))
         # stored (read at the input rate: a few seconds) before the account goes offline
         g = c.ask("<iq type='get' id='g0'><query xmlns='jabber:iq:roster'/></iq>", "g0", timeout=15)
         self.assertIn(big, g)

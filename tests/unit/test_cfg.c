@@ -165,6 +165,8 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(c->connection_burst_per_ip, 50);
 	assert_int_equal(c->n_exempt, 0);
 	assert_int_equal(c->max_roster_items, 1000);
+	assert_int_equal(c->max_roster_text, 1024);
+	assert_int_equal(c->max_roster_groups, 32);
 	assert_int_equal(c->max_offline_messages, 1000);
 	assert_int_equal(c->max_private_items, 100);
 	assert_int_equal(c->max_pep_nodes, 256);
@@ -199,6 +201,13 @@ static void test_preauth_limits(void **state)
 	assert_false(c->software_version);
 	expect_err(HOST LST "[im]\nmax_roster_items = 0\n",
 		   "t.ini:7: [im] max_roster_items: out of range (1..1000000)");
+	expect_ok(HOST LST "[im]\nmax_roster_text = 65535\nmax_roster_groups = 1\n", c);
+	assert_int_equal(c->max_roster_text, 65535);
+	assert_int_equal(c->max_roster_groups, 1);
+	expect_err(HOST LST "[im]\nmax_roster_text = 65536\n",
+		   "t.ini:7: [im] max_roster_text: out of range (1..65535)");
+	expect_err(HOST LST "[im]\nmax_roster_groups = 0\n",
+		   "t.ini:7: [im] max_roster_groups: out of range (1..10000)");
 	expect_err(HOST LST "[limits]\nconnection_burst_per_ip = 0\n",
 		   "t.ini:7: [limits] connection_burst_per_ip: out of range (1..1000000)");
 	expect_err(HOST LST "burst = 100\n", "t.ini:6: [listener a] burst: out of range (4096..1073741824)");
