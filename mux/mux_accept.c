@@ -116,6 +116,9 @@ static const struct refusal over_preauth = { "resource-constraint",
 	"too many connections are authenticating; try again later", "max_preauth_connections" };
 static const struct refusal shutting_down = { "system-shutdown", "shutting down", NULL };
 
+const struct stream_role_ops *const mux_roles[] = { &c2s_role };
+const unsigned mux_n_roles = sizeof(mux_roles) / sizeof(mux_roles[0]);
+
 const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)
 {
 	return lst->kind == CFG_LISTEN_C2S ? &c2s_role : NULL;

@@ -26,7 +26,6 @@
 #include "core/base/mem.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
-#include "mux/c2s/c2s.h" /* the detached sessions' timers (mux_sm.c) */
 #include "tls/tls.h"
 
 #define READ_CHUNK 16384
@@ -723,7 +722,9 @@ void mux_timers(struct mux *m)
 	 * whenever the allocator next looks */
 	if (m->n_slept != slept_before)
 		mem_release();
-	sm_timers(m);
+	for (unsigned k = 0; k < mux_n_roles; k++)
+		if (mux_roles[k]->thread_timers)
+			mux_roles[k]->thread_timers(m);
 	while (m->dl_head && m->dl_head->delay_deadline_ms <= now) {
 		struct mux_conn *c = m->dl_head;
 		m->dl_head = c->dl_next;
@@ -751,8 +752,12 @@ int mux_next_timeout_ms(struct mux *m)
 	}
 	if (mux_accept_deadline(m) < next)
 		next = mux_accept_deadline(m);
-	if (sm_deadline(m) < next)
-		next = sm_deadline(m);
+	for (unsigned k = 0; k < mux_n_roles; k++) {
+		uint64_t t = mux_roles[k]->thread_deadline ? mux_roles[k]->thread_deadline(m)
+							    : UINT64_MAX;
+		if (t < next)
+			next = t;
+	}
 	if (shaper_deadline(m) < next)
 		next = shaper_deadline(m);
 	if (next == UINT64_MAX)

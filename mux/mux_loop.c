@@ -25,7 +25,6 @@
 #include "core/route/router.h"
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_stream.h"
-#include "mux/c2s/c2s.h"
 #include "tls/tls.h"
 
 /* A lent parser is retired after reading this much: its table of element
@@ -225,17 +224,6 @@ static void inbox_ready(struct mux *m)
 		case MSG_CTL_SESSIONS:
 			mux_ctl_sessions(m, msg);
 			break;
-		/* the c2s role's messages to the thread, not to a stream */
-		case MSG_SM_HANDOVER:
-			sm_on_handover(m, msg); /* goes on as MSG_SM_STATE */
-			continue;
-		case MSG_SM_STATE:
-			sm_on_state(m, msg);
-			break;
-		case MSG_STORE_DONE:
-			if (!register_on_store_done(m, msg))
-				sasl_on_store_done(m, msg);
-			break;
 		case MSG_RELOAD_TLS:
 			tls_ctx_set_unref(m->tls);
 			m->tls = msg->ptr;
@@ -243,14 +231,26 @@ static void inbox_ready(struct mux *m)
 			break;
 		case MSG_SHUTDOWN:
 			m->shutting_down = true;
-			sm_shutdown(m);
+			for (unsigned k = 0; k < mux_n_roles; k++)
+				if (mux_roles[k]->thread_shutdown)
+					mux_roles[k]->thread_shutdown(m);
 			for (size_t i = 0; i < m->n_slots; i++)
 				if (m->slots[i] && !m->slots[i]->dead)
 					stream_error(m->slots[i], "system-shutdown", NULL);
 			break;
-		default:
-			LOG_WARN("mux: unexpected message %d", (int)msg->type);
+		default: {
+			/* a role's message to the thread (c2s: XEP-0198
+			 * hand-overs, the storage thread's answers) */
+			bool taken = false, forwarded = false;
+			for (unsigned k = 0; k < mux_n_roles && !taken; k++)
+				if (mux_roles[k]->thread_msg)
+					taken = mux_roles[k]->thread_msg(m, msg, &forwarded);
+			if (!taken)
+				LOG_WARN("mux: unexpected message %d", (int)msg->type);
+			if (forwarded)
+				continue;
 			break;
+		}
 		}
 		msg_free(msg);
 	}
@@ -434,10 +434,11 @@ void mux_group_free(struct mux_group *g)
 					close(msg->status);
 				else if (msg->type == MSG_RELOAD_TLS)
 					tls_ctx_set_unref(msg->ptr);
-				else if (msg->type == MSG_STORE_DONE)
-					free(msg->ptr); /* an auth lookup or registration nobody waits for */
-				else if (msg->type == MSG_SM_STATE)
-					sm_state_free(msg->ptr);
+				else
+					for (unsigned k = 0; k < mux_n_roles; k++)
+						if (mux_roles[k]->thread_drop &&
+						    mux_roles[k]->thread_drop(msg))
+							break;
 				msg_free(msg);
 			}
 			queue_deinit(&m->inbox);

@@ -15,6 +15,7 @@
 
 #include "core/base/status.h"
 
+struct mux;
 struct mux_conn;
 struct msg;
 struct xbuf;
@@ -74,10 +75,29 @@ struct stream_role_ops {
 	void (*strip)(struct mux_conn *c);
 	/* The record goes: everything the role holds is freed, c->neg too. */
 	void (*free)(struct mux_conn *c);
+
+	/* What the role keeps per thread rather than per stream (c2s: the
+	 * sessions detached for XEP-0198 resumption, the storage thread's
+	 * answers to SASL and registration).  Any of these may be NULL. */
+	/* A message to the thread, not to one of its streams: true when the
+	 * role took it; *forwarded when it passed msg on (not to be freed). */
+	bool (*thread_msg)(struct mux *m, struct msg *msg, bool *forwarded);
+	/* The thread's timers: run what is due; when the next is due
+	 * (UINT64_MAX: none). */
+	void (*thread_timers)(struct mux *m);
+	uint64_t (*thread_deadline)(const struct mux *m);
+	/* The server is stopping (before every stream gets system-shutdown). */
+	void (*thread_shutdown)(struct mux *m);
+	/* mux_group_free: a message left in an inbox that holds memory of the
+	 * role's; true when it freed that memory. */
+	bool (*thread_drop)(struct msg *msg);
 };
 
-/* The roles (mux/c2s/c2s_role.c). */
+/* The roles (mux/c2s/c2s_role.c), and all of them for the thread-level
+ * hooks (mux_accept.c). */
 extern const struct stream_role_ops c2s_role;
+extern const struct stream_role_ops *const mux_roles[];
+extern const unsigned mux_n_roles;
 
 /* The role of connections accepted on a listener (mux_accept.c): NULL for
  * a listener type no role serves yet. */

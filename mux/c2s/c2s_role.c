@@ -181,6 +181,39 @@ static void c2s_free(struct mux_conn *c)
 	c->c2s.full_jid = NULL;
 }
 
+static bool c2s_thread_msg(struct mux *m, struct msg *msg, bool *forwarded)
+{
+	switch (msg->type) {
+	case MSG_SM_HANDOVER:
+		sm_on_handover(m, msg); /* goes on as MSG_SM_STATE */
+		*forwarded = true;
+		return true;
+	case MSG_SM_STATE:
+		sm_on_state(m, msg);
+		return true;
+	case MSG_STORE_DONE:
+		if (!register_on_store_done(m, msg))
+			sasl_on_store_done(m, msg);
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool c2s_thread_drop(struct msg *msg)
+{
+	switch (msg->type) {
+	case MSG_STORE_DONE:
+		free(msg->ptr); /* an auth lookup or registration nobody waits for */
+		return true;
+	case MSG_SM_STATE:
+		sm_state_free(msg->ptr);
+		return true;
+	default:
+		return false;
+	}
+}
+
 const struct stream_role_ops c2s_role = {
 	.name = "c2s",
 	.ns = NS_CLIENT,
@@ -200,4 +233,9 @@ const struct stream_role_ops c2s_role = {
 	.session_name = c2s_session_name,
 	.strip = sasl_conn_cleanup,
 	.free = c2s_free,
+	.thread_msg = c2s_thread_msg,
+	.thread_timers = sm_timers,
+	.thread_deadline = sm_deadline,
+	.thread_shutdown = sm_shutdown,
+	.thread_drop = c2s_thread_drop,
 };
