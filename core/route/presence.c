@@ -280,6 +280,21 @@ static const struct im_module roster_loader = {
 	.name = "presence", .store_done = roster_loaded,
 };
 
+/* A waiting entry that is neither a broadcast nor a joined get: a roster
+ * change was handed to the store after the load in flight. */
+static bool is_barrier(const struct rwait *w)
+{
+	return !w->st && !w->joined;
+}
+
+static bool has_barrier(const struct ruser *u)
+{
+	for (const struct rwait *w = u->waiting; w; w = w->next)
+		if (is_barrier(w))
+			return true;
+	return false;
+}
+
 void rt_roster_changing(struct router *r, const char *local, const char *domain)
 {
 	char bare[BARE_MAX];
@@ -292,10 +307,11 @@ void rt_roster_changing(struct router *r, const char *local, const char *domain)
 		return;
 	/* a barrier: gets after this change must not be answered from the
 	 * load, which was read before it (RFC 6120 10.1, in order) */
+	if (has_barrier(u))
+		return; /* one is enough */
 	struct rwait **pp = &u->waiting;
-	for (; *pp; pp = &(*pp)->next)
-		if (!(*pp)->st && !(*pp)->joined)
-			return; /* one is enough */
+	while (*pp)
+		pp = &(*pp)->next;
 	*pp = calloc(1, sizeof(**pp));
 	if (!*pp)
 		LOG_ERR("out of memory: a roster get of %s after its change may miss it until "
@@ -319,7 +335,7 @@ bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn d
 	unsigned joined = 0;
 	struct rwait **pp = &u->waiting;
 	for (; *pp; pp = &(*pp)->next) {
-		if (!(*pp)->st && !(*pp)->joined)
+		if (is_barrier(*pp))
 			return false; /* a change came after the load (rt_roster_changing) */
 		joined += (*pp)->joined != NULL;
 	}
@@ -413,11 +429,15 @@ static void roster_loaded(struct router *r, struct store_req *req, bool cancelle
 		req->blocked = NULL;
 		req->n_blocked = 0;
 	}
+	/* a change handed to the store during the load makes what it read no
+	 * answer for a later get, even before the change is done */
+	bool stale = has_barrier(u);
 	bool asked = answer_joined(r, u, req);
 	roster_ready(r, u);
 	/* for the client's first get, unless it came already (or the
 	 * broadcasts replayed just now made it moot) */
-	if (req->status == XS_OK && !asked && !any_available(u) && u->roster_state == RS_READY)
+	if (req->status == XS_OK && !stale && !asked && !any_available(u) &&
+	    u->roster_state == RS_READY)
 		login_roster_keep(r, u, req);
 out:
 	store_roster_items_free(req->items, req->n_items);
