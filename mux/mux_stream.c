@@ -10,25 +10,12 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "core/base/hex.h"
 #include "core/base/log.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
 #include "tls/tls.h"
 #include "core/xmpp/ns.h"
-
-
-/* Lower-case hex of n bytes into out (2n characters and a NUL): a login
- * opens three streams, and sixteen snprintf("%02x") calls per id were
- * ~14,000 instructions each time. */
-static void hex_lower(char *out, const unsigned char *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* The appends of one piece of output, checked together: out of memory
  * half-way, the piece would go out truncated and corrupt the stream, so

@@ -8,15 +8,7 @@
 #include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/hmac.h>
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "core/base/hex.h"
 
 enum xs dialback_key(const uint8_t *secret, size_t secret_len, const char *receiving,
 		     const char *originating, const char *stream_id,
@@ -30,7 +22,7 @@ enum xs dialback_key(const uint8_t *secret, size_t secret_len, const char *recei
 	char hkey[2 * WC_SHA256_DIGEST_SIZE + 1];
 	if (wc_Sha256Hash(secret, (word32)secret_len, h) != 0)
 		return XS_IO;
-	hex(h, sizeof(h), hkey);
+	hex_lower(hkey, h, sizeof(h));
 	const char *parts[] = { receiving, " ", originating, " ", stream_id };
 	Hmac hmac;
 	uint8_t mac[WC_SHA256_DIGEST_SIZE];
@@ -44,7 +36,7 @@ enum xs dialback_key(const uint8_t *secret, size_t secret_len, const char *recei
 			goto out;
 	if (wc_HmacFinal(&hmac, mac) != 0)
 		goto out;
-	hex(mac, sizeof(mac), out);
+	hex_lower(out, mac, sizeof(mac));
 	st = XS_OK;
 out:
 	wc_HmacFree(&hmac);

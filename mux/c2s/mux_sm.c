@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/base/hex.h"
 #include "core/base/log.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
@@ -204,12 +205,7 @@ static void enable(struct mux_conn *c, struct xml_node *el)
 		failed(c, "internal-server-error");
 		return;
 	}
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < SM_ID_BYTES; i++) {
-		sm->id[2 * i] = hex[rnd[i] >> 4];
-		sm->id[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	sm->id[2 * SM_ID_BYTES] = '\0';
+	hex_lower(sm->id, rnd, SM_ID_BYTES);
 	const char *r = xml_node_attr(el, "resume");
 	bool want = r && (!strcmp(r, "true") || !strcmp(r, "1"));
 	if (want && c->mux->cfg->sm_resume_timeout_s) {
