@@ -317,7 +317,7 @@ static void set_epollout(struct mux_conn *c, bool on)
 
 /* Writes what the bottom filters hold to the socket: the socket filter's
  * bytes first, then filter 1's, uncopied. */
-static void flush_socket(struct mux_conn *c)
+void conn_flush(struct mux_conn *c)
 {
 	while (!c->dead) {
 		unsigned i = c->chain.sock_out.len || c->chain.n < 2 ? 0 : 1;
@@ -344,11 +344,6 @@ static void flush_socket(struct mux_conn *c)
 	set_epollout(c, false);
 	if (c->closing)
 		conn_close(c, "closed after final flush");
-}
-
-void conn_flush(struct mux_conn *c)
-{
-	flush_socket(c);
 }
 
 bool xchain_move_down(struct mux_conn *c)
@@ -392,7 +387,7 @@ static void output_progress(struct mux_conn *c)
 		}
 		return;
 	}
-	flush_socket(c);
+	conn_flush(c);
 }
 
 void conn_flush_queued(struct mux *m)
@@ -405,7 +400,7 @@ void conn_flush_queued(struct mux *m)
 		/* a connection closed meanwhile is still allocated (mux_reap
 		 * frees the dead after the loop's turn): only skipped */
 		if (!c->dead)
-			flush_socket(c);
+			conn_flush(c);
 	}
 }
 
@@ -567,13 +562,13 @@ static void on_readable(struct mux_conn *c)
 	read_input(c);
 	c->in_input = false;
 	if (!c->dead && bottom_pending(c))
-		flush_socket(c);
+		conn_flush(c);
 }
 
 void conn_on_event(struct mux_conn *c, uint32_t events)
 {
 	if (events & EPOLLOUT)
-		flush_socket(c);
+		conn_flush(c);
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* Reported even while the input is not watched: the peer is
 		 * gone, so what is left is read at once (nothing more can
@@ -603,7 +598,7 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 	for (unsigned k = 0; k < n; k++)
 		layers[k] = conn_tls_layer(c, k);
 	tls_layers_close_notify(layers, n);
-	flush_socket(c);
+	conn_flush(c);
 	/* A peer that does not read its last bytes is cut off after 5 s. */
 	if (!c->dead)
 		conn_delay_insert(c, deadline_ms); /* or sooner: a SASL delay already set */
@@ -645,7 +640,7 @@ void conn_strip(struct mux_conn *c)
 	c->role->strip(c);
 	for (unsigned i = c->chain.n; i-- > 0;)
 		xfilter_ops_of(&c->chain, i)->free(c, i);
-	c->chain.n = c->chain.n ? 1 : 0; /* the socket filter, empty */
+	c->chain.n = 1; /* the socket filter, empty */
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

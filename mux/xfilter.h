@@ -16,7 +16,7 @@
  * while a lower one is decoding (STARTTLS inside TLS) gets what follows.
  * Output goes down at once: conn_send gives it to the top filter, and
  * after each send the upper filters' output moves into the one below
- * (xchain_move_down), so it waits in filter 0 or 1 only, for flush_socket
+ * (xchain_move_down), so it waits in filter 0 or 1 only, for conn_flush
  * (filter 1's buffer reaches send() uncopied). */
 #ifndef XMPPD_MUX_XFILTER_H
 #define XMPPD_MUX_XFILTER_H

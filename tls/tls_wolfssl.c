@@ -290,7 +290,9 @@ static int tls_peer_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
 
 	if (peer == NULL)
 		return preverify;
-	if (peer->der == NULL && store->certs != NULL && store->totalCerts > 0) {
+	/* the leaf, at the first call (a later one finds it kept, or the
+	 * session already untrusted for want of it) */
+	if (peer->der == NULL && !peer->untrusted && store->certs != NULL && store->totalCerts > 0) {
 		const WOLFSSL_BUFFER_INFO *leaf = &store->certs[0];
 
 		if (leaf->length > 0 && leaf->length <= TLS_PEER_DER_MAX &&
@@ -298,7 +300,11 @@ static int tls_peer_verify(int preverify, WOLFSSL_X509_STORE_CTX *store)
 			memcpy(peer->der, leaf->buffer, leaf->length);
 			peer->der_len = leaf->length;
 		} else {
-			peer->untrusted = true; /* not kept: cannot be matched either */
+			/* not kept: cannot be matched either */
+			peer->untrusted = true;
+			peer->why = strdup(leaf->length > TLS_PEER_DER_MAX ? "certificate over 16 KiB"
+					   : leaf->length == 0		   ? "empty certificate"
+									   : "out of memory keeping the certificate");
 		}
 	}
 	if (!preverify && !peer->untrusted) {
