@@ -116,12 +116,19 @@ static const struct refusal over_preauth = { "resource-constraint",
 	"too many connections are authenticating; try again later", "max_preauth_connections" };
 static const struct refusal shutting_down = { "system-shutdown", "shutting down", NULL };
 
-const struct stream_role_ops *const mux_roles[] = { &c2s_role };
+const struct stream_role_ops *const mux_roles[] = { &c2s_role, &s2s_in_role };
 const unsigned mux_n_roles = sizeof(mux_roles) / sizeof(mux_roles[0]);
 
 const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)
 {
-	return lst->kind == CFG_LISTEN_C2S ? &c2s_role : NULL;
+	switch (lst->kind) {
+	case CFG_LISTEN_C2S:
+		return &c2s_role;
+	case CFG_LISTEN_S2S:
+		return &s2s_in_role;
+	default:
+		return NULL;
+	}
 }
 
 /* A connection over a limit is refused at once, before any TLS or parser

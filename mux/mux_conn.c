@@ -224,7 +224,8 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 	struct xchain *x = &c->chain;
 	if (x->n >= XCHAIN_MAX)
 		return false;
-	struct tls_sess *t = tls_sess_new_server(c->mux->tls, alpn);
+	struct tls_sess *t = c->role->server_link ? tls_sess_new_server_peer(c->mux->tls, alpn)
+						  : tls_sess_new_server(c->mux->tls, alpn);
 	if (!t)
 		return false;
 	/* under the parser: what the TLS layer below decrypts next is this
@@ -427,7 +428,9 @@ void conn_stream_limits(const struct mux_conn *c, struct xml_stream_limits *lim)
 	 * connections: what each may make us hold is small (SASL messages
 	 * are at most a few KiB). */
 	*lim = (struct xml_stream_limits){
-		.max_stanza_size = c->authenticated ? cfg->max_stanza_size : cfg->preauth_max_stanza,
+		.max_stanza_size = !c->authenticated     ? cfg->preauth_max_stanza
+				   : c->role->server_link ? cfg->s2s_max_stanza_size
+							  : cfg->max_stanza_size,
 		.max_depth = cfg->max_depth,
 		.max_attrs = cfg->max_attributes,
 		.max_elements = c->authenticated ? cfg->max_elements : cfg->preauth_max_elements,

@@ -26,6 +26,7 @@
 #include "mux/stream_role.h"
 #include "mux/xfilter.h"
 #include "mux/c2s/c2s_sess.h"
+#include "s2s/s2s_sess.h"
 
 struct tls_sess;
 struct xml_stream;
@@ -71,6 +72,7 @@ struct mux_conn {
 	/* what the role keeps for the stream's whole life */
 	union {
 		struct c2s_sess c2s;
+		struct s2s_in_sess s2s_in;
 	};
 
 	/* the delay timer: a delayed SASL failure (slow-down of repeated

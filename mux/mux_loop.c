@@ -122,8 +122,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		g->listen_fds[i] = -1;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
-		if (l->kind != CFG_LISTEN_C2S) {
-			LOG_WARN("listener %s: only c2s listeners are served so far; skipped", l->name);
+		if (!mux_role_for(l)) {
+			LOG_WARN("listener %s: no stream role serves this type yet; skipped", l->name);
 			continue;
 		}
 		int fd = listen_socket(l, err, errlen);
@@ -131,8 +131,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 			goto fail;
 		g->listen_cfg[g->n_listen] = l;
 		g->listen_fds[g->n_listen++] = fd;
-		LOG_INFO("listening on %s port %u (%s, %s)", l->address, l->port, l->name,
-			 l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS" : "STARTTLS");
+		LOG_INFO("listening on %s port %u (%s, %s, %s)", l->address, l->port, l->name,
+			 mux_role_for(l)->name, l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS" : "STARTTLS");
 	}
 	for (unsigned i = 0; i < g->n; i++) {
 		struct mux *m = &g->muxes[i];

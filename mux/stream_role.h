@@ -35,6 +35,9 @@ struct stream_role_ops {
 	const char *name;      /* "c2s": log lines */
 	const char *ns;        /* the stream's default namespace: "jabber:client" */
 	const char *alpn;      /* direct TLS listeners: "xmpp-client" */
+	/* A link between servers: TLS asks the peer for its certificate, and
+	 * [s2s] max_stanza_size applies instead of [limits]'. */
+	bool server_link;
 	/* conn_adopt: allocates c->neg and sets the role's initial state;
 	 * false: out of memory */
 	bool (*init)(struct mux_conn *c);
@@ -96,6 +99,7 @@ struct stream_role_ops {
 /* The roles (mux/c2s/c2s_role.c), and all of them for the thread-level
  * hooks (mux_accept.c). */
 extern const struct stream_role_ops c2s_role;
+extern const struct stream_role_ops s2s_in_role; /* s2s/s2s_in.c */
 extern const struct stream_role_ops *const mux_roles[];
 extern const unsigned mux_n_roles;
 

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/conf/cfg.h"
 #include "core/base/log.h"
@@ -300,6 +301,37 @@ static void tls_host_unref(struct tls_ctx_host *h)
 /* strict: the certificate must also pass tls_cert_usable (a reload);
  * otherwise what it finds is only a warning (start-up, where there is no
  * older certificate to keep and refusing would stop the whole server). */
+static enum xs ctx_trust(WOLFSSL_CTX *wctx, const char *ca_file, const char *ca_path, char *err,
+			 size_t errlen);
+
+/* With an s2s listener, the trust anchors of [s2s] ca_file and ca_path
+ * go into every host's context (the one SNI picks asks the peer for its
+ * certificate), at start and at each reload.  The default bundle may be
+ * missing (no ca-certificates package): peers are then untrusted, which
+ * is said once per context, not fatal. */
+static bool host_trust(const struct cfg *cfg, const struct cfg_host *host, WOLFSSL_CTX *wctx,
+		       char *err, size_t errlen)
+{
+	if (!cfg_has_s2s_listener(cfg) || (!cfg->s2s_ca_file[0] && !cfg->s2s_ca_path[0]))
+		return true;
+	const char *file = cfg->s2s_ca_file[0] ? cfg->s2s_ca_file : NULL;
+	if (file && strcmp(file, TLS_DEFAULT_CA_FILE) == 0 && access(file, R_OK) != 0) {
+		LOG_WARN("host %s: [s2s] ca_file %s: %s: no peer certificate will be trusted%s",
+			 host->domain, file, strerror(errno),
+			 cfg->s2s_ca_path[0] ? " but those of ca_path" : "");
+		file = NULL;
+		if (!cfg->s2s_ca_path[0])
+			return true;
+	}
+	char why[600];
+	if (ctx_trust(wctx, file, cfg->s2s_ca_path[0] ? cfg->s2s_ca_path : NULL, why,
+		      sizeof(why)) != XS_OK) {
+		tls_set_err(err, errlen, "host %s: [s2s] %s", host->domain, why);
+		return false;
+	}
+	return true;
+}
+
 static struct tls_ctx_host *tls_ctx_host_new(const struct cfg *cfg, const struct cfg_host *host,
 					     int min_version, bool strict, char *err,
 					     size_t errlen)
@@ -332,7 +364,8 @@ static struct tls_ctx_host *tls_ctx_host_new(const struct cfg *cfg, const struct
 	}
 	/* c2s clients authenticate with SASL, not certificates. */
 	wolfSSL_CTX_set_verify(h->wctx, WOLFSSL_VERIFY_NONE, NULL);
-	if (!tls_ctx_load_files(h->wctx, cfg, host, err, errlen))
+	if (!tls_ctx_load_files(h->wctx, cfg, host, err, errlen) ||
+	    !host_trust(cfg, host, h->wctx, err, errlen))
 		goto fail;
 	if (tls_cert_end_point(host->cert_file, h->end_point, &h->end_point_len, why,
 			       sizeof(why)) != XS_OK)
@@ -518,24 +551,29 @@ WOLFSSL_CTX *tls_ctx_set_pick(struct tls_ctx_set *set, const char *sni)
 	return set->hosts[0]->wctx;
 }
 
+/* Trust anchors for the certificates that peers present (s2s). */
+static enum xs ctx_trust(WOLFSSL_CTX *wctx, const char *ca_file, const char *ca_path, char *err,
+			 size_t errlen)
+{
+	int rc = wolfSSL_CTX_load_verify_locations(wctx, ca_file, ca_path);
+	if (rc == WOLFSSL_SUCCESS)
+		return XS_OK;
+	char why[160];
+	tls_wolfssl_strerror(rc, why, sizeof(why));
+	tls_set_err(err, errlen, "trust anchors %s%s%s: %s", ca_file ? ca_file : "",
+		    ca_file && ca_path ? ", " : "", ca_path ? ca_path : "", why);
+	return XS_TLS;
+}
+
 enum xs tls_ctx_set_trust(struct tls_ctx_set *set, const char *ca_file, const char *ca_path,
 			  char *err, size_t errlen)
 {
 	if (ca_file == NULL && ca_path == NULL)
 		return XS_OK;
-	for (size_t i = 0; i < set->n_hosts; i++) {
-		/* every host's context: the one SNI picks is the one that asks
-		 * the peer for its certificate and verifies it */
-		int rc = wolfSSL_CTX_load_verify_locations(set->hosts[i]->wctx, ca_file, ca_path);
-
-		if (rc != WOLFSSL_SUCCESS) {
-			char why[160];
-
-			tls_wolfssl_strerror(rc, why, sizeof(why));
-			tls_set_err(err, errlen, "trust anchors %s%s%s: %s", ca_file ? ca_file : "",
-				    ca_file && ca_path ? ", " : "", ca_path ? ca_path : "", why);
+	/* every host's context: the one SNI picks is the one that asks the
+	 * peer for its certificate and verifies it */
+	for (size_t i = 0; i < set->n_hosts; i++)
+		if (ctx_trust(set->hosts[i]->wctx, ca_file, ca_path, err, errlen) != XS_OK)
 			return XS_TLS;
-		}
-	}
 	return XS_OK;
 }

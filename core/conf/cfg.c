@@ -56,6 +56,7 @@ enum cfg_sect {
 	SECT_STORAGE,
 	SECT_IM,
 	SECT_ADMIN,
+	SECT_S2S,
 	SECT_HOST,
 	SECT_LISTENER,
 };
@@ -69,6 +70,7 @@ static const char *const sect_names[] = {
 	[SECT_STORAGE] = "storage",
 	[SECT_IM] = "im",
 	[SECT_ADMIN] = "admin",
+	[SECT_S2S] = "s2s",
 	[SECT_HOST] = "host",
 	[SECT_LISTENER] = "listener",
 };
@@ -108,6 +110,8 @@ static const char *set_mode(struct cfg_parse *p, void *base, const char *v);
 static const char *set_address(struct cfg_parse *p, void *base, const char *v);
 static const char *set_exempt(struct cfg_parse *p, void *base, const char *v);
 static const char *set_registration(struct cfg_parse *p, void *base, const char *v);
+static const char *set_s2s_ca_file(struct cfg_parse *p, void *base, const char *v);
+static const char *set_s2s_ca_path(struct cfg_parse *p, void *base, const char *v);
 
 #define K_NUM(s, n, t, st, f, lo, hi) { s, n, t, offsetof(st, f), lo, hi, NULL }
 #define K_BOOL(s, n, st, f) { s, n, T_BOOL, offsetof(st, f), 0, 0, NULL }
@@ -190,6 +194,10 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "sm_max_unacked", T_UINT, struct cfg, sm_max_unacked, 1, 100000),
 	K_NUM(SECT_IM, "sm_max_detached", T_UINT, struct cfg, sm_max_detached, 0, 10000000),
 	K_NUM(SECT_IM, "sm_request_after", T_UINT, struct cfg, sm_request_after, 1, 100000),
+	K_BOOL(SECT_S2S, "require_encryption", struct cfg, s2s_require_encryption),
+	K_FN(SECT_S2S, "ca_file", set_s2s_ca_file),
+	K_FN(SECT_S2S, "ca_path", set_s2s_ca_path),
+	K_NUM(SECT_S2S, "max_stanza_size", T_SIZE, struct cfg, s2s_max_stanza_size, 1024, 16777216),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_HOST, "registration", set_registration),
@@ -462,6 +470,27 @@ static const char *set_ctl_socket(struct cfg_parse *p, void *base, const char *v
 		return p->why;
 	}
 	return r;
+}
+
+/* "none" turns the default bundle off: only ca_path then. */
+static const char *set_s2s_ca_file(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	if (strcmp(v, "none") == 0) {
+		c->s2s_ca_file[0] = '\0';
+		return NULL;
+	}
+	return resolve_path(p, v, c->s2s_ca_file, sizeof(c->s2s_ca_file));
+}
+
+static const char *set_s2s_ca_path(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	if (strcmp(v, "none") == 0) {
+		c->s2s_ca_path[0] = '\0';
+		return NULL;
+	}
+	return resolve_path(p, v, c->s2s_ca_path, sizeof(c->s2s_ca_path));
 }
 
 /* Whether the files exist and hold a usable chain and key is left to the TLS
@@ -1056,7 +1085,7 @@ static void check_hosts(struct cfg_parse *p)
 
 static void check_listeners(struct cfg_parse *p)
 {
-	const struct cfg *c = p->cfg;
+	struct cfg *c = p->cfg;
 
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct cfg_listener *l = &c->listeners[i];
@@ -1066,6 +1095,9 @@ static void check_listeners(struct cfg_parse *p)
 				cfg_fail(p, p->lst_line[i], "[listener %s] port: required", l->name);
 			continue;
 		}
+		/* an s2s listener that does not say otherwise follows [s2s] */
+		if (l->kind == CFG_LISTEN_S2S && !key_line(p, SLOT_LST(i), "require_encryption"))
+			c->listeners[i].require_encryption = c->s2s_require_encryption;
 		if (l->allow_starttls_inside_tls && l->mode != CFG_MODE_DIRECT_TLS) {
 			/* Without an outer TLS layer there is nothing to be "inside". */
 			cfg_fail(p, key_line(p, SLOT_LST(i), "allow_starttls_inside_tls"),
@@ -1209,6 +1241,9 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->max_caps_cache = 4096;
 	cfg->iq_requires_presence = true;
 	cfg->ctl_enabled = true;
+	cfg->s2s_require_encryption = true;
+	snprintf(cfg->s2s_ca_file, sizeof(cfg->s2s_ca_file), "/etc/ssl/certs/ca-certificates.crt");
+	cfg->s2s_max_stanza_size = 524288;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 	/* Until a load puts it beside the database. */
@@ -1405,6 +1440,14 @@ const struct cfg_host *cfg_find_host(const struct cfg *cfg, const char *domain)
 		if (strcasecmp(cfg->hosts[i].domain, domain) == 0)
 			return &cfg->hosts[i];
 	return NULL;
+}
+
+bool cfg_has_s2s_listener(const struct cfg *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		if (cfg->listeners[i].kind == CFG_LISTEN_S2S)
+			return true;
+	return false;
 }
 
 void cfg_where(const struct cfg *cfg, int line, const char *section, const char *key,

@@ -109,6 +109,11 @@ struct cfg {
 	unsigned sm_max_unacked;      /* sm_max_unacked = 500 stanzas sent and not acknowledged; over it the session ends */
 	unsigned sm_max_detached;     /* sm_max_detached = 10000 dropped sessions waiting for resumption, server-wide */
 	unsigned sm_request_after;    /* sm_request_after = 5 unacknowledged stanzas before the server sends <r/> */
+	/* [s2s] server-to-server links (s2s/, docs/internals/s2s.md) */
+	bool s2s_require_encryption;  /* require_encryption = true: TLS on every link; the default of an s2s listener's own key */
+	char s2s_ca_file[512];        /* ca_file = /etc/ssl/certs/ca-certificates.crt: trust anchors for peers' certificates; none: "" */
+	char s2s_ca_path[512];        /* ca_path = DIR of hashed certificates; none (the default): "" */
+	size_t s2s_max_stanza_size;   /* max_stanza_size = 524288 bytes on a server link */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */
@@ -167,5 +172,8 @@ void cfg_err_add(char *err, size_t errlen, const char *fmt, ...)
 /* Prints each line of such a list with prefix; returns the number of lines. */
 unsigned cfg_print_errors(FILE *f, const char *prefix, const char *err);
 const struct cfg_host *cfg_find_host(const struct cfg *cfg, const char *domain);
+/* Whether a listener of type s2s is configured (peers' certificates are
+ * then asked for and checked against [s2s] ca_file / ca_path). */
+bool cfg_has_s2s_listener(const struct cfg *cfg);
 
 #endif

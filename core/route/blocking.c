@@ -52,6 +52,8 @@ static bool is_request(const struct stanza *st)
 	return st->type && (strcmp(st->type, "get") == 0 || strcmp(st->type, "set") == 0);
 }
 
+static bool blocked_by_recipient(struct router *r, struct stanza *st, const struct ruser *t);
+
 bool rt_block_stanza(struct router *r, struct stanza *st, struct rsess *sender, const char *to)
 {
 	if (!r->n_blocking)
@@ -74,11 +76,29 @@ bool rt_block_stanza(struct router *r, struct stanza *st, struct rsess *sender, 
 	if (rt_bare_copy(to, bare) == SIZE_MAX)
 		return false;
 	struct ruser *t = rt_find_user(r, bare);
-	if (!t || t == sender->user || !rt_blocks(r, t, st->from))
+	if (t == sender->user)
+		return false;
+	return blocked_by_recipient(r, st, t);
+}
+
+bool rt_block_inbound(struct router *r, struct stanza *st, const char *to)
+{
+	if (!r->n_blocking)
+		return false;
+	char bare[BARE_MAX];
+	if (rt_bare_copy(to, bare) == SIZE_MAX)
+		return false;
+	return blocked_by_recipient(r, st, rt_find_user(r, bare));
+}
+
+static bool blocked_by_recipient(struct router *r, struct stanza *st, const struct ruser *t)
+{
+	bool error = st->type && strcmp(st->type, "error") == 0;
+	if (!t || !rt_blocks(r, t, st->from))
 		return false;
 	/* XEP-0191 3.6: the contact's server, as if the account had no
 	 * resource: presence dropped, the rest answered service-unavailable */
-	LOG_DEBUG("%s blocks %s: %s not delivered", bare, st->from, st->tree->name);
+	LOG_DEBUG("%s blocks %s: %s not delivered", st->to, st->from, st->tree->name);
 	if (st->kind == STANZA_MESSAGE ? !error : st->kind == STANZA_IQ && is_request(st))
 		rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
 	return true;

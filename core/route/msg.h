@@ -30,6 +30,10 @@ enum msg_type {
 			  * gone), sent back as is: h, st, status */
 	MSG_CSI,         /* XEP-0352: status 1 inactive, 0 active; data = full JID */
 	MSG_SM_ENABLE,   /* XEP-0198: data = "<sm id> <full JID>": the session can be resumed */
+	MSG_S2S_STANZA,  /* st from an authenticated inbound server link h, its
+			  * 'from' in the link's remote domain (data) and 'to'
+			  * in ours; status non-zero: answer it with the stanza
+			  * error status - 1 (enum stanza_cond) instead */
 	MSG_SM_RESUME,   /* XEP-0198: h = the new stream, data = "<previd> <bare JID>",
 			  * count = the client's h; router answers MSG_SM_HANDOVER to
 			  * the old session's mux, or MSG_SM_STATE (ptr NULL) to h.

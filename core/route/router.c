@@ -687,6 +687,47 @@ static void route(struct router *r, struct msg *m)
 	route_to_user(r, st, to);
 }
 
+/* A stanza from an authenticated inbound server link (s2s/s2s_in.c has
+ * checked that 'from' is of the link's remote domain and 'to' of ours).
+ * Messages and iq go where a local sender's would.  Answers to the remote
+ * sender (errors, iq results) need the outbound link, which is not built
+ * yet: until then rt_reply_error finds no session for them and drops
+ * them.  Presence from remote contacts needs the subscription state of
+ * federated rosters: also with the outbound link. */
+static void route_from_remote(struct router *r, struct msg *m)
+{
+	struct stanza *st = m->st;
+	if (m->status) {
+		rt_reply_error(r, st, (enum stanza_cond)(m->status - 1));
+		return;
+	}
+	const char *to = st->to;
+	size_t dl;
+	const char *domain = rt_jid_domain(to, &dl);
+	if (!rt_is_local_domain(r, domain, dl))
+		return;
+	if (st->kind == STANZA_PRESENCE) {
+		LOG_DEBUG("presence from %s to %s: not handled from remote servers yet", st->from, to);
+		return;
+	}
+	/* XEP-0191 3.6: what a local account blocks does not reach it */
+	if (rt_block_inbound(r, st, to))
+		return;
+	if (domain == to) {
+		char dom[1024];
+		if (dl >= sizeof(dom))
+			return;
+		memcpy(dom, domain, dl);
+		dom[dl] = '\0';
+		if (st->kind == STANZA_IQ)
+			services_iq(r, st, dom, IM_TO_SERVER, false);
+		else if (!st->type || strcmp(st->type, "error") != 0)
+			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		return;
+	}
+	route_to_user(r, st, to);
+}
+
 static void handle_bind(struct router *r, struct msg *m)
 {
 	const char *full = m->data;
@@ -817,6 +858,9 @@ static void dispatch(struct router *r, struct msg *m)
 		break;
 	case MSG_UNDELIVERED:
 		handle_undelivered(r, m);
+		break;
+	case MSG_S2S_STANZA:
+		route_from_remote(r, m);
 		break;
 	case MSG_CSI: {
 		struct rsess *s = rt_find_full(r, m->data);

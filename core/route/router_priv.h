@@ -197,6 +197,10 @@ bool rt_blocks(const struct router *r, const struct ruser *u, const char *jid);
 /* Before routing st from sender to `to`: true when blocking stopped it
  * (answered with the error XEP-0191 says, or dropped). */
 bool rt_block_stanza(struct router *r, struct stanza *st, struct rsess *sender, const char *to);
+/* The half of rt_block_stanza for a sender that is not local (a remote
+ * server's): whether the local account `to` blocks st->from, answered as
+ * XEP-0191 3.6 says (the caller drops st when true). */
+bool rt_block_inbound(struct router *r, struct stanza *st, const char *to);
 /* The blocklist the store loaded (taken over) for u. */
 void rt_block_loaded(struct router *r, struct ruser *u, char **jids, size_t n);
 /* u goes offline: its blocklist is dropped. */

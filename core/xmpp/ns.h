@@ -5,6 +5,7 @@
 
 /* RFC 6120 */
 #define NS_CLIENT "jabber:client"
+#define NS_SERVER "jabber:server"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"

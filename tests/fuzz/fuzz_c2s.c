@@ -31,6 +31,11 @@
  *          bit 4:    the host has registration = open (XEP-0077; the stub
  *                    store creates any name but juliet*, which exist, and
  *                    "broken"; the password "badpw" is refused)
+ *          bit 5:    the listener (bits 0-1 as above) is of type s2s: the
+ *                    s2s-in role (s2s/s2s_in.c) serves it, and the TLS
+ *                    client presents a certificate for peer.test that the
+ *                    server trusts, so that SASL EXTERNAL and stanzas
+ *                    from peer.test are reachable
  *   record: an op byte; bit 7 picks connection 0 or 1 (opened on first
  *   use), bits 0-1 the kind:
  *     0 DATA: a 16-bit little-endian length and that many bytes (fewer at
@@ -91,6 +96,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define DOMAIN "fuzz.test"
+#define PEER_DOMAIN "peer.test"
 #define SNONCE "fuzz-server-nonce"
 #define MAX_CONNS 2
 #define MAX_PENDING 8
@@ -98,7 +104,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The listeners live outside cfg: mux_group_new would listen on those. */
 static struct cfg cfg;
-static struct cfg_listener listeners[4];
+static struct cfg_listener listeners[8]; /* c2s, then s2s */
+/* The harness's certificate as a peer server (bit 5), kept for the
+ * process's life: each client session loads it. */
+static char peer_dir[] = "/tmp/fuzz_c2s_peer_XXXXXX";
+static char peer_cert[64], peer_key[64];
 static struct tls_ctx_set *tls_set;
 static struct scram_cred creds[2];
 static bool verbose;
@@ -159,7 +169,7 @@ static void answer_store(struct world *w)
 	/* The fixed nonce goes in before the challenge is built. */
 	for (unsigned k = 0; k < MAX_CONNS; k++) {
 		struct mux_conn *c = conn_of(w, k);
-		if (c && c->neg && c2s_neg(c)->scram)
+		if (c && c->role == &c2s_role && c->neg && c2s_neg(c)->scram)
 			scram_server_set_nonce_for_test(c2s_neg(c)->scram, SNONCE);
 	}
 	size_t n = n_pending;
@@ -408,6 +418,11 @@ static void client_follow_tls(struct world *w, unsigned k)
 	    p->n_tls >= XCHAIN_MAX - 1)
 		return;
 	struct tls_client_opts o = { .server_name = DOMAIN, .verify = false, .alpn = "xmpp-client" };
+	if (w->lst->kind == CFG_LISTEN_S2S) {
+		o.alpn = "xmpp-server";
+		o.cert_file = peer_cert;
+		o.key_file = peer_key;
+	}
 	char err[256];
 	struct tls_sess *t = tls_sess_new_client(&o, err, sizeof(err));
 	if (!t) {
@@ -666,10 +681,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	uint8_t conf = data[0];
+#ifdef FUZZ_FORCE_S2S
+	conf |= 32;
+#endif
 	data++;
 	size--;
 
-	struct world w = { .lst = &listeners[conf & 3], .tls_client = conf & 4 };
+	struct world w = { .lst = &listeners[(conf & 3) + (conf & 32 ? 4 : 0)], .tls_client = conf & 4 };
 	for (unsigned k = 0; k < MAX_CONNS; k++)
 		w.p[k].fd = -1;
 	cfg.allow_plain = !(conf & 8);
@@ -756,6 +774,13 @@ static void make_creds(void)
 			abort();
 }
 
+static void remove_peer_files(void)
+{
+	unlink(peer_cert);
+	unlink(peer_key);
+	rmdir(peer_dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -781,20 +806,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	tls_set = tls_ctx_set_new(&cfg, err, sizeof(err));
 	if (!tls_set)
 		abort();
+	/* the peer's self-signed certificate is its own trust anchor */
+	if (!mkdtemp(peer_dir))
+		abort();
+	snprintf(peer_cert, sizeof(peer_cert), "%s/p.pem", peer_dir);
+	snprintf(peer_key, sizeof(peer_key), "%s/pk.pem", peer_dir);
+	if (tls_cert_generate(PEER_DOMAIN, peer_cert, peer_key, 30, err, sizeof(err)) != XS_OK ||
+	    tls_ctx_set_trust(tls_set, peer_cert, NULL, err, sizeof(err)) != XS_OK)
+		abort();
+	atexit(remove_peer_files);
 	unlink(cfg.hosts[0].cert_file);
 	unlink(cfg.hosts[0].key_file);
 	rmdir(dir);
 	make_creds();
 
-	for (unsigned i = 0; i < 4; i++) {
+	for (unsigned i = 0; i < 8; i++) {
 		struct cfg_listener *l = &listeners[i];
+		unsigned k = i & 3;
 		snprintf(l->name, sizeof(l->name), "fuzz%u", i);
-		l->kind = CFG_LISTEN_C2S;
-		l->mode = i < 2 ? CFG_MODE_STARTTLS : CFG_MODE_DIRECT_TLS;
+		l->kind = i < 4 ? CFG_LISTEN_C2S : CFG_LISTEN_S2S;
+		l->mode = k < 2 ? CFG_MODE_STARTTLS : CFG_MODE_DIRECT_TLS;
 		snprintf(l->address, sizeof(l->address), "127.0.0.1");
-		l->port = 5222;
-		l->require_encryption = i != 0;
-		l->allow_starttls_inside_tls = i == 3;
+		l->port = i < 4 ? 5222 : 5269;
+		l->require_encryption = k != 0;
+		l->allow_starttls_inside_tls = k == 3;
 	}
 	return 0;
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of fuzz_c2s (tests/fuzz/corpus/c2s/).
+"""Writes the seed corpora of fuzz_c2s (tests/fuzz/corpus/c2s/) and of
+fuzz_s2s (tests/fuzz/corpus/s2s/: the seeds named s2s_*, whose
+configuration byte has bit 5, an s2s listener).
 
 The input format is described at the top of fuzz_c2s.c: a configuration
 byte, then records (an op byte; DATA records carry a 16-bit little-endian
@@ -23,6 +25,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus", "c2s")
+OUT_S2S = os.path.join(HERE, "corpus", "s2s")
 
 SALT = b"fuzz_c2s salt..\0"  # as make_creds() in fuzz_c2s.c
 ITER = 4096
@@ -34,6 +37,7 @@ L_PLAIN, L_STARTTLS_REQ, L_DIRECT, L_DIRECT_INNER = 0, 1, 2, 3
 TLS_CLIENT = 4
 NO_PLAIN = 8
 REGISTER = 16
+S2S = 32
 
 
 def data(b, conn=0, hold_store=False, hold_delay=False):
@@ -459,6 +463,53 @@ seed("sm_detach_resume", L_PLAIN,
      ("<enabled", "<failed xmlns='urn:xmpp:sm:3'><item-not-found", "wherefore art thou"))
 
 
+# ---- fuzz_s2s: the s2s-in role; the TLS client presents peer.test's
+# certificate, which the server trusts ----
+
+S2S_HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+              "xmlns:stream='http://etherx.jabber.org/streams' from='peer.test' "
+              "to='fuzz.test' version='1.0'>")
+EXTERNAL = f"<auth xmlns='{SASL}' mechanism='EXTERNAL'>=</auth>"
+S2S_MSG = ("<message from='romeo@peer.test/orchard' to='juliet@fuzz.test' type='chat' id='s1'>"
+           "<body>by any other name</body></message>")
+S2S_LOGIN = [data(S2S_HEADER), data(STARTTLS), data(S2S_HEADER), data(EXTERNAL), data(S2S_HEADER)]
+
+seed("s2s_external_message", L_STARTTLS_REQ | TLS_CLIENT | S2S, S2S_LOGIN + [data(S2S_MSG)],
+     ("<required/>", "<mechanism>EXTERNAL</mechanism>", "<success", "link up"))
+seed("s2s_direct_tls", L_DIRECT | TLS_CLIENT | S2S,
+     [data(S2S_HEADER), data(EXTERNAL), data(S2S_HEADER), data(S2S_MSG),
+      data("<iq from='romeo@peer.test/o' to='fuzz.test' type='get' id='p1'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>"), data(CLOSE)],
+     ("<mechanism>EXTERNAL</mechanism>", "<success", "link up"))
+seed("s2s_forged_from", L_STARTTLS_REQ | TLS_CLIENT | S2S,
+     S2S_LOGIN + [data(S2S_MSG.replace("peer.test", "other.test"))], ("invalid-from",))
+seed("s2s_foreign_to", L_STARTTLS_REQ | TLS_CLIENT | S2S,
+     S2S_LOGIN + [data(S2S_MSG.replace("fuzz.test", "else.test"))], ("host-unknown",))
+seed("s2s_no_to", L_STARTTLS_REQ | TLS_CLIENT | S2S,
+     S2S_LOGIN + [data("<message from='romeo@peer.test'><body>x</body></message>")],
+     ("improper-addressing",))
+seed("s2s_bad_stanzas", L_STARTTLS_REQ | TLS_CLIENT | S2S,
+     S2S_LOGIN + [data("<iq from='romeo@peer.test' to='juliet@fuzz.test' type='get'/>"),
+                  data("<message from='romeo@peer.test' to='a@@fuzz.test'/>"),
+                  data("<presence from='romeo@peer.test' to='juliet@fuzz.test'/>"),
+                  data("<foo xmlns='jabber:server'/>")],
+     ("unsupported-stanza-type",))
+seed("s2s_authzid", L_STARTTLS_REQ | TLS_CLIENT | S2S,
+     [data(S2S_HEADER), data(STARTTLS), data(S2S_HEADER),
+      data(auth("EXTERNAL", "other.test")), data(auth("PLAIN", "\0a\0b")),
+      data(auth("EXTERNAL", "peer.test")), data(S2S_HEADER), data(S2S_MSG)],
+     ("<invalid-authzid/>", "<invalid-mechanism/>", "<success", "link up"))
+seed("s2s_plaintext", L_STARTTLS_REQ | S2S,
+     [data(S2S_HEADER), data(EXTERNAL), data(S2S_MSG)], ("<required/>", "policy-violation"))
+seed("s2s_optional_tls", L_PLAIN | S2S,
+     [data(S2S_HEADER), data(EXTERNAL), data(f"<abort xmlns='{SASL}'/>"), data(S2S_MSG)],
+     ("<invalid-mechanism/>", "<aborted/>", "not-authorized"))
+seed("s2s_bad_headers", L_STARTTLS_REQ | S2S,
+     [data(S2S_HEADER.replace("from='peer.test' ", "")), eof(),
+      data(S2S_HEADER.replace("peer.test", "fuzz.test"), conn=1)], ("invalid-from",))
+seed("s2s_client_ns", L_STARTTLS_REQ | S2S, [data(HEADER)], ("invalid-namespace",))
+
+
 def main():
     check = None
     if len(sys.argv) == 3 and sys.argv[1] == "--check":
@@ -466,9 +517,10 @@ def main():
     elif len(sys.argv) != 1:
         sys.exit(__doc__)
     os.makedirs(OUT, exist_ok=True)
+    os.makedirs(OUT_S2S, exist_ok=True)
     bad = 0
     for name, (blob, expect) in sorted(SEEDS.items()):
-        path = os.path.join(OUT, name)
+        path = os.path.join(OUT_S2S if name.startswith("s2s_") else OUT, name)
         with open(path, "wb") as f:
             f.write(blob)
         if not check:
@@ -481,7 +533,8 @@ def main():
         if p.returncode != 0 or missing:
             bad += 1
             print(f"{name}: exit {p.returncode}, missing {missing}")
-    print(f"{len(SEEDS)} seeds in {OUT}" + (f", {bad} not as expected" if check else ""))
+    print(f"{len(SEEDS)} seeds in {OUT} and {OUT_S2S}" +
+          (f", {bad} not as expected" if check else ""))
     sys.exit(1 if bad else 0)
 
 

@@ -673,6 +673,40 @@ static void test_missing_file(void **state)
 	free(c);
 }
 
+/* [s2s]: its defaults, its paths resolved as every path is, its stanza
+ * limit's range, and an s2s listener's require_encryption following
+ * [s2s] unless the listener sets its own; c2s listeners never follow it. */
+static void test_s2s(void **state)
+{
+	(void)state;
+	struct cfg *c = cfg_new();
+	expect_ok(HOST LST, c);
+	assert_true(c->s2s_require_encryption);
+	assert_string_equal(c->s2s_ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	assert_string_equal(c->s2s_ca_path, "");
+	assert_int_equal(c->s2s_max_stanza_size, 524288);
+	assert_false(cfg_has_s2s_listener(c));
+	expect_ok(HOST LST "[s2s]\nrequire_encryption = false\nca_file = ca/peers.pem\n"
+			   "ca_path = /etc/ssl/certs\nmax_stanza_size = 1024\n"
+			   "[listener s]\ntype = s2s\nport = 5269\n"
+			   "[listener t]\ntype = s2s\nport = 5270\nrequire_encryption = true\n", c);
+	assert_false(c->s2s_require_encryption);
+	assert_string_equal(c->s2s_ca_file, "/etc/xmppd/ca/peers.pem");
+	assert_string_equal(c->s2s_ca_path, "/etc/ssl/certs");
+	assert_int_equal(c->s2s_max_stanza_size, 1024);
+	assert_true(c->listeners[0].require_encryption); /* c2s: its own default */
+	assert_false(c->listeners[1].require_encryption); /* follows [s2s] */
+	assert_true(c->listeners[2].require_encryption);  /* its own */
+	assert_true(cfg_has_s2s_listener(c));
+	expect_ok(HOST LST "[s2s]\nca_file = none\nca_path = none\n", c);
+	assert_string_equal(c->s2s_ca_path, "");
+	assert_string_equal(c->s2s_ca_file, "");
+	expect_err(HOST LST "[s2s]\nmax_stanza_size = 1023\n",
+		   "t.ini:7: [s2s] max_stanza_size: out of range (1024..16777216)");
+	expect_err(HOST LST "[s2s]\ndialback = true\n", "t.ini:7: [s2s] dialback: unknown key");
+	free(c);
+}
+
 /* XEP-0077: registration is per host and off unless opened; the rate of
  * in-band registrations per address is a [limits] key. */
 static void test_registration(void **state)
@@ -753,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_registration),
+		cmocka_unit_test(test_s2s),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,460 @@
+/* The s2s-in stream role (mux/stream_role.h): a server that connected to
+ * one of our s2s listeners (RFC 6120, jabber:server).
+ *
+ * Negotiation, as RFC 6120 and XEP-0178 have it and with nothing offered
+ * that policy would refuse:
+ *   1. the peer's header names itself ('from', a domain not served here)
+ *      and one of our domains ('to'); we answer with ours and the
+ *      features: STARTTLS only, <required/> under [s2s]
+ *      require_encryption (the default);
+ *   2. after TLS (the listener asked for the peer's certificate), the
+ *      certificate is judged once, at the next header: its chain must
+ *      lead to one of [s2s] ca_file / ca_path and one of its identifiers
+ *      must name the 'from' domain (tls/cert_ids.h: DNS-ID, SRV-ID,
+ *      XmppAddr).  Then SASL EXTERNAL is offered.  Otherwise, and with
+ *      dialback not built (nor enabled), there is no way for the peer to
+ *      authenticate: the stream ends with <policy-violation/>, as Prosody
+ *      ends it under s2s_secure_auth, and a log line says why;
+ *   3. <auth mechanism='EXTERNAL'> with an empty response or "=" or the
+ *      'from' domain itself (XEP-0178 3) succeeds; the stream restarts,
+ *      and after the new header the link carries the one pair (our 'to',
+ *      the peer's 'from').
+ *
+ * Stanzas: each must be a message, presence or iq of jabber:server, with
+ * a 'from' in the authenticated remote domain (else <invalid-from/>) and
+ * a 'to' in our domain of the pair (else <host-unknown/>), both present
+ * (else <improper-addressing/>): RFC 6120 4.9.3, 8.1.1.  They go to the
+ * router as MSG_S2S_STANZA, renamed to jabber:client so that the router
+ * and the clients read them as they read a local stanza; a malformed 'to'
+ * or a bad iq goes to the router to be answered with the stanza error. */
+#include "mux/mux_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/base/base64.h"
+#include "core/base/log.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
+#include "core/xmpp/jid.h"
+#include "core/xmpp/ns.h"
+#include "core/xmpp/stanza.h"
+#include "tls/cert_ids.h"
+#include "tls/tls.h"
+
+/* What negotiation needs, freed once the link is established. */
+struct s2s_in_neg {
+	struct stream_neg base;   /* first: the pre-auth list */
+	bool cert_judged;         /* the certificate was looked at (after TLS) */
+	bool external_ok;         /* it names the peer's domain and its chain verifies */
+	unsigned auth_attempts;   /* refused <auth/>s ([sasl] max_auth_attempts) */
+};
+
+static struct s2s_in_neg *in_neg(const struct mux_conn *c)
+{
+	return (struct s2s_in_neg *)c->neg;
+}
+
+#define LOGC(lvl, c, fmt, ...)                                                          \
+	LOG_##lvl("c%u.%llu: s2s-in %s -> %s: " fmt, (c)->mux->idx, (unsigned long long)(c)->id, \
+		  (c)->s2s_in.remote ? (c)->s2s_in.remote : "?", (c)->domain[0] ? (c)->domain : "?", \
+		  ##__VA_ARGS__)
+
+static bool in_init(struct mux_conn *c)
+{
+	c->neg = calloc(1, sizeof(struct s2s_in_neg));
+	c->s2s_in.phase = S2S_IN_WAIT_HEADER;
+	return c->neg != NULL;
+}
+
+static void in_neg_free(struct mux_conn *c)
+{
+	if (!c->neg)
+		return;
+	conn_preauth_remove(c);
+	free(c->neg);
+	c->neg = NULL;
+}
+
+/* The peer's 'from': a domain (no local or resource part), normalised
+ * into out, not one of ours. */
+static const char *remote_domain(const struct mux_conn *c, const char *from, char out[JID_BUF])
+{
+	if (!from || !*from)
+		return "a server's stream header must name its domain in 'from'";
+	if (strpbrk(from, "@/") || jid_domain_prep(from, out, JID_BUF) != XS_OK)
+		return "'from' is not a domain";
+	if (cfg_find_host(c->mux->cfg, out))
+		return "'from' names a domain served here";
+	return NULL;
+}
+
+/* Step 2 above: whether SASL EXTERNAL can be offered; why not in a log
+ * line. */
+static void judge_certificate(struct mux_conn *c)
+{
+	struct s2s_in_neg *n = in_neg(c);
+	n->cert_judged = true;
+	const uint8_t *der = NULL;
+	size_t len = 0;
+	const char *why = "";
+	enum tls_peer_verdict v = tls_sess_peer(conn_tls_top(c), &der, &len, &why);
+	if (v == TLS_PEER_NONE) {
+		LOGC(INFO, c, "no certificate from the peer");
+		return;
+	}
+	if (v == TLS_PEER_UNTRUSTED) {
+		LOGC(INFO, c, "certificate not trusted: %s", why && *why ? why : "chain does not verify");
+		return;
+	}
+	enum cert_id_kind how = CERT_ID_NONE;
+	enum xs st = cert_ids_match_server(der, len, c->s2s_in.remote, &how);
+	if (st != XS_OK || how == CERT_ID_NONE) {
+		LOGC(INFO, c, "certificate does not name %s%s", c->s2s_in.remote,
+		     st != XS_OK ? " (its subjectAltName does not parse)" : "");
+		return;
+	}
+	n->external_ok = true;
+	LOGC(DEBUG, c, "certificate names %s (%s)", c->s2s_in.remote,
+	     how == CERT_ID_DNS ? "DNS-ID" : how == CERT_ID_SRV ? "SRV-ID" : "XmppAddr");
+}
+
+static void established(struct mux_conn *c)
+{
+	struct tls_sess *t = conn_tls_top(c);
+	c->s2s_in.phase = S2S_IN_ESTABLISHED;
+	c->established = true;
+	in_neg_free(c);
+	conn_touch(c);
+	/* as a bound c2s stream: the parser is lent between stanzas */
+	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
+	LOGC(INFO, c, "link up (inbound, TLS 1.%d, SASL EXTERNAL)", t ? tls_sess_version(t) % 10 : 0);
+}
+
+static int in_on_open(struct mux_conn *c, struct xml_node *hdr)
+{
+	if (!stream_pick_domain(c, xml_node_attr(hdr, "to")))
+		return 1;
+	const char *from = xml_node_attr(hdr, "from");
+	if (!stream_send_header(c, c->domain, from))
+		return 1;
+	char dom[JID_BUF];
+	const char *bad = remote_domain(c, from, dom);
+	if (bad) {
+		stream_error(c, "invalid-from", bad);
+		return 1;
+	}
+	if (!c->s2s_in.remote) {
+		if (!(c->s2s_in.remote = strdup(dom))) {
+			stream_error(c, "resource-constraint", NULL);
+			return 1;
+		}
+	} else if (strcmp(c->s2s_in.remote, dom) != 0) {
+		stream_error(c, "invalid-from", "'from' changed across a stream restart");
+		return 1;
+	}
+	const char *version = xml_node_attr(hdr, "version");
+	if (!version || strtol(version, NULL, 10) < 1) {
+		stream_error(c, "unsupported-version", "version 1.0 is required");
+		return 1;
+	}
+	if (c->authenticated) {
+		stream_send_features(c);
+		if (!c->dead && !c->closing)
+			established(c);
+		return c->dead || c->closing;
+	}
+	c->s2s_in.phase = S2S_IN_NEGOTIATING;
+	if (conn_tls_count(c) && !in_neg(c)->cert_judged) {
+		judge_certificate(c);
+		if (!in_neg(c)->external_ok) {
+			/* nothing else to offer: dialback is not enabled */
+			char text[300];
+			snprintf(text, sizeof(text),
+				 "the certificate of %s is not valid for it or not trusted by %s",
+				 c->s2s_in.remote, c->domain);
+			stream_error(c, "policy-violation", text);
+			return 1;
+		}
+	}
+	stream_send_features(c);
+	return c->dead || c->closing;
+}
+
+static enum xs in_features(struct mux_conn *c, struct xbuf *b)
+{
+	enum xs st = XS_OK;
+	if (c->authenticated)
+		return st; /* nothing to negotiate: stanzas may flow */
+	if (stream_starttls_available(c)) {
+		st = xbuf_append_str(b, stream_encryption_missing(c)
+						? "<starttls xmlns='" NS_TLS "'><required/></starttls>"
+						: "<starttls xmlns='" NS_TLS "'/>");
+	}
+	if (st == XS_OK && !stream_encryption_missing(c) && c->neg && in_neg(c)->external_ok)
+		st = xbuf_append_str(b, "<mechanisms xmlns='" NS_SASL "'>"
+					"<mechanism>EXTERNAL</mechanism></mechanisms>");
+	return st;
+}
+
+static void sasl_failure(struct mux_conn *c, const char *cond, const char *why)
+{
+	LOGC(INFO, c, "SASL EXTERNAL refused: %s", why);
+	char buf[128];
+	snprintf(buf, sizeof(buf), "<failure xmlns='" NS_SASL "'><%s/></failure>", cond);
+	conn_send_str(c, buf);
+	if (++in_neg(c)->auth_attempts >= c->mux->cfg->max_auth_attempts)
+		stream_error(c, "policy-violation", "too many authentication attempts");
+}
+
+/* XEP-0178 3: the authorization identity is the 'from' domain, given or
+ * implied ("=" or nothing). */
+static int on_auth(struct mux_conn *c, const struct xml_node *el)
+{
+	const char *mech = xml_node_attr(el, "mechanism");
+	if (!in_neg(c)->external_ok || !mech || strcmp(mech, "EXTERNAL") != 0) {
+		sasl_failure(c, "invalid-mechanism", mech ? mech : "no mechanism");
+		return c->dead || c->closing;
+	}
+	char *text = xml_node_text(el);
+	if (!text) {
+		stream_error(c, "resource-constraint", NULL);
+		return 1;
+	}
+	bool ok;
+	if (!*text || strcmp(text, "=") == 0) {
+		ok = true;
+	} else {
+		char authzid[JID_BUF], dom[JID_BUF];
+		size_t n = 0, len = strlen(text);
+		ok = len < 2 * JID_BUF && base64_decoded_max(len) <= sizeof(authzid) &&
+		     base64_decode(text, len, authzid, sizeof(authzid) - 1, &n) == XS_OK;
+		if (ok) {
+			authzid[n] = '\0';
+			ok = strlen(authzid) == n && !strpbrk(authzid, "@/") &&
+			     jid_domain_prep(authzid, dom, sizeof(dom)) == XS_OK &&
+			     strcmp(dom, c->s2s_in.remote) == 0;
+		}
+	}
+	free(text);
+	if (!ok) {
+		sasl_failure(c, "invalid-authzid", "the authorization identity is not the stream's 'from'");
+		return c->dead || c->closing;
+	}
+	conn_send_str(c, "<success xmlns='" NS_SASL "'/>");
+	char key[PEER_KEY_LEN], ip[INET6_ADDRSTRLEN];
+	if (mux_peer_key(c->mux, conn_peer_ip(c, ip), key))
+		peer_conn_authenticated(c->mux->group->peers, key);
+	c->authenticated = true;
+	LOGC(INFO, c, "authenticated by certificate (SASL EXTERNAL)");
+	conn_request_restart(c);
+	return 1;
+}
+
+static int negotiate(struct mux_conn *c, struct xml_node *el)
+{
+	if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "starttls") == 0)
+		return stream_starttls(c, stream_starttls_available(c) &&
+					       c->s2s_in.phase == S2S_IN_NEGOTIATING);
+	if (stream_encryption_missing(c)) {
+		stream_error(c, "policy-violation", "STARTTLS is required first");
+		return 1;
+	}
+	if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "auth") == 0)
+		return on_auth(c, el);
+	if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "abort") == 0) {
+		sasl_failure(c, "aborted", "the peer aborted");
+		return c->dead || c->closing;
+	}
+	stream_error(c, "not-authorized", "authenticate first");
+	return 1;
+}
+
+/* jabber:server -> jabber:client in place, for every element of the
+ * stanza that is in it: the two names are the same length, and an
+ * element's namespace lives in its own allocation (xml_node.c). */
+static void to_client_ns(struct xml_node *n)
+{
+	_Static_assert(sizeof(NS_SERVER) == sizeof(NS_CLIENT), "same length");
+	while (n) {
+		if (n->type == XML_NODE_ELEM) {
+			if (strcmp(n->ns, NS_SERVER) == 0)
+				memcpy(n->ns, NS_CLIENT, sizeof(NS_CLIENT));
+			if (n->first_child) {
+				n = n->first_child;
+				continue;
+			}
+		}
+		while (n && !n->next)
+			n = n->parent;
+		if (n)
+			n = n->next;
+	}
+}
+
+/* The stanza's 'to' or 'from' normalised into out (set back on el when
+ * normalising changed it); false when it is malformed. */
+static bool normalized(struct xml_node *el, const char *name, char out[JID_BUF])
+{
+	const char *v = xml_node_attr(el, name);
+	if (jid_normalize(v, strlen(v), out, JID_BUF, NULL) != XS_OK)
+		return false;
+	return strcmp(out, v) == 0 || xml_node_set_attr(el, name, out) == XS_OK;
+}
+
+static bool domain_is(const char *jid, const char *domain)
+{
+	struct jid_piece f[JID_FORMS];
+	jid_match_forms(jid, f);
+	return f[JID_FORM_DOMAIN].len == strlen(domain) &&
+	       memcmp(f[JID_FORM_DOMAIN].s, domain, f[JID_FORM_DOMAIN].len) == 0;
+}
+
+/* A stanza error the router answers for (status: the condition + 1). */
+static int iq_status(const struct xml_node *el)
+{
+	const char *type = xml_node_attr(el, "type");
+	const char *id = xml_node_attr(el, "id");
+	bool req = type && (!strcmp(type, "get") || !strcmp(type, "set"));
+	if (!id || !type || (!req && strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
+		return SC_BAD_REQUEST + 1;
+	struct xml_node *child = xml_node_first_elem(el);
+	if (req && (!child || xml_node_next_elem(child)))
+		return SC_BAD_REQUEST + 1;
+	return 0;
+}
+
+/* Takes el. */
+static int on_stanza(struct mux_conn *c, struct xml_node *el)
+{
+	enum stanza_kind kind = strcmp(el->ns, NS_SERVER) == 0 ? stanza_kind_of(el->name) : STANZA_OTHER;
+	if (kind == STANZA_OTHER) {
+		stream_error(c, "unsupported-stanza-type", NULL);
+		goto refused;
+	}
+	if (!xml_node_attr(el, "from") || !xml_node_attr(el, "to")) {
+		stream_error(c, "improper-addressing", "a stanza between servers needs 'from' and 'to'");
+		goto refused;
+	}
+	char from[JID_BUF], to[JID_BUF];
+	if (!normalized(el, "from", from) || !domain_is(from, c->s2s_in.remote)) {
+		LOGC(INFO, c, "stanza from %s: not of the authenticated domain", xml_node_attr(el, "from"));
+		stream_error(c, "invalid-from", "'from' is not of the domain this stream authenticated");
+		goto refused;
+	}
+	int status = 0;
+	if (!normalized(el, "to", to))
+		status = SC_JID_MALFORMED + 1;
+	else if (!domain_is(to, c->domain)) {
+		LOGC(INFO, c, "stanza to %s: not the domain of this stream", to);
+		stream_error(c, "host-unknown", "'to' is not the domain of this stream");
+		goto refused;
+	} else if (kind == STANZA_IQ)
+		status = iq_status(el);
+	/* The content can go out as received when nothing in it names
+	 * jabber:server (it is written inside a jabber:client stream). */
+	const char *inner = NULL;
+	size_t inner_len = 0;
+	if (!xml_stream_stanza_inner(conn_xml(c), &inner, &inner_len) ||
+	    memmem(inner, inner_len, NS_SERVER, sizeof(NS_SERVER) - 1))
+		inner = NULL;
+	to_client_ns(el);
+	struct stanza *st = stanza_freeze_around(el, inner, inner_len);
+	struct msg *m = st ? msg_new(MSG_S2S_STANZA, c->s2s_in.remote) : NULL;
+	if (!m) {
+		stanza_unref(st);
+		LOGC(ERR, c, "out of memory routing a stanza");
+		stream_error(c, "resource-constraint", "out of memory");
+		return 1;
+	}
+	m->h = conn_handle(c);
+	m->st = st;
+	m->status = status;
+	mux_to_router(c->mux, m);
+	return 0;
+refused:
+	xml_node_free(el);
+	return 1;
+}
+
+static int in_on_stanza(struct mux_conn *c, struct xml_node *el)
+{
+	if (c->s2s_in.phase == S2S_IN_ESTABLISHED)
+		return on_stanza(c, el); /* takes el */
+	int stop = negotiate(c, el);
+	xml_node_free(el);
+	return stop;
+}
+
+static void in_on_restart(struct mux_conn *c)
+{
+	c->s2s_in.phase = S2S_IN_WAIT_HEADER;
+}
+
+static bool in_sleep_ok(struct mux_conn *c)
+{
+	(void)c;
+	return true;
+}
+
+static bool in_deliver(struct mux_conn *c, struct msg *msg)
+{
+	/* nothing goes out on an inbound link (no XEP-0288 yet) */
+	(void)c;
+	(void)msg;
+	return false;
+}
+
+static void in_on_msg(struct mux_conn *c, struct msg *msg)
+{
+	if (msg->type == MSG_KICK)
+		stream_error(c, "policy-violation", msg->data[0] ? msg->data : NULL);
+	else
+		LOGC(WARN, c, "unexpected message %d", (int)msg->type);
+}
+
+static bool in_keep_on_close(struct mux_conn *c)
+{
+	(void)c;
+	return false;
+}
+
+static void in_nothing(struct mux_conn *c)
+{
+	(void)c;
+}
+
+static const char *in_session_name(const struct mux_conn *c)
+{
+	return c->s2s_in.remote;
+}
+
+static void in_free(struct mux_conn *c)
+{
+	in_neg_free(c);
+	free(c->s2s_in.remote);
+	c->s2s_in.remote = NULL;
+}
+
+const struct stream_role_ops s2s_in_role = {
+	.name = "s2s-in",
+	.ns = NS_SERVER,
+	.alpn = "xmpp-server",
+	.server_link = true,
+	.init = in_init,
+	.on_open = in_on_open,
+	.on_stanza = in_on_stanza,
+	.on_restart = in_on_restart,
+	.features = in_features,
+	.sleep_ok = in_sleep_ok,
+	.deliver = in_deliver,
+	.on_msg = in_on_msg,
+	.keep_on_close = in_keep_on_close,
+	.park = in_nothing,
+	.on_closed = in_nothing,
+	.on_timer = in_nothing,
+	.session_name = in_session_name,
+	.strip = in_nothing,
+	.free = in_free,
+};

@@ -1,0 +1,23 @@
+/* What an s2s stream keeps in its mux record for its whole life (the
+ * record's role union, mux/mux_int.h).  Kept small: a link that sleeps
+ * holds this and little else. */
+#ifndef XMPPD_S2S_SESS_H
+#define XMPPD_S2S_SESS_H
+
+#include <stdint.h>
+
+enum s2s_in_phase {
+	S2S_IN_WAIT_HEADER, /* before the peer's stream header (and after each restart) */
+	S2S_IN_NEGOTIATING, /* header answered, features sent: STARTTLS, SASL EXTERNAL */
+	S2S_IN_ESTABLISHED, /* authenticated: stanzas flow */
+};
+
+struct s2s_in_sess {
+	enum s2s_in_phase phase;
+	/* The peer's domain as its first header named it (normalised); once
+	 * authenticated, the one remote domain this link speaks for, paired
+	 * with the record's c->domain.  NULL before the first header. */
+	char *remote;
+};
+
+#endif
