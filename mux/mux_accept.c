@@ -116,7 +116,7 @@ static const struct refusal over_preauth = { "resource-constraint",
 	"too many connections are authenticating; try again later", "max_preauth_connections" };
 static const struct refusal shutting_down = { "system-shutdown", "shutting down", NULL };
 
-const struct stream_role_ops *const mux_roles[] = { &c2s_role, &s2s_in_role };
+const struct stream_role_ops *const mux_roles[] = { &c2s_role, &s2s_in_role, &s2s_out_role };
 const unsigned mux_n_roles = sizeof(mux_roles) / sizeof(mux_roles[0]);
 
 const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)

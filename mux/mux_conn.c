@@ -26,6 +26,7 @@
 #include "core/base/mem.h"
 #include "core/xml/xml_node.h"
 #include "core/xml/xml_stream.h"
+#include "s2s/resolver.h"
 #include "tls/tls.h"
 
 #define READ_CHUNK 16384
@@ -207,7 +208,7 @@ void conn_delay_insert(struct mux_conn *c, uint64_t deadline_ms)
 	c->on_delay = true;
 }
 
-static void delay_remove(struct mux_conn *c)
+void conn_delay_remove(struct mux_conn *c)
 {
 	if (!c->on_delay)
 		return;
@@ -241,6 +242,139 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 	x->type[at] = XF_TLS;
 	x->n++;
 	return true;
+}
+
+bool conn_push_tls_client(struct mux_conn *c, const struct tls_client_opts *o, char *err,
+			  size_t errlen)
+{
+	struct xchain *x = &c->chain;
+	if (x->n >= XCHAIN_MAX) {
+		snprintf(err, errlen, "too many layers");
+		return false;
+	}
+	struct tls_sess *t = tls_sess_new_client(o, err, errlen);
+	if (!t)
+		return false;
+	unsigned at = x->n;
+	if (at && x->type[at - 1] == XF_XML)
+		at--;
+	for (unsigned i = x->n; i > at; i--) {
+		x->ctx[i] = x->ctx[i - 1];
+		x->type[i] = x->type[i - 1];
+	}
+	x->ctx[at] = t;
+	x->type[at] = XF_TLS;
+	x->n++;
+	/* the ClientHello */
+	if (tls_sess_handshake(t) == XS_TLS) {
+		snprintf(err, errlen, "%s", tls_sess_error(t));
+		return false;
+	}
+	xchain_move_down(c);
+	conn_flush(c);
+	return true;
+}
+
+struct mux_conn *conn_new_outbound(struct mux *m, const struct stream_role_ops *role,
+				   const struct cfg_listener *lst, const char *name)
+{
+	uint32_t slot;
+	struct mux_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->mux = m;
+	c->role = role;
+	if (!role->init(c) || !slot_alloc(m, &slot)) {
+		role->free(c);
+		free(c);
+		return NULL;
+	}
+	c->fd = -1;
+	c->slot = slot;
+	c->gen = ++m->gens[slot];
+	c->id = ++m->conn_counter;
+	c->lst = lst;
+	c->chain.n = 1;
+	c->chain.type[0] = XF_SOCKET;
+	c->domain = "";
+	c->peer_released = true; /* never in the peer table: we connected */
+	m->slots[slot] = c;
+	m->n_conns++;
+	atomic_fetch_add(&m->group->total_conns, 1);
+	shaper_init(c);
+	snprintf(c->peer, sizeof(c->peer), "%.*s", (int)sizeof(c->peer) - 1, name);
+	struct xml_stream_limits lim;
+	conn_stream_limits(c, &lim);
+	if (!conn_push_xml(c, &lim)) {
+		c->dead = true;
+		c->dead_next = m->dead_head;
+		m->dead_head = c;
+		return NULL;
+	}
+	return c;
+}
+
+enum xs conn_connect(struct mux_conn *c, const struct sockaddr_storage *sa)
+{
+	struct mux *m = c->mux;
+	if (c->fd >= 0) {
+		epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return XS_IO;
+	if (connect(fd, (const struct sockaddr *)sa, len) != 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return XS_IO;
+	}
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port;
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, port);
+	}
+	c->fd = fd;
+	c->connecting = true;
+	struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = MUX_TAG(MUX_TAG_CONN, c->slot) };
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		int e = errno;
+		close(fd);
+		c->fd = -1;
+		c->connecting = false;
+		errno = e;
+		return XS_IO;
+	}
+	return XS_OK;
+}
+
+/* conn_connect's answer: EPOLLOUT (or an error) on the connecting socket. */
+static void connect_done(struct mux_conn *c, uint32_t events)
+{
+	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return;
+	int err = 0;
+	socklen_t l = sizeof(err);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
+		err = errno;
+	else if (!err && (events & (EPOLLERR | EPOLLHUP)))
+		err = ECONNRESET;
+	c->connecting = false;
+	if (!err)
+		conn_watch(c); /* input from now on, output when asked for */
+	c->role->on_connected(c, err);
 }
 
 void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
@@ -570,6 +704,10 @@ static void on_readable(struct mux_conn *c)
 
 void conn_on_event(struct mux_conn *c, uint32_t events)
 {
+	if (c->connecting) {
+		connect_done(c, events);
+		return;
+	}
 	if (events & EPOLLOUT)
 		conn_flush(c);
 	if (events & (EPOLLERR | EPOLLHUP)) {
@@ -624,7 +762,7 @@ void conn_close(struct mux_conn *c, const char *why)
 		c->fd = -1;
 	}
 	conn_preauth_remove(c);
-	delay_remove(c);
+	conn_delay_remove(c);
 	conn_idle_remove(c);
 	shaper_forget(c);
 	/* a detached session keeps its routing entry: mux_reap strips it and
@@ -720,6 +858,8 @@ void mux_timers(struct mux *m)
 	 * whenever the allocator next looks */
 	if (m->n_slept != slept_before)
 		mem_release();
+	if (m->resolver)
+		s2s_resolver_timers(m->resolver);
 	for (unsigned k = 0; k < mux_n_roles; k++)
 		if (mux_roles[k]->thread_timers)
 			mux_roles[k]->thread_timers(m);
@@ -758,6 +898,9 @@ int mux_next_timeout_ms(struct mux *m)
 	}
 	if (shaper_deadline(m) < next)
 		next = shaper_deadline(m);
+	int dns_ms = m->resolver ? s2s_resolver_timeout_ms(m->resolver, -1) : -1;
+	if (dns_ms >= 0 && mux_now_ms() + (uint64_t)dns_ms < next)
+		next = mux_now_ms() + (uint64_t)dns_ms;
 	if (next == UINT64_MAX)
 		return -1;
 	uint64_t now = mux_now_ms();

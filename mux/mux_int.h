@@ -64,6 +64,7 @@ struct mux_conn {
 	bool peer_released;          /* the peer table has forgotten it (detached) */
 	bool closing;                /* final bytes queued; close once flushed (or at
 	                              * the delay timer: conn_close_after_flush) */
+	bool connecting;             /* outbound: connect() in progress (conn_connect) */
 
 	const char *domain;          /* the hosted domain of this stream (points into cfg), "" before */
 	/* the role's negotiation state (struct stream_neg first) until the
@@ -73,6 +74,7 @@ struct mux_conn {
 	union {
 		struct c2s_sess c2s;
 		struct s2s_in_sess s2s_in;
+		struct s2s_out_sess s2s_out;
 	};
 
 	/* the delay timer: a delayed SASL failure (slow-down of repeated
@@ -146,6 +148,10 @@ struct mux {
 	 * with its recipient's 'to'), kept between them while small. */
 	struct xbuf scratch;
 
+	/* s2s: this thread's DNS resolver (s2s/resolver.h), made at the first
+	 * outbound link; its sockets are in epfd under MUX_TAG_RESOLVER */
+	struct s2s_resolver *resolver;
+
 	/* connections not reading for now, soonest resume first (mux_shaper.c) */
 	struct mux_conn *th_head, *th_tail;
 
@@ -178,6 +184,10 @@ struct mux_group {
 	/* connections and failures per peer address, shared by the threads
 	 * under its own lock (mux/peer_table.h) */
 	struct peer_table *peers;
+	/* What outbound s2s streams have for a listener ([0] STARTTLS, [1]
+	 * direct TLS): [s2s] require_encryption, no input shaping (the peer
+	 * is a server we chose, authenticated by its certificate). */
+	struct cfg_listener s2s_out_lst[2];
 	uint8_t fake_salt_key[32];      /* written before the threads start */
 	bool has_fake_salt_key;
 };
@@ -186,6 +196,7 @@ struct mux_group {
 #define MUX_TAG_INBOX 0ULL
 #define MUX_TAG_LISTEN 1ULL
 #define MUX_TAG_CONN 2ULL
+#define MUX_TAG_RESOLVER 3ULL
 #define MUX_TAG(kind, v) (((uint64_t)(kind) << 56) | (uint64_t)(v))
 
 /* mux_loop.c */
@@ -214,6 +225,20 @@ void conn_close(struct mux_conn *c, const char *why);
 void conn_strip(struct mux_conn *c);
 void conn_close_after_flush(struct mux_conn *c, const char *why);
 bool conn_push_tls_server(struct mux_conn *c, const char *alpn);
+struct tls_client_opts;
+/* A client TLS layer under the parser, its ClientHello sent; false (err
+ * says why) when it cannot be made. */
+bool conn_push_tls_client(struct mux_conn *c, const struct tls_client_opts *o, char *err,
+			  size_t errlen);
+/* A record for a stream we open (s2s-out): no socket yet, nothing in the
+ * peer table; lst stands for the listener (mode, require_encryption,
+ * shaper).  NULL without memory. */
+struct mux_conn *conn_new_outbound(struct mux *m, const struct stream_role_ops *role,
+				   const struct cfg_listener *lst, const char *name);
+/* A non-blocking connect to sa on a new socket, in place of c's current
+ * one (closed); role->on_connected says how it went.  XS_IO (errno set)
+ * when it fails at once. */
+enum xs conn_connect(struct mux_conn *c, const struct sockaddr_storage *sa);
 struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
 struct sess_handle conn_handle(const struct mux_conn *c);
 void conn_preauth_remove(struct mux_conn *c);
@@ -224,6 +249,7 @@ void conn_request_restart(struct mux_conn *c);
 void conn_touch(struct mux_conn *c);
 void conn_idle_remove(struct mux_conn *c);
 void conn_delay_insert(struct mux_conn *c, uint64_t deadline_ms);
+void conn_delay_remove(struct mux_conn *c);
 void mux_reap(struct mux *m);
 void mux_timers(struct mux *m);
 int mux_next_timeout_ms(struct mux *m);
@@ -254,6 +280,10 @@ bool stream_encryption_missing(const struct mux_conn *c);
  * else <failure/> and the stream ends.  Returns 1 (the parser stops: what
  * follows in the same input is dropped). */
 int stream_starttls(struct mux_conn *c, bool allowed);
+struct stanza;
+/* Writes st; a presence without 'to' (a broadcast's shared bytes) gets
+ * to written into its start tag. */
+void stream_send_addressed(struct mux_conn *c, const struct stanza *st, const char *to);
 
 /* mux_shaper.c: the input token bucket of a connection */
 void shaper_init(struct mux_conn *c);

@@ -25,6 +25,7 @@
 #include "core/route/router.h"
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_stream.h"
+#include "s2s/resolver.h"
 #include "tls/tls.h"
 
 /* A lent parser is retired after reading this much: its table of element
@@ -114,6 +115,15 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 	};
 	if (!(g->peers = peer_table_new(&pl)))
 		goto nomem;
+	for (unsigned k = 0; k < 2; k++) {
+		struct cfg_listener *l = &g->s2s_out_lst[k];
+		snprintf(l->name, sizeof(l->name), "%s", k ? "s2s-out-tls" : "s2s-out");
+		l->kind = CFG_LISTEN_S2S;
+		l->mode = k ? CFG_MODE_DIRECT_TLS : CFG_MODE_STARTTLS;
+		l->require_encryption = cfg->s2s_require_encryption;
+		l->rate = 0;
+		l->burst = 131072;
+	}
 	g->muxes = calloc(g->n, sizeof(*g->muxes));
 	g->inboxes = calloc(g->n, sizeof(*g->inboxes));
 	if (!g->muxes || !g->inboxes)
@@ -308,6 +318,9 @@ static void dispatch(struct mux *m, const struct epoll_event *evs, int n)
 			inbox_ready(m);
 		} else if (tag == MUX_TAG_LISTEN) {
 			later[n_later++] = i;
+		} else if (tag == MUX_TAG_RESOLVER) {
+			if (m->resolver)
+				s2s_resolver_on_event(m->resolver, (int)(v & 0xffffffffu), evs[i].events);
 		} else if (v < m->n_slots && m->slots[v] && !m->slots[v]->dead) {
 			if (m->slots[v]->authenticated)
 				conn_on_event(m->slots[v], evs[i].events);
@@ -367,6 +380,8 @@ static void *mux_main(void *arg)
 		if (m->slots[i] && !m->slots[i]->dead)
 			conn_close(m->slots[i], "server stopped");
 	mux_reap(m);
+	s2s_resolver_free(m->resolver); /* nothing waits on it: its streams are gone */
+	m->resolver = NULL;
 	/* the unbinds of those sessions are the router thread's now */
 	if (m->to_route)
 		queue_signal(router_inbox(m->router));
@@ -443,6 +458,8 @@ void mux_group_free(struct mux_group *g)
 			}
 			queue_deinit(&m->inbox);
 		}
+		s2s_resolver_free(m->resolver);
+		m->resolver = NULL;
 		xml_parser_pool_free(m->xml_pool);
 		xbuf_free(&m->scratch);
 		if (m->epfd >= 0)

@@ -16,6 +16,7 @@
 #include "core/xml/xml_stream.h"
 #include "tls/tls.h"
 #include "core/xmpp/ns.h"
+#include "core/xmpp/stanza.h"
 
 /* The appends of one piece of output, checked together: out of memory
  * half-way, the piece would go out truncated and corrupt the stream, so
@@ -46,9 +47,12 @@ bool stream_send_header(struct mux_conn *c, const char *from, const char *to)
 	enum xs st = XS_OK;
 	APPEND(st, xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='"));
 	APPEND(st, xbuf_append_str(&b, c->role->ns));
-	APPEND(st, xbuf_append_str(&b, "' xmlns:stream='" NS_STREAMS "' id='"));
-	APPEND(st, xbuf_append_str(&b, stream_id));
-	APPEND(st, xbuf_append_str(&b, "'"));
+	APPEND(st, xbuf_append_str(&b, "' xmlns:stream='" NS_STREAMS "'"));
+	if (!c->role->initiator) {
+		APPEND(st, xbuf_append_str(&b, " id='"));
+		APPEND(st, xbuf_append_str(&b, stream_id));
+		APPEND(st, xbuf_append_str(&b, "'"));
+	}
 	if (from && *from) {
 		APPEND(st, xbuf_append_str(&b, " from='"));
 		APPEND(st, xbuf_append_escaped(&b, from, strlen(from)));
@@ -186,6 +190,38 @@ int stream_starttls(struct mux_conn *c, bool allowed)
 	}
 	conn_request_restart(c);
 	return 1;
+}
+
+/* Kept between deliveries up to this size; a larger one (a presence with
+ * a big status) is given back at once. */
+#define SCRATCH_KEEP 4096
+
+/* RFC 6121 shows every delivered presence addressed, ejabberd addresses
+ * each to the receiving resource, a client may file what it receives by
+ * 'to' (slixmpp keys its roster on it), and between servers 'to' is
+ * required: it is written here, per recipient, between the element name
+ * and the shared rest, in one write (one TLS record), through the
+ * thread's scratch buffer. */
+void stream_send_addressed(struct mux_conn *c, const struct stanza *st, const char *to)
+{
+	static const char tag[] = "<presence";
+	size_t tl = sizeof(tag) - 1;
+	if (st->to || st->kind != STANZA_PRESENCE || !to || !*to || st->len <= tl ||
+	    memcmp(st->bytes, tag, tl) != 0 ||
+	    (st->bytes[tl] != ' ' && st->bytes[tl] != '/' && st->bytes[tl] != '>')) {
+		conn_send(c, st->bytes, st->len);
+		return;
+	}
+	struct xbuf *b = &c->mux->scratch;
+	xbuf_reset(b);
+	if (xbuf_append(b, tag, tl) != XS_OK || xbuf_append_str(b, " to='") != XS_OK ||
+	    xbuf_append_escaped_attr(b, to, strlen(to)) != XS_OK || xbuf_append(b, "'", 1) != XS_OK ||
+	    xbuf_append(b, st->bytes + tl, st->len - tl) != XS_OK)
+		conn_send(c, st->bytes, st->len); /* unaddressed rather than lost */
+	else
+		conn_send(c, b->data, b->len);
+	if (b->cap > SCRATCH_KEEP)
+		xbuf_free(b);
 }
 
 int stream_on_stanza(void *arg, struct xml_node *el)

@@ -38,6 +38,9 @@ struct stream_role_ops {
 	/* A link between servers: TLS asks the peer for its certificate, and
 	 * [s2s] max_stanza_size applies instead of [limits]'. */
 	bool server_link;
+	/* We opened the stream (s2s-out): our header carries no id (RFC 6120
+	 * 4.7.3), and we speak first. */
+	bool initiator;
 	/* conn_adopt: allocates c->neg and sets the role's initial state;
 	 * false: out of memory */
 	bool (*init)(struct mux_conn *c);
@@ -78,6 +81,11 @@ struct stream_role_ops {
 	void (*strip)(struct mux_conn *c);
 	/* The record goes: everything the role holds is freed, c->neg too. */
 	void (*free)(struct mux_conn *c);
+	/* Outbound streams only (conn_connect): the connect finished, err 0
+	 * or its errno.  NULL for roles that never connect. */
+	void (*on_connected)(struct mux_conn *c, int err);
+	/* A TLS layer's handshake has just completed (may be NULL). */
+	void (*on_tls_ready)(struct mux_conn *c);
 
 	/* What the role keeps per thread rather than per stream (c2s: the
 	 * sessions detached for XEP-0198 resumption, the storage thread's
@@ -100,6 +108,7 @@ struct stream_role_ops {
  * hooks (mux_accept.c). */
 extern const struct stream_role_ops c2s_role;
 extern const struct stream_role_ops s2s_in_role; /* s2s/s2s_in.c */
+extern const struct stream_role_ops s2s_out_role; /* s2s/s2s_out.c */
 extern const struct stream_role_ops *const mux_roles[];
 extern const unsigned mux_n_roles;
 

@@ -35,6 +35,11 @@ static void tls_recv(struct mux_conn *c, unsigned i, const char *data, size_t le
 			LOG_INFO("c%u.%llu: TLS 1.%d established (layer %u, sni=%s, alpn=%s)",
 				 c->mux->idx, (unsigned long long)c->id, tls_sess_version(t) - 10, i - 1,
 				 sni ? sni : "-", alpn ? alpn : "-");
+			if (c->role->on_tls_ready) {
+				c->role->on_tls_ready(c);
+				if (c->dead || c->closing)
+					break;
+			}
 		}
 		if (st == XS_OK && nr) {
 			xchain_up(c, i + 1, buf, nr);

@@ -20,4 +20,21 @@ struct s2s_in_sess {
 	char *remote;
 };
 
+enum s2s_out_phase {
+	S2S_OUT_RESOLVING,     /* looking up the domain's servers, or a target's addresses */
+	S2S_OUT_CONNECTING,    /* connect() to one address in progress */
+	S2S_OUT_TLS,           /* TLS handshake (direct TLS, or after <proceed/>) */
+	S2S_OUT_WAIT_HEADER,   /* our header sent, the peer's not yet read */
+	S2S_OUT_WAIT_FEATURES, /* the peer's header read */
+	S2S_OUT_WAIT_PROCEED,  /* <starttls/> sent */
+	S2S_OUT_WAIT_SUCCESS,  /* <auth mechanism='EXTERNAL'/> sent */
+	S2S_OUT_ESTABLISHED,   /* authenticated: the router sends stanzas */
+};
+
+struct s2s_out_sess {
+	enum s2s_out_phase phase;
+	bool reported;         /* MSG_S2S_UP or _DOWN told the router how it ended */
+	char *remote;          /* the domain this link goes to; c->domain is ours */
+};
+
 #endif

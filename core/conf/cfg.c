@@ -57,6 +57,7 @@ enum cfg_sect {
 	SECT_IM,
 	SECT_ADMIN,
 	SECT_S2S,
+	SECT_S2S_ROUTE,
 	SECT_HOST,
 	SECT_LISTENER,
 };
@@ -71,6 +72,7 @@ static const char *const sect_names[] = {
 	[SECT_IM] = "im",
 	[SECT_ADMIN] = "admin",
 	[SECT_S2S] = "s2s",
+	[SECT_S2S_ROUTE] = "s2s_route",
 	[SECT_HOST] = "host",
 	[SECT_LISTENER] = "listener",
 };
@@ -112,6 +114,9 @@ static const char *set_exempt(struct cfg_parse *p, void *base, const char *v);
 static const char *set_registration(struct cfg_parse *p, void *base, const char *v);
 static const char *set_s2s_ca_file(struct cfg_parse *p, void *base, const char *v);
 static const char *set_s2s_ca_path(struct cfg_parse *p, void *base, const char *v);
+static const char *set_dns_servers(struct cfg_parse *p, void *base, const char *v);
+static const char *set_route_address(struct cfg_parse *p, void *base, const char *v);
+static const char *set_route_mode(struct cfg_parse *p, void *base, const char *v);
 
 #define K_NUM(s, n, t, st, f, lo, hi) { s, n, t, offsetof(st, f), lo, hi, NULL }
 #define K_BOOL(s, n, st, f) { s, n, T_BOOL, offsetof(st, f), 0, 0, NULL }
@@ -198,6 +203,16 @@ static const struct cfg_key cfg_keys[] = {
 	K_FN(SECT_S2S, "ca_file", set_s2s_ca_file),
 	K_FN(SECT_S2S, "ca_path", set_s2s_ca_path),
 	K_NUM(SECT_S2S, "max_stanza_size", T_SIZE, struct cfg, s2s_max_stanza_size, 1024, 16777216),
+	K_NUM(SECT_S2S, "connect_timeout", T_UINT, struct cfg, s2s_connect_timeout_s, 1, 3600),
+	K_NUM(SECT_S2S, "max_queue", T_UINT, struct cfg, s2s_max_queue, 1, 1000000),
+	K_NUM(SECT_S2S, "max_queue_bytes", T_SIZE, struct cfg, s2s_max_queue_bytes, 1024,
+	      1073741824),
+	K_NUM(SECT_S2S, "max_outbound_links", T_UINT, struct cfg, s2s_max_links, 1, 1000000),
+	K_FN(SECT_S2S, "dns_servers", set_dns_servers),
+	K_NUM(SECT_S2S, "dns_timeout_ms", T_UINT, struct cfg, s2s_dns_timeout_ms, 100, 60000),
+	K_FN(SECT_S2S_ROUTE, "address", set_route_address),
+	K_NUM(SECT_S2S_ROUTE, "port", T_U16, struct cfg_s2s_route, port, 1, 65535),
+	K_FN(SECT_S2S_ROUTE, "mode", set_route_mode),
 	K_FN(SECT_HOST, "certificate", set_cert),
 	K_FN(SECT_HOST, "key", set_key),
 	K_FN(SECT_HOST, "registration", set_registration),
@@ -218,7 +233,8 @@ static const struct cfg_key cfg_keys[] = {
  * names are distinct table entries), then one slot per host and listener. */
 #define SLOT_HOST(i) (1 + (i))
 #define SLOT_LST(i) (1 + CFG_MAX_HOSTS + (i))
-#define N_SLOTS (1 + CFG_MAX_HOSTS + CFG_MAX_LISTENERS)
+#define SLOT_ROUTE(i) (1 + CFG_MAX_HOSTS + CFG_MAX_LISTENERS + (i))
+#define N_SLOTS (1 + CFG_MAX_HOSTS + CFG_MAX_LISTENERS + CFG_MAX_S2S_ROUTES)
 
 struct cfg_parse {
 	struct cfg *cfg;
@@ -245,6 +261,7 @@ struct cfg_parse {
 	int seen[N_SLOTS][N_KEYS];           /* line a key was set on, 0 = unset */
 	int host_line[CFG_MAX_HOSTS];        /* line of the [host] header */
 	int lst_line[CFG_MAX_LISTENERS];     /* line of the [listener] header */
+	int route_line[CFG_MAX_S2S_ROUTES];  /* line of the [s2s_route] header */
 	char why[300];                       /* a setter's reason that names the bad part */
 };
 
@@ -493,6 +510,45 @@ static const char *set_s2s_ca_path(struct cfg_parse *p, void *base, const char *
 	return resolve_path(p, v, c->s2s_ca_path, sizeof(c->s2s_ca_path));
 }
 
+/* c-ares reads the list (ares_set_servers_ports_csv); here only its
+ * characters and length are checked. */
+static const char *set_dns_servers(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	(void)p;
+	if (strlen(v) >= sizeof(c->s2s_dns_servers))
+		return "too long";
+	if (strspn(v, "0123456789abcdefABCDEF.:[],% ") != strlen(v))
+		return "expected ip[:port], ... (numeric addresses)";
+	snprintf(c->s2s_dns_servers, sizeof(c->s2s_dns_servers), "%s", v);
+	return NULL;
+}
+
+static const char *set_route_address(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg_s2s_route *r = base;
+	(void)p;
+	if (strlen(v) >= sizeof(r->address))
+		return "too long";
+	if (strpbrk(v, " /@\t"))
+		return "expected an IP address or a host name";
+	snprintf(r->address, sizeof(r->address), "%s", v);
+	return NULL;
+}
+
+static const char *set_route_mode(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg_s2s_route *r = base;
+	(void)p;
+	if (strcasecmp(v, "starttls") == 0)
+		r->mode = CFG_MODE_STARTTLS;
+	else if (strcasecmp(v, "direct_tls") == 0)
+		r->mode = CFG_MODE_DIRECT_TLS;
+	else
+		return "expected starttls or direct_tls";
+	return NULL;
+}
+
 /* Whether the files exist and hold a usable chain and key is left to the TLS
  * layer at start-up and to "xmppctl check": the config may be written before
  * the certificates are issued, and the checks belong where the files are read. */
@@ -686,6 +742,42 @@ bad:
 	cfg_fail(p, p->lineno, "[host %s]: invalid domain name", arg);
 }
 
+static void begin_s2s_route(struct cfg_parse *p, const char *arg)
+{
+	struct cfg *c = p->cfg;
+	char dom[sizeof(c->s2s_routes[0].domain)];
+
+	if (!arg[0]) {
+		cfg_fail(p, p->lineno, "[s2s_route]: missing domain (write [s2s_route example.org])");
+		return;
+	}
+	if (jid_domain_prep(arg, dom, sizeof(dom)) != XS_OK || !cfg_domain_ok(dom)) {
+		cfg_fail(p, p->lineno, "[s2s_route %s]: invalid domain name", arg);
+		return;
+	}
+	for (size_t i = 0; i < c->n_s2s_routes; i++) {
+		if (strcmp(c->s2s_routes[i].domain, dom) == 0) {
+			cfg_fail(p, p->lineno, "[s2s_route %s]: duplicate route", dom);
+			return;
+		}
+	}
+	if (c->n_s2s_routes == CFG_MAX_S2S_ROUTES) {
+		cfg_fail(p, p->lineno, "[s2s_route %s]: too many routes (at most %d)", dom,
+			 CFG_MAX_S2S_ROUTES);
+		return;
+	}
+	p->idx = c->n_s2s_routes++;
+	p->route_line[p->idx] = p->lineno;
+	struct cfg_s2s_route *r = &c->s2s_routes[p->idx];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->domain, sizeof(r->domain), "%s", dom);
+	r->port = 5269;
+	r->mode = CFG_MODE_STARTTLS;
+	snprintf(p->label, sizeof(p->label), "[s2s_route %s]", dom);
+	p->sect = SECT_S2S_ROUTE;
+	p->skip = false;
+}
+
 static void begin_listener(struct cfg_parse *p, const char *arg)
 {
 	struct cfg *c = p->cfg;
@@ -770,6 +862,9 @@ static void begin_section(struct cfg_parse *p, char *hdr)
 	case SECT_LISTENER:
 		begin_listener(p, arg);
 		p->refused_lsts += p->skip;
+		return;
+	case SECT_S2S_ROUTE:
+		begin_s2s_route(p, arg);
 		return;
 	default:
 		if (*arg) {
@@ -1017,6 +1112,9 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	} else if (p->sect == SECT_LISTENER) {
 		slot = SLOT_LST(p->idx);
 		base = &p->cfg->listeners[p->idx];
+	} else if (p->sect == SECT_S2S_ROUTE) {
+		slot = SLOT_ROUTE(p->idx);
+		base = &p->cfg->s2s_routes[p->idx];
 	}
 	if (p->seen[slot][ki]) {
 		cfg_fail(p, p->lineno, "%s %s: duplicate key (first set on line %d)", p->label,
@@ -1153,9 +1251,23 @@ static void check_limits(struct cfg_parse *p)
 	}
 }
 
+static void check_routes(struct cfg_parse *p)
+{
+	const struct cfg *c = p->cfg;
+	for (size_t i = 0; i < c->n_s2s_routes; i++) {
+		const struct cfg_s2s_route *r = &c->s2s_routes[i];
+		if (!r->address[0] && !key_line(p, SLOT_ROUTE(i), "address"))
+			cfg_fail(p, p->route_line[i], "[s2s_route %s] address: required", r->domain);
+		if (cfg_find_host(c, r->domain))
+			cfg_fail(p, p->route_line[i], "[s2s_route %s]: the domain is served here",
+				 r->domain);
+	}
+}
+
 static void cfg_check(struct cfg_parse *p)
 {
 	check_hosts(p);
+	check_routes(p);
 	check_listeners(p);
 	check_limits(p);
 	/* A refused [host x] header has been reported; "no host" would be
@@ -1244,6 +1356,11 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->s2s_require_encryption = true;
 	snprintf(cfg->s2s_ca_file, sizeof(cfg->s2s_ca_file), "/etc/ssl/certs/ca-certificates.crt");
 	cfg->s2s_max_stanza_size = 524288;
+	cfg->s2s_connect_timeout_s = 30;
+	cfg->s2s_max_queue = 1000;
+	cfg->s2s_max_queue_bytes = 1048576;
+	cfg->s2s_max_links = 1000;
+	cfg->s2s_dns_timeout_ms = 5000;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 	/* Until a load puts it beside the database. */
@@ -1448,6 +1565,14 @@ bool cfg_has_s2s_listener(const struct cfg *cfg)
 		if (cfg->listeners[i].kind == CFG_LISTEN_S2S)
 			return true;
 	return false;
+}
+
+const struct cfg_s2s_route *cfg_find_s2s_route(const struct cfg *cfg, const char *domain)
+{
+	for (size_t i = 0; i < cfg->n_s2s_routes; i++)
+		if (strcmp(cfg->s2s_routes[i].domain, domain) == 0)
+			return &cfg->s2s_routes[i];
+	return NULL;
 }
 
 void cfg_where(const struct cfg *cfg, int line, const char *section, const char *key,

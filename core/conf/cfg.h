@@ -17,6 +17,7 @@
 #define CFG_MAX_HOSTS 64
 #define CFG_MAX_LISTENERS 32
 #define CFG_MAX_EXEMPT 64
+#define CFG_MAX_S2S_ROUTES 64
 
 enum cfg_listener_kind { CFG_LISTEN_C2S, CFG_LISTEN_S2S, CFG_LISTEN_HTTP };
 enum cfg_listener_mode {
@@ -42,6 +43,14 @@ struct cfg_host {
 	char key_file[512];    /* key = PEM private key */
 	bool registration_open; /* registration = off | open: XEP-0077 in-band registration */
 	int line, cert_line, key_line; /* where the header and keys are, for messages */
+};
+
+/* [s2s_route DOMAIN]: where links to DOMAIN go, in place of DNS. */
+struct cfg_s2s_route {
+	char domain[256];              /* normalised as [host] domains are */
+	char address[256];             /* address = IP or host name (the hosts file, then DNS) */
+	uint16_t port;                 /* port = 5269 */
+	enum cfg_listener_mode mode;   /* mode = starttls | direct_tls (ALPN xmpp-server) */
 };
 
 struct cfg {
@@ -114,6 +123,14 @@ struct cfg {
 	char s2s_ca_file[512];        /* ca_file = /etc/ssl/certs/ca-certificates.crt: trust anchors for peers' certificates; none: "" */
 	char s2s_ca_path[512];        /* ca_path = DIR of hashed certificates; none (the default): "" */
 	size_t s2s_max_stanza_size;   /* max_stanza_size = 524288 bytes on a server link */
+	unsigned s2s_connect_timeout_s; /* connect_timeout = 30: seconds to resolve, connect, secure and authenticate a link; then its queue bounces */
+	unsigned s2s_max_queue;       /* max_queue = 1000 stanzas waiting for one link */
+	size_t s2s_max_queue_bytes;   /* max_queue_bytes = 1048576 bytes of them */
+	unsigned s2s_max_links;       /* max_outbound_links = 1000 links connecting or up */
+	char s2s_dns_servers[256];    /* dns_servers = "ip[:port],..." instead of /etc/resolv.conf's; "" */
+	unsigned s2s_dns_timeout_ms;  /* dns_timeout_ms = 5000 per try */
+	size_t n_s2s_routes;
+	struct cfg_s2s_route s2s_routes[CFG_MAX_S2S_ROUTES];
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */
@@ -175,5 +192,7 @@ const struct cfg_host *cfg_find_host(const struct cfg *cfg, const char *domain);
 /* Whether a listener of type s2s is configured (peers' certificates are
  * then asked for and checked against [s2s] ca_file / ca_path). */
 bool cfg_has_s2s_listener(const struct cfg *cfg);
+/* The [s2s_route] of domain (normalised), or NULL. */
+const struct cfg_s2s_route *cfg_find_s2s_route(const struct cfg *cfg, const char *domain);
 
 #endif

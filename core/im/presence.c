@@ -146,8 +146,11 @@ static bool submit(struct router *r, struct sub_job *j)
 static void inbound(struct router *r, struct stanza *st, enum sub_event ev, const char *from,
 		    const char *to, const char *budget, bool autoreply)
 {
-	if (!im_is_local(r, to))
-		return; /* remote contacts: with the s2s links */
+	if (!im_is_local(r, to)) {
+		/* the contact's server does its side (RFC 6121 3.1.3 there) */
+		im_send_remote(r, st);
+		return;
+	}
 	struct sub_job *j = job_new(ev, st, to, from, budget);
 	if (!j) {
 		LOG_ERR("out of memory: presence %s from %s to %s lost", type_names[ev % 4], from,
@@ -183,6 +186,23 @@ void presence_send_subscription(struct router *r, const char *from, const char *
 				const char *type, const char *budget)
 {
 	send_subscription(r, from, to, type, budget, false);
+}
+
+void im_subscription_in(struct router *r, struct stanza *st)
+{
+	char from[JID_BUF], to[JID_BUF];
+	enum sub_event ev;
+	if (!st->from || !st->to || !jid_bare_of(st->from, from) || !jid_bare_of(st->to, to) ||
+	    !sub_event_from_type(st->type, false, &ev))
+		return;
+	/* RFC 6121 3.1.3: for the bare JIDs, whatever the remote wrote */
+	struct stanza *in = stamped(st->tree, NULL, from, to);
+	if (!in) {
+		LOG_ERR("out of memory: presence %s from %s to %s lost", st->type, from, to);
+		return;
+	}
+	inbound(r, in, ev, from, to, NULL, false);
+	stanza_unref(in);
 }
 
 void im_subscription_out(struct router *r, struct stanza *st, const char *full,
@@ -262,12 +282,27 @@ static void done(struct router *r, struct store_req *req, bool cancelled)
 		if (j->actions & SUB_FORWARD)
 			inbound(r, j->st, (enum sub_event)(j->ev + SUB_IN_SUBSCRIBE), j->user,
 				j->contact, budget, false);
+		/* RFC 6121 3.1.5, 3.2.2: a remote contact's server learns of an
+		 * approval, or its end, from here, and the account's presence
+		 * (or its end) follows it there; a local contact's side does
+		 * this itself (below) */
+		if ((j->actions & SUB_FORWARD) && !im_is_local(r, j->contact)) {
+			if (j->ev == SUB_OUT_SUBSCRIBED && from_now)
+				im_send_presences(r, j->user, j->contact, false);
+			else if (j->ev == SUB_OUT_UNSUBSCRIBED && from_before && !from_now)
+				im_send_presences(r, j->user, j->contact, true);
+		}
 		goto out;
 	}
 	if (j->actions & SUB_FORWARD)
 		im_deliver_presence(r, j->user, j->st);
-	if (j->actions & SUB_AUTOREPLY)
+	if (j->actions & SUB_AUTOREPLY) {
 		send_subscription(r, j->user, j->contact, "subscribed", budget, true);
+		/* pre-approved (RFC 6121 3.4): a remote subscriber's server
+		 * gets the account's presence from here */
+		if (!im_is_local(r, j->contact))
+			im_send_presences(r, j->user, j->contact, false);
+	}
 	/* RFC 6121 3.1.5-3.1.6, 3.2: the contact's presence now reaches the
 	 * account, or stops reaching it */
 	if (j->ev == SUB_IN_SUBSCRIBED && to_now && (!to_before || j->autoreply))

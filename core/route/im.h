@@ -206,6 +206,12 @@ bool im_roster_join_load(struct router *r, const char *bare, im_load_joined_fn d
 int im_roster_sub(struct router *r, const char *bare, const char *contact);
 /* Whether jid's domain is served here. */
 bool im_is_local(struct router *r, const char *jid);
+/* st (from a local JID) to its remote 'to', over that server's link
+ * (queued while it comes up; bounced to the sender when it cannot). */
+void im_send_remote(struct router *r, struct stanza *st);
+/* A subscription stanza from a remote account to a local one, as its
+ * server sent it (core/im/presence.c): the local account's side. */
+void im_subscription_in(struct router *r, struct stanza *st);
 /* A subscription stanza st from the session full to the bare JID contact
  * (core/im/presence.c). */
 void im_subscription_out(struct router *r, struct stanza *st, const char *full,

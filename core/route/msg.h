@@ -34,6 +34,12 @@ enum msg_type {
 			  * 'from' in the link's remote domain (data) and 'to'
 			  * in ours; status non-zero: answer it with the stanza
 			  * error status - 1 (enum stanza_cond) instead */
+	MSG_S2S_UP,      /* the outbound link h for data "local remote" is
+			  * authenticated: the router sends it what waits */
+	MSG_S2S_DOWN,    /* the outbound link for data "local remote" (h, or a
+			  * handle of no stream when it never got one) ended;
+			  * status: 0 after it was up, else the stanza error
+			  * (enum stanza_cond + 1) its waiting stanzas bounce with */
 	MSG_SM_RESUME,   /* XEP-0198: h = the new stream, data = "<previd> <bare JID>",
 			  * count = the client's h; router answers MSG_SM_HANDOVER to
 			  * the old session's mux, or MSG_SM_STATE (ptr NULL) to h.
@@ -45,6 +51,8 @@ enum msg_type {
 			  * is st's only recipient */
 	MSG_KICK,        /* close the session with stream error data: the condition
 			  * (e.g. "conflict"), optionally a space and a text */
+	MSG_S2S_CONNECT, /* to the mux thread that will own it: open an outbound
+			  * link for data "local remote" */
 	MSG_SM_HANDOVER, /* XEP-0198: the session h resumes on the stream h2 (its
 			  * deliveries go there now): send it the session's state */
 	/* mux -> mux (and router -> mux on failure) */

@@ -589,12 +589,46 @@ unsigned rt_roster_sub(const struct ruser *u, const struct ruser *c)
 	return rc ? rc->sub : 0;
 }
 
+static void probe_remote(struct router *r, const char *from, const char *to);
+
 void im_send_presences(struct router *r, const char *from_bare, const char *to_bare,
 		       bool unavailable)
 {
+	bool from_local = im_is_local(r, from_bare), to_local = im_is_local(r, to_bare);
 	struct ruser *from = rt_find_user(r, from_bare), *dest = rt_find_user(r, to_bare);
-	if (from && dest)
-		rt_presence_of(r, from, dest, unavailable);
+	if (from_local && to_local) {
+		if (from && dest)
+			rt_presence_of(r, from, dest, unavailable);
+		return;
+	}
+	if (from_local) {
+		/* each available session's presence (or its end) to the
+		 * remote account, over its server's link */
+		for (struct rsess *s = from ? from->sessions : NULL; s; s = s->next_in_user) {
+			if (!s->available || s->gone || !s->presence)
+				continue;
+			struct stanza *st = unavailable ? unavailable_from(s->full) : stanza_ref(s->presence);
+			if (st)
+				rt_s2s_send_to(r, st, to_bare);
+			stanza_unref(st);
+		}
+		return;
+	}
+	/* from a remote account: its server sends its presence itself (RFC
+	 * 6121 3.1.5), but that may come before our roster says the account
+	 * may have it (the roster change is still with the store), so it is
+	 * asked for again now (a probe, RFC 6121 4.3); its end, once the
+	 * subscription is gone, is said here */
+	if (!unavailable && to_local) {
+		probe_remote(r, to_bare, from_bare);
+		return;
+	}
+	if (unavailable && to_local && dest && dest->sessions) {
+		struct stanza *st = unavailable_from(from_bare);
+		if (st)
+			rt_deliver_presence(r, st, to_bare);
+		stanza_unref(st);
+	}
 }
 
 void im_deliver_presence(struct router *r, const char *to, struct stanza *st)
@@ -683,21 +717,47 @@ static void directed_end(struct router *r, struct rsess *s, struct stanza *unava
 		s->directed = d->next;
 		if (unavail && im_is_local(r, d->jid))
 			rt_deliver_presence(r, unavail, d->jid);
+		else if (unavail)
+			rt_s2s_send_to(r, unavail, d->jid);
 		free(d);
 	}
 	s->n_directed = 0;
 }
 
 /* The account's presence to its contacts (RFC 6121 4.2.2, 4.4.2, 4.5.2):
- * those subscribed to it; remote ones when s2s links exist. */
+ * those subscribed to it, each remote one addressed to its bare JID over
+ * its server's link (the stream writes the 'to' into the shared bytes). */
 static void to_subscribers(struct router *r, const struct ruser *u, struct stanza *st)
 {
 	for (uint32_t i = 0; i < u->n_roster; i++) {
 		const struct rcontact *rc = &u->roster[i];
 		struct ruser *c = rt_user_at(r, rc->who);
-		if ((rc->sub & ROSTER_SUB_FROM) && c->local && c != u)
+		if (!(rc->sub & ROSTER_SUB_FROM) || c == u)
+			continue;
+		if (c->local)
 			to_available(r, u, c, st, NULL);
+		else if (!rt_blocks(r, u, c->bare))
+			rt_s2s_send_to(r, st, c->bare);
 	}
+}
+
+/* RFC 6121 4.3.1: at the account's initial presence its server asks each
+ * remote contact's server for the contact's presence. */
+static void probe_remote(struct router *r, const char *from, const char *to)
+{
+	struct xml_node *p = xml_node_new_elem("presence", NS_CLIENT);
+	struct stanza *st = NULL;
+	if (p && xml_node_set_attr(p, "type", "probe") == XS_OK &&
+	    xml_node_set_attr(p, "from", from) == XS_OK && xml_node_set_attr(p, "to", to) == XS_OK)
+		st = stanza_freeze(p);
+	else
+		xml_node_free(p);
+	if (!st) {
+		LOG_ERR("out of memory: no probe from %s to %s", from, to);
+		return;
+	}
+	rt_s2s_send(r, st);
+	stanza_unref(st);
 }
 
 void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
@@ -752,8 +812,12 @@ void rt_presence_broadcast(struct router *r, struct stanza *st, struct rsess *s)
 		 * with s2s), and the account's other resources */
 		for (uint32_t i = 0; i < u->n_roster; i++) {
 			struct ruser *c = rt_user_at(r, u->roster[i].who);
-			if ((u->roster[i].sub & ROSTER_SUB_TO) && c->local && c != u)
+			if (!(u->roster[i].sub & ROSTER_SUB_TO) || c == u)
+				continue;
+			if (c->local)
 				answer_probe(r, c, u, s);
+			else
+				probe_remote(r, u->bare, c->bare); /* answered to the bare JID */
 		}
 		for (struct rsess *o = u->sessions; o; o = o->next_in_user)
 			if (o != s && o->available && !o->gone && o->presence)
@@ -791,6 +855,8 @@ void rt_presence_directed(struct router *r, struct stanza *st, struct rsess *s, 
 	if (type && strcmp(type, "error") == 0) {
 		if (local)
 			rt_deliver_presence(r, st, to);
+		else
+			rt_s2s_send(r, st);
 		return;
 	}
 	if (type && strcmp(type, "unavailable") != 0)
@@ -828,7 +894,81 @@ void rt_presence_directed(struct router *r, struct stanza *st, struct rsess *s, 
 	}
 	if (local)
 		rt_deliver_presence(r, st, to);
-	/* remote: with the s2s links */
+	else
+		rt_s2s_send(r, st);
+}
+
+/* Whether one of u's sessions sent directed presence to the bare JID. */
+static bool directed_to(const struct ruser *u, const char *bare)
+{
+	size_t bl = strlen(bare);
+	for (const struct rsess *s = u->sessions; s; s = s->next_in_user)
+		for (const struct rdirected *d = s->directed; d; d = d->next)
+			if (rt_bare_len(d->jid) == bl && memcmp(d->jid, bare, bl) == 0)
+				return true;
+	return false;
+}
+
+/* RFC 6121 4.3.2: a remote server probes for its account; the local
+ * account's presence goes back if its roster says the prober is
+ * subscribed to it (unavailable when no resource is available). */
+static void answer_remote_probe(struct router *r, struct ruser *u, struct stanza *st,
+				const char *prober_bare)
+{
+	if (!u || u->roster_state != RS_READY)
+		return; /* offline: no roster here to go by, and no presence */
+	struct ruser *p = rt_find_user(r, prober_bare);
+	const struct rcontact *rc = p ? roster_find(u, p) : NULL;
+	if (!rc || !(rc->sub & ROSTER_SUB_FROM) || rt_blocks(r, u, st->from))
+		return;
+	bool any = false;
+	for (struct rsess *s = u->sessions; s; s = s->next_in_user)
+		if (s->available && !s->gone && s->presence) {
+			rt_s2s_send_to(r, s->presence, st->from);
+			any = true;
+		}
+	if (!any) {
+		struct stanza *un = unavailable_from(u->bare);
+		if (un)
+			rt_s2s_send_to(r, un, st->from);
+		stanza_unref(un);
+	}
+}
+
+void rt_presence_from_remote(struct router *r, struct stanza *st)
+{
+	const char *type = st->type;
+	char from_bare[BARE_MAX], to_bare[BARE_MAX];
+	size_t tl = rt_bare_copy(st->to, to_bare);
+	if (rt_bare_copy(st->from, from_bare) == SIZE_MAX || tl == SIZE_MAX)
+		return;
+	if (type && (!strcmp(type, "subscribe") || !strcmp(type, "subscribed") ||
+		     !strcmp(type, "unsubscribe") || !strcmp(type, "unsubscribed"))) {
+		im_subscription_in(r, st); /* RFC 6121 3: the local account's side */
+		return;
+	}
+	struct ruser *u = rt_find_user(r, to_bare);
+	if (type && !strcmp(type, "probe")) {
+		answer_remote_probe(r, u, st, from_bare);
+		return;
+	}
+	if (type && strcmp(type, "unavailable") != 0 && strcmp(type, "error") != 0)
+		return; /* not a presence type (RFC 6121 4.7.1) */
+	if (rt_block_inbound(r, st, st->to))
+		return;
+	/* to the bare JID: from a contact the account is subscribed to, or
+	 * one it sent directed presence to (an answer); a resource may be
+	 * sent directed presence by anyone (RFC 6121 4.6) */
+	if (st->to[tl] != '/' && (!type || strcmp(type, "error") != 0) && u &&
+	    u->roster_state == RS_READY) {
+		struct ruser *c = rt_find_user(r, from_bare);
+		const struct rcontact *rc = c ? roster_find(u, c) : NULL;
+		if (!(rc && (rc->sub & ROSTER_SUB_TO)) && !directed_to(u, from_bare)) {
+			LOG_DEBUG("presence from %s to %s: not a contact of it, dropped", st->from, to_bare);
+			return;
+		}
+	}
+	rt_deliver_presence(r, st, st->to);
 }
 
 void rt_presence_end(struct router *r, struct rsess *s)

@@ -54,7 +54,8 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 	atomic_init(&r->stopped, false);
 	pthread_mutex_init(&r->baton, NULL);
 	if (queue_init(&r->inbox) != 0 || hmap_init(&r->by_full, 1024) != 0 ||
-	    hmap_init(&r->by_bare, 1024) != 0 || rt_sm_init(r) != 0 || rt_caps_init(r) != 0) {
+	    hmap_init(&r->by_bare, 1024) != 0 || rt_sm_init(r) != 0 || rt_caps_init(r) != 0 ||
+	    rt_s2s_init(r) != 0) {
 		router_free(r);
 		return NULL;
 	}
@@ -205,18 +206,30 @@ bool rt_is_local_domain(struct router *r, const char *d, size_t len)
 
 /* ---- replies built by the router ---- */
 
+bool rt_is_remote_jid(struct router *r, const char *jid)
+{
+	size_t dl;
+	const char *d = rt_jid_domain(jid, &dl);
+	return !rt_is_local_domain(r, d, dl);
+}
+
 void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
 {
 	if (!st->from)
 		return;
-	struct rsess *s = rt_find_live(r, st->from);
-	if (!s)
+	/* a remote sender's answer goes back over its server's link */
+	bool remote = rt_is_remote_jid(r, st->from);
+	struct rsess *s = remote ? NULL : rt_find_live(r, st->from);
+	if (!s && !remote)
 		return; /* sender gone: nothing to answer */
 	struct stanza *err = stanza_error_reply(st->tree, NULL, cond, NULL);
 	if (!err)
 		return;
 	LOG_DEBUG("bounce %s to %s: %s", st->tree->name, st->from, stanza_cond_name(cond));
-	deliver(r, s, err);
+	if (remote)
+		rt_s2s_send(r, err);
+	else
+		deliver(r, s, err);
 	stanza_unref(err);
 	r->bounced++;
 }
@@ -225,9 +238,10 @@ void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
 static void reply_iq_result(struct router *r, struct stanza *st, const char *from,
 			    struct xml_node *payload)
 {
-	struct rsess *s = st->from ? rt_find_live(r, st->from) : NULL;
+	bool remote = st->from && rt_is_remote_jid(r, st->from);
+	struct rsess *s = st->from && !remote ? rt_find_live(r, st->from) : NULL;
 	struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
-	if (!s || !iq) {
+	if ((!s && !remote) || !iq) {
 		xml_node_free(payload);
 		xml_node_free(iq);
 		return;
@@ -241,10 +255,11 @@ static void reply_iq_result(struct router *r, struct stanza *st, const char *fro
 	if (payload)
 		xml_node_add_child(iq, payload);
 	struct stanza *res = stanza_freeze(iq);
-	if (res) {
+	if (res && remote)
+		rt_s2s_send(r, res);
+	else if (res)
 		deliver(r, s, res);
-		stanza_unref(res);
-	}
+	stanza_unref(res);
 }
 
 static bool iq_is_request(const struct stanza *st)
@@ -388,6 +403,11 @@ void im_end_sessions(struct router *r, const char *bare, const char *cond)
 		rt_presence_end(r, s);
 		sess_remove(r, s);
 	}
+}
+
+void im_send_remote(struct router *r, struct stanza *st)
+{
+	rt_s2s_send(r, st);
 }
 
 void im_send_to(struct router *r, const char *full, struct stanza *st)
@@ -666,9 +686,7 @@ static void route(struct router *r, struct msg *m)
 	size_t dl;
 	const char *domain = rt_jid_domain(to, &dl);
 	if (!rt_is_local_domain(r, domain, dl)) {
-		/* Server-to-server links come with the s2s issue. */
-		if (st->kind != STANZA_PRESENCE && !(st->kind == STANZA_IQ && !iq_is_request(st)))
-			rt_reply_error(r, st, SC_REMOTE_SERVER_NOT_FOUND);
+		rt_s2s_send(r, st);
 		return;
 	}
 	if (domain == to) {
@@ -689,11 +707,10 @@ static void route(struct router *r, struct msg *m)
 
 /* A stanza from an authenticated inbound server link (s2s/s2s_in.c has
  * checked that 'from' is of the link's remote domain and 'to' of ours).
- * Messages and iq go where a local sender's would.  Answers to the remote
- * sender (errors, iq results) need the outbound link, which is not built
- * yet: until then rt_reply_error finds no session for them and drops
- * them.  Presence from remote contacts needs the subscription state of
- * federated rosters: also with the outbound link. */
+ * Messages and iq go where a local sender's would, and answers to the
+ * remote sender (errors, iq results) go back over our own link to its
+ * server (s2s_links.c); presence goes through the rosters
+ * (presence.c). */
 static void route_from_remote(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
@@ -707,7 +724,8 @@ static void route_from_remote(struct router *r, struct msg *m)
 	if (!rt_is_local_domain(r, domain, dl))
 		return;
 	if (st->kind == STANZA_PRESENCE) {
-		LOG_DEBUG("presence from %s to %s: not handled from remote servers yet", st->from, to);
+		if (domain != to)
+			rt_presence_from_remote(r, st);
 		return;
 	}
 	/* XEP-0191 3.6: what a local account blocks does not reach it */
@@ -813,6 +831,11 @@ static void handle_unbind(struct router *r, struct msg *m)
 static void handle_undelivered(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
+	if (st->to && rt_is_remote_jid(r, st->to)) {
+		/* its link went down under it: a new one takes it */
+		rt_s2s_send(r, st);
+		return;
+	}
 	const char *type = st->type ? st->type : "";
 	char bare[BARE_MAX];
 	size_t bl = st->to ? rt_bare_copy(st->to, bare) : SIZE_MAX;
@@ -861,6 +884,12 @@ static void dispatch(struct router *r, struct msg *m)
 		break;
 	case MSG_S2S_STANZA:
 		route_from_remote(r, m);
+		break;
+	case MSG_S2S_UP:
+		rt_s2s_up(r, m);
+		break;
+	case MSG_S2S_DOWN:
+		rt_s2s_down(r, m);
 		break;
 	case MSG_CSI: {
 		struct rsess *s = rt_find_full(r, m->data);
@@ -1050,6 +1079,7 @@ void router_free(struct router *r)
 	}
 	hmap_deinit(&r->by_full);
 	hmap_deinit(&r->by_bare);
+	rt_s2s_deinit(r);
 	rt_sm_deinit(r);
 	rt_caps_deinit(r);
 	rt_users_free(r);

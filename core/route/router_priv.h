@@ -147,7 +147,22 @@ struct router {
 	struct login_roster *logins_head, *logins_tail;
 	unsigned n_logins;
 	size_t logins_bytes;
+	/* outbound server links by "local remote" (s2s_links.c) */
+	struct hmap s2s_links;
 };
+
+/* s2s_links.c: outbound server-to-server links */
+int rt_s2s_init(struct router *r);
+void rt_s2s_deinit(struct router *r);
+/* st (from a local domain) to its remote domain: sent on the pair's link,
+ * queued while it comes up, or bounced to the local sender. */
+void rt_s2s_send(struct router *r, struct stanza *st);
+/* The same for a stanza without 'to' (a shared broadcast presence): to
+ * is its recipient, written in by the stream. */
+void rt_s2s_send_to(struct router *r, struct stanza *st, const char *to);
+void rt_s2s_up(struct router *r, struct msg *m);
+void rt_s2s_down(struct router *r, struct msg *m);
+size_t rt_s2s_count(const struct router *r);
 
 /* router.c */
 /* s ended: unavailable to whoever had its presence, out of the tables. */
@@ -159,6 +174,8 @@ struct rsess *rt_find_live(struct router *r, const char *full);
 struct ruser *rt_find_user(struct router *r, const char *bare);
 void rt_deliver(struct router *r, struct rsess *s, struct stanza *st, bool sole);
 void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond);
+/* Whether jid's domain is not served here. */
+bool rt_is_remote_jid(struct router *r, const char *jid);
 bool rt_handle_eq(struct sess_handle a, struct sess_handle b);
 size_t rt_bare_len(const char *jid);
 size_t rt_bare_copy(const char *jid, char out[BARE_MAX]);
@@ -201,6 +218,9 @@ bool rt_block_stanza(struct router *r, struct stanza *st, struct rsess *sender, 
  * server's): whether the local account `to` blocks st->from, answered as
  * XEP-0191 3.6 says (the caller drops st when true). */
 bool rt_block_inbound(struct router *r, struct stanza *st, const char *to);
+/* presence.c: presence from a remote JID to a local one (its server's
+ * inbound link): subscriptions, probes, and the rest by the rosters. */
+void rt_presence_from_remote(struct router *r, struct stanza *st);
 /* The blocklist the store loaded (taken over) for u. */
 void rt_block_loaded(struct router *r, struct ruser *u, char **jids, size_t n);
 /* u goes offline: its blocklist is dropped. */

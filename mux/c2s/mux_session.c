@@ -158,38 +158,12 @@ void session_replay_held(struct mux_conn *c)
 	}
 }
 
-/* Kept between deliveries up to this size; a larger one (a presence with
- * a big status) is given back at once. */
-#define SCRATCH_KEEP 4096
-
 /* A broadcast presence is the sender's bytes shared by every recipient
- * (core/route/presence.c), so it carries no 'to'.  RFC 6121 shows every
- * delivered presence addressed, ejabberd addresses each to the receiving
- * resource, and a client may file what it receives by 'to' (slixmpp keys
- * its roster on it, falling back to its own JID): the 'to' is written
- * here, per recipient, between the element name and the shared rest, in
- * one write (one TLS record), through the thread's scratch buffer. */
+ * (core/route/presence.c), so it carries no 'to': it is written with the
+ * session's own (stream_send_addressed). */
 void session_write_stanza(struct mux_conn *c, const struct stanza *st)
 {
-	static const char tag[] = "<presence";
-	size_t tl = sizeof(tag) - 1;
-	if (st->to || st->kind != STANZA_PRESENCE || !c->c2s.full_jid || st->len <= tl ||
-	    memcmp(st->bytes, tag, tl) != 0 ||
-	    (st->bytes[tl] != ' ' && st->bytes[tl] != '/' && st->bytes[tl] != '>')) {
-		conn_send(c, st->bytes, st->len);
-		return;
-	}
-	struct xbuf *b = &c->mux->scratch;
-	xbuf_reset(b);
-	if (xbuf_append(b, tag, tl) != XS_OK || xbuf_append_str(b, " to='") != XS_OK ||
-	    xbuf_append_escaped_attr(b, c->c2s.full_jid, strlen(c->c2s.full_jid)) != XS_OK ||
-	    xbuf_append(b, "'", 1) != XS_OK ||
-	    xbuf_append(b, st->bytes + tl, st->len - tl) != XS_OK)
-		conn_send(c, st->bytes, st->len); /* unaddressed rather than lost */
-	else
-		conn_send(c, b->data, b->len);
-	if (b->cap > SCRATCH_KEEP)
-		xbuf_free(b);
+	stream_send_addressed(c, st, c->c2s.full_jid);
 }
 
 bool session_on_deliver(struct mux_conn *c, struct msg *msg)

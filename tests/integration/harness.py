@@ -130,29 +130,37 @@ class Server:
     def login(self, user, password, resource, presence=None):
         """A RawClient on the direct-TLS listener, logged in with PLAIN and
         bound to resource; presence (XML) is sent after the bind if given."""
-        c = RawClient(self.port("dtls"), tls=True, cafile=self.cert)
-        c.open_stream()
+        c = RawClient(self.port("dtls"), tls=True, cafile=self.cafile, server_name=self.domain)
+        c.open_stream(to=self.domain)
         got = c.login_plain(user, password, resource=resource)
-        assert "<jid>%s@%s/%s</jid>" % (user, DOMAIN, resource) in got, got
+        assert "<jid>%s@%s/%s</jid>" % (user, self.domain, resource) in got, got
         if presence is not None:
             c.send(presence)
         return c
 
     def __init__(self, xmppd, xmppctl, users=None, sections=None,
-                 listeners=None, name="xmppd", keep=False, nofile=None):
+                 listeners=None, name="xmppd", keep=False, nofile=None, domain=DOMAIN,
+                 cert_files=None, cafile=None):
         """users: {"alice": "password"} (domain localhost).
         sections: {"limits": {"max_depth": 5}, ...} merged over the defaults.
         listeners: {"NAME": {"mode": ..., ...}}; the port is picked here.
         By default: c2s (starttls), dtls (direct_tls), dtls_in (direct_tls with
-        allow_starttls_inside_tls = true)."""
+        allow_starttls_inside_tls = true).
+        domain: the one [host] (users are added there); cert_files: (pem,
+        key) to serve for it instead of a self-signed certificate that
+        xmppctl generates, with cafile the CA that issued them (clients
+        verify against cafile; by default the self-signed certificate)."""
         self.xmppd, self.xmppctl = xmppd, xmppctl
         self.nofile = nofile      # (soft, hard) RLIMIT_NOFILE for xmppd, or None
         self.users = dict(users or {})
         self.dir = tempfile.mkdtemp(prefix="xmppd-it-%s-" % name)
         self.keep = keep or os.environ.get("XMPPD_IT_KEEP") == "1"
         self.ini = os.path.join(self.dir, "server.ini")
-        self.cert = os.path.join(self.dir, "certs", "localhost.pem")
-        self.key = os.path.join(self.dir, "certs", "localhost.key")
+        self.domain = domain
+        self.cert_files = cert_files
+        self.cert = os.path.join(self.dir, "certs", "%s.pem" % domain)
+        self.key = os.path.join(self.dir, "certs", "%s.key" % domain)
+        self.cafile = cafile or self.cert
         self.log_path = os.path.join(self.dir, "xmppd.log")
         self.proc = None
         self.returncode = None
@@ -163,8 +171,12 @@ class Server:
                      "scram_iterations": 4096},
             "limits": {},
             "storage": {"path": "data/xmppd.sqlite"},
-            "host localhost": {"certificate": "certs/localhost.pem",
-                               "key": "certs/localhost.key"},
+            # no test asks a DNS server off this machine: a domain that is
+            # not served here and has no [s2s_route] fails fast, as one
+            # whose DNS server refuses (UDP to a closed loopback port)
+            "s2s": {"dns_servers": "127.0.0.1:1"},
+            "host " + domain: {"certificate": "certs/%s.pem" % domain,
+                               "key": "certs/%s.key" % domain},
         }
         for sec, kv in (sections or {}).items():
             cfg.setdefault(sec, {}).update(kv)
@@ -219,7 +231,8 @@ class Server:
             user, pw = item
             for attempt in range(3):
                 try:
-                    return self._ctl(["adduser", "%s@%s" % (user, DOMAIN)], stdin=pw + "\n")
+                    return self._ctl(["adduser", user if "@" in user else
+                                      "%s@%s" % (user, self.domain)], stdin=pw + "\n")
                 except RuntimeError:
                     if attempt == 2:
                         raise
@@ -230,7 +243,12 @@ class Server:
     def start(self, timeout=20):
         # xmppd creates no database: a missing one is a config error.
         self._ctl(["init"])
-        self._ctl(["cert", "generate", DOMAIN])
+        if self.cert_files:
+            os.makedirs(os.path.dirname(self.cert), exist_ok=True)
+            shutil.copyfile(self.cert_files[0], self.cert)
+            shutil.copyfile(self.cert_files[1], self.key)
+        else:
+            self._ctl(["cert", "generate", self.domain])
         if not os.path.exists(self.cert):
             raise RuntimeError("xmppctl cert generate did not write %s" % self.cert)
         self.add_users(self.users)
@@ -433,10 +451,13 @@ class RawClient:
     """A blocking socket client (plain, STARTTLS-upgraded or direct TLS) with
     read-until helpers.  Keeps every byte received in self.received."""
 
-    def __init__(self, port, tls=False, cafile=None, host=LOCALHOST, timeout=10, source=None):
+    def __init__(self, port, tls=False, cafile=None, host=LOCALHOST, timeout=10, source=None,
+                 server_name=DOMAIN):
         """source: the local address to connect from (another 127.x.y.z
-        looks like another client address to the server)."""
+        looks like another client address to the server); server_name:
+        the SNI and the name the server's certificate must carry."""
         self.cafile = cafile
+        self.server_name = server_name
         self.sock = socket.create_connection((host, port), timeout=timeout,
                                              source_address=(source, 0) if source else None)
         self.received = b""
@@ -450,14 +471,14 @@ class RawClient:
     def start_tls(self):
         """Wrap the socket in TLS (direct TLS, or after <proceed/>)."""
         ctx = client_ssl_context(self.cafile)
-        self.sock = ctx.wrap_socket(self.sock, server_hostname=DOMAIN)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=self.server_name)
         return self.sock
 
     def start_inner_tls(self, timeout=10):
         """Run a second TLS session inside the current (outer) one."""
         ctx = client_ssl_context(self.cafile)
         inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = ctx.wrap_bio(inc, out, server_side=False, server_hostname=DOMAIN)
+        obj = ctx.wrap_bio(inc, out, server_side=False, server_hostname=self.server_name)
         self.inner = (obj, inc, out)
         deadline = time.monotonic() + timeout
         while True:
@@ -625,7 +646,7 @@ class RawClient:
         got = self.read_until(re.compile("<success|<failure"), timeout, start=m)[m:]
         if "<success" not in got:
             raise AssertionError("PLAIN failed: %r" % got)
-        feats = self.open_stream(timeout)
+        feats = self.open_stream(timeout, to=self.server_name)
         if "<bind" not in feats:
             raise AssertionError("no bind feature after auth: %r" % feats)
         m = self.mark()

@@ -21,15 +21,13 @@ Run: /usr/bin/python3 test_s2s_in.py --xmppd PATH --xmppctl PATH
 
 import os
 import re
-import ssl
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from s2s_pki import Pki  # noqa: E402
 from harness import DOMAIN, SASL_NS, RawClient, Server, stream_error_condition  # noqa: E402
 
 XMPPD = XMPPCTL = None
@@ -37,43 +35,6 @@ SRV = None
 PKI = None
 REMOTE = "b.test"
 S2S_LIMIT = 8192
-
-
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=60)
-
-
-class Pki:
-    """A test CA and leaf certificates for server domains, and a second CA
-    that xmppd does not trust."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="xmppd-it-s2s-pki-")
-        self.ca, self.ca_key = self._ca("ca")
-        self.rogue, self.rogue_key = self._ca("rogue")
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def _ca(self, name):
-        cert, key = self.path(name + ".pem"), self.path(name + ".key")
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj",
-                "/CN=xmppd test CA %s" % name, "-addext", "basicConstraints=critical,CA:true",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        return cert, key
-
-    def leaf(self, name, san, ca="ca"):
-        """A certificate for san (an openssl subjectAltName value) signed by
-        the CA named ca; returns (cert, key)."""
-        cert, key = self.path(name + ".pem"), self.path(name + ".key")
-        ca_cert, ca_key = (self.ca, self.ca_key) if ca == "ca" else (self.rogue, self.rogue_key)
-        openssl("req", "-x509", "-CA", ca_cert, "-CAkey", ca_key, "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                "-subj", "/CN=%s" % name, "-addext", "subjectAltName=" + san,
-                "-addext", "basicConstraints=critical,CA:false")
-        return cert, key
 
 
 class Peer(RawClient):
@@ -157,7 +118,7 @@ def tearDownModule():
         if SRV is not None:
             SRV.cleanup()
         if PKI is not None:
-            subprocess.run(["rm", "-rf", PKI.dir], check=False)
+            PKI.cleanup()
 
 
 class Authenticated(unittest.TestCase):

@@ -704,6 +704,45 @@ static void test_s2s(void **state)
 	expect_err(HOST LST "[s2s]\nmax_stanza_size = 1023\n",
 		   "t.ini:7: [s2s] max_stanza_size: out of range (1024..16777216)");
 	expect_err(HOST LST "[s2s]\ndialback = true\n", "t.ini:7: [s2s] dialback: unknown key");
+	assert_int_equal(c->s2s_connect_timeout_s, 30);
+	assert_int_equal(c->s2s_max_queue, 1000);
+	assert_int_equal(c->s2s_max_queue_bytes, 1048576);
+	assert_int_equal(c->s2s_max_links, 1000);
+	assert_int_equal(c->s2s_dns_timeout_ms, 5000);
+	assert_string_equal(c->s2s_dns_servers, "");
+	expect_ok(HOST LST "[s2s]\nconnect_timeout = 5\nmax_queue = 2\nmax_queue_bytes = 2048\n"
+			   "max_outbound_links = 3\ndns_servers = 127.0.0.1:5353, [::1]:53\n"
+			   "dns_timeout_ms = 100\n"
+			   "[s2s_route B.Test.]\naddress = 127.0.0.2\n"
+			   "[s2s_route c.test]\naddress = xmpp.c.test\nport = 5270\nmode = direct_tls\n", c);
+	assert_int_equal(c->s2s_connect_timeout_s, 5);
+	assert_int_equal(c->s2s_max_queue, 2);
+	assert_int_equal(c->s2s_max_queue_bytes, 2048);
+	assert_int_equal(c->s2s_max_links, 3);
+	assert_string_equal(c->s2s_dns_servers, "127.0.0.1:5353, [::1]:53");
+	assert_int_equal(c->s2s_dns_timeout_ms, 100);
+	assert_int_equal(c->n_s2s_routes, 2);
+	const struct cfg_s2s_route *r = cfg_find_s2s_route(c, "b.test");
+	assert_non_null(r);
+	assert_string_equal(r->address, "127.0.0.2");
+	assert_int_equal(r->port, 5269);
+	assert_int_equal(r->mode, CFG_MODE_STARTTLS);
+	r = cfg_find_s2s_route(c, "c.test");
+	assert_non_null(r);
+	assert_string_equal(r->address, "xmpp.c.test");
+	assert_int_equal(r->port, 5270);
+	assert_int_equal(r->mode, CFG_MODE_DIRECT_TLS);
+	assert_null(cfg_find_s2s_route(c, "d.test"));
+	expect_err(HOST LST "[s2s_route b.test]\nport = 1\n", "t.ini:6: [s2s_route b.test] address: required");
+	expect_err(HOST LST "[s2s_route example.org]\naddress = 127.0.0.1\n",
+		   "t.ini:6: [s2s_route example.org]: the domain is served here");
+	expect_err(HOST LST "[s2s_route b.test]\naddress = x\n[s2s_route b.test]\naddress = y\n",
+		   "t.ini:8: [s2s_route b.test]: duplicate route");
+	expect_err(HOST LST "[s2s_route]\n", "t.ini:6: [s2s_route]: missing domain (write [s2s_route example.org])");
+	expect_err(HOST LST "[s2s]\ndns_servers = ns.example\n",
+		   "t.ini:7: [s2s] dns_servers: expected ip[:port], ... (numeric addresses)");
+	expect_err(HOST LST "[s2s]\nconnect_timeout = 0\n",
+		   "t.ini:7: [s2s] connect_timeout: out of range (1..3600)");
 	free(c);
 }
 

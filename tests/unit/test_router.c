@@ -182,9 +182,136 @@ static void test_server_iq(void **state)
 	send_stanza(f, a, "iq", "alice@example.test/a", "bob@example.test/x", "get",
 		    xml_node_new_elem("query", "urn:example:unknown"));
 	expect_delivery(f, a, "type=\"error\"", "service-unavailable");
-	/* other domains: no s2s yet */
+}
+
+/* The MSG_S2S_CONNECT the router posts for a pair, on whichever thread
+ * its hash picked; that thread's index in *thread. */
+static struct msg *expect_connect(struct fixture *f, const char *pair, unsigned *thread)
+{
+	for (int i = 0; i < 40; i++) {
+		for (unsigned t = 0; t < 2; t++) {
+			struct msg *m = next_msg(f, (int)t, 50);
+			if (!m)
+				continue;
+			assert_int_equal(m->type, MSG_S2S_CONNECT);
+			assert_string_equal(m->data, pair);
+			*thread = t;
+			return m;
+		}
+	}
+	fail_msg("no MSG_S2S_CONNECT for %s", pair);
+	return NULL;
+}
+
+static void s2s_answer(struct fixture *f, enum msg_type type, const char *pair,
+		       struct sess_handle h, int status)
+{
+	struct msg *m = msg_new(type, pair);
+	m->h = h;
+	m->status = status;
+	queue_push(router_inbox(f->r), &m->qnode);
+}
+
+/* Outbound links (core/route/s2s_links.c): one MSG_S2S_CONNECT per pair
+ * however many stanzas wait; the queue goes out in order once the link is
+ * up, straight on after that; a failed attempt bounces messages and iq
+ * requests (not errors, results or presence) with the condition the mux
+ * gave; a link that went down is asked for again by the next stanza, and
+ * a delivery its mux gave back goes on the new one; the per-link queue
+ * bound bounces the excess with resource-constraint. */
+static void test_s2s_links(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1);
+	bind(f, "alice@example.test/a", a);
 	send_stanza(f, a, "message", "alice@example.test/a", "carol@elsewhere.test", "chat", NULL);
+	send_stanza(f, a, "iq", "alice@example.test/a", "elsewhere.test", "get",
+		    xml_node_new_elem("query", "urn:example:q"));
+	send_stanza(f, a, "iq", "alice@example.test/a", "elsewhere.test", "result", NULL);
+	send_stanza(f, a, "message", "alice@example.test/a", "carol@elsewhere.test", "error", NULL);
+	unsigned t;
+	msg_free(expect_connect(f, "example.test elsewhere.test", &t));
+	expect_nothing(f, 0);
+	expect_nothing(f, 1);
+	s2s_answer(f, MSG_S2S_DOWN, "example.test elsewhere.test", handle(t, UINT32_MAX),
+		   SC_REMOTE_SERVER_TIMEOUT + 1);
+	expect_delivery(f, a, "remote-server-timeout", "<message");
+	expect_delivery(f, a, "remote-server-timeout", "<iq");
+	expect_nothing(f, 0);
+
+	/* again: a new attempt, which comes up */
+	for (int i = 0; i < 3; i++) {
+		char body[16];
+		snprintf(body, sizeof(body), "m%d", i);
+		struct xml_node *b = xml_node_new_elem("body", "jabber:client");
+		xml_node_add_text(b, body, strlen(body));
+		send_stanza(f, a, "message", "alice@example.test/a", "carol@elsewhere.test", "chat", b);
+	}
+	msg_free(expect_connect(f, "example.test elsewhere.test", &t));
+	struct sess_handle link = handle(t, 7);
+	s2s_answer(f, MSG_S2S_UP, "example.test elsewhere.test", link, 0);
+	expect_delivery(f, link, "<body>m0</body>", "to=\"carol@elsewhere.test\"");
+	expect_delivery(f, link, "<body>m1</body>", NULL);
+	expect_delivery(f, link, "<body>m2</body>", NULL);
+	send_stanza(f, a, "message", "alice@example.test/a", "dave@elsewhere.test", "chat", NULL);
+	expect_delivery(f, link, "dave@elsewhere.test", NULL);
+
+	/* down; what the mux gave back takes a new link */
+	s2s_answer(f, MSG_S2S_DOWN, "example.test elsewhere.test", link, 0);
+	struct msg *back = stanza_msg(a, "message", "alice@example.test/a", "erin@elsewhere.test",
+				      "chat", NULL);
+	back->type = MSG_UNDELIVERED;
+	back->h = link;
+	back->status = 1;
+	queue_push(router_inbox(f->r), &back->qnode);
+	msg_free(expect_connect(f, "example.test elsewhere.test", &t));
+	link = handle(t, 8);
+	s2s_answer(f, MSG_S2S_UP, "example.test elsewhere.test", link, 0);
+	expect_delivery(f, link, "erin@elsewhere.test", NULL);
+}
+
+/* [s2s] max_queue: what does not fit bounces at once. */
+static int setup_small_queue(void **state)
+{
+	setup_unstarted(state);
+	struct fixture *f = *state;
+	f->cfg.s2s_max_queue = 2;
+	assert_int_equal(router_start(f->r), 0);
+	return 0;
+}
+
+static void test_s2s_queue_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1);
+	bind(f, "alice@example.test/a", a);
+	for (int i = 0; i < 3; i++)
+		send_stanza(f, a, "message", "alice@example.test/a", "carol@far.test", "chat", NULL);
+	/* the connect (on either thread) and the third's bounce (to a) */
+	unsigned t = 2;
+	bool bounced = false;
+	for (int i = 0; i < 80 && (t == 2 || !bounced); i++) {
+		for (unsigned k = 0; k < 2; k++) {
+			struct msg *m = next_msg(f, (int)k, 25);
+			if (!m)
+				continue;
+			if (m->type == MSG_S2S_CONNECT) {
+				assert_string_equal(m->data, "example.test far.test");
+				t = k;
+			} else {
+				assert_int_equal(m->type, MSG_DELIVER);
+				assert_non_null(memmem(m->st->bytes, m->st->len, "resource-constraint", 19));
+				bounced = true;
+			}
+			msg_free(m);
+		}
+	}
+	assert_true(t < 2 && bounced);
+	s2s_answer(f, MSG_S2S_DOWN, "example.test far.test", handle(t, UINT32_MAX),
+		   SC_REMOTE_SERVER_NOT_FOUND + 1);
 	expect_delivery(f, a, "remote-server-not-found", NULL);
+	expect_delivery(f, a, "remote-server-not-found", NULL);
+	expect_nothing(f, 0);
 }
 
 static void test_conflict_and_unbind(void **state)
@@ -436,6 +563,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_undelivered_fanout_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_priority_and_offline_bounce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_iq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_s2s_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_s2s_queue_bound, setup_small_queue, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_unbind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_without_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iq_requires_presence, setup, teardown),

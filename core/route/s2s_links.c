@@ -1,0 +1,275 @@
+/* The router's outbound server-to-server links: one entry per pair (our
+ * domain, a remote domain), owned by the router thread like every other
+ * routing table (docs/internals/s2s.md, "Routing design").
+ *
+ * A stanza for a remote domain (rt_s2s_send) goes to the pair's link:
+ *   - up: straight to the mux stream that carries it (MSG_DELIVER);
+ *   - connecting: into the pair's queue, in order, bounded by [s2s]
+ *     max_queue stanzas and max_queue_bytes;
+ *   - none: a new entry, and MSG_S2S_CONNECT to the mux thread a hash of
+ *     the pair picks (at most [s2s] max_outbound_links entries).
+ * The mux answers once per attempt: MSG_S2S_UP (the queue goes out in
+ * order) or MSG_S2S_DOWN (each waiting message and iq request bounces to
+ * its local sender with remote-server-not-found or remote-server-timeout;
+ * presence, errors and results are dropped, RFC 6120 8.3.1).  A link that
+ * was up ends with MSG_S2S_DOWN too, and the next stanza starts a new one;
+ * what its mux could no longer write comes back as MSG_UNDELIVERED and is
+ * sent again the same way.
+ *
+ * Should the mux's answer be lost (it could not allocate it), the entry
+ * goes stale [s2s] connect_timeout + 10 s after it started: the next
+ * stanza for the pair bounces the queue with remote-server-timeout and
+ * starts over. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base/log.h"
+#include "core/conf/cfg.h"
+#include "core/route/router_priv.h"
+#include "core/xmpp/stanza.h"
+
+#define STALE_MARGIN_MS 10000
+
+enum link_state { LINK_CONNECTING, LINK_UP };
+
+/* A stanza waiting, and whom it is for when it does not say (a shared
+ * broadcast presence has no 'to': the stream writes it in). */
+struct waiting {
+	struct stanza *st;
+	char *to;
+};
+
+struct s2s_link {
+	struct hmap_entry node;
+	enum link_state state;
+	struct sess_handle h;      /* LINK_UP: the stream */
+	uint64_t stale_ms;         /* LINK_CONNECTING: the mux's answer is overdue */
+	struct waiting *q;         /* oldest first: q[head .. head + n) */
+	uint32_t head, n, cap;
+	size_t bytes;
+	char key[];                /* "local remote" */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int rt_s2s_init(struct router *r)
+{
+	return hmap_init(&r->s2s_links, 16);
+}
+
+static void link_free(struct router *r, struct s2s_link *l)
+{
+	hmap_del(&r->s2s_links, &l->node);
+	for (uint32_t i = 0; i < l->n; i++) {
+		stanza_unref(l->q[l->head + i].st);
+		free(l->q[l->head + i].to);
+	}
+	free(l->q);
+	free(l);
+}
+
+void rt_s2s_deinit(struct router *r)
+{
+	for (size_t i = 0; r->s2s_links.buckets && i < r->s2s_links.n_buckets; i++) {
+		struct hmap_entry *e = r->s2s_links.buckets[i];
+		while (e) {
+			struct hmap_entry *next = e->next;
+			link_free(r, container_of(e, struct s2s_link, node));
+			e = next;
+		}
+	}
+	hmap_deinit(&r->s2s_links);
+}
+
+/* What cannot reach a remote domain goes back to its local sender, as
+ * RFC 6120 8.3.1 and 10.4.3 say: messages (not errors) and iq requests
+ * get an error; presence, errors and results are dropped. */
+static void bounce(struct router *r, struct stanza *st, enum stanza_cond cond)
+{
+	const char *type = st->type ? st->type : "";
+	bool answer = st->kind == STANZA_MESSAGE ? strcmp(type, "error") != 0
+		      : st->kind == STANZA_IQ   ? !strcmp(type, "get") || !strcmp(type, "set")
+						 : false;
+	if (answer)
+		rt_reply_error(r, st, cond);
+}
+
+static void send_on(struct router *r, struct s2s_link *l, struct stanza *st, const char *to)
+{
+	struct msg *m = msg_new(MSG_DELIVER, st->to ? NULL : to);
+	if (!m) {
+		LOG_ERR("router: out of memory sending to %s", st->to);
+		bounce(r, st, SC_RESOURCE_CONSTRAINT);
+		return;
+	}
+	m->h = l->h;
+	m->st = stanza_ref(st);
+	m->status = 1; /* its only recipient: back as MSG_UNDELIVERED if the link is gone */
+	rt_post(r, m);
+	r->routed++;
+}
+
+/* The pair's queue bounces and the entry goes. */
+static void link_failed(struct router *r, struct s2s_link *l, enum stanza_cond cond)
+{
+	LOG_INFO("s2s: %s: %u stanza(s) waiting bounce with %s", l->key, l->n,
+		 stanza_cond_name(cond));
+	/* bounced errors go to local senders: nothing comes back here */
+	for (uint32_t i = 0; i < l->n; i++)
+		bounce(r, l->q[l->head + i].st, cond);
+	link_free(r, l);
+}
+
+static bool enqueue(struct router *r, struct s2s_link *l, struct stanza *st, const char *to)
+{
+	const struct cfg *cfg = r->cfg;
+	if (l->n >= cfg->s2s_max_queue || l->bytes + st->len > cfg->s2s_max_queue_bytes) {
+		LOG_WARN("s2s: %s: queue full ([s2s] max_queue = %u, max_queue_bytes = %zu): "
+			 "%s to %s bounces",
+			 l->key, cfg->s2s_max_queue, cfg->s2s_max_queue_bytes,
+			 stanza_kind_name(st->kind), to);
+		return false;
+	}
+	char *copy = st->to ? NULL : strdup(to);
+	if (!st->to && !copy)
+		return false;
+	if (l->head + l->n == l->cap) {
+		if (l->head) {
+			memmove(l->q, l->q + l->head, l->n * sizeof(*l->q));
+			l->head = 0;
+		} else {
+			uint32_t cap = l->cap ? l->cap * 2 : 8;
+			struct waiting *q = realloc(l->q, cap * sizeof(*q));
+			if (!q) {
+				free(copy);
+				return false;
+			}
+			l->q = q;
+			l->cap = cap;
+		}
+	}
+	l->q[l->head + l->n++] = (struct waiting){ stanza_ref(st), copy };
+	l->bytes += st->len;
+	return true;
+}
+
+static struct s2s_link *link_start(struct router *r, const char *key)
+{
+	if (r->s2s_links.count >= r->cfg->s2s_max_links) {
+		LOG_WARN("s2s: %s: no new link ([s2s] max_outbound_links = %u)", key,
+			 r->cfg->s2s_max_links);
+		return NULL;
+	}
+	size_t kl = strlen(key);
+	struct s2s_link *l = calloc(1, sizeof(*l) + kl + 1);
+	struct msg *m = msg_new(MSG_S2S_CONNECT, key);
+	if (!l || !m) {
+		LOG_ERR("s2s: %s: out of memory starting a link", key);
+		free(l);
+		msg_free(m);
+		return NULL;
+	}
+	memcpy(l->key, key, kl + 1);
+	l->state = LINK_CONNECTING;
+	l->stale_ms = now_ms() + (uint64_t)r->cfg->s2s_connect_timeout_s * 1000 + STALE_MARGIN_MS;
+	hmap_put(&r->s2s_links, &l->node, l->key);
+	/* one thread per pair, spread by the map's keyed hash */
+	m->h.thread = (uint32_t)(hmap_hash(&r->s2s_links, key) % r->n_mux);
+	rt_post(r, m);
+	LOG_DEBUG("s2s: %s: link asked of mux%u", key, m->h.thread);
+	return l;
+}
+
+void rt_s2s_send(struct router *r, struct stanza *st)
+{
+	rt_s2s_send_to(r, st, st->to);
+}
+
+void rt_s2s_send_to(struct router *r, struct stanza *st, const char *to)
+{
+	size_t ll, rl;
+	const char *local = st->from ? rt_jid_domain(st->from, &ll) : NULL;
+	const char *remote = to ? rt_jid_domain(to, &rl) : NULL;
+	char key[2 * 1024 + 2];
+	if (!local || !remote || !rt_is_local_domain(r, local, ll) || ll >= 1024 || rl >= 1024) {
+		LOG_DEBUG("s2s: %s from %s to %s: not from a local domain, dropped",
+			  stanza_kind_name(st->kind), st->from ? st->from : "-", to ? to : "-");
+		return;
+	}
+	snprintf(key, sizeof(key), "%.*s %.*s", (int)ll, local, (int)rl, remote);
+	struct hmap_entry *e = hmap_get(&r->s2s_links, key);
+	struct s2s_link *l = e ? container_of(e, struct s2s_link, node) : NULL;
+	if (l && l->state == LINK_CONNECTING && now_ms() > l->stale_ms) {
+		LOG_WARN("s2s: %s: no answer from the mux about the link: starting over", key);
+		link_failed(r, l, SC_REMOTE_SERVER_TIMEOUT);
+		l = NULL;
+	}
+	if (!l && !(l = link_start(r, key))) {
+		bounce(r, st, SC_RESOURCE_CONSTRAINT);
+		return;
+	}
+	if (l->state == LINK_UP)
+		send_on(r, l, st, to);
+	else if (!enqueue(r, l, st, to))
+		bounce(r, st, SC_RESOURCE_CONSTRAINT);
+}
+
+static struct s2s_link *link_of(struct router *r, const char *key)
+{
+	struct hmap_entry *e = hmap_get(&r->s2s_links, key);
+	return e ? container_of(e, struct s2s_link, node) : NULL;
+}
+
+void rt_s2s_up(struct router *r, struct msg *m)
+{
+	struct s2s_link *l = link_of(r, m->data);
+	if (!l || l->state != LINK_CONNECTING) {
+		/* nobody waits for it (the entry went stale): close it */
+		struct msg *k = msg_new(MSG_KICK, "link no longer wanted");
+		if (k) {
+			k->h = m->h;
+			rt_post(r, k);
+		}
+		return;
+	}
+	l->state = LINK_UP;
+	l->h = m->h;
+	LOG_DEBUG("s2s: %s: up, %u stanza(s) waited", l->key, l->n);
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct waiting *w = &l->q[l->head + i];
+		send_on(r, l, w->st, w->to);
+		stanza_unref(w->st);
+		free(w->to);
+	}
+	free(l->q);
+	l->q = NULL;
+	l->head = l->n = l->cap = 0;
+	l->bytes = 0;
+}
+
+void rt_s2s_down(struct router *r, struct msg *m)
+{
+	struct s2s_link *l = link_of(r, m->data);
+	if (!l)
+		return;
+	if (l->state == LINK_UP) {
+		if (!rt_handle_eq(l->h, m->h))
+			return; /* an older stream of the pair */
+		LOG_DEBUG("s2s: %s: down", l->key);
+		link_free(r, l);
+		return;
+	}
+	link_failed(r, l, m->status ? (enum stanza_cond)(m->status - 1) : SC_REMOTE_SERVER_NOT_FOUND);
+}
+
+size_t rt_s2s_count(const struct router *r)
+{
+	return r->s2s_links.count;
+}

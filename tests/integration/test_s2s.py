@@ -1,0 +1,322 @@
+#!/usr/bin/python3
+"""Federation between two xmppd processes on loopback (issue 12): A serves
+a.test, B serves b.test and c.test, with certificates from a test CA that
+both trust; each reaches the other through [s2s_route] (no DNS).
+
+- a message from alice@a.test reaches bob@b.test over STARTTLS and SASL
+  EXTERNAL (A's outbound link, B's inbound one), and bob's reply comes
+  back over B's own outbound link; carol@c.test is reached over direct TLS
+  (ALPN xmpp-server) on the same server;
+- an iq to the remote server is answered across both links;
+- a presence subscription completes across the links (request, approval,
+  roster pushes on both sides), the contact's presence then reaches the
+  subscriber, its end too, and a new session of the subscriber gets it by
+  probe;
+- messages sent while the link comes up wait, and arrive in order; the
+  link is made once and then reused;
+- what cannot be delivered bounces to its sender: a domain whose route
+  leads to a closed port (remote-server-not-found), a peer that never
+  answers (remote-server-timeout within [s2s] connect_timeout), a peer
+  whose certificate does not name the domain, a peer that does not offer
+  STARTTLS; each says why in A's log.
+
+Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
+"""
+
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import LOCALHOST, Server, free_ports  # noqa: E402
+from s2s_pki import Pki  # noqa: E402
+
+XMPPD = XMPPCTL = None
+A = B = PKI = None
+CONNECT_TIMEOUT = 3
+STANZA_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+
+class SilentPeer:
+    """A loopback port that accepts connections and then says nothing (or,
+    with `plain`, answers a stream header with features that offer no
+    STARTTLS); stops with the test module."""
+
+    def __init__(self, plain=False):
+        self.plain = plain
+        self.sock = socket.socket()
+        self.sock.bind((LOCALHOST, 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(c)
+            if self.plain:
+                c.settimeout(5)
+                try:
+                    c.recv(4096)
+                    c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                              b"xmlns:stream='http://etherx.jabber.org/streams' id='x1' "
+                              b"from='plain.test' version='1.0'><stream:features/>")
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+PEERS = {}
+
+
+def setUpModule():
+    global A, B, PKI
+    PKI = Pki()
+    a_cert = PKI.leaf("a", "DNS:a.test")
+    b_cert = PKI.leaf("b", "DNS:b.test")
+    c_cert = PKI.leaf("c", "DNS:c.test")
+    PEERS["silent"] = SilentPeer()
+    PEERS["plain"] = SilentPeer(plain=True)
+    closed_port = free_ports(1)[0]
+    s2s_listeners = {"dtls": {"mode": "direct_tls"},
+                     "s2s": {"type": "s2s", "mode": "starttls"},
+                     "s2s_tls": {"type": "s2s", "mode": "direct_tls"}}
+    common = {"s2s": {"ca_file": PKI.ca, "connect_timeout": CONNECT_TIMEOUT}}
+    A = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "dave": "pw-dave"}, name="s2s-a", domain="a.test",
+               cert_files=a_cert, cafile=PKI.ca, sections=dict(common),
+               listeners=s2s_listeners)
+    B = Server(XMPPD, XMPPCTL, users={"bob": "pw-bob", "erin": "pw-erin",
+                                      "carol@c.test": "pw-carol"},
+               name="s2s-b", domain="b.test", cert_files=b_cert, cafile=PKI.ca,
+               sections=dict(common, **{"host c.test": {"certificate": c_cert[0],
+                                                        "key": c_cert[1]},
+                                        # served with b.test's certificate: an impostor
+                                        "host wrong.test": {"certificate": b_cert[0],
+                                                            "key": b_cert[1]}}),
+               listeners=s2s_listeners)
+    A.cfg["s2s_route b.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
+    A.cfg["s2s_route c.test"] = {"address": LOCALHOST, "port": B.port("s2s_tls"),
+                                 "mode": "direct_tls"}
+    # B serves wrong.test with a certificate for b.test
+    A.cfg["s2s_route wrong.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
+    A.cfg["s2s_route closed.test"] = {"address": LOCALHOST, "port": closed_port}
+    A.cfg["s2s_route silent.test"] = {"address": LOCALHOST, "port": PEERS["silent"].port}
+    A.cfg["s2s_route plain.test"] = {"address": LOCALHOST, "port": PEERS["plain"].port}
+    B.cfg["s2s_route a.test"] = {"address": LOCALHOST, "port": A.port("s2s")}
+    A._write_ini()
+    B._write_ini()
+    A.start()
+    B.start()
+
+
+def tearDownModule():
+    try:
+        for srv in (A, B):
+            if srv is not None:
+                srv.check_clean_exit(unittest.TestCase())
+    finally:
+        for srv in (A, B):
+            if srv is not None:
+                srv.cleanup()
+        for p in PEERS.values():
+            p.close()
+        if PKI is not None:
+            PKI.cleanup()
+
+
+def login(srv, user, res):
+    if "@" not in user:
+        return srv.login(user, "pw-" + user, res, presence="<presence/>")
+    local, domain = user.split("@")
+    c = harness.RawClient(srv.port("dtls"), tls=True, cafile=srv.cafile, server_name=domain)
+    c.open_stream(to=domain)
+    got = c.login_plain(local, "pw-" + local, resource=res)
+    assert "<jid>%s/%s</jid>" % (user, res) in got, got
+    c.send("<presence/>")
+    return c
+
+
+def message(to, body, mid):
+    return "<message to='%s' type='chat' id='%s'><body>%s</body></message>" % (to, mid, body)
+
+
+def error_for(client, mid, start, timeout):
+    """The condition of the error stanza with id mid, or None."""
+    pat = re.compile(r"<message[^>]*id=.%s.[^>]*type=.error.|<message[^>]*type=.error.[^>]*id=.%s."
+                     % (mid, mid))
+    got = client.read_until(pat, timeout=timeout, start=start)[start:]
+    m = pat.search(got)
+    if not m:
+        return None
+    rest = got[m.start():]
+    c = re.search(r"<([a-z-]+) xmlns=.%s./>" % re.escape(STANZA_NS), rest)
+    return c.group(1) if c else "?"
+
+
+class Federation(unittest.TestCase):
+
+    def test_01_message_both_ways(self):
+        alice = login(A, "alice", "fed1")
+        bob = login(B, "bob", "fed1")
+        self.addCleanup(alice.close)
+        self.addCleanup(bob.close)
+        m = bob.mark()
+        alice.send(message("bob@b.test", "hello from a", "f1"))
+        got = bob.read_until("hello from a", timeout=10, start=m)[m:].replace('"', "'")
+        self.assertIn("hello from a", got)
+        self.assertIn("from='alice@a.test/fed1'", got)
+        m = alice.mark()
+        bob.send(message("alice@a.test/fed1", "hello from b", "f2"))
+        got = alice.read_until("hello from b", timeout=10, start=m)[m:].replace('"', "'")
+        self.assertIn("hello from b", got)
+        self.assertIn("from='bob@b.test/fed1'", got)
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> b\.test: link up \(outbound to "
+                                   r"127\.0\.0\.1:\d+, TLS 1\.[23], SASL EXTERNAL\)"))
+        self.assertTrue(B.wait_log(r"s2s-in a\.test -> b\.test: link up"))
+        self.assertTrue(B.wait_log(r"s2s-out b\.test -> a\.test: link up"))
+
+    def test_02_direct_tls(self):
+        alice = login(A, "alice", "fed2")
+        carol = login(B, "carol@c.test", "fed2")
+        self.addCleanup(alice.close)
+        self.addCleanup(carol.close)
+        m = carol.mark()
+        alice.send(message("carol@c.test", "over direct tls", "d1"))
+        self.assertIn("over direct tls", carol.read_until("over direct tls", timeout=10, start=m)[m:])
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> c\.test: link up"))
+        self.assertTrue(B.wait_log(r"TLS 1\.[23] established \(layer 0, sni=c\.test, "
+                                   r"alpn=xmpp-server\)"))
+
+    def test_03_iq_to_remote_server(self):
+        alice = login(A, "alice", "fed3")
+        self.addCleanup(alice.close)
+        got = alice.ask("<iq to='b.test' type='get' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>",
+                        "ping1", timeout=10)
+        self.assertIn("type='result'", got)
+        self.assertIn("from='b.test'", got)
+
+    def test_04_queue_in_order_one_link(self):
+        # c.test's link may be up already; a fresh pair: B -> A is up too.
+        # Use a.test -> b.test after it went down? Simpler: count links.
+        alice = login(A, "alice", "fed4")
+        bob = login(B, "bob", "fed4")
+        self.addCleanup(alice.close)
+        self.addCleanup(bob.close)
+        m = bob.mark()
+        for i in range(20):
+            alice.send(message("bob@b.test/fed4", "n%02d" % i, "q%d" % i))
+        got = bob.read_until("n19", timeout=10, start=m)[m:]
+        seen = re.findall(r"<body>(n\d\d)</body>", got)
+        self.assertEqual(seen, ["n%02d" % i for i in range(20)])
+        self.assertEqual(len(re.findall(r"s2s-out a\.test -> b\.test: connecting", A.log())), 1)
+
+    def test_09_presence_subscription(self):
+        dave = login(A, "dave", "d1")
+        erin = login(B, "erin", "e1")
+        self.addCleanup(dave.close)
+        self.addCleanup(erin.close)
+        # roster pushes go to resources that asked for the roster (RFC 6121 2.1.6)
+        for c in (dave, erin):
+            c.ask("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>", "r0")
+        m = erin.mark()
+        dave.send("<presence to='erin@b.test' type='subscribe'/>")
+        got = erin.read_until(re.compile(r"<presence[^>]*type=.subscribe."), timeout=10, start=m)
+        got = got[m:].replace('"', "'")
+        self.assertRegex(got, r"<presence[^>]*from='dave@a\.test'[^>]*type='subscribe'|"
+                              r"<presence[^>]*type='subscribe'[^>]*from='dave@a\.test'")
+        md = dave.mark()
+        erin.send("<presence to='dave@a.test' type='subscribed'/>")
+        push = re.compile(r"<item[^>]*jid=.erin@b\.test.[^>]*subscription=.to.|"
+                          r"<item[^>]*subscription=.to.[^>]*jid=.erin@b\.test.")
+        got = dave.read_until(push, timeout=10, start=md)[md:]
+        self.assertRegex(got, push)
+        # erin's presence follows her approval
+        avail = re.compile(r"<presence[^>]*from=.erin@b\.test/e1.(?![^>]*type=)[^>]*>")
+        got = dave.read_until(avail, timeout=10, start=md)[md:]
+        self.assertRegex(got, avail)
+        # erin's roster says dave is subscribed to her
+        r = erin.ask("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>", "r1")
+        self.assertRegex(r, r"jid='dave@a\.test'[^>]*subscription='from'|"
+                            r"subscription='from'[^>]*jid='dave@a\.test'")
+        # a new session of dave probes b.test and gets erin's presence
+        dave2 = login(A, "dave", "d2")
+        self.addCleanup(dave2.close)
+        got = dave2.read_until(avail, timeout=10)
+        self.assertRegex(got, avail)
+        # erin goes offline: both of dave's sessions hear it
+        m1, m2 = dave.mark(), dave2.mark()
+        erin.send("<presence type='unavailable'/>")
+        unavail = re.compile(r"<presence[^>]*from=.erin@b\.test/e1.[^>]*type=.unavailable.|"
+                             r"<presence[^>]*type=.unavailable.[^>]*from=.erin@b\.test/e1.")
+        self.assertRegex(dave.read_until(unavail, timeout=10, start=m1)[m1:], unavail)
+        self.assertRegex(dave2.read_until(unavail, timeout=10, start=m2)[m2:], unavail)
+
+    def test_05_closed_port_bounces(self):
+        alice = login(A, "alice", "fed5")
+        self.addCleanup(alice.close)
+        m = alice.mark()
+        t0 = time.monotonic()
+        alice.send(message("x@closed.test", "nobody listens", "c1"))
+        self.assertEqual(error_for(alice, "c1", m, timeout=CONNECT_TIMEOUT + 5),
+                         "remote-server-not-found")
+        self.assertLess(time.monotonic() - t0, CONNECT_TIMEOUT + 2)
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> closed\.test: link failed: connect to "
+                                   r"127\.0\.0\.1:\d+: Connection refused"))
+
+    def test_06_silent_peer_times_out(self):
+        alice = login(A, "alice", "fed6")
+        self.addCleanup(alice.close)
+        m = alice.mark()
+        t0 = time.monotonic()
+        alice.send(message("x@silent.test", "anyone there", "s1"))
+        alice.send("<iq to='x@silent.test/r' type='get' id='s2'><ping xmlns='urn:xmpp:ping'/></iq>")
+        self.assertEqual(error_for(alice, "s1", m, timeout=CONNECT_TIMEOUT + 5),
+                         "remote-server-timeout")
+        took = time.monotonic() - t0
+        self.assertGreater(took, CONNECT_TIMEOUT - 1)
+        self.assertLess(took, CONNECT_TIMEOUT + 3)
+        self.assertIn("remote-server-timeout", alice.ask("", "s2", timeout=2))
+        self.assertTrue(A.wait_log(r"silent\.test: link failed: not up within %ds" %
+                                   CONNECT_TIMEOUT))
+
+    def test_07_wrong_certificate(self):
+        alice = login(A, "alice", "fed7")
+        self.addCleanup(alice.close)
+        m = alice.mark()
+        alice.send(message("x@wrong.test", "to an impostor", "w1"))
+        self.assertEqual(error_for(alice, "w1", m, timeout=CONNECT_TIMEOUT + 5),
+                         "remote-server-not-found")
+        self.assertTrue(A.wait_log(r"wrong\.test: link failed: certificate does not name "
+                                   r"wrong\.test"))
+
+    def test_08_no_starttls(self):
+        alice = login(A, "alice", "fed8")
+        self.addCleanup(alice.close)
+        m = alice.mark()
+        alice.send(message("x@plain.test", "in the clear", "p1"))
+        self.assertEqual(error_for(alice, "p1", m, timeout=CONNECT_TIMEOUT + 5),
+                         "remote-server-not-found")
+        self.assertTrue(A.wait_log(r"plain\.test: link failed: the peer does not offer STARTTLS"))
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)
