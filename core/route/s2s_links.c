@@ -181,9 +181,10 @@ static struct s2s_link *link_start(struct router *r, const char *key)
 	l->stale_ms = now_ms() + (uint64_t)r->cfg->s2s_connect_timeout_s * 1000 + STALE_MARGIN_MS;
 	hmap_put(&r->s2s_links, &l->node, l->key);
 	/* one thread per pair, spread by the map's keyed hash */
-	m->h.thread = (uint32_t)(hmap_hash(&r->s2s_links, key) % r->n_mux);
-	rt_post(r, m);
-	LOG_DEBUG("s2s: %s: link asked of mux%u", key, m->h.thread);
+	uint32_t thread = (uint32_t)(hmap_hash(&r->s2s_links, key) % r->n_mux);
+	m->h.thread = thread;
+	rt_post(r, m); /* m is the mux's now */
+	LOG_DEBUG("s2s: %s: link asked of mux%u", key, thread);
 	return l;
 }
 
