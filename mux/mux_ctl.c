@@ -1,4 +1,4 @@
-/* The control socket's "sessions" (MSG_CTL_SESSIONS), answered by each mux
+/* The control socket's "sessions" and "s2s" (MSG_CTL_SESSIONS), answered by each mux
  * thread for its own connections: it owns everything the command shows
  * (the listener, the TLS layers, whether the session sleeps, when it was
  * bound), so nothing of it is copied anywhere else or read by another
@@ -8,9 +8,16 @@
  *   full JID, listener, bound since (UTC, ISO 8601), TLS, awake|asleep
  *
  * TLS is the version of each layer, outer first ("TLSv1.3", or
- * "TLSv1.3+TLSv1.3" inside direct TLS), or "none". */
+ * "TLSv1.3+TLSv1.3" inside direct TLS), or "none".
+ *
+ * "s2s": one line per established server link:
+ *
+ *   local domain, remote domain, in|out, peer address, up since, TLS,
+ *   authentication (EXTERNAL), awake|asleep */
 #include "mux/mux_int.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/base/log.h"
@@ -44,16 +51,38 @@ static enum xs session_line(const struct mux_conn *c, struct xbuf *b)
 	return st;
 }
 
+static enum xs link_line(const struct mux_conn *c, struct xbuf *b)
+{
+	bool in = c->role == &s2s_in_role;
+	char since[32];
+	time_t t = (time_t)(in ? c->s2s_in.up_at : c->s2s_out.up_at);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(since, sizeof(since), "?");
+	enum xs st = xbuf_appendf(b, "%s\t%s\t%s\t%s\t%s\t", c->domain,
+				  in ? c->s2s_in.remote : c->s2s_out.remote, in ? "in" : "out", c->peer,
+				  since);
+	if (st == XS_OK)
+		st = tls_versions(c, b);
+	if (st == XS_OK)
+		st = xbuf_appendf(b, "\tEXTERNAL\t%s\n", c->asleep ? "asleep" : "awake");
+	return st;
+}
+
 void mux_ctl_sessions(struct mux *m, struct msg *msg)
 {
 	struct xbuf b = { 0 };
 	enum xs st = XS_OK;
+	bool links = strcmp(msg->data, "s2s") == 0;
 	for (size_t i = 0; i < m->n_slots && st == XS_OK; i++) {
 		const struct mux_conn *c = m->slots[i];
 		/* a session being closed (a kick, a stream error) is gone
 		 * for the router already */
-		if (c && !c->dead && !c->closing && c->role == &c2s_role && c->established &&
-		    c->c2s.full_jid)
+		if (!c || c->dead || c->closing || !c->established)
+			continue;
+		if (links && (c->role == &s2s_in_role || c->role == &s2s_out_role))
+			st = link_line(c, &b);
+		else if (!links && c->role == &c2s_role && c->c2s.full_jid)
 			st = session_line(c, &b);
 	}
 	if (st != XS_OK) {

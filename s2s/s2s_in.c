@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/base/base64.h"
 #include "core/base/log.h"
@@ -124,6 +125,7 @@ static void established(struct mux_conn *c)
 {
 	struct tls_sess *t = conn_tls_top(c);
 	c->s2s_in.phase = S2S_IN_ESTABLISHED;
+	c->s2s_in.up_at = (int64_t)time(NULL);
 	c->established = true;
 	in_neg_free(c);
 	conn_touch(c);

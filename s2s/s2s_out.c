@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "core/base/base64.h"
 #include "core/base/log.h"
@@ -386,6 +387,7 @@ static void established(struct mux_conn *c)
 {
 	struct tls_sess *t = conn_tls_top(c);
 	c->s2s_out.phase = S2S_OUT_ESTABLISHED;
+	c->s2s_out.up_at = (int64_t)time(NULL);
 	c->established = true;
 	conn_delay_remove(c);
 	out_neg_free(c);

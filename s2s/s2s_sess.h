@@ -14,6 +14,7 @@ enum s2s_in_phase {
 
 struct s2s_in_sess {
 	enum s2s_in_phase phase;
+	int64_t up_at;         /* wall-clock seconds when established (xmppctl s2s) */
 	/* The peer's domain as its first header named it (normalised); once
 	 * authenticated, the one remote domain this link speaks for, paired
 	 * with the record's c->domain.  NULL before the first header. */
@@ -33,6 +34,7 @@ enum s2s_out_phase {
 
 struct s2s_out_sess {
 	enum s2s_out_phase phase;
+	int64_t up_at;         /* wall-clock seconds when established (xmppctl s2s) */
 	bool reported;         /* MSG_S2S_UP or _DOWN told the router how it ended */
 	char *remote;          /* the domain this link goes to; c->domain is ours */
 };

@@ -9,12 +9,13 @@
  *   xmppctl [-c server.ini] check
  *   xmppctl [-c server.ini] init               the database (and its directory)
  *   xmppctl [-c server.ini] sessions           who is online (a running server)
+ *   xmppctl [-c server.ini] s2s                the server-to-server links (a running server)
  *   xmppctl [-c server.ini] kick JID           close a session, or all of an account
  *   xmppctl [-c server.ini] roster JID list|add CONTACT [NAME]|remove CONTACT
  *
  * Accounts are written straight into the SQLite store (WAL mode lets this
  * run beside a live server).  Passwords are never stored: only salted SCRAM
- * credentials for SHA-1 and SHA-256.  sessions, kick and roster talk to the
+ * credentials for SHA-1 and SHA-256.  sessions, s2s, kick and roster talk to the
  * running server over its control socket ([admin] socket), so that what is
  * online changes with them (core/ctl/ctl_server.h). */
 #include <errno.h>
@@ -61,6 +62,8 @@ static int usage(void)
 		"                       [storage] path points; xmppd never creates one\n"
 		"A running server, through its control socket ([admin] socket):\n"
 		"  sessions             bound sessions: JID, listener, since, TLS, awake|asleep\n"
+		"  s2s                  server links: local, remote, in|out, peer, since, TLS,\n"
+		"                       authentication, awake|asleep\n"
 		"  kick JID             close a session (full JID) or all of an account\n"
 		"  roster JID list      an account's roster\n"
 		"  roster JID add CONTACT [NAME]\n"
@@ -679,7 +682,8 @@ int main(int argc, char **argv)
 		return cmd_cert_generate(rest - 1, args + 1);
 	if (!strcmp(cmd, "cert") && rest == 4 && !strcmp(args[0], "import"))
 		return cmd_cert_import(args[1], args[2], args[3]);
-	if ((!strcmp(cmd, "sessions") && rest == 0) || (!strcmp(cmd, "kick") && rest >= 1) ||
+	if ((!strcmp(cmd, "sessions") && rest == 0) || (!strcmp(cmd, "s2s") && rest == 0) ||
+	    (!strcmp(cmd, "kick") && rest >= 1) ||
 	    (!strcmp(cmd, "roster") && rest >= 2))
 		return cmd_ctl(rest + 1, argv + i);
 	return usage();

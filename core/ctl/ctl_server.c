@@ -162,11 +162,12 @@ static void dispatch(struct ctl_server *s, struct client *c, const char *line)
 	LOG_INFO("control: %s", line);
 	c->token = ++s->next_token;
 	c->waiting = 0;
-	c->sessions = cmd.op == CTL_SESSIONS;
+	/* both are answered by every mux thread, for its own connections */
+	c->sessions = cmd.op == CTL_SESSIONS || cmd.op == CTL_S2S;
 	xbuf_free(&c->out);
 	if (c->sessions) {
 		for (unsigned i = 0; i < s->n_mux; i++) {
-			struct msg *m = msg_new(MSG_CTL_SESSIONS, NULL);
+			struct msg *m = msg_new(MSG_CTL_SESSIONS, cmd.op == CTL_S2S ? "s2s" : NULL);
 			if (!m)
 				break;
 			m->ptr = &s->inbox;

@@ -65,11 +65,15 @@ bool ctl_parse(const struct cfg *cfg, const char *line, struct ctl_cmd *cmd, cha
 		return false;
 	}
 	if (!next_word(&p, verb, sizeof(verb))) {
-		snprintf(err, errlen, "empty or unknown command (sessions, kick, roster)");
+		snprintf(err, errlen, "empty or unknown command (sessions, s2s, kick, roster)");
 		return false;
 	}
 	if (!strcmp(verb, "sessions") && !*p) {
 		cmd->op = CTL_SESSIONS;
+		return true;
+	}
+	if (!strcmp(verb, "s2s") && !*p) {
+		cmd->op = CTL_S2S;
 		return true;
 	}
 	if (!strcmp(verb, "kick") && *p) {
@@ -81,7 +85,7 @@ bool ctl_parse(const struct cfg *cfg, const char *line, struct ctl_cmd *cmd, cha
 		return account_jid(cfg, p, len, true, cmd, err, errlen);
 	}
 	if (strcmp(verb, "roster") != 0) {
-		snprintf(err, errlen, "usage: sessions | kick JID | roster JID list|add CONTACT "
+		snprintf(err, errlen, "usage: sessions | s2s | kick JID | roster JID list|add CONTACT "
 			 "[NAME]|remove CONTACT");
 		return false;
 	}

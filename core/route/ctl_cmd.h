@@ -26,6 +26,7 @@ struct cfg;
 
 enum ctl_op {
 	CTL_SESSIONS,
+	CTL_S2S,      /* the server-to-server links (each mux lists its own) */
 	CTL_KICK,
 	CTL_ROSTER_LIST,
 	CTL_ROSTER_ADD,

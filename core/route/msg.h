@@ -71,8 +71,9 @@ enum msg_type {
 	MSG_CTL,         /* to the router: data = a command line (ctl_cmd.h) for it
 			  * (kick, roster); ptr = the queue to answer in, status
 			  * = the token to answer with; one MSG_CTL_REPLY comes back */
-	MSG_CTL_SESSIONS, /* to each mux: list the bound sessions; ptr, status as
-			   * for MSG_CTL; one MSG_CTL_REPLY (lines) comes back */
+	MSG_CTL_SESSIONS, /* to each mux: list the bound sessions (data "s2s": the
+			   * server links); ptr, status as for MSG_CTL; one
+			   * MSG_CTL_REPLY (lines) comes back */
 	MSG_CTL_REPLY,   /* data = the answer's text, status = the token */
 };
 

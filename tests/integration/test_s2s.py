@@ -14,6 +14,10 @@ both trust; each reaches the other through [s2s_route] (no DNS).
   probe;
 - messages sent while the link comes up wait, and arrive in order; the
   link is made once and then reused;
+- a domain with no route is found through DNS: A asks a DNS server the
+  test runs on loopback ([s2s] dns_servers), whose SRV records put direct
+  TLS (_xmpps-server) ahead of STARTTLS (XEP-0368), so the real c-ares
+  path runs end to end;
 - what cannot be delivered bounces to its sender: a domain whose route
   leads to a closed port (remote-server-not-found), a peer that never
   answers (remote-server-timeout within [s2s] connect_timeout), a peer
@@ -26,6 +30,7 @@ Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
 import os
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -84,11 +89,72 @@ class SilentPeer:
         self.sock.close()
 
 
+class TinyDns:
+    """A DNS server on a loopback UDP port answering from a fixed zone:
+    {(name, qtype): [rdata bytes]}; a name with no records at all is
+    NXDOMAIN, a known name without that type answers empty."""
+    SRV, A, AAAA = 33, 1, 28
+
+    def __init__(self, zone):
+        self.zone = zone
+        self.names = {n for n, _ in zone}
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOCALHOST, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def name(n):
+        return b"".join(bytes([len(p)]) + p.encode() for p in n.split(".")) + b"\0"
+
+    @classmethod
+    def srv(cls, prio, weight, port, target):
+        return struct.pack("!HHH", prio, weight, port) + cls.name(target)
+
+    def answer(self, q):
+        qid, _flags, qd = struct.unpack("!HHH", q[:6])
+        i, labels = 12, []
+        while q[i]:
+            labels.append(q[i + 1:i + 1 + q[i]].decode())
+            i += 1 + q[i]
+        qtype = struct.unpack("!H", q[i + 1:i + 3])[0]
+        question = q[12:i + 5]
+        qname = ".".join(labels).lower()
+        self.queries.append((qname, qtype))
+        rdatas = self.zone.get((qname, qtype), [])
+        rcode = 0 if qname in self.names else 3
+        head = struct.pack("!HHHHHH", qid, 0x8400 | rcode, 1, len(rdatas), 0, 0)
+        answers = b"".join(struct.pack("!HHHIH", 0xC00C, qtype, 1, 60, len(r)) + r
+                           for r in rdatas)
+        return head + question + answers
+
+    def run(self):
+        while not self.stop:
+            try:
+                q, addr = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            try:
+                self.sock.sendto(self.answer(q), addr)
+            except (OSError, IndexError, struct.error):
+                pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
 PEERS = {}
+DNS = None
 
 
 def setUpModule():
-    global A, B, PKI
+    global A, B, PKI, DNS
     PKI = Pki()
     a_cert = PKI.leaf("a", "DNS:a.test")
     b_cert = PKI.leaf("b", "DNS:b.test")
@@ -100,6 +166,7 @@ def setUpModule():
                      "s2s": {"type": "s2s", "mode": "starttls"},
                      "s2s_tls": {"type": "s2s", "mode": "direct_tls"}}
     common = {"s2s": {"ca_file": PKI.ca, "connect_timeout": CONNECT_TIMEOUT}}
+    d_cert = PKI.leaf("d", "DNS:d.test")
     A = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "dave": "pw-dave"}, name="s2s-a", domain="a.test",
                cert_files=a_cert, cafile=PKI.ca, sections=dict(common),
                listeners=s2s_listeners)
@@ -110,7 +177,10 @@ def setUpModule():
                                                         "key": c_cert[1]},
                                         # served with b.test's certificate: an impostor
                                         "host wrong.test": {"certificate": b_cert[0],
-                                                            "key": b_cert[1]}}),
+                                                            "key": b_cert[1]},
+                                        # found by A through DNS only
+                                        "host d.test": {"certificate": d_cert[0],
+                                                        "key": d_cert[1]}}),
                listeners=s2s_listeners)
     A.cfg["s2s_route b.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
     A.cfg["s2s_route c.test"] = {"address": LOCALHOST, "port": B.port("s2s_tls"),
@@ -121,6 +191,15 @@ def setUpModule():
     A.cfg["s2s_route silent.test"] = {"address": LOCALHOST, "port": PEERS["silent"].port}
     A.cfg["s2s_route plain.test"] = {"address": LOCALHOST, "port": PEERS["plain"].port}
     B.cfg["s2s_route a.test"] = {"address": LOCALHOST, "port": A.port("s2s")}
+    # d.test: direct TLS first (priority 5), STARTTLS as the fallback
+    DNS = TinyDns({
+        ("_xmpps-server._tcp.d.test", TinyDns.SRV): [TinyDns.srv(5, 0, B.port("s2s_tls"),
+                                                                "xmpp.d.test")],
+        ("_xmpp-server._tcp.d.test", TinyDns.SRV): [TinyDns.srv(10, 0, B.port("s2s"),
+                                                               "xmpp.d.test")],
+        ("xmpp.d.test", TinyDns.A): [socket.inet_aton(LOCALHOST)],
+    })
+    A.cfg["s2s"]["dns_servers"] = "%s:%d" % (LOCALHOST, DNS.port)
     A._write_ini()
     B._write_ini()
     A.start()
@@ -138,6 +217,8 @@ def tearDownModule():
                 srv.cleanup()
         for p in PEERS.values():
             p.close()
+        if DNS is not None:
+            DNS.close()
         if PKI is not None:
             PKI.cleanup()
 
@@ -192,6 +273,15 @@ class Federation(unittest.TestCase):
                                    r"127\.0\.0\.1:\d+, TLS 1\.[23], SASL EXTERNAL\)"))
         self.assertTrue(B.wait_log(r"s2s-in a\.test -> b\.test: link up"))
         self.assertTrue(B.wait_log(r"s2s-out b\.test -> a\.test: link up"))
+        # xmppctl s2s lists them, each side its own
+        out = A._ctl(["s2s"])
+        self.assertRegex(out, r"(?m)^a\.test\tb\.test\tout\t127\.0\.0\.1:%d\t\d{4}-\d\d-\d\dT"
+                              r"[0-9:]+Z\tTLSv1\.[23]\tEXTERNAL\t(awake|asleep)$" % B.port("s2s"))
+        self.assertRegex(out, r"(?m)^a\.test\tb\.test\tin\t127\.0\.0\.1:\d+\t")
+        self.assertNotIn("alice", out)
+        out = B._ctl(["s2s"])
+        self.assertRegex(out, r"(?m)^b\.test\ta\.test\tout\t")
+        self.assertRegex(out, r"(?m)^b\.test\ta\.test\tin\t")
 
     def test_02_direct_tls(self):
         alice = login(A, "alice", "fed2")
@@ -268,6 +358,23 @@ class Federation(unittest.TestCase):
                              r"<presence[^>]*type=.unavailable.[^>]*from=.erin@b\.test/e1.")
         self.assertRegex(dave.read_until(unavail, timeout=10, start=m1)[m1:], unavail)
         self.assertRegex(dave2.read_until(unavail, timeout=10, start=m2)[m2:], unavail)
+
+    def test_10_found_through_dns(self):
+        alice = login(A, "alice", "fed10")
+        self.addCleanup(alice.close)
+        B._ctl(["adduser", "dora@d.test"], stdin="pw-dora\n")
+        dora = login(B, "dora@d.test", "dns")
+        self.addCleanup(dora.close)
+        m = dora.mark()
+        alice.send(message("dora@d.test", "via SRV", "n1"))
+        self.assertIn("via SRV", dora.read_until("via SRV", timeout=10, start=m)[m:])
+        self.assertTrue(A.wait_log(r"a\.test -> d\.test: connecting \(DNS SRV\)"))
+        self.assertTrue(A.wait_log(r"a\.test -> d\.test: trying xmpp\.d\.test port %d "
+                                   r"\(direct TLS\)" % B.port("s2s_tls")))
+        self.assertTrue(A.wait_log(r"a\.test -> d\.test: link up"))
+        self.assertIn(("_xmpps-server._tcp.d.test", TinyDns.SRV), DNS.queries)
+        self.assertIn(("_xmpp-server._tcp.d.test", TinyDns.SRV), DNS.queries)
+        self.assertIn(("xmpp.d.test", TinyDns.A), DNS.queries)
 
     def test_05_closed_port_bounces(self):
         alice = login(A, "alice", "fed5")

@@ -38,6 +38,8 @@ static void test_commands(void **state)
 	assert_true(parse("sessions"));
 	assert_int_equal(cmd.op, CTL_SESSIONS);
 	assert_true(parse("  sessions"));
+	assert_true(parse("s2s"));
+	assert_int_equal(cmd.op, CTL_S2S);
 
 	assert_true(parse("kick Alice@LocalHost/my phone  "));
 	assert_int_equal(cmd.op, CTL_KICK);
@@ -64,6 +66,7 @@ static void test_refused(void **state)
 	(void)state;
 	refused("", "empty or unknown");
 	refused("sessions now", "usage");
+	refused("s2s all", "usage");
 	refused("kick", "usage");
 	refused("reboot", "usage");
 	refused("kick @localhost", "is not a JID");
