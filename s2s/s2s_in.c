@@ -131,7 +131,9 @@ static void established(struct mux_conn *c)
 	conn_touch(c);
 	/* as a bound c2s stream: the parser is lent between stanzas */
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
-	LOGC(INFO, c, "link up (inbound, TLS 1.%d, SASL EXTERNAL)", t ? tls_sess_version(t) % 10 : 0);
+	const char *cipher = t ? tls_sess_cipher(t) : NULL;
+	LOGC(INFO, c, "link up (inbound, TLS 1.%d, %s, SASL EXTERNAL)", t ? tls_sess_version(t) % 10 : 0,
+	     cipher ? cipher : "-");
 }
 
 static int in_on_open(struct mux_conn *c, struct xml_node *hdr)

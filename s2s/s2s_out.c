@@ -393,8 +393,9 @@ static void established(struct mux_conn *c)
 	out_neg_free(c);
 	conn_touch(c);
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
-	LOGC(INFO, c, "link up (outbound to %s, TLS 1.%d, SASL EXTERNAL)", c->peer,
-	     t ? tls_sess_version(t) % 10 : 0);
+	const char *cipher = t ? tls_sess_cipher(t) : NULL;
+	LOGC(INFO, c, "link up (outbound to %s, TLS 1.%d, %s, SASL EXTERNAL)", c->peer,
+	     t ? tls_sess_version(t) % 10 : 0, cipher ? cipher : "-");
 	report(c, MSG_S2S_UP, 0);
 }
 

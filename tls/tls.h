@@ -163,6 +163,9 @@ enum xs tls_layers_close_notify(struct tls_sess *const *layers, unsigned n);
 
 int tls_sess_version(const struct tls_sess *sess);        /* 12, 13; 0 before */
 const char *tls_sess_sni(const struct tls_sess *sess);    /* server: name asked for, or NULL */
+/* The cipher suite's name ("TLS13-AES128-GCM-SHA256": wolfSSL's names), or NULL before the
+ * handshake and while asleep. */
+const char *tls_sess_cipher(const struct tls_sess *sess);
 const char *tls_sess_alpn(const struct tls_sess *sess);   /* negotiated protocol or NULL */
 const char *tls_sess_error(const struct tls_sess *sess);  /* "" when none */
 bool tls_sess_is_server(const struct tls_sess *sess);

@@ -1022,6 +1022,12 @@ int tls_sess_version(const struct tls_sess *sess)
 	return sess->version;
 }
 
+const char *tls_sess_cipher(const struct tls_sess *sess)
+{
+	/* wolfSSL's name table: a static string */
+	return sess->done && sess->ssl ? wolfSSL_get_cipher_name(sess->ssl) : NULL;
+}
+
 const char *tls_sess_sni(const struct tls_sess *sess)
 {
 	return sess->sni;
