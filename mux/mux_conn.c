@@ -152,14 +152,16 @@ void conn_idle_remove(struct mux_conn *c)
 void conn_touch(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
-	if (!c->established || c->dead || !m->cfg->idle_sleep_s)
+	if (!c->established || c->dead)
+		return;
+	c->last_active_ms = mux_now_ms(); /* also for [s2s] idle_timeout */
+	if (!m->cfg->idle_sleep_s)
 		return;
 	if (c->asleep) {
 		c->asleep = false;
 		m->n_woken++;
 		LOG_DEBUG("c%u.%llu: woken", m->idx, (unsigned long long)c->id);
 	}
-	c->last_active_ms = mux_now_ms();
 	if (c->on_idle && m->idle_tail == c)
 		return;
 	conn_idle_remove(c);

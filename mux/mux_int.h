@@ -151,6 +151,10 @@ struct mux {
 	/* s2s: this thread's DNS resolver (s2s/resolver.h), made at the first
 	 * outbound link; its sockets are in epfd under MUX_TAG_RESOLVER */
 	struct s2s_resolver *resolver;
+	/* s2s streams on this thread (either role), and when the next look
+	 * for idle ones is due (s2s/s2s_idle.c) */
+	unsigned n_s2s;
+	uint64_t s2s_sweep_ms;
 
 	/* connections not reading for now, soonest resume first (mux_shaper.c) */
 	struct mux_conn *th_head, *th_tail;

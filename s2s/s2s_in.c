@@ -41,6 +41,7 @@
 #include "core/xmpp/jid.h"
 #include "core/xmpp/ns.h"
 #include "core/xmpp/stanza.h"
+#include "s2s/s2s_idle.h"
 #include "tls/cert_ids.h"
 #include "tls/tls.h"
 
@@ -64,6 +65,7 @@ static struct s2s_in_neg *in_neg(const struct mux_conn *c)
 
 static bool in_init(struct mux_conn *c)
 {
+	s2s_counted(c, true);
 	c->neg = calloc(1, sizeof(struct s2s_in_neg));
 	c->s2s_in.phase = S2S_IN_WAIT_HEADER;
 	return c->neg != NULL;
@@ -436,6 +438,7 @@ static const char *in_session_name(const struct mux_conn *c)
 
 static void in_free(struct mux_conn *c)
 {
+	s2s_counted(c, false);
 	in_neg_free(c);
 	free(c->s2s_in.remote);
 	c->s2s_in.remote = NULL;

@@ -41,6 +41,7 @@
 #include "core/xmpp/ns.h"
 #include "core/xmpp/stanza.h"
 #include "s2s/resolver.h"
+#include "s2s/s2s_idle.h"
 #include "s2s/srv_order.h"
 #include "tls/cert_ids.h"
 #include "tls/tls.h"
@@ -68,6 +69,7 @@ static struct s2s_out_neg *out_neg(const struct mux_conn *c)
 
 static bool out_init(struct mux_conn *c)
 {
+	s2s_counted(c, true);
 	c->neg = calloc(1, sizeof(struct s2s_out_neg));
 	c->s2s_out.phase = S2S_OUT_RESOLVING;
 	return c->neg != NULL;
@@ -530,6 +532,7 @@ static bool out_deliver(struct mux_conn *c, struct msg *msg)
 		return false;
 	/* data: the recipient of a broadcast presence, which has no 'to' */
 	stream_send_addressed(c, msg->st, msg->data);
+	conn_touch(c); /* traffic: not an idle link ([s2s] idle_timeout) */
 	return !c->dead;
 }
 
@@ -555,7 +558,9 @@ static void out_nothing(struct mux_conn *c)
 static void out_on_closed(struct mux_conn *c)
 {
 	if (c->s2s_out.phase == S2S_OUT_ESTABLISHED) {
+		/* the attempt was reported up; its end is news of its own */
 		LOGC(INFO, c, "link down");
+		c->s2s_out.reported = false;
 		report(c, MSG_S2S_DOWN, 0);
 	} else {
 		struct s2s_out_neg *ng = out_neg(c);
@@ -583,6 +588,7 @@ static const char *out_session_name(const struct mux_conn *c)
 
 static void out_free(struct mux_conn *c)
 {
+	s2s_counted(c, false);
 	out_neg_free(c);
 	free(c->s2s_out.remote);
 	c->s2s_out.remote = NULL;
@@ -633,4 +639,7 @@ const struct stream_role_ops s2s_out_role = {
 	.on_tls_ready = out_on_tls_ready,
 	.thread_msg = out_thread_msg,
 	.thread_shutdown = out_thread_shutdown,
+	/* for both s2s roles */
+	.thread_timers = s2s_idle_timers,
+	.thread_deadline = s2s_idle_deadline,
 };

@@ -124,6 +124,7 @@ struct cfg {
 	char s2s_ca_path[512];        /* ca_path = DIR of hashed certificates; none (the default): "" */
 	size_t s2s_max_stanza_size;   /* max_stanza_size = 524288 bytes on a server link */
 	unsigned s2s_connect_timeout_s; /* connect_timeout = 30: seconds to resolve, connect, secure and authenticate a link; then its queue bounces */
+	unsigned s2s_idle_timeout_s;  /* idle_timeout = 600: seconds without a stanza either way before a link is closed; 0 = never */
 	unsigned s2s_max_queue;       /* max_queue = 1000 stanzas waiting for one link */
 	size_t s2s_max_queue_bytes;   /* max_queue_bytes = 1048576 bytes of them */
 	unsigned s2s_max_links;       /* max_outbound_links = 1000 links connecting or up */

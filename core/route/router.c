@@ -831,9 +831,10 @@ static void handle_unbind(struct router *r, struct msg *m)
 static void handle_undelivered(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
-	if (st->to && rt_is_remote_jid(r, st->to)) {
+	const char *to = st->to ? st->to : m->data[0] ? m->data : NULL;
+	if (to && rt_is_remote_jid(r, to)) {
 		/* its link went down under it: a new one takes it */
-		rt_s2s_send(r, st);
+		rt_s2s_undelivered(r, m);
 		return;
 	}
 	const char *type = st->type ? st->type : "";

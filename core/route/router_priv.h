@@ -162,6 +162,8 @@ void rt_s2s_send(struct router *r, struct stanza *st);
 void rt_s2s_send_to(struct router *r, struct stanza *st, const char *to);
 void rt_s2s_up(struct router *r, struct msg *m);
 void rt_s2s_down(struct router *r, struct msg *m);
+/* A MSG_UNDELIVERED from an outbound link's stream: it goes on a new one. */
+void rt_s2s_undelivered(struct router *r, struct msg *m);
 size_t rt_s2s_count(const struct router *r);
 
 /* router.c */

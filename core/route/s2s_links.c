@@ -270,6 +270,28 @@ void rt_s2s_down(struct router *r, struct msg *m)
 	link_failed(r, l, m->status ? (enum stanza_cond)(m->status - 1) : SC_REMOTE_SERVER_NOT_FOUND);
 }
 
+void rt_s2s_undelivered(struct router *r, struct msg *m)
+{
+	struct stanza *st = m->st;
+	const char *to = st->to ? st->to : m->data[0] ? m->data : NULL;
+	size_t ll, rl;
+	const char *local = st->from ? rt_jid_domain(st->from, &ll) : NULL;
+	const char *remote = to ? rt_jid_domain(to, &rl) : NULL;
+	if (!local || !remote || ll >= 1024 || rl >= 1024)
+		return;
+	char key[2 * 1024 + 2];
+	snprintf(key, sizeof(key), "%.*s %.*s", (int)ll, local, (int)rl, remote);
+	/* the stream it was sent to is gone: so is the link, even if its
+	 * MSG_S2S_DOWN has not come (or never comes), or this would go back
+	 * and forth between the router and the mux */
+	struct s2s_link *l = link_of(r, key);
+	if (l && l->state == LINK_UP && rt_handle_eq(l->h, m->h)) {
+		LOG_DEBUG("s2s: %s: its stream is gone", key);
+		link_free(r, l);
+	}
+	rt_s2s_send_to(r, st, to);
+}
+
 size_t rt_s2s_count(const struct router *r)
 {
 	return r->s2s_links.count;

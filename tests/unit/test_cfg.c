@@ -705,17 +705,19 @@ static void test_s2s(void **state)
 		   "t.ini:7: [s2s] max_stanza_size: out of range (1024..16777216)");
 	expect_err(HOST LST "[s2s]\ndialback = true\n", "t.ini:7: [s2s] dialback: unknown key");
 	assert_int_equal(c->s2s_connect_timeout_s, 30);
+	assert_int_equal(c->s2s_idle_timeout_s, 600);
 	assert_int_equal(c->s2s_max_queue, 1000);
 	assert_int_equal(c->s2s_max_queue_bytes, 1048576);
 	assert_int_equal(c->s2s_max_links, 1000);
 	assert_int_equal(c->s2s_dns_timeout_ms, 5000);
 	assert_string_equal(c->s2s_dns_servers, "");
-	expect_ok(HOST LST "[s2s]\nconnect_timeout = 5\nmax_queue = 2\nmax_queue_bytes = 2048\n"
+	expect_ok(HOST LST "[s2s]\nconnect_timeout = 5\nidle_timeout = 0\nmax_queue = 2\nmax_queue_bytes = 2048\n"
 			   "max_outbound_links = 3\ndns_servers = 127.0.0.1:5353, [::1]:53\n"
 			   "dns_timeout_ms = 100\n"
 			   "[s2s_route B.Test.]\naddress = 127.0.0.2\n"
 			   "[s2s_route c.test]\naddress = xmpp.c.test\nport = 5270\nmode = direct_tls\n", c);
 	assert_int_equal(c->s2s_connect_timeout_s, 5);
+	assert_int_equal(c->s2s_idle_timeout_s, 0);
 	assert_int_equal(c->s2s_max_queue, 2);
 	assert_int_equal(c->s2s_max_queue_bytes, 2048);
 	assert_int_equal(c->s2s_max_links, 3);

@@ -268,6 +268,21 @@ static void test_s2s_links(void **state)
 	link = handle(t, 8);
 	s2s_answer(f, MSG_S2S_UP, "example.test elsewhere.test", link, 0);
 	expect_delivery(f, link, "erin@elsewhere.test", NULL);
+
+	/* given back before (or without) its MSG_S2S_DOWN: the link is
+	 * dropped at once and a new one asked for, not sent to again */
+	back = stanza_msg(a, "message", "alice@example.test/a", "frank@elsewhere.test", "chat", NULL);
+	back->type = MSG_UNDELIVERED;
+	back->h = link;
+	back->status = 1;
+	queue_push(router_inbox(f->r), &back->qnode);
+	msg_free(expect_connect(f, "example.test elsewhere.test", &t));
+	s2s_answer(f, MSG_S2S_UP, "example.test elsewhere.test", handle(t, 9), 0);
+	expect_delivery(f, handle(t, 9), "frank@elsewhere.test", NULL);
+	/* the old stream's late DOWN changes nothing */
+	s2s_answer(f, MSG_S2S_DOWN, "example.test elsewhere.test", link, 0);
+	send_stanza(f, a, "message", "alice@example.test/a", "gina@elsewhere.test", "chat", NULL);
+	expect_delivery(f, handle(t, 9), "gina@elsewhere.test", NULL);
 }
 
 /* [s2s] max_queue: what does not fit bounces at once. */
