@@ -34,6 +34,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n);
 /* Key for the fake SCRAM salts of unknown users (32 bytes); before start. */
 void mux_group_set_fake_salt_key(struct mux_group *g, const uint8_t key[32]);
+/* The dialback secret ([s2s] dialback = true), before the threads start. */
+void mux_group_set_dialback_secret(struct mux_group *g, const uint8_t key[32]);
 /* Starts the threads; router must be set first. */
 int mux_group_start(struct mux_group *g, struct router *router);
 /* Hands every thread a new TLS context set (SIGHUP); takes one reference per thread. */

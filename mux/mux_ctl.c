@@ -13,7 +13,7 @@
  * "s2s": one line per established server link:
  *
  *   local domain, remote domain, in|out, peer address, up since, TLS,
- *   authentication (EXTERNAL), awake|asleep */
+ *   authentication (EXTERNAL or dialback), awake|asleep */
 #include "mux/mux_int.h"
 
 #include <stdio.h>
@@ -65,7 +65,9 @@ static enum xs link_line(const struct mux_conn *c, struct xbuf *b)
 	if (st == XS_OK)
 		st = tls_versions(c, b);
 	if (st == XS_OK)
-		st = xbuf_appendf(b, "\tEXTERNAL\t%s\n", c->asleep ? "asleep" : "awake");
+		st = xbuf_appendf(b, "\t%s\t%s\n",
+				  (in ? c->s2s_in.dialback : c->s2s_out.dialback) ? "dialback" : "EXTERNAL",
+				  c->asleep ? "asleep" : "awake");
 	return st;
 }
 

@@ -194,6 +194,8 @@ struct mux_group {
 	struct cfg_listener s2s_out_lst[2];
 	uint8_t fake_salt_key[32];      /* written before the threads start */
 	bool has_fake_salt_key;
+	uint8_t dialback_secret[32];    /* [s2s] dialback: written before the threads start */
+	bool has_dialback_secret;
 };
 
 /* epoll tags */
@@ -269,6 +271,10 @@ void stream_send_features(struct mux_conn *c);
 /* Our stream header (default namespace: the role's); false: out of
  * memory, the connection is closed. */
 bool stream_send_header(struct mux_conn *c, const char *from, const char *to);
+/* The same, with the header's id copied to id_out (dialback keys use it). */
+#define STREAM_ID_LEN 32
+bool stream_send_header_id(struct mux_conn *c, const char *from, const char *to,
+			   char id_out[STREAM_ID_LEN + 1]);
 /* The hosted domain a stream header's 'to' names, into c->domain: false
  * after the stream error (host-unknown) when there is none, or when it is
  * not the one of the stream before a restart. */

@@ -394,6 +394,12 @@ void mux_group_set_fake_salt_key(struct mux_group *g, const uint8_t key[32])
 	g->has_fake_salt_key = true;
 }
 
+void mux_group_set_dialback_secret(struct mux_group *g, const uint8_t key[32])
+{
+	memcpy(g->dialback_secret, key, sizeof(g->dialback_secret));
+	g->has_dialback_secret = true;
+}
+
 int mux_group_start(struct mux_group *g, struct router *router)
 {
 	for (unsigned i = 0; i < g->n; i++) {
@@ -473,6 +479,7 @@ void mux_group_free(struct mux_group *g)
 	for (unsigned k = 0; k < g->n_listen; k++)
 		close(g->listen_fds[k]);
 	explicit_bzero(g->fake_salt_key, sizeof(g->fake_salt_key));
+	explicit_bzero(g->dialback_secret, sizeof(g->dialback_secret));
 	peer_table_free(g->peers);
 	free(g->muxes);
 	free(g->inboxes);

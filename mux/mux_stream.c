@@ -37,9 +37,15 @@ static bool built(struct mux_conn *c, enum xs st, struct xbuf *b, const char *wh
 
 bool stream_send_header(struct mux_conn *c, const char *from, const char *to)
 {
-	/* the id is written here and read by nobody later: not kept */
-	unsigned char rnd[16];
-	char stream_id[2 * sizeof(rnd) + 1];
+	return stream_send_header_id(c, from, to, NULL);
+}
+
+bool stream_send_header_id(struct mux_conn *c, const char *from, const char *to,
+			   char id_out[STREAM_ID_LEN + 1])
+{
+	/* the id is written here; only dialback reads it again (id_out) */
+	unsigned char rnd[STREAM_ID_LEN / 2];
+	char stream_id[STREAM_ID_LEN + 1];
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd)); /* cannot happen on Linux >= 3.17 */
 	hex_lower(stream_id, rnd, sizeof(rnd));
@@ -48,6 +54,9 @@ bool stream_send_header(struct mux_conn *c, const char *from, const char *to)
 	APPEND(st, xbuf_append_str(&b, "<?xml version='1.0'?><stream:stream xmlns='"));
 	APPEND(st, xbuf_append_str(&b, c->role->ns));
 	APPEND(st, xbuf_append_str(&b, "' xmlns:stream='" NS_STREAMS "'"));
+	/* XEP-0220: a server that speaks dialback says so in its header */
+	if (c->role->server_link && c->mux->cfg->s2s_dialback)
+		APPEND(st, xbuf_append_str(&b, " xmlns:db='" NS_DIALBACK "'"));
 	if (!c->role->initiator) {
 		APPEND(st, xbuf_append_str(&b, " id='"));
 		APPEND(st, xbuf_append_str(&b, stream_id));
@@ -69,6 +78,8 @@ bool stream_send_header(struct mux_conn *c, const char *from, const char *to)
 	conn_send(c, b.data, b.len);
 	xbuf_free(&b);
 	c->header_sent = true;
+	if (id_out)
+		memcpy(id_out, stream_id, sizeof(stream_id));
 	return true;
 }
 

@@ -20,6 +20,18 @@
  *      and after the new header the link carries the one pair (our 'to',
  *      the peer's 'from').
  *
+ * With [s2s] dialback = true (XEP-0220, over TLS only, never offered
+ * before it), a peer whose certificate does not do may send <db:result
+ * from to>key</db:result> instead: the key is checked with the
+ * authoritative server of 'from' through a verification stream of this
+ * thread's (s2s_out_verify), one at a time per stream, and the answer
+ * (valid: the stream is authenticated, no restart; invalid: the stream
+ * ends with <not-authorized/>) comes back in s2s_in_verified.  We also
+ * answer <db:verify/> as the authoritative server of our domains: the key
+ * is ours if the secret gives it for those domains and that stream id.
+ * Multiplexing other pairs onto one stream is not supported: a
+ * <db:result/> must be for the header's domains.
+ *
  * Stanzas: each must be a message, presence or iq of jabber:server, with
  * a 'from' in the authenticated remote domain (else <invalid-from/>) and
  * a 'to' in our domain of the pair (else <host-unknown/>), both present
@@ -41,6 +53,7 @@
 #include "core/xmpp/jid.h"
 #include "core/xmpp/ns.h"
 #include "core/xmpp/stanza.h"
+#include "s2s/s2s_dialback.h"
 #include "s2s/s2s_idle.h"
 #include "tls/cert_ids.h"
 #include "tls/tls.h"
@@ -50,7 +63,9 @@ struct s2s_in_neg {
 	struct stream_neg base;   /* first: the pre-auth list */
 	bool cert_judged;         /* the certificate was looked at (after TLS) */
 	bool external_ok;         /* it names the peer's domain and its chain verifies */
+	bool db_pending;          /* a <db:result/> is being verified */
 	unsigned auth_attempts;   /* refused <auth/>s ([sasl] max_auth_attempts) */
+	char sid[STREAM_ID_LEN + 1]; /* our header's id on the current stream */
 };
 
 static struct s2s_in_neg *in_neg(const struct mux_conn *c)
@@ -123,6 +138,11 @@ static void judge_certificate(struct mux_conn *c)
 	     how == CERT_ID_DNS ? "DNS-ID" : how == CERT_ID_SRV ? "SRV-ID" : "XmppAddr");
 }
 
+static bool dialback_on(const struct mux *m)
+{
+	return m->cfg->s2s_dialback && m->group->has_dialback_secret;
+}
+
 static void established(struct mux_conn *c)
 {
 	struct tls_sess *t = conn_tls_top(c);
@@ -134,8 +154,8 @@ static void established(struct mux_conn *c)
 	/* as a bound c2s stream: the parser is lent between stanzas */
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
 	const char *cipher = t ? tls_sess_cipher(t) : NULL;
-	LOGC(INFO, c, "link up (inbound, TLS 1.%d, %s, SASL EXTERNAL)", t ? tls_sess_version(t) % 10 : 0,
-	     cipher ? cipher : "-");
+	LOGC(INFO, c, "link up (inbound, TLS 1.%d, %s, %s)", t ? tls_sess_version(t) % 10 : 0,
+	     cipher ? cipher : "-", c->s2s_in.dialback ? "dialback" : "SASL EXTERNAL");
 }
 
 static int in_on_open(struct mux_conn *c, struct xml_node *hdr)
@@ -143,7 +163,7 @@ static int in_on_open(struct mux_conn *c, struct xml_node *hdr)
 	if (!stream_pick_domain(c, xml_node_attr(hdr, "to")))
 		return 1;
 	const char *from = xml_node_attr(hdr, "from");
-	if (!stream_send_header(c, c->domain, from))
+	if (!stream_send_header_id(c, c->domain, from, c->neg ? in_neg(c)->sid : NULL))
 		return 1;
 	char dom[JID_BUF];
 	const char *bad = remote_domain(c, from, dom);
@@ -174,7 +194,7 @@ static int in_on_open(struct mux_conn *c, struct xml_node *hdr)
 	c->s2s_in.phase = S2S_IN_NEGOTIATING;
 	if (conn_tls_count(c) && !in_neg(c)->cert_judged) {
 		judge_certificate(c);
-		if (!in_neg(c)->external_ok) {
+		if (!in_neg(c)->external_ok && !dialback_on(c->mux)) {
 			/* nothing else to offer: dialback is not enabled */
 			char text[300];
 			snprintf(text, sizeof(text),
@@ -201,6 +221,9 @@ static enum xs in_features(struct mux_conn *c, struct xbuf *b)
 	if (st == XS_OK && !stream_encryption_missing(c) && c->neg && in_neg(c)->external_ok)
 		st = xbuf_append_str(b, "<mechanisms xmlns='" NS_SASL "'>"
 					"<mechanism>EXTERNAL</mechanism></mechanisms>");
+	/* dialback only where policy takes it: enabled, and inside TLS */
+	if (st == XS_OK && dialback_on(c->mux) && conn_tls_count(c))
+		st = xbuf_append_str(b, "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>");
 	return st;
 }
 
@@ -258,6 +281,139 @@ static int on_auth(struct mux_conn *c, const struct xml_node *el)
 	return 1;
 }
 
+/* XEP-0220 2.4: <db:result type='error'> for a request we do not take. */
+static void db_result_error(struct mux_conn *c, const char *from, const char *to, const char *type,
+			    const char *cond)
+{
+	char buf[600];
+	snprintf(buf, sizeof(buf),
+		 "<db:result from='%s' to='%s' type='error'><error type='%s'>"
+		 "<%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></db:result>",
+		 to, from, type, cond);
+	conn_send_str(c, buf);
+}
+
+/* Whether a domain attribute is a plain domain that fits a reply. */
+static bool db_domain_ok(const char *d)
+{
+	return d && *d && strlen(d) < 256 && !strpbrk(d, "'\"<>&@/ ");
+}
+
+/* We are the authoritative server: is this key ours for these domains and
+ * that stream?  (XEP-0220 2.3) */
+static int on_db_verify(struct mux_conn *c, const struct xml_node *el)
+{
+	const char *from = xml_node_attr(el, "from"), *to = xml_node_attr(el, "to");
+	const char *id = xml_node_attr(el, "id");
+	if (!db_domain_ok(from) || !db_domain_ok(to) || !id || !*id || strlen(id) > 128 ||
+	    strpbrk(id, "'\"<>&")) {
+		stream_error(c, "bad-format", "db:verify needs from, to and id");
+		return 1;
+	}
+	const struct mux_group *g = c->mux->group;
+	const struct cfg_host *host = cfg_find_host(c->mux->cfg, to);
+	char *key = xml_node_text(el);
+	char expected[DIALBACK_KEY_LEN + 1];
+	bool valid = key && host &&
+		     dialback_key(g->dialback_secret, sizeof(g->dialback_secret), from, host->domain, id,
+				  expected) == XS_OK;
+	if (valid) {
+		const char *k = key + strspn(key, " \t\r\n");
+		size_t kl = strlen(k);
+		while (kl && strchr(" \t\r\n", k[kl - 1]))
+			kl--;
+		valid = dialback_key_equal(k, kl, expected);
+	}
+	free(key);
+	explicit_bzero(expected, sizeof(expected));
+	LOGC(INFO, c, "dialback: asked whether a key for %s -> %s is ours: %s", to, from,
+	     valid ? "valid" : "invalid");
+	char buf[600];
+	snprintf(buf, sizeof(buf), "<db:verify from='%s' to='%s' id='%s' type='%s'/>", to, from, id,
+		 valid ? "valid" : "invalid");
+	conn_send_str(c, buf);
+	return c->dead || c->closing;
+}
+
+/* The peer asks to be taken for 'from' by dialback (XEP-0220 2.1). */
+static int on_db_result(struct mux_conn *c, const struct xml_node *el)
+{
+	struct s2s_in_neg *n = in_neg(c);
+	const char *from = xml_node_attr(el, "from"), *to = xml_node_attr(el, "to");
+	if (!db_domain_ok(from) || !db_domain_ok(to)) {
+		stream_error(c, "bad-format", "db:result needs from and to");
+		return 1;
+	}
+	char fdom[JID_BUF], tdom[JID_BUF];
+	if (jid_domain_prep(from, fdom, sizeof(fdom)) != XS_OK || strcmp(fdom, c->s2s_in.remote) != 0) {
+		stream_error(c, "invalid-from", "db:result 'from' is not the stream's");
+		return 1;
+	}
+	if (jid_domain_prep(to, tdom, sizeof(tdom)) != XS_OK || strcmp(tdom, c->domain) != 0) {
+		db_result_error(c, from, to, "cancel", "item-not-found");
+		return c->dead || c->closing;
+	}
+	if (n->db_pending) {
+		db_result_error(c, from, to, "wait", "policy-violation");
+		return c->dead || c->closing;
+	}
+	if (++n->auth_attempts > c->mux->cfg->max_auth_attempts) {
+		stream_error(c, "policy-violation", "too many authentication attempts");
+		return 1;
+	}
+	char *key = xml_node_text(el);
+	const char *k = key ? key + strspn(key, " \t\r\n") : NULL;
+	size_t kl = k ? strcspn(k, " \t\r\n") : 0;
+	char kbuf[DIALBACK_KEY_LEN + 1];
+	bool ok = k && kl && kl <= 128 && strspn(k, "0123456789abcdefABCDEF") >= kl;
+	if (ok)
+		snprintf(kbuf, sizeof(kbuf), "%.*s", (int)(kl < DIALBACK_KEY_LEN ? kl : DIALBACK_KEY_LEN), k);
+	free(key);
+	if (!ok || kl != DIALBACK_KEY_LEN) {
+		/* not a key any server of ours would have made: no need to ask */
+		db_result_error(c, from, to, "modify", "bad-request");
+		return c->dead || c->closing;
+	}
+	const struct cfg_host *host = cfg_find_host(c->mux->cfg, c->domain);
+	if (!s2s_out_verify(c->mux, host, c->s2s_in.remote, n->sid, kbuf, conn_handle(c))) {
+		explicit_bzero(kbuf, sizeof(kbuf));
+		db_result_error(c, from, to, "wait", "resource-constraint");
+		return c->dead || c->closing;
+	}
+	explicit_bzero(kbuf, sizeof(kbuf));
+	n->db_pending = true;
+	LOGC(INFO, c, "dialback: verifying with the authoritative server of %s", c->s2s_in.remote);
+	return 0;
+}
+
+void s2s_in_verified(struct mux *m, struct sess_handle h, bool valid, const char *why)
+{
+	struct mux_conn *c = conn_by_handle(m, h);
+	if (!c || c->dead || c->closing || c->role != &s2s_in_role || !c->neg ||
+	    !in_neg(c)->db_pending)
+		return;
+	in_neg(c)->db_pending = false;
+	char buf[600];
+	snprintf(buf, sizeof(buf), "<db:result from='%s' to='%s' type='%s'/>", c->domain,
+		 c->s2s_in.remote, valid ? "valid" : "invalid");
+	conn_send_str(c, buf);
+	if (!valid) {
+		LOGC(INFO, c, "dialback refused: %s", why);
+		stream_error(c, "not-authorized", "dialback failed");
+		return;
+	}
+	char key[PEER_KEY_LEN], ip[INET6_ADDRSTRLEN];
+	if (mux_peer_key(m, conn_peer_ip(c, ip), key))
+		peer_conn_authenticated(m->group->peers, key);
+	c->authenticated = true;
+	c->s2s_in.dialback = true;
+	LOGC(INFO, c, "authenticated by dialback");
+	struct xml_stream_limits lim;
+	conn_stream_limits(c, &lim);
+	xml_stream_set_limits(conn_xml(c), &lim);
+	established(c);
+}
+
 static int negotiate(struct mux_conn *c, struct xml_node *el)
 {
 	if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "starttls") == 0)
@@ -269,6 +425,12 @@ static int negotiate(struct mux_conn *c, struct xml_node *el)
 	}
 	if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "auth") == 0)
 		return on_auth(c, el);
+	if (strcmp(el->ns, NS_DIALBACK) == 0 && dialback_on(c->mux) && conn_tls_count(c)) {
+		if (strcmp(el->name, "verify") == 0)
+			return on_db_verify(c, el);
+		if (strcmp(el->name, "result") == 0)
+			return on_db_result(c, el);
+	}
 	if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "abort") == 0) {
 		sasl_failure(c, "aborted", "the peer aborted");
 		return c->dead || c->closing;
@@ -386,6 +548,13 @@ refused:
 
 static int in_on_stanza(struct mux_conn *c, struct xml_node *el)
 {
+	if (c->s2s_in.phase == S2S_IN_ESTABLISHED && strcmp(el->ns, NS_DIALBACK) == 0 &&
+	    strcmp(el->name, "verify") == 0 && dialback_on(c->mux)) {
+		/* XEP-0220 2.3: a verification may share an authenticated stream */
+		int stop = on_db_verify(c, el);
+		xml_node_free(el);
+		return stop;
+	}
 	if (c->s2s_in.phase == S2S_IN_ESTABLISHED)
 		return on_stanza(c, el); /* takes el */
 	int stop = negotiate(c, el);

@@ -19,6 +19,13 @@
  *      it the stanzas that waited (MSG_DELIVER, written as they are: their
  *      bytes carry no default namespace, so they read as jabber:server).
  *
+ * With [s2s] dialback = true (XEP-0220 over TLS), a peer whose certificate
+ * does not verify, or that does not offer EXTERNAL, is asked to accept
+ * <db:result/> instead (our key for its stream id, s2s/dialback_key.c);
+ * the same role also makes the verification streams of dialback
+ * (s2s_out_verify, s2s/s2s_dialback.h): TLS, <db:verify/>, the answer to
+ * the inbound stream that asked, and the end.
+ *
  * The whole attempt has [s2s] connect_timeout.  However it ends, the router
  * hears it once (MSG_S2S_UP or MSG_S2S_DOWN with the stanza error its queue
  * bounces with: remote-server-timeout for the timeout, else
@@ -40,7 +47,9 @@
 #include "core/xml/xml_stream.h"
 #include "core/xmpp/ns.h"
 #include "core/xmpp/stanza.h"
+#include "s2s/dialback_key.h"
 #include "s2s/resolver.h"
+#include "s2s/s2s_dialback.h"
 #include "s2s/s2s_idle.h"
 #include "s2s/srv_order.h"
 #include "tls/cert_ids.h"
@@ -55,6 +64,14 @@ struct s2s_out_neg {
 	size_t n_addrs, next_addr;
 	bool direct_tls;                   /* the current target's */
 	bool tls_done;
+	bool cert_ok;                      /* the peer's certificate verified and names it */
+	/* dialback (XEP-0220) */
+	bool verify;                       /* a verification stream, not a link */
+	bool verify_answered;
+	struct sess_handle verify_for;     /* the inbound stream waiting for it */
+	char peer_id[72];                  /* the peer's stream id: our key's input */
+	char db_sid[STREAM_ID_LEN + 1];    /* verify: the inbound stream's id */
+	char db_key[DIALBACK_KEY_LEN + 1]; /* verify: the key it was given */
 	char why[400];                     /* the last failure, for the log */
 };
 
@@ -84,6 +101,21 @@ static void out_neg_free(struct mux_conn *c)
 		s2s_dns_cancel(n->dns);
 	free(n);
 	c->neg = NULL;
+}
+
+static bool dialback_on(const struct mux *m)
+{
+	return m->cfg->s2s_dialback && m->group->has_dialback_secret;
+}
+
+/* A verification stream's answer goes to the inbound stream, once. */
+static void verify_answer(struct mux_conn *c, bool valid, const char *why)
+{
+	struct s2s_out_neg *ng = out_neg(c);
+	if (!ng || !ng->verify || ng->verify_answered)
+		return;
+	ng->verify_answered = true;
+	s2s_in_verified(c->mux, ng->verify_for, valid, why);
 }
 
 /* Tells the router how the attempt ended, once. */
@@ -120,7 +152,8 @@ static void fail(struct mux_conn *c, enum stanza_cond cond, const char *fmt, ...
 	va_end(ap);
 	if (n)
 		snprintf(n->why, sizeof(n->why), "%s", why);
-	LOGC(INFO, c, "link failed: %s", why);
+	LOGC(INFO, c, "%s failed: %s", n && n->verify ? "dialback verification" : "link", why);
+	verify_answer(c, false, why);
 	report(c, MSG_S2S_DOWN, (int)cond + 1);
 	if (c->header_sent && !c->closing && !c->dead) {
 		conn_delay_remove(c);
@@ -239,6 +272,8 @@ static bool ensure_resolver(struct mux *m)
 }
 
 /* MSG_S2S_CONNECT: data "local remote". */
+static void out_begin(struct mux_conn *c, const struct cfg_s2s_route *route);
+
 static void out_start(struct mux *m, const char *data)
 {
 	char local[256], remote[256];
@@ -272,6 +307,13 @@ static void out_start(struct mux *m, const char *data)
 		}
 		return;
 	}
+	out_begin(c, route);
+}
+
+/* Where to: the static route, or DNS. */
+static void out_begin(struct mux_conn *c, const struct cfg_s2s_route *route)
+{
+	struct mux *m = c->mux;
 	struct s2s_out_neg *ng = out_neg(c);
 	conn_delay_insert(c, mux_now_ms() + (uint64_t)m->cfg->s2s_connect_timeout_s * 1000);
 	if (route) {
@@ -286,9 +328,35 @@ static void out_start(struct mux *m, const char *data)
 		return;
 	}
 	LOGC(INFO, c, "connecting (DNS SRV)");
-	ng->dns = s2s_resolve_srv(m->resolver, remote, srv_found, c);
+	ng->dns = s2s_resolve_srv(m->resolver, c->s2s_out.remote, srv_found, c);
 	if (!ng->dns)
 		fail(c, SC_REMOTE_SERVER_NOT_FOUND, "out of memory resolving");
+}
+
+bool s2s_out_verify(struct mux *m, const struct cfg_host *local, const char *remote,
+		    const char *sid, const char *key, struct sess_handle for_in)
+{
+	const struct cfg_s2s_route *route = cfg_find_s2s_route(m->cfg, remote);
+	const struct cfg_listener *lst =
+		&m->group->s2s_out_lst[route && route->mode == CFG_MODE_DIRECT_TLS];
+	struct mux_conn *c = conn_new_outbound(m, &s2s_out_role, lst, remote);
+	if (!c)
+		return false;
+	c->domain = local->domain;
+	c->s2s_out.reported = true; /* the router never hears of it */
+	struct s2s_out_neg *ng = out_neg(c);
+	ng->verify = true;
+	ng->verify_for = for_in;
+	snprintf(ng->db_sid, sizeof(ng->db_sid), "%s", sid);
+	snprintf(ng->db_key, sizeof(ng->db_key), "%s", key);
+	if (!(c->s2s_out.remote = strdup(remote)) || !ensure_resolver(m)) {
+		ng->verify_answered = true; /* the caller hears it from the return */
+		conn_close(c, "cannot start");
+		return false;
+	}
+	LOGC(INFO, c, "dialback: asking the authoritative server");
+	out_begin(c, route);
+	return true;
 }
 
 /* ---- 2. connected; TLS ---- */
@@ -350,21 +418,31 @@ static void out_on_tls_ready(struct mux_conn *c)
 	const uint8_t *der = NULL;
 	size_t len = 0;
 	const char *why = "";
+	char bad[300] = "";
 	switch (tls_sess_peer(conn_tls_top(c), &der, &len, &why)) {
 	case TLS_PEER_NONE:
-		fail(c, SC_REMOTE_SERVER_NOT_FOUND, "the peer sent no certificate");
-		return;
+		snprintf(bad, sizeof(bad), "the peer sent no certificate");
+		break;
 	case TLS_PEER_UNTRUSTED:
-		fail(c, SC_REMOTE_SERVER_NOT_FOUND, "certificate not trusted: %s",
-		     why && *why ? why : "chain does not verify");
-		return;
-	case TLS_PEER_TRUSTED:
+		snprintf(bad, sizeof(bad), "certificate not trusted: %s",
+			 why && *why ? why : "chain does not verify");
+		break;
+	case TLS_PEER_TRUSTED: {
+		enum cert_id_kind how = CERT_ID_NONE;
+		if (cert_ids_match_server(der, len, c->s2s_out.remote, &how) != XS_OK ||
+		    how == CERT_ID_NONE)
+			snprintf(bad, sizeof(bad), "certificate does not name %s", c->s2s_out.remote);
 		break;
 	}
-	enum cert_id_kind how = CERT_ID_NONE;
-	if (cert_ids_match_server(der, len, c->s2s_out.remote, &how) != XS_OK || how == CERT_ID_NONE) {
-		fail(c, SC_REMOTE_SERVER_NOT_FOUND, "certificate does not name %s", c->s2s_out.remote);
-		return;
+	}
+	ng->cert_ok = !bad[0];
+	if (bad[0] && !ng->verify) {
+		if (!dialback_on(c->mux)) {
+			fail(c, SC_REMOTE_SERVER_NOT_FOUND, "%s", bad);
+			return;
+		}
+		/* XEP-0220 over TLS: the peer's identity then rests on DNS */
+		LOGC(INFO, c, "%s: dialback ([s2s] dialback = true) decides", bad);
 	}
 	send_header(c);
 }
@@ -381,6 +459,10 @@ static int out_on_open(struct mux_conn *c, struct xml_node *hdr)
 	const char *from = xml_node_attr(hdr, "from");
 	if (from && strcasecmp(from, c->s2s_out.remote) != 0)
 		LOGC(DEBUG, c, "the peer's header says from='%s'", from);
+	const char *id = xml_node_attr(hdr, "id");
+	struct s2s_out_neg *ng = out_neg(c);
+	if (ng)
+		snprintf(ng->peer_id, sizeof(ng->peer_id), "%s", id && strlen(id) < sizeof(ng->peer_id) ? id : "");
 	c->s2s_out.phase = S2S_OUT_WAIT_FEATURES;
 	return 0;
 }
@@ -396,9 +478,45 @@ static void established(struct mux_conn *c)
 	conn_touch(c);
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
 	const char *cipher = t ? tls_sess_cipher(t) : NULL;
-	LOGC(INFO, c, "link up (outbound to %s, TLS 1.%d, %s, SASL EXTERNAL)", c->peer,
-	     t ? tls_sess_version(t) % 10 : 0, cipher ? cipher : "-");
+	LOGC(INFO, c, "link up (outbound to %s, TLS 1.%d, %s, %s)", c->peer,
+	     t ? tls_sess_version(t) % 10 : 0, cipher ? cipher : "-",
+	     c->s2s_out.dialback ? "dialback" : "SASL EXTERNAL");
 	report(c, MSG_S2S_UP, 0);
+}
+
+/* XEP-0220 2.1: our key for the peer's stream, to be checked with our
+ * authoritative side (s2s/s2s_in.c answers its <db:verify/>). */
+static int send_db_result(struct mux_conn *c)
+{
+	struct s2s_out_neg *ng = out_neg(c);
+	const struct mux_group *g = c->mux->group;
+	char key[DIALBACK_KEY_LEN + 1];
+	if (!ng->peer_id[0] ||
+	    dialback_key(g->dialback_secret, sizeof(g->dialback_secret), c->s2s_out.remote, c->domain,
+			 ng->peer_id, key) != XS_OK) {
+		fail(c, SC_REMOTE_SERVER_NOT_FOUND, "dialback: no key (the peer's stream has no id)");
+		return 1;
+	}
+	char el[512];
+	snprintf(el, sizeof(el), "<db:result from='%s' to='%s'>%s</db:result>", c->domain,
+		 c->s2s_out.remote, key);
+	explicit_bzero(key, sizeof(key));
+	conn_send_str(c, el);
+	explicit_bzero(el, sizeof(el));
+	c->s2s_out.phase = S2S_OUT_WAIT_DB_RESULT;
+	return 0;
+}
+
+/* XEP-0220 2.3: the receiving server's question to the authoritative one. */
+static int send_db_verify(struct mux_conn *c)
+{
+	struct s2s_out_neg *ng = out_neg(c);
+	char el[600];
+	snprintf(el, sizeof(el), "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>", c->domain,
+		 c->s2s_out.remote, ng->db_sid, ng->db_key);
+	conn_send_str(c, el);
+	c->s2s_out.phase = S2S_OUT_WAIT_DB_VERIFY;
+	return 0;
 }
 
 static int on_features(struct mux_conn *c, struct xml_node *f)
@@ -421,6 +539,9 @@ static int on_features(struct mux_conn *c, struct xml_node *f)
 			return 1;
 		}
 	}
+	struct s2s_out_neg *ng = out_neg(c);
+	if (ng->verify)
+		return send_db_verify(c);
 	bool external = false;
 	struct xml_node *mechs = xml_node_child(f, "mechanisms", NS_SASL);
 	for (struct xml_node *m = mechs ? xml_node_first_elem(mechs) : NULL; m && !external;
@@ -430,6 +551,8 @@ static int on_features(struct mux_conn *c, struct xml_node *f)
 		free(name);
 	}
 	if (!external) {
+		if (dialback_on(c->mux))
+			return send_db_result(c);
 		fail(c, SC_REMOTE_SERVER_NOT_FOUND,
 		     "the peer does not offer SASL EXTERNAL to us (its trust in our certificate); "
 		     "dialback is not enabled");
@@ -469,6 +592,34 @@ static int negotiate(struct mux_conn *c, struct xml_node *el)
 		/* the new stream's header goes out when TLS is up */
 		conn_request_restart(c);
 		push_tls(c);
+		return 1;
+	}
+	if (ph == S2S_OUT_WAIT_DB_RESULT && !strcmp(el->ns, NS_DIALBACK) && !strcmp(el->name, "result")) {
+		const char *type = xml_node_attr(el, "type");
+		if (!type || strcmp(type, "valid") != 0) {
+			struct xml_node *e = xml_node_first_elem(el);
+			struct xml_node *cond = e ? xml_node_first_elem(e) : NULL;
+			fail(c, SC_REMOTE_SERVER_NOT_FOUND, "dialback refused (%s%s%s)",
+			     type ? type : "no type", cond ? ": " : "", cond ? cond->name : "");
+			return 1;
+		}
+		c->authenticated = true;
+		c->s2s_out.dialback = true;
+		LOGC(INFO, c, "authenticated to the peer (dialback)");
+		struct xml_stream_limits lim;
+		conn_stream_limits(c, &lim);
+		xml_stream_set_limits(conn_xml(c), &lim);
+		established(c);
+		return 0;
+	}
+	if (ph == S2S_OUT_WAIT_DB_VERIFY && !strcmp(el->ns, NS_DIALBACK) && !strcmp(el->name, "verify")) {
+		const char *type = xml_node_attr(el, "type");
+		const char *id = xml_node_attr(el, "id");
+		bool valid = type && !strcmp(type, "valid") && id && !strcmp(id, out_neg(c)->db_sid);
+		LOGC(INFO, c, "dialback: the authoritative server says %s", type ? type : "nothing");
+		verify_answer(c, valid, valid ? "" : "the authoritative server says the key is not its");
+		conn_send_str(c, "</stream:stream>");
+		conn_close_after_flush(c, "dialback verification done");
 		return 1;
 	}
 	if (ph == S2S_OUT_WAIT_SUCCESS && strcmp(el->ns, NS_SASL) == 0) {
@@ -567,6 +718,7 @@ static void out_on_closed(struct mux_conn *c)
 		if (!c->s2s_out.reported)
 			LOGC(INFO, c, "link failed: %s", ng && ng->why[0] ? ng->why : "connection closed");
 		report(c, MSG_S2S_DOWN, SC_REMOTE_SERVER_NOT_FOUND + 1);
+		verify_answer(c, false, ng && ng->why[0] ? ng->why : "the verification stream closed");
 	}
 	if (c->neg && out_neg(c)->dns) {
 		s2s_dns_cancel(out_neg(c)->dns);
@@ -577,7 +729,7 @@ static void out_on_closed(struct mux_conn *c)
 static void out_on_timer(struct mux_conn *c)
 {
 	if (c->s2s_out.phase != S2S_OUT_ESTABLISHED)
-		fail(c, SC_REMOTE_SERVER_TIMEOUT, "not up within %us ([s2s] connect_timeout)",
+		fail(c, SC_REMOTE_SERVER_TIMEOUT, "not done within %us ([s2s] connect_timeout)",
 		     c->mux->cfg->s2s_connect_timeout_s);
 }
 

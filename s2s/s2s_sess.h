@@ -14,6 +14,7 @@ enum s2s_in_phase {
 
 struct s2s_in_sess {
 	enum s2s_in_phase phase;
+	bool dialback;         /* authenticated by dialback, not SASL EXTERNAL */
 	int64_t up_at;         /* wall-clock seconds when established (xmppctl s2s) */
 	/* The peer's domain as its first header named it (normalised); once
 	 * authenticated, the one remote domain this link speaks for, paired
@@ -29,6 +30,8 @@ enum s2s_out_phase {
 	S2S_OUT_WAIT_FEATURES, /* the peer's header read */
 	S2S_OUT_WAIT_PROCEED,  /* <starttls/> sent */
 	S2S_OUT_WAIT_SUCCESS,  /* <auth mechanism='EXTERNAL'/> sent */
+	S2S_OUT_WAIT_DB_RESULT, /* <db:result/> sent (XEP-0220) */
+	S2S_OUT_WAIT_DB_VERIFY, /* a verification stream: <db:verify/> sent */
 	S2S_OUT_ESTABLISHED,   /* authenticated: the router sends stanzas */
 };
 
@@ -36,6 +39,7 @@ struct s2s_out_sess {
 	enum s2s_out_phase phase;
 	int64_t up_at;         /* wall-clock seconds when established (xmppctl s2s) */
 	bool reported;         /* MSG_S2S_UP or _DOWN told the router how it ended */
+	bool dialback;         /* authenticated by dialback, not SASL EXTERNAL */
 	char *remote;          /* the domain this link goes to; c->domain is ours */
 };
 

@@ -31,15 +31,18 @@
 #include "mux/mux.h"
 #include "tls/tls.h"
 
-/* The key for SCRAM's fake salts (unknown users get a challenge that looks
- * like a real one): kept beside the database so that an unknown user's salt
- * is as stable across restarts as a real user's. */
-static bool load_fake_salt_key(const char *db_path, uint8_t key[32], char *err, size_t errlen)
+/* A 32-byte secret of this server's, made at its first start and kept
+ * beside the database (mode 0600): the key for SCRAM's fake salts (unknown
+ * users get a challenge that looks like a real one, as stable across
+ * restarts as a real user's salt), and the dialback secret (XEP-0220: a
+ * key this server handed out must still verify after a restart). */
+static bool load_key(const char *db_path, const char *name, uint8_t key[32], char *err,
+		     size_t errlen)
 {
 	char path[600];
 	const char *slash = strrchr(db_path, '/');
 	int dl = slash ? (int)(slash - db_path) : 1;
-	snprintf(path, sizeof(path), "%.*s/scram-fake-salt.key", dl, slash ? db_path : ".");
+	snprintf(path, sizeof(path), "%.*s/%s", dl, slash ? db_path : ".", name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		ssize_t n = read(fd, key, 32);
@@ -212,13 +215,23 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 	uint8_t fake_key[32];
-	if (!load_fake_salt_key(cfg.db_path, fake_key, err, sizeof(err))) {
+	if (!load_key(cfg.db_path, "scram-fake-salt.key", fake_key, err, sizeof(err))) {
 		LOG_ERR("%s", err);
 		mux_group_free(mux);
 		goto out_store;
 	}
 	mux_group_set_fake_salt_key(mux, fake_key);
 	explicit_bzero(fake_key, sizeof(fake_key));
+	if (cfg.s2s_dialback) {
+		uint8_t db_key[32];
+		if (!load_key(cfg.db_path, "dialback-secret.key", db_key, err, sizeof(err))) {
+			LOG_ERR("%s", err);
+			mux_group_free(mux);
+			goto out_store;
+		}
+		mux_group_set_dialback_secret(mux, db_key);
+		explicit_bzero(db_key, sizeof(db_key));
+	}
 	unsigned n_mux;
 	struct queue *const *inboxes = mux_group_inboxes(mux, &n_mux);
 	struct router *router = router_new(&cfg, inboxes, n_mux);

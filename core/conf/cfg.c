@@ -200,6 +200,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "sm_max_detached", T_UINT, struct cfg, sm_max_detached, 0, 10000000),
 	K_NUM(SECT_IM, "sm_request_after", T_UINT, struct cfg, sm_request_after, 1, 100000),
 	K_BOOL(SECT_S2S, "require_encryption", struct cfg, s2s_require_encryption),
+	K_BOOL(SECT_S2S, "dialback", struct cfg, s2s_dialback),
 	K_FN(SECT_S2S, "ca_file", set_s2s_ca_file),
 	K_FN(SECT_S2S, "ca_path", set_s2s_ca_path),
 	K_NUM(SECT_S2S, "max_stanza_size", T_SIZE, struct cfg, s2s_max_stanza_size, 1024, 16777216),

@@ -1296,8 +1296,14 @@ size_t xml_parser_pool_idle(const struct xml_parser_pool *pool)
 void xml_stream_use_pool(struct xml_stream *s, struct xml_parser_pool *pool)
 {
 	s->pool = pool;
-	/* Never true inside a callback: expat's position is then that of
-	 * the event being reported, short of what the feed handed it. */
+	/* From a callback (an s2s stream authenticated by the element being
+	 * reported) the parser is busy: the end of the feed lets go of it.
+	 * at_clean_boundary cannot tell: inside a handler expat's position is
+	 * that of the event, which can look like the end of what was fed
+	 * (an s2s link up on <db:result/> crashed in expat when it gave its
+	 * parser away here, 2026-12-07). */
+	if (s->piece)
+		return;
 	if (pool && s->parser && at_clean_boundary(s))
 		release_parser(s);
 }

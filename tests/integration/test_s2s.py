@@ -401,7 +401,7 @@ class Federation(unittest.TestCase):
         self.assertGreater(took, CONNECT_TIMEOUT - 1)
         self.assertLess(took, CONNECT_TIMEOUT + 3)
         self.assertIn("remote-server-timeout", alice.ask("", "s2", timeout=2))
-        self.assertTrue(A.wait_log(r"silent\.test: link failed: not up within %ds" %
+        self.assertTrue(A.wait_log(r"silent\.test: link failed: not done within %ds" %
                                    CONNECT_TIMEOUT))
 
     def test_07_wrong_certificate(self):

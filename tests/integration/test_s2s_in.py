@@ -52,12 +52,13 @@ class Peer(RawClient):
             ctx.load_cert_chain(*self.client_cert)
         if self.direct:
             ctx.set_alpn_protocols(["xmpp-server"])
-        self.sock = ctx.wrap_socket(self.sock, server_hostname=DOMAIN)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=self.server_name)
         return self.sock
 
     def header(self, frm=REMOTE, to=DOMAIN):
         m = self.mark()
-        attrs = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'"
+        attrs = ("xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+                 "xmlns:db='jabber:server:dialback' version='1.0'")
         if frm is not None:
             attrs += " from='%s'" % frm
         if to is not None:

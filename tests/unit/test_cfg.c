@@ -703,7 +703,10 @@ static void test_s2s(void **state)
 	assert_string_equal(c->s2s_ca_file, "");
 	expect_err(HOST LST "[s2s]\nmax_stanza_size = 1023\n",
 		   "t.ini:7: [s2s] max_stanza_size: out of range (1024..16777216)");
-	expect_err(HOST LST "[s2s]\ndialback = true\n", "t.ini:7: [s2s] dialback: unknown key");
+	assert_false(c->s2s_dialback);
+	expect_ok(HOST LST "[s2s]\ndialback = true\n", c);
+	assert_true(c->s2s_dialback);
+	expect_err(HOST LST "[s2s]\nsecure_auth = true\n", "t.ini:7: [s2s] secure_auth: unknown key");
 	assert_int_equal(c->s2s_connect_timeout_s, 30);
 	assert_int_equal(c->s2s_idle_timeout_s, 600);
 	assert_int_equal(c->s2s_max_queue, 1000);

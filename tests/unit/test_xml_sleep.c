@@ -889,6 +889,33 @@ static void test_pool_joined_late(void **state)
 	rec_done(&b);
 	xml_parser_pool_free(pool3);
 
+	/* from the callback of the last stanza of the feed, empty or not, on
+	 * an s2s stream (a link authenticated by <db:result type='valid'/>),
+	 * and the stream goes on after it */
+	static const char *const lasts[] = {
+		"<db:result from='b.example' to='a.example' type='valid'/>",
+		"<db:result from='b.example' to='a.example' type='valid'></db:result>",
+		"<message from='x@b.example' to='y@a.example'><body>z</body></message>",
+	};
+	for (size_t i = 0; i < sizeof(lasts) / sizeof(lasts[0]); i++) {
+		struct xml_parser_pool *pool4 = xml_parser_pool_new(1 << 20);
+		pool_on_stanza = pool4;
+		memset(&b, 0, sizeof(b));
+		b.s = xml_stream_new(&big_limits, &cb, &b);
+		assert_non_null(b.s);
+		assert_int_equal(feed(&b, S2S_HEADER), XML_STREAM_OK);
+		assert_int_equal(feed(&b, lasts[i]), XML_STREAM_OK);
+		assert_true(xml_stream_is_asleep(b.s));
+		assert_int_equal(xml_parser_pool_idle(pool4), 1);
+		assert_int_equal(feed(&b, "<iq from='b.example' to='a.example' type='get' id='p'>"
+					  "<ping xmlns='urn:xmpp:ping'/></iq>"),
+				 XML_STREAM_OK);
+		assert_int_equal(b.n_stanzas, 2);
+		assert_non_null(strstr(rec_log(&b), "urn:xmpp:ping"));
+		rec_done(&b);
+		xml_parser_pool_free(pool4);
+	}
+
 	rec_done(&a);
 	xml_parser_pool_free(pool);
 }

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Server dialback (XEP-0220) as the fallback [s2s] dialback = true allows:
+two xmppd (a.test, b.test) whose certificates the other does not trust
+(another CA), so SASL EXTERNAL is never offered and every link comes up by
+dialback, each key checked with the authoritative server over a
+verification stream.
+
+- a message crosses both ways; each side logs the method, answers the
+  other's <db:verify/> as the authoritative server, and xmppctl s2s says
+  "dialback";
+- a peer that claims a.test with a key a.test never made gets
+  type='invalid' and <not-authorized/> (b.test asked a.test, which said
+  invalid);
+- before TLS nothing of dialback is offered or taken: a plaintext
+  <db:result/> ends the stream, and b.test connects nowhere for it.
+
+Run: /usr/bin/python3 test_s2s_dialback.py --xmppd PATH --xmppctl PATH
+"""
+
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import LOCALHOST, Server, stream_error_condition  # noqa: E402
+from s2s_pki import Pki  # noqa: E402
+from test_s2s_in import Peer  # noqa: E402
+
+XMPPD = XMPPCTL = None
+A = B = PKI = None
+
+
+def setUpModule():
+    global A, B, PKI
+    PKI = Pki()
+    listeners = {"dtls": {"mode": "direct_tls"}, "s2s": {"type": "s2s", "mode": "starttls"}}
+    # each trusts only the test CA; their own certificates come from the other one
+    s2s = {"s2s": {"ca_file": PKI.ca, "dialback": True}}
+    A = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"}, name="s2s-db-a", domain="a.test",
+               cert_files=PKI.leaf("a", "DNS:a.test", ca="rogue"), cafile=PKI.rogue,
+               sections=s2s, listeners=listeners)
+    B = Server(XMPPD, XMPPCTL, users={"bob": "pw-bob"}, name="s2s-db-b", domain="b.test",
+               cert_files=PKI.leaf("b", "DNS:b.test", ca="rogue"), cafile=PKI.rogue,
+               sections=s2s, listeners=listeners)
+    A.cfg["s2s_route b.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
+    B.cfg["s2s_route a.test"] = {"address": LOCALHOST, "port": A.port("s2s")}
+    A._write_ini()
+    B._write_ini()
+    A.start()
+    B.start()
+
+
+def tearDownModule():
+    try:
+        for srv in (A, B):
+            if srv is not None:
+                srv.check_clean_exit(unittest.TestCase())
+    finally:
+        for srv in (A, B):
+            if srv is not None:
+                srv.cleanup()
+        if PKI is not None:
+            PKI.cleanup()
+
+
+class Dialback(unittest.TestCase):
+
+    def test_01_message_both_ways(self):
+        alice = A.login("alice", "pw-alice", "d1", presence="<presence/>")
+        bob = B.login("bob", "pw-bob", "d1", presence="<presence/>")
+        self.addCleanup(alice.close)
+        self.addCleanup(bob.close)
+        m = bob.mark()
+        alice.send("<message to='bob@b.test/d1' type='chat' id='x1'><body>by dialback</body></message>")
+        self.assertIn("by dialback", bob.read_until("by dialback", timeout=10, start=m)[m:])
+        m = alice.mark()
+        bob.send("<message to='alice@a.test/d1' type='chat' id='x2'><body>and back</body></message>")
+        self.assertIn("and back", alice.read_until("and back", timeout=10, start=m)[m:])
+        for srv, local, remote in ((A, "a", "b"), (B, "b", "a")):
+            self.assertTrue(srv.wait_log(r"s2s-out %s\.test -> %s\.test: certificate not trusted: .*"
+                                         r"dialback \(\[s2s\] dialback = true\) decides" % (local, remote)))
+            self.assertTrue(srv.wait_log(r"s2s-out %s\.test -> %s\.test: link up \(outbound to .*, "
+                                         r"dialback\)" % (local, remote)))
+            self.assertTrue(srv.wait_log(r"s2s-in %s\.test -> %s\.test: authenticated by dialback"
+                                         % (remote, local)))
+            # as the authoritative server, each said its own key was valid
+            self.assertTrue(srv.wait_log(r"dialback: asked whether a key for %s\.test -> %s\.test "
+                                         r"is ours: valid" % (local, remote)))
+        out = A._ctl(["s2s"])
+        self.assertRegex(out, r"(?m)^a\.test\tb\.test\tout\t.*\tdialback\t")
+        self.assertRegex(out, r"(?m)^a\.test\tb\.test\tin\t.*\tdialback\t")
+
+    def test_02_forged_key_refused(self):
+        mark = B.log_len()
+        p = Peer(B.port("s2s"), PKI.rogue, cert=PKI.leaf("mallory", "DNS:a.test", ca="rogue"))
+        p.server_name = "b.test"
+        self.addCleanup(p.close)
+        feats = p.header(to="b.test", frm="a.test")
+        self.assertIn("<starttls", feats)
+        self.assertNotIn("urn:xmpp:features:dialback", feats)   # not before TLS
+        p.starttls_negotiate()
+        p.start_tls()
+        feats = p.header(to="b.test", frm="a.test")
+        self.assertIn("<dialback xmlns='urn:xmpp:features:dialback'", feats.replace('"', "'"))
+        self.assertNotIn("EXTERNAL", feats)
+        m = p.mark()
+        p.send("<db:result from='a.test' to='b.test'>%s</db:result>" % ("0" * 64))
+        got = p.read_until_closed(timeout=10)[m:].replace('"', "'")
+        self.assertRegex(got, r"<db:result[^>]*type='invalid'")
+        self.assertEqual(stream_error_condition(got), "not-authorized")
+        self.assertTrue(B.wait_log(r"dialback refused", start=mark))
+        self.assertTrue(A.wait_log(r"dialback: asked whether a key for a\.test -> b\.test is ours: "
+                                   r"invalid"))
+
+    def test_03_plaintext_db_result(self):
+        mark = B.log_len()
+        p = Peer(B.port("s2s"), PKI.rogue)
+        self.addCleanup(p.close)
+        p.header(to="b.test", frm="c.test")
+        p.send("<db:result from='c.test' to='b.test'>%s</db:result>" % ("0" * 64))
+        self.assertEqual(stream_error_condition(p.read_until_closed()), "policy-violation")
+        time.sleep(0.3)
+        self.assertNotRegex(B.log()[mark:], r"c\.test: (dialback: asking|connecting)")
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)
