@@ -548,6 +548,15 @@ refused:
 
 static int in_on_stanza(struct mux_conn *c, struct xml_node *el)
 {
+	if (strcmp(el->ns, NS_STREAMS) == 0 && strcmp(el->name, "error") == 0) {
+		/* the peer ends the stream (system-shutdown, ...): so do we */
+		struct xml_node *cond = xml_node_first_elem(el);
+		LOGC(INFO, c, "stream error from the peer: %s", cond ? cond->name : "?");
+		xml_node_free(el);
+		conn_send_str(c, "</stream:stream>");
+		conn_close_after_flush(c, "stream error from the peer");
+		return 1;
+	}
 	if (c->s2s_in.phase == S2S_IN_ESTABLISHED && strcmp(el->ns, NS_DIALBACK) == 0 &&
 	    strcmp(el->name, "verify") == 0 && dialback_on(c->mux)) {
 		/* XEP-0220 2.3: a verification may share an authenticated stream */

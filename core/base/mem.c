@@ -50,9 +50,27 @@ bool mem_malloc_is_jemalloc(void)
 #else
 #include <malloc.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define XMPPD_SANITIZER_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define XMPPD_SANITIZER_MALLOC 1
+#endif
+#endif
+
 void mem_release(void)
 {
+#ifndef XMPPD_SANITIZER_MALLOC
 	malloc_trim(0);
+#else
+	/* The sanitizer's allocator holds the memory, not glibc's arenas,
+	 * so there is nothing to trim; and an ASan xmppd whose two mux
+	 * threads had put links to sleep (each calling malloc_trim) once
+	 * aborted at exit in glibc ("malloc assertion failure in
+	 * __malloc_arena_thread_freeres: a->attached_threads > 0"), which
+	 * our reading of glibc puts down to malloc_trim binding threads to
+	 * an arena the sanitizer's malloc never counts them in. */
+#endif
 }
 
 const char *mem_allocator_name(void)

@@ -36,6 +36,9 @@
  *                    client presents a certificate for peer.test that the
  *                    server trusts, so that SASL EXTERNAL and stanzas
  *                    from peer.test are reachable
+ *          bit 6:    [s2s] dialback = true (with a fixed secret): <db:result>
+ *                    starts a verification stream (its DNS never answers
+ *                    here), <db:verify> is answered from the secret
  *   record: an op byte; bit 7 picks connection 0 or 1 (opened on first
  *   use), bits 0-1 the kind:
  *     0 DATA: a 16-bit little-endian length and that many bytes (fewer at
@@ -692,6 +695,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		w.p[k].fd = -1;
 	cfg.allow_plain = !(conf & 8);
 	cfg.hosts[0].registration_open = conf & 16;
+	cfg.s2s_dialback = conf & 64;
 	char err[256];
 	w.g = mux_group_new(&cfg, tls_set, NULL, err, sizeof(err));
 	if (!w.g) {
@@ -702,6 +706,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	static const uint8_t salt_key[32] = "fuzz_c2s fake salt key ........";
 	mux_group_set_fake_salt_key(w.g, salt_key);
+	static const uint8_t db_secret[32] = "fuzz_s2s dialback secret ......";
+	mux_group_set_dialback_secret(w.g, db_secret);
 	unsigned n_inboxes;
 	struct queue *const *inboxes = mux_group_inboxes(w.g, &n_inboxes);
 	w.r = router_new(&cfg, inboxes, n_inboxes);

@@ -38,6 +38,7 @@ TLS_CLIENT = 4
 NO_PLAIN = 8
 REGISTER = 16
 S2S = 32
+DIALBACK = 64
 
 
 def data(b, conn=0, hold_store=False, hold_delay=False):
@@ -333,7 +334,9 @@ ROUTER = [
 ]
 seed("router_answers", L_PLAIN,
      plain_login() + [data(PRESENCE)] + [data(x) for x in ROUTER],
-     ("jabber:iq:version", "remote-server-not-found", "service-unavailable"))
+     # another domain: an s2s link is asked for, which the harness's due
+     # timers end at once (its DNS never answers here): the bounce
+     ("jabber:iq:version", "remote-server-timeout", "service-unavailable"))
 seed("router_pipelined", L_PLAIN,
      plain_login() + [data(PRESENCE + "".join(ROUTER))], ("jabber:iq:version",))
 # a bound session goes to sleep and wakes for its next stanza
@@ -508,6 +511,26 @@ seed("s2s_bad_headers", L_STARTTLS_REQ | S2S,
      [data(S2S_HEADER.replace("from='peer.test' ", "")), eof(),
       data(S2S_HEADER.replace("peer.test", "fuzz.test"), conn=1)], ("invalid-from",))
 seed("s2s_client_ns", L_STARTTLS_REQ | S2S, [data(HEADER)], ("invalid-namespace",))
+
+# dialback (bit 6): the key for 'peer.test -> fuzz.test' is whatever the
+# fuzzer finds; a verify request is answered from the secret either way
+S2S_DB_HEADER = S2S_HEADER.replace("to='fuzz.test' version=",
+                                   "to='fuzz.test' xmlns:db='jabber:server:dialback' version=")
+DB_RESULT = "<db:result from='peer.test' to='fuzz.test'>" + "ab" * 32 + "</db:result>"
+DB_VERIFY = ("<db:verify from='peer.test' to='fuzz.test' id='0123456789abcdef'>" + "cd" * 32 +
+             "</db:verify>")
+seed("s2s_dialback", L_STARTTLS_REQ | TLS_CLIENT | S2S | DIALBACK,
+     # the verification's timer held, so the second result finds it pending
+     [data(S2S_DB_HEADER), data(STARTTLS), data(S2S_DB_HEADER), data(DB_VERIFY),
+      data(DB_RESULT, hold_delay=True), data(DB_RESULT, hold_delay=True), data(S2S_MSG)],
+     ("urn:xmpp:features:dialback", "type='invalid'", "dialback: verifying", "policy-violation"))
+seed("s2s_dialback_plain", L_PLAIN | S2S | DIALBACK,
+     [data(S2S_DB_HEADER), data(DB_RESULT)], ("not-authorized",))
+seed("s2s_dialback_bad", L_STARTTLS_REQ | TLS_CLIENT | S2S | DIALBACK,
+     [data(S2S_DB_HEADER), data(STARTTLS), data(S2S_DB_HEADER),
+      data("<db:result from='other.test' to='fuzz.test'>00</db:result>"),
+      data("<db:result to='fuzz.test'>00</db:result>")],
+     ("invalid-from",))
 
 
 def main():

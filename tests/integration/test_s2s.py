@@ -167,6 +167,7 @@ def setUpModule():
                      "s2s_tls": {"type": "s2s", "mode": "direct_tls"}}
     common = {"s2s": {"ca_file": PKI.ca, "connect_timeout": CONNECT_TIMEOUT}}
     d_cert = PKI.leaf("d", "DNS:d.test")
+    r_cert = PKI.leaf("r", "DNS:rogue.test", ca="rogue")
     A = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "dave": "pw-dave"}, name="s2s-a", domain="a.test",
                cert_files=a_cert, cafile=PKI.ca, sections=dict(common),
                listeners=s2s_listeners)
@@ -180,13 +181,17 @@ def setUpModule():
                                                             "key": b_cert[1]},
                                         # found by A through DNS only
                                         "host d.test": {"certificate": d_cert[0],
-                                                        "key": d_cert[1]}}),
+                                                        "key": d_cert[1]},
+                                        # its certificate from a CA A does not trust
+                                        "host rogue.test": {"certificate": r_cert[0],
+                                                            "key": r_cert[1]}}),
                listeners=s2s_listeners)
     A.cfg["s2s_route b.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
     A.cfg["s2s_route c.test"] = {"address": LOCALHOST, "port": B.port("s2s_tls"),
                                  "mode": "direct_tls"}
     # B serves wrong.test with a certificate for b.test
     A.cfg["s2s_route wrong.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
+    A.cfg["s2s_route rogue.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
     A.cfg["s2s_route closed.test"] = {"address": LOCALHOST, "port": closed_port}
     A.cfg["s2s_route silent.test"] = {"address": LOCALHOST, "port": PEERS["silent"].port}
     A.cfg["s2s_route plain.test"] = {"address": LOCALHOST, "port": PEERS["plain"].port}
@@ -413,6 +418,15 @@ class Federation(unittest.TestCase):
                          "remote-server-not-found")
         self.assertTrue(A.wait_log(r"wrong\.test: link failed: certificate does not name "
                                    r"wrong\.test"))
+
+    def test_07b_untrusted_certificate(self):
+        alice = login(A, "alice", "fed7b")
+        self.addCleanup(alice.close)
+        m = alice.mark()
+        alice.send(message("x@rogue.test", "to an unknown CA", "u1"))
+        self.assertEqual(error_for(alice, "u1", m, timeout=CONNECT_TIMEOUT + 5),
+                         "remote-server-not-found")
+        self.assertTrue(A.wait_log(r"rogue\.test: link failed: certificate not trusted: "))
 
     def test_08_no_starttls(self):
         alice = login(A, "alice", "fed8")

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
-"""Idle server links close, and the next stanza opens a new one: two xmppd
-(a.test, b.test) with [s2s] idle_timeout = 2.
+"""Idle server links sleep, then close, and the next stanza opens a new
+one: two xmppd (a.test, b.test) with [limits] idle_sleep = 1 and [s2s]
+idle_timeout = 4.
 
+- a link idle for a second sleeps on both ends (xmppctl s2s says asleep),
+  and a message wakes it and crosses;
 - after a message, both of A's links to B's side go quiet and are closed
   (each side its own: A's outbound, B's inbound, and the reverse pair),
   logged, and xmppctl s2s lists none;
@@ -23,14 +26,14 @@ from s2s_pki import Pki  # noqa: E402
 
 XMPPD = XMPPCTL = None
 A = B = PKI = None
-IDLE = 2
+IDLE = 4
 
 
 def setUpModule():
     global A, B, PKI
     PKI = Pki()
     listeners = {"dtls": {"mode": "direct_tls"}, "s2s": {"type": "s2s", "mode": "starttls"}}
-    s2s = {"s2s": {"ca_file": PKI.ca, "idle_timeout": IDLE}}
+    s2s = {"s2s": {"ca_file": PKI.ca, "idle_timeout": IDLE}, "limits": {"idle_sleep": 1}}
     A = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"}, name="s2s-idle-a", domain="a.test",
                cert_files=PKI.leaf("a", "DNS:a.test"), cafile=PKI.ca, sections=s2s,
                listeners=listeners)
@@ -64,7 +67,27 @@ def links(srv):
 
 class Idle(unittest.TestCase):
 
-    def test_idle_link_closes_and_reopens(self):
+    def test_1_sleeping_link_wakes(self):
+        alice = A.login("alice", "pw-alice", "s1", presence="<presence/>")
+        bob = B.login("bob", "pw-bob", "s1", presence="<presence/>")
+        self.addCleanup(alice.close)
+        self.addCleanup(bob.close)
+        m = bob.mark()
+        alice.send("<message to='bob@b.test/s1' type='chat' id='w1'><body>awake</body></message>")
+        self.assertIn("awake", bob.read_until("awake", timeout=10, start=m)[m:])
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not (
+                all(l.endswith("\tasleep") for l in links(A) + links(B)) and links(A)):
+            time.sleep(0.1)
+        self.assertTrue(links(A) and all(l.endswith("\tasleep") for l in links(A)), links(A))
+        self.assertTrue(links(B) and all(l.endswith("\tasleep") for l in links(B)), links(B))
+        m = bob.mark()
+        alice.send("<message to='bob@b.test/s1' type='chat' id='w2'><body>woken</body></message>")
+        self.assertIn("woken", bob.read_until("woken", timeout=10, start=m)[m:])
+        # the same link, not a new one
+        self.assertEqual(len(re.findall(r"s2s-out a\.test -> b\.test: link up", A.log())), 1)
+
+    def test_2_idle_link_closes_and_reopens(self):
         alice = A.login("alice", "pw-alice", "i1", presence="<presence/>")
         bob = B.login("bob", "pw-bob", "i1", presence="<presence/>")
         self.addCleanup(alice.close)
@@ -72,6 +95,7 @@ class Idle(unittest.TestCase):
         m = bob.mark()
         alice.send("<message to='bob@b.test/i1' type='chat' id='x1'><body>first</body></message>")
         self.assertIn("first", bob.read_until("first", timeout=10, start=m)[m:])
+        ups = len(re.findall(r"s2s-out a\.test -> b\.test: link up", A.log()))
         self.assertEqual(len(links(A)), 1)   # out to b.test
         self.assertEqual(len(links(B)), 1)   # in from a.test
         t0 = time.monotonic()
@@ -92,7 +116,7 @@ class Idle(unittest.TestCase):
         m = bob.mark()
         alice.send("<message to='bob@b.test/i1' type='chat' id='x2'><body>second</body></message>")
         self.assertIn("second", bob.read_until("second", timeout=10, start=m)[m:])
-        self.assertEqual(len(re.findall(r"s2s-out a\.test -> b\.test: link up", A.log())), 2)
+        self.assertEqual(len(re.findall(r"s2s-out a\.test -> b\.test: link up", A.log())), ups + 1)
 
 
 if __name__ == "__main__":
