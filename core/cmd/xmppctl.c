@@ -36,6 +36,7 @@
 #include "core/base/log.h"
 #include "core/base/xbuf.h"
 #include "core/auth/sasl_scram.h"
+#include "core/cmd/xmppctl_dns.h"
 #include "core/ctl/ctl_socket.h"
 #include "core/route/ctl_cmd.h"
 #include "core/store/store.h"
@@ -544,6 +545,9 @@ static int cmd_check(const char *cfg_errs, bool loaded)
 		if (plain_ok)
 			warnings++;
 	}
+	/* where other servers will look for ours: only when we take them */
+	if (cfg_has_s2s_listener(&cfg))
+		xmppctl_check_dns(&cfg, &problems, &warnings);
 	/* One line that counts everything above, so that a warning is never
 	 * followed by "everything looks fine". */
 	if (problems == 0 && warnings == 0)

@@ -31,6 +31,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -205,6 +206,7 @@ def setUpModule():
         ("xmpp.d.test", TinyDns.A): [socket.inet_aton(LOCALHOST)],
     })
     A.cfg["s2s"]["dns_servers"] = "%s:%d" % (LOCALHOST, DNS.port)
+    B.cfg["s2s"]["dns_servers"] = "%s:%d" % (LOCALHOST, DNS.port)
     A._write_ini()
     B._write_ini()
     A.start()
@@ -380,6 +382,18 @@ class Federation(unittest.TestCase):
         self.assertIn(("_xmpps-server._tcp.d.test", TinyDns.SRV), DNS.queries)
         self.assertIn(("_xmpp-server._tcp.d.test", TinyDns.SRV), DNS.queries)
         self.assertIn(("xmpp.d.test", TinyDns.A), DNS.queries)
+
+    def test_11_check_says_what_dns_has(self):
+        # xmppctl check asks DNS as xmppd does: d.test has both services,
+        # b.test none (a warning; the test CA's chains make it fail anyway)
+        out = subprocess.run([B.xmppctl, "-c", B.ini, "check"], capture_output=True, text=True,
+                             timeout=60).stdout
+        self.assertIn("_xmpps-server._tcp.d.test -> xmpp.d.test port %d (priority 5, weight 0)"
+                      % B.port("s2s_tls"), out)
+        self.assertIn("_xmpp-server._tcp.d.test -> xmpp.d.test port %d (priority 10, weight 0)"
+                      % B.port("s2s"), out)
+        self.assertIn("WARNING: missing: no SRV record under _xmpp-server._tcp.b.test or "
+                      "_xmpps-server._tcp.b.test: other servers will try b.test port 5269", out)
 
     def test_05_closed_port_bounces(self):
         alice = login(A, "alice", "fed5")
