@@ -3,7 +3,9 @@
  * rules for an XMPP server. */
 #include "tls/cert_ids.h"
 
+#include <idna.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -155,9 +157,26 @@ enum xs cert_ids_each(const uint8_t *der, size_t len, cert_id_fn fn, void *arg)
 }
 
 struct want {
-	char domain[256];
+	char domain[256]; /* the ASCII (A-label) form: what DNS-IDs and SRV-IDs hold */
 	enum cert_id_kind how;
 };
+
+/* An IDN's A-label form (RFC 5890), for comparing with a certificate's
+ * names: DNS-IDs and SRV-IDs hold it (RFC 9525 6.3), an XmppAddr may hold
+ * either form (RFC 6120 13.7.1.4 writes it in UTF-8).  false when it has
+ * none or it does not fit. */
+static bool to_ascii(const char *name, char out[256])
+{
+	char *ace = NULL;
+	if (idna_to_ascii_8z(name, &ace, 0) != IDNA_SUCCESS || !ace)
+		return false;
+	size_t n = strlen(ace);
+	bool ok = n && n < 256;
+	if (ok)
+		memcpy(out, ace, n + 1);
+	free(ace);
+	return ok;
+}
 
 /* "_xmpp-server.DOMAIN" or "_xmpps-server.DOMAIN" */
 static bool srv_names(const char *srv, const char *domain)
@@ -179,7 +198,12 @@ static int match_one(void *arg, enum cert_id_kind kind, const char *name)
 	case CERT_ID_DNS: ok = tls_name_matches(name, w->domain); break;
 	case CERT_ID_SRV: ok = srv_names(name, w->domain); break;
 	/* a server's XmppAddr is its domain, nothing more and no wildcard */
-	case CERT_ID_XMPPADDR: ok = strcasecmp(name, w->domain) == 0; break;
+	case CERT_ID_XMPPADDR: {
+		char ace[256];
+		ok = !strchr(name, '@') && !strchr(name, '/') && to_ascii(name, ace) &&
+		     strcasecmp(ace, w->domain) == 0;
+		break;
+	}
 	case CERT_ID_NONE: break;
 	}
 	if (ok)
@@ -197,8 +221,11 @@ enum xs cert_ids_match_server(const uint8_t *der, size_t len, const char *domain
 		n--; /* the root's dot */
 	if (n == 0 || n >= sizeof(w.domain) || memchr(domain, '*', n))
 		return XS_INVAL;
-	memcpy(w.domain, domain, n);
-	w.domain[n] = '\0';
+	char plain[256];
+	memcpy(plain, domain, n);
+	plain[n] = '\0';
+	if (!to_ascii(plain, w.domain))
+		return XS_INVAL;
 	enum xs st = cert_ids_each(der, len, match_one, &w);
 	if (st == XS_STOP)
 		st = XS_OK;

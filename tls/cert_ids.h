@@ -9,6 +9,8 @@
  *     for XEP-0368's direct TLS, "_xmpps-server.DOMAIN", without wildcards;
  *   - an XmppAddr (otherName id-on-xmppAddr) that is exactly the domain.
  * The subject's common name is not an identifier (RFC 9525 dropped CN-ID).
+ * An internationalized domain is compared in its A-label form (libidn's
+ * ToASCII), whichever form the caller or an XmppAddr uses.
  *
  * The parser reads untrusted bytes (a peer's certificate, before anything
  * else has looked at it): every length is checked against what encloses

@@ -134,6 +134,24 @@ static void test_xmppaddr(void **state)
 	assert_int_equal(how("xmppaddr.pem", "xmppaddr.example"), CERT_ID_NONE);
 }
 
+/* IDNs (RFC 9525 6.3, RFC 6120 13.7.1.4): DNS-IDs hold A-labels, a
+ * domain may come in either form, a wildcard covers one U-label too, and
+ * an XmppAddr in UTF-8 matches the domain in either form. */
+static void test_idn(void **state)
+{
+	(void)state;
+	assert_int_equal(how("idn.pem", "caf\xc3\xa9" ".example"), CERT_ID_DNS);
+	assert_int_equal(how("idn.pem", "xn--caf-dma.example"), CERT_ID_DNS);
+	assert_int_equal(how("idn.pem", "XN--CAF-DMA.example"), CERT_ID_DNS);
+	assert_int_equal(how("idn.pem", "cafe.example"), CERT_ID_NONE);
+	assert_int_equal(how("idn.pem", "xmpp.m\xc3\xbcnchen.example"), CERT_ID_DNS);
+	assert_int_equal(how("idn.pem", "xmpp.xn--mnchen-3ya.example"), CERT_ID_DNS);
+	assert_int_equal(how("idn.pem", "m\xc3\xbcnchen.example"), CERT_ID_NONE);
+	assert_int_equal(how("idn.pem", "b\xc3\xbc" "cher.example"), CERT_ID_XMPPADDR);
+	assert_int_equal(how("idn.pem", "xn--bcher-kva.example"), CERT_ID_XMPPADDR);
+	assert_int_equal(how("idn.pem", "bucher.example"), CERT_ID_NONE);
+}
+
 static void test_no_san(void **state)
 {
 	(void)state;
@@ -205,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_dns_ids),
 		cmocka_unit_test(test_srv_ids),
 		cmocka_unit_test(test_xmppaddr),
+		cmocka_unit_test(test_idn),
 		cmocka_unit_test(test_no_san),
 		cmocka_unit_test(test_bad_domain),
 		cmocka_unit_test(test_malformed),
