@@ -222,17 +222,11 @@ void conn_delay_remove(struct mux_conn *c)
 	c->on_delay = false;
 }
 
-bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
+/* Under the parser: what the TLS layer below decrypts next is this
+ * layer's ciphertext.  The caller checked that there is room. */
+static void insert_tls(struct mux_conn *c, struct tls_sess *t)
 {
 	struct xchain *x = &c->chain;
-	if (x->n >= XCHAIN_MAX)
-		return false;
-	struct tls_sess *t = c->role->server_link ? tls_sess_new_server_peer(c->mux->tls, alpn)
-						  : tls_sess_new_server(c->mux->tls, alpn);
-	if (!t)
-		return false;
-	/* under the parser: what the TLS layer below decrypts next is this
-	 * layer's ciphertext */
 	unsigned at = x->n;
 	if (at && x->type[at - 1] == XF_XML)
 		at--;
@@ -243,6 +237,18 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 	x->ctx[at] = t;
 	x->type[at] = XF_TLS;
 	x->n++;
+}
+
+bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
+{
+	struct xchain *x = &c->chain;
+	if (x->n >= XCHAIN_MAX)
+		return false;
+	struct tls_sess *t = c->role->server_link ? tls_sess_new_server_peer(c->mux->tls, alpn)
+						  : tls_sess_new_server(c->mux->tls, alpn);
+	if (!t)
+		return false;
+	insert_tls(c, t);
 	return true;
 }
 
@@ -257,16 +263,7 @@ bool conn_push_tls_client(struct mux_conn *c, const struct tls_client_opts *o, c
 	struct tls_sess *t = tls_sess_new_client(o, err, errlen);
 	if (!t)
 		return false;
-	unsigned at = x->n;
-	if (at && x->type[at - 1] == XF_XML)
-		at--;
-	for (unsigned i = x->n; i > at; i--) {
-		x->ctx[i] = x->ctx[i - 1];
-		x->type[i] = x->type[i - 1];
-	}
-	x->ctx[at] = t;
-	x->type[at] = XF_TLS;
-	x->n++;
+	insert_tls(c, t);
 	/* the ClientHello */
 	if (tls_sess_handshake(t) == XS_TLS) {
 		snprintf(err, errlen, "%s", tls_sess_error(t));

@@ -653,6 +653,22 @@ out:
 	stanza_unref(stamped);
 }
 
+/* A message or iq for the server itself (its domain, or domain/resource):
+ * iq to the services, a message (not an error) answered
+ * service-unavailable. */
+static void to_server(struct router *r, struct stanza *st, const char *domain, size_t dl)
+{
+	char dom[1024];
+	if (dl >= sizeof(dom))
+		return;
+	memcpy(dom, domain, dl);
+	dom[dl] = '\0';
+	if (st->kind == STANZA_IQ)
+		services_iq(r, st, dom, IM_TO_SERVER, false);
+	else if (st->kind == STANZA_MESSAGE && (!st->type || strcmp(st->type, "error") != 0))
+		rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+}
+
 static void route(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
@@ -690,16 +706,7 @@ static void route(struct router *r, struct msg *m)
 		return;
 	}
 	if (domain == to) {
-		/* the server itself (domain or domain/resource) */
-		char dom[1024];
-		if (dl >= sizeof(dom))
-			return;
-		memcpy(dom, domain, dl);
-		dom[dl] = '\0';
-		if (st->kind == STANZA_IQ)
-			services_iq(r, st, dom, IM_TO_SERVER, false);
-		else if (st->kind == STANZA_MESSAGE && (!st->type || strcmp(st->type, "error") != 0))
-			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		to_server(r, st, domain, dl);
 		return;
 	}
 	route_to_user(r, st, to);
@@ -732,15 +739,7 @@ static void route_from_remote(struct router *r, struct msg *m)
 	if (rt_block_inbound(r, st, to))
 		return;
 	if (domain == to) {
-		char dom[1024];
-		if (dl >= sizeof(dom))
-			return;
-		memcpy(dom, domain, dl);
-		dom[dl] = '\0';
-		if (st->kind == STANZA_IQ)
-			services_iq(r, st, dom, IM_TO_SERVER, false);
-		else if (!st->type || strcmp(st->type, "error") != 0)
-			rt_reply_error(r, st, SC_SERVICE_UNAVAILABLE);
+		to_server(r, st, domain, dl);
 		return;
 	}
 	route_to_user(r, st, to);

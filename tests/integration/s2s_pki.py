@@ -47,3 +47,33 @@ class Pki:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def route_to_each_other(a, b, listener="s2s"):
+    """[s2s_route] on each of two harness Servers for the other's domain,
+    to its listener; the ini files are written again."""
+    a.cfg["s2s_route " + b.domain] = {"address": "127.0.0.1", "port": b.port(listener)}
+    b.cfg["s2s_route " + a.domain] = {"address": "127.0.0.1", "port": a.port(listener)}
+    a._write_ini()
+    b._write_ini()
+
+
+def end_all(servers, pki, others=()):
+    """tearDownModule of a federation test: each server must have exited
+    cleanly (the first failure is raised after everything is cleaned up);
+    then the servers' temp dirs, the PKI and others (anything with
+    close()) go."""
+    import unittest
+    try:
+        for srv in servers:
+            if srv is not None:
+                srv.check_clean_exit(unittest.TestCase())
+    finally:
+        for srv in servers:
+            if srv is not None:
+                srv.cleanup()
+        for o in others:
+            if o is not None:
+                o.close()
+        if pki is not None:
+            pki.cleanup()

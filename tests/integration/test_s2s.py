@@ -40,7 +40,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import LOCALHOST, Server, free_ports  # noqa: E402
-from s2s_pki import Pki  # noqa: E402
+from s2s_pki import Pki, end_all  # noqa: E402
 
 XMPPD = XMPPCTL = None
 A = B = PKI = None
@@ -214,20 +214,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        for srv in (A, B):
-            if srv is not None:
-                srv.check_clean_exit(unittest.TestCase())
-    finally:
-        for srv in (A, B):
-            if srv is not None:
-                srv.cleanup()
-        for p in PEERS.values():
-            p.close()
-        if DNS is not None:
-            DNS.close()
-        if PKI is not None:
-            PKI.cleanup()
+    end_all((A, B), PKI, list(PEERS.values()) + [DNS])
 
 
 def login(srv, user, res):

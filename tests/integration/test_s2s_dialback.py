@@ -18,15 +18,14 @@ Run: /usr/bin/python3 test_s2s_dialback.py --xmppd PATH --xmppctl PATH
 """
 
 import os
-import re
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import LOCALHOST, Server, stream_error_condition  # noqa: E402
-from s2s_pki import Pki  # noqa: E402
+from harness import Server, stream_error_condition  # noqa: E402
+from s2s_pki import Pki, end_all, route_to_each_other  # noqa: E402
 from test_s2s_in import Peer  # noqa: E402
 
 XMPPD = XMPPCTL = None
@@ -45,25 +44,13 @@ def setUpModule():
     B = Server(XMPPD, XMPPCTL, users={"bob": "pw-bob"}, name="s2s-db-b", domain="b.test",
                cert_files=PKI.leaf("b", "DNS:b.test", ca="rogue"), cafile=PKI.rogue,
                sections=s2s, listeners=listeners)
-    A.cfg["s2s_route b.test"] = {"address": LOCALHOST, "port": B.port("s2s")}
-    B.cfg["s2s_route a.test"] = {"address": LOCALHOST, "port": A.port("s2s")}
-    A._write_ini()
-    B._write_ini()
+    route_to_each_other(A, B)
     A.start()
     B.start()
 
 
 def tearDownModule():
-    try:
-        for srv in (A, B):
-            if srv is not None:
-                srv.check_clean_exit(unittest.TestCase())
-    finally:
-        for srv in (A, B):
-            if srv is not None:
-                srv.cleanup()
-        if PKI is not None:
-            PKI.cleanup()
+    end_all((A, B), PKI)
 
 
 class Dialback(unittest.TestCase):
