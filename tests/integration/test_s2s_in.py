@@ -14,7 +14,9 @@ certificates that a test CA made for this run (openssl).
 - on an authenticated link: a forged 'from' domain gets <invalid-from/>, a
   'to' outside the stream's domain <host-unknown/>, a stanza without 'to'
   <improper-addressing/>; none of them is delivered;
-- [s2s] max_stanza_size applies to server links, not [limits]'s.
+- [s2s] max_stanza_size applies to server links, not [limits]'s;
+- a peer that does not authenticate within [limits] preauth_timeout is
+  cut off, as a client would be.
 
 Run: /usr/bin/python3 test_s2s_in.py --xmppd PATH --xmppctl PATH
 """
@@ -35,6 +37,7 @@ SRV = None
 PKI = None
 REMOTE = "b.test"
 S2S_LIMIT = 8192
+PREAUTH = 3
 
 
 class Peer(RawClient):
@@ -101,7 +104,7 @@ def setUpModule():
     PKI = Pki()
     SRV = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "olga": "pw-olga"}, name="s2sin",
                  sections={"s2s": {"ca_file": PKI.ca, "max_stanza_size": S2S_LIMIT},
-                           "limits": {"max_stanza_size": 65536}},
+                           "limits": {"max_stanza_size": 65536, "preauth_timeout": PREAUTH}},
                  listeners={"dtls": {"mode": "direct_tls"},
                             "s2s": {"type": "s2s", "mode": "starttls"},
                             "s2s_tls": {"type": "s2s", "mode": "direct_tls"}})
@@ -283,6 +286,17 @@ class Refused(unittest.TestCase):
         self.addCleanup(p.close)
         p.send(harness.stream_header())
         self.assertEqual(stream_error_condition(p.read_until_closed()), "invalid-namespace")
+
+    def test_11_preauth_timeout(self):
+        # a peer that never authenticates holds its connection for
+        # [limits] preauth_timeout, as a client would
+        p = Peer(SRV.port("s2s"), SRV.cert)
+        self.addCleanup(p.close)
+        p.header()
+        t0 = time.monotonic()
+        got = p.read_until_closed(timeout=PREAUTH + 5)
+        self.assertEqual(stream_error_condition(got), "connection-timeout")
+        self.assertGreater(time.monotonic() - t0, PREAUTH - 1)
 
     def test_10_unknown_local_domain(self):
         p = Peer(SRV.port("s2s"), SRV.cert)
