@@ -34,14 +34,55 @@ pkgs=(
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   pkgs+=(nodejs npm)
 fi
+# Peer servers of the federation interop tests (integration.s2s_prosody,
+# integration.s2s_ejabberd), each run from a private config in a temp dir:
+# their system services must never start or listen.  lua-unbound lets
+# Prosody take its DNS from the test's own server on loopback.
+servers=(prosody lua-unbound ejabberd)
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
+done
+missing_servers=()
+for p in "${servers[@]}"; do
+  installed "$p" || missing_servers+=("$p")
 done
 # Always refresh the lists once so that apt-get source finds the deb-src entries.
 $SUDO apt-get update -qq
 if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${#missing_servers[@]}" -gt 0 ]; then
+  # A policy-rc.d that exits 101 for the install (as bench/compare.sh
+  # does): invoke-rc.d starts none of their services.  One already there
+  # (a container's) is set aside and put back afterwards.
+  policy=/usr/sbin/policy-rc.d
+  saved=""
+  if [ -e "$policy" ]; then
+    saved=$(mktemp)
+    $SUDO cp -p "$policy" "$saved"
+  fi
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 755 "$policy"
+  rc=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing_servers[@]}" || rc=$?
+  if [ -n "$saved" ]; then
+    $SUDO cp -p "$saved" "$policy"
+    $SUDO rm -f "$saved"
+  else
+    $SUDO rm -f "$policy"
+  fi
+  [ "$rc" = 0 ] || exit "$rc"
+  # Not at boot either, where systemd runs.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    for s in prosody ejabberd; do
+      $SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
+    done
+  fi
 fi
 
 # The npm packages of the integration tests, at the versions that

@@ -30,7 +30,6 @@ Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
 import os
 import re
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -40,6 +39,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import LOCALHOST, Server, free_ports  # noqa: E402
+from loopback_dns import LoopbackDns  # noqa: E402
 from s2s_pki import Pki, end_all  # noqa: E402
 
 XMPPD = XMPPCTL = None
@@ -87,66 +87,6 @@ class SilentPeer:
         self.thread.join(2)
         for c in self.conns:
             c.close()
-        self.sock.close()
-
-
-class TinyDns:
-    """A DNS server on a loopback UDP port answering from a fixed zone:
-    {(name, qtype): [rdata bytes]}; a name with no records at all is
-    NXDOMAIN, a known name without that type answers empty."""
-    SRV, A, AAAA = 33, 1, 28
-
-    def __init__(self, zone):
-        self.zone = zone
-        self.names = {n for n, _ in zone}
-        self.queries = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((LOCALHOST, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def name(n):
-        return b"".join(bytes([len(p)]) + p.encode() for p in n.split(".")) + b"\0"
-
-    @classmethod
-    def srv(cls, prio, weight, port, target):
-        return struct.pack("!HHH", prio, weight, port) + cls.name(target)
-
-    def answer(self, q):
-        qid, _flags, qd = struct.unpack("!HHH", q[:6])
-        i, labels = 12, []
-        while q[i]:
-            labels.append(q[i + 1:i + 1 + q[i]].decode())
-            i += 1 + q[i]
-        qtype = struct.unpack("!H", q[i + 1:i + 3])[0]
-        question = q[12:i + 5]
-        qname = ".".join(labels).lower()
-        self.queries.append((qname, qtype))
-        rdatas = self.zone.get((qname, qtype), [])
-        rcode = 0 if qname in self.names else 3
-        head = struct.pack("!HHHHHH", qid, 0x8400 | rcode, 1, len(rdatas), 0, 0)
-        answers = b"".join(struct.pack("!HHHIH", 0xC00C, qtype, 1, 60, len(r)) + r
-                           for r in rdatas)
-        return head + question + answers
-
-    def run(self):
-        while not self.stop:
-            try:
-                q, addr = self.sock.recvfrom(4096)
-            except OSError:
-                continue
-            try:
-                self.sock.sendto(self.answer(q), addr)
-            except (OSError, IndexError, struct.error):
-                pass
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
         self.sock.close()
 
 
@@ -198,12 +138,10 @@ def setUpModule():
     A.cfg["s2s_route plain.test"] = {"address": LOCALHOST, "port": PEERS["plain"].port}
     B.cfg["s2s_route a.test"] = {"address": LOCALHOST, "port": A.port("s2s")}
     # d.test: direct TLS first (priority 5), STARTTLS as the fallback
-    DNS = TinyDns({
-        ("_xmpps-server._tcp.d.test", TinyDns.SRV): [TinyDns.srv(5, 0, B.port("s2s_tls"),
-                                                                "xmpp.d.test")],
-        ("_xmpp-server._tcp.d.test", TinyDns.SRV): [TinyDns.srv(10, 0, B.port("s2s"),
-                                                               "xmpp.d.test")],
-        ("xmpp.d.test", TinyDns.A): [socket.inet_aton(LOCALHOST)],
+    DNS = LoopbackDns({
+        ("_xmpps-server._tcp.d.test", "SRV"): [(5, 0, B.port("s2s_tls"), "xmpp.d.test")],
+        ("_xmpp-server._tcp.d.test", "SRV"): [(10, 0, B.port("s2s"), "xmpp.d.test")],
+        ("xmpp.d.test", "A"): [LOCALHOST],
     })
     A.cfg["s2s"]["dns_servers"] = "%s:%d" % (LOCALHOST, DNS.port)
     B.cfg["s2s"]["dns_servers"] = "%s:%d" % (LOCALHOST, DNS.port)
@@ -366,9 +304,9 @@ class Federation(unittest.TestCase):
         self.assertTrue(A.wait_log(r"a\.test -> d\.test: trying xmpp\.d\.test port %d "
                                    r"\(direct TLS\)" % B.port("s2s_tls")))
         self.assertTrue(A.wait_log(r"a\.test -> d\.test: link up"))
-        self.assertIn(("_xmpps-server._tcp.d.test", TinyDns.SRV), DNS.queries)
-        self.assertIn(("_xmpp-server._tcp.d.test", TinyDns.SRV), DNS.queries)
-        self.assertIn(("xmpp.d.test", TinyDns.A), DNS.queries)
+        self.assertIn(("_xmpps-server._tcp.d.test", "SRV"), DNS.asked)
+        self.assertIn(("_xmpp-server._tcp.d.test", "SRV"), DNS.asked)
+        self.assertIn(("xmpp.d.test", "A"), DNS.asked)
 
     def test_11_check_says_what_dns_has(self):
         # xmppctl check asks DNS as xmppd does: d.test has both services,
