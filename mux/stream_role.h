@@ -1,10 +1,10 @@
 /* A stream role: the XMPP stream protocol a mux connection speaks above its
- * transport (socket, TLS layers, XML parser; mux_conn.c).  c2s is the only
- * role so far (mux/c2s/); s2s-in and s2s-out come as roles of their own,
- * not as new states of c2s (docs/internals/transport-roles.md).
+ * transport (socket, TLS layers, XML parser; mux_conn.c): c2s (mux/c2s/),
+ * s2s-in and s2s-out (s2s/), each with its own state, not new states of
+ * another (docs/internals/transport-roles.md).
  *
  * A role is fixed for a connection's life: the listener's type chooses it
- * (mux_role_for), or the s2s connector.  The transport calls the role only
+ * (mux_role_for), or the s2s connector (conn_new_outbound).  The transport calls the role only
  * through this table; the role uses the transport through the conn_* and
  * stream_* functions of mux_int.h. */
 #ifndef XMPPD_MUX_STREAM_ROLE_H

@@ -11,8 +11,8 @@
  *      certificate is judged once, at the next header: its chain must
  *      lead to one of [s2s] ca_file / ca_path and one of its identifiers
  *      must name the 'from' domain (tls/cert_ids.h: DNS-ID, SRV-ID,
- *      XmppAddr).  Then SASL EXTERNAL is offered.  Otherwise, and with
- *      dialback not built (nor enabled), there is no way for the peer to
+ *      XmppAddr).  Then SASL EXTERNAL is offered.  Otherwise, with
+ *      dialback off (the default), there is no way for the peer to
  *      authenticate: the stream ends with <policy-violation/>, as Prosody
  *      ends it under s2s_secure_auth, and a log line says why;
  *   3. <auth mechanism='EXTERNAL'> with an empty response or "=" or the
@@ -21,7 +21,7 @@
  *      the peer's 'from').
  *
  * With [s2s] dialback = true (XEP-0220, over TLS only, never offered
- * before it), a peer whose certificate does not do may send <db:result
+ * before it), a peer whose certificate does not authenticate it may send <db:result
  * from to>key</db:result> instead: the key is checked with the
  * authoritative server of 'from' through a verification stream of this
  * thread's (s2s_out_verify), one at a time per stream, and the answer

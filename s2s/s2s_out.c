@@ -12,9 +12,9 @@
  *      is the remote domain and we present the certificate of ours;
  *   3. the peer's certificate must verify against [s2s] ca_file and name
  *      the remote domain (tls/cert_ids.h), and the peer must offer SASL
- *      EXTERNAL (XEP-0178): we authenticate as our domain.  Dialback is
- *      not built, so anything else ends the attempt, with a log line that
- *      says why;
+ *      EXTERNAL (XEP-0178): we authenticate as our domain.  Without
+ *      dialback (the default) anything else ends the attempt, with a log
+ *      line that says why;
  *   4. after the restart the link is up: MSG_S2S_UP, and the router sends
  *      it the stanzas that waited (MSG_DELIVER, written as they are: their
  *      bytes carry no default namespace, so they read as jabber:server).
