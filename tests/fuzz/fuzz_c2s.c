@@ -657,6 +657,11 @@ static void world_end(struct world *w)
 		if (c)
 			conn_close(c, "end of the fuzz input");
 	}
+	/* and, as mux_main does when it stops, the server's own: s2s links
+	 * and dialback verifications it opened */
+	for (size_t i = 0; i < w->m->n_slots; i++)
+		if (w->m->slots[i] && !w->m->slots[i]->dead)
+			conn_close(w->m->slots[i], "end of the fuzz input");
 	mux_reap(w->m);
 	mux_test_route(w->m); /* the unbinds */
 	/* Lookups still out are answered for connections that are gone, as a
