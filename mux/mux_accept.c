@@ -39,12 +39,21 @@
 #define FD_LOG_EVERY_MS 1000 /* also for connections refused by a limit */
 #define ACCEPT_BURST 4
 
+static void set_dead_peer_detection(int fd, const struct cfg *cfg);
+
 /* A peer that vanishes without a FIN or RST (a phone that lost its
  * network, a crashed host behind NAT) is noticed by the kernel, which
  * probes an idle connection (keepalive) and gives up on output that is
  * never acknowledged (TCP_USER_TIMEOUT); the socket then reports an
  * error and the session ends.  The kernel does this without waking the
  * thread, so a sleeping session stays asleep while its peer answers. */
+void mux_socket_options(int fd, const struct cfg *cfg)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	set_dead_peer_detection(fd, cfg);
+}
+
 static void set_dead_peer_detection(int fd, const struct cfg *cfg)
 {
 	if (cfg->tcp_keepalive_s) {
@@ -246,9 +255,7 @@ void mux_accept_ready(struct mux *m, unsigned k)
 								    : &over_preauth);
 			continue;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		set_dead_peer_detection(fd, m->cfg);
+		mux_socket_options(fd, m->cfg);
 		atomic_fetch_add(&g->total_conns, 1);
 		unsigned target = atomic_fetch_add(&g->rr, 1) % g->n;
 		if (target == m->idx) {

@@ -326,6 +326,7 @@ enum xs conn_connect(struct mux_conn *c, const struct sockaddr_storage *sa)
 	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return XS_IO;
+	mux_socket_options(fd, m->cfg);
 	if (connect(fd, (const struct sockaddr *)sa, len) != 0 && errno != EINPROGRESS) {
 		int e = errno;
 		close(fd);

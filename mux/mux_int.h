@@ -317,6 +317,10 @@ void conn_watch(struct mux_conn *c);
 void conn_readable(struct mux_conn *c);
 
 /* mux_accept.c */
+/* What every connection's socket gets, accepted or made by conn_connect:
+ * TCP_NODELAY, and the dead-peer detection of [limits] tcp_keepalive and
+ * tcp_user_timeout. */
+void mux_socket_options(int fd, const struct cfg *cfg);
 void mux_accept_ready(struct mux *m, unsigned k);
 /* Puts paused listeners back when their time has come. */
 void mux_accept_resume(struct mux *m);

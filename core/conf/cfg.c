@@ -1198,6 +1198,12 @@ static void check_listeners(struct cfg_parse *p)
 		/* an s2s listener that does not say otherwise follows [s2s] */
 		if (l->kind == CFG_LISTEN_S2S && !key_line(p, SLOT_LST(i), "require_encryption"))
 			c->listeners[i].require_encryption = c->s2s_require_encryption;
+		/* and reads without a rate: one link carries every user's
+		 * traffic between two servers (16 KiB/s would cap it at some
+		 * 130 messages a second); before authentication the pre-auth
+		 * limits hold it, after it the router's backlog pauses it */
+		if (l->kind == CFG_LISTEN_S2S && !key_line(p, SLOT_LST(i), "rate"))
+			c->listeners[i].rate = 0;
 		if (l->allow_starttls_inside_tls && l->mode != CFG_MODE_DIRECT_TLS) {
 			/* Without an outer TLS layer there is nothing to be "inside". */
 			cfg_fail(p, key_line(p, SLOT_LST(i), "allow_starttls_inside_tls"),

@@ -697,6 +697,10 @@ static void test_s2s(void **state)
 	assert_true(c->listeners[0].require_encryption); /* c2s: its own default */
 	assert_false(c->listeners[1].require_encryption); /* follows [s2s] */
 	assert_true(c->listeners[2].require_encryption);  /* its own */
+	assert_int_equal(c->listeners[0].rate, 16384); /* c2s */
+	assert_int_equal(c->listeners[1].rate, 0);     /* s2s: unlimited unless set */
+	expect_ok(HOST LST "[listener s]\ntype = s2s\nport = 5269\nrate = 65536\n", c);
+	assert_int_equal(c->listeners[1].rate, 65536);
 	assert_true(cfg_has_s2s_listener(c));
 	expect_ok(HOST LST "[s2s]\nca_file = none\nca_path = none\n", c);
 	assert_string_equal(c->s2s_ca_path, "");
