@@ -59,8 +59,15 @@
 #          with idle_sleep = 10, as for idle); --idle-roster-peer-sessions
 #          runs Prosody and ejabberd at another size
 #                                          / 500 sessions for 15 s
-# --scenarios login,idle,chat,hostile,presence,roster-login,idle-roster picks
-# some (all by default).
+#   federation two xmppd (a.example, b.example) with an s2s link each way,
+#          certificates from a test CA made for the run, both on the
+#          server CPU, CPU summed: 1000 users on each, 5000 msg/s for 10 s,
+#          every message to a user of the other server; beside it the same
+#          chat with 1000 users on one xmppd, alternating, 3 runs each; the
+#          CPU per message federated / local (xmppd only so far)
+#                                          / 100 users each, 1000 msg/s for 5 s
+# --scenarios login,idle,chat,hostile,presence,roster-login,idle-roster,federation
+# picks some (all by default).
 # Login, chat, hostile and roster-login run three times per server in the full run (--repeat N;
 # once with --quick) and the table shows the median of each figure: on a
 # shared virtual machine one run's CPU and p99 figures move by +-20%.

@@ -170,27 +170,38 @@ class Server:
 
 class Xmppd(Server):
     name = "xmppd"
+    domain = DOMAIN
+
+    def ini_extra(self):
+        """More ini sections (the federation pair's s2s set-up)."""
+        return ""
 
     def setup(self, creds, cert, key):
-        a = self.args
+        a, dom = self.args, self.domain
         os.makedirs(os.path.join(self.dir, "certs"), exist_ok=True)
-        shutil.copy(cert, os.path.join(self.dir, "certs/localhost.pem"))
-        shutil.copy(key, os.path.join(self.dir, "certs/localhost.key"))
+        shutil.copy(cert, os.path.join(self.dir, f"certs/{dom}.pem"))
+        shutil.copy(key, os.path.join(self.dir, f"certs/{dom}.key"))
         self.ini = os.path.join(self.dir, "server.ini")
         # The same private ini as bench/smoke.sh and bench/instructions.sh
         # (bench/lib/private-xmppd.sh), plus the limits a big run needs.
         subprocess.run(["sh", "-c", '. "$0"; private_ini "$1" "$2" "$3" bench/compare.sh',
                         os.path.join(BENCH, "lib/private-xmppd.sh"), self.ini, str(self.port),
                         str(a.xmppd_threads)], check=True)
+        if dom != DOMAIN:
+            # the same ini for another domain (the federation pair)
+            t = open(self.ini).read()
+            t = t.replace(f"[host {DOMAIN}]", f"[host {dom}]").replace(
+                f"certs/{DOMAIN}.", f"certs/{dom}.")
+            open(self.ini, "w").write(t)
         with open(self.ini, "a") as f:
             f.write(f"""[limits]
 max_connections = 1000000
 idle_sleep = {a.xmppd_idle_sleep}
-""")
+""" + self.ini_extra())
         # The first account through xmppctl (creates the schema), the rest
         # inserted in one transaction with the same credential layout:
         # xmppctl takes ~45 ms per account, too slow for 10,000.
-        subprocess.run([a.xmppctl, "-c", self.ini, "adduser", f"user1@{DOMAIN}"],
+        subprocess.run([a.xmppctl, "-c", self.ini, "adduser", f"user1@{dom}"],
                        input=(a.password_format % 1 + "\n").encode(), check=True,
                        stdout=subprocess.DEVNULL)
         db = sqlite3.connect(os.path.join(self.dir, "data/xmppd.sqlite"))
@@ -200,12 +211,12 @@ idle_sleep = {a.xmppd_idle_sleep}
                 "INSERT INTO users (domain, localpart, sha1_salt, sha1_iter, sha1_stored,"
                 " sha1_server, sha256_salt, sha256_iter, sha256_stored, sha256_server, created)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(DOMAIN, a.user_format % i, salt, ITER, c["sha1"][0], c["sha1"][1],
+                [(dom, a.user_format % i, salt, ITER, c["sha1"][0], c["sha1"][1],
                   salt, ITER, c["sha256"][0], c["sha256"][1], now)
                  for (i, salt, c) in creds if i != 1])
-        n = db.execute("SELECT count(*) FROM users WHERE domain=?", (DOMAIN,)).fetchone()[0]
+        n = db.execute("SELECT count(*) FROM users WHERE domain=?", (dom,)).fetchone()[0]
         db.close()
-        log(f"  xmppd: {n} accounts in {self.dir}/data/xmppd.sqlite")
+        log(f"  xmppd: {n} accounts @{dom} in {self.dir}/data/xmppd.sqlite")
 
     def write_rosters(self, n, k, online=None):
         # Bench-only shortcut (xmppctl has no roster command yet): the rows
@@ -233,6 +244,69 @@ idle_sleep = {a.xmppd_idle_sleep}
         r = subprocess.run(["git", "-C", BENCH, "describe", "--always", "--dirty"],
                            capture_output=True, text=True)
         return "git " + (r.stdout.strip() or "?")
+
+
+class XmppdFed(Xmppd):
+    """One xmppd of the federation pair: its own domain, c2s port and s2s
+    listener (STARTTLS, loopback), a certificate for its domain from the
+    run's test CA (make_pki), which it trusts for its peer ([s2s] ca_file),
+    and an [s2s_route] to the other one's s2s port, so no DNS is asked.
+    Everything else is the ini of the Xmppd above."""
+
+    def __init__(self, args, base, port, domain, s2s_port, peer_domain, peer_s2s_port, ca):
+        super().__init__(args, base, port)
+        self.domain, self.s2s_port = domain, s2s_port
+        self.peer_domain, self.peer_s2s_port, self.ca = peer_domain, peer_s2s_port, ca
+        self.dir = os.path.join(base, f"xmppd-{domain}")
+        os.makedirs(self.dir, exist_ok=True)
+
+    def ini_extra(self):
+        # The listener's per-connection read rate (default 16384 bytes/s
+        # after a 128 KiB burst, docs/configuration.md) applies to an s2s
+        # link too, which carries every user's traffic between the two
+        # servers: at the default the link, not the server, would be
+        # measured (about 130 messages/s each way once the burst is spent).
+        rate = self.args.federation_s2s_rate
+        return f"""[listener s2s]
+type = s2s
+mode = starttls
+address = 127.0.0.1
+port = {self.s2s_port}
+""" + (f"rate = {rate}\n" if rate >= 0 else "") + f"""[s2s]
+ca_file = {self.ca}
+[s2s_route {self.peer_domain}]
+address = 127.0.0.1
+port = {self.peer_s2s_port}
+"""
+
+    def start(self):
+        return super().start() and wait_port(self.s2s_port, 20, self.proc)
+
+
+def openssl(*a):
+    subprocess.run(["openssl"] + list(a), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, timeout=60)
+
+
+def make_pki(d, domains):
+    """A test CA and one P-256 leaf certificate per domain (DNS SAN) that it
+    signs, in d: returns (ca.pem, {domain: (cert, key)}).  The same openssl
+    commands as tests/integration/s2s_pki.py."""
+    os.makedirs(d, exist_ok=True)
+    ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=xmppd bench federation CA",
+            "-addext", "basicConstraints=critical,CA:true",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    leaves = {}
+    for dom in domains:
+        cert, key = os.path.join(d, dom + ".pem"), os.path.join(d, dom + ".key")
+        openssl("req", "-x509", "-CA", ca, "-CAkey", ca_key, "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                "-subj", "/CN=" + dom, "-addext", "subjectAltName=DNS:" + dom,
+                "-addext", "basicConstraints=critical,CA:false")
+        leaves[dom] = (cert, key)
+    return ca, leaves
 
 
 def pinned(cmd, cpus):
@@ -439,13 +513,44 @@ SERVERS = {"xmppd": (Xmppd, "xmppd_port"), "prosody": (Prosody, "prosody_port"),
 
 # ---------------------------------------------------------------- scenarios
 
-def run_load(args, srv, scen, users, extra, timeout, tag):
+class Samplers:
+    """Several servers' Samplers read as one (the federation pair): CPU and
+    RSS summed; rss_max is the sum of each one's peak."""
+
+    def __init__(self, pids):
+        self.ss = [Sampler(p) for p in pids]
+
+    def start(self):
+        for x in self.ss:
+            x.start()
+        return self
+
+    def stop(self):
+        for x in self.ss:
+            x.stop()
+
+    @property
+    def comms(self):
+        return set().union(*(x.comms for x in self.ss))
+
+    def cpu_at(self, t):
+        return sum(x.cpu_at(t) for x in self.ss)
+
+    def rss_at(self, t):
+        return sum(x.rss_at(t) for x in self.ss)
+
+    def rss_max(self, t0, t1):
+        return sum(x.rss_max(t0, t1) for x in self.ss)
+
+
+def run_load(args, srv, scen, users, extra, timeout, tag, host=DOMAIN, ca=None, also=()):
     """Runs one xmppload invocation against srv (already started) while the
-    server's tree is sampled.  Returns a dict with the generator's JSON and
+    server's tree is sampled (and those of the servers in `also`, summed:
+    the federation pair).  Returns a dict with the generator's JSON and
     the server-side figures over the right windows."""
-    cmd = [args.xmppload, scen, "--host", DOMAIN, "--server-ip", "127.0.0.1",
+    cmd = [args.xmppload, scen, "--host", host, "--server-ip", "127.0.0.1",
            "--port", str(srv.port), "--mode", "starttls", "--mech", args.mech,
-           "--ca", args.cert, "--users", str(users), "--user-format", args.user_format,
+           "--ca", ca or args.cert, "--users", str(users), "--user-format", args.user_format,
            "--password-format", args.password_format, "--timeout", str(args.login_timeout),
            "--max-pending", str(args.max_pending), "--json", "--allow-loss"] + extra
     if args.source_ips and users > args.source_ips_above:
@@ -456,7 +561,7 @@ def run_load(args, srv, scen, users, extra, timeout, tag):
         cmd += ["--threads", str(cpu_count(args.gen_cpus))]
     cmd = pinned(cmd, args.gen_cpus)
     logpath = os.path.join(args.results_run, f"{srv.name}-{tag}.log")
-    samp = Sampler(srv.proc.pid).start()
+    samp = Samplers([srv.proc.pid] + [o.proc.pid for o in also]).start()
     time.sleep(1.0)  # baseline: the server started and idle
     t_base = time.monotonic()
     rss_base = samp.rss_at(t_base)
@@ -504,9 +609,11 @@ def run_load(args, srv, scen, users, extra, timeout, tag):
         res["cpu_presence"] = samp.cpu_at(t_p1) - samp.cpu_at(t_p0)
         res["rss_presence"] = samp.rss_max(t_p0, t_p1)
     if scen in ("chat", "hostile"):
+        # federation: the chat starts after the s2s links came up
+        t_c0 = t_login_end + r.get("link_warmup_s", 0.0)
         chat_s = r.get("chat_s", 0.0)
-        res["cpu_chat"] = samp.cpu_at(t_login_end + chat_s) - samp.cpu_at(t_login_end)
-        res["rss_chat"] = samp.rss_max(t_login_end, t_login_end + chat_s)
+        res["cpu_chat"] = samp.cpu_at(t_c0 + chat_s) - samp.cpu_at(t_c0)
+        res["rss_chat"] = samp.rss_max(t_c0, t_c0 + chat_s)
     res["wall"] = t_end - t0
     return res
 
@@ -531,6 +638,13 @@ def scenario_list(args):
         for n in (0, args.attackers):
             sc.append(("hostile", {"users": args.hostile_users, "rate": args.hostile_rate,
                                    "attackers": n}))
+    # federation: the chat between two servers of a kind (xmppd only so
+    # far), each message across their s2s link, beside the same chat on
+    # one server (run_federation).
+    if "federation" in args.scenarios:
+        for r in args.federation_rates:
+            sc.append(("federation", {"users": args.federation_users, "rate": r,
+                                      "servers": ["xmppd"]}))
     # The roster scenarios: "roster" is the ring (users, contacts each) the
     # server's storage holds during the run (bench/lib/rosters.py); every
     # other scenario runs with no rosters.
@@ -574,12 +688,27 @@ def run_all(args):
         log(f"compare: ejabberd distribution port {args.ejabberd_dist_port} in use")
         sys.exit(1)
 
+    # federation: two xmppd with their own domains, ports and certificates
+    # from a test CA (xmppd's c2s port + 1 and + 2, their s2s on + 3, + 4).
+    pair = None
+    if "federation" in args.scenarios and "xmppd" in args.servers:
+        c2s = [args.xmppd_port + 1, args.xmppd_port + 2]
+        s2s = [args.xmppd_port + 3, args.xmppd_port + 4]
+        for port in c2s + s2s:
+            if not port_free(port):
+                log(f"compare: port {port} for the federation pair is in use; stopping")
+                sys.exit(1)
+        args.fed_ca, leaves = make_pki(os.path.join(base, "fedpki"), FED_DOMAINS)
+        pair = [XmppdFed(args, base, c2s[i], FED_DOMAINS[i], s2s[i], FED_DOMAINS[1 - i],
+                         s2s[1 - i], args.fed_ca) for i in (0, 1)]
+
     # hostile's flooder logs in as the account after its chat users.
     n_acc = max([args.login_users if "login" in args.scenarios else 1,
                  args.chat_users if "chat" in args.scenarios else 1,
                  args.hostile_users + 1 if "hostile" in args.scenarios else 1,
                  args.presence_users if "presence" in args.scenarios else 1,
-                 args.login_users if "roster-login" in args.scenarios else 1] +
+                 args.login_users if "roster-login" in args.scenarios else 1,
+                 2 * args.federation_users if "federation" in args.scenarios else 1] +
                 [4 * n for n in (args.idle_roster_sessions + args.idle_roster_peer_sessions)
                  if "idle-roster" in args.scenarios] +
                 (list(args.idle_sessions) if "idle" in args.scenarios else []))
@@ -587,6 +716,10 @@ def run_all(args):
     creds = make_credentials(n_acc, args.password_format)
     for s in srv_objs:
         s.setup(creds, args.cert, args.key)
+    for s in pair or []:
+        # every account on both: the first half logs in to one, the rest
+        # to the other
+        s.setup(creds, *leaves[s.domain])
     del creds
 
     results = {}   # (server, tag) -> res
@@ -596,8 +729,13 @@ def run_all(args):
         log(f"== {s.name} {meta[s.name]} on 127.0.0.1:{s.port}")
         for scen, p in scenario_list(args):
             if "servers" in p and s.name not in p["servers"]:
+                if scen == "federation":
+                    log(f"  {s.name}: no federation pair yet (xmppd only); skipping")
                 continue
             tag = tag_of(scen, p)
+            if scen == "federation":
+                results.update(run_federation(args, s, pair, p, tag))
+                continue
             users = p["users"]
             extra, est = [], 0.0
             # Expected wall time, from the slowest peer's login cost (~25 ms
@@ -684,6 +822,80 @@ def run_all(args):
     return results, meta
 
 
+FED_DOMAINS = ("a.example", "b.example")
+
+
+def run_federation(args, s, pair, p, tag):
+    """The federation scenario for s (xmppd): per repetition, the local
+    chat on s (the reference: p's users on one server at p's rate) and
+    then the federated chat: the pair started, p's users logged in to each
+    (user1..userN to the first, user(N+1)..user(2N) to the second, xmppload
+    --peer-host), every message to a user of the other server, both
+    servers' CPU summed.  The two alternate, so a change in the machine's
+    load falls on both.  Returns {(server, tag): federated result,
+    (server, tag + "-local"): local result}, each the median of its runs."""
+    users, a, b = p["users"], pair[0], pair[1]
+    dur = args.federation_duration
+    extra = ["--login-rate", f"{args.setup_login_rate:g}", "--rate", f"{p['rate']:g}",
+             "--duration", f"{dur:g}", "--drain", f"{args.chat_drain:g}"]
+    timeout = int((2 * users / 30.0 + 30 + 10 + dur + args.chat_drain + 5) * 2 + 60)
+    fed, loc, ratios = [], [], []
+    for k in range(args.federation_repeat):
+        sfx = f"-run{k + 1}" if args.federation_repeat > 1 else ""
+        lres = None
+        try:
+            if s.start():
+                log(f"  {tag}-local{sfx}: running (bounded at {timeout} s)")
+                lres = run_load(args, s, "chat", users, extra, timeout, f"{tag}-local{sfx}")
+            else:
+                log(f"  {s.name}: did not start (see {s.dir}/stdout.log)")
+        finally:
+            s.stop()
+        if lres:
+            lres["scen"], lres["p"] = "federation-local", p
+            if sfx:
+                summarize_one(s.name, f"{tag}-local{sfx}", lres)
+            if lres.get("json"):
+                loc.append(lres)
+        fres = None
+        try:
+            if a.start() and b.start():
+                log(f"  {tag}{sfx}: running (bounded at {timeout} s)")
+                fres = run_load(args, a, "chat", 2 * users,
+                                extra + ["--peer-host", b.domain, "--peer-port", str(b.port)],
+                                timeout, f"{tag}{sfx}", host=a.domain, ca=args.fed_ca, also=[b])
+            else:
+                log(f"  federation pair did not start (see {a.dir}/stdout.log, {b.dir}/stdout.log)")
+        finally:
+            b.stop()
+            a.stop()
+        if fres:
+            fres["scen"], fres["p"] = "federation", p
+            if sfx:
+                summarize_one(s.name, f"{tag}{sfx}", fres)
+            if fres.get("json"):
+                fed.append(fres)
+                try:
+                    ratios.append((fres["cpu_chat"] / fres["json"]["results"]["delivered"]) /
+                                  (lres["cpu_chat"] / lres["json"]["results"]["delivered"]))
+                except (TypeError, KeyError, ZeroDivisionError):
+                    pass
+    out = {}
+    for key, runs, scen in ((tag, fed, "federation"), (tag + "-local", loc, "federation-local")):
+        if not runs:
+            out[(s.name, key)] = {"json": None, "rc": "no-run", "scen": scen, "p": p}
+            continue
+        res = median_merge(runs)
+        res["runs"] = len(runs)
+        out[(s.name, key)] = res
+        summarize_one(s.name, key + (f" (median of {len(runs)})" if len(runs) > 1 else ""), res)
+    if ratios:
+        out[(s.name, tag)]["cpu_ratio_runs"] = ratios
+        log(f"    {s.name} {tag}: CPU per message federated / local, per run: " +
+            ", ".join(f"{x:.2f}" for x in ratios))
+    return out
+
+
 def median_merge(runs):
     """One result from repeated runs: every number is the median of that
     number over the runs (each figure on its own, so the row of a table is
@@ -727,11 +939,17 @@ def summarize_one(name, tag, res):
         line += (f", RSS peak {res['rss_held'] / 2**20:.1f} MiB ({per:.1f} KiB/session), "
                  f"at the end {res['rss_settled'] / 2**20:.1f} MiB ({settled:.1f} KiB/session), "
                  f"alive {r.get('alive')}")
-    if res["scen"] in ("chat", "hostile"):
+    if res["scen"] in ("chat", "hostile", "federation", "federation-local"):
         lat = r.get("latency", {})
         line += (f", sent {r.get('sent')} delivered {r.get('delivered')} lost {r.get('lost')}, "
                  f"p50 {lat.get('p50_ms')} p99 {lat.get('p99_ms')} ms, CPU {res['cpu_chat']:.2f} s, "
                  f"RSS peak {res['rss_chat'] / 2**20:.1f} MiB")
+    if res["scen"] in ("federation", "federation-local") and r.get("delivered"):
+        line += (f", errors {r.get('errors')}, CPU per 1000 delivered "
+                 f"{1000 * res['cpu_chat'] / r['delivered']:.4f} s")
+    if res["scen"] == "federation":
+        line += (f" (both servers), s2s links up in {r.get('link_warmup_s')} s "
+                 f"({r.get('link_pings_answered')} of {r.get('link_pings')} pings answered)")
     fl = r.get("attack", {}).get("flood", {})
     if fl.get("run"):
         line += (f"; flooder {fl.get('delivered')} of {fl.get('sent')} delivered, "
@@ -803,6 +1021,8 @@ def figures(results, servers, args):
                          m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"] / 1024)))
         elif scen == "hostile":
             rows += hostile_rows(results, servers, args, p, m, med)
+        elif scen == "federation":
+            rows += federation_rows(results, servers, args, p, m, med)
         elif scen == "roster-login":
             lab = (f"login with a roster: {p['users']} users at {p['rate']:g}/s, rosters of "
                    f"{p['roster'][1]} mutual contacts; each login gets its roster and sends "
@@ -854,6 +1074,52 @@ def figures(results, servers, args):
             rows.append((lab, "server cores busy", "", True,
                          m(lambda x, r: x["cpu_chat"] / r["chat_s"])))
             rows.append((lab, "server RSS", "MiB", True, m(lambda x, r: x["rss_chat"] / 2**20)))
+    return rows
+
+
+def federation_rows(results, servers, args, p, m, med):
+    """Rows of one federation rate: the federated chat (both servers'
+    CPU and RSS summed), the same chat on one server, and the ratio of
+    their CPU per message (the median of the per-run ratios)."""
+    tag = tag_of("federation", p)
+
+    def ml(fn):
+        """m() over the local reference runs."""
+        out = {}
+        for s in servers:
+            res = results.get((s, tag + "-local"))
+            if res and res.get("json"):
+                try:
+                    out[s] = fn(res, res["json"]["results"])
+                except (KeyError, TypeError, ZeroDivisionError):
+                    out[s] = None
+        return out
+    n, dur = p["users"], args.federation_duration
+    lab = (f"federation: {n:,} users on each of two servers of a kind ({FED_DOMAINS[0]}, "
+           f"{FED_DOMAINS[1]}, one s2s link each way), offered {p['rate']:g} msg/s for "
+           f"{dur:g} s, every message to a user of the other server" + med)
+    rows = [(lab, "delivered/s", "/s", False, m(lambda x, r: r["delivered_per_s"])),
+            (lab, "lost (of sent)", "", True, m(lambda x, r: f"{r['lost']} of {r['sent']}")),
+            (lab, "latency p50", "ms", True, m(lambda x, r: r["latency"]["p50_ms"])),
+            (lab, "latency p99", "ms", True, m(lambda x, r: r["latency"]["p99_ms"])),
+            (lab, "latency p99.9", "ms", True, m(lambda x, r: r["latency"]["p999_ms"])),
+            (lab, "server CPU per 1000 delivered, both servers", "CPU-s", True,
+             m(lambda x, r: 1000 * x["cpu_chat"] / r["delivered"])),
+            (lab, "CPU per message, federated / local (median of the runs' ratios)", "x",
+             True, m(lambda x, r: statistics.median(x["cpu_ratio_runs"]))),
+            (lab, "server cores busy, both servers", "", True,
+             m(lambda x, r: x["cpu_chat"] / r["chat_s"])),
+            (lab, "server RSS, both servers", "MiB", True, m(lambda x, r: x["rss_chat"] / 2**20))]
+    llab = (f"federation's reference, local chat: {n:,} users on one server, offered "
+            f"{p['rate']:g} msg/s for {dur:g} s" + med)
+    rows += [(llab, "delivered/s", "/s", False, ml(lambda x, r: r["delivered_per_s"])),
+             (llab, "lost (of sent)", "", True, ml(lambda x, r: f"{r['lost']} of {r['sent']}")),
+             (llab, "latency p50", "ms", True, ml(lambda x, r: r["latency"]["p50_ms"])),
+             (llab, "latency p99", "ms", True, ml(lambda x, r: r["latency"]["p99_ms"])),
+             (llab, "latency p99.9", "ms", True, ml(lambda x, r: r["latency"]["p999_ms"])),
+             (llab, "server CPU per 1000 delivered", "CPU-s", True,
+              ml(lambda x, r: 1000 * x["cpu_chat"] / r["delivered"])),
+             (llab, "server cores busy", "", True, ml(lambda x, r: x["cpu_chat"] / r["chat_s"]))]
     return rows
 
 
@@ -1061,6 +1327,28 @@ def write_report(results, meta, args, bounds):
                    f"from each of its {c} online contacts. RSS per session = (RSS at the end of the "
                    "hold - RSS of the idle server before the logins) / sessions; xmppd runs with "
                    f"[limits] idle_sleep = {args.xmppd_idle_sleep}, as in the idle scenario.\n")
+    if "federation" in args.scenarios:
+        out.append(f"Federation: two xmppd, {FED_DOMAINS[0]} on 127.0.0.1:{args.xmppd_port + 1} and "
+                   f"{FED_DOMAINS[1]} on :{args.xmppd_port + 2}, each with a STARTTLS s2s listener "
+                   f"(:{args.xmppd_port + 3}, :{args.xmppd_port + 4}), a certificate for its domain "
+                   "from a test CA made for the run (openssl, P-256), that CA as [s2s] ca_file "
+                   "(SASL EXTERNAL) and an [s2s_route] to the other (no DNS); "
+                   + (f"the s2s listener's read rate {args.federation_s2s_rate} bytes/s per "
+                      "connection (0 = unlimited; the default, 16384 after a 128 KiB burst, "
+                      "would cap the link that carries all users' messages); "
+                      if args.federation_s2s_rate >= 0 else "the s2s listener's default read "
+                      "rate (16384 bytes/s per connection after a 128 KiB burst); ") +
+                   "otherwise the same ini as the single xmppd. Both run on the server CPU"
+                   + (f" ({args.server_cpus})" if args.server_cpus else "") +
+                   ", together, and their CPU is summed. One xmppload logs user1..userN in to "
+                   f"{FED_DOMAINS[0]} and user(N+1)..user(2N) to {FED_DOMAINS[1]} "
+                   "(`--peer-host`); one ping from a user to the other domain brings both s2s "
+                   "links up before the measured phase, then every message goes to a random "
+                   "user of the other server. Each repetition runs "
+                   "the local chat (N users on one xmppd, same rate) and then the federated one, "
+                   "alternating, so that a change in the machine's load falls on both; "
+                   "'federated / local' is the median of the per-run ratios of CPU per "
+                   "delivered message.\n")
     out.append("Commands behind the figures (one xmppload run each; the server was started "
                "fresh before each):\n")
     for (n, tag), r in sorted(results.items()):
@@ -1087,7 +1375,9 @@ def targets_text(rows, floors=None):
     """xmppd's roster targets (issue 11 item 14), reported, never asserted:
     CPU per presence delivery at most 1/10 of the best peer's, at most 1 ms
     of server CPU per login with a roster, at most 4 KiB of RSS per idle
-    session with its roster (100 items, 25 online) at 10,000 sessions."""
+    session with its roster (100 items, 25 online) at 10,000 sessions; and
+    the federation targets (issue 12 item 10): CPU per federated message at
+    most 1.5 times a local one's, and at most 1/5 of the best peer's."""
     parts = []
     for (lab, fig, unit, lower, vals) in rows:
         x = vals.get("xmppd")
@@ -1106,6 +1396,16 @@ def targets_text(rows, floors=None):
                 parts.append(f"{lab.split(',')[1].strip()}: xmppd's CPU per presence delivery is "
                              f"{r:.3g} of the best peer's (target at most 0.1: "
                              f"{'met' if r <= 0.1 else 'NOT met'}{below})")
+        if fig.startswith("CPU per message, federated / local"):
+            parts.append(f"at {lab.split('offered ')[1].split(' for')[0]}, xmppd's CPU per "
+                         f"federated message (both servers) is {x:.3g} times a local one's "
+                         f"(target at most 1.5: {'met' if x <= 1.5 else 'NOT met'})")
+        if fig == "server CPU per 1000 delivered, both servers":
+            peers = [v for k, v in vals.items() if k != "xmppd" and isinstance(v, (int, float))]
+            if peers:
+                r = x / min(peers)
+                parts.append(f"xmppd's CPU per federated message is {r:.3g} of the best peer "
+                             f"pair's (target at most 0.2: {'met' if r <= 0.2 else 'NOT met'})")
         if fig == "server CPU per login" and lab.startswith("login with a roster"):
             parts.append(f"xmppd's server CPU per login with a roster is {x:.3g} ms (target at most "
                          f"1 ms: {'met' if x <= 1 else 'NOT met'})")
@@ -1321,9 +1621,23 @@ def main():
     ap.add_argument("--chat-rates", type=floats, help="comma list of offered msg/s")
     ap.add_argument("--chat-duration", type=float)
     ap.add_argument("--chat-drain", type=float, default=5)
-    ap.add_argument("--scenarios", default="login,idle,chat,hostile,presence,roster-login,idle-roster",
+    ap.add_argument("--scenarios",
+                    default="login,idle,chat,hostile,presence,roster-login,idle-roster,federation",
                     help="comma list of login, idle, chat, hostile, presence, roster-login, "
-                         "idle-roster (all)")
+                         "idle-roster, federation (all)")
+    ap.add_argument("--federation-users", type=int,
+                    help="federation: users on each of the two servers (full 1000, --quick 100); "
+                         "the local reference chat has as many on one server")
+    ap.add_argument("--federation-rates", type=floats,
+                    help="federation: comma list of offered msg/s (full 5000, --quick 1000)")
+    ap.add_argument("--federation-duration", type=float,
+                    help="federation: seconds of chat per run (full 10, --quick 5)")
+    ap.add_argument("--federation-s2s-rate", type=int, default=0,
+                    help="federation: xmppd's s2s listener 'rate' in bytes/s per connection "
+                         "(0 = unlimited; -1 = xmppd's default, 16384, which caps the link)")
+    ap.add_argument("--federation-repeat", type=int,
+                    help="federation: runs of each of the federated and the local chat, "
+                         "alternating (full 3, --quick 1); the table shows medians")
     ap.add_argument("--presence-users", type=int, help="presence: users (all online)")
     ap.add_argument("--presence-roster-sizes", type=ints,
                     help="presence: comma list of roster sizes K (even), one run each")
@@ -1413,7 +1727,9 @@ def main():
             "hostile_duration": (10, 20), "attackers": (10, 20), "hold_conns": (100, 200),
             "presence_users": (200, 1000), "presence_roster_sizes": ([20], [50, 200]),
             "presence_rate": (100, 200), "presence_duration": (5, 20),
-            "idle_roster_sessions": ([500], [10000])}
+            "idle_roster_sessions": ([500], [10000]),
+            "federation_users": (100, 1000), "federation_rates": ([1000], [5000]),
+            "federation_duration": (5, 10), "federation_repeat": (1, 3)}
     for k, (qv, fv) in dflt.items():
         if getattr(args, k) is None:
             setattr(args, k, qv if q else fv)
@@ -1432,7 +1748,8 @@ def main():
     args.servers = [s for s in args.servers.split(",") if s]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     for s in args.scenarios:
-        if s not in ("login", "idle", "chat", "hostile", "presence", "roster-login", "idle-roster"):
+        if s not in ("login", "idle", "chat", "hostile", "presence", "roster-login", "idle-roster",
+                     "federation"):
             ap.error(f"unknown scenario {s}")
     if "idle-roster" in args.scenarios:
         for n in set(args.idle_roster_sessions) | set(args.idle_roster_peer_sessions):
@@ -1458,7 +1775,9 @@ def main():
         f"{args.presence_rate:g} changes/s for {args.presence_duration:g} s; roster-login with "
         f"{args.roster_login_size} contacts; idle-roster {args.idle_roster_sessions} sessions "
         f"(peers {args.idle_roster_peer_sessions}) with rosters of {args.idle_roster_size}, "
-        f"{args.idle_roster_online} online; scenarios "
+        f"{args.idle_roster_online} online; federation {args.federation_users} users per server at "
+        f"{args.federation_rates} msg/s for {args.federation_duration:g} s, "
+        f"{args.federation_repeat} runs; scenarios "
         f"{','.join(args.scenarios)}; {args.mech}; TLS via STARTTLS")
     stalls = {"before": stall_meter(args)}
     results, meta = run_all(args)

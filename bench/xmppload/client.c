@@ -7,7 +7,9 @@
  * mechanisms -> SASL (PLAIN or SCRAM, -PLUS with the tls-exporter binding)
  * -> stream restart -> features with <bind/> -> bind iq -> [roster get
  * (--roster-get, presence)] -> initial presence.  Login time runs from just
- * before connect() to the bind result, or to the roster result.
+ * before connect() to the bind result, or to the roster result.  In a
+ * federation run (--peer-host) the second half of the users connect to
+ * the peer server, as accounts of its domain.
  *
  * Bytes: the socket is non-blocking and level-triggered.  Plaintext (after
  * TLS) accumulates in c->in and is cut into depth-1 elements by xscan, so
@@ -118,6 +120,13 @@ void client_table_free(struct worker *w)
 	w->conns = NULL;
 }
 
+/* The domain the connection's user belongs to (stream 'to', SNI, the
+ * certificate's name): the peer's in a federation run for its users. */
+static const char *conn_host(const struct worker *w, const struct conn *c)
+{
+	return cfg_on_peer(w->cfg, c->user) ? w->cfg->peer_host : w->cfg->host;
+}
+
 static void set_events(struct worker *w, struct conn *c, bool out)
 {
 	struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c };
@@ -222,7 +231,7 @@ static bool send_header(struct worker *w, struct conn *c)
 {
 	char hdr[512];
 
-	snprintf(hdr, sizeof(hdr), stream_header_fmt, w->cfg->host);
+	snprintf(hdr, sizeof(hdr), stream_header_fmt, conn_host(w, c));
 	xscan_reset(&c->sc);
 	xbuf_free(&c->in);
 	return send_str(w, c, hdr);
@@ -260,7 +269,9 @@ void client_launch(struct worker *w, struct conn *c)
 			return;
 		}
 	}
-	if (connect(c->fd, (const struct sockaddr *)&cfg->server, sizeof(cfg->server)) < 0 &&
+	if (connect(c->fd, (const struct sockaddr *)(cfg_on_peer(cfg, c->user) ? &cfg->peer
+									      : &cfg->server),
+		    sizeof(cfg->server)) < 0 &&
 	    errno != EINPROGRESS) {
 		snprintf(why, sizeof(why), "connect: %s", strerror(errno));
 		conn_end(w, c, why);
@@ -276,7 +287,7 @@ static bool start_tls(struct worker *w, struct conn *c)
 {
 	const struct load_cfg *cfg = w->cfg;
 	struct tls_client_opts o = {
-		.server_name = cfg->host,
+		.server_name = conn_host(w, c),
 		.ca_file = cfg->ca_file,
 		.verify = !cfg->insecure,
 		.alpn = cfg->mode == MODE_DIRECT_TLS ? "xmpp-client" : NULL,
@@ -973,7 +984,12 @@ void client_send_presence(struct worker *w, struct conn *from, uint64_t seq)
 	send_raw(w, from, buf, (size_t)n);
 }
 
-void client_send_ping(struct worker *w, struct conn *c)
+const char *client_other_host(const struct worker *w, const struct conn *c)
+{
+	return cfg_on_peer(w->cfg, c->user) ? w->cfg->host : w->cfg->peer_host;
+}
+
+void client_send_ping(struct worker *w, struct conn *c, const char *to)
 {
 	char buf[256];
 
@@ -981,7 +997,7 @@ void client_send_ping(struct worker *w, struct conn *c)
 		return;
 	c->pinged = true;
 	snprintf(buf, sizeof(buf), "<iq type='get' id='alive' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>",
-		 w->cfg->host);
+		 to ? to : conn_host(w, c));
 	send_str(w, c, buf);
 }
 

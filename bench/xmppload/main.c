@@ -9,6 +9,11 @@
  * them.  CPU time (getrusage) is taken around the measured phase so the
  * reader can see whether the generator itself was the bottleneck.
  *
+ * chat with --peer-host is the federation run: the same chat, the second
+ * half of the users logged in to a second server (another domain), each
+ * message sent to a user on the other server, so that it crosses the
+ * server-to-server link; latency and loss are measured as for chat.
+ *
  * hostile is chat plus an attacker thread (attack.c) started with the
  * workers; its flooder logs in during PH_LOGIN as the account after the
  * chat users, and its attacks run during PH_CHAT only.
@@ -175,9 +180,12 @@ int main(int argc, char **argv)
 
 	/* Publish the online users for partner choice: the workers wrote
 	 * jids[] before their release increment of logins_done. */
-	for (unsigned u = 0; u < cfg->users; u++)
+	for (unsigned u = 0; u < cfg->users; u++) {
 		if (sh.jids[u])
 			sh.online[sh.n_online++] = cfg->first_user + u;
+		if (u + 1 == cfg->peer_first)
+			sh.n_online_first = sh.n_online;
+	}
 
 	getrusage(RUSAGE_SELF, &ru1);
 	t_phase0 = now_ns();
@@ -208,6 +216,27 @@ int main(int argc, char **argv)
 		/* The flooder's victim: the first chat user online. */
 		if (flooding && sh.n_online)
 			sh.victim = sh.online[0];
+		if (cfg->peer_host) {
+			/* federation: bring both s2s links up first (10 s at most). */
+			uint64_t w0 = now_ns();
+
+			set_phase(&sh, PH_WARM);
+			deadline = w0 + 10000000000ull;
+			for (;;) {
+				bool ready = true;
+
+				for (unsigned i = 0; i < cfg->threads; i++)
+					ready = ready && atomic_load(&ws[i].prog.check_ready);
+				if ((ready && SUM(checked) >= SUM(check_sent)) || now_ns() > deadline)
+					break;
+				sleep_ns(POLL_NS / 10);
+			}
+			r.warm_s = (double)(now_ns() - w0) / 1e9;
+			r.warm_sent = SUM(check_sent);
+			r.warm_answered = SUM(checked);
+			getrusage(RUSAGE_SELF, &ru1);
+			t_phase0 = now_ns();
+		}
 		sh.chat_t0 = now_ns();
 		set_phase(&sh, PH_CHAT);
 		sleep_ns((uint64_t)(cfg->duration * 1e9));

@@ -63,6 +63,11 @@ static void usage(FILE *f)
 		"                         provisioned on the server beforehand (50; even, < users)\n"
 		"  --settle S             presence: longest wait for the initial presences after\n"
 		"                         the logins (10)\n"
+		"  --peer-host NAME       chat: federation; the second half of the users log in to\n"
+		"                         a second server for domain NAME, and every message goes\n"
+		"                         to a user of the other server (over their s2s link)\n"
+		"  --peer-port N          its port (--port)\n"
+		"  --peer-server-ip ADDR  its IPv4 address (--server-ip)\n"
 		"  --json                 one JSON object on stdout (table goes to stderr)\n"
 		"  --allow-loss           exit 0 even if logins failed or messages were lost\n"
 		"  -v, --verbose          print every connection failure\n"
@@ -192,6 +197,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		O_FIRST, O_UFMT, O_PFMT, O_PW, O_RFMT, O_SRC, O_THREADS, O_RATE, O_LRATE,
 		O_PENDING, O_DURATION, O_DRAIN, O_TIMEOUT, O_BODY, O_TICK, O_SEED, O_JSON, O_LOSS,
 		O_ATTACKERS, O_HOLD, O_AIPS, O_AKINDS, O_ACPU, O_RGET, O_RSIZE, O_SETTLE,
+		O_PHOST, O_PPORT, O_PIP,
 	};
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -229,11 +235,14 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		{ "roster-get", no_argument, NULL, O_RGET },
 		{ "roster-size", required_argument, NULL, O_RSIZE },
 		{ "settle", required_argument, NULL, O_SETTLE },
+		{ "peer-host", required_argument, NULL, O_PHOST },
+		{ "peer-port", required_argument, NULL, O_PPORT },
+		{ "peer-server-ip", required_argument, NULL, O_PIP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	double v = 0, rate = -1, port = 0, rsize = -1;
+	double v = 0, rate = -1, port = 0, rsize = -1, peer_port = 0;
 	/* the CPUs we may run on (taskset), not every core of the machine */
 	cpu_set_t aff;
 	long ncpu = sched_getaffinity(0, sizeof(aff), &aff) == 0 ? CPU_COUNT(&aff)
@@ -291,6 +300,9 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		case O_RGET: cfg->roster_get = true; break;
 		case O_RSIZE: ok = parse_num(optarg, 0, 1000000, &rsize); break;
 		case O_SETTLE: ok = parse_num(optarg, 0, 3600, &cfg->settle); break;
+		case O_PHOST: cfg->peer_host = optarg; break;
+		case O_PPORT: ok = parse_num(optarg, 1, 65535, &peer_port); break;
+		case O_PIP: cfg->peer_ip = optarg; break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -389,6 +401,33 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 	if (strchr(cfg->host, '\'') || strchr(cfg->host, '<') || strchr(cfg->host, '&')) {
 		fprintf(stderr, "xmppload: --host must be a plain domain name\n");
 		return -1;
+	}
+	if ((peer_port || cfg->peer_ip) && !cfg->peer_host) {
+		fprintf(stderr, "xmppload: --peer-port and --peer-server-ip need --peer-host\n");
+		return -1;
+	}
+	if (cfg->peer_host) {
+		/* federation: chat only, a user on each side at least. */
+		if (cfg->scenario != SC_CHAT || cfg->users < 2) {
+			fprintf(stderr, "xmppload: --peer-host is for the chat scenario with 2 or "
+					"more --users\n");
+			return -1;
+		}
+		if (strchr(cfg->peer_host, '\'') || strchr(cfg->peer_host, '<') ||
+		    strchr(cfg->peer_host, '&') || !strcmp(cfg->peer_host, cfg->host)) {
+			fprintf(stderr, "xmppload: --peer-host must be a plain domain name other "
+					"than --host\n");
+			return -1;
+		}
+		if (!cfg->peer_ip)
+			cfg->peer_ip = cfg->server_ip;
+		if (inet_pton(AF_INET, cfg->peer_ip, &cfg->peer.sin_addr) != 1) {
+			fprintf(stderr, "xmppload: --peer-server-ip must be an IPv4 address\n");
+			return -1;
+		}
+		cfg->peer.sin_family = AF_INET;
+		cfg->peer.sin_port = htons((uint16_t)(peer_port ? (unsigned)peer_port : cfg->port));
+		cfg->peer_first = (cfg->users + 1) / 2;
 	}
 	if (cfg->threads > cfg->users)
 		cfg->threads = cfg->users;

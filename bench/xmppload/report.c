@@ -6,6 +6,7 @@
 #include "bench/xmppload/xmppload.h"
 #include "bench/xmppload/attack.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 
 static double ms(uint64_t ns)
@@ -150,11 +151,21 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 	fprintf(f, ",\"users\":%u,\"first_user\":%u,\"threads\":%u,\"rate\":%g,"
 		   "\"login_rate\":%g,\"max_pending\":%u,\"duration_s\":%g,\"drain_s\":%g,"
 		   "\"timeout_s\":%g,\"body_size\":%u,\"tick_us\":%u,\"source_ips\":%u,\"verify\":%s,"
-		   "\"roster_get\":%s,\"roster_size\":%u}",
+		   "\"roster_get\":%s,\"roster_size\":%u",
 		cfg->users, cfg->first_user, cfg->threads, cfg->rate, cfg->login_rate,
 		cfg->max_pending, cfg->duration, cfg->drain, cfg->timeout, cfg->body_size, cfg->tick_us,
 		cfg->n_src, cfg->insecure ? "false" : "true", cfg->roster_get ? "true" : "false",
 		cfg->roster_size);
+	if (cfg->peer_host) {
+		/* federation: the second server and the users logged in to it */
+		fprintf(f, ",\"peer_host\":");
+		json_str(f, cfg->peer_host);
+		fprintf(f, ",\"peer_server_ip\":");
+		json_str(f, cfg->peer_ip);
+		fprintf(f, ",\"peer_port\":%u,\"peer_users\":%u", (unsigned)ntohs(cfg->peer.sin_port),
+			cfg->users - cfg->peer_first);
+	}
+	fputc('}', f);
 	fprintf(f, ",\"results\":{\"logins_ok\":%llu,\"login_failures\":%llu,"
 		   "\"login_phase_s\":%.3f,\"logins_per_s\":%.1f,\"disconnects\":%llu,",
 		(unsigned long long)r->logins_ok, (unsigned long long)r->login_fail, r->login_s,
@@ -187,6 +198,10 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 			   "\"other_presences\":%llu,\"presence_errors\":%llu",
 			(unsigned long long)r->initial, (unsigned long long)r->self_pres,
 			(unsigned long long)r->pres_other, (unsigned long long)r->msg_errors);
+	if (cfg->peer_host)
+		fprintf(f, ",\"link_warmup_s\":%.3f,\"link_pings\":%llu,\"link_pings_answered\":%llu",
+			r->warm_s, (unsigned long long)r->warm_sent,
+			(unsigned long long)r->warm_answered);
 	if (cfg_chats(cfg)) {
 		fprintf(f, ",\"chat_s\":%.3f,\"sent\":%llu,\"delivered\":%llu,\"lost\":%llu,"
 			   "\"duplicates\":%llu,\"errors\":%llu,\"stray\":%llu,\"delivered_per_s\":%.1f,",
@@ -230,6 +245,10 @@ static void print_table(FILE *f, const struct load_cfg *cfg, const struct run_re
 	fprintf(f, "xmppload %s: %u users, %s %s on %s:%u (%s), %u threads\n", cfg->scenario_name,
 		cfg->users, cfg->mode == MODE_STARTTLS ? "starttls" : "direct_tls", cfg->mech_name,
 		cfg->server_ip, cfg->port, cfg->host, cfg->threads);
+	if (cfg->peer_host)
+		fprintf(f, "  %-22s users %u..%u on %s:%u (%s), messages only to the other server\n",
+			"federation", cfg->first_user + cfg->peer_first, cfg->first_user + cfg->users - 1,
+			cfg->peer_ip, (unsigned)ntohs(cfg->peer.sin_port), cfg->peer_host);
 	fprintf(f, "  %-22s %llu ok, %llu failed in %.2f s (%.1f/s, offered %g/s)\n", "logins",
 		(unsigned long long)r->logins_ok, (unsigned long long)r->login_fail, r->login_s,
 		r->login_s > 0 ? (double)r->logins_ok / r->login_s : 0.0,
@@ -264,6 +283,10 @@ static void print_table(FILE *f, const struct load_cfg *cfg, const struct run_re
 			   "(%llu errors)\n", "presences received", (unsigned long long)r->initial,
 			(unsigned long long)r->self_pres, (unsigned long long)r->pres_other,
 			(unsigned long long)r->msg_errors);
+	if (cfg->peer_host)
+		fprintf(f, "  %-22s %llu of %llu pings to the other domain answered in %.3f s\n",
+			"s2s links up", (unsigned long long)r->warm_answered,
+			(unsigned long long)r->warm_sent, r->warm_s);
 	if (cfg_chats(cfg)) {
 		fprintf(f, "  %-22s %llu sent, %llu delivered, %llu lost, %llu duplicates, "
 			   "%llu errors (offered %g/s for %g s)\n",

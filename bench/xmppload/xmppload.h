@@ -73,6 +73,14 @@ struct load_cfg {
 	bool roster_get;
 	unsigned roster_size;
 	double settle;            /* presence: longest wait for initial presence */
+	/* federation (chat with --peer-host): the users from index
+	 * peer_first on log in to a second server, domain peer_host at
+	 * peer, and every message goes to a user of the other server, so
+	 * it crosses the server-to-server link between the two. */
+	const char *peer_host;    /* NULL: one server */
+	const char *peer_ip;
+	struct sockaddr_in peer;
+	unsigned peer_first;      /* (users + 1) / 2 */
 };
 
 /* chat and hostile share the chat machinery. */
@@ -81,9 +89,16 @@ static inline bool cfg_chats(const struct load_cfg *cfg)
 	return cfg->scenario == SC_CHAT || cfg->scenario == SC_HOSTILE;
 }
 
+/* federation: does the user with this number log in to the peer server? */
+static inline bool cfg_on_peer(const struct load_cfg *cfg, unsigned user)
+{
+	return cfg->peer_host && user - cfg->first_user >= cfg->peer_first;
+}
+
 enum phase {
 	PH_LOGIN,  /* launch connections and log them in */
 	PH_HOLD,   /* logged in; idle: nothing to do */
+	PH_WARM,   /* federation: one ping across per thread brings the s2s links up */
 	PH_CHAT,   /* send messages (presence: presence changes) at the offered rate */
 	PH_DRAIN,  /* stop sending, keep receiving */
 	PH_CHECK,  /* idle: ask every session for a sign of life */
@@ -97,8 +112,9 @@ struct shared {
 	/* Full JID per user (index - first_user), set by the owning worker
 	 * at bind; read by every worker after PH_LOGIN. */
 	char **jids;
-	unsigned *online;        /* user indices bound at the end of PH_LOGIN */
+	unsigned *online;        /* user numbers bound at the end of PH_LOGIN, ascending */
 	unsigned n_online;
+	unsigned n_online_first; /* federation: of which on the first server (a prefix) */
 	/* One bit per chat sequence number, set by whichever worker receives
 	 * it: tells a duplicate from a first delivery. */
 	_Atomic uint64_t *seen;
@@ -122,9 +138,9 @@ struct wprogress {
 	_Atomic uint64_t sent, delivered;
 	_Atomic uint64_t expected;     /* presence: deliveries the changes sent owe */
 	_Atomic uint64_t initial;      /* presence: contacts' presence before the changes */
-	_Atomic uint64_t checked;      /* PH_CHECK: answered or gone */
-	_Atomic uint64_t check_sent;   /* PH_CHECK: pings sent */
-	_Atomic int check_ready;       /* PH_CHECK: all pings sent */
+	_Atomic uint64_t checked;      /* PH_CHECK, PH_WARM: answered or gone */
+	_Atomic uint64_t check_sent;   /* PH_CHECK, PH_WARM: pings sent */
+	_Atomic int check_ready;       /* PH_CHECK, PH_WARM: all pings sent */
 };
 
 struct conn;
@@ -180,7 +196,11 @@ void client_send_presence(struct worker *w, struct conn *from, uint64_t seq);
 /* presence: the slot (0..K-1) of the user with index r in the roster of the
  * user with index s, or -1 if r is not s's contact. */
 int roster_slot(const struct load_cfg *cfg, unsigned s, unsigned r);
-void client_send_ping(struct worker *w, struct conn *c);
+/* An XEP-0199 ping to the domain `to` (NULL: the session's own); any
+ * answer counts the session alive. */
+void client_send_ping(struct worker *w, struct conn *c, const char *to);
+/* The domain of the other server in a federation run. */
+const char *client_other_host(const struct worker *w, const struct conn *c);
 void client_close(struct worker *w, struct conn *c);
 /* hostile's flooder: a message the victim counts apart from the chat, and
  * what the connection still has to write (so it can keep the socket full). */
@@ -197,6 +217,8 @@ bool fmt_index(char *out, size_t cap, const char *fmt, unsigned n);
 struct run_result {
 	double wall_s, phase_s;       /* whole run; measured phase */
 	double login_s;               /* PH_LOGIN */
+	double warm_s;                /* federation: PH_WARM, the links coming up */
+	uint64_t warm_sent, warm_answered;
 	uint64_t users, logins_ok, login_fail, disconnects;
 	uint64_t sent, delivered, lost, dups, msg_errors, stray, alive;
 	/* presence */
