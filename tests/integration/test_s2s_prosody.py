@@ -87,7 +87,7 @@ storage = "internal"
 
 -- Certificates are required between servers, both ways.
 s2s_require_encryption = true
-s2s_secure_auth = true
+s2s_secure_auth = {secure_auth}
 s2s_timeout = 15
 
 ssl = {{ certificate = "{dir}/host.pem"; key = "{dir}/host.key"; cafile = "{dir}/ca.pem" }}
@@ -124,7 +124,8 @@ class Prosody:
     dir owned by user prosody; runs as that user in the foreground; stopped
     by pid."""
 
-    def __init__(self, domain, cert_files, cafile, dns, users, name="prosody", client_ca=None):
+    def __init__(self, domain, cert_files, cafile, dns, users, name="prosody", client_ca=None,
+                 secure_auth=True):
         """cafile: the CA Prosody trusts for peer servers; client_ca: the one
         its own certificate comes from, which the test's clients check
         (cafile by default)."""
@@ -151,7 +152,8 @@ class Prosody:
         shutil.copyfile(cafile, os.path.join(self.dir, "ca.pem"))
         with open(self.cfg, "w") as f:
             f.write(PROSODY_CFG.format(dir=self.dir, c2s_port=self.c2s_port,
-                                       s2s_port=self.s2s_port, dns=dns, domain=domain))
+                                       s2s_port=self.s2s_port, dns=dns, domain=domain,
+                                       secure_auth="true" if secure_auth else "false"))
         # internal_hashed accounts, in the layout prosodyctl register writes
         acc = os.path.join(self.dir, "data", _prosody_encode(domain), "accounts")
         os.makedirs(acc)
