@@ -15,6 +15,10 @@
 struct mux;
 struct cfg_host;
 
+/* Whether dialback is on here: [s2s] dialback = true, with the secret
+ * loaded (s2s/s2s_in.c). */
+bool s2s_dialback_on(const struct mux *m);
+
 /* Opens a verification stream to remote's authoritative server (its
  * [s2s_route] or DNS), TLS, then <db:verify from=local to=remote id=sid>
  * key; its answer goes to s2s_in_verified(for_in).  False when it cannot

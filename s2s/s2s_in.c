@@ -138,7 +138,7 @@ static void judge_certificate(struct mux_conn *c)
 	     how == CERT_ID_DNS ? "DNS-ID" : how == CERT_ID_SRV ? "SRV-ID" : "XmppAddr");
 }
 
-static bool dialback_on(const struct mux *m)
+bool s2s_dialback_on(const struct mux *m)
 {
 	return m->cfg->s2s_dialback && m->group->has_dialback_secret;
 }
@@ -194,7 +194,7 @@ static int in_on_open(struct mux_conn *c, struct xml_node *hdr)
 	c->s2s_in.phase = S2S_IN_NEGOTIATING;
 	if (conn_tls_count(c) && !in_neg(c)->cert_judged) {
 		judge_certificate(c);
-		if (!in_neg(c)->external_ok && !dialback_on(c->mux)) {
+		if (!in_neg(c)->external_ok && !s2s_dialback_on(c->mux)) {
 			/* nothing else to offer: dialback is not enabled */
 			char text[300];
 			snprintf(text, sizeof(text),
@@ -222,7 +222,7 @@ static enum xs in_features(struct mux_conn *c, struct xbuf *b)
 		st = xbuf_append_str(b, "<mechanisms xmlns='" NS_SASL "'>"
 					"<mechanism>EXTERNAL</mechanism></mechanisms>");
 	/* dialback only where policy takes it: enabled, and inside TLS */
-	if (st == XS_OK && dialback_on(c->mux) && conn_tls_count(c))
+	if (st == XS_OK && s2s_dialback_on(c->mux) && conn_tls_count(c))
 		st = xbuf_append_str(b, "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>");
 	return st;
 }
@@ -425,7 +425,7 @@ static int negotiate(struct mux_conn *c, struct xml_node *el)
 	}
 	if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "auth") == 0)
 		return on_auth(c, el);
-	if (strcmp(el->ns, NS_DIALBACK) == 0 && dialback_on(c->mux) && conn_tls_count(c)) {
+	if (strcmp(el->ns, NS_DIALBACK) == 0 && s2s_dialback_on(c->mux) && conn_tls_count(c)) {
 		if (strcmp(el->name, "verify") == 0)
 			return on_db_verify(c, el);
 		if (strcmp(el->name, "result") == 0)
@@ -558,7 +558,7 @@ static int in_on_stanza(struct mux_conn *c, struct xml_node *el)
 		return 1;
 	}
 	if (c->s2s_in.phase == S2S_IN_ESTABLISHED && strcmp(el->ns, NS_DIALBACK) == 0 &&
-	    strcmp(el->name, "verify") == 0 && dialback_on(c->mux)) {
+	    strcmp(el->name, "verify") == 0 && s2s_dialback_on(c->mux)) {
 		/* XEP-0220 2.3: a verification may share an authenticated stream */
 		int stop = on_db_verify(c, el);
 		xml_node_free(el);

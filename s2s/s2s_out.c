@@ -103,11 +103,6 @@ static void out_neg_free(struct mux_conn *c)
 	c->neg = NULL;
 }
 
-static bool dialback_on(const struct mux *m)
-{
-	return m->cfg->s2s_dialback && m->group->has_dialback_secret;
-}
-
 /* A verification stream's answer goes to the inbound stream, once. */
 static void verify_answer(struct mux_conn *c, bool valid, const char *why)
 {
@@ -437,7 +432,7 @@ static void out_on_tls_ready(struct mux_conn *c)
 	}
 	ng->cert_ok = !bad[0];
 	if (bad[0] && !ng->verify) {
-		if (!dialback_on(c->mux)) {
+		if (!s2s_dialback_on(c->mux)) {
 			fail(c, SC_REMOTE_SERVER_NOT_FOUND, "%s", bad);
 			return;
 		}
@@ -551,7 +546,7 @@ static int on_features(struct mux_conn *c, struct xml_node *f)
 		free(name);
 	}
 	if (!external) {
-		if (dialback_on(c->mux))
+		if (s2s_dialback_on(c->mux))
 			return send_db_result(c);
 		fail(c, SC_REMOTE_SERVER_NOT_FOUND,
 		     "the peer does not offer SASL EXTERNAL to us (its trust in our certificate); "

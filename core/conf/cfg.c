@@ -421,6 +421,18 @@ static const char *resolve_path(struct cfg_parse *p, const char *v, char *dst, s
 	return NULL;
 }
 
+/* mode = starttls | direct_tls, of a listener or an [s2s_route] */
+static const char *parse_mode(const char *v, enum cfg_listener_mode *mode)
+{
+	if (strcasecmp(v, "starttls") == 0)
+		*mode = CFG_MODE_STARTTLS;
+	else if (strcasecmp(v, "direct_tls") == 0)
+		*mode = CFG_MODE_DIRECT_TLS;
+	else
+		return "expected starttls or direct_tls";
+	return NULL;
+}
+
 static const char *set_threads(struct cfg_parse *p, void *base, const char *v)
 {
 	struct cfg *c = base;
@@ -542,13 +554,7 @@ static const char *set_route_mode(struct cfg_parse *p, void *base, const char *v
 {
 	struct cfg_s2s_route *r = base;
 	(void)p;
-	if (strcasecmp(v, "starttls") == 0)
-		r->mode = CFG_MODE_STARTTLS;
-	else if (strcasecmp(v, "direct_tls") == 0)
-		r->mode = CFG_MODE_DIRECT_TLS;
-	else
-		return "expected starttls or direct_tls";
-	return NULL;
+	return parse_mode(v, &r->mode);
 }
 
 /* Whether the files exist and hold a usable chain and key is left to the TLS
@@ -603,13 +609,8 @@ static const char *set_mode(struct cfg_parse *p, void *base, const char *v)
 {
 	struct cfg_listener *l = base;
 
-	if (strcasecmp(v, "starttls") == 0)
-		l->mode = CFG_MODE_STARTTLS;
-	else if (strcasecmp(v, "direct_tls") == 0)
-		l->mode = CFG_MODE_DIRECT_TLS;
-	else
-		return "expected starttls or direct_tls";
-	return NULL;
+	(void)p;
+	return parse_mode(v, &l->mode);
 }
 
 /* Numeric only, as the listener binds with inet_pton: a host name here would

@@ -206,19 +206,12 @@ bool rt_is_local_domain(struct router *r, const char *d, size_t len)
 
 /* ---- replies built by the router ---- */
 
-bool rt_is_remote_jid(struct router *r, const char *jid)
-{
-	size_t dl;
-	const char *d = rt_jid_domain(jid, &dl);
-	return !rt_is_local_domain(r, d, dl);
-}
-
 void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
 {
 	if (!st->from)
 		return;
 	/* a remote sender's answer goes back over its server's link */
-	bool remote = rt_is_remote_jid(r, st->from);
+	bool remote = !im_is_local(r, st->from);
 	struct rsess *s = remote ? NULL : rt_find_live(r, st->from);
 	if (!s && !remote)
 		return; /* sender gone: nothing to answer */
@@ -238,7 +231,7 @@ void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond)
 static void reply_iq_result(struct router *r, struct stanza *st, const char *from,
 			    struct xml_node *payload)
 {
-	bool remote = st->from && rt_is_remote_jid(r, st->from);
+	bool remote = st->from && !im_is_local(r, st->from);
 	struct rsess *s = st->from && !remote ? rt_find_live(r, st->from) : NULL;
 	struct xml_node *iq = xml_node_new_elem("iq", NS_CLIENT);
 	if ((!s && !remote) || !iq) {
@@ -831,7 +824,7 @@ static void handle_undelivered(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
 	const char *to = st->to ? st->to : m->data[0] ? m->data : NULL;
-	if (to && rt_is_remote_jid(r, to)) {
+	if (to && !im_is_local(r, to)) {
 		/* its link went down under it: a new one takes it */
 		rt_s2s_undelivered(r, m);
 		return;

@@ -176,8 +176,6 @@ struct rsess *rt_find_live(struct router *r, const char *full);
 struct ruser *rt_find_user(struct router *r, const char *bare);
 void rt_deliver(struct router *r, struct rsess *s, struct stanza *st, bool sole);
 void rt_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond);
-/* Whether jid's domain is not served here. */
-bool rt_is_remote_jid(struct router *r, const char *jid);
 bool rt_handle_eq(struct sess_handle a, struct sess_handle b);
 size_t rt_bare_len(const char *jid);
 size_t rt_bare_copy(const char *jid, char out[BARE_MAX]);

@@ -31,6 +31,7 @@
 #include "core/xmpp/stanza.h"
 
 #define STALE_MARGIN_MS 10000
+#define KEY_MAX (2 * 1024 + 2) /* two domains, a space, the NUL */
 
 enum link_state { LINK_CONNECTING, LINK_UP };
 
@@ -193,18 +194,27 @@ void rt_s2s_send(struct router *r, struct stanza *st)
 	rt_s2s_send_to(r, st, st->to);
 }
 
-void rt_s2s_send_to(struct router *r, struct stanza *st, const char *to)
+/* The link table's key of st's pair: "local remote", the domains of its
+ * 'from' and of to; false when either is missing or too long. */
+static bool pair_key(const struct stanza *st, const char *to, char key[KEY_MAX])
 {
 	size_t ll, rl;
 	const char *local = st->from ? rt_jid_domain(st->from, &ll) : NULL;
 	const char *remote = to ? rt_jid_domain(to, &rl) : NULL;
-	char key[2 * 1024 + 2];
-	if (!local || !remote || !rt_is_local_domain(r, local, ll) || ll >= 1024 || rl >= 1024) {
+	if (!local || !remote || ll >= 1024 || rl >= 1024)
+		return false;
+	snprintf(key, KEY_MAX, "%.*s %.*s", (int)ll, local, (int)rl, remote);
+	return true;
+}
+
+void rt_s2s_send_to(struct router *r, struct stanza *st, const char *to)
+{
+	char key[KEY_MAX];
+	if (!pair_key(st, to, key) || !im_is_local(r, st->from)) {
 		LOG_DEBUG("s2s: %s from %s to %s: not from a local domain, dropped",
 			  stanza_kind_name(st->kind), st->from ? st->from : "-", to ? to : "-");
 		return;
 	}
-	snprintf(key, sizeof(key), "%.*s %.*s", (int)ll, local, (int)rl, remote);
 	struct hmap_entry *e = hmap_get(&r->s2s_links, key);
 	struct s2s_link *l = e ? container_of(e, struct s2s_link, node) : NULL;
 	if (l && l->state == LINK_CONNECTING && now_ms() > l->stale_ms) {
@@ -274,13 +284,9 @@ void rt_s2s_undelivered(struct router *r, struct msg *m)
 {
 	struct stanza *st = m->st;
 	const char *to = st->to ? st->to : m->data[0] ? m->data : NULL;
-	size_t ll, rl;
-	const char *local = st->from ? rt_jid_domain(st->from, &ll) : NULL;
-	const char *remote = to ? rt_jid_domain(to, &rl) : NULL;
-	if (!local || !remote || ll >= 1024 || rl >= 1024)
+	char key[KEY_MAX];
+	if (!pair_key(st, to, key))
 		return;
-	char key[2 * 1024 + 2];
-	snprintf(key, sizeof(key), "%.*s %.*s", (int)ll, local, (int)rl, remote);
 	/* the stream it was sent to is gone: so is the link, even if its
 	 * MSG_S2S_DOWN has not come (or never comes), or this would go back
 	 * and forth between the router and the mux */
