@@ -22,7 +22,14 @@ both trust; each reaches the other through [s2s_route] (no DNS).
   leads to a closed port (remote-server-not-found), a peer that never
   answers (remote-server-timeout within [s2s] connect_timeout), a peer
   whose certificate does not name the domain, a peer that does not offer
-  STARTTLS; each says why in A's log.
+  STARTTLS; each says why in A's log;
+- what a local account has works for remote senders too: a message for an
+  offline account waits in offline storage and is in both archives (MAM,
+  the sender's on A and the recipient's on B) with the same body; once the
+  recipient blocks the remote sender (XEP-0191), its messages bounce with
+  service-unavailable across the links and are neither delivered nor
+  kept, and the recipient's own messages to it are refused with
+  not-acceptable.
 
 Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
 """
@@ -112,7 +119,7 @@ def setUpModule():
     A = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "dave": "pw-dave"}, name="s2s-a", domain="a.test",
                cert_files=a_cert, cafile=PKI.ca, sections=dict(common),
                listeners=s2s_listeners)
-    B = Server(XMPPD, XMPPCTL, users={"bob": "pw-bob", "erin": "pw-erin",
+    B = Server(XMPPD, XMPPCTL, users={"bob": "pw-bob", "erin": "pw-erin", "fiona": "pw-fiona",
                                       "carol@c.test": "pw-carol"},
                name="s2s-b", domain="b.test", cert_files=b_cert, cafile=PKI.ca,
                sections=dict(common, **{"host c.test": {"certificate": c_cert[0],
@@ -375,6 +382,68 @@ class Federation(unittest.TestCase):
         self.assertEqual(error_for(alice, "p1", m, timeout=CONNECT_TIMEOUT + 5),
                          "remote-server-not-found")
         self.assertTrue(A.wait_log(r"plain\.test: link failed: the peer does not offer STARTTLS"))
+
+    def test_12_offline_archive_blocking(self):
+        alice = login(A, "alice", "fed12")
+        self.addCleanup(alice.close)
+        # fiona has no session: the message waits for her on B
+        m = alice.mark()
+        alice.send(message("fiona@b.test", "while you were out", "o1"))
+        self.assertIsNone(error_for(alice, "o1", m, timeout=2))
+        self.assertTrue(B.wait_log(r"s2s-in a\.test -> b\.test: link up", timeout=10))
+        fiona = login(B, "fiona", "f1")
+        self.addCleanup(fiona.close)
+        got = fiona.read_until("while you were out", timeout=10).replace('"', "'")
+        self.assertRegex(got, r"<message[^>]*from='alice@a\.test/fed12'")
+        self.assertIn("urn:xmpp:delay", got)
+        # both archives have it, each from its own side
+        for c, who, qid in ((fiona, "alice@a.test", "mq1"), (alice, "fiona@b.test", "mq2")):
+            start = c.mark()
+            r = c.ask("<iq type='set' id='%s'><query xmlns='urn:xmpp:mam:2' queryid='%s'>"
+                      "<x xmlns='jabber:x:data' type='submit'>"
+                      "<field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field>"
+                      "<field var='with'><value>%s</value></field></x></query></iq>"
+                      % (qid, qid, who), qid, timeout=10)
+            self.assertIn("type='result'", r)
+            results = c.qtext()[start:]
+            self.assertIn("while you were out", results)
+            self.assertIn("queryid='%s'" % qid, results.replace('"', "'"))
+        # fiona blocks alice: alice's messages bounce over the links
+        r = fiona.ask("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'>"
+                      "<item jid='alice@a.test'/></block></iq>", "b1", timeout=5)
+        self.assertIn("type='result'", r)
+        m, mf = alice.mark(), fiona.mark()
+        alice.send(message("fiona@b.test/f1", "blocked one", "o2"))
+        self.assertEqual(error_for(alice, "o2", m, timeout=10), "service-unavailable")
+        # and to her bare JID (no offline copy either): the same
+        alice.send(message("fiona@b.test", "blocked two", "o3"))
+        self.assertEqual(error_for(alice, "o3", m, timeout=10), "service-unavailable")
+        # fiona's own message to alice is refused at home
+        fiona.send(message("alice@a.test", "to a blocked contact", "o4"))
+        self.assertEqual(error_for(fiona, "o4", mf, timeout=10), "not-acceptable")
+        # a message from dave (not blocked) comes after them: nothing of
+        # alice's got through in between
+        dave = login(A, "dave", "fed12")
+        self.addCleanup(dave.close)
+        dave.send(message("fiona@b.test/f1", "not blocked", "o5"))
+        got = fiona.read_until("not blocked", timeout=10, start=mf)[mf:]
+        self.assertNotIn("blocked one", got)
+        self.assertNotIn("blocked two", got)
+        # unblocked, alice's messages flow again; nothing was kept meanwhile
+        r = fiona.ask("<iq type='set' id='b2'><unblock xmlns='urn:xmpp:blocking'>"
+                      "<item jid='alice@a.test'/></unblock></iq>", "b2", timeout=5)
+        self.assertIn("type='result'", r)
+        mf = fiona.mark()
+        alice.send(message("fiona@b.test/f1", "friends again", "o6"))
+        got = fiona.read_until("friends again", timeout=10, start=mf)[mf:]
+        self.assertIn("friends again", got)
+        self.assertNotIn("blocked", got)
+        fiona.close()
+        fiona2 = login(B, "fiona", "f2")
+        self.addCleanup(fiona2.close)
+        fiona2.send(message("fiona@b.test/f2", "marker", "o7"))
+        got = fiona2.read_until("marker", timeout=10)
+        self.assertNotIn("blocked", got)
 
 
 if __name__ == "__main__":
