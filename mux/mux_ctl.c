@@ -12,7 +12,8 @@
  *
  * "s2s": one line per established server link:
  *
- *   local domain, remote domain, in|out, peer address, up since, TLS,
+ *   local domain, remote domain, in|out (with "+bidi" when XEP-0288 lets it
+ *   carry both ways), peer address, up since, TLS,
  *   authentication (EXTERNAL or dialback), awake|asleep */
 #include "mux/mux_int.h"
 
@@ -59,9 +60,10 @@ static enum xs link_line(const struct mux_conn *c, struct xbuf *b)
 	struct tm tm;
 	if (!gmtime_r(&t, &tm) || !strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(since, sizeof(since), "?");
-	enum xs st = xbuf_appendf(b, "%s\t%s\t%s\t%s\t%s\t", c->domain,
-				  in ? c->s2s_in.remote : c->s2s_out.remote, in ? "in" : "out", c->peer,
-				  since);
+	bool bidi = in ? c->s2s_in.offered : c->s2s_out.bidi;
+	enum xs st = xbuf_appendf(b, "%s\t%s\t%s%s\t%s\t%s\t", c->domain,
+				  in ? c->s2s_in.remote : c->s2s_out.remote, in ? "in" : "out",
+				  bidi ? "+bidi" : "", c->peer, since);
 	if (st == XS_OK)
 		st = tls_versions(c, b);
 	if (st == XS_OK)

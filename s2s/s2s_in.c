@@ -32,13 +32,14 @@
  * Multiplexing other pairs onto one stream is not supported: a
  * <db:result/> must be for the header's domains.
  *
- * Stanzas: each must be a message, presence or iq of jabber:server, with
- * a 'from' in the authenticated remote domain (else <invalid-from/>) and
- * a 'to' in our domain of the pair (else <host-unknown/>), both present
- * (else <improper-addressing/>): RFC 6120 4.9.3, 8.1.1.  They go to the
- * router as MSG_S2S_STANZA, renamed to jabber:client so that the router
- * and the clients read them as they read a local stanza; a malformed 'to'
- * or a bad iq goes to the router to be answered with the stanza error. */
+ * XEP-0288: with [s2s] bidi (the default) the feature is offered next to
+ * the means to authenticate; a peer that sends <bidi/> before it
+ * authenticates gets, once it has, the pair's stanzas from us on this
+ * stream (MSG_S2S_UP with S2S_UP_INBOUND: the router uses it unless it
+ * has a link of its own up for the pair).
+ *
+ * Stanzas are checked and routed by s2s/s2s_stanza.c (RFC 6120 4.9.3,
+ * 8.1.1). */
 #include "mux/mux_int.h"
 
 #include <stdlib.h>
@@ -55,6 +56,7 @@
 #include "core/xmpp/stanza.h"
 #include "s2s/s2s_dialback.h"
 #include "s2s/s2s_idle.h"
+#include "s2s/s2s_stanza.h"
 #include "tls/cert_ids.h"
 #include "tls/tls.h"
 
@@ -154,8 +156,14 @@ static void established(struct mux_conn *c)
 	/* as a bound c2s stream: the parser is lent between stanzas */
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
 	const char *cipher = t ? tls_sess_cipher(t) : NULL;
-	LOGC(INFO, c, "link up (inbound, TLS 1.%d, %s, %s)", t ? tls_sess_version(t) % 10 : 0,
-	     cipher ? cipher : "-", c->s2s_in.dialback ? "dialback" : "SASL EXTERNAL");
+	LOGC(INFO, c, "link up (inbound, TLS 1.%d, %s, %s%s)", t ? tls_sess_version(t) % 10 : 0,
+	     cipher ? cipher : "-", c->s2s_in.dialback ? "dialback" : "SASL EXTERNAL",
+	     c->s2s_in.bidi ? ", bidirectional" : "");
+	/* XEP-0288: the peer is authenticated for the pair, so the router
+	 * may send the pair's stanzas this way (it keeps its own outbound
+	 * link if it has one up) */
+	if (c->s2s_in.bidi)
+		c->s2s_in.offered = s2s_tell_router(c, MSG_S2S_UP, S2S_UP_INBOUND);
 }
 
 static int in_on_open(struct mux_conn *c, struct xml_node *hdr)
@@ -222,8 +230,13 @@ static enum xs in_features(struct mux_conn *c, struct xbuf *b)
 		st = xbuf_append_str(b, "<mechanisms xmlns='" NS_SASL "'>"
 					"<mechanism>EXTERNAL</mechanism></mechanisms>");
 	/* dialback only where policy takes it: enabled, and inside TLS */
-	if (st == XS_OK && s2s_dialback_on(c->mux) && conn_tls_count(c))
+	bool dialback = s2s_dialback_on(c->mux) && conn_tls_count(c);
+	if (st == XS_OK && dialback)
 		st = xbuf_append_str(b, "<dialback xmlns='" NS_DIALBACK_FEATURE "'><errors/></dialback>");
+	/* XEP-0288, with the means to authenticate (it is asked for before) */
+	if (st == XS_OK && c->mux->cfg->s2s_bidi && !stream_encryption_missing(c) &&
+	    (dialback || (c->neg && in_neg(c)->external_ok)))
+		st = xbuf_append_str(b, "<bidi xmlns='" NS_BIDI_FEATURE "'/>");
 	return st;
 }
 
@@ -425,6 +438,11 @@ static int negotiate(struct mux_conn *c, struct xml_node *el)
 	}
 	if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "auth") == 0)
 		return on_auth(c, el);
+	if (strcmp(el->ns, NS_BIDI) == 0 && strcmp(el->name, "bidi") == 0 && c->mux->cfg->s2s_bidi) {
+		c->s2s_in.bidi = true; /* it takes effect when the peer has authenticated */
+		LOGC(DEBUG, c, "the peer asks for a bidirectional link (XEP-0288)");
+		return 0;
+	}
 	if (strcmp(el->ns, NS_DIALBACK) == 0 && s2s_dialback_on(c->mux) && conn_tls_count(c)) {
 		if (strcmp(el->name, "verify") == 0)
 			return on_db_verify(c, el);
@@ -439,123 +457,12 @@ static int negotiate(struct mux_conn *c, struct xml_node *el)
 	return 1;
 }
 
-/* jabber:server -> jabber:client in place, for every element of the
- * stanza that is in it: the two names are the same length, and an
- * element's namespace lives in its own allocation (xml_node.c). */
-static void to_client_ns(struct xml_node *n)
-{
-	_Static_assert(sizeof(NS_SERVER) == sizeof(NS_CLIENT), "same length");
-	while (n) {
-		if (n->type == XML_NODE_ELEM) {
-			if (strcmp(n->ns, NS_SERVER) == 0)
-				memcpy(n->ns, NS_CLIENT, sizeof(NS_CLIENT));
-			if (n->first_child) {
-				n = n->first_child;
-				continue;
-			}
-		}
-		while (n && !n->next)
-			n = n->parent;
-		if (n)
-			n = n->next;
-	}
-}
-
-/* The stanza's 'to' or 'from' normalised into out (set back on el when
- * normalising changed it); false when it is malformed. */
-static bool normalized(struct xml_node *el, const char *name, char out[JID_BUF])
-{
-	const char *v = xml_node_attr(el, name);
-	if (jid_normalize(v, strlen(v), out, JID_BUF, NULL) != XS_OK)
-		return false;
-	return strcmp(out, v) == 0 || xml_node_set_attr(el, name, out) == XS_OK;
-}
-
-static bool domain_is(const char *jid, const char *domain)
-{
-	struct jid_piece f[JID_FORMS];
-	jid_match_forms(jid, f);
-	return f[JID_FORM_DOMAIN].len == strlen(domain) &&
-	       memcmp(f[JID_FORM_DOMAIN].s, domain, f[JID_FORM_DOMAIN].len) == 0;
-}
-
-/* A stanza error the router answers for (status: the condition + 1). */
-static int iq_status(const struct xml_node *el)
-{
-	const char *type = xml_node_attr(el, "type");
-	const char *id = xml_node_attr(el, "id");
-	bool req = type && (!strcmp(type, "get") || !strcmp(type, "set"));
-	if (!id || !type || (!req && strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
-		return SC_BAD_REQUEST + 1;
-	struct xml_node *child = xml_node_first_elem(el);
-	if (req && (!child || xml_node_next_elem(child)))
-		return SC_BAD_REQUEST + 1;
-	return 0;
-}
-
-/* Takes el. */
-static int on_stanza(struct mux_conn *c, struct xml_node *el)
-{
-	enum stanza_kind kind = strcmp(el->ns, NS_SERVER) == 0 ? stanza_kind_of(el->name) : STANZA_OTHER;
-	if (kind == STANZA_OTHER) {
-		stream_error(c, "unsupported-stanza-type", NULL);
-		goto refused;
-	}
-	if (!xml_node_attr(el, "from") || !xml_node_attr(el, "to")) {
-		stream_error(c, "improper-addressing", "a stanza between servers needs 'from' and 'to'");
-		goto refused;
-	}
-	char from[JID_BUF], to[JID_BUF];
-	if (!normalized(el, "from", from) || !domain_is(from, c->s2s_in.remote)) {
-		LOGC(INFO, c, "stanza from %s: not of the authenticated domain", xml_node_attr(el, "from"));
-		stream_error(c, "invalid-from", "'from' is not of the domain this stream authenticated");
-		goto refused;
-	}
-	int status = 0;
-	if (!normalized(el, "to", to))
-		status = SC_JID_MALFORMED + 1;
-	else if (!domain_is(to, c->domain)) {
-		LOGC(INFO, c, "stanza to %s: not the domain of this stream", to);
-		stream_error(c, "host-unknown", "'to' is not the domain of this stream");
-		goto refused;
-	} else if (kind == STANZA_IQ)
-		status = iq_status(el);
-	/* The content can go out as received when nothing in it names
-	 * jabber:server (it is written inside a jabber:client stream). */
-	const char *inner = NULL;
-	size_t inner_len = 0;
-	if (!xml_stream_stanza_inner(conn_xml(c), &inner, &inner_len) ||
-	    memmem(inner, inner_len, NS_SERVER, sizeof(NS_SERVER) - 1))
-		inner = NULL;
-	to_client_ns(el);
-	struct stanza *st = stanza_freeze_around(el, inner, inner_len);
-	struct msg *m = st ? msg_new(MSG_S2S_STANZA, c->s2s_in.remote) : NULL;
-	if (!m) {
-		stanza_unref(st);
-		LOGC(ERR, c, "out of memory routing a stanza");
-		stream_error(c, "resource-constraint", "out of memory");
-		return 1;
-	}
-	m->h = conn_handle(c);
-	m->st = st;
-	m->status = status;
-	mux_to_router(c->mux, m);
-	return 0;
-refused:
-	xml_node_free(el);
-	return 1;
-}
-
 static int in_on_stanza(struct mux_conn *c, struct xml_node *el)
 {
-	if (strcmp(el->ns, NS_STREAMS) == 0 && strcmp(el->name, "error") == 0) {
-		/* the peer ends the stream (system-shutdown, ...): so do we */
-		struct xml_node *cond = xml_node_first_elem(el);
-		LOGC(INFO, c, "stream error from the peer: %s", cond ? cond->name : "?");
+	if (s2s_is_stream_error(el)) {
+		int stop = s2s_peer_stream_error(c, el);
 		xml_node_free(el);
-		conn_send_str(c, "</stream:stream>");
-		conn_close_after_flush(c, "stream error from the peer");
-		return 1;
+		return stop;
 	}
 	if (c->s2s_in.phase == S2S_IN_ESTABLISHED && strcmp(el->ns, NS_DIALBACK) == 0 &&
 	    strcmp(el->name, "verify") == 0 && s2s_dialback_on(c->mux)) {
@@ -565,7 +472,7 @@ static int in_on_stanza(struct mux_conn *c, struct xml_node *el)
 		return stop;
 	}
 	if (c->s2s_in.phase == S2S_IN_ESTABLISHED)
-		return on_stanza(c, el); /* takes el */
+		return s2s_stanza_route(c, el); /* takes el */
 	int stop = negotiate(c, el);
 	xml_node_free(el);
 	return stop;
@@ -584,10 +491,8 @@ static bool in_sleep_ok(struct mux_conn *c)
 
 static bool in_deliver(struct mux_conn *c, struct msg *msg)
 {
-	/* nothing goes out on an inbound link (no XEP-0288 yet) */
-	(void)c;
-	(void)msg;
-	return false;
+	/* only a bidirectional link carries anything of ours (XEP-0288) */
+	return c->s2s_in.offered && c->s2s_in.phase == S2S_IN_ESTABLISHED && s2s_deliver(c, msg);
 }
 
 static void in_on_msg(struct mux_conn *c, struct msg *msg)
@@ -607,6 +512,16 @@ static bool in_keep_on_close(struct mux_conn *c)
 static void in_nothing(struct mux_conn *c)
 {
 	(void)c;
+}
+
+static void in_on_closed(struct mux_conn *c)
+{
+	/* the router stops sending this way (what is still on its way to
+	 * us comes back to it as MSG_UNDELIVERED) */
+	if (c->s2s_in.offered) {
+		c->s2s_in.offered = false;
+		s2s_tell_router(c, MSG_S2S_DOWN, 0);
+	}
 }
 
 static const char *in_session_name(const struct mux_conn *c)
@@ -637,7 +552,7 @@ const struct stream_role_ops s2s_in_role = {
 	.on_msg = in_on_msg,
 	.keep_on_close = in_keep_on_close,
 	.park = in_nothing,
-	.on_closed = in_nothing,
+	.on_closed = in_on_closed,
 	.on_timer = in_nothing,
 	.session_name = in_session_name,
 	.strip = in_nothing,

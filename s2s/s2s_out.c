@@ -19,6 +19,11 @@
  *      it the stanzas that waited (MSG_DELIVER, written as they are: their
  *      bytes carry no default namespace, so they read as jabber:server).
  *
+ * XEP-0288: when the peer offers bidi (after TLS) and [s2s] bidi is on (the
+ * default), we ask for it before authenticating, and the peer's stanzas
+ * for our domain of the pair then come on this stream too
+ * (s2s/s2s_stanza.c checks them as an inbound link's).
+ *
  * With [s2s] dialback = true (XEP-0220 over TLS), a peer whose certificate
  * does not verify, or that does not offer EXTERNAL, is asked to accept
  * <db:result/> instead (our key for its stream id, s2s/dialback_key.c);
@@ -51,6 +56,7 @@
 #include "s2s/resolver.h"
 #include "s2s/s2s_dialback.h"
 #include "s2s/s2s_idle.h"
+#include "s2s/s2s_stanza.h"
 #include "s2s/srv_order.h"
 #include "tls/cert_ids.h"
 #include "tls/tls.h"
@@ -119,18 +125,7 @@ static void report(struct mux_conn *c, enum msg_type type, int status)
 	if (c->s2s_out.reported)
 		return;
 	c->s2s_out.reported = true;
-	char pair[600];
-	snprintf(pair, sizeof(pair), "%s %s", c->domain, c->s2s_out.remote);
-	struct msg *m = msg_new(type, pair);
-	if (!m) {
-		/* the router finds the attempt stale at its next stanza for
-		 * the pair (core/route/s2s_links.c) */
-		LOGC(ERR, c, "out of memory telling the router");
-		return;
-	}
-	m->h = conn_handle(c);
-	m->status = status;
-	mux_to_router(c->mux, m);
+	s2s_tell_router(c, type, status);
 }
 
 /* The attempt failed: the router bounces what waits with cond, and the
@@ -473,9 +468,10 @@ static void established(struct mux_conn *c)
 	conn_touch(c);
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
 	const char *cipher = t ? tls_sess_cipher(t) : NULL;
-	LOGC(INFO, c, "link up (outbound to %s, TLS 1.%d, %s, %s)", c->peer,
+	LOGC(INFO, c, "link up (outbound to %s, TLS 1.%d, %s, %s%s)", c->peer,
 	     t ? tls_sess_version(t) % 10 : 0, cipher ? cipher : "-",
-	     c->s2s_out.dialback ? "dialback" : "SASL EXTERNAL");
+	     c->s2s_out.dialback ? "dialback" : "SASL EXTERNAL",
+	     c->s2s_out.bidi ? ", bidirectional" : "");
 	report(c, MSG_S2S_UP, 0);
 }
 
@@ -517,8 +513,8 @@ static int send_db_verify(struct mux_conn *c)
 static int on_features(struct mux_conn *c, struct xml_node *f)
 {
 	if (c->authenticated) {
-		/* nothing we use is negotiated after authentication yet
-		 * (XEP-0288 bidi comes later) */
+		/* nothing is negotiated after authentication (bidi was,
+		 * before it) */
 		established(c);
 		return 0;
 	}
@@ -537,6 +533,11 @@ static int on_features(struct mux_conn *c, struct xml_node *f)
 	struct s2s_out_neg *ng = out_neg(c);
 	if (ng->verify)
 		return send_db_verify(c);
+	/* XEP-0288: asked for before authentication, whichever it is */
+	if (c->mux->cfg->s2s_bidi && xml_node_child(f, "bidi", NS_BIDI_FEATURE)) {
+		conn_send_str(c, "<bidi xmlns='" NS_BIDI "'/>");
+		c->s2s_out.bidi = true;
+	}
 	bool external = false;
 	struct xml_node *mechs = xml_node_child(f, "mechanisms", NS_SASL);
 	for (struct xml_node *m = mechs ? xml_node_first_elem(mechs) : NULL; m && !external;
@@ -639,14 +640,15 @@ static int out_on_stanza(struct mux_conn *c, struct xml_node *el)
 	int stop;
 	if (c->s2s_out.phase != S2S_OUT_ESTABLISHED) {
 		stop = negotiate(c, el);
-	} else if (strcmp(el->ns, NS_STREAMS) == 0 && strcmp(el->name, "error") == 0) {
-		struct xml_node *cond = xml_node_first_elem(el);
-		LOGC(INFO, c, "stream error from the peer: %s", cond ? cond->name : "?");
-		conn_send_str(c, "</stream:stream>");
-		conn_close_after_flush(c, "stream error from the peer");
-		stop = 1;
+	} else if (s2s_is_stream_error(el)) {
+		stop = s2s_peer_stream_error(c, el);
+	} else if (c->s2s_out.bidi) {
+		/* XEP-0288: the peer's stanzas for us come this way too; the
+		 * certificate we checked (or dialback's DNS) is what says the
+		 * peer is the remote domain */
+		return s2s_stanza_route(c, el); /* takes el */
 	} else {
-		/* a stream we opened carries nothing towards us (no XEP-0288) */
+		/* a stream we opened carries nothing towards us without bidi */
 		stream_error(c, "unsupported-stanza-type", "this stream is outbound only");
 		stop = 1;
 	}
@@ -674,18 +676,19 @@ static bool out_sleep_ok(struct mux_conn *c)
 
 static bool out_deliver(struct mux_conn *c, struct msg *msg)
 {
-	if (c->s2s_out.phase != S2S_OUT_ESTABLISHED || c->closing || !msg->st)
-		return false;
-	/* data: the recipient of a broadcast presence, which has no 'to' */
-	stream_send_addressed(c, msg->st, msg->data);
-	conn_touch(c); /* traffic: not an idle link ([s2s] idle_timeout) */
-	return !c->dead;
+	return c->s2s_out.phase == S2S_OUT_ESTABLISHED && s2s_deliver(c, msg);
 }
 
 static void out_on_msg(struct mux_conn *c, struct msg *msg)
 {
-	if (msg->type == MSG_KICK)
-		stream_error(c, "policy-violation", msg->data[0] ? msg->data : NULL);
+	if (msg->type == MSG_KICK && !msg->data[0]) {
+		/* not wanted (the pair has another link): the peer did no
+		 * wrong, so no stream error */
+		LOGC(INFO, c, "closing: the pair has another link");
+		conn_send_str(c, "</stream:stream>");
+		conn_close_after_flush(c, "the pair has another link");
+	} else if (msg->type == MSG_KICK)
+		stream_error(c, "policy-violation", msg->data);
 	else
 		LOGC(WARN, c, "unexpected message %d", (int)msg->type);
 }

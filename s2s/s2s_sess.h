@@ -15,6 +15,10 @@ enum s2s_in_phase {
 struct s2s_in_sess {
 	enum s2s_in_phase phase;
 	bool dialback;         /* authenticated by dialback, not SASL EXTERNAL */
+	bool bidi;             /* XEP-0288: the peer asked for it; once established
+				* we may send on this stream too */
+	bool offered;          /* so the router was told (MSG_S2S_UP), and will
+				* hear the end (MSG_S2S_DOWN) */
 	int64_t up_at;         /* wall-clock seconds when established (xmppctl s2s) */
 	/* The peer's domain as its first header named it (normalised); once
 	 * authenticated, the one remote domain this link speaks for, paired
@@ -40,6 +44,8 @@ struct s2s_out_sess {
 	int64_t up_at;         /* wall-clock seconds when established (xmppctl s2s) */
 	bool reported;         /* MSG_S2S_UP or _DOWN told the router how it ended */
 	bool dialback;         /* authenticated by dialback, not SASL EXTERNAL */
+	bool bidi;             /* XEP-0288: we asked for it; the peer's stanzas come
+				* on this stream too */
 	char *remote;          /* the domain this link goes to; c->domain is ours */
 };
 

@@ -201,6 +201,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_IM, "sm_request_after", T_UINT, struct cfg, sm_request_after, 1, 100000),
 	K_BOOL(SECT_S2S, "require_encryption", struct cfg, s2s_require_encryption),
 	K_BOOL(SECT_S2S, "dialback", struct cfg, s2s_dialback),
+	K_BOOL(SECT_S2S, "bidi", struct cfg, s2s_bidi),
 	K_FN(SECT_S2S, "ca_file", set_s2s_ca_file),
 	K_FN(SECT_S2S, "ca_path", set_s2s_ca_path),
 	K_NUM(SECT_S2S, "max_stanza_size", T_SIZE, struct cfg, s2s_max_stanza_size, 1024, 16777216),
@@ -1363,6 +1364,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->iq_requires_presence = true;
 	cfg->ctl_enabled = true;
 	cfg->s2s_require_encryption = true;
+	cfg->s2s_bidi = true;
 	snprintf(cfg->s2s_ca_file, sizeof(cfg->s2s_ca_file), "/etc/ssl/certs/ca-certificates.crt");
 	cfg->s2s_max_stanza_size = 524288;
 	cfg->s2s_connect_timeout_s = 30;

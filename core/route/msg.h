@@ -35,7 +35,10 @@ enum msg_type {
 			  * in ours; status non-zero: answer it with the stanza
 			  * error status - 1 (enum stanza_cond) instead */
 	MSG_S2S_UP,      /* the outbound link h for data "local remote" is
-			  * authenticated: the router sends it what waits */
+			  * authenticated: the router sends it what waits;
+			  * status S2S_UP_INBOUND: h is an inbound link made
+			  * bidirectional (XEP-0288), which the router may
+			  * use for the pair instead */
 	MSG_S2S_DOWN,    /* the outbound link for data "local remote" (h, or a
 			  * handle of no stream when it never got one) ended;
 			  * status: 0 after it was up, else the stanza error
@@ -50,7 +53,8 @@ enum msg_type {
 	MSG_DELIVER,     /* write st to the session's stream; status 1 when it
 			  * is st's only recipient */
 	MSG_KICK,        /* close the session with stream error data: the condition
-			  * (e.g. "conflict"), optionally a space and a text */
+			  * (e.g. "conflict"), optionally a space and a text;
+			  * a server link with empty data just closes */
 	MSG_S2S_CONNECT, /* to the mux thread that will own it: open an outbound
 			  * link for data "local remote" */
 	MSG_SM_HANDOVER, /* XEP-0198: the session h resumes on the stream h2 (its
@@ -76,6 +80,10 @@ enum msg_type {
 			   * MSG_CTL_REPLY (lines) comes back */
 	MSG_CTL_REPLY,   /* data = the answer's text, status = the token */
 };
+
+/* MSG_S2S_UP's status for an inbound link that XEP-0288 made usable both
+ * ways (0: the outbound link the router asked for). */
+#define S2S_UP_INBOUND 1
 
 struct msg {
 	struct queue_node qnode;

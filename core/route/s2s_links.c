@@ -238,12 +238,40 @@ static struct s2s_link *link_of(struct router *r, const char *key)
 	return e ? container_of(e, struct s2s_link, node) : NULL;
 }
 
-void rt_s2s_up(struct router *r, struct msg *m)
+/* An inbound link made bidirectional (XEP-0288) offers to carry the
+ * pair: taken when the pair has no link up (a connecting attempt's queue
+ * goes out on it; the attempt, when it comes up, is closed as not
+ * wanted), and otherwise left to carry only the peer's stanzas. */
+static struct s2s_link *inbound_offer(struct router *r, struct msg *m)
 {
 	struct s2s_link *l = link_of(r, m->data);
+	if (l && l->state == LINK_UP) {
+		LOG_DEBUG("s2s: %s: bidirectional inbound link not needed: one is up", l->key);
+		return NULL;
+	}
+	if (!l) {
+		if (r->s2s_links.count >= r->cfg->s2s_max_links)
+			return NULL; /* then the pair connects when it needs to (and is refused) */
+		size_t kl = strlen(m->data);
+		if (!(l = calloc(1, sizeof(*l) + kl + 1))) {
+			LOG_ERR("s2s: %s: out of memory taking a bidirectional link", m->data);
+			return NULL;
+		}
+		memcpy(l->key, m->data, kl + 1);
+		hmap_put(&r->s2s_links, &l->node, l->key);
+	}
+	return l;
+}
+
+void rt_s2s_up(struct router *r, struct msg *m)
+{
+	struct s2s_link *l = m->status == S2S_UP_INBOUND ? inbound_offer(r, m) : link_of(r, m->data);
+	if (m->status == S2S_UP_INBOUND && !l)
+		return;
 	if (!l || l->state != LINK_CONNECTING) {
-		/* nobody waits for it (the entry went stale): close it */
-		struct msg *k = msg_new(MSG_KICK, "link no longer wanted");
+		/* nobody waits for it (the entry went stale, or an inbound
+		 * link carries the pair now): close it, without blame */
+		struct msg *k = msg_new(MSG_KICK, "");
 		if (k) {
 			k->h = m->h;
 			rt_post(r, k);

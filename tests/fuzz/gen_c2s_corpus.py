@@ -502,6 +502,11 @@ seed("s2s_authzid", L_STARTTLS_REQ | TLS_CLIENT | S2S,
       data(auth("EXTERNAL", "other.test")), data(auth("PLAIN", "\0a\0b")),
       data(auth("EXTERNAL", "peer.test")), data(S2S_HEADER), data(S2S_MSG)],
      ("<invalid-authzid/>", "<invalid-mechanism/>", "<success", "link up"))
+# XEP-0288: asked for before EXTERNAL; the link is then offered to the router
+seed("s2s_bidi", L_STARTTLS_REQ | TLS_CLIENT | S2S,
+     [data(S2S_HEADER), data(STARTTLS), data(S2S_HEADER), data("<bidi xmlns='urn:xmpp:bidi'/>"),
+      data(EXTERNAL), data(S2S_HEADER), data(S2S_MSG)],
+     ("<bidi xmlns='urn:xmpp:features:bidi'/>", "<success", "bidirectional"))
 seed("s2s_plaintext", L_STARTTLS_REQ | S2S,
      [data(S2S_HEADER), data(EXTERNAL), data(S2S_MSG)], ("<required/>", "policy-violation"))
 seed("s2s_optional_tls", L_PLAIN | S2S,

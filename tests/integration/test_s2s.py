@@ -5,8 +5,9 @@ both trust; each reaches the other through [s2s_route] (no DNS).
 
 - a message from alice@a.test reaches bob@b.test over STARTTLS and SASL
   EXTERNAL (A's outbound link, B's inbound one), and bob's reply comes
-  back over B's own outbound link; carol@c.test is reached over direct TLS
-  (ALPN xmpp-server) on the same server;
+  back over the same link (XEP-0288, both servers offer it by default): B
+  opens none of its own; carol@c.test is reached over direct TLS (ALPN
+  xmpp-server) on the same server;
 - an iq to the remote server is answered across both links;
 - a presence subscription completes across the links (request, approval,
   roster pushes on both sides), the contact's presence then reaches the
@@ -29,7 +30,11 @@ both trust; each reaches the other through [s2s_route] (no DNS).
   recipient blocks the remote sender (XEP-0191), its messages bounce with
   service-unavailable across the links and are neither delivered nor
   kept, and the recipient's own messages to it are refused with
-  not-acceptable.
+  not-acceptable;
+- the initiating side of XEP-0288 against a raw receiving peer: A asks for
+  bidi before SASL EXTERNAL, takes the peer's message and iq on its own
+  link, and ends the link with <invalid-from/> when the peer sends from a
+  domain it did not authenticate (nothing delivered).
 
 Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
 """
@@ -37,6 +42,7 @@ Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -97,6 +103,82 @@ class SilentPeer:
         self.sock.close()
 
 
+class ReceivingPeer:
+    """A raw receiving server for bidi.test on a loopback port, driven step
+    by step by the test that made A connect to it: STARTTLS with a
+    certificate from the test CA, SASL EXTERNAL and the XEP-0288 feature,
+    so that A's outbound link becomes bidirectional and the peer can send
+    on it whatever it likes."""
+
+    DOMAIN = "bidi.test"
+
+    def __init__(self, cert):
+        self.cert = cert
+        self.sock = socket.socket()
+        self.sock.bind((LOCALHOST, 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.conn = None
+        self.buf = ""
+
+    def read_until(self, pattern, timeout=10):
+        """What came since the last call, up to and including pattern."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while not rx.search(self.buf):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("peer: no %r in %r" % (pattern, self.buf))
+            self.conn.settimeout(left)
+            data = self.conn.recv(65536)
+            if not data:
+                raise AssertionError("peer: closed before %r; got %r" % (pattern, self.buf))
+            self.buf += data.decode("utf-8", "replace")
+        end = rx.search(self.buf).end()
+        got, self.buf = self.buf[:end], self.buf[end:]
+        return got
+
+    def header(self, features):
+        self.read_until(r"<stream:stream[^>]*>")
+        self.conn.sendall(("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                           "xmlns:stream='http://etherx.jabber.org/streams' id='p%d' from='%s' "
+                           "version='1.0'><stream:features>%s</stream:features>"
+                           % (time.monotonic_ns(), self.DOMAIN, features)).encode())
+
+    def accept_link(self):
+        """Takes A's connection through to an established bidi link;
+        returns what A sent before its <auth/> (where <bidi/> must be)."""
+        self.sock.settimeout(10)
+        self.conn, _ = self.sock.accept()
+        self.header("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>")
+        self.read_until(r"<starttls[^>]*/>")
+        self.conn.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*self.cert)
+        self.conn.settimeout(10)
+        self.conn = ctx.wrap_socket(self.conn, server_side=True)
+        self.buf = ""
+        self.header("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                    "<mechanism>EXTERNAL</mechanism></mechanisms>"
+                    "<bidi xmlns='urn:xmpp:features:bidi'/>")
+        before_auth = self.read_until(r"<auth[^>]*>[^<]*</auth>")
+        self.conn.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        self.buf = ""
+        self.header("")
+        return before_auth
+
+    def send(self, xml):
+        self.conn.sendall(xml.encode())
+
+    def close(self):
+        for s in (self.conn, self.sock):
+            if s:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
 PEERS = {}
 DNS = None
 
@@ -109,6 +191,7 @@ def setUpModule():
     c_cert = PKI.leaf("c", "DNS:c.test")
     PEERS["silent"] = SilentPeer()
     PEERS["plain"] = SilentPeer(plain=True)
+    PEERS["bidi"] = ReceivingPeer(PKI.leaf("bidi", "DNS:bidi.test"))
     closed_port = free_ports(1)[0]
     s2s_listeners = {"dtls": {"mode": "direct_tls"},
                      "s2s": {"type": "s2s", "mode": "starttls"},
@@ -143,6 +226,7 @@ def setUpModule():
     A.cfg["s2s_route closed.test"] = {"address": LOCALHOST, "port": closed_port}
     A.cfg["s2s_route silent.test"] = {"address": LOCALHOST, "port": PEERS["silent"].port}
     A.cfg["s2s_route plain.test"] = {"address": LOCALHOST, "port": PEERS["plain"].port}
+    A.cfg["s2s_route bidi.test"] = {"address": LOCALHOST, "port": PEERS["bidi"].port}
     B.cfg["s2s_route a.test"] = {"address": LOCALHOST, "port": A.port("s2s")}
     # d.test: direct TLS first (priority 5), STARTTLS as the fallback
     DNS = LoopbackDns({
@@ -208,19 +292,24 @@ class Federation(unittest.TestCase):
         got = alice.read_until("hello from b", timeout=10, start=m)[m:].replace('"', "'")
         self.assertIn("hello from b", got)
         self.assertIn("from='bob@b.test/fed1'", got)
+        # one link, both ways (XEP-0288, on by default at both ends): B
+        # answers over the link A opened and opens none of its own
         self.assertTrue(A.wait_log(r"s2s-out a\.test -> b\.test: link up \(outbound to "
-                                   r"127\.0\.0\.1:\d+, TLS 1\.[23], [A-Z0-9-]+, SASL EXTERNAL\)"))
-        self.assertTrue(B.wait_log(r"s2s-in a\.test -> b\.test: link up"))
-        self.assertTrue(B.wait_log(r"s2s-out b\.test -> a\.test: link up"))
-        # xmppctl s2s lists them, each side its own
+                                   r"127\.0\.0\.1:\d+, TLS 1\.[23], [A-Z0-9-]+, SASL EXTERNAL, "
+                                   r"bidirectional\)"))
+        self.assertTrue(B.wait_log(r"s2s-in a\.test -> b\.test: link up \(inbound, .*, "
+                                   r"bidirectional\)"))
+        self.assertNotRegex(B.log(), r"s2s-out b\.test -> a\.test")
+        self.assertNotRegex(A.log(), r"s2s-in b\.test -> a\.test")
+        # xmppctl s2s lists it, each side its end
         out = A._ctl(["s2s"])
-        self.assertRegex(out, r"(?m)^a\.test\tb\.test\tout\t127\.0\.0\.1:%d\t\d{4}-\d\d-\d\dT"
-                              r"[0-9:]+Z\tTLSv1\.[23]\tEXTERNAL\t(awake|asleep)$" % B.port("s2s"))
-        self.assertRegex(out, r"(?m)^a\.test\tb\.test\tin\t127\.0\.0\.1:\d+\t")
+        self.assertRegex(out, r"(?m)^a\.test\tb\.test\tout\+bidi\t127\.0\.0\.1:%d\t\d{4}-\d\d-"
+                              r"\d\dT[0-9:]+Z\tTLSv1\.[23]\tEXTERNAL\t(awake|asleep)$" % B.port("s2s"))
+        self.assertNotRegex(out, r"(?m)^a\.test\tb\.test\tin")
         self.assertNotIn("alice", out)
         out = B._ctl(["s2s"])
-        self.assertRegex(out, r"(?m)^b\.test\ta\.test\tout\t")
-        self.assertRegex(out, r"(?m)^b\.test\ta\.test\tin\t")
+        self.assertRegex(out, r"(?m)^b\.test\ta\.test\tin\+bidi\t")
+        self.assertNotRegex(out, r"(?m)^b\.test\ta\.test\tout")
 
     def test_02_direct_tls(self):
         alice = login(A, "alice", "fed2")
@@ -444,6 +533,46 @@ class Federation(unittest.TestCase):
         fiona2.send(message("fiona@b.test/f2", "marker", "o7"))
         got = fiona2.read_until("marker", timeout=10)
         self.assertNotIn("blocked", got)
+
+    def test_13_bidirectional_outbound_link_checks_what_comes_back(self):
+        # XEP-0288 from the initiating side, against a raw peer: A asks for
+        # bidi before it authenticates, then takes the peer's stanzas on
+        # its own link, held to the pair as an inbound link's are
+        alice = login(A, "alice", "fed13")
+        self.addCleanup(alice.close)
+        peer = PEERS["bidi"]
+        alice.send(message("x@bidi.test/r", "out and back", "b1"))
+        before_auth = peer.accept_link().replace('"', "'")
+        self.assertIn("<bidi xmlns='urn:xmpp:bidi'/>", before_auth)
+        got = peer.read_until(r"out and back</body></message>").replace('"', "'")
+        self.assertIn("from='alice@a.test/fed13'", got)
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> bidi\.test: link up \(.*SASL EXTERNAL, "
+                                   r"bidirectional\)"))
+        m = alice.mark()
+        peer.send("<message xmlns='jabber:server' from='x@bidi.test/r' to='alice@a.test/fed13' "
+                  "type='chat' id='b2'><body>came back on the same link</body></message>")
+        got = alice.read_until("came back on the same link", timeout=10, start=m)[m:]
+        self.assertRegex(got.replace('"', "'"), r"<message[^>]*from='x@bidi\.test/r'")
+        # an iq to A itself is answered on the same link
+        peer.send("<iq from='bidi.test' to='a.test' type='get' id='bp'>"
+                  "<ping xmlns='urn:xmpp:ping'/></iq>")
+        got = peer.read_until(r"<iq[^>]*id=.bp.[^>]*/?>").replace('"', "'")
+        self.assertIn("type='result'", got)
+        # a 'from' the link did not authenticate ends it: nothing delivered
+        peer.send("<message from='mallory@evil.test' to='alice@a.test/fed13' type='chat' "
+                  "id='b3'><body>forged</body></message>")
+        got = peer.read_until(r"</stream:stream>").replace('"', "'")
+        self.assertIn("<invalid-from", got)
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> bidi\.test: stanza from "
+                                   r"mallory@evil\.test: not of the authenticated domain"))
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> bidi\.test: link down"))
+        m = alice.mark()
+        alice.send(message("x@bidi.test/r", "after the end", "b4"))
+        # the link is gone: the next stanza starts a new one (which the raw
+        # peer does not take: it bounces after connect_timeout)
+        self.assertEqual(error_for(alice, "b4", m, timeout=CONNECT_TIMEOUT + 5),
+                         "remote-server-timeout")
+        self.assertNotIn("forged", alice.qtext())
 
 
 if __name__ == "__main__":

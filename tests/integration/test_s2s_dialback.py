@@ -7,7 +7,9 @@ verification stream.
 
 - a message crosses both ways; each side logs the method, answers the
   other's <db:verify/> as the authoritative server, and xmppctl s2s says
-  "dialback";
+  "dialback" (b.test has [s2s] bidi = false: a link each way);
+- between two servers that both do XEP-0288 (a.test, c.test), the one
+  link that dialback authenticated carries both ways;
 - a peer that claims a.test with a key a.test never made gets
   type='invalid' and <not-authorized/> (b.test asked a.test, which said
   invalid);
@@ -29,11 +31,11 @@ from s2s_pki import Pki, end_all, route_to_each_other  # noqa: E402
 from test_s2s_in import Peer  # noqa: E402
 
 XMPPD = XMPPCTL = None
-A = B = PKI = None
+A = B = C = PKI = None
 
 
 def setUpModule():
-    global A, B, PKI
+    global A, B, C, PKI
     PKI = Pki()
     listeners = {"dtls": {"mode": "direct_tls"}, "s2s": {"type": "s2s", "mode": "starttls"}}
     # each trusts only the test CA; their own certificates come from the other one
@@ -41,16 +43,23 @@ def setUpModule():
     A = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"}, name="s2s-db-a", domain="a.test",
                cert_files=PKI.leaf("a", "DNS:a.test", ca="rogue"), cafile=PKI.rogue,
                sections=s2s, listeners=listeners)
+    # B does not do XEP-0288: a link each way, each by dialback
     B = Server(XMPPD, XMPPCTL, users={"bob": "pw-bob"}, name="s2s-db-b", domain="b.test",
                cert_files=PKI.leaf("b", "DNS:b.test", ca="rogue"), cafile=PKI.rogue,
+               sections={"s2s": dict(s2s["s2s"], bidi=False)}, listeners=listeners)
+    # C does (the default), as A does: one link for both ways
+    C = Server(XMPPD, XMPPCTL, users={"carol": "pw-carol"}, name="s2s-db-c", domain="c.test",
+               cert_files=PKI.leaf("c", "DNS:c.test", ca="rogue"), cafile=PKI.rogue,
                sections=s2s, listeners=listeners)
     route_to_each_other(A, B)
+    route_to_each_other(A, C)
     A.start()
     B.start()
+    C.start()
 
 
 def tearDownModule():
-    end_all((A, B), PKI)
+    end_all((A, B, C), PKI)
 
 
 class Dialback(unittest.TestCase):
@@ -79,6 +88,25 @@ class Dialback(unittest.TestCase):
         out = A._ctl(["s2s"])
         self.assertRegex(out, r"(?m)^a\.test\tb\.test\tout\t.*\tdialback\t")
         self.assertRegex(out, r"(?m)^a\.test\tb\.test\tin\t.*\tdialback\t")
+
+    def test_04_bidirectional_by_dialback(self):
+        alice = A.login("alice", "pw-alice", "d4", presence="<presence/>")
+        carol = C.login("carol", "pw-carol", "d4", presence="<presence/>")
+        self.addCleanup(alice.close)
+        self.addCleanup(carol.close)
+        m = carol.mark()
+        alice.send("<message to='carol@c.test/d4' type='chat' id='y1'><body>one link</body></message>")
+        self.assertIn("one link", carol.read_until("one link", timeout=10, start=m)[m:])
+        m = alice.mark()
+        carol.send("<message to='alice@a.test/d4' type='chat' id='y2'><body>both ways</body></message>")
+        self.assertIn("both ways", alice.read_until("both ways", timeout=10, start=m)[m:])
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> c\.test: link up \(outbound to .*, "
+                                   r"dialback, bidirectional\)"))
+        self.assertTrue(C.wait_log(r"s2s-in a\.test -> c\.test: link up \(inbound, .*dialback, "
+                                   r"bidirectional\)"))
+        # (C connects to A only to verify the key)
+        self.assertNotRegex(C.log(), r"s2s-out c\.test -> a\.test: link up")
+        self.assertRegex(C._ctl(["s2s"]), r"(?m)^c\.test\ta\.test\tin\+bidi\t.*\tdialback\t")
 
     def test_02_forged_key_refused(self):
         mark = B.log_len()

@@ -18,7 +18,11 @@ lua-unbound forwarding to a DNS server of this test on loopback
 - the secure default: a second Prosody (q.test) whose certificate comes
   from a CA xmppd does not trust is refused on its inbound link ("not
   trusted", <policy-violation/>) and on xmppd's outbound link to it; its
-  message never arrives, and alice's message to it bounces.
+  message never arrives, and alice's message to it bounces;
+- XEP-0288 with two more Prosodys that load mod_s2s_bidi: r.test opens
+  its link to xmppd and asks for bidi, and xmppd answers on that link;
+  xmppd opens its link to s.test, asks for bidi, and Prosody's answer
+  comes back on it; neither pair gets a second link.
 
 A missing prosody makes the test fail (not skip).  XMPPD_IT_KEEP=1 keeps
 the temp dirs (prosody.log beside prosody.cfg.lua).
@@ -48,7 +52,7 @@ from loopback_dns import LoopbackDns  # noqa: E402
 from s2s_pki import Pki  # noqa: E402
 
 XMPPD = XMPPCTL = None
-A = P = Q = PKI = DNS = None
+A = P = Q = R = S = PKI = DNS = None
 CONNECT_TIMEOUT = 5
 STANZA_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
@@ -77,7 +81,7 @@ admins = {{ }}
 -- The modules of Debian's default prosody.cfg.lua that matter between
 -- servers, dialback included (xmppd's is off by default: Prosody must use SASL
 -- EXTERNAL with certificates).
-modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping"{extra_modules} }}
 
 c2s_require_encryption = true
 allow_registration = false
@@ -125,10 +129,10 @@ class Prosody:
     by pid."""
 
     def __init__(self, domain, cert_files, cafile, dns, users, name="prosody", client_ca=None,
-                 secure_auth=True):
+                 secure_auth=True, bidi=False):
         """cafile: the CA Prosody trusts for peer servers; client_ca: the one
         its own certificate comes from, which the test's clients check
-        (cafile by default)."""
+        (cafile by default); bidi: load mod_s2s_bidi (XEP-0288)."""
         self.binary = shutil.which("prosody")
         if not self.binary:
             raise RuntimeError("prosody not installed (scripts/install-deps.sh installs it)")
@@ -153,7 +157,9 @@ class Prosody:
         with open(self.cfg, "w") as f:
             f.write(PROSODY_CFG.format(dir=self.dir, c2s_port=self.c2s_port,
                                        s2s_port=self.s2s_port, dns=dns, domain=domain,
-                                       secure_auth="true" if secure_auth else "false"))
+                                       secure_auth="true" if secure_auth else "false",
+                                       # XEP-0288: Prosody 0.12's module, not in its defaults
+                                       extra_modules=', "s2s_bidi"' if bidi else ""))
         # internal_hashed accounts, in the layout prosodyctl register writes
         acc = os.path.join(self.dir, "data", _prosody_encode(domain), "accounts")
         os.makedirs(acc)
@@ -279,7 +285,7 @@ class Prosody:
 
 
 def _set_up():
-    global A, P, Q, PKI, DNS
+    global A, P, Q, R, S, PKI, DNS
     PKI = Pki()
     a_cert = PKI.leaf("a", "DNS:a.test")
     p_cert = PKI.leaf("p", "DNS:p.test")
@@ -296,12 +302,22 @@ def _set_up():
     # q.test: a Prosody whose certificate comes from a CA xmppd does not trust
     Q = Prosody("q.test", q_rogue, PKI.ca, DNS.address, {"mallory": "pw-mallory"},
                 name="s2s-prosody-q", client_ca=PKI.rogue)
+    # r.test, s.test: Prosodys with mod_s2s_bidi (XEP-0288); r.test opens
+    # the link to xmppd, xmppd the one to s.test
+    R = Prosody("r.test", PKI.leaf("r", "DNS:r.test"), PKI.ca, DNS.address, {"rita": "pw-rita"},
+                name="s2s-prosody-r", bidi=True)
+    S = Prosody("s.test", PKI.leaf("s", "DNS:s.test"), PKI.ca, DNS.address, {"sam": "pw-sam"},
+                name="s2s-prosody-s", bidi=True)
     A.cfg["s2s_route p.test"] = {"address": LOCALHOST, "port": P.s2s_port}
     A.cfg["s2s_route q.test"] = {"address": LOCALHOST, "port": Q.s2s_port}
+    A.cfg["s2s_route r.test"] = {"address": LOCALHOST, "port": R.s2s_port}
+    A.cfg["s2s_route s.test"] = {"address": LOCALHOST, "port": S.s2s_port}
     A._write_ini()
     A.start()
     P.start()
     Q.start()
+    R.start()
+    S.start()
 
 
 def setUpModule():
@@ -315,7 +331,7 @@ def setUpModule():
 
 
 def _clean_up():
-    for srv in (A, P, Q):
+    for srv in (A, P, Q, R, S):
         if srv is not None:
             srv.cleanup()
     if DNS is not None:
@@ -327,7 +343,7 @@ def _clean_up():
 def tearDownModule():
     tc = unittest.TestCase()
     try:
-        for peer in (P, Q):
+        for peer in (P, Q, R, S):
             if peer is not None:
                 rc = peer.stop()
                 tc.assertEqual(rc, 0, "prosody %s exit code %r:\n%s" %
@@ -473,6 +489,49 @@ class ProsodyInterop(unittest.TestCase):
         erin.send("<presence type='unavailable'/>")
         gone = attrs_rx("presence", from_="erin@p.test/e1", type="unavailable")
         self.assertRegex(dave.read_until(gone, timeout=15, start=md)[md:], gone)
+
+    def test_05_bidi_prosody_initiates(self):
+        # XEP-0288 with Prosody's mod_s2s_bidi: Prosody opens the link,
+        # asks for bidi, and xmppd answers on that same link
+        alice = A.login("alice", "pw-alice", "it5", presence="<presence/>")
+        rita = R.login("rita", "pw-rita", "it5", presence="<presence/>")
+        self.addCleanup(alice.close)
+        self.addCleanup(rita.close)
+        m = alice.mark()
+        rita.send(message("alice@a.test/it5", "from prosody, bidi", "b1"))
+        got = alice.read_until("from prosody, bidi", timeout=15, start=m)[m:]
+        self.assertRegex(got, attrs_rx("message", from_="rita@r.test/it5"))
+        m = rita.mark()
+        alice.send(message("rita@r.test/it5", "back on its link", "b2"))
+        got = rita.read_until("back on its link", timeout=15, start=m)[m:]
+        self.assertRegex(got, attrs_rx("message", from_="alice@a.test/it5"))
+        self.assertTrue(A.wait_log(r"s2s-in r\.test -> a\.test: link up \(inbound, .*SASL EXTERNAL, "
+                                   r"bidirectional\)"), A.log()[-3000:])
+        self.assertNotRegex(A.log(), r"s2s-out a\.test -> r\.test")
+        self.assertTrue(R.wait_log(r"Requesting bidirectional stream"), R.log()[-3000:])
+        self.assertRegex(A._ctl(["s2s"]), r"(?m)^a\.test\tr\.test\tin\+bidi\t")
+
+    def test_06_bidi_xmppd_initiates(self):
+        # the other way round: xmppd opens the link to s.test and asks for
+        # bidi; Prosody's answer comes back on it
+        alice = A.login("alice", "pw-alice", "it6", presence="<presence/>")
+        sam = S.login("sam", "pw-sam", "it6", presence="<presence/>")
+        self.addCleanup(alice.close)
+        self.addCleanup(sam.close)
+        m = sam.mark()
+        alice.send(message("sam@s.test/it6", "from xmppd, bidi", "c1"))
+        got = sam.read_until("from xmppd, bidi", timeout=15, start=m)[m:]
+        self.assertRegex(got, attrs_rx("message", from_="alice@a.test/it6"))
+        m = alice.mark()
+        sam.send(message("alice@a.test/it6", "back on ours", "c2"))
+        got = alice.read_until("back on ours", timeout=15, start=m)[m:]
+        self.assertRegex(got, attrs_rx("message", from_="sam@s.test/it6"))
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> s\.test: link up \(outbound to .*"
+                                   r"SASL EXTERNAL, bidirectional\)"), A.log()[-3000:])
+        self.assertNotRegex(A.log(), r"s2s-in s\.test -> a\.test")
+        self.assertRegex(A._ctl(["s2s"]), r"(?m)^a\.test\ts\.test\tout\+bidi\t")
+        # Prosody took the request (its debug log) and sent on the link
+        self.assertTrue(S.wait_log(r"Requested bidirectional stream"), S.log()[-3000:])
 
     def test_04_untrusted_prosody_refused(self):
         alice = A.login("alice", "pw-alice", "it4", presence="<presence/>")

@@ -285,6 +285,64 @@ static void test_s2s_links(void **state)
 	expect_delivery(f, handle(t, 9), "gina@elsewhere.test", NULL);
 }
 
+/* XEP-0288: an inbound link made bidirectional offers to carry its pair
+ * (MSG_S2S_UP, S2S_UP_INBOUND).  With nothing for the pair it becomes the
+ * pair's link; an attempt under way has its queue sent on it instead, and
+ * is closed without blame (MSG_KICK, empty) when it comes up; with a link
+ * of our own up, the offer is left alone; the inbound link's end lets the
+ * next stanza connect. */
+static void test_s2s_bidi_inbound(void **state)
+{
+	struct fixture *f = *state;
+	struct sess_handle a = handle(0, 1);
+	bind(f, "alice@example.test/a", a);
+
+	/* no entry: taken at once, no connect */
+	struct sess_handle in = handle(1, 20);
+	s2s_answer(f, MSG_S2S_UP, "example.test one.test", in, S2S_UP_INBOUND);
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@one.test", "chat", NULL);
+	expect_delivery(f, in, "bob@one.test", NULL);
+	expect_nothing(f, 0);
+	/* its end: the next stanza asks for a link of our own */
+	s2s_answer(f, MSG_S2S_DOWN, "example.test one.test", in, 0);
+	send_stanza(f, a, "message", "alice@example.test/a", "bob@one.test", "chat", NULL);
+	unsigned t;
+	msg_free(expect_connect(f, "example.test one.test", &t));
+
+	/* connecting: the offer takes the queue; the attempt, when up, is
+	 * not wanted */
+	struct sess_handle in2 = handle(1, 21);
+	s2s_answer(f, MSG_S2S_UP, "example.test one.test", in2, S2S_UP_INBOUND);
+	expect_delivery(f, in2, "bob@one.test", NULL);
+	struct sess_handle out = handle(t, 22);
+	s2s_answer(f, MSG_S2S_UP, "example.test one.test", out, 0);
+	struct msg *k = next_msg(f, (int)t, 2000);
+	assert_non_null(k);
+	assert_int_equal(k->type, MSG_KICK);
+	assert_int_equal(k->h.slot, 22);
+	assert_string_equal(k->data, "");
+	msg_free(k);
+	/* the unwanted stream's DOWN changes nothing */
+	s2s_answer(f, MSG_S2S_DOWN, "example.test one.test", out, 0);
+	send_stanza(f, a, "message", "alice@example.test/a", "carl@one.test", "chat", NULL);
+	expect_delivery(f, in2, "carl@one.test", NULL);
+
+	/* a link of our own up: a later offer is left alone */
+	send_stanza(f, a, "message", "alice@example.test/a", "dan@two.test", "chat", NULL);
+	msg_free(expect_connect(f, "example.test two.test", &t));
+	struct sess_handle own = handle(t, 23);
+	s2s_answer(f, MSG_S2S_UP, "example.test two.test", own, 0);
+	expect_delivery(f, own, "dan@two.test", NULL);
+	s2s_answer(f, MSG_S2S_UP, "example.test two.test", handle(1 - t, 24), S2S_UP_INBOUND);
+	send_stanza(f, a, "message", "alice@example.test/a", "dan@two.test", "chat", NULL);
+	expect_delivery(f, own, "dan@two.test", NULL);
+	expect_nothing(f, (int)(1 - t));
+	/* and its DOWN does not touch our link */
+	s2s_answer(f, MSG_S2S_DOWN, "example.test two.test", handle(1 - t, 24), 0);
+	send_stanza(f, a, "message", "alice@example.test/a", "dan@two.test", "chat", NULL);
+	expect_delivery(f, own, "dan@two.test", NULL);
+}
+
 /* [s2s] max_queue: what does not fit bounces at once. */
 static int setup_small_queue(void **state)
 {
@@ -580,6 +638,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_iq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_s2s_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_s2s_queue_bound, setup_small_queue, teardown),
+		cmocka_unit_test_setup_teardown(test_s2s_bidi_inbound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_and_unbind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_without_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iq_requires_presence, setup, teardown),
