@@ -10,7 +10,8 @@
  * TLS is the version of each layer, outer first ("TLSv1.3", or
  * "TLSv1.3+TLSv1.3" inside direct TLS), or "none".
  *
- * "s2s": one line per established server link:
+ * "s2s": one line per established server link, and per further domain pair
+ * an inbound link carries (dialback multiplexing):
  *
  *   local domain, remote domain, in|out (with "+bidi" when XEP-0288 lets it
  *   carry both ways), peer address, up since, TLS,
@@ -52,7 +53,9 @@ static enum xs session_line(const struct mux_conn *c, struct xbuf *b)
 	return st;
 }
 
-static enum xs link_line(const struct mux_conn *c, struct xbuf *b)
+/* One line for the pair (local, remote) that the link c carries. */
+static enum xs link_line(const struct mux_conn *c, const char *local, const char *remote,
+			 struct xbuf *b)
 {
 	bool in = c->role == &s2s_in_role;
 	char since[32];
@@ -61,8 +64,7 @@ static enum xs link_line(const struct mux_conn *c, struct xbuf *b)
 	if (!gmtime_r(&t, &tm) || !strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(since, sizeof(since), "?");
 	bool bidi = in ? c->s2s_in.offered : c->s2s_out.bidi;
-	enum xs st = xbuf_appendf(b, "%s\t%s\t%s%s\t%s\t%s\t", c->domain,
-				  in ? c->s2s_in.remote : c->s2s_out.remote, in ? "in" : "out",
+	enum xs st = xbuf_appendf(b, "%s\t%s\t%s%s\t%s\t%s\t", local, remote, in ? "in" : "out",
 				  bidi ? "+bidi" : "", c->peer, since);
 	if (st == XS_OK)
 		st = tls_versions(c, b);
@@ -84,8 +86,15 @@ void mux_ctl_sessions(struct mux *m, struct msg *msg)
 		 * for the router already */
 		if (!c || c->dead || c->closing || !c->established)
 			continue;
-		if (links && (c->role == &s2s_in_role || c->role == &s2s_out_role))
-			st = link_line(c, &b);
+		if (links && c->role == &s2s_out_role) {
+			st = link_line(c, c->domain, c->s2s_out.remote, &b);
+		} else if (links && c->role == &s2s_in_role) {
+			st = link_line(c, c->domain, c->s2s_in.remote, &b);
+			/* and each pair dialback added to it (XEP-0220 2.5) */
+			const struct s2s_in_pairs *p = c->s2s_in.more;
+			for (unsigned k = 0; p && k < p->n && st == XS_OK; k++)
+				st = link_line(c, p->pair[k].local, p->pair[k].remote, &b);
+		}
 		else if (!links && c->role == &c2s_role && c->c2s.full_jid)
 			st = session_line(c, &b);
 	}

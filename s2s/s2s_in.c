@@ -29,8 +29,12 @@
  * ends with <not-authorized/>) comes back in s2s_in_verified.  We also
  * answer <db:verify/> as the authoritative server of our domains: the key
  * is ours if the secret gives it for those domains and that stream id.
- * Multiplexing other pairs onto one stream is not supported: a
- * <db:result/> must be for the header's domains.
+ * Before authentication a <db:result/> must be for the header's domains;
+ * on the established stream, one for another pair (ours in 'to', any
+ * other domain in 'from') adds that pair to the stream when it is
+ * verified the same way, or at once when the peer's certificate names
+ * 'from' (XEP-0220 2.5 multiplexing, XEP-0344 2.4), up to [s2s]
+ * max_link_pairs pairs; a refusal concerns that pair only.
  *
  * XEP-0288: with [s2s] bidi (the default) the feature is offered next to
  * the means to authenticate; a peer that sends <bidi/> before it
@@ -67,8 +71,9 @@ struct s2s_in_neg {
 	bool external_ok;         /* it names the peer's domain and its chain verifies */
 	bool db_pending;          /* a <db:result/> is being verified */
 	unsigned auth_attempts;   /* refused <auth/>s ([sasl] max_auth_attempts) */
-	char sid[STREAM_ID_LEN + 1]; /* our header's id on the current stream */
 };
+
+_Static_assert(sizeof(((struct s2s_in_sess *)0)->sid) == STREAM_ID_LEN + 1, "a stream id");
 
 static struct s2s_in_neg *in_neg(const struct mux_conn *c)
 {
@@ -171,7 +176,7 @@ static int in_on_open(struct mux_conn *c, struct xml_node *hdr)
 	if (!stream_pick_domain(c, xml_node_attr(hdr, "to")))
 		return 1;
 	const char *from = xml_node_attr(hdr, "from");
-	if (!stream_send_header_id(c, c->domain, from, c->neg ? in_neg(c)->sid : NULL))
+	if (!stream_send_header_id(c, c->domain, from, c->s2s_in.sid))
 		return 1;
 	char dom[JID_BUF];
 	const char *bad = remote_domain(c, from, dom);
@@ -348,6 +353,20 @@ static int on_db_verify(struct mux_conn *c, const struct xml_node *el)
 	return c->dead || c->closing;
 }
 
+/* The key of a <db:result/> into kbuf; false when it is not one that a
+ * server of ours could have made (then there is nothing to ask). */
+static bool db_key_of(const struct xml_node *el, char kbuf[DIALBACK_KEY_LEN + 1])
+{
+	char *key = xml_node_text(el);
+	const char *k = key ? key + strspn(key, " \t\r\n") : NULL;
+	size_t kl = k ? strcspn(k, " \t\r\n") : 0;
+	bool ok = k && kl == DIALBACK_KEY_LEN && strspn(k, "0123456789abcdefABCDEF") >= kl;
+	if (ok)
+		snprintf(kbuf, DIALBACK_KEY_LEN + 1, "%.*s", (int)kl, k);
+	free(key);
+	return ok;
+}
+
 /* The peer asks to be taken for 'from' by dialback (XEP-0220 2.1). */
 static int on_db_result(struct mux_conn *c, const struct xml_node *el)
 {
@@ -374,21 +393,14 @@ static int on_db_result(struct mux_conn *c, const struct xml_node *el)
 		stream_error(c, "policy-violation", "too many authentication attempts");
 		return 1;
 	}
-	char *key = xml_node_text(el);
-	const char *k = key ? key + strspn(key, " \t\r\n") : NULL;
-	size_t kl = k ? strcspn(k, " \t\r\n") : 0;
 	char kbuf[DIALBACK_KEY_LEN + 1];
-	bool ok = k && kl && kl <= 128 && strspn(k, "0123456789abcdefABCDEF") >= kl;
-	if (ok)
-		snprintf(kbuf, sizeof(kbuf), "%.*s", (int)(kl < DIALBACK_KEY_LEN ? kl : DIALBACK_KEY_LEN), k);
-	free(key);
-	if (!ok || kl != DIALBACK_KEY_LEN) {
+	if (!db_key_of(el, kbuf)) {
 		/* not a key any server of ours would have made: no need to ask */
 		db_result_error(c, from, to, "modify", "bad-request");
 		return c->dead || c->closing;
 	}
 	const struct cfg_host *host = cfg_find_host(c->mux->cfg, c->domain);
-	if (!s2s_out_verify(c->mux, host, c->s2s_in.remote, n->sid, kbuf, conn_handle(c))) {
+	if (!s2s_out_verify(c->mux, host, c->s2s_in.remote, c->s2s_in.sid, kbuf, conn_handle(c))) {
 		explicit_bzero(kbuf, sizeof(kbuf));
 		db_result_error(c, from, to, "wait", "resource-constraint");
 		return c->dead || c->closing;
@@ -399,11 +411,161 @@ static int on_db_result(struct mux_conn *c, const struct xml_node *el)
 	return 0;
 }
 
+/* ---- multiplexing (XEP-0220 2.5): more pairs on an established stream ---- */
+
+/* Whether the stream carries the pair already (the first, or one added). */
+static bool carries(const struct mux_conn *c, const char *local, const char *remote)
+{
+	if (strcmp(local, c->domain) == 0 && strcmp(remote, c->s2s_in.remote) == 0)
+		return true;
+	const struct s2s_in_pairs *p = c->s2s_in.more;
+	for (unsigned i = 0; p && i < p->n; i++)
+		if (strcmp(p->pair[i].local, local) == 0 && strcmp(p->pair[i].remote, remote) == 0)
+			return true;
+	return false;
+}
+
+/* XEP-0344 2.4: a certificate that authenticates the peer for the new
+ * domain too makes asking its authoritative server needless. */
+static bool cert_names(struct mux_conn *c, const char *domain)
+{
+	const uint8_t *der = NULL;
+	size_t len = 0;
+	enum cert_id_kind how = CERT_ID_NONE;
+	return tls_sess_peer(conn_tls_top(c), &der, &len, NULL) == TLS_PEER_TRUSTED &&
+	       cert_ids_match_server(der, len, domain, &how) == XS_OK && how != CERT_ID_NONE;
+}
+
+/* pair[n] of more joins the stream: the peer hears it, the router too if
+ * the stream carries our stanzas (bidi). */
+static void pair_added(struct mux_conn *c, const char *how)
+{
+	struct s2s_in_pairs *p = c->s2s_in.more;
+	struct s2s_pair *pr = &p->pair[p->n++];
+	char buf[2 * JID_BUF + 64];
+	snprintf(buf, sizeof(buf), "<db:result from='%s' to='%s' type='valid'/>", pr->local, pr->remote);
+	conn_send_str(c, buf);
+	LOGC(INFO, c, "also carries %s -> %s now (%s)", pr->remote, pr->local, how);
+	if (c->s2s_in.offered)
+		pr->offered = s2s_tell_router_pair(c, MSG_S2S_UP, S2S_UP_INBOUND, pr->local, pr->remote);
+}
+
+static void pair_free(struct s2s_pair *pr)
+{
+	free(pr->local);
+	free(pr->remote);
+	*pr = (struct s2s_pair){ 0 };
+}
+
+/* <db:result from to>key on an authenticated stream: another pair for it,
+ * checked as the first one was (with the authoritative server of 'from',
+ * one at a time), or at once when the certificate names 'from'.  A
+ * refusal concerns that pair only: the stream goes on. */
+static int on_db_result_more(struct mux_conn *c, const struct xml_node *el)
+{
+	const char *from = xml_node_attr(el, "from"), *to = xml_node_attr(el, "to");
+	if (!db_domain_ok(from) || !db_domain_ok(to)) {
+		stream_error(c, "bad-format", "db:result needs from and to");
+		return 1;
+	}
+	char fdom[JID_BUF], tdom[JID_BUF];
+	const struct cfg_host *host = NULL;
+	if (jid_domain_prep(to, tdom, sizeof(tdom)) != XS_OK ||
+	    !(host = cfg_find_host(c->mux->cfg, tdom))) {
+		db_result_error(c, from, to, "cancel", "item-not-found");
+		return c->dead || c->closing;
+	}
+	if (jid_domain_prep(from, fdom, sizeof(fdom)) != XS_OK || cfg_find_host(c->mux->cfg, fdom)) {
+		db_result_error(c, from, to, "cancel", "forbidden");
+		return c->dead || c->closing;
+	}
+	if (carries(c, tdom, fdom)) {
+		char buf[2 * JID_BUF + 64];
+		snprintf(buf, sizeof(buf), "<db:result from='%s' to='%s' type='valid'/>", tdom, fdom);
+		conn_send_str(c, buf);
+		return c->dead || c->closing;
+	}
+	struct s2s_in_pairs *p = c->s2s_in.more;
+	unsigned cap = c->mux->cfg->s2s_max_link_pairs - 1;
+	if (!p && cap) {
+		p = calloc(1, sizeof(*p) + cap * sizeof(p->pair[0]));
+		if (!p) {
+			db_result_error(c, from, to, "wait", "resource-constraint");
+			return c->dead || c->closing;
+		}
+		p->cap = cap;
+		c->s2s_in.more = p;
+	}
+	if (p && p->pending) {
+		db_result_error(c, from, to, "wait", "policy-violation");
+		return c->dead || c->closing;
+	}
+	if (!p || p->n >= p->cap) {
+		LOGC(INFO, c, "dialback: %s -> %s refused: [s2s] max_link_pairs = %u", fdom, tdom,
+		     c->mux->cfg->s2s_max_link_pairs);
+		db_result_error(c, from, to, "wait", "resource-constraint");
+		return c->dead || c->closing;
+	}
+	char kbuf[DIALBACK_KEY_LEN + 1];
+	if (!db_key_of(el, kbuf)) {
+		db_result_error(c, from, to, "modify", "bad-request");
+		return c->dead || c->closing;
+	}
+	struct s2s_pair *pr = &p->pair[p->n];
+	pr->local = strdup(tdom);
+	pr->remote = strdup(fdom);
+	if (!pr->local || !pr->remote) {
+		pair_free(pr);
+		explicit_bzero(kbuf, sizeof(kbuf));
+		db_result_error(c, from, to, "wait", "resource-constraint");
+		return c->dead || c->closing;
+	}
+	if (cert_names(c, fdom)) {
+		explicit_bzero(kbuf, sizeof(kbuf));
+		pair_added(c, "its certificate names it");
+		return c->dead || c->closing;
+	}
+	bool asked = s2s_out_verify(c->mux, host, fdom, c->s2s_in.sid, kbuf, conn_handle(c));
+	explicit_bzero(kbuf, sizeof(kbuf));
+	if (!asked) {
+		pair_free(pr);
+		db_result_error(c, from, to, "wait", "resource-constraint");
+		return c->dead || c->closing;
+	}
+	p->pending = true;
+	LOGC(INFO, c, "dialback: verifying %s -> %s with the authoritative server of %s", fdom, tdom,
+	     fdom);
+	return 0;
+}
+
+/* The answer for a pair of on_db_result_more. */
+static void more_verified(struct mux_conn *c, bool valid, const char *why)
+{
+	struct s2s_in_pairs *p = c->s2s_in.more;
+	p->pending = false;
+	if (valid) {
+		pair_added(c, "dialback");
+		return;
+	}
+	struct s2s_pair *pr = &p->pair[p->n];
+	char buf[2 * JID_BUF + 64];
+	snprintf(buf, sizeof(buf), "<db:result from='%s' to='%s' type='invalid'/>", pr->local,
+		 pr->remote);
+	conn_send_str(c, buf);
+	LOGC(INFO, c, "dialback refused for %s -> %s: %s", pr->remote, pr->local, why);
+	pair_free(pr);
+}
+
 void s2s_in_verified(struct mux *m, struct sess_handle h, bool valid, const char *why)
 {
 	struct mux_conn *c = conn_by_handle(m, h);
-	if (!c || c->dead || c->closing || c->role != &s2s_in_role || !c->neg ||
-	    !in_neg(c)->db_pending)
+	if (!c || c->dead || c->closing || c->role != &s2s_in_role)
+		return;
+	if (c->s2s_in.phase == S2S_IN_ESTABLISHED && c->s2s_in.more && c->s2s_in.more->pending) {
+		more_verified(c, valid, why);
+		return;
+	}
+	if (!c->neg || !in_neg(c)->db_pending)
 		return;
 	in_neg(c)->db_pending = false;
 	char buf[600];
@@ -465,9 +627,11 @@ static int in_on_stanza(struct mux_conn *c, struct xml_node *el)
 		return stop;
 	}
 	if (c->s2s_in.phase == S2S_IN_ESTABLISHED && strcmp(el->ns, NS_DIALBACK) == 0 &&
-	    strcmp(el->name, "verify") == 0 && s2s_dialback_on(c->mux)) {
-		/* XEP-0220 2.3: a verification may share an authenticated stream */
-		int stop = on_db_verify(c, el);
+	    s2s_dialback_on(c->mux) && conn_tls_count(c) &&
+	    (strcmp(el->name, "verify") == 0 || strcmp(el->name, "result") == 0)) {
+		/* XEP-0220 2.3: a verification may share an authenticated
+		 * stream; 2.5: so may the request for another pair */
+		int stop = el->name[0] == 'v' ? on_db_verify(c, el) : on_db_result_more(c, el);
 		xml_node_free(el);
 		return stop;
 	}
@@ -522,6 +686,12 @@ static void in_on_closed(struct mux_conn *c)
 		c->s2s_in.offered = false;
 		s2s_tell_router(c, MSG_S2S_DOWN, 0);
 	}
+	struct s2s_in_pairs *p = c->s2s_in.more;
+	for (unsigned i = 0; p && i < p->n; i++)
+		if (p->pair[i].offered) {
+			p->pair[i].offered = false;
+			s2s_tell_router_pair(c, MSG_S2S_DOWN, 0, p->pair[i].local, p->pair[i].remote);
+		}
 }
 
 static const char *in_session_name(const struct mux_conn *c)
@@ -535,6 +705,11 @@ static void in_free(struct mux_conn *c)
 	in_neg_free(c);
 	free(c->s2s_in.remote);
 	c->s2s_in.remote = NULL;
+	struct s2s_in_pairs *p = c->s2s_in.more;
+	for (unsigned i = 0; p && i < p->n + (p->pending ? 1 : 0); i++)
+		pair_free(&p->pair[i]);
+	free(p);
+	c->s2s_in.more = NULL;
 }
 
 const struct stream_role_ops s2s_in_role = {

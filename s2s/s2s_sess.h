@@ -12,6 +12,21 @@ enum s2s_in_phase {
 	S2S_IN_ESTABLISHED, /* authenticated: stanzas flow */
 };
 
+/* Further domain pairs an inbound link carries, each authenticated by
+ * dialback on the established stream (XEP-0220 2.5, multiplexing):
+ * allocated at the first such request, at most [s2s] max_link_pairs - 1
+ * of them. */
+struct s2s_pair {
+	char *local;           /* ours */
+	char *remote;          /* the peer's */
+	bool offered;          /* to the router (bidi: MSG_S2S_UP) */
+};
+struct s2s_in_pairs {
+	bool pending;          /* pair[n] is being verified */
+	unsigned n, cap;       /* authenticated: pair[0 .. n) */
+	struct s2s_pair pair[];
+};
+
 struct s2s_in_sess {
 	enum s2s_in_phase phase;
 	bool dialback;         /* authenticated by dialback, not SASL EXTERNAL */
@@ -20,10 +35,12 @@ struct s2s_in_sess {
 	bool offered;          /* so the router was told (MSG_S2S_UP), and will
 				* hear the end (MSG_S2S_DOWN) */
 	int64_t up_at;         /* wall-clock seconds when established (xmppctl s2s) */
+	char sid[33];          /* our current header's id: dialback keys' input */
 	/* The peer's domain as its first header named it (normalised); once
 	 * authenticated, the one remote domain this link speaks for, paired
 	 * with the record's c->domain.  NULL before the first header. */
 	char *remote;
+	struct s2s_in_pairs *more; /* NULL unless the peer multiplexes */
 };
 
 enum s2s_out_phase {

@@ -1,9 +1,9 @@
 /* What the two s2s roles share on an authenticated link
  * (s2s/s2s_stanza.h): telling the router, writing our stanzas, and
  * reading the peer's.  Each of those must be
- * a message, presence or iq of jabber:server, with a 'from' in the
- * authenticated remote domain (else <invalid-from/>) and a 'to' in our
- * domain of the pair (else <host-unknown/>), both present (else
+ * a message, presence or iq of jabber:server, with a 'from' in a remote
+ * domain the link authenticated (else <invalid-from/>) and a 'to' in our
+ * domain of that pair (else <host-unknown/>), both present (else
  * <improper-addressing/>).  They go to the router as MSG_S2S_STANZA,
  * renamed to jabber:client so that the router and the clients read them
  * as they read a local stanza; a malformed 'to' or a bad iq goes to the
@@ -76,6 +76,36 @@ static bool domain_is(const char *jid, const char *domain)
 	       memcmp(f[JID_FORM_DOMAIN].s, domain, f[JID_FORM_DOMAIN].len) == 0;
 }
 
+/* The pairs an inbound link added by dialback (none on an outbound one). */
+static const struct s2s_in_pairs *more_of(const struct mux_conn *c)
+{
+	return c->role == &s2s_in_role ? c->s2s_in.more : NULL;
+}
+
+/* Whether from is of a domain the peer authenticated as on this link. */
+static bool remote_ok(const struct mux_conn *c, const char *from)
+{
+	if (domain_is(from, remote_of(c)))
+		return true;
+	const struct s2s_in_pairs *p = more_of(c);
+	for (unsigned i = 0; p && i < p->n; i++)
+		if (domain_is(from, p->pair[i].remote))
+			return true;
+	return false;
+}
+
+/* Whether the link carries the pair of from's domain and to's. */
+static bool pair_ok(const struct mux_conn *c, const char *from, const char *to)
+{
+	if (domain_is(from, remote_of(c)) && domain_is(to, c->domain))
+		return true;
+	const struct s2s_in_pairs *p = more_of(c);
+	for (unsigned i = 0; p && i < p->n; i++)
+		if (domain_is(from, p->pair[i].remote) && domain_is(to, p->pair[i].local))
+			return true;
+	return false;
+}
+
 /* A stanza error the router answers for (status: the condition + 1). */
 static int iq_status(const struct xml_node *el)
 {
@@ -103,7 +133,7 @@ int s2s_stanza_route(struct mux_conn *c, struct xml_node *el)
 		goto refused;
 	}
 	char from[JID_BUF], to[JID_BUF];
-	if (!normalized(el, "from", from) || !domain_is(from, remote)) {
+	if (!normalized(el, "from", from) || !remote_ok(c, from)) {
 		LOGL(INFO, c, "stanza from %s: not of the authenticated domain",
 		     xml_node_attr(el, "from"));
 		stream_error(c, "invalid-from", "'from' is not of the domain this stream authenticated");
@@ -112,7 +142,7 @@ int s2s_stanza_route(struct mux_conn *c, struct xml_node *el)
 	int status = 0;
 	if (!normalized(el, "to", to))
 		status = SC_JID_MALFORMED + 1;
-	else if (!domain_is(to, c->domain)) {
+	else if (!pair_ok(c, from, to)) {
 		LOGL(INFO, c, "stanza to %s: not the domain of this stream", to);
 		stream_error(c, "host-unknown", "'to' is not the domain of this stream");
 		goto refused;
@@ -161,8 +191,14 @@ int s2s_peer_stream_error(struct mux_conn *c, const struct xml_node *el)
 
 bool s2s_tell_router(struct mux_conn *c, int type, int status)
 {
+	return s2s_tell_router_pair(c, type, status, c->domain, remote_of(c));
+}
+
+bool s2s_tell_router_pair(struct mux_conn *c, int type, int status, const char *local,
+			  const char *remote)
+{
 	char pair[600];
-	snprintf(pair, sizeof(pair), "%s %s", c->domain, remote_of(c));
+	snprintf(pair, sizeof(pair), "%s %s", local, remote);
 	struct msg *m = msg_new((enum msg_type)type, pair);
 	if (!m) {
 		/* an outbound attempt goes stale at the router's next stanza

@@ -26,6 +26,9 @@ int s2s_peer_stream_error(struct mux_conn *c, const struct xml_node *el);
  * MSG_S2S_UP or MSG_S2S_DOWN, with status (core/route/msg.h).  False when
  * the message could not be made (logged). */
 bool s2s_tell_router(struct mux_conn *c, int type, int status);
+/* The same for another pair the link carries (s2s-in multiplexing). */
+bool s2s_tell_router_pair(struct mux_conn *c, int type, int status, const char *local,
+			  const char *remote);
 
 /* The role's deliver on an established link that may carry our stanzas
  * (outbound, or inbound made bidirectional): writes st, with the

@@ -202,6 +202,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_BOOL(SECT_S2S, "require_encryption", struct cfg, s2s_require_encryption),
 	K_BOOL(SECT_S2S, "dialback", struct cfg, s2s_dialback),
 	K_BOOL(SECT_S2S, "bidi", struct cfg, s2s_bidi),
+	K_NUM(SECT_S2S, "max_link_pairs", T_UINT, struct cfg, s2s_max_link_pairs, 1, 1000),
 	K_FN(SECT_S2S, "ca_file", set_s2s_ca_file),
 	K_FN(SECT_S2S, "ca_path", set_s2s_ca_path),
 	K_NUM(SECT_S2S, "max_stanza_size", T_SIZE, struct cfg, s2s_max_stanza_size, 1024, 16777216),
@@ -1365,6 +1366,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->ctl_enabled = true;
 	cfg->s2s_require_encryption = true;
 	cfg->s2s_bidi = true;
+	cfg->s2s_max_link_pairs = 16;
 	snprintf(cfg->s2s_ca_file, sizeof(cfg->s2s_ca_file), "/etc/ssl/certs/ca-certificates.crt");
 	cfg->s2s_max_stanza_size = 524288;
 	cfg->s2s_connect_timeout_s = 30;

@@ -122,6 +122,7 @@ struct cfg {
 	bool s2s_require_encryption;  /* require_encryption = true: TLS on every link; the default of an s2s listener's own key */
 	bool s2s_dialback;            /* dialback = false: XEP-0220 (over TLS only) for peers whose certificate does not authenticate them */
 	bool s2s_bidi;                /* bidi = true: XEP-0288, one stream carries a pair's stanzas both ways when both servers offer it */
+	unsigned s2s_max_link_pairs;  /* max_link_pairs = 16: domain pairs one inbound link may carry (its first, and more by dialback, XEP-0220 multiplexing) */
 	char s2s_ca_file[512];        /* ca_file = /etc/ssl/certs/ca-certificates.crt: trust anchors for peers' certificates; none: "" */
 	char s2s_ca_path[512];        /* ca_path = DIR of hashed certificates; none (the default): "" */
 	size_t s2s_max_stanza_size;   /* max_stanza_size = 524288 bytes on a server link */

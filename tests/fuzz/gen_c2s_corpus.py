@@ -529,6 +529,19 @@ seed("s2s_dialback", L_STARTTLS_REQ | TLS_CLIENT | S2S | DIALBACK,
      [data(S2S_DB_HEADER), data(STARTTLS), data(S2S_DB_HEADER), data(DB_VERIFY),
       data(DB_RESULT, hold_delay=True), data(DB_RESULT, hold_delay=True), data(S2S_MSG)],
      ("urn:xmpp:features:dialback", "type='invalid'", "dialback: verifying", "policy-violation"))
+# multiplexing (XEP-0220 2.5) on a stream EXTERNAL authenticated: the
+# certificate names only peer.test, so other.test's pair is verified, and
+# a second request meanwhile waits
+seed("s2s_dialback_more", L_STARTTLS_REQ | TLS_CLIENT | S2S | DIALBACK,
+     [data(S2S_DB_HEADER), data(STARTTLS), data(S2S_DB_HEADER), data(EXTERNAL),
+      data(S2S_DB_HEADER),
+      data("<db:result from='other.test' to='fuzz.test'>" + "ab" * 32 + "</db:result>",
+           hold_delay=True),
+      data("<db:result from='third.test' to='fuzz.test'>" + "ab" * 32 + "</db:result>"),
+      data("<db:result from='peer.test' to='elsewhere.test'>" + "ab" * 32 + "</db:result>"),
+      data(S2S_MSG.replace("peer.test", "other.test"))],
+     ("dialback: verifying other.test -> fuzz.test", "policy-violation", "item-not-found",
+      "invalid-from"))
 seed("s2s_dialback_plain", L_PLAIN | S2S | DIALBACK,
      [data(S2S_DB_HEADER), data(DB_RESULT)], ("not-authorized",))
 seed("s2s_dialback_bad", L_STARTTLS_REQ | TLS_CLIENT | S2S | DIALBACK,

@@ -10,6 +10,15 @@ verification stream.
   "dialback" (b.test has [s2s] bidi = false: a link each way);
 - between two servers that both do XEP-0288 (a.test, c.test), the one
   link that dialback authenticated carries both ways;
+- multiplexing (XEP-0220 2.5): a raw peer adds pairs to its authenticated
+  stream to c.test, one for C's other domain and one for another
+  originating domain (b.test), each verified with its authoritative
+  server; a forged key refuses that pair only; [s2s] max_link_pairs bounds
+  them; each pair's stanzas arrive, and a stanza of a pair not
+  authenticated ends the stream with <host-unknown/>; before
+  authentication a db:result for another domain ends it with
+  <invalid-from/>; a trusted certificate that names the new domain
+  authenticates its pair without a verification (XEP-0344);
 - a peer that claims a.test with a key a.test never made gets
   type='invalid' and <not-authorized/> (b.test asked a.test, which said
   invalid);
@@ -19,7 +28,10 @@ verification stream.
 Run: /usr/bin/python3 test_s2s_dialback.py --xmppd PATH --xmppctl PATH
 """
 
+import hashlib
+import hmac
 import os
+import re
 import sys
 import time
 import unittest
@@ -32,6 +44,25 @@ from test_s2s_in import Peer  # noqa: E402
 
 XMPPD = XMPPCTL = None
 A = B = C = PKI = None
+MAX_LINK_PAIRS = 3
+
+
+def dialback_key(srv, receiving, originating, stream_id):
+    """The key srv (its secret, beside its database) gives originating's
+    stream to receiving with that id (XEP-0185)."""
+    with open(os.path.join(srv.dir, "data", "dialback-secret.key"), "rb") as f:
+        secret = f.read()
+    hkey = hashlib.sha256(secret).hexdigest().encode()
+    msg = ("%s %s %s" % (receiving, originating, stream_id)).encode()
+    return hmac.new(hkey, msg, hashlib.sha256).hexdigest()
+
+
+def db_answer(peer, frm, to, start, timeout=10):
+    """The type of C's <db:result from=frm to=to type=.../> after start."""
+    pat = re.compile(r"<db:result(?=[^>]*\bfrom=['\"]%s['\"])(?=[^>]*\bto=['\"]%s['\"])"
+                     r"[^>]*\btype=['\"]([a-z]+)['\"]" % (re.escape(frm), re.escape(to)))
+    m = pat.search(peer.read_until(pat, timeout=timeout, start=start)[start:])
+    return m.group(1) if m else None
 
 
 def setUpModule():
@@ -47,12 +78,18 @@ def setUpModule():
     B = Server(XMPPD, XMPPCTL, users={"bob": "pw-bob"}, name="s2s-db-b", domain="b.test",
                cert_files=PKI.leaf("b", "DNS:b.test", ca="rogue"), cafile=PKI.rogue,
                sections={"s2s": dict(s2s["s2s"], bidi=False)}, listeners=listeners)
-    # C does (the default), as A does: one link for both ways
-    C = Server(XMPPD, XMPPCTL, users={"carol": "pw-carol"}, name="s2s-db-c", domain="c.test",
+    # C does (the default), as A does: one link for both ways.  It also
+    # serves c2.test, and takes at most three pairs on one inbound link
+    c2 = PKI.leaf("c2", "DNS:c2.test", ca="rogue")
+    C = Server(XMPPD, XMPPCTL, users={"carol": "pw-carol", "cleo@c2.test": "pw-cleo"},
+               name="s2s-db-c", domain="c.test",
                cert_files=PKI.leaf("c", "DNS:c.test", ca="rogue"), cafile=PKI.rogue,
-               sections=s2s, listeners=listeners)
+               sections={"s2s": dict(s2s["s2s"], max_link_pairs=MAX_LINK_PAIRS),
+                         "host c2.test": {"certificate": c2[0], "key": c2[1]}},
+               listeners=listeners)
     route_to_each_other(A, B)
     route_to_each_other(A, C)
+    route_to_each_other(B, C)
     A.start()
     B.start()
     C.start()
@@ -107,6 +144,110 @@ class Dialback(unittest.TestCase):
         # (C connects to A only to verify the key)
         self.assertNotRegex(C.log(), r"s2s-out c\.test -> a\.test: link up")
         self.assertRegex(C._ctl(["s2s"]), r"(?m)^c\.test\ta\.test\tin\+bidi\t.*\tdialback\t")
+
+    def test_05_multiplexing(self):
+        # XEP-0220 2.5: more domain pairs on one authenticated stream, each
+        # verified with its own authoritative server.  A raw peer speaks
+        # for a.test and b.test with the keys their secrets give (read
+        # from their data directories), and a certificate C does not trust
+        carol = C.login("carol", "pw-carol", "m5", presence="<presence/>")
+        self.addCleanup(carol.close)
+        cleo = harness.RawClient(C.port("dtls"), tls=True, cafile=PKI.rogue, server_name="c2.test")
+        self.addCleanup(cleo.close)
+        cleo.open_stream(to="c2.test")
+        cleo.login_plain("cleo", "pw-cleo", resource="m5")
+        cleo.send("<presence/>")
+        p = Peer(C.port("s2s"), PKI.rogue, cert=PKI.leaf("p-a", "DNS:a.test", ca="rogue"))
+        p.server_name = "c.test"
+        self.addCleanup(p.close)
+        p.header(to="c.test", frm="a.test")
+        p.starttls_negotiate()
+        p.start_tls()
+        got = p.header(to="c.test", frm="a.test")
+        sid = re.search(r"<stream:stream[^>]*\bid=['\"]([^'\"]+)", got).group(1)
+
+        def ask(frm, to, key):
+            m = p.mark()
+            p.send("<db:result from='%s' to='%s'>%s</db:result>" % (frm, to, key))
+            return db_answer(p, to, frm, m)
+
+        self.assertEqual(ask("a.test", "c.test", dialback_key(A, "c.test", "a.test", sid)), "valid")
+        # another of C's domains, and another originating domain
+        self.assertEqual(ask("a.test", "c2.test", dialback_key(A, "c2.test", "a.test", sid)), "valid")
+        # a key b.test did not make: that pair only is refused, and the
+        # stream goes on
+        self.assertEqual(ask("b.test", "c.test", "0" * 64), "invalid")
+        self.assertTrue(C.wait_log(r"dialback refused for b\.test -> c\.test"))
+        self.assertTrue(B.wait_log(r"dialback: asked whether a key for b\.test -> c\.test is ours: "
+                                   r"invalid"))
+        self.assertEqual(ask("b.test", "c.test", dialback_key(B, "c.test", "b.test", sid)), "valid")
+        self.assertTrue(B.wait_log(r"dialback: asked whether a key for b\.test -> c\.test is ours: "
+                                   r"valid"))
+        # three pairs is C's [s2s] max_link_pairs: a good key is refused too
+        m = p.mark()
+        p.send("<db:result from='b.test' to='c2.test'>%s</db:result>"
+               % dialback_key(B, "c2.test", "b.test", sid))
+        self.assertEqual(db_answer(p, "c2.test", "b.test", m), "error")
+        self.assertIn("resource-constraint", p.qtext()[m:])
+        out = C._ctl(["s2s"])
+        for local, remote in (("c", "a"), ("c2", "a"), ("c", "b")):
+            self.assertRegex(out, r"(?m)^%s\.test\t%s\.test\tin\t.*\tdialback\t" % (local, remote))
+        # stanzas of each authenticated pair arrive
+        mc, ml = carol.mark(), cleo.mark()
+        p.send("<message from='amy@a.test/x' to='cleo@c2.test/m5' type='chat' id='x5'>"
+               "<body>pair two</body></message>")
+        p.send("<message from='ben@b.test/x' to='carol@c.test/m5' type='chat' id='x6'>"
+               "<body>pair three</body></message>")
+        self.assertIn("pair two", cleo.read_until("pair two", timeout=10, start=ml)[ml:])
+        self.assertIn("pair three", carol.read_until("pair three", timeout=10, start=mc)[mc:])
+        # the refused pair's stanza ends the stream, undelivered
+        m = p.mark()
+        p.send("<message from='ben@b.test/x' to='cleo@c2.test/m5' type='chat' id='x7'>"
+               "<body>not this pair</body></message>")
+        got = p.read_until_closed(timeout=10)[m:]
+        self.assertEqual(stream_error_condition(got), "host-unknown")
+        self.assertNotIn("not this pair", cleo.qtext())
+
+    def test_06_multiplexing_needs_an_authenticated_stream(self):
+        # before the stream is authenticated, a db:result must be for the
+        # header's domains
+        p = Peer(C.port("s2s"), PKI.rogue, cert=PKI.leaf("p-b", "DNS:a.test", ca="rogue"))
+        p.server_name = "c.test"
+        self.addCleanup(p.close)
+        p.header(to="c.test", frm="a.test")
+        p.starttls_negotiate()
+        p.start_tls()
+        p.header(to="c.test", frm="a.test")
+        m = p.mark()
+        p.send("<db:result from='b.test' to='c.test'>%s</db:result>" % ("0" * 64))
+        got = p.read_until_closed(timeout=10)[m:]
+        self.assertEqual(stream_error_condition(got), "invalid-from")
+
+    def test_07_certificate_covers_another_pair(self):
+        # XEP-0344 2.4: a trusted certificate that names the new domain
+        # too authenticates it without asking anyone (x.test has no
+        # route from C: a verification could not even start)
+        carol = C.login("carol", "pw-carol", "m7", presence="<presence/>")
+        self.addCleanup(carol.close)
+        p = Peer(C.port("s2s"), PKI.rogue, cert=PKI.leaf("p-ax", "DNS:a.test,DNS:x.test"))
+        p.server_name = "c.test"
+        self.addCleanup(p.close)
+        p.header(to="c.test", frm="a.test")
+        p.starttls_negotiate()
+        p.start_tls()
+        feats = p.header(to="c.test", frm="a.test")
+        self.assertIn("<mechanism>EXTERNAL</mechanism>", feats)
+        self.assertIn("<success", p.external())
+        p.received = b""
+        p.header(to="c.test", frm="a.test")
+        m = p.mark()
+        p.send("<db:result from='x.test' to='c.test'>%s</db:result>" % ("ab" * 32))
+        self.assertEqual(db_answer(p, "c.test", "x.test", m), "valid")
+        self.assertTrue(C.wait_log(r"also carries x\.test -> c\.test now \(its certificate names it\)"))
+        mc = carol.mark()
+        p.send("<message from='xena@x.test/x' to='carol@c.test/m7' type='chat' id='x8'>"
+               "<body>covered</body></message>")
+        self.assertIn("covered", carol.read_until("covered", timeout=10, start=mc)[mc:])
 
     def test_02_forged_key_refused(self):
         mark = B.log_len()

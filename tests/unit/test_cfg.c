@@ -713,6 +713,9 @@ static void test_s2s(void **state)
 	assert_true(c->s2s_bidi);
 	expect_ok(HOST LST "[s2s]\nbidi = false\n", c);
 	assert_false(c->s2s_bidi);
+	assert_int_equal(c->s2s_max_link_pairs, 16);
+	expect_err(HOST LST "[s2s]\nmax_link_pairs = 0\n",
+		   "t.ini:7: [s2s] max_link_pairs: out of range (1..1000)");
 	expect_err(HOST LST "[s2s]\nsecure_auth = true\n", "t.ini:7: [s2s] secure_auth: unknown key");
 	assert_int_equal(c->s2s_connect_timeout_s, 30);
 	assert_int_equal(c->s2s_idle_timeout_s, 600);
