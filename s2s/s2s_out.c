@@ -25,8 +25,10 @@
  * (s2s/s2s_stanza.c checks them as an inbound link's).
  *
  * With [s2s] dialback = true (XEP-0220 over TLS), a peer whose certificate
- * does not verify, or that does not offer EXTERNAL, is asked to accept
- * <db:result/> instead (our key for its stream id, s2s/dialback_key.c);
+ * does not verify is taken on (dialback decides), and one that does not
+ * offer EXTERNAL, or offers it and then refuses it (it does not trust our
+ * certificate) while it offers dialback, is asked to accept <db:result/>
+ * instead (our key for its stream id, s2s/dialback_key.c);
  * the same role also makes the verification streams of dialback
  * (s2s_out_verify, s2s/s2s_dialback.h): TLS, <db:verify/>, the answer to
  * the inbound stream that asked, and the end.
@@ -71,6 +73,7 @@ struct s2s_out_neg {
 	bool direct_tls;                   /* the current target's */
 	bool tls_done;
 	bool cert_ok;                      /* the peer's certificate verified and names it */
+	bool peer_dialback;                /* the peer's features offer dialback */
 	/* dialback (XEP-0220) */
 	bool verify;                       /* a verification stream, not a link */
 	bool verify_answered;
@@ -538,6 +541,7 @@ static int on_features(struct mux_conn *c, struct xml_node *f)
 		conn_send_str(c, "<bidi xmlns='" NS_BIDI "'/>");
 		c->s2s_out.bidi = true;
 	}
+	ng->peer_dialback = xml_node_child(f, "dialback", NS_DIALBACK_FEATURE) != NULL;
 	bool external = false;
 	struct xml_node *mechs = xml_node_child(f, "mechanisms", NS_SASL);
 	for (struct xml_node *m = mechs ? xml_node_first_elem(mechs) : NULL; m && !external;
@@ -621,6 +625,14 @@ static int negotiate(struct mux_conn *c, struct xml_node *el)
 	if (ph == S2S_OUT_WAIT_SUCCESS && strcmp(el->ns, NS_SASL) == 0) {
 		if (strcmp(el->name, "success") != 0) {
 			struct xml_node *cond = xml_node_first_elem(el);
+			/* a peer may offer EXTERNAL and then find that it does
+			 * not trust our certificate (ejabberd does): dialback on
+			 * the same stream, where both of us take it */
+			if (s2s_dialback_on(c->mux) && out_neg(c)->peer_dialback) {
+				LOGC(INFO, c, "SASL EXTERNAL refused (%s): dialback instead",
+				     cond ? cond->name : el->name);
+				return send_db_result(c);
+			}
 			fail(c, SC_REMOTE_SERVER_NOT_FOUND, "SASL EXTERNAL refused (%s)",
 			     cond ? cond->name : el->name);
 			return 1;

@@ -108,9 +108,14 @@ EJABBERD_BYPASS_WARNINGS=true
 # The Erlang resolver's configuration (ejabberdctl exports ERL_INETRC as
 # CONFIG_DIR/inetrc): a hosts file of our own that only knows localhost (the
 # node names need it), then DNS from the test's server; neither
-# /etc/resolv.conf nor /etc/hosts.
+# /etc/resolv.conf nor /etc/hosts.  No resolv.conf at all (""): with one
+# named, inet_db looks at the file again at a lookup 5 s or more after the
+# last check and, when its info changed (reading it moves its atime),
+# loads it again, and its nameservers (none) replace the test's DNS
+# server: every later lookup fails ("DNS lookup failed: enoname"), which
+# made this test fail now and then.
 INETRC = """\
-{{resolv_conf, "{dir}/etc/resolv.conf"}}.
+{{resolv_conf, ""}}.
 {{hosts_file, "{dir}/etc/hosts"}}.
 {{nameserver, {{127,0,0,1}}, {dns_port}}}.
 {{lookup, [file, dns]}}.
@@ -148,7 +153,6 @@ class Ejabberd:
             "etc/ejabberdctl.cfg": EJABBERDCTL_CFG.format(node=self.node, dist=self.dist,
                                                           cookie=self.cookie, dir=self.dir),
             "etc/inetrc": INETRC.format(dir=self.dir, dns_port=dns_port),
-            "etc/resolv.conf": "",
             "etc/hosts": "127.0.0.1 localhost\n",
         }
         for path, text in files.items():
