@@ -241,6 +241,8 @@ static void insert_tls(struct mux_conn *c, struct tls_sess *t)
 
 bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 {
+	if (c->mux->cork_conn == c)
+		conn_uncork(c->mux); /* what was written goes under the old layers */
 	struct xchain *x = &c->chain;
 	if (x->n >= XCHAIN_MAX)
 		return false;
@@ -255,6 +257,8 @@ bool conn_push_tls_server(struct mux_conn *c, const char *alpn)
 bool conn_push_tls_client(struct mux_conn *c, const struct tls_client_opts *o, char *err,
 			  size_t errlen)
 {
+	if (c->mux->cork_conn == c)
+		conn_uncork(c->mux); /* what was written goes under the old layers */
 	struct xchain *x = &c->chain;
 	if (x->n >= XCHAIN_MAX) {
 		snprintf(err, errlen, "too many layers");
@@ -527,6 +531,7 @@ static void output_progress(struct mux_conn *c)
 
 void conn_flush_queued(struct mux *m)
 {
+	conn_uncork(m);
 	while (m->flush_head) {
 		struct mux_conn *c = m->flush_head;
 		m->flush_head = c->flush_next;
@@ -539,15 +544,50 @@ void conn_flush_queued(struct mux *m)
 	}
 }
 
+/* A TLS record carries at most 16 KiB of plaintext (RFC 8446 5.1). */
+#define CORK_MAX 16384
+
+static void send_through(struct mux_conn *c, const char *data, size_t len)
+{
+	unsigned top = c->chain.n - 1u;
+	if (!xfilter_ops_of(&c->chain, top)->send(c, top, data, len))
+		return;
+	output_progress(c);
+}
+
+void conn_uncork(struct mux *m)
+{
+	struct mux_conn *c = m->cork_conn;
+	m->cork_conn = NULL;
+	m->sent_last = NULL;
+	if (c && !c->dead && m->cork.len)
+		send_through(c, m->cork.data, m->cork.len);
+	xbuf_reset(&m->cork);
+}
+
 void conn_send(struct mux_conn *c, const char *data, size_t len)
 {
 	if (c->dead || !len)
 		return;
 	conn_touch(c);
-	unsigned top = c->chain.n - 1u;
-	if (!xfilter_ops_of(&c->chain, top)->send(c, top, data, len))
-		return;
-	output_progress(c);
+	struct mux *m = c->mux;
+	if (m->draining && conn_tls_count(c) && len < CORK_MAX &&
+	    (m->cork_conn == c || m->sent_last == c)) {
+		/* the second write in a row to c in this drain: from here on
+		 * they wait (a single delivery, the usual case for a client,
+		 * pays no copy) */
+		if (m->cork_conn != c || m->cork.len + len > CORK_MAX)
+			conn_uncork(m);
+		if (xbuf_append(&m->cork, data, len) == XS_OK) {
+			m->cork_conn = c;
+			return;
+		}
+		xbuf_reset(&m->cork); /* out of memory: straight through */
+	} else if (m->cork_conn) {
+		conn_uncork(m); /* in order, whoever it was for */
+	}
+	m->sent_last = m->draining ? c : NULL;
+	send_through(c, data, len);
 }
 
 void conn_send_str(struct mux_conn *c, const char *s)
@@ -729,6 +769,8 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 {
 	if (c->dead || c->closing)
 		return;
+	if (c->mux->cork_conn == c)
+		conn_uncork(c->mux); /* its last words first */
 	c->closing = true;
 	shaper_release(c); /* a closing stream drains its input at full speed */
 	uint64_t deadline_ms = mux_now_ms() + 5000;
@@ -755,6 +797,13 @@ void conn_close(struct mux_conn *c, const char *why)
 	LOG_INFO("c%u.%llu: closed (%s)%s%s%s", m->idx, (unsigned long long)c->id, why,
 		 name ? " session " : "", name ? name : "",
 		 detach ? ", detached for resumption" : "");
+	if (m->cork_conn == c) {
+		/* written to a stream that ends now: lost with its socket, as
+		 * whatever its TLS layers still held (a resumable session
+		 * counts on its unacknowledged queue, not on these bytes) */
+		m->cork_conn = NULL;
+		xbuf_reset(&m->cork);
+	}
 	c->dead = true;
 	if (c->fd >= 0) {
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);

@@ -147,6 +147,16 @@ struct mux {
 	/* One delivery rewritten at a time (session_write_stanza: a presence
 	 * with its recipient's 'to'), kept between them while small. */
 	struct xbuf scratch;
+	/* While the inbox is drained, what is written to one connection in a
+	 * row (from the second write on) waits here as plaintext, and goes
+	 * through its TLS layers in one write when another connection is
+	 * written to, at 16 KiB (a record's worth) or when the drain's output
+	 * is flushed (conn_uncork): a burst
+	 * of deliveries to one stream (a server link, a MAM page, a roster's
+	 * presences) is one TLS record instead of one per stanza. */
+	struct xbuf cork;
+	struct mux_conn *cork_conn;
+	struct mux_conn *sent_last;     /* written to last in this drain (only compared) */
 
 	/* s2s: this thread's DNS resolver (s2s/resolver.h), made at the first
 	 * outbound link; its sockets are in epfd under MUX_TAG_RESOLVER */
@@ -220,8 +230,11 @@ void conn_send(struct mux_conn *c, const char *data, size_t len);
 /* Sends what the socket filter and the bottom TLS filter hold, as far as
  * the kernel takes it (EPOLLOUT armed for the rest). */
 void conn_flush(struct mux_conn *c);
-/* Sends what the connections on m's flush list hold (end of an inbox drain). */
+/* Sends what the connections on m's flush list hold (end of an inbox
+ * drain), after what waited in the cork. */
 void conn_flush_queued(struct mux *m);
+/* Writes what waits in m's cork through its connection's chain. */
+void conn_uncork(struct mux *m);
 void conn_send_str(struct mux_conn *c, const char *s);
 /* Closes c.  A bound XEP-0198 session that can be resumed is detached
  * instead: its socket, TLS and parser go, the record and its queue stay

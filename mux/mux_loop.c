@@ -468,6 +468,7 @@ void mux_group_free(struct mux_group *g)
 		m->resolver = NULL;
 		xml_parser_pool_free(m->xml_pool);
 		xbuf_free(&m->scratch);
+		xbuf_free(&m->cork);
 		if (m->epfd >= 0)
 			close(m->epfd);
 		if (m->tls)
