@@ -77,3 +77,22 @@ def end_all(servers, pki, others=()):
                 o.close()
         if pki is not None:
             pki.cleanup()
+
+
+def clean_up(*things):
+    """What a federation test with peer servers made (servers' temp dirs,
+    its DNS server, its PKI): cleanup(), else close(), of each that is not
+    None."""
+    for t in things:
+        if t is not None:
+            (getattr(t, "cleanup", None) or t.close)()
+
+
+def set_up_module(set_up, clean_up_fn):
+    """setUpModule around set_up: unittest does not run tearDownModule when
+    setUpModule fails, so what was started is cleaned up before raising."""
+    try:
+        set_up()
+    except BaseException:
+        clean_up_fn()
+        raise

@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import LOCALHOST, Server, free_ports  # noqa: E402
 from loopback_dns import LoopbackDns  # noqa: E402
-from s2s_pki import Pki  # noqa: E402
+from s2s_pki import Pki, clean_up, set_up_module  # noqa: E402
 
 XMPPD = XMPPCTL = None
 A = E = PKI = DNS = None
@@ -302,23 +302,11 @@ def _set_up():
 
 
 def setUpModule():
-    # unittest does not run tearDownModule when setUpModule fails: stop
-    # what was started before raising
-    try:
-        _set_up()
-    except BaseException:
-        _clean_up()
-        raise
+    set_up_module(_set_up, _clean_up)
 
 
 def _clean_up():
-    for srv in (A, E):
-        if srv is not None:
-            srv.cleanup()
-    if DNS is not None:
-        DNS.close()
-    if PKI is not None:
-        PKI.cleanup()
+    clean_up(A, E, DNS, PKI)
 
 
 def tearDownModule():

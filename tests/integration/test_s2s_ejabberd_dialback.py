@@ -36,7 +36,7 @@ import harness  # noqa: E402
 import test_s2s_ejabberd as te  # noqa: E402
 from harness import LOCALHOST, Server  # noqa: E402
 from loopback_dns import LoopbackDns  # noqa: E402
-from s2s_pki import Pki  # noqa: E402
+from s2s_pki import Pki, clean_up, set_up_module  # noqa: E402
 
 XMPPD = XMPPCTL = None
 A = E = PKI = DNS = None
@@ -93,21 +93,11 @@ def _set_up():
 
 
 def _clean_up():
-    for srv in (A, E):
-        if srv is not None:
-            srv.cleanup()
-    if DNS is not None:
-        DNS.close()
-    if PKI is not None:
-        PKI.cleanup()
+    clean_up(A, E, DNS, PKI)
 
 
 def setUpModule():
-    try:
-        _set_up()
-    except BaseException:
-        _clean_up()
-        raise
+    set_up_module(_set_up, _clean_up)
 
 
 def tearDownModule():
