@@ -457,6 +457,15 @@ static void pair_free(struct s2s_pair *pr)
 	*pr = (struct s2s_pair){ 0 };
 }
 
+/* Each refused request may have cost a verification stream (a
+ * connection out, DNS): a peer gets [sasl] max_auth_attempts of them per
+ * stream, as it does before authentication. */
+static void more_refused(struct mux_conn *c)
+{
+	if (++c->s2s_in.more->refused >= c->mux->cfg->max_auth_attempts)
+		stream_error(c, "policy-violation", "too many refused dialback requests");
+}
+
 /* <db:result from to>key on an authenticated stream: another pair for it,
  * checked as the first one was (with the authoritative server of 'from',
  * one at a time), or at once when the certificate names 'from'.  A
@@ -509,6 +518,7 @@ static int on_db_result_more(struct mux_conn *c, const struct xml_node *el)
 	char kbuf[DIALBACK_KEY_LEN + 1];
 	if (!db_key_of(el, kbuf)) {
 		db_result_error(c, from, to, "modify", "bad-request");
+		more_refused(c);
 		return c->dead || c->closing;
 	}
 	struct s2s_pair *pr = &p->pair[p->n];
@@ -554,6 +564,7 @@ static void more_verified(struct mux_conn *c, bool valid, const char *why)
 	conn_send_str(c, buf);
 	LOGC(INFO, c, "dialback refused for %s -> %s: %s", pr->remote, pr->local, why);
 	pair_free(pr);
+	more_refused(c);
 }
 
 void s2s_in_verified(struct mux *m, struct sess_handle h, bool valid, const char *why)

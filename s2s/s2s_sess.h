@@ -23,6 +23,8 @@ struct s2s_pair {
 };
 struct s2s_in_pairs {
 	bool pending;          /* pair[n] is being verified */
+	unsigned refused;      /* requests refused (a bad or invalid key): at
+				* [sasl] max_auth_attempts the stream ends */
 	unsigned n, cap;       /* authenticated: pair[0 .. n) */
 	struct s2s_pair pair[];
 };

@@ -18,7 +18,8 @@ verification stream.
   authenticated ends the stream with <host-unknown/>; before
   authentication a db:result for another domain ends it with
   <invalid-from/>; a trusted certificate that names the new domain
-  authenticates its pair without a verification (XEP-0344);
+  authenticates its pair without a verification (XEP-0344); refused
+  requests end the stream at [sasl] max_auth_attempts;
 - a peer that claims a.test with a key a.test never made gets
   type='invalid' and <not-authorized/> (b.test asked a.test, which said
   invalid);
@@ -45,6 +46,7 @@ from test_s2s_in import Peer  # noqa: E402
 XMPPD = XMPPCTL = None
 A = B = C = PKI = None
 MAX_LINK_PAIRS = 3
+MAX_AUTH_ATTEMPTS = 3   # C's; also what refused dialback requests may cost a stream
 
 
 def dialback_key(srv, receiving, originating, stream_id):
@@ -85,6 +87,7 @@ def setUpModule():
                name="s2s-db-c", domain="c.test",
                cert_files=PKI.leaf("c", "DNS:c.test", ca="rogue"), cafile=PKI.rogue,
                sections={"s2s": dict(s2s["s2s"], max_link_pairs=MAX_LINK_PAIRS),
+                         "sasl": {"max_auth_attempts": MAX_AUTH_ATTEMPTS},
                          "host c2.test": {"certificate": c2[0], "key": c2[1]}},
                listeners=listeners)
     route_to_each_other(A, B)
@@ -248,6 +251,30 @@ class Dialback(unittest.TestCase):
         p.send("<message from='xena@x.test/x' to='carol@c.test/m7' type='chat' id='x8'>"
                "<body>covered</body></message>")
         self.assertIn("covered", carol.read_until("covered", timeout=10, start=mc)[mc:])
+
+    def test_08_refused_requests_are_bounded(self):
+        # each refused request for another pair may cost a verification
+        # stream: [sasl] max_auth_attempts of them end the stream
+        p = Peer(C.port("s2s"), PKI.rogue, cert=PKI.leaf("p-c", "DNS:a.test", ca="rogue"))
+        p.server_name = "c.test"
+        self.addCleanup(p.close)
+        p.header(to="c.test", frm="a.test")
+        p.starttls_negotiate()
+        p.start_tls()
+        got = p.header(to="c.test", frm="a.test")
+        sid = re.search(r"<stream:stream[^>]*\bid=['\"]([^'\"]+)", got).group(1)
+        m = p.mark()
+        p.send("<db:result from='a.test' to='c.test'>%s</db:result>"
+               % dialback_key(A, "c.test", "a.test", sid))
+        self.assertEqual(db_answer(p, "c.test", "a.test", m), "valid")
+        m = p.mark()
+        for i in range(MAX_AUTH_ATTEMPTS - 1):
+            p.send("<db:result from='d%d.test' to='c.test'>not-a-key</db:result>" % i)
+            self.assertEqual(db_answer(p, "c.test", "d%d.test" % i, m), "error")
+        self.assertNotIn("</stream:stream>", p.qtext()[m:])
+        p.send("<db:result from='last.test' to='c.test'>not-a-key</db:result>")
+        got = p.read_until_closed(timeout=10)[m:]
+        self.assertEqual(stream_error_condition(got), "policy-violation")
 
     def test_02_forged_key_refused(self):
         mark = B.log_len()
