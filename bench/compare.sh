@@ -15,8 +15,9 @@
 #      three servers use, and the same accounts user1..userN / pass1..passN on
 #      each: salted SCRAM-SHA-256 with 4096 iterations everywhere
 #      (xmppd: + SCRAM-SHA-1, as xmppctl stores);
-#   4. per server and scenario: starts the server from a private temp dir on
-#      its own loopback port (xmppd 25222, Prosody 25232, ejabberd 25242 with a
+#   4. per server and scenario: starts the server from a private temp dir
+#      (without the offline messages an earlier run left) on its own
+#      loopback port (xmppd 25222, Prosody 25232, ejabberd 25242 with a
 #      private Erlang node, cookie and distribution port 25249, no epmd),
 #      TLS required on c2s; runs xmppload; samples the server's RSS and CPU
 #      time (all its processes, /proc) every 100 ms; stops the server by pid;
@@ -59,12 +60,17 @@
 #          with idle_sleep = 10, as for idle); --idle-roster-peer-sessions
 #          runs Prosody and ejabberd at another size
 #                                          / 500 sessions for 15 s
-#   federation two xmppd (a.example, b.example) with an s2s link each way,
-#          certificates from a test CA made for the run, both on the
-#          server CPU, CPU summed: 1000 users on each, 5000 msg/s for 10 s,
-#          every message to a user of the other server; beside it the same
-#          chat with 1000 users on one xmppd, alternating, 3 runs each; the
-#          CPU per message federated / local (xmppd only so far)
+#   federation per server kind a pair (xmppd with xmppd, Prosody with
+#          Prosody, ejabberd with ejabberd: a.example, b.example) linked
+#          by s2s (one link both ways where both do XEP-0288, as two xmppd
+#          do; else one each way), TLS and certificates from a test CA made for
+#          the run required (SASL EXTERNAL; Prosody and ejabberd find the
+#          peer's port through a DNS server of the harness on loopback),
+#          both on the server CPU, CPU summed: 1000 users on each, 1000
+#          and 5000 msg/s for 10 s, every message to a user of the other
+#          server; beside it the same chat with 1000 users on the single
+#          server, alternating, 3 runs each; CPU per 1000 federated
+#          messages per pair, xmppd / best peer pair and federated / local
 #                                          / 100 users each, 1000 msg/s for 5 s
 # --scenarios login,idle,chat,hostile,presence,roster-login,idle-roster,federation
 # picks some (all by default).

@@ -1,7 +1,9 @@
 """A tiny authoritative DNS server on a loopback UDP port for the interop
 tests: a peer server (Prosody, ejabberd) that finds xmppd's domain by DNS
 is pointed at it instead of the machine's resolver, so that no test needs
-/etc/hosts, /etc/resolv.conf or the network.
+/etc/hosts, /etc/resolv.conf or the network.  The federation pairs of
+bench/compare.sh use it too (bench/lib/compare.py imports it from here);
+it needs nothing of the test harness.
 
 It answers from a small zone given as {(name, type): [rdata, ...]} with
 type "A", "AAAA" or "SRV" (rdata of SRV: (priority, weight, port,
@@ -16,7 +18,7 @@ import socket
 import struct
 import threading
 
-from harness import LOCALHOST
+LOCALHOST = "127.0.0.1"
 
 TYPES = {"A": 1, "AAAA": 28, "SRV": 33}
 NAMES = {v: k for k, v in TYPES.items()}
