@@ -179,7 +179,7 @@ void conn_touch(struct mux_conn *c)
  * Returns false if something is still in flight; the caller retries later. */
 static bool conn_sleep(struct mux_conn *c)
 {
-	if (c->closing || c->in_parser || bottom_pending(c))
+	if (c->closing || c->in_parser || bottom_pending(c) || c->mux->cork_conn == c)
 		return false;
 	if (c->role->sleep_ok && !c->role->sleep_ok(c))
 		return false;
