@@ -216,8 +216,8 @@ bool s2s_deliver(struct mux_conn *c, struct msg *msg)
 {
 	if (c->closing || !msg->st)
 		return false;
-	/* data: the recipient of a broadcast presence, which has no 'to' */
+	/* data: the recipient of a broadcast presence, which has no 'to'
+	 * (conn_send counts it as traffic for [s2s] idle_timeout) */
 	stream_send_addressed(c, msg->st, msg->data);
-	conn_touch(c); /* traffic: not an idle link ([s2s] idle_timeout) */
 	return !c->dead;
 }

@@ -161,6 +161,19 @@ static bool enqueue(struct router *r, struct s2s_link *l, struct stanza *st, con
 	return true;
 }
 
+/* A new entry for the pair key, connecting until told otherwise. */
+static struct s2s_link *link_new(struct router *r, const char *key)
+{
+	size_t kl = strlen(key);
+	struct s2s_link *l = calloc(1, sizeof(*l) + kl + 1);
+	if (!l)
+		return NULL;
+	memcpy(l->key, key, kl + 1);
+	l->state = LINK_CONNECTING;
+	hmap_put(&r->s2s_links, &l->node, l->key);
+	return l;
+}
+
 static struct s2s_link *link_start(struct router *r, const char *key)
 {
 	if (r->s2s_links.count >= r->cfg->s2s_max_links) {
@@ -168,19 +181,14 @@ static struct s2s_link *link_start(struct router *r, const char *key)
 			 r->cfg->s2s_max_links);
 		return NULL;
 	}
-	size_t kl = strlen(key);
-	struct s2s_link *l = calloc(1, sizeof(*l) + kl + 1);
 	struct msg *m = msg_new(MSG_S2S_CONNECT, key);
-	if (!l || !m) {
+	struct s2s_link *l = m ? link_new(r, key) : NULL;
+	if (!l) {
 		LOG_ERR("s2s: %s: out of memory starting a link", key);
-		free(l);
 		msg_free(m);
 		return NULL;
 	}
-	memcpy(l->key, key, kl + 1);
-	l->state = LINK_CONNECTING;
 	l->stale_ms = now_ms() + (uint64_t)r->cfg->s2s_connect_timeout_s * 1000 + STALE_MARGIN_MS;
-	hmap_put(&r->s2s_links, &l->node, l->key);
 	/* one thread per pair, spread by the map's keyed hash */
 	uint32_t thread = (uint32_t)(hmap_hash(&r->s2s_links, key) % r->n_mux);
 	m->h.thread = thread;
@@ -252,13 +260,10 @@ static struct s2s_link *inbound_offer(struct router *r, struct msg *m)
 	if (!l) {
 		if (r->s2s_links.count >= r->cfg->s2s_max_links)
 			return NULL; /* then the pair connects when it needs to (and is refused) */
-		size_t kl = strlen(m->data);
-		if (!(l = calloc(1, sizeof(*l) + kl + 1))) {
+		if (!(l = link_new(r, m->data))) {
 			LOG_ERR("s2s: %s: out of memory taking a bidirectional link", m->data);
 			return NULL;
 		}
-		memcpy(l->key, m->data, kl + 1);
-		hmap_put(&r->s2s_links, &l->node, l->key);
 	}
 	return l;
 }
