@@ -179,7 +179,8 @@ void conn_touch(struct mux_conn *c)
  * Returns false if something is still in flight; the caller retries later. */
 static bool conn_sleep(struct mux_conn *c)
 {
-	if (c->closing || c->in_parser || bottom_pending(c) || c->mux->cork_conn == c)
+	if (c->closing || c->in_parser || bottom_pending(c) || c->mux->cork_conn == c ||
+	    conn_batch_pending(c))
 		return false;
 	if (c->role->sleep_ok && !c->role->sleep_ok(c))
 		return false;
@@ -191,6 +192,7 @@ static bool conn_sleep(struct mux_conn *c)
 	for (unsigned i = c->chain.n; i-- > 0;)
 		if (xfilter_ops_of(&c->chain, i)->sleep(c, i) != XS_OK)
 			return false;
+	conn_batch_trim(c);
 	c->asleep = true;
 	c->mux->n_slept++;
 	LOG_DEBUG("c%u.%llu: idle, asleep", c->mux->idx, (unsigned long long)c->id);
@@ -547,7 +549,7 @@ void conn_flush_queued(struct mux *m)
 /* A TLS record carries at most 16 KiB of plaintext (RFC 8446 5.1). */
 #define CORK_MAX 16384
 
-static void send_through(struct mux_conn *c, const char *data, size_t len)
+void conn_send_through(struct mux_conn *c, const char *data, size_t len)
 {
 	unsigned top = c->chain.n - 1u;
 	if (!xfilter_ops_of(&c->chain, top)->send(c, top, data, len))
@@ -561,7 +563,7 @@ void conn_uncork(struct mux *m)
 	m->cork_conn = NULL;
 	m->sent_last = NULL;
 	if (c && !c->dead && m->cork.len)
-		send_through(c, m->cork.data, m->cork.len);
+		conn_send_through(c, m->cork.data, m->cork.len);
 	xbuf_reset(&m->cork);
 }
 
@@ -570,6 +572,8 @@ void conn_send(struct mux_conn *c, const char *data, size_t len)
 	if (c->dead || !len)
 		return;
 	conn_touch(c);
+	if (c->batch && conn_batch_take(c, data, len))
+		return;
 	struct mux *m = c->mux;
 	if (m->draining && conn_tls_count(c) && len < CORK_MAX &&
 	    (m->cork_conn == c || m->sent_last == c)) {
@@ -587,7 +591,7 @@ void conn_send(struct mux_conn *c, const char *data, size_t len)
 		conn_uncork(m); /* in order, whoever it was for */
 	}
 	m->sent_last = m->draining ? c : NULL;
-	send_through(c, data, len);
+	conn_send_through(c, data, len);
 }
 
 void conn_send_str(struct mux_conn *c, const char *s)
@@ -769,6 +773,7 @@ void conn_close_after_flush(struct mux_conn *c, const char *why)
 {
 	if (c->dead || c->closing)
 		return;
+	conn_batch_flush(c); /* its last words after what waited (uncorks it too) */
 	if (c->mux->cork_conn == c)
 		conn_uncork(c->mux); /* its last words first */
 	c->closing = true;
@@ -804,6 +809,7 @@ void conn_close(struct mux_conn *c, const char *why)
 		m->cork_conn = NULL;
 		xbuf_reset(&m->cork);
 	}
+	conn_batch_drop(c); /* likewise */
 	c->dead = true;
 	if (c->fd >= 0) {
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -852,6 +858,7 @@ static void conn_free(struct mux_conn *c)
 {
 	struct mux *m = c->mux;
 	conn_strip(c);
+	conn_batch_free(c);
 	c->role->free(c);
 	m->slots[c->slot] = NULL;
 	m->gens[c->slot]++; /* stale handles no longer match */

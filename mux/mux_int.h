@@ -53,7 +53,13 @@ struct mux_conn {
 	bool in_input;               /* reading the socket: sends wait for its end */
 	bool epollout;
 	bool flush_queued;           /* on the mux's flush list (inbox_ready) */
+	/* of the idle list below, here where they fill a hole */
+	bool on_idle;
+	bool asleep;                 /* TLS state exported, parser freed */
 	struct mux_conn *flush_next;
+	/* server links: stanzas waiting to share a write (mux_batch.c), NULL
+	 * for every other stream */
+	struct conn_batch *batch;
 
 	const struct stream_role_ops *role; /* fixed for the connection's life */
 	bool header_sent;
@@ -93,9 +99,7 @@ struct mux_conn {
 	uint64_t delay_deadline_ms;
 
 	/* idle list (LRU by last traffic) of bound sessions that are awake */
-	struct mux_conn *idle_prev, *idle_next;
-	bool on_idle;
-	bool asleep;                 /* TLS state exported, parser freed */
+	struct mux_conn *idle_prev, *idle_next; /* on_idle, asleep: above */
 	uint64_t last_active_ms;
 
 	struct mux_conn *dead_next;
@@ -157,6 +161,8 @@ struct mux {
 	struct xbuf cork;
 	struct mux_conn *cork_conn;
 	struct mux_conn *sent_last;     /* written to last in this drain (only compared) */
+	/* server links with a batch waiting for its time (mux_batch.c) */
+	struct mux_conn *batch_head;
 
 	/* s2s: this thread's DNS resolver (s2s/resolver.h), made at the first
 	 * outbound link; its sockets are in epfd under MUX_TAG_RESOLVER */
@@ -221,12 +227,37 @@ void mux_post(struct mux *m, unsigned thread, struct msg *msg);
 /* Hands msg to the router; routed at the end of this loop iteration. */
 void mux_to_router(struct mux *m, struct msg *msg);
 
+/* mux_batch.c: send batching on server links ([s2s] send_batch_us) */
+uint64_t mux_now_us(void);
+/* From now on, what is sent on c within delay_us of its last write waits
+ * for that much time to pass (then for the end of the thread's turn, or
+ * as long again at most) and goes out with what follows.  0: no batching.
+ * False without memory (c is then written at once). */
+bool conn_batch_enable(struct mux_conn *c, unsigned delay_us);
+/* conn_send's: true if data waits in c's batch, false if it goes now. */
+bool conn_batch_take(struct mux_conn *c, const char *data, size_t len);
+/* Writes what waits in c's batch now (before its last words, say). */
+void conn_batch_flush(struct mux_conn *c);
+bool conn_batch_pending(const struct mux_conn *c);
+/* Gives back an empty batch's buffer (a link going to sleep). */
+void conn_batch_trim(struct mux_conn *c);
+/* A closed link: what waited is lost with its socket. */
+void conn_batch_drop(struct mux_conn *c);
+void conn_batch_free(struct mux_conn *c);
+/* At the end of a loop turn: writes the batches whose time has come.
+ * When the thread must wake up for those left (UINT64_MAX: none), for
+ * the loop's wait. */
+void mux_batch_due(struct mux *m);
+uint64_t mux_batch_deadline_us(const struct mux *m);
+
 /* mux_conn.c */
 /* An accepted socket from ip:port, already counted in the peer table. */
 void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
 		unsigned port);
 void conn_on_event(struct mux_conn *c, uint32_t events);
 void conn_send(struct mux_conn *c, const char *data, size_t len);
+/* Through c's filters now: no cork, no batch (their own flushes). */
+void conn_send_through(struct mux_conn *c, const char *data, size_t len);
 /* Sends what the socket filter and the bottom TLS filter hold, as far as
  * the kernel takes it (EPOLLOUT armed for the rest). */
 void conn_flush(struct mux_conn *c);

@@ -287,13 +287,6 @@ static void route_in_place(struct mux *m)
 	}
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* One epoll batch, in two passes.  Sessions that have authenticated go
  * first, with the inbox, and what they sent is routed at once; then new
  * connections and those not yet authenticated, for at most
@@ -331,9 +324,9 @@ static void dispatch(struct mux *m, const struct epoll_event *evs, int n)
 	if (!n_later)
 		return;
 	route_in_place(m);
-	uint64_t end = now_us() + PREAUTH_SLICE_US;
+	uint64_t end = mux_now_us() + PREAUTH_SLICE_US;
 	for (int j = 0; j < n_later; j++) {
-		if (j && now_us() >= end)
+		if (j && mux_now_us() >= end)
 			break;
 		int i = later[j];
 		uint64_t tag = evs[i].data.u64 >> 56;
@@ -357,7 +350,22 @@ static void *mux_main(void *arg)
 		int timeout = mux_next_timeout_ms(m);
 		if (m->shutting_down)
 			timeout = 50;
-		int n = epoll_wait(m->epfd, evs, MUX_EPOLL_BATCH, timeout);
+		int n;
+		uint64_t batch_due = mux_batch_deadline_us(m);
+		if (batch_due == UINT64_MAX) {
+			n = epoll_wait(m->epfd, evs, MUX_EPOLL_BATCH, timeout);
+		} else {
+			/* a server link's batch is due in less than a
+			 * millisecond, often: epoll_wait's milliseconds would
+			 * hold it up to twice its delay */
+			uint64_t now = mux_now_us();
+			uint64_t wait_us = batch_due > now ? batch_due - now : 0;
+			if (timeout >= 0 && (uint64_t)timeout * 1000 < wait_us)
+				wait_us = (uint64_t)timeout * 1000;
+			struct timespec ts = {.tv_sec = (time_t)(wait_us / 1000000),
+					      .tv_nsec = (long)(wait_us % 1000000) * 1000};
+			n = epoll_pwait2(m->epfd, evs, MUX_EPOLL_BATCH, &ts, NULL);
+		}
 		if (n < 0 && errno != EINTR) {
 			LOG_ERR("epoll_wait: %s", strerror(errno));
 			break;
@@ -368,6 +376,7 @@ static void *mux_main(void *arg)
 		shaper_resume_due(m);
 		mux_reap(m);
 		route_in_place(m);
+		mux_batch_due(m);
 		if (m->shutting_down) {
 			if (!shutdown_started)
 				shutdown_started = mux_now_ms();

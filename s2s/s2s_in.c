@@ -160,6 +160,8 @@ static void established(struct mux_conn *c)
 	conn_touch(c);
 	/* as a bound c2s stream: the parser is lent between stanzas */
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
+	if (c->s2s_in.bidi) /* it carries our stanzas too */
+		conn_batch_enable(c, c->mux->cfg->s2s_send_batch_us);
 	const char *cipher = t ? tls_sess_cipher(t) : NULL;
 	LOGC(INFO, c, "link up (inbound, TLS 1.%d, %s, %s%s)", t ? tls_sess_version(t) % 10 : 0,
 	     cipher ? cipher : "-", c->s2s_in.dialback ? "dialback" : "SASL EXTERNAL",

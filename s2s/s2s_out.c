@@ -470,6 +470,7 @@ static void established(struct mux_conn *c)
 	out_neg_free(c);
 	conn_touch(c);
 	xml_stream_use_pool(conn_xml(c), c->mux->xml_pool);
+	conn_batch_enable(c, c->mux->cfg->s2s_send_batch_us);
 	const char *cipher = t ? tls_sess_cipher(t) : NULL;
 	LOGC(INFO, c, "link up (outbound to %s, TLS 1.%d, %s, %s%s)", c->peer,
 	     t ? tls_sess_version(t) % 10 : 0, cipher ? cipher : "-",

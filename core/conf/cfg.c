@@ -208,6 +208,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_S2S, "max_stanza_size", T_SIZE, struct cfg, s2s_max_stanza_size, 1024, 16777216),
 	K_NUM(SECT_S2S, "connect_timeout", T_UINT, struct cfg, s2s_connect_timeout_s, 1, 3600),
 	K_NUM(SECT_S2S, "idle_timeout", T_UINT, struct cfg, s2s_idle_timeout_s, 0, 604800),
+	K_NUM(SECT_S2S, "send_batch_us", T_UINT, struct cfg, s2s_send_batch_us, 0, 100000),
 	K_NUM(SECT_S2S, "max_queue", T_UINT, struct cfg, s2s_max_queue, 1, 1000000),
 	K_NUM(SECT_S2S, "max_queue_bytes", T_SIZE, struct cfg, s2s_max_queue_bytes, 1024,
 	      1073741824),
@@ -1371,6 +1372,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->s2s_max_stanza_size = 524288;
 	cfg->s2s_connect_timeout_s = 30;
 	cfg->s2s_idle_timeout_s = 600;
+	cfg->s2s_send_batch_us = 1000;
 	cfg->s2s_max_queue = 1000;
 	cfg->s2s_max_queue_bytes = 1048576;
 	cfg->s2s_max_links = 1000;

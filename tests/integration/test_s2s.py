@@ -42,7 +42,6 @@ Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
 import os
 import re
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -53,6 +52,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import LOCALHOST, Server, free_ports  # noqa: E402
 from loopback_dns import LoopbackDns  # noqa: E402
+from s2s_peer import ReceivingPeer  # noqa: E402
 from s2s_pki import Pki, end_all  # noqa: E402
 
 XMPPD = XMPPCTL = None
@@ -103,82 +103,6 @@ class SilentPeer:
         self.sock.close()
 
 
-class ReceivingPeer:
-    """A raw receiving server for bidi.test on a loopback port, driven step
-    by step by the test that made A connect to it: STARTTLS with a
-    certificate from the test CA, SASL EXTERNAL and the XEP-0288 feature,
-    so that A's outbound link becomes bidirectional and the peer can send
-    on it whatever it likes."""
-
-    DOMAIN = "bidi.test"
-
-    def __init__(self, cert):
-        self.cert = cert
-        self.sock = socket.socket()
-        self.sock.bind((LOCALHOST, 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.conn = None
-        self.buf = ""
-
-    def read_until(self, pattern, timeout=10):
-        """What came since the last call, up to and including pattern."""
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while not rx.search(self.buf):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("peer: no %r in %r" % (pattern, self.buf))
-            self.conn.settimeout(left)
-            data = self.conn.recv(65536)
-            if not data:
-                raise AssertionError("peer: closed before %r; got %r" % (pattern, self.buf))
-            self.buf += data.decode("utf-8", "replace")
-        end = rx.search(self.buf).end()
-        got, self.buf = self.buf[:end], self.buf[end:]
-        return got
-
-    def header(self, features):
-        self.read_until(r"<stream:stream[^>]*>")
-        self.conn.sendall(("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-                           "xmlns:stream='http://etherx.jabber.org/streams' id='p%d' from='%s' "
-                           "version='1.0'><stream:features>%s</stream:features>"
-                           % (time.monotonic_ns(), self.DOMAIN, features)).encode())
-
-    def accept_link(self):
-        """Takes A's connection through to an established bidi link;
-        returns what A sent before its <auth/> (where <bidi/> must be)."""
-        self.sock.settimeout(10)
-        self.conn, _ = self.sock.accept()
-        self.header("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>")
-        self.read_until(r"<starttls[^>]*/>")
-        self.conn.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*self.cert)
-        self.conn.settimeout(10)
-        self.conn = ctx.wrap_socket(self.conn, server_side=True)
-        self.buf = ""
-        self.header("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
-                    "<mechanism>EXTERNAL</mechanism></mechanisms>"
-                    "<bidi xmlns='urn:xmpp:features:bidi'/>")
-        before_auth = self.read_until(r"<auth[^>]*>[^<]*</auth>")
-        self.conn.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-        self.buf = ""
-        self.header("")
-        return before_auth
-
-    def send(self, xml):
-        self.conn.sendall(xml.encode())
-
-    def close(self):
-        for s in (self.conn, self.sock):
-            if s:
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-
 PEERS = {}
 DNS = None
 
@@ -191,7 +115,7 @@ def setUpModule():
     c_cert = PKI.leaf("c", "DNS:c.test")
     PEERS["silent"] = SilentPeer()
     PEERS["plain"] = SilentPeer(plain=True)
-    PEERS["bidi"] = ReceivingPeer(PKI.leaf("bidi", "DNS:bidi.test"))
+    PEERS["bidi"] = ReceivingPeer(PKI.leaf("bidi", "DNS:bidi.test"), "bidi.test")
     closed_port = free_ports(1)[0]
     s2s_listeners = {"dtls": {"mode": "direct_tls"},
                      "s2s": {"type": "s2s", "mode": "starttls"},
