@@ -92,6 +92,8 @@ bool conn_batch_take(struct mux_conn *c, const char *data, size_t len)
 	}
 	if (len >= BATCH_MAX || b->buf.len + len > BATCH_MAX) {
 		conn_batch_flush(c); /* in order, then the large one as it is */
+		if (c->dead)
+			return true; /* the write failed and closed it: lost with it */
 		if (len >= BATCH_MAX) {
 			b->last_write_us = now;
 			return false;
@@ -102,7 +104,7 @@ bool conn_batch_take(struct mux_conn *c, const char *data, size_t len)
 	if ((!b->buf.cap && xbuf_reserve(&b->buf, BATCH_MAX) != XS_OK) ||
 	    xbuf_append(&b->buf, data, len) != XS_OK) {
 		conn_batch_flush(c); /* out of memory: what waits, then this at once */
-		return false;
+		return c->dead;
 	}
 	if (!b->listed) {
 		b->listed = true;
