@@ -33,11 +33,14 @@
  * Raw content: a stanza's content (what lies between its start and end tags)
  * can be forwarded as the peer wrote it instead of serialized again from
  * the tree, if it means the same thing on the receiving stream.  It does
- * when it uses no namespace prefix declared outside it: the header declares
- * none but "stream" (header_plain), the stanza's own start tag declares
- * nothing but the stream's default namespace again, and nothing inside is
- * in the streams namespace.  Anything else is still correct, only without
- * the shortcut.  The bytes: expat reports a byte offset with every event,
+ * when it uses no namespace prefix declared outside it: nothing inside is
+ * in a namespace the header binds to a prefix (the streams namespace, and
+ * dialback's on a server stream that declares "db"; when "stream" is the
+ * only one, header_plain, a single comparison), the header binds no
+ * prefix to its default namespace (an element with that prefix could not
+ * be told from one without), and the stanza's own start tag declares
+ * nothing but the stream's default namespace again.  Anything else is
+ * still correct, only without the shortcut.  The bytes: expat reports a byte offset with every event,
  * and a stanza may begin in an earlier piece of input than the one in which
  * it ends, so after each XML_Parse the stream keeps a copy of what follows
  * the last complete stanza (usually nothing: a TLS record tends to end with
@@ -424,6 +427,47 @@ static bool uses_streams_ns(const XML_Char *name, const XML_Char **atts)
 	return false;
 }
 
+static bool name_in(const XML_Char *name, const char *uri, size_t n)
+{
+	return strncmp(name, uri, n) == 0 && name[n] == NS_SEP;
+}
+
+/* The same for any header: in a namespace the header binds to a prefix.
+ * The same namespace declared again inside the stanza counts too (expat
+ * reports names, not the prefixes they were written with); rare, and only
+ * the shortcut is lost. */
+static bool uses_header_ns(const struct xml_stream *s, const XML_Char *name,
+			   const XML_Char **atts)
+{
+	const char *prefix, *uri;
+	size_t pos = 0;
+	while (next_decl(s, &pos, &prefix, &uri)) {
+		size_t n = strlen(uri);
+		if (!*prefix || !n)
+			continue;
+		if (name_in(name, uri, n))
+			return true;
+		for (size_t i = 0; atts[i]; i += 2)
+			if (name_in(atts[i], uri, n))
+				return true;
+	}
+	return false;
+}
+
+/* Whether the header lets a stanza's content go raw at all: no prefix of
+ * it is bound to its default namespace. */
+static bool header_allows_raw(const struct xml_stream *s)
+{
+	if (s->header_plain)
+		return true;
+	const char *prefix, *uri;
+	size_t pos = 0;
+	while (next_decl(s, &pos, &prefix, &uri))
+		if (*prefix && strcmp(uri, xml_stream_default_ns(s)) == 0)
+			return false;
+	return true;
+}
+
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
 	struct xml_stream *s = ud;
@@ -493,11 +537,12 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 	case 1:
 		s->stanza = s->cur = n;
 		s->st_inner = event_end(s);
-		s->st_raw_ok = s->header_plain && !s->top_decl_bad && in_default_ns(s, name);
+		s->st_raw_ok = !s->top_decl_bad && in_default_ns(s, name) && header_allows_raw(s);
 		s->top_decl_bad = false;
 		return;
 	default:
-		if (s->st_raw_ok && uses_streams_ns(name, atts))
+		if (s->st_raw_ok && (s->header_plain ? uses_streams_ns(name, atts)
+						     : uses_header_ns(s, name, atts)))
 			s->st_raw_ok = false;
 		if (!flush_text(s)) {
 			xml_node_free(n);

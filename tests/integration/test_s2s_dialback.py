@@ -14,7 +14,8 @@ verification stream.
   stream to c.test, one for C's other domain and one for another
   originating domain (b.test), each verified with its authoritative
   server; a forged key refuses that pair only; [s2s] max_link_pairs bounds
-  them; each pair's stanzas arrive, and a stanza of a pair not
+  them; each pair's stanzas arrive (content that does not use the db
+  prefix its header declares as the peer wrote it), and a stanza of a pair not
   authenticated ends the stream with <host-unknown/>; before
   authentication a db:result for another domain ends it with
   <invalid-from/>; a trusted certificate that names the new domain
@@ -199,9 +200,17 @@ class Dialback(unittest.TestCase):
         mc, ml = carol.mark(), cleo.mark()
         p.send("<message from='amy@a.test/x' to='cleo@c2.test/m5' type='chat' id='x5'>"
                "<body>pair two</body></message>")
+        # the peer's header declares the db prefix: content that does not
+        # use it goes on as the peer wrote it, not serialized again (an
+        # presence: a message for an account is rewritten with its archive
+        # id)
+        p.send("<presence from='amy@a.test/x' to='cleo@c2.test/m5'>"
+               "<x:q xmlns:x='urn:x'>as sent</x:q></presence>")
         p.send("<message from='ben@b.test/x' to='carol@c.test/m5' type='chat' id='x6'>"
                "<body>pair three</body></message>")
         self.assertIn("pair two", cleo.read_until("pair two", timeout=10, start=ml)[ml:])
+        got = cleo.read_until("as sent", timeout=10, start=ml)[ml:]
+        self.assertIn("><x:q xmlns:x='urn:x'>as sent</x:q></presence>", got)
         self.assertIn("pair three", carol.read_until("pair three", timeout=10, start=mc)[mc:])
         # the refused pair's stanza ends the stream, undelivered
         m = p.mark()

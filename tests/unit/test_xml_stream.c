@@ -686,7 +686,11 @@ static void test_inner_whole(void **state)
 /* Content that would mean something else without a declaration outside it
  * is not offered: a prefix from the header, one from the stanza's tag, the
  * stream prefix.  Declared inside, or the default namespace again, is
- * fine. */
+ * fine, and so is a header's prefix that the content does not use. */
+#define DB_HEADER                                                                        \
+	"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' " \
+	"xmlns:db='jabber:server:dialback'>"
+
 static void test_inner_namespaces(void **state)
 {
 	static const struct {
@@ -703,8 +707,20 @@ static void test_inner_namespaces(void **state)
 		{ HEADER, "<message><stream:error/></message>", "NOINNER\n" },
 		{ HEADER, "<message><a stream:x='1'/></message>", "NOINNER\n" },
 		{ HEADER, "<stream:foo><a/></stream:foo>", "NOINNER\n" },
+		/* a header with more prefixes (a server stream's "db"): content
+		 * that uses none of them, nor the streams namespace, goes raw */
+		{ DB_HEADER, "<message><body>z</body></message>", "INNER <body>z</body>\n" },
+		{ DB_HEADER, "<message><db:x/></message>", "NOINNER\n" },
+		{ DB_HEADER, "<message><a db:x='1'/></message>", "NOINNER\n" },
+		{ DB_HEADER, "<message><stream:error/></message>", "NOINNER\n" },
+		/* the namespace declared again inside: the shortcut is lost */
+		{ DB_HEADER, "<message><x xmlns='jabber:server:dialback'/></message>", "NOINNER\n" },
+		{ DB_HEADER, "<message><x:a xmlns:x='urn:x'/></message>",
+		  "INNER <x:a xmlns:x='urn:x'/>\n" },
+		/* a prefix for the default namespace: <c:body/> would look like
+		 * <body/> */
 		{ "<stream:stream xmlns='jabber:client' xmlns:stream="
-		  "'http://etherx.jabber.org/streams' xmlns:foo='urn:foo'>",
+		  "'http://etherx.jabber.org/streams' xmlns:c='jabber:client'>",
 		  "<message><body>z</body></message>", "NOINNER\n" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
