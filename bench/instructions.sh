@@ -29,7 +29,9 @@
 # bench/results/instructions-DATE.md and instructions-latest.md.
 #
 # Environment: BUILD_DIR (build), XMPPD / XMPPCTL / XMPPLOAD binaries,
-# KEEP=1 keeps the temp dir (callgrind.out files for callgrind_annotate).
+# KEEP=1 keeps the temp dir (callgrind.out files for callgrind_annotate),
+# ARCHIVE=true runs xmppd with its message archive on (the default of a
+# real deployment; off here by default, as compare.sh's peers run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -172,7 +174,7 @@ mkdir -p "$ROOT/bench/results"
 {
 	echo "# xmppd instruction counts — $date"
 	echo
-	echo "Command: \`bench/instructions.sh --login-users $LOGIN_USERS --chat-users $CHAT_USERS --messages $MESSAGES --mech $MECH\`  "
+	echo "Command: \`${ARCHIVE:+ARCHIVE=$ARCHIVE }bench/instructions.sh --login-users $LOGIN_USERS --chat-users $CHAT_USERS --messages $MESSAGES --mech $MECH\`  "
 	echo "xmppd: git $commit, threads = 1; $vg; $cpu, Linux $(uname -r)"
 	echo
 	echo "$report"

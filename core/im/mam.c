@@ -146,12 +146,14 @@ static struct stanza *stamp(struct stanza *st, const char *bare, const char *id)
 	if (!copy)
 		return NULL;
 	struct xml_node *c = xml_node_first_elem(copy);
+	bool removed = false;
 	while (c) {
 		struct xml_node *next = xml_node_next_elem(c);
 		const char *by = xml_node_attr(c, "by");
 		if (!strcmp(c->name, "stanza-id") && !strcmp(c->ns, NS_SID) && by && !strcmp(by, bare)) {
 			xml_node_unlink(c);
 			xml_node_free(c);
+			removed = true;
 		}
 		c = next;
 	}
@@ -161,7 +163,9 @@ static struct stanza *stamp(struct stanza *st, const char *bare, const char *id)
 		xml_node_free(copy);
 		return NULL;
 	}
-	return stanza_freeze(copy);
+	/* the usual case, nothing taken out: the content as it was (as
+	 * received, often), the new element after it */
+	return removed ? stanza_freeze(copy) : stanza_freeze_appended(st, copy, sid);
 }
 
 static struct stanza *message_in(struct router *r, struct stanza *st, const char *bare)

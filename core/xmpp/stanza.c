@@ -97,6 +97,30 @@ struct stanza *stanza_freeze(struct xml_node *tree)
 	return stanza_freeze_around(tree, NULL, 0);
 }
 
+struct stanza *stanza_freeze_appended(const struct stanza *st, struct xml_node *tree,
+				      const struct xml_node *added)
+{
+	/* st's bytes are "<name attrs>content</name>" as xml_write_around
+	 * wrote them: the first '>' ends the start tag ('>' in an attribute
+	 * value is always written &gt;) and the last '<' begins the end tag;
+	 * "<name attrs/>" has no content to reuse */
+	const char *gt = memchr(st->bytes, '>', st->len);
+	const char *lt = st->len ? memrchr(st->bytes, '<', st->len) : NULL;
+	if (!gt || !lt || gt[-1] == '/' || lt <= gt || lt[1] != '/')
+		return stanza_freeze(tree);
+	size_t old = (size_t)(lt - gt - 1);
+	struct xbuf inner = { 0 };
+	if (xbuf_reserve(&inner, old + 128) != XS_OK ||
+	    (old && xbuf_append(&inner, gt + 1, old) != XS_OK) ||
+	    xml_write(added, tree->ns, &inner) != XS_OK) {
+		xbuf_free(&inner);
+		return stanza_freeze(tree);
+	}
+	struct stanza *out = stanza_freeze_around(tree, inner.data, inner.len);
+	xbuf_free(&inner);
+	return out;
+}
+
 /* Appends the NUL-terminated src at *p (NULL stays NULL). */
 static const char *copy_field(char **p, const char *src)
 {

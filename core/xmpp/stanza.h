@@ -41,6 +41,14 @@ struct stanza *stanza_freeze(struct xml_node *tree);
  * the tree keeps its children for whoever reads it.  inner NULL is
  * stanza_freeze. */
 struct stanza *stanza_freeze_around(struct xml_node *tree, const char *inner, size_t inner_len);
+/* tree is a copy of st's, changed only by one child element added last,
+ * added: st's bytes are reused for the content before it, so only the
+ * start tag and the new element are written (a message stamped with its
+ * archive id keeps its content as received, and costs a copy of it rather
+ * than a serialization).  Falls back to stanza_freeze(tree) when st's
+ * bytes have no content to reuse.  Ownership of tree as there. */
+struct stanza *stanza_freeze_appended(const struct stanza *st, struct xml_node *tree,
+				      const struct xml_node *added);
 /* Parses one stanza from text this server wrote (an offline message) and
  * freezes it; NULL when it does not parse (or is over max_size bytes) or
  * without memory. */

@@ -1,5 +1,5 @@
 /* Unit tests for core/xmpp/stanza.c: freezing (routing fields, bytes, the
- * buffer cut to size), slim copies (what the router keeps of a session's
+ * buffer cut to size, a copy with a child added), slim copies (what the router keeps of a session's
  * presence: bytes and routing fields, no tree) and kind names. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +36,46 @@ static void test_freeze_fields(void **state)
 	assert_int_equal(st->len, strlen(st->bytes));
 	assert_non_null(strstr(st->bytes, "<status>hi</status>"));
 	stanza_unref(st);
+}
+
+/* A copy with one child added last reuses the original's content as its
+ * bytes have it (here content kept as received, a prefix and all), and is
+ * its own stanza; with no content to reuse it is serialized whole. */
+static void test_freeze_appended(void **state)
+{
+	(void)state;
+	static const char inner[] = "<body>hi &amp; bye</body><x:a xmlns:x='urn:x'/>";
+	struct xml_node *t = xml_node_new_elem("message", NS_CLIENT);
+	assert_non_null(t);
+	assert_int_equal(xml_node_set_attr(t, "to", "d@e>"), XS_OK); /* '>' written &gt; */
+	struct stanza *st = stanza_freeze_around(t, inner, sizeof(inner) - 1);
+	assert_non_null(st);
+	assert_string_equal(st->bytes, "<message to=\"d@e&gt;\"><body>hi &amp; bye</body>"
+				       "<x:a xmlns:x='urn:x'/></message>");
+	struct xml_node *copy = xml_node_copy(st->tree);
+	struct xml_node *sid = xml_node_new_child(copy, "stanza-id", "urn:xmpp:sid:0");
+	assert_non_null(sid);
+	assert_int_equal(xml_node_set_attr(sid, "id", "s1"), XS_OK);
+	struct stanza *out = stanza_freeze_appended(st, copy, sid);
+	stanza_unref(st);
+	assert_non_null(out);
+	assert_string_equal(out->bytes, "<message to=\"d@e&gt;\"><body>hi &amp; bye</body>"
+					"<x:a xmlns:x='urn:x'/><stanza-id xmlns=\"urn:xmpp:sid:0\" "
+					"id=\"s1\"/></message>");
+	assert_int_equal(out->len, strlen(out->bytes));
+	assert_string_equal(out->to, "d@e>");
+	stanza_unref(out);
+
+	st = parse("<message to='d@e'/>");
+	copy = xml_node_copy(st->tree);
+	sid = xml_node_new_child(copy, "stanza-id", "urn:xmpp:sid:0");
+	assert_non_null(sid);
+	out = stanza_freeze_appended(st, copy, sid);
+	stanza_unref(st);
+	assert_non_null(out);
+	assert_string_equal(out->bytes,
+			    "<message to=\"d@e\"><stanza-id xmlns=\"urn:xmpp:sid:0\"/></message>");
+	stanza_unref(out);
 }
 
 /* A slim copy has the same bytes and routing fields and no tree, and the
@@ -114,6 +154,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_freeze_fields),
+		cmocka_unit_test(test_freeze_appended),
 		cmocka_unit_test(test_slim_copy),
 		cmocka_unit_test(test_slim_fields),
 		cmocka_unit_test(test_kind_name),
