@@ -40,12 +40,13 @@
  * prefix to its default namespace (an element with that prefix could not
  * be told from one without), and the stanza's own start tag declares
  * nothing but the stream's default namespace again.  Anything else is
- * still correct, only without the shortcut.  The bytes: expat reports a byte offset with every event,
- * and a stanza may begin in an earlier piece of input than the one in which
- * it ends, so after each XML_Parse the stream keeps a copy of what follows
- * the last complete stanza (usually nothing: a TLS record tends to end with
- * a stanza) in `raw`; the content is then a slice of the current piece, or
- * of raw with the current piece appended for the callback's duration.
+ * still correct, only without the shortcut.  The bytes: expat reports a
+ * byte offset with every event, and a stanza may begin in an earlier piece
+ * of input than the one in which it ends, so after each XML_Parse the
+ * stream keeps a copy of what follows the last complete stanza (usually
+ * nothing: a TLS record tends to end with a stanza) in `raw`; the content
+ * is then a slice of the current piece, or of raw with the current piece
+ * appended for the callback's duration.
  *
  * Linear parsing: expat 2.5 re-scans an unfinished token from its start
  * on every XML_Parse call, so a peer that sends a long token (an attribute
