@@ -19,7 +19,6 @@
 #include "mux/mux_int.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 /* One TLS record's plaintext: a full batch goes out at once. */
 #define BATCH_MAX 16384
@@ -32,13 +31,6 @@ struct conn_batch {
 	bool listed;              /* on the thread's list of waiting batches */
 	struct mux_conn *next;
 };
-
-uint64_t mux_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 bool conn_batch_enable(struct mux_conn *c, unsigned delay_us)
 {

@@ -222,13 +222,13 @@ struct mux_group {
 #define MUX_TAG(kind, v) (((uint64_t)(kind) << 56) | (uint64_t)(v))
 
 /* mux_loop.c */
-uint64_t mux_now_ms(void);
+uint64_t mux_now_ms(void);     /* CLOCK_MONOTONIC */
+uint64_t mux_now_us(void);
 void mux_post(struct mux *m, unsigned thread, struct msg *msg);
 /* Hands msg to the router; routed at the end of this loop iteration. */
 void mux_to_router(struct mux *m, struct msg *msg);
 
 /* mux_batch.c: send batching on server links ([s2s] send_batch_us) */
-uint64_t mux_now_us(void);
 /* From now on, what is sent on c within delay_us of its last write waits
  * for that much time to pass (then for the end of the thread's turn, or
  * as long again at most) and goes out with what follows.  0: no batching.

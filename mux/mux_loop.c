@@ -40,11 +40,16 @@
  * left. */
 #define PREAUTH_SLICE_US 100
 
-uint64_t mux_now_ms(void)
+uint64_t mux_now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t mux_now_ms(void)
+{
+	return mux_now_us() / 1000;
 }
 
 void mux_post(struct mux *m, unsigned thread, struct msg *msg)

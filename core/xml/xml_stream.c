@@ -415,22 +415,28 @@ static bool in_default_ns(const struct xml_stream *s, const XML_Char *name)
 	return strlen(s->dflt) == n && memcmp(name, s->dflt, n) == 0;
 }
 
-/* Whether an element inside a stanza is, or has an attribute, in the
- * streams namespace: the one prefix a plain header binds ("stream"). */
-static bool uses_streams_ns(const XML_Char *name, const XML_Char **atts)
+/* expat's name "uri<SEP>local" is in namespace uri (n bytes) */
+static bool name_in(const XML_Char *name, const char *uri, size_t n)
 {
-	static const char pre[] = NS_STREAMS "\xff";
-	if (strncmp(name, pre, sizeof(pre) - 1) == 0)
+	return strncmp(name, uri, n) == 0 && name[n] == NS_SEP;
+}
+
+/* Whether the element, or one of its attributes, is in namespace uri. */
+static bool uses_ns(const XML_Char *name, const XML_Char **atts, const char *uri, size_t n)
+{
+	if (name_in(name, uri, n))
 		return true;
 	for (size_t i = 0; atts[i]; i += 2)
-		if (strncmp(atts[i], pre, sizeof(pre) - 1) == 0)
+		if (name_in(atts[i], uri, n))
 			return true;
 	return false;
 }
 
-static bool name_in(const XML_Char *name, const char *uri, size_t n)
+/* Whether an element inside a stanza is, or has an attribute, in the
+ * streams namespace: the one prefix a plain header binds ("stream"). */
+static bool uses_streams_ns(const XML_Char *name, const XML_Char **atts)
 {
-	return strncmp(name, uri, n) == 0 && name[n] == NS_SEP;
+	return uses_ns(name, atts, NS_STREAMS, sizeof(NS_STREAMS) - 1);
 }
 
 /* The same for any header: in a namespace the header binds to a prefix.
@@ -444,13 +450,8 @@ static bool uses_header_ns(const struct xml_stream *s, const XML_Char *name,
 	size_t pos = 0;
 	while (next_decl(s, &pos, &prefix, &uri)) {
 		size_t n = strlen(uri);
-		if (!*prefix || !n)
-			continue;
-		if (name_in(name, uri, n))
+		if (*prefix && n && uses_ns(name, atts, uri, n))
 			return true;
-		for (size_t i = 0; atts[i]; i += 2)
-			if (name_in(atts[i], uri, n))
-				return true;
 	}
 	return false;
 }

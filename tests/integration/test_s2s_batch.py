@@ -3,11 +3,11 @@
 seen from a raw receiving peer that counts TLS records (an SSL socket's
 recv returns one record's plaintext at most).
 
-- A has send_batch_us = 100000 (100 ms): of eight messages a client sends
+- a.test's server has send_batch_us = 100000 (100 ms): of eight messages a client sends
   10 ms apart on a quiet link, the first goes at once in a record of its
   own; the seven after it wait and arrive together, in order, after the
   delay and before twice the delay (plus slack for a loaded machine);
-- Z has send_batch_us = 0: the same eight messages arrive one record
+- z.test's has send_batch_us = 0: the same eight messages arrive one record
   each (what the first case would see without batching).
 
 Run: /usr/bin/python3 test_s2s_batch.py --xmppd PATH --xmppctl PATH
@@ -26,7 +26,8 @@ from s2s_peer import ReceivingPeer  # noqa: E402
 from s2s_pki import Pki, clean_up, end_all, set_up_module  # noqa: E402
 
 XMPPD = XMPPCTL = None
-A = Z = PKI = None
+PKI = None
+SERVERS = {}  # "a": batching, "z": none
 PEERS = {}
 DELAY_S = 0.1
 N = 8
@@ -35,7 +36,7 @@ BODY = re.compile(r"<body>burst (\d+)</body>")
 
 
 def set_up():
-    global A, Z, PKI
+    global PKI
     PKI = Pki()
     PEERS["a"] = ReceivingPeer(PKI.leaf("pa", "DNS:pa.test"), "pa.test")
     PEERS["z"] = ReceivingPeer(PKI.leaf("pz", "DNS:pz.test"), "pz.test")
@@ -48,20 +49,17 @@ def set_up():
                                 "s2s": {"type": "s2s", "mode": "starttls"}})
         srv.cfg["s2s_route p%s.test" % name] = {"address": LOCALHOST,
                                                 "port": PEERS[name].port}
+        SERVERS[name] = srv
         srv._write_ini()
         srv.start()
-        if name == "a":
-            A = srv
-        else:
-            Z = srv
 
 
 def setUpModule():
-    set_up_module(set_up, lambda: clean_up(A, Z, PKI, *PEERS.values()))
+    set_up_module(set_up, lambda: clean_up(*SERVERS.values(), PKI, *PEERS.values()))
 
 
 def tearDownModule():
-    end_all((A, Z), PKI, list(PEERS.values()))
+    end_all(list(SERVERS.values()), PKI, list(PEERS.values()))
 
 
 def burst(srv, peer, peer_domain):
@@ -89,7 +87,7 @@ def burst(srv, peer, peer_domain):
 
 class Batching(unittest.TestCase):
     def test_01_a_busy_link_sends_what_follows_together(self):
-        first, recs = burst(A, PEERS["a"], "pa.test")
+        first, recs = burst(SERVERS["a"], PEERS["a"], "pa.test")
         got = [n for _, ns in recs for n in ns]
         self.assertEqual(got, list(range(N)), recs)
         self.assertEqual(recs[0][1], [0], "the first after a quiet spell goes alone: %r" % recs)
@@ -100,7 +98,7 @@ class Batching(unittest.TestCase):
         self.assertLess(waited, 2 * DELAY_S + 0.3, "and at most twice the delay")
 
     def test_02_without_batching_each_goes_alone(self):
-        _, recs = burst(Z, PEERS["z"], "pz.test")
+        _, recs = burst(SERVERS["z"], PEERS["z"], "pz.test")
         got = [n for _, ns in recs for n in ns]
         self.assertEqual(got, list(range(N)), recs)
         self.assertGreaterEqual(len(recs), N - 3, "one record per message: %r" % recs)
