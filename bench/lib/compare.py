@@ -691,6 +691,9 @@ class Samplers:
     def cpu_at(self, t):
         return sum(x.cpu_at(t) for x in self.ss)
 
+    def switches_at(self, t):
+        return sum(x.switches_at(t) for x in self.ss)
+
     def rss_at(self, t):
         return sum(x.rss_at(t) for x in self.ss)
 
@@ -768,6 +771,7 @@ def run_load(args, srv, scen, users, extra, timeout, tag, host=DOMAIN, ca=None, 
         t_c0 = t_login_end + r.get("link_warmup_s", 0.0)
         chat_s = r.get("chat_s", 0.0)
         res["cpu_chat"] = samp.cpu_at(t_c0 + chat_s) - samp.cpu_at(t_c0)
+        res["switches_chat"] = samp.switches_at(t_c0 + chat_s) - samp.switches_at(t_c0)
         res["rss_chat"] = samp.rss_max(t_c0, t_c0 + chat_s)
     res["wall"] = t_end - t0
     return res
@@ -1339,6 +1343,8 @@ def federation_rows(results, servers, args, p, m, med):
              True, mf(lambda x, r, lwhy: overload_flag(statistics.median(x["cpu_ratio_runs"]),
                                                        fed_overload(r) or
                                                        (lwhy and "local: " + lwhy)))),
+            (lab, FED_SWITCH_ROW, "", True,
+             m(lambda x, r: x["switches_chat"] / r["delivered"])),
             (lab, "server cores busy, both servers", "", True,
              m(lambda x, r: x["cpu_chat"] / r["chat_s"])),
             (lab, "server RSS, both servers", "MiB", True, m(lambda x, r: x["rss_chat"] / 2**20))]
@@ -1352,11 +1358,17 @@ def federation_rows(results, servers, args, p, m, med):
              (llab, "server CPU per 1000 delivered", "CPU-s", True,
               ml(lambda x, r: overload_flag(1000 * x["cpu_chat"] / r["delivered"],
                                             fed_overload(r)))),
+             (llab, "server context switches per delivered", "", True,
+              ml(lambda x, r: x["switches_chat"] / r["delivered"])),
              (llab, "server cores busy", "", True, ml(lambda x, r: x["cpu_chat"] / r["chat_s"]))]
     return rows
 
 
 FED_CPU_ROW = "server CPU per 1000 delivered, both servers"
+# Wake-ups and preemptions of every thread of both servers (/proc), per
+# message: a figure that does not change with the machine's speed or load
+# the way CPU seconds do.
+FED_SWITCH_ROW = "server context switches per delivered, both servers"
 
 
 def fed_overload(r):
@@ -1733,14 +1745,21 @@ def fed_summary(rows, servers):
     messages (both servers summed) and xmppd / the best peer pair that kept
     up, the figures of the issue's target (issue 12 item 10) without the
     rest of the table."""
+    def rate_of(lab):
+        return lab.split("offered ")[1].split(" for")[0]
+    switches = {rate_of(lab): vals for (lab, fig, _, _, vals) in rows if fig == FED_SWITCH_ROW}
     lines = []
     for (lab, fig, unit, lower, vals) in rows:
         if fig != FED_CPU_ROW:
             continue
-        rate = lab.split("offered ")[1].split(" for")[0]
+        rate = rate_of(lab)
         each = ", ".join(f"{s} {fmtv(vals[s])}" for s in servers if s in vals)
         r = ratio(vals, True) if "xmppd" in vals else "–"
-        lines.append(f"- at {rate}: {each}; xmppd / best peer pair {r}")
+        sw = switches.get(rate, {})
+        sws = ", ".join(f"{s} {sw[s]:.2f}" for s in servers
+                        if isinstance(sw.get(s), (int, float)))
+        lines.append(f"- at {rate}: {each}; xmppd / best peer pair {r}" +
+                     (f" (context switches per federated message: {sws})" if sws else ""))
     if not lines:
         return ""
     return ("Federation, CPU-s per 1000 federated messages, both servers of a pair summed "

@@ -30,6 +30,27 @@ def _stat(pid):
     return comm, int(f[1]), (int(f[11]) + int(f[12])) / CLK_TCK, int(f[21]) * PAGE
 
 
+def _switches(pid):
+    """Context switches (voluntary + involuntary) of all of pid's threads,
+    or 0 if it is gone.  /proc/PID/status counts the main thread only, so
+    the threads' own files are summed.  A count that does not depend on
+    the machine's speed: each one is a wake-up or a preemption."""
+    n = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", "rb") as f:
+                for line in f:
+                    if b"ctxt_switches:" in line:
+                        n += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return n
+
+
 def tree_pids(root):
     """root and all its descendants (a snapshot of /proc)."""
     children = {}
@@ -60,14 +81,28 @@ def tree_usage(root):
     return cpu, rss, comms
 
 
+def _interpolate(s, t):
+    """The value at time t of a counter sampled as [(time, value)]."""
+    if not s:
+        return 0.0
+    if t <= s[0][0]:
+        return s[0][1]
+    for (t0, c0), (t1, c1) in zip(s, s[1:]):
+        if t0 <= t <= t1:
+            return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+    return s[-1][1]
+
+
 class Sampler:
     """Samples a process tree every `interval` seconds in a thread:
-    (monotonic time, cpu seconds, rss bytes).  The tree is re-read every
+    (monotonic time, cpu seconds, rss bytes), and beside them the context
+    switches (self.switches: (time, count)).  The tree is re-read every
     second so that children started later (ejabberd's port programs) count."""
 
     def __init__(self, root, interval=0.1):
         self.root, self.interval = root, interval
         self.samples = []
+        self.switches = []
         self._stop = threading.Event()
         self._pids = tree_pids(root)
         self._pids_t = time.monotonic()
@@ -78,15 +113,17 @@ class Sampler:
         now = time.monotonic()
         if now - self._pids_t > 1.0:
             self._pids, self._pids_t = tree_pids(self.root), now
-        cpu, rss = 0.0, 0
+        cpu, rss, cs = 0.0, 0, 0
         for p in self._pids:
             st = _stat(p)
             if not st or st[0] in WRAPPERS:
                 continue
             cpu += st[2]
             rss += st[3]
+            cs += _switches(p)
             self.comms.add(st[0])
         self.samples.append((now, cpu, rss))
+        self.switches.append((now, cs))
 
     def _run(self):
         while not self._stop.is_set():
@@ -105,15 +142,11 @@ class Sampler:
 
     def cpu_at(self, t):
         """CPU seconds at time t, interpolated between samples."""
-        s = self.samples
-        if not s:
-            return 0.0
-        if t <= s[0][0]:
-            return s[0][1]
-        for (t0, c0, _), (t1, c1, _) in zip(s, s[1:]):
-            if t0 <= t <= t1:
-                return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
-        return s[-1][1]
+        return _interpolate([(ts, c) for (ts, c, _) in self.samples], t)
+
+    def switches_at(self, t):
+        """Context switches at time t, interpolated between samples."""
+        return _interpolate(self.switches, t)
 
     def rss_max(self, t0, t1):
         v = [r for (t, _, r) in self.samples if t0 <= t <= t1]

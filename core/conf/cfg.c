@@ -1372,7 +1372,7 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->s2s_max_stanza_size = 524288;
 	cfg->s2s_connect_timeout_s = 30;
 	cfg->s2s_idle_timeout_s = 600;
-	cfg->s2s_send_batch_us = 1000;
+	cfg->s2s_send_batch_us = 5000;
 	cfg->s2s_max_queue = 1000;
 	cfg->s2s_max_queue_bytes = 1048576;
 	cfg->s2s_max_links = 1000;

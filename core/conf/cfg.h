@@ -128,7 +128,7 @@ struct cfg {
 	size_t s2s_max_stanza_size;   /* max_stanza_size = 524288 bytes on a server link */
 	unsigned s2s_connect_timeout_s; /* connect_timeout = 30: seconds to resolve, connect, secure and authenticate a link; then its queue bounces */
 	unsigned s2s_idle_timeout_s;  /* idle_timeout = 600: seconds without a stanza either way before a link is closed; 0 = never */
-	unsigned s2s_send_batch_us;   /* send_batch_us = 1000: a link written to less than this long ago holds what follows until then, to send it in one write (mux/mux_batch.c); 0 = every stanza at once */
+	unsigned s2s_send_batch_us;   /* send_batch_us = 5000: a link written to less than this long ago holds what follows until then, to send it in one write (mux/mux_batch.c); 0 = every stanza at once */
 	unsigned s2s_max_queue;       /* max_queue = 1000 stanzas waiting for one link */
 	size_t s2s_max_queue_bytes;   /* max_queue_bytes = 1048576 bytes of them */
 	unsigned s2s_max_links;       /* max_outbound_links = 1000 links connecting or up */

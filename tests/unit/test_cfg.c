@@ -719,7 +719,7 @@ static void test_s2s(void **state)
 	expect_err(HOST LST "[s2s]\nsecure_auth = true\n", "t.ini:7: [s2s] secure_auth: unknown key");
 	assert_int_equal(c->s2s_connect_timeout_s, 30);
 	assert_int_equal(c->s2s_idle_timeout_s, 600);
-	assert_int_equal(c->s2s_send_batch_us, 1000);
+	assert_int_equal(c->s2s_send_batch_us, 5000);
 	expect_ok(HOST LST "[s2s]\nsend_batch_us = 0\n", c);
 	assert_int_equal(c->s2s_send_batch_us, 0);
 	expect_err(HOST LST "[s2s]\nsend_batch_us = 100001\n",
