@@ -46,6 +46,10 @@ struct s2s_link {
 	struct hmap_entry node;
 	enum link_state state;
 	struct sess_handle h;      /* LINK_UP: the stream */
+	/* LINK_UP: a bidirectional inbound link (XEP-0288) the peer opened
+	 * while ours was up; it takes over when ours goes down */
+	struct sess_handle standby;
+	bool has_standby;
 	uint64_t stale_ms;         /* LINK_CONNECTING: the mux's answer is overdue */
 	struct waiting *q;         /* oldest first: q[head .. head + n) */
 	uint32_t head, n, cap;
@@ -249,12 +253,18 @@ static struct s2s_link *link_of(struct router *r, const char *key)
 /* An inbound link made bidirectional (XEP-0288) offers to carry the
  * pair: taken when the pair has no link up (a connecting attempt's queue
  * goes out on it; the attempt, when it comes up, is closed as not
- * wanted), and otherwise left to carry only the peer's stanzas. */
+ * wanted).  When one is up, it stays on standby: it carries the peer's
+ * stanzas, and ours once our link goes down, so that the next stanza
+ * does not open a connection the peer's link makes needless. */
 static struct s2s_link *inbound_offer(struct router *r, struct msg *m)
 {
 	struct s2s_link *l = link_of(r, m->data);
 	if (l && l->state == LINK_UP) {
-		LOG_DEBUG("s2s: %s: bidirectional inbound link not needed: one is up", l->key);
+		if (!rt_handle_eq(l->h, m->h)) {
+			LOG_DEBUG("s2s: %s: bidirectional inbound link on standby: one is up", l->key);
+			l->standby = m->h;
+			l->has_standby = true;
+		}
 		return NULL;
 	}
 	if (!l) {
@@ -266,6 +276,18 @@ static struct s2s_link *inbound_offer(struct router *r, struct msg *m)
 		}
 	}
 	return l;
+}
+
+/* The pair's link went down: the peer's standby link, if there is one,
+ * carries it from now on. */
+static bool take_standby(struct s2s_link *l)
+{
+	if (!l->has_standby)
+		return false;
+	LOG_DEBUG("s2s: %s: down; the peer's bidirectional link carries it now", l->key);
+	l->h = l->standby;
+	l->has_standby = false;
+	return true;
 }
 
 void rt_s2s_up(struct router *r, struct msg *m)
@@ -304,8 +326,14 @@ void rt_s2s_down(struct router *r, struct msg *m)
 	if (!l)
 		return;
 	if (l->state == LINK_UP) {
+		if (l->has_standby && rt_handle_eq(l->standby, m->h)) {
+			l->has_standby = false;
+			return;
+		}
 		if (!rt_handle_eq(l->h, m->h))
 			return; /* an older stream of the pair */
+		if (take_standby(l))
+			return;
 		LOG_DEBUG("s2s: %s: down", l->key);
 		link_free(r, l);
 		return;
@@ -324,9 +352,11 @@ void rt_s2s_undelivered(struct router *r, struct msg *m)
 	 * MSG_S2S_DOWN has not come (or never comes), or this would go back
 	 * and forth between the router and the mux */
 	struct s2s_link *l = link_of(r, key);
-	if (l && l->state == LINK_UP && rt_handle_eq(l->h, m->h)) {
+	if (l && l->state == LINK_UP && rt_handle_eq(l->h, m->h) && !take_standby(l)) {
 		LOG_DEBUG("s2s: %s: its stream is gone", key);
 		link_free(r, l);
+	} else if (l && l->has_standby && rt_handle_eq(l->standby, m->h)) {
+		l->has_standby = false;
 	}
 	rt_s2s_send_to(r, st, to);
 }

@@ -34,7 +34,10 @@ both trust; each reaches the other through [s2s_route] (no DNS).
 - the initiating side of XEP-0288 against a raw receiving peer: A asks for
   bidi before SASL EXTERNAL, takes the peer's message and iq on its own
   link, and ends the link with <invalid-from/> when the peer sends from a
-  domain it did not authenticate (nothing delivered).
+  domain it did not authenticate (nothing delivered);
+- a peer's bidirectional link that arrives while A's own link to it is up
+  waits on standby, and carries A's stanzas once A's link goes down: the
+  next stanza opens no new connection.
 
 Run: /usr/bin/python3 test_s2s.py --xmppd PATH --xmppctl PATH
 """
@@ -52,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import LOCALHOST, Server, free_ports  # noqa: E402
 from loopback_dns import LoopbackDns  # noqa: E402
-from s2s_peer import ReceivingPeer  # noqa: E402
+from s2s_peer import InitiatingPeer, ReceivingPeer  # noqa: E402
 from s2s_pki import Pki, end_all  # noqa: E402
 
 XMPPD = XMPPCTL = None
@@ -116,6 +119,7 @@ def setUpModule():
     PEERS["silent"] = SilentPeer()
     PEERS["plain"] = SilentPeer(plain=True)
     PEERS["bidi"] = ReceivingPeer(PKI.leaf("bidi", "DNS:bidi.test"), "bidi.test")
+    PEERS["standby"] = ReceivingPeer(PKI.leaf("standby", "DNS:standby.test"), "standby.test")
     closed_port = free_ports(1)[0]
     s2s_listeners = {"dtls": {"mode": "direct_tls"},
                      "s2s": {"type": "s2s", "mode": "starttls"},
@@ -151,6 +155,7 @@ def setUpModule():
     A.cfg["s2s_route silent.test"] = {"address": LOCALHOST, "port": PEERS["silent"].port}
     A.cfg["s2s_route plain.test"] = {"address": LOCALHOST, "port": PEERS["plain"].port}
     A.cfg["s2s_route bidi.test"] = {"address": LOCALHOST, "port": PEERS["bidi"].port}
+    A.cfg["s2s_route standby.test"] = {"address": LOCALHOST, "port": PEERS["standby"].port}
     B.cfg["s2s_route a.test"] = {"address": LOCALHOST, "port": A.port("s2s")}
     # d.test: direct TLS first (priority 5), STARTTLS as the fallback
     DNS = LoopbackDns({
@@ -500,6 +505,41 @@ class Federation(unittest.TestCase):
         self.assertEqual(error_for(alice, "b4", m, timeout=CONNECT_TIMEOUT + 5),
                          "remote-server-timeout")
         self.assertNotIn("forged", alice.qtext())
+
+    def test_14_peer_bidi_link_takes_over_when_ours_goes_down(self):
+        alice = login(A, "alice", "fed14")
+        self.addCleanup(alice.close)
+        out = PEERS["standby"]
+        alice.send(message("x@standby.test/r", "on our link", "s1"))
+        out.accept_link(bidi=False)
+        out.read_until(r"on our link</body></message>")
+        # the peer opens its own link, bidirectional, while ours is up
+        inbound = InitiatingPeer(PKI.leaf("standby", "DNS:standby.test"), PKI.ca,
+                                 "standby.test")
+        self.addCleanup(inbound.close)
+        features = inbound.connect(A.port("s2s"), "a.test").replace('"', "'")
+        self.assertNotIn("<mechanisms", features)
+        m = alice.mark()
+        inbound.send("<message xmlns='jabber:server' from='x@standby.test/r' "
+                     "to='alice@a.test/fed14' type='chat' id='s2'><body>on theirs</body></message>")
+        alice.read_until("on theirs", timeout=10, start=m)
+        # that message went through A's router after the link's offer:
+        # ours still carries A's stanzas
+        alice.send(message("x@standby.test/r", "still ours", "s3"))
+        out.read_until(r"still ours</body></message>")
+        # ours goes (the peer stops listening too: a new connection would
+        # fail); the next stanza takes the peer's link
+        log_at = A.log_len()
+        out.close()
+        self.assertTrue(A.wait_log(r"s2s-out a\.test -> standby\.test: link down",
+                                   start=log_at))
+        m = alice.mark()
+        alice.send(message("x@standby.test/r", "on theirs now", "s4"))
+        got = inbound.read_until(r"on theirs now</body></message>").replace('"', "'")
+        self.assertIn("from='alice@a.test/fed14'", got)
+        self.assertIsNone(A.wait_log(r"s2s-out a\.test -> standby\.test: connecting",
+                                     timeout=0.5, start=log_at))
+        self.assertIsNone(error_for(alice, "s4", m, timeout=0.5))
 
 
 if __name__ == "__main__":
