@@ -341,6 +341,26 @@ static void test_s2s_bidi_inbound(void **state)
 	s2s_answer(f, MSG_S2S_DOWN, "example.test two.test", handle(1 - t, 24), 0);
 	send_stanza(f, a, "message", "alice@example.test/a", "dan@two.test", "chat", NULL);
 	expect_delivery(f, own, "dan@two.test", NULL);
+	/* nor does it stay on standby: our link's end asks for a new one */
+	s2s_answer(f, MSG_S2S_DOWN, "example.test two.test", own, 0);
+	send_stanza(f, a, "message", "alice@example.test/a", "dan@two.test", "chat", NULL);
+	msg_free(expect_connect(f, "example.test two.test", &t));
+	own = handle(t, 25);
+	s2s_answer(f, MSG_S2S_UP, "example.test two.test", own, 0);
+	expect_delivery(f, own, "dan@two.test", NULL);
+
+	/* an offer while ours is up waits on standby, and takes the pair
+	 * when ours goes down: no new connection */
+	struct sess_handle standby = handle(1 - t, 26);
+	s2s_answer(f, MSG_S2S_UP, "example.test two.test", standby, S2S_UP_INBOUND);
+	s2s_answer(f, MSG_S2S_DOWN, "example.test two.test", own, 0);
+	send_stanza(f, a, "message", "alice@example.test/a", "erin@two.test", "chat", NULL);
+	expect_delivery(f, standby, "erin@two.test", NULL);
+	expect_nothing(f, (int)t);
+	/* its own end is the pair's */
+	s2s_answer(f, MSG_S2S_DOWN, "example.test two.test", standby, 0);
+	send_stanza(f, a, "message", "alice@example.test/a", "erin@two.test", "chat", NULL);
+	msg_free(expect_connect(f, "example.test two.test", &t));
 }
 
 /* [s2s] max_queue: what does not fit bounces at once. */
