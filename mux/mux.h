@@ -30,8 +30,12 @@ struct mux_group;  /* all of them */
 
 struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 				struct store_thread *store, char *err, size_t errlen);
-/* The inboxes of the threads, for the router (array of n). */
+/* The inboxes of the threads, for the router (array of n): the mux
+ * threads', then the gateway threads' (docs/internals/gateway.md). */
 struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n);
+/* How many of them are mux threads (the first ones): only those take
+ * outbound s2s links. */
+unsigned mux_group_n_mux(const struct mux_group *g);
 /* Key for the fake SCRAM salts of unknown users (32 bytes); before start. */
 void mux_group_set_fake_salt_key(struct mux_group *g, const uint8_t key[32]);
 /* The dialback secret ([s2s] dialback = true), before the threads start. */

@@ -125,7 +125,8 @@ static const struct refusal over_preauth = { "resource-constraint",
 	"too many connections are authenticating; try again later", "max_preauth_connections" };
 static const struct refusal shutting_down = { "system-shutdown", "shutting down", NULL };
 
-const struct stream_role_ops *const mux_roles[] = { &c2s_role, &s2s_in_role, &s2s_out_role };
+const struct stream_role_ops *const mux_roles[] = { &c2s_role, &s2s_in_role, &s2s_out_role,
+						     &http_role };
 const unsigned mux_n_roles = sizeof(mux_roles) / sizeof(mux_roles[0]);
 
 const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)
@@ -135,6 +136,9 @@ const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)
 		return &c2s_role;
 	case CFG_LISTEN_S2S:
 		return &s2s_in_role;
+	case CFG_LISTEN_HTTP:
+	case CFG_LISTEN_HTTPS:
+		return &http_role;
 	default:
 		return NULL;
 	}
@@ -150,7 +154,18 @@ const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)
 static void refuse(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
 		   const struct refusal *why)
 {
-	if (lst->mode != CFG_MODE_DIRECT_TLS) {
+	if (lst->kind == CFG_LISTEN_HTTP) {
+		/* an HTTP client gets an HTTP answer, before its request: the
+		 * connection is closed after it (RFC 9112 9.6) */
+		char buf[512];
+		int n = snprintf(buf, sizeof(buf),
+				 "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+				 "Content-Type: text/plain; charset=utf-8\r\n"
+				 "Content-Length: %zu\r\n\r\n%s\n",
+				 strlen(why->text) + 1, why->text);
+		ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+	} else if (lst->mode != CFG_MODE_DIRECT_TLS) {
 		char buf[512];
 		int n = snprintf(buf, sizeof(buf),
 				 "<?xml version='1.0'?><stream:stream xmlns='%s' "
@@ -257,7 +272,11 @@ void mux_accept_ready(struct mux *m, unsigned k)
 		}
 		mux_socket_options(fd, m->cfg);
 		atomic_fetch_add(&g->total_conns, 1);
-		unsigned target = atomic_fetch_add(&g->rr, 1) % g->n;
+		/* among the threads of its kind: a gateway thread's listener
+		 * hands out to gateway threads, a mux thread's to mux threads */
+		unsigned first = m->gateway ? g->n_mux : 0;
+		unsigned count = m->gateway ? g->n - g->n_mux : g->n_mux;
+		unsigned target = first + atomic_fetch_add(&g->rr, 1) % count;
 		if (target == m->idx) {
 			conn_adopt(m, fd, g->listen_cfg[k], ip, port);
 			continue;

@@ -230,7 +230,7 @@ static void insert_tls(struct mux_conn *c, struct tls_sess *t)
 {
 	struct xchain *x = &c->chain;
 	unsigned at = x->n;
-	if (at && x->type[at - 1] == XF_XML)
+	if (at && (x->type[at - 1] == XF_XML || x->type[at - 1] == XF_HTTP))
 		at--;
 	for (unsigned i = x->n; i > at; i--) {
 		x->ctx[i] = x->ctx[i - 1];
@@ -422,7 +422,8 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 
 	struct xml_stream_limits lim;
 	conn_stream_limits(c, &lim);
-	if (!conn_push_xml(c, &lim) || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, c->role->alpn))) {
+	bool top = c->role->push_top ? c->role->push_top(c) : conn_push_xml(c, &lim);
+	if (!top || (lst->mode == CFG_MODE_DIRECT_TLS && !conn_push_tls_server(c, c->role->alpn))) {
 		LOG_ERR("c%u.%llu: cannot set up the connection", m->idx, (unsigned long long)c->id);
 		c->dead = true;
 		c->dead_next = m->dead_head;

@@ -123,6 +123,10 @@ struct mux {
 	pthread_t thread;
 	bool running;
 	bool shutting_down;
+	/* a gateway thread (docs/internals/gateway.md): it owns the http and
+	 * https listeners and their connections, and nothing else; a mux
+	 * thread never owns one of those */
+	bool gateway;
 	bool to_route;                  /* pushed to the router, not yet drained */
 	/* Draining the inbox: what deliveries queue for a connection goes out
 	 * in one send at the end of the drain (conn_flush_queued), not one
@@ -192,7 +196,8 @@ struct mux {
 
 struct mux_group {
 	const struct cfg *cfg;
-	unsigned n;
+	unsigned n;                     /* threads: the mux threads, then the gateway ones */
+	unsigned n_mux;                 /* mux threads: muxes[0 .. n_mux) */
 	struct mux *muxes;
 	struct queue **inboxes;
 	int listen_fds[CFG_MAX_LISTENERS];

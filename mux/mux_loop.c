@@ -107,7 +107,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 	if (!g)
 		goto nomem;
 	g->cfg = cfg;
-	g->n = cfg->threads ? cfg->threads : 1;
+	g->n_mux = cfg->threads ? cfg->threads : 1;
+	g->n = g->n_mux;
 	struct peer_limits pl = {
 		.max_per_addr = cfg->max_connections_per_ip,
 		.max_preauth = cfg->max_preauth_connections,
@@ -129,12 +130,9 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		l->rate = 0;
 		l->burst = 131072;
 	}
-	g->muxes = calloc(g->n, sizeof(*g->muxes));
-	g->inboxes = calloc(g->n, sizeof(*g->inboxes));
-	if (!g->muxes || !g->inboxes)
-		goto nomem;
 	for (unsigned i = 0; i < CFG_MAX_LISTENERS; i++)
 		g->listen_fds[i] = -1;
+	bool http = false;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 		if (!mux_role_for(l)) {
@@ -146,12 +144,24 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 			goto fail;
 		g->listen_cfg[g->n_listen] = l;
 		g->listen_fds[g->n_listen++] = fd;
+		http |= cfg_listener_is_http(l);
 		LOG_INFO("listening on %s port %u (%s, %s, %s)", l->address, l->port, l->name,
-			 mux_role_for(l)->name, l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS" : "STARTTLS");
+			 mux_role_for(l)->name,
+			 l->mode == CFG_MODE_DIRECT_TLS ? "direct TLS"
+			 : cfg_listener_is_http(l)      ? "plaintext"
+							: "STARTTLS");
 	}
+	/* the gateway threads exist only to serve an HTTP listener */
+	if (http)
+		g->n += cfg->http_threads;
+	g->muxes = calloc(g->n, sizeof(*g->muxes));
+	g->inboxes = calloc(g->n, sizeof(*g->inboxes));
+	if (!g->muxes || !g->inboxes)
+		goto nomem;
 	for (unsigned i = 0; i < g->n; i++) {
 		struct mux *m = &g->muxes[i];
 		m->idx = i;
+		m->gateway = i >= g->n_mux;
 		m->group = g;
 		m->cfg = cfg;
 		m->tls = tls;
@@ -173,6 +183,8 @@ struct mux_group *mux_group_new(const struct cfg *cfg, struct tls_ctx_set *tls,
 		}
 		struct epoll_event ev;
 		for (unsigned k = 0; k < g->n_listen; k++) {
+			if (cfg_listener_is_http(g->listen_cfg[k]) != m->gateway)
+				continue;
 			ev.events = EPOLLIN | EPOLLEXCLUSIVE;
 			ev.data.u64 = MUX_TAG(MUX_TAG_LISTEN, k);
 			if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, g->listen_fds[k], &ev) != 0) {
@@ -193,6 +205,11 @@ struct queue *const *mux_group_inboxes(struct mux_group *g, unsigned *n)
 {
 	*n = g->n;
 	return g->inboxes;
+}
+
+unsigned mux_group_n_mux(const struct mux_group *g)
+{
+	return g->n_mux;
 }
 
 /* Messages handled before what they queued for the sockets goes out, at
@@ -347,7 +364,12 @@ static void *mux_main(void *arg)
 {
 	struct mux *m = arg;
 	char name[16];
-	snprintf(name, sizeof(name), "mux%u", m->idx);
+	/* a gateway thread's number counts from 0 after the mux threads;
+	 * its connections keep the thread index in their ids (c2.1) */
+	if (m->gateway)
+		snprintf(name, sizeof(name), "http%u", m->idx - m->group->n_mux);
+	else
+		snprintf(name, sizeof(name), "mux%u", m->idx);
 	log_set_thread_name(name);
 	struct epoll_event evs[MUX_EPOLL_BATCH];
 	uint64_t shutdown_started = 0;

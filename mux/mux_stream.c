@@ -87,6 +87,10 @@ void stream_error(struct mux_conn *c, const char *cond, const char *text)
 {
 	if (c->dead || c->closing)
 		return;
+	if (c->role->stream_error) {
+		c->role->stream_error(c, cond, text);
+		return;
+	}
 	if (!c->header_sent && !stream_send_header(c, c->domain, NULL))
 		return;
 	LOG_INFO("c%u.%llu: stream error <%s/> to %s%s%s", c->mux->idx, (unsigned long long)c->id,

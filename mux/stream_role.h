@@ -86,6 +86,13 @@ struct stream_role_ops {
 	void (*on_connected)(struct mux_conn *c, int err);
 	/* A TLS layer's handshake has just completed (may be NULL). */
 	void (*on_tls_ready)(struct mux_conn *c);
+	/* For a role that speaks no XMPP stream (http): pushes the top
+	 * filter of its transport at accept, and ends the connection its own
+	 * way where a stream would get a stream error (stream_error: the
+	 * pre-auth timeout, shutdown).  NULL for the XMPP roles: the XML
+	 * parser, and <stream:error/>. */
+	bool (*push_top)(struct mux_conn *c);
+	void (*stream_error)(struct mux_conn *c, const char *cond, const char *text);
 
 	/* What the role keeps per thread rather than per stream (c2s: the
 	 * sessions detached for XEP-0198 resumption, the storage thread's
@@ -109,6 +116,7 @@ struct stream_role_ops {
 extern const struct stream_role_ops c2s_role;
 extern const struct stream_role_ops s2s_in_role; /* s2s/s2s_in.c */
 extern const struct stream_role_ops s2s_out_role; /* s2s/s2s_out.c */
+extern const struct stream_role_ops http_role;    /* mux/http/http_role.c */
 extern const struct stream_role_ops *const mux_roles[];
 extern const unsigned mux_n_roles;
 

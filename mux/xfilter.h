@@ -33,7 +33,9 @@ struct tls_sess;
 
 #define XCHAIN_MAX 4 /* socket, TLS, TLS inside TLS, XML */
 
-enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML };
+/* XF_HTTP: an HTTP/1.1 connection's request parser (mux/http/xf_http.c),
+ * the top of its chain in place of the XML parser */
+enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML, XF_HTTP };
 
 struct xchain {
 	/* XF_TLS: its struct tls_sess; XF_XML: its struct xml_stream;
@@ -66,12 +68,13 @@ struct xfilter_ops {
 	void (*free)(struct mux_conn *c, unsigned i);
 };
 
-extern const struct xfilter_ops xf_socket_ops, xf_tls_ops, xf_xml_ops;
+extern const struct xfilter_ops xf_socket_ops, xf_tls_ops, xf_xml_ops, xf_http_ops;
 
 static inline const struct xfilter_ops *xfilter_ops_of(const struct xchain *x, unsigned i)
 {
 	static const struct xfilter_ops *const by_type[] = {
 		[XF_SOCKET] = &xf_socket_ops, [XF_TLS] = &xf_tls_ops, [XF_XML] = &xf_xml_ops,
+		[XF_HTTP] = &xf_http_ops,
 	};
 	return by_type[x->type[i]];
 }

@@ -23,6 +23,7 @@ pkgs=(
   libinih-dev liburcu-dev libexpat1-dev libsqlite3-dev libidn-dev
   libc-ares-dev               # s2s: asynchronous DNS (SRV, A/AAAA) on the mux threads' loops
   libjemalloc-dev libcmocka-dev libwolfssl-dev
+  node-llhttp                 # the HTTP gateway's request parser: llhttp's C sources, compiled in
   clang-14 libclang-rt-14-dev
   python3 python3-slixmpp openssl
   profanity tmux              # integration.profanity drives a desktop client

@@ -235,8 +235,10 @@ int main(int argc, char **argv)
 	unsigned n_mux;
 	struct queue *const *inboxes = mux_group_inboxes(mux, &n_mux);
 	struct router *router = router_new(&cfg, inboxes, n_mux);
-	if (router)
+	if (router) {
 		router_set_store(router, store);
+		router_set_link_threads(router, mux_group_n_mux(mux));
+	}
 	if (!router || router_start(router) != 0) {
 		LOG_ERR("cannot start the router");
 		goto out_mux;
@@ -249,8 +251,10 @@ int main(int argc, char **argv)
 		LOG_ERR("cannot start the control socket's thread");
 		goto out_router;
 	}
-	LOG_INFO("xmppd %s ready: %u mux thread(s), %zu host(s), storage %s, allocator %s",
-		 XMPPD_VERSION, n_mux, cfg.n_hosts, cfg.db_path, mem_allocator_name());
+	LOG_INFO("xmppd %s ready: %u mux thread(s), %u gateway thread(s), %zu host(s), "
+		 "storage %s, allocator %s",
+		 XMPPD_VERSION, mux_group_n_mux(mux), n_mux - mux_group_n_mux(mux), cfg.n_hosts,
+		 cfg.db_path, mem_allocator_name());
 #ifdef XMPPD_HAVE_JEMALLOC
 	if (!mem_malloc_is_jemalloc())
 		LOG_WARN("jemalloc is linked but does not replace malloc (link order?): idle "

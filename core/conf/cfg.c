@@ -57,6 +57,7 @@ enum cfg_sect {
 	SECT_IM,
 	SECT_ADMIN,
 	SECT_S2S,
+	SECT_HTTP,
 	SECT_S2S_ROUTE,
 	SECT_HOST,
 	SECT_LISTENER,
@@ -72,6 +73,7 @@ static const char *const sect_names[] = {
 	[SECT_IM] = "im",
 	[SECT_ADMIN] = "admin",
 	[SECT_S2S] = "s2s",
+	[SECT_HTTP] = "http",
 	[SECT_S2S_ROUTE] = "s2s_route",
 	[SECT_HOST] = "host",
 	[SECT_LISTENER] = "listener",
@@ -215,6 +217,11 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_S2S, "max_outbound_links", T_UINT, struct cfg, s2s_max_links, 1, 1000000),
 	K_FN(SECT_S2S, "dns_servers", set_dns_servers),
 	K_NUM(SECT_S2S, "dns_timeout_ms", T_UINT, struct cfg, s2s_dns_timeout_ms, 100, 60000),
+	K_NUM(SECT_HTTP, "threads", T_UINT, struct cfg, http_threads, 1, 64),
+	K_NUM(SECT_HTTP, "max_header_bytes", T_SIZE, struct cfg, http_max_header_bytes, 1024,
+	      1048576),
+	K_NUM(SECT_HTTP, "max_body_bytes", T_SIZE, struct cfg, http_max_body_bytes, 1024, 16777216),
+	K_NUM(SECT_HTTP, "max_target_bytes", T_SIZE, struct cfg, http_max_target_bytes, 64, 65536),
 	K_FN(SECT_S2S_ROUTE, "address", set_route_address),
 	K_NUM(SECT_S2S_ROUTE, "port", T_U16, struct cfg_s2s_route, port, 1, 65535),
 	K_FN(SECT_S2S_ROUTE, "mode", set_route_mode),
@@ -603,8 +610,10 @@ static const char *set_kind(struct cfg_parse *p, void *base, const char *v)
 		l->kind = CFG_LISTEN_S2S;
 	else if (strcasecmp(v, "http") == 0)
 		l->kind = CFG_LISTEN_HTTP;
+	else if (strcasecmp(v, "https") == 0)
+		l->kind = CFG_LISTEN_HTTPS;
 	else
-		return "expected c2s, s2s or http";
+		return "expected c2s, s2s, http or https";
 	return NULL;
 }
 
@@ -1208,7 +1217,23 @@ static void check_listeners(struct cfg_parse *p)
 		 * limits hold it, after it the router's backlog pauses it */
 		if (l->kind == CFG_LISTEN_S2S && !key_line(p, SLOT_LST(i), "rate"))
 			c->listeners[i].rate = 0;
-		if (l->allow_starttls_inside_tls && l->mode != CFG_MODE_DIRECT_TLS) {
+		if (cfg_listener_is_http(l)) {
+			/* the type says whether TLS comes first; HTTP has no
+			 * STARTTLS, and nothing else of an XMPP stream applies */
+			static const char *const not_http[] = { "mode", "require_encryption",
+								"allow_starttls_inside_tls" };
+			for (size_t k = 0; k < sizeof(not_http) / sizeof(not_http[0]); k++)
+				if (key_line(p, SLOT_LST(i), not_http[k]))
+					cfg_fail(p, key_line(p, SLOT_LST(i), not_http[k]),
+						 "[listener %s] %s: not for type = http or https "
+						 "(https is TLS from the first byte)",
+						 l->name, not_http[k]);
+			c->listeners[i].mode = l->kind == CFG_LISTEN_HTTPS ? CFG_MODE_DIRECT_TLS
+									    : CFG_MODE_STARTTLS;
+			c->listeners[i].require_encryption = false;
+		}
+		if (l->allow_starttls_inside_tls && l->mode != CFG_MODE_DIRECT_TLS &&
+		    !cfg_listener_is_http(l)) {
 			/* Without an outer TLS layer there is nothing to be "inside". */
 			cfg_fail(p, key_line(p, SLOT_LST(i), "allow_starttls_inside_tls"),
 				 "[listener %s] allow_starttls_inside_tls: only valid with mode = direct_tls",
@@ -1377,6 +1402,10 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->s2s_max_queue_bytes = 1048576;
 	cfg->s2s_max_links = 1000;
 	cfg->s2s_dns_timeout_ms = 5000;
+	cfg->http_threads = 1;
+	cfg->http_max_header_bytes = 8192;
+	cfg->http_max_body_bytes = 262144;
+	cfg->http_max_target_bytes = 2048;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 	/* Until a load puts it beside the database. */
@@ -1579,6 +1608,14 @@ bool cfg_has_s2s_listener(const struct cfg *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		if (cfg->listeners[i].kind == CFG_LISTEN_S2S)
+			return true;
+	return false;
+}
+
+bool cfg_has_http_listener(const struct cfg *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		if (cfg_listener_is_http(&cfg->listeners[i]))
 			return true;
 	return false;
 }

@@ -19,7 +19,10 @@
 #define CFG_MAX_EXEMPT 64
 #define CFG_MAX_S2S_ROUTES 64
 
-enum cfg_listener_kind { CFG_LISTEN_C2S, CFG_LISTEN_S2S, CFG_LISTEN_HTTP };
+/* type = c2s | s2s | http | https; an https listener has mode
+ * CFG_MODE_DIRECT_TLS, an http one CFG_MODE_STARTTLS (plaintext first,
+ * without STARTTLS: HTTP has none) */
+enum cfg_listener_kind { CFG_LISTEN_C2S, CFG_LISTEN_S2S, CFG_LISTEN_HTTP, CFG_LISTEN_HTTPS };
 enum cfg_listener_mode {
 	CFG_MODE_STARTTLS,   /* plaintext first, STARTTLS offered (5222) */
 	CFG_MODE_DIRECT_TLS, /* TLS from the first byte (5223, XEP-0368) */
@@ -27,7 +30,7 @@ enum cfg_listener_mode {
 
 struct cfg_listener {
 	char name[64];                  /* section suffix: [listener NAME] */
-	enum cfg_listener_kind kind;    /* type = c2s | s2s | http */
+	enum cfg_listener_kind kind;    /* type = c2s | s2s | http | https */
 	enum cfg_listener_mode mode;    /* mode = starttls | direct_tls */
 	char address[64];               /* address = 127.0.0.1 | :: | 0.0.0.0 */
 	uint16_t port;                  /* port = 5222 */
@@ -136,6 +139,12 @@ struct cfg {
 	unsigned s2s_dns_timeout_ms;  /* dns_timeout_ms = 5000 per try */
 	size_t n_s2s_routes;
 	struct cfg_s2s_route s2s_routes[CFG_MAX_S2S_ROUTES];
+	/* [http]: the gateway's threads and the limits of its HTTP/1.1
+	 * requests (docs/internals/gateway.md) */
+	unsigned http_threads;        /* threads = 1 gateway thread(s), used when an http/https listener exists */
+	size_t http_max_header_bytes; /* max_header_bytes = 8192: request line and headers; more -> 431 */
+	size_t http_max_body_bytes;   /* max_body_bytes = 262144: a request's body; more -> 413 */
+	size_t http_max_target_bytes; /* max_target_bytes = 2048: the request target; more -> 414 */
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */
@@ -197,6 +206,13 @@ const struct cfg_host *cfg_find_host(const struct cfg *cfg, const char *domain);
 /* Whether a listener of type s2s is configured (peers' certificates are
  * then asked for and checked against [s2s] ca_file / ca_path). */
 bool cfg_has_s2s_listener(const struct cfg *cfg);
+/* Whether the listener speaks HTTP (type = http or https). */
+static inline bool cfg_listener_is_http(const struct cfg_listener *l)
+{
+	return l->kind == CFG_LISTEN_HTTP || l->kind == CFG_LISTEN_HTTPS;
+}
+/* Whether any listener speaks HTTP: then the gateway threads start. */
+bool cfg_has_http_listener(const struct cfg *cfg);
 /* The [s2s_route] of domain (normalised), or NULL. */
 const struct cfg_s2s_route *cfg_find_s2s_route(const struct cfg *cfg, const char *domain);
 

@@ -51,6 +51,7 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 	r->id_next &= ~(1ULL << 63); /* room to count */
 	r->epfd = -1;
 	r->n_mux = n_mux;
+	r->n_link_threads = n_mux;
 	atomic_init(&r->stopped, false);
 	pthread_mutex_init(&r->baton, NULL);
 	if (queue_init(&r->inbox) != 0 || hmap_init(&r->by_full, 1024) != 0 ||
@@ -60,6 +61,12 @@ struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxe
 		return NULL;
 	}
 	return r;
+}
+
+void router_set_link_threads(struct router *r, unsigned n)
+{
+	if (n && n <= r->n_mux)
+		r->n_link_threads = n;
 }
 
 struct queue *router_inbox(struct router *r)

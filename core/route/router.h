@@ -22,6 +22,10 @@ struct store_thread;
 
 /* mux_inboxes[i] is the inbox of mux thread i; the array must outlive the router. */
 struct router *router_new(const struct cfg *cfg, struct queue *const *mux_inboxes, unsigned n_mux);
+/* Outbound s2s links go to threads 0 .. n - 1 only (the mux threads; the
+ * gateway threads after them serve HTTP).  Default: all n_mux.  Before
+ * router_start. */
+void router_set_link_threads(struct router *r, unsigned n);
 /* The storage thread the IM modules use (before router_start); without
  * one, what needs storage is answered internal-server-error. */
 void router_set_store(struct router *r, struct store_thread *store);

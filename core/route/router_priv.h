@@ -116,6 +116,7 @@ struct router {
 	const struct cfg *cfg;
 	struct queue *const *mux_inboxes;
 	unsigned n_mux;
+	unsigned n_link_threads;        /* threads that may carry an outbound s2s link */
 	struct queue inbox;
 	int epfd;               /* watches inbox (router_start); -1 before */
 	pthread_t thread;

@@ -194,7 +194,7 @@ static struct s2s_link *link_start(struct router *r, const char *key)
 	}
 	l->stale_ms = now_ms() + (uint64_t)r->cfg->s2s_connect_timeout_s * 1000 + STALE_MARGIN_MS;
 	/* one thread per pair, spread by the map's keyed hash */
-	uint32_t thread = (uint32_t)(hmap_hash(&r->s2s_links, key) % r->n_mux);
+	uint32_t thread = (uint32_t)(hmap_hash(&r->s2s_links, key) % r->n_link_threads);
 	m->h.thread = thread;
 	rt_post(r, m); /* m is the mux's now */
 	LOG_DEBUG("s2s: %s: link asked of mux%u", key, thread);

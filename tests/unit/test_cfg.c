@@ -277,8 +277,7 @@ static void test_all_keys(void **state)
 		  "[host example.org]\ncertificate = /etc/ssl/e.pem\nkey = k.pem\n"
 		  "[listener s]\ntype = s2s\nmode = direct_tls\naddress = ::\nport = 5270\n"
 		  "require_encryption = no\nallow_starttls_inside_tls = yes\n"
-		  "[listener h]\ntype = http\naddress = 0.0.0.0\nport = 5280 ; BOSH\n"
-		  "require_encryption = 0\n", c);
+		  "[listener h]\ntype = http\naddress = 0.0.0.0\nport = 5280 ; BOSH\n", c);
 	assert_int_equal(c->threads, 7);
 	assert_int_equal(c->log_level, LOG_LVL_DEBUG);
 	assert_int_equal(c->tls_min_version, 13);
@@ -308,6 +307,50 @@ static void test_all_keys(void **state)
 	assert_int_equal(l->port, 5280);
 	assert_false(l->require_encryption);
 	free(c);
+}
+
+/* [http] and the http/https listener types (docs/internals/gateway.md) */
+static void test_http(void **state)
+{
+	struct cfg *c = malloc(sizeof(*c));
+	(void)state;
+	expect_ok(HOST LST, c);
+	assert_int_equal(c->http_threads, 1);
+	assert_int_equal(c->http_max_header_bytes, 8192);
+	assert_int_equal(c->http_max_body_bytes, 262144);
+	assert_int_equal(c->http_max_target_bytes, 2048);
+	assert_false(cfg_has_http_listener(c));
+	expect_ok(HOST LST "[http]\nthreads = 2\nmax_header_bytes = 1024\n"
+		  "max_body_bytes = 16777216\nmax_target_bytes = 64\n"
+		  "[listener w]\ntype = https\nport = 5281\n"
+		  "[listener p]\ntype = HTTP\nport = 5280\n", c);
+	assert_int_equal(c->http_threads, 2);
+	assert_int_equal(c->http_max_header_bytes, 1024);
+	assert_int_equal(c->http_max_body_bytes, 16777216);
+	assert_int_equal(c->http_max_target_bytes, 64);
+	assert_true(cfg_has_http_listener(c));
+	assert_int_equal(c->listeners[1].kind, CFG_LISTEN_HTTPS);
+	assert_int_equal(c->listeners[1].mode, CFG_MODE_DIRECT_TLS);
+	assert_true(cfg_listener_is_http(&c->listeners[1]));
+	assert_int_equal(c->listeners[2].kind, CFG_LISTEN_HTTP);
+	assert_int_equal(c->listeners[2].mode, CFG_MODE_STARTTLS);
+	assert_false(cfg_listener_is_http(&c->listeners[0]));
+	free(c);
+	expect_err(HOST LST "[http]\nthreads = 0\n", "t.ini:7: [http] threads: out of range (1..64)");
+	expect_err(HOST LST "[http]\nmax_header_bytes = 1023\n",
+		   "t.ini:7: [http] max_header_bytes: out of range (1024..1048576)");
+	expect_err(HOST LST "[http]\nmax_body_bytes = 16777217\n",
+		   "t.ini:7: [http] max_body_bytes: out of range (1024..16777216)");
+	expect_err(HOST LST "[http]\nmax_target_bytes = 63\n",
+		   "t.ini:7: [http] max_target_bytes: out of range (64..65536)");
+	expect_err(HOST LST "[listener w]\ntype = https\nport = 5281\nmode = direct_tls\n",
+		   "t.ini:9: [listener w] mode: not for type = http or https "
+		   "(https is TLS from the first byte)");
+	expect_err(HOST LST "[listener w]\ntype = http\nport = 5280\nrequire_encryption = true\n",
+		   "t.ini:9: [listener w] require_encryption: not for type = http or https "
+		   "(https is TLS from the first byte)");
+	expect_err(HOST LST "[listener w]\ntype = gopher\nport = 70\n",
+		   "t.ini:7: [listener w] type: expected c2s, s2s, http or https");
 }
 
 static void test_bool_spellings(void **state)
@@ -379,7 +422,7 @@ static void test_err_range(void **state)
 	expect_err(HOST LST "[tls]\nmin_version = 1.1\n",
 		   "t.ini:7: [tls] min_version: expected 1.2 or 1.3");
 	expect_err(HOST "[listener a]\nport = 1\ntype = xmpp\n",
-		   "t.ini:6: [listener a] type: expected c2s, s2s or http");
+		   "t.ini:6: [listener a] type: expected c2s, s2s, http or https");
 	expect_err(HOST "[listener a]\nport = 1\nmode = ssl\n",
 		   "t.ini:6: [listener a] mode: expected starttls or direct_tls");
 	expect_err(HOST "[listener a]\nport = 1\naddress = localhost\n",
@@ -828,6 +871,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_preauth_limits),
 		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_bool_spellings),
 		cmocka_unit_test(test_err_unknown),
 		cmocka_unit_test(test_err_number),

@@ -1,0 +1,226 @@
+/* The http role (mux/stream_role.h): a connection to a `type = http` or
+ * `https` listener, on a gateway thread (docs/internals/gateway.md).  It
+ * speaks HTTP/1.1, not an XMPP stream: its transport's top filter is the
+ * request parser (xf_http.c), which hands each request here.
+ *
+ * Nothing is mounted yet: every request for a resource gets 404, and a
+ * method no resource will take 501.  BOSH, WebSocket and /metrics come in
+ * the next steps of the plan.  What is here already is the part every
+ * resource shares: keep-alive and pipelining (answers in order), the
+ * parser's limits answered with 400/413/414/431/501/505 and a close, and
+ * the pre-auth timeout, which bounds a connection's life as it bounds a
+ * client's before authentication (an http connection never
+ * authenticates). */
+#include "mux/http/http_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base/log.h"
+#include "core/base/xbuf.h"
+
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+/* Writes a whole response: status line, Date (RFC 9110 6.6.1: an origin
+ * server with a clock sends it), the body's type and length, and
+ * Connection: close when the connection ends after it, which it then does.
+ * A HEAD request gets the same header section and no body. */
+static void respond(struct mux_conn *c, int status, const char *body, bool head, bool close)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	if (!gmtime_r(&now, &tm) ||
+	    !strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		date[0] = '\0';
+	size_t blen = strlen(body);
+	struct xbuf b = { 0 };
+	enum xs st = xbuf_appendf(&b,
+				  "HTTP/1.1 %d %s\r\nDate: %s\r\n"
+				  "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Length: %zu\r\n%s\r\n",
+				  status, reason_of(status), date, blen,
+				  close ? "Connection: close\r\n" : "");
+	if (st == XS_OK && !head)
+		st = xbuf_append(&b, body, blen);
+	if (st != XS_OK) {
+		LOG_ERR("c%u.%llu: out of memory answering %s", c->mux->idx,
+			(unsigned long long)c->id, c->peer);
+		xbuf_free(&b);
+		conn_close(c, "out of memory");
+		return;
+	}
+	conn_send(c, b.data, b.len);
+	xbuf_free(&b);
+	if (close)
+		conn_close_after_flush(c, "HTTP response with Connection: close");
+}
+
+/* The methods some resource here serves (or will: POST for BOSH, OPTIONS
+ * for its CORS preflight); any other gets 501 (RFC 9110 9.1). */
+static bool method_known(uint8_t m)
+{
+	return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_POST || m == HTTP_OPTIONS;
+}
+
+void http_conn_request(struct mux_conn *c, const struct http_req *r, bool upgrade)
+{
+	const char *method = llhttp_method_name((llhttp_method_t)r->method);
+	/* after an upgrade request the parser reads no more: the connection
+	 * ends with the answer unless a resource takes it over */
+	bool close = upgrade || !r->keep_alive;
+	bool head = r->method == HTTP_HEAD;
+	if (r->version_minor == 1 && !(r->hdr_present & (1u << HTTP_HDR_HOST))) {
+		/* RFC 9112 3.2: a server MUST answer 400 */
+		http_conn_refuse(c, 400, "HTTP/1.1 request without Host");
+		return;
+	}
+	if (!method_known(r->method)) {
+		LOG_INFO("c%u.%llu: HTTP 501 to %s: method %s", c->mux->idx,
+			 (unsigned long long)c->id, c->peer, method);
+		respond(c, 501, "Not Implemented\n", false, close);
+		return;
+	}
+	LOG_DEBUG("c%u.%llu: HTTP %s %.*s from %s: 404", c->mux->idx, (unsigned long long)c->id,
+		  method, (int)(r->target.len > 200 ? 200 : r->target.len),
+		  r->target.data ? r->target.data : "", c->peer);
+	respond(c, 404, "Not Found\n", head, close);
+}
+
+void http_conn_refuse(struct mux_conn *c, int status, const char *why)
+{
+	LOG_INFO("c%u.%llu: HTTP %d to %s: %s", c->mux->idx, (unsigned long long)c->id, status,
+		 c->peer, why ? why : reason_of(status));
+	char body[128];
+	snprintf(body, sizeof(body), "%s\n", reason_of(status));
+	respond(c, status, body, false, true);
+}
+
+/* ---- the role's table ---- */
+
+static bool http_init(struct mux_conn *c)
+{
+	/* only what every role's negotiation state starts with: the
+	 * pre-auth list, which times the connection out */
+	c->neg = calloc(1, sizeof(struct stream_neg));
+	return c->neg != NULL;
+}
+
+/* Where an XMPP stream would get a stream error: the pre-auth timeout
+ * (connection-timeout) and the server's shutdown.  A request cut short is
+ * answered (408, or 503 at shutdown); an idle keep-alive connection is
+ * closed without a word, as RFC 9112 9.8 allows. */
+static void http_stream_error(struct mux_conn *c, const char *cond, const char *text)
+{
+	LOG_INFO("c%u.%llu: closing HTTP connection from %s: %s%s%s", c->mux->idx,
+		 (unsigned long long)c->id, c->peer, cond, text ? ": " : "", text ? text : "");
+	if (conn_http_partial(c)) {
+		int status = strcmp(cond, "connection-timeout") == 0 ? 408 : 503;
+		char body[64];
+		snprintf(body, sizeof(body), "%s\n", reason_of(status));
+		respond(c, status, body, false, true);
+		return;
+	}
+	conn_close_after_flush(c, cond);
+}
+
+static int http_on_open(struct mux_conn *c, struct xml_node *header)
+{
+	(void)c;
+	(void)header;
+	return -1; /* no XML parser on this chain */
+}
+
+static int http_on_stanza(struct mux_conn *c, struct xml_node *el)
+{
+	(void)c;
+	(void)el;
+	return -1;
+}
+
+static void http_nothing(struct mux_conn *c)
+{
+	(void)c;
+}
+
+static enum xs http_features(struct mux_conn *c, struct xbuf *out)
+{
+	(void)c;
+	(void)out;
+	return XS_OK;
+}
+
+static bool http_no(struct mux_conn *c)
+{
+	(void)c;
+	return false;
+}
+
+static bool http_deliver(struct mux_conn *c, struct msg *msg)
+{
+	(void)c;
+	(void)msg;
+	return false; /* no session behind it: back to the router */
+}
+
+static void http_on_msg(struct mux_conn *c, struct msg *msg)
+{
+	(void)c;
+	(void)msg;
+}
+
+static const char *http_session_name(const struct mux_conn *c)
+{
+	(void)c;
+	return NULL;
+}
+
+static void http_free_role(struct mux_conn *c)
+{
+	if (!c->neg)
+		return;
+	conn_preauth_remove(c);
+	free(c->neg);
+	c->neg = NULL;
+}
+
+const struct stream_role_ops http_role = {
+	.name = "http",
+	.ns = "",
+	.alpn = "http/1.1",
+	.init = http_init,
+	.on_open = http_on_open,
+	.on_stanza = http_on_stanza,
+	.on_restart = http_nothing,
+	.features = http_features,
+	.sleep_ok = http_no,
+	.deliver = http_deliver,
+	.on_msg = http_on_msg,
+	.keep_on_close = http_no,
+	.park = http_nothing,
+	.on_closed = http_nothing,
+	.on_timer = http_nothing,
+	.session_name = http_session_name,
+	.strip = http_nothing,
+	.free = http_free_role,
+	.push_top = conn_push_http,
+	.stream_error = http_stream_error,
+};

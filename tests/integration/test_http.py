@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""The HTTP gateway's HTTP/1.1 layer (issue 13, step 1 of
+docs/internals/gateway.md), with raw sockets: `type = http` and `type =
+https` listeners served by a gateway thread of their own.
+
+- keep-alive: two requests on one connection get two answers; pipelined
+  requests are answered in order; HTTP/1.0 and Connection: close end the
+  connection after the answer; HEAD gets the header section only;
+- nothing is mounted yet: 404; an unknown method 501;
+- bad requests get their status and a close, and each says why in the
+  log: a garbage request line 400, a header section over [http]
+  max_header_bytes 431, a body over max_body_bytes 413 (announced, and
+  chunked), a target over max_target_bytes 414, HTTP/2.0 505, an
+  HTTP/1.1 request without Host 400 (RFC 9112 3.2); meanwhile
+  another client is served;
+- the pre-auth timeout closes an idle connection without a word, and
+  answers a request cut short with 408;
+- https: TLS from the first byte, with ALPN http/1.1;
+- the c2s listener still works beside them, the log says how many
+  gateway threads run, and xmppctl sessions (which asks every thread)
+  answers.
+
+Run: /usr/bin/python3 test_http.py --xmppd PATH --xmppctl PATH
+"""
+
+import os
+import re
+import socket
+import ssl
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import LOCALHOST, Server  # noqa: E402
+
+XMPPD = XMPPCTL = None
+SRV = None
+PREAUTH_TIMEOUT = 2
+
+
+def setUpModule():
+    global SRV
+    SRV = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"}, name="http",
+                 sections={"http": {"max_header_bytes": 2048, "max_body_bytes": 4096,
+                                    "max_target_bytes": 256},
+                           "limits": {"preauth_timeout": PREAUTH_TIMEOUT}},
+                 listeners={"dtls": {"mode": "direct_tls"},
+                            "web": {"type": "http"},
+                            "webs": {"type": "https"}})
+    SRV.start()
+
+
+def tearDownModule():
+    SRV.stop()
+
+
+class Conn:
+    """A raw HTTP/1.1 client connection that reads whole responses."""
+
+    def __init__(self, listener="web", tls=False):
+        self.sock = socket.create_connection((LOCALHOST, SRV.port(listener)), timeout=10)
+        if tls:
+            ctx = ssl.create_default_context(cafile=SRV.cafile)
+            ctx.set_alpn_protocols(["http/1.1"])
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=SRV.domain)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("closed; had %r" % self.buf)
+        self.buf += data
+
+    def response(self, head=False):
+        """(status, {lower-case header: value}, body) of the next response."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        top, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = top.decode().split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        assert lines[0].startswith("HTTP/1.1 "), lines[0]
+        hdrs = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            hdrs[k.strip().lower()] = v.strip()
+        n = 0 if head else int(hdrs["content-length"])
+        while len(self.buf) < n:
+            self._fill()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, hdrs, body
+
+    def closed(self, timeout=5):
+        """True when the server closes the connection (and sent nothing more)."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+        except socket.timeout:
+            return False
+        self.buf += data
+        return not data
+
+    def close(self):
+        self.sock.close()
+
+
+def get(path="/", extra=""):
+    return "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % (path, extra)
+
+
+class Http(unittest.TestCase):
+    def conn(self, **kw):
+        c = Conn(**kw)
+        self.addCleanup(c.close)
+        return c
+
+    def test_01_keep_alive_and_pipelining(self):
+        c = self.conn()
+        c.send(get("/a"))
+        status, hdrs, body = c.response()
+        self.assertEqual(status, 404)
+        self.assertNotIn("connection", hdrs)
+        self.assertRegex(hdrs["date"], r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
+        self.assertEqual(body, b"Not Found\n")
+        # the same connection serves the next one, and pipelined ones in order
+        c.send(get("/b") + "HEAD /c HTTP/1.1\r\nHost: localhost\r\n\r\n" + get("/d"))
+        self.assertEqual(c.response()[0], 404)
+        status, hdrs, _ = c.response(head=True)
+        self.assertEqual((status, hdrs["content-length"]), (404, "10"))
+        self.assertEqual(c.response()[0], 404)
+        self.assertEqual(c.buf, b"")
+        # a request split into single bytes is one request
+        for ch in get("/e"):
+            c.send(ch)
+        self.assertEqual(c.response()[0], 404)
+        self.assertFalse(c.closed(timeout=0.3))
+
+    def test_02_close_after_answer(self):
+        for req in ("GET / HTTP/1.0\r\n\r\n", get("/", "Connection: close\r\n")):
+            c = self.conn()
+            c.send(req)
+            status, hdrs, _ = c.response()
+            self.assertEqual((status, hdrs.get("connection")), (404, "close"))
+            self.assertTrue(c.closed())
+
+    def test_03_methods(self):
+        c = self.conn()
+        c.send("POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
+        self.assertEqual(c.response()[0], 404)
+        c.send("DELETE /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.assertEqual(c.response()[0], 501)
+        self.assertFalse(c.closed(timeout=0.3))
+
+    def refused(self, request, status, log):
+        at = SRV.log_len()
+        c = self.conn()
+        c.send(request)
+        got, hdrs, _ = c.response()
+        self.assertEqual((got, hdrs.get("connection")), (status, "close"))
+        self.assertTrue(c.closed())
+        self.assertTrue(SRV.wait_log(r"HTTP %d to 127\.0\.0\.1:\d+: %s" % (status, log), start=at),
+                        "no log line for %d" % status)
+
+    def test_04_bad_requests(self):
+        bystander = self.conn()
+        self.refused("HELLO THERE\r\n\r\n", 400, "Invalid method")
+        self.refused(get("/", "X-Pad: %s\r\n" % ("a" * 2100)), 431, "header section too large")
+        # at the limit it passes: 2048 bytes of request line and headers
+        c = self.conn()
+        base = len(get("/", "X-Pad: \r\n"))
+        c.send(get("/", "X-Pad: %s\r\n" % ("a" * (2048 - base))))
+        self.assertEqual(c.response()[0], 404)
+        self.refused("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4097\r\n\r\n", 413,
+                     "Content-Length over the body limit")
+        self.refused("POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "800\r\n%s\r\n800\r\n%s\r\n1\r\nx\r\n0\r\n\r\n" % ("a" * 2048, "b" * 2048),
+                     413, "chunked body over the body limit")
+        self.refused(get("/" + "p" * 300), 414, "request target too long")
+        self.refused("GET / HTTP/1.1\r\n\r\n", 400, "HTTP/1.1 request without Host")
+        self.refused("GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", 505,
+                     "HTTP version not supported")
+        # the other client was served throughout
+        bystander.send(get("/still"))
+        self.assertEqual(bystander.response()[0], 404)
+
+    def test_05_timeouts(self):
+        idle = self.conn()
+        idle.send(get("/"))
+        self.assertEqual(idle.response()[0], 404)
+        cut = self.conn()
+        cut.send("GET / HTTP/1.1\r\nHost: loc")
+        t0 = time.monotonic()
+        self.assertTrue(idle.closed(timeout=PREAUTH_TIMEOUT + 5))
+        self.assertEqual(idle.buf, b"")  # closed without a word
+        status, hdrs, _ = cut.response()
+        self.assertEqual((status, hdrs.get("connection")), (408, "close"))
+        self.assertTrue(cut.closed())
+        self.assertLess(time.monotonic() - t0, PREAUTH_TIMEOUT + 3)
+
+    def test_06_https(self):
+        c = self.conn(listener="webs", tls=True)
+        self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+        c.send(get("/"))
+        self.assertEqual(c.response()[0], 404)
+        c.send(get("/again"))
+        self.assertEqual(c.response()[0], 404)
+
+    def test_07_beside_c2s(self):
+        self.assertTrue(SRV.wait_log(r"ready: 2 mux thread\(s\), 1 gateway thread\(s\)"))
+        self.assertTrue(re.search(r"listening on 127\.0\.0\.1 port %d \(web, http, plaintext\)"
+                                  % SRV.port("web"), SRV.log()))
+        alice = SRV.login("alice", "pw-alice", "r")
+        self.addCleanup(alice.close)
+        alice.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        self.assertIn("p1", alice.read_until(r"id=.p1."))
+        # the control socket asks every thread, the gateway's too, and
+        # gets its answer while an HTTP connection is open there
+        web = self.conn()
+        web.send(get("/"))
+        self.assertEqual(web.response()[0], 404)
+        self.assertIn("alice@localhost/r", SRV._ctl(["sessions"]))
+
+
+if __name__ == "__main__":
+    XMPPD, XMPPCTL = harness.binaries()
+    harness.run_tests(__name__)
