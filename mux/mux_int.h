@@ -388,6 +388,8 @@ bool mux_peer_key(const struct mux *m, const char *ip, char key[PEER_KEY_LEN]);
 /* MSG_CTL_SESSIONS: one line per bound session of this thread, answered
  * to the control thread. */
 void mux_ctl_sessions(struct mux *m, struct msg *msg);
+/* mux_stats.c: MSG_STATS, this thread's part of GET /metrics */
+void mux_stats(struct mux *m, struct msg *msg);
 
 /* The peer's address as the peer table knows it, NUL-terminated in buf. */
 static inline const char *conn_peer_ip(const struct mux_conn *c, char buf[INET6_ADDRSTRLEN])

@@ -256,6 +256,9 @@ static void inbox_ready(struct mux *m)
 		case MSG_CTL_SESSIONS:
 			mux_ctl_sessions(m, msg);
 			break;
+		case MSG_STATS:
+			mux_stats(m, msg);
+			break;
 		case MSG_RELOAD_TLS:
 			tls_ctx_set_unref(m->tls);
 			m->tls = msg->ptr;

@@ -113,6 +113,7 @@ static const char *set_kind(struct cfg_parse *p, void *base, const char *v);
 static const char *set_mode(struct cfg_parse *p, void *base, const char *v);
 static const char *set_address(struct cfg_parse *p, void *base, const char *v);
 static const char *set_exempt(struct cfg_parse *p, void *base, const char *v);
+static const char *set_metrics_allow(struct cfg_parse *p, void *base, const char *v);
 static const char *set_registration(struct cfg_parse *p, void *base, const char *v);
 static const char *set_s2s_ca_file(struct cfg_parse *p, void *base, const char *v);
 static const char *set_s2s_ca_path(struct cfg_parse *p, void *base, const char *v);
@@ -237,6 +238,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_LISTENER, "burst", T_UINT, struct cfg_listener, burst, 4096, 1073741824),
 	K_BOOL(SECT_LISTENER, "allow_starttls_inside_tls", struct cfg_listener,
 	       allow_starttls_inside_tls),
+	K_BOOL(SECT_LISTENER, "metrics", struct cfg_listener, metrics),
+	K_FN(SECT_LISTENER, "metrics_allow", set_metrics_allow),
 };
 
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -641,10 +644,11 @@ static const char *set_address(struct cfg_parse *p, void *base, const char *v)
 }
 
 /* "192.0.2.0/24, 2001:db8::/32 10.1.2.3": commas, blanks or both between
- * networks; the key given again replaces the list. */
-static const char *set_exempt(struct cfg_parse *p, void *base, const char *v)
+ * networks, at most max of them into out; the key given again replaces
+ * the list. */
+static const char *parse_networks(struct cfg_parse *p, const char *v, struct cidr *out,
+				  size_t max, size_t *n_out)
 {
-	struct cfg *c = base;
 	size_t n = 0;
 
 	for (const char *s = v; *s;) {
@@ -657,8 +661,8 @@ static const char *set_exempt(struct cfg_parse *p, void *base, const char *v)
 			continue;
 		}
 		len = strcspn(s, ", \t");
-		if (n == CFG_MAX_EXEMPT) {
-			snprintf(p->why, sizeof(p->why), "more than %d networks", CFG_MAX_EXEMPT);
+		if (n == max) {
+			snprintf(p->why, sizeof(p->why), "more than %zu networks", max);
 			return p->why;
 		}
 		if (len >= sizeof(tok)) {
@@ -667,15 +671,27 @@ static const char *set_exempt(struct cfg_parse *p, void *base, const char *v)
 		}
 		memcpy(tok, s, len);
 		tok[len] = '\0';
-		if ((why = cidr_parse(tok, &c->exempt[n])) != NULL) {
+		if ((why = cidr_parse(tok, &out[n])) != NULL) {
 			snprintf(p->why, sizeof(p->why), "'%s': %s", tok, why);
 			return p->why;
 		}
 		n++;
 		s += len;
 	}
-	c->n_exempt = n;
+	*n_out = n;
 	return NULL;
+}
+
+static const char *set_exempt(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	return parse_networks(p, v, c->exempt, CFG_MAX_EXEMPT, &c->n_exempt);
+}
+
+static const char *set_metrics_allow(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg_listener *l = base;
+	return parse_networks(p, v, l->metrics_allow, CFG_MAX_METRICS_ALLOW, &l->n_metrics_allow);
 }
 
 /* ---- sections ----------------------------------------------------------- */
@@ -1231,6 +1247,14 @@ static void check_listeners(struct cfg_parse *p)
 			c->listeners[i].mode = l->kind == CFG_LISTEN_HTTPS ? CFG_MODE_DIRECT_TLS
 									    : CFG_MODE_STARTTLS;
 			c->listeners[i].require_encryption = false;
+		}
+		if (!cfg_listener_is_http(l)) {
+			static const char *const http_only[] = { "metrics", "metrics_allow" };
+			for (size_t k = 0; k < sizeof(http_only) / sizeof(http_only[0]); k++)
+				if (key_line(p, SLOT_LST(i), http_only[k]))
+					cfg_fail(p, key_line(p, SLOT_LST(i), http_only[k]),
+						 "[listener %s] %s: only for type = http or https",
+						 l->name, http_only[k]);
 		}
 		if (l->allow_starttls_inside_tls && l->mode != CFG_MODE_DIRECT_TLS &&
 		    !cfg_listener_is_http(l)) {

@@ -18,6 +18,7 @@
 #define CFG_MAX_LISTENERS 32
 #define CFG_MAX_EXEMPT 64
 #define CFG_MAX_S2S_ROUTES 64
+#define CFG_MAX_METRICS_ALLOW 8
 
 /* type = c2s | s2s | http | https; an https listener has mode
  * CFG_MODE_DIRECT_TLS, an http one CFG_MODE_STARTTLS (plaintext first,
@@ -38,6 +39,10 @@ struct cfg_listener {
 	bool allow_starttls_inside_tls; /* allow_starttls_inside_tls = false */
 	unsigned rate;                  /* rate = 16384 bytes/s read per connection; 0 = unlimited */
 	unsigned burst;                 /* burst = 131072 bytes read at once before the rate applies */
+	/* http/https only: GET /metrics (docs/internals/gateway.md) */
+	bool metrics;                   /* metrics = false */
+	size_t n_metrics_allow;         /* metrics_allow = CIDR list; none: loopback peers only */
+	struct cidr metrics_allow[CFG_MAX_METRICS_ALLOW];
 };
 
 struct cfg_host {

@@ -79,6 +79,9 @@ enum msg_type {
 			   * server links); ptr, status as for MSG_CTL; one
 			   * MSG_CTL_REPLY (lines) comes back */
 	MSG_CTL_REPLY,   /* data = the answer's text, status = the token */
+	/* a gateway thread (GET /metrics) -> every thread and the router; and back */
+	MSG_STATS,       /* h = the asking connection: one MSG_STATS_REPLY goes to it */
+	MSG_STATS_REPLY, /* h as asked; ptr = a malloc'd struct stats_part (core/route/stats.h) */
 };
 
 /* MSG_S2S_UP's status for an inbound link that XEP-0288 made usable both

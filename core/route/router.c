@@ -27,6 +27,7 @@
 #include "core/route/im.h"
 #include "core/route/msg.h"
 #include "core/route/router_priv.h"
+#include "core/route/stats.h"
 #include "core/store/store_thread.h"
 #include "core/xmpp/stanza.h"
 #include "core/xml/xml_node.h"
@@ -867,6 +868,29 @@ static void handle_undelivered(struct router *r, struct msg *m)
 	deliver_to_best(r, st, bare, u, true);
 }
 
+/* GET /metrics asks (core/route/stats.h): the router's part, to the
+ * asking connection's thread.  Without memory it does not answer: the
+ * request then ends with what the others sent. */
+static void rt_stats(struct router *r, struct msg *m)
+{
+	struct stats_part *p = calloc(1, sizeof(*p));
+	struct msg *a = p ? msg_new(MSG_STATS_REPLY, NULL) : NULL;
+	if (!a) {
+		free(p);
+		LOG_WARN("router: out of memory answering a metrics request");
+		return;
+	}
+	p->thread = -1;
+	p->inbox_depth = (uint64_t)queue_len(&r->inbox);
+	p->sessions = r->by_full.count;
+	p->s2s_links = rt_s2s_count(r);
+	p->routed_total = r->routed;
+	p->bounced_total = r->bounced;
+	a->h = m->h;
+	a->ptr = p;
+	rt_post(r, a);
+}
+
 static void dispatch(struct router *r, struct msg *m)
 {
 	switch (m->type) {
@@ -908,6 +932,9 @@ static void dispatch(struct router *r, struct msg *m)
 		break;
 	case MSG_CTL:
 		rt_ctl(r, m);
+		break;
+	case MSG_STATS:
+		rt_stats(r, m);
 		break;
 	case MSG_SHUTDOWN:
 		atomic_store(&r->stopped, true);

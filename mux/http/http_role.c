@@ -3,10 +3,10 @@
  * speaks HTTP/1.1, not an XMPP stream: its transport's top filter is the
  * request parser (xf_http.c), which hands each request here.
  *
- * Nothing is mounted yet: every request for a resource gets 404, and a
- * method no resource will take 501.  BOSH, WebSocket and /metrics come in
- * the next steps of the plan.  What is here already is the part every
- * resource shares: keep-alive and pipelining (answers in order), the
+ * One resource so far: GET /metrics where the listener enables it
+ * (http_metrics.c).  Any other gets 404, and a method no resource will
+ * take 501.  BOSH and WebSocket come in the next steps of the plan.  What
+ * is here already is the part every resource shares: keep-alive and pipelining (answers in order), the
  * parser's limits answered with 400/413/414/431/501/505 and a close, and
  * the pre-auth timeout, which bounds a connection's life as it bounds a
  * client's before authentication (an http connection never
@@ -20,12 +20,14 @@
 
 #include "core/base/log.h"
 #include "core/base/xbuf.h"
+#include "core/route/msg.h"
 
 static const char *reason_of(int status)
 {
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
@@ -43,7 +45,8 @@ static const char *reason_of(int status)
  * server with a clock sends it), the body's type and length, and
  * Connection: close when the connection ends after it, which it then does.
  * A HEAD request gets the same header section and no body. */
-static void respond(struct mux_conn *c, int status, const char *body, bool head, bool close)
+void http_conn_reply(struct mux_conn *c, int status, const char *content_type,
+		     const char *body, size_t blen, bool head, bool close)
 {
 	char date[64];
 	time_t now = time(NULL);
@@ -51,13 +54,13 @@ static void respond(struct mux_conn *c, int status, const char *body, bool head,
 	if (!gmtime_r(&now, &tm) ||
 	    !strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm))
 		date[0] = '\0';
-	size_t blen = strlen(body);
 	struct xbuf b = { 0 };
 	enum xs st = xbuf_appendf(&b,
 				  "HTTP/1.1 %d %s\r\nDate: %s\r\n"
-				  "Content-Type: text/plain; charset=utf-8\r\n"
-				  "Content-Length: %zu\r\n%s\r\n",
-				  status, reason_of(status), date, blen,
+				  "Content-Type: %s\r\n"
+				  "Content-Length: %zu\r\n%s%s\r\n",
+				  status, reason_of(status), date, content_type, blen,
+				  status == 405 ? "Allow: GET, HEAD\r\n" : "",
 				  close ? "Connection: close\r\n" : "");
 	if (st == XS_OK && !head)
 		st = xbuf_append(&b, body, blen);
@@ -74,6 +77,40 @@ static void respond(struct mux_conn *c, int status, const char *body, bool head,
 		conn_close_after_flush(c, "HTTP response with Connection: close");
 }
 
+static void respond(struct mux_conn *c, int status, const char *body, bool head, bool close)
+{
+	http_conn_reply(c, status, "text/plain; charset=utf-8", body, strlen(body), head, close);
+}
+
+void http_conn_answer(struct mux_conn *c, int status, const char *why, bool head)
+{
+	LOG_INFO("c%u.%llu: HTTP %d to %s: %s", c->mux->idx, (unsigned long long)c->id, status,
+		 c->peer, why);
+	char body[128];
+	snprintf(body, sizeof(body), "%s\n", reason_of(status));
+	respond(c, status, body, head, true);
+}
+
+/* The role's state: what every role's starts with (the pre-auth list,
+ * which times the connection out), and a GET /metrics being gathered. */
+struct http_neg {
+	struct stream_neg base;
+	struct http_metrics *metrics;
+};
+
+static struct http_neg *http_neg(const struct mux_conn *c)
+{
+	return (struct http_neg *)c->neg;
+}
+
+/* The target's path: "/metrics" and "/metrics?..." are the same resource. */
+static bool path_is(const struct http_req *r, const char *path)
+{
+	size_t n = strlen(path);
+	return r->target.len >= n && memcmp(r->target.data, path, n) == 0 &&
+	       (r->target.len == n || r->target.data[n] == '?');
+}
+
 /* The methods some resource here serves (or will: POST for BOSH, OPTIONS
  * for its CORS preflight); any other gets 501 (RFC 9110 9.1). */
 static bool method_known(uint8_t m)
@@ -81,7 +118,7 @@ static bool method_known(uint8_t m)
 	return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_POST || m == HTTP_OPTIONS;
 }
 
-void http_conn_request(struct mux_conn *c, const struct http_req *r, bool upgrade)
+bool http_conn_request(struct mux_conn *c, const struct http_req *r, bool upgrade)
 {
 	const char *method = llhttp_method_name((llhttp_method_t)r->method);
 	/* after an upgrade request the parser reads no more: the connection
@@ -91,36 +128,40 @@ void http_conn_request(struct mux_conn *c, const struct http_req *r, bool upgrad
 	if (r->version_minor == 1 && !(r->hdr_present & (1u << HTTP_HDR_HOST))) {
 		/* RFC 9112 3.2: a server MUST answer 400 */
 		http_conn_refuse(c, 400, "HTTP/1.1 request without Host");
-		return;
+		return true;
 	}
 	if (!method_known(r->method)) {
 		LOG_INFO("c%u.%llu: HTTP 501 to %s: method %s", c->mux->idx,
 			 (unsigned long long)c->id, c->peer, method);
 		respond(c, 501, "Not Implemented\n", false, close);
-		return;
+		return true;
+	}
+	if (c->lst->metrics && path_is(r, "/metrics")) {
+		if (r->method != HTTP_GET && !head) {
+			http_conn_answer(c, 405, "metrics: GET or HEAD only", false);
+			return true;
+		}
+		/* the answer comes when every thread has sent its part, and
+		 * ends the connection: the requests after it wait for nothing */
+		return !http_metrics_start(c, head, &http_neg(c)->metrics);
 	}
 	LOG_DEBUG("c%u.%llu: HTTP %s %.*s from %s: 404", c->mux->idx, (unsigned long long)c->id,
 		  method, (int)(r->target.len > 200 ? 200 : r->target.len),
 		  r->target.data ? r->target.data : "", c->peer);
 	respond(c, 404, "Not Found\n", head, close);
+	return true;
 }
 
 void http_conn_refuse(struct mux_conn *c, int status, const char *why)
 {
-	LOG_INFO("c%u.%llu: HTTP %d to %s: %s", c->mux->idx, (unsigned long long)c->id, status,
-		 c->peer, why ? why : reason_of(status));
-	char body[128];
-	snprintf(body, sizeof(body), "%s\n", reason_of(status));
-	respond(c, status, body, false, true);
+	http_conn_answer(c, status, why ? why : reason_of(status), false);
 }
 
 /* ---- the role's table ---- */
 
 static bool http_init(struct mux_conn *c)
 {
-	/* only what every role's negotiation state starts with: the
-	 * pre-auth list, which times the connection out */
-	c->neg = calloc(1, sizeof(struct stream_neg));
+	c->neg = calloc(1, sizeof(struct http_neg));
 	return c->neg != NULL;
 }
 
@@ -132,6 +173,12 @@ static void http_stream_error(struct mux_conn *c, const char *cond, const char *
 {
 	LOG_INFO("c%u.%llu: closing HTTP connection from %s: %s%s%s", c->mux->idx,
 		 (unsigned long long)c->id, c->peer, cond, text ? ": " : "", text ? text : "");
+	if (http_neg(c)->metrics) {
+		http_metrics_free(http_neg(c)->metrics);
+		http_neg(c)->metrics = NULL;
+		respond(c, 503, "Service Unavailable\n", false, true);
+		return;
+	}
 	if (conn_http_partial(c)) {
 		int status = strcmp(cond, "connection-timeout") == 0 ? 408 : 503;
 		char body[64];
@@ -198,8 +245,38 @@ static void http_free_role(struct mux_conn *c)
 	if (!c->neg)
 		return;
 	conn_preauth_remove(c);
+	http_metrics_free(http_neg(c)->metrics);
 	free(c->neg);
 	c->neg = NULL;
+}
+
+/* A thread's part of a GET /metrics, for one of this thread's
+ * connections (gone meanwhile: dropped). */
+static bool http_thread_msg(struct mux *m, struct msg *msg, bool *forwarded)
+{
+	(void)forwarded;
+	if (msg->type != MSG_STATS_REPLY)
+		return false;
+	struct stats_part *p = msg->ptr;
+	msg->ptr = NULL;
+	struct mux_conn *c = conn_by_handle(m, msg->h);
+	if (c && c->role == &http_role && !c->dead && !c->closing && http_neg(c)->metrics &&
+	    http_metrics_add(http_neg(c)->metrics, p)) {
+		struct http_metrics *hm = http_neg(c)->metrics;
+		http_neg(c)->metrics = NULL;
+		http_metrics_finish(c, hm);
+	}
+	free(p);
+	return true;
+}
+
+static bool http_thread_drop(struct msg *msg)
+{
+	if (msg->type != MSG_STATS_REPLY)
+		return false;
+	free(msg->ptr);
+	msg->ptr = NULL;
+	return true;
 }
 
 const struct stream_role_ops http_role = {
@@ -223,4 +300,6 @@ const struct stream_role_ops http_role = {
 	.free = http_free_role,
 	.push_top = conn_push_http,
 	.stream_error = http_stream_error,
+	.thread_msg = http_thread_msg,
+	.thread_drop = http_thread_drop,
 };

@@ -16,6 +16,9 @@ struct xf_http {
 	 * or shutdown now interrupts a request (408/503), not an idle
 	 * connection (closed without a word, RFC 9112 9.8) */
 	bool partial;
+	/* the last request's answer comes later and ends the connection:
+	 * what follows is not read */
+	bool stopped;
 };
 
 bool conn_push_http(struct mux_conn *c)
@@ -54,7 +57,7 @@ bool conn_http_partial(const struct mux_conn *c)
 static void http_recv(struct mux_conn *c, unsigned i, const char *data, size_t len)
 {
 	struct xf_http *h = c->chain.ctx[i];
-	while (len && !c->dead && !c->closing) {
+	while (len && !c->dead && !c->closing && !h->stopped) {
 		size_t used = 0;
 		switch (http_req_feed(&h->req, data, len, &used)) {
 		case HTTP_FEED_MORE:
@@ -71,7 +74,7 @@ static void http_recv(struct mux_conn *c, unsigned i, const char *data, size_t l
 			return;
 		case HTTP_FEED_REQUEST:
 			h->partial = false;
-			http_conn_request(c, &h->req, false);
+			h->stopped = !http_conn_request(c, &h->req, false);
 			http_req_next(&h->req);
 			data += used;
 			len -= used;

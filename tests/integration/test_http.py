@@ -16,6 +16,11 @@ https` listeners served by a gateway thread of their own.
 - the pre-auth timeout closes an idle connection without a word, and
   answers a request cut short with 408;
 - https: TLS from the first byte, with ALPN http/1.1;
+- GET /metrics where a listener enables it: Prometheus text whose every
+  family has its HELP and TYPE, every thread's part in it, counters that
+  move when a message is routed and connections counted by kind; HEAD
+  too, POST 405, 404 where not enabled, 403 for a peer outside
+  metrics_allow (loopback by default);
 - the c2s listener still works beside them, the log says how many
   gateway threads run, and xmppctl sessions (which asks every thread)
   answers.
@@ -47,8 +52,10 @@ def setUpModule():
                                     "max_target_bytes": 256},
                            "limits": {"preauth_timeout": PREAUTH_TIMEOUT}},
                  listeners={"dtls": {"mode": "direct_tls"},
-                            "web": {"type": "http"},
-                            "webs": {"type": "https"}})
+                            "web": {"type": "http", "metrics": "true"},
+                            "webs": {"type": "https"},
+                            "webm": {"type": "http", "metrics": "true",
+                                     "metrics_allow": "10.0.0.0/8, 192.0.2.1"}})
     SRV.start()
 
 
@@ -225,6 +232,98 @@ class Http(unittest.TestCase):
         web.send(get("/"))
         self.assertEqual(web.response()[0], 404)
         self.assertIn("alice@localhost/r", SRV._ctl(["sessions"]))
+
+    def metrics(self, listener="web"):
+        c = self.conn(listener=listener)
+        c.send(get("/metrics"))
+        status, hdrs, body = c.response()
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["content-type"], "text/plain; version=0.0.4; charset=utf-8")
+        self.assertEqual(hdrs.get("connection"), "close")
+        self.assertTrue(c.closed())
+        return parse_prometheus(self, body.decode())
+
+    def test_08_metrics(self):
+        m = self.metrics()
+        # 2 mux threads, 1 gateway thread, the router: all answered
+        self.assertEqual(m[("xmppd_metrics_parts", 'part="asked"')], 4)
+        self.assertEqual(m[("xmppd_metrics_parts", 'part="answered"')], 4)
+        for q in ("router", "mux0", "mux1", "http0"):
+            self.assertIn(("xmppd_queue_depth_messages", 'queue="%s"' % q), m)
+        # this very connection, on the gateway thread
+        self.assertGreaterEqual(m[("xmppd_connections", 'kind="http",state="awake"')], 1)
+        self.assertGreater(m[("process_resident_memory_bytes", "")], 1 << 20)
+        # a session and a routed message move the figures
+        alice = SRV.login("alice", "pw-alice", "m8")
+        self.addCleanup(alice.close)
+        before = m[("xmppd_stanzas_routed_total", "")]
+        for i in range(3):
+            alice.send("<message to='alice@localhost/m8' id='m%d'><body>x</body></message>" % i)
+        alice.read_until(r"id=.m2.")
+        m = self.metrics()
+        self.assertGreaterEqual(m[("xmppd_stanzas_routed_total", "")], before + 3)
+        self.assertGreaterEqual(m[("xmppd_connections", 'kind="c2s",state="awake"')], 1)
+        self.assertGreaterEqual(m[("xmppd_sessions", "")], 1)
+
+    def test_09_metrics_methods_and_access(self):
+        c = self.conn()
+        c.send("HEAD /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        status, hdrs, _ = c.response(head=True)
+        self.assertEqual(status, 200)
+        self.assertGreater(int(hdrs["content-length"]), 100)
+        self.assertTrue(c.closed())
+        self.assertEqual(c.buf, b"")
+        c = self.conn()
+        c.send("POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+        status, hdrs, _ = c.response()
+        self.assertEqual((status, hdrs.get("allow")), (405, "GET, HEAD"))
+        # not enabled on that listener: no such resource
+        c = self.conn(listener="webs", tls=True)
+        c.send(get("/metrics"))
+        self.assertEqual(c.response()[0], 404)
+        # enabled, but loopback is not in its metrics_allow
+        at = SRV.log_len()
+        c = self.conn(listener="webm")
+        c.send(get("/metrics"))
+        self.assertEqual(c.response()[0], 403)
+        self.assertTrue(SRV.wait_log(r"HTTP 403 to 127\.0\.0\.1:\d+: metrics: not for this "
+                                     r"address", start=at))
+        # a request pipelined after /metrics is not read: the answer closes
+        c = self.conn()
+        c.send(get("/metrics") + get("/after"))
+        self.assertEqual(c.response()[0], 200)
+        self.assertTrue(c.closed())
+        self.assertEqual(c.buf, b"")
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\d+)$')
+
+
+def parse_prometheus(test, text):
+    """{(name, labels): value} of Prometheus text, checking its form: every
+    sample's family announced by HELP and TYPE before it, each family in
+    one group."""
+    out, typed, done, current = {}, set(), set(), None
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            name = line.split(" ")[2]
+            if line.startswith("# TYPE "):
+                test.assertIn(line.split(" ")[3], ("gauge", "counter"), line)
+                typed.add(name)
+            if name != current:
+                test.assertNotIn(name, done, "family %s in two groups" % name)
+                if current:
+                    done.add(current)
+                current = name
+            continue
+        mo = SAMPLE.match(line)
+        test.assertIsNotNone(mo, "not a sample line: %r" % line)
+        name = mo.group(1)
+        test.assertEqual(name, current, "sample outside its family: %r" % line)
+        test.assertIn(name, typed)
+        out[(name, mo.group(2) or "")] = int(mo.group(3))
+    test.assertTrue(text.endswith("\n"))
+    return out
 
 
 if __name__ == "__main__":

@@ -351,6 +351,30 @@ static void test_http(void **state)
 		   "(https is TLS from the first byte)");
 	expect_err(HOST LST "[listener w]\ntype = gopher\nport = 70\n",
 		   "t.ini:7: [listener w] type: expected c2s, s2s, http or https");
+
+	/* GET /metrics: per http listener, loopback unless networks are named */
+	c = malloc(sizeof(*c));
+	expect_ok(HOST LST "[listener w]\ntype = http\nport = 5280\nmetrics = true\n"
+		  "[listener v]\ntype = https\nport = 5281\n"
+		  "metrics_allow = 10.0.0.0/8, 2001:db8::/32 192.0.2.7\n", c);
+	assert_true(c->listeners[1].metrics);
+	assert_int_equal(c->listeners[1].n_metrics_allow, 0);
+	assert_false(c->listeners[2].metrics);
+	assert_int_equal(c->listeners[2].n_metrics_allow, 3);
+	assert_int_equal(c->listeners[2].metrics_allow[1].prefix, 32);
+	assert_false(c->listeners[0].metrics);
+	free(c);
+	expect_err(HOST LST "metrics = true\n",
+		   "t.ini:6: [listener a] metrics: only for type = http or https");
+	expect_err(HOST "[listener a]\nport = 5222\ntype = s2s\nmetrics_allow = 10.0.0.0/8\n",
+		   "t.ini:7: [listener a] metrics_allow: only for type = http or https");
+	expect_err(HOST "[listener w]\ntype = http\nport = 1\nmetrics_allow = 10.0.0.1/8\n",
+		   "t.ini:7: [listener w] metrics_allow: '10.0.0.1/8': bits are set past the "
+		   "prefix length (write the network's first address)");
+	expect_err(HOST "[listener w]\ntype = http\nport = 1\n"
+		   "metrics_allow = 1.0.0.1 1.0.0.2 1.0.0.3 1.0.0.4 1.0.0.5 1.0.0.6 1.0.0.7 "
+		   "1.0.0.8 1.0.0.9\n",
+		   "t.ini:7: [listener w] metrics_allow: more than 8 networks");
 }
 
 static void test_bool_spellings(void **state)
