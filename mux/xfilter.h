@@ -39,7 +39,7 @@ enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML, XF_HTTP };
 
 struct xchain {
 	/* XF_TLS: its struct tls_sess; XF_XML: its struct xml_stream;
-	 * XF_SOCKET: NULL */
+	 * XF_HTTP: its struct xf_http (mux/http/xf_http.c); XF_SOCKET: NULL */
 	void *ctx[XCHAIN_MAX];
 	struct xbuf sock_out;        /* the socket filter's output */
 	uint8_t type[XCHAIN_MAX];
