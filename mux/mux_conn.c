@@ -11,6 +11,7 @@
  * pending bytes, the reader is too slow and the connection is closed
  * (policy: disconnect, logged). */
 #include "mux/mux_int.h"
+#include "mux/http/ws_conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -437,6 +438,20 @@ void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const cha
 		 c->peer, lst->name);
 }
 
+bool conn_switch_role(struct mux_conn *c, const struct stream_role_ops *role)
+{
+	/* the old role's state goes, the pre-auth list entry with it; the new
+	 * one's negotiation has its own pre-auth time from now */
+	c->role->free(c);
+	c->role = role;
+	if (!role->init(c)) {
+		conn_close(c, "out of memory switching protocols");
+		return false;
+	}
+	preauth_add(c);
+	return true;
+}
+
 static void on_readable(struct mux_conn *c);
 
 void conn_watch(struct mux_conn *c)
@@ -629,6 +644,8 @@ void conn_request_restart(struct mux_conn *c)
 		c->reset_parser = true;
 	else if (xml_stream_reset(conn_xml(c)) != XS_OK)
 		conn_close(c, "parser reset failed");
+	else if (c->websocket)
+		ws_stream_restart(c); /* the root its messages are read under */
 }
 
 void xchain_up(struct mux_conn *c, unsigned i, const char *data, size_t len)

@@ -61,8 +61,13 @@ struct mux_conn {
 	 * for every other stream */
 	struct conn_batch *batch;
 
-	const struct stream_role_ops *role; /* fixed for the connection's life */
+	/* fixed for the connection's life, but for the one switch from http
+	 * to c2s of a WebSocket upgrade (conn_switch_role) */
+	const struct stream_role_ops *role;
 	bool header_sent;
+	/* the stream is framed per RFC 7395 over WebSocket (mux/http/xf_ws.c):
+	 * no STARTTLS, <open/> and <close/> for the stream's ends */
+	bool websocket;
 	bool established;            /* negotiation done: stanzas flow (c2s: bound) */
 	bool authenticated;
 	bool dead;                   /* closed; freed by mux_reap() */
@@ -260,6 +265,10 @@ uint64_t mux_batch_deadline_us(const struct mux *m);
 void conn_adopt(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
 		unsigned port);
 void conn_on_event(struct mux_conn *c, uint32_t events);
+/* c speaks role from now on (the http role's WebSocket upgrade: c2s): the
+ * old role's state is freed, the new one's made, and its pre-auth time
+ * starts.  false: out of memory, c is closed. */
+bool conn_switch_role(struct mux_conn *c, const struct stream_role_ops *role);
 void conn_send(struct mux_conn *c, const char *data, size_t len);
 /* Through c's filters now: no cork, no batch (their own flushes). */
 void conn_send_through(struct mux_conn *c, const char *data, size_t len);

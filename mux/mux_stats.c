@@ -16,6 +16,8 @@ static enum stats_kind kind_of(const struct mux_conn *c)
 		return STATS_S2S_OUT;
 	if (c->role == &http_role)
 		return STATS_HTTP;
+	if (c->websocket)
+		return STATS_WEBSOCKET;
 	return STATS_C2S;
 }
 

@@ -113,7 +113,8 @@ void stream_error(struct mux_conn *c, const char *cond, const char *text)
 
 bool stream_starttls_available(const struct mux_conn *c)
 {
-	if (c->authenticated)
+	/* RFC 7395 3.7: TLS is the WebSocket's (wss), never STARTTLS */
+	if (c->authenticated || c->websocket)
 		return false;
 	if (c->lst->mode == CFG_MODE_STARTTLS)
 		return conn_tls_count(c) == 0;

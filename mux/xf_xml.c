@@ -7,6 +7,7 @@
 
 #include "core/base/log.h"
 #include "core/xml/xml_stream.h"
+#include "mux/http/ws_conn.h"
 
 static const struct xml_stream_cb stream_callbacks = {
 	.stream_open = stream_on_open,
@@ -20,18 +21,41 @@ struct xml_stream *conn_xml(const struct mux_conn *c)
 	return c->chain.n && c->chain.type[top] == XF_XML ? c->chain.ctx[top] : NULL;
 }
 
-bool conn_push_xml(struct mux_conn *c, const struct xml_stream_limits *lim)
+/* RFC 7395 over WebSocket (mux/http/xf_ws.c): each message is a document of
+ * its own, <open/> and <close/> in place of the stream's ends.  The parser
+ * reads them all as the children of one root that xf_ws feeds it (at the
+ * start and after each restart), so that stanzas are parsed, limited and
+ * handed on exactly as on a socket; the callbacks tell <open/> and
+ * <close/> from stanzas. */
+static const struct xml_stream_cb framed_callbacks = {
+	.stream_open = ws_on_root,
+	.stanza = ws_on_element,
+	.stream_close = stream_on_close,
+};
+
+static bool push_xml(struct mux_conn *c, const struct xml_stream_limits *lim,
+		     const struct xml_stream_cb *cb)
 {
 	struct xchain *x = &c->chain;
 	if (x->n >= XCHAIN_MAX)
 		return false;
-	struct xml_stream *s = xml_stream_new(lim, &stream_callbacks, c);
+	struct xml_stream *s = xml_stream_new(lim, cb, c);
 	if (!s)
 		return false;
 	x->ctx[x->n] = s;
 	x->type[x->n] = XF_XML;
 	x->n++;
 	return true;
+}
+
+bool conn_push_xml(struct mux_conn *c, const struct xml_stream_limits *lim)
+{
+	return push_xml(c, lim, &stream_callbacks);
+}
+
+bool conn_push_xml_framed(struct mux_conn *c, const struct xml_stream_limits *lim)
+{
+	return push_xml(c, lim, &framed_callbacks);
 }
 
 static void xml_error(struct mux_conn *c, struct xml_stream *s, enum xml_stream_err e)
@@ -64,6 +88,8 @@ static void xml_recv(struct mux_conn *c, unsigned i, const char *data, size_t le
 		c->reset_parser = false;
 		if (xml_stream_reset(s) != XS_OK)
 			conn_close(c, "parser reset failed");
+		else if (c->websocket)
+			ws_stream_restart(c);
 		return;
 	}
 	if (e == XML_STREAM_OK || e == XML_STREAM_STOPPED || e == XML_STREAM_CLOSED)

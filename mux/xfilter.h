@@ -35,11 +35,14 @@ struct tls_sess;
 
 /* XF_HTTP: an HTTP/1.1 connection's request parser (mux/http/xf_http.c),
  * the top of its chain in place of the XML parser */
-enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML, XF_HTTP };
+/* XF_WS: WebSocket frames (mux/http/xf_ws.c), under the XML parser of an
+ * upgraded connection */
+enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML, XF_HTTP, XF_WS };
 
 struct xchain {
 	/* XF_TLS: its struct tls_sess; XF_XML: its struct xml_stream;
-	 * XF_HTTP: its struct xf_http (mux/http/xf_http.c); XF_SOCKET: NULL */
+	 * XF_HTTP: its struct xf_http (mux/http/xf_http.c); XF_WS: its
+	 * struct xf_ws (mux/http/xf_ws.c); XF_SOCKET: NULL */
 	void *ctx[XCHAIN_MAX];
 	struct xbuf sock_out;        /* the socket filter's output */
 	uint8_t type[XCHAIN_MAX];
@@ -68,13 +71,13 @@ struct xfilter_ops {
 	void (*free)(struct mux_conn *c, unsigned i);
 };
 
-extern const struct xfilter_ops xf_socket_ops, xf_tls_ops, xf_xml_ops, xf_http_ops;
+extern const struct xfilter_ops xf_socket_ops, xf_tls_ops, xf_xml_ops, xf_http_ops, xf_ws_ops;
 
 static inline const struct xfilter_ops *xfilter_ops_of(const struct xchain *x, unsigned i)
 {
 	static const struct xfilter_ops *const by_type[] = {
 		[XF_SOCKET] = &xf_socket_ops, [XF_TLS] = &xf_tls_ops, [XF_XML] = &xf_xml_ops,
-		[XF_HTTP] = &xf_http_ops,
+		[XF_HTTP] = &xf_http_ops, [XF_WS] = &xf_ws_ops,
 	};
 	return by_type[x->type[i]];
 }
@@ -97,5 +100,7 @@ struct tls_sess *conn_tls_top(const struct mux_conn *c);
 struct xml_stream_limits;
 bool conn_push_xml(struct mux_conn *c, const struct xml_stream_limits *lim);
 struct xml_stream *conn_xml(const struct mux_conn *c);
+/* The same for a stream framed per RFC 7395 (WebSocket: mux/http/xf_ws.c). */
+bool conn_push_xml_framed(struct mux_conn *c, const struct xml_stream_limits *lim);
 
 #endif

@@ -41,6 +41,7 @@
 
 #include <ini.h>
 
+#include "core/http/http_origin.h"
 #include "core/xmpp/jid.h"
 #include "core/base/log.h"
 
@@ -120,6 +121,8 @@ static const char *set_s2s_ca_path(struct cfg_parse *p, void *base, const char *
 static const char *set_dns_servers(struct cfg_parse *p, void *base, const char *v);
 static const char *set_route_address(struct cfg_parse *p, void *base, const char *v);
 static const char *set_route_mode(struct cfg_parse *p, void *base, const char *v);
+static const char *set_ws_path(struct cfg_parse *p, void *base, const char *v);
+static const char *set_origins(struct cfg_parse *p, void *base, const char *v);
 
 #define K_NUM(s, n, t, st, f, lo, hi) { s, n, t, offsetof(st, f), lo, hi, NULL }
 #define K_BOOL(s, n, st, f) { s, n, T_BOOL, offsetof(st, f), 0, 0, NULL }
@@ -223,6 +226,10 @@ static const struct cfg_key cfg_keys[] = {
 	      1048576),
 	K_NUM(SECT_HTTP, "max_body_bytes", T_SIZE, struct cfg, http_max_body_bytes, 1024, 16777216),
 	K_NUM(SECT_HTTP, "max_target_bytes", T_SIZE, struct cfg, http_max_target_bytes, 64, 65536),
+	K_FN(SECT_HTTP, "websocket_path", set_ws_path),
+	K_NUM(SECT_HTTP, "max_websocket_message_bytes", T_SIZE, struct cfg, http_ws_max_message,
+	      1024, 16777216),
+	K_FN(SECT_HTTP, "origins", set_origins),
 	K_FN(SECT_S2S_ROUTE, "address", set_route_address),
 	K_NUM(SECT_S2S_ROUTE, "port", T_U16, struct cfg_s2s_route, port, 1, 65535),
 	K_FN(SECT_S2S_ROUTE, "mode", set_route_mode),
@@ -548,6 +555,46 @@ static const char *set_dns_servers(struct cfg_parse *p, void *base, const char *
 	if (strspn(v, "0123456789abcdefABCDEF.:[],% ") != strlen(v))
 		return "expected ip[:port], ... (numeric addresses)";
 	snprintf(c->s2s_dns_servers, sizeof(c->s2s_dns_servers), "%s", v);
+	return NULL;
+}
+
+/* A resource's path: "/" and what may follow in a request target's path
+ * (no query); "off" turns the resource off (stored as ""). */
+static const char *set_ws_path(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	(void)p;
+	if (strlen(v) >= sizeof(c->http_ws_path))
+		return "too long";
+	if (strcasecmp(v, "off") == 0)
+		v = "";
+	else if (v[0] != '/' || strpbrk(v, "?# \t%"))
+		return "expected a path starting with / (no query), or off";
+	snprintf(c->http_ws_path, sizeof(c->http_ws_path), "%s", v);
+	return NULL;
+}
+
+/* "*", or origins as a browser serializes them (RFC 6454 6.2): scheme
+ * http or https, a host, perhaps a port, no path; compared to the Origin
+ * header case-insensitively (core/http/http_origin.h). */
+static const char *set_origins(struct cfg_parse *p, void *base, const char *v)
+{
+	struct cfg *c = base;
+	(void)p;
+	if (strlen(v) >= sizeof(c->http_origins))
+		return "too long";
+	const char *s = v;
+	while (*s) {
+		s += strspn(s, " ,\t");
+		size_t n = strcspn(s, " ,\t");
+		if (!n)
+			break;
+		if (!(n == 1 && *s == '*') && !http_origin_valid(s, n))
+			return "expected \"*\" or origins such as https://chat.example.com or "
+			       "http://localhost:8080 (scheme, host and port only)";
+		s += n;
+	}
+	snprintf(c->http_origins, sizeof(c->http_origins), "%s", v);
 	return NULL;
 }
 
@@ -1430,6 +1477,8 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->http_max_header_bytes = 8192;
 	cfg->http_max_body_bytes = 262144;
 	cfg->http_max_target_bytes = 2048;
+	snprintf(cfg->http_ws_path, sizeof(cfg->http_ws_path), "/xmpp-websocket");
+	cfg->http_ws_max_message = 262144;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");
 	/* Until a load puts it beside the database. */

@@ -150,6 +150,13 @@ struct cfg {
 	size_t http_max_header_bytes; /* max_header_bytes = 8192: request line and headers; more -> 431 */
 	size_t http_max_body_bytes;   /* max_body_bytes = 262144: a request's body; more -> 413 */
 	size_t http_max_target_bytes; /* max_target_bytes = 2048: the request target; more -> 414 */
+	char http_ws_path[128];       /* websocket_path = /xmpp-websocket; off (stored "") = no WebSocket */
+	size_t http_ws_max_message;   /* max_websocket_message_bytes = 262144: one message; more -> 1009 */
+	/* origins = the web origins whose pages may open sessions (WebSocket's
+	 * Origin check, BOSH's CORS), space or comma separated,
+	 * "scheme://host[:port]" each, or "*"; "" = the request's own
+	 * origin only (its Host), or a client that sends no Origin */
+	char http_origins[1024];
 	/* [storage] */
 	char db_path[512];            /* path = data/xmppd.sqlite (relative to the ini file's directory) */
 	int db_path_line;             /* 0: the default */

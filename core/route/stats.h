@@ -8,7 +8,16 @@
 
 #include <stdint.h>
 
-enum stats_kind { STATS_C2S, STATS_S2S_IN, STATS_S2S_OUT, STATS_HTTP, STATS_KINDS };
+/* websocket: a client stream over WebSocket (a c2s stream whose HTTP
+ * connection was upgraded); http: an HTTP connection not upgraded */
+enum stats_kind {
+	STATS_C2S,
+	STATS_S2S_IN,
+	STATS_S2S_OUT,
+	STATS_HTTP,
+	STATS_WEBSOCKET,
+	STATS_KINDS
+};
 
 struct stats_part {
 	int thread;                      /* the thread's index; -1: the router */

@@ -1165,6 +1165,12 @@ static bool borrow_parser(struct xml_stream *s)
 	return true;
 }
 
+bool xml_stream_between_stanzas(const struct xml_stream *s)
+{
+	/* parser-less: lent or asleep, which it is only at such a boundary */
+	return s->parser ? at_clean_boundary(s) : xml_stream_is_asleep(s);
+}
+
 enum xs xml_stream_sleep(struct xml_stream *s)
 {
 	if (!s->parser)

@@ -89,6 +89,11 @@ bool xml_stream_stanza_inner(const struct xml_stream *s, const char **p, size_t 
 /* The stream header was reported to stream_open (and the document not
  * reset since). */
 bool xml_stream_header_seen(const struct xml_stream *s);
+/* Outside the callbacks: at depth 1 with nothing of a stanza, a token or a
+ * character held (the conditions of xml_stream_sleep below).  A transport
+ * whose messages must each hold whole elements (RFC 7395) checks it at
+ * the end of each. */
+bool xml_stream_between_stanzas(const struct xml_stream *s);
 /* Log-friendly description of the last error ("" if none). */
 const char *xml_stream_err_text(const struct xml_stream *s);
 const char *xml_stream_err_name(enum xml_stream_err e);

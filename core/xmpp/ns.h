@@ -12,6 +12,8 @@
 #define NS_BIDI "urn:xmpp:bidi"
 #define NS_BIDI_FEATURE "urn:xmpp:features:bidi"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
+/* RFC 7395: <open/> and <close/> of a stream over WebSocket */
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
 #define NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"

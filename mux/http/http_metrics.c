@@ -140,7 +140,8 @@ static int by_thread(const void *a, const void *b)
 
 void http_metrics_finish(struct mux_conn *c, struct http_metrics *hm)
 {
-	static const char *const kinds[STATS_KINDS] = { "c2s", "s2s_in", "s2s_out", "http" };
+	static const char *const kinds[STATS_KINDS] = { "c2s", "s2s_in", "s2s_out", "http",
+							 "websocket" };
 	struct stats_part sum = { 0 };
 	for (unsigned i = 0; i < hm->got; i++) {
 		const struct stats_part *p = &hm->parts[i];

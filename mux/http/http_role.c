@@ -3,9 +3,11 @@
  * speaks HTTP/1.1, not an XMPP stream: its transport's top filter is the
  * request parser (xf_http.c), which hands each request here.
  *
- * One resource so far: GET /metrics where the listener enables it
- * (http_metrics.c).  Any other gets 404, and a method no resource will
- * take 501.  BOSH and WebSocket come in the next steps of the plan.  What
+ * The resources: GET /metrics where the listener enables it
+ * (http_metrics.c), and [http] websocket_path, whose handshake
+ * (ws_handshake.c) hands the connection over to the c2s role (xf_ws.c).
+ * Any other gets 404, and a method no resource will take 501.  BOSH
+ * comes in the next step of the plan.  What
  * is here already is the part every resource shares: keep-alive and pipelining (answers in order), the
  * parser's limits answered with 400/413/414/431/501/505 and a close, and
  * the pre-auth timeout, which bounds a connection's life as it bounds a
@@ -21,6 +23,7 @@
 #include "core/base/log.h"
 #include "core/base/xbuf.h"
 #include "core/route/msg.h"
+#include "mux/http/ws_conn.h"
 
 static const char *reason_of(int status)
 {
@@ -33,6 +36,7 @@ static const char *reason_of(int status)
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
@@ -48,6 +52,14 @@ static const char *reason_of(int status)
 void http_conn_reply(struct mux_conn *c, int status, const char *content_type,
 		     const char *body, size_t blen, bool head, bool close)
 {
+	http_conn_reply_with(c, status, status == 405 ? "Allow: GET, HEAD\r\n" : "", content_type,
+			     body, blen, head, close);
+}
+
+void http_conn_reply_with(struct mux_conn *c, int status, const char *extra,
+			  const char *content_type, const char *body, size_t blen, bool head,
+			  bool close)
+{
 	char date[64];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -59,8 +71,7 @@ void http_conn_reply(struct mux_conn *c, int status, const char *content_type,
 				  "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 				  "Content-Type: %s\r\n"
 				  "Content-Length: %zu\r\n%s%s\r\n",
-				  status, reason_of(status), date, content_type, blen,
-				  status == 405 ? "Allow: GET, HEAD\r\n" : "",
+				  status, reason_of(status), date, content_type, blen, extra,
 				  close ? "Connection: close\r\n" : "");
 	if (st == XS_OK && !head)
 		st = xbuf_append(&b, body, blen);
@@ -118,7 +129,7 @@ static bool method_known(uint8_t m)
 	return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_POST || m == HTTP_OPTIONS;
 }
 
-bool http_conn_request(struct mux_conn *c, const struct http_req *r, bool upgrade)
+enum http_next http_conn_request(struct mux_conn *c, const struct http_req *r, bool upgrade)
 {
 	const char *method = llhttp_method_name((llhttp_method_t)r->method);
 	/* after an upgrade request the parser reads no more: the connection
@@ -128,28 +139,32 @@ bool http_conn_request(struct mux_conn *c, const struct http_req *r, bool upgrad
 	if (r->version_minor == 1 && !(r->hdr_present & (1u << HTTP_HDR_HOST))) {
 		/* RFC 9112 3.2: a server MUST answer 400 */
 		http_conn_refuse(c, 400, "HTTP/1.1 request without Host");
-		return true;
+		return HTTP_NEXT_READ;
 	}
 	if (!method_known(r->method)) {
 		LOG_INFO("c%u.%llu: HTTP 501 to %s: method %s", c->mux->idx,
 			 (unsigned long long)c->id, c->peer, method);
 		respond(c, 501, "Not Implemented\n", false, close);
-		return true;
+		return HTTP_NEXT_READ;
 	}
 	if (c->lst->metrics && path_is(r, "/metrics")) {
 		if (r->method != HTTP_GET && !head) {
 			http_conn_answer(c, 405, "metrics: GET or HEAD only", false);
-			return true;
+			return HTTP_NEXT_READ;
 		}
 		/* the answer comes when every thread has sent its part, and
 		 * ends the connection: the requests after it wait for nothing */
-		return !http_metrics_start(c, head, &http_neg(c)->metrics);
+		return http_metrics_start(c, head, &http_neg(c)->metrics) ? HTTP_NEXT_STOP
+									   : HTTP_NEXT_READ;
 	}
+	const char *ws = c->mux->cfg->http_ws_path;
+	if (*ws && path_is(r, ws))
+		return ws_handshake(c, r, upgrade) ? HTTP_NEXT_WEBSOCKET : HTTP_NEXT_READ;
 	LOG_DEBUG("c%u.%llu: HTTP %s %.*s from %s: 404", c->mux->idx, (unsigned long long)c->id,
 		  method, (int)(r->target.len > 200 ? 200 : r->target.len),
 		  r->target.data ? r->target.data : "", c->peer);
 	respond(c, 404, "Not Found\n", head, close);
-	return true;
+	return HTTP_NEXT_READ;
 }
 
 void http_conn_refuse(struct mux_conn *c, int status, const char *why)

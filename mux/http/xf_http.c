@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "core/conf/cfg.h"
+#include "mux/http/ws_conn.h"
 
 struct xf_http {
 	struct http_req req;
@@ -68,13 +69,16 @@ static void http_recv(struct mux_conn *c, unsigned i, const char *data, size_t l
 			return;
 		case HTTP_FEED_UPGRADE:
 			/* the parser is done with this connection: whatever
-			 * the answer, nothing more is read as HTTP */
+			 * the answer, nothing more is read as HTTP.  A
+			 * WebSocket's frames may follow in the same read. */
 			h->partial = false;
-			http_conn_request(c, &h->req, true);
+			if (http_conn_request(c, &h->req, true) == HTTP_NEXT_WEBSOCKET &&
+			    conn_upgrade_ws(c, i) && len > used) /* h is gone */
+				xchain_up(c, i, data + used, len - used);
 			return;
 		case HTTP_FEED_REQUEST:
 			h->partial = false;
-			h->stopped = !http_conn_request(c, &h->req, false);
+			h->stopped = http_conn_request(c, &h->req, false) == HTTP_NEXT_STOP;
 			http_req_next(&h->req);
 			data += used;
 			len -= used;

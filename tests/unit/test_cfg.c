@@ -319,6 +319,9 @@ static void test_http(void **state)
 	assert_int_equal(c->http_max_header_bytes, 8192);
 	assert_int_equal(c->http_max_body_bytes, 262144);
 	assert_int_equal(c->http_max_target_bytes, 2048);
+	assert_string_equal(c->http_ws_path, "/xmpp-websocket");
+	assert_int_equal(c->http_ws_max_message, 262144);
+	assert_string_equal(c->http_origins, "");
 	assert_false(cfg_has_http_listener(c));
 	expect_ok(HOST LST "[http]\nthreads = 2\nmax_header_bytes = 1024\n"
 		  "max_body_bytes = 16777216\nmax_target_bytes = 64\n"
@@ -335,6 +338,13 @@ static void test_http(void **state)
 	assert_int_equal(c->listeners[2].kind, CFG_LISTEN_HTTP);
 	assert_int_equal(c->listeners[2].mode, CFG_MODE_STARTTLS);
 	assert_false(cfg_listener_is_http(&c->listeners[0]));
+	expect_ok(HOST LST "[http]\nwebsocket_path = /ws/xmpp\nmax_websocket_message_bytes = 1024\n"
+		  "origins = https://chat.example.com, http://[::1]:8080 *\n", c);
+	assert_string_equal(c->http_ws_path, "/ws/xmpp");
+	assert_int_equal(c->http_ws_max_message, 1024);
+	assert_string_equal(c->http_origins, "https://chat.example.com, http://[::1]:8080 *");
+	expect_ok(HOST LST "[http]\nwebsocket_path = off\n", c);
+	assert_string_equal(c->http_ws_path, "");
 	free(c);
 	expect_err(HOST LST "[http]\nthreads = 0\n", "t.ini:7: [http] threads: out of range (1..64)");
 	expect_err(HOST LST "[http]\nmax_header_bytes = 1023\n",
@@ -343,6 +353,20 @@ static void test_http(void **state)
 		   "t.ini:7: [http] max_body_bytes: out of range (1024..16777216)");
 	expect_err(HOST LST "[http]\nmax_target_bytes = 63\n",
 		   "t.ini:7: [http] max_target_bytes: out of range (64..65536)");
+	expect_err(HOST LST "[http]\nmax_websocket_message_bytes = 1023\n",
+		   "t.ini:7: [http] max_websocket_message_bytes: out of range (1024..16777216)");
+	expect_err(HOST LST "[http]\nwebsocket_path = xmpp\n",
+		   "t.ini:7: [http] websocket_path: expected a path starting with / (no query), "
+		   "or off");
+	expect_err(HOST LST "[http]\nwebsocket_path = /ws?x=1\n",
+		   "t.ini:7: [http] websocket_path: expected a path starting with / (no query), "
+		   "or off");
+	expect_err(HOST LST "[http]\norigins = https://a.example/app\n",
+		   "t.ini:7: [http] origins: expected \"*\" or origins such as "
+		   "https://chat.example.com or http://localhost:8080 (scheme, host and port only)");
+	expect_err(HOST LST "[http]\norigins = a.example\n",
+		   "t.ini:7: [http] origins: expected \"*\" or origins such as "
+		   "https://chat.example.com or http://localhost:8080 (scheme, host and port only)");
 	expect_err(HOST LST "[listener w]\ntype = https\nport = 5281\nmode = direct_tls\n",
 		   "t.ini:9: [listener w] mode: not for type = http or https "
 		   "(https is TLS from the first byte)");
