@@ -88,6 +88,7 @@ static void out_of_descriptors(struct mux *m, int err)
 {
 	uint64_t now = mux_now_ms();
 	m->fd_refused++;
+	m->n_limits[STATS_LIMIT_CONNECTIONS]++;
 	if (!m->listen_backoff_ms)
 		m->listen_backoff_ms = BACKOFF_FIRST_MS;
 	else if (m->listen_backoff_ms < BACKOFF_MAX_MS)
@@ -154,6 +155,7 @@ const struct stream_role_ops *mux_role_for(const struct cfg_listener *lst)
 static void refuse(struct mux *m, int fd, const struct cfg_listener *lst, const char *ip,
 		   const struct refusal *why)
 {
+	m->n_limits[STATS_LIMIT_CONNECTIONS]++;
 	if (lst->kind == CFG_LISTEN_HTTP) {
 		/* an HTTP client gets an HTTP answer, before its request: the
 		 * connection is closed after it (RFC 9112 9.6) */

@@ -11,6 +11,7 @@
  * pending bytes, the reader is too slow and the connection is closed
  * (policy: disconnect, logged). */
 #include "mux/mux_int.h"
+#include "mux/http/bosh_conn.h"
 #include "mux/http/ws_conn.h"
 
 #include <arpa/inet.h>
@@ -53,6 +54,8 @@ struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h)
 
 bool conn_is_encrypted(const struct mux_conn *c)
 {
+	if (c->bosh) /* its requests come over TLS (bosh_session.c sees to it) */
+		return conn_bosh(c) && conn_bosh(c)->secure;
 	const struct tls_sess *top = conn_tls_top(c);
 	return top && tls_sess_handshake_done(top);
 }
@@ -100,6 +103,14 @@ static void preauth_add(struct mux_conn *c)
 		m->pa_head = c;
 	m->pa_tail = c;
 	c->neg->on_preauth = true;
+}
+
+void conn_preauth_restart(struct mux_conn *c)
+{
+	if (!c->neg)
+		return;
+	conn_preauth_remove(c);
+	preauth_add(c);
 }
 
 void conn_preauth_remove(struct mux_conn *c)
@@ -320,6 +331,54 @@ struct mux_conn *conn_new_outbound(struct mux *m, const struct stream_role_ops *
 	return c;
 }
 
+struct mux_conn *conn_new_bosh(struct mux *m, const struct mux_conn *http, void *ctx)
+{
+	uint32_t slot;
+	struct mux_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->mux = m;
+	c->role = &c2s_role;
+	if (!c->role->init(c) || !slot_alloc(m, &slot)) {
+		c->role->free(c);
+		free(c);
+		return NULL;
+	}
+	c->fd = -1;
+	c->slot = slot;
+	c->gen = ++m->gens[slot];
+	c->id = ++m->conn_counter;
+	c->lst = http->lst;
+	c->chain.n = 1;
+	c->chain.type[0] = XF_BOSH;
+	c->chain.ctx[0] = ctx;
+	c->bosh = true;
+	c->domain = "";
+	/* counted in the peer table under the address that made it (the
+	 * caller did peer_conn_open): forgotten when it ends */
+	memcpy(c->peer, http->peer, sizeof(c->peer));
+	c->peer_ip_off = http->peer_ip_off;
+	c->peer_ip_len = http->peer_ip_len;
+	m->slots[slot] = c;
+	m->n_conns++;
+	atomic_fetch_add(&m->group->total_conns, 1);
+	shaper_init(c);
+	struct xml_stream_limits lim;
+	conn_stream_limits(c, &lim);
+	if (!conn_push_xml_framed(c, &lim)) {
+		/* ctx stays the caller's: the record goes without it */
+		c->chain.ctx[0] = NULL;
+		c->chain.type[0] = XF_SOCKET;
+		c->bosh = false;
+		c->dead = true;
+		c->dead_next = m->dead_head;
+		m->dead_head = c;
+		return NULL;
+	}
+	preauth_add(c);
+	return c;
+}
+
 enum xs conn_connect(struct mux_conn *c, const struct sockaddr_storage *sa)
 {
 	struct mux *m = c->mux;
@@ -456,6 +515,8 @@ static void on_readable(struct mux_conn *c);
 
 void conn_watch(struct mux_conn *c)
 {
+	if (c->fd < 0)
+		return; /* a BOSH session, or a stream not connected yet */
 	struct epoll_event ev = {
 		.events = (c->throttled || c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) |
 			  (c->epollout ? EPOLLOUT : 0),
@@ -476,6 +537,10 @@ static void set_epollout(struct mux_conn *c, bool on)
  * bytes first, then filter 1's, uncopied. */
 void conn_flush(struct mux_conn *c)
 {
+	if (c->bosh) {
+		bosh_flush(c); /* no socket: a held request carries it */
+		return;
+	}
 	while (!c->dead) {
 		unsigned i = c->chain.sock_out.len || c->chain.n < 2 ? 0 : 1;
 		const struct xfilter_ops *f = xfilter_ops_of(&c->chain, i);
@@ -499,6 +564,18 @@ void conn_flush(struct mux_conn *c)
 	if (c->dead)
 		return;
 	set_epollout(c, false);
+	if (c->closing && c->websocket && !c->peer_eof && !c->peer_gone) {
+		/* RFC 6455 7.1.1: the client answers our close frame with
+		 * its own; closing the socket with that unread would reset
+		 * the connection (a browser then reports an unclean close).
+		 * Half-close, and read to the client's end (or the closing
+		 * deadline): peer_finished closes it. */
+		if (!c->write_shut) {
+			shutdown(c->fd, SHUT_WR);
+			c->write_shut = true;
+		}
+		return;
+	}
 	if (c->closing)
 		conn_close(c, "closed after final flush");
 }
@@ -526,6 +603,7 @@ static void output_progress(struct mux_conn *c)
 	if (bottom_pending(c) > c->mux->cfg->max_output_buffer) {
 		LOG_WARN("c%u.%llu: %zu bytes queued for a slow reader: over max_output_buffer, disconnecting",
 			 c->mux->idx, (unsigned long long)c->id, bottom_pending(c));
+		c->mux->n_limits[STATS_LIMIT_OUTPUT]++;
 		conn_close(c, "output buffer limit");
 		return;
 	}
@@ -644,7 +722,7 @@ void conn_request_restart(struct mux_conn *c)
 		c->reset_parser = true;
 	else if (xml_stream_reset(conn_xml(c)) != XS_OK)
 		conn_close(c, "parser reset failed");
-	else if (c->websocket)
+	else if (c->websocket || c->bosh)
 		ws_stream_restart(c); /* the root its messages are read under */
 }
 
@@ -724,6 +802,7 @@ static void read_input(struct mux_conn *c)
 		if (!c->closing && !c->peer_gone && !shaper_may_read(c))
 			return;
 		if (c->established && !c->closing && !c->peer_gone && router_backlogged(c)) {
+			c->mux->n_limits[STATS_LIMIT_BACKLOG]++;
 			shaper_pause(c, BACKLOG_PAUSE_MS);
 			return;
 		}
@@ -855,6 +934,8 @@ void conn_strip(struct mux_conn *c)
 	for (unsigned i = c->chain.n; i-- > 0;)
 		xfilter_ops_of(&c->chain, i)->free(c, i);
 	c->chain.n = 1; /* the socket filter, empty */
+	c->chain.type[0] = XF_SOCKET; /* (a BOSH session's was its own) */
+	c->bosh = false;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

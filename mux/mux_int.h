@@ -17,6 +17,7 @@
 #include "core/conf/cfg.h"
 #include "core/base/hmap.h"
 #include "core/route/msg.h"
+#include "core/route/stats.h"
 #include "core/base/queue.h"
 #include "core/auth/scram_cred.h"
 #include "mux/peer_table.h"
@@ -65,9 +66,6 @@ struct mux_conn {
 	 * to c2s of a WebSocket upgrade (conn_switch_role) */
 	const struct stream_role_ops *role;
 	bool header_sent;
-	/* the stream is framed per RFC 7395 over WebSocket (mux/http/xf_ws.c):
-	 * no STARTTLS, <open/> and <close/> for the stream's ends */
-	bool websocket;
 	bool established;            /* negotiation done: stanzas flow (c2s: bound) */
 	bool authenticated;
 	bool dead;                   /* closed; freed by mux_reap() */
@@ -97,6 +95,15 @@ struct mux_conn {
 	bool throttled;              /* not reading until throttle_until_ms */
 	bool peer_gone;              /* EPOLLHUP/EPOLLERR seen: read without the shaper */
 	bool peer_eof;               /* FIN read: input no longer watched */
+	bool write_shut;             /* closing WebSocket: our FIN sent, the
+	                              * peer's close frame and FIN awaited */
+	/* (here, where bools fill the hole before tokens) the stream is
+	 * framed per RFC 7395 over WebSocket (mux/http/xf_ws.c): no
+	 * STARTTLS, <open/> and <close/> for the stream's ends */
+	bool websocket;
+	/* a BOSH session (mux/http/bosh_session.c): no socket, its filter 0
+	 * is XF_BOSH, its input comes from HTTP requests */
+	bool bosh;
 	int32_t tokens;
 	uint64_t tokens_ms;          /* when tokens was last refilled */
 	uint64_t throttle_until_ms;
@@ -150,6 +157,11 @@ struct mux {
 	struct mux_conn *pa_head, *pa_tail;
 	struct mux_conn *idle_head, *idle_tail; /* oldest traffic first */
 	uint64_t n_slept, n_woken;
+	/* counted for GET /metrics (mux_stats.c): TLS handshakes completed
+	 * ([0] 1.2, [1] 1.3), SASL failures, limits hit (core/route/stats.h) */
+	uint64_t n_tls[2];
+	uint64_t n_auth_failed;
+	uint64_t n_limits[STATS_LIMITS];
 	struct mux_conn *dl_head;       /* sorted by delay_deadline_ms */
 	struct mux_conn *dead_head;
 	/* XEP-0198 sessions whose socket is gone, oldest first (mux_sm.c) */
@@ -180,6 +192,13 @@ struct mux {
 	 * for idle ones is due (s2s/s2s_idle.c) */
 	unsigned n_s2s;
 	uint64_t s2s_sweep_ms;
+
+	/* BOSH sessions on this gateway thread (mux/http/bosh_session.c): by
+	 * sid, and in a list its timers walk every BOSH_SWEEP_MS */
+	struct hmap bosh_sids;
+	bool bosh_sids_ready;
+	struct mux_conn *bosh_head;
+	uint64_t bosh_sweep_ms;
 
 	/* connections not reading for now, soonest resume first (mux_shaper.c) */
 	struct mux_conn *th_head, *th_tail;
@@ -299,6 +318,11 @@ bool conn_push_tls_client(struct mux_conn *c, const struct tls_client_opts *o, c
  * shaper).  NULL without memory. */
 struct mux_conn *conn_new_outbound(struct mux *m, const struct stream_role_ops *role,
 				   const struct cfg_listener *lst, const char *name);
+/* A BOSH session's record (mux/http/bosh_session.c): the c2s role over the
+ * BOSH filter (its context ctx, the caller's, which it owns from now on)
+ * and a framed XML parser, for a client on http's address and listener,
+ * on the pre-auth list.  NULL without memory (ctx is then the caller's). */
+struct mux_conn *conn_new_bosh(struct mux *m, const struct mux_conn *http, void *ctx);
 /* A non-blocking connect to sa on a new socket, in place of c's current
  * one (closed); role->on_connected says how it went.  XS_IO (errno set)
  * when it fails at once. */
@@ -306,6 +330,8 @@ enum xs conn_connect(struct mux_conn *c, const struct sockaddr_storage *sa);
 struct mux_conn *conn_by_handle(struct mux *m, struct sess_handle h);
 struct sess_handle conn_handle(const struct mux_conn *c);
 void conn_preauth_remove(struct mux_conn *c);
+/* A fresh pre-auth time from now (an HTTP connection between requests). */
+void conn_preauth_restart(struct mux_conn *c);
 /* The parser limits for c: the small pre-authentication ones until it has
  * authenticated ([limits] preauth_*), then the full ones. */
 void conn_stream_limits(const struct mux_conn *c, struct xml_stream_limits *lim);

@@ -4,6 +4,7 @@
 #include "mux/mux_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/base/log.h"
 #include "core/route/stats.h"
@@ -18,6 +19,8 @@ static enum stats_kind kind_of(const struct mux_conn *c)
 		return STATS_HTTP;
 	if (c->websocket)
 		return STATS_WEBSOCKET;
+	if (c->bosh)
+		return STATS_BOSH;
 	return STATS_C2S;
 }
 
@@ -39,6 +42,10 @@ void mux_stats(struct mux *m, struct msg *msg)
 	}
 	p->slept_total = m->n_slept;
 	p->woken_total = m->n_woken;
+	p->tls_handshakes[0] = m->n_tls[0];
+	p->tls_handshakes[1] = m->n_tls[1];
+	p->auth_failures_total = m->n_auth_failed;
+	memcpy(p->limits_total, m->n_limits, sizeof(p->limits_total));
 	p->inbox_depth = (uint64_t)queue_len(&m->inbox);
 	a->h = msg->h;
 	a->ptr = p;

@@ -113,8 +113,9 @@ void stream_error(struct mux_conn *c, const char *cond, const char *text)
 
 bool stream_starttls_available(const struct mux_conn *c)
 {
-	/* RFC 7395 3.7: TLS is the WebSocket's (wss), never STARTTLS */
-	if (c->authenticated || c->websocket)
+	/* RFC 7395 3.7: TLS is the WebSocket's (wss), never STARTTLS; a BOSH
+	 * session's is its HTTP connections' (https) */
+	if (c->authenticated || c->websocket || c->bosh)
 		return false;
 	if (c->lst->mode == CFG_MODE_STARTTLS)
 		return conn_tls_count(c) == 0;

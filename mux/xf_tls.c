@@ -30,6 +30,8 @@ static void tls_recv(struct mux_conn *c, unsigned i, const char *data, size_t le
 		xchain_move_down(c);
 		if (!(c->chain.logged & (1u << i)) && tls_sess_handshake_done(t)) {
 			c->chain.logged |= (uint8_t)(1u << i);
+			if (tls_sess_version(t) == 12 || tls_sess_version(t) == 13)
+				c->mux->n_tls[tls_sess_version(t) == 13]++;
 			const char *sni = tls_sess_sni(t);
 			const char *alpn = tls_sess_alpn(t);
 			LOG_INFO("c%u.%llu: TLS 1.%d established (layer %u, sni=%s, alpn=%s)",

@@ -63,7 +63,10 @@ static void xml_error(struct mux_conn *c, struct xml_stream *s, enum xml_stream_
 	const char *cond = "not-well-formed";
 	switch (e) {
 	case XML_STREAM_RESTRICTED_XML: cond = "restricted-xml"; break;
-	case XML_STREAM_POLICY_VIOLATION: cond = "policy-violation"; break;
+	case XML_STREAM_POLICY_VIOLATION:
+		cond = "policy-violation";
+		c->mux->n_limits[STATS_LIMIT_XML]++;
+		break;
 	case XML_STREAM_NOMEM: cond = "resource-constraint"; break;
 	default: break;
 	}
@@ -88,7 +91,7 @@ static void xml_recv(struct mux_conn *c, unsigned i, const char *data, size_t le
 		c->reset_parser = false;
 		if (xml_stream_reset(s) != XS_OK)
 			conn_close(c, "parser reset failed");
-		else if (c->websocket)
+		else if (c->websocket || c->bosh)
 			ws_stream_restart(c);
 		return;
 	}

@@ -37,12 +37,14 @@ struct tls_sess;
  * the top of its chain in place of the XML parser */
 /* XF_WS: WebSocket frames (mux/http/xf_ws.c), under the XML parser of an
  * upgraded connection */
-enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML, XF_HTTP, XF_WS };
+/* XF_BOSH: in place of the socket, a BOSH session's (mux/http/xf_bosh.c) */
+enum xfilter_type { XF_SOCKET, XF_TLS, XF_XML, XF_HTTP, XF_WS, XF_BOSH };
 
 struct xchain {
 	/* XF_TLS: its struct tls_sess; XF_XML: its struct xml_stream;
 	 * XF_HTTP: its struct xf_http (mux/http/xf_http.c); XF_WS: its
-	 * struct xf_ws (mux/http/xf_ws.c); XF_SOCKET: NULL */
+	 * struct xf_ws (mux/http/xf_ws.c); XF_BOSH: its struct xf_bosh
+	 * (mux/http/bosh_conn.h); XF_SOCKET: NULL */
 	void *ctx[XCHAIN_MAX];
 	struct xbuf sock_out;        /* the socket filter's output */
 	uint8_t type[XCHAIN_MAX];
@@ -71,13 +73,14 @@ struct xfilter_ops {
 	void (*free)(struct mux_conn *c, unsigned i);
 };
 
-extern const struct xfilter_ops xf_socket_ops, xf_tls_ops, xf_xml_ops, xf_http_ops, xf_ws_ops;
+extern const struct xfilter_ops xf_socket_ops, xf_tls_ops, xf_xml_ops, xf_http_ops, xf_ws_ops,
+	xf_bosh_ops;
 
 static inline const struct xfilter_ops *xfilter_ops_of(const struct xchain *x, unsigned i)
 {
 	static const struct xfilter_ops *const by_type[] = {
 		[XF_SOCKET] = &xf_socket_ops, [XF_TLS] = &xf_tls_ops, [XF_XML] = &xf_xml_ops,
-		[XF_HTTP] = &xf_http_ops, [XF_WS] = &xf_ws_ops,
+		[XF_HTTP] = &xf_http_ops, [XF_WS] = &xf_ws_ops, [XF_BOSH] = &xf_bosh_ops,
 	};
 	return by_type[x->type[i]];
 }

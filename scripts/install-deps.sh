@@ -28,6 +28,7 @@ pkgs=(
   python3 python3-slixmpp openssl
   profanity tmux              # integration.profanity drives a desktop client
   erlang-base erlang-crypto erlang-public-key erlang-asn1 erlang-ssl   # integration.tls_interop: an Erlang/OTP TLS 1.3 client
+  chromium                    # integration.browser drives it headless through playwright-core (npm, below)
 )
 # integration.sm_xmppjs runs xmpp.js (npm's @xmpp/client) under Node.js: Debian's
 # nodejs and npm (18 and 9 on Debian 12) unless a node and an npm are already

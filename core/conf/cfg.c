@@ -122,6 +122,7 @@ static const char *set_dns_servers(struct cfg_parse *p, void *base, const char *
 static const char *set_route_address(struct cfg_parse *p, void *base, const char *v);
 static const char *set_route_mode(struct cfg_parse *p, void *base, const char *v);
 static const char *set_ws_path(struct cfg_parse *p, void *base, const char *v);
+static const char *set_bosh_path(struct cfg_parse *p, void *base, const char *v);
 static const char *set_origins(struct cfg_parse *p, void *base, const char *v);
 
 #define K_NUM(s, n, t, st, f, lo, hi) { s, n, t, offsetof(st, f), lo, hi, NULL }
@@ -227,6 +228,9 @@ static const struct cfg_key cfg_keys[] = {
 	K_NUM(SECT_HTTP, "max_body_bytes", T_SIZE, struct cfg, http_max_body_bytes, 1024, 16777216),
 	K_NUM(SECT_HTTP, "max_target_bytes", T_SIZE, struct cfg, http_max_target_bytes, 64, 65536),
 	K_FN(SECT_HTTP, "websocket_path", set_ws_path),
+	K_FN(SECT_HTTP, "bosh_path", set_bosh_path),
+	K_NUM(SECT_HTTP, "bosh_max_wait", T_UINT, struct cfg, http_bosh_max_wait_s, 1, 3600),
+	K_NUM(SECT_HTTP, "bosh_inactivity", T_UINT, struct cfg, http_bosh_inactivity_s, 5, 3600),
 	K_NUM(SECT_HTTP, "max_websocket_message_bytes", T_SIZE, struct cfg, http_ws_max_message,
 	      1024, 16777216),
 	K_FN(SECT_HTTP, "origins", set_origins),
@@ -560,18 +564,28 @@ static const char *set_dns_servers(struct cfg_parse *p, void *base, const char *
 
 /* A resource's path: "/" and what may follow in a request target's path
  * (no query); "off" turns the resource off (stored as ""). */
-static const char *set_ws_path(struct cfg_parse *p, void *base, const char *v)
+static const char *set_path(char out[128], const char *v)
 {
-	struct cfg *c = base;
-	(void)p;
-	if (strlen(v) >= sizeof(c->http_ws_path))
+	if (strlen(v) >= 128)
 		return "too long";
 	if (strcasecmp(v, "off") == 0)
 		v = "";
 	else if (v[0] != '/' || strpbrk(v, "?# \t%"))
 		return "expected a path starting with / (no query), or off";
-	snprintf(c->http_ws_path, sizeof(c->http_ws_path), "%s", v);
+	snprintf(out, 128, "%s", v);
 	return NULL;
+}
+
+static const char *set_ws_path(struct cfg_parse *p, void *base, const char *v)
+{
+	(void)p;
+	return set_path(((struct cfg *)base)->http_ws_path, v);
+}
+
+static const char *set_bosh_path(struct cfg_parse *p, void *base, const char *v)
+{
+	(void)p;
+	return set_path(((struct cfg *)base)->http_bosh_path, v);
 }
 
 /* "*", or origins as a browser serializes them (RFC 6454 6.2): scheme
@@ -1378,6 +1392,17 @@ static void cfg_check(struct cfg_parse *p)
 	check_routes(p);
 	check_listeners(p);
 	check_limits(p);
+	/* A BOSH session lives on one gateway thread, and its requests may
+	 * come on any connection: until a request can be handed to the
+	 * thread that holds its session (docs/internals/gateway.md, step 6),
+	 * one gateway thread serves them all. */
+	if (p->cfg->http_threads > 1 && p->cfg->http_bosh_path[0] &&
+	    cfg_has_http_listener(p->cfg)) {
+		int line = key_line(p, 0, "bosh_path");
+		cfg_fail(p, line ? line : key_line(p, 0, "threads"),
+			 "[http] threads = %u: BOSH (bosh_path) needs one gateway thread for now; "
+			 "set bosh_path = off to use more", p->cfg->http_threads);
+	}
 	/* A refused [host x] header has been reported; "no host" would be
 	 * its echo. */
 	if (p->cfg->n_hosts == 0 && !p->refused_hosts)
@@ -1478,6 +1503,9 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->http_max_body_bytes = 262144;
 	cfg->http_max_target_bytes = 2048;
 	snprintf(cfg->http_ws_path, sizeof(cfg->http_ws_path), "/xmpp-websocket");
+	snprintf(cfg->http_bosh_path, sizeof(cfg->http_bosh_path), "/http-bind");
+	cfg->http_bosh_max_wait_s = 60;
+	cfg->http_bosh_inactivity_s = 60;
 	cfg->http_ws_max_message = 262144;
 	/* Relative until a load resolves it against the ini file's directory. */
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "data/xmppd.sqlite");

@@ -150,6 +150,9 @@ struct cfg {
 	size_t http_max_header_bytes; /* max_header_bytes = 8192: request line and headers; more -> 431 */
 	size_t http_max_body_bytes;   /* max_body_bytes = 262144: a request's body; more -> 413 */
 	size_t http_max_target_bytes; /* max_target_bytes = 2048: the request target; more -> 414 */
+	char http_bosh_path[128];     /* bosh_path = /http-bind; off (stored "") = no BOSH */
+	unsigned http_bosh_max_wait_s; /* bosh_max_wait = 60 s a request may be held */
+	unsigned http_bosh_inactivity_s; /* bosh_inactivity = 60 s without a request ends a session */
 	char http_ws_path[128];       /* websocket_path = /xmpp-websocket; off (stored "") = no WebSocket */
 	size_t http_ws_max_message;   /* max_websocket_message_bytes = 262144: one message; more -> 1009 */
 	/* origins = the web origins whose pages may open sessions (WebSocket's

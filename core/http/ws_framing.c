@@ -51,7 +51,9 @@ enum {
 #define STREAM_NS "http://etherx.jabber.org/streams"
 #define FRAMING_NS "urn:ietf:params:xml:ns:xmpp-framing"
 #define OPEN_HEAD "<open xmlns='" FRAMING_NS "'"
-#define CLOSE_MSG "<close xmlns='" FRAMING_NS "'/>"
+/* As RFC 7395's examples write it, which strophe.js compares byte for
+ * byte to know the server's close */
+#define CLOSE_MSG "<close xmlns=\"" FRAMING_NS "\" />"
 
 struct feed {
 	struct ws_framing *f;

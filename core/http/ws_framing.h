@@ -15,7 +15,7 @@
  *     header's attributes other than namespace declarations (id, from, to,
  *     version, xml:lang), as written;
  *   - </stream:stream> becomes
- *     <close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>;
+ *     <close xmlns="urn:ietf:params:xml:ns:xmpp-framing" /> (as RFC 7395 writes it);
  *   - a top-level element whose name has the prefix "stream:" gets
  *     xmlns:stream='http://etherx.jabber.org/streams' declared on it,
  *     unless it declares it; one with no prefix and no xmlns='...' of its

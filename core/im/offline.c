@@ -98,6 +98,7 @@ static void push_done(struct router *r, struct offline_job *j)
 {
 	switch (j->req.status) {
 	case XS_OK:
+		im_count_offline_stored(r);
 		return;
 	case XS_LIMIT:
 		LOG_INFO("offline queue of %s@%s full ([im] max_offline_messages = %u): message "

@@ -117,6 +117,8 @@ void im_each_feature(const struct cfg *cfg, enum im_target target,
 void im_reply_result(struct router *r, struct stanza *st, const char *from,
 		     struct xml_node *payload);
 void im_reply_error(struct router *r, struct stanza *st, enum stanza_cond cond);
+/* A message was stored for an offline account (counted for /metrics). */
+void im_count_offline_stored(struct router *r);
 /* The same with an application-specific condition <app_name xmlns=app_ns/>
  * (XEP-0060's pubsub#errors). */
 void im_iq_error_app(struct im_iq *q, enum stanza_cond cond, const char *app_name,

@@ -871,6 +871,11 @@ static void handle_undelivered(struct router *r, struct msg *m)
 /* GET /metrics asks (core/route/stats.h): the router's part, to the
  * asking connection's thread.  Without memory it does not answer: the
  * request then ends with what the others sent. */
+void im_count_offline_stored(struct router *r)
+{
+	r->offline_stored++;
+}
+
 static void rt_stats(struct router *r, struct msg *m)
 {
 	struct stats_part *p = calloc(1, sizeof(*p));
@@ -886,6 +891,7 @@ static void rt_stats(struct router *r, struct msg *m)
 	p->s2s_links = rt_s2s_count(r);
 	p->routed_total = r->routed;
 	p->bounced_total = r->bounced;
+	p->offline_stored_total = r->offline_stored;
 	a->h = m->h;
 	a->ptr = p;
 	rt_post(r, a);

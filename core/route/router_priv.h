@@ -129,6 +129,7 @@ struct router {
 	struct hmap by_bare;
 	struct hmap by_smid;    /* XEP-0198 id -> struct rsess (sm.c) */
 	unsigned long routed, bounced;
+	uint64_t offline_stored; /* messages stored for offline accounts (/metrics) */
 	uint64_t started_s;     /* CLOCK_MONOTONIC seconds at router_new, for uptime */
 	struct store_thread *store; /* for the IM modules; NULL in unit tests */
 	uint32_t load_seq;      /* the last roster load started */

@@ -23,6 +23,7 @@
  * of requests cannot starve it either): a request waits for one batch at
  * most, never for the whole pass. */
 #include "core/store/store_thread.h"
+#include "core/route/stats.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -95,6 +96,9 @@ struct store_thread {
 	int64_t expire_cutoff_us;
 	unsigned long expire_total;
 	unsigned expire_days;
+	/* requests by time from submit to answer (STORE_OP_STATS) */
+	uint64_t lat_buckets[STATS_STORE_BUCKETS];
+	uint64_t lat_count, lat_sum_us;
 };
 
 #define ITERS_MAX_AGE_NS (60LL * 1000 * 1000 * 1000)
@@ -146,6 +150,7 @@ static const char *store_op_name(enum store_op op)
 	case STORE_OP_PEP_NODES: return "pep_nodes";
 	case STORE_OP_PEP_LAST: return "pep_last";
 	case STORE_OP_PEP_REPLACE: return "pep_replace";
+	case STORE_OP_STATS: return "stats";
 	}
 	return "?";
 }
@@ -778,11 +783,35 @@ static void store_req_reset(struct store_req *req)
 		req->mam_default = 0;
 }
 
-/* Hands a finished request back: from here on it is the requester's. */
-static void store_req_done(struct store_req *req)
+/* Hands a finished request back: from here on it is the requester's.
+ * Its latency, queueing included, goes into the histogram first. */
+static void store_req_done(struct store_thread *t, struct store_req *req)
 {
+	long long dt = store_now_ns() - req->submit_ns;
+	uint64_t us = dt > 0 ? (uint64_t)dt / 1000 : 0;
+	unsigned k = 0;
+	while (k < STATS_STORE_BUCKETS - 1 && us > stats_store_le_us(k))
+		k++;
+	t->lat_buckets[k]++;
+	t->lat_count++;
+	t->lat_sum_us += us;
 	store_hb_release(req);
 	req->done(req, req->done_arg);
+}
+
+static void stats_exec(struct store_thread *t, struct store_req *req)
+{
+	struct stats_part *p = req->stats;
+	if (!p) {
+		req->status = XS_INVAL;
+		return;
+	}
+	p->thread = STATS_PART_STORAGE;
+	memcpy(p->store_buckets, t->lat_buckets, sizeof(p->store_buckets));
+	p->store_count = t->lat_count;
+	p->store_sum_us = t->lat_sum_us;
+	p->inbox_depth = (uint64_t)queue_len(&t->inbox);
+	req->status = XS_OK;
 }
 
 static void store_thread_exec(struct store_thread *t, struct store_req *req)
@@ -804,6 +833,9 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 		req->status = XS_INVAL;
 	} else {
 		switch (req->op) {
+		case STORE_OP_STATS:
+			stats_exec(t, req);
+			break;
 		case STORE_OP_GET_CRED:
 			req->status = store_user_get_cred(t->st, req->domain, req->local, req->hash,
 							  &req->cred);
@@ -905,7 +937,7 @@ static void store_thread_exec(struct store_thread *t, struct store_req *req)
 	if (dt > STORE_SLOW_NS)
 		LOG_WARN("store: %s for %s@%s took %lld ms", store_op_name(req->op), req->local,
 			 req->domain, dt / 1000000);
-	store_req_done(req);
+	store_req_done(t, req);
 }
 
 /* Archives the n appends of t->batch in one transaction and completes
@@ -950,7 +982,7 @@ static void mam_append_run(struct store_thread *t, size_t n)
 	if (dt > STORE_SLOW_NS)
 		LOG_WARN("store: mam_append of %u messages took %lld ms", ni, dt / 1000000);
 	for (size_t i = 0; i < n; i++)
-		store_req_done(t->batch[i]);
+		store_req_done(t, t->batch[i]);
 }
 
 /* How long an append batch waits for more appends once the inbox is
@@ -1187,6 +1219,7 @@ enum xs store_thread_submit(struct store_thread *t, struct store_req *req)
 		atomic_fetch_sub(&t->submitting, 1);
 		return XS_STOP;
 	}
+	req->submit_ns = store_now_ns();
 	store_hb_release(req);
 	queue_push(&t->inbox, &req->qnode);
 	atomic_fetch_sub(&t->submitting, 1);

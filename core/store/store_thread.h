@@ -23,8 +23,12 @@
 #include "core/store/store.h"
 #include "core/base/status.h"
 
+struct stats_part; /* core/route/stats.h */
+
 enum store_op {
 	STORE_OP_GET_CRED,    /* in: domain, local, hash; out: status, cred */
+	STORE_OP_STATS,       /* in: nothing; out: status, stats (the worker's
+			       * latency histogram and inbox, for /metrics) */
 	STORE_OP_USER_EXISTS, /* in: domain, local, sender; out: status, exists (XS_DENIED:
 			       * it exists and blocks sender) */
 	STORE_OP_ROSTER_GET,  /* in: domain, local, with_blocklist, has_known_ver, known_ver;
@@ -153,6 +157,9 @@ struct store_pep_result {
 struct store_req {
 	struct queue_node qnode; /* the worker's inbox; free again once done runs */
 	enum store_op op;
+	long long submit_ns;     /* set by store_thread_submit: latency counts from it */
+	/* STORE_OP_STATS: filled by the worker */
+	struct stats_part *stats;
 	char domain[256];
 	char local[1024];
 	enum scram_hash hash;

@@ -220,6 +220,7 @@ static void auth_fail(struct mux_conn *c, enum sasl_condition cond, const char *
 		"c%u.%llu: authentication failed for %s@%s from %s (%s): %s", m->idx,
 		(unsigned long long)c->id, c2s_neg(c)->authcid ? c2s_neg(c)->authcid : "?", c->domain, c->peer, mech, why);
 	c2s_neg(c)->auth_attempts++;
+	m->n_auth_failed++;
 	if (!checked) {
 		sasl_reset(c);
 		send_failure_now(c, cond);

@@ -18,6 +18,7 @@
 #include "core/base/log.h"
 #include "core/conf/cfg.h"
 #include "core/route/stats.h"
+#include "core/store/store_thread.h"
 
 struct http_metrics {
 	unsigned expected, got;
@@ -59,6 +60,54 @@ static bool peer_allowed(const struct mux_conn *c)
 	return memcmp(a, one, 16) == 0 || (memcmp(a, mapped, 12) == 0 && a[12] == 127);
 }
 
+/* The storage thread's part: a STORE_OP_STATS request, answered on that
+ * thread with the part sent back to the asking connection's thread. */
+struct store_stats_job {
+	struct store_req req;
+	struct mux *m;
+	struct sess_handle h;
+};
+
+static void store_stats_done(struct store_req *req, void *arg)
+{
+	struct store_stats_job *j = arg;
+	struct msg *a = msg_new(MSG_STATS_REPLY, NULL);
+	if (a && req->status == XS_OK) {
+		a->h = j->h;
+		a->ptr = req->stats; /* the part: the receiver's now */
+		mux_post(j->m, j->h.thread, a);
+	} else {
+		/* the answer goes without it, at the deadline */
+		free(a);
+		free(req->stats);
+	}
+	free(j);
+}
+
+static bool ask_storage(struct mux *m, struct sess_handle h)
+{
+	if (!m->store)
+		return false;
+	struct store_stats_job *j = calloc(1, sizeof(*j));
+	struct stats_part *p = j ? calloc(1, sizeof(*p)) : NULL;
+	if (!p) {
+		free(j);
+		return false;
+	}
+	j->req.op = STORE_OP_STATS;
+	j->req.stats = p;
+	j->req.done = store_stats_done;
+	j->req.done_arg = j;
+	j->m = m;
+	j->h = h;
+	if (store_thread_submit(m->store, &j->req) != XS_OK) {
+		free(p);
+		free(j);
+		return false;
+	}
+	return true;
+}
+
 bool http_metrics_start(struct mux_conn *c, bool head, struct http_metrics **out)
 {
 	if (!peer_allowed(c)) {
@@ -66,7 +115,7 @@ bool http_metrics_start(struct mux_conn *c, bool head, struct http_metrics **out
 		return false;
 	}
 	struct mux *m = c->mux;
-	unsigned n = m->group->n + 1; /* every thread, and the router */
+	unsigned n = m->group->n + 2; /* every thread, the router, the storage */
 	struct http_metrics *hm = calloc(1, sizeof(*hm) + n * sizeof(hm->parts[0]));
 	if (!hm) {
 		http_conn_answer(c, 503, "out of memory", head);
@@ -86,6 +135,8 @@ bool http_metrics_start(struct mux_conn *c, bool head, struct http_metrics **out
 		else
 			mux_to_router(m, q);
 	}
+	if (ask_storage(m, h))
+		hm->expected++;
 	if (!hm->expected) {
 		/* not one could be asked: the answer has what is known here */
 		*out = NULL;
@@ -124,7 +175,9 @@ static uint64_t rss_bytes(void)
 
 static void thread_label(const struct mux *m, int thread, char *buf, size_t len)
 {
-	if (thread < 0)
+	if (thread == STATS_PART_STORAGE)
+		snprintf(buf, len, "storage");
+	else if (thread < 0)
 		snprintf(buf, len, "router");
 	else if ((unsigned)thread >= m->group->n_mux)
 		snprintf(buf, len, "http%u", (unsigned)thread - m->group->n_mux);
@@ -141,7 +194,7 @@ static int by_thread(const void *a, const void *b)
 void http_metrics_finish(struct mux_conn *c, struct http_metrics *hm)
 {
 	static const char *const kinds[STATS_KINDS] = { "c2s", "s2s_in", "s2s_out", "http",
-							 "websocket" };
+							 "websocket", "bosh" };
 	struct stats_part sum = { 0 };
 	for (unsigned i = 0; i < hm->got; i++) {
 		const struct stats_part *p = &hm->parts[i];
@@ -155,6 +208,16 @@ void http_metrics_finish(struct mux_conn *c, struct http_metrics *hm)
 		sum.s2s_links += p->s2s_links;
 		sum.routed_total += p->routed_total;
 		sum.bounced_total += p->bounced_total;
+		sum.offline_stored_total += p->offline_stored_total;
+		sum.tls_handshakes[0] += p->tls_handshakes[0];
+		sum.tls_handshakes[1] += p->tls_handshakes[1];
+		sum.auth_failures_total += p->auth_failures_total;
+		for (unsigned k = 0; k < STATS_LIMITS; k++)
+			sum.limits_total[k] += p->limits_total[k];
+		for (unsigned k = 0; k < STATS_STORE_BUCKETS; k++)
+			sum.store_buckets[k] += p->store_buckets[k];
+		sum.store_count += p->store_count;
+		sum.store_sum_us += p->store_sum_us;
 	}
 	/* the router, then the threads in order, whatever order they answered in */
 	qsort(hm->parts, hm->got, sizeof(hm->parts[0]), by_thread);
@@ -176,6 +239,50 @@ void http_metrics_finish(struct mux_conn *c, struct http_metrics *hm)
 	single(&b, &st, "xmppd_stanzas_bounced_total", "counter",
 	       "Error replies the router sent for stanzas it could not deliver.",
 	       sum.bounced_total);
+	single(&b, &st, "xmppd_offline_stored_total", "counter",
+	       "Messages stored for accounts that were offline (XEP-0160).",
+	       sum.offline_stored_total);
+	family(&b, &st, "xmppd_tls_handshakes_total", "counter",
+	       "TLS handshakes completed, by protocol version.");
+	if (st == XS_OK)
+		st = xbuf_appendf(&b,
+				  "xmppd_tls_handshakes_total{version=\"1.2\"} %llu\n"
+				  "xmppd_tls_handshakes_total{version=\"1.3\"} %llu\n",
+				  (unsigned long long)sum.tls_handshakes[0],
+				  (unsigned long long)sum.tls_handshakes[1]);
+	single(&b, &st, "xmppd_auth_failures_total", "counter",
+	       "Client SASL authentication attempts that failed.", sum.auth_failures_total);
+	static const char *const limits[STATS_LIMITS] = { "connections", "xml", "output",
+							   "backlog", "websocket" };
+	family(&b, &st, "xmppd_limits_hit_total", "counter",
+	       "Times a limit was hit: connections refused at accept, stanzas over an XML "
+	       "limit, output over max_output_buffer, input paused for the router's backlog, "
+	       "WebSocket messages over max_websocket_message_bytes.");
+	for (unsigned k = 0; k < STATS_LIMITS && st == XS_OK; k++)
+		st = xbuf_appendf(&b, "xmppd_limits_hit_total{limit=\"%s\"} %llu\n", limits[k],
+				  (unsigned long long)sum.limits_total[k]);
+	family(&b, &st, "xmppd_storage_request_duration_seconds", "histogram",
+	       "Storage requests by time from submit to answer, queueing included.");
+	uint64_t cum = 0;
+	for (unsigned k = 0; k < STATS_STORE_BUCKETS && st == XS_OK; k++) {
+		cum += sum.store_buckets[k];
+		uint64_t le = stats_store_le_us(k);
+		if (le == UINT64_MAX)
+			st = xbuf_appendf(&b,
+					  "xmppd_storage_request_duration_seconds_bucket{le=\"+Inf\"} "
+					  "%llu\n",
+					  (unsigned long long)cum);
+		else
+			st = xbuf_appendf(&b,
+					  "xmppd_storage_request_duration_seconds_bucket{le=\"%g\"} "
+					  "%llu\n",
+					  (double)le / 1e6, (unsigned long long)cum);
+	}
+	if (st == XS_OK)
+		st = xbuf_appendf(&b,
+				  "xmppd_storage_request_duration_seconds_sum %.6f\n"
+				  "xmppd_storage_request_duration_seconds_count %llu\n",
+				  (double)sum.store_sum_us / 1e6, (unsigned long long)sum.store_count);
 	single(&b, &st, "xmppd_sleeps_total", "counter", "Idle sessions put to sleep (idle_sleep).",
 	       sum.slept_total);
 	single(&b, &st, "xmppd_wakeups_total", "counter", "Sleeping sessions woken.",
@@ -194,7 +301,7 @@ void http_metrics_finish(struct mux_conn *c, struct http_metrics *hm)
 		st = xbuf_appendf(&b,
 				  "xmppd_metrics_parts{part=\"asked\"} %u\n"
 				  "xmppd_metrics_parts{part=\"answered\"} %u\n",
-				  c->mux->group->n + 1, hm->got);
+				  hm->expected, hm->got);
 	single(&b, &st, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
 	       rss_bytes());
 	bool head = hm->head;

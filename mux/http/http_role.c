@@ -23,6 +23,7 @@
 #include "core/base/log.h"
 #include "core/base/xbuf.h"
 #include "core/route/msg.h"
+#include "mux/http/bosh_conn.h"
 #include "mux/http/ws_conn.h"
 
 static const char *reason_of(int status)
@@ -156,6 +157,18 @@ enum http_next http_conn_request(struct mux_conn *c, const struct http_req *r, b
 		 * ends the connection: the requests after it wait for nothing */
 		return http_metrics_start(c, head, &http_neg(c)->metrics) ? HTTP_NEXT_STOP
 									   : HTTP_NEXT_READ;
+	}
+	const char *bosh = c->mux->cfg->http_bosh_path;
+	if (*bosh && path_is(r, bosh)) {
+		if (r->method == HTTP_OPTIONS)
+			bosh_preflight(c, r);
+		else if (r->method != HTTP_POST)
+			http_conn_reply_with(c, 405, "Allow: POST, OPTIONS\r\n",
+					     "text/plain; charset=utf-8", "BOSH: POST only\n", 16, head,
+					     close);
+		else
+			bosh_request(c, r);
+		return HTTP_NEXT_READ;
 	}
 	const char *ws = c->mux->cfg->http_ws_path;
 	if (*ws && path_is(r, ws))
@@ -316,5 +329,7 @@ const struct stream_role_ops http_role = {
 	.push_top = conn_push_http,
 	.stream_error = http_stream_error,
 	.thread_msg = http_thread_msg,
+	.thread_timers = bosh_timers,
+	.thread_deadline = bosh_deadline,
 	.thread_drop = http_thread_drop,
 };

@@ -29,7 +29,8 @@ bool conn_upgrade_ws(struct mux_conn *c, unsigned i);
 int ws_on_root(void *arg, struct xml_node *root);
 int ws_on_element(void *arg, struct xml_node *el);
 /* After the parser's reset (a restart: SASL success), the root fed
- * again: the next message must be an <open/>. */
+ * again: the next message must be an <open/>.  A BOSH session's parser
+ * (mux/http/bosh_session.c) reads its requests' stanzas the same way. */
 void ws_stream_restart(struct mux_conn *c);
 
 #endif

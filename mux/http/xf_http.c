@@ -8,7 +8,9 @@
 
 #include <stdlib.h>
 
+#include "core/base/log.h"
 #include "core/conf/cfg.h"
+#include "mux/http/bosh_conn.h"
 #include "mux/http/ws_conn.h"
 
 struct xf_http {
@@ -20,6 +22,9 @@ struct xf_http {
 	/* the last request's answer comes later and ends the connection:
 	 * what follows is not read */
 	bool stopped;
+	/* a BOSH request is held: its answer comes when the session has
+	 * something to say (conn_http_hold) */
+	bool held;
 };
 
 bool conn_push_http(struct mux_conn *c)
@@ -55,9 +60,41 @@ bool conn_http_partial(const struct mux_conn *c)
 	return h && h->partial;
 }
 
+void conn_http_hold(struct mux_conn *c)
+{
+	struct xf_http *h = top_http(c);
+	if (h && !h->held) {
+		h->held = true;
+		conn_preauth_remove(c); /* the session answers it by `wait` */
+	}
+}
+
+void conn_http_resume(struct mux_conn *c)
+{
+	struct xf_http *h = top_http(c);
+	if (h && h->held) {
+		h->held = false;
+		conn_preauth_restart(c); /* its keep-alive time, from the answer */
+	}
+}
+
+/* Answers go in the order of requests: one that comes before the held
+ * one's answer could only be answered after it, by `wait`, and no BOSH
+ * client pipelines; refused rather than buffered. */
+static void pipelined_while_held(struct mux_conn *c)
+{
+	LOG_INFO("c%u.%llu: %s sent a request before its held BOSH request's answer: closing",
+		 c->mux->idx, (unsigned long long)c->id, c->peer);
+	conn_close(c, "request pipelined behind a held BOSH request");
+}
+
 static void http_recv(struct mux_conn *c, unsigned i, const char *data, size_t len)
 {
 	struct xf_http *h = c->chain.ctx[i];
+	if (h->held && len) {
+		pipelined_while_held(c);
+		return;
+	}
 	while (len && !c->dead && !c->closing && !h->stopped) {
 		size_t used = 0;
 		switch (http_req_feed(&h->req, data, len, &used)) {
@@ -82,6 +119,10 @@ static void http_recv(struct mux_conn *c, unsigned i, const char *data, size_t l
 			http_req_next(&h->req);
 			data += used;
 			len -= used;
+			if (h->held && len && !c->dead) {
+				pipelined_while_held(c);
+				return;
+			}
 			break;
 		}
 	}

@@ -33,7 +33,8 @@
 #include "mux/mux_int.h"
 
 static const char ROOT[] = "<stream:stream xmlns='" NS_CLIENT "' xmlns:stream='" NS_STREAMS "'>";
-static const char CLOSE_ELEMENT[] = "<close xmlns='" NS_FRAMING "'/>";
+/* what ws_framing makes of </stream:stream> (RFC 7395's form) */
+static const char CLOSE_ELEMENT[] = "<close xmlns=\"" NS_FRAMING "\" />";
 
 struct xf_ws {
 	struct ws_parser in;
@@ -81,6 +82,8 @@ static void send_close(struct mux_conn *c, unsigned i, uint16_t code, const char
 
 static void ws_fail(struct mux_conn *c, unsigned i, uint16_t code, const char *why)
 {
+	if (code == 1009)
+		c->mux->n_limits[STATS_LIMIT_WEBSOCKET]++;
 	LOG_INFO("c%u.%llu: WebSocket error from %s: %s: closing with %u", c->mux->idx,
 		 (unsigned long long)c->id, c->peer, why, (unsigned)code);
 	send_close(c, i, code, why);
@@ -253,9 +256,10 @@ void ws_stream_restart(struct mux_conn *c)
 {
 	struct xf_ws *w = ws_of(c);
 	struct xml_stream *s = conn_xml(c);
-	if (!w || !s)
+	if (!s || (!w && !c->bosh))
 		return;
-	w->opened = false;
+	if (w)
+		w->opened = false;
 	c->in_parser = true;
 	enum xml_stream_err e = xml_stream_feed(s, ROOT, sizeof(ROOT) - 1);
 	c->in_parser = false;
@@ -273,6 +277,8 @@ int ws_on_root(void *arg, struct xml_node *root)
 int ws_on_element(void *arg, struct xml_node *el)
 {
 	struct mux_conn *c = arg;
+	if (c->bosh && !c->dead && !c->closing)
+		return stream_on_stanza(c, el); /* the request's <body/> says the rest */
 	struct xf_ws *w = ws_of(c);
 	if (c->dead || c->closing || !w) {
 		xml_node_free(el);

@@ -776,6 +776,25 @@ def mux_of(server, port, timeout=5.0):
 
 # -- unittest runner ------------------------------------------------------------
 
+def metrics_text(port, timeout=5.0):
+    """The Prometheus text of GET /metrics on an http listener's port (the
+    answer closes the connection)."""
+    s = socket.create_connection((LOCALHOST, port), timeout=timeout)
+    try:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    return body.decode()
+
+
 def run_tests(module_name):
     """Run the unittest TestCases of a module; print "N passed, M failed"
     (errors, skips and unexpected successes count as failed) and exit

@@ -47,7 +47,7 @@ PREAUTH_TIMEOUT = 2
 
 def setUpModule():
     global SRV
-    SRV = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice"}, name="http",
+    SRV = Server(XMPPD, XMPPCTL, users={"alice": "pw-alice", "bob": "pw-bob"}, name="http",
                  sections={"http": {"max_header_bytes": 2048, "max_body_bytes": 4096,
                                     "max_target_bytes": 256},
                            "limits": {"preauth_timeout": PREAUTH_TIMEOUT}},
@@ -245,10 +245,10 @@ class Http(unittest.TestCase):
 
     def test_08_metrics(self):
         m = self.metrics()
-        # 2 mux threads, 1 gateway thread, the router: all answered
-        self.assertEqual(m[("xmppd_metrics_parts", 'part="asked"')], 4)
-        self.assertEqual(m[("xmppd_metrics_parts", 'part="answered"')], 4)
-        for q in ("router", "mux0", "mux1", "http0"):
+        # 2 mux threads, 1 gateway thread, the router, the storage: all answered
+        self.assertEqual(m[("xmppd_metrics_parts", 'part="asked"')], 5)
+        self.assertEqual(m[("xmppd_metrics_parts", 'part="answered"')], 5)
+        for q in ("router", "mux0", "mux1", "http0", "storage"):
             self.assertIn(("xmppd_queue_depth_messages", 'queue="%s"' % q), m)
         # this very connection, on the gateway thread
         self.assertGreaterEqual(m[("xmppd_connections", 'kind="http",state="awake"')], 1)
@@ -264,6 +264,56 @@ class Http(unittest.TestCase):
         self.assertGreaterEqual(m[("xmppd_stanzas_routed_total", "")], before + 3)
         self.assertGreaterEqual(m[("xmppd_connections", 'kind="c2s",state="awake"')], 1)
         self.assertGreaterEqual(m[("xmppd_sessions", "")], 1)
+
+    def test_08b_metrics_counters(self):
+        """TLS handshakes by version, SASL failures, offline stores, limits
+        hit and the storage histogram move with what they count."""
+        m0 = self.metrics()
+        alice = SRV.login("alice", "pw-alice", "m8b")  # direct TLS 1.3, PLAIN
+        self.addCleanup(alice.close)
+        # a wrong password
+        c = harness.RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cafile)
+        self.addCleanup(c.close)
+        c.open_stream(to=SRV.domain)
+        c.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>"
+               % (harness.SASL_NS, harness.plain_b64("alice", "wrong")))
+        c.read_until("<failure", 5)
+        # a message for an account that is offline is stored
+        alice.send("<message to='bob@localhost' id='off1'><body>later</body></message>")
+        # a stanza over preauth_max_stanza
+        x = harness.RawClient(SRV.port("dtls"), tls=True, cafile=SRV.cafile)
+        self.addCleanup(x.close)
+        x.open_stream(to=SRV.domain)
+        x.send("<foo>" + "x" * 40000)
+        x.read_until("policy-violation", 5)
+        deadline = time.monotonic() + 5
+        while True:
+            m = self.metrics()
+            if m[("xmppd_offline_stored_total", "")] >= m0[("xmppd_offline_stored_total", "")] + 1 \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        tls13 = ("xmppd_tls_handshakes_total", 'version="1.3"')
+        self.assertGreaterEqual(m[tls13], m0[tls13] + 3)
+        self.assertIn(("xmppd_tls_handshakes_total", 'version="1.2"'), m)
+        fails = ("xmppd_auth_failures_total", "")
+        self.assertEqual(m[fails], m0[fails] + 1)
+        off = ("xmppd_offline_stored_total", "")
+        self.assertEqual(m[off], m0[off] + 1)
+        xml = ("xmppd_limits_hit_total", 'limit="xml"')
+        self.assertEqual(m[xml], m0[xml] + 1)
+        for lim in ("connections", "output", "backlog", "websocket"):
+            self.assertIn(("xmppd_limits_hit_total", 'limit="%s"' % lim), m)
+        # the storage histogram: cumulative buckets, +Inf = count, which
+        # grew by the logins' credential reads and the offline store
+        h = "xmppd_storage_request_duration_seconds"
+        buckets = sorted(((float(k[1].split('"')[1]) if "+Inf" not in k[1] else float("inf")), v)
+                         for k, v in m.items() if k[0] == h + "_bucket")
+        self.assertEqual(len(buckets), 7)
+        self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets))
+        self.assertEqual(buckets[-1][1], m[(h + "_count", "")])
+        self.assertGreaterEqual(m[(h + "_count", "")], m0[(h + "_count", "")] + 3)
+        self.assertGreater(m[(h + "_sum", "")], 0)
 
     def test_09_metrics_methods_and_access(self):
         c = self.conn()
@@ -296,20 +346,23 @@ class Http(unittest.TestCase):
         self.assertEqual(c.buf, b"")
 
 
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\d+)$')
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\d+(?:\.\d+)?)$')
 
 
 def parse_prometheus(test, text):
     """{(name, labels): value} of Prometheus text, checking its form: every
     sample's family announced by HELP and TYPE before it, each family in
     one group."""
-    out, typed, done, current = {}, set(), set(), None
+    out, typed, done, current, histograms = {}, set(), set(), None, set()
     for line in text.splitlines():
         if line.startswith("# HELP ") or line.startswith("# TYPE "):
             name = line.split(" ")[2]
             if line.startswith("# TYPE "):
-                test.assertIn(line.split(" ")[3], ("gauge", "counter"), line)
+                kind = line.split(" ")[3]
+                test.assertIn(kind, ("gauge", "counter", "histogram"), line)
                 typed.add(name)
+                if kind == "histogram":
+                    histograms.add(name)
             if name != current:
                 test.assertNotIn(name, done, "family %s in two groups" % name)
                 if current:
@@ -319,9 +372,14 @@ def parse_prometheus(test, text):
         mo = SAMPLE.match(line)
         test.assertIsNotNone(mo, "not a sample line: %r" % line)
         name = mo.group(1)
-        test.assertEqual(name, current, "sample outside its family: %r" % line)
-        test.assertIn(name, typed)
-        out[(name, mo.group(2) or "")] = int(mo.group(3))
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[:-len(suffix)] in histograms:
+                family = name[:-len(suffix)]
+        test.assertEqual(family, current, "sample outside its family: %r" % line)
+        test.assertIn(family, typed)
+        v = mo.group(3)
+        out[(name, mo.group(2) or "")] = float(v) if "." in v else int(v)
     test.assertTrue(text.endswith("\n"))
     return out
 

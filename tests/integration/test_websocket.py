@@ -29,12 +29,8 @@
 Run: /usr/bin/python3 test_websocket.py --xmppd PATH --xmppctl PATH
 """
 
-import base64
-import hashlib
-import hmac
 import os
 import re
-import socket
 import sys
 import time
 import unittest
@@ -42,7 +38,8 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import BIND_NS, DOMAIN, LOCALHOST, SASL_NS, Server, plain_b64  # noqa: E402
+from harness import BIND_NS, DOMAIN, SASL_NS, Server, plain_b64  # noqa: E402
+from scram_client import ScramSha1  # noqa: E402
 from ws_client import (FRAMING_NS, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
                        OP_TEXT, Closed, WsClient, frame)
 
@@ -84,25 +81,11 @@ def text_of(msg, tag):
 
 def scram_sha1(ws, user, password):
     """SCRAM-SHA-1 without channel binding over ws; returns <success/>'s message."""
-    nonce = base64.b64encode(os.urandom(18)).decode()
-    first_bare = "n=%s,r=%s" % (user, nonce)
-    ws.send_text("<auth xmlns='%s' mechanism='SCRAM-SHA-1'>%s</auth>"
-                 % (SASL_NS, base64.b64encode(("n,," + first_bare).encode()).decode()))
+    sc = ScramSha1(user, password)
+    ws.send_text("<auth xmlns='%s' mechanism='SCRAM-SHA-1'>%s</auth>" % (SASL_NS, sc.first()))
     chal = ws.messages_until("challenge")[-1]
-    server_first = base64.b64decode(text_of(chal, "challenge")).decode()
-    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
-    assert attrs["r"].startswith(nonce), server_first
-    final = "c=biws,r=" + attrs["r"]
-    salted = hashlib.pbkdf2_hmac("sha1", password.encode(), base64.b64decode(attrs["s"]),
-                                 int(attrs["i"]))
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha1).digest()
-    stored = hashlib.sha1(client_key).digest()
-    auth_msg = ",".join((first_bare, server_first, final)).encode()
-    sig = hmac.new(stored, auth_msg, hashlib.sha1).digest()
-    proof = bytes(a ^ b for a, b in zip(client_key, sig))
-    ws.send_text("<response xmlns='%s'>%s</response>" % (
-        SASL_NS, base64.b64encode((final + ",p=" + base64.b64encode(proof).decode()).encode())
-        .decode()))
+    ws.send_text("<response xmlns='%s'>%s</response>"
+                 % (SASL_NS, sc.final(text_of(chal, "challenge"))))
     return ws.messages_until("success")[-1]
 
 
@@ -336,16 +319,7 @@ class WebSocket(unittest.TestCase):
     def test_08_metrics_count_websocket(self):
         ws, _ = ws_login(self, "bob", "pw-bob")
         try:
-            s = socket.create_connection((LOCALHOST, SRV.port("web")), timeout=5)
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-            s.close()
-            text = data.decode()
+            text = harness.metrics_text(SRV.port("web"))
             mo = re.search(r'xmppd_connections\{kind="websocket",state="awake"\} (\d+)', text)
             self.assertIsNotNone(mo, text)
             self.assertGreaterEqual(int(mo.group(1)), 1)

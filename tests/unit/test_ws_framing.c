@@ -30,7 +30,7 @@
 #define OPEN(id)                                                                     \
 	"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='" id "' from='example.com'" \
 	" version='1.0' xml:lang='en'/>"
-#define CLOSE "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
+#define CLOSE "<close xmlns=\"urn:ietf:params:xml:ns:xmpp-framing\" />"
 #define START XML_DECL HEADER("abc")
 
 /* The messages a framer emitted, joined with '|'. */

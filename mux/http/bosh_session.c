@@ -1,0 +1,611 @@
+/* BOSH sessions (XEP-0124, XEP-0206): requests to [http] bosh_path, the
+ * sessions they make and feed, and the answers (mux/http/bosh_conn.h).
+ *
+ * A request without sid creates a session: a record with no socket whose
+ * c2s stream is opened at once with the request's to, xml:lang and
+ * xmpp:version, so that the creation response carries the stream's
+ * features.  A request with a sid goes through the session's window
+ * (core/http/bosh_window.h): handled in rid order (one ahead of its turn
+ * waits for the gap), a repeated one answered again from the kept copy,
+ * one outside the window ends the session with item-not-found.  Handling
+ * a request holds it first, then restarts the stream if it says so, then
+ * feeds its children to the session's parser; what the stream writes
+ * meanwhile or later answers the oldest held request (bosh_flush).  No
+ * more than `hold` stay held: the oldest is answered, empty if need be,
+ * and each is answered at `wait` at the latest.  A session with no request
+ * for [http] bosh_inactivity seconds ends, as a socket that goes: its
+ * contacts see it go unavailable. */
+#include "mux/http/bosh_conn.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/base/hex.h"
+#include "core/base/log.h"
+#include "core/http/http_origin.h"
+#include "core/xml/xml_node.h"
+#include "core/xml/xml_stream.h"
+#include "core/xmpp/ns.h"
+#include "mux/http/http_conn.h"
+#include "mux/http/ws_conn.h"
+#include "mux/mux_int.h"
+
+#define BOSH_SWEEP_MS 250 /* how often held requests and sessions are looked at */
+#define BOSH_MAX_HOLD (BOSH_WINDOW_MAX - 1)
+#define BOSH_TYPE "text/xml; charset=utf-8"
+
+static struct xf_bosh *of_entry(struct hmap_entry *e)
+{
+	return (struct xf_bosh *)((char *)e - offsetof(struct xf_bosh, by_sid));
+}
+
+/* ---- answers ---- */
+
+/* The CORS header of an answer to a page of another origin ([http]
+ * origins allowed it, or the request would not have come this far). */
+static void cors(const char *origin, char *out, size_t cap)
+{
+	if (!origin || !*origin)
+		snprintf(out, cap, "Cache-Control: no-store\r\n");
+	else
+		snprintf(out, cap,
+			 "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+			 "Cache-Control: no-store\r\n",
+			 origin);
+}
+
+static void reply(struct mux_conn *http, const char *origin, bool keep_alive, const char *body,
+		  size_t len)
+{
+	char extra[256];
+	cors(origin, extra, sizeof(extra));
+	http_conn_reply_with(http, 200, extra, BOSH_TYPE, body, len, false, !keep_alive);
+}
+
+static void reply_terminate(struct mux_conn *http, const char *origin, bool keep_alive,
+			    const char *condition)
+{
+	char body[160];
+	int n = snprintf(body, sizeof(body), "<body xmlns='" NS_HTTPBIND "' type='terminate'%s%s%s/>",
+			 condition ? " condition='" : "", condition ? condition : "",
+			 condition ? "'" : "");
+	reply(http, origin, keep_alive, body, (size_t)n);
+}
+
+static const char *origin_of(const struct http_req *r)
+{
+	return (r->hdr_present & (1u << HTTP_HDR_ORIGIN)) && r->hdr[HTTP_HDR_ORIGIN].data
+		       ? r->hdr[HTTP_HDR_ORIGIN].data
+		       : NULL;
+}
+
+/* The HTTP connection of a waiting request, if it is still there. */
+static struct mux_conn *http_of(struct mux *m, const struct bosh_req *q)
+{
+	struct mux_conn *h = conn_by_handle(m, q->http);
+	return h && !h->dead && !h->closing && h->role == &http_role ? h : NULL;
+}
+
+static void drop_req(struct bosh_req *arr, unsigned *n, unsigned k)
+{
+	xbuf_free(&arr[k].body);
+	memmove(&arr[k], &arr[k + 1], (*n - k - 1) * sizeof(arr[0]));
+	(*n)--;
+	memset(&arr[*n], 0, sizeof(arr[0]));
+}
+
+/* <body/> with what waits for the client; type='terminate' once the
+ * stream is over. */
+static enum xs build_answer(const struct mux_conn *s, const struct xf_bosh *b, struct xbuf *out)
+{
+	enum xs st = xbuf_append_str(out, "<body xmlns='" NS_HTTPBIND "'");
+	if (st == XS_OK && b->ended)
+		st = xbuf_append_str(out, b->stream_error ? " type='terminate' "
+							    "condition='remote-stream-error'"
+							  : " type='terminate'");
+	if (st != XS_OK)
+		return st;
+	if (!s->chain.sock_out.len)
+		return xbuf_append_str(out, "/>");
+	if ((st = xbuf_append_str(out, ">")) != XS_OK ||
+	    (st = xbuf_append(out, s->chain.sock_out.data, s->chain.sock_out.len)) != XS_OK)
+		return st;
+	return xbuf_append_str(out, "</body>");
+}
+
+void bosh_answer(struct mux_conn *s, unsigned k)
+{
+	struct xf_bosh *b = conn_bosh(s);
+	struct bosh_req q = b->held[k];
+	memmove(&b->held[k], &b->held[k + 1], (b->n_held - k - 1) * sizeof(q));
+	b->n_held--;
+	/* XEP-0124 7.5: inactivity counts while no request is pending */
+	b->last_request_ms = mux_now_ms();
+	struct xbuf out = { 0 };
+	struct mux_conn *h = http_of(s->mux, &q);
+	if (build_answer(s, b, &out) != XS_OK) {
+		xbuf_free(&out);
+		xbuf_free(&q.body);
+		LOG_ERR("c%u.%llu: out of memory answering a BOSH request: closing",
+			s->mux->idx, (unsigned long long)s->id);
+		if (h)
+			http_conn_answer(h, 503, "out of memory", false);
+		conn_close(s, "out of memory");
+		return;
+	}
+	xbuf_consume(&s->chain.sock_out, s->chain.sock_out.len);
+	/* kept for a repeat of this rid, should the answer be lost */
+	if (bosh_window_keep(&b->win, q.rid, out.data, out.len) != XS_OK)
+		LOG_WARN("c%u.%llu: out of memory keeping a BOSH answer", s->mux->idx,
+			 (unsigned long long)s->id);
+	if (h) {
+		reply(h, q.origin, q.keep_alive, out.data, out.len);
+		conn_http_resume(h);
+	}
+	xbuf_free(&out);
+	xbuf_free(&q.body);
+}
+
+void bosh_flush(struct mux_conn *s)
+{
+	struct xf_bosh *b = conn_bosh(s);
+	if (!b || s->dead)
+		return;
+	/* held requests whose connection went: their rids wait for a repeat */
+	for (unsigned k = b->n_held; k-- > 0;)
+		if (!http_of(s->mux, &b->held[k]))
+			drop_req(b->held, &b->n_held, k);
+	if (s->chain.sock_out.len && b->n_held)
+		bosh_answer(s, 0);
+	if (s->dead)
+		return;
+	if (b->ended) {
+		/* the stream is over: every held request learns it */
+		while (b->n_held && !s->dead)
+			bosh_answer(s, 0);
+		/* what is left waits for the client's next request, unless no
+		 * request will come (the server is stopping) */
+		if (!s->dead && (!s->chain.sock_out.len || s->mux->shutting_down))
+			conn_close(s, "BOSH session terminated");
+		return;
+	}
+	if (s->closing && !s->chain.sock_out.len)
+		conn_close(s, "closed after final flush");
+}
+
+/* ---- the thread's sessions ---- */
+
+static struct hmap *sids(struct mux *m)
+{
+	if (!m->bosh_sids_ready) {
+		if (hmap_init(&m->bosh_sids, 64) != 0)
+			return NULL;
+		m->bosh_sids_ready = true;
+	}
+	return &m->bosh_sids;
+}
+
+static struct mux_conn *find(struct mux *m, const char *sid)
+{
+	struct hmap *t = sids(m);
+	struct hmap_entry *e = t ? hmap_get(t, sid) : NULL;
+	return e ? of_entry(e)->conn : NULL;
+}
+
+void bosh_session_free(struct mux_conn *s)
+{
+	struct xf_bosh *b = conn_bosh(s);
+	if (!b)
+		return;
+	struct mux *m = s->mux;
+	/* whoever still waits learns that the session is gone */
+	for (unsigned k = 0; k < b->n_held; k++) {
+		struct mux_conn *h = http_of(m, &b->held[k]);
+		if (h) {
+			reply_terminate(h, b->held[k].origin, b->held[k].keep_alive, NULL);
+			conn_http_resume(h);
+		}
+	}
+	for (unsigned k = 0; k < b->n_ahead; k++) {
+		struct mux_conn *h = http_of(m, &b->ahead[k]);
+		if (h) {
+			reply_terminate(h, b->ahead[k].origin, b->ahead[k].keep_alive,
+					"item-not-found");
+			conn_http_resume(h);
+		}
+		xbuf_free(&b->ahead[k].body);
+	}
+	for (unsigned k = 0; k < b->n_held; k++)
+		xbuf_free(&b->held[k].body);
+	if (b->sid[0] && m->bosh_sids_ready)
+		hmap_del(&m->bosh_sids, &b->by_sid);
+	if (b->prev)
+		conn_bosh(b->prev)->next = b->next;
+	else if (m->bosh_head == s)
+		m->bosh_head = b->next;
+	if (b->next)
+		conn_bosh(b->next)->prev = b->prev;
+	bosh_window_free(&b->win);
+	ws_framing_free(&b->framer);
+	free(b);
+}
+
+/* ---- handling a request ---- */
+
+/* The stream's header, from the request's attributes: what <open/> is
+ * over WebSocket.  Only where the stream waits for one (new, or after
+ * SASL success asked for a restart). */
+static void open_stream(struct mux_conn *s, const struct bosh_body *bb)
+{
+	if (s->header_sent || s->dead || s->closing)
+		return;
+	struct xml_node *h = xml_node_new_elem("open", NS_FRAMING);
+	if (!h || xml_node_set_attr(h, "to", bb->to[0] ? bb->to : s->domain) != XS_OK ||
+	    xml_node_set_attr(h, "version", bb->xmpp_version[0] ? bb->xmpp_version : "1.0") !=
+		    XS_OK) {
+		xml_node_free(h);
+		conn_close(s, "out of memory");
+		return;
+	}
+	s->role->on_open(s, h);
+	xml_node_free(h);
+}
+
+/* What an answer needs of its request once the request itself is gone. */
+struct req_info {
+	const char *origin;
+	bool keep_alive;
+};
+
+static void hold(struct mux_conn *s, struct mux_conn *http, const struct req_info *ri,
+		 uint64_t rid)
+{
+	struct xf_bosh *b = conn_bosh(s);
+	if (b->n_held == BOSH_WINDOW_MAX)
+		bosh_answer(s, 0); /* the oldest makes room */
+	struct bosh_req *q = &b->held[b->n_held++];
+	memset(q, 0, sizeof(*q));
+	q->http = conn_handle(http);
+	q->rid = rid;
+	q->deadline_ms = mux_now_ms() + (uint64_t)b->wait_s * 1000;
+	q->keep_alive = ri->keep_alive;
+	snprintf(q->origin, sizeof(q->origin), "%s", ri->origin ? ri->origin : "");
+	conn_http_hold(http);
+}
+
+/* Request rid, next in order: held, then its content handed to the stream. */
+static void handle(struct mux_conn *s, struct mux_conn *http, const struct req_info *ri,
+		   const char *data, const struct bosh_body *bb)
+{
+	struct xf_bosh *b = conn_bosh(s);
+	bosh_window_advance(&b->win);
+	b->last_request_ms = mux_now_ms();
+	hold(s, http, ri, bb->rid);
+	s->in_input = true; /* what the stream writes goes out in one answer */
+	conn_touch(s);      /* traffic: a sleeping session wakes */
+	if (bb->restart)
+		open_stream(s, bb);
+	if (bb->inner_len && !s->dead && !s->closing)
+		xchain_up(s, 1, data + bb->inner_off, bb->inner_len);
+	if (bb->terminate && !s->dead && !s->closing) {
+		LOG_INFO("c%u.%llu: BOSH session %s terminated by the client", s->mux->idx,
+			 (unsigned long long)s->id, b->sid);
+		b->ended = true;
+	}
+	s->in_input = false;
+	if (s->dead)
+		return;
+	/* more held than the client asked for: the oldest goes back (all of
+	 * them with hold = 0, a client that polls) */
+	while (b->n_held > b->hold && !s->dead)
+		bosh_answer(s, 0);
+	if (!s->dead)
+		bosh_flush(s);
+}
+
+/* Requests that came ahead of their turn and whose turn has come. */
+static void handle_ahead(struct mux_conn *s)
+{
+	struct xf_bosh *b;
+	while (!s->dead && (b = conn_bosh(s)) && b->n_ahead) {
+		unsigned k;
+		for (k = 0; k < b->n_ahead; k++)
+			if (bosh_window_check(&b->win, b->ahead[k].rid) == BOSH_RID_NEXT)
+				break;
+		if (k == b->n_ahead)
+			return;
+		struct bosh_req q = b->ahead[k];
+		memset(&b->ahead[k].body, 0, sizeof(q.body));
+		drop_req(b->ahead, &b->n_ahead, k);
+		struct bosh_body bb;
+		struct mux_conn *h = http_of(s->mux, &q);
+		if (h && bosh_body_parse(q.body.data, q.body.len, &bb)) {
+			/* its own connection still waits for it */
+			struct req_info ri = { q.origin, q.keep_alive };
+			handle(s, h, &ri, q.body.data, &bb);
+		} else {
+			bosh_window_advance(&b->win); /* gone: its rid is spent */
+		}
+		xbuf_free(&q.body);
+	}
+}
+
+static void end_session(struct mux_conn *s, const char *why)
+{
+	LOG_INFO("c%u.%llu: BOSH session %s ended: %s", s->mux->idx, (unsigned long long)s->id,
+		 conn_bosh(s) ? conn_bosh(s)->sid : "", why);
+	conn_close(s, why);
+}
+
+static void create(struct mux_conn *c, const struct http_req *r, const struct bosh_body *bb)
+{
+	struct mux *m = c->mux;
+	const struct cfg *cfg = m->cfg;
+	const char *origin = origin_of(r);
+	if (!bb->has_rid || !bb->has_wait || !bb->to[0]) {
+		http_conn_answer(c, 400, "BOSH: a session needs rid, wait and to", false);
+		return;
+	}
+	char dom[256];
+	snprintf(dom, sizeof(dom), "%s", bb->to);
+	for (char *p = dom; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	if (!cfg_find_host(cfg, dom)) {
+		LOG_INFO("c%u.%llu: BOSH session for %s refused: not hosted here", m->idx,
+			 (unsigned long long)c->id, dom);
+		reply_terminate(c, origin, r->keep_alive, "host-unknown");
+		return;
+	}
+	/* a session counts as a connection from its address: the same
+	 * limits bound how many one address may hold */
+	char ip[INET6_ADDRSTRLEN], key[PEER_KEY_LEN];
+	conn_peer_ip(c, ip);
+	enum peer_verdict v = mux_peer_key(m, ip, key)
+				      ? peer_conn_open(m->group->peers, key, mux_now_ms(),
+						       mux_peer_exempt(m, ip))
+				      : PEER_NOMEM;
+	if (v != PEER_OK) {
+		LOG_INFO("c%u.%llu: BOSH session from %s refused: %s", m->idx,
+			 (unsigned long long)c->id, c->peer,
+			 v == PEER_TOO_MANY_FROM_ADDR ? "too many from this address"
+			 : v == PEER_TOO_FAST	      ? "too many too fast from this address"
+						      : "over a connection limit");
+		reply_terminate(c, origin, r->keep_alive, "policy-violation");
+		return;
+	}
+	struct xf_bosh *b = calloc(1, sizeof(*b));
+	struct hmap *t = sids(m);
+	struct mux_conn *s = b && t ? conn_new_bosh(m, c, b) : NULL;
+	if (!s) {
+		free(b);
+		peer_conn_close(m->group->peers, key, true, mux_now_ms());
+		http_conn_answer(c, 503, "out of memory for a BOSH session", false);
+		return;
+	}
+	b->conn = s;
+	unsigned char rnd[BOSH_SID_LEN / 2];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd)); /* cannot happen on Linux >= 3.17 */
+	hex_lower(b->sid, rnd, sizeof(rnd));
+	hmap_put(t, &b->by_sid, b->sid);
+	b->next = m->bosh_head;
+	if (m->bosh_head)
+		conn_bosh(m->bosh_head)->prev = s;
+	m->bosh_head = s;
+	if (!m->bosh_sweep_ms)
+		m->bosh_sweep_ms = mux_now_ms() + BOSH_SWEEP_MS;
+	ws_framing_init(&b->framer, NS_CLIENT);
+	b->hold = bb->has_hold ? (bb->hold > BOSH_MAX_HOLD ? BOSH_MAX_HOLD : (unsigned)bb->hold) : 1;
+	b->wait_s = bb->wait > cfg->http_bosh_max_wait_s ? cfg->http_bosh_max_wait_s
+							 : (unsigned)bb->wait;
+	b->secure = conn_is_encrypted(c);
+	b->last_request_ms = mux_now_ms();
+	bosh_window_init(&b->win, bb->rid, b->hold + 1);
+	LOG_INFO("c%u.%llu: BOSH session %s from %s as c%u.%llu (wait %u, hold %u)", m->idx,
+		 (unsigned long long)c->id, b->sid, c->peer, m->idx, (unsigned long long)s->id,
+		 b->wait_s, b->hold);
+
+	ws_stream_restart(s); /* the root its stanzas are read under */
+	s->in_input = true;
+	open_stream(s, bb);
+	s->in_input = false;
+	if (s->dead || b->ended) {
+		reply_terminate(c, origin, r->keep_alive, "remote-stream-error");
+		if (!s->dead)
+			conn_close(s, "BOSH session refused by the stream");
+		return;
+	}
+	/* XEP-0124 7.1 with XEP-0206's attributes; the features go in it */
+	unsigned ver = 11;
+	if (!strncmp(bb->ver, "1.", 2)) {
+		unsigned long v2 = strtoul(bb->ver + 2, NULL, 10);
+		if (v2 < ver)
+			ver = (unsigned)v2;
+	}
+	struct xbuf out = { 0 };
+	enum xs st = xbuf_appendf(
+		&out,
+		"<body xmlns='" NS_HTTPBIND "' xmlns:xmpp='" NS_XBOSH "' xmlns:stream='" NS_STREAMS
+		"' sid='%s' wait='%u' requests='%u' hold='%u' inactivity='%u' polling='%u'"
+		" ver='1.%u' from='%s' authid='%s' secure='%s' xmpp:version='1.0'"
+		" xmpp:restartlogic='true'>",
+		b->sid, b->wait_s, b->hold + 1, b->hold, cfg->http_bosh_inactivity_s, 2u, ver,
+		s->domain, b->stream_id, b->secure ? "true" : "false");
+	if (st == XS_OK)
+		st = xbuf_append(&out, s->chain.sock_out.data, s->chain.sock_out.len);
+	if (st == XS_OK)
+		st = xbuf_append_str(&out, "</body>");
+	if (st != XS_OK) {
+		xbuf_free(&out);
+		conn_close(s, "out of memory");
+		http_conn_answer(c, 503, "out of memory for a BOSH session", false);
+		return;
+	}
+	xbuf_consume(&s->chain.sock_out, s->chain.sock_out.len);
+	bosh_window_keep(&b->win, bb->rid, out.data, out.len);
+	reply(c, origin, r->keep_alive, out.data, out.len);
+	xbuf_free(&out);
+}
+
+void bosh_request(struct mux_conn *c, const struct http_req *r)
+{
+	struct mux *m = c->mux;
+	const char *origin = origin_of(r);
+	struct req_info ri = { origin, r->keep_alive };
+	if (origin) {
+		const struct xbuf *host = &r->hdr[HTTP_HDR_HOST];
+		if (!http_origin_allowed(m->cfg->http_origins, origin, r->hdr[HTTP_HDR_ORIGIN].len,
+					 host->data ? host->data : "", host->len)) {
+			http_conn_answer(c, 403, "BOSH: this origin may not connect ([http] origins)",
+					 false);
+			return;
+		}
+	}
+	struct bosh_body bb;
+	if (!bosh_body_parse(r->body.data ? r->body.data : "", r->body.len, &bb)) {
+		LOG_INFO("c%u.%llu: bad BOSH request from %s: %s", m->idx, (unsigned long long)c->id,
+			 c->peer, bb.error);
+		http_conn_answer(c, 400, "BOSH: not a <body/> of XEP-0124", false);
+		return;
+	}
+	if (!bb.has_sid) {
+		create(c, r, &bb);
+		return;
+	}
+	struct mux_conn *s = find(m, bb.sid);
+	struct xf_bosh *b = s && !s->dead ? conn_bosh(s) : NULL;
+	if (!b) {
+		LOG_INFO("c%u.%llu: BOSH request from %s for an unknown session", m->idx,
+			 (unsigned long long)c->id, c->peer);
+		reply_terminate(c, origin, r->keep_alive, "item-not-found");
+		return;
+	}
+	if (b->secure && !conn_is_encrypted(c)) {
+		http_conn_answer(c, 403, "BOSH: this session takes requests over https only", false);
+		return;
+	}
+	if (!bb.has_rid) {
+		reply_terminate(c, origin, r->keep_alive, "bad-request");
+		end_session(s, "a request without rid");
+		return;
+	}
+	switch (bosh_window_check(&b->win, bb.rid)) {
+	case BOSH_RID_OUTSIDE:
+		LOG_INFO("c%u.%llu: BOSH session %s: rid %llu outside the window", m->idx,
+			 (unsigned long long)s->id, b->sid, (unsigned long long)bb.rid);
+		reply_terminate(c, origin, r->keep_alive, "item-not-found");
+		end_session(s, "rid outside the window");
+		return;
+	case BOSH_RID_REPEAT: {
+		const struct xbuf *k = bosh_window_kept(&b->win, bb.rid);
+		LOG_DEBUG("c%u.%llu: BOSH session %s: rid %llu again, answered again", m->idx,
+			  (unsigned long long)s->id, b->sid, (unsigned long long)bb.rid);
+		reply(c, origin, r->keep_alive, k->data ? k->data : "", k->len);
+		return;
+	}
+	case BOSH_RID_UNANSWERED:
+		/* its first connection is gone or going: this one waits instead */
+		for (unsigned k = 0; k < b->n_held; k++) {
+			if (b->held[k].rid != bb.rid)
+				continue;
+			struct mux_conn *old = http_of(m, &b->held[k]);
+			if (old) {
+				http_conn_answer(old, 503, "BOSH: the request was repeated", false);
+			}
+			drop_req(b->held, &b->n_held, k);
+			break;
+		}
+		if (b->n_held >= BOSH_WINDOW_MAX) {
+			reply_terminate(c, origin, r->keep_alive, "policy-violation");
+			end_session(s, "too many requests held");
+			return;
+		}
+		hold(s, c, &ri, bb.rid);
+		bosh_flush(s);
+		return;
+	case BOSH_RID_AHEAD: {
+		if (b->n_ahead >= BOSH_WINDOW_MAX || bb.terminate) {
+			reply_terminate(c, origin, r->keep_alive, "policy-violation");
+			end_session(s, "too many requests ahead");
+			return;
+		}
+		struct bosh_req *q = &b->ahead[b->n_ahead];
+		memset(q, 0, sizeof(*q));
+		if (xbuf_append(&q->body, r->body.data, r->body.len) != XS_OK) {
+			http_conn_answer(c, 503, "out of memory", false);
+			return;
+		}
+		b->n_ahead++;
+		q->http = conn_handle(c);
+		q->rid = bb.rid;
+		q->keep_alive = r->keep_alive;
+		snprintf(q->origin, sizeof(q->origin), "%s", origin ? origin : "");
+		conn_http_hold(c);
+		return;
+	}
+	case BOSH_RID_NEXT:
+		break;
+	}
+	handle(s, c, &ri, r->body.data, &bb);
+	if (!s->dead)
+		handle_ahead(s);
+}
+
+void bosh_preflight(struct mux_conn *c, const struct http_req *r)
+{
+	const char *origin = origin_of(r);
+	const struct xbuf *host = &r->hdr[HTTP_HDR_HOST];
+	if (!origin || !http_origin_allowed(c->mux->cfg->http_origins, origin,
+					    r->hdr[HTTP_HDR_ORIGIN].len,
+					    host->data ? host->data : "", host->len)) {
+		http_conn_answer(c, 403, "BOSH: this origin may not connect ([http] origins)", false);
+		return;
+	}
+	char extra[512];
+	snprintf(extra, sizeof(extra),
+		 "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+		 "Access-Control-Allow-Methods: POST, OPTIONS\r\n"
+		 "Access-Control-Allow-Headers: Content-Type\r\n"
+		 "Access-Control-Max-Age: 86400\r\n",
+		 origin);
+	http_conn_reply_with(c, 200, extra, "text/plain; charset=utf-8", "", 0, false,
+			     !r->keep_alive);
+}
+
+/* ---- timers ---- */
+
+void bosh_timers(struct mux *m)
+{
+	uint64_t now = mux_now_ms();
+	if (!m->bosh_head || now < m->bosh_sweep_ms)
+		return;
+	m->bosh_sweep_ms = now + BOSH_SWEEP_MS;
+	struct mux_conn *next;
+	for (struct mux_conn *s = m->bosh_head; s; s = next) {
+		struct xf_bosh *b = conn_bosh(s);
+		next = b->next;
+		if (s->dead)
+			continue;
+		for (unsigned k = b->n_held; k-- > 0;)
+			if (!http_of(m, &b->held[k]))
+				drop_req(b->held, &b->n_held, k);
+		/* XEP-0124 7.6: an empty answer at `wait` */
+		while (b->n_held && b->held[0].deadline_ms <= now && !s->dead)
+			bosh_answer(s, 0);
+		if (s->dead || b->n_held || b->n_ahead)
+			continue;
+		if (now - b->last_request_ms >= (uint64_t)m->cfg->http_bosh_inactivity_s * 1000)
+			end_session(s, "no request within bosh_inactivity");
+	}
+	if (!m->bosh_head)
+		m->bosh_sweep_ms = 0;
+}
+
+uint64_t bosh_deadline(const struct mux *m)
+{
+	return m->bosh_head ? m->bosh_sweep_ms : UINT64_MAX;
+}
