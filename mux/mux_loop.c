@@ -506,6 +506,9 @@ void mux_group_free(struct mux_group *g)
 		s2s_resolver_free(m->resolver);
 		m->resolver = NULL;
 		xml_parser_pool_free(m->xml_pool);
+		if (m->bosh_sids_ready) /* its sessions went with the connections */
+			hmap_deinit(&m->bosh_sids);
+		m->bosh_sids_ready = false;
 		xbuf_free(&m->scratch);
 		xbuf_free(&m->cork);
 		if (m->epfd >= 0)

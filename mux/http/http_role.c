@@ -4,15 +4,16 @@
  * request parser (xf_http.c), which hands each request here.
  *
  * The resources: GET /metrics where the listener enables it
- * (http_metrics.c), and [http] websocket_path, whose handshake
+ * (http_metrics.c); [http] bosh_path, whose requests go to BOSH sessions
+ * (bosh_session.c); and [http] websocket_path, whose handshake
  * (ws_handshake.c) hands the connection over to the c2s role (xf_ws.c).
- * Any other gets 404, and a method no resource will take 501.  BOSH
- * comes in the next step of the plan.  What
- * is here already is the part every resource shares: keep-alive and pipelining (answers in order), the
- * parser's limits answered with 400/413/414/431/501/505 and a close, and
- * the pre-auth timeout, which bounds a connection's life as it bounds a
- * client's before authentication (an http connection never
- * authenticates). */
+ * Any other gets 404, and a method no resource will take 501.  What every
+ * resource shares is here: keep-alive and pipelining (answers in order),
+ * the parser's limits answered with 400/413/414/431/501/505 and a close,
+ * and the pre-auth timeout, which bounds a connection's life between
+ * requests as it bounds a client's before authentication (an http
+ * connection never authenticates; a held BOSH request is off that list
+ * until answered). */
 #include "mux/http/http_conn.h"
 
 #include <stdio.h>

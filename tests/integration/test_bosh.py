@@ -59,7 +59,11 @@ def setUpModule():
 
 
 def tearDownModule():
-    SRV.stop()
+    # a clean exit: code 0, no error or sanitizer lines (leaks included)
+    try:
+        SRV.check_clean_exit(unittest.TestCase())
+    finally:
+        SRV.cleanup()
 
 
 def login(test, user, password, tls=False, resource="bosh", wait=10):

@@ -63,7 +63,11 @@ def setUpModule():
 
 
 def tearDownModule():
-    SRV.stop()
+    # a clean exit: code 0, no error or sanitizer lines (leaks included)
+    try:
+        SRV.check_clean_exit(unittest.TestCase())
+    finally:
+        SRV.cleanup()
 
 
 def parse_alone(test, msg):
@@ -355,7 +359,10 @@ class WebSocket(unittest.TestCase):
             ws.close()
         finally:
             SRV = saved
-            srv.stop()
+            try:
+                srv.check_clean_exit(self)
+            finally:
+                srv.cleanup()
 
 
 if __name__ == "__main__":
