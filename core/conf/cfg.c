@@ -1392,17 +1392,6 @@ static void cfg_check(struct cfg_parse *p)
 	check_routes(p);
 	check_listeners(p);
 	check_limits(p);
-	/* A BOSH session lives on one gateway thread, and its requests may
-	 * come on any connection: until a request can be handed to the
-	 * thread that holds its session (docs/internals/gateway.md, step 6),
-	 * one gateway thread serves them all. */
-	if (p->cfg->http_threads > 1 && p->cfg->http_bosh_path[0] &&
-	    cfg_has_http_listener(p->cfg)) {
-		int line = key_line(p, 0, "bosh_path");
-		cfg_fail(p, line ? line : key_line(p, 0, "threads"),
-			 "[http] threads = %u: BOSH (bosh_path) needs one gateway thread for now; "
-			 "set bosh_path = off to use more", p->cfg->http_threads);
-	}
 	/* A refused [host x] header has been reported; "no host" would be
 	 * its echo. */
 	if (p->cfg->n_hosts == 0 && !p->refused_hosts)

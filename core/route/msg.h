@@ -82,6 +82,11 @@ enum msg_type {
 	/* a gateway thread (GET /metrics) -> every thread and the router; and back */
 	MSG_STATS,       /* h = the asking connection: one MSG_STATS_REPLY goes to it */
 	MSG_STATS_REPLY, /* h as asked; ptr = a malloc'd struct stats_part (core/route/stats.h) */
+	/* between gateway threads (mux/http/bosh_conn.h): a BOSH request for
+	 * a session another thread holds, and the answer back to the thread
+	 * of its HTTP connection; ptr = a malloc'd struct bosh_fwd / bosh_reply */
+	MSG_BOSH_REQ,
+	MSG_BOSH_REPLY,
 };
 
 /* MSG_S2S_UP's status for an inbound link that XEP-0288 made usable both

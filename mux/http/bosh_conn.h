@@ -26,18 +26,36 @@
 struct mux;
 struct mux_conn;
 
-#define BOSH_SID_LEN 32 /* hex of 16 random bytes */
+/* hex: the session's gateway thread (4 digits), then 14 random bytes */
+#define BOSH_SID_LEN 32
+
+/* Where an answer goes: the HTTP connection a request came on, on this
+ * gateway thread or another (bosh_reply.c), and what its answer needs of
+ * the request once the request is gone. */
+struct bosh_to {
+	struct sess_handle http;
+	char origin[128];        /* its Origin, for the CORS header of the answer */
+	bool keep_alive;
+};
 
 /* A request that waits: held until there is something to answer it with
  * (or `wait` passes), or ahead of its turn (body kept until the gap
  * fills). */
 struct bosh_req {
-	struct sess_handle http; /* the HTTP connection it came on */
+	struct bosh_to to;
 	uint64_t rid;
 	uint64_t deadline_ms;    /* held: when it is answered empty */
 	struct xbuf body;        /* ahead: the request's body */
-	char origin[128];        /* its Origin, for the CORS header of the answer */
-	bool keep_alive;
+};
+
+/* MSG_BOSH_REQ: a request the thread of its HTTP connection (which holds
+ * it) hands to the thread of its session, the sid's first four digits. */
+struct bosh_fwd {
+	struct bosh_to to;
+	bool secure;             /* it came over TLS */
+	struct bosh_body bb;
+	size_t len;
+	char body[];
 };
 
 /* The filter's context: the whole session's BOSH state. */
@@ -68,8 +86,29 @@ struct xf_bosh *conn_bosh(const struct mux_conn *c);
 void bosh_flush(struct mux_conn *c);
 
 /* bosh_session.c: a POST to [http] bosh_path on HTTP connection c:
- * answered, or held (conn_http_hold) until the session answers it. */
+ * answered, or held (conn_http_hold) until the session answers it, here
+ * or on the gateway thread that holds the session. */
 void bosh_request(struct mux_conn *c, const struct http_req *r);
+/* MSG_BOSH_REQ on the session's thread: handled as a request of its own
+ * (takes f). */
+void bosh_forwarded(struct mux *m, struct bosh_fwd *f);
+
+/* bosh_reply.c: answers, to a connection here or on another thread
+ * (MSG_BOSH_REPLY); each ends the request's hold. */
+void bosh_to_of(struct bosh_to *to, const struct mux_conn *http, const struct http_req *r);
+/* 200, text/xml, with CORS for an allowed origin. */
+void bosh_send(struct mux *m, const struct bosh_to *to, const char *body, size_t len);
+void bosh_send_terminate(struct mux *m, const struct bosh_to *to, const char *condition);
+/* A refusal in text/plain (400, 403, 503), with a log line; the connection
+ * closes after it. */
+void bosh_send_refusal(struct mux *m, const struct bosh_to *to, int status, const char *why);
+/* Known to be gone (only a connection of this thread can be known). */
+bool bosh_to_gone(struct mux *m, const struct bosh_to *to);
+/* A connection of this thread waits for its answer (conn_http_hold). */
+void bosh_to_hold(struct mux *m, const struct bosh_to *to);
+/* MSG_BOSH_REPLY on the HTTP connection's thread: written to it (takes
+ * the message's ptr). */
+void bosh_reply_arrived(struct mux *m, struct msg *msg);
 /* CORS preflight (OPTIONS) for bosh_path. */
 void bosh_preflight(struct mux_conn *c, const struct http_req *r);
 /* The thread's BOSH timers (held requests at `wait`, sessions at

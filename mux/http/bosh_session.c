@@ -35,7 +35,6 @@
 
 #define BOSH_SWEEP_MS 250 /* how often held requests and sessions are looked at */
 #define BOSH_MAX_HOLD (BOSH_WINDOW_MAX - 1)
-#define BOSH_TYPE "text/xml; charset=utf-8"
 
 static struct xf_bosh *of_entry(struct hmap_entry *e)
 {
@@ -44,49 +43,11 @@ static struct xf_bosh *of_entry(struct hmap_entry *e)
 
 /* ---- answers ---- */
 
-/* The CORS header of an answer to a page of another origin ([http]
- * origins allowed it, or the request would not have come this far). */
-static void cors(const char *origin, char *out, size_t cap)
-{
-	if (!origin || !*origin)
-		snprintf(out, cap, "Cache-Control: no-store\r\n");
-	else
-		snprintf(out, cap,
-			 "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
-			 "Cache-Control: no-store\r\n",
-			 origin);
-}
-
-static void reply(struct mux_conn *http, const char *origin, bool keep_alive, const char *body,
-		  size_t len)
-{
-	char extra[256];
-	cors(origin, extra, sizeof(extra));
-	http_conn_reply_with(http, 200, extra, BOSH_TYPE, body, len, false, !keep_alive);
-}
-
-static void reply_terminate(struct mux_conn *http, const char *origin, bool keep_alive,
-			    const char *condition)
-{
-	char body[160];
-	int n = snprintf(body, sizeof(body), "<body xmlns='" NS_HTTPBIND "' type='terminate'%s%s%s/>",
-			 condition ? " condition='" : "", condition ? condition : "",
-			 condition ? "'" : "");
-	reply(http, origin, keep_alive, body, (size_t)n);
-}
-
 static const char *origin_of(const struct http_req *r)
 {
 	return (r->hdr_present & (1u << HTTP_HDR_ORIGIN)) && r->hdr[HTTP_HDR_ORIGIN].data
 		       ? r->hdr[HTTP_HDR_ORIGIN].data
 		       : NULL;
-}
-
-/* The HTTP connection of a waiting request, if it is still there. */
-static struct mux_conn *http_of(struct mux *m, const struct bosh_req *q)
-{
-	struct mux_conn *h = conn_by_handle(m, q->http);
-	return h && !h->dead && !h->closing && h->role == &http_role ? h : NULL;
 }
 
 static void drop_req(struct bosh_req *arr, unsigned *n, unsigned k)
@@ -125,14 +86,12 @@ void bosh_answer(struct mux_conn *s, unsigned k)
 	/* XEP-0124 7.5: inactivity counts while no request is pending */
 	b->last_request_ms = mux_now_ms();
 	struct xbuf out = { 0 };
-	struct mux_conn *h = http_of(s->mux, &q);
 	if (build_answer(s, b, &out) != XS_OK) {
 		xbuf_free(&out);
 		xbuf_free(&q.body);
 		LOG_ERR("c%u.%llu: out of memory answering a BOSH request: closing",
 			s->mux->idx, (unsigned long long)s->id);
-		if (h)
-			http_conn_answer(h, 503, "out of memory", false);
+		bosh_send_refusal(s->mux, &q.to, 503, "out of memory");
 		conn_close(s, "out of memory");
 		return;
 	}
@@ -141,10 +100,7 @@ void bosh_answer(struct mux_conn *s, unsigned k)
 	if (bosh_window_keep(&b->win, q.rid, out.data, out.len) != XS_OK)
 		LOG_WARN("c%u.%llu: out of memory keeping a BOSH answer", s->mux->idx,
 			 (unsigned long long)s->id);
-	if (h) {
-		reply(h, q.origin, q.keep_alive, out.data, out.len);
-		conn_http_resume(h);
-	}
+	bosh_send(s->mux, &q.to, out.data, out.len);
 	xbuf_free(&out);
 	xbuf_free(&q.body);
 }
@@ -156,7 +112,7 @@ void bosh_flush(struct mux_conn *s)
 		return;
 	/* held requests whose connection went: their rids wait for a repeat */
 	for (unsigned k = b->n_held; k-- > 0;)
-		if (!http_of(s->mux, &b->held[k]))
+		if (bosh_to_gone(s->mux, &b->held[k].to))
 			drop_req(b->held, &b->n_held, k);
 	if (s->chain.sock_out.len && b->n_held)
 		bosh_answer(s, 0);
@@ -202,20 +158,10 @@ void bosh_session_free(struct mux_conn *s)
 		return;
 	struct mux *m = s->mux;
 	/* whoever still waits learns that the session is gone */
-	for (unsigned k = 0; k < b->n_held; k++) {
-		struct mux_conn *h = http_of(m, &b->held[k]);
-		if (h) {
-			reply_terminate(h, b->held[k].origin, b->held[k].keep_alive, NULL);
-			conn_http_resume(h);
-		}
-	}
+	for (unsigned k = 0; k < b->n_held; k++)
+		bosh_send_terminate(m, &b->held[k].to, NULL);
 	for (unsigned k = 0; k < b->n_ahead; k++) {
-		struct mux_conn *h = http_of(m, &b->ahead[k]);
-		if (h) {
-			reply_terminate(h, b->ahead[k].origin, b->ahead[k].keep_alive,
-					"item-not-found");
-			conn_http_resume(h);
-		}
+		bosh_send_terminate(m, &b->ahead[k].to, "item-not-found");
 		xbuf_free(&b->ahead[k].body);
 	}
 	for (unsigned k = 0; k < b->n_held; k++)
@@ -254,36 +200,27 @@ static void open_stream(struct mux_conn *s, const struct bosh_body *bb)
 	xml_node_free(h);
 }
 
-/* What an answer needs of its request once the request itself is gone. */
-struct req_info {
-	const char *origin;
-	bool keep_alive;
-};
-
-static void hold(struct mux_conn *s, struct mux_conn *http, const struct req_info *ri,
-		 uint64_t rid)
+static void hold(struct mux_conn *s, const struct bosh_to *to, uint64_t rid)
 {
 	struct xf_bosh *b = conn_bosh(s);
 	if (b->n_held == BOSH_WINDOW_MAX)
 		bosh_answer(s, 0); /* the oldest makes room */
 	struct bosh_req *q = &b->held[b->n_held++];
 	memset(q, 0, sizeof(*q));
-	q->http = conn_handle(http);
+	q->to = *to;
 	q->rid = rid;
 	q->deadline_ms = mux_now_ms() + (uint64_t)b->wait_s * 1000;
-	q->keep_alive = ri->keep_alive;
-	snprintf(q->origin, sizeof(q->origin), "%s", ri->origin ? ri->origin : "");
-	conn_http_hold(http);
+	bosh_to_hold(s->mux, to);
 }
 
 /* Request rid, next in order: held, then its content handed to the stream. */
-static void handle(struct mux_conn *s, struct mux_conn *http, const struct req_info *ri,
-		   const char *data, const struct bosh_body *bb)
+static void handle(struct mux_conn *s, const struct bosh_to *to, const char *data,
+		   const struct bosh_body *bb)
 {
 	struct xf_bosh *b = conn_bosh(s);
 	bosh_window_advance(&b->win);
 	b->last_request_ms = mux_now_ms();
-	hold(s, http, ri, bb->rid);
+	hold(s, to, bb->rid);
 	s->in_input = true; /* what the stream writes goes out in one answer */
 	conn_touch(s);      /* traffic: a sleeping session wakes */
 	if (bb->restart)
@@ -321,11 +258,9 @@ static void handle_ahead(struct mux_conn *s)
 		memset(&b->ahead[k].body, 0, sizeof(q.body));
 		drop_req(b->ahead, &b->n_ahead, k);
 		struct bosh_body bb;
-		struct mux_conn *h = http_of(s->mux, &q);
-		if (h && bosh_body_parse(q.body.data, q.body.len, &bb)) {
+		if (!bosh_to_gone(s->mux, &q.to) && bosh_body_parse(q.body.data, q.body.len, &bb)) {
 			/* its own connection still waits for it */
-			struct req_info ri = { q.origin, q.keep_alive };
-			handle(s, h, &ri, q.body.data, &bb);
+			handle(s, &q.to, q.body.data, &bb);
 		} else {
 			bosh_window_advance(&b->win); /* gone: its rid is spent */
 		}
@@ -340,13 +275,12 @@ static void end_session(struct mux_conn *s, const char *why)
 	conn_close(s, why);
 }
 
-static void create(struct mux_conn *c, const struct http_req *r, const struct bosh_body *bb)
+static void create(struct mux_conn *c, const struct bosh_to *to, const struct bosh_body *bb)
 {
 	struct mux *m = c->mux;
 	const struct cfg *cfg = m->cfg;
-	const char *origin = origin_of(r);
 	if (!bb->has_rid || !bb->has_wait || !bb->to[0]) {
-		http_conn_answer(c, 400, "BOSH: a session needs rid, wait and to", false);
+		bosh_send_refusal(m, to, 400, "BOSH: a session needs rid, wait and to");
 		return;
 	}
 	char dom[256];
@@ -357,7 +291,7 @@ static void create(struct mux_conn *c, const struct http_req *r, const struct bo
 	if (!cfg_find_host(cfg, dom)) {
 		LOG_INFO("c%u.%llu: BOSH session for %s refused: not hosted here", m->idx,
 			 (unsigned long long)c->id, dom);
-		reply_terminate(c, origin, r->keep_alive, "host-unknown");
+		bosh_send_terminate(m, to, "host-unknown");
 		return;
 	}
 	/* a session counts as a connection from its address: the same
@@ -374,7 +308,7 @@ static void create(struct mux_conn *c, const struct http_req *r, const struct bo
 			 v == PEER_TOO_MANY_FROM_ADDR ? "too many from this address"
 			 : v == PEER_TOO_FAST	      ? "too many too fast from this address"
 						      : "over a connection limit");
-		reply_terminate(c, origin, r->keep_alive, "policy-violation");
+		bosh_send_terminate(m, to, "policy-violation");
 		return;
 	}
 	struct xf_bosh *b = calloc(1, sizeof(*b));
@@ -383,13 +317,17 @@ static void create(struct mux_conn *c, const struct http_req *r, const struct bo
 	if (!s) {
 		free(b);
 		peer_conn_close(m->group->peers, key, true, mux_now_ms());
-		http_conn_answer(c, 503, "out of memory for a BOSH session", false);
+		bosh_send_refusal(m, to, 503, "out of memory for a BOSH session");
 		return;
 	}
 	b->conn = s;
+	/* the thread that holds it (16 bits), then 112 random bits: a
+	 * request for it that comes on another gateway thread is handed here */
 	unsigned char rnd[BOSH_SID_LEN / 2];
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd)); /* cannot happen on Linux >= 3.17 */
+	rnd[0] = (unsigned char)(m->idx >> 8);
+	rnd[1] = (unsigned char)m->idx;
 	hex_lower(b->sid, rnd, sizeof(rnd));
 	hmap_put(t, &b->by_sid, b->sid);
 	b->next = m->bosh_head;
@@ -414,7 +352,7 @@ static void create(struct mux_conn *c, const struct http_req *r, const struct bo
 	open_stream(s, bb);
 	s->in_input = false;
 	if (s->dead || b->ended) {
-		reply_terminate(c, origin, r->keep_alive, "remote-stream-error");
+		bosh_send_terminate(m, to, "remote-stream-error");
 		if (!s->dead)
 			conn_close(s, "BOSH session refused by the stream");
 		return;
@@ -442,20 +380,143 @@ static void create(struct mux_conn *c, const struct http_req *r, const struct bo
 	if (st != XS_OK) {
 		xbuf_free(&out);
 		conn_close(s, "out of memory");
-		http_conn_answer(c, 503, "out of memory for a BOSH session", false);
+		bosh_send_refusal(m, to, 503, "out of memory for a BOSH session");
 		return;
 	}
 	xbuf_consume(&s->chain.sock_out, s->chain.sock_out.len);
 	bosh_window_keep(&b->win, bb->rid, out.data, out.len);
-	reply(c, origin, r->keep_alive, out.data, out.len);
+	bosh_send(m, to, out.data, out.len);
 	xbuf_free(&out);
+}
+
+/* A request with a sid, on the thread that holds its session (the
+ * request's connection may be on another: to says where the answer
+ * goes). */
+static void session_request(struct mux *m, const struct bosh_to *to, bool secure,
+			    const struct bosh_body *bb, const char *data, size_t len)
+{
+	struct mux_conn *s = find(m, bb->sid);
+	struct xf_bosh *b = s && !s->dead ? conn_bosh(s) : NULL;
+	if (!b) {
+		LOG_INFO("mux%u: BOSH request for an unknown session", m->idx);
+		bosh_send_terminate(m, to, "item-not-found");
+		return;
+	}
+	if (b->secure && !secure) {
+		bosh_send_refusal(m, to, 403, "BOSH: this session takes requests over https only");
+		return;
+	}
+	if (!bb->has_rid) {
+		bosh_send_terminate(m, to, "bad-request");
+		end_session(s, "a request without rid");
+		return;
+	}
+	switch (bosh_window_check(&b->win, bb->rid)) {
+	case BOSH_RID_OUTSIDE:
+		LOG_INFO("c%u.%llu: BOSH session %s: rid %llu outside the window", m->idx,
+			 (unsigned long long)s->id, b->sid, (unsigned long long)bb->rid);
+		bosh_send_terminate(m, to, "item-not-found");
+		end_session(s, "rid outside the window");
+		return;
+	case BOSH_RID_REPEAT: {
+		const struct xbuf *k = bosh_window_kept(&b->win, bb->rid);
+		LOG_DEBUG("c%u.%llu: BOSH session %s: rid %llu again, answered again", m->idx,
+			  (unsigned long long)s->id, b->sid, (unsigned long long)bb->rid);
+		bosh_send(m, to, k->data ? k->data : "", k->len);
+		return;
+	}
+	case BOSH_RID_UNANSWERED:
+		/* its first connection is gone or going: this one waits instead */
+		for (unsigned k = 0; k < b->n_held; k++) {
+			if (b->held[k].rid != bb->rid)
+				continue;
+			bosh_send_refusal(m, &b->held[k].to, 503, "BOSH: the request was repeated");
+			drop_req(b->held, &b->n_held, k);
+			break;
+		}
+		hold(s, to, bb->rid);
+		bosh_flush(s);
+		return;
+	case BOSH_RID_AHEAD: {
+		if (b->n_ahead >= BOSH_WINDOW_MAX || bb->terminate) {
+			bosh_send_terminate(m, to, "policy-violation");
+			end_session(s, "too many requests ahead");
+			return;
+		}
+		struct bosh_req *q = &b->ahead[b->n_ahead];
+		memset(q, 0, sizeof(*q));
+		if (xbuf_append(&q->body, data, len) != XS_OK) {
+			bosh_send_refusal(m, to, 503, "out of memory");
+			return;
+		}
+		b->n_ahead++;
+		q->to = *to;
+		q->rid = bb->rid;
+		bosh_to_hold(m, to);
+		return;
+	}
+	case BOSH_RID_NEXT:
+		break;
+	}
+	handle(s, to, data, bb);
+	if (!s->dead)
+		handle_ahead(s);
+}
+
+void bosh_forwarded(struct mux *m, struct bosh_fwd *f)
+{
+	session_request(m, &f->to, f->secure, &f->bb, f->body, f->len);
+	free(f);
+}
+
+/* The gateway thread a sid names (its first four digits), or -1. */
+static int sid_thread(const struct mux *m, const char *sid)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		char ch = sid[i];
+		unsigned d = ch >= '0' && ch <= '9' ? (unsigned)(ch - '0')
+			     : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+						      : 16;
+		if (d > 15)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v >= m->group->n_mux && v < m->group->n ? (int)v : -1;
+}
+
+/* The session is another gateway thread's: the request goes there, and
+ * this connection waits for the answer it sends back. */
+static void forward(struct mux_conn *c, const struct bosh_to *to, unsigned thread,
+		    const struct bosh_body *bb, const struct http_req *r)
+{
+	struct mux *m = c->mux;
+	struct bosh_fwd *f = malloc(sizeof(*f) + r->body.len);
+	struct msg *msg = f ? msg_new(MSG_BOSH_REQ, NULL) : NULL;
+	if (!msg) {
+		free(f);
+		bosh_send_refusal(m, to, 503, "out of memory");
+		return;
+	}
+	f->to = *to;
+	f->secure = conn_is_encrypted(c);
+	f->bb = *bb;
+	f->len = r->body.len;
+	if (r->body.len)
+		memcpy(f->body, r->body.data, r->body.len);
+	msg->ptr = f;
+	conn_http_hold(c);
+	LOG_DEBUG("c%u.%llu: BOSH request for session %s handed to http%u", m->idx,
+		  (unsigned long long)c->id, bb->sid, thread - m->group->n_mux);
+	mux_post(m, thread, msg);
 }
 
 void bosh_request(struct mux_conn *c, const struct http_req *r)
 {
 	struct mux *m = c->mux;
+	struct bosh_to to;
+	bosh_to_of(&to, c, r);
 	const char *origin = origin_of(r);
-	struct req_info ri = { origin, r->keep_alive };
 	if (origin) {
 		const struct xbuf *host = &r->hdr[HTTP_HDR_HOST];
 		if (!http_origin_allowed(m->cfg->http_origins, origin, r->hdr[HTTP_HDR_ORIGIN].len,
@@ -473,86 +534,16 @@ void bosh_request(struct mux_conn *c, const struct http_req *r)
 		return;
 	}
 	if (!bb.has_sid) {
-		create(c, r, &bb);
+		create(c, &to, &bb);
 		return;
 	}
-	struct mux_conn *s = find(m, bb.sid);
-	struct xf_bosh *b = s && !s->dead ? conn_bosh(s) : NULL;
-	if (!b) {
-		LOG_INFO("c%u.%llu: BOSH request from %s for an unknown session", m->idx,
-			 (unsigned long long)c->id, c->peer);
-		reply_terminate(c, origin, r->keep_alive, "item-not-found");
+	int t = sid_thread(m, bb.sid);
+	if (t >= 0 && (unsigned)t != m->idx) {
+		forward(c, &to, (unsigned)t, &bb, r);
 		return;
 	}
-	if (b->secure && !conn_is_encrypted(c)) {
-		http_conn_answer(c, 403, "BOSH: this session takes requests over https only", false);
-		return;
-	}
-	if (!bb.has_rid) {
-		reply_terminate(c, origin, r->keep_alive, "bad-request");
-		end_session(s, "a request without rid");
-		return;
-	}
-	switch (bosh_window_check(&b->win, bb.rid)) {
-	case BOSH_RID_OUTSIDE:
-		LOG_INFO("c%u.%llu: BOSH session %s: rid %llu outside the window", m->idx,
-			 (unsigned long long)s->id, b->sid, (unsigned long long)bb.rid);
-		reply_terminate(c, origin, r->keep_alive, "item-not-found");
-		end_session(s, "rid outside the window");
-		return;
-	case BOSH_RID_REPEAT: {
-		const struct xbuf *k = bosh_window_kept(&b->win, bb.rid);
-		LOG_DEBUG("c%u.%llu: BOSH session %s: rid %llu again, answered again", m->idx,
-			  (unsigned long long)s->id, b->sid, (unsigned long long)bb.rid);
-		reply(c, origin, r->keep_alive, k->data ? k->data : "", k->len);
-		return;
-	}
-	case BOSH_RID_UNANSWERED:
-		/* its first connection is gone or going: this one waits instead */
-		for (unsigned k = 0; k < b->n_held; k++) {
-			if (b->held[k].rid != bb.rid)
-				continue;
-			struct mux_conn *old = http_of(m, &b->held[k]);
-			if (old) {
-				http_conn_answer(old, 503, "BOSH: the request was repeated", false);
-			}
-			drop_req(b->held, &b->n_held, k);
-			break;
-		}
-		if (b->n_held >= BOSH_WINDOW_MAX) {
-			reply_terminate(c, origin, r->keep_alive, "policy-violation");
-			end_session(s, "too many requests held");
-			return;
-		}
-		hold(s, c, &ri, bb.rid);
-		bosh_flush(s);
-		return;
-	case BOSH_RID_AHEAD: {
-		if (b->n_ahead >= BOSH_WINDOW_MAX || bb.terminate) {
-			reply_terminate(c, origin, r->keep_alive, "policy-violation");
-			end_session(s, "too many requests ahead");
-			return;
-		}
-		struct bosh_req *q = &b->ahead[b->n_ahead];
-		memset(q, 0, sizeof(*q));
-		if (xbuf_append(&q->body, r->body.data, r->body.len) != XS_OK) {
-			http_conn_answer(c, 503, "out of memory", false);
-			return;
-		}
-		b->n_ahead++;
-		q->http = conn_handle(c);
-		q->rid = bb.rid;
-		q->keep_alive = r->keep_alive;
-		snprintf(q->origin, sizeof(q->origin), "%s", origin ? origin : "");
-		conn_http_hold(c);
-		return;
-	}
-	case BOSH_RID_NEXT:
-		break;
-	}
-	handle(s, c, &ri, r->body.data, &bb);
-	if (!s->dead)
-		handle_ahead(s);
+	session_request(m, &to, conn_is_encrypted(c), &bb, r->body.data ? r->body.data : "",
+			r->body.len);
 }
 
 void bosh_preflight(struct mux_conn *c, const struct http_req *r)
@@ -591,7 +582,7 @@ void bosh_timers(struct mux *m)
 		if (s->dead)
 			continue;
 		for (unsigned k = b->n_held; k-- > 0;)
-			if (!http_of(m, &b->held[k]))
+			if (bosh_to_gone(m, &b->held[k].to))
 				drop_req(b->held, &b->n_held, k);
 		/* XEP-0124 7.6: an empty answer at `wait` */
 		while (b->n_held && b->held[0].deadline_ms <= now && !s->dead)

@@ -284,6 +284,16 @@ static void http_free_role(struct mux_conn *c)
 static bool http_thread_msg(struct mux *m, struct msg *msg, bool *forwarded)
 {
 	(void)forwarded;
+	if (msg->type == MSG_BOSH_REQ) {
+		struct bosh_fwd *f = msg->ptr;
+		msg->ptr = NULL;
+		bosh_forwarded(m, f);
+		return true;
+	}
+	if (msg->type == MSG_BOSH_REPLY) {
+		bosh_reply_arrived(m, msg);
+		return true;
+	}
 	if (msg->type != MSG_STATS_REPLY)
 		return false;
 	struct stats_part *p = msg->ptr;
@@ -301,7 +311,8 @@ static bool http_thread_msg(struct mux *m, struct msg *msg, bool *forwarded)
 
 static bool http_thread_drop(struct msg *msg)
 {
-	if (msg->type != MSG_STATS_REPLY)
+	if (msg->type != MSG_STATS_REPLY && msg->type != MSG_BOSH_REQ &&
+	    msg->type != MSG_BOSH_REPLY)
 		return false;
 	free(msg->ptr);
 	msg->ptr = NULL;

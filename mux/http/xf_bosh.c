@@ -71,7 +71,7 @@ static bool emit_element(void *arg, char *msg, size_t len)
 	return true;
 }
 
-static bool bosh_send(struct mux_conn *c, unsigned i, const char *data, size_t len)
+static bool xfb_send(struct mux_conn *c, unsigned i, const char *data, size_t len)
 {
 	struct xf_bosh *b = c->chain.ctx[i];
 	if (!ws_framing_feed(&b->framer, data, len, emit_element, c)) {
@@ -85,14 +85,14 @@ static bool bosh_send(struct mux_conn *c, unsigned i, const char *data, size_t l
 	return !c->dead;
 }
 
-static const void *bosh_pending(const struct mux_conn *c, unsigned i, size_t *len)
+static const void *xfb_pending(const struct mux_conn *c, unsigned i, size_t *len)
 {
 	(void)i;
 	*len = c->chain.sock_out.len;
 	return c->chain.sock_out.data;
 }
 
-static void bosh_consume(struct mux_conn *c, unsigned i, size_t n)
+static void xfb_consume(struct mux_conn *c, unsigned i, size_t n)
 {
 	(void)i;
 	xbuf_consume(&c->chain.sock_out, n);
@@ -100,20 +100,20 @@ static void bosh_consume(struct mux_conn *c, unsigned i, size_t n)
 
 /* Held requests do not keep a session awake: they are the client's
  * standing offer to take output, not input in flight. */
-static bool bosh_idle(const struct mux_conn *c, unsigned i)
+static bool xfb_idle(const struct mux_conn *c, unsigned i)
 {
 	const struct xf_bosh *b = c->chain.ctx[i];
 	return !c->chain.sock_out.len && ws_framing_idle(&b->framer);
 }
 
-static enum xs bosh_sleep(struct mux_conn *c, unsigned i)
+static enum xs xfb_sleep(struct mux_conn *c, unsigned i)
 {
 	struct xf_bosh *b = c->chain.ctx[i];
 	ws_framing_shrink(&b->framer);
 	return XS_OK;
 }
 
-static size_t bosh_mem(const struct mux_conn *c, unsigned i)
+static size_t xfb_mem(const struct mux_conn *c, unsigned i)
 {
 	const struct xf_bosh *b = c->chain.ctx[i];
 	size_t n = sizeof(*b) + c->chain.sock_out.cap + ws_framing_mem(&b->framer) +
@@ -123,7 +123,7 @@ static size_t bosh_mem(const struct mux_conn *c, unsigned i)
 	return n;
 }
 
-static void bosh_free(struct mux_conn *c, unsigned i)
+static void xfb_free(struct mux_conn *c, unsigned i)
 {
 	if (!c->chain.ctx[i])
 		return;
@@ -135,11 +135,11 @@ static void bosh_free(struct mux_conn *c, unsigned i)
 const struct xfilter_ops xf_bosh_ops = {
 	.name = "bosh",
 	.recv = NULL, /* input comes from requests (bosh_session.c), not recv() */
-	.send = bosh_send,
-	.pending = bosh_pending,
-	.consume = bosh_consume,
-	.idle = bosh_idle,
-	.sleep = bosh_sleep,
-	.mem = bosh_mem,
-	.free = bosh_free,
+	.send = xfb_send,
+	.pending = xfb_pending,
+	.consume = xfb_consume,
+	.idle = xfb_idle,
+	.sleep = xfb_sleep,
+	.mem = xfb_mem,
+	.free = xfb_free,
 };

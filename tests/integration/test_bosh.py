@@ -304,6 +304,58 @@ class Bosh(unittest.TestCase):
             s.close()
 
 
+    def test_08_two_gateway_threads(self):
+        """With [http] threads = 2 a session's requests come on connections
+        of both threads (accepted sockets go round them): those for the
+        other thread's session are handed over, and its answers back."""
+        srv = Server(XMPPD, XMPPCTL, users={"erin": "pw-erin", "frank": "pw-frank"},
+                     name="bosh2", sections={"http": {"threads": 2}},
+                     listeners={"dtls": {"mode": "direct_tls"}, "web": {"type": "http"}})
+        srv.start()
+        try:
+            s = Session(srv.port("web"))
+            s.conns += [HttpConn(srv.port("web")), HttpConn(srv.port("web"))]
+            s.create()
+            sc = ScramSha1("erin", "pw-erin")
+            got = s.request("<auth xmlns='%s' mechanism='SCRAM-SHA-1'>%s</auth>"
+                            % (SASL_NS, sc.first()), conn=1)
+            got = s.request("<response xmlns='%s'>%s</response>"
+                            % (SASL_NS, sc.final(text_of(got, "challenge"))), conn=2)
+            self.assertIn("<success", got)
+            got = s.request("", conn=3, **{"xmpp:restart": "true",
+                                           "xmlns:xmpp": "urn:xmpp:xbosh", "to": DOMAIN})
+            self.assertIn("<bind", got)
+            got = s.request("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='%s'>"
+                            "<resource>two</resource></bind></iq>" % BIND_NS, conn=1)
+            self.assertIn("<jid>erin@%s/two</jid>" % DOMAIN, got)
+            frank = srv.login("frank", "pw-frank", "sock", presence="<presence/>")
+            try:
+                for i in range(4):
+                    # held on one connection or another; frank's message
+                    # answers it, from the session's thread
+                    s.send("", conn=i)
+                    frank.send("<message to='erin@%s/two'><body>hop %d</body></message>"
+                               % (DOMAIN, i))
+                    self.assertIn("hop %d" % i, s.answer(i))
+                s.send("<message xmlns='jabber:client' to='frank@%s/sock'><body>back</body>"
+                       "</message>" % DOMAIN, conn=2)
+                frank.read_until("back", 5)
+                got = s.request("", conn=3, type="terminate")
+                self.assertEqual(parse(got).get("type"), "terminate")
+                s.answer(2)
+            finally:
+                frank.close()
+            self.assertRegex(srv.log(), r"BOSH request for session %s handed to http[01]"
+                             % s.sid)
+            self.assertRegex(srv.log(), r"2 mux thread\(s\), 2 gateway thread\(s\)")
+            s.close()
+        finally:
+            try:
+                srv.check_clean_exit(self)
+            finally:
+                srv.cleanup()
+
+
 if __name__ == "__main__":
     XMPPD, XMPPCTL = harness.binaries()
     harness.run_tests(__name__)

@@ -326,7 +326,7 @@ static void test_http(void **state)
 	assert_int_equal(c->http_bosh_max_wait_s, 60);
 	assert_int_equal(c->http_bosh_inactivity_s, 60);
 	assert_false(cfg_has_http_listener(c));
-	expect_ok(HOST LST "[http]\nthreads = 2\nbosh_path = off\nmax_header_bytes = 1024\n"
+	expect_ok(HOST LST "[http]\nthreads = 2\nmax_header_bytes = 1024\n"
 		  "max_body_bytes = 16777216\nmax_target_bytes = 64\n"
 		  "[listener w]\ntype = https\nport = 5281\n"
 		  "[listener p]\ntype = HTTP\nport = 5280\n", c);
@@ -362,10 +362,6 @@ static void test_http(void **state)
 		   "t.ini:7: [http] max_body_bytes: out of range (1024..16777216)");
 	expect_err(HOST LST "[http]\nmax_target_bytes = 63\n",
 		   "t.ini:7: [http] max_target_bytes: out of range (64..65536)");
-	/* BOSH sessions need their requests on one thread (for now) */
-	expect_err(HOST LST "[http]\nthreads = 2\n[listener w]\ntype = http\nport = 5280\n",
-		   "t.ini:7: [http] threads = 2: BOSH (bosh_path) needs one gateway thread for now; "
-		   "set bosh_path = off to use more");
 	expect_err(HOST LST "[http]\nbosh_inactivity = 4\n",
 		   "t.ini:7: [http] bosh_inactivity: out of range (5..3600)");
 	expect_err(HOST LST "[http]\nbosh_max_wait = 0\n",
