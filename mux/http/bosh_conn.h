@@ -92,6 +92,19 @@ void bosh_request(struct mux_conn *c, const struct http_req *r);
 /* MSG_BOSH_REQ on the session's thread: handled as a request of its own
  * (takes f). */
 void bosh_forwarded(struct mux *m, struct bosh_fwd *f);
+/* The thread's table of sessions by sid (made at the first); NULL
+ * without memory. */
+struct hmap *bosh_sids(struct mux *m);
+/* The stream's header from a request's attributes (what <open/> is over
+ * WebSocket), where the stream waits for one. */
+void bosh_open_stream(struct mux_conn *s, const struct bosh_body *bb);
+/* The session ends now, with a log line. */
+void bosh_end(struct mux_conn *s, const char *why);
+#define BOSH_SWEEP_MS 250 /* how often held requests and sessions are looked at */
+#define BOSH_MAX_HOLD (BOSH_WINDOW_MAX - 1)
+
+/* bosh_create.c: a request without sid makes a session, answered at once. */
+void bosh_create(struct mux_conn *c, const struct bosh_to *to, const struct bosh_body *bb);
 
 /* bosh_reply.c: answers, to a connection here or on another thread
  * (MSG_BOSH_REPLY); each ends the request's hold. */

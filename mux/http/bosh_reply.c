@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/base/log.h"
+#include "core/http/http_origin.h"
 #include "mux/http/http_conn.h"
 #include "mux/mux_int.h"
 
@@ -139,4 +140,26 @@ void bosh_send_refusal(struct mux *m, const struct bosh_to *to, int status, cons
 	int n = snprintf(body, sizeof(body), "%s\n", why);
 	answer(m, to, status, "", false, body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0,
 	       true);
+}
+
+void bosh_preflight(struct mux_conn *c, const struct http_req *r)
+{
+	const char *origin = (r->hdr_present & (1u << HTTP_HDR_ORIGIN)) ? r->hdr[HTTP_HDR_ORIGIN].data
+									: NULL;
+	const struct xbuf *host = &r->hdr[HTTP_HDR_HOST];
+	if (!origin || !http_origin_allowed(c->mux->cfg->http_origins, origin,
+					    r->hdr[HTTP_HDR_ORIGIN].len,
+					    host->data ? host->data : "", host->len)) {
+		http_conn_answer(c, 403, "BOSH: this origin may not connect ([http] origins)", false);
+		return;
+	}
+	char extra[512];
+	snprintf(extra, sizeof(extra),
+		 "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+		 "Access-Control-Allow-Methods: POST, OPTIONS\r\n"
+		 "Access-Control-Allow-Headers: Content-Type\r\n"
+		 "Access-Control-Max-Age: 86400\r\n",
+		 origin);
+	http_conn_reply_with(c, 200, extra, "text/plain; charset=utf-8", "", 0, false,
+			     !r->keep_alive);
 }

@@ -1,10 +1,8 @@
-/* BOSH sessions (XEP-0124, XEP-0206): requests to [http] bosh_path, the
- * sessions they make and feed, and the answers (mux/http/bosh_conn.h).
+/* BOSH sessions (XEP-0124, XEP-0206): requests to [http] bosh_path and
+ * what they do to their sessions (mux/http/bosh_conn.h).
  *
- * A request without sid creates a session: a record with no socket whose
- * c2s stream is opened at once with the request's to, xml:lang and
- * xmpp:version, so that the creation response carries the stream's
- * features.  A request with a sid goes through the session's window
+ * A request without sid creates a session (bosh_create.c).  A request
+ * with a sid goes through the session's window
  * (core/http/bosh_window.h): handled in rid order (one ahead of its turn
  * waits for the gap), a repeated one answered again from the kept copy,
  * one outside the window ends the session with item-not-found.  Handling
@@ -21,20 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include "core/base/hex.h"
 #include "core/base/log.h"
 #include "core/http/http_origin.h"
 #include "core/xml/xml_node.h"
-#include "core/xml/xml_stream.h"
 #include "core/xmpp/ns.h"
 #include "mux/http/http_conn.h"
-#include "mux/http/ws_conn.h"
 #include "mux/mux_int.h"
 
-#define BOSH_SWEEP_MS 250 /* how often held requests and sessions are looked at */
-#define BOSH_MAX_HOLD (BOSH_WINDOW_MAX - 1)
 
 static struct xf_bosh *of_entry(struct hmap_entry *e)
 {
@@ -134,7 +126,7 @@ void bosh_flush(struct mux_conn *s)
 
 /* ---- the thread's sessions ---- */
 
-static struct hmap *sids(struct mux *m)
+struct hmap *bosh_sids(struct mux *m)
 {
 	if (!m->bosh_sids_ready) {
 		if (hmap_init(&m->bosh_sids, 64) != 0)
@@ -146,7 +138,7 @@ static struct hmap *sids(struct mux *m)
 
 static struct mux_conn *find(struct mux *m, const char *sid)
 {
-	struct hmap *t = sids(m);
+	struct hmap *t = bosh_sids(m);
 	struct hmap_entry *e = t ? hmap_get(t, sid) : NULL;
 	return e ? of_entry(e)->conn : NULL;
 }
@@ -184,7 +176,7 @@ void bosh_session_free(struct mux_conn *s)
 /* The stream's header, from the request's attributes: what <open/> is
  * over WebSocket.  Only where the stream waits for one (new, or after
  * SASL success asked for a restart). */
-static void open_stream(struct mux_conn *s, const struct bosh_body *bb)
+void bosh_open_stream(struct mux_conn *s, const struct bosh_body *bb)
 {
 	if (s->header_sent || s->dead || s->closing)
 		return;
@@ -224,7 +216,7 @@ static void handle(struct mux_conn *s, const struct bosh_to *to, const char *dat
 	s->in_input = true; /* what the stream writes goes out in one answer */
 	conn_touch(s);      /* traffic: a sleeping session wakes */
 	if (bb->restart)
-		open_stream(s, bb);
+		bosh_open_stream(s, bb);
 	if (bb->inner_len && !s->dead && !s->closing)
 		xchain_up(s, 1, data + bb->inner_off, bb->inner_len);
 	if (bb->terminate && !s->dead && !s->closing) {
@@ -268,125 +260,11 @@ static void handle_ahead(struct mux_conn *s)
 	}
 }
 
-static void end_session(struct mux_conn *s, const char *why)
+void bosh_end(struct mux_conn *s, const char *why)
 {
 	LOG_INFO("c%u.%llu: BOSH session %s ended: %s", s->mux->idx, (unsigned long long)s->id,
 		 conn_bosh(s) ? conn_bosh(s)->sid : "", why);
 	conn_close(s, why);
-}
-
-static void create(struct mux_conn *c, const struct bosh_to *to, const struct bosh_body *bb)
-{
-	struct mux *m = c->mux;
-	const struct cfg *cfg = m->cfg;
-	if (!bb->has_rid || !bb->has_wait || !bb->to[0]) {
-		bosh_send_refusal(m, to, 400, "BOSH: a session needs rid, wait and to");
-		return;
-	}
-	char dom[256];
-	snprintf(dom, sizeof(dom), "%s", bb->to);
-	for (char *p = dom; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + 32);
-	if (!cfg_find_host(cfg, dom)) {
-		LOG_INFO("c%u.%llu: BOSH session for %s refused: not hosted here", m->idx,
-			 (unsigned long long)c->id, dom);
-		bosh_send_terminate(m, to, "host-unknown");
-		return;
-	}
-	/* a session counts as a connection from its address: the same
-	 * limits bound how many one address may hold */
-	char ip[INET6_ADDRSTRLEN], key[PEER_KEY_LEN];
-	conn_peer_ip(c, ip);
-	enum peer_verdict v = mux_peer_key(m, ip, key)
-				      ? peer_conn_open(m->group->peers, key, mux_now_ms(),
-						       mux_peer_exempt(m, ip))
-				      : PEER_NOMEM;
-	if (v != PEER_OK) {
-		LOG_INFO("c%u.%llu: BOSH session from %s refused: %s", m->idx,
-			 (unsigned long long)c->id, c->peer,
-			 v == PEER_TOO_MANY_FROM_ADDR ? "too many from this address"
-			 : v == PEER_TOO_FAST	      ? "too many too fast from this address"
-						      : "over a connection limit");
-		bosh_send_terminate(m, to, "policy-violation");
-		return;
-	}
-	struct xf_bosh *b = calloc(1, sizeof(*b));
-	struct hmap *t = sids(m);
-	struct mux_conn *s = b && t ? conn_new_bosh(m, c, b) : NULL;
-	if (!s) {
-		free(b);
-		peer_conn_close(m->group->peers, key, true, mux_now_ms());
-		bosh_send_refusal(m, to, 503, "out of memory for a BOSH session");
-		return;
-	}
-	b->conn = s;
-	/* the thread that holds it (16 bits), then 112 random bits: a
-	 * request for it that comes on another gateway thread is handed here */
-	unsigned char rnd[BOSH_SID_LEN / 2];
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		memset(rnd, 0, sizeof(rnd)); /* cannot happen on Linux >= 3.17 */
-	rnd[0] = (unsigned char)(m->idx >> 8);
-	rnd[1] = (unsigned char)m->idx;
-	hex_lower(b->sid, rnd, sizeof(rnd));
-	hmap_put(t, &b->by_sid, b->sid);
-	b->next = m->bosh_head;
-	if (m->bosh_head)
-		conn_bosh(m->bosh_head)->prev = s;
-	m->bosh_head = s;
-	if (!m->bosh_sweep_ms)
-		m->bosh_sweep_ms = mux_now_ms() + BOSH_SWEEP_MS;
-	ws_framing_init(&b->framer, NS_CLIENT);
-	b->hold = bb->has_hold ? (bb->hold > BOSH_MAX_HOLD ? BOSH_MAX_HOLD : (unsigned)bb->hold) : 1;
-	b->wait_s = bb->wait > cfg->http_bosh_max_wait_s ? cfg->http_bosh_max_wait_s
-							 : (unsigned)bb->wait;
-	b->secure = conn_is_encrypted(c);
-	b->last_request_ms = mux_now_ms();
-	bosh_window_init(&b->win, bb->rid, b->hold + 1);
-	LOG_INFO("c%u.%llu: BOSH session %s from %s as c%u.%llu (wait %u, hold %u)", m->idx,
-		 (unsigned long long)c->id, b->sid, c->peer, m->idx, (unsigned long long)s->id,
-		 b->wait_s, b->hold);
-
-	ws_stream_restart(s); /* the root its stanzas are read under */
-	s->in_input = true;
-	open_stream(s, bb);
-	s->in_input = false;
-	if (s->dead || b->ended) {
-		bosh_send_terminate(m, to, "remote-stream-error");
-		if (!s->dead)
-			conn_close(s, "BOSH session refused by the stream");
-		return;
-	}
-	/* XEP-0124 7.1 with XEP-0206's attributes; the features go in it */
-	unsigned ver = 11;
-	if (!strncmp(bb->ver, "1.", 2)) {
-		unsigned long v2 = strtoul(bb->ver + 2, NULL, 10);
-		if (v2 < ver)
-			ver = (unsigned)v2;
-	}
-	struct xbuf out = { 0 };
-	enum xs st = xbuf_appendf(
-		&out,
-		"<body xmlns='" NS_HTTPBIND "' xmlns:xmpp='" NS_XBOSH "' xmlns:stream='" NS_STREAMS
-		"' sid='%s' wait='%u' requests='%u' hold='%u' inactivity='%u' polling='%u'"
-		" ver='1.%u' from='%s' authid='%s' secure='%s' xmpp:version='1.0'"
-		" xmpp:restartlogic='true'>",
-		b->sid, b->wait_s, b->hold + 1, b->hold, cfg->http_bosh_inactivity_s, 2u, ver,
-		s->domain, b->stream_id, b->secure ? "true" : "false");
-	if (st == XS_OK)
-		st = xbuf_append(&out, s->chain.sock_out.data, s->chain.sock_out.len);
-	if (st == XS_OK)
-		st = xbuf_append_str(&out, "</body>");
-	if (st != XS_OK) {
-		xbuf_free(&out);
-		conn_close(s, "out of memory");
-		bosh_send_refusal(m, to, 503, "out of memory for a BOSH session");
-		return;
-	}
-	xbuf_consume(&s->chain.sock_out, s->chain.sock_out.len);
-	bosh_window_keep(&b->win, bb->rid, out.data, out.len);
-	bosh_send(m, to, out.data, out.len);
-	xbuf_free(&out);
 }
 
 /* A request with a sid, on the thread that holds its session (the
@@ -408,7 +286,7 @@ static void session_request(struct mux *m, const struct bosh_to *to, bool secure
 	}
 	if (!bb->has_rid) {
 		bosh_send_terminate(m, to, "bad-request");
-		end_session(s, "a request without rid");
+		bosh_end(s, "a request without rid");
 		return;
 	}
 	switch (bosh_window_check(&b->win, bb->rid)) {
@@ -416,7 +294,7 @@ static void session_request(struct mux *m, const struct bosh_to *to, bool secure
 		LOG_INFO("c%u.%llu: BOSH session %s: rid %llu outside the window", m->idx,
 			 (unsigned long long)s->id, b->sid, (unsigned long long)bb->rid);
 		bosh_send_terminate(m, to, "item-not-found");
-		end_session(s, "rid outside the window");
+		bosh_end(s, "rid outside the window");
 		return;
 	case BOSH_RID_REPEAT: {
 		const struct xbuf *k = bosh_window_kept(&b->win, bb->rid);
@@ -440,7 +318,7 @@ static void session_request(struct mux *m, const struct bosh_to *to, bool secure
 	case BOSH_RID_AHEAD: {
 		if (b->n_ahead >= BOSH_WINDOW_MAX || bb->terminate) {
 			bosh_send_terminate(m, to, "policy-violation");
-			end_session(s, "too many requests ahead");
+			bosh_end(s, "too many requests ahead");
 			return;
 		}
 		struct bosh_req *q = &b->ahead[b->n_ahead];
@@ -534,7 +412,7 @@ void bosh_request(struct mux_conn *c, const struct http_req *r)
 		return;
 	}
 	if (!bb.has_sid) {
-		create(c, &to, &bb);
+		bosh_create(c, &to, &bb);
 		return;
 	}
 	int t = sid_thread(m, bb.sid);
@@ -544,27 +422,6 @@ void bosh_request(struct mux_conn *c, const struct http_req *r)
 	}
 	session_request(m, &to, conn_is_encrypted(c), &bb, r->body.data ? r->body.data : "",
 			r->body.len);
-}
-
-void bosh_preflight(struct mux_conn *c, const struct http_req *r)
-{
-	const char *origin = origin_of(r);
-	const struct xbuf *host = &r->hdr[HTTP_HDR_HOST];
-	if (!origin || !http_origin_allowed(c->mux->cfg->http_origins, origin,
-					    r->hdr[HTTP_HDR_ORIGIN].len,
-					    host->data ? host->data : "", host->len)) {
-		http_conn_answer(c, 403, "BOSH: this origin may not connect ([http] origins)", false);
-		return;
-	}
-	char extra[512];
-	snprintf(extra, sizeof(extra),
-		 "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
-		 "Access-Control-Allow-Methods: POST, OPTIONS\r\n"
-		 "Access-Control-Allow-Headers: Content-Type\r\n"
-		 "Access-Control-Max-Age: 86400\r\n",
-		 origin);
-	http_conn_reply_with(c, 200, extra, "text/plain; charset=utf-8", "", 0, false,
-			     !r->keep_alive);
 }
 
 /* ---- timers ---- */
@@ -590,7 +447,7 @@ void bosh_timers(struct mux *m)
 		if (s->dead || b->n_held || b->n_ahead)
 			continue;
 		if (now - b->last_request_ms >= (uint64_t)m->cfg->http_bosh_inactivity_s * 1000)
-			end_session(s, "no request within bosh_inactivity");
+			bosh_end(s, "no request within bosh_inactivity");
 	}
 	if (!m->bosh_head)
 		m->bosh_sweep_ms = 0;
