@@ -72,8 +72,21 @@
 #          server, alternating, 3 runs each; CPU per 1000 federated
 #          messages per pair, xmppd / best peer pair and federated / local
 #                                          / 100 users each, 1000 msg/s for 5 s
+#   login-ws, idle-ws, chat-ws  login, idle and chat at the same sizes over
+#          XMPP over WebSocket (RFC 7395, wss://: TLS from the first byte,
+#          /xmpp-websocket, xmppload --transport websocket), each server's
+#          WebSocket listener on its own loopback port, set up only for these
+#          runs (xmppd [listener web] type = https on 25227, Prosody
+#          mod_websocket on https port 25237, ejabberd ejabberd_http_ws with
+#          tls on 25247); idle-ws and chat-ws bring the socket idle and chat
+#          runs along (--no-ws-reference: not) and the table puts RSS per
+#          idle session and CPU per 1000 messages over WebSocket beside the
+#          socket's, with the WebSocket / socket CPU ratio. Targets for xmppd:
+#          at most 4 KiB RSS per idle WebSocket session after idle_sleep at
+#          10,000 sessions, chat CPU per message over WebSocket at most 1.3x
+#          the socket's.
 # --scenarios login,idle,chat,hostile,presence,roster-login,idle-roster,federation
-# picks some (all by default).
+# picks some (all of these by default; the -ws ones only when named).
 # Login, chat, hostile and roster-login run three times per server in the full run (--repeat N;
 # once with --quick) and the table shows the median of each figure: on a
 # shared virtual machine one run's CPU and p99 figures move by +-20%.

@@ -130,6 +130,13 @@ class Server:
 
     def __init__(self, args, base, port):
         self.args, self.port = args, port
+        # XMPP over WebSocket (wss://, TLS from the first byte) on a port
+        # of its own, only when a -ws scenario runs (the socket scenarios
+        # keep the configuration they always had): base + 5, after the
+        # federation pair's + 1..+ 4 (xmppd 25227, Prosody 25237,
+        # ejabberd 25247).
+        self.ws = uses_ws(args)
+        self.ws_port = port + WS_PORT_OFFSET
         self.dir = os.path.join(base, self.name)
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
@@ -152,6 +159,10 @@ class Server:
         if rows is not None:
             log(f"  {self.name}: {what} ({rows} items) in {time.monotonic() - t:.1f} s")
         self.rosters = (n, k, online)
+
+    def ws_ready(self):
+        """After start(): the WebSocket listener accepts too (if any)."""
+        return not self.ws or wait_port(self.ws_port, 30, self.proc)
 
     def note_pid(self):
         with open(self.pidfile, "a") as f:
@@ -213,7 +224,11 @@ class Xmppd(Server):
             f.write(f"""[limits]
 max_connections = 1000000
 idle_sleep = {a.xmppd_idle_sleep}
-""" + self.ini_extra())
+""" + self.ini_extra() + (f"""[listener web]
+type = https
+address = 127.0.0.1
+port = {self.ws_port}
+""" if self.ws else ""))
         # The first account through xmppctl (creates the schema), the rest
         # inserted in one transaction with the same credential layout:
         # xmppctl takes ~45 ms per account, too slow for 10,000.
@@ -282,6 +297,7 @@ class XmppdFed(Xmppd):
 
     def __init__(self, args, base, port, domain, s2s_port, peer_domain, peer_s2s_port, ca):
         super().__init__(args, base, port)
+        self.ws = False
         self.domain, self.s2s_port = domain, s2s_port
         self.peer_domain, self.peer_s2s_port, self.ca = peer_domain, peer_s2s_port, ca
         self.dir = os.path.join(base, f"xmppd-{domain}")
@@ -385,6 +401,10 @@ class Prosody(Server):
         # @S2S@ first: the federation pair's block has placeholders too
         sub = self.subst()
         t = t.replace("@S2S@", sub.pop("@S2S@"))
+        # WebSocket: mod_websocket on https_ports (loopback), with the same
+        # certificate; nothing of it unless a -ws scenario runs.
+        sub.update({"@HTTPS_PORTS@": str(self.ws_port) if self.ws else "",
+                    "@WS_MODULES@": ', "websocket"' if self.ws else ""})
         sub.update({"@DIR@": d, "@PORT@": str(self.port), "@CERT@": f"{d}/{dom}.pem",
                     "@KEY@": f"{d}/{dom}.key", "@HOST@": dom})
         for k, v in sub.items():
@@ -450,6 +470,7 @@ class ProsodyFed(Prosody):
 
     def __init__(self, args, base, port, domain, s2s_port, peer_domain, ca, dns):
         super().__init__(args, base, port)
+        self.ws = False
         self.domain, self.s2s_port, self.peer_domain = domain, s2s_port, peer_domain
         self.ca, self.dns = ca, dns
         self.dir = os.path.join(base, f"prosody-{domain}")
@@ -493,6 +514,16 @@ class Ejabberd(Server):
         self.cookie = base64.b32encode(os.urandom(15)).decode()
         self.dist = getattr(self, "dist", None) or self.args.ejabberd_dist_port
         subst = self.subst()
+        # WebSocket: an ejabberd_http listener with TLS from the first byte
+        # serving ejabberd_http_ws, only when a -ws scenario runs.
+        subst["@WS_LISTEN@"] = f"""  -
+    port: {self.ws_port}
+    ip: "127.0.0.1"
+    module: ejabberd_http
+    tls: true
+    request_handlers:
+      /xmpp-websocket: ejabberd_http_ws
+""" if self.ws else ""
         subst.update({"@DIR@": d, "@PORT@": str(self.port), "@CERT@": f"{d}/{dom}.pem",
                       "@KEY@": f"{d}/{dom}.key", "@NODE@": self.node, "@HOST@": dom,
                       "@DISTPORT@": str(self.dist), "@COOKIE@": self.cookie})
@@ -500,7 +531,7 @@ class Ejabberd(Server):
                          ("ejabberdctl.cfg.in", "etc/ejabberdctl.cfg")):
             t = open(os.path.join(BENCH, "configs", tpl)).read()
             # the s2s parts first: they have placeholders too
-            for k in ("@S2S@", "@S2S_LISTEN@"):
+            for k in ("@S2S@", "@S2S_LISTEN@", "@WS_LISTEN@"):
                 t = t.replace(k, subst[k])
             for k, v in subst.items():
                 t = t.replace(k, v)
@@ -620,6 +651,7 @@ class EjabberdFed(Ejabberd):
 
     def __init__(self, args, base, port, domain, s2s_port, peer_domain, ca, dns, dist):
         super().__init__(args, base, port)
+        self.ws = False
         self.domain, self.s2s_port, self.peer_domain = domain, s2s_port, peer_domain
         self.ca, self.dns, self.dist = ca, dns, dist
         self.dir = os.path.join(base, f"ejabberd-{domain}")
@@ -662,6 +694,21 @@ class EjabberdFed(Ejabberd):
         return super()._start_node() and wait_port(self.s2s_port, 60, self.proc)
 
 
+# The WebSocket scenarios: the socket scenario of the same name run over
+# XMPP over WebSocket (RFC 7395, wss://) on each server's WebSocket port.
+WS_SCENARIOS = ("login-ws", "idle-ws", "chat-ws")
+WS_PORT_OFFSET = 5
+
+
+def uses_ws(args):
+    return any(x in args.scenarios for x in WS_SCENARIOS)
+
+
+def base_scen(scen):
+    """login-ws -> login: the socket scenario a WebSocket one repeats."""
+    return scen[:-3] if scen.endswith("-ws") else scen
+
+
 SERVERS = {"xmppd": (Xmppd, "xmppd_port"), "prosody": (Prosody, "prosody_port"),
            "ejabberd": (Ejabberd, "ejabberd_port")}
 
@@ -701,13 +748,17 @@ class Samplers:
         return sum(x.rss_max(t0, t1) for x in self.ss)
 
 
-def run_load(args, srv, scen, users, extra, timeout, tag, host=DOMAIN, ca=None, also=()):
+def run_load(args, srv, scen, users, extra, timeout, tag, host=DOMAIN, ca=None, also=(),
+             ws=False):
     """Runs one xmppload invocation against srv (already started) while the
     server's tree is sampled (and those of the servers in `also`, summed:
     the federation pair).  Returns a dict with the generator's JSON and
-    the server-side figures over the right windows."""
-    cmd = [args.xmppload, scen, "--host", host, "--server-ip", "127.0.0.1",
-           "--port", str(srv.port), "--mode", "starttls", "--mech", args.mech,
+    the server-side figures over the right windows.  ws: over WebSocket
+    (wss://) on the server's WebSocket port instead of c2s with STARTTLS."""
+    conn = (["--port", str(srv.ws_port), "--transport", "websocket"] if ws else
+            ["--port", str(srv.port), "--mode", "starttls"])
+    cmd = [args.xmppload, scen, "--host", host, "--server-ip", "127.0.0.1"] + conn + [
+           "--mech", args.mech,
            "--ca", ca or args.cert, "--users", str(users), "--user-format", args.user_format,
            "--password-format", args.password_format, "--timeout", str(args.login_timeout),
            "--max-pending", str(args.max_pending), "--json", "--allow-loss"] + extra
@@ -817,6 +868,15 @@ def scenario_list(args):
     # idle-roster: N sessions, each with a roster of K items of which C are
     # the other online users (the rest offline accounts user(N+1)..user(4N));
     # "servers" names who runs that size (the peers may run a smaller one).
+    # WebSocket: the same sizes as login, idle and chat, over wss://.
+    if "login-ws" in args.scenarios:
+        sc.append(("login-ws", {"users": args.login_users, "rate": args.login_rate}))
+    if "idle-ws" in args.scenarios:
+        for n in args.idle_sessions:
+            sc.append(("idle-ws", {"users": n}))
+    if "chat-ws" in args.scenarios:
+        for r in args.chat_rates:
+            sc.append(("chat-ws", {"users": args.chat_users, "rate": r}))
     if "idle-roster" in args.scenarios:
         for n in sorted(set(args.idle_roster_sessions) | set(args.idle_roster_peer_sessions)):
             who = [s for s in args.servers if n in (args.idle_roster_sessions if s == "xmppd"
@@ -839,9 +899,11 @@ def run_all(args):
                  "ejabberd": args.ejabberd_port}
     for name in args.servers:
         cls, _ = SERVERS[name]
-        if not port_free(port_attr[name]):
-            log(f"compare: port {port_attr[name]} for {name} is in use; stopping")
-            sys.exit(1)
+        for port in [port_attr[name]] + ([port_attr[name] + WS_PORT_OFFSET]
+                                         if uses_ws(args) else []):
+            if not port_free(port):
+                log(f"compare: port {port} for {name} is in use; stopping")
+                sys.exit(1)
         srv_objs.append(cls(args, base, port_attr[name]))
     if "ejabberd" in args.servers and not port_free(args.ejabberd_dist_port):
         log(f"compare: ejabberd distribution port {args.ejabberd_dist_port} in use")
@@ -856,14 +918,17 @@ def run_all(args):
 
     # hostile's flooder logs in as the account after its chat users.
     n_acc = max([args.login_users if "login" in args.scenarios else 1,
+                 args.login_users if "login-ws" in args.scenarios else 1,
                  args.chat_users if "chat" in args.scenarios else 1,
+                 args.chat_users if "chat-ws" in args.scenarios else 1,
                  args.hostile_users + 1 if "hostile" in args.scenarios else 1,
                  args.presence_users if "presence" in args.scenarios else 1,
                  args.login_users if "roster-login" in args.scenarios else 1,
                  2 * args.federation_users if "federation" in args.scenarios else 1] +
                 [4 * n for n in (args.idle_roster_sessions + args.idle_roster_peer_sessions)
                  if "idle-roster" in args.scenarios] +
-                (list(args.idle_sessions) if "idle" in args.scenarios else []))
+                (list(args.idle_sessions) if "idle" in args.scenarios or
+                 "idle-ws" in args.scenarios else []))
     log(f"== accounts: user1..user{n_acc} on {DOMAIN}")
     creds = make_credentials(n_acc, args.password_format)
     for s in srv_objs:
@@ -898,8 +963,10 @@ def run_all(args):
             login_est = users / 30.0 + 30
             if scen == "presence":
                 login_est = max(login_est, users / args.presence_login_rate + 30)
-            xscen = scen
-            if scen == "login":
+            ws = scen in WS_SCENARIOS
+            scen_b = base_scen(scen)
+            xscen = scen_b
+            if scen_b == "login":
                 extra += ["--rate", f"{p['rate']:g}"]
                 est = login_est
             elif scen == "roster-login":
@@ -915,7 +982,7 @@ def run_all(args):
                           f"{args.presence_duration:g}", "--drain", f"{args.chat_drain:g}",
                           "--settle", f"{args.presence_settle:g}"]
                 est = login_est + args.presence_settle + args.presence_duration + args.chat_drain + 5
-            elif scen == "idle":
+            elif scen_b == "idle":
                 extra += ["--login-rate", f"{args.setup_login_rate:g}", "--duration",
                           f"{args.idle_duration:g}", "--drain", "10"]
                 est = login_est + args.idle_duration + 10
@@ -948,18 +1015,18 @@ def run_all(args):
                           "--drain", f"{args.chat_drain:g}"]
                 est = login_est + args.chat_duration + args.chat_drain + 5
             timeout = int(est * 2 + 60)
-            n_runs = args.repeat if scen in ("login", "chat", "hostile", "roster-login") else 1
+            n_runs = args.repeat if scen_b in ("login", "chat", "hostile", "roster-login") else 1
             runs = []
             rn, rk = p.get("roster", (0, 0))
             s.set_rosters(rn, rk, p.get("online"))
             for k in range(n_runs):
                 rtag = tag if n_runs == 1 else f"{tag}-run{k + 1}"
                 try:
-                    if not s.start():
+                    if not s.start() or not s.ws_ready():
                         log(f"  {s.name}: did not start (see {s.dir}/stdout.log); skipping {rtag}")
                         continue
                     log(f"  {rtag}: running (bounded at {timeout} s)")
-                    res = run_load(args, s, xscen, users, extra, timeout, rtag)
+                    res = run_load(args, s, xscen, users, extra, timeout, rtag, ws=ws)
                 finally:
                     s.stop()
                 res["scen"], res["p"] = scen, p
@@ -1130,6 +1197,7 @@ def summarize_one(name, tag, res):
     if not j:
         return
     r = j["results"]
+    res = dict(res, scen=base_scen(res["scen"]))  # a -ws run prints as its socket scenario
     line = f"    {name} {tag}: logins {r.get('logins_ok')} ok / {r.get('login_failures')} failed"
     if res["scen"] in ("login", "roster-login", "presence"):
         line += f", {r.get('logins_per_s')}/s, server CPU {1000 * res['cpu_login'] / max(1, r.get('logins_ok', 0)):.2f} ms/login"
@@ -1187,17 +1255,26 @@ def figures(results, servers, args):
         n_runs = max([r.get("runs", 1) for r in vals.values()] or [1])
         med = f", median of {n_runs} runs" if n_runs > 1 else ""
 
-        def m(fn):
+        def m(fn, at=None):
+            """fn over each server's result of this scenario (at=tag: of
+            that scenario instead, e.g. the socket run beside a -ws one)."""
             out = {}
-            for s, res in vals.items():
+            for s in servers:
+                res = vals.get(s) if at is None else results.get((s, at))
+                if not res or not res.get("json"):
+                    continue
                 try:
                     v = fn(res, res["json"]["results"])
                 except (KeyError, TypeError, ZeroDivisionError):
                     v = None
                 out[s] = v
             return out
+        ws = scen in WS_SCENARIOS
+        over = " over WebSocket (wss://)" if ws else ""
+        sock = tag_of(base_scen(scen), p)  # the socket run of the same size
+        scen = base_scen(scen)
         if scen == "login":
-            lab = f"login: {p['users']} users at {p['rate']:g}/s ({args.mech})" + med
+            lab = f"login{over}: {p['users']} users at {p['rate']:g}/s ({args.mech})" + med
             rows.append((lab, "logins/s achieved", "/s", False, m(lambda x, r: r["logins_per_s"])))
             rows.append((lab, "login failures", "", True, m(lambda x, r: r["login_failures"])))
             rows.append((lab, "login time p50", "ms", True, m(lambda x, r: r["login_time"]["p50_ms"])))
@@ -1205,7 +1282,7 @@ def figures(results, servers, args):
             rows.append((lab, "server CPU per login", "ms", True,
                          m(lambda x, r: 1000 * x["cpu_login"] / r["logins_ok"])))
         elif scen == "idle":
-            lab = f"idle: {p['users']} sessions held {args.idle_duration:g} s"
+            lab = f"idle{over}: {p['users']} sessions held {args.idle_duration:g} s"
             rows.append((lab, "sessions alive", "", False, m(lambda x, r: r["alive"])))
             rows.append((lab, "server RSS, peak while held", "MiB", True,
                          m(lambda x, r: x["rss_held"] / 2**20)))
@@ -1213,6 +1290,11 @@ def figures(results, servers, args):
                          m(lambda x, r: (x["rss_held"] - x["rss_base"]) / r["logins_ok"] / 1024)))
             rows.append((lab, "RSS per session at the end (after xmppd's idle_sleep)", "KiB", True,
                          m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"] / 1024)))
+            if ws:
+                rows.append((lab, "RSS per session at the end over the socket (the idle run "
+                             "of this size)", "KiB", True,
+                             m(lambda x, r: (x["rss_settled"] - x["rss_base"]) / r["logins_ok"]
+                               / 1024, at=sock)))
         elif scen == "idle-roster":
             n, k, c = p["users"], p["roster"][1], p["online"]
             lab = (f"idle with a roster: {n:,} sessions held {args.idle_duration:g} s, rosters of "
@@ -1276,7 +1358,7 @@ def figures(results, servers, args):
                          f"at {args.presence_login_rate:g}/s)", "ms", True,
                          m(lambda x, r: 1000 * x["cpu_login"] / r["logins_ok"])))
         else:
-            lab = (f"chat: {p['users']} users, offered {p['rate']:g} msg/s for "
+            lab = (f"chat{over}: {p['users']} users, offered {p['rate']:g} msg/s for "
                    f"{args.chat_duration:g} s" + med)
             rows.append((lab, "delivered/s", "/s", False, m(lambda x, r: r["delivered_per_s"])))
             rows.append((lab, "lost (of sent)", "", True,
@@ -1289,7 +1371,20 @@ def figures(results, servers, args):
             rows.append((lab, "server cores busy", "", True,
                          m(lambda x, r: x["cpu_chat"] / r["chat_s"])))
             rows.append((lab, "server RSS", "MiB", True, m(lambda x, r: x["rss_chat"] / 2**20)))
+            if ws:
+                per_ws = m(lambda x, r: 1000 * x["cpu_chat"] / r["delivered"])
+                per_sock = m(lambda x, r: 1000 * x["cpu_chat"] / r["delivered"], at=sock)
+                rows.append((lab, "server CPU per 1000 delivered over the socket (the chat "
+                             "run of this size)", "CPU-s", True, per_sock))
+                rows.append((lab, WS_RATIO_ROW, "", True,
+                             {k: (per_ws[k] / per_sock[k]
+                                  if isinstance(per_ws.get(k), (int, float)) and
+                                  isinstance(per_sock.get(k), (int, float)) and per_sock[k]
+                                  else None) for k in per_ws}))
     return rows
+
+
+WS_RATIO_ROW = "CPU per message, WebSocket / socket"
 
 
 def federation_rows(results, servers, args, p, m, med):
@@ -1535,7 +1630,7 @@ def write_report(results, meta, args, bounds):
                    (ratio(vals, lower) if "xmppd" in servers and not fig.startswith("lost") and
                     fig not in ("login failures", "sessions alive", "rosters of the wrong size",
                                 "duplicates / errors / stray") and
-                    not fig.startswith("initial presences") and
+                    not fig.startswith("initial presences") and fig != WS_RATIO_ROW and
                     not fig.startswith("presences from contacts") else "") + " |")
         last = lab
     out.append("")
@@ -1728,6 +1823,16 @@ def targets_text(rows, floors=None):
             elif left:
                 parts.append(f"at {rate}, no peer pair kept up, so xmppd's CPU per federated "
                              f"message is not compared there{out}")
+        if fig == WS_RATIO_ROW:
+            parts.append(f"at {lab.split('offered ')[1].split(' for')[0]}, xmppd's CPU per chat "
+                         f"message over WebSocket is {x:.3g} times over the socket (target at "
+                         f"most 1.3: {'met' if x <= 1.3 else 'NOT met'})")
+        if fig.startswith("RSS per session at the end (after") and lab.startswith("idle over WebSocket"):
+            n = int(lab.split("): ")[1].split("sessions")[0].replace(",", ""))
+            parts.append(f"xmppd's RSS per idle WebSocket session at {n:,} sessions is {x:.3g} KiB "
+                         "(target at most 4 KiB at 10,000 sessions: "
+                         + (f"{'met' if x <= 4 else 'NOT met'})" if n >= 10000 else
+                            "not judged at this size)"))
         if fig == "server CPU per login" and lab.startswith("login with a roster"):
             parts.append(f"xmppd's server CPU per login with a roster is {x:.3g} ms (target at most "
                          f"1 ms: {'met' if x <= 1 else 'NOT met'})")
@@ -1972,7 +2077,11 @@ def main():
     ap.add_argument("--scenarios",
                     default="login,idle,chat,hostile,presence,roster-login,idle-roster,federation",
                     help="comma list of login, idle, chat, hostile, presence, roster-login, "
-                         "idle-roster, federation (all)")
+                         "idle-roster, federation (all of these), login-ws, idle-ws, chat-ws "
+                         "(over WebSocket, wss://; only when named)")
+    ap.add_argument("--no-ws-reference", action="store_true",
+                    help="idle-ws and chat-ws without the socket idle and chat runs of the same "
+                         "sizes beside them (which run by default when not named)")
     ap.add_argument("--federation-users", type=int,
                     help="federation: users on each of the two servers (full 1000, --quick 100); "
                          "the local reference chat has as many on one server")
@@ -2102,8 +2211,15 @@ def main():
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     for s in args.scenarios:
         if s not in ("login", "idle", "chat", "hostile", "presence", "roster-login", "idle-roster",
-                     "federation"):
+                     "federation") + WS_SCENARIOS:
             ap.error(f"unknown scenario {s}")
+    # idle-ws and chat-ws are reported beside the socket runs of the same
+    # sizes (RSS per session; CPU per message and the WebSocket / socket
+    # ratio): those run too unless --no-ws-reference.
+    if not args.no_ws_reference:
+        for w in ("idle-ws", "chat-ws"):
+            if w in args.scenarios and base_scen(w) not in args.scenarios:
+                args.scenarios.insert(args.scenarios.index(w), base_scen(w))
     if "idle-roster" in args.scenarios:
         for n in set(args.idle_roster_sessions) | set(args.idle_roster_peer_sessions):
             try:  # the layout's own checks, before any server is set up
@@ -2131,7 +2247,8 @@ def main():
         f"{args.idle_roster_online} online; federation {args.federation_users} users per server at "
         f"{args.federation_rates} msg/s for {args.federation_duration:g} s, "
         f"{args.federation_repeat} runs; scenarios "
-        f"{','.join(args.scenarios)}; {args.mech}; TLS via STARTTLS")
+        f"{','.join(args.scenarios)}; {args.mech}; TLS via STARTTLS (-ws: wss://, TLS from the "
+        "first byte)")
     stalls = {"before": stall_meter(args)}
     results, meta = run_all(args)
     stalls["after"] = stall_meter(args)

@@ -9,7 +9,10 @@
  * (--roster-get, presence)] -> initial presence.  Login time runs from just
  * before connect() to the bind result, or to the roster result.  In a
  * federation run (--peer-host) the second half of the users connect to
- * the peer server, as accounts of its domain.
+ * the peer server, as accounts of its domain.  With --transport websocket
+ * (wss://) the TLS handshake is followed by the HTTP upgrade (ws.c), the
+ * stream header is <open/> and each element one WebSocket frame; the
+ * frames' payloads feed the same scanner (see struct wsconn).
  *
  * Bytes: the socket is non-blocking and level-triggered.  Plaintext (after
  * TLS) accumulates in c->in and is cut into depth-1 elements by xscan, so
@@ -30,6 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/xmppload/ws.h"
 #include "bench/xmppload/xscan.h"
 #include "core/base/base64.h"
 #include "core/auth/sasl_scram.h"
@@ -42,6 +46,7 @@
 #define NS_ROSTER "jabber:iq:roster"
 #define READ_CHUNK 16384
 #define MAX_IN (1u << 20) /* an element larger than this is a broken peer */
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
 
 enum cstate {
 	C_NEW,
@@ -49,6 +54,7 @@ enum cstate {
 	C_FEATURES_PLAIN, /* starttls: waiting for the first features */
 	C_PROCEED,
 	C_HANDSHAKE,
+	C_WS_UPGRADE,     /* websocket: waiting for the 101 */
 	C_FEATURES_AUTH,
 	C_SASL,
 	C_FEATURES_BIND,
@@ -67,9 +73,20 @@ struct conn {
 	bool pinged;
 	struct tls_sess *tls;
 	struct scram_client *scram;
+	struct wsconn *ws;       /* websocket transport only */
 	struct xbuf in, out;
 	struct xscan sc;
 	uint64_t t_start;
+};
+
+/* The websocket transport's state (ws.h): the key until the 101 has been
+ * checked, then the frame decoder.  Once up, every element written goes
+ * out as one masked text frame, and the payloads of the server's frames
+ * land in c->in behind a synthetic stream header (see send_header()). */
+struct wsconn {
+	bool up;
+	char key[WS_KEY_LEN + 1];
+	struct ws_rx rx;
 };
 
 static const char stream_header_fmt[] =
@@ -108,6 +125,8 @@ static void conn_release(struct conn *c)
 	c->tls = NULL;
 	scram_client_free(c->scram);
 	c->scram = NULL;
+	free(c->ws);
+	c->ws = NULL;
 	xbuf_free(&c->in);
 	xbuf_free(&c->out);
 }
@@ -206,8 +225,59 @@ static bool flush(struct worker *w, struct conn *c)
 	return true;
 }
 
+static bool tls_write_all(struct worker *w, struct conn *c, const void *s, size_t n)
+{
+	size_t done;
+
+	if (tls_sess_write(c->tls, s, n, &done) != XS_OK || done != n) {
+		conn_end(w, c, "TLS write failed");
+		return false;
+	}
+	return true;
+}
+
+/* One WebSocket frame with a fresh random mask. */
+static bool ws_send(struct worker *w, struct conn *c, enum ws_op op, const void *s, size_t n)
+{
+	static _Thread_local uint8_t fbuf[16384 + WS_FRAME_OVERHEAD];
+	uint8_t *f = n <= sizeof(fbuf) - WS_FRAME_OVERHEAD ? fbuf : malloc(n + WS_FRAME_OVERHEAD);
+	bool ok;
+
+	if (!f) {
+		conn_end(w, c, "out of memory");
+		return false;
+	}
+	ok = tls_write_all(w, c, f, ws_frame(f, op, s, n, (uint32_t)rng_next(&w->rng)));
+	if (f != fbuf)
+		free(f);
+	return ok && flush(w, c);
+}
+
+/* Over WebSocket no stream header declares the default namespace, so a
+ * stanza names it itself (RFC 7395 3.3.3): xmlns='jabber:client' goes in
+ * after the element name of <iq, <message and <presence.  Elements with a
+ * namespace of their own (SASL, <open/>, <close/>) go as they are. */
+static bool ws_send_element(struct worker *w, struct conn *c, const char *s, size_t n)
+{
+	static const char ns[] = " xmlns='jabber:client'";
+	static _Thread_local char buf[16384];
+	size_t name = n > 3 && s[1] == 'i' && s[2] == 'q' ? 3
+		      : n > 8 && !memcmp(s, "<message", 8) ? 8
+		      : n > 9 && !memcmp(s, "<presence", 9) ? 9 : 0;
+
+	if (!name || (s[name] != ' ' && s[name] != '>' && s[name] != '/') ||
+	    n + sizeof(ns) > sizeof(buf))
+		return ws_send(w, c, WS_TEXT, s, n);
+	memcpy(buf, s, name);
+	memcpy(buf + name, ns, sizeof(ns) - 1);
+	memcpy(buf + name + sizeof(ns) - 1, s + name, n - name);
+	return ws_send(w, c, WS_TEXT, buf, n + sizeof(ns) - 1);
+}
+
 static bool send_raw(struct worker *w, struct conn *c, const char *s, size_t n)
 {
+	if (c->ws && c->ws->up)
+		return ws_send_element(w, c, s, n);
 	if (c->tls) {
 		size_t done;
 
@@ -231,9 +301,22 @@ static bool send_header(struct worker *w, struct conn *c)
 {
 	char hdr[512];
 
-	snprintf(hdr, sizeof(hdr), stream_header_fmt, conn_host(w, c));
 	xscan_reset(&c->sc);
 	xbuf_free(&c->in);
+	if (c->ws) {
+		/* RFC 7395: <open/> instead of the stream header, and each
+		 * server element arrives on its own.  The scanner reads them
+		 * behind a synthetic header, so they are depth-1 elements as on
+		 * a socket; the server's <open/> is skipped in on_element(). */
+		if (xbuf_append_str(&c->in, "<stream:stream>") != XS_OK) {
+			conn_end(w, c, "out of memory");
+			return false;
+		}
+		snprintf(hdr, sizeof(hdr),
+			 "<open xmlns='" NS_FRAMING "' to='%s' version='1.0'/>", conn_host(w, c));
+		return send_str(w, c, hdr);
+	}
+	snprintf(hdr, sizeof(hdr), stream_header_fmt, conn_host(w, c));
 	return send_str(w, c, hdr);
 }
 
@@ -290,7 +373,7 @@ static bool start_tls(struct worker *w, struct conn *c)
 		.server_name = conn_host(w, c),
 		.ca_file = cfg->ca_file,
 		.verify = !cfg->insecure,
-		.alpn = cfg->mode == MODE_DIRECT_TLS ? "xmpp-client" : NULL,
+		.alpn = cfg->websocket ? "http/1.1" : cfg->mode == MODE_DIRECT_TLS ? "xmpp-client" : NULL,
 		.min_version = cfg->tls_min,
 		.max_version = cfg->tls_max,
 	};
@@ -714,6 +797,14 @@ static bool on_element(struct worker *w, struct conn *c, const char *el, size_t 
 {
 	char buf[600];
 
+	if (c->ws) {
+		if (xel_is(el, len, "open"))
+			return true; /* the stream (re)starts: nothing to do */
+		if (xel_is(el, len, "close")) {
+			conn_end(w, c, "server closed the stream");
+			return false;
+		}
+	}
 	if (xel_is(el, len, "stream:error")) {
 		snprintf(buf, sizeof(buf), "stream error: %.*s", (int)(len < 200 ? len : 200), el);
 		conn_end(w, c, buf);
@@ -772,11 +863,78 @@ static bool on_element(struct worker *w, struct conn *c, const char *el, size_t 
 	}
 }
 
+/* Decodes server frames in p[0..n) into c->in; answers pings.  false:
+ * the connection is gone. */
+static bool ws_input(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n;
+
+	for (;;) {
+		switch (ws_rx_feed(&c->ws->rx, &p, end, &c->in)) {
+		case WS_EV_MORE:
+			return true;
+		case WS_EV_PING:
+			if (!ws_send(w, c, WS_PONG, c->ws->rx.ctl, c->ws->rx.ctl_len))
+				return false;
+			break;
+		case WS_EV_CLOSE:
+			conn_end(w, c, "server closed the WebSocket");
+			return false;
+		default:
+			conn_end(w, c, "bad WebSocket frame from server");
+			return false;
+		}
+	}
+}
+
+/* C_WS_UPGRADE: the response head in c->in, once complete, is checked;
+ * then the stream opens.  false: the connection is gone. */
+static bool ws_upgraded(struct worker *w, struct conn *c)
+{
+	size_t end = ws_response_end(c->in.data, c->in.len), rest;
+	const char *bad;
+	uint8_t *tail = NULL;
+
+	if (!end) {
+		if (c->in.len > 16384) {
+			conn_end(w, c, "WebSocket upgrade response too large");
+			return false;
+		}
+		return true;
+	}
+	bad = ws_response_check(c->in.data, end, c->ws->key);
+	if (bad) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s: %.*s", bad,
+			 (int)strcspn(c->in.data, "\r\n") < 100 ? (int)strcspn(c->in.data, "\r\n") : 100,
+			 c->in.data);
+		conn_end(w, c, why);
+		return false;
+	}
+	rest = c->in.len - end;
+	if (rest && !(tail = malloc(rest))) {
+		conn_end(w, c, "out of memory");
+		return false;
+	}
+	if (rest)
+		memcpy(tail, c->in.data + end, rest);
+	c->ws->up = true;
+	c->state = C_FEATURES_AUTH;
+	bool ok = send_header(w, c) && (!rest || ws_input(w, c, tail, rest));
+	free(tail);
+	return ok;
+}
+
 /* Cuts c->in into elements and handles them.  false: connection gone. */
 static bool process_input(struct worker *w, struct conn *c)
 {
 	size_t start, len, drop;
 
+	if (c->state == C_WS_UPGRADE && !ws_upgraded(w, c))
+		return false;
+	if (c->state == C_WS_UPGRADE)
+		return true;
 	for (;;) {
 		enum xscan_ev ev = xscan_next(&c->sc, c->in.data, c->in.len, &start, &len);
 
@@ -819,6 +977,33 @@ static bool process_input(struct worker *w, struct conn *c)
 	return true;
 }
 
+/* tls_drain() once the WebSocket is up: the decrypted bytes are frames,
+ * whose payloads go to c->in. */
+static bool ws_drain(struct worker *w, struct conn *c)
+{
+	static _Thread_local uint8_t buf[READ_CHUNK];
+	char why[300];
+
+	for (;;) {
+		size_t n = 0;
+		enum xs st = tls_sess_read(c->tls, buf, sizeof(buf), &n);
+
+		if (st == XS_OK) {
+			if (!ws_input(w, c, buf, n))
+				return false;
+			continue;
+		}
+		if (!flush(w, c))
+			return false;
+		if (st == XS_AGAIN)
+			return true;
+		snprintf(why, sizeof(why), st == XS_EOF ? "TLS closed by server" : "TLS: %s",
+			 tls_sess_error(c->tls));
+		conn_end(w, c, why);
+		return false;
+	}
+}
+
 /* Pulls decrypted bytes out of the TLS session into c->in. */
 static bool tls_drain(struct worker *w, struct conn *c)
 {
@@ -836,10 +1021,32 @@ static bool tls_drain(struct worker *w, struct conn *c)
 			conn_end(w, c, why);
 			return false;
 		}
-		c->state = C_FEATURES_AUTH;
-		if (!send_header(w, c))
-			return false;
+		if (w->cfg->websocket) {
+			char req[1024];
+			size_t n;
+
+			c->ws = calloc(1, sizeof(*c->ws));
+			if (!c->ws) {
+				conn_end(w, c, "out of memory");
+				return false;
+			}
+			n = ws_request(req, sizeof(req), conn_host(w, c), w->cfg->ws_path,
+				       rng_next(&w->rng), rng_next(&w->rng), c->ws->key);
+			c->state = C_WS_UPGRADE;
+			if (!n) {
+				conn_end(w, c, "WebSocket request too long");
+				return false;
+			}
+			if (!send_raw(w, c, req, n))
+				return false;
+		} else {
+			c->state = C_FEATURES_AUTH;
+			if (!send_header(w, c))
+				return false;
+		}
 	}
+	if (c->ws && c->ws->up)
+		return ws_drain(w, c);
 	for (;;) {
 		size_t n = 0;
 		enum xs st;
@@ -944,7 +1151,7 @@ void client_sweep(struct worker *w, uint64_t now)
 		    now - c->t_start > limit) {
 			static const char *const names[] = {
 				"new", "connect", "features", "proceed", "TLS handshake",
-				"auth features", "SASL", "bind features", "bind", "roster", "online",
+				"websocket upgrade", "auth features", "SASL", "bind features", "bind", "roster", "online",
 				"closed",
 			};
 			char why[96];
@@ -1005,7 +1212,16 @@ void client_close(struct worker *w, struct conn *c)
 {
 	if (c->state == C_CLOSED || c->state == C_NEW)
 		return;
-	if (c->state == C_ONLINE) {
+	if (c->state == C_ONLINE && c->ws) {
+		static const uint8_t normal[2] = { 0x03, 0xe8 }; /* 1000 */
+
+		if (send_str(w, c, "<close xmlns='" NS_FRAMING "'/>"))
+			ws_send(w, c, WS_CLOSE, normal, sizeof(normal));
+		if (c->state == C_ONLINE) {
+			tls_sess_shutdown(c->tls);
+			flush(w, c);
+		}
+	} else if (c->state == C_ONLINE) {
 		send_str(w, c, "</stream:stream>");
 		if (c->state == C_ONLINE && c->tls) {
 			tls_sess_shutdown(c->tls);

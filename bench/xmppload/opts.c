@@ -23,6 +23,10 @@ static void usage(FILE *f)
 		"  --server-ip ADDR       IPv4 address to connect to (127.0.0.1)\n"
 		"  --port N               (5222 for starttls, 5223 for direct_tls)\n"
 		"  --mode starttls|direct_tls\n"
+		"  --transport socket|websocket\n"
+		"                         websocket: XMPP over WebSocket (RFC 7395) on TLS from\n"
+		"                         the first byte (wss://), implies direct TLS (socket)\n"
+		"  --ws-path PATH         websocket: the HTTP path (/xmpp-websocket)\n"
 		"  --mech SCRAM-SHA-256|SCRAM-SHA-1|SCRAM-SHA-256-PLUS|SCRAM-SHA-1-PLUS|PLAIN\n"
 		"  --ca FILE | --insecure certificate check against FILE, or none\n"
 		"  --tls 1.2|1.3|any      TLS version to offer (any)\n"
@@ -197,13 +201,15 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		O_FIRST, O_UFMT, O_PFMT, O_PW, O_RFMT, O_SRC, O_THREADS, O_RATE, O_LRATE,
 		O_PENDING, O_DURATION, O_DRAIN, O_TIMEOUT, O_BODY, O_TICK, O_SEED, O_JSON, O_LOSS,
 		O_ATTACKERS, O_HOLD, O_AIPS, O_AKINDS, O_ACPU, O_RGET, O_RSIZE, O_SETTLE,
-		O_PHOST, O_PPORT, O_PIP,
+		O_PHOST, O_PPORT, O_PIP, O_TRANSPORT, O_WSPATH,
 	};
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, O_HOST },
 		{ "server-ip", required_argument, NULL, O_IP },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "mode", required_argument, NULL, O_MODE },
+		{ "transport", required_argument, NULL, O_TRANSPORT },
+		{ "ws-path", required_argument, NULL, O_WSPATH },
 		{ "mech", required_argument, NULL, O_MECH },
 		{ "ca", required_argument, NULL, O_CA },
 		{ "insecure", no_argument, NULL, O_INSECURE },
@@ -247,7 +253,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 	cpu_set_t aff;
 	long ncpu = sched_getaffinity(0, sizeof(aff), &aff) == 0 ? CPU_COUNT(&aff)
 								    : sysconf(_SC_NPROCESSORS_ONLN);
-	const char *mode = "starttls", *mech = "SCRAM-SHA-256", *tls = "any";
+	const char *mode = "starttls", *transport = "socket", *mech = "SCRAM-SHA-256", *tls = "any";
 	const char *attack_ips = "127.0.0.64-127.0.0.127";
 	int c, li = -1;  /* li: index in lo of the last long option */
 
@@ -255,6 +261,7 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		.host = "localhost", .server_ip = "127.0.0.1", .users = 100, .first_user = 1,
 		.user_fmt = "user%d", .pass_fmt = "pass%d", .resource_fmt = "load%d",
 		.login_rate = 500, .max_pending = 500, .duration = 10, .drain = 2, .timeout = 30, .tick_us = 1000,
+		.ws_path = "/xmpp-websocket",
 		.threads = ncpu > 0 ? (unsigned)ncpu : 1, .seed = 1,
 		.attackers = 20, .hold_conns = 200, .attack_kinds = 0x1f, .attack_cpu = -1, .settle = 10,
 	};
@@ -266,6 +273,8 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		case O_IP: cfg->server_ip = optarg; break;
 		case O_PORT: ok = parse_num(optarg, 1, 65535, &port); break;
 		case O_MODE: mode = optarg; break;
+		case O_TRANSPORT: transport = optarg; break;
+		case O_WSPATH: cfg->ws_path = optarg; break;
 		case O_MECH: mech = optarg; break;
 		case O_CA: cfg->ca_file = optarg; break;
 		case O_INSECURE: cfg->insecure = true; break;
@@ -364,7 +373,24 @@ int opts_parse(struct load_cfg *cfg, int argc, char **argv)
 		fprintf(stderr, "xmppload: --mode is starttls or direct_tls\n");
 		return -1;
 	}
-	cfg->port = port ? (unsigned)port : cfg->mode == MODE_STARTTLS ? 5222 : 5223;
+	if (!strcmp(transport, "websocket")) {
+		cfg->websocket = true;
+		cfg->mode = MODE_DIRECT_TLS; /* wss:// */
+		if (cfg->scenario == SC_HOSTILE || cfg->peer_host) {
+			fprintf(stderr, "xmppload: --transport websocket is for login, idle, chat "
+					"and presence on one server\n");
+			return -1;
+		}
+		if (cfg->ws_path[0] != '/' || strpbrk(cfg->ws_path, " \r\n")) {
+			fprintf(stderr, "xmppload: --ws-path must start with / and hold no spaces\n");
+			return -1;
+		}
+	} else if (strcmp(transport, "socket") != 0) {
+		fprintf(stderr, "xmppload: --transport is socket or websocket\n");
+		return -1;
+	}
+	cfg->port = port ? (unsigned)port : cfg->websocket ? 5443
+					  : cfg->mode == MODE_STARTTLS ? 5222 : 5223;
 	cfg->mech_name = mech;
 	if (!strcmp(mech, "PLAIN")) {
 		cfg->mech = AUTH_PLAIN;

@@ -145,8 +145,9 @@ static void print_json(const struct load_cfg *cfg, const struct run_result *r)
 	json_str(f, cfg->host);
 	fprintf(f, ",\"server_ip\":");
 	json_str(f, cfg->server_ip);
-	fprintf(f, ",\"port\":%u,\"mode\":\"%s\",\"mech\":", cfg->port,
-		cfg->mode == MODE_STARTTLS ? "starttls" : "direct_tls");
+	fprintf(f, ",\"port\":%u,\"mode\":\"%s\",\"transport\":\"%s\",\"mech\":", cfg->port,
+		cfg->mode == MODE_STARTTLS ? "starttls" : "direct_tls",
+		cfg->websocket ? "websocket" : "socket");
 	json_str(f, cfg->mech_name);
 	fprintf(f, ",\"users\":%u,\"first_user\":%u,\"threads\":%u,\"rate\":%g,"
 		   "\"login_rate\":%g,\"max_pending\":%u,\"duration_s\":%g,\"drain_s\":%g,"
@@ -243,7 +244,9 @@ static void print_table(FILE *f, const struct load_cfg *cfg, const struct run_re
 	double pcpu = r->phase_cpu_user_s + r->phase_cpu_sys_s;
 
 	fprintf(f, "xmppload %s: %u users, %s %s on %s:%u (%s), %u threads\n", cfg->scenario_name,
-		cfg->users, cfg->mode == MODE_STARTTLS ? "starttls" : "direct_tls", cfg->mech_name,
+		cfg->users,
+		cfg->websocket ? "websocket (wss)" : cfg->mode == MODE_STARTTLS ? "starttls" : "direct_tls",
+		cfg->mech_name,
 		cfg->server_ip, cfg->port, cfg->host, cfg->threads);
 	if (cfg->peer_host)
 		fprintf(f, "  %-22s users %u..%u on %s:%u (%s), messages only to the other server\n",

@@ -30,6 +30,8 @@ struct load_cfg {
 	enum scenario scenario;
 	const char *scenario_name;
 	enum conn_mode mode;
+	bool websocket;           /* --transport websocket: RFC 7395 over TLS (wss://) */
+	const char *ws_path;      /* its HTTP path */
 	enum auth_mech mech;
 	enum scram_hash hash;     /* SCRAM only */
 	bool plus;                /* SCRAM-*-PLUS: tls-exporter binding */

@@ -181,6 +181,18 @@ class Bosh(unittest.TestCase):
             s.close()
 
     def test_03_window_and_unknown_sid(self):
+        # a rid far behind the window ends the session at once (ejabberd
+        # holds such a request forever, Prosody keeps the session)
+        s, _, _ = login(self, "dave", "pw-dave", resource="behind")
+        try:
+            s.conns[1].post(body(s.sid, s.rid - 1000))
+            got = parse(s.conns[1].response()[2])
+            self.assertEqual((got.get("type"), got.get("condition")),
+                             ("terminate", "item-not-found"))
+            s.conns[0].post(body(s.sid, s.rid + 1))
+            self.assertEqual(parse(s.conns[0].response()[2]).get("condition"), "item-not-found")
+        finally:
+            s.close()
         s, _, _ = login(self, "dave", "pw-dave")
         try:
             start = SRV.log_len()

@@ -208,6 +208,12 @@ class WebSocket(unittest.TestCase):
         self.refused(405, "GET only", method="POST", extra="Content-Length: 0\r\n")
         self.refused(403, "origin http://evil.example not allowed", origin="http://evil.example")
         self.refused(403, "not allowed", origin="null")
+        # a browser offering several subprotocols gets xmpp alone (ejabberd
+        # echoes them all, and the browser then fails the handshake)
+        ws = WsClient(SRV.port("web"))
+        self.assertEqual(ws.handshake(protocol="chat, xmpp, superchat"), 101)
+        self.assertEqual(ws.headers.get("sec-websocket-protocol"), "xmpp")
+        ws.close()
         # still serving; an allowed origin of the list, and no Origin at all
         for origin in ("https://other.example", None):
             ws = WsClient(SRV.port("web"))
